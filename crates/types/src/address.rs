@@ -12,7 +12,9 @@ use crate::PublicKey;
 pub const ADDRESS_HRP: &str = "hib";
 
 /// An account address (`hib1…`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Address(pub [u8; 20]);
 
 /// Why a string is not a Hibana address.
@@ -111,12 +113,21 @@ mod tests {
     fn rejects_other_prefix_and_bad_checksum() {
         let addr = Address([7; 20]);
         let other = bech32::encode::<Bech32>(Hrp::parse_unchecked("cosmos"), &addr.0).unwrap();
-        assert!(matches!(other.parse::<Address>(), Err(AddressError::WrongPrefix(..))));
+        assert!(matches!(
+            other.parse::<Address>(),
+            Err(AddressError::WrongPrefix(..))
+        ));
         let mut s = addr.to_string();
         let last = s.pop().unwrap();
         s.push(if last == 'q' { 'p' } else { 'q' });
-        assert!(matches!(s.parse::<Address>(), Err(AddressError::Bech32(..))));
+        assert!(matches!(
+            s.parse::<Address>(),
+            Err(AddressError::Bech32(..))
+        ));
         let short = bech32::encode::<Bech32>(hrp(), &[1, 2, 3]).unwrap();
-        assert!(matches!(short.parse::<Address>(), Err(AddressError::WrongLength(_, 3))));
+        assert!(matches!(
+            short.parse::<Address>(),
+            Err(AddressError::WrongLength(_, 3))
+        ));
     }
 }

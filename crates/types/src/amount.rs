@@ -12,7 +12,17 @@ const DECIMALS: usize = 9;
 /// An amount of HIB in base units. Parses `1.5HIB`, `1.5 hib` and `1500000000` (base units);
 /// displays as `1.5HIB`.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Debug,
+    BorshSerialize,
+    BorshDeserialize,
 )]
 pub struct Amount(pub u128);
 
@@ -90,7 +100,9 @@ impl FromStr for Amount {
         if s.is_empty() {
             return Err(AmountError::Empty);
         }
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (number, unit) = s.split_at(split);
         let unit = unit.trim();
         let in_hib = match unit.to_ascii_lowercase().as_str() {
@@ -183,14 +195,35 @@ mod tests {
     #[test]
     fn rejects_bad_forms_with_reasons() {
         assert_eq!("".parse::<Amount>(), Err(AmountError::Empty));
-        assert!(matches!("1.0000000001HIB".parse::<Amount>(), Err(AmountError::TooManyDecimals(_))));
-        assert!(matches!("1.5ETH".parse::<Amount>(), Err(AmountError::UnknownUnit(_))));
-        assert!(matches!("1.5".parse::<Amount>(), Err(AmountError::FractionalBaseUnits(_))));
-        assert!(matches!("-1HIB".parse::<Amount>(), Err(AmountError::UnknownUnit(_))));
-        assert!(matches!("1.2.3HIB".parse::<Amount>(), Err(AmountError::NotANumber(_))));
-        assert!(matches!(".HIB".parse::<Amount>(), Err(AmountError::NotANumber(_))));
+        assert!(matches!(
+            "1.0000000001HIB".parse::<Amount>(),
+            Err(AmountError::TooManyDecimals(_))
+        ));
+        assert!(matches!(
+            "1.5ETH".parse::<Amount>(),
+            Err(AmountError::UnknownUnit(_))
+        ));
+        assert!(matches!(
+            "1.5".parse::<Amount>(),
+            Err(AmountError::FractionalBaseUnits(_))
+        ));
+        assert!(matches!(
+            "-1HIB".parse::<Amount>(),
+            Err(AmountError::UnknownUnit(_))
+        ));
+        assert!(matches!(
+            "1.2.3HIB".parse::<Amount>(),
+            Err(AmountError::NotANumber(_))
+        ));
+        assert!(matches!(
+            ".HIB".parse::<Amount>(),
+            Err(AmountError::NotANumber(_))
+        ));
         let huge = format!("{}HIB", u128::MAX);
-        assert!(matches!(huge.parse::<Amount>(), Err(AmountError::Overflow(_))));
+        assert!(matches!(
+            huge.parse::<Amount>(),
+            Err(AmountError::Overflow(_))
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_consensus::{SigningKey, VerificationKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Address;
@@ -37,28 +37,36 @@ impl PublicKey {
         Address::from_public_key(self)
     }
 
-    /// Parses the key into a verifying key.
-    pub fn verifying_key(&self) -> Result<VerifyingKey, SignatureError> {
-        VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::BadPublicKey)
+    /// Parses the key into a verification key.
+    pub fn verification_key(&self) -> Result<VerificationKey, SignatureError> {
+        VerificationKey::try_from(self.0).map_err(|_| SignatureError::BadPublicKey)
     }
 
-    /// Verifies a signature over a message.
+    /// Verifies a signature over a message (ZIP-215 rules, which batch verification agrees
+    /// with, so every validator reaches the same verdict).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
-        let key = self.verifying_key()?;
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify(message, &sig).map_err(|_| SignatureError::Mismatch)
+        let key = self.verification_key()?;
+        key.verify(&signature.to_ed25519(), message)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
+impl Signature {
+    /// The signature in the verifier's type.
+    pub fn to_ed25519(&self) -> ed25519_consensus::Signature {
+        ed25519_consensus::Signature::from(self.0)
     }
 }
 
 impl SecretKey {
     /// Generates a fresh key from the operating system's randomness.
     pub fn generate() -> SecretKey {
-        SecretKey(SigningKey::generate(&mut rand::rngs::OsRng))
+        SecretKey(SigningKey::new(rand::rngs::OsRng))
     }
 
     /// A key from its 32 secret bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> SecretKey {
-        SecretKey(SigningKey::from_bytes(&bytes))
+        SecretKey(SigningKey::from(bytes))
     }
 
     /// The 32 secret bytes.
@@ -68,7 +76,7 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key().to_bytes())
+        PublicKey(self.0.verification_key().to_bytes())
     }
 
     /// Signs a message.
@@ -135,7 +143,10 @@ mod tests {
         let key = SecretKey::generate();
         let sig = key.sign(b"hello");
         assert_eq!(key.public_key().verify(b"hello", &sig), Ok(()));
-        assert_eq!(key.public_key().verify(b"hellp", &sig), Err(SignatureError::Mismatch));
+        assert_eq!(
+            key.public_key().verify(b"hellp", &sig),
+            Err(SignatureError::Mismatch)
+        );
         let other = SecretKey::generate().public_key();
         assert_eq!(other.verify(b"hello", &sig), Err(SignatureError::Mismatch));
         let restored = SecretKey::from_bytes(key.to_bytes());

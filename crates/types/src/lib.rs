@@ -36,7 +36,7 @@ pub use block::{Block, BlockHeader, merkle_root};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use hash::{Hash, HashParseError};
 pub use receipt::{Event, Receipt, TxOutcome};
-pub use tx::{Bond, Message, SignedTransaction, Transaction, Transfer, TX_SIGN_DOMAIN, Unbond};
+pub use tx::{Bond, Message, SignedTransaction, TX_SIGN_DOMAIN, Transaction, Transfer, Unbond};
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.
 pub fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, borsh::io::Error> {

@@ -19,13 +19,19 @@ impl Event {
     pub fn new(kind: &str, attributes: impl IntoIterator<Item = (&'static str, String)>) -> Event {
         Event {
             kind: kind.to_string(),
-            attributes: attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         }
     }
 
     /// The value of an attribute, if present.
     pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

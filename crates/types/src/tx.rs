@@ -90,7 +90,10 @@ impl Transaction {
     /// Signs the transaction. The key should match `signer`; otherwise verification fails.
     pub fn sign(self, key: &SecretKey) -> SignedTransaction {
         let signature = key.sign(&self.sign_bytes());
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -102,7 +105,9 @@ impl SignedTransaction {
 
     /// Checks the signature against the signer's key.
     pub fn verify_signature(&self) -> Result<(), SignatureError> {
-        self.tx.signer.verify(&self.tx.sign_bytes(), &self.signature)
+        self.tx
+            .signer
+            .verify(&self.tx.sign_bytes(), &self.signature)
     }
 
     /// The sender's address.

@@ -2,9 +2,8 @@
 //! decoding arbitrary bytes returns an error instead of panicking.
 
 use hibana_types::{
-    Address, Amount, Block, BlockHeader, Bond, Event, Hash, Message, PublicKey, Receipt,
-    SecretKey, Signature, SignedTransaction, Transaction, Transfer, TxOutcome, Unbond, decode,
-    encode,
+    Address, Amount, Block, BlockHeader, Bond, Event, Hash, Message, PublicKey, Receipt, SecretKey,
+    Signature, SignedTransaction, Transaction, Transfer, TxOutcome, Unbond, decode, encode,
 };
 use proptest::prelude::*;
 
@@ -23,7 +22,8 @@ fn amount() -> impl Strategy<Value = Amount> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (address(), amount()).prop_map(|(to, amount)| Message::Transfer(Transfer { to, amount })),
-        (address(), amount()).prop_map(|(validator, amount)| Message::Bond(Bond { validator, amount })),
+        (address(), amount())
+            .prop_map(|(validator, amount)| Message::Bond(Bond { validator, amount })),
         (address(), amount())
             .prop_map(|(validator, amount)| Message::Unbond(Unbond { validator, amount })),
     ]
@@ -42,7 +42,13 @@ fn signed_tx() -> impl Strategy<Value = SignedTransaction> {
             let mut signature = [0u8; 64];
             signature.copy_from_slice(&sig);
             SignedTransaction {
-                tx: Transaction { chain_id, signer: PublicKey(key), nonce, fee, messages },
+                tx: Transaction {
+                    chain_id,
+                    signer: PublicKey(key),
+                    nonce,
+                    fee,
+                    messages,
+                },
                 signature: Signature(signature),
             }
         })
@@ -59,9 +65,20 @@ fn header() -> impl Strategy<Value = BlockHeader> {
         hash(),
         hash(),
     )
-        .prop_map(|(chain_id, height, parent_hash, time_ms, proposer, tx_root, state_root, app_hash)| {
-            BlockHeader { chain_id, height, parent_hash, time_ms, proposer, tx_root, state_root, app_hash }
-        })
+        .prop_map(
+            |(chain_id, height, parent_hash, time_ms, proposer, tx_root, state_root, app_hash)| {
+                BlockHeader {
+                    chain_id,
+                    height,
+                    parent_hash,
+                    time_ms,
+                    proposer,
+                    tx_root,
+                    state_root,
+                    app_hash,
+                }
+            },
+        )
 }
 
 fn receipt() -> impl Strategy<Value = Receipt> {
@@ -69,7 +86,10 @@ fn receipt() -> impl Strategy<Value = Receipt> {
         hash(),
         any::<u64>(),
         any::<u32>(),
-        prop_oneof![Just(TxOutcome::Success), ".{0,20}".prop_map(TxOutcome::Failed)],
+        prop_oneof![
+            Just(TxOutcome::Success),
+            ".{0,20}".prop_map(TxOutcome::Failed)
+        ],
         amount(),
         prop::collection::vec(("[a-z.]{1,10}", "[a-z]{1,5}", ".{0,10}"), 0..3),
     )
@@ -81,7 +101,10 @@ fn receipt() -> impl Strategy<Value = Receipt> {
             fee,
             events: events
                 .into_iter()
-                .map(|(kind, k, v)| Event { kind, attributes: vec![(k, v)] })
+                .map(|(kind, k, v)| Event {
+                    kind,
+                    attributes: vec![(k, v)],
+                })
                 .collect(),
         })
 }
@@ -144,7 +167,10 @@ fn a_signature_covers_every_field() {
         signer: key.public_key(),
         nonce: 1,
         fee: Amount(5),
-        messages: vec![Message::Transfer(Transfer { to: Address([1; 20]), amount: Amount(9) })],
+        messages: vec![Message::Transfer(Transfer {
+            to: Address([1; 20]),
+            amount: Amount(9),
+        })],
     }
     .sign(&key);
     assert!(tx.verify_signature().is_ok());
@@ -155,6 +181,9 @@ fn a_signature_covers_every_field() {
     other_nonce.tx.nonce = 2;
     assert!(other_nonce.verify_signature().is_err());
     let mut other_amount = tx;
-    other_amount.tx.messages = vec![Message::Transfer(Transfer { to: Address([1; 20]), amount: Amount(10) })];
+    other_amount.tx.messages = vec![Message::Transfer(Transfer {
+        to: Address([1; 20]),
+        amount: Amount(10),
+    })];
     assert!(other_amount.verify_signature().is_err());
 }
