@@ -1,0 +1,476 @@
+//! Hibana's storage: authenticated, versioned state and the block, transaction and receipt
+//! store, in one redb database.
+//!
+//! State lives twice: a flat table of current values, which execution reads, and a Jellyfish
+//! Merkle tree (the `jmt` crate, hashed with blake3) versioned by height, which gives one state
+//! root per block and inclusion and non-inclusion proofs for any key at any height. Each block
+//! is committed in one redb write transaction — tree nodes, flat state, block, transactions,
+//! receipts and indexes together — so a crash (even `kill -9`) leaves the last committed block
+//! intact and nothing half-written.
+//!
+//! Flow: [`Store::snapshot`] gives a [`StateRead`] view to execute on; the execution's writes go
+//! to [`Store::prepare`], which computes the new root without writing; [`Store::commit`] then
+//! writes the block atomically.
+#![forbid(unsafe_code)]
+
+use std::{collections::BTreeMap, path::Path};
+
+use hibana_runtime::{Genesis, GenesisError, MemState, StateError, StateRead};
+use hibana_types::{
+    Address, Block, Hash, Receipt, SignedTransaction, StateHasher, StateProof, decode, encode,
+    state_key_hash,
+};
+use jmt::{
+    JellyfishMerkleTree, KeyHash, OwnedValue, Version,
+    storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch},
+};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition};
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
+const NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+const VALUES: TableDefinition<'_, ([u8; 32], u64), &[u8]> = TableDefinition::new("jmt_values");
+const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+const BLOCK_HASHES: TableDefinition<'_, [u8; 32], u64> = TableDefinition::new("block_hashes");
+const TXS: TableDefinition<'_, [u8; 32], (u64, u32)> = TableDefinition::new("txs");
+const RECEIPTS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("receipts");
+const ACCOUNT_TXS: TableDefinition<'_, ([u8; 20], u64, u32), [u8; 32]> =
+    TableDefinition::new("account_txs");
+
+const HEIGHT_KEY: &str = "height";
+const GENESIS_KEY: &str = "genesis";
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (I/O, corruption).
+    #[error("database error: {0}")]
+    Db(String),
+    /// The Merkle tree failed.
+    #[error("state tree error: {0}")]
+    Tree(String),
+    /// A stored record did not decode.
+    #[error("corrupt record in {0}")]
+    Corrupt(&'static str),
+    /// The store has no genesis yet.
+    #[error("the chain has not been initialised: run `hibana init` or `hibana devnet`")]
+    NotInitialised,
+    /// Genesis was written already.
+    #[error("the chain is already initialised at height {0}")]
+    AlreadyInitialised(u64),
+    /// A commit that does not follow the last block.
+    #[error("cannot commit block {found}: the next height is {expected}")]
+    WrongHeight {
+        /// The next height.
+        expected: u64,
+        /// The block's height.
+        found: u64,
+    },
+    /// The genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<StoreError> for StateError {
+    fn from(e: StoreError) -> Self {
+        StateError::Backend(e.to_string())
+    }
+}
+
+/// State writes of a block and the tree update they make, computed but not yet written.
+#[derive(Debug)]
+pub struct PreparedState {
+    /// The state root after the writes.
+    pub root: Hash,
+    version: Version,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    batch: TreeUpdateBatch,
+}
+
+/// Where a transaction landed, with its receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRecord {
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// Its receipt.
+    pub receipt: Receipt,
+}
+
+/// The chain database.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, recovering from an unclean shutdown.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(META)?;
+            txn.open_table(STATE)?;
+            txn.open_table(NODES)?;
+            txn.open_table(VALUES)?;
+            txn.open_table(BLOCKS)?;
+            txn.open_table(BLOCK_HASHES)?;
+            txn.open_table(TXS)?;
+            txn.open_table(RECEIPTS)?;
+            txn.open_table(ACCOUNT_TXS)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// The height of the last committed block (0 after genesis), or `None` before genesis.
+    pub fn height(&self) -> Result<Option<u64>, StoreError> {
+        let meta = self.read()?.open_table(META)?;
+        match meta.get(HEIGHT_KEY)? {
+            None => Ok(None),
+            Some(v) => decode::<u64>(v.value())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("meta.height")),
+        }
+    }
+
+    /// The genesis the chain was started from.
+    pub fn genesis(&self) -> Result<Genesis, StoreError> {
+        let meta = self.read()?.open_table(META)?;
+        let bytes = meta.get(GENESIS_KEY)?.ok_or(StoreError::NotInitialised)?;
+        let json =
+            std::str::from_utf8(bytes.value()).map_err(|_| StoreError::Corrupt("meta.genesis"))?;
+        Ok(Genesis::from_json(json)?)
+    }
+
+    /// Writes the genesis state as version 0 and returns its state root.
+    pub fn init_genesis(&self, genesis: &Genesis) -> Result<Hash, StoreError> {
+        if let Some(h) = self.height()? {
+            return Err(StoreError::AlreadyInitialised(h));
+        }
+        let mut state = MemState::default();
+        hibana_runtime::init_genesis(&mut state, genesis)?;
+        let writes = state.0.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let prepared = self.prepare(0, writes)?;
+        let root = prepared.root;
+        let json = serde_json::to_vec(genesis).map_err(|e| StoreError::Db(e.to_string()))?;
+        let txn = self.db.begin_write()?;
+        {
+            write_state(&txn, prepared)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(GENESIS_KEY, json.as_slice())?;
+            meta.insert(HEIGHT_KEY, encode(&0u64).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(root)
+    }
+
+    /// A consistent read-only view of the latest committed state.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let txn = self.read()?;
+        let height = match txn.open_table(META)?.get(HEIGHT_KEY)? {
+            None => return Err(StoreError::NotInitialised),
+            Some(v) => decode::<u64>(v.value()).map_err(|_| StoreError::Corrupt("meta.height"))?,
+        };
+        Ok(Snapshot {
+            state: txn.open_table(STATE)?,
+            tree: TreeView::open(&txn)?,
+            height,
+        })
+    }
+
+    /// Computes the state root after applying `writes` as version `version`, without writing.
+    pub fn prepare(
+        &self,
+        version: Version,
+        writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<PreparedState, StoreError> {
+        let view = TreeView::open(&self.read()?)?;
+        let tree = JellyfishMerkleTree::<_, StateHasher>::new(&view);
+        let set: Vec<(KeyHash, Option<OwnedValue>)> = writes
+            .iter()
+            .map(|(k, v)| (state_key_hash(k), v.clone()))
+            .collect();
+        let (root, batch) = tree
+            .put_value_set(set, version)
+            .map_err(|e| StoreError::Tree(e.to_string()))?;
+        Ok(PreparedState {
+            root: Hash(root.0),
+            version,
+            writes,
+            batch,
+        })
+    }
+
+    /// Writes a block, its receipts and its prepared state in one atomic, durable transaction.
+    pub fn commit(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        state: PreparedState,
+    ) -> Result<(), StoreError> {
+        let height = block.header.height;
+        let expected = self.height()?.ok_or(StoreError::NotInitialised)? + 1;
+        if height != expected || state.version != height {
+            return Err(StoreError::WrongHeight {
+                expected,
+                found: height,
+            });
+        }
+        let txn = self.db.begin_write()?;
+        {
+            write_state(&txn, state)?;
+            txn.open_table(BLOCKS)?
+                .insert(height, encode(block).as_slice())?;
+            txn.open_table(BLOCK_HASHES)?
+                .insert(block.hash().0, height)?;
+            let mut txs = txn.open_table(TXS)?;
+            let mut receipts_table = txn.open_table(RECEIPTS)?;
+            let mut account_txs = txn.open_table(ACCOUNT_TXS)?;
+            for (i, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
+                let index = u32::try_from(i).map_err(|_| StoreError::Corrupt("tx index"))?;
+                let hash = receipt.tx_hash.0;
+                txs.insert(hash, (height, index))?;
+                receipts_table.insert((height, index), encode(receipt).as_slice())?;
+                for account in accounts_touched(tx) {
+                    account_txs.insert((account.0, height, index), hash)?;
+                }
+            }
+            txn.open_table(META)?
+                .insert(HEIGHT_KEY, encode(&height).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        let blocks = self.read()?.open_table(BLOCKS)?;
+        match blocks.get(height)? {
+            None => Ok(None),
+            Some(v) => decode(v.value())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("blocks")),
+        }
+    }
+
+    /// The block with hash `hash`.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let height = self
+            .read()?
+            .open_table(BLOCK_HASHES)?
+            .get(hash.0)?
+            .map(|v| v.value());
+        match height {
+            None => Ok(None),
+            Some(h) => self.block(h),
+        }
+    }
+
+    /// A committed transaction and its receipt.
+    pub fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, StoreError> {
+        let txn = self.read()?;
+        let Some((height, index)) = txn.open_table(TXS)?.get(hash.0)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let receipt_bytes = txn
+            .open_table(RECEIPTS)?
+            .get((height, index))?
+            .ok_or(StoreError::Corrupt("receipts"))?;
+        let receipt: Receipt =
+            decode(receipt_bytes.value()).map_err(|_| StoreError::Corrupt("receipts"))?;
+        let block = self.block(height)?.ok_or(StoreError::Corrupt("blocks"))?;
+        let tx = block
+            .txs
+            .into_iter()
+            .nth(index as usize)
+            .ok_or(StoreError::Corrupt("blocks"))?;
+        Ok(Some(TxRecord { tx, receipt }))
+    }
+
+    /// Hashes of the most recent transactions that involve `account`, newest first.
+    pub fn account_txs(&self, account: &Address, limit: usize) -> Result<Vec<Hash>, StoreError> {
+        let table = self.read()?.open_table(ACCOUNT_TXS)?;
+        let range = table.range((account.0, 0u64, 0u32)..=(account.0, u64::MAX, u32::MAX))?;
+        let mut out = Vec::new();
+        for entry in range.rev().take(limit) {
+            out.push(Hash(entry?.1.value()));
+        }
+        Ok(out)
+    }
+
+    /// The value of a state key at `version`, with a proof against that version's root.
+    pub fn get_with_proof(
+        &self,
+        key: &[u8],
+        version: Version,
+    ) -> Result<(Option<Vec<u8>>, StateProof), StoreError> {
+        let view = TreeView::open(&self.read()?)?;
+        let tree = JellyfishMerkleTree::<_, StateHasher>::new(&view);
+        tree.get_with_proof(state_key_hash(key), version)
+            .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+
+    /// The state root at `version`.
+    pub fn state_root(&self, version: Version) -> Result<Hash, StoreError> {
+        let view = TreeView::open(&self.read()?)?;
+        let tree = JellyfishMerkleTree::<_, StateHasher>::new(&view);
+        tree.get_root_hash(version)
+            .map(|r| Hash(r.0))
+            .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+}
+
+/// The accounts a transaction involves: the sender and every recipient or validator named.
+fn accounts_touched(tx: &SignedTransaction) -> Vec<Address> {
+    let mut accounts = vec![tx.sender()];
+    for m in &tx.tx.messages {
+        let other = match m {
+            hibana_types::Message::Transfer(t) => t.to,
+            hibana_types::Message::Bond(b) => b.validator,
+            hibana_types::Message::Unbond(u) => u.validator,
+        };
+        if !accounts.contains(&other) {
+            accounts.push(other);
+        }
+    }
+    accounts
+}
+
+fn write_state(txn: &redb::WriteTransaction, prepared: PreparedState) -> Result<(), StoreError> {
+    let mut state = txn.open_table(STATE)?;
+    for (key, value) in &prepared.writes {
+        match value {
+            Some(v) => {
+                state.insert(key.as_slice(), v.as_slice())?;
+            }
+            None => {
+                state.remove(key.as_slice())?;
+            }
+        }
+    }
+    let mut nodes = txn.open_table(NODES)?;
+    for (key, node) in prepared.batch.node_batch.nodes() {
+        nodes.insert(encode(key).as_slice(), encode(node).as_slice())?;
+    }
+    let mut values = txn.open_table(VALUES)?;
+    for ((version, key_hash), value) in prepared.batch.node_batch.values() {
+        let stored = match value {
+            Some(v) => {
+                let mut s = Vec::with_capacity(v.len() + 1);
+                s.push(1);
+                s.extend_from_slice(v);
+                s
+            }
+            None => vec![0],
+        };
+        values.insert((key_hash.0, *version), stored.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Read access to the state tree inside one read transaction.
+struct TreeView {
+    nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    values: ReadOnlyTable<([u8; 32], u64), &'static [u8]>,
+}
+
+impl TreeView {
+    fn open(txn: &ReadTransaction) -> Result<TreeView, StoreError> {
+        Ok(TreeView {
+            nodes: txn.open_table(NODES)?,
+            values: txn.open_table(VALUES)?,
+        })
+    }
+}
+
+impl TreeReader for TreeView {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        match self.nodes.get(encode(node_key).as_slice())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(decode(v.value())?)),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let mut range = self
+            .values
+            .range((key_hash.0, 0u64)..=(key_hash.0, max_version))?;
+        match range.next_back() {
+            None => Ok(None),
+            Some(entry) => {
+                let (_, value) = entry?;
+                let bytes = value.value();
+                match bytes.split_first() {
+                    Some((1, rest)) => Ok(Some(rest.to_vec())),
+                    _ => Ok(None),
+                }
+            }
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restoration is not supported")
+    }
+}
+
+/// A consistent view of the committed state at one height.
+pub struct Snapshot {
+    state: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    tree: TreeView,
+    height: u64,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snapshot(height {})", self.height)
+    }
+}
+
+impl Snapshot {
+    /// The height this view shows.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The value at `key` with a proof against this height's state root.
+    pub fn get_with_proof(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, StateProof), StoreError> {
+        let tree = JellyfishMerkleTree::<_, StateHasher>::new(&self.tree);
+        tree.get_with_proof(state_key_hash(key), self.height)
+            .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+}
+
+impl StateRead for Snapshot {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.state.get(key) {
+            Ok(v) => Ok(v.map(|v| v.value().to_vec())),
+            Err(e) => Err(StateError::Backend(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Store behaviour: roots per block, proofs, indexes and persistence across reopening.
+
+use std::collections::BTreeMap;
+
+use hibana_runtime::{
+    BlockContext, Genesis, GenesisAccount, GenesisValidator, StateDelta, StateRead, bank,
+    deliver_tx,
+};
+use hibana_store::{Store, StoreError};
+use hibana_types::{
+    Amount, Block, BlockHeader, Hash, Message, SecretKey, Transaction, Transfer, verify_state_proof,
+};
+
+fn genesis(alice: &SecretKey, validator: &SecretKey) -> Genesis {
+    Genesis {
+        chain_id: "store-test".into(),
+        genesis_time_ms: 0,
+        params: Default::default(),
+        accounts: vec![GenesisAccount {
+            address: alice.public_key().address(),
+            balance: Amount(10_000_000),
+        }],
+        validators: vec![GenesisValidator {
+            public_key: validator.public_key(),
+            stake: Amount(1_000_000),
+        }],
+    }
+}
+
+/// Executes one transfer block on the store and commits it.
+fn commit_transfer(
+    store: &Store,
+    alice: &SecretKey,
+    validator: &SecretKey,
+    to: &SecretKey,
+    nonce: u64,
+) -> Block {
+    let snapshot = store.snapshot().unwrap();
+    let height = snapshot.height() + 1;
+    let parent = store.block(height - 1).unwrap();
+    let ctx = BlockContext {
+        chain_id: "store-test".into(),
+        height,
+        time_ms: height,
+        proposer: validator.public_key().address(),
+    };
+    let tx = Transaction {
+        chain_id: "store-test".into(),
+        signer: alice.public_key(),
+        nonce,
+        fee: Amount(1_000),
+        messages: vec![Message::Transfer(Transfer {
+            to: to.public_key().address(),
+            amount: Amount(5),
+        })],
+    }
+    .sign(alice);
+    let mut delta = StateDelta::new(&snapshot);
+    let receipt = deliver_tx(&mut delta, &ctx, &tx, 0).unwrap().unwrap();
+    let writes = delta.into_writes();
+    let app_hash = store.state_root(height - 1).unwrap();
+    let prepared = store.prepare(height, writes).unwrap();
+    let mut block = Block {
+        header: BlockHeader {
+            chain_id: "store-test".into(),
+            height,
+            parent_hash: parent.map(|b| b.hash()).unwrap_or(Hash::ZERO),
+            time_ms: height,
+            proposer: ctx.proposer,
+            tx_root: Hash::ZERO,
+            state_root: prepared.root,
+            app_hash,
+        },
+        txs: vec![tx],
+    };
+    block.header.tx_root = block.compute_tx_root();
+    store.commit(&block, &[receipt], prepared).unwrap();
+    block
+}
+
+#[test]
+fn blocks_commit_with_verifiable_state_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let (alice, validator, bob) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let store = Store::open(&path).unwrap();
+    assert!(matches!(store.snapshot(), Err(StoreError::NotInitialised)));
+    let genesis_root = store.init_genesis(&genesis(&alice, &validator)).unwrap();
+    assert!(matches!(
+        store.init_genesis(&genesis(&alice, &validator)),
+        Err(StoreError::AlreadyInitialised(0))
+    ));
+    let b1 = commit_transfer(&store, &alice, &validator, &bob, 0);
+    let b2 = commit_transfer(&store, &alice, &validator, &bob, 1);
+    assert_eq!(b1.header.app_hash, genesis_root);
+    assert_eq!(b2.header.app_hash, b1.header.state_root);
+    assert_ne!(b1.header.state_root, b2.header.state_root);
+
+    // Inclusion proof of bob's account, and non-inclusion of a fresh one, at each height.
+    let key = bank::account_key(&bob.public_key().address());
+    let (value, proof) = store.get_with_proof(&key, 1).unwrap();
+    let value = value.unwrap();
+    verify_state_proof(b1.header.state_root, &key, Some(&value), &proof).unwrap();
+    assert!(verify_state_proof(b2.header.state_root, &key, Some(&value), &proof).is_err());
+    let mut forged = value.clone();
+    forged[0] ^= 1;
+    assert!(verify_state_proof(b1.header.state_root, &key, Some(&forged), &proof).is_err());
+    let nobody = bank::account_key(&SecretKey::generate().public_key().address());
+    let (none, absent) = store.get_with_proof(&nobody, 2).unwrap();
+    assert!(none.is_none());
+    verify_state_proof(b2.header.state_root, &nobody, None, &absent).unwrap();
+    assert!(verify_state_proof(b2.header.state_root, &nobody, Some(b"x"), &absent).is_err());
+
+    // Indexes.
+    let tx_hash = b2.txs[0].hash();
+    let record = store.tx(&tx_hash).unwrap().unwrap();
+    assert_eq!(record.receipt.height, 2);
+    assert_eq!(
+        store.account_txs(&bob.public_key().address(), 10).unwrap(),
+        vec![tx_hash, b1.txs[0].hash()]
+    );
+    assert_eq!(store.block_by_hash(&b1.hash()).unwrap(), Some(b1.clone()));
+
+    // A block out of order is refused and changes nothing.
+    let stale = store.prepare(2, BTreeMap::new()).unwrap();
+    assert!(matches!(
+        store.commit(&b2, &[], stale),
+        Err(StoreError::WrongHeight {
+            expected: 3,
+            found: 2
+        })
+    ));
+
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.height().unwrap(), Some(2));
+    assert_eq!(store.state_root(2).unwrap(), b2.header.state_root);
+    let snapshot = store.snapshot().unwrap();
+    assert_eq!(
+        bank::account(&snapshot, &bob.public_key().address())
+            .unwrap()
+            .balance,
+        Amount(10)
+    );
+    assert_eq!(
+        bank::account(&snapshot, &alice.public_key().address())
+            .unwrap()
+            .nonce,
+        2
+    );
+    assert_eq!(store.genesis().unwrap().chain_id, "store-test");
+    // The flat state and the tree agree.
+    let (tree_value, _) = store.get_with_proof(&key, 2).unwrap();
+    assert_eq!(tree_value, snapshot.get(&key).unwrap());
+}
