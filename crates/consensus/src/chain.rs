@@ -1,0 +1,483 @@
+//! The chain: mempool admission, block proposal, validation and commit, over the store.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
+
+use hibana_runtime::{BlockContext, Params, Rejection, StateDelta, StateError, bank};
+use hibana_store::{PreparedState, Store, StoreError, TxRecord};
+use hibana_types::{Address, Block, BlockHeader, Hash, Receipt, SignedTransaction, merkle_root};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::{
+    ChainMetrics,
+    mempool::{Mempool, MempoolError},
+};
+
+/// How many recent rejections `tx_status` remembers.
+const REMEMBERED_REJECTIONS: usize = 10_000;
+
+/// Why a block could not be proposed, validated or committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// State access failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The block breaks a rule.
+    #[error("invalid block at height {height}: {reason}")]
+    InvalidBlock {
+        /// The block's height.
+        height: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The interface a BFT engine drives: one block per height, proposed by one validator,
+/// validated by all, committed once decided. The single-validator producer and a
+/// multi-validator engine use the same three calls.
+pub trait BlockApplication {
+    /// Builds a block at `height` from the mempool.
+    fn propose(&self, height: u64, time_ms: u64, proposer: Address) -> Result<Block, ChainError>;
+    /// Checks a proposed block: header links, signatures, execution and the state root.
+    fn validate(&self, block: &Block) -> Result<(), ChainError>;
+    /// Commits a decided block and returns its state root.
+    fn commit(&self, block: &Block) -> Result<Hash, ChainError>;
+}
+
+/// What the chain knows about a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Waiting in the mempool.
+    Pending,
+    /// Included in a block.
+    Committed {
+        /// Its receipt.
+        receipt: Receipt,
+    },
+    /// Refused or dropped, with the reason.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Never seen (or forgotten).
+    Unknown,
+}
+
+/// The result of executing a block's transactions.
+#[derive(Debug)]
+struct Execution {
+    txs: Vec<SignedTransaction>,
+    receipts: Vec<Receipt>,
+    prepared: PreparedState,
+    rejected: Vec<(Hash, String)>,
+}
+
+/// Time spent in each phase of the last block, for benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseTimes {
+    /// Signature and format checks (seconds).
+    pub verify: f64,
+    /// Transaction execution (seconds).
+    pub execute: f64,
+    /// State root computation and the durable write (seconds).
+    pub commit: f64,
+}
+
+/// A node's chain: store, mempool and the block pipeline.
+pub struct Chain {
+    store: Arc<Store>,
+    chain_id: String,
+    params: Params,
+    mempool: Mutex<Mempool>,
+    rejections: Mutex<(HashMap<Hash, String>, VecDeque<Hash>)>,
+    /// The last block this node executed (proposed or validated), so commit does not redo it.
+    executed: Mutex<Option<(Hash, Execution)>>,
+    heads: broadcast::Sender<BlockHeader>,
+    metrics: ChainMetrics,
+    phase_times: Mutex<PhaseTimes>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chain({})", self.chain_id)
+    }
+}
+
+fn now_secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+impl Chain {
+    /// A chain over an initialised store.
+    pub fn new(store: Arc<Store>, mempool_max_txs: usize) -> Result<Chain, ChainError> {
+        let genesis = store.genesis()?;
+        let (heads, _) = broadcast::channel(256);
+        Ok(Chain {
+            store,
+            chain_id: genesis.chain_id,
+            params: genesis.params,
+            mempool: Mutex::new(Mempool::new(
+                mempool_max_txs,
+                mempool_max_txs.saturating_mul(2048),
+            )),
+            rejections: Mutex::new((HashMap::new(), VecDeque::new())),
+            executed: Mutex::new(None),
+            heads,
+            metrics: ChainMetrics::new(),
+            phase_times: Mutex::new(PhaseTimes::default()),
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The chain parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Metrics of this chain.
+    pub fn metrics(&self) -> &ChainMetrics {
+        &self.metrics
+    }
+
+    /// Time spent in each phase of the last committed block.
+    pub fn last_phase_times(&self) -> PhaseTimes {
+        *self.phase_times.lock()
+    }
+
+    /// The latest committed height (0 = genesis only).
+    pub fn height(&self) -> Result<u64, ChainError> {
+        Ok(self.store.height()?.ok_or(StoreError::NotInitialised)?)
+    }
+
+    /// A stream of committed block headers.
+    pub fn subscribe_heads(&self) -> broadcast::Receiver<BlockHeader> {
+        self.heads.subscribe()
+    }
+
+    /// Number of pending transactions.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.lock().len()
+    }
+
+    /// Verifies a transaction and adds it to the mempool.
+    pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        let result = self.admit(tx.clone());
+        if let Err(e) = &result
+            && !matches!(e, MempoolError::Duplicate(_))
+        {
+            self.metrics.txs_rejected.inc();
+            self.remember_rejection(tx.hash(), e.to_string());
+        }
+        self.metrics.mempool_size.set(self.mempool_len() as i64);
+        result
+    }
+
+    fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        hibana_runtime::check_stateless(&tx, &self.chain_id, &self.params)?;
+        let snapshot = self
+            .store
+            .snapshot()
+            .map_err(|e| Rejection::Malformed(format!("node storage: {e}")))?;
+        let sender = tx.sender();
+        let account = bank::account(&snapshot, &sender)
+            .map_err(|e| Rejection::Malformed(format!("node storage: {e}")))?;
+        if tx.tx.fee < self.params.min_fee {
+            return Err(Rejection::FeeTooLow {
+                minimum: self.params.min_fee,
+                found: tx.tx.fee,
+            }
+            .into());
+        }
+        if account.balance < tx.tx.fee {
+            return Err(Rejection::CannotPayFee {
+                account: sender,
+                available: account.balance,
+                fee: tx.tx.fee,
+            }
+            .into());
+        }
+        let hash = self.mempool.lock().insert(tx, account.nonce)?;
+        self.rejections.lock().0.remove(&hash);
+        Ok(hash)
+    }
+
+    fn remember_rejection(&self, hash: Hash, reason: String) {
+        let mut guard = self.rejections.lock();
+        let (map, order) = &mut *guard;
+        if map.insert(hash, reason).is_none() {
+            order.push_back(hash);
+            if order.len() > REMEMBERED_REJECTIONS
+                && let Some(old) = order.pop_front()
+            {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// The status of a transaction.
+    pub fn tx_status(&self, hash: &Hash) -> Result<TxStatus, ChainError> {
+        if let Some(TxRecord { receipt, .. }) = self.store.tx(hash)? {
+            return Ok(TxStatus::Committed { receipt });
+        }
+        if self.mempool.lock().contains(hash) {
+            return Ok(TxStatus::Pending);
+        }
+        if let Some(reason) = self.rejections.lock().0.get(hash) {
+            return Ok(TxStatus::Rejected {
+                reason: reason.clone(),
+            });
+        }
+        Ok(TxStatus::Unknown)
+    }
+
+    /// Runs a block's transactions over the committed state. When proposing, invalid
+    /// transactions are left out (and remembered as rejected); when validating, any invalid
+    /// transaction makes the block invalid.
+    fn execute(
+        &self,
+        ctx: &BlockContext,
+        candidates: Vec<SignedTransaction>,
+        proposing: bool,
+    ) -> Result<Execution, ChainError> {
+        let snapshot = self.store.snapshot()?;
+        if snapshot.height() + 1 != ctx.height {
+            return Err(ChainError::InvalidBlock {
+                height: ctx.height,
+                reason: format!("the next height is {}", snapshot.height() + 1),
+            });
+        }
+        let start = Instant::now();
+        let mut delta = StateDelta::new(&snapshot);
+        hibana_runtime::begin_block(&mut delta, ctx)?;
+        let mut txs = Vec::with_capacity(candidates.len());
+        let mut receipts = Vec::with_capacity(candidates.len());
+        let mut rejected = Vec::new();
+        for tx in candidates {
+            let index = u32::try_from(txs.len()).unwrap_or(u32::MAX);
+            match hibana_runtime::deliver_tx(&mut delta, ctx, &tx, index)? {
+                Ok(receipt) => {
+                    receipts.push(receipt);
+                    txs.push(tx);
+                }
+                Err(rejection) if proposing => rejected.push((tx.hash(), rejection.to_string())),
+                Err(rejection) => {
+                    return Err(ChainError::InvalidBlock {
+                        height: ctx.height,
+                        reason: format!("transaction {} is invalid: {rejection}", tx.hash()),
+                    });
+                }
+            }
+        }
+        hibana_runtime::end_block(&mut delta, ctx)?;
+        let writes = delta.into_writes();
+        let execute = now_secs(start);
+        let start = Instant::now();
+        let prepared = self.store.prepare(ctx.height, writes)?;
+        let mut times = self.phase_times.lock();
+        times.execute = execute;
+        times.commit = now_secs(start);
+        Ok(Execution {
+            txs,
+            receipts,
+            prepared,
+            rejected,
+        })
+    }
+
+    fn context(&self, header: &BlockHeader) -> BlockContext {
+        BlockContext {
+            chain_id: self.chain_id.clone(),
+            height: header.height,
+            time_ms: header.time_ms,
+            proposer: header.proposer,
+        }
+    }
+
+    fn parent(&self, height: u64) -> Result<(Hash, u64, Hash), ChainError> {
+        let app_hash = self.store.state_root(height - 1)?;
+        if height == 1 {
+            let genesis = self.store.genesis()?;
+            return Ok((Hash::ZERO, genesis.genesis_time_ms, app_hash));
+        }
+        let parent = self
+            .store
+            .block(height - 1)?
+            .ok_or(StoreError::Corrupt("missing parent block"))?;
+        Ok((parent.hash(), parent.header.time_ms, app_hash))
+    }
+}
+
+impl BlockApplication for Chain {
+    fn propose(&self, height: u64, time_ms: u64, proposer: Address) -> Result<Block, ChainError> {
+        let (parent_hash, parent_time, app_hash) = self.parent(height)?;
+        let snapshot = self.store.snapshot()?;
+        let candidates = self
+            .mempool
+            .lock()
+            .select(self.params.max_block_txs as usize, |a| {
+                bank::account(&snapshot, a)
+                    .map(|acc| acc.nonce)
+                    .unwrap_or(0)
+            });
+        drop(snapshot);
+        let mut header = BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height,
+            parent_hash,
+            time_ms: time_ms.max(parent_time.saturating_add(1)),
+            proposer,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            app_hash,
+        };
+        let execution = self.execute(&self.context(&header), candidates, true)?;
+        for (hash, reason) in &execution.rejected {
+            self.mempool.lock().remove(hash);
+            self.remember_rejection(*hash, reason.clone());
+        }
+        header.tx_root = merkle_root(
+            &execution
+                .txs
+                .iter()
+                .map(SignedTransaction::hash)
+                .collect::<Vec<_>>(),
+        );
+        header.state_root = execution.prepared.root;
+        let block = Block {
+            header,
+            txs: execution.txs.clone(),
+        };
+        *self.executed.lock() = Some((block.hash(), execution));
+        Ok(block)
+    }
+
+    fn validate(&self, block: &Block) -> Result<(), ChainError> {
+        let h = &block.header;
+        let invalid = |reason: String| ChainError::InvalidBlock {
+            height: h.height,
+            reason,
+        };
+        if h.chain_id != self.chain_id {
+            return Err(invalid(format!(
+                "chain id {:?} is not {:?}",
+                h.chain_id, self.chain_id
+            )));
+        }
+        let (parent_hash, parent_time, app_hash) = self.parent(h.height)?;
+        if h.parent_hash != parent_hash {
+            return Err(invalid(
+                "parent hash does not match the last committed block".into(),
+            ));
+        }
+        if h.time_ms <= parent_time {
+            return Err(invalid("block time does not increase".into()));
+        }
+        if h.app_hash != app_hash {
+            return Err(invalid(
+                "app hash does not match the committed state root".into(),
+            ));
+        }
+        if block.txs.len() > self.params.max_block_txs as usize {
+            return Err(invalid(format!(
+                "{} transactions exceed the limit",
+                block.txs.len()
+            )));
+        }
+        if block.compute_tx_root() != h.tx_root {
+            return Err(invalid(
+                "transaction root does not match the transactions".into(),
+            ));
+        }
+        let hash = block.hash();
+        if matches!(&*self.executed.lock(), Some((cached, _)) if *cached == hash) {
+            // This node built the block itself: its transactions were checked on admission
+            // and it was executed to compute the header's state root.
+            return Ok(());
+        }
+        let start = Instant::now();
+        let checks =
+            hibana_runtime::check_stateless_batch(&block.txs, &self.chain_id, &self.params);
+        self.phase_times.lock().verify = now_secs(start);
+        if let Some((tx, Err(e))) = block.txs.iter().zip(&checks).find(|(_, r)| r.is_err()) {
+            return Err(invalid(format!(
+                "transaction {} is invalid: {e}",
+                tx.hash()
+            )));
+        }
+        let execution = self.execute(&self.context(h), block.txs.clone(), false)?;
+        if execution.prepared.root != h.state_root {
+            return Err(invalid(format!(
+                "state root {} does not match the executed root {}",
+                h.state_root, execution.prepared.root
+            )));
+        }
+        *self.executed.lock() = Some((hash, execution));
+        Ok(())
+    }
+
+    fn commit(&self, block: &Block) -> Result<Hash, ChainError> {
+        let hash = block.hash();
+        let cached = self.executed.lock().take();
+        let execution = match cached {
+            Some((h, execution)) if h == hash => execution,
+            _ => {
+                self.validate(block)?;
+                self.executed.lock().take().map(|(_, e)| e).ok_or_else(|| {
+                    ChainError::InvalidBlock {
+                        height: block.header.height,
+                        reason: "not executed".into(),
+                    }
+                })?
+            }
+        };
+        let start = Instant::now();
+        let root = execution.prepared.root;
+        self.store
+            .commit(block, &execution.receipts, execution.prepared)?;
+        self.phase_times.lock().commit += now_secs(start);
+        let snapshot = self.store.snapshot()?;
+        let mut mempool = self.mempool.lock();
+        for tx in &block.txs {
+            mempool.remove(&tx.hash());
+        }
+        let dropped = mempool.prune(|a| {
+            bank::account(&snapshot, a)
+                .map(|acc| acc.nonce)
+                .unwrap_or(0)
+        });
+        let pending = mempool.len();
+        drop(mempool);
+        for hash in dropped {
+            self.remember_rejection(
+                hash,
+                "dropped: its nonce was used by another transaction".into(),
+            );
+        }
+        self.metrics.record_block(
+            block.header.height,
+            block.txs.len(),
+            pending,
+            now_secs(start),
+        );
+        let _ = self.heads.send(block.header.clone());
+        tracing::info!(height = block.header.height, txs = block.txs.len(), root = %root, "committed block");
+        Ok(root)
+    }
+}

@@ -1,0 +1,96 @@
+//! Prometheus metrics of the chain.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Counters and gauges of block production, exported in the Prometheus text format.
+#[derive(Debug)]
+pub struct ChainMetrics {
+    registry: Registry,
+    /// Latest committed height.
+    pub height: Gauge,
+    /// Blocks committed since start.
+    pub blocks: Counter,
+    /// Transactions committed since start.
+    pub txs: Counter,
+    /// Transactions refused by the mempool or dropped.
+    pub txs_rejected: Counter,
+    /// Pending transactions.
+    pub mempool_size: Gauge,
+    /// Seconds to commit a block to disk.
+    pub commit_seconds: Histogram,
+}
+
+impl ChainMetrics {
+    /// Fresh metrics.
+    pub fn new() -> ChainMetrics {
+        let mut registry = Registry::with_prefix("hibana");
+        let height = Gauge::default();
+        let blocks = Counter::default();
+        let txs = Counter::default();
+        let txs_rejected = Counter::default();
+        let mempool_size = Gauge::default();
+        let commit_seconds =
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter());
+        registry.register("height", "Latest committed block height", height.clone());
+        registry.register(
+            "blocks",
+            "Blocks committed since the node started",
+            blocks.clone(),
+        );
+        registry.register(
+            "txs",
+            "Transactions committed since the node started",
+            txs.clone(),
+        );
+        registry.register(
+            "txs_rejected",
+            "Transactions refused or dropped",
+            txs_rejected.clone(),
+        );
+        registry.register(
+            "mempool_size",
+            "Transactions waiting in the mempool",
+            mempool_size.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time to commit a block to disk",
+            commit_seconds.clone(),
+        );
+        ChainMetrics {
+            registry,
+            height,
+            blocks,
+            txs,
+            txs_rejected,
+            mempool_size,
+            commit_seconds,
+        }
+    }
+
+    pub(crate) fn record_block(&self, height: u64, txs: usize, mempool: usize, commit_secs: f64) {
+        self.height.set(i64::try_from(height).unwrap_or(i64::MAX));
+        self.blocks.inc();
+        self.txs.inc_by(txs as u64);
+        self.mempool_size.set(mempool as i64);
+        self.commit_seconds.observe(commit_secs);
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for ChainMetrics {
+    fn default() -> Self {
+        ChainMetrics::new()
+    }
+}

@@ -1,0 +1,164 @@
+//! The block pipeline: admission, proposal, validation of honest and tampered blocks, commit.
+
+use std::sync::Arc;
+
+use hibana_consensus::{
+    BlockApplication, Chain, ChainError, MempoolError, TxStatus, produce_block,
+};
+use hibana_runtime::{Genesis, GenesisAccount, GenesisValidator, Rejection, bank};
+use hibana_store::Store;
+use hibana_types::{Amount, Hash, Message, SecretKey, SignedTransaction, Transaction, Transfer};
+
+struct Net {
+    _dir: tempfile::TempDir,
+    chain: Chain,
+    validator: SecretKey,
+    alice: SecretKey,
+}
+
+fn net() -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("chain.redb")).unwrap());
+    let (validator, alice) = (SecretKey::generate(), SecretKey::generate());
+    store
+        .init_genesis(&Genesis {
+            chain_id: "c".into(),
+            genesis_time_ms: 1,
+            params: Default::default(),
+            accounts: vec![GenesisAccount {
+                address: alice.public_key().address(),
+                balance: Amount::from_hib(100).unwrap(),
+            }],
+            validators: vec![GenesisValidator {
+                public_key: validator.public_key(),
+                stake: Amount::from_hib(1).unwrap(),
+            }],
+        })
+        .unwrap();
+    let chain = Chain::new(store, 1000).unwrap();
+    Net {
+        _dir: dir,
+        chain,
+        validator,
+        alice,
+    }
+}
+
+fn transfer(from: &SecretKey, nonce: u64, amount: u128) -> SignedTransaction {
+    Transaction {
+        chain_id: "c".into(),
+        signer: from.public_key(),
+        nonce,
+        fee: Amount(1_000),
+        messages: vec![Message::Transfer(Transfer {
+            to: hibana_types::Address([3; 20]),
+            amount: Amount(amount),
+        })],
+    }
+    .sign(from)
+}
+
+#[test]
+fn transfers_flow_from_mempool_to_committed_receipts() {
+    let n = net();
+    let proposer = n.validator.public_key().address();
+    let first = n.chain.submit(transfer(&n.alice, 0, 10)).unwrap();
+    let second = n.chain.submit(transfer(&n.alice, 1, 20)).unwrap();
+    // A transfer larger than the balance is included, pays its fee and fails.
+    let third = n
+        .chain
+        .submit(transfer(&n.alice, 2, u128::MAX / 2))
+        .unwrap();
+    assert_eq!(n.chain.tx_status(&first).unwrap(), TxStatus::Pending);
+    assert_eq!(produce_block(&n.chain, proposer).unwrap(), 1);
+    for h in [first, second] {
+        let TxStatus::Committed { receipt } = n.chain.tx_status(&h).unwrap() else {
+            panic!("not committed")
+        };
+        assert!(receipt.is_success());
+    }
+    let TxStatus::Committed { receipt } = n.chain.tx_status(&third).unwrap() else {
+        panic!("not committed")
+    };
+    assert!(!receipt.is_success());
+    let snapshot = n.chain.store().snapshot().unwrap();
+    let alice = bank::account(&snapshot, &n.alice.public_key().address()).unwrap();
+    assert_eq!(alice.nonce, 3);
+    assert_eq!(alice.balance, Amount(100_000_000_000 - 30 - 3_000));
+    assert_eq!(
+        bank::account(&snapshot, &proposer).unwrap().balance,
+        Amount(3_000)
+    );
+    // The replay is refused, with a reason that tx_status reports.
+    let replay = transfer(&n.alice, 0, 11);
+    let err = n.chain.submit(replay.clone()).unwrap_err();
+    assert!(
+        matches!(err, MempoolError::Rejected(Rejection::WrongNonce { .. })),
+        "{err}"
+    );
+    assert!(matches!(
+        n.chain.tx_status(&replay.hash()).unwrap(),
+        TxStatus::Rejected { .. }
+    ));
+    assert_eq!(
+        n.chain.tx_status(&Hash([9; 32])).unwrap(),
+        TxStatus::Unknown
+    );
+}
+
+#[test]
+fn tampered_blocks_are_invalid_and_change_nothing() {
+    let n = net();
+    let proposer = n.validator.public_key().address();
+    n.chain.submit(transfer(&n.alice, 0, 10)).unwrap();
+    let block = n.chain.propose(1, 5, proposer).unwrap();
+    let root_before = n.chain.store().state_root(0).unwrap();
+
+    let mut wrong_root = block.clone();
+    wrong_root.header.state_root = Hash([1; 32]);
+    assert!(matches!(
+        n.chain.validate(&wrong_root),
+        Err(ChainError::InvalidBlock { .. })
+    ));
+
+    let mut forged = block.clone();
+    forged.txs[0].tx.messages = vec![Message::Transfer(Transfer {
+        to: hibana_types::Address([3; 20]),
+        amount: Amount(11),
+    })];
+    forged.header.tx_root = forged.compute_tx_root();
+    let err = n.chain.validate(&forged).unwrap_err();
+    assert!(err.to_string().contains("signature"), "{err}");
+
+    let mut wrong_parent = block.clone();
+    wrong_parent.header.parent_hash = Hash([2; 32]);
+    assert!(n.chain.validate(&wrong_parent).is_err());
+
+    let mut wrong_txs = block.clone();
+    wrong_txs.txs.clear();
+    assert!(n.chain.validate(&wrong_txs).is_err());
+
+    assert_eq!(n.chain.height().unwrap(), 0);
+    assert_eq!(n.chain.store().state_root(0).unwrap(), root_before);
+    // The honest block still validates and commits.
+    n.chain.validate(&block).unwrap();
+    assert_eq!(n.chain.commit(&block).unwrap(), block.header.state_root);
+    assert_eq!(n.chain.height().unwrap(), 1);
+}
+
+#[test]
+fn a_block_from_another_node_is_fully_re_executed() {
+    let a = net();
+    let proposer = a.validator.public_key().address();
+    a.chain.submit(transfer(&a.alice, 0, 10)).unwrap();
+    let block = a.chain.propose(1, 5, proposer).unwrap();
+    // A second chain with the same genesis sees the block for the first time.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("chain.redb")).unwrap());
+    store
+        .init_genesis(&a.chain.store().genesis().unwrap())
+        .unwrap();
+    let b = Chain::new(store, 10).unwrap();
+    b.validate(&block).unwrap();
+    assert_eq!(b.commit(&block).unwrap(), block.header.state_root);
+}
