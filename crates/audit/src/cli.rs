@@ -1,0 +1,167 @@
+//! The `hibana audit` command line.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use rayon::prelude::*;
+
+use crate::{FileReport, Severity, analyse_bytes, evaluate, report::Format};
+
+/// Arguments of `hibana audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Solidity files or directories to analyse (directories are searched recursively for `.sol`).
+    #[arg(required_unless_present = "evaluate")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit with code 1 when a finding of this severity or higher is reported.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Severity>,
+    /// Score the detectors against a labelled corpus (a manifest.json or its folder) and print
+    /// precision and recall per category.
+    #[arg(long, value_name = "DIR_OR_MANIFEST", conflicts_with = "paths")]
+    pub evaluate: Option<PathBuf>,
+}
+
+/// Errors of the audit command.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The analysis could not run.
+    #[error("{0}")]
+    Failed(String),
+    /// A path given on the command line does not exist or cannot be listed.
+    #[error("cannot read {path}: {source}")]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Loading or scoring a corpus failed.
+    #[error(transparent)]
+    Evaluate(#[from] evaluate::EvaluateError),
+}
+
+/// Exit code when no finding reaches `--fail-on` and all inputs were analysed.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when a finding reaches the `--fail-on` severity.
+pub const EXIT_FINDINGS: i32 = 1;
+/// Exit code when an input could not be (fully) analysed.
+pub const EXIT_INPUT_ERROR: i32 = 2;
+
+/// Runs `hibana audit` and returns the process exit code.
+pub fn run(args: &AuditArgs) -> Result<i32, AuditError> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    run_to(args, &mut lock)
+}
+
+/// Runs `hibana audit`, writing to `out`, and returns the process exit code.
+pub fn run_to(args: &AuditArgs, out: &mut dyn Write) -> Result<i32, AuditError> {
+    if let Some(corpus) = &args.evaluate {
+        let manifest = evaluate::manifest_path(corpus);
+        let eval = evaluate::evaluate(&manifest)?;
+        match args.format {
+            Format::Text => out.write_all(evaluate::render(&eval).as_bytes())?,
+            _ => {
+                let json = serde_json::to_string_pretty(&eval)
+                    .map_err(|e| AuditError::Failed(e.to_string()))?;
+                writeln!(out, "{json}")?;
+            }
+        }
+        return Ok(EXIT_OK);
+    }
+    let files = collect_files(&args.paths)?;
+    if files.is_empty() {
+        return Err(AuditError::Failed(
+            "no .sol files found in the given paths".into(),
+        ));
+    }
+    let reports = analyse_files(&files);
+    out.write_all(crate::report::render(&reports, args.format).as_bytes())?;
+    Ok(exit_code(&reports, args.fail_on))
+}
+
+/// The exit code for a set of reports: input errors first, then `--fail-on`.
+pub fn exit_code(reports: &[FileReport], fail_on: Option<Severity>) -> i32 {
+    if reports.iter().any(|r| !r.errors.is_empty()) {
+        return EXIT_INPUT_ERROR;
+    }
+    match fail_on {
+        Some(threshold)
+            if reports
+                .iter()
+                .flat_map(|r| &r.findings)
+                .any(|f| f.rule.severity >= threshold) =>
+        {
+            EXIT_FINDINGS
+        }
+        _ => EXIT_OK,
+    }
+}
+
+/// Reads and analyses files in parallel; the order of the result follows `files`.
+pub fn analyse_files(files: &[PathBuf]) -> Vec<FileReport> {
+    let work = |p: &PathBuf| {
+        let shown = p.display().to_string();
+        match std::fs::read(p) {
+            Ok(bytes) => analyse_bytes(&shown, &bytes),
+            Err(e) => {
+                let mut r = analyse_bytes(&shown, b"");
+                r.errors = vec![crate::InputError {
+                    message: format!("cannot read file: {e}"),
+                    span: None,
+                }];
+                r
+            }
+        }
+    };
+    files.par_iter().map(work).collect()
+}
+
+/// Expands directories (recursively, `.sol` files only) and keeps explicit files as given.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| AuditError::Path {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out, 0)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), AuditError> {
+    if depth > 64 {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| AuditError::Path {
+        path: dir.into(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, out, depth + 1)?;
+        } else if meta.is_file() && p.extension().is_some_and(|e| e == "sol") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
