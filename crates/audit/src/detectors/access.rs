@@ -191,9 +191,13 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                         scope_ref.is_state(n) && !scope_ref.locals.contains_key(n)
                     }) || matches!(&target.kind, ExprKind::Call(_, a) if a.first().and_then(root_name).is_some_and(|n| model.state_vars.contains_key(n)));
                     let whole_balance = site.value.is_some_and(|v| mentions(v, &is_this_balance));
-                    let chosen = root_name(target).is_some_and(|n| scope_ref.params.contains(n))
-                        || matches!(&target.kind, ExprKind::Call(_, a) if a.first().and_then(root_name).is_some_and(|n| scope_ref.params.contains(n)));
-                    if (chosen && !to_state) || (whole_balance && to_sender) {
+                    // Parameters of inlined helpers are bound by the caller, not chosen freely.
+                    let own = std::ptr::eq(owner_fn, *f);
+                    let unconditional = body_conditions.is_empty();
+                    let chosen = own
+                        && (root_name(target).is_some_and(|n| scope_ref.params.contains(n))
+                            || matches!(&target.kind, ExprKind::Call(_, a) if a.first().and_then(root_name).is_some_and(|n| scope_ref.params.contains(n))));
+                    if (chosen && !to_state) || (whole_balance && to_sender && unconditional) {
                         hits.push((
                             &UNPROTECTED_WITHDRAWAL,
                             e.span,

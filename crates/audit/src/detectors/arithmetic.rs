@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Ctx, is_protected, is_tainted, tainted_names};
+use super::{Ctx, is_protected, tainted_names};
 use crate::{
     ast::*,
     finding::{DIVIDE_BEFORE_MULTIPLY, INTEGER_OVERFLOW},
@@ -44,12 +44,19 @@ struct Walk<'a, 'c> {
 }
 
 impl<'a> Walk<'a, '_> {
+    /// Whether the value of `e` (not merely a mapping key or array index in it) is caller-controlled.
     fn user(&self, e: &Expr) -> bool {
-        is_tainted(
-            e,
-            self.tainted,
-            &|x| matches!(&x.kind, ExprKind::Ident(n) if self.scope.params.contains(n)),
-        )
+        match &e.kind {
+            ExprKind::Index(base, _) => self.user(base),
+            ExprKind::Member(base, _) => self.user(base),
+            ExprKind::Ident(n) => self.scope.params.contains(n) || self.tainted.contains(n),
+            ExprKind::Binary(_, a, b) => self.user(a) || self.user(b),
+            ExprKind::Unary(_, a) => self.user(a),
+            ExprKind::Call(_, args) => args.iter().any(|a| self.user(a)),
+            ExprKind::Ternary(_, a, b) => self.user(a) || self.user(b),
+            ExprKind::Tuple(items) => items.iter().flatten().any(|a| self.user(a)),
+            _ => false,
+        }
     }
 
     fn earlier_compares(&self, keys: &[String]) -> bool {

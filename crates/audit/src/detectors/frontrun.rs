@@ -57,7 +57,11 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
         let pays = everything
             .iter()
             .any(|e| scope.classify(e).is_some_and(|s| s.sends_value));
-        if pays {
+        // A commitment bound to the sender elsewhere in the function makes the reveal safe.
+        let committed = conds
+            .iter()
+            .any(|c| mentions(c, &|x| is_hash_call(x) && mentions(x, &is_msg_sender)));
+        if pays && !committed {
             for c in &conds {
                 walk_expr(c, &mut |x| {
                     if let ExprKind::Binary("==", a, b) = &x.kind {

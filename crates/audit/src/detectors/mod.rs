@@ -117,10 +117,7 @@ fn modifier_restricts(model: &ContractModel<'_>, name: &str) -> bool {
 
 /// Whether a block checks the caller in a condition (directly or in an internal function it calls).
 fn block_checks_sender(model: &ContractModel<'_>, b: &Block, depth: usize) -> bool {
-    if conditions(b)
-        .iter()
-        .any(|c| mentions(c, &|x| is_msg_sender(x) || is_tx_origin(x)))
-    {
+    if conditions(b).iter().any(|c| is_sender_check(model, c)) {
         return true;
     }
     if depth > 2 {
@@ -136,6 +133,44 @@ fn block_checks_sender(model: &ContractModel<'_>, b: &Block, depth: usize) -> bo
         },
         _ => false,
     })
+}
+
+/// Whether a condition restricts who the caller is: `msg.sender == x`, `admins[msg.sender]`
+/// (a boolean mapping) or `isAllowed(msg.sender)`; `balances[msg.sender] >= v` is not one.
+fn is_sender_check(model: &ContractModel<'_>, c: &Expr) -> bool {
+    let caller = |x: &Expr| is_msg_sender(x) || is_tx_origin(x);
+    let mut found = false;
+    walk_expr(c, &mut |x| match &x.kind {
+        ExprKind::Binary("==" | "!=", l, r) => {
+            found |= mentions(l, &caller) || mentions(r, &caller)
+        }
+        ExprKind::Index(a, Some(i)) if caller(i) => {
+            let ty = root_name(a)
+                .and_then(|n| model.state_vars.get(n))
+                .map(|v| &v.ty);
+            let mut value = ty;
+            while let Some(TypeName::Mapping(_, v)) = value {
+                value = Some(v);
+            }
+            found |= matches!(value, Some(TypeName::Elementary(t)) if t == "bool");
+        }
+        ExprKind::Call(f, args) if args.iter().any(&caller) => {
+            let name = match &f.kind {
+                ExprKind::Ident(n) => Some(n.as_str()),
+                ExprKind::Member(_, m) => Some(m.name.as_str()),
+                _ => None,
+            };
+            found |= matches!(&f.kind, ExprKind::Ident(_))
+                || name.is_some_and(|n| {
+                    let n = n.to_ascii_lowercase();
+                    ["role", "auth", "owner", "admin", "allowed", "whitelist"]
+                        .iter()
+                        .any(|w| n.contains(w))
+                });
+        }
+        _ => {}
+    });
+    found
 }
 
 /// Whether only some callers can run `f` (a modifier or a condition on msg.sender/tx.origin).

@@ -57,12 +57,15 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                 ExprKind::Call(_, args) if is_hash_call(e) => args.iter().any(is_weak),
                 ExprKind::Binary("%", a, _) => is_weak(a),
                 ExprKind::Binary("==", a, b) => {
-                    (is_weak(a) && from_param(b)) || (is_weak(b) && from_param(a))
+                    (mentions(a, &is_weak_source) && from_param(b))
+                        || (mentions(b, &is_weak_source) && from_param(a))
                 }
                 _ => false,
             };
+            // The first use is the finding; later uses of the same value repeat it.
             if sink {
                 hits.push((&WEAK_RANDOMNESS, e.span, f, "this value comes from block data that a miner or a calling contract can predict".to_string()));
+                break;
             }
         }
         // --- time manipulation
@@ -83,7 +86,8 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             walk_expr(c, &mut |x| {
                 if let ExprKind::Binary(op, a, b) = &x.kind {
                     let timed = is_stamp(a) || is_stamp(b);
-                    if timed && *op == "==" {
+                    let direct = |e: &Expr| mentions(e, &is_timestamp) && is_stamp(e);
+                    if (direct(a) || direct(b)) && *op == "==" {
                         hits.push((
                             &TIMESTAMP_DECISION,
                             x.span,

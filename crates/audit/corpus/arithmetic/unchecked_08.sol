@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.4;
+
+// An unchecked block brings back wrapping arithmetic.
+contract Credits {
+    mapping(address => uint256) public credits;
+    address public immutable issuer;
+
+    constructor() {
+        issuer = msg.sender;
+    }
+
+    function grant(address to, uint256 amount) external {
+        require(msg.sender == issuer, "issuer");
+        credits[to] += amount;
+    }
+
+    function spend(uint256 amount) external {
+        unchecked {
+            credits[msg.sender] -= amount; // expect: arithmetic
+        }
+    }
+}

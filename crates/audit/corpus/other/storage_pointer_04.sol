@@ -1,0 +1,26 @@
+pragma solidity ^0.4.19;
+
+// The uninitialised struct points at slot 0 and overwrites the owner.
+contract NameRegistrar {
+    bool public unlocked = false;
+    address public owner;
+
+    struct NameRecord {
+        bytes32 name;
+        address mappedAddress;
+    }
+
+    mapping(bytes32 => address) public resolve;
+
+    function NameRegistrar() public {
+        owner = msg.sender;
+    }
+
+    function register(bytes32 name, address mappedAddress) public {
+        NameRecord newRecord; // expect: other
+        newRecord.name = name;
+        newRecord.mappedAddress = mappedAddress;
+        resolve[name] = mappedAddress;
+        require(unlocked);
+    }
+}
