@@ -8,7 +8,9 @@ use std::{
 
 use hibana_runtime::{BlockContext, Params, Rejection, StateDelta, StateError, bank};
 use hibana_store::{PreparedState, Store, StoreError, TxRecord};
-use hibana_types::{Address, Block, BlockHeader, Hash, Receipt, SignedTransaction, merkle_root};
+use hibana_types::{
+    Address, Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus, merkle_root,
+};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
@@ -49,26 +51,6 @@ pub trait BlockApplication {
     fn validate(&self, block: &Block) -> Result<(), ChainError>;
     /// Commits a decided block and returns its state root.
     fn commit(&self, block: &Block) -> Result<Hash, ChainError>;
-}
-
-/// What the chain knows about a transaction.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum TxStatus {
-    /// Waiting in the mempool.
-    Pending,
-    /// Included in a block.
-    Committed {
-        /// Its receipt.
-        receipt: Receipt,
-    },
-    /// Refused or dropped, with the reason.
-    Rejected {
-        /// Why.
-        reason: String,
-    },
-    /// Never seen (or forgotten).
-    Unknown,
 }
 
 /// The result of executing a block's transactions.
@@ -212,6 +194,26 @@ impl Chain {
                 fee: tx.tx.fee,
             }
             .into());
+        }
+        if tx.tx.nonce == account.nonce {
+            // Dry-run against the committed state so that a transaction bound to fail (funds,
+            // unknown validator…) is refused with its reason instead of costing its fee.
+            let ctx = BlockContext {
+                chain_id: self.chain_id.clone(),
+                height: snapshot.height() + 1,
+                time_ms: 0,
+                proposer: sender,
+            };
+            let mut dry = StateDelta::new(&snapshot);
+            match hibana_runtime::deliver_tx(&mut dry, &ctx, &tx, 0) {
+                Ok(Ok(receipt)) => {
+                    if let hibana_types::TxOutcome::Failed(reason) = receipt.outcome {
+                        return Err(Rejection::WouldFail(reason).into());
+                    }
+                }
+                Ok(Err(rejection)) => return Err(rejection.into()),
+                Err(e) => return Err(Rejection::Malformed(format!("node storage: {e}")).into()),
+            }
         }
         let hash = self.mempool.lock().insert(tx, account.nonce)?;
         self.rejections.lock().0.remove(&hash);

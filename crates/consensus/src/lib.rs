@@ -17,7 +17,8 @@ mod mempool;
 mod metrics;
 mod producer;
 
-pub use chain::{BlockApplication, Chain, ChainError, PhaseTimes, TxStatus};
+pub use chain::{BlockApplication, Chain, ChainError, PhaseTimes};
+pub use hibana_types::TxStatus;
 pub use mempool::{MAX_NONCE_GAP, Mempool, MempoolError};
 pub use metrics::ChainMetrics;
 pub use producer::{now_ms, produce_block, run_single_validator};

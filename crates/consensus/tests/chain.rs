@@ -64,10 +64,18 @@ fn transfers_flow_from_mempool_to_committed_receipts() {
     let proposer = n.validator.public_key().address();
     let first = n.chain.submit(transfer(&n.alice, 0, 10)).unwrap();
     let second = n.chain.submit(transfer(&n.alice, 1, 20)).unwrap();
-    // A transfer larger than the balance is included, pays its fee and fails.
+    // A transfer larger than the balance is refused with the reason, before it costs a fee.
+    let too_much = transfer(&n.alice, 0, u128::MAX / 2);
+    let err = n.chain.submit(too_much.clone()).unwrap_err();
+    assert!(err.to_string().contains("insufficient funds"), "{err}");
+    assert!(matches!(
+        n.chain.tx_status(&too_much.hash()).unwrap(),
+        TxStatus::Rejected { .. }
+    ));
+    // One that only fails after earlier pending transactions is included and fails.
     let third = n
         .chain
-        .submit(transfer(&n.alice, 2, u128::MAX / 2))
+        .submit(transfer(&n.alice, 2, 100_000_000_000 - 3_000 - 30 + 1))
         .unwrap();
     assert_eq!(n.chain.tx_status(&first).unwrap(), TxStatus::Pending);
     assert_eq!(produce_block(&n.chain, proposer).unwrap(), 1);

@@ -49,6 +49,10 @@ pub enum Rejection {
         /// The fee.
         fee: Amount,
     },
+    /// Executing it now would fail (insufficient funds, unknown validator…), so it is refused
+    /// rather than charged a fee.
+    #[error("transaction would fail: {0}")]
+    WouldFail(String),
     /// The transaction is malformed (no messages, too many, too large…).
     #[error("malformed transaction: {0}")]
     Malformed(String),

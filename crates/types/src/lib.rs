@@ -27,8 +27,8 @@ mod amount;
 mod block;
 mod crypto;
 mod hash;
-mod receipt;
 mod proof;
+mod receipt;
 mod tx;
 
 pub use address::{ADDRESS_HRP, Address, AddressError};
@@ -36,8 +36,8 @@ pub use amount::{Amount, AmountError, BASE_UNITS_PER_HIB};
 pub use block::{Block, BlockHeader, merkle_root};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use hash::{Hash, HashParseError};
-pub use receipt::{Event, Receipt, TxOutcome};
 pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_state_proof};
+pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use tx::{Bond, Message, SignedTransaction, TX_SIGN_DOMAIN, Transaction, Transfer, Unbond};
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -47,5 +47,8 @@ pub fn verify_state_proof(
 ) -> Result<(), ProofError> {
     proof
         .verify(jmt::RootHash(root.0), state_key_hash(key), value)
-        .map_err(|e| ProofError { root, reason: e.to_string() })
+        .map_err(|e| ProofError {
+            root,
+            reason: e.to_string(),
+        })
 }

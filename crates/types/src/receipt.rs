@@ -68,3 +68,23 @@ impl Receipt {
         self.outcome == TxOutcome::Success
     }
 }
+
+/// What a node knows about a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Waiting in the mempool.
+    Pending,
+    /// Included in a block.
+    Committed {
+        /// Its receipt.
+        receipt: Receipt,
+    },
+    /// Refused or dropped, with the reason.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Never seen (or forgotten).
+    Unknown,
+}

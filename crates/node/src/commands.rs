@@ -1,0 +1,559 @@
+//! The implementations of the CLI commands.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hibana_rpc::{BlockId, RpcClient};
+use hibana_runtime::GenesisAccount;
+use hibana_types::{
+    Address, Amount, Bond, Hash, Message, Receipt, SecretKey, Transaction, Transfer, TxOutcome,
+    Unbond,
+};
+use serde::Serialize;
+
+use crate::{
+    Cli, Command, DevnetArgs, InitArgs, KeySource, NodeArgs, NodeFlags, QueryCommand, TxCommand,
+    TxFlags, WalletCommand,
+    home::{Home, NodeConfig, resolve_rpc, run_node},
+    keys::{self, Keyring, Keystore},
+};
+
+fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("hibana")
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
+    let json = cli.json;
+    let rpc = cli.rpc.clone();
+    match cli.command {
+        Command::Devnet(args) => devnet(args, json).await,
+        Command::Init(args) => init(args, json),
+        Command::Node(args) => node(args).await,
+        Command::Wallet(cmd) => wallet(cmd, json),
+        Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
+        Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
+        Command::Status => status(rpc.as_deref(), json).await,
+        Command::Audit(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn apply_flags(mut config: NodeConfig, flags: &NodeFlags) -> NodeConfig {
+    if let Some(addr) = flags.rpc_addr {
+        config.rpc_addr = addr;
+    }
+    if let Some(ms) = flags.block_time_ms {
+        config.block_time_ms = ms;
+    }
+    config
+}
+
+async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
+    let dir = args.home.unwrap_or_else(|| data_dir().join("devnet"));
+    let home = Home::new(dir.clone());
+    if args.reset && dir.exists() {
+        let looks_like_home = home.is_initialised()
+            || fs::read_dir(&dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+        if !looks_like_home {
+            bail!(
+                "refusing to reset {}: it is not a Hibana home",
+                dir.display()
+            );
+        }
+        fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+    }
+    let created = !home.is_initialised();
+    if created {
+        home.create_devnet(&NodeConfig::default())?;
+    }
+    let config = apply_flags(home.load_config()?, &args.node);
+    let genesis = home.load_genesis().map_err(|e| {
+        anyhow!("{e:#}\nthe devnet home looks corrupt: start over with `hibana devnet --reset`")
+    })?;
+    let dev_keys = keys::list_dev_keys(&dir);
+    run_node(&home, config, |url| {
+        if json {
+            let accounts: Vec<_> = dev_keys
+                .iter()
+                .map(|k| serde_json::json!({"name": k.name, "address": k.address}))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "chain_id": genesis.chain_id,
+                    "home": dir,
+                    "rpc": url,
+                    "metrics": format!("{url}/metrics"),
+                    "dev_keyring": keys::dev_keyring_dir(&dir),
+                    "accounts": accounts,
+                    "created": created,
+                })
+            );
+        } else {
+            println!(
+                "Hibana devnet `{}` {}",
+                genesis.chain_id,
+                if created { "created" } else { "resumed" }
+            );
+            println!("  home:     {}", dir.display());
+            println!("  RPC:      {url}");
+            println!("  metrics:  {url}/metrics");
+            println!(
+                "  dev keyring (INSECURE, plaintext keys): {}",
+                keys::dev_keyring_dir(&dir).display()
+            );
+            for k in &dev_keys {
+                println!("    {:<6} {}", k.name, k.address);
+            }
+            if let Some(bob) = dev_keys.iter().find(|k| k.name == "bob") {
+                println!(
+                    "  try:      hibana tx transfer --home {} --from alice --to {} --amount 1.5HIB",
+                    dir.display(),
+                    bob.address
+                );
+            }
+            println!("Press Ctrl-C to stop.");
+        }
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
+    let home = Home::new(args.home.clone());
+    let mut accounts = Vec::new();
+    for spec in &args.accounts {
+        let (addr, amount) = spec.split_once('=').ok_or_else(|| {
+            anyhow!("--account {spec:?}: expected ADDRESS=AMOUNT, e.g. hib1…=1000HIB")
+        })?;
+        let address: Address = addr.trim().parse()?;
+        let balance: Amount = amount.parse()?;
+        accounts.push(GenesisAccount { address, balance });
+    }
+    let genesis = home.create(
+        &args.chain_id,
+        accounts,
+        &NodeConfig::default(),
+        Default::default(),
+    )?;
+    if json {
+        print_json(
+            &serde_json::json!({"home": args.home, "chain_id": genesis.chain_id, "validator": genesis.validators[0].public_key.address()}),
+        )?;
+    } else {
+        println!(
+            "Initialised {} for chain `{}`",
+            args.home.display(),
+            genesis.chain_id
+        );
+        println!(
+            "  validator: {}",
+            genesis.validators[0].public_key.address()
+        );
+        println!("  start it:  hibana node --home {}", args.home.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn node(args: NodeArgs) -> Result<ExitCode> {
+    let home = Home::new(args.home);
+    let config = apply_flags(home.load_config()?, &args.node);
+    run_node(&home, config, |url| {
+        println!("Hibana node serving RPC at {url}");
+        let _ = std::io::stdout().flush();
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keyring(keys: &KeySource) -> Keyring {
+    Keyring::new(
+        keys.keyring_dir
+            .clone()
+            .unwrap_or_else(|| data_dir().join("keyring")),
+    )
+}
+
+fn wallet(cmd: WalletCommand, json: bool) -> Result<ExitCode> {
+    match cmd {
+        WalletCommand::New { name, keys: source } => {
+            keys::check_name(&name)?;
+            let ring = keyring(&source);
+            if ring.get(&name).is_ok() {
+                bail!(
+                    "a key named {name:?} already exists in {}",
+                    ring.dir.display()
+                );
+            }
+            let mnemonic = keys::new_mnemonic()?;
+            let pass = keys::passphrase(source.password_file.as_deref(), "New passphrase: ", true)?;
+            let store = Keystore::seal(&name, &mnemonic, &pass)?;
+            let path = ring.add(&store)?;
+            if json {
+                print_json(&serde_json::json!({
+                    "name": name, "address": store.address, "public_key": store.public_key,
+                    "mnemonic": mnemonic.to_string(), "keystore": path,
+                }))?;
+            } else {
+                println!("Created key {name:?}");
+                println!("  address:  {}", store.address);
+                println!("  keystore: {}", path.display());
+                println!("Write down this mnemonic; it is the only way to recover the key:");
+                println!("  {mnemonic}");
+            }
+        }
+        WalletCommand::Import {
+            name,
+            mnemonic_file,
+            keys: source,
+        } => {
+            keys::check_name(&name)?;
+            let phrase = match &mnemonic_file {
+                Some(path) => fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => rpassword::prompt_password("Mnemonic: ").map_err(|_| {
+                    anyhow!("cannot ask for the mnemonic without a terminal: use --mnemonic-file")
+                })?,
+            };
+            let mnemonic = keys::parse_mnemonic(&phrase)?;
+            let pass = keys::passphrase(source.password_file.as_deref(), "New passphrase: ", true)?;
+            let store = Keystore::seal(&name, &mnemonic, &pass)?;
+            let ring = keyring(&source);
+            let path = ring.add(&store)?;
+            if json {
+                print_json(
+                    &serde_json::json!({"name": name, "address": store.address, "keystore": path}),
+                )?;
+            } else {
+                println!("Imported key {name:?}: {}", store.address);
+            }
+        }
+        WalletCommand::List { keys: source } => {
+            let mut rows: Vec<(String, Address, &str)> = Vec::new();
+            if let Some(home) = &source.home {
+                for k in keys::list_dev_keys(home) {
+                    rows.push((k.name, k.address, "dev (plaintext)"));
+                }
+            } else {
+                for k in keyring(&source).list()? {
+                    rows.push((k.name, k.address, "encrypted"));
+                }
+            }
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(|(n, a, kind)| serde_json::json!({"name": n, "address": a, "kind": kind}))
+                    .collect();
+                print_json(&list)?;
+            } else if rows.is_empty() {
+                println!("No keys. Create one with `hibana wallet new NAME`.");
+            } else {
+                for (name, address, kind) in rows {
+                    println!("{name:<16} {address}  {kind}");
+                }
+            }
+        }
+        WalletCommand::Show { name, keys: source } => {
+            let (address, public_key) = match &source.home {
+                Some(home) => {
+                    let k = keys::read_dev_key(home, &name)?;
+                    (k.address, k.secret()?.public_key())
+                }
+                None => {
+                    let k = keyring(&source).get(&name)?;
+                    (k.address, k.public_key)
+                }
+            };
+            if json {
+                print_json(
+                    &serde_json::json!({"name": name, "address": address, "public_key": public_key}),
+                )?;
+            } else {
+                println!("{name}");
+                println!("  address:    {address}");
+                println!("  public key: {public_key}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a signing key by name from the dev keyring (`--home`) or the encrypted keyring.
+fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
+    match &source.home {
+        Some(home) => keys::read_dev_key(home, name)?.secret(),
+        None => {
+            let store = keyring(source).get(name)?;
+            let pass = keys::passphrase(
+                source.password_file.as_deref(),
+                &format!("Passphrase for {name}: "),
+                false,
+            )?;
+            store.open(&pass)
+        }
+    }
+}
+
+/// An address, or the address of a key name in the dev keyring or keyring.
+fn resolve_account(text: &str, home: Option<&Path>, source: Option<&KeySource>) -> Result<Address> {
+    if text.starts_with("hib1") {
+        return Ok(text.parse()?);
+    }
+    if let Some(home) = home
+        && let Ok(k) = keys::read_dev_key(home, text)
+    {
+        return Ok(k.address);
+    }
+    if let Some(source) = source
+        && let Ok(k) = keyring(source).get(text)
+    {
+        return Ok(k.address);
+    }
+    text.parse::<Address>()
+        .map_err(|e| anyhow!("{e} (and no key is named {text:?})"))
+}
+
+fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
+    Ok(RpcClient::new(&resolve_rpc(rpc, home))?)
+}
+
+async fn tx(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    let flags = match &cmd {
+        TxCommand::Transfer { tx, .. }
+        | TxCommand::Stake { tx, .. }
+        | TxCommand::Unstake { tx, .. } => tx,
+    };
+    let home = flags.keys.home.clone();
+    let client = client(rpc, home.as_deref())?;
+    let key = signing_key(&flags.from, &flags.keys)?;
+    let sender = key.public_key().address();
+    let message = match &cmd {
+        TxCommand::Transfer { to, amount, tx } => {
+            let to = resolve_account(to, home.as_deref(), Some(&tx.keys))?;
+            Message::Transfer(Transfer {
+                to,
+                amount: amount.parse()?,
+            })
+        }
+        TxCommand::Stake {
+            amount, validator, ..
+        } => {
+            let validator = match validator.as_deref() {
+                Some("self") => sender,
+                Some(v) => v.parse()?,
+                None => {
+                    let status = client.status().await?;
+                    status
+                        .validators
+                        .first()
+                        .map(|v| v.address)
+                        .ok_or_else(|| anyhow!("the chain has no validators"))?
+                }
+            };
+            Message::Bond(Bond {
+                validator,
+                amount: amount.parse()?,
+            })
+        }
+        TxCommand::Unstake {
+            amount, validator, ..
+        } => {
+            let validator = match validator.as_deref() {
+                Some("self") => sender,
+                Some(v) => v.parse()?,
+                None => {
+                    let account = client.account_verified(&sender).await?;
+                    match account.delegations.as_slice() {
+                        [one] => one.validator,
+                        [] => bail!("{sender} has nothing bonded"),
+                        _ => bail!(
+                            "{sender} is bonded to several validators: choose one with --validator"
+                        ),
+                    }
+                }
+            };
+            Message::Unbond(Unbond {
+                validator,
+                amount: amount.parse()?,
+            })
+        }
+    };
+    send(&client, &key, message, flags, json).await
+}
+
+async fn send(
+    client: &RpcClient,
+    key: &SecretKey,
+    message: Message,
+    flags: &TxFlags,
+    json: bool,
+) -> Result<ExitCode> {
+    let status = client.status().await?;
+    let account = client.account_verified(&key.public_key().address()).await?;
+    let fee = match &flags.fee {
+        Some(f) => f.parse()?,
+        None => status.min_fee,
+    };
+    let signed = Transaction {
+        chain_id: status.chain_id,
+        signer: key.public_key(),
+        nonce: account.nonce,
+        fee,
+        messages: vec![message],
+    }
+    .sign(key);
+    let hash = client.submit(&signed).await?;
+    if flags.no_wait {
+        if json {
+            print_json(&serde_json::json!({"hash": hash, "status": "pending"}))?;
+        } else {
+            println!("Submitted {hash}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let receipt = client.wait_for_tx(&hash, Duration::from_secs(60)).await?;
+    print_receipt(&receipt, json)?;
+    Ok(if receipt.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
+    if json {
+        return print_json(receipt);
+    }
+    match &receipt.outcome {
+        TxOutcome::Success => println!("Committed {} in block {}", receipt.tx_hash, receipt.height),
+        TxOutcome::Failed(reason) => {
+            println!(
+                "FAILED {} in block {}: {reason}",
+                receipt.tx_hash, receipt.height
+            )
+        }
+    }
+    println!("  fee: {}", receipt.fee);
+    for event in &receipt.events {
+        let attrs: Vec<String> = event
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("  {} {}", event.kind, attrs.join(" "));
+    }
+    Ok(())
+}
+
+async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    match cmd {
+        QueryCommand::Account {
+            account,
+            keys: source,
+        } => {
+            let home = source.home.clone();
+            let client = client(rpc, home.as_deref())?;
+            let address = resolve_account(&account, home.as_deref(), Some(&source))?;
+            let view = client.account_verified(&address).await?;
+            if json {
+                print_json(&view)?;
+            } else {
+                println!("{}", view.address);
+                println!("  balance: {}", view.balance);
+                println!("  nonce:   {}", view.nonce);
+                println!("  staked:  {}", view.stake);
+                for d in &view.delegations {
+                    println!("    {} to {}", d.tokens, d.validator);
+                }
+                println!("  (verified against the block's state root)");
+            }
+        }
+        QueryCommand::Block { id } => {
+            let client = client(rpc, None)?;
+            let id = match id {
+                None => None,
+                Some(s) => Some(match s.parse::<u64>() {
+                    Ok(h) => BlockId::Height(h),
+                    Err(_) => BlockId::Hash(s.parse::<Hash>()?),
+                }),
+            };
+            let Some(view) = client.block(id).await? else {
+                bail!("no such block");
+            };
+            if json {
+                print_json(&view)?;
+            } else {
+                let h = &view.block.header;
+                println!("block {} {}", h.height, view.hash);
+                println!("  time:       {} ms", h.time_ms);
+                println!("  proposer:   {}", h.proposer);
+                println!("  parent:     {}", h.parent_hash);
+                println!("  state root: {}", h.state_root);
+                println!("  txs:        {}", view.block.txs.len());
+                for tx in &view.block.txs {
+                    println!("    {}", tx.hash());
+                }
+            }
+        }
+        QueryCommand::Tx { hash } => {
+            let client = client(rpc, None)?;
+            let hash: Hash = hash.parse()?;
+            let Some(view) = client.tx(&hash).await? else {
+                let status = client.tx_status(&hash).await?;
+                bail!(
+                    "transaction {hash} is not committed (status: {})",
+                    serde_json::to_string(&status)?
+                );
+            };
+            if json {
+                print_json(&view)?;
+            } else {
+                println!(
+                    "tx {} from {} (nonce {})",
+                    view.hash,
+                    view.tx.sender(),
+                    view.tx.tx.nonce
+                );
+                print_receipt(&view.receipt, false)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    let client = client(rpc, None)?;
+    let status = client.status().await?;
+    if json {
+        print_json(&status)?;
+    } else {
+        println!("chain:      {}", status.chain_id);
+        println!("height:     {}", status.height);
+        if let Some(hash) = status.latest_block_hash {
+            println!("latest:     {hash}");
+        }
+        println!("state root: {}", status.state_root);
+        println!("mempool:    {} txs", status.mempool_size);
+        println!("validators:");
+        for v in &status.validators {
+            println!("  {} power {}", v.address, v.power);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

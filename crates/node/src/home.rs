@@ -1,0 +1,299 @@
+//! A node's home folder: config, genesis, validator key, data; and running a node from it.
+
+use std::{
+    fs,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hibana_consensus::Chain;
+use hibana_runtime::{Genesis, GenesisAccount, GenesisValidator, Params};
+use hibana_store::Store;
+use hibana_types::{Amount, SecretKey};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, DevKey};
+
+/// The node's settings (`config.toml`); flags and `HIBANA_*` variables override them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct NodeConfig {
+    /// Address the JSON-RPC server binds.
+    pub(crate) rpc_addr: SocketAddr,
+    /// Milliseconds between blocks.
+    pub(crate) block_time_ms: u64,
+    /// Largest mempool.
+    pub(crate) mempool_max_txs: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            rpc_addr: SocketAddr::from(([127, 0, 0, 1], 26657)),
+            block_time_ms: 1000,
+            mempool_max_txs: 50_000,
+        }
+    }
+}
+
+/// Paths inside a home folder.
+#[derive(Clone, Debug)]
+pub(crate) struct Home {
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ValidatorKeyFile {
+    warning: String,
+    address: hibana_types::Address,
+    public_key: hibana_types::PublicKey,
+    secret_key: String,
+}
+
+impl Home {
+    pub(crate) fn new(dir: PathBuf) -> Home {
+        Home { dir }
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    pub(crate) fn genesis_path(&self) -> PathBuf {
+        self.dir.join("genesis.json")
+    }
+
+    pub(crate) fn validator_key_path(&self) -> PathBuf {
+        self.dir.join("validator_key.json")
+    }
+
+    pub(crate) fn db_path(&self) -> PathBuf {
+        self.dir.join("data").join("chain.redb")
+    }
+
+    pub(crate) fn rpc_url_path(&self) -> PathBuf {
+        self.dir.join("rpc.url")
+    }
+
+    /// True if the folder holds an initialised home.
+    pub(crate) fn is_initialised(&self) -> bool {
+        self.genesis_path().exists()
+    }
+
+    pub(crate) fn load_config(&self) -> Result<NodeConfig> {
+        let path = self.config_path();
+        match fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| {
+                format!(
+                    "config file {} is invalid; fix it or delete it to use defaults",
+                    path.display()
+                )
+            }),
+            Err(_) => Ok(NodeConfig::default()),
+        }
+    }
+
+    pub(crate) fn load_genesis(&self) -> Result<Genesis> {
+        let path = self.genesis_path();
+        let text = fs::read_to_string(&path).map_err(|_| {
+            anyhow!("{} has no genesis.json: is this a Hibana home? Create one with `hibana init --home {}`", self.dir.display(), self.dir.display())
+        })?;
+        Genesis::from_json(&text)
+            .with_context(|| format!("genesis file {} is corrupt", path.display()))
+    }
+
+    pub(crate) fn load_validator_key(&self) -> Result<SecretKey> {
+        let path = self.validator_key_path();
+        let bytes = fs::read(&path)
+            .with_context(|| format!("cannot read validator key {}", path.display()))?;
+        let file: ValidatorKeyFile = serde_json::from_slice(&bytes)
+            .with_context(|| format!("validator key {} is corrupt", path.display()))?;
+        let secret: [u8; 32] = hex::decode(&file.secret_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow!("validator key {} is corrupt", path.display()))?;
+        let key = SecretKey::from_bytes(secret);
+        if key.public_key() != file.public_key {
+            bail!("validator key {} is inconsistent", path.display());
+        }
+        Ok(key)
+    }
+
+    fn write_validator_key(&self, key: &SecretKey) -> Result<()> {
+        let file = ValidatorKeyFile {
+            warning: "validator signing key: keep this file private".into(),
+            address: key.public_key().address(),
+            public_key: key.public_key(),
+            secret_key: hex::encode(key.to_bytes()),
+        };
+        keys::write_private(
+            &self.validator_key_path(),
+            &serde_json::to_vec_pretty(&file)?,
+        )
+    }
+
+    /// Creates a home with a fresh validator key, the given accounts and a config.
+    pub(crate) fn create(
+        &self,
+        chain_id: &str,
+        accounts: Vec<GenesisAccount>,
+        config: &NodeConfig,
+        params: Params,
+    ) -> Result<Genesis> {
+        if self.is_initialised() {
+            bail!(
+                "{} is already initialised; use another --home or remove it",
+                self.dir.display()
+            );
+        }
+        fs::create_dir_all(self.dir.join("data"))
+            .with_context(|| format!("cannot create home {}", self.dir.display()))?;
+        let validator = SecretKey::generate();
+        self.write_validator_key(&validator)?;
+        let genesis = Genesis {
+            chain_id: chain_id.to_string(),
+            genesis_time_ms: hibana_consensus::now_ms(),
+            params,
+            accounts,
+            validators: vec![GenesisValidator {
+                public_key: validator.public_key(),
+                stake: Amount::from_hib(1_000_000).unwrap_or_default(),
+            }],
+        };
+        genesis.validate()?;
+        fs::write(&self.config_path(), toml::to_string_pretty(config)?)?;
+        fs::write(
+            &self.genesis_path(),
+            serde_json::to_string_pretty(&genesis)?,
+        )?;
+        Ok(genesis)
+    }
+
+    /// Creates a devnet home: a validator and the funded demo accounts alice, bob and carol in
+    /// a plaintext development keyring.
+    pub(crate) fn create_devnet(&self, config: &NodeConfig) -> Result<Genesis> {
+        let mut accounts = Vec::new();
+        let mut dev_keys = Vec::new();
+        for name in ["alice", "bob", "carol"] {
+            let (dev, _) = DevKey::new(name)?;
+            accounts.push(GenesisAccount {
+                address: dev.address,
+                balance: Amount::from_hib(1_000_000).unwrap_or_default(),
+            });
+            dev_keys.push(dev);
+        }
+        let genesis = self.create("hibana-devnet", accounts, config, Params::default())?;
+        for dev in &dev_keys {
+            keys::write_dev_key(&self.dir, dev)?;
+        }
+        Ok(genesis)
+    }
+}
+
+/// Where the CLI finds a node's RPC: an explicit URL, else the URL a running node of `--home`
+/// wrote, else the default local port.
+pub(crate) fn resolve_rpc(explicit: Option<&str>, home: Option<&Path>) -> String {
+    if let Some(url) = explicit {
+        return url.to_string();
+    }
+    if let Some(home) = home
+        && let Ok(url) = fs::read_to_string(Home::new(home.to_path_buf()).rpc_url_path())
+    {
+        return url.trim().to_string();
+    }
+    "http://127.0.0.1:26657".to_string()
+}
+
+/// Runs a node from its home until Ctrl-C or SIGTERM: opens (or initialises) the store, serves
+/// RPC and produces blocks as the single validator. `on_ready` receives the RPC URL.
+pub(crate) async fn run_node(
+    home: &Home,
+    config: NodeConfig,
+    on_ready: impl FnOnce(&str),
+) -> Result<()> {
+    let genesis = home.load_genesis()?;
+    let validator = home.load_validator_key()?;
+    let store = Arc::new(open_store(home)?);
+    match store.height()? {
+        None => {
+            let root = store.init_genesis(&genesis)?;
+            tracing::info!(chain_id = %genesis.chain_id, root = %root, "initialised genesis");
+        }
+        Some(height) => {
+            let stored = store.genesis()?;
+            if stored != genesis {
+                bail!(
+                    "genesis.json in {} differs from the genesis the database was started with; restore it or start over with a new home",
+                    home.dir.display()
+                );
+            }
+            tracing::info!(height, "resuming");
+        }
+    }
+    let chain = Arc::new(Chain::new(store, config.mempool_max_txs)?);
+    let server = hibana_rpc::server::start(chain.clone(), config.rpc_addr)
+        .await
+        .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
+    let url = format!("http://{}", server.addr);
+    fs::write(home.rpc_url_path(), &url)?;
+    on_ready(&url);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let producer = tokio::spawn(hibana_consensus::run_single_validator(
+        chain.clone(),
+        validator.public_key().address(),
+        Duration::from_millis(config.block_time_ms.max(10)),
+        stop_rx,
+    ));
+    let mut producer = producer;
+    let outcome = wait_for_shutdown(&mut producer).await;
+    let _ = stop_tx.send(true);
+    if outcome.is_ok() {
+        // Let the block being produced finish before the process exits.
+        let _ = producer.await;
+    }
+    let _ = server.handle.stop();
+    server.handle.stopped().await;
+    let _ = fs::remove_file(home.rpc_url_path());
+    outcome?;
+    tracing::info!(height = chain.height().unwrap_or(0), "stopped cleanly");
+    Ok(())
+}
+
+fn open_store(home: &Home) -> Result<Store> {
+    let path = home.db_path();
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    Store::open(&path).map_err(|e| {
+        anyhow!(
+            "cannot open the chain database {}: {e}. Is another node running on this home?",
+            path.display()
+        )
+    })
+}
+
+async fn wait_for_shutdown(
+    producer: &mut tokio::task::JoinHandle<Result<(), hibana_consensus::ChainError>>,
+) -> Result<()> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let terminated = term.recv();
+    #[cfg(not(unix))]
+    let terminated = std::future::pending::<Option<()>>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = terminated => tracing::info!("terminated; stopping"),
+        result = producer => {
+            return match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(anyhow!("block production stopped: {e}")),
+                Err(e) => Err(anyhow!("block production crashed: {e}")),
+            };
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! `hibana`: runs a node of the Hibana network and the commands around it (devnet, wallet,
+//! transactions, queries, auditor).
+#![forbid(unsafe_code)]
+
+mod commands;
+mod home;
+mod keys;
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Hibana: an open network where AI and Web3 work as one system.
+#[derive(Debug, Parser)]
+#[command(name = "hibana", version, about, propagate_version = true)]
+struct Cli {
+    /// JSON-RPC URL of the node to talk to (default: the `--home` node's, else http://127.0.0.1:26657).
+    #[arg(long, global = true, env = "HIBANA_RPC")]
+    rpc: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format of running nodes.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "HIBANA_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start (or resume) a one-validator development network with funded demo accounts.
+    Devnet(DevnetArgs),
+    /// Create a node home: validator key, genesis and config.
+    Init(InitArgs),
+    /// Run a node from its home.
+    Node(NodeArgs),
+    /// Manage keys (encrypted keystores).
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Sign and send transactions.
+    #[command(subcommand)]
+    Tx(TxCommand),
+    /// Read chain state.
+    #[command(subcommand)]
+    Query(QueryCommand),
+    /// Show the node's chain status.
+    Status,
+    /// Audit Solidity contracts for vulnerabilities.
+    Audit(hibana_audit::cli::AuditArgs),
+}
+
+/// Node settings shared by `devnet` and `node`.
+#[derive(Debug, Args)]
+struct NodeFlags {
+    /// Address for the JSON-RPC server (port 0 picks a free port).
+    #[arg(long, env = "HIBANA_RPC_ADDR")]
+    rpc_addr: Option<SocketAddr>,
+    /// Milliseconds between blocks.
+    #[arg(long, env = "HIBANA_BLOCK_TIME_MS")]
+    block_time_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct DevnetArgs {
+    /// Home folder of the devnet (default: <data dir>/hibana/devnet).
+    #[arg(long, env = "HIBANA_HOME")]
+    home: Option<PathBuf>,
+    /// Delete the devnet's home and start from a new genesis.
+    #[arg(long)]
+    reset: bool,
+    #[command(flatten)]
+    node: NodeFlags,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Home folder to create.
+    #[arg(long, env = "HIBANA_HOME")]
+    home: PathBuf,
+    /// Chain id.
+    #[arg(long, default_value = "hibana-local")]
+    chain_id: String,
+    /// Fund an account at genesis: ADDRESS=AMOUNT (repeatable), e.g. hib1…=1000HIB.
+    #[arg(long = "account", value_name = "ADDRESS=AMOUNT")]
+    accounts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Home folder created by `hibana init`.
+    #[arg(long, env = "HIBANA_HOME")]
+    home: PathBuf,
+    #[command(flatten)]
+    node: NodeFlags,
+}
+
+/// Where signing keys come from.
+#[derive(Debug, Args)]
+struct KeySource {
+    /// Folder of encrypted keystores (default: <data dir>/hibana/keyring).
+    #[arg(long, env = "HIBANA_KEYRING_DIR", conflicts_with = "home")]
+    keyring_dir: Option<PathBuf>,
+    /// A devnet home: use its plaintext development keyring (alice, bob, carol).
+    #[arg(long, env = "HIBANA_HOME")]
+    home: Option<PathBuf>,
+    /// Read the keystore passphrase from the first line of this file instead of asking.
+    #[arg(long, env = "HIBANA_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCommand {
+    /// Create a key from a new 24-word mnemonic.
+    New {
+        /// Name of the key.
+        name: String,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Import a key from its mnemonic (asked on the terminal, or read from --mnemonic-file).
+    Import {
+        /// Name of the key.
+        name: String,
+        /// File holding the mnemonic phrase.
+        #[arg(long)]
+        mnemonic_file: Option<PathBuf>,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// List keys.
+    List {
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Show a key's address and public key.
+    Show {
+        /// Name of the key.
+        name: String,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+}
+
+/// Options of every transaction.
+#[derive(Debug, Args)]
+struct TxFlags {
+    /// Name of the signing key.
+    #[arg(long)]
+    from: String,
+    /// Fee (default: the chain's minimum fee).
+    #[arg(long)]
+    fee: Option<String>,
+    /// Return after submission without waiting for inclusion.
+    #[arg(long)]
+    no_wait: bool,
+    #[command(flatten)]
+    keys: KeySource,
+}
+
+#[derive(Debug, Subcommand)]
+enum TxCommand {
+    /// Transfer tokens.
+    Transfer {
+        /// Recipient: an address or a key name.
+        #[arg(long)]
+        to: String,
+        /// Amount, e.g. 1.5HIB or 1500000000 (base units).
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+    /// Bond tokens to a validator (yourself, to become one).
+    Stake {
+        /// Amount to bond.
+        #[arg(long)]
+        amount: String,
+        /// Validator address (default: the largest validator; `self` to become a validator).
+        #[arg(long)]
+        validator: Option<String>,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+    /// Unbond tokens; they return after the unbonding period.
+    Unstake {
+        /// Amount to unbond.
+        #[arg(long)]
+        amount: String,
+        /// Validator address (default: the one you are bonded to, if only one).
+        #[arg(long)]
+        validator: Option<String>,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueryCommand {
+    /// An account's balance, nonce and stake, verified against the block's state root.
+    Account {
+        /// Address or key name.
+        account: String,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// A block by height or hash (default: the latest).
+    Block {
+        /// Height or block hash.
+        id: Option<String>,
+    },
+    /// A transaction and its receipt.
+    Tx {
+        /// Transaction hash.
+        hash: String,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HIBANA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Audit(args) = &cli.command {
+        return match hibana_audit::cli::run(args) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if matches!(cli.command, Command::Devnet(_) | Command::Node(_)) {
+        init_logging(cli.log_format);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The JSON-RPC methods and the shapes they return.
+
+use hibana_runtime::{AccountView, staking::ValidatorInfo};
+use hibana_types::{Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus};
+use jsonrpsee::{
+    core::{RpcResult, SubscriptionResult},
+    proc_macros::rpc,
+};
+use serde::{Deserialize, Serialize};
+
+/// Error code: the transaction was refused (bad signature, nonce, fee, funds, format).
+pub const TX_REJECTED: i32 = 1001;
+/// Error code: the mempool is full.
+pub const MEMPOOL_FULL: i32 = 1002;
+/// Error code: the transaction is already pending.
+pub const DUPLICATE_TX: i32 = 1003;
+/// Error code: the node's storage failed.
+pub const NODE_ERROR: i32 = 1005;
+
+/// The node's view of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// Chain id.
+    pub chain_id: String,
+    /// Latest committed height (0 = genesis only).
+    pub height: u64,
+    /// Hash of the latest block, if any.
+    pub latest_block_hash: Option<Hash>,
+    /// State root at the latest height.
+    pub state_root: Hash,
+    /// Time of the latest block (ms since the Unix epoch).
+    pub latest_time_ms: u64,
+    /// Pending transactions.
+    pub mempool_size: usize,
+    /// Smallest fee a transaction may pay.
+    pub min_fee: hibana_types::Amount,
+    /// The validator set.
+    pub validators: Vec<ValidatorInfo>,
+}
+
+/// A block by height or by hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    /// A height.
+    Height(u64),
+    /// A block hash (hex).
+    Hash(Hash),
+}
+
+/// A block with its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// The block hash.
+    pub hash: Hash,
+    /// The block.
+    pub block: Block,
+}
+
+/// A committed transaction with its receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxView {
+    /// The transaction hash.
+    pub hash: Hash,
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// Its receipt.
+    pub receipt: Receipt,
+}
+
+/// An account with Merkle proofs of its state entries against the state root at `height`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountWithProof {
+    /// The height the values and proofs are taken at.
+    pub height: u64,
+    /// The state root at that height (also in that block's header).
+    pub state_root: Hash,
+    /// The account.
+    pub account: AccountView,
+    /// The raw account entry (hex), absent if the account was never touched.
+    pub account_entry: Option<String>,
+    /// Proof of the account entry (hex of the borsh-encoded proof).
+    pub account_proof: String,
+    /// The raw delegations entry (hex), absent if it has none.
+    pub delegations_entry: Option<String>,
+    /// Proof of the delegations entry (hex).
+    pub delegations_proof: String,
+}
+
+/// Recent transactions of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountTxs {
+    /// Transaction hashes, newest first.
+    pub txs: Vec<Hash>,
+}
+
+/// The node's JSON-RPC API.
+#[cfg_attr(feature = "server", rpc(server, client))]
+#[cfg_attr(not(feature = "server"), rpc(client))]
+pub trait HibanaApi {
+    /// Chain id, height, latest block and validator set.
+    #[method(name = "chain_status")]
+    async fn chain_status(&self) -> RpcResult<ChainStatus>;
+
+    /// A block by height or hash; the latest when omitted.
+    #[method(name = "chain_getBlock")]
+    async fn chain_get_block(&self, id: Option<BlockId>) -> RpcResult<Option<BlockView>>;
+
+    /// A committed transaction and its receipt.
+    #[method(name = "chain_getTx")]
+    async fn chain_get_tx(&self, hash: String) -> RpcResult<Option<TxView>>;
+
+    /// Recent transactions of an account (newest first, at most `limit`, default 20).
+    #[method(name = "chain_getAccountTxs")]
+    async fn chain_get_account_txs(
+        &self,
+        address: String,
+        limit: Option<u32>,
+    ) -> RpcResult<AccountTxs>;
+
+    /// Balance, nonce and stake of an account, with Merkle proofs.
+    #[method(name = "state_getAccount")]
+    async fn state_get_account(&self, address: String) -> RpcResult<AccountWithProof>;
+
+    /// Submits a signed transaction (hex of its borsh encoding); returns its hash.
+    #[method(name = "tx_submit")]
+    async fn tx_submit(&self, tx: String) -> RpcResult<Hash>;
+
+    /// Pending, committed (with receipt), rejected (with reason) or unknown.
+    #[method(name = "tx_status")]
+    async fn tx_status(&self, hash: String) -> RpcResult<TxStatus>;
+
+    /// Notifies every committed block header.
+    #[subscription(name = "chain_subscribeHeads" => "chain_newHead", unsubscribe = "chain_unsubscribeHeads", item = BlockHeader)]
+    async fn chain_subscribe_heads(&self) -> SubscriptionResult;
+}

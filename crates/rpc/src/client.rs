@@ -1,0 +1,263 @@
+//! The typed client the CLI and off-chain roles use, with verification of state proofs.
+
+use std::time::{Duration, Instant};
+
+use hibana_runtime::{AccountView, bank, staking};
+use hibana_types::{
+    Address, Hash, Receipt, SignedTransaction, StateProof, TxStatus, encode, verify_state_proof,
+};
+use jsonrpsee::{
+    core::client::Error as JsonRpcError,
+    http_client::{HttpClient, HttpClientBuilder},
+};
+
+use crate::api::{
+    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient, TxView,
+};
+
+/// A failed RPC call, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The node answered with an error.
+    #[error("{message} (code {code})")]
+    Rpc {
+        /// JSON-RPC error code.
+        code: i32,
+        /// The node's message.
+        message: String,
+    },
+    /// The node could not be reached.
+    #[error("cannot reach the node at {url}: {reason}. Is it running? (set --rpc or HIBANA_RPC)")]
+    Transport {
+        /// The URL tried.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The node's answer does not match its own state root.
+    #[error("the node's answer failed verification: {0}")]
+    Verification(String),
+    /// A transaction was rejected after submission.
+    #[error("transaction {hash} was rejected: {reason}")]
+    Rejected {
+        /// The transaction.
+        hash: Hash,
+        /// Why.
+        reason: String,
+    },
+    /// Waiting ran out.
+    #[error(
+        "transaction {0} was not included within the timeout; check later with `hibana query tx {0}`"
+    )]
+    Timeout(Hash),
+}
+
+/// A JSON-RPC client of a Hibana node.
+#[derive(Debug, Clone)]
+pub struct RpcClient {
+    inner: HttpClient,
+    url: String,
+}
+
+impl RpcClient {
+    /// A client for the node at `url` (e.g. `http://127.0.0.1:26657`).
+    pub fn new(url: &str) -> Result<RpcClient, ClientError> {
+        let inner = HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .build(url)
+            .map_err(|e| ClientError::Transport {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(RpcClient {
+            inner,
+            url: url.to_string(),
+        })
+    }
+
+    /// The node URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn map(&self, e: JsonRpcError) -> ClientError {
+        match e {
+            JsonRpcError::Call(obj) => ClientError::Rpc {
+                code: obj.code(),
+                message: obj.message().to_string(),
+            },
+            other => ClientError::Transport {
+                url: self.url.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// Chain status.
+    pub async fn status(&self) -> Result<ChainStatus, ClientError> {
+        self.inner.chain_status().await.map_err(|e| self.map(e))
+    }
+
+    /// A block by height or hash, or the latest.
+    pub async fn block(&self, id: Option<BlockId>) -> Result<Option<BlockView>, ClientError> {
+        self.inner
+            .chain_get_block(id)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A committed transaction.
+    pub async fn tx(&self, hash: &Hash) -> Result<Option<TxView>, ClientError> {
+        self.inner
+            .chain_get_tx(hash.to_string())
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// Recent transactions of an account.
+    pub async fn account_txs(
+        &self,
+        address: &Address,
+        limit: u32,
+    ) -> Result<AccountTxs, ClientError> {
+        self.inner
+            .chain_get_account_txs(address.to_string(), Some(limit))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The status of a transaction.
+    pub async fn tx_status(&self, hash: &Hash) -> Result<TxStatus, ClientError> {
+        self.inner
+            .tx_status(hash.to_string())
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// Submits a signed transaction.
+    pub async fn submit(&self, tx: &SignedTransaction) -> Result<Hash, ClientError> {
+        self.inner
+            .tx_submit(hex::encode(encode(tx)))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// Waits until a transaction is committed and returns its receipt.
+    pub async fn wait_for_tx(
+        &self,
+        hash: &Hash,
+        timeout: Duration,
+    ) -> Result<Receipt, ClientError> {
+        let start = Instant::now();
+        loop {
+            match self.tx_status(hash).await? {
+                TxStatus::Committed { receipt } => return Ok(receipt),
+                TxStatus::Rejected { reason } => {
+                    return Err(ClientError::Rejected {
+                        hash: *hash,
+                        reason,
+                    });
+                }
+                TxStatus::Pending | TxStatus::Unknown => {}
+            }
+            if start.elapsed() > timeout {
+                return Err(ClientError::Timeout(*hash));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An account, with its entries checked against the state root in the block header of the
+    /// height the node answered at.
+    pub async fn account_verified(&self, address: &Address) -> Result<AccountView, ClientError> {
+        let answer = self
+            .inner
+            .state_get_account(address.to_string())
+            .await
+            .map_err(|e| self.map(e))?;
+        if answer.height > 0 {
+            let block = self
+                .block(Some(BlockId::Height(answer.height)))
+                .await?
+                .ok_or_else(|| {
+                    ClientError::Verification(format!("no block at height {}", answer.height))
+                })?;
+            if block.block.header.state_root != answer.state_root {
+                return Err(ClientError::Verification(format!(
+                    "state root {} is not the root in block {}",
+                    answer.state_root, answer.height
+                )));
+            }
+        }
+        verify_account(address, &answer)?;
+        Ok(answer.account)
+    }
+}
+
+fn decode_hex(what: &str, s: &str) -> Result<Vec<u8>, ClientError> {
+    hex::decode(s).map_err(|_| ClientError::Verification(format!("{what} is not hex")))
+}
+
+fn proof(what: &str, s: &str) -> Result<StateProof, ClientError> {
+    borsh::from_slice(&decode_hex(what, s)?)
+        .map_err(|e| ClientError::Verification(format!("{what}: {e}")))
+}
+
+/// Checks the proofs in an account answer and that the view matches the proven entries.
+pub fn verify_account(address: &Address, answer: &AccountWithProof) -> Result<(), ClientError> {
+    let root = answer.state_root;
+    let fail = |e: hibana_types::ProofError| ClientError::Verification(e.to_string());
+    let entry = answer
+        .account_entry
+        .as_deref()
+        .map(|s| decode_hex("account entry", s))
+        .transpose()?;
+    verify_state_proof(
+        root,
+        &bank::account_key(address),
+        entry.as_deref(),
+        &proof("account proof", &answer.account_proof)?,
+    )
+    .map_err(fail)?;
+    let account: bank::Account = match &entry {
+        Some(bytes) => {
+            borsh::from_slice(bytes).map_err(|e| ClientError::Verification(e.to_string()))?
+        }
+        None => bank::Account::default(),
+    };
+    if account.balance != answer.account.balance || account.nonce != answer.account.nonce {
+        return Err(ClientError::Verification(
+            "balance or nonce differs from the proven entry".into(),
+        ));
+    }
+    let entry = answer
+        .delegations_entry
+        .as_deref()
+        .map(|s| decode_hex("delegations entry", s))
+        .transpose()?;
+    verify_state_proof(
+        root,
+        &staking::delegations_key(address),
+        entry.as_deref(),
+        &proof("delegations proof", &answer.delegations_proof)?,
+    )
+    .map_err(fail)?;
+    let delegations: std::collections::BTreeMap<Address, u128> = match &entry {
+        Some(bytes) => {
+            borsh::from_slice(bytes).map_err(|e| ClientError::Verification(e.to_string()))?
+        }
+        None => Default::default(),
+    };
+    let shown: std::collections::BTreeMap<Address, u128> = answer
+        .account
+        .delegations
+        .iter()
+        .map(|d| (d.validator, d.shares))
+        .collect();
+    if shown != delegations {
+        return Err(ClientError::Verification(
+            "delegations differ from the proven entry".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! The JSON-RPC 2.0 API of a Hibana node, and the typed client that the CLI and off-chain roles
+//! use.
+//!
+//! Methods: `chain_status`, `chain_getBlock`, `chain_getTx`, `chain_getAccountTxs`,
+//! `state_getAccount` (with Merkle proofs that [`RpcClient::account_verified`] checks against the
+//! block header's state root), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
+//! subscription over WebSocket. The server (feature `server`) also answers `GET /metrics` in the
+//! Prometheus format and `GET /health`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hibana_rpc::ClientError> {
+//! let client = hibana_rpc::RpcClient::new("http://127.0.0.1:26657")?;
+//! let status = client.status().await?;
+//! println!("{} at height {}", status.chain_id, status.height);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod client;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use api::{AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView};
+pub use client::{ClientError, RpcClient, verify_account};

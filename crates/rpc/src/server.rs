@@ -1,0 +1,270 @@
+//! The JSON-RPC server of a node, with Prometheus metrics at `GET /metrics` on the same port.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use hibana_consensus::{Chain, ChainError, MempoolError};
+use hibana_runtime::{bank, query_account, staking};
+use hibana_types::{Address, Hash, SignedTransaction, TxStatus, decode, encode};
+use jsonrpsee::{
+    PendingSubscriptionSink,
+    core::{RpcResult, SubscriptionResult, async_trait},
+    server::{HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle},
+    types::{ErrorObjectOwned, error::INVALID_PARAMS_CODE},
+};
+
+use crate::api::{
+    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX, HibanaApiServer,
+    MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView,
+};
+
+/// Largest accepted request body (1 MiB).
+pub const MAX_REQUEST_BYTES: u32 = 1024 * 1024;
+
+fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(INVALID_PARAMS_CODE, msg.into(), None::<()>)
+}
+
+fn node_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(NODE_ERROR, format!("node error: {e}"), None::<()>)
+}
+
+fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
+    s.parse()
+        .map_err(|e: hibana_types::HashParseError| invalid_params(e.to_string()))
+}
+
+fn parse_address(s: &str) -> Result<Address, ErrorObjectOwned> {
+    s.parse()
+        .map_err(|e: hibana_types::AddressError| invalid_params(e.to_string()))
+}
+
+/// The RPC methods over a node's chain.
+#[derive(Debug, Clone)]
+pub struct RpcHandler {
+    chain: Arc<Chain>,
+}
+
+#[async_trait]
+impl HibanaApiServer for RpcHandler {
+    async fn chain_status(&self) -> RpcResult<ChainStatus> {
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        let latest = store.block(height).map_err(node_error)?;
+        let state_root = store.state_root(height).map_err(node_error)?;
+        let genesis_time = store.genesis().map_err(node_error)?.genesis_time_ms;
+        Ok(ChainStatus {
+            chain_id: self.chain.chain_id().to_string(),
+            height,
+            latest_block_hash: latest.as_ref().map(|b| b.hash()),
+            state_root,
+            latest_time_ms: latest.map(|b| b.header.time_ms).unwrap_or(genesis_time),
+            mempool_size: self.chain.mempool_len(),
+            min_fee: self.chain.params().min_fee,
+            validators: staking::validator_set(&snapshot).map_err(node_error)?,
+        })
+    }
+
+    async fn chain_get_block(&self, id: Option<BlockId>) -> RpcResult<Option<BlockView>> {
+        let store = self.chain.store();
+        let block = match id {
+            None => {
+                let height = store.height().map_err(node_error)?.unwrap_or(0);
+                store.block(height)
+            }
+            Some(BlockId::Height(h)) => store.block(h),
+            Some(BlockId::Hash(hash)) => store.block_by_hash(&hash),
+        }
+        .map_err(node_error)?;
+        Ok(block.map(|block| BlockView {
+            hash: block.hash(),
+            block,
+        }))
+    }
+
+    async fn chain_get_tx(&self, hash: String) -> RpcResult<Option<TxView>> {
+        let hash = parse_hash(&hash)?;
+        let record = self.chain.store().tx(&hash).map_err(node_error)?;
+        Ok(record.map(|r| TxView {
+            hash,
+            tx: r.tx,
+            receipt: r.receipt,
+        }))
+    }
+
+    async fn chain_get_account_txs(
+        &self,
+        address: String,
+        limit: Option<u32>,
+    ) -> RpcResult<AccountTxs> {
+        let address = parse_address(&address)?;
+        let limit = limit.unwrap_or(20).min(1000) as usize;
+        let txs = self
+            .chain
+            .store()
+            .account_txs(&address, limit)
+            .map_err(node_error)?;
+        Ok(AccountTxs { txs })
+    }
+
+    async fn state_get_account(&self, address: String) -> RpcResult<AccountWithProof> {
+        let address = parse_address(&address)?;
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
+        let account = query_account(&snapshot, &address).map_err(node_error)?;
+        let (account_entry, account_proof) = snapshot
+            .get_with_proof(&bank::account_key(&address))
+            .map_err(node_error)?;
+        let (delegations_entry, delegations_proof) = snapshot
+            .get_with_proof(&staking::delegations_key(&address))
+            .map_err(node_error)?;
+        Ok(AccountWithProof {
+            height: snapshot.height(),
+            state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+            account,
+            account_entry: account_entry.map(hex::encode),
+            account_proof: hex::encode(encode(&account_proof)),
+            delegations_entry: delegations_entry.map(hex::encode),
+            delegations_proof: hex::encode(encode(&delegations_proof)),
+        })
+    }
+
+    async fn tx_submit(&self, tx: String) -> RpcResult<Hash> {
+        let bytes = hex::decode(tx.trim())
+            .map_err(|_| invalid_params("the transaction must be hex of its borsh encoding"))?;
+        let tx: SignedTransaction = decode(&bytes)
+            .map_err(|e| invalid_params(format!("the transaction does not decode: {e}")))?;
+        let chain = self.chain.clone();
+        let result = tokio::task::spawn_blocking(move || chain.submit(tx))
+            .await
+            .map_err(node_error)?;
+        result.map_err(|e| {
+            let code = match &e {
+                MempoolError::Full(_) => MEMPOOL_FULL,
+                MempoolError::Duplicate(_) => DUPLICATE_TX,
+                _ => TX_REJECTED,
+            };
+            ErrorObjectOwned::owned(code, e.to_string(), None::<()>)
+        })
+    }
+
+    async fn tx_status(&self, hash: String) -> RpcResult<TxStatus> {
+        let hash = parse_hash(&hash)?;
+        self.chain
+            .tx_status(&hash)
+            .map_err(|e: ChainError| node_error(e))
+    }
+
+    async fn chain_subscribe_heads(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut heads = self.chain.subscribe_heads();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                head = heads.recv() => match head {
+                    Ok(header) => {
+                        let msg = serde_json::value::to_raw_value(&header)?;
+                        if sink.send(msg).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    // A slow subscriber skips headers rather than stalling the node.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = sink.closed() => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus text) and `GET /health`; passes everything else on.
+#[derive(Debug, Clone)]
+struct MetricsLayer {
+    chain: Arc<Chain>,
+}
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MetricsService {
+            inner,
+            chain: self.chain.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MetricsService<S> {
+    inner: S,
+    chain: Arc<Chain>,
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for MetricsService<S>
+where
+    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+        if req.method() == http::Method::GET {
+            let body = match req.uri().path() {
+                "/metrics" => Some(("text/plain; version=0.0.4", self.chain.metrics().render())),
+                "/health" => Some(("text/plain", "ok\n".to_string())),
+                _ => None,
+            };
+            if let Some((content_type, body)) = body {
+                let response = http::Response::builder()
+                    .status(200)
+                    .header(http::header::CONTENT_TYPE, content_type)
+                    .body(body.into());
+                return Box::pin(async move {
+                    Ok(response.unwrap_or_else(|_| http::Response::new(String::new().into())))
+                });
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}
+
+/// A running RPC server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Stops the server when asked.
+    pub handle: ServerHandle,
+}
+
+/// Starts the JSON-RPC server (HTTP and WebSocket on one port) over `chain`.
+pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer, std::io::Error> {
+    let middleware = tower::ServiceBuilder::new().layer(MetricsLayer {
+        chain: chain.clone(),
+    });
+    let config = ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BYTES)
+        .max_response_body_size(64 * 1024 * 1024)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(middleware)
+        .build(addr)
+        .await?;
+    let addr = server.local_addr()?;
+    let handle = server.start(RpcHandler { chain }.into_rpc());
+    tracing::info!(%addr, "JSON-RPC listening");
+    Ok(RunningServer { addr, handle })
+}
