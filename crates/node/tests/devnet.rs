@@ -1,0 +1,566 @@
+//! End-to-end: a real `hibana devnet` process on an OS-chosen port, driven through the CLI and
+//! JSON-RPC the way a user would, including `kill -9` in the middle of a stream of transfers.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use hibana_rpc::{BlockId, RpcClient};
+use hibana_types::{Address, Amount, Hash, Message, SecretKey, Transaction, Transfer, TxStatus};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+
+/// A devnet process that is killed when dropped.
+struct Devnet {
+    child: Child,
+    rpc: String,
+    info: Value,
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_devnet(home: &Path) -> Devnet {
+    let mut child = Command::new(BIN)
+        .args(["--json", "devnet", "--home"])
+        .arg(home)
+        .args(["--rpc-addr", "127.0.0.1:0", "--block-time-ms", "200"])
+        .env("HIBANA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hibana devnet");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read devnet banner");
+    let info: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("banner {line:?}: {e}"));
+    let rpc = info["rpc"].as_str().expect("rpc url").to_string();
+    Devnet { child, rpc, info }
+}
+
+fn account(info: &Value, name: &str) -> Address {
+    let accounts = info["accounts"].as_array().expect("accounts");
+    let entry = accounts
+        .iter()
+        .find(|a| a["name"] == name)
+        .expect("demo account");
+    entry["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("valid address")
+}
+
+fn hibana(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HIBANA_RPC")
+        .output()
+        .expect("run hibana")
+}
+
+fn ok_json(args: &[&str]) -> Value {
+    let out = hibana(args);
+    assert!(
+        out.status.success(),
+        "hibana {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = hibana(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "hibana {args:?} should fail");
+    assert!(
+        stderr.contains(needle),
+        "hibana {args:?}: expected {needle:?} in {stderr:?}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "hibana {args:?} panicked: {stderr}"
+    );
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn devnet_wallet_transfer_and_queries_through_cli_and_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let home_s = home.to_str().unwrap();
+    let net = start_devnet(&home);
+    let rpc = net.rpc.as_str();
+    let alice = account(&net.info, "alice");
+
+    // A new encrypted wallet.
+    let keyring = dir.path().join("keyring");
+    let keyring_s = keyring.to_str().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let pass_s = pass.to_str().unwrap();
+    let created = ok_json(&[
+        "--json",
+        "wallet",
+        "new",
+        "dave",
+        "--keyring-dir",
+        keyring_s,
+        "--password-file",
+        pass_s,
+    ]);
+    let dave: Address = created["address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        created["mnemonic"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        24
+    );
+    let listed = ok_json(&["--json", "wallet", "list", "--keyring-dir", keyring_s]);
+    assert_eq!(listed[0]["name"], "dave");
+    fails_with(
+        &[
+            "wallet",
+            "new",
+            "dave",
+            "--keyring-dir",
+            keyring_s,
+            "--password-file",
+            pass_s,
+        ],
+        "already exists",
+    );
+
+    // alice → dave through the CLI, waiting for the receipt.
+    let receipt = ok_json(&[
+        "--json",
+        "tx",
+        "transfer",
+        "--home",
+        home_s,
+        "--from",
+        "alice",
+        "--to",
+        &dave.to_string(),
+        "--amount",
+        "2.5HIB",
+    ]);
+    assert_eq!(receipt["outcome"]["status"], "success");
+    let tx_hash = receipt["tx_hash"].as_str().unwrap().to_string();
+
+    // The CLI and the RPC agree, and the RPC answer verifies against the block's state root.
+    let view = ok_json(&[
+        "--json",
+        "--rpc",
+        rpc,
+        "query",
+        "account",
+        &dave.to_string(),
+    ]);
+    assert_eq!(view["balance"], "2500000000");
+    let client = RpcClient::new(rpc).unwrap();
+    let runtime = rt();
+    let verified = runtime.block_on(client.account_verified(&dave)).unwrap();
+    assert_eq!(verified.balance, Amount(2_500_000_000));
+    let tx_view = ok_json(&["--json", "--rpc", rpc, "query", "tx", &tx_hash]);
+    assert_eq!(
+        tx_view["tx"]["tx"]["signer"].as_str().map(str::len),
+        Some(64)
+    );
+    let block = ok_json(&[
+        "--json",
+        "--rpc",
+        rpc,
+        "query",
+        "block",
+        &receipt["height"].to_string(),
+    ]);
+    assert_eq!(block["block"]["txs"].as_array().unwrap().len(), 1);
+    let status = ok_json(&["--json", "--rpc", rpc, "status"]);
+    assert_eq!(status["chain_id"], "hibana-devnet");
+    assert_eq!(status["validators"].as_array().unwrap().len(), 1);
+
+    // dave pays back from the encrypted keyring; a wrong passphrase is refused.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    fails_with(
+        &[
+            "--rpc",
+            rpc,
+            "tx",
+            "transfer",
+            "--keyring-dir",
+            keyring_s,
+            "--password-file",
+            wrong.to_str().unwrap(),
+            "--from",
+            "dave",
+            "--to",
+            &alice.to_string(),
+            "--amount",
+            "1HIB",
+        ],
+        "wrong passphrase",
+    );
+    let back = ok_json(&[
+        "--json",
+        "--rpc",
+        rpc,
+        "tx",
+        "transfer",
+        "--keyring-dir",
+        keyring_s,
+        "--password-file",
+        pass_s,
+        "--from",
+        "dave",
+        "--to",
+        &alice.to_string(),
+        "--amount",
+        "1HIB",
+    ]);
+    assert_eq!(back["outcome"]["status"], "success");
+    let dave_after = runtime.block_on(client.account_verified(&dave)).unwrap();
+    assert_eq!(dave_after.balance, Amount(1_500_000_000 - 1_000));
+    assert_eq!(dave_after.nonce, 1);
+
+    // Staking from the dev keyring moves balance into stake.
+    let staked = ok_json(&[
+        "--json", "tx", "stake", "--home", home_s, "--from", "bob", "--amount", "10HIB",
+    ]);
+    assert_eq!(staked["outcome"]["status"], "success");
+    let bob = ok_json(&["--json", "query", "account", "bob", "--home", home_s]);
+    assert_eq!(bob["stake"], "10000000000");
+
+    // Bad input: clear errors, nothing changes.
+    let before = runtime.block_on(client.account_verified(&alice)).unwrap();
+    fails_with(
+        &[
+            "tx",
+            "transfer",
+            "--home",
+            home_s,
+            "--from",
+            "alice",
+            "--to",
+            "bob",
+            "--amount",
+            "1.0000000001HIB",
+        ],
+        "more than 9 decimal places",
+    );
+    fails_with(
+        &[
+            "tx", "transfer", "--home", home_s, "--from", "alice", "--to", "bob", "--amount",
+            "5ETH",
+        ],
+        "unknown unit",
+    );
+    fails_with(
+        &[
+            "tx",
+            "transfer",
+            "--home",
+            home_s,
+            "--from",
+            "alice",
+            "--to",
+            "hib1notanaddress",
+            "--amount",
+            "1HIB",
+        ],
+        "invalid address",
+    );
+    fails_with(
+        &[
+            "tx", "transfer", "--home", home_s, "--from", "mallory", "--to", "bob", "--amount",
+            "1HIB",
+        ],
+        "no development key named",
+    );
+    fails_with(
+        &[
+            "tx",
+            "transfer",
+            "--home",
+            home_s,
+            "--from",
+            "alice",
+            "--to",
+            "bob",
+            "--amount",
+            "999999999HIB",
+        ],
+        "insufficient funds",
+    );
+    fails_with(&["--rpc", rpc, "query", "tx", "zz"], "invalid hash");
+    fails_with(
+        &["--rpc", "http://127.0.0.1:1", "status"],
+        "cannot reach the node",
+    );
+    let after = runtime.block_on(client.account_verified(&alice)).unwrap();
+    assert_eq!(before.balance, after.balance);
+    assert_eq!(before.nonce, after.nonce);
+
+    // Raw JSON-RPC misuse gets JSON-RPC errors; the node keeps serving.
+    let http = |body: &str| http_request(rpc, "POST", body);
+    assert!(http("{not json").contains("-32700"));
+    assert!(http(r#"{"jsonrpc":"2.0","id":1,"method":"chain_nope"}"#).contains("-32601"));
+    assert!(
+        http(r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["00ff"]}"#)
+            .contains("does not decode")
+    );
+    let forged = Transaction {
+        chain_id: "another-chain".into(),
+        signer: SecretKey::generate().public_key(),
+        nonce: 0,
+        fee: Amount(1_000),
+        messages: vec![Message::Transfer(Transfer {
+            to: alice,
+            amount: Amount(1),
+        })],
+    }
+    .sign(&SecretKey::generate());
+    let err = runtime
+        .block_on(client.submit(&forged))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("wrong chain id"), "{err}");
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["{}"]}}"#,
+        "0".repeat(2 << 20)
+    );
+    assert!(!http(&huge).contains("\"result\""));
+    let metrics = http_request(rpc, "GET /metrics", "");
+    assert!(metrics.contains("hibana_height"), "{metrics}");
+    assert!(metrics.contains("hibana_txs_rejected_total"), "{metrics}");
+    assert_eq!(
+        runtime.block_on(client.status()).unwrap().chain_id,
+        "hibana-devnet"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_devnet_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let mut net = start_devnet(&home);
+    let client = RpcClient::new(&net.rpc).unwrap();
+    let runtime = rt();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while runtime
+        .block_on(client.status())
+        .map(|s| s.height)
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(Instant::now() < deadline, "no blocks");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = net.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = net.child.wait().unwrap();
+    assert!(status.success(), "devnet exited with {status}");
+    let height = hibana_store::Store::open(&home.join("data/chain.redb"))
+        .unwrap()
+        .height()
+        .unwrap()
+        .unwrap();
+    let alice_before = account(&net.info, "alice");
+    drop(net);
+    let again = start_devnet(&home);
+    assert_eq!(again.info["created"], false);
+    assert_eq!(account(&again.info, "alice"), alice_before);
+    let client = RpcClient::new(&again.rpc).unwrap();
+    assert!(runtime.block_on(client.status()).unwrap().height >= height);
+}
+
+#[test]
+fn kill_9_during_a_stream_of_transfers_loses_no_committed_block_or_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let net = start_devnet(&home);
+    let runtime = rt();
+    let client = RpcClient::new(&net.rpc).unwrap();
+    let alice = hibana_node_test_key(&home, "alice");
+    let bob = account(&net.info, "bob");
+    let chain_id = net.info["chain_id"].as_str().unwrap().to_string();
+
+    // Stream transfers of distinct amounts until the node is killed.
+    let mut submitted: Vec<(Hash, u128)> = Vec::new();
+    let mut committed_seen: BTreeMap<Hash, u64> = BTreeMap::new();
+    let start = Instant::now();
+    let mut nonce = 0u64;
+    let mut killed_at = None;
+    let mut child = net;
+    while start.elapsed() < Duration::from_secs(30) {
+        let amount = 1_000 + u128::from(nonce);
+        let tx = Transaction {
+            chain_id: chain_id.clone(),
+            signer: alice.public_key(),
+            nonce,
+            fee: Amount(1_000),
+            messages: vec![Message::Transfer(Transfer {
+                to: bob,
+                amount: Amount(amount),
+            })],
+        }
+        .sign(&alice);
+        match runtime.block_on(client.submit(&tx)) {
+            Ok(hash) => {
+                submitted.push((hash, amount));
+                nonce += 1;
+            }
+            Err(e) => panic!("submit failed before the kill: {e}"),
+        }
+        if nonce % 10 == 0 {
+            for (hash, _) in &submitted {
+                if let Ok(TxStatus::Committed { receipt }) =
+                    runtime.block_on(client.tx_status(hash))
+                {
+                    committed_seen.insert(*hash, receipt.height);
+                }
+            }
+        }
+        if committed_seen.len() >= 40 {
+            child.child.kill().unwrap();
+            child.child.wait().unwrap();
+            killed_at = Some(committed_seen.values().max().copied().unwrap_or(0));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let last_seen = killed_at.expect("the stream committed 40 transfers within 30 s");
+    // Blocks and roots as seen before the crash.
+    let store_path = home.join("data/chain.redb");
+    drop(child);
+    let restarted = start_devnet(&home);
+    let client = RpcClient::new(&restarted.rpc).unwrap();
+    let status = runtime.block_on(client.status()).unwrap();
+    assert!(
+        status.height >= last_seen,
+        "height {} went below the last committed {last_seen}",
+        status.height
+    );
+    for (hash, height) in &committed_seen {
+        let view = runtime
+            .block_on(client.tx(hash))
+            .unwrap()
+            .unwrap_or_else(|| panic!("committed tx {hash} lost"));
+        assert_eq!(view.receipt.height, *height);
+        assert!(view.receipt.is_success());
+    }
+    // Every block links to its parent, and the state root of each height is what its header says.
+    let mut parent = Hash::ZERO;
+    for h in 1..=status.height.min(last_seen + 2) {
+        let block = runtime
+            .block_on(client.block(Some(BlockId::Height(h))))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            block.block.header.parent_hash, parent,
+            "block {h} does not link"
+        );
+        parent = block.hash;
+    }
+    // Balances match exactly the transfers that were committed.
+    let mut sent: u128 = 0;
+    let mut fees: u128 = 0;
+    for (hash, amount) in &submitted {
+        if let Ok(Some(view)) = runtime.block_on(client.tx(hash)) {
+            assert!(view.receipt.is_success());
+            sent += amount;
+            fees += view.receipt.fee.0;
+        }
+    }
+    let bob_view = runtime.block_on(client.account_verified(&bob)).unwrap();
+    assert_eq!(bob_view.balance.0, 1_000_000_000_000_000 + sent);
+    let alice_view = runtime
+        .block_on(client.account_verified(&alice.public_key().address()))
+        .unwrap();
+    assert_eq!(alice_view.balance.0, 1_000_000_000_000_000 - sent - fees);
+    assert!(store_path.exists());
+}
+
+/// Sends one HTTP/1.1 request (`POST` to `/`, or `GET /path`) and returns the whole response.
+fn http_request(url: &str, method: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let line = if method == "POST" {
+        "POST /".to_string()
+    } else {
+        method.to_string()
+    };
+    let head = format!(
+        "{line} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) and close before reading an oversized body.
+    let _ = stream.write_all(body.as_bytes());
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// Reads a devnet's development key the way the CLI does (the dev keyring is plaintext JSON).
+fn hibana_node_test_key(home: &Path, name: &str) -> SecretKey {
+    let out = hibana(&[
+        "--json",
+        "wallet",
+        "show",
+        name,
+        "--home",
+        home.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let path: PathBuf = home.join("dev-keyring").join(format!("{name}.json"));
+    let dev: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let phrase = dev["mnemonic"].as_str().unwrap();
+    derive(phrase)
+}
+
+/// SLIP-0010 derivation as the wallet does it, checked against the address the CLI shows.
+fn derive(phrase: &str) -> SecretKey {
+    let mnemonic = bip39::Mnemonic::parse(phrase).unwrap();
+    let seed = mnemonic.to_seed("");
+    let root = ed25519_dalek_bip32::ExtendedSigningKey::from_seed(&seed).unwrap();
+    let path: ed25519_dalek_bip32::DerivationPath = "m/44'/7468'/0'/0'/0'".parse().unwrap();
+    SecretKey::from_bytes(root.derive(&path).unwrap().signing_key.to_bytes())
+}
