@@ -21,6 +21,9 @@ const AUTH_WORDS: &[&str] = &[
     "controller",
     "operator",
     "creator",
+    "implementation",
+    "beacon",
+    "logic",
 ];
 
 /// State variables that decide who is authorised: compared with msg.sender somewhere, or named so.
@@ -118,8 +121,8 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
     let auth = auth_vars(ctx);
     let own: Vec<&FunctionDef> = ctx.own_functions().collect();
     let mut hits = Vec::new();
-    for f in &own {
-        // tx.origin used to authorise, anywhere.
+    // tx.origin used to authorise, in functions and modifiers.
+    for f in own.iter().copied().chain(model.def.modifiers.iter()) {
         if let Some(body) = &f.body {
             for c in conditions(body) {
                 walk_expr(c, &mut |x| {
@@ -127,12 +130,14 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                         let origin = is_tx_origin(l) || is_tx_origin(r);
                         let anti_contract = is_msg_sender(l) || is_msg_sender(r);
                         if origin && !anti_contract {
-                            hits.push((&TX_ORIGIN, x.span, *f, "authorisation compares tx.origin; a contract the owner calls can act as the owner".to_string()));
+                            hits.push((&TX_ORIGIN, x.span, f, "authorisation compares tx.origin; a contract the owner calls can act as the owner".to_string()));
                         }
                     }
                 });
             }
         }
+    }
+    for f in &own {
         if !is_entry_point(f) || is_protected(model, f) {
             continue;
         }

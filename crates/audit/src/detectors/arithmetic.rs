@@ -144,9 +144,19 @@ impl<'a> Walk<'a, '_> {
     fn condition(&mut self, c: &'a Expr) {
         for cmp in comparisons(c) {
             if let ExprKind::Binary(_, l, r) = &cmp.kind {
-                for side in [l, r] {
-                    if let ExprKind::Binary("-", a, b) = &side.kind {
-                        self.operation("-", a, b, side.span, None);
+                for (side, other) in [(l, r), (r, l)] {
+                    match &side.kind {
+                        ExprKind::Binary("-", a, b) => self.operation("-", a, b, side.span, None),
+                        // `x * y == v` overflows silently; `a * b / a == b` style checks divide.
+                        ExprKind::Binary("*", a, b) => {
+                            let (ka, kb) = (key(self.src, a), key(self.src, b));
+                            let idiom =
+                                has_key(self.src, other, &ka) || has_key(self.src, other, &kb);
+                            if !idiom {
+                                self.operation("*", a, b, side.span, None);
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -235,7 +245,11 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                 precision.push((e.span, f));
             }
         }
-        if matches!(f.mutability, Mutability::View | Mutability::Pure) || is_protected(model, f) {
+        // Constructors run once, with arguments the deployer chose.
+        if matches!(f.mutability, Mutability::View | Mutability::Pure)
+            || f.kind == FunctionKind::Constructor
+            || is_protected(model, f)
+        {
             continue;
         }
         let scope = Scope::new(model, f);

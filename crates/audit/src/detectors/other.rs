@@ -90,7 +90,7 @@ pub(super) fn detect(ctx: &mut Ctx<'_>, is_base: bool) {
             walk_stmts(body, &mut |s| asm |= matches!(s.kind, StmtKind::Assembly(_)));
             asm || all_exprs(body).iter().any(|e| {
                 matches!(&e.kind, ExprKind::Call(c, _) if matches!(&c.kind, ExprKind::Ident(n) if n == "selfdestruct" || n == "suicide"))
-                    || scope.classify(e).is_some_and(|s| s.sends_value || matches!(s.kind, CallKind::LowLevel("call" | "delegatecall" | "callcode")))
+                    || scope.classify(e).is_some_and(|s| s.sends_value || matches!(s.kind, CallKind::LowLevel("delegatecall" | "callcode")))
             })
         });
         if receives && !sends {

@@ -77,11 +77,13 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                 })
         };
         let everything = all_exprs(body);
-        let pays_jackpot = everything.iter().any(|e| {
-            scope.classify(e).is_some_and(|s| {
-                s.sends_value && s.value.is_some_and(|v| mentions(v, &is_this_balance))
-            })
-        });
+        // An authorised beneficiary collecting after a deadline is not a race.
+        let pays_jackpot = !super::is_protected(model, f)
+            && everything.iter().any(|e| {
+                scope.classify(e).is_some_and(|s| {
+                    s.sends_value && s.value.is_some_and(|v| mentions(v, &is_this_balance))
+                })
+            });
         for c in conditions(body) {
             walk_expr(c, &mut |x| {
                 if let ExprKind::Binary(op, a, b) = &x.kind {

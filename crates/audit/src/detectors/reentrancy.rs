@@ -330,11 +330,17 @@ fn is_guard(m: &FunctionDef, model: &ContractModel<'_>) -> bool {
         .iter()
         .take_while(|s| !matches!(s.kind, StmtKind::Placeholder))
         .collect();
-    let checked: Vec<&str> = before
+    sets_checked_flag(&before, model)
+}
+
+/// Whether `stmts` check a state variable and then assign it: the mutex pattern
+/// `require(!locked); locked = true;`.
+fn sets_checked_flag(stmts: &[&Stmt], model: &ContractModel<'_>) -> bool {
+    let checked: Vec<&str> = stmts
         .iter()
         .flat_map(|s| stmt_exprs(s))
-        .filter_map(|e| check_condition(e).or(None))
-        .chain(before.iter().filter_map(|s| match &s.kind {
+        .filter_map(check_condition)
+        .chain(stmts.iter().filter_map(|s| match &s.kind {
             StmtKind::If(c, _, _) => Some(c),
             _ => None,
         }))
@@ -350,9 +356,25 @@ fn is_guard(m: &FunctionDef, model: &ContractModel<'_>) -> bool {
             names
         })
         .collect();
-    before.iter().flat_map(|s| stmt_exprs(s)).any(|e| {
+    stmts.iter().flat_map(|s| stmt_exprs(s)).any(|e| {
         matches!(&e.kind, ExprKind::Assign(_, lhs, _) if root_name(lhs).is_some_and(|n| checked.contains(&n)))
     })
+}
+
+/// Whether a function body opens with an inline mutex (checks and sets a state flag first).
+fn has_inline_mutex(body: &Block, model: &ContractModel<'_>) -> bool {
+    let prefix: Vec<&Stmt> = body
+        .stmts
+        .iter()
+        .take_while(|s| match &s.kind {
+            StmtKind::Expr(e) => {
+                check_condition(e).is_some()
+                    || matches!(&e.kind, ExprKind::Assign("=", _, rhs) if matches!(rhs.kind, ExprKind::Bool(_) | ExprKind::Number(_)))
+            }
+            _ => false,
+        })
+        .collect();
+    sets_checked_flag(&prefix, model)
 }
 
 /// Reports state writes that may follow an external call in each entry point.
@@ -368,6 +390,9 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             continue;
         }
         let Some(body) = &f.body else { continue };
+        if has_inline_mutex(body, model) {
+            continue;
+        }
         let mut chain: Vec<&Block> = mods.iter().filter_map(|m| m.body.as_ref()).collect();
         chain.push(body);
         let mut w = Walker {
