@@ -69,8 +69,10 @@ pub struct PhaseTimes {
     pub verify: f64,
     /// Transaction execution (seconds).
     pub execute: f64,
-    /// State root computation and the durable write (seconds).
-    pub commit: f64,
+    /// State root computation in the Merkle tree (seconds).
+    pub merkle: f64,
+    /// The durable write of the block and state (seconds).
+    pub write: f64,
 }
 
 /// A node's chain: store, mempool and the block pipeline.
@@ -294,7 +296,7 @@ impl Chain {
         let prepared = self.store.prepare(ctx.height, writes)?;
         let mut times = self.phase_times.lock();
         times.execute = execute;
-        times.commit = now_secs(start);
+        times.merkle = now_secs(start);
         Ok(Execution {
             txs,
             receipts,
@@ -453,7 +455,7 @@ impl BlockApplication for Chain {
         let root = execution.prepared.root;
         self.store
             .commit(block, &execution.receipts, execution.prepared)?;
-        self.phase_times.lock().commit += now_secs(start);
+        self.phase_times.lock().write = now_secs(start);
         let snapshot = self.store.snapshot()?;
         let mut mempool = self.mempool.lock();
         for tx in &block.txs {

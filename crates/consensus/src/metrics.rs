@@ -34,7 +34,7 @@ impl ChainMetrics {
         let txs_rejected = Counter::default();
         let mempool_size = Gauge::default();
         let commit_seconds =
-            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5].into_iter());
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
         registry.register("height", "Latest committed block height", height.clone());
         registry.register(
             "blocks",

@@ -1,4 +1,5 @@
 //! The block pipeline: admission, proposal, validation of honest and tampered blocks, commit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -164,11 +164,8 @@ impl Home {
             }],
         };
         genesis.validate()?;
-        fs::write(&self.config_path(), toml::to_string_pretty(config)?)?;
-        fs::write(
-            &self.genesis_path(),
-            serde_json::to_string_pretty(&genesis)?,
-        )?;
+        fs::write(self.config_path(), toml::to_string_pretty(config)?)?;
+        fs::write(self.genesis_path(), serde_json::to_string_pretty(&genesis)?)?;
         Ok(genesis)
     }
 

@@ -1,5 +1,6 @@
 //! End-to-end: a real `hibana devnet` process on an OS-chosen port, driven through the CLI and
 //! JSON-RPC the way a user would, including `kill -9` in the middle of a stream of transfers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     collections::BTreeMap,
@@ -445,7 +446,7 @@ fn kill_9_during_a_stream_of_transfers_loses_no_committed_block_or_transfer() {
             }
             Err(e) => panic!("submit failed before the kill: {e}"),
         }
-        if nonce % 10 == 0 {
+        if nonce.is_multiple_of(10) {
             for (hash, _) in &submitted {
                 if let Ok(TxStatus::Committed { receipt }) =
                     runtime.block_on(client.tx_status(hash))
@@ -563,4 +564,101 @@ fn derive(phrase: &str) -> SecretKey {
     let root = ed25519_dalek_bip32::ExtendedSigningKey::from_seed(&seed).unwrap();
     let path: ed25519_dalek_bip32::DerivationPath = "m/44'/7468'/0'/0'/0'".parse().unwrap();
     SecretKey::from_bytes(root.derive(&path).unwrap().signing_key.to_bytes())
+}
+
+#[test]
+fn init_and_node_run_a_chain_from_a_genesis_file_and_bad_homes_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node");
+    let home_s = home.to_str().unwrap();
+    let funded = SecretKey::generate().public_key().address();
+    let out = ok_json(&[
+        "--json",
+        "init",
+        "--home",
+        home_s,
+        "--chain-id",
+        "e2e-chain",
+        "--account",
+        &format!("{funded}=42.5HIB"),
+    ]);
+    assert_eq!(out["chain_id"], "e2e-chain");
+    fails_with(&["init", "--home", home_s], "already initialised");
+    fails_with(
+        &[
+            "init",
+            "--home",
+            dir.path().join("x").to_str().unwrap(),
+            "--account",
+            "nobody=1HIB",
+        ],
+        "invalid address",
+    );
+
+    let mut child = Command::new(BIN)
+        .args([
+            "node",
+            "--home",
+            home_s,
+            "--rpc-addr",
+            "127.0.0.1:0",
+            "--block-time-ms",
+            "100",
+        ])
+        .env("HIBANA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let client = RpcClient::new(&url).unwrap();
+    let runtime = rt();
+    assert_eq!(
+        runtime.block_on(client.status()).unwrap().chain_id,
+        "e2e-chain"
+    );
+    let view = runtime.block_on(client.account_verified(&funded)).unwrap();
+    assert_eq!(view.balance, Amount(42_500_000_000));
+    // A second node on the same home is refused while the first runs.
+    fails_with(
+        &["node", "--home", home_s, "--rpc-addr", "127.0.0.1:0"],
+        "Is another node running on this home?",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    fails_with(
+        &[
+            "node",
+            "--home",
+            dir.path().join("missing").to_str().unwrap(),
+        ],
+        "has no genesis.json",
+    );
+    std::fs::write(home.join("genesis.json"), "{ corrupt").unwrap();
+    fails_with(&["node", "--home", home_s], "genesis file");
+    let devnet_home = dir.path().join("devnet");
+    std::fs::create_dir_all(&devnet_home).unwrap();
+    std::fs::write(devnet_home.join("genesis.json"), "not json").unwrap();
+    fails_with(
+        &[
+            "devnet",
+            "--home",
+            devnet_home.to_str().unwrap(),
+            "--rpc-addr",
+            "127.0.0.1:0",
+        ],
+        "--reset",
+    );
+    let not_home = dir.path().join("precious");
+    std::fs::create_dir_all(&not_home).unwrap();
+    std::fs::write(not_home.join("thesis.txt"), "do not delete").unwrap();
+    fails_with(
+        &["devnet", "--home", not_home.to_str().unwrap(), "--reset"],
+        "not a Hibana home",
+    );
+    assert!(not_home.join("thesis.txt").exists());
 }

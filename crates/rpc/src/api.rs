@@ -2,10 +2,10 @@
 
 use hibana_runtime::{AccountView, staking::ValidatorInfo};
 use hibana_types::{Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus};
-use jsonrpsee::{
-    core::{RpcResult, SubscriptionResult},
-    proc_macros::rpc,
-};
+// The client-only expansion rewrites the method signatures and leaves these unused.
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::proc_macros::rpc;
 use serde::{Deserialize, Serialize};
 
 /// Error code: the transaction was refused (bad signature, nonce, fee, funds, format).

@@ -1,4 +1,5 @@
 //! Property tests of the state machine's invariants over random transaction sequences.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hibana_runtime::{
     BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState, Params, Rejection, bank,

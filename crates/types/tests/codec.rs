@@ -1,5 +1,6 @@
 //! Property tests of the canonical encodings: every type round-trips through borsh and JSON, and
 //! decoding arbitrary bytes returns an error instead of panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hibana_types::{
     Address, Amount, Block, BlockHeader, Bond, Event, Hash, Message, PublicKey, Receipt, SecretKey,
