@@ -207,6 +207,15 @@ fn devnet_wallet_transfer_and_queries_through_cli_and_rpc() {
     assert_eq!(status["chain_id"], "hibana-devnet");
     assert_eq!(status["validators"].as_array().unwrap().len(), 1);
 
+    // Committed headers arrive over the WebSocket subscription, in order.
+    let mut heads = runtime
+        .block_on(hibana_rpc::HeadSubscription::connect(rpc))
+        .unwrap();
+    let first = runtime.block_on(heads.next()).unwrap().unwrap();
+    let second = runtime.block_on(heads.next()).unwrap().unwrap();
+    assert_eq!(second.height, first.height + 1);
+    assert_eq!(second.parent_hash, first.hash());
+
     // dave pays back from the encrypted keyring; a wrong passphrase is refused.
     let wrong = dir.path().join("wrong");
     std::fs::write(&wrong, "nope\n").unwrap();

@@ -3,12 +3,14 @@
 use std::time::{Duration, Instant};
 
 use hibana_runtime::{AccountView, bank, staking};
+use hibana_types::BlockHeader;
 use hibana_types::{
     Address, Hash, Receipt, SignedTransaction, StateProof, TxStatus, encode, verify_state_proof,
 };
 use jsonrpsee::{
-    core::client::Error as JsonRpcError,
+    core::client::{Error as JsonRpcError, Subscription},
     http_client::{HttpClient, HttpClientBuilder},
+    ws_client::{WsClient, WsClientBuilder},
 };
 
 use crate::api::{
@@ -191,6 +193,43 @@ impl RpcClient {
         }
         verify_account(address, &answer)?;
         Ok(answer.account)
+    }
+}
+
+/// A live subscription to committed block headers over WebSocket.
+#[derive(Debug)]
+pub struct HeadSubscription {
+    _client: WsClient,
+    inner: Subscription<BlockHeader>,
+}
+
+impl HeadSubscription {
+    /// Subscribes at the node's RPC URL (`http://` is turned into `ws://`).
+    pub async fn connect(url: &str) -> Result<HeadSubscription, ClientError> {
+        let ws_url = url
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
+        let transport = |e: JsonRpcError| ClientError::Transport {
+            url: ws_url.clone(),
+            reason: e.to_string(),
+        };
+        let client = WsClientBuilder::default()
+            .build(&ws_url)
+            .await
+            .map_err(transport)?;
+        let inner = client.chain_subscribe_heads().await.map_err(transport)?;
+        Ok(HeadSubscription {
+            _client: client,
+            inner,
+        })
+    }
+
+    /// The next committed header; `None` when the node closed the subscription.
+    pub async fn next(&mut self) -> Option<Result<BlockHeader, ClientError>> {
+        self.inner
+            .next()
+            .await
+            .map(|r| r.map_err(|e| ClientError::Verification(e.to_string())))
     }
 }
 

@@ -22,4 +22,4 @@ mod client;
 pub mod server;
 
 pub use api::{AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView};
-pub use client::{ClientError, RpcClient, verify_account};
+pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
