@@ -36,52 +36,100 @@ pub(crate) fn min_version(pragmas: &[(String, Span)]) -> Option<Version> {
     None
 }
 
-/// C3 linearisation of `name` over the contracts of one file, most derived first.
-/// Unknown bases are skipped; an inconsistent hierarchy falls back to depth-first order.
-pub(crate) fn linearise<'a>(unit: &'a SourceUnit, name: &str) -> Vec<&'a ContractDef> {
-    fn go<'a>(unit: &'a SourceUnit, name: &str, depth: usize) -> Option<Vec<&'a ContractDef>> {
-        let c = unit.contracts.iter().find(|c| c.name.name == name)?;
-        if depth > 64 {
-            return Some(vec![c]);
-        }
-        // Solidity lists bases from "most base-like" to "most derived": merge in reverse.
-        let mut seqs: Vec<Vec<&'a ContractDef>> = c
-            .bases
+/// C3 linearisations of every contract of one file, most derived first.
+/// Unknown bases are skipped; an inconsistent hierarchy falls back to a best-effort order.
+pub(crate) fn linearise_all(unit: &SourceUnit) -> BTreeMap<String, Vec<&ContractDef>> {
+    let by_name: BTreeMap<&str, &ContractDef> = unit
+        .contracts
+        .iter()
+        .map(|c| (c.name.name.as_str(), c))
+        .collect();
+    let mut memo: BTreeMap<String, Vec<&ContractDef>> = BTreeMap::new();
+    for c in &unit.contracts {
+        linearise_one(c, &by_name, &mut memo, 0);
+    }
+    memo
+}
+
+fn linearise_one<'a>(
+    c: &'a ContractDef,
+    by_name: &BTreeMap<&str, &'a ContractDef>,
+    memo: &mut BTreeMap<String, Vec<&'a ContractDef>>,
+    depth: usize,
+) -> Vec<&'a ContractDef> {
+    if let Some(done) = memo.get(&c.name.name) {
+        return done.clone();
+    }
+    // Cycles and absurd depths get no bases; memoising keeps diamonds linear.
+    memo.insert(c.name.name.clone(), vec![c]);
+    if depth > 64 {
+        return vec![c];
+    }
+    let bases: Vec<&'a ContractDef> = c
+        .bases
+        .iter()
+        .rev()
+        .filter_map(|b| by_name.get(b.name.as_str()).copied())
+        .filter(|b| !std::ptr::eq(*b, c))
+        .collect();
+    // Solidity lists bases from "most base-like" to "most derived": merge in reverse.
+    let mut seqs: Vec<Vec<&'a ContractDef>> = bases
+        .iter()
+        .map(|b| linearise_one(b, by_name, memo, depth + 1))
+        .collect();
+    seqs.push(bases);
+    let mut out = vec![c];
+    loop {
+        seqs.retain(|s| !s.is_empty());
+        let Some(first) = seqs.first() else { break };
+        let fallback = first[0];
+        let head = seqs
             .iter()
-            .rev()
-            .filter_map(|b| go(unit, &b.name, depth + 1))
-            .collect();
-        seqs.push(
-            c.bases
-                .iter()
-                .rev()
-                .filter_map(|b| unit.contracts.iter().find(|c| c.name.name == b.name))
-                .collect(),
-        );
-        let mut out = vec![c];
-        loop {
-            seqs.retain(|s| !s.is_empty());
-            if seqs.is_empty() {
-                return Some(out);
-            }
-            let candidate = seqs.iter().map(|s| s[0]).find(|head| {
+            .map(|s| s[0])
+            .find(|head| {
                 !seqs
                     .iter()
                     .any(|s| s[1..].iter().any(|x| std::ptr::eq(*x, *head)))
-            });
-            let head = match candidate {
-                Some(h) => h,
-                None => seqs[0][0],
-            };
-            if !out.iter().any(|x| std::ptr::eq(*x, head)) {
-                out.push(head);
-            }
-            for s in &mut seqs {
-                s.retain(|x| !std::ptr::eq(*x, head));
-            }
+            })
+            .unwrap_or(fallback);
+        if !out.iter().any(|x| std::ptr::eq(*x, head)) {
+            out.push(head);
+        }
+        for s in &mut seqs {
+            s.retain(|x| !std::ptr::eq(*x, head));
         }
     }
-    go(unit, name, 0).unwrap_or_default()
+    memo.insert(c.name.name.clone(), out.clone());
+    out
+}
+
+/// Type names declared anywhere in one file.
+pub(crate) struct FileTypes<'a> {
+    structs: BTreeSet<String>,
+    libraries: BTreeSet<String>,
+    linear: BTreeMap<String, Vec<&'a ContractDef>>,
+}
+
+impl<'a> FileTypes<'a> {
+    /// Collects the struct and library names and the linearisations of `unit`.
+    pub(crate) fn new(unit: &'a SourceUnit) -> Self {
+        let structs = unit
+            .contracts
+            .iter()
+            .flat_map(|c| c.structs.iter().map(|s| s.name.clone()))
+            .collect();
+        let libraries = unit
+            .contracts
+            .iter()
+            .filter(|c| c.kind == ContractKind::Library)
+            .map(|c| c.name.name.clone())
+            .collect();
+        Self {
+            structs,
+            libraries,
+            linear: linearise_all(unit),
+        }
+    }
 }
 
 /// One contract with everything it inherits.
@@ -97,21 +145,27 @@ pub(crate) struct ContractModel<'a> {
     /// Modifiers by name (most derived wins).
     pub(crate) modifiers: BTreeMap<String, &'a FunctionDef>,
     /// Struct names declared anywhere in the file.
-    pub(crate) structs: BTreeSet<String>,
+    pub(crate) structs: &'a BTreeSet<String>,
     /// Library names declared in the file.
-    pub(crate) libraries: BTreeSet<String>,
+    pub(crate) libraries: &'a BTreeSet<String>,
     /// Lowest compiler version of the file.
     pub(crate) version: Option<Version>,
+    /// Functions and modifiers that check the caller (filled in by the detectors).
+    pub(crate) sender_checkers: BTreeSet<*const FunctionDef>,
 }
 
 impl<'a> ContractModel<'a> {
     /// Builds the model of `def` within `unit`.
     pub(crate) fn new(
-        unit: &'a SourceUnit,
         def: &'a ContractDef,
         version: Option<Version>,
+        types: &'a FileTypes<'a>,
     ) -> Self {
-        let linear = linearise(unit, &def.name.name);
+        let linear = types
+            .linear
+            .get(&def.name.name)
+            .cloned()
+            .unwrap_or_else(|| vec![def]);
         let mut state_vars = BTreeMap::new();
         let mut modifiers = BTreeMap::new();
         let mut functions: Vec<&'a FunctionDef> = Vec::new();
@@ -140,26 +194,16 @@ impl<'a> ContractModel<'a> {
                 }
             }
         }
-        let structs = unit
-            .contracts
-            .iter()
-            .flat_map(|c| c.structs.iter().map(|s| s.name.clone()))
-            .collect();
-        let libraries = unit
-            .contracts
-            .iter()
-            .filter(|c| c.kind == ContractKind::Library)
-            .map(|c| c.name.name.clone())
-            .collect();
         Self {
             def,
             linear,
             state_vars,
             functions,
             modifiers,
-            structs,
-            libraries,
+            structs: &types.structs,
+            libraries: &types.libraries,
             version,
+            sender_checkers: BTreeSet::new(),
         }
     }
 

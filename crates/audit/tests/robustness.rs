@@ -188,3 +188,79 @@ proptest! {
         let _ = analyse_source("soup.sol", &src);
     }
 }
+
+/// Hostile shapes that could make analysis exponential or quadratic must finish quickly.
+#[test]
+fn pathological_structure_stays_fast() {
+    use std::time::{Duration, Instant};
+    let budget = Duration::from_secs(20);
+
+    // Deeply nested loops: walked twice each by the path analysis.
+    let depth = 90;
+    let mut body = String::from("x.call.value(1)(); n = 1;");
+    for _ in 0..depth {
+        body = format!("for (uint i = 0; i < 3; i++) {{ {body} }}");
+    }
+    let src = format!(
+        "pragma solidity ^0.4.24; contract A {{ uint n; address x; function f() public {{ {body} }} }}"
+    );
+    let start = Instant::now();
+    let r = analyse_source("loops.sol", &src);
+    assert!(
+        start.elapsed() < budget,
+        "nested loops took {:?}",
+        start.elapsed()
+    );
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+
+    // Helpers that call helpers many times: inlining must be bounded.
+    let mut src = String::from("pragma solidity ^0.4.24; contract B { uint n; address x;\n");
+    src.push_str("function h0() internal { x.call.value(1)(); n = 1; }\n");
+    for level in 1..6 {
+        let calls = format!("h{}();", level - 1).repeat(200);
+        src.push_str(&format!("function h{level}() internal {{ {calls} }}\n"));
+    }
+    src.push_str("function f() public { h5(); } }");
+    let start = Instant::now();
+    analyse_source("calls.sol", &src);
+    assert!(
+        start.elapsed() < budget,
+        "call fan-out took {:?}",
+        start.elapsed()
+    );
+
+    // Diamond-shaped inheritance: linearisation must be memoised.
+    let mut src = String::from(
+        "pragma solidity ^0.5.0; contract C0 { uint a; }\ncontract C1 is C0 { uint b; }\n",
+    );
+    for i in 2..400 {
+        src.push_str(&format!(
+            "contract C{i} is C{}, C{} {{ function f{i}() public payable {{}} }}\n",
+            i - 2,
+            i - 1
+        ));
+    }
+    let start = Instant::now();
+    analyse_source("diamond.sol", &src);
+    assert!(
+        start.elapsed() < budget,
+        "inheritance took {:?}",
+        start.elapsed()
+    );
+
+    // Many statements and conditions in one function.
+    let mut body = String::new();
+    for i in 0..5000 {
+        body.push_str(&format!("require(a{i} < b); s -= a{i}; t = u * a{i}; "));
+    }
+    let src = format!(
+        "pragma solidity ^0.4.24; contract D {{ uint s; uint t; uint u; function f(uint b) public {{ {body} }} }}"
+    );
+    let start = Instant::now();
+    analyse_source("long.sol", &src);
+    assert!(
+        start.elapsed() < budget,
+        "long function took {:?}",
+        start.elapsed()
+    );
+}

@@ -13,6 +13,9 @@ use crate::{
     model::*,
 };
 
+/// Expressions collected per entry point, helpers included.
+const MAX_SCANNED: usize = 100_000;
+
 const AUTH_WORDS: &[&str] = &[
     "owner",
     "admin",
@@ -81,6 +84,10 @@ fn scan<'a>(
     out: &mut Vec<(&'a Expr, &'a FunctionDef)>,
 ) {
     let Some(body) = &f.body else { return };
+    // Inlining helpers multiplies work; stop collecting on hostile input.
+    if out.len() > MAX_SCANNED {
+        return;
+    }
     for e in all_exprs(body) {
         out.push((e, f));
         if depth < 3

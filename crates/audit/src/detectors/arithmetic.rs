@@ -11,6 +11,9 @@ use crate::{
     span::Span,
 };
 
+/// How many earlier conditions are searched for a bounds check.
+const MAX_GUARDS: usize = 64;
+
 fn is_comparison(op: &str) -> bool {
     matches!(op, "<" | ">" | "<=" | ">=" | "==" | "!=")
 }
@@ -60,8 +63,11 @@ impl<'a> Walk<'a, '_> {
     }
 
     fn earlier_compares(&self, keys: &[String]) -> bool {
+        // The nearest conditions are the ones that guard; a bound keeps hostile input linear.
         self.seen
             .iter()
+            .rev()
+            .take(MAX_GUARDS)
             .flat_map(|c| comparisons(c))
             .any(|cmp| keys.iter().all(|k| has_key(self.src, cmp, k)))
     }

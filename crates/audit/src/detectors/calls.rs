@@ -1,7 +1,7 @@
 //! Unchecked low-level calls, and denial of service: failing calls in loops, unbounded loops
 //! over storage arrays, and required push payments to a stored address.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Ctx;
 use crate::{
@@ -65,10 +65,40 @@ fn walk_one<'a>(s: &'a Stmt, visit: &mut dyn FnMut(&'a Stmt)) {
 pub(super) fn detect(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let mut hits: Vec<(&'static crate::finding::Rule, Span, &FunctionDef, String)> = Vec::new();
+    // Arrays that any caller can grow with push().
+    let pushed: BTreeSet<&str> = model
+        .functions
+        .iter()
+        .filter(|g| is_entry_point(g))
+        .filter_map(|g| g.body.as_ref())
+        .flat_map(all_exprs)
+        .filter_map(|x| match &x.kind {
+            ExprKind::Call(c, _) => match &c.kind {
+                ExprKind::Member(a, m) if m.name == "push" => root_name(a),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
     for f in ctx.own_functions() {
         let Some(body) = &f.body else { continue };
         let scope = Scope::new(model, f);
         let everything = all_exprs(body);
+        // Where each name is read, and which state names get msg.sender: computed once so the
+        // checks below stay linear in the size of the function.
+        let mut name_uses: BTreeMap<&str, Vec<Span>> = BTreeMap::new();
+        let mut set_to_sender: BTreeSet<&str> = BTreeSet::new();
+        for x in &everything {
+            match &x.kind {
+                ExprKind::Ident(n) => name_uses.entry(n.as_str()).or_default().push(x.span),
+                ExprKind::Assign("=", l, r) if is_msg_sender(r) => {
+                    if let ExprKind::Ident(n) = &l.kind {
+                        set_to_sender.insert(n.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
         // --- unchecked low-level calls
         walk_stmts(body, &mut |s| match &s.kind {
             StmtKind::Expr(e) => {
@@ -76,10 +106,9 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                     ExprKind::Assign("=", lhs, rhs) => {
                         let flag = root_name(lhs).map(str::to_string);
                         let used = flag.as_ref().is_some_and(|n| {
-                            everything.iter().any(|x| {
-                                matches!(&x.kind, ExprKind::Ident(m) if m == n)
-                                    && x.span != lhs.span
-                            })
+                            name_uses
+                                .get(n.as_str())
+                                .is_some_and(|uses| uses.iter().any(|s| *s != lhs.span))
                         });
                         if used { None } else { Some(rhs.as_ref()) }
                     }
@@ -104,11 +133,7 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                         .first()
                         .and_then(|v| v.as_ref())
                         .map(|v| v.name.name.clone());
-                    let used = flag.is_some_and(|n| {
-                        everything
-                            .iter()
-                            .any(|x| matches!(&x.kind, ExprKind::Ident(m) if *m == n))
-                    });
+                    let used = flag.is_some_and(|n| name_uses.contains_key(n.as_str()));
                     if !used {
                         hits.push((
                             &UNCHECKED_CALL,
@@ -180,11 +205,7 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                 _ => None,
             });
             // Only a real risk when callers can grow the array.
-            let callers_grow = grows.is_some_and(|name| {
-                model.functions.iter().filter(|g| is_entry_point(g)).filter_map(|g| g.body.as_ref()).any(|b| {
-                    all_exprs(b).iter().any(|x| matches!(&x.kind, ExprKind::Call(c, _) if matches!(&c.kind, ExprKind::Member(a, m) if m.name == "push" && root_name(a) == Some(name))))
-                })
-            });
+            let callers_grow = grows.is_some_and(|name| pushed.contains(name));
             if unbounded && callers_grow && !has_call && is_entry_point(f) {
                 hits.push((&UNBOUNDED_LOOP, stmt.span, f, "this loop walks a storage array that anyone can grow; it can exceed the block gas limit".into()));
             }
@@ -212,9 +233,7 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             {
                 continue;
             }
-            let replaced = everything.iter().any(|x| {
-                matches!(&x.kind, ExprKind::Assign("=", l, r) if matches!(&l.kind, ExprKind::Ident(n) if n == name) && is_msg_sender(r))
-            });
+            let replaced = set_to_sender.contains(name);
             if replaced {
                 hits.push((
                     &DOS_PUSH_PAYMENT,

@@ -1,6 +1,8 @@
 //! Front running (ERC-20 approve race, secrets in clear text, changeable prices) and the
 //! short address attack on old compilers.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::{Ctx, resolved_modifiers};
 use crate::{
     ast::*,
@@ -21,6 +23,17 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let src = ctx.src;
     let mut hits = Vec::new();
+    // Which entry points assign each plain name.
+    let mut setters: BTreeMap<&str, Vec<&FunctionDef>> = BTreeMap::new();
+    for g in model.functions.iter().filter(|g| is_entry_point(g)) {
+        for x in g.body.as_ref().map(all_exprs).unwrap_or_default() {
+            if let ExprKind::Assign(_, l, _) = &x.kind
+                && let ExprKind::Ident(n) = &l.kind
+            {
+                setters.entry(n.as_str()).or_default().push(g);
+            }
+        }
+    }
     for f in ctx.own_functions() {
         let Some(body) = &f.body else { continue };
         if !is_entry_point(f) {
@@ -80,21 +93,24 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
         }
         // --- price the owner can change while a purchase is pending
         if f.mutability == Mutability::Payable {
+            let read_here: BTreeSet<&str> = everything
+                .iter()
+                .filter_map(|x| match &x.kind {
+                    ExprKind::Ident(n) => Some(n.as_str()),
+                    _ => None,
+                })
+                .collect();
             'vars: for (var, decl) in &model.state_vars {
                 if decl.constant || scope.locals.contains_key(var) {
                     continue;
                 }
                 let is_var = |x: &Expr| matches!(&x.kind, ExprKind::Ident(n) if n == var);
-                let set_elsewhere = model
-                    .functions
-                    .iter()
-                    .filter(|g| is_entry_point(g) && !std::ptr::eq(**g, f))
-                    .filter_map(|g| g.body.as_ref())
-                    .any(|b| {
-                        all_exprs(b)
-                            .iter()
-                            .any(|x| matches!(&x.kind, ExprKind::Assign(_, l, _) if is_var(l)))
-                    });
+                if !read_here.contains(var.as_str()) {
+                    continue;
+                }
+                let set_elsewhere = setters
+                    .get(var.as_str())
+                    .is_some_and(|gs| gs.iter().any(|g| !std::ptr::eq(*g, f)));
                 if !set_elsewhere {
                     continue;
                 }

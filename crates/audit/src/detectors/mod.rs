@@ -68,11 +68,13 @@ pub(crate) fn run_all(src: &str, unit: &SourceUnit) -> Vec<Finding> {
         .iter()
         .flat_map(|c| c.bases.iter().map(|b| b.name.as_str()))
         .collect();
+    let types = FileTypes::new(unit);
     for def in &unit.contracts {
         if matches!(def.kind, ContractKind::Interface) {
             continue;
         }
-        let model = ContractModel::new(unit, def, version);
+        let mut model = ContractModel::new(def, version, &types);
+        model.sender_checkers = sender_checkers(&model);
         let mut ctx = Ctx {
             src,
             model: &model,
@@ -89,11 +91,9 @@ pub(crate) fn run_all(src: &str, unit: &SourceUnit) -> Vec<Finding> {
     findings.sort_by(|a, b| (a.span.start, a.rule.id).cmp(&(b.span.start, b.rule.id)));
     // One finding per category and line is enough for a reader.
     let mut seen = BTreeSet::new();
+    let lines = crate::span::LineIndex::new(src);
     findings.retain(|f| {
-        let line = src[..f.span.start.min(src.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count();
+        let line = lines.position(f.span.start).0;
         seen.insert((f.rule.category, line))
     });
     findings
@@ -102,10 +102,7 @@ pub(crate) fn run_all(src: &str, unit: &SourceUnit) -> Vec<Finding> {
 /// Whether a modifier (resolved or by name) restricts the caller.
 fn modifier_restricts(model: &ContractModel<'_>, name: &str) -> bool {
     match model.modifiers.get(name) {
-        Some(m) => m
-            .body
-            .as_ref()
-            .is_some_and(|b| block_checks_sender(model, b, 0)),
+        Some(m) => checks_sender(model, m),
         None => {
             let n = name.to_ascii_lowercase();
             ["only", "auth", "owner", "admin", "restricted", "governance"]
@@ -115,24 +112,64 @@ fn modifier_restricts(model: &ContractModel<'_>, name: &str) -> bool {
     }
 }
 
-/// Whether a block checks the caller in a condition (directly or in an internal function it calls).
-fn block_checks_sender(model: &ContractModel<'_>, b: &Block, depth: usize) -> bool {
-    if conditions(b).iter().any(|c| is_sender_check(model, c)) {
-        return true;
+/// Functions and modifiers that check the caller, in their own conditions or through the
+/// internal functions they call (`_checkOwner()`). Computed once per contract as a fixpoint so
+/// that call fan-out cannot make it exponential.
+pub(crate) fn sender_checkers(model: &ContractModel<'_>) -> BTreeSet<*const FunctionDef> {
+    let all: Vec<&FunctionDef> = model
+        .functions
+        .iter()
+        .copied()
+        .chain(model.modifiers.values().copied())
+        .collect();
+    let mut checking = BTreeSet::new();
+    let mut callees: Vec<BTreeSet<*const FunctionDef>> = Vec::with_capacity(all.len());
+    for f in &all {
+        let Some(body) = &f.body else {
+            callees.push(BTreeSet::new());
+            continue;
+        };
+        if conditions(body).iter().any(|c| is_sender_check(model, c)) {
+            checking.insert(*f as *const FunctionDef);
+        }
+        let names: BTreeSet<&str> = all_exprs(body)
+            .into_iter()
+            .filter_map(|e| match &e.kind {
+                ExprKind::Call(c, _) => match &c.kind {
+                    ExprKind::Ident(n) => Some(n.as_str()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        callees.push(
+            names
+                .into_iter()
+                .filter_map(|n| model.function_named(n))
+                .map(|g| g as *const FunctionDef)
+                .collect(),
+        );
     }
-    if depth > 2 {
-        return false;
+    for _ in 0..4 {
+        let before = checking.len();
+        for (f, called) in all.iter().zip(&callees) {
+            if called.iter().any(|g| checking.contains(g)) {
+                checking.insert(*f as *const FunctionDef);
+            }
+        }
+        if checking.len() == before {
+            break;
+        }
     }
-    all_exprs(b).iter().any(|e| match &e.kind {
-        ExprKind::Call(f, _) => match &f.kind {
-            ExprKind::Ident(n) => model
-                .function_named(n)
-                .and_then(|g| g.body.as_ref())
-                .is_some_and(|body| block_checks_sender(model, body, depth + 1)),
-            _ => false,
-        },
-        _ => false,
-    })
+    checking
+}
+
+/// Whether `f` checks the caller itself (or through helpers it calls).
+fn checks_sender(model: &ContractModel<'_>, f: &FunctionDef) -> bool {
+    model.sender_checkers.contains(&(f as *const FunctionDef))
+        || f.body
+            .as_ref()
+            .is_some_and(|b| conditions(b).iter().any(|c| is_sender_check(model, c)))
 }
 
 /// Whether a condition restricts who the caller is: `msg.sender == x`, `admins[msg.sender]`
@@ -178,9 +215,7 @@ pub(crate) fn is_protected(model: &ContractModel<'_>, f: &FunctionDef) -> bool {
     f.modifiers
         .iter()
         .any(|m| modifier_restricts(model, &m.name.name))
-        || f.body
-            .as_ref()
-            .is_some_and(|b| block_checks_sender(model, b, 0))
+        || checks_sender(model, f)
 }
 
 /// The modifiers of `f` that resolve to definitions, in order.

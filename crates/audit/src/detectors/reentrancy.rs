@@ -31,6 +31,9 @@ impl Fact {
     }
 }
 
+/// Visits allowed per entry point; real contracts need a few thousand.
+const WALK_BUDGET: usize = 200_000;
+
 const DEAD: Fact = Fact {
     live: false,
     call: None,
@@ -46,6 +49,8 @@ struct Walker<'a, 'm> {
     inlined: Vec<*const FunctionDef>,
     /// Call site → (first state variable written after it, whether the call carries ether).
     found: BTreeMap<Span, (String, bool)>,
+    /// Statements and expressions still allowed to be visited for this entry point.
+    steps: usize,
 }
 
 impl<'a, 'm> Walker<'a, 'm> {
@@ -65,6 +70,11 @@ impl<'a, 'm> Walker<'a, 'm> {
     }
 
     fn stmt(&mut self, s: &'a Stmt, fact: Fact) -> Fact {
+        // Loops are walked twice and helpers inlined, so bound the work on hostile input.
+        if self.steps == 0 {
+            return fact;
+        }
+        self.steps -= 1;
         match &s.kind {
             StmtKind::Block(b) | StmtKind::Unchecked(b) => self.block(b, fact),
             StmtKind::VarDecl(_, Some(e)) | StmtKind::Expr(e) | StmtKind::Emit(e) => {
@@ -159,9 +169,10 @@ impl<'a, 'm> Walker<'a, 'm> {
     }
 
     fn expr(&mut self, e: &'a Expr, fact: Fact) -> Fact {
-        if !fact.live {
+        if !fact.live || self.steps == 0 {
             return fact;
         }
+        self.steps -= 1;
         match &e.kind {
             ExprKind::Assign(_, lhs, rhs) => {
                 let mut f = self.expr(rhs, fact);
@@ -403,6 +414,7 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             returns: vec![Vec::new()],
             inlined: vec![f as *const FunctionDef],
             found: BTreeMap::new(),
+            steps: WALK_BUDGET,
         };
         let first = w.chain[0];
         w.block(
