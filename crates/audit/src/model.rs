@@ -616,3 +616,64 @@ pub(crate) fn conditions(block: &Block) -> Vec<&Expr> {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::parse;
+
+    fn names(unit: &SourceUnit, name: &str) -> Vec<String> {
+        linearise_all(unit)
+            .get(name)
+            .map(|l| l.iter().map(|c| c.name.name.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn c3_linearisation_follows_solidity_order() {
+        let (unit, errors) = parse(
+            "contract A {} contract B is A {} contract C is A {} contract D is B, C {}
+             contract X {} contract Y {} contract Z is X, Y {} contract W is Y, Z {}",
+        );
+        assert!(errors.is_empty());
+        assert_eq!(names(&unit, "D"), ["D", "C", "B", "A"]);
+        assert_eq!(names(&unit, "Z"), ["Z", "Y", "X"]);
+        assert_eq!(names(&unit, "W"), ["W", "Z", "Y", "X"]);
+    }
+
+    #[test]
+    fn inheritance_cycles_and_unknown_bases_do_not_loop() {
+        let (unit, _) = parse("contract A is B {} contract B is A {} contract C is Missing, A {}");
+        assert_eq!(names(&unit, "C"), ["C", "A", "B"]);
+    }
+
+    #[test]
+    fn pragma_versions_give_the_lowest_admitted_compiler() {
+        let v = |p: &str| min_version(&[(p.to_string(), Span::default())]);
+        assert_eq!(v("solidity ^0.4.24"), Some((0, 4, 24)));
+        assert_eq!(v("solidity >=0.4.22 <0.6.0"), Some((0, 4, 22)));
+        assert_eq!(v("solidity <0.9.0 >=0.7.0"), Some((0, 7, 0)));
+        assert_eq!(v("solidity 0.8.24"), Some((0, 8, 24)));
+        assert_eq!(v("solidity ~0.5"), Some((0, 5, 0)));
+        assert_eq!(v("experimental ABIEncoderV2"), None);
+    }
+
+    #[test]
+    fn state_variables_and_overrides_come_from_the_most_derived_contract() {
+        let (unit, _) = parse(
+            "contract A { uint x; function f() public {} modifier m() { _; } }
+             contract B is A { address x; function f() public {} }",
+        );
+        let types = FileTypes::new(&unit);
+        let b = &unit.contracts[1];
+        let model = ContractModel::new(b, Some((0, 5, 0)), &types);
+        assert_eq!(
+            model.state_vars.get("x").map(|v| v.ty.clone()),
+            Some(TypeName::Elementary("address".into()))
+        );
+        assert_eq!(model.functions.len(), 1);
+        assert!(std::ptr::eq(model.functions[0], &b.functions[0]));
+        assert!(model.modifiers.contains_key("m"));
+        assert!(!model.checked_arithmetic());
+    }
+}
