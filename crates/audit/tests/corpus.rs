@@ -77,3 +77,22 @@ fn every_category_has_vulnerable_and_fixed_examples_across_versions() {
 fn manifest_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }
+
+#[test]
+fn held_out_sets_stay_above_eighty_percent_precision_and_recall() {
+    for set in ["holdout", "holdout2"] {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(set)
+            .join("manifest.json");
+        let eval = evaluate(&path).expect("held-out set loads");
+        let (p, r) = (
+            eval.overall.precision_permille(),
+            eval.overall.recall_permille(),
+        );
+        assert!(
+            p >= 800 && r >= 800,
+            "{set}: {}",
+            hibana_audit::evaluate::render(&eval)
+        );
+    }
+}

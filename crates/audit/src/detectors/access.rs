@@ -232,7 +232,39 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
                     let Some(var) = scope_ref.written_state(lhs) else {
                         continue;
                     };
-                    if !auth.contains(var) || f.kind == FunctionKind::Constructor {
+                    if f.kind == FunctionKind::Constructor {
+                        continue;
+                    }
+                    if !auth.contains(var) {
+                        // Minting: growing the supply is an owner's power too.
+                        let supply = var.to_ascii_lowercase().contains("supply");
+                        if supply && matches!(e.kind, ExprKind::Assign("+=", _, _)) {
+                            hits.push((
+                                &UNPROTECTED_OWNER,
+                                e.span,
+                                *f,
+                                format!(
+                                    "`{}` lets any caller mint: it raises `{var}`",
+                                    super::function_label(f)
+                                ),
+                            ));
+                        }
+                        continue;
+                    }
+                    // A role inferred only from a msg.sender comparison (a game's `winner`) is
+                    // taken over only when the caller chooses who gets it.
+                    let named = AUTH_WORDS
+                        .iter()
+                        .any(|w| var.to_ascii_lowercase().contains(w));
+                    let mentions_param = |x: &Expr| {
+                        mentions(
+                            x,
+                            &|y| matches!(&y.kind, ExprKind::Ident(n) if scope_ref.params.contains(n)),
+                        )
+                    };
+                    let chosen_by_caller = mentions_param(lhs)
+                        || matches!(&e.kind, ExprKind::Assign(_, _, rhs) if mentions_param(rhs));
+                    if !(named || chosen_by_caller) {
                         continue;
                     }
                     // A one-shot initialiser that checks the variable first is safe.

@@ -206,7 +206,9 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             });
             // Only a real risk when callers can grow the array.
             let callers_grow = grows.is_some_and(|name| pushed.contains(name));
-            if unbounded && callers_grow && !has_call && is_entry_point(f) {
+            // A view loop only costs the caller who runs it off chain.
+            let mutates = !matches!(f.mutability, Mutability::View | Mutability::Pure);
+            if unbounded && callers_grow && !has_call && is_entry_point(f) && mutates {
                 hits.push((&UNBOUNDED_LOOP, stmt.span, f, "this loop walks a storage array that anyone can grow; it can exceed the block gas limit".into()));
             }
         }

@@ -397,7 +397,14 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
             continue;
         }
         let mods = resolved_modifiers(model, f);
-        if mods.iter().any(|m| is_guard(m, model)) {
+        // Guards inherited from imported bases (OpenZeppelin's nonReentrant) are known by name.
+        let guard_name = |n: &str| {
+            let n = n.to_ascii_lowercase();
+            n.contains("reentran") || n.contains("mutex") || n == "lock" || n == "locked"
+        };
+        if mods.iter().any(|m| is_guard(m, model))
+            || f.modifiers.iter().any(|m| guard_name(&m.name.name))
+        {
             continue;
         }
         let Some(body) = &f.body else { continue };
