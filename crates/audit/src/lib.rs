@@ -1,16 +1,23 @@
 //! Solidity auditor: parses Solidity 0.4–0.8 sources and reports vulnerability findings.
 //!
-//! The crate is self-contained: a hand-written lexer ([`lexer`](crate)) and recursive-descent
-//! parser turn source text into a syntax tree with byte spans ([`ast`]), recovering at contract
-//! member level so that one broken function does not hide the rest. A semantic model links each
-//! contract to its C3-linearised bases, state variables, modifiers and functions; detectors walk
-//! that model per function (ordered paths for reentrancy, def-use for arithmetic and randomness)
-//! and emit [`Finding`]s, each tied to a [`finding::Rule`] with a DASP-10 [`Category`],
-//! [`Severity`] and confidence. [`report`] renders findings as text with code snippets, JSON or
-//! SARIF 2.1.0; [`evaluate`] scores the detectors against a labelled corpus.
+//! Self-contained, with no compiler download: a hand-written lexer and recursive-descent parser
+//! ([`parser`]) turn source text into a syntax tree with byte spans ([`ast`]), including legacy
+//! syntax (`throw`, `suicide`, `var`, `constant` functions, constructors named after the contract,
+//! `.call.value(x)()`, `sha3`, `years`). Inline assembly is kept as a balanced block with the
+//! words used inside. Parsing recovers at contract-member level, so one broken function does not
+//! hide the rest, and nesting is capped so hostile input cannot overflow the stack.
 //!
-//! Data flow: bytes → [`analyse_bytes`] (input checks) → `parser::parse` → detectors →
-//! [`FileReport`] → [`report`].
+//! A semantic model links each contract to its C3-linearised bases, visible state variables,
+//! modifiers and functions. Detectors walk that model per function: ordered paths through
+//! modifiers and inlined internal calls for reentrancy, def-use of parameters and block values for
+//! arithmetic and randomness, caller checks for access control. Each [`Finding`] is tied to a
+//! [`finding::Rule`] with a DASP-10 [`Category`], a [`Severity`] and a [`Confidence`].
+//! [`report`] renders findings as text with code snippets, JSON or SARIF 2.1.0; [`evaluate`]
+//! scores the detectors against a labelled corpus (`corpus/manifest.json`).
+//!
+//! Data flow: bytes → [`analyse_bytes`] (binary, empty and oversized input rejected) →
+//! [`parser::parse`] → detectors → [`FileReport`] → [`report::render`]. [`cli::run`] adds file
+//! discovery, parallel analysis (rayon) and exit codes for `hibana audit`.
 //!
 //! ```
 //! let src = "pragma solidity ^0.4.24;
@@ -22,7 +29,10 @@
 //!     }
 //! }";
 //! let report = hibana_audit::analyse_source("bank.sol", src);
-//! assert!(report.findings.iter().any(|f| f.rule.category == hibana_audit::Category::Reentrancy));
+//! use hibana_audit::Category;
+//! let categories: Vec<Category> = report.findings.iter().map(|f| f.rule.category).collect();
+//! assert_eq!(categories, [Category::Reentrancy, Category::UncheckedCalls]);
+//! assert_eq!(report.position(report.findings[0].span.start), (5, 9));
 //! ```
 #![forbid(unsafe_code)]
 
