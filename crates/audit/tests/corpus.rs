@@ -80,7 +80,7 @@ fn manifest_root() -> PathBuf {
 
 #[test]
 fn held_out_sets_stay_above_eighty_percent_precision_and_recall() {
-    for set in ["holdout", "holdout2"] {
+    for set in ["holdout", "holdout2", "holdout3"] {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join(set)
             .join("manifest.json");

@@ -41,6 +41,18 @@ fn is_this_balance(e: &Expr) -> bool {
 pub(super) fn detect(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let mut hits = Vec::new();
+    // State names that some caller-facing function sets to msg.sender.
+    let set_by_callers: std::collections::BTreeSet<&str> = model
+        .functions
+        .iter()
+        .filter(|g| is_entry_point(g))
+        .filter_map(|g| g.body.as_ref())
+        .flat_map(all_exprs)
+        .filter_map(|x| match &x.kind {
+            ExprKind::Assign("=", l, r) if is_msg_sender(r) => root_name(l),
+            _ => None,
+        })
+        .collect();
     for f in ctx.own_functions() {
         let Some(body) = &f.body else { continue };
         let scope = Scope::new(model, f);
@@ -78,10 +90,17 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
         };
         let everything = all_exprs(body);
         // An authorised beneficiary collecting after a deadline is not a race.
+        // The recipient must be decided by the race: the caller, or a stored address that
+        // callers overwrite (`lastInvestor = msg.sender`). A fixed beneficiary is a timelock.
         let pays_jackpot = !super::is_protected(model, f)
             && everything.iter().any(|e| {
                 scope.classify(e).is_some_and(|s| {
-                    s.sends_value && s.value.is_some_and(|v| mentions(v, &is_this_balance))
+                    s.sends_value
+                        && s.value.is_some_and(|v| mentions(v, &is_this_balance))
+                        && s.target.is_some_and(|t| {
+                            mentions(t, &is_msg_sender)
+                                || root_name(t).is_some_and(|n| set_by_callers.contains(n))
+                        })
                 })
             });
         for c in conditions(body) {
