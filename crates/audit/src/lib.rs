@@ -79,9 +79,20 @@ pub struct FileReport {
 }
 
 impl FileReport {
-    /// The 1-based line and column of a byte offset in this file.
+    /// The 1-based line and column of a byte offset in this file; the column counts Unicode
+    /// code points, as editors and SARIF's `unicodeCodePoints` column kind do.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        self.lines.position(offset)
+        let (line, byte_column) = self.lines.position(offset);
+        let column = self
+            .text
+            .as_deref()
+            .and_then(|t| {
+                let start = offset.checked_sub(byte_column - 1)?;
+                t.get(start..offset)
+                    .map(|prefix| prefix.chars().count() + 1)
+            })
+            .unwrap_or(byte_column);
+        (line, column)
     }
 
     fn failed(path: &str, message: String) -> Self {

@@ -253,6 +253,7 @@ pub fn sarif_value(reports: &[FileReport]) -> Value {
                 "informationUri": "https://example.invalid/hibana",
                 "rules": rules,
             }},
+            "columnKind": "unicodeCodePoints",
             "invocations": [{"executionSuccessful": true, "toolExecutionNotifications": notifications}],
             "results": results,
         }]

@@ -264,3 +264,21 @@ fn pathological_structure_stays_fast() {
         start.elapsed()
     );
 }
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let src = "pragma solidity ^0.4.24;\ncontract A {\n    string s = \"ééé\"; function k() public { selfdestruct(msg.sender); }\n}";
+    let r = analyse_source("u.sol", src);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.id == "unprotected-selfdestruct")
+        .expect("finding");
+    let (line, column) = r.position(f.span.start);
+    assert_eq!(line, 3);
+    let third = src.lines().nth(2).expect("third line");
+    let byte = third.find("selfdestruct").expect("call on the line");
+    // Three two-byte characters precede the call: bytes and characters differ by three.
+    assert_eq!(column, third[..byte].chars().count() + 1);
+    assert_eq!(column + 3, byte + 1);
+}
