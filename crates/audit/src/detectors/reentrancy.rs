@@ -441,12 +441,32 @@ pub(super) fn detect(ctx: &mut Ctx<'_>) {
         } else {
             &REENTRANCY_CALL
         };
+        // Cross-function reentrancy: other entry points that read the stale variable.
+        let others: Vec<String> = model
+            .functions
+            .iter()
+            .filter(|g| is_entry_point(g) && !std::ptr::eq(**g, f))
+            .filter(|g| {
+                g.body.as_ref().is_some_and(|b| {
+                    all_exprs(b)
+                        .iter()
+                        .any(|x| matches!(&x.kind, ExprKind::Ident(n) if *n == var))
+                })
+            })
+            .map(|g| format!("`{}`", super::function_label(g)))
+            .take(3)
+            .collect();
+        let also = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (also readable stale through {})", others.join(", "))
+        };
         ctx.report(
             rule,
             span,
             Some(f),
             format!(
-                "external call here can re-enter `{}` before state variable `{var}` is updated",
+                "external call here can re-enter `{}` before state variable `{var}` is updated{also}",
                 super::function_label(f)
             ),
         );
