@@ -114,10 +114,15 @@ pub fn exit_code(reports: &[FileReport], fail_on: Option<Severity>) -> i32 {
 
 /// Reads and analyses files in parallel; the order of the result follows `files`.
 pub fn analyse_files(files: &[PathBuf]) -> Vec<FileReport> {
+    // Workers with a deep stack analyse in place instead of spawning a thread per file.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .stack_size(crate::parser::ANALYSIS_STACK_BYTES)
+        .build();
+    let deep_stack = pool.is_ok();
     let work = |p: &PathBuf| {
         let shown = p.display().to_string();
         match std::fs::read(p) {
-            Ok(bytes) => analyse_bytes(&shown, &bytes),
+            Ok(bytes) => crate::analyse_bytes_on(&shown, &bytes, deep_stack),
             Err(e) => {
                 let mut r = analyse_bytes(&shown, b"");
                 r.errors = vec![crate::InputError {
@@ -128,7 +133,10 @@ pub fn analyse_files(files: &[PathBuf]) -> Vec<FileReport> {
             }
         }
     };
-    files.par_iter().map(work).collect()
+    match pool {
+        Ok(pool) => pool.install(|| files.par_iter().map(work).collect()),
+        Err(_) => files.par_iter().map(work).collect(),
+    }
 }
 
 /// Expands directories (recursively, `.sol` files only) and keeps explicit files as given.

@@ -114,6 +114,12 @@ const KNOWN_PRAGMAS: &[&str] = &["solidity", "experimental", "abicoder"];
 
 /// Analyses raw file contents: rejects binary, empty and oversized input with a clear error.
 pub fn analyse_bytes(path: &str, bytes: &[u8]) -> FileReport {
+    analyse_bytes_on(path, bytes, false)
+}
+
+/// [`analyse_bytes`]; `deep_stack` says the current thread already has
+/// `parser::ANALYSIS_STACK_BYTES` of stack, so no analysis thread needs to be spawned.
+pub(crate) fn analyse_bytes_on(path: &str, bytes: &[u8], deep_stack: bool) -> FileReport {
     if bytes.len() > MAX_FILE_BYTES {
         return FileReport::failed(
             path,
@@ -130,6 +136,7 @@ pub fn analyse_bytes(path: &str, bytes: &[u8]) -> FileReport {
         );
     }
     match std::str::from_utf8(bytes) {
+        Ok(text) if deep_stack => analyse_here(path, text),
         Ok(text) => analyse_source(path, text),
         Err(e) => FileReport::failed(
             path,

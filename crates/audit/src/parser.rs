@@ -76,7 +76,7 @@ fn is_elementary(word: &str) -> bool {
 
 /// Stack given to parsing and analysis threads: nesting up to [`MAX_DEPTH`] needs more than the
 /// 2 MiB of a default thread in unoptimised builds. Untouched stack pages cost nothing.
-const ANALYSIS_STACK_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const ANALYSIS_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Runs `work` on a thread with a stack large enough for [`MAX_DEPTH`] nesting.
 pub(crate) fn with_deep_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
