@@ -107,10 +107,12 @@ impl Default for LoadOptions {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
+        // One generation per core: on CPU, single-threaded decodes side by side beat one
+        // multi-threaded decode (no per-token thread synchronisation).
         LoadOptions {
             n_ctx: 2048,
             threads,
-            parallel: 4,
+            parallel: threads,
         }
     }
 }
