@@ -55,7 +55,7 @@ if [ "$with_models" = 1 ]; then
   echo "setup: installing models (hibana-ai example install_models)"
   cd "$repo"
   # ggml without native tuning (this CPU advertises AMX, which SIGILLs); x86-64-v3 features.
-  export GGML_AVX="${GGML_AVX:-ON}" GGML_AVX2="${GGML_AVX2:-ON}" GGML_FMA="${GGML_FMA:-ON}" \
+  [ "$(uname -m)" = x86_64 ] && export GGML_AVX="${GGML_AVX:-ON}" GGML_AVX2="${GGML_AVX2:-ON}" GGML_FMA="${GGML_FMA:-ON}" \
     GGML_F16C="${GGML_F16C:-ON}" GGML_BMI2="${GGML_BMI2:-ON}" GGML_SSE42="${GGML_SSE42:-ON}"
   cargo run --quiet -p hibana-ai --example install_models
 fi
