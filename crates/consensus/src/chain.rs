@@ -437,6 +437,18 @@ impl BlockApplication for Chain {
     }
 
     fn commit(&self, block: &Block) -> Result<Hash, ChainError> {
+        self.commit_decided(block, None)
+    }
+}
+
+impl Chain {
+    /// Commits a decided block together with the consensus certificate that proves the
+    /// decision (kept for peers that catch up), in one atomic write.
+    pub fn commit_decided(
+        &self,
+        block: &Block,
+        certificate: Option<&[u8]>,
+    ) -> Result<Hash, ChainError> {
         let hash = block.hash();
         let cached = self.executed.lock().take();
         let execution = match cached {
@@ -453,8 +465,12 @@ impl BlockApplication for Chain {
         };
         let start = Instant::now();
         let root = execution.prepared.root;
-        self.store
-            .commit(block, &execution.receipts, execution.prepared)?;
+        self.store.commit_with_certificate(
+            block,
+            &execution.receipts,
+            execution.prepared,
+            certificate,
+        )?;
         self.phase_times.lock().write = now_secs(start);
         let snapshot = self.store.snapshot()?;
         let mut mempool = self.mempool.lock();

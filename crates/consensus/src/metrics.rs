@@ -22,6 +22,8 @@ pub struct ChainMetrics {
     pub mempool_size: Gauge,
     /// Seconds to commit a block to disk.
     pub commit_seconds: Histogram,
+    /// Consensus round of the current height.
+    pub round: Gauge,
 }
 
 impl ChainMetrics {
@@ -56,6 +58,12 @@ impl ChainMetrics {
             "Transactions waiting in the mempool",
             mempool_size.clone(),
         );
+        let round = Gauge::default();
+        registry.register(
+            "consensus_round",
+            "Consensus round at the current height",
+            round.clone(),
+        );
         registry.register(
             "commit_seconds",
             "Time to commit a block to disk",
@@ -69,6 +77,7 @@ impl ChainMetrics {
             txs_rejected,
             mempool_size,
             commit_seconds,
+            round,
         }
     }
 

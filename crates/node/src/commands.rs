@@ -18,9 +18,9 @@ use hibana_types::{
 use serde::Serialize;
 
 use crate::{
-    Cli, Command, DevnetArgs, InitArgs, KeySource, NodeArgs, NodeFlags, QueryCommand, TxCommand,
-    TxFlags, WalletCommand,
-    home::{Home, NodeConfig, resolve_rpc, run_node},
+    Cli, Command, DevnetArgs, InitArgs, KeySource, NodeArgs, NodeFlags, QueryCommand, TestnetArgs,
+    TxCommand, TxFlags, WalletCommand,
+    home::{Home, NodeConfig, create_network, resolve_rpc, run_node},
     keys::{self, Keyring, Keystore},
 };
 
@@ -43,6 +43,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devnet(args) => devnet(args, json).await,
         Command::Init(args) => init(args, json),
         Command::Node(args) => node(args).await,
+        Command::Testnet(args) => testnet(args, json).await,
         Command::Wallet(cmd) => wallet(cmd, json),
         Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
@@ -136,7 +137,6 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
 }
 
 fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
-    let home = Home::new(args.home.clone());
     let mut accounts = Vec::new();
     for spec in &args.accounts {
         let (addr, amount) = spec.split_once('=').ok_or_else(|| {
@@ -146,6 +146,36 @@ fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         let balance: Amount = amount.parse()?;
         accounts.push(GenesisAccount { address, balance });
     }
+    if let (Some(n), Some(out)) = (args.validators, &args.out) {
+        let (genesis, nodes) = create_network(out, n, &args.chain_id, accounts, args.dev_accounts)?;
+        if json {
+            print_json(&serde_json::json!({
+                "chain_id": genesis.chain_id,
+                "nodes": nodes,
+            }))?;
+        } else {
+            println!(
+                "Initialised a {n}-validator network `{}` in {}",
+                genesis.chain_id,
+                out.display()
+            );
+            for node in &nodes {
+                println!(
+                    "  {}  validator {}  p2p {}  rpc {}",
+                    node.home.display(),
+                    node.validator,
+                    node.p2p,
+                    node.rpc
+                );
+            }
+            println!("  start each: hibana node --home {}/nodeK", out.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(home_dir) = args.home.clone() else {
+        bail!("give --home DIR, or --validators N --out DIR");
+    };
+    let home = Home::new(home_dir.clone());
     let genesis = home.create(
         &args.chain_id,
         accounts,
@@ -154,19 +184,19 @@ fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
     )?;
     if json {
         print_json(
-            &serde_json::json!({"home": args.home, "chain_id": genesis.chain_id, "validator": genesis.validators[0].public_key.address()}),
+            &serde_json::json!({"home": home_dir, "chain_id": genesis.chain_id, "validator": genesis.validators[0].public_key.address()}),
         )?;
     } else {
         println!(
             "Initialised {} for chain `{}`",
-            args.home.display(),
+            home_dir.display(),
             genesis.chain_id
         );
         println!(
             "  validator: {}",
             genesis.validators[0].public_key.address()
         );
-        println!("  start it:  hibana node --home {}", args.home.display());
+        println!("  start it:  hibana node --home {}", home_dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -179,6 +209,92 @@ async fn node(args: NodeArgs) -> Result<ExitCode> {
         let _ = std::io::stdout().flush();
     })
     .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn testnet(args: TestnetArgs, json: bool) -> Result<ExitCode> {
+    let out = args.out.unwrap_or_else(|| data_dir().join("testnet"));
+    let first = out.join("node0");
+    if args.reset && out.exists() {
+        if !Home::new(first.clone()).is_initialised() {
+            bail!(
+                "refusing to reset {}: it is not a Hibana testnet",
+                out.display()
+            );
+        }
+        fs::remove_dir_all(&out).with_context(|| format!("cannot remove {}", out.display()))?;
+    }
+    if !Home::new(first).is_initialised() {
+        create_network(&out, args.validators, "hibana-testnet", Vec::new(), true)?;
+    }
+    let exe = std::env::current_exe().context("cannot find the hibana executable")?;
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    for k in 0.. {
+        let home = out.join(format!("node{k}"));
+        if !Home::new(home.clone()).is_initialised() {
+            break;
+        }
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args(["node", "--home"])
+            .arg(&home)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(ms) = args.block_time_ms {
+            command.args(["--block-time-ms", &ms.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start the node of {}", home.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no output from the node of {}", home.display()))?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let banner = lines.next_line().await?.unwrap_or_default();
+        let url = banner.rsplit(' ').next().unwrap_or_default().to_string();
+        if !url.starts_with("http") {
+            bail!(
+                "the node of {} did not start; see its log above",
+                home.display()
+            );
+        }
+        urls.push((home, url));
+        children.push(child);
+    }
+    if json {
+        let nodes: Vec<_> = urls
+            .iter()
+            .map(|(home, url)| serde_json::json!({"home": home, "rpc": url}))
+            .collect();
+        println!("{}", serde_json::json!({"testnet": out, "nodes": nodes}));
+    } else {
+        println!(
+            "Hibana testnet with {} validators in {}",
+            urls.len(),
+            out.display()
+        );
+        for (home, url) in &urls {
+            println!("  {}  RPC {url}", home.display());
+        }
+        println!(
+            "  try:  hibana tx transfer --home {} --from alice --to bob --amount 1HIB",
+            out.join("node0").display()
+        );
+        println!("Press Ctrl-C to stop.");
+    }
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await?;
+    // The terminal's Ctrl-C reaches the nodes too; give them time to stop cleanly.
+    for child in &mut children {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-use hibana_consensus::Chain;
+use hibana_consensus::{BftSettings, Chain};
 use hibana_runtime::{Genesis, GenesisAccount, GenesisValidator, Params};
 use hibana_store::Store;
 use hibana_types::{Amount, SecretKey};
@@ -27,6 +27,8 @@ pub(crate) struct NodeConfig {
     pub(crate) block_time_ms: u64,
     /// Largest mempool.
     pub(crate) mempool_max_txs: usize,
+    /// Consensus networking: listen address, peers, timeouts.
+    pub(crate) p2p: BftSettings,
 }
 
 impl Default for NodeConfig {
@@ -35,6 +37,7 @@ impl Default for NodeConfig {
             rpc_addr: SocketAddr::from(([127, 0, 0, 1], 26657)),
             block_time_ms: 1000,
             mempool_max_txs: 50_000,
+            p2p: BftSettings::default(),
         }
     }
 }
@@ -190,6 +193,107 @@ impl Home {
     }
 }
 
+/// A free TCP port on the loopback interface, chosen by the OS.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// One node of a network written by [`create_network`].
+#[derive(Debug, Serialize)]
+pub(crate) struct NetworkNode {
+    pub(crate) home: PathBuf,
+    pub(crate) validator: hibana_types::Address,
+    pub(crate) p2p: String,
+    pub(crate) rpc: SocketAddr,
+}
+
+/// Writes the homes `out/node0` … `out/node{n-1}` of an `n`-validator network on loopback: a
+/// key per validator, one genesis with all of them (equal stake), and configs whose p2p and RPC
+/// addresses are free ports and whose peers are all the other nodes. With `dev_accounts`, the
+/// demo accounts alice, bob and carol are funded and their plaintext keys copied into every home.
+pub(crate) fn create_network(
+    out: &Path,
+    n: usize,
+    chain_id: &str,
+    mut accounts: Vec<GenesisAccount>,
+    dev_accounts: bool,
+) -> Result<(Genesis, Vec<NetworkNode>)> {
+    if n == 0 {
+        bail!("--validators must be at least 1");
+    }
+    let homes: Vec<Home> = (0..n)
+        .map(|k| Home::new(out.join(format!("node{k}"))))
+        .collect();
+    if let Some(home) = homes.iter().find(|h| h.is_initialised()) {
+        bail!(
+            "{} is already initialised; choose another --out or remove it",
+            home.dir.display()
+        );
+    }
+    let mut dev_keys = Vec::new();
+    if dev_accounts {
+        for name in ["alice", "bob", "carol"] {
+            let (dev, _) = DevKey::new(name)?;
+            accounts.push(GenesisAccount {
+                address: dev.address,
+                balance: Amount::from_hib(1_000_000).unwrap_or_default(),
+            });
+            dev_keys.push(dev);
+        }
+    }
+    let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
+    let genesis = Genesis {
+        chain_id: chain_id.to_string(),
+        genesis_time_ms: hibana_consensus::now_ms(),
+        params: Params::default(),
+        accounts,
+        validators: keys
+            .iter()
+            .map(|k| GenesisValidator {
+                public_key: k.public_key(),
+                stake: Amount::from_hib(1_000_000).unwrap_or_default(),
+            })
+            .collect(),
+    };
+    genesis.validate()?;
+    let mut nodes = Vec::new();
+    for (home, key) in homes.iter().zip(&keys) {
+        nodes.push(NetworkNode {
+            home: home.dir.clone(),
+            validator: key.public_key().address(),
+            p2p: format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
+            rpc: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+        });
+    }
+    for (k, (home, key)) in homes.iter().zip(&keys).enumerate() {
+        fs::create_dir_all(home.dir.join("data"))
+            .with_context(|| format!("cannot create home {}", home.dir.display()))?;
+        home.write_validator_key(key)?;
+        let config = NodeConfig {
+            rpc_addr: nodes[k].rpc,
+            p2p: BftSettings {
+                listen_addr: nodes[k].p2p.clone(),
+                persistent_peers: nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != k)
+                    .map(|(_, node)| node.p2p.clone())
+                    .collect(),
+                ..BftSettings::default()
+            },
+            ..NodeConfig::default()
+        };
+        fs::write(home.config_path(), toml::to_string_pretty(&config)?)?;
+        fs::write(home.genesis_path(), serde_json::to_string_pretty(&genesis)?)?;
+        for dev in &dev_keys {
+            keys::write_dev_key(&home.dir, dev)?;
+        }
+    }
+    Ok((genesis, nodes))
+}
+
 /// Where the CLI finds a node's RPC: an explicit URL, else the URL a running node of `--home`
 /// wrote, else the default local port.
 pub(crate) fn resolve_rpc(explicit: Option<&str>, home: Option<&Path>) -> String {
@@ -205,7 +309,8 @@ pub(crate) fn resolve_rpc(explicit: Option<&str>, home: Option<&Path>) -> String
 }
 
 /// Runs a node from its home until Ctrl-C or SIGTERM: opens (or initialises) the store, serves
-/// RPC and produces blocks as the single validator. `on_ready` receives the RPC URL.
+/// RPC and runs the BFT engine as one validator of the network (the only one in a devnet).
+/// `on_ready` receives the RPC URL.
 pub(crate) async fn run_node(
     home: &Home,
     config: NodeConfig,
@@ -238,9 +343,11 @@ pub(crate) async fn run_node(
     fs::write(home.rpc_url_path(), &url)?;
     on_ready(&url);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let producer = tokio::spawn(hibana_consensus::run_single_validator(
+    let producer = tokio::spawn(hibana_consensus::run_validator(
         chain.clone(),
-        validator.public_key().address(),
+        validator,
+        config.p2p.clone(),
+        home.dir.join("data"),
         Duration::from_millis(config.block_time_ms.max(10)),
         stop_rx,
     ));
@@ -273,7 +380,7 @@ fn open_store(home: &Home) -> Result<Store> {
 }
 
 async fn wait_for_shutdown(
-    producer: &mut tokio::task::JoinHandle<Result<(), hibana_consensus::ChainError>>,
+    producer: &mut tokio::task::JoinHandle<Result<(), hibana_consensus::BftError>>,
 ) -> Result<()> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -287,8 +394,8 @@ async fn wait_for_shutdown(
         result = producer => {
             return match result {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(anyhow!("block production stopped: {e}")),
-                Err(e) => Err(anyhow!("block production crashed: {e}")),
+                Ok(Err(e)) => Err(anyhow!("consensus stopped: {e}")),
+                Err(e) => Err(anyhow!("consensus crashed: {e}")),
             };
         }
     }

@@ -47,6 +47,8 @@ enum Command {
     Init(InitArgs),
     /// Run a node from its home.
     Node(NodeArgs),
+    /// Create and run an N-validator network on this machine, one child process per validator.
+    Testnet(TestnetArgs),
     /// Manage keys (encrypted keystores).
     #[command(subcommand)]
     Wallet(WalletCommand),
@@ -87,15 +89,41 @@ struct DevnetArgs {
 
 #[derive(Debug, Args)]
 struct InitArgs {
-    /// Home folder to create.
-    #[arg(long, env = "HIBANA_HOME")]
-    home: PathBuf,
+    /// Home folder to create (a one-validator chain).
+    #[arg(long, env = "HIBANA_HOME", required_unless_present = "validators")]
+    home: Option<PathBuf>,
+    /// Create a network of this many validators on loopback instead: DIR/node0 … DIR/nodeN-1.
+    #[arg(long, requires = "out", conflicts_with = "home")]
+    validators: Option<usize>,
+    /// Folder for the network's node homes (with --validators).
+    #[arg(long, requires = "validators")]
+    out: Option<PathBuf>,
+    /// Fund the demo accounts alice, bob and carol and copy their plaintext keys into every
+    /// home (development networks only).
+    #[arg(long)]
+    dev_accounts: bool,
     /// Chain id.
     #[arg(long, default_value = "hibana-local")]
     chain_id: String,
     /// Fund an account at genesis: ADDRESS=AMOUNT (repeatable), e.g. hib1…=1000HIB.
     #[arg(long = "account", value_name = "ADDRESS=AMOUNT")]
     accounts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TestnetArgs {
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Folder of the network (default: <data dir>/hibana/testnet); reused if it exists.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Delete the folder first and start from a new genesis.
+    #[arg(long)]
+    reset: bool,
+    /// Milliseconds between blocks.
+    #[arg(long, env = "HIBANA_BLOCK_TIME_MS")]
+    block_time_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -252,7 +280,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    if matches!(cli.command, Command::Devnet(_) | Command::Node(_)) {
+    if matches!(
+        cli.command,
+        Command::Devnet(_) | Command::Node(_) | Command::Testnet(_)
+    ) {
         init_logging(cli.log_format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -34,6 +34,8 @@ const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const BLOCK_HASHES: TableDefinition<'_, [u8; 32], u64> = TableDefinition::new("block_hashes");
 const TXS: TableDefinition<'_, [u8; 32], (u64, u32)> = TableDefinition::new("txs");
 const RECEIPTS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("receipts");
+/// Consensus evidence that a block was decided (an encoded commit certificate), per height.
+const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("certificates");
 const ACCOUNT_TXS: TableDefinition<'_, ([u8; 20], u64, u32), [u8; 32]> =
     TableDefinition::new("account_txs");
 
@@ -247,6 +249,18 @@ impl Store {
         receipts: &[Receipt],
         state: PreparedState,
     ) -> Result<(), StoreError> {
+        self.commit_with_certificate(block, receipts, state, None)
+    }
+
+    /// Like [`Store::commit`], and stores the consensus certificate of the block (opaque bytes
+    /// that peers catching up ask for) in the same transaction.
+    pub fn commit_with_certificate(
+        &self,
+        block: &Block,
+        receipts: &[Receipt],
+        state: PreparedState,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         let height = block.header.height;
         let expected = self.height()?.ok_or(StoreError::NotInitialised)? + 1;
         if height != expected || state.version != height {
@@ -274,11 +288,25 @@ impl Store {
                     account_txs.insert((account.0, height, index), hash)?;
                 }
             }
+            if let Some(certificate) = certificate {
+                txn.open_table(CERTIFICATES)?.insert(height, certificate)?;
+            }
             txn.open_table(META)?
                 .insert(HEIGHT_KEY, encode(&height).as_slice())?;
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// The consensus certificate stored with the block at `height`, if any.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(CERTIFICATES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(table.get(height)?.map(|v| v.value().to_vec()))
     }
 
     /// The block at `height`.

@@ -1,0 +1,401 @@
+//! The application side of the engine: answers each request of Malachite from the chain.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use bytes::Bytes;
+use hibana_types::{Block, Hash};
+use malachitebft_app_channel::{
+    AppMsg, NetworkMsg,
+    app::{
+        engine::host::Next,
+        streaming::{StreamContent, StreamId, StreamMessage},
+        types::{
+            LocallyProposedValue, ProposedValue,
+            core::{CommitCertificate, Round, Validity},
+            sync::RawDecidedValue,
+        },
+    },
+};
+use tokio::sync::mpsc;
+
+use super::{
+    BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, ValidatorAddress,
+    next_validator_set,
+};
+use crate::{BlockApplication, Chain, ChainError, now_ms};
+
+/// How many heights ahead of ours proposals are kept for later.
+const MAX_HEIGHTS_AHEAD: u64 = 8;
+/// How many proposals per future height are kept.
+const MAX_PENDING_PER_HEIGHT: usize = 32;
+
+/// A proposal received before this node reached its height.
+struct Pending {
+    value: ProposedValue<HibanaContext>,
+    block: Block,
+}
+
+/// The state the application keeps between the engine's requests.
+pub(super) struct Host {
+    chain: Arc<Chain>,
+    address: ValidatorAddress,
+    block_time: Duration,
+    network: mpsc::Sender<NetworkMsg<HibanaContext>>,
+    /// Blocks proposed at heights not yet committed, by hash.
+    blocks: HashMap<Hash, Block>,
+    /// The value this node proposed per (height, round), so a repeated request gets the same.
+    own: BTreeMap<(u64, Round), BlockHash>,
+    /// Proposals for heights above ours, validated when the height starts.
+    pending: BTreeMap<u64, Vec<Pending>>,
+}
+
+fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
+    if reply.send(value).is_err() {
+        tracing::debug!(what, "the engine dropped its request");
+    }
+}
+
+impl Host {
+    pub(super) fn new(
+        chain: Arc<Chain>,
+        address: ValidatorAddress,
+        block_time: Duration,
+        network: mpsc::Sender<NetworkMsg<HibanaContext>>,
+    ) -> Host {
+        Host {
+            chain,
+            address,
+            block_time,
+            network,
+            blocks: HashMap::new(),
+            own: BTreeMap::new(),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The height this node is deciding (the last committed + 1).
+    fn current_height(&self) -> Result<u64, BftError> {
+        Ok(self.chain.height()?.saturating_add(1))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Chain) -> Result<T, ChainError> + Send + 'static,
+    ) -> Result<T, BftError> {
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || f(&chain))
+            .await
+            .map_err(|e| BftError::Engine(format!("chain task failed: {e}")))?
+            .map_err(BftError::from)
+    }
+
+    /// Checks a block at our current height; an invalid block is an answer, not a failure.
+    async fn validity(&self, block: &Block) -> Result<Validity, BftError> {
+        let block = block.clone();
+        let result = tokio::task::spawn_blocking({
+            let chain = self.chain.clone();
+            move || chain.validate(&block)
+        })
+        .await
+        .map_err(|e| BftError::Engine(format!("validation task failed: {e}")))?;
+        match result {
+            Ok(()) => Ok(Validity::Valid),
+            Err(ChainError::InvalidBlock { height, reason }) => {
+                tracing::warn!(height, %reason, "rejecting proposed block");
+                Ok(Validity::Invalid)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn publish(&self, part: BlockPart) {
+        let mut id = part.height.0.to_be_bytes().to_vec();
+        id.extend_from_slice(&part.round.as_i64().to_be_bytes());
+        let stream_id = StreamId::new(Bytes::from(id));
+        let messages = [
+            StreamMessage::new(stream_id.clone(), 0, StreamContent::Data(part)),
+            StreamMessage::new(stream_id, 1, StreamContent::Fin),
+        ];
+        for message in messages {
+            if self
+                .network
+                .send(NetworkMsg::PublishProposalPart(message))
+                .await
+                .is_err()
+            {
+                tracing::warn!("the network actor is gone; proposal not published");
+            }
+        }
+    }
+
+    /// Handles one request of the engine.
+    pub(super) async fn handle(&mut self, msg: AppMsg<HibanaContext>) -> Result<(), BftError> {
+        match msg {
+            AppMsg::ConsensusReady { reply } => {
+                let height = Height(self.current_height()?);
+                tracing::info!(height = height.0, "consensus ready");
+                send(reply, (height, next_validator_set(&self.chain)?), "ready");
+            }
+            AppMsg::StartedRound {
+                height,
+                round,
+                proposer,
+                role,
+                reply_value,
+            } => {
+                tracing::debug!(height = height.0, %round, %proposer, ?role, "started round");
+                self.chain.metrics().round.set(round.as_i64());
+                let mut values = Vec::new();
+                for pending in self.pending.remove(&height.0).unwrap_or_default() {
+                    let mut value = pending.value;
+                    value.validity = self.validity(&pending.block).await?;
+                    self.blocks.insert(pending.block.hash(), pending.block);
+                    values.push(value);
+                }
+                send(reply_value, values, "started round");
+            }
+            AppMsg::GetValue {
+                height,
+                round,
+                timeout: _,
+                reply,
+            } => {
+                let value = match self.own.get(&(height.0, round)) {
+                    Some(value) => *value,
+                    None => {
+                        let proposer = self.address.0;
+                        let block = self
+                            .blocking(move |chain| chain.propose(height.0, now_ms(), proposer))
+                            .await?;
+                        let value = BlockHash(block.hash());
+                        self.own.insert((height.0, round), value);
+                        self.blocks.insert(value.0, block);
+                        value
+                    }
+                };
+                send(
+                    reply,
+                    LocallyProposedValue::new(height, round, value),
+                    "value",
+                );
+                if let Some(block) = self.blocks.get(&value.0).cloned() {
+                    self.publish(BlockPart {
+                        height,
+                        round,
+                        valid_round: Round::Nil,
+                        proposer: self.address,
+                        block,
+                    })
+                    .await;
+                }
+            }
+            AppMsg::ExtendVote { reply, .. } => send(reply, None, "extension"),
+            AppMsg::VerifyVoteExtension { reply, .. } => send(reply, Ok(()), "extension check"),
+            AppMsg::RestreamProposal {
+                height,
+                round,
+                valid_round,
+                address,
+                value_id,
+            } => {
+                if let Some(block) = self.blocks.get(&value_id.0).cloned() {
+                    self.publish(BlockPart {
+                        height,
+                        round,
+                        valid_round,
+                        proposer: address,
+                        block,
+                    })
+                    .await;
+                }
+            }
+            AppMsg::GetHistoryMinHeight { reply } => send(reply, Height(1), "history"),
+            AppMsg::ReceivedProposalPart { from, part, reply } => {
+                let answer = match part.content {
+                    StreamContent::Fin => None,
+                    StreamContent::Data(part) => self.received_block(part).await?,
+                };
+                if answer.is_none() {
+                    tracing::trace!(%from, "proposal part kept for later or dropped");
+                }
+                send(reply, answer, "proposal part");
+            }
+            AppMsg::GetValidatorSet { height: _, reply } => {
+                // The set changes only through staking transactions and takes effect at the
+                // height after the block that changed it; heights the engine asks about are
+                // ours or the next, whose set is the committed one.
+                send(
+                    reply,
+                    Some(next_validator_set(&self.chain)?),
+                    "validator set",
+                );
+            }
+            AppMsg::Decided {
+                certificate,
+                extensions: _,
+                reply,
+            } => {
+                let next = self.decided(certificate).await?;
+                let delay = match &next {
+                    Next::Start(..) => self.pacing_delay(),
+                    Next::Restart(..) => Duration::ZERO,
+                };
+                // Pace blocks without holding up the engine's other requests.
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    send(reply, next, "decided");
+                });
+            }
+            AppMsg::GetDecidedValue { height, reply } => {
+                let store = self.chain.store();
+                let block = store.block(height.0).map_err(ChainError::from)?;
+                let certificate = store.certificate(height.0).map_err(ChainError::from)?;
+                let value = match (block, certificate) {
+                    (Some(block), Some(certificate)) => {
+                        match borsh::from_slice::<CommitCertificate<HibanaContext>>(&certificate) {
+                            Ok(certificate) => Some(RawDecidedValue {
+                                value_bytes: Bytes::from(hibana_types::encode(&block)),
+                                certificate,
+                            }),
+                            Err(e) => {
+                                tracing::error!(height = height.0, error = %e, "stored certificate is corrupt");
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                send(reply, value, "decided value");
+            }
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                let answer = match hibana_types::decode::<Block>(&value_bytes) {
+                    Ok(block) if block.header.height == height.0 => {
+                        // The engine checks the commit certificate; the block is executed and
+                        // checked again when it is committed.
+                        let value = BlockHash(block.hash());
+                        self.blocks.insert(value.0, block);
+                        Some(ProposedValue {
+                            height,
+                            round,
+                            valid_round: Round::Nil,
+                            proposer,
+                            value,
+                            validity: Validity::Valid,
+                        })
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(height = height.0, "synced block is malformed");
+                        None
+                    }
+                };
+                send(reply, answer, "synced value");
+            }
+        }
+        Ok(())
+    }
+
+    /// A block received from a proposer: checked now if it is for our height, kept if it is
+    /// for a height we have not reached, dropped if it is old.
+    async fn received_block(
+        &mut self,
+        part: BlockPart,
+    ) -> Result<Option<ProposedValue<HibanaContext>>, BftError> {
+        let current = self.current_height()?;
+        let height = part.height.0;
+        if part.block.header.height != height {
+            tracing::warn!(height, "proposal part carries a block of another height");
+            return Ok(None);
+        }
+        let value = ProposedValue {
+            height: part.height,
+            round: part.round,
+            valid_round: part.valid_round,
+            proposer: part.proposer,
+            value: BlockHash(part.block.hash()),
+            validity: Validity::Invalid,
+        };
+        if height < current {
+            return Ok(None);
+        }
+        if height > current {
+            if height <= current.saturating_add(MAX_HEIGHTS_AHEAD) {
+                let pending = self.pending.entry(height).or_default();
+                if pending.len() < MAX_PENDING_PER_HEIGHT {
+                    pending.push(Pending {
+                        value,
+                        block: part.block,
+                    });
+                }
+            }
+            return Ok(None);
+        }
+        let mut value = value;
+        let proposer = part.block.header.proposer;
+        let set = next_validator_set(&self.chain)?;
+        value.validity = if set.validators().iter().any(|v| v.address.0 == proposer) {
+            self.validity(&part.block).await?
+        } else {
+            tracing::warn!(height, %proposer, "block proposed by a non-validator");
+            Validity::Invalid
+        };
+        self.blocks.insert(value.value.0, part.block);
+        Ok(Some(value))
+    }
+
+    async fn decided(
+        &mut self,
+        certificate: CommitCertificate<HibanaContext>,
+    ) -> Result<Next<HibanaContext>, BftError> {
+        let height = certificate.height;
+        let restart = |set: ConsensusValidatorSet| Next::Restart(height, set);
+        let Some(block) = self.blocks.get(&certificate.value_id.0).cloned() else {
+            tracing::error!(height = height.0, value = %certificate.value_id, "decided a block this node does not have; restarting the height");
+            return Ok(restart(next_validator_set(&self.chain)?));
+        };
+        let encoded = hibana_types::encode(&certificate);
+        let result = self
+            .blocking(move |chain| chain.commit_decided(&block, Some(&encoded)))
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(BftError::Chain(ChainError::InvalidBlock { height, reason })) => {
+                tracing::error!(height, %reason, "decided block does not apply; restarting the height");
+                return Ok(restart(next_validator_set(&self.chain)?));
+            }
+            Err(e) => return Err(e),
+        }
+        let committed = height.0;
+        self.blocks.retain(|_, b| b.header.height > committed);
+        self.own.retain(|(h, _), _| *h > committed);
+        self.pending.retain(|h, _| *h > committed);
+        Ok(Next::Start(
+            Height(committed.saturating_add(1)),
+            next_validator_set(&self.chain)?,
+        ))
+    }
+
+    /// How long to wait before starting the next height so that blocks are at least
+    /// `block_time` apart; none when catching up on old blocks.
+    fn pacing_delay(&self) -> Duration {
+        let last = self
+            .chain
+            .store()
+            .block(self.chain.height().unwrap_or(0))
+            .ok()
+            .flatten()
+            .map(|b| b.header.time_ms)
+            .unwrap_or(0);
+        let due = last.saturating_add(self.block_time.as_millis() as u64);
+        Duration::from_millis(due.saturating_sub(now_ms()))
+    }
+}

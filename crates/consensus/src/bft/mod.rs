@@ -1,0 +1,326 @@
+//! The Malachite BFT engine behind [`BlockApplication`](crate::BlockApplication).
+//!
+//! [`run_validator`] starts Malachite's actors (libp2p network, consensus, WAL, value sync)
+//! through its channel API with Hibana's [`HibanaContext`] and [`BorshCodec`], then answers the
+//! engine from the [`Chain`]: a value to propose (`propose`), received blocks (`validate`), the
+//! decided block (`commit`, atomically with its commit certificate), validator sets (from
+//! staking), and decided blocks with their certificates for peers that catch up. One validator
+//! (the devnet) and many run the same path.
+
+mod codec;
+mod context;
+mod host;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use hibana_types::SecretKey;
+use malachitebft_app_channel::app::{
+    self as mapp,
+    config::{ConsensusConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig},
+    events::{RxEvent, TxEvent},
+    node::{EngineHandle, Node, NodeConfig},
+    types::{Keypair, core::Height as _},
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+pub use codec::{BorshCodec, CodecError, MAX_MESSAGE_BYTES};
+pub use context::{
+    BlockHash, BlockPart, ConsensusProposal, ConsensusSignature, ConsensusValidator,
+    ConsensusValidatorSet, ConsensusVote, Ed25519, Ed25519Signer, EmptyValidatorSet, Height,
+    HibanaContext, SignatureLengthError, ValidatorAddress, proposer_of, sign_bytes,
+};
+
+use crate::{Chain, ChainError};
+
+/// Networking and timing of a validator (the `[p2p]` section of a node's config).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BftSettings {
+    /// libp2p listen address, e.g. `/ip4/127.0.0.1/tcp/26656` (port 0 picks a free port).
+    pub listen_addr: String,
+    /// Peers to stay connected to (libp2p multiaddrs).
+    pub persistent_peers: Vec<String>,
+    /// How long to wait for a proposal before prevoting nil (ms).
+    pub timeout_propose_ms: u64,
+    /// How long to wait for more votes after seeing 2/3 of any (ms).
+    pub timeout_vote_ms: u64,
+    /// How often peers exchange their height for sync (ms).
+    pub sync_status_interval_ms: u64,
+}
+
+impl Default for BftSettings {
+    fn default() -> Self {
+        BftSettings {
+            listen_addr: "/ip4/127.0.0.1/tcp/0".into(),
+            persistent_peers: Vec::new(),
+            timeout_propose_ms: 2000,
+            timeout_vote_ms: 500,
+            sync_status_interval_ms: 1000,
+        }
+    }
+}
+
+/// Why the validator could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BftError {
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// A configured address is not a valid multiaddr.
+    #[error("invalid p2p address {address:?}: {reason}")]
+    Address {
+        /// The address.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The chain has no validator.
+    #[error(transparent)]
+    EmptyValidatorSet(#[from] EmptyValidatorSet),
+    /// The engine failed.
+    #[error("consensus engine: {0}")]
+    Engine(String),
+}
+
+/// The engine's view of our node: its key, home folder and configuration.
+#[derive(Clone)]
+struct EngineNode {
+    home: PathBuf,
+    key: SecretKey,
+    chain_id: String,
+    config: EngineConfig,
+}
+
+/// The engine's configuration, built from [`BftSettings`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+}
+
+/// A handle the engine's `Node` trait asks for; Hibana drives the engine from
+/// [`run_validator`] instead.
+struct EngineNodeHandle {
+    events: TxEvent<HibanaContext>,
+}
+
+#[async_trait]
+impl mapp::node::NodeHandle<HibanaContext> for EngineNodeHandle {
+    fn subscribe(&self) -> RxEvent<HibanaContext> {
+        self.events.subscribe()
+    }
+
+    async fn kill(&self, _reason: Option<String>) -> eyre::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Node for EngineNode {
+    type Context = HibanaContext;
+    type Config = EngineConfig;
+    type Genesis = ();
+    type PrivateKeyFile = [u8; 32];
+    type SigningProvider = Ed25519Signer;
+    type NodeHandle = EngineNodeHandle;
+
+    async fn start(&self) -> eyre::Result<EngineNodeHandle> {
+        Err(eyre::eyre!(
+            "Hibana starts the engine with hibana_consensus::run_validator"
+        ))
+    }
+
+    async fn run(self) -> eyre::Result<()> {
+        Err(eyre::eyre!(
+            "Hibana starts the engine with hibana_consensus::run_validator"
+        ))
+    }
+
+    fn get_home_dir(&self) -> PathBuf {
+        self.home.clone()
+    }
+
+    fn load_config(&self) -> eyre::Result<EngineConfig> {
+        Ok(self.config.clone())
+    }
+
+    fn get_address(&self, pk: &hibana_types::PublicKey) -> ValidatorAddress {
+        ValidatorAddress(pk.address())
+    }
+
+    fn get_public_key(&self, pk: &SecretKey) -> hibana_types::PublicKey {
+        pk.public_key()
+    }
+
+    fn get_keypair(&self, pk: SecretKey) -> Keypair {
+        // The libp2p identity is the validator's own ed25519 key, so peer ids map 1:1 to
+        // validators. 32 bytes are always a valid ed25519 secret.
+        match Keypair::ed25519_from_bytes(pk.to_bytes()) {
+            Ok(keypair) => keypair,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot derive the libp2p identity; using a random one");
+                Keypair::generate_ed25519()
+            }
+        }
+    }
+
+    fn load_private_key(&self, file: [u8; 32]) -> SecretKey {
+        SecretKey::from_bytes(file)
+    }
+
+    fn load_private_key_file(&self) -> eyre::Result<[u8; 32]> {
+        Ok(self.key.to_bytes())
+    }
+
+    fn load_genesis(&self) -> eyre::Result<()> {
+        Ok(())
+    }
+
+    fn get_signing_provider(&self, private_key: SecretKey) -> Ed25519Signer {
+        Ed25519Signer::new(private_key, &self.chain_id)
+    }
+}
+
+fn multiaddr(text: &str) -> Result<multiaddr::Multiaddr, BftError> {
+    text.parse()
+        .map_err(|e: multiaddr::Error| BftError::Address {
+            address: text.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn engine_config(settings: &BftSettings, moniker: &str) -> Result<EngineConfig, BftError> {
+    let mut consensus = ConsensusConfig::default();
+    // The signed proposal carries the block hash and the block travels as a proposal part:
+    // the engine checks the proposer's signature, we check the block.
+    consensus.value_payload = ValuePayload::ProposalAndParts;
+    let propose = Duration::from_millis(settings.timeout_propose_ms.max(50));
+    let vote = Duration::from_millis(settings.timeout_vote_ms.max(20));
+    consensus.timeouts = TimeoutConfig {
+        timeout_propose: propose,
+        timeout_propose_delta: propose / 4,
+        timeout_prevote: vote,
+        timeout_prevote_delta: vote / 2,
+        timeout_precommit: vote,
+        timeout_precommit_delta: vote / 2,
+        timeout_rebroadcast: propose + vote + vote,
+    };
+    consensus.p2p.listen_addr = multiaddr(&settings.listen_addr)?;
+    consensus.p2p.persistent_peers = settings
+        .persistent_peers
+        .iter()
+        .map(|p| multiaddr(p))
+        .collect::<Result<_, _>>()?;
+    // Validators connect directly to each other: every message goes to every peer.
+    consensus.p2p.protocol = PubSubProtocol::Broadcast;
+    consensus.p2p.discovery.enabled = false;
+    let value_sync = ValueSyncConfig {
+        enabled: true,
+        status_update_interval: Duration::from_millis(settings.sync_status_interval_ms.max(100)),
+        request_timeout: Duration::from_secs(5),
+        ..ValueSyncConfig::default()
+    };
+    Ok(EngineConfig {
+        moniker: moniker.to_string(),
+        consensus,
+        value_sync,
+    })
+}
+
+/// The validator set for the next height, from the committed staking state.
+pub fn next_validator_set(chain: &Chain) -> Result<ConsensusValidatorSet, BftError> {
+    let snapshot = chain.store().snapshot().map_err(ChainError::from)?;
+    let set = hibana_runtime::staking::validator_set(&snapshot).map_err(ChainError::from)?;
+    Ok(ConsensusValidatorSet::from_staking(&set)?)
+}
+
+/// Runs this node as a validator (or a follower, if its key is not in the set) until
+/// `shutdown` turns true: starts the engine with its WAL under `wal_home`, and answers it from
+/// `chain`. `block_time` is the least time between two blocks.
+pub async fn run_validator(
+    chain: Arc<Chain>,
+    key: SecretKey,
+    settings: BftSettings,
+    wal_home: PathBuf,
+    block_time: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), BftError> {
+    let address = key.public_key().address();
+    let config = engine_config(&settings, &address.to_string())?;
+    let start_height = Height(chain.height()?.saturating_add(1));
+    let validator_set = next_validator_set(&chain)?;
+    let node = EngineNode {
+        home: wal_home,
+        key,
+        chain_id: chain.chain_id().to_string(),
+        config: config.clone(),
+    };
+    let (mut channels, engine) = malachitebft_app_channel::start_engine(
+        HibanaContext,
+        node,
+        config,
+        BorshCodec,
+        BorshCodec,
+        Some(start_height),
+        validator_set,
+    )
+    .await
+    .map_err(|e| BftError::Engine(format!("{e:#}")))?;
+    tracing::info!(height = start_height.as_u64(), %address, "consensus engine started");
+    let mut host = host::Host::new(
+        chain,
+        ValidatorAddress(address),
+        block_time,
+        channels.network.clone(),
+    );
+    let outcome = loop {
+        tokio::select! {
+            msg = channels.consensus.recv() => match msg {
+                Some(msg) => {
+                    if let Err(e) = host.handle(msg).await {
+                        break Err(e);
+                    }
+                }
+                None => break Err(BftError::Engine("the consensus engine stopped".into())),
+            },
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    stop_engine(engine).await;
+    outcome
+}
+
+async fn stop_engine(engine: EngineHandle) {
+    if let Err(e) = engine
+        .actor
+        .stop_and_wait(None, Some(Duration::from_secs(5)))
+        .await
+    {
+        tracing::debug!(error = %e, "consensus engine did not stop in time");
+    }
+    engine.handle.abort();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Unit tests of the context, signing and codec.
+
+use bytes::Bytes;
+use hibana_runtime::staking::ValidatorInfo;
+use hibana_types::{Amount, Block, BlockHeader, Hash, SecretKey};
+use malachitebft_app_channel::app::{
+    streaming::{StreamContent, StreamId, StreamMessage},
+    types::{
+        SignedConsensusMsg,
+        codec::Codec,
+        core::{CommitCertificate, NilOrVal, Round, SigningProvider, VoteType},
+    },
+};
+use malachitebft_core_types::Context as _;
+
+use super::*;
+
+fn info(key: &SecretKey, hib: u128) -> ValidatorInfo {
+    ValidatorInfo {
+        address: key.public_key().address(),
+        public_key: key.public_key(),
+        power: Amount::from_hib(hib).unwrap(),
+    }
+}
+
+fn vote(key: &SecretKey, round: u32, value: Option<Hash>) -> ConsensusVote {
+    HibanaContext.new_precommit(
+        Height(7),
+        Round::new(round),
+        match value {
+            Some(h) => NilOrVal::Val(BlockHash(h)),
+            None => NilOrVal::Nil,
+        },
+        ValidatorAddress(key.public_key().address()),
+    )
+}
+
+fn block(height: u64) -> Block {
+    Block {
+        header: BlockHeader {
+            chain_id: "test".into(),
+            height,
+            parent_hash: Hash::digest(b"parent"),
+            time_ms: 1,
+            proposer: SecretKey::generate().public_key().address(),
+            tx_root: Hash::ZERO,
+            state_root: Hash::digest(b"root"),
+            app_hash: Hash::ZERO,
+        },
+        txs: vec![],
+    }
+}
+
+#[test]
+fn validator_set_follows_stake_and_refuses_to_be_empty() {
+    let (a, b, c) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let set =
+        ConsensusValidatorSet::from_staking(&[info(&a, 10), info(&b, 30), info(&c, 20)]).unwrap();
+    let powers: Vec<u64> = set.validators().iter().map(|v| v.voting_power).collect();
+    assert_eq!(powers, vec![30, 20, 10]);
+    assert_eq!(
+        malachitebft_core_types::ValidatorSet::total_voting_power(&set),
+        60
+    );
+    assert_eq!(
+        ConsensusValidatorSet::from_staking(&[]),
+        Err(EmptyValidatorSet)
+    );
+}
+
+#[test]
+fn proposers_rotate_through_every_validator() {
+    let keys: Vec<SecretKey> = (0..4).map(|_| SecretKey::generate()).collect();
+    let infos: Vec<ValidatorInfo> = keys.iter().map(|k| info(k, 5)).collect();
+    let set = ConsensusValidatorSet::from_staking(&infos).unwrap();
+    let mut seen: Vec<ValidatorAddress> = (1..=4)
+        .map(|h| {
+            HibanaContext
+                .select_proposer(&set, Height(h), Round::new(0))
+                .address
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4);
+    // A new round at the same height moves to the next proposer.
+    assert_ne!(
+        HibanaContext
+            .select_proposer(&set, Height(9), Round::new(0))
+            .address,
+        HibanaContext
+            .select_proposer(&set, Height(9), Round::new(1))
+            .address
+    );
+}
+
+#[test]
+fn signatures_bind_the_key_the_chain_and_the_message() {
+    let key = SecretKey::generate();
+    let signer = Ed25519Signer::new(key.clone(), "chain-a");
+    let signed = signer.sign_vote(vote(&key, 0, Some(Hash::digest(b"x"))));
+    let pk = key.public_key();
+    assert!(signer.verify_signed_vote(&signed.message, &signed.signature, &pk));
+    let other = SecretKey::generate().public_key();
+    assert!(!signer.verify_signed_vote(&signed.message, &signed.signature, &other));
+    let other_chain = Ed25519Signer::new(key.clone(), "chain-b");
+    assert!(!other_chain.verify_signed_vote(&signed.message, &signed.signature, &pk));
+    let changed = vote(&key, 0, None);
+    assert!(!signer.verify_signed_vote(&changed, &signed.signature, &pk));
+    // A vote signature is not a proposal signature.
+    let proposal = HibanaContext.new_proposal(
+        Height(7),
+        Round::new(0),
+        BlockHash(Hash::digest(b"x")),
+        Round::Nil,
+        ValidatorAddress(pk.address()),
+    );
+    assert!(!signer.verify_signed_proposal(&proposal, &signed.signature, &pk));
+}
+
+#[test]
+fn codec_round_trips_network_wal_and_sync_messages() {
+    let key = SecretKey::generate();
+    let signer = Ed25519Signer::new(key.clone(), "c");
+    let codec = BorshCodec;
+    let msg = SignedConsensusMsg::Vote(signer.sign_vote(vote(&key, 2, Some(Hash::digest(b"v")))));
+    let bytes = Codec::<SignedConsensusMsg<HibanaContext>>::encode(&codec, &msg).unwrap();
+    let back: SignedConsensusMsg<HibanaContext> = codec.decode(bytes).unwrap();
+    assert_eq!(back, msg);
+
+    let part = BlockPart {
+        height: Height(3),
+        round: Round::new(1),
+        valid_round: Round::Nil,
+        proposer: ValidatorAddress(key.public_key().address()),
+        block: block(3),
+    };
+    let stream = StreamMessage::new(
+        StreamId::new(Bytes::from_static(b"id")),
+        0,
+        StreamContent::Data(part.clone()),
+    );
+    let bytes = codec.encode(&stream).unwrap();
+    let back: StreamMessage<BlockPart> = codec.decode(bytes).unwrap();
+    assert_eq!(back.content.as_data(), Some(&part));
+
+    let signed = signer.sign_vote(vote(&key, 0, Some(Hash::digest(b"d"))));
+    let certificate = CommitCertificate::<HibanaContext>::new(
+        Height(7),
+        Round::new(0),
+        BlockHash(Hash::digest(b"d")),
+        vec![signed],
+    );
+    let bytes = codec.encode(&certificate).unwrap();
+    let back: CommitCertificate<HibanaContext> = codec.decode(bytes).unwrap();
+    assert_eq!(back, certificate);
+    assert_eq!(back.commit_signatures.len(), 1);
+    assert_eq!(VoteType::Precommit, vote(&key, 0, None).vote_type);
+}
+
+#[test]
+fn codec_refuses_malformed_and_oversized_input() {
+    let codec = BorshCodec;
+    let garbage = Bytes::from_static(&[0xff, 1, 2, 3]);
+    assert!(matches!(
+        Codec::<SignedConsensusMsg<HibanaContext>>::decode(&codec, garbage),
+        Err(CodecError::Malformed(_))
+    ));
+    let huge = Bytes::from(vec![0u8; MAX_MESSAGE_BYTES + 1]);
+    assert!(matches!(
+        Codec::<StreamMessage<BlockPart>>::decode(&codec, huge),
+        Err(CodecError::TooLarge(_))
+    ));
+}

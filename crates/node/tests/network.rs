@@ -1,0 +1,262 @@
+//! End-to-end: a 4-validator network of real `hibana node` processes on loopback, running the
+//! Malachite BFT engine. They finalise the same blocks, a transfer sent to one node is final on
+//! all, the network survives one crashed validator (which catches up after a restart), and it
+//! stops finalising with two of four down until one comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use hibana_rpc::{BlockId, RpcClient};
+use hibana_types::{Hash, TxStatus};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+const BLOCK_TIME_MS: &str = "200";
+
+/// A validator process, killed when dropped.
+struct NodeProcess {
+    home: PathBuf,
+    child: Option<Child>,
+    rpc: String,
+}
+
+impl NodeProcess {
+    fn start(home: &Path) -> NodeProcess {
+        let mut child = Command::new(BIN)
+            .args(["node", "--home"])
+            .arg(home)
+            .args([
+                "--rpc-addr",
+                "127.0.0.1:0",
+                "--block-time-ms",
+                BLOCK_TIME_MS,
+            ])
+            .env("HIBANA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hibana node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let rpc = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(rpc.starts_with("http://"), "unexpected banner {line:?}");
+        NodeProcess {
+            home: home.to_path_buf(),
+            child: Some(child),
+            rpc,
+        }
+    }
+
+    fn client(&self) -> RpcClient {
+        RpcClient::new(&self.rpc).unwrap()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        *self = NodeProcess::start(&self.home.clone());
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn height(rt: &tokio::runtime::Runtime, node: &NodeProcess) -> u64 {
+    rt.block_on(node.client().status())
+        .map(|s| s.height)
+        .unwrap_or(0)
+}
+
+fn block_hash(rt: &tokio::runtime::Runtime, node: &NodeProcess, h: u64) -> (Hash, Hash) {
+    let view = rt
+        .block_on(node.client().block(Some(BlockId::Height(h))))
+        .unwrap()
+        .unwrap_or_else(|| panic!("{} has no block {h}", node.home.display()));
+    (view.hash, view.block.header.state_root)
+}
+
+/// Waits until every node in `nodes` is at `target` or above.
+fn wait_for_height(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[&NodeProcess],
+    target: u64,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let heights: Vec<u64> = nodes.iter().map(|n| height(rt, n)).collect();
+        if heights.iter().all(|h| *h >= target) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes did not reach height {target} in {within:?}: {heights:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asserts that all nodes hold the same block (hence the same state root) at every height
+/// from 1 to `up_to`.
+fn assert_same_chain(rt: &tokio::runtime::Runtime, nodes: &[&NodeProcess], up_to: u64) {
+    for h in 1..=up_to {
+        let first = block_hash(rt, nodes[0], h);
+        for node in &nodes[1..] {
+            assert_eq!(
+                block_hash(rt, node, h),
+                first,
+                "{} disagrees at height {h}",
+                node.home.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let init = Command::new(BIN)
+        .args([
+            "--json",
+            "init",
+            "--validators",
+            "4",
+            "--dev-accounts",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let info: Value = serde_json::from_slice(&init.stdout).unwrap();
+    assert_eq!(info["nodes"].as_array().unwrap().len(), 4);
+    let rt = rt();
+    let mut nodes: Vec<NodeProcess> = (0..4)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+
+    // 1. All four finalise blocks and agree on every block and state root.
+    let start = Instant::now();
+    wait_for_height(
+        &rt,
+        &nodes.iter().collect::<Vec<_>>(),
+        5,
+        Duration::from_secs(60),
+    );
+    let first_five = start.elapsed();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    assert_same_chain(&rt, &all, 5);
+    let validators = rt.block_on(nodes[0].client().status()).unwrap().validators;
+    assert_eq!(validators.len(), 4);
+
+    // 2. A transfer sent to node 1 is final on all four with the same receipt.
+    let node1 = out.join("node1");
+    let sent = Command::new(BIN)
+        .args(["--json", "tx", "transfer", "--home"])
+        .arg(&node1)
+        .args([
+            "--from",
+            "alice",
+            "--to",
+            "bob",
+            "--amount",
+            "2.5HIB",
+            "--no-wait",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "transfer failed: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let hash: Hash = serde_json::from_slice::<Value>(&sent.stdout).unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut heights = Vec::new();
+    for node in &nodes {
+        loop {
+            if let Ok(TxStatus::Committed { receipt }) = rt.block_on(node.client().tx_status(&hash))
+            {
+                assert!(receipt.is_success());
+                heights.push(receipt.height);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "transfer not final on {}",
+                node.home.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(heights.windows(2).all(|w| w[0] == w[1]), "{heights:?}");
+
+    // 3. Node 3 crashes: the other three keep finalising.
+    nodes[3].kill();
+    let at_crash = height(&rt, &nodes[0]);
+    let live: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    wait_for_height(&rt, &live, at_crash + 5, Duration::from_secs(60));
+
+    // 4. It restarts (from its WAL and store) and catches up through sync.
+    nodes[3].restart();
+    let target = height(&rt, &nodes[0]);
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_height(&rt, &all, target + 2, Duration::from_secs(60));
+    assert_same_chain(&rt, &all, target + 2);
+
+    // 5. Two of four stopped: no quorum, no block is finalised...
+    nodes[2].kill();
+    nodes[3].kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let stalled = height(&rt, &nodes[0]).max(height(&rt, &nodes[1]));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        height(&rt, &nodes[0]),
+        stalled,
+        "node 0 finalised without a quorum"
+    );
+    assert_eq!(
+        height(&rt, &nodes[1]),
+        stalled,
+        "node 1 finalised without a quorum"
+    );
+
+    // ...until one comes back.
+    nodes[3].restart();
+    let live: Vec<&NodeProcess> = [&nodes[0], &nodes[1], &nodes[3]].into_iter().collect();
+    wait_for_height(&rt, &live, stalled + 3, Duration::from_secs(90));
+    assert_same_chain(&rt, &live, stalled + 3);
+    eprintln!("first 5 blocks with 4 validators in {first_five:?}");
+}
