@@ -29,4 +29,4 @@ pub use chain::{BlockApplication, Chain, ChainError, PhaseTimes};
 pub use hibana_types::TxStatus;
 pub use mempool::{MAX_NONCE_GAP, Mempool, MempoolError};
 pub use metrics::ChainMetrics;
-pub use producer::{now_ms, produce_block, run_single_validator};
+pub use producer::{now_ms, produce_block};

@@ -24,6 +24,8 @@ pub struct ChainMetrics {
     pub commit_seconds: Histogram,
     /// Consensus round of the current height.
     pub round: Gauge,
+    /// Seconds from a block's proposal (its header time) to its commit on this node.
+    pub finality_seconds: Histogram,
 }
 
 impl ChainMetrics {
@@ -64,6 +66,14 @@ impl ChainMetrics {
             "Consensus round at the current height",
             round.clone(),
         );
+        let finality_seconds = Histogram::new([
+            0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+        ]);
+        registry.register(
+            "finality_seconds",
+            "Time from a block's proposal to its commit on this node",
+            finality_seconds.clone(),
+        );
         registry.register(
             "commit_seconds",
             "Time to commit a block to disk",
@@ -78,6 +88,7 @@ impl ChainMetrics {
             mempool_size,
             commit_seconds,
             round,
+            finality_seconds,
         }
     }
 
@@ -94,6 +105,12 @@ impl ChainMetrics {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        // One exposition ends with one `# EOF`: drop ours before appending the engine's.
+        if let Some(len) = out.strip_suffix("# EOF\n").map(str::len) {
+            out.truncate(len);
+        }
+        // The engine's own metrics: height, round, step times, votes, peers and libp2p.
+        malachitebft_app_channel::app::metrics::export(&mut out);
         out
     }
 }

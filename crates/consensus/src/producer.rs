@@ -1,12 +1,9 @@
-//! The single-validator block producer: one block per tick through the BFT-shaped interface.
+//! The clock at the edge, and one block through the three calls without consensus (for tests
+//! and benchmarks of the block pipeline; nodes decide every block through the BFT engine).
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hibana_types::Address;
-use tokio::sync::watch;
 
 use crate::{BlockApplication, Chain, ChainError};
 
@@ -18,43 +15,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Produces one block: propose, validate, commit. Returns the new height.
+/// Produces one block without consensus: propose, validate, commit. Returns the new height.
+/// For tests and benchmarks of the pipeline; nodes use [`run_validator`](crate::run_validator).
 pub fn produce_block(chain: &Chain, proposer: Address) -> Result<u64, ChainError> {
     let height = chain.height()? + 1;
     let block = chain.propose(height, now_ms(), proposer)?;
     chain.validate(&block)?;
     chain.commit(&block)?;
     Ok(height)
-}
-
-/// Produces a block every `block_time` until `shutdown` turns true. A failure to produce is
-/// logged and retried at the next tick; a storage failure stops the producer.
-pub async fn run_single_validator(
-    chain: Arc<Chain>,
-    proposer: Address,
-    block_time: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), ChainError> {
-    let mut ticker = tokio::time::interval(block_time);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return Ok(()),
-        }
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let chain = chain.clone();
-        let result = tokio::task::spawn_blocking(move || produce_block(&chain, proposer)).await;
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err(ChainError::Store(e))) => {
-                tracing::error!(error = %e, "storage failed; stopping block production");
-                return Err(ChainError::Store(e));
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not produce a block"),
-            Err(e) => tracing::error!(error = %e, "block production task failed"),
-        }
-    }
 }

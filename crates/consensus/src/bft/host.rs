@@ -362,6 +362,7 @@ impl Host {
             tracing::error!(height = height.0, value = %certificate.value_id, "decided a block this node does not have; restarting the height");
             return Ok(restart(next_validator_set(&self.chain)?));
         };
+        let proposed_ms = block.header.time_ms;
         let encoded = hibana_types::encode(&certificate);
         let result = self
             .blocking(move |chain| chain.commit_decided(&block, Some(&encoded)))
@@ -374,6 +375,11 @@ impl Host {
             }
             Err(e) => return Err(e),
         }
+        let finality_ms = now_ms().saturating_sub(proposed_ms);
+        self.chain
+            .metrics()
+            .finality_seconds
+            .observe(finality_ms as f64 / 1000.0);
         let committed = height.0;
         self.blocks.retain(|_, b| b.header.height > committed);
         self.own.retain(|(h, _), _| *h > committed);

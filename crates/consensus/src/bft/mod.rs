@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use hibana_types::SecretKey;
 use malachitebft_app_channel::app::{
     self as mapp,
-    config::{ConsensusConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig},
+    config::{
+        ConsensusConfig, P2pConfig, PubSubProtocol, TimeoutConfig, ValuePayload, ValueSyncConfig,
+    },
     events::{RxEvent, TxEvent},
     node::{EngineHandle, Node, NodeConfig},
     types::{Keypair, core::Height as _},
@@ -207,30 +209,36 @@ fn multiaddr(text: &str) -> Result<multiaddr::Multiaddr, BftError> {
 }
 
 fn engine_config(settings: &BftSettings, moniker: &str) -> Result<EngineConfig, BftError> {
-    let mut consensus = ConsensusConfig::default();
-    // The signed proposal carries the block hash and the block travels as a proposal part:
-    // the engine checks the proposer's signature, we check the block.
-    consensus.value_payload = ValuePayload::ProposalAndParts;
     let propose = Duration::from_millis(settings.timeout_propose_ms.max(50));
     let vote = Duration::from_millis(settings.timeout_vote_ms.max(20));
-    consensus.timeouts = TimeoutConfig {
-        timeout_propose: propose,
-        timeout_propose_delta: propose / 4,
-        timeout_prevote: vote,
-        timeout_prevote_delta: vote / 2,
-        timeout_precommit: vote,
-        timeout_precommit_delta: vote / 2,
-        timeout_rebroadcast: propose + vote + vote,
+    let mut p2p = P2pConfig {
+        listen_addr: multiaddr(&settings.listen_addr)?,
+        persistent_peers: settings
+            .persistent_peers
+            .iter()
+            .map(|p| multiaddr(p))
+            .collect::<Result<_, _>>()?,
+        // Validators connect directly to each other: every message goes to every peer.
+        protocol: PubSubProtocol::Broadcast,
+        ..P2pConfig::default()
     };
-    consensus.p2p.listen_addr = multiaddr(&settings.listen_addr)?;
-    consensus.p2p.persistent_peers = settings
-        .persistent_peers
-        .iter()
-        .map(|p| multiaddr(p))
-        .collect::<Result<_, _>>()?;
-    // Validators connect directly to each other: every message goes to every peer.
-    consensus.p2p.protocol = PubSubProtocol::Broadcast;
-    consensus.p2p.discovery.enabled = false;
+    p2p.discovery.enabled = false;
+    let consensus = ConsensusConfig {
+        // The signed proposal carries the block hash and the block travels as a proposal
+        // part: the engine checks the proposer's signature, we check the block.
+        value_payload: ValuePayload::ProposalAndParts,
+        timeouts: TimeoutConfig {
+            timeout_propose: propose,
+            timeout_propose_delta: propose / 4,
+            timeout_prevote: vote,
+            timeout_prevote_delta: vote / 2,
+            timeout_precommit: vote,
+            timeout_precommit_delta: vote / 2,
+            timeout_rebroadcast: propose + vote + vote,
+        },
+        p2p,
+        ..ConsensusConfig::default()
+    };
     let value_sync = ValueSyncConfig {
         enabled: true,
         status_update_interval: Duration::from_millis(settings.sync_status_interval_ms.max(100)),
