@@ -77,6 +77,25 @@ impl Drop for NodeProcess {
     }
 }
 
+/// The value of the first Prometheus sample named `name` on a node's `/metrics`.
+fn metric(node: &NodeProcess, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let addr = node.rpc.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .unwrap_or_else(|| panic!("no metric {name}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -176,6 +195,13 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     assert_same_chain(&rt, &all, 5);
     let validators = rt.block_on(nodes[0].client().status()).unwrap().validators;
     assert_eq!(validators.len(), 4);
+    // Metrics: each node sees its three peers and records time to finality.
+    assert_eq!(
+        metric(&nodes[0], "malachitebft_core_consensus_connected_peers"),
+        3.0
+    );
+    assert!(metric(&nodes[0], "hibana_finality_seconds_count") >= 5.0);
+    assert!(metric(&nodes[0], "hibana_height") >= 5.0);
 
     // 2. A transfer sent to node 1 is final on all four with the same receipt.
     let node1 = out.join("node1");
@@ -225,6 +251,9 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     assert!(heights.windows(2).all(|w| w[0] == w[1]), "{heights:?}");
     let transfer_final = sent_at.elapsed();
 
+    let mean_finality = metric(&nodes[0], "hibana_finality_seconds_sum")
+        / metric(&nodes[0], "hibana_finality_seconds_count");
+
     // 3. Node 3 crashes: the other three keep finalising.
     nodes[3].kill();
     let at_crash = height(&rt, &nodes[0]);
@@ -261,6 +290,7 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     wait_for_height(&rt, &live, stalled + 3, Duration::from_secs(90));
     assert_same_chain(&rt, &live, stalled + 3);
     eprintln!(
-        "4 validators: first 5 blocks in {first_five:?}; transfer final on all 4 in {transfer_final:?}"
+        "4 validators: first 5 blocks in {first_five:?}; transfer final on all 4 in \
+         {transfer_final:?}; mean proposal-to-commit {mean_finality:.3} s"
     );
 }
