@@ -171,3 +171,38 @@ fn a_block_from_another_node_is_fully_re_executed() {
     b.validate(&block).unwrap();
     assert_eq!(b.commit(&block).unwrap(), block.header.state_root);
 }
+
+#[test]
+fn a_staking_change_in_block_h_takes_effect_at_height_h_plus_1() {
+    use hibana_consensus::bft::{Height, validator_set_at};
+    let n = net();
+    let proposer = n.validator.public_key().address();
+    let bond = Transaction {
+        chain_id: "c".into(),
+        signer: n.alice.public_key(),
+        nonce: 0,
+        fee: Amount(1_000),
+        messages: vec![Message::Bond(hibana_types::Bond {
+            validator: n.alice.public_key().address(),
+            amount: Amount::from_hib(10).unwrap(),
+        })],
+    }
+    .sign(&n.alice);
+    n.chain.submit(bond).unwrap();
+    assert_eq!(produce_block(&n.chain, proposer).unwrap(), 1);
+    assert_eq!(produce_block(&n.chain, proposer).unwrap(), 2);
+    let count = |h| {
+        validator_set_at(&n.chain, Height(h))
+            .unwrap()
+            .validators()
+            .len()
+    };
+    // Height 1 (decided on the genesis state) has one validator; from 2 on alice is one too,
+    // and the historical answer for height 1 does not change after later blocks.
+    assert_eq!(count(1), 1);
+    assert_eq!(count(2), 2);
+    assert_eq!(count(3), 2);
+    let alice = validator_set_at(&n.chain, Height(2)).unwrap();
+    let power: Vec<u64> = alice.validators().iter().map(|v| v.voting_power).collect();
+    assert_eq!(power, vec![10, 1]);
+}

@@ -365,6 +365,15 @@ impl Store {
         Ok(out)
     }
 
+    /// A read-only view of the state as it was at `version` (a committed height), read from
+    /// the versioned Merkle tree: slower than [`Store::snapshot`], for rare historical reads.
+    pub fn state_at(&self, version: Version) -> StateAt<'_> {
+        StateAt {
+            store: self,
+            version,
+        }
+    }
+
     /// The value of a state key at `version`, with a proof against that version's root.
     pub fn get_with_proof(
         &self,
@@ -508,6 +517,25 @@ impl Snapshot {
         let tree = JellyfishMerkleTree::<_, StateHasher>::new(&self.tree);
         tree.get_with_proof(state_key_hash(key), self.height)
             .map_err(|e| StoreError::Tree(e.to_string()))
+    }
+}
+
+/// The state at a past height; see [`Store::state_at`].
+#[derive(Clone, Copy)]
+pub struct StateAt<'a> {
+    store: &'a Store,
+    version: Version,
+}
+
+impl std::fmt::Debug for StateAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StateAt({})", self.version)
+    }
+}
+
+impl StateRead for StateAt<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.store.get_with_proof(key, self.version)?.0)
     }
 }
 

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::{
     BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, ValidatorAddress,
-    next_validator_set,
+    next_validator_set, validator_set_at,
 };
 use crate::{BlockApplication, Chain, ChainError, now_ms};
 
@@ -224,15 +224,20 @@ impl Host {
                 }
                 send(reply, answer, "proposal part");
             }
-            AppMsg::GetValidatorSet { height: _, reply } => {
-                // The set changes only through staking transactions and takes effect at the
-                // height after the block that changed it; heights the engine asks about are
-                // ours or the next, whose set is the committed one.
-                send(
-                    reply,
-                    Some(next_validator_set(&self.chain)?),
-                    "validator set",
-                );
+            AppMsg::GetValidatorSet { height, reply } => {
+                // A staking change in block h takes effect at height h + 1.
+                let chain = self.chain.clone();
+                let set = tokio::task::spawn_blocking(move || validator_set_at(&chain, height))
+                    .await
+                    .map_err(|e| BftError::Engine(format!("validator set task failed: {e}")))?;
+                let set = match set {
+                    Ok(set) => Some(set),
+                    Err(e) => {
+                        tracing::warn!(height = height.0, error = %e, "no validator set");
+                        None
+                    }
+                };
+                send(reply, set, "validator set");
             }
             AppMsg::Decided {
                 certificate,

@@ -259,6 +259,19 @@ pub fn next_validator_set(chain: &Chain) -> Result<ConsensusValidatorSet, BftErr
     Ok(ConsensusValidatorSet::from_staking(&set)?)
 }
 
+/// The validator set that decides `height`: staking's set after the block before it. Heights
+/// beyond the next one are not known yet and get the latest set.
+pub fn validator_set_at(chain: &Chain, height: Height) -> Result<ConsensusValidatorSet, BftError> {
+    let committed = chain.height()?;
+    let version = height.0.saturating_sub(1);
+    if version >= committed {
+        return next_validator_set(chain);
+    }
+    let view = chain.store().state_at(version);
+    let set = hibana_runtime::staking::validator_set(&view).map_err(ChainError::from)?;
+    Ok(ConsensusValidatorSet::from_staking(&set)?)
+}
+
 /// Runs this node as a validator (or a follower, if its key is not in the set) until
 /// `shutdown` turns true: starts the engine with its WAL under `wal_home`, and answers it from
 /// `chain`. `block_time` is the least time between two blocks.
