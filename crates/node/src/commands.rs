@@ -286,9 +286,11 @@ async fn testnet(args: TestnetArgs, json: bool) -> Result<ExitCode> {
     }
     let _ = std::io::stdout().flush();
     tokio::signal::ctrl_c().await?;
-    // The terminal's Ctrl-C reaches the nodes too; give them time to stop cleanly.
+    // A terminal's Ctrl-C reaches the nodes too and they stop cleanly; nodes that did not get
+    // it are killed, which they survive by design (write-ahead log, atomic block commits).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     for child in &mut children {
-        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+        if tokio::time::timeout_at(deadline, child.wait())
             .await
             .is_err()
         {

@@ -294,3 +294,60 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
          {transfer_final:?}; mean proposal-to-commit {mean_finality:.3} s"
     );
 }
+
+#[test]
+fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("testnet");
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "testnet",
+            "--validators",
+            "2",
+            "--block-time-ms",
+            "200",
+            "--out",
+        ])
+        .arg(&out)
+        .env("HIBANA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let urls: Vec<String> = info["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["rpc"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls.len(), 2);
+    let rt = rt();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for url in &urls {
+        let client = RpcClient::new(url).unwrap();
+        while rt.block_on(client.status()).map(|s| s.height).unwrap_or(0) < 3 {
+            assert!(Instant::now() < deadline, "{url} made no blocks");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    // The validators are gone with it.
+    for url in &urls {
+        let client = RpcClient::new(url).unwrap();
+        assert!(rt.block_on(client.status()).is_err(), "{url} still serves");
+    }
+}
