@@ -1,7 +1,12 @@
 //! The AI roles on the command line: `provider serve`, `gateway`, `gateway keys`, and their
 //! place in the devnet.
 
-use std::{net::SocketAddr, path::{Path, PathBuf}, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
@@ -43,7 +48,6 @@ pub(crate) struct ProviderArgs {
 
 /// `hibana gateway [keys …]`.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct GatewayArgs {
     #[command(subcommand)]
     keys: Option<GatewaySub>,
@@ -95,14 +99,18 @@ pub(crate) fn models_dir() -> PathBuf {
 }
 
 fn default_home(role: &str) -> PathBuf {
-    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("hibana").join(role)
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("hibana")
+        .join(role)
 }
 
 /// Loads or creates the provider's signing key in `home`.
 pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
     let path = home.join("provider_key.json");
     if let Ok(bytes) = std::fs::read(&path) {
-        let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is corrupt", path.display()))?;
         let secret: [u8; 32] = v["secret_key"]
             .as_str()
             .and_then(|s| hex::decode(s).ok())
@@ -122,25 +130,47 @@ pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
 }
 
 /// Starts a provider in this process; returns its URL.
-pub(crate) async fn start_provider(home: &Path, models: Vec<String>, addr: SocketAddr, price: Amount, capacity: usize) -> Result<String> {
+pub(crate) async fn start_provider(
+    home: &Path,
+    models: Vec<String>,
+    addr: SocketAddr,
+    price: Amount,
+    capacity: usize,
+) -> Result<String> {
     let key = provider_key(home)?;
     let dir = models_dir();
     let models = if models.is_empty() {
-        hibana_ai::catalog::list(&dir)?.into_iter().map(|m| m.name).collect()
+        hibana_ai::catalog::list(&dir)?
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
     } else {
         models
     };
     if models.is_empty() {
-        bail!("no models are installed in {}: run `hibana models install`", dir.display());
+        bail!(
+            "no models are installed in {}: run `hibana models install`",
+            dir.display()
+        );
     }
-    let config = ProviderConfig { models, models_dir: dir, price_per_token: price, capacity };
+    let config = ProviderConfig {
+        models,
+        models_dir: dir,
+        price_per_token: price,
+        capacity,
+    };
     let provider = tokio::task::spawn_blocking(move || Provider::load(&config, key)).await??;
     let (addr, _task) = hibana_roles::provider::serve(Arc::new(provider), addr).await?;
     Ok(format!("http://{addr}"))
 }
 
 /// Starts a gateway in this process; returns its URL.
-pub(crate) async fn start_gateway(home: &Path, providers: Vec<String>, addr: SocketAddr, timeout: Duration) -> Result<String> {
+pub(crate) async fn start_gateway(
+    home: &Path,
+    providers: Vec<String>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<String> {
     if providers.is_empty() {
         bail!("the gateway needs at least one --provider URL");
     }
@@ -162,9 +192,15 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<()> {
     let url = start_provider(&home, args.models, args.addr, price, args.capacity).await?;
     let key = provider_key(&home)?;
     if json {
-        println!("{}", serde_json::json!({"provider": url, "public_key": key.public_key()}));
+        println!(
+            "{}",
+            serde_json::json!({"provider": url, "public_key": key.public_key()})
+        );
     } else {
-        println!("Hibana provider serving at {url} (key {})", key.public_key());
+        println!(
+            "Hibana provider serving at {url} (key {})",
+            key.public_key()
+        );
     }
     crate::home::wait_for_ctrl_c().await;
     Ok(())
@@ -174,11 +210,18 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<()> {
     let home = args.home.clone().unwrap_or_else(|| default_home("gateway"));
     let file = KeyFile::new(home.join("keys.json"));
     match args.keys {
-        Some(GatewaySub::Keys(KeysCommand::Create { name, account, rate_limit })) => {
+        Some(GatewaySub::Keys(KeysCommand::Create {
+            name,
+            account,
+            rate_limit,
+        })) => {
             let account: Address = account.parse()?;
             let (secret, record) = file.create(&name, account, rate_limit)?;
             if json {
-                println!("{}", serde_json::json!({"name": record.name, "key": secret, "account": record.account}));
+                println!(
+                    "{}",
+                    serde_json::json!({"name": record.name, "key": secret, "account": record.account})
+                );
             } else {
                 println!("Created API key {:?} for {}", record.name, record.account);
                 println!("  {secret}");
@@ -196,14 +239,21 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if keys.is_empty() {
-                println!("No API keys. Create one with `hibana gateway keys create NAME --account ADDRESS`.");
+                println!(
+                    "No API keys. Create one with `hibana gateway keys create NAME --account ADDRESS`."
+                );
             } else {
                 for k in keys {
                     let u = usage.get(&k.name).cloned().unwrap_or_default();
                     println!(
                         "{:<16} {}…  {}  {}/min  {} requests, {} tokens{}",
-                        k.name, k.prefix, k.account, k.rate_limit_per_minute, u.requests,
-                        u.prompt_tokens + u.completion_tokens, if k.revoked { "  REVOKED" } else { "" }
+                        k.name,
+                        k.prefix,
+                        k.account,
+                        k.rate_limit_per_minute,
+                        u.requests,
+                        u.prompt_tokens + u.completion_tokens,
+                        if k.revoked { "  REVOKED" } else { "" }
                     );
                 }
             }
@@ -213,7 +263,13 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<()> {
             println!("Revoked {:?}", record.name);
         }
         None => {
-            let url = start_gateway(&home, args.providers, args.addr, Duration::from_secs(args.timeout_secs)).await?;
+            let url = start_gateway(
+                &home,
+                args.providers,
+                args.addr,
+                Duration::from_secs(args.timeout_secs),
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::json!({"gateway": url}));
             } else {
@@ -234,12 +290,26 @@ pub(crate) struct DevnetAi {
 
 /// Installs the models (first start only), then starts a provider and the gateway in this
 /// process, with a demo API key billed to alice.
-pub(crate) async fn start_devnet_ai(home: &Path, dev_keys: &[keys::DevKey], gateway_addr: SocketAddr) -> Result<DevnetAi> {
+pub(crate) async fn start_devnet_ai(
+    home: &Path,
+    dev_keys: &[keys::DevKey],
+    gateway_addr: SocketAddr,
+) -> Result<DevnetAi> {
     let dir = models_dir();
-    let wanted: Vec<String> = hibana_ai::catalog::KNOWN.iter().map(|s| s.to_string()).collect();
-    let installed: Vec<String> = hibana_ai::catalog::list(&dir).unwrap_or_default().into_iter().map(|m| m.name).collect();
+    let wanted: Vec<String> = hibana_ai::catalog::KNOWN
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let installed: Vec<String> = hibana_ai::catalog::list(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     if wanted.iter().any(|w| !installed.contains(w)) {
-        eprintln!("Installing models into {} (first start only)…", dir.display());
+        eprintln!(
+            "Installing models into {} (first start only)…",
+            dir.display()
+        );
         let dir2 = dir.clone();
         let wanted2 = wanted.clone();
         tokio::task::spawn_blocking(move || {
@@ -251,15 +321,27 @@ pub(crate) async fn start_devnet_ai(home: &Path, dev_keys: &[keys::DevKey], gate
         })
         .await??;
     }
-    let provider = start_provider(&home.join("provider"), wanted, "127.0.0.1:0".parse()?, Amount(1), 4).await?;
+    let provider = start_provider(
+        &home.join("provider"),
+        wanted,
+        "127.0.0.1:0".parse()?,
+        Amount(1),
+        4,
+    )
+    .await?;
     let gateway_home = home.join("gateway");
     let file = KeyFile::new(gateway_home.join("keys.json"));
     let key_path = gateway_home.join("demo-api-key");
     // Reuse the saved demo key while it is valid; otherwise make a new one.
-    let saved = std::fs::read_to_string(&key_path).ok().map(|k| k.trim().to_string());
+    let saved = std::fs::read_to_string(&key_path)
+        .ok()
+        .map(|k| k.trim().to_string());
     let valid = saved.as_ref().is_some_and(|k| {
         let hash = hibana_roles::keys::key_hash(k);
-        file.load().unwrap_or_default().iter().any(|r| r.key_hash == hash && !r.revoked)
+        file.load()
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.key_hash == hash && !r.revoked)
     });
     let api_key = match saved {
         Some(k) if valid => k,
@@ -275,6 +357,16 @@ pub(crate) async fn start_devnet_ai(home: &Path, dev_keys: &[keys::DevKey], gate
             secret
         }
     };
-    let gateway = start_gateway(&gateway_home, vec![provider.clone()], gateway_addr, Duration::from_secs(120)).await?;
-    Ok(DevnetAi { gateway, provider, api_key })
+    let gateway = start_gateway(
+        &gateway_home,
+        vec![provider.clone()],
+        gateway_addr,
+        Duration::from_secs(120),
+    )
+    .await?;
+    Ok(DevnetAi {
+        gateway,
+        provider,
+        api_key,
+    })
 }

@@ -148,7 +148,10 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                 );
             }
             if let Some(ai) = &ai {
-                println!("  gateway:  {}/v1  (OpenAI-compatible; provider at {})", ai.gateway, ai.provider);
+                println!(
+                    "  gateway:  {}/v1  (OpenAI-compatible; provider at {})",
+                    ai.gateway, ai.provider
+                );
                 println!("  API key:  {}  (demo key billed to alice)", ai.api_key);
             }
             println!("Press Ctrl-C to stop.");

@@ -262,7 +262,8 @@ pub(crate) async fn run_node(
 /// Waits for Ctrl-C or SIGTERM.
 pub(crate) async fn wait_for_ctrl_c() {
     #[cfg(unix)]
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -245,7 +245,7 @@ enum QueryCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HIBANA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -267,7 +267,10 @@ fn main() -> ExitCode {
             }
         };
     }
-    if matches!(cli.command, Command::Devnet(_) | Command::Node(_) | Command::Provider(_) | Command::Gateway(_)) {
+    if matches!(
+        cli.command,
+        Command::Devnet(_) | Command::Node(_) | Command::Provider(_) | Command::Gateway(_)
+    ) {
         init_logging(cli.log_format);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -33,8 +33,11 @@ fn start(args: &[&str]) -> (Proc, Value) {
         .spawn()
         .expect("start hibana");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let info: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{args:?} printed {line:?}: {e}"));
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{args:?} printed {line:?}: {e}"));
     (Proc(child), info)
 }
 
@@ -42,12 +45,30 @@ fn start(args: &[&str]) -> (Proc, Value) {
 fn openai_python() -> PathBuf {
     let venv = std::env::temp_dir().join("hibana-openai-venv");
     let python = venv.join("bin/python");
-    let ok = |p: &Path| Command::new(p).args(["-c", "import openai"]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import openai"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
     if !ok(&python) {
-        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 -m venv");
-        assert!(status.success(), "cannot create a virtual environment (python3-venv missing? run scripts/setup.sh)");
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(
+            status.success(),
+            "cannot create a virtual environment (python3-venv missing? run scripts/setup.sh)"
+        );
         let status = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "openai>=1.40,<3"])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "openai>=1.40,<3",
+            ])
             .status()
             .expect("pip install openai");
         assert!(status.success(), "pip install openai failed");
@@ -68,14 +89,23 @@ fn run_python(script: &str, env: &[(&str, &str)]) -> Value {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("python printed {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "python printed {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 fn http(url: &str, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> (u16, String) {
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -85,7 +115,11 @@ fn http(url: &str, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> 
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -141,22 +175,50 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let (_devnet, info) = start(&[
-        "--json", "devnet", "--home", home.to_str().unwrap(), "--rpc-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0",
-        "--block-time-ms", "200",
+        "--json",
+        "devnet",
+        "--home",
+        home.to_str().unwrap(),
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "200",
     ]);
-    let gw = info["gateway"].as_str().expect("devnet prints the gateway URL");
-    let key = info["api_key"].as_str().expect("devnet prints a demo API key");
+    let gw = info["gateway"]
+        .as_str()
+        .expect("devnet prints the gateway URL");
+    let key = info["api_key"]
+        .as_str()
+        .expect("devnet prints a demo API key");
     let out = run_python(SCRIPT, &[("GW", gw), ("KEY", key)]);
-    assert_eq!(out["models"], serde_json::json!(["all-minilm-l6-v2", "gemma3-270m", "smollm2-135m-instruct"]));
+    assert_eq!(
+        out["models"],
+        serde_json::json!(["all-minilm-l6-v2", "gemma3-270m", "smollm2-135m-instruct"])
+    );
     let chat = out["chat"].as_str().unwrap();
     assert!(chat.contains("Paris"), "chat answered {chat:?}");
-    assert_eq!(out["chat"], out["chat_again"], "greedy decoding is deterministic");
-    assert_eq!(out["stream"], out["chat"], "streaming yields the same greedy text");
+    assert_eq!(
+        out["chat"], out["chat_again"],
+        "greedy decoding is deterministic"
+    );
+    assert_eq!(
+        out["stream"], out["chat"],
+        "streaming yields the same greedy text"
+    );
     assert!(out["stream_chunks"].as_u64().unwrap() > 1);
     let usage = out["chat_usage"].as_array().unwrap();
     assert!(usage[0].as_u64().unwrap() > 5 && usage[1].as_u64().unwrap() > 0);
-    assert_eq!(usage[2].as_u64().unwrap(), usage[0].as_u64().unwrap() + usage[1].as_u64().unwrap());
-    assert!(out["receipt"].as_str().is_some_and(|r| hibana_types::InferenceReceipt::from_hex(r).is_ok()));
+    assert_eq!(
+        usage[2].as_u64().unwrap(),
+        usage[0].as_u64().unwrap() + usage[1].as_u64().unwrap()
+    );
+    assert!(
+        out["receipt"]
+            .as_str()
+            .is_some_and(|r| hibana_types::InferenceReceipt::from_hex(r).is_ok())
+    );
     assert!(!out["completion"].as_str().unwrap().is_empty());
     assert_eq!(out["dims"], 384);
     assert!((out["norm"].as_f64().unwrap() - 1.0).abs() < 1e-3);
@@ -182,15 +244,29 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     ];
     for (path, body, status, needle) in cases {
         let (got, text) = http(gw, "POST", path, Some(key), &body);
-        assert_eq!(got, status, "{path} {:?}: {text}", String::from_utf8_lossy(&body));
-        assert!(text.contains(needle), "{path}: expected {needle:?} in {text}");
+        assert_eq!(
+            got,
+            status,
+            "{path} {:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            text.contains(needle),
+            "{path}: expected {needle:?} in {text}"
+        );
         assert!(text.contains("\"error\""), "{text}");
     }
     let long_prompt = format!(
         r#"{{"model":"smollm2-135m-instruct","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "word ".repeat(20_000)
     );
-    let (got, text) = http(gw, "POST", "/v1/chat/completions", Some(key), long_prompt.as_bytes());
+    let (got, text) = http(
+        gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(key),
+        long_prompt.as_bytes(),
+    );
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("context_length_exceeded"), "{text}");
     let huge = vec![b' '; 2 * 1024 * 1024];
@@ -209,15 +285,36 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     let home_s = home.to_str().unwrap();
     let gw_home = format!("{home_s}/gateway");
     let created = Command::new(BIN)
-        .args(["--json", "gateway", "--home", &gw_home, "keys", "create", "tight", "--account", info["accounts"][0]["address"].as_str().unwrap(), "--rate-limit", "2"])
+        .args([
+            "--json",
+            "gateway",
+            "--home",
+            &gw_home,
+            "keys",
+            "create",
+            "tight",
+            "--account",
+            info["accounts"][0]["address"].as_str().unwrap(),
+            "--rate-limit",
+            "2",
+        ])
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let tight: Value = serde_json::from_slice(&created.stdout).unwrap();
     let tight_key = tight["key"].as_str().unwrap();
-    let statuses: Vec<u16> = (0..3).map(|_| http(gw, "GET", "/v1/models", Some(tight_key), b"").0).collect();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| http(gw, "GET", "/v1/models", Some(tight_key), b"").0)
+        .collect();
     assert_eq!(statuses, vec![200, 200, 429]);
-    let revoked = Command::new(BIN).args(["gateway", "--home", &gw_home, "keys", "revoke", "tight"]).output().unwrap();
+    let revoked = Command::new(BIN)
+        .args(["gateway", "--home", &gw_home, "keys", "revoke", "tight"])
+        .output()
+        .unwrap();
     assert!(revoked.status.success());
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(http(gw, "GET", "/v1/models", Some(tight_key), b"").0, 401);
@@ -230,20 +327,55 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
     let p2_home = dir.path().join("p2");
     let gw_home = dir.path().join("gw");
     let serve = |home: &Path| {
-        start(&["--json", "provider", "serve", "--home", home.to_str().unwrap(), "--addr", "127.0.0.1:0", "--models", "smollm2-135m-instruct", "--capacity", "2"])
+        start(&[
+            "--json",
+            "provider",
+            "serve",
+            "--home",
+            home.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--models",
+            "smollm2-135m-instruct",
+            "--capacity",
+            "2",
+        ])
     };
     let (mut p1, i1) = serve(&p1_home);
     let (_p2, i2) = serve(&p2_home);
-    let account = hibana_types::SecretKey::generate().public_key().address().to_string();
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
     let created = Command::new(BIN)
-        .args(["--json", "gateway", "--home", gw_home.to_str().unwrap(), "keys", "create", "loop", "--account", &account])
+        .args([
+            "--json",
+            "gateway",
+            "--home",
+            gw_home.to_str().unwrap(),
+            "keys",
+            "create",
+            "loop",
+            "--account",
+            &account,
+        ])
         .output()
         .unwrap();
     let key: Value = serde_json::from_slice(&created.stdout).unwrap();
     let key = key["key"].as_str().unwrap().to_string();
     let (_gw, gi) = start(&[
-        "--json", "gateway", "--home", gw_home.to_str().unwrap(), "--addr", "127.0.0.1:0",
-        "--provider", i1["provider"].as_str().unwrap(), "--provider", i2["provider"].as_str().unwrap(), "--timeout-secs", "20",
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--provider",
+        i1["provider"].as_str().unwrap(),
+        "--provider",
+        i2["provider"].as_str().unwrap(),
+        "--timeout-secs",
+        "20",
     ]);
     let gw = gi["gateway"].as_str().unwrap().to_string();
     let body = br#"{"model":"smollm2-135m-instruct","temperature":0,"max_tokens":8,"messages":[{"role":"user","content":"Say hello."}]}"#;
@@ -255,9 +387,20 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
         }
         let (status, text) = http(&gw, "POST", "/v1/chat/completions", Some(&key), body);
         assert_eq!(status, 200, "request {i}: {text}");
-        assert!(text.to_ascii_lowercase().contains("x-hibana-receipt"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains("x-hibana-receipt"),
+            "{text}"
+        );
         let json: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        answers.push(json["choices"][0]["message"]["content"].as_str().unwrap().to_string());
+        answers.push(
+            json["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    assert!(answers.windows(2).all(|w| w[0] == w[1]), "greedy answers differ across providers: {answers:?}");
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "greedy answers differ across providers: {answers:?}"
+    );
 }

@@ -102,18 +102,26 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway over the configured providers.
     pub fn new(config: GatewayConfig) -> Result<Gateway, reqwest::Error> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()?;
         let usage = config.keys.load_usage();
         Ok(Gateway {
             providers: config
                 .providers
                 .iter()
-                .map(|url| ProviderHandle { url: url.trim_end_matches('/').to_string(), state: RwLock::default() })
+                .map(|url| ProviderHandle {
+                    url: url.trim_end_matches('/').to_string(),
+                    state: RwLock::default(),
+                })
                 .collect(),
             config,
             http,
             next: AtomicUsize::new(0),
-            keys: Mutex::new(KeyCache { loaded_at: None, by_hash: HashMap::new() }),
+            keys: Mutex::new(KeyCache {
+                loaded_at: None,
+                by_hash: HashMap::new(),
+            }),
             windows: Mutex::new(HashMap::new()),
             usage: Mutex::new(usage),
             usage_dirty: Default::default(),
@@ -139,7 +147,11 @@ impl Gateway {
             state.healthy = health.is_some();
             if let Some(h) = health {
                 // The first key seen is pinned: a provider that changes keys is a different one.
-                if state.health.as_ref().is_some_and(|old| old.provider != h.provider) {
+                if state
+                    .health
+                    .as_ref()
+                    .is_some_and(|old| old.provider != h.provider)
+                {
                     tracing::warn!(url = %p.url, "provider key changed; ignoring it");
                     state.healthy = false;
                     continue;
@@ -147,6 +159,13 @@ impl Gateway {
                 state.health = Some(h);
             }
         }
+    }
+
+    /// Authenticates the request's key and counts it against the key's rate limit.
+    fn admit(&self, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
+        let key = self.authenticate(headers)?;
+        self.rate_limit(&key)?;
+        Ok(key)
     }
 
     fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
@@ -157,7 +176,9 @@ impl Gateway {
             .map(str::trim)
             .ok_or_else(ApiError::bad_key)?;
         let mut cache = self.keys.lock();
-        let modified = std::fs::metadata(self.config.keys.path()).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(self.config.keys.path())
+            .and_then(|m| m.modified())
+            .ok();
         if cache.loaded_at.is_none() || modified != cache.loaded_at {
             match self.config.keys.load() {
                 Ok(keys) => {
@@ -177,7 +198,10 @@ impl Gateway {
         let mut windows = self.windows.lock();
         let window = windows.entry(key.name.clone()).or_default();
         let now = Instant::now();
-        while window.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+        while window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
             window.pop_front();
         }
         if window.len() >= key.rate_limit_per_minute as usize {
@@ -231,7 +255,10 @@ impl Gateway {
         }
         if out.is_empty() {
             return Err(if known {
-                ApiError::server(StatusCode::SERVICE_UNAVAILABLE, format!("no provider of `{model}` is available right now; retry later"))
+                ApiError::server(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("no provider of `{model}` is available right now; retry later"),
+                )
             } else {
                 ApiError::model_not_found(model)
             });
@@ -254,11 +281,26 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/v1/models", get(models))
         .route("/v1/usage", get(usage))
-        .route("/v1/chat/completions", post(|s, h, b| forward(s, h, b, "/v1/chat/completions")))
-        .route("/v1/completions", post(|s, h, b| forward(s, h, b, "/v1/completions")))
-        .route("/v1/embeddings", post(|s, h, b| forward(s, h, b, "/v1/embeddings")))
+        .route(
+            "/v1/chat/completions",
+            post(|s, h, b| forward(s, h, b, "/v1/chat/completions")),
+        )
+        .route(
+            "/v1/completions",
+            post(|s, h, b| forward(s, h, b, "/v1/completions")),
+        )
+        .route(
+            "/v1/embeddings",
+            post(|s, h, b| forward(s, h, b, "/v1/embeddings")),
+        )
         .fallback(|| async {
-            ApiError { status: StatusCode::NOT_FOUND, message: "Unknown endpoint.".into(), kind: "invalid_request_error", code: None, param: None }
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "Unknown endpoint.".into(),
+                kind: "invalid_request_error",
+                code: None,
+                param: None,
+            }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
@@ -286,8 +328,11 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn models(State(g): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    g.authenticate(&headers)?;
+async fn models(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    g.admit(&headers)?;
     let mut ids = std::collections::BTreeSet::new();
     for p in &g.providers {
         let state = p.state.read();
@@ -295,14 +340,22 @@ async fn models(State(g): State<AppState>, headers: HeaderMap) -> Result<Json<se
             ids.extend(h.models.iter().map(|m| m.id.clone()));
         }
     }
-    let data: Vec<_> = ids.into_iter().map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hibana"})).collect();
+    let data: Vec<_> = ids
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hibana"}))
+        .collect();
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
-async fn usage(State(g): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    let key = g.authenticate(&headers)?;
+async fn usage(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = g.admit(&headers)?;
     let usage = g.usage.lock().get(&key.name).cloned().unwrap_or_default();
-    Ok(Json(json!({"key": key.name, "account": key.account, "usage": usage})))
+    Ok(Json(
+        json!({"key": key.name, "account": key.account, "usage": usage}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -330,8 +383,7 @@ async fn forward_inner(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
     path: &'static str,
 ) -> Result<Response, ApiError> {
-    let key = g.authenticate(&headers)?;
-    g.rate_limit(&key)?;
+    let key = g.admit(&headers)?;
     let body = body.map_err(|e| ApiError {
         status: e.status(),
         message: format!("Invalid request body: {e}"),
@@ -340,7 +392,10 @@ async fn forward_inner(
         param: None,
     })?;
     let peek: Peek = parse_body(&body)?;
-    let model = peek.model.filter(|m| !m.is_empty()).ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
+    let model = peek
+        .model
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
     let candidates = g.candidates(&model)?;
     let request_hash = Hash::digest(&body);
     let mut failures = Vec::new();
@@ -352,21 +407,33 @@ async fn forward_inner(
             .post(&url)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body.clone())
-            .timeout(if peek.stream { Duration::from_secs(3600) } else { g.config.request_timeout })
+            .timeout(if peek.stream {
+                Duration::from_secs(3600)
+            } else {
+                g.config.request_timeout
+            })
             .send()
             .await;
         let result = match attempt {
             Err(e) => Err(format!("{url}: {e}")),
-            Ok(resp) if resp.status().is_server_error() => Err(format!("{url}: HTTP {}", resp.status())),
+            Ok(resp) if resp.status().is_server_error() => {
+                Err(format!("{url}: HTTP {}", resp.status()))
+            }
             Ok(resp) if !resp.status().is_success() => {
                 // The provider judged the request itself invalid: that answer is the client's.
                 let status = resp.status();
                 let bytes = resp.bytes().await.unwrap_or_default();
                 g.providers[i].state.write().in_flight -= 1;
-                return Ok((status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response());
+                return Ok(
+                    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+                );
             }
-            Ok(resp) if peek.stream => stream_through(&g, i, resp, provider_key, request_hash, key.clone()).await,
-            Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key).await.map_err(|e| format!("{url}: {e}")),
+            Ok(resp) if peek.stream => {
+                stream_through(&g, i, resp, provider_key, request_hash, key.clone()).await
+            }
+            Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key)
+                .await
+                .map_err(|e| format!("{url}: {e}")),
         };
         if !peek.stream || result.is_err() {
             g.providers[i].state.write().in_flight -= 1;
@@ -380,7 +447,13 @@ async fn forward_inner(
             }
         }
     }
-    Err(ApiError::server(StatusCode::BAD_GATEWAY, format!("every provider of `{model}` failed: {}", failures.join("; "))))
+    Err(ApiError::server(
+        StatusCode::BAD_GATEWAY,
+        format!(
+            "every provider of `{model}` failed: {}",
+            failures.join("; ")
+        ),
+    ))
 }
 
 async fn whole_answer(
@@ -398,9 +471,16 @@ async fn whole_answer(
         .ok_or("no receipt in the answer")?;
     let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
     let receipt = InferenceReceipt::from_hex(&receipt_hex).map_err(|e| e.to_string())?;
-    receipt.verify(&provider_key, &request_hash, &Hash::digest(&bytes)).map_err(|e| e.to_string())?;
+    receipt
+        .verify(&provider_key, &request_hash, &Hash::digest(&bytes))
+        .map_err(|e| e.to_string())?;
     g.record_usage(key, &receipt);
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&receipt_hex) {
         response.headers_mut().insert(RECEIPT_HEADER, v);
     }
@@ -440,7 +520,8 @@ async fn stream_through(
         let mut hasher = StreamHasher::default();
         let mut pending = vec![first];
         let mut done = false;
-        let mut outcome: Result<(), String> = Err("the provider's stream ended without a receipt".into());
+        let mut outcome: Result<(), String> =
+            Err("the provider's stream ended without a receipt".into());
         'relay: loop {
             for event in pending.drain(..) {
                 for line in event.lines() {
@@ -451,21 +532,34 @@ async fn stream_through(
                             continue;
                         }
                         hasher.add(data);
-                        if tx.send(Ok(Bytes::from(format!("data: {data}\n\n")))).await.is_err() {
+                        if tx
+                            .send(Ok(Bytes::from(format!("data: {data}\n\n"))))
+                            .await
+                            .is_err()
+                        {
                             outcome = Err("client disconnected".into());
                             break 'relay;
                         }
-                    } else if let Some(comment) = line.strip_prefix(':') {
-                        if let Some(hex) = comment.trim_start().strip_prefix(RECEIPT_COMMENT.trim_end()) {
+                    } else if let Some(hex) = line
+                        .strip_prefix(':')
+                        .and_then(|c| c.trim_start().strip_prefix(RECEIPT_COMMENT.trim_end()))
+                    {
+                        {
                             outcome = InferenceReceipt::from_hex(hex.trim())
                                 .map_err(|e| e.to_string())
                                 .and_then(|r| {
-                                    r.verify(&provider_key, &request_hash, &hasher.finish()).map_err(|e| e.to_string())?;
+                                    r.verify(&provider_key, &request_hash, &hasher.finish())
+                                        .map_err(|e| e.to_string())?;
                                     g.record_usage(&key, &r);
                                     Ok(())
                                 });
                             if outcome.is_ok() {
-                                let _ = tx.send(Ok(Bytes::from(format!(": {RECEIPT_COMMENT}{}\n\n", hex.trim())))).await;
+                                let _ = tx
+                                    .send(Ok(Bytes::from(format!(
+                                        ": {RECEIPT_COMMENT}{}\n\n",
+                                        hex.trim()
+                                    ))))
+                                    .await;
                             }
                         }
                     }
@@ -500,7 +594,11 @@ async fn stream_through(
             Err(reason) => {
                 tracing::warn!(%reason, "stream failed");
                 g.mark_down(i);
-                let err = ApiError::server(StatusCode::BAD_GATEWAY, format!("the stream failed: {reason}")).body();
+                let err = ApiError::server(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the stream failed: {reason}"),
+                )
+                .body();
                 let _ = tx.send(Ok(Bytes::from(format!("data: {err}\n\n")))).await;
             }
         }

@@ -85,7 +85,8 @@ impl KeyFile {
     /// All keys (none if the file does not exist yet).
     pub fn load(&self) -> Result<Vec<ApiKeyRecord>, KeyError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KeyError::Corrupt(self.path.clone(), e.to_string())),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| KeyError::Corrupt(self.path.clone(), e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(KeyError::Io(self.path.clone(), e)),
         }
@@ -96,14 +97,25 @@ impl KeyFile {
             std::fs::create_dir_all(dir).map_err(|e| KeyError::Io(dir.to_path_buf(), e))?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(keys).map_err(|e| KeyError::Corrupt(self.path.clone(), e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(keys)
+            .map_err(|e| KeyError::Corrupt(self.path.clone(), e.to_string()))?;
         std::fs::write(&tmp, bytes).map_err(|e| KeyError::Io(tmp.clone(), e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| KeyError::Io(self.path.clone(), e))
     }
 
     /// Creates a key for `account`; returns the secret (shown once) and its record.
-    pub fn create(&self, name: &str, account: Address, rate_limit_per_minute: u32) -> Result<(String, ApiKeyRecord), KeyError> {
-        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    pub fn create(
+        &self,
+        name: &str,
+        account: Address,
+        rate_limit_per_minute: u32,
+    ) -> Result<(String, ApiKeyRecord), KeyError> {
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(KeyError::BadName(name.to_string()));
         }
         let mut keys = self.load()?;
@@ -130,7 +142,10 @@ impl KeyFile {
         let mut keys = self.load()?;
         let key = keys
             .iter_mut()
-            .find(|k| k.name == name_or_prefix || (name_or_prefix.len() >= 8 && k.prefix.starts_with(name_or_prefix)))
+            .find(|k| {
+                k.name == name_or_prefix
+                    || (name_or_prefix.len() >= 8 && k.prefix.starts_with(name_or_prefix))
+            })
             .ok_or_else(|| KeyError::NotFound(name_or_prefix.to_string()))?;
         key.revoked = true;
         let revoked = key.clone();
@@ -145,6 +160,9 @@ impl KeyFile {
 
     /// Usage per key name, as last written by the gateway.
     pub fn load_usage(&self) -> std::collections::BTreeMap<String, KeyUsage> {
-        std::fs::read(self.usage_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(self.usage_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 }

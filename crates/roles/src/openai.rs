@@ -165,7 +165,8 @@ impl ApiError {
     pub fn bad_key() -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
-            message: "Incorrect API key provided. Create one with `hibana gateway keys create`.".into(),
+            message: "Incorrect API key provided. Create one with `hibana gateway keys create`."
+                .into(),
             kind: "invalid_request_error",
             code: Some("invalid_api_key"),
             param: None,
@@ -176,7 +177,9 @@ impl ApiError {
     pub fn rate_limited(limit: u32) -> ApiError {
         ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            message: format!("Rate limit reached: {limit} requests per minute for this key. Retry later."),
+            message: format!(
+                "Rate limit reached: {limit} requests per minute for this key. Retry later."
+            ),
             kind: "requests",
             code: Some("rate_limit_exceeded"),
             param: None,
@@ -185,7 +188,13 @@ impl ApiError {
 
     /// 500/502/503 for a server-side failure.
     pub fn server(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), kind: "server_error", code: None, param: None }
+        ApiError {
+            status,
+            message: message.into(),
+            kind: "server_error",
+            code: None,
+            param: None,
+        }
     }
 
     /// The JSON body.
@@ -210,15 +219,25 @@ impl IntoResponse for ApiError {
 /// Parses a JSON request body, turning every failure into a 400 that names the problem.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::invalid(None, "The request body is empty; send a JSON object."));
+        return Err(ApiError::invalid(
+            None,
+            "The request body is empty; send a JSON object.",
+        ));
     }
     if std::str::from_utf8(body).is_err() {
-        return Err(ApiError::invalid(None, "The request body is not valid UTF-8."));
+        return Err(ApiError::invalid(
+            None,
+            "The request body is not valid UTF-8.",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(None, format!("Invalid request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(None, format!("Invalid request body: {e}")))
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -31,7 +31,9 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::openai::{ApiError, ChatRequest, CompletionRequest, EmbeddingRequest, parse_body, unix_now};
+use crate::openai::{
+    ApiError, ChatRequest, CompletionRequest, EmbeddingRequest, parse_body, unix_now,
+};
 
 /// Header carrying the hex receipt of a non-streamed answer.
 pub const RECEIPT_HEADER: &str = "x-hibana-receipt";
@@ -75,7 +77,12 @@ pub struct Provider {
 
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Provider({}, {:?})", self.key.public_key(), self.models.keys().collect::<Vec<_>>())
+        write!(
+            f,
+            "Provider({}, {:?})",
+            self.key.public_key(),
+            self.models.keys().collect::<Vec<_>>()
+        )
     }
 }
 
@@ -90,7 +97,10 @@ impl Provider {
                 ModelKind::Embedding => Loaded::Embed(Arc::new(Embedder::load(&info)?)),
                 ModelKind::Chat | ModelKind::Completion => Loaded::Text(Arc::new(TextModel::load(
                     &info,
-                    hibana_ai::text::LoadOptions { parallel: capacity as u32, ..Default::default() },
+                    hibana_ai::text::LoadOptions {
+                        parallel: capacity as u32,
+                        ..Default::default()
+                    },
                 )?)),
             };
             models.insert(info.name.clone(), Served { info, model });
@@ -120,7 +130,14 @@ impl Provider {
             .ok_or_else(|| ApiError::model_not_found(model))
     }
 
-    fn receipt(&self, model: &ModelInfo, request: &[u8], response_hash: Hash, prompt: u32, completion: u32) -> InferenceReceipt {
+    fn receipt(
+        &self,
+        model: &ModelInfo,
+        request: &[u8],
+        response_hash: Hash,
+        prompt: u32,
+        completion: u32,
+    ) -> InferenceReceipt {
         let tokens = u128::from(prompt) + u128::from(completion);
         ReceiptBody {
             provider: self.key.public_key(),
@@ -160,14 +177,24 @@ struct TextJob {
     prompt_tokens: u32,
 }
 
-fn validate_sampling(temperature: Option<f32>, top_p: Option<f32>, n: Option<u32>) -> Result<(f32, f32), ApiError> {
+fn validate_sampling(
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    n: Option<u32>,
+) -> Result<(f32, f32), ApiError> {
     let t = temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&t) || t.is_nan() {
-        return Err(ApiError::invalid(Some("temperature"), format!("temperature {t} must be between 0 and 2")));
+        return Err(ApiError::invalid(
+            Some("temperature"),
+            format!("temperature {t} must be between 0 and 2"),
+        ));
     }
     let p = top_p.unwrap_or(1.0);
     if !(p > 0.0 && p <= 1.0) {
-        return Err(ApiError::invalid(Some("top_p"), format!("top_p {p} must be in (0, 1]")));
+        return Err(ApiError::invalid(
+            Some("top_p"),
+            format!("top_p {p} must be in (0, 1]"),
+        ));
     }
     if n.is_some_and(|n| n != 1) {
         return Err(ApiError::invalid(Some("n"), "only n = 1 is supported"));
@@ -175,15 +202,14 @@ fn validate_sampling(temperature: Option<f32>, top_p: Option<f32>, n: Option<u32
     Ok((t, p))
 }
 
+/// Checks a text request against the model's context and fills in `params.max_tokens` from the
+/// requested maximum (or `default_max`, capped by the room left after the prompt).
 fn prepare_text(
     model: &Arc<TextModel>,
     prompt: String,
     max_tokens: Option<u32>,
     default_max: u32,
-    temperature: f32,
-    top_p: f32,
-    seed: Option<u64>,
-    stop: Vec<String>,
+    mut params: GenerateParams,
 ) -> Result<TextJob, ApiError> {
     if prompt.is_empty() {
         return Err(ApiError::invalid(Some("prompt"), "the prompt is empty"));
@@ -195,18 +221,27 @@ fn prepare_text(
     if prompt_tokens >= ctx {
         let mut e = ApiError::invalid(
             Some("messages"),
-            format!("This model's maximum context length is {ctx} tokens; the prompt has {prompt_tokens}."),
+            format!(
+                "This model's maximum context length is {ctx} tokens; the prompt has {prompt_tokens}."
+            ),
         );
         e.code = Some("context_length_exceeded");
         return Err(e);
     }
     let room = ctx - prompt_tokens;
     let max_tokens = match max_tokens {
-        Some(0) => return Err(ApiError::invalid(Some("max_tokens"), "max_tokens must be at least 1")),
+        Some(0) => {
+            return Err(ApiError::invalid(
+                Some("max_tokens"),
+                "max_tokens must be at least 1",
+            ));
+        }
         Some(m) if m > room => {
             let mut e = ApiError::invalid(
                 Some("max_tokens"),
-                format!("max_tokens {m} exceeds the room left in the {ctx}-token context ({room} after the prompt)"),
+                format!(
+                    "max_tokens {m} exceeds the room left in the {ctx}-token context ({room} after the prompt)"
+                ),
             );
             e.code = Some("context_length_exceeded");
             return Err(e);
@@ -214,13 +249,14 @@ fn prepare_text(
         Some(m) => m,
         None => default_max.min(room),
     };
-    if stop.len() > 4 {
+    if params.stop.len() > 4 {
         return Err(ApiError::invalid(Some("stop"), "at most 4 stop sequences"));
     }
+    params.max_tokens = max_tokens;
     Ok(TextJob {
         model: model.clone(),
         prompt,
-        params: GenerateParams { max_tokens, temperature, top_p, seed: seed.unwrap_or(0), stop },
+        params,
         prompt_tokens,
     })
 }
@@ -283,61 +319,101 @@ async fn models(State(p): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
-fn body_or_error(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Bytes, ApiError> {
+fn body_or_error(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, ApiError> {
     body.map_err(|e| {
         let status = e.status();
-        ApiError { status, message: format!("Invalid request body: {e}"), kind: "invalid_request_error", code: None, param: None }
+        ApiError {
+            status,
+            message: format!("Invalid request body: {e}"),
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+        }
     })
 }
 
-fn text_model<'a>(served: &'a Served, chat: bool) -> Result<&'a Arc<TextModel>, ApiError> {
+fn text_model(served: &Served, chat: bool) -> Result<&Arc<TextModel>, ApiError> {
     match (&served.model, served.info.kind) {
         (Loaded::Text(m), ModelKind::Chat) => Ok(m),
         (Loaded::Text(m), ModelKind::Completion) if !chat => Ok(m),
         (Loaded::Text(_), _) => Err(ApiError::invalid(
             Some("model"),
-            format!("`{}` is a base model without a chat template: use /v1/completions", served.info.name),
+            format!(
+                "`{}` is a base model without a chat template: use /v1/completions",
+                served.info.name
+            ),
         )),
         (Loaded::Embed(_), _) => Err(ApiError::invalid(
             Some("model"),
-            format!("`{}` is an embedding model: use /v1/embeddings", served.info.name),
+            format!(
+                "`{}` is an embedding model: use /v1/embeddings",
+                served.info.name
+            ),
         )),
     }
 }
 
-async fn chat(State(p): State<AppState>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn chat(
+    State(p): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     match chat_inner(p, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn chat_inner(p: AppState, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Response, ApiError> {
+async fn chat_inner(
+    p: AppState,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body_or_error(body)?;
     let req: ChatRequest = parse_body(&body)?;
     let served = p.find(&req.model)?;
     let model = text_model(served, true)?;
     if req.messages.is_empty() {
-        return Err(ApiError::invalid(Some("messages"), "messages must not be empty"));
+        return Err(ApiError::invalid(
+            Some("messages"),
+            "messages must not be empty",
+        ));
     }
     for m in &req.messages {
-        if !matches!(m.role.as_str(), "system" | "user" | "assistant" | "developer") {
-            return Err(ApiError::invalid(Some("messages"), format!("unknown role {:?}", m.role)));
+        if !matches!(
+            m.role.as_str(),
+            "system" | "user" | "assistant" | "developer"
+        ) {
+            return Err(ApiError::invalid(
+                Some("messages"),
+                format!("unknown role {:?}", m.role),
+            ));
         }
     }
     let (t, top_p) = validate_sampling(req.temperature, req.top_p, req.n)?;
-    let messages: Vec<ChatMessage> =
-        req.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
-    let prompt = model.apply_chat_template(&messages).map_err(|e| ApiError::invalid(Some("messages"), e.to_string()))?;
+    let messages: Vec<ChatMessage> = req
+        .messages
+        .iter()
+        .map(|m| ChatMessage {
+            role: m.role.clone(),
+            content: m.content.clone(),
+        })
+        .collect();
+    let prompt = model
+        .apply_chat_template(&messages)
+        .map_err(|e| ApiError::invalid(Some("messages"), e.to_string()))?;
     let job = prepare_text(
         model,
         prompt,
         req.max_completion_tokens.or(req.max_tokens),
         256,
-        t,
-        top_p,
-        req.seed,
-        req.stop.map(|s| s.into_vec()).unwrap_or_default(),
+        GenerateParams {
+            max_tokens: 0,
+            temperature: t,
+            top_p,
+            seed: req.seed.unwrap_or(0),
+            stop: req.stop.map(|s| s.into_vec()).unwrap_or_default(),
+        },
     )?;
     let info = served.info.clone();
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
@@ -359,10 +435,20 @@ async fn chat_inner(p: AppState, body: Result<Bytes, axum::extract::rejection::B
         }],
         "usage": usage(prompt_tokens, generation.completion_tokens),
     });
-    Ok(answer(&p, &info, &body, response, prompt_tokens, generation.completion_tokens))
+    Ok(answer(
+        &p,
+        &info,
+        &body,
+        response,
+        prompt_tokens,
+        generation.completion_tokens,
+    ))
 }
 
-async fn completions(State(p): State<AppState>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn completions(
+    State(p): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     match completions_inner(p, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -379,7 +465,10 @@ async fn completions_inner(
     let model = text_model(served, false)?;
     let mut prompts = req.prompt.clone().into_vec();
     if prompts.len() != 1 {
-        return Err(ApiError::invalid(Some("prompt"), "exactly one prompt is supported per request"));
+        return Err(ApiError::invalid(
+            Some("prompt"),
+            "exactly one prompt is supported per request",
+        ));
     }
     let prompt = prompts.remove(0);
     let (t, top_p) = validate_sampling(req.temperature, req.top_p, req.n)?;
@@ -388,10 +477,13 @@ async fn completions_inner(
         prompt,
         req.max_tokens,
         16,
-        t,
-        top_p,
-        req.seed,
-        req.stop.map(|s| s.into_vec()).unwrap_or_default(),
+        GenerateParams {
+            max_tokens: 0,
+            temperature: t,
+            top_p,
+            seed: req.seed.unwrap_or(0),
+            stop: req.stop.map(|s| s.into_vec()).unwrap_or_default(),
+        },
     )?;
     let info = served.info.clone();
     let id = format!("cmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
@@ -413,10 +505,20 @@ async fn completions_inner(
         }],
         "usage": usage(prompt_tokens, generation.completion_tokens),
     });
-    Ok(answer(&p, &info, &body, response, prompt_tokens, generation.completion_tokens))
+    Ok(answer(
+        &p,
+        &info,
+        &body,
+        response,
+        prompt_tokens,
+        generation.completion_tokens,
+    ))
 }
 
-async fn embeddings(State(p): State<AppState>, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn embeddings(
+    State(p): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     match embeddings_inner(p, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -431,24 +533,41 @@ async fn embeddings_inner(
     let req: EmbeddingRequest = parse_body(&body)?;
     let served = p.find(&req.model)?;
     let Loaded::Embed(embedder) = &served.model else {
-        return Err(ApiError::invalid(Some("model"), format!("`{}` is not an embedding model", served.info.name)));
+        return Err(ApiError::invalid(
+            Some("model"),
+            format!("`{}` is not an embedding model", served.info.name),
+        ));
     };
     let inputs = req.input.clone().into_vec();
     if inputs.is_empty() || inputs.iter().any(String::is_empty) {
-        return Err(ApiError::invalid(Some("input"), "input must be a non-empty string or a list of non-empty strings"));
+        return Err(ApiError::invalid(
+            Some("input"),
+            "input must be a non-empty string or a list of non-empty strings",
+        ));
     }
     if inputs.len() > 2048 {
-        return Err(ApiError::invalid(Some("input"), "at most 2048 inputs per request"));
+        return Err(ApiError::invalid(
+            Some("input"),
+            "at most 2048 inputs per request",
+        ));
     }
     let base64_format = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return Err(ApiError::invalid(Some("encoding_format"), format!("unknown encoding_format {other:?}")));
+            return Err(ApiError::invalid(
+                Some("encoding_format"),
+                format!("unknown encoding_format {other:?}"),
+            ));
         }
     };
     let embedder = embedder.clone();
-    let permit = p.permits.clone().acquire_owned().await.map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let permit = p
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     p.active.fetch_add(1, Ordering::Relaxed);
     let result = tokio::task::spawn_blocking(move || embedder.embed(&inputs)).await;
     p.active.fetch_sub(1, Ordering::Relaxed);
@@ -499,7 +618,10 @@ async fn run_text(p: &AppState, job: TextJob) -> Result<(Generation, u32), ApiEr
         .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     p.active.fetch_add(1, Ordering::Relaxed);
     let prompt_tokens = job.prompt_tokens;
-    let result = tokio::task::spawn_blocking(move || job.model.generate(&job.prompt, &job.params, &mut |_| true)).await;
+    let result = tokio::task::spawn_blocking(move || {
+        job.model.generate(&job.prompt, &job.params, &mut |_| true)
+    })
+    .await;
     p.active.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
     let generation = result
@@ -509,10 +631,22 @@ async fn run_text(p: &AppState, job: TextJob) -> Result<(Generation, u32), ApiEr
 }
 
 /// A JSON answer with its receipt header.
-fn answer(p: &Provider, info: &ModelInfo, request: &[u8], response: serde_json::Value, prompt: u32, completion: u32) -> Response {
+fn answer(
+    p: &Provider,
+    info: &ModelInfo,
+    request: &[u8],
+    response: serde_json::Value,
+    prompt: u32,
+    completion: u32,
+) -> Response {
     let bytes = serde_json::to_vec(&response).unwrap_or_default();
     let receipt = p.receipt(info, request, Hash::digest(&bytes), prompt, completion);
-    let mut r = (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response();
+    let mut r = (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&receipt.to_hex()) {
         r.headers_mut().insert(RECEIPT_HEADER, v);
     }
@@ -520,11 +654,21 @@ fn answer(p: &Provider, info: &ModelInfo, request: &[u8], response: serde_json::
 }
 
 /// Streams a generation as OpenAI chunks; the receipt comes as an SSE comment before `[DONE]`.
-fn stream_text(p: AppState, info: ModelInfo, job: TextJob, request: Bytes, id: String, chat: bool) -> Response {
+fn stream_text(
+    p: AppState,
+    info: ModelInfo,
+    job: TextJob,
+    request: Bytes,
+    id: String,
+    chat: bool,
+) -> Response {
     let (events_tx, events_rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     tokio::spawn(async move {
         let created = unix_now();
-        let chunk = |content: Option<&str>, finish_reason: Option<&str>, first: bool| -> serde_json::Value {
+        let chunk = |content: Option<&str>,
+                     finish_reason: Option<&str>,
+                     first: bool|
+         -> serde_json::Value {
             if chat {
                 let mut delta = serde_json::Map::new();
                 if first {
@@ -560,11 +704,17 @@ fn stream_text(p: AppState, info: ModelInfo, job: TextJob, request: Bytes, id: S
         let (piece_tx, mut piece_rx) = mpsc::channel::<String>(256);
         let prompt_tokens = job.prompt_tokens;
         let generation = tokio::task::spawn_blocking(move || {
-            job.model.generate(&job.prompt, &job.params, &mut |piece| piece_tx.blocking_send(piece.to_string()).is_ok())
+            job.model.generate(&job.prompt, &job.params, &mut |piece| {
+                piece_tx.blocking_send(piece.to_string()).is_ok()
+            })
         });
         while let Some(piece) = piece_rx.recv().await {
             let payload = chunk(Some(&piece), None, false).to_string();
-            if events_tx.send(Ok(send(payload, &mut hasher))).await.is_err() {
+            if events_tx
+                .send(Ok(send(payload, &mut hasher)))
+                .await
+                .is_err()
+            {
                 // The client left: dropping the receiver stops the generation.
                 break;
             }
@@ -577,11 +727,26 @@ fn stream_text(p: AppState, info: ModelInfo, job: TextJob, request: Bytes, id: S
             Ok(Ok(generation)) => {
                 let mut last = chunk(None, Some(finish(&generation.finish_reason)), false);
                 if let Some(obj) = last.as_object_mut() {
-                    obj.insert("usage".into(), usage(prompt_tokens, generation.completion_tokens));
+                    obj.insert(
+                        "usage".into(),
+                        usage(prompt_tokens, generation.completion_tokens),
+                    );
                 }
-                let _ = events_tx.send(Ok(send(last.to_string(), &mut hasher))).await;
-                let receipt = p.receipt(&info, &request, hasher.finish(), prompt_tokens, generation.completion_tokens);
-                let _ = events_tx.send(Ok(Event::default().comment(format!("{RECEIPT_COMMENT}{}", receipt.to_hex())))).await;
+                let _ = events_tx
+                    .send(Ok(send(last.to_string(), &mut hasher)))
+                    .await;
+                let receipt = p.receipt(
+                    &info,
+                    &request,
+                    hasher.finish(),
+                    prompt_tokens,
+                    generation.completion_tokens,
+                );
+                let _ = events_tx
+                    .send(Ok(
+                        Event::default().comment(format!("{RECEIPT_COMMENT}{}", receipt.to_hex()))
+                    ))
+                    .await;
                 let _ = events_tx.send(Ok(Event::default().data("[DONE]"))).await;
             }
             Ok(Err(e)) => {
@@ -589,7 +754,9 @@ fn stream_text(p: AppState, info: ModelInfo, job: TextJob, request: Bytes, id: S
                 let _ = events_tx.send(Ok(Event::default().data(err))).await;
             }
             Err(e) => {
-                let err = ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).body().to_string();
+                let err = ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                    .body()
+                    .to_string();
                 let _ = events_tx.send(Ok(Event::default().data(err))).await;
             }
         }
