@@ -49,6 +49,18 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
         Command::Status => status(rpc.as_deref(), json).await,
         Command::Audit(_) => Ok(ExitCode::SUCCESS),
+        Command::Models(cmd) => {
+            hibana_ai::cli::run(&cmd, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Provider(cmd) => {
+            crate::ai_commands::provider(cmd, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gateway(args) => {
+            crate::ai_commands::gateway(args, json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -87,6 +99,11 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         anyhow!("{e:#}\nthe devnet home looks corrupt: start over with `hibana devnet --reset`")
     })?;
     let dev_keys = keys::list_dev_keys(&dir);
+    let ai = if args.no_ai {
+        None
+    } else {
+        Some(crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr).await?)
+    };
     run_node(&home, config, |url| {
         if json {
             let accounts: Vec<_> = dev_keys
@@ -103,6 +120,9 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     "dev_keyring": keys::dev_keyring_dir(&dir),
                     "accounts": accounts,
                     "created": created,
+                    "gateway": ai.as_ref().map(|a| &a.gateway),
+                    "provider": ai.as_ref().map(|a| &a.provider),
+                    "api_key": ai.as_ref().map(|a| &a.api_key),
                 })
             );
         } else {
@@ -127,6 +147,13 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     dir.display(),
                     bob.address
                 );
+            }
+            if let Some(ai) = &ai {
+                println!(
+                    "  gateway:  {}/v1  (OpenAI-compatible; provider at {})",
+                    ai.gateway, ai.provider
+                );
+                println!("  API key:  {}  (demo key billed to alice)", ai.api_key);
             }
             println!("Press Ctrl-C to stop.");
         }

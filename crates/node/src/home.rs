@@ -366,6 +366,20 @@ pub(crate) async fn run_node(
     Ok(())
 }
 
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_ctrl_c() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 fn open_store(home: &Home) -> Result<Store> {
     let path = home.db_path();
     if let Some(parent) = path.parent() {

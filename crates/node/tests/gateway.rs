@@ -1,0 +1,406 @@
+//! End-to-end: the OpenAI-compatible gateway in front of real providers running real models,
+//! driven by the official `openai` Python package (installed into a throwaway virtual
+//! environment), plus failover when a provider dies and OpenAI-style errors for bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `hibana ARGS` and returns it with the JSON line it prints when ready.
+fn start(args: &[&str]) -> (Proc, Value) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("HIBANA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hibana");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{args:?} printed {line:?}: {e}"));
+    (Proc(child), info)
+}
+
+/// A virtual environment with the official `openai` package, made once per machine.
+fn openai_python() -> PathBuf {
+    let venv = std::env::temp_dir().join("hibana-openai-venv");
+    let python = venv.join("bin/python");
+    let ok = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import openai"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !ok(&python) {
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(
+            status.success(),
+            "cannot create a virtual environment (python3-venv missing? run scripts/setup.sh)"
+        );
+        let status = Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "openai>=1.40,<3",
+            ])
+            .status()
+            .expect("pip install openai");
+        assert!(status.success(), "pip install openai failed");
+    }
+    python
+}
+
+fn run_python(script: &str, env: &[(&str, &str)]) -> Value {
+    let mut cmd = Command::new(openai_python());
+    cmd.arg("-c").arg(script);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "python printed {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn http(url: &str, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+const SCRIPT: &str = r#"
+import json, os, openai
+from openai import OpenAI
+c = OpenAI(base_url=os.environ["GW"] + "/v1", api_key=os.environ["KEY"], max_retries=0)
+out = {}
+out["models"] = sorted(m.id for m in c.models.list().data)
+r = c.chat.completions.create(model="smollm2-135m-instruct", temperature=0, max_tokens=24,
+    messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}])
+out["chat"] = r.choices[0].message.content
+out["chat_usage"] = [r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens]
+out["chat_finish"] = r.choices[0].finish_reason
+r2 = c.chat.completions.create(model="smollm2-135m-instruct", temperature=0, max_tokens=24,
+    messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}])
+out["chat_again"] = r2.choices[0].message.content
+raw = c.chat.completions.with_raw_response.create(model="smollm2-135m-instruct", temperature=0, max_tokens=4,
+    messages=[{"role": "user", "content": "Hi"}])
+out["receipt"] = raw.headers.get("x-hibana-receipt")
+pieces = []
+for chunk in c.chat.completions.create(model="smollm2-135m-instruct", temperature=0, max_tokens=24, stream=True,
+        messages=[{"role": "user", "content": "What is the capital of France? Answer in one word."}]):
+    if chunk.choices and chunk.choices[0].delta.content:
+        pieces.append(chunk.choices[0].delta.content)
+out["stream"] = "".join(pieces)
+out["stream_chunks"] = len(pieces)
+comp = c.completions.create(model="gemma3-270m", prompt="The capital of France is", max_tokens=8, temperature=0)
+out["completion"] = comp.choices[0].text
+out["completion_finish"] = comp.choices[0].finish_reason
+e = c.embeddings.create(model="all-minilm-l6-v2", input=["a cat sat on the mat", "a kitten rested on the rug", "stock markets fell sharply"])
+vecs = [d.embedding for d in e.data]
+dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+out["dims"] = len(vecs[0])
+out["norm"] = dot(vecs[0], vecs[0])
+out["similar"] = dot(vecs[0], vecs[1])
+out["dissimilar"] = dot(vecs[0], vecs[2])
+try:
+    OpenAI(base_url=os.environ["GW"] + "/v1", api_key="hib-wrong", max_retries=0).models.list()
+    out["bad_key"] = "accepted"
+except openai.AuthenticationError as err:
+    out["bad_key"] = err.status_code
+try:
+    c.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    out["bad_model"] = "accepted"
+except openai.NotFoundError as err:
+    out["bad_model"] = err.code
+print(json.dumps(out))
+"#;
+
+#[test]
+fn openai_sdk_talks_to_the_devnet_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let (_devnet, info) = start(&[
+        "--json",
+        "devnet",
+        "--home",
+        home.to_str().unwrap(),
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "200",
+    ]);
+    let gw = info["gateway"]
+        .as_str()
+        .expect("devnet prints the gateway URL");
+    let key = info["api_key"]
+        .as_str()
+        .expect("devnet prints a demo API key");
+    let out = run_python(SCRIPT, &[("GW", gw), ("KEY", key)]);
+    assert_eq!(
+        out["models"],
+        serde_json::json!(["all-minilm-l6-v2", "gemma3-270m", "smollm2-135m-instruct"])
+    );
+    let chat = out["chat"].as_str().unwrap();
+    assert!(chat.contains("Paris"), "chat answered {chat:?}");
+    assert_eq!(
+        out["chat"], out["chat_again"],
+        "greedy decoding is deterministic"
+    );
+    assert_eq!(
+        out["stream"], out["chat"],
+        "streaming yields the same greedy text"
+    );
+    assert!(out["stream_chunks"].as_u64().unwrap() > 1);
+    let usage = out["chat_usage"].as_array().unwrap();
+    assert!(usage[0].as_u64().unwrap() > 5 && usage[1].as_u64().unwrap() > 0);
+    assert_eq!(
+        usage[2].as_u64().unwrap(),
+        usage[0].as_u64().unwrap() + usage[1].as_u64().unwrap()
+    );
+    assert!(
+        out["receipt"]
+            .as_str()
+            .is_some_and(|r| hibana_types::InferenceReceipt::from_hex(r).is_ok())
+    );
+    assert!(!out["completion"].as_str().unwrap().is_empty());
+    assert_eq!(out["dims"], 384);
+    assert!((out["norm"].as_f64().unwrap() - 1.0).abs() < 1e-3);
+    assert!(out["similar"].as_f64().unwrap() > out["dissimilar"].as_f64().unwrap() + 0.2);
+    assert_eq!(out["bad_key"], 401);
+    assert_eq!(out["bad_model"], "model_not_found");
+
+    // Bad input gets OpenAI-style errors, and the gateway keeps serving.
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("/v1/chat/completions", b"{not json".to_vec(), 400, "invalid_request_error"),
+        ("/v1/chat/completions", vec![0xff, 0xfe, b'{', b'}'], 400, "UTF-8"),
+        ("/v1/chat/completions", br#"{"model":"smollm2-135m-instruct","messages":[]}"#.to_vec(), 400, "messages"),
+        ("/v1/chat/completions", br#"{"messages":[{"role":"user","content":"x"}]}"#.to_vec(), 400, "model"),
+        (
+            "/v1/chat/completions",
+            br#"{"model":"smollm2-135m-instruct","max_tokens":100000,"messages":[{"role":"user","content":"x"}]}"#.to_vec(),
+            400,
+            "context_length_exceeded",
+        ),
+        ("/v1/completions", br#"{"model":"gemma3-270m","prompt":""}"#.to_vec(), 400, "prompt"),
+        ("/v1/embeddings", br#"{"model":"all-minilm-l6-v2","input":[]}"#.to_vec(), 400, "input"),
+        ("/v1/embeddings", br#"{"model":"smollm2-135m-instruct","input":"x"}"#.to_vec(), 400, "not an embedding model"),
+    ];
+    for (path, body, status, needle) in cases {
+        let (got, text) = http(gw, "POST", path, Some(key), &body);
+        assert_eq!(
+            got,
+            status,
+            "{path} {:?}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            text.contains(needle),
+            "{path}: expected {needle:?} in {text}"
+        );
+        assert!(text.contains("\"error\""), "{text}");
+    }
+    let long_prompt = format!(
+        r#"{{"model":"smollm2-135m-instruct","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "word ".repeat(20_000)
+    );
+    let (got, text) = http(
+        gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(key),
+        long_prompt.as_bytes(),
+    );
+    assert_eq!(got, 400, "{text}");
+    assert!(text.contains("context_length_exceeded"), "{text}");
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let (got, _) = http(gw, "POST", "/v1/chat/completions", Some(key), &huge);
+    assert_eq!(got, 413);
+    let (got, _) = http(gw, "GET", "/v1/models", None, b"");
+    assert_eq!(got, 401);
+
+    // Usage per key is kept.
+    let (got, text) = http(gw, "GET", "/v1/usage", Some(key), b"");
+    assert_eq!(got, 200);
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(body["usage"]["requests"].as_u64().unwrap() >= 6, "{body}");
+
+    // A key over its rate limit gets 429; a revoked key 401.
+    let home_s = home.to_str().unwrap();
+    let gw_home = format!("{home_s}/gateway");
+    let created = Command::new(BIN)
+        .args([
+            "--json",
+            "gateway",
+            "--home",
+            &gw_home,
+            "keys",
+            "create",
+            "tight",
+            "--account",
+            info["accounts"][0]["address"].as_str().unwrap(),
+            "--rate-limit",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let tight: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let tight_key = tight["key"].as_str().unwrap();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| http(gw, "GET", "/v1/models", Some(tight_key), b"").0)
+        .collect();
+    assert_eq!(statuses, vec![200, 200, 429]);
+    let revoked = Command::new(BIN)
+        .args(["gateway", "--home", &gw_home, "keys", "revoke", "tight"])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(http(gw, "GET", "/v1/models", Some(tight_key), b"").0, 401);
+}
+
+#[test]
+fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p1_home = dir.path().join("p1");
+    let p2_home = dir.path().join("p2");
+    let gw_home = dir.path().join("gw");
+    let serve = |home: &Path| {
+        start(&[
+            "--json",
+            "provider",
+            "serve",
+            "--home",
+            home.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--models",
+            "smollm2-135m-instruct",
+            "--capacity",
+            "2",
+        ])
+    };
+    let (mut p1, i1) = serve(&p1_home);
+    let (_p2, i2) = serve(&p2_home);
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
+    let created = Command::new(BIN)
+        .args([
+            "--json",
+            "gateway",
+            "--home",
+            gw_home.to_str().unwrap(),
+            "keys",
+            "create",
+            "loop",
+            "--account",
+            &account,
+        ])
+        .output()
+        .unwrap();
+    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let (_gw, gi) = start(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--provider",
+        i1["provider"].as_str().unwrap(),
+        "--provider",
+        i2["provider"].as_str().unwrap(),
+        "--timeout-secs",
+        "20",
+    ]);
+    let gw = gi["gateway"].as_str().unwrap().to_string();
+    let body = br#"{"model":"smollm2-135m-instruct","temperature":0,"max_tokens":8,"messages":[{"role":"user","content":"Say hello."}]}"#;
+    let mut answers = Vec::new();
+    for i in 0..16 {
+        if i == 5 {
+            p1.0.kill().unwrap();
+            p1.0.wait().unwrap();
+        }
+        let (status, text) = http(&gw, "POST", "/v1/chat/completions", Some(&key), body);
+        assert_eq!(status, 200, "request {i}: {text}");
+        assert!(
+            text.to_ascii_lowercase().contains("x-hibana-receipt"),
+            "{text}"
+        );
+        let json: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        answers.push(
+            json["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "greedy answers differ across providers: {answers:?}"
+    );
+}

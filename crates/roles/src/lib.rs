@@ -1,0 +1,21 @@
+//! Hibana's off-chain roles.
+//!
+//! - [`provider`]: loads installed models (llama.cpp text generation, candle embeddings) and
+//!   serves them over an OpenAI-shaped HTTP API; every answer carries an
+//!   [`InferenceReceipt`](hibana_types::InferenceReceipt) signed by the provider's key that binds
+//!   the model's content hash, the exact request and response bytes, token counts and price.
+//! - [`gateway`]: the OpenAI-compatible front door (`/v1/models`, `/v1/chat/completions` with
+//!   streaming, `/v1/completions`, `/v1/embeddings`): API keys bound to accounts ([`keys`]),
+//!   per-key rate limits and usage, routing to healthy providers with failover, and receipt
+//!   verification before any answer reaches the client.
+//!
+//! Flow of a chat request: client → gateway (auth, rate limit, pick the least-loaded healthy
+//! provider of the model) → provider (generate, sign receipt) → gateway (check the receipt
+//! covers the bytes sent and received, record usage) → client, with the receipt in the
+//! `x-hibana-receipt` header (or as a final SSE comment when streaming).
+#![forbid(unsafe_code)]
+
+pub mod gateway;
+pub mod keys;
+pub mod openai;
+pub mod provider;
