@@ -1,0 +1,1 @@
+//! The `hibana zk` subcommand.
