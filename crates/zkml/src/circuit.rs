@@ -125,9 +125,9 @@ pub(crate) struct InferenceConfig {
     acc: Column<Advice>,
     weights: [Column<Fixed>; LANES],
     bias: Column<Fixed>,
-    chain: Column<Fixed>,
     act_tag: Column<Fixed>,
     q_dot: Selector,
+    q_chain: Selector,
     q_act: Selector,
     table: [TableColumn; 3],
     instance: Column<Instance>,
@@ -153,24 +153,34 @@ impl Circuit<Fp> for InferenceCircuit {
         }
         let weights = [(); LANES].map(|_| meta.fixed_column());
         let bias = meta.fixed_column();
-        let chain = meta.fixed_column();
         let act_tag = meta.fixed_column();
         let q_dot = meta.selector();
+        let q_chain = meta.selector();
         let q_act = meta.complex_selector();
         let table = [(); 3].map(|_| meta.lookup_table_column());
         let instance = meta.instance_column();
         meta.enable_equality(instance);
 
-        meta.create_gate("dot", |m| {
+        // The first row of a dot product starts from the bias, later rows from the row above.
+        let dot = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fp>| {
+            lanes
+                .iter()
+                .zip(&weights)
+                .fold(Expression::Constant(Fp::zero()), |s, (x, w)| {
+                    s + m.query_advice(*x, Rotation::cur()) * m.query_fixed(*w)
+                })
+        };
+        meta.create_gate("dot first", |m| {
             let q = m.query_selector(q_dot);
             let cur = m.query_advice(acc, Rotation::cur());
+            let bias = m.query_fixed(bias);
+            vec![q * (cur - bias - dot(m))]
+        });
+        meta.create_gate("dot next", |m| {
+            let q = m.query_selector(q_chain);
+            let cur = m.query_advice(acc, Rotation::cur());
             let prev = m.query_advice(acc, Rotation::prev());
-            let chain = m.query_fixed(chain);
-            let mut sum = chain * prev + m.query_fixed(bias);
-            for (x, w) in lanes.iter().zip(&weights) {
-                sum = sum + m.query_advice(*x, Rotation::cur()) * m.query_fixed(*w);
-            }
-            vec![q * (cur - sum)]
+            vec![q * (cur - prev - dot(m))]
         });
         let [acc_in, y, r, z] = [lanes[0], lanes[1], lanes[2], lanes[3]];
         meta.create_gate("rescale", |m| {
@@ -215,9 +225,9 @@ impl Circuit<Fp> for InferenceCircuit {
             acc,
             weights,
             bias,
-            chain,
             act_tag,
             q_dot,
+            q_chain,
             q_act,
             table,
             instance,
@@ -308,19 +318,27 @@ impl Circuit<Fp> for InferenceCircuit {
                         let mut acc_cell: Option<AssignedCell<Fp, Fp>> = None;
                         let mut running = i128::from(row.bias);
                         for (k, chunk) in row.terms.chunks(LANES).enumerate() {
-                            cfg.q_dot.enable(&mut region, k)?;
-                            region.assign_fixed(
-                                || "chain",
-                                cfg.chain,
-                                k,
-                                || Value::known(Fp::from(u64::from(k > 0))),
-                            )?;
-                            let b = if k == 0 {
-                                fe(row.bias.into())
+                            if k == 0 {
+                                cfg.q_dot.enable(&mut region, k)?;
+                                region.assign_fixed(
+                                    || "bias",
+                                    cfg.bias,
+                                    k,
+                                    || Value::known(fe(row.bias.into())),
+                                )?;
                             } else {
-                                Fp::zero()
-                            };
-                            region.assign_fixed(|| "bias", cfg.bias, k, || Value::known(b))?;
+                                cfg.q_chain.enable(&mut region, k)?;
+                            }
+                            // Unused lanes multiply zero by zero.
+                            for lane in chunk.len()..LANES {
+                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || value(0))?;
+                                region.assign_fixed(
+                                    || "pad",
+                                    cfg.weights[lane],
+                                    k,
+                                    || Value::known(Fp::zero()),
+                                )?;
+                            }
                             for (lane, &(i, w)) in chunk.iter().enumerate() {
                                 let src = cells.get(i as usize).ok_or(Error::Synthesis)?;
                                 src.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
@@ -415,5 +433,135 @@ impl InferenceCircuit {
                 Ok(())
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use halo2_proofs::dev::MockProver;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{AffineRow, Calibration, FloatLayer, FloatModel, calibrate};
+
+    fn activation() -> impl Strategy<Value = Activation> {
+        prop_oneof![
+            Just(Activation::None),
+            Just(Activation::Relu),
+            Just(Activation::Sigmoid)
+        ]
+    }
+
+    /// A random chain of dense layers (some rows sparse), random activations.
+    fn model() -> impl Strategy<Value = FloatModel> {
+        (
+            1usize..12,
+            prop::collection::vec((1usize..6, activation()), 1..4),
+        )
+            .prop_flat_map(|(n_in, shape)| {
+                let mut widths = vec![n_in];
+                widths.extend(shape.iter().map(|s| s.0));
+                let layers: Vec<_> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &(n_out, act))| {
+                        let n_prev = widths[l];
+                        prop::collection::vec(
+                            (
+                                -1.0f32..1.0,
+                                prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10),
+                            ),
+                            n_out,
+                        )
+                        .prop_map(move |rows| FloatLayer {
+                            rows: rows
+                                .into_iter()
+                                .map(|(bias, terms)| AffineRow { bias, terms })
+                                .collect(),
+                            activation: act,
+                        })
+                    })
+                    .collect();
+                let out = *widths.last().unwrap_or(&1);
+                layers.prop_map(move |layers| FloatModel {
+                    input_shape: vec![n_in],
+                    input_len: n_in,
+                    output_shape: vec![out],
+                    layers,
+                    softmax_output: false,
+                })
+            })
+    }
+
+    fn check(model: &QuantModel, input: &[i64]) -> Result<(), TestCaseError> {
+        let trace = model.eval(input).unwrap();
+        let k = rows_needed(model).next_power_of_two().trailing_zeros();
+        let salt = Fp::from(7u64);
+        let circuit = InferenceCircuit {
+            model: Arc::new(model.clone()),
+            witness: Some(Witness {
+                input: input.to_vec(),
+                salt,
+            }),
+        };
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let mut instance = vec![lo, hi, input_commitment(input, salt)];
+        instance.extend(trace.output().iter().map(|&v| fe(v.into())));
+        let prover = MockProver::run(k, &circuit, vec![instance.clone()]).unwrap();
+        prop_assert_eq!(prover.verify(), Ok(()));
+        // Any other output is rejected.
+        let last = instance.len() - 1;
+        instance[last] += Fp::one();
+        let prover = MockProver::run(k, &circuit, vec![instance]).unwrap();
+        prop_assert!(prover.verify().is_err());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// The circuit accepts exactly the reference evaluator's output, for random models and
+        /// random inputs within the calibrated range.
+        #[test]
+        fn circuit_output_equals_reference(
+            float in model(),
+            samples in prop::collection::vec(prop::collection::vec(-2.0f32..2.0, 12), 4),
+            pick in 0usize..4,
+        ) {
+            let n = float.input_len;
+            let cal = Calibration {
+                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
+                labels: None,
+            };
+            let (quant, _) = calibrate(&float, &cal, 6).unwrap();
+            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
+            check(&quant, &input)?;
+        }
+    }
+
+    fn testdata_model(model: &str, calibration: &str) -> QuantModel {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let onnx = std::fs::read(dir.join(model)).unwrap();
+        let cal = serde_json::from_slice(&std::fs::read(dir.join(calibration)).unwrap()).unwrap();
+        (*crate::ZkModel::compile(&onnx, &cal).unwrap().model).clone()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4))]
+
+        /// Completeness of the shipped models (dense MLP; conv, pooling and dense CNN) on random
+        /// inputs in the calibrated range.
+        #[test]
+        fn shipped_models_prove_random_inputs(
+            credit in prop::collection::vec(-2.5f32..2.5, 16),
+            image in prop::collection::vec(0.0f32..1.0, 64),
+        ) {
+            let mlp = testdata_model("credit_mlp.onnx", "credit_calibration.json");
+            check(&mlp, &mlp.quantise_input(&credit).unwrap())?;
+            let cnn = testdata_model("digits_cnn.onnx", "digits_calibration.json");
+            check(&cnn, &cnn.quantise_input(&image).unwrap())?;
+        }
     }
 }

@@ -18,8 +18,9 @@ pub const SHIFT: u32 = 8;
 pub const DEFAULT_ACT_BITS: u32 = 10;
 /// Scale (fractional bits) of a sigmoid's output.
 pub const SIGMOID_SCALE: u32 = 8;
-/// Largest activation scale calibration may pick.
-const MAX_SCALE: u32 = 16;
+/// Largest activation scale calibration may pick. Keeping it at SHIFT means a layer's weight
+/// scale `pre_scale + SHIFT - in_scale` is never negative, whatever the previous layer chose.
+const MAX_SCALE: u32 = SHIFT;
 /// Share of the activation range calibration data may use; the rest is headroom for inputs
 /// beyond the calibration set.
 const HEADROOM: f64 = 0.75;
@@ -449,8 +450,7 @@ pub fn calibrate(
     let mut layers = Vec::with_capacity(model.layers.len());
     let range = 1i64 << (act_bits - 1);
     for (l, (layer, &max)) in model.layers.iter().zip(&pre_max).enumerate() {
-        // Weights need a scale of at least 0 bits: pre_scale + SHIFT >= in_scale.
-        let pre_scale = pick_scale(max, act_bits).max(in_scale.saturating_sub(SHIFT));
+        let pre_scale = pick_scale(max, act_bits);
         let w_scale = pre_scale + SHIFT - in_scale;
         let rows = layer
             .rows
