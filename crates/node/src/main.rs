@@ -60,6 +60,9 @@ enum Command {
     Status,
     /// Audit Solidity contracts for vulnerabilities.
     Audit(hibana_audit::cli::AuditArgs),
+    /// Zero-knowledge proofs of model inference: compile, prove, verify.
+    #[command(subcommand)]
+    Zk(hibana_zkml::cli::ZkCommand),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -251,6 +254,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    if let Command::Zk(cmd) = &cli.command {
+        return hibana_zkml::cli::run(cmd, cli.json).map_or_else(
+            |e| {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        );
     }
     if matches!(cli.command, Command::Devnet(_) | Command::Node(_)) {
         init_logging(cli.log_format);

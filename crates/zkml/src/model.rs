@@ -238,6 +238,13 @@ impl QuantModel {
         output.iter().map(|&v| v as f64 / scale).collect()
     }
 
+    /// Predicted class of dequantised output values: argmax, or `≥ 0.5` for one sigmoid output
+    /// (`≥ 0` for one raw output).
+    pub fn classify(&self, values: &[f64]) -> usize {
+        let sigmoid = self.layers.last().map(|l| l.activation) == Some(Activation::Sigmoid);
+        predicted_class(values, if sigmoid { 0.5 } else { 0.0 })
+    }
+
     /// Evaluates the quantised model exactly as the circuit does. Errors when a value leaves
     /// the activation range (the circuit could not prove it).
     pub fn eval(&self, input: &[i64]) -> Result<QuantTrace, ZkError> {

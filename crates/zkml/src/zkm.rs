@@ -313,16 +313,10 @@ impl Verifier {
             model: hex::encode(model),
             input_commitment: hex::encode(commitment),
             public_input: matches!(proof.input, InputBinding::Public { .. }),
-            class: crate::model::predicted_class(&values, self.threshold()),
+            class: self.zkm.model.classify(&values),
             output: proof.output.clone(),
             output_values: values,
         })
-    }
-
-    fn threshold(&self) -> f64 {
-        let sigmoid = self.zkm.model.layers.last().map(|l| l.activation)
-            == Some(crate::model::Activation::Sigmoid);
-        if sigmoid { 0.5 } else { 0.0 }
     }
 
     /// Checks the halo2 proof against explicit public values (model commitment, input
