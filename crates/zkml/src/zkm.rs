@@ -172,7 +172,7 @@ impl ZkModel {
 
     /// Derives the transparent IPA parameters and the verifying key.
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
-        let params = Params::<EqAffine>::new(self.k);
+        let params = ipa_params(self.k);
         let vk = keygen_vk(&params, &self.circuit(None)).map_err(ZkError::from_halo2)?;
         Ok(Verifier {
             zkm: self.clone(),
@@ -187,6 +187,60 @@ impl ZkModel {
         let pk = keygen_pk(&verifier.params, verifier.vk.clone(), &self.circuit(None))
             .map_err(ZkError::from_halo2)?;
         Ok(Prover { verifier, pk })
+    }
+}
+
+/// The IPA parameters for 2^k rows: generators hashed to the curve from a public string, so
+/// nobody knows relations between them (no trusted setup). Deriving them takes seconds, so they
+/// are cached in the process and, as a plain cache, in `HIBANA_ZK_PARAMS` (default: the user's
+/// cache folder); a cached file that does not decode is ignored and rewritten.
+fn ipa_params(k: u32) -> Params<EqAffine> {
+    static CACHE: std::sync::Mutex<Vec<(u32, Params<EqAffine>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut cache = match CACHE.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((_, p)) = cache.iter().find(|(pk, _)| *pk == k) {
+        return p.clone();
+    }
+    let file = params_dir().map(|d| d.join(format!("pasta-ipa-k{k}.params")));
+    let from_disk = file
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        // k ‖ 2^k generators and their Lagrange forms ‖ w ‖ u: check before decoding, so a
+        // damaged file cannot ask for a huge allocation.
+        .filter(|b| b.len() == 4 + (64usize << k) + 64 && b[..4] == k.to_le_bytes())
+        .and_then(|bytes| Params::<EqAffine>::read(&mut bytes.as_slice()).ok())
+        .filter(|p| p.k() == k);
+    let params = from_disk.unwrap_or_else(|| {
+        let params = Params::<EqAffine>::new(k);
+        if let Some(f) = &file {
+            let mut bytes = Vec::new();
+            // The cache is an optimisation: failing to write it is not an error.
+            if params.write(&mut bytes).is_ok()
+                && f.parent()
+                    .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+            {
+                let tmp = f.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, &bytes).is_ok() {
+                    let _ = std::fs::rename(&tmp, f);
+                }
+            }
+        }
+        params
+    });
+    cache.push((k, params.clone()));
+    params
+}
+
+fn params_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("HIBANA_ZK_PARAMS") {
+        Some(d) => Some(d.into()),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .map(|c| c.join("hibana").join("zk-params")),
     }
 }
 
