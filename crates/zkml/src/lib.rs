@@ -42,7 +42,7 @@ use std::path::Path;
 pub use model::{Calibration, CalibrationReport, FloatModel, QuantModel};
 pub use zkm::{
     InferenceProof, InputBinding, PROOF_VERSION, Prover, VerifiedInference, Verifier, ZKM_VERSION,
-    ZkModel,
+    ZkModel, cached_verifier,
 };
 
 /// Everything that can go wrong compiling, proving or verifying.

@@ -244,6 +244,31 @@ fn params_dir() -> Option<std::path::PathBuf> {
     }
 }
 
+/// A verifier for `.zkm` bytes, shared by every caller in the process: deriving the key
+/// takes about a second, and the result depends only on the bytes (cache keyed by their hash),
+/// so caching cannot change a verdict.
+pub fn cached_verifier(zkm: &[u8]) -> Result<Arc<Verifier>, ZkError> {
+    type Cache = Vec<([u8; 32], Arc<Verifier>)>;
+    static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
+    const CAPACITY: usize = 32;
+    let key = *blake3::hash(zkm).as_bytes();
+    let lock = || match CACHE.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
+        return Ok(v.clone());
+    }
+    // Derived outside the lock so different models derive in parallel.
+    let verifier = Arc::new(ZkModel::from_bytes(zkm)?.verifier()?);
+    let mut cache = lock();
+    if cache.len() >= CAPACITY {
+        cache.remove(0);
+    }
+    cache.push((key, verifier.clone()));
+    Ok(verifier)
+}
+
 /// How the proof binds the input.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum InputBinding {
