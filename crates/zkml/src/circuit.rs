@@ -7,6 +7,7 @@
 //! - **activation rows** check `acc = 2^8·y + r`, look up `(0|1|2, r, r)` for `0 ≤ r < 2^8` and
 //!   `(tag, y, z)` in the activation table, which both range-checks `y` and applies the
 //!   identity, ReLU or a sigmoid table.
+//! - **input rows** range-check every input with the identity table.
 //! - **Poseidon** (P128Pow5T3) chains the input with a random salt into one field element:
 //!   the input commitment, a public instance.
 //!
@@ -74,6 +75,7 @@ pub(crate) fn rows_needed(model: &QuantModel) -> usize {
     let table = table_rows(model);
     let main = model.input_len as usize / LANES
         + 2
+        + model.input_len as usize
         + model
             .layers
             .iter()
@@ -279,6 +281,33 @@ impl Circuit<Fp> for InferenceCircuit {
                     },
                 )?;
                 Ok((cells, salt))
+            },
+        )?;
+
+        // Range-check every input with an identity lookup, so a committed input is a real
+        // quantised value and not an arbitrary field element chosen to steer the output.
+        layouter.assign_region(
+            || "input range",
+            |mut region| {
+                for (row, (x, &v)) in cells.iter().zip(&input_vals).enumerate() {
+                    cfg.q_act.enable(&mut region, row)?;
+                    region.assign_fixed(
+                        || "tag",
+                        cfg.act_tag,
+                        row,
+                        || Value::known(Fp::from(TAG_IDENTITY)),
+                    )?;
+                    region.assign_advice(
+                        || "acc",
+                        cfg.lanes[0],
+                        row,
+                        || value(i128::from(v) << SHIFT),
+                    )?;
+                    x.copy_advice(|| "y", &mut region, cfg.lanes[1], row)?;
+                    region.assign_advice(|| "r", cfg.lanes[2], row, || value(0))?;
+                    region.assign_advice(|| "z", cfg.lanes[3], row, || value(v.into()))?;
+                }
+                Ok(())
             },
         )?;
 
@@ -539,6 +568,50 @@ mod tests {
             let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
             check(&quant, &input)?;
         }
+    }
+
+    /// An input outside the quantised range cannot be proved, even when every later value is
+    /// in range: y = floor(x / 256) on one input.
+    #[test]
+    fn out_of_range_input_is_unprovable() {
+        let model = QuantModel {
+            input_shape: vec![1],
+            input_len: 1,
+            output_shape: vec![1],
+            input_scale: 0,
+            act_bits: 10,
+            layers: vec![crate::model::QuantLayer {
+                rows: vec![crate::model::QuantRow {
+                    bias: 0,
+                    terms: vec![(0, 1)],
+                }],
+                activation: Activation::None,
+                pre_scale: 0,
+                table: Vec::new(),
+            }],
+            softmax_output: false,
+        };
+        let k = rows_needed(&model).next_power_of_two().trailing_zeros();
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let run = |x: i64| {
+            let salt = Fp::from(3u64);
+            let circuit = InferenceCircuit {
+                model: Arc::new(model.clone()),
+                witness: Some(Witness {
+                    input: vec![x],
+                    salt,
+                }),
+            };
+            let out = x.div_euclid(1 << SHIFT);
+            let instance = vec![lo, hi, input_commitment(&[x], salt), fe(out.into())];
+            MockProver::run(k, &circuit, vec![instance])
+                .unwrap()
+                .verify()
+        };
+        assert_eq!(run(model.act_max()), Ok(()));
+        assert_eq!(run(model.act_min()), Ok(()));
+        assert!(run(model.act_max() + 1).is_err());
+        assert!(run(model.act_min() - 1).is_err());
     }
 
     fn testdata_model(model: &str, calibration: &str) -> QuantModel {

@@ -303,7 +303,13 @@ struct Lowering<'g> {
     /// True when the last layer's output is the current tensor with no activation yet.
     open_affine: bool,
     softmax: bool,
+    /// Affine terms created so far (bounded, so a hostile file cannot exhaust memory).
+    terms: usize,
 }
+
+/// Most affine terms (multiplications) a model may have; far beyond what a 2^20-row circuit
+/// can hold, so it only stops absurd inputs early.
+const MAX_TERMS: usize = 1 << 23;
 
 fn node_label(node: &NodeProto, index: usize) -> String {
     if node.name.is_empty() {
@@ -368,6 +374,7 @@ pub fn import(bytes: &[u8]) -> Result<FloatModel, ZkError> {
         layers: Vec::new(),
         open_affine: false,
         softmax: false,
+        terms: 0,
     };
     for (index, node) in graph.node.iter().enumerate() {
         st.lower(node, index)?;
@@ -501,6 +508,7 @@ impl<'g> Lowering<'g> {
                 } else {
                     vec![0.0; m]
                 };
+                self.budget(&[k, m], &shape_err)?;
                 let rows = (0..m)
                     .map(|j| AffineRow {
                         bias: beta * bias[j],
@@ -536,6 +544,7 @@ impl<'g> Lowering<'g> {
                         }
                     }
                     _ => {
+                        self.budget(&[n], &shape_err)?;
                         let rows = bias
                             .into_iter()
                             .enumerate()
@@ -621,6 +630,26 @@ impl<'g> Lowering<'g> {
         Ok(())
     }
 
+    /// Counts the terms of a new affine map (the product of `dims`) against [`MAX_TERMS`].
+    fn budget(
+        &mut self,
+        dims: &[usize],
+        shape_err: &dyn Fn(String) -> ZkError,
+    ) -> Result<(), ZkError> {
+        let total = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .and_then(|n| n.checked_add(self.terms))
+            .filter(|&n| n <= MAX_TERMS)
+            .ok_or_else(|| {
+                shape_err(format!(
+                    "the model needs more than {MAX_TERMS} multiplications"
+                ))
+            })?;
+        self.terms = total;
+        Ok(())
+    }
+
     fn push_affine(&mut self, rows: Vec<AffineRow>, shape: Vec<usize>) {
         self.layers.push(FloatLayer {
             rows,
@@ -676,6 +705,7 @@ impl<'g> Lowering<'g> {
         } else {
             vec![0.0; cout]
         };
+        self.budget(&[cout, geo.oh, geo.ow, cin, kh, kw], shape_err)?;
         let mut rows = Vec::with_capacity(cout * geo.oh * geo.ow);
         for (co, b) in bias.iter().enumerate() {
             for oy in 0..geo.oh {
@@ -716,6 +746,7 @@ impl<'g> Lowering<'g> {
                 include,
             )
         };
+        self.budget(&[c, geo.oh, geo.ow, geo.kh, geo.kw], shape_err)?;
         let mut rows = Vec::with_capacity(c * geo.oh * geo.ow);
         for ch in 0..c {
             for oy in 0..geo.oh {
