@@ -17,6 +17,15 @@
 //! 4. [`Verifier::verify`] checks a proof against the `.zkm` and returns the
 //!    [`VerifiedInference`].
 //!
+//! Security: PLONK with IPA polynomial commitments over Pallas/Vesta (255-bit curves, about
+//! 126-bit discrete-log security), Fiat–Shamir with BLAKE2b, input commitments with Poseidon
+//! (P128Pow5T3, 128-bit) and a 252-bit random salt. The generators are hashed to the curve from
+//! a public string, so there is no trusted setup and no secret that could forge a proof. The
+//! weights are fixed columns of the verifying key, which every verifier derives from the `.zkm`;
+//! the model commitment is also a public input, bound through the transcript. Every input and
+//! every pre-activation is range-checked by lookup, so the proof states exactly the integer
+//! evaluation of [`QuantModel::eval`].
+//!
 //! ```no_run
 //! # fn main() -> Result<(), hibana_zkml::ZkError> {
 //! use hibana_zkml::{Calibration, ZkModel};
