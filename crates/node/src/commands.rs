@@ -48,7 +48,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
         Command::Status => status(rpc.as_deref(), json).await,
-        Command::Audit(_) => Ok(ExitCode::SUCCESS),
+        Command::Audit(_) | Command::Zk(_) => Ok(ExitCode::SUCCESS),
         Command::Models(cmd) => {
             hibana_ai::cli::run(&cmd, json)?;
             Ok(ExitCode::SUCCESS)

@@ -71,6 +71,9 @@ enum Command {
     Provider(ai_commands::ProviderCommand),
     /// Run the OpenAI-compatible gateway, or manage its API keys (`gateway keys …`).
     Gateway(ai_commands::GatewayArgs),
+    /// Zero-knowledge proofs of model inference: compile, prove, verify.
+    #[command(subcommand)]
+    Zk(hibana_zkml::cli::ZkCommand),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -294,6 +297,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         };
+    }
+    if let Command::Zk(cmd) = &cli.command {
+        return hibana_zkml::cli::run(cmd, cli.json).map_or_else(
+            |e| {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            },
+            |()| ExitCode::SUCCESS,
+        );
     }
     if matches!(
         cli.command,

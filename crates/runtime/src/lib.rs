@@ -6,8 +6,9 @@
 //!
 //! Every component follows one contract: `init_genesis`, `begin_block`, `end_block`, and for each
 //! of its messages ([`MessageHandler`]) `check_stateless` → `check_stateful` → `execute`.
-//! Components now: [`bank`] (balances, nonces, transfers, fees, supply) and [`staking`] (bond,
-//! unbond, slash, jail, validator set).
+//! Components now: [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond,
+//! unbond, slash, jail, validator set) and [`verify`] (ZK-verifiable models and proved
+//! inferences).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each transaction (which first
 //! runs the ante checks of [`check_stateful`]: nonce and fee, then pays the fee and runs the
@@ -49,6 +50,7 @@ mod error;
 mod params;
 pub mod staking;
 mod state;
+pub mod verify;
 
 use hibana_types::{
     Address, Amount, Event, Message, PublicKey, Receipt, SignedTransaction, TxOutcome, encode,
@@ -114,6 +116,8 @@ impl MessageHandler for Message {
             Message::Transfer(m) => m.check_stateless(),
             Message::Bond(m) => m.check_stateless(),
             Message::Unbond(m) => m.check_stateless(),
+            Message::RegisterZkModel(m) => m.check_stateless(),
+            Message::SubmitZkInference(m) => m.check_stateless(),
         }
     }
 
@@ -126,6 +130,8 @@ impl MessageHandler for Message {
             Message::Transfer(m) => m.check_stateful(state, ctx),
             Message::Bond(m) => m.check_stateful(state, ctx),
             Message::Unbond(m) => m.check_stateful(state, ctx),
+            Message::RegisterZkModel(m) => m.check_stateful(state, ctx),
+            Message::SubmitZkInference(m) => m.check_stateful(state, ctx),
         }
     }
 
@@ -139,6 +145,8 @@ impl MessageHandler for Message {
             Message::Transfer(m) => m.execute(state, ctx, events),
             Message::Bond(m) => m.execute(state, ctx, events),
             Message::Unbond(m) => m.execute(state, ctx, events),
+            Message::RegisterZkModel(m) => m.execute(state, ctx, events),
+            Message::SubmitZkInference(m) => m.execute(state, ctx, events),
         }
     }
 }

@@ -404,6 +404,9 @@ fn accounts_touched(tx: &SignedTransaction) -> Vec<Address> {
             hibana_types::Message::Transfer(t) => t.to,
             hibana_types::Message::Bond(b) => b.validator,
             hibana_types::Message::Unbond(u) => u.validator,
+            // ZK messages name no account besides the sender.
+            hibana_types::Message::RegisterZkModel(_)
+            | hibana_types::Message::SubmitZkInference(_) => continue,
         };
         if !accounts.contains(&other) {
             accounts.push(other);

@@ -40,7 +40,10 @@ pub use hash::{Hash, HashParseError};
 pub use inference::{InferenceReceipt, RECEIPT_SIGN_DOMAIN, ReceiptBody, ReceiptError};
 pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_state_proof};
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
-pub use tx::{Bond, Message, SignedTransaction, TX_SIGN_DOMAIN, Transaction, Transfer, Unbond};
+pub use tx::{
+    Bond, Message, RegisterZkModel, SignedTransaction, SubmitZkInference, TX_SIGN_DOMAIN,
+    Transaction, Transfer, Unbond,
+};
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.
 pub fn decode<T: borsh::BorshDeserialize>(bytes: &[u8]) -> Result<T, borsh::io::Error> {

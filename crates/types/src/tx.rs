@@ -44,6 +44,30 @@ pub enum Message {
     Bond(Bond),
     /// Start unbonding tokens from a validator (staking).
     Unbond(Unbond),
+    /// Register a model whose inferences can be proved in zero knowledge (verify).
+    RegisterZkModel(RegisterZkModel),
+    /// Submit a proved inference of a registered model (verify).
+    SubmitZkInference(SubmitZkInference),
+}
+
+/// Register a compiled ZK model: the `.zkm` bytes (quantised model, circuit size), from which
+/// every validator derives the same verifying key. The model commitment is their content hash;
+/// the signer becomes the owner.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RegisterZkModel {
+    /// The `.zkm` file.
+    pub zkm: Vec<u8>,
+}
+
+/// Submit a proof that a registered model produced an output. The message carries the `.zkm`
+/// so the proof can be checked without state (in parallel, before execution); execution then
+/// requires that this exact model is registered.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SubmitZkInference {
+    /// The registered model's `.zkm` file.
+    pub zkm: Vec<u8>,
+    /// The proof file (model commitment, input commitment or input, output, proof).
+    pub proof: Vec<u8>,
 }
 
 /// Move `amount` from the signer to `to`.

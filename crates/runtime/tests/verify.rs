@@ -1,0 +1,236 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The verify component: registering a ZK model and submitting proved inferences, through the
+//! same entry points a block uses (check_stateless, deliver_tx).
+
+use std::{path::Path, sync::OnceLock};
+
+use hibana_runtime::{
+    BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState, Rejection, verify,
+};
+use hibana_types::{
+    Amount, Message, Receipt, RegisterZkModel, SecretKey, SignedTransaction, SubmitZkInference,
+    Transaction,
+};
+use hibana_zkml::{Calibration, InferenceProof, Prover, ZkModel};
+
+const CHAIN: &str = "zk-test";
+
+fn prover() -> &'static (Vec<u8>, Prover) {
+    static P: OnceLock<(Vec<u8>, Prover)> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
+        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
+        let cal: Calibration =
+            serde_json::from_slice(&std::fs::read(dir.join("credit_calibration.json")).unwrap())
+                .unwrap();
+        let zkm = ZkModel::compile(&onnx, &cal).unwrap();
+        (zkm.to_bytes().unwrap(), zkm.prover().unwrap())
+    })
+}
+
+fn input(shift: f32) -> Vec<f32> {
+    (0..16).map(|i| (i as f32 * 0.37 + shift).sin()).collect()
+}
+
+struct Chain {
+    state: MemState,
+    alice: SecretKey,
+    proposer: SecretKey,
+    nonce: u64,
+    height: u64,
+}
+
+impl Chain {
+    fn new() -> Self {
+        let alice = SecretKey::generate();
+        let proposer = SecretKey::generate();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            genesis_time_ms: 0,
+            params: Default::default(),
+            accounts: vec![GenesisAccount {
+                address: alice.public_key().address(),
+                balance: Amount::from_hib(10).unwrap(),
+            }],
+            validators: vec![GenesisValidator {
+                public_key: proposer.public_key(),
+                stake: Amount::from_hib(1).unwrap(),
+            }],
+        };
+        let mut state = MemState::default();
+        hibana_runtime::init_genesis(&mut state, &genesis).unwrap();
+        Chain {
+            state,
+            alice,
+            proposer,
+            nonce: 0,
+            height: 0,
+        }
+    }
+
+    fn tx(&self, message: Message) -> SignedTransaction {
+        Transaction {
+            chain_id: CHAIN.into(),
+            signer: self.alice.public_key(),
+            nonce: self.nonce,
+            fee: Amount(1_000),
+            messages: vec![message],
+        }
+        .sign(&self.alice)
+    }
+
+    /// Runs a transaction the way a block does: stateless checks, then delivery.
+    fn run(&mut self, message: Message) -> Result<Receipt, Rejection> {
+        let tx = self.tx(message);
+        hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())?;
+        self.height += 1;
+        let ctx = BlockContext {
+            chain_id: CHAIN.into(),
+            height: self.height,
+            time_ms: self.height,
+            proposer: self.proposer.public_key().address(),
+        };
+        let receipt = hibana_runtime::deliver_tx(&mut self.state, &ctx, &tx, 0).unwrap()?;
+        // An included transaction uses its nonce, even when a message failed.
+        self.nonce += 1;
+        Ok(receipt)
+    }
+
+    fn balance(&self, key: &SecretKey) -> Amount {
+        hibana_runtime::query_account(&self.state, &key.public_key().address())
+            .unwrap()
+            .balance
+    }
+}
+
+fn register(chain: &mut Chain) -> Receipt {
+    let (zkm, _) = prover();
+    chain
+        .run(Message::RegisterZkModel(RegisterZkModel {
+            zkm: zkm.clone(),
+        }))
+        .unwrap()
+}
+
+fn submission(proof: &InferenceProof) -> Message {
+    Message::SubmitZkInference(SubmitZkInference {
+        zkm: prover().0.clone(),
+        proof: proof.to_bytes().unwrap(),
+    })
+}
+
+#[test]
+fn register_then_submit_stores_the_verified_result_and_charges_by_circuit_size() {
+    let mut chain = Chain::new();
+    let (zkm_bytes, prover) = prover();
+    let zkm = prover.verifier().zkm();
+    let receipt = register(&mut chain);
+    assert!(receipt.is_success(), "{:?}", receipt.outcome);
+    let registered = receipt
+        .events
+        .iter()
+        .find(|e| e.kind == "verify.model_registered")
+        .unwrap();
+    assert_eq!(
+        registered.attribute("model"),
+        Some(hex::encode(zkm.commitment()).as_str())
+    );
+    let record = verify::model(&chain.state, &zkm.commitment())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.owner, chain.alice.public_key().address());
+    assert_eq!(record.k, zkm.k);
+    assert_eq!(record.input_shape, vec![16]);
+    assert_eq!(
+        verify::model_zkm(&chain.state, &zkm.commitment()).unwrap(),
+        Some(zkm_bytes.clone())
+    );
+
+    let proof = prover.prove(&input(0.0), false).unwrap();
+    let (alice_before, proposer_before) =
+        (chain.balance(&chain.alice), chain.balance(&chain.proposer));
+    let receipt = chain.run(submission(&proof)).unwrap();
+    assert!(receipt.is_success(), "{:?}", receipt.outcome);
+    let fee = verify::verification_fee(zkm.k);
+    assert_eq!(fee, Amount(10_000 + 10 * (1 << zkm.k)));
+    assert_eq!(
+        chain.balance(&chain.alice).0,
+        alice_before.0 - fee.0 - 1_000,
+        "the transaction fee plus the verification fee"
+    );
+    assert_eq!(
+        chain.balance(&chain.proposer).0,
+        proposer_before.0 + fee.0 + 1_000
+    );
+
+    let event = receipt
+        .events
+        .iter()
+        .find(|e| e.kind == "verify.inference")
+        .unwrap();
+    let id: [u8; 32] = hex::decode(event.attribute("id").unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let stored = verify::inference(&chain.state, &id).unwrap().unwrap();
+    assert_eq!(stored.output, proof.output);
+    assert_eq!(stored.model, zkm.commitment());
+    assert_eq!(stored.input_commitment, proof.input_commitment().unwrap());
+    assert_eq!(stored.public_input, None);
+    let values = zkm.model.dequantise_output(&proof.output);
+    assert_eq!(stored.class as usize, zkm.model.classify(&values));
+}
+
+#[test]
+fn invalid_proofs_are_rejected_statelessly() {
+    let mut chain = Chain::new();
+    let (_, prover) = prover();
+    register(&mut chain);
+    let proof = prover.prove(&input(1.0), true).unwrap();
+
+    let mut wrong_output = proof.clone();
+    wrong_output.output[1] -= 3;
+    let err = chain.run(submission(&wrong_output)).unwrap_err();
+    assert!(
+        matches!(&err, Rejection::Malformed(m) if m.contains("proof rejected")),
+        "{err}"
+    );
+
+    let mut flipped = proof.clone();
+    flipped.proof[100] ^= 4;
+    assert!(chain.run(submission(&flipped)).is_err());
+
+    let mut corrupted = proof.to_bytes().unwrap();
+    corrupted[20] ^= 1;
+    let err = chain
+        .run(Message::SubmitZkInference(SubmitZkInference {
+            zkm: prover_zkm(),
+            proof: corrupted,
+        }))
+        .unwrap_err();
+    assert!(err.to_string().contains("corrupted"), "{err}");
+
+    // The genuine proof still goes through.
+    assert!(chain.run(submission(&proof)).unwrap().is_success());
+}
+
+fn prover_zkm() -> Vec<u8> {
+    prover().0.clone()
+}
+
+#[test]
+fn unregistered_models_and_replays_fail() {
+    let mut chain = Chain::new();
+    let (_, prover) = prover();
+    let proof = prover.prove(&input(2.0), false).unwrap();
+    let receipt = chain.run(submission(&proof)).unwrap();
+    assert!(!receipt.is_success());
+    assert!(format!("{:?}", receipt.outcome).contains("not registered"));
+
+    register(&mut chain);
+    assert!(chain.run(submission(&proof)).unwrap().is_success());
+    let replay = chain.run(submission(&proof)).unwrap();
+    assert!(format!("{:?}", replay.outcome).contains("already submitted"));
+    // Registering the same model twice fails too.
+    assert!(!register(&mut chain).is_success());
+}

@@ -1,0 +1,640 @@
+//! The halo2 circuit proving one quantised inference.
+//!
+//! Layout (PLONKish, over the Pallas base field):
+//! - **dot rows** compute `acc = chain·acc_prev + bias + Σ_{i<8} x_i·w_i`; weights and biases
+//!   are fixed columns, so they are part of the verifying key (the model is baked in); inputs
+//!   `x_i` are copies (permutation argument) of earlier outputs.
+//! - **activation rows** check `acc = 2^8·y + r`, look up `(0|1|2, r, r)` for `0 ≤ r < 2^8` and
+//!   `(tag, y, z)` in the activation table, which both range-checks `y` and applies the
+//!   identity, ReLU or a sigmoid table.
+//! - **input rows** range-check every input with the identity table.
+//! - **Poseidon** (P128Pow5T3) chains the input with a random salt into one field element:
+//!   the input commitment, a public instance.
+//!
+//! Public instance: `[model_lo, model_hi, input_commitment, output_0, …]`. The model limbs are
+//! hashed into the Fiat–Shamir transcript, so a proof is bound to the model commitment too.
+
+use std::sync::Arc;
+
+use halo2_gadgets::poseidon::{
+    Hash as PoseidonHash, Pow5Chip, Pow5Config,
+    primitives::{self as poseidon, ConstantLength, P128Pow5T3},
+};
+use halo2_proofs::{
+    circuit::{AssignedCell, Layouter, SimpleFloorPlanner, Value},
+    pasta::{Fp, group::ff::PrimeField},
+    plonk::{
+        Advice, Circuit, Column, ConstraintSystem, Error, Expression, Fixed, Instance, Selector,
+        TableColumn,
+    },
+    poly::Rotation,
+};
+
+use crate::model::{Activation, QuantModel, SHIFT};
+
+/// Values multiplied per dot row.
+pub(crate) const LANES: usize = 8;
+const TAG_IDENTITY: u64 = 0;
+const TAG_RELU: u64 = 1;
+const TAG_REMAINDER: u64 = 2;
+const TAG_FIRST_SIGMOID: u64 = 3;
+/// Rows Pow5Chip uses per hash (permutation, absorption, initial state), rounded up.
+const POSEIDON_ROWS: usize = 48;
+/// Unusable rows at the end of the domain (blinding factors) plus margin.
+const RESERVED_ROWS: usize = 16;
+/// Instance rows before the outputs.
+pub(crate) const INSTANCE_HEADER: usize = 3;
+
+/// Converts a signed integer to a field element (negatives wrap to p - |v|).
+pub(crate) fn fe(v: i128) -> Fp {
+    let m = Fp::from_u128(v.unsigned_abs());
+    if v < 0 { -m } else { m }
+}
+
+/// The model commitment as two 128-bit field elements.
+pub(crate) fn commitment_limbs(c: &[u8; 32]) -> [Fp; 2] {
+    let mut lo = [0u8; 16];
+    let mut hi = [0u8; 16];
+    lo.copy_from_slice(&c[..16]);
+    hi.copy_from_slice(&c[16..]);
+    [
+        Fp::from_u128(u128::from_le_bytes(lo)),
+        Fp::from_u128(u128::from_le_bytes(hi)),
+    ]
+}
+
+/// Poseidon chain `h_0 = salt, h_{i+1} = H(h_i, x_i)`: the input commitment, computed natively.
+pub(crate) fn input_commitment(input: &[i64], salt: Fp) -> Fp {
+    input.iter().fold(salt, |h, &x| {
+        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init().hash([h, fe(x.into())])
+    })
+}
+
+/// Rows the circuit needs (before rounding to a power of two).
+pub(crate) fn rows_needed(model: &QuantModel) -> usize {
+    let table = table_rows(model);
+    let main = model.input_len as usize / LANES
+        + 2
+        + model.input_len as usize
+        + model
+            .layers
+            .iter()
+            .flat_map(|l| &l.rows)
+            .map(|r| r.terms.len().div_ceil(LANES) + 1)
+            .sum::<usize>();
+    let poseidon = (model.input_len as usize) * POSEIDON_ROWS;
+    table.max(main).max(poseidon) + RESERVED_ROWS
+}
+
+fn has_relu(model: &QuantModel) -> bool {
+    model
+        .layers
+        .iter()
+        .any(|l| l.activation == Activation::Relu)
+}
+
+fn table_rows(model: &QuantModel) -> usize {
+    let kinds = 1
+        + usize::from(has_relu(model))
+        + model
+            .layers
+            .iter()
+            .filter(|l| l.activation == Activation::Sigmoid)
+            .count();
+    kinds * (1usize << model.act_bits) + (1usize << SHIFT)
+}
+
+/// Private values of one proof.
+#[derive(Debug, Clone)]
+pub(crate) struct Witness {
+    /// Quantised input.
+    pub(crate) input: Vec<i64>,
+    /// Blinding salt of the input commitment.
+    pub(crate) salt: Fp,
+}
+
+/// The circuit for one model; without a witness it describes the model only (for keygen).
+#[derive(Debug, Clone)]
+pub(crate) struct InferenceCircuit {
+    pub(crate) model: Arc<QuantModel>,
+    pub(crate) witness: Option<Witness>,
+}
+
+/// Columns and gates.
+#[derive(Debug, Clone)]
+pub(crate) struct InferenceConfig {
+    lanes: [Column<Advice>; LANES],
+    acc: Column<Advice>,
+    weights: [Column<Fixed>; LANES],
+    bias: Column<Fixed>,
+    act_tag: Column<Fixed>,
+    q_dot: Selector,
+    q_chain: Selector,
+    q_act: Selector,
+    table: [TableColumn; 3],
+    instance: Column<Instance>,
+    poseidon: Pow5Config<Fp, 3, 2>,
+}
+
+impl Circuit<Fp> for InferenceCircuit {
+    type Config = InferenceConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+
+    fn without_witnesses(&self) -> Self {
+        InferenceCircuit {
+            model: self.model.clone(),
+            witness: None,
+        }
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fp>) -> InferenceConfig {
+        let lanes = [(); LANES].map(|_| meta.advice_column());
+        let acc = meta.advice_column();
+        for c in lanes.iter().chain([&acc]) {
+            meta.enable_equality(*c);
+        }
+        let weights = [(); LANES].map(|_| meta.fixed_column());
+        let bias = meta.fixed_column();
+        let act_tag = meta.fixed_column();
+        let q_dot = meta.selector();
+        let q_chain = meta.selector();
+        let q_act = meta.complex_selector();
+        let table = [(); 3].map(|_| meta.lookup_table_column());
+        let instance = meta.instance_column();
+        meta.enable_equality(instance);
+
+        // The first row of a dot product starts from the bias, later rows from the row above.
+        let dot = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fp>| {
+            lanes
+                .iter()
+                .zip(&weights)
+                .fold(Expression::Constant(Fp::zero()), |s, (x, w)| {
+                    s + m.query_advice(*x, Rotation::cur()) * m.query_fixed(*w)
+                })
+        };
+        meta.create_gate("dot first", |m| {
+            let q = m.query_selector(q_dot);
+            let cur = m.query_advice(acc, Rotation::cur());
+            let bias = m.query_fixed(bias);
+            vec![q * (cur - bias - dot(m))]
+        });
+        meta.create_gate("dot next", |m| {
+            let q = m.query_selector(q_chain);
+            let cur = m.query_advice(acc, Rotation::cur());
+            let prev = m.query_advice(acc, Rotation::prev());
+            vec![q * (cur - prev - dot(m))]
+        });
+        let [acc_in, y, r, z] = [lanes[0], lanes[1], lanes[2], lanes[3]];
+        meta.create_gate("rescale", |m| {
+            let q = m.query_selector(q_act);
+            let acc = m.query_advice(acc_in, Rotation::cur());
+            let y = m.query_advice(y, Rotation::cur());
+            let r = m.query_advice(r, Rotation::cur());
+            vec![q * (acc - y * Expression::Constant(Fp::from(1u64 << SHIFT)) - r)]
+        });
+        meta.lookup(|m| {
+            let q = m.query_selector(q_act);
+            let tag = m.query_fixed(act_tag);
+            let y = m.query_advice(y, Rotation::cur());
+            let z = m.query_advice(z, Rotation::cur());
+            vec![
+                (q.clone() * tag, table[0]),
+                (q.clone() * y, table[1]),
+                (q * z, table[2]),
+            ]
+        });
+        meta.lookup(|m| {
+            let q = m.query_selector(q_act);
+            let r = m.query_advice(r, Rotation::cur());
+            vec![
+                (
+                    q.clone() * Expression::Constant(Fp::from(TAG_REMAINDER)),
+                    table[0],
+                ),
+                (q.clone() * r.clone(), table[1]),
+                (q * r, table[2]),
+            ]
+        });
+
+        let state = [(); 3].map(|_| meta.advice_column());
+        let partial_sbox = meta.advice_column();
+        let rc_a = [(); 3].map(|_| meta.fixed_column());
+        let rc_b = [(); 3].map(|_| meta.fixed_column());
+        meta.enable_constant(rc_b[0]);
+        let poseidon = Pow5Chip::configure::<P128Pow5T3>(meta, state, partial_sbox, rc_a, rc_b);
+        InferenceConfig {
+            lanes,
+            acc,
+            weights,
+            bias,
+            act_tag,
+            q_dot,
+            q_chain,
+            q_act,
+            table,
+            instance,
+            poseidon,
+        }
+    }
+
+    fn synthesize(
+        &self,
+        cfg: InferenceConfig,
+        mut layouter: impl Layouter<Fp>,
+    ) -> Result<(), Error> {
+        let model = &*self.model;
+        self.load_table(&cfg, &mut layouter)?;
+        let known = self.witness.is_some();
+        let value = |v: i128| {
+            if known {
+                Value::known(fe(v))
+            } else {
+                Value::unknown()
+            }
+        };
+
+        // Input values and the salt, eight per row.
+        let input_vals: Vec<i64> = match &self.witness {
+            Some(w) => w.input.clone(),
+            None => vec![0; model.input_len as usize],
+        };
+        let (mut cells, salt) = layouter.assign_region(
+            || "input",
+            |mut region| {
+                let mut cells = Vec::with_capacity(input_vals.len());
+                for (i, &v) in input_vals.iter().enumerate() {
+                    cells.push(region.assign_advice(
+                        || "x",
+                        cfg.lanes[i % LANES],
+                        i / LANES,
+                        || value(v.into()),
+                    )?);
+                }
+                let n = input_vals.len();
+                let salt = region.assign_advice(
+                    || "salt",
+                    cfg.lanes[n % LANES],
+                    n / LANES,
+                    || match &self.witness {
+                        Some(w) => Value::known(w.salt),
+                        None => Value::unknown(),
+                    },
+                )?;
+                Ok((cells, salt))
+            },
+        )?;
+
+        // Range-check every input with an identity lookup, so a committed input is a real
+        // quantised value and not an arbitrary field element chosen to steer the output.
+        layouter.assign_region(
+            || "input range",
+            |mut region| {
+                for (row, (x, &v)) in cells.iter().zip(&input_vals).enumerate() {
+                    cfg.q_act.enable(&mut region, row)?;
+                    region.assign_fixed(
+                        || "tag",
+                        cfg.act_tag,
+                        row,
+                        || Value::known(Fp::from(TAG_IDENTITY)),
+                    )?;
+                    region.assign_advice(
+                        || "acc",
+                        cfg.lanes[0],
+                        row,
+                        || value(i128::from(v) << SHIFT),
+                    )?;
+                    x.copy_advice(|| "y", &mut region, cfg.lanes[1], row)?;
+                    region.assign_advice(|| "r", cfg.lanes[2], row, || value(0))?;
+                    region.assign_advice(|| "z", cfg.lanes[3], row, || value(v.into()))?;
+                }
+                Ok(())
+            },
+        )?;
+
+        // Input commitment: Poseidon chain over the input cells.
+        let mut h = salt;
+        for (i, x) in cells.iter().enumerate() {
+            let chip = Pow5Chip::construct(cfg.poseidon.clone());
+            let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
+                chip,
+                layouter.namespace(|| format!("commit init {i}")),
+            )?;
+            h = hasher.hash(layouter.namespace(|| format!("commit {i}")), [h, x.clone()])?;
+        }
+        layouter.constrain_instance(h.cell(), cfg.instance, 2)?;
+
+        // Layers: one region per output value.
+        let mut vals = input_vals;
+        for (l, layer) in model.layers.iter().enumerate() {
+            let tag = self.tag(l);
+            let mut next_cells = Vec::with_capacity(layer.rows.len());
+            let mut next_vals = Vec::with_capacity(layer.rows.len());
+            for row in &layer.rows {
+                // Witness values computed row by row from the previous layer's values.
+                let mut acc = i128::from(row.bias);
+                for &(i, w) in &row.terms {
+                    acc += i128::from(w) * i128::from(vals.get(i as usize).copied().unwrap_or(0));
+                }
+                let y = acc.div_euclid(1 << SHIFT);
+                let rem = acc.rem_euclid(1 << SHIFT);
+                let z = i64::try_from(y)
+                    .ok()
+                    .and_then(|y| model.activate(layer, y).ok())
+                    .unwrap_or(0);
+                let out = layouter.assign_region(
+                    || "neuron",
+                    |mut region| {
+                        let mut acc_cell: Option<AssignedCell<Fp, Fp>> = None;
+                        let mut running = i128::from(row.bias);
+                        for (k, chunk) in row.terms.chunks(LANES).enumerate() {
+                            if k == 0 {
+                                cfg.q_dot.enable(&mut region, k)?;
+                                region.assign_fixed(
+                                    || "bias",
+                                    cfg.bias,
+                                    k,
+                                    || Value::known(fe(row.bias.into())),
+                                )?;
+                            } else {
+                                cfg.q_chain.enable(&mut region, k)?;
+                            }
+                            // Unused lanes multiply zero by zero.
+                            for lane in chunk.len()..LANES {
+                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || value(0))?;
+                                region.assign_fixed(
+                                    || "pad",
+                                    cfg.weights[lane],
+                                    k,
+                                    || Value::known(Fp::zero()),
+                                )?;
+                            }
+                            for (lane, &(i, w)) in chunk.iter().enumerate() {
+                                let src = cells.get(i as usize).ok_or(Error::Synthesis)?;
+                                src.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
+                                region.assign_fixed(
+                                    || "w",
+                                    cfg.weights[lane],
+                                    k,
+                                    || Value::known(fe(w.into())),
+                                )?;
+                                running += i128::from(w)
+                                    * i128::from(vals.get(i as usize).copied().unwrap_or(0));
+                            }
+                            acc_cell = Some(region.assign_advice(
+                                || "acc",
+                                cfg.acc,
+                                k,
+                                || value(running),
+                            )?);
+                        }
+                        let acc_cell = acc_cell.ok_or(Error::Synthesis)?;
+                        let k = row.terms.len().div_ceil(LANES);
+                        cfg.q_act.enable(&mut region, k)?;
+                        region.assign_fixed(
+                            || "tag",
+                            cfg.act_tag,
+                            k,
+                            || Value::known(Fp::from(tag)),
+                        )?;
+                        acc_cell.copy_advice(|| "acc", &mut region, cfg.lanes[0], k)?;
+                        region.assign_advice(|| "y", cfg.lanes[1], k, || value(y))?;
+                        region.assign_advice(|| "r", cfg.lanes[2], k, || value(rem))?;
+                        region.assign_advice(|| "z", cfg.lanes[3], k, || value(z.into()))
+                    },
+                )?;
+                next_cells.push(out);
+                next_vals.push(z);
+            }
+            cells = next_cells;
+            vals = next_vals;
+        }
+        for (i, out) in cells.iter().enumerate() {
+            layouter.constrain_instance(out.cell(), cfg.instance, INSTANCE_HEADER + i)?;
+        }
+        Ok(())
+    }
+}
+
+impl InferenceCircuit {
+    /// Lookup tag of layer `l`'s activation.
+    fn tag(&self, l: usize) -> u64 {
+        let layers = &self.model.layers;
+        match layers[l].activation {
+            Activation::None => TAG_IDENTITY,
+            Activation::Relu => TAG_RELU,
+            Activation::Sigmoid => {
+                TAG_FIRST_SIGMOID
+                    + layers[..l]
+                        .iter()
+                        .filter(|x| x.activation == Activation::Sigmoid)
+                        .count() as u64
+            }
+        }
+    }
+
+    fn load_table(
+        &self,
+        cfg: &InferenceConfig,
+        layouter: &mut impl Layouter<Fp>,
+    ) -> Result<(), Error> {
+        let model = &*self.model;
+        let (lo, hi) = (model.act_min(), model.act_max());
+        let mut entries: Vec<(u64, i64, i64)> = Vec::with_capacity(table_rows(model));
+        entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v)));
+        if has_relu(model) {
+            entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0))));
+        }
+        entries.extend((0..1i64 << SHIFT).map(|r| (TAG_REMAINDER, r, r)));
+        for (l, layer) in model.layers.iter().enumerate() {
+            if layer.activation == Activation::Sigmoid {
+                let tag = self.tag(l);
+                entries.extend((lo..=hi).zip(&layer.table).map(|(v, &s)| (tag, v, s)));
+            }
+        }
+        layouter.assign_table(
+            || "activations",
+            |mut t| {
+                for (row, &(tag, x, y)) in entries.iter().enumerate() {
+                    t.assign_cell(|| "tag", cfg.table[0], row, || Value::known(Fp::from(tag)))?;
+                    t.assign_cell(|| "in", cfg.table[1], row, || Value::known(fe(x.into())))?;
+                    t.assign_cell(|| "out", cfg.table[2], row, || Value::known(fe(y.into())))?;
+                }
+                Ok(())
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use halo2_proofs::dev::MockProver;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::{AffineRow, Calibration, FloatLayer, FloatModel, calibrate};
+
+    fn activation() -> impl Strategy<Value = Activation> {
+        prop_oneof![
+            Just(Activation::None),
+            Just(Activation::Relu),
+            Just(Activation::Sigmoid)
+        ]
+    }
+
+    /// A random chain of dense layers (some rows sparse), random activations.
+    fn model() -> impl Strategy<Value = FloatModel> {
+        (
+            1usize..12,
+            prop::collection::vec((1usize..6, activation()), 1..4),
+        )
+            .prop_flat_map(|(n_in, shape)| {
+                let mut widths = vec![n_in];
+                widths.extend(shape.iter().map(|s| s.0));
+                let layers: Vec<_> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &(n_out, act))| {
+                        let n_prev = widths[l];
+                        prop::collection::vec(
+                            (
+                                -1.0f32..1.0,
+                                prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10),
+                            ),
+                            n_out,
+                        )
+                        .prop_map(move |rows| FloatLayer {
+                            rows: rows
+                                .into_iter()
+                                .map(|(bias, terms)| AffineRow { bias, terms })
+                                .collect(),
+                            activation: act,
+                        })
+                    })
+                    .collect();
+                let out = *widths.last().unwrap_or(&1);
+                layers.prop_map(move |layers| FloatModel {
+                    input_shape: vec![n_in],
+                    input_len: n_in,
+                    output_shape: vec![out],
+                    layers,
+                    softmax_output: false,
+                })
+            })
+    }
+
+    fn check(model: &QuantModel, input: &[i64]) -> Result<(), TestCaseError> {
+        let trace = model.eval(input).unwrap();
+        let k = rows_needed(model).next_power_of_two().trailing_zeros();
+        let salt = Fp::from(7u64);
+        let circuit = InferenceCircuit {
+            model: Arc::new(model.clone()),
+            witness: Some(Witness {
+                input: input.to_vec(),
+                salt,
+            }),
+        };
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let mut instance = vec![lo, hi, input_commitment(input, salt)];
+        instance.extend(trace.output().iter().map(|&v| fe(v.into())));
+        let prover = MockProver::run(k, &circuit, vec![instance.clone()]).unwrap();
+        prop_assert_eq!(prover.verify(), Ok(()));
+        // Any other output is rejected.
+        let last = instance.len() - 1;
+        instance[last] += Fp::one();
+        let prover = MockProver::run(k, &circuit, vec![instance]).unwrap();
+        prop_assert!(prover.verify().is_err());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// The circuit accepts exactly the reference evaluator's output, for random models and
+        /// random inputs within the calibrated range.
+        #[test]
+        fn circuit_output_equals_reference(
+            float in model(),
+            samples in prop::collection::vec(prop::collection::vec(-2.0f32..2.0, 12), 4),
+            pick in 0usize..4,
+        ) {
+            let n = float.input_len;
+            let cal = Calibration {
+                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
+                labels: None,
+            };
+            let (quant, _) = calibrate(&float, &cal, 6).unwrap();
+            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
+            check(&quant, &input)?;
+        }
+    }
+
+    /// An input outside the quantised range cannot be proved, even when every later value is
+    /// in range: y = floor(x / 256) on one input.
+    #[test]
+    fn out_of_range_input_is_unprovable() {
+        let model = QuantModel {
+            input_shape: vec![1],
+            input_len: 1,
+            output_shape: vec![1],
+            input_scale: 0,
+            act_bits: 10,
+            layers: vec![crate::model::QuantLayer {
+                rows: vec![crate::model::QuantRow {
+                    bias: 0,
+                    terms: vec![(0, 1)],
+                }],
+                activation: Activation::None,
+                pre_scale: 0,
+                table: Vec::new(),
+            }],
+            softmax_output: false,
+        };
+        let k = rows_needed(&model).next_power_of_two().trailing_zeros();
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let run = |x: i64| {
+            let salt = Fp::from(3u64);
+            let circuit = InferenceCircuit {
+                model: Arc::new(model.clone()),
+                witness: Some(Witness {
+                    input: vec![x],
+                    salt,
+                }),
+            };
+            let out = x.div_euclid(1 << SHIFT);
+            let instance = vec![lo, hi, input_commitment(&[x], salt), fe(out.into())];
+            MockProver::run(k, &circuit, vec![instance])
+                .unwrap()
+                .verify()
+        };
+        assert_eq!(run(model.act_max()), Ok(()));
+        assert_eq!(run(model.act_min()), Ok(()));
+        assert!(run(model.act_max() + 1).is_err());
+        assert!(run(model.act_min() - 1).is_err());
+    }
+
+    fn testdata_model(model: &str, calibration: &str) -> QuantModel {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let onnx = std::fs::read(dir.join(model)).unwrap();
+        let cal = serde_json::from_slice(&std::fs::read(dir.join(calibration)).unwrap()).unwrap();
+        (*crate::ZkModel::compile(&onnx, &cal).unwrap().model).clone()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4))]
+
+        /// Completeness of the shipped models (dense MLP; conv, pooling and dense CNN) on random
+        /// inputs in the calibrated range.
+        #[test]
+        fn shipped_models_prove_random_inputs(
+            credit in prop::collection::vec(-2.5f32..2.5, 16),
+            image in prop::collection::vec(0.0f32..1.0, 64),
+        ) {
+            let mlp = testdata_model("credit_mlp.onnx", "credit_calibration.json");
+            check(&mlp, &mlp.quantise_input(&credit).unwrap())?;
+            let cnn = testdata_model("digits_cnn.onnx", "digits_calibration.json");
+            check(&cnn, &cnn.quantise_input(&image).unwrap())?;
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The `.zkm` compiled-model file, the proof file, and proving and verifying.
+//!
+//! Both files are `magic ‖ version (u16 LE) ‖ borsh body ‖ blake3(magic ‖ version ‖ body)`, so a
+//! truncated or corrupted file is rejected with a clear error before any cryptography runs.
+//! Keys are not stored: the IPA parameters are derived from public hashes (no trusted setup) and
+//! the keys are regenerated deterministically from the quantised model.
+
+use std::{path::Path, sync::Arc};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use halo2_proofs::{
+    pasta::{
+        EqAffine, Fp,
+        group::ff::{FromUniformBytes, PrimeField},
+    },
+    plonk::{self, ProvingKey, SingleVerifier, VerifyingKey, keygen_pk, keygen_vk},
+    poly::commitment::Params,
+    transcript::{Blake2bRead, Blake2bWrite, Challenge255},
+};
+use rand_core::{TryRng, UnwrapErr};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ZkError,
+    circuit::{
+        INSTANCE_HEADER, InferenceCircuit, Witness, commitment_limbs, fe, input_commitment,
+        rows_needed,
+    },
+    model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
+};
+
+const ZKM_MAGIC: &[u8; 4] = b"HZKM";
+const PROOF_MAGIC: &[u8; 4] = b"HZKP";
+/// Version of the `.zkm` format this code reads and writes.
+pub const ZKM_VERSION: u16 = 1;
+/// Version of the proof format this code reads and writes.
+pub const PROOF_VERSION: u16 = 1;
+/// Smallest and largest circuit size (log2 rows) accepted.
+const K_RANGE: std::ops::RangeInclusive<u32> = 6..=20;
+
+fn seal(magic: &[u8; 4], version: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 38);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(body);
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    out
+}
+
+fn open<'a>(
+    magic: &[u8; 4],
+    version: u16,
+    what: &str,
+    bytes: &'a [u8],
+) -> Result<&'a [u8], ZkError> {
+    if bytes.len() < 38 {
+        return Err(ZkError::Format(format!(
+            "{what} is truncated ({} bytes)",
+            bytes.len()
+        )));
+    }
+    if &bytes[..4] != magic {
+        return Err(ZkError::Format(format!("not a {what} (bad magic bytes)")));
+    }
+    let found = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if found != version {
+        return Err(ZkError::Format(format!(
+            "{what} version {found} is not supported (this build reads version {version})"
+        )));
+    }
+    let (data, sum) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(data).as_bytes() != sum {
+        return Err(ZkError::Format(format!(
+            "{what} is corrupted or truncated (checksum mismatch)"
+        )));
+    }
+    Ok(&data[6..])
+}
+
+/// A compiled model: the quantised model, the circuit size and the calibration report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZkModel {
+    /// The quantised model the circuit proves.
+    pub model: Arc<QuantModel>,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// Calibration report from compilation.
+    pub report: CalibrationReport,
+}
+
+#[derive(BorshSerialize, BorshDeserialize)]
+struct ZkmBody {
+    model: QuantModel,
+    k: u32,
+    report_json: String,
+}
+
+impl ZkModel {
+    /// Compiles ONNX bytes with calibration samples: import, quantise, size the circuit.
+    pub fn compile(onnx: &[u8], calibration: &Calibration) -> Result<Self, ZkError> {
+        let float = crate::onnx::import(onnx)?;
+        Self::from_float(&float, calibration)
+    }
+
+    /// Quantises an imported model and sizes its circuit.
+    pub fn from_float(float: &FloatModel, calibration: &Calibration) -> Result<Self, ZkError> {
+        let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
+        let rows = rows_needed(&model);
+        let k = (rows.next_power_of_two().trailing_zeros()).max(*K_RANGE.start());
+        if !K_RANGE.contains(&k) {
+            return Err(ZkError::TooLarge { rows });
+        }
+        Ok(ZkModel {
+            model: Arc::new(model),
+            k,
+            report,
+        })
+    }
+
+    /// The model commitment (content hash of the quantised model), as registered on chain.
+    pub fn commitment(&self) -> [u8; 32] {
+        self.model.commitment()
+    }
+
+    /// Serialises to the `.zkm` format.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ZkError> {
+        let body = ZkmBody {
+            model: (*self.model).clone(),
+            k: self.k,
+            report_json: serde_json::to_string(&self.report)
+                .map_err(|e| ZkError::Format(e.to_string()))?,
+        };
+        let body = borsh::to_vec(&body).map_err(|e| ZkError::Format(e.to_string()))?;
+        Ok(seal(ZKM_MAGIC, ZKM_VERSION, &body))
+    }
+
+    /// Parses and validates the `.zkm` format.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
+        let body = open(ZKM_MAGIC, ZKM_VERSION, ".zkm file", bytes)?;
+        let body = ZkmBody::try_from_slice(body)
+            .map_err(|e| ZkError::Format(format!(".zkm body does not decode: {e}")))?;
+        body.model.validate()?;
+        let rows = rows_needed(&body.model);
+        if !K_RANGE.contains(&body.k) || rows > 1usize << body.k {
+            return Err(ZkError::Format(format!(
+                ".zkm circuit size 2^{} does not fit its {rows} rows",
+                body.k
+            )));
+        }
+        let report = serde_json::from_str(&body.report_json)
+            .map_err(|e| ZkError::Format(format!(".zkm report does not decode: {e}")))?;
+        Ok(ZkModel {
+            model: Arc::new(body.model),
+            k: body.k,
+            report,
+        })
+    }
+
+    /// Reads a `.zkm` file.
+    pub fn read(path: &Path) -> Result<Self, ZkError> {
+        let bytes = std::fs::read(path).map_err(|e| ZkError::io(path, e))?;
+        Self::from_bytes(&bytes)
+    }
+
+    fn circuit(&self, witness: Option<Witness>) -> InferenceCircuit {
+        InferenceCircuit {
+            model: self.model.clone(),
+            witness,
+        }
+    }
+
+    /// Derives the transparent IPA parameters and the verifying key.
+    pub fn verifier(&self) -> Result<Verifier, ZkError> {
+        let params = ipa_params(self.k);
+        let vk = keygen_vk(&params, &self.circuit(None)).map_err(ZkError::from_halo2)?;
+        Ok(Verifier {
+            zkm: self.clone(),
+            params,
+            vk,
+        })
+    }
+
+    /// Derives the parameters and both keys.
+    pub fn prover(&self) -> Result<Prover, ZkError> {
+        let verifier = self.verifier()?;
+        let pk = keygen_pk(&verifier.params, verifier.vk.clone(), &self.circuit(None))
+            .map_err(ZkError::from_halo2)?;
+        Ok(Prover { verifier, pk })
+    }
+}
+
+/// The IPA parameters for 2^k rows: generators hashed to the curve from a public string, so
+/// nobody knows relations between them (no trusted setup). Deriving them takes seconds, so they
+/// are cached in the process and, as a plain cache, in `HIBANA_ZK_PARAMS` (default: the user's
+/// cache folder); a cached file that does not decode is ignored and rewritten.
+fn ipa_params(k: u32) -> Params<EqAffine> {
+    static CACHE: std::sync::Mutex<Vec<(u32, Params<EqAffine>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut cache = match CACHE.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((_, p)) = cache.iter().find(|(pk, _)| *pk == k) {
+        return p.clone();
+    }
+    let file = params_dir().map(|d| d.join(format!("pasta-ipa-k{k}.params")));
+    let from_disk = file
+        .as_ref()
+        .and_then(|f| std::fs::read(f).ok())
+        // k ‖ 2^k generators and their Lagrange forms ‖ w ‖ u: check before decoding, so a
+        // damaged file cannot ask for a huge allocation.
+        .filter(|b| b.len() == 4 + (64usize << k) + 64 && b[..4] == k.to_le_bytes())
+        .and_then(|bytes| Params::<EqAffine>::read(&mut bytes.as_slice()).ok())
+        .filter(|p| p.k() == k);
+    let params = from_disk.unwrap_or_else(|| {
+        let params = Params::<EqAffine>::new(k);
+        if let Some(f) = &file {
+            let mut bytes = Vec::new();
+            // The cache is an optimisation: failing to write it is not an error.
+            if params.write(&mut bytes).is_ok()
+                && f.parent()
+                    .is_some_and(|d| std::fs::create_dir_all(d).is_ok())
+            {
+                let tmp = f.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, &bytes).is_ok() {
+                    let _ = std::fs::rename(&tmp, f);
+                }
+            }
+        }
+        params
+    });
+    cache.push((k, params.clone()));
+    params
+}
+
+fn params_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("HIBANA_ZK_PARAMS") {
+        Some(d) => Some(d.into()),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .map(|c| c.join("hibana").join("zk-params")),
+    }
+}
+
+/// A verifier for `.zkm` bytes, shared by every caller in the process: deriving the key
+/// takes about a second, and the result depends only on the bytes (cache keyed by their hash),
+/// so caching cannot change a verdict.
+pub fn cached_verifier(zkm: &[u8]) -> Result<Arc<Verifier>, ZkError> {
+    type Cache = Vec<([u8; 32], Arc<Verifier>)>;
+    static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
+    const CAPACITY: usize = 32;
+    let key = *blake3::hash(zkm).as_bytes();
+    let lock = || match CACHE.lock() {
+        Ok(c) => c,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
+        return Ok(v.clone());
+    }
+    // Derived outside the lock so different models derive in parallel.
+    let verifier = Arc::new(ZkModel::from_bytes(zkm)?.verifier()?);
+    let mut cache = lock();
+    if cache.len() >= CAPACITY {
+        cache.remove(0);
+    }
+    cache.push((key, verifier.clone()));
+    Ok(verifier)
+}
+
+/// How the proof binds the input.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub enum InputBinding {
+    /// Only the Poseidon commitment to (salt, input) is revealed.
+    Private {
+        /// Commitment (field element, little-endian).
+        commitment: [u8; 32],
+    },
+    /// The quantised input and the salt are revealed; the verifier recomputes the commitment.
+    Public {
+        /// Quantised input.
+        input: Vec<i64>,
+        /// Salt (field element, little-endian).
+        salt: [u8; 32],
+    },
+}
+
+/// A proof of one inference.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct InferenceProof {
+    /// Commitment of the model the proof is for.
+    pub model: [u8; 32],
+    /// The input, committed or in the clear.
+    pub input: InputBinding,
+    /// Quantised output (divide by 2^output_scale for real values).
+    pub output: Vec<i64>,
+    /// The halo2 proof.
+    pub proof: Vec<u8>,
+}
+
+impl InferenceProof {
+    /// Serialises to the proof file format.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ZkError> {
+        let body = borsh::to_vec(self).map_err(|e| ZkError::Format(e.to_string()))?;
+        Ok(seal(PROOF_MAGIC, PROOF_VERSION, &body))
+    }
+
+    /// Parses the proof file format.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
+        let body = open(PROOF_MAGIC, PROOF_VERSION, "proof file", bytes)?;
+        Self::try_from_slice(body)
+            .map_err(|e| ZkError::Format(format!("proof body does not decode: {e}")))
+    }
+
+    /// The input commitment this proof claims.
+    pub fn input_commitment(&self) -> Result<[u8; 32], ZkError> {
+        match &self.input {
+            InputBinding::Private { commitment } => Ok(*commitment),
+            InputBinding::Public { input, salt } => {
+                let salt = field_from_bytes(salt)?;
+                Ok(input_commitment(input, salt).to_repr())
+            }
+        }
+    }
+}
+
+fn field_from_bytes(bytes: &[u8; 32]) -> Result<Fp, ZkError> {
+    Option::from(Fp::from_repr(*bytes))
+        .ok_or_else(|| ZkError::Format("a field element is not canonical".into()))
+}
+
+/// Checks proofs for one model (parameters and verifying key derived once).
+#[derive(Debug)]
+pub struct Verifier {
+    zkm: ZkModel,
+    params: Params<EqAffine>,
+    vk: VerifyingKey<EqAffine>,
+}
+
+/// What a successful verification establishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifiedInference {
+    /// Model commitment (hex).
+    pub model: String,
+    /// Input commitment (hex).
+    pub input_commitment: String,
+    /// Whether the input was revealed.
+    pub public_input: bool,
+    /// Quantised output.
+    pub output: Vec<i64>,
+    /// Output as real numbers.
+    pub output_values: Vec<f64>,
+    /// Predicted class (argmax of the output; threshold 0.5 for one sigmoid output).
+    pub class: usize,
+}
+
+impl Verifier {
+    /// The compiled model this verifier checks.
+    pub fn zkm(&self) -> &ZkModel {
+        &self.zkm
+    }
+
+    /// Verifies a proof for this model and returns what it proves.
+    pub fn verify(&self, proof: &InferenceProof) -> Result<VerifiedInference, ZkError> {
+        let model = self.zkm.commitment();
+        if proof.model != model {
+            return Err(ZkError::ModelMismatch {
+                proof: hex::encode(proof.model),
+                zkm: hex::encode(model),
+            });
+        }
+        if proof.output.len() != self.zkm.model.output_len() {
+            return Err(ZkError::InvalidProof(format!(
+                "{} output values, the model has {}",
+                proof.output.len(),
+                self.zkm.model.output_len()
+            )));
+        }
+        if let InputBinding::Public { input, .. } = &proof.input
+            && input.len() != self.zkm.model.input_len as usize
+        {
+            return Err(ZkError::InputShape {
+                got: input.len(),
+                want: self.zkm.model.input_len as usize,
+            });
+        }
+        let commitment = proof.input_commitment()?;
+        self.verify_raw(&proof.model, &commitment, &proof.output, &proof.proof)?;
+        let values = self.zkm.model.dequantise_output(&proof.output);
+        Ok(VerifiedInference {
+            model: hex::encode(model),
+            input_commitment: hex::encode(commitment),
+            public_input: matches!(proof.input, InputBinding::Public { .. }),
+            class: self.zkm.model.classify(&values),
+            output: proof.output.clone(),
+            output_values: values,
+        })
+    }
+
+    /// Checks the halo2 proof against explicit public values (model commitment, input
+    /// commitment, output), without the file-level checks.
+    pub fn verify_raw(
+        &self,
+        model: &[u8; 32],
+        input_commitment: &[u8; 32],
+        output: &[i64],
+        proof: &[u8],
+    ) -> Result<(), ZkError> {
+        let instance = instance(model, field_from_bytes(input_commitment)?, output);
+        let strategy = SingleVerifier::new(&self.params);
+        let mut transcript = Blake2bRead::<_, EqAffine, Challenge255<_>>::init(proof);
+        plonk::verify_proof(
+            &self.params,
+            &self.vk,
+            strategy,
+            &[&[&instance]],
+            &mut transcript,
+        )
+        .map_err(|e| ZkError::InvalidProof(format!("the proof does not verify ({e})")))
+    }
+}
+
+fn instance(model: &[u8; 32], commitment: Fp, output: &[i64]) -> Vec<Fp> {
+    let [lo, hi] = commitment_limbs(model);
+    let mut v = Vec::with_capacity(INSTANCE_HEADER + output.len());
+    v.extend([lo, hi, commitment]);
+    v.extend(output.iter().map(|&o| fe(o.into())));
+    v
+}
+
+/// Makes proofs for one model (parameters and keys derived once).
+#[derive(Debug)]
+pub struct Prover {
+    verifier: Verifier,
+    pk: ProvingKey<EqAffine>,
+}
+
+impl Prover {
+    /// The matching verifier.
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Proves one inference on a float input (quantised with saturation).
+    pub fn prove(&self, input: &[f32], public_input: bool) -> Result<InferenceProof, ZkError> {
+        let q = self.verifier.zkm.model.quantise_input(input)?;
+        self.prove_quantised(&q, public_input)
+    }
+
+    /// Proves one inference on an already quantised input.
+    pub fn prove_quantised(
+        &self,
+        input: &[i64],
+        public_input: bool,
+    ) -> Result<InferenceProof, ZkError> {
+        let zkm = &self.verifier.zkm;
+        let trace = zkm.model.eval(input)?;
+        let mut salt_bytes = [0u8; 64];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut salt_bytes)
+            .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
+        let salt = Fp::from_uniform_bytes(&salt_bytes);
+        let commitment = input_commitment(input, salt);
+        let model = zkm.commitment();
+        let output = trace.output().to_vec();
+        let instance = instance(&model, commitment, &output);
+        let circuit = zkm.circuit(Some(Witness {
+            input: input.to_vec(),
+            salt,
+        }));
+        let mut transcript = Blake2bWrite::<_, EqAffine, Challenge255<_>>::init(vec![]);
+        plonk::create_proof(
+            &self.verifier.params,
+            &self.pk,
+            &[circuit],
+            &[&[&instance]],
+            UnwrapErr(rand::rngs::SysRng),
+            &mut transcript,
+        )
+        .map_err(ZkError::from_halo2)?;
+        Ok(InferenceProof {
+            model,
+            input: if public_input {
+                InputBinding::Public {
+                    input: input.to_vec(),
+                    salt: salt.to_repr(),
+                }
+            } else {
+                InputBinding::Private {
+                    commitment: commitment.to_repr(),
+                }
+            },
+            output,
+            proof: transcript.finalize(),
+        })
+    }
+}
