@@ -1,10 +1,15 @@
 //! Text generation from GGUF models with llama.cpp (through the `llama-cpp-2` crate).
 //!
-//! A [`TextModel`] holds the weights once and runs up to `parallel` generations at the same time,
-//! each in its own llama.cpp context (its own KV cache), so one request never changes another's
-//! numbers: with temperature 0 the same prompt always yields the same tokens.
+//! A [`TextModel`] holds the weights once and decodes up to `parallel` generations together in
+//! one batch per step, each sequence with its own KV cache stream, so one request never changes
+//! another's numbers: with temperature 0 the same prompt always yields the same tokens, alone or
+//! beside others.
 
-use std::{num::NonZeroU32, sync::OnceLock};
+use std::{
+    collections::VecDeque,
+    num::NonZeroU32,
+    sync::{Arc, OnceLock, mpsc},
+};
 
 use llama_cpp_2::{
     context::params::LlamaContextParams,
@@ -14,7 +19,7 @@ use llama_cpp_2::{
     sampling::LlamaSampler,
     token::LlamaToken,
 };
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -94,11 +99,11 @@ pub struct Generation {
 /// How to load a text model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadOptions {
-    /// Context length in tokens (capped at the model's training context).
+    /// Context length in tokens of each generation (capped at the model's training context).
     pub n_ctx: u32,
-    /// CPU threads shared by all running generations.
+    /// CPU threads used by the decoding engine.
     pub threads: u32,
-    /// Generations that may run at the same time; more callers wait.
+    /// Generations decoded together in one batch; more callers wait for a free sequence.
     pub parallel: u32,
 }
 
@@ -107,12 +112,10 @@ impl Default for LoadOptions {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
-        // One generation per core: on CPU, single-threaded decodes side by side beat one
-        // multi-threaded decode (no per-token thread synchronisation).
         LoadOptions {
             n_ctx: 2048,
             threads,
-            parallel: threads,
+            parallel: 8,
         }
     }
 }
@@ -130,16 +133,36 @@ fn backend() -> Result<&'static LlamaBackend, AiError> {
         .map_err(|e| AiError::Inference(format!("cannot initialise llama.cpp: {e}")))
 }
 
+/// A generation request handed to the decoding engine.
+struct Job {
+    tokens: Vec<LlamaToken>,
+    params: GenerateParams,
+    events: mpsc::Sender<Event>,
+}
+
+/// What the engine reports to the caller of [`TextModel::generate`].
+enum Event {
+    /// The bytes of one generated token.
+    Token(Vec<u8>),
+    /// Generation ended on the engine's side (end-of-generation token, `max_tokens`, context).
+    End(FinishReason),
+    /// llama.cpp failed.
+    Failed(String),
+}
+
 /// A loaded GGUF text model; share it in an `Arc` and call [`TextModel::generate`] from any thread.
+///
+/// One engine thread owns a llama.cpp context with `parallel` sequences, each with its own KV
+/// cache stream, and decodes every running generation in one batch per step (prompts are read in
+/// the same batches), so total throughput grows with the number of concurrent requests.
 pub struct TextModel {
     name: String,
-    model: LlamaModel,
+    model: Arc<LlamaModel>,
     n_ctx: u32,
     threads: u32,
     parallel: u32,
-    /// Number of generations running now.
-    active: Mutex<u32>,
-    slot_free: Condvar,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    engine: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for TextModel {
@@ -153,13 +176,13 @@ impl std::fmt::Debug for TextModel {
     }
 }
 
-/// Releases a generation slot when dropped.
-struct Slot<'a>(&'a TextModel);
-
-impl Drop for Slot<'_> {
+impl Drop for TextModel {
     fn drop(&mut self) {
-        *self.0.active.lock() -= 1;
-        self.0.slot_free.notify_one();
+        // Closing the job channel ends the engine loop once its running generations finish.
+        self.jobs.lock().take();
+        if let Some(engine) = self.engine.lock().take() {
+            let _ = engine.join();
+        }
     }
 }
 
@@ -178,6 +201,11 @@ impl TextModel {
                 "n_ctx, threads and parallel must be at least 1".into(),
             ));
         }
+        if options.parallel > MAX_PARALLEL {
+            return Err(AiError::InvalidRequest(format!(
+                "parallel must be at most {MAX_PARALLEL}"
+            )));
+        }
         if !info.path.is_file() {
             return Err(AiError::Damaged {
                 name: info.name.clone(),
@@ -190,15 +218,44 @@ impl TextModel {
                     name: info.name.clone(),
                     reason: e.to_string(),
                 })?;
+        let model = Arc::new(model);
         let n_ctx = options.n_ctx.min(model.n_ctx_train().max(1));
+        let (jobs, job_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let engine = Engine {
+            model: Arc::clone(&model),
+            n_ctx,
+            threads: options.threads,
+            parallel: options.parallel,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("llama-{}", info.name))
+            .spawn(move || engine.run(job_rx, ready_tx))
+            .map_err(|e| AiError::Inference(format!("cannot start the decoding thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                let _ = handle.join();
+                return Err(AiError::Load {
+                    name: info.name.clone(),
+                    reason,
+                });
+            }
+            Err(_) => {
+                return Err(AiError::Load {
+                    name: info.name.clone(),
+                    reason: "the decoding thread stopped".into(),
+                });
+            }
+        }
         Ok(TextModel {
             name: info.name.clone(),
             model,
             n_ctx,
             threads: options.threads,
             parallel: options.parallel,
-            active: Mutex::new(0),
-            slot_free: Condvar::new(),
+            jobs: Mutex::new(Some(jobs)),
+            engine: Mutex::new(Some(handle)),
         })
     }
 
@@ -245,20 +302,6 @@ impl TextModel {
             .collect()
     }
 
-    /// Waits for a free generation slot; returns it and the threads this generation may use.
-    fn acquire(&self) -> (Slot<'_>, u32) {
-        let mut active = self.active.lock();
-        while *active >= self.parallel {
-            self.slot_free.wait(&mut active);
-        }
-        *active += 1;
-        // Split the cores between the generations running now; ggml's results do not depend on
-        // the thread count (each output row is computed by one thread), so this keeps outputs
-        // deterministic while letting one lone request use every core.
-        let threads = (self.threads / *active).max(1);
-        (Slot(self), threads)
-    }
-
     /// Generates from a raw prompt; calls `on_token` with each piece of text as it is produced
     /// (return false to stop early).
     pub fn generate(
@@ -268,74 +311,47 @@ impl TextModel {
         on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation, AiError> {
         validate(params)?;
-        let prompt_tokens: Vec<LlamaToken> =
-            self.model.vocab().tokenize(prompt.as_bytes(), true, true);
-        if prompt_tokens.is_empty() {
+        let tokens: Vec<LlamaToken> = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
+        if tokens.is_empty() {
             return Err(AiError::InvalidRequest("the prompt is empty".into()));
         }
-        let n_prompt = len_u32(prompt_tokens.len());
+        let n_prompt = len_u32(tokens.len());
         if n_prompt >= self.n_ctx {
             return Err(AiError::PromptTooLong {
                 prompt_tokens: n_prompt,
                 context_length: self.n_ctx,
             });
         }
-
-        let (_slot, threads) = self.acquire();
-        let n_batch = self.n_ctx.min(512);
-        let ctx_params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(self.n_ctx))
-            .with_n_batch(n_batch)
-            .with_n_ubatch(n_batch)
-            .with_n_seq_max(1)
-            .with_n_threads(threads as i32)
-            .with_n_threads_batch(threads as i32);
-        let mut ctx = self
-            .model
-            .new_context(backend()?, ctx_params)
-            .map_err(|e| AiError::Inference(format!("cannot create a context: {e}")))?;
-
-        // Prompt, in chunks of at most n_batch tokens; logits only for the last token.
-        let mut batch = LlamaBatch::new(n_batch as usize, 1);
-        let last = prompt_tokens.len() - 1;
-        for (chunk_index, chunk) in prompt_tokens.chunks(n_batch as usize).enumerate() {
-            batch.clear();
-            for (j, token) in chunk.iter().enumerate() {
-                let pos = chunk_index * n_batch as usize + j;
-                batch
-                    .add(*token, pos as i32, &[0], pos == last)
-                    .map_err(|e| AiError::Inference(e.to_string()))?;
-            }
-            ctx.decode(&mut batch)
-                .map_err(|e| AiError::Inference(format!("prompt decode: {e}")))?;
+        let (events, rx) = mpsc::channel();
+        let job = Job {
+            tokens,
+            params: params.clone(),
+            events,
+        };
+        let sent = match self.jobs.lock().as_ref() {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(AiError::Inference("the decoding engine has stopped".into()));
         }
-
-        let mut sampler = sampler(params);
-        let vocab = self.model.vocab();
         let mut out = TextStream::new(&params.stop);
-        let mut n_cur = n_prompt;
         let mut completion_tokens = 0u32;
+        // Dropping `rx` (returning from here) tells the engine to free the sequence.
         let finish_reason = loop {
-            let token = sampler.sample(&ctx, batch.n_tokens() - 1);
-            if vocab.is_eog(token) {
-                break FinishReason::Stop;
+            match rx.recv() {
+                Ok(Event::Token(piece)) => {
+                    completion_tokens += 1;
+                    if let Flow::Stop = out.push(&piece, on_token) {
+                        break FinishReason::Stop;
+                    }
+                }
+                Ok(Event::End(reason)) => break reason,
+                Ok(Event::Failed(reason)) => return Err(AiError::Inference(reason)),
+                Err(_) => {
+                    return Err(AiError::Inference("the decoding engine has stopped".into()));
+                }
             }
-            completion_tokens += 1;
-            let piece = vocab.token_to_piece(token, false, None);
-            match out.push(&piece, on_token) {
-                Flow::Continue => {}
-                Flow::Stop => break FinishReason::Stop,
-            }
-            if completion_tokens >= params.max_tokens || n_cur >= self.n_ctx {
-                break FinishReason::Length;
-            }
-            batch.clear();
-            batch
-                .add(token, n_cur as i32, &[0], true)
-                .map_err(|e| AiError::Inference(e.to_string()))?;
-            ctx.decode(&mut batch)
-                .map_err(|e| AiError::Inference(format!("decode: {e}")))?;
-            n_cur += 1;
         };
         let text = out.finish(on_token);
         Ok(Generation {
@@ -344,6 +360,198 @@ impl TextModel {
             completion_tokens,
             finish_reason,
         })
+    }
+}
+
+/// Most sequences one context may hold (llama.cpp's `LLAMA_MAX_SEQ` is 256; beyond a few dozen
+/// a CPU gains nothing).
+const MAX_PARALLEL: u32 = 64;
+
+/// Tokens decoded per llama.cpp call (prompt chunks and generation steps together).
+const BATCH_TOKENS: u32 = 512;
+
+/// The decoding loop's configuration; it runs on its own thread and owns the llama.cpp context.
+struct Engine {
+    model: Arc<LlamaModel>,
+    n_ctx: u32,
+    threads: u32,
+    parallel: u32,
+}
+
+/// One running generation inside the engine.
+struct Sequence {
+    job: Job,
+    sampler: LlamaSampler,
+    /// Prompt tokens already decoded.
+    prompt_done: usize,
+    /// Position of the next token in this sequence.
+    n_cur: u32,
+    generated: u32,
+    /// The last sampled token, to decode in the next step.
+    next: Option<LlamaToken>,
+    /// Index in the current batch whose logits belong to this sequence.
+    logits_at: Option<i32>,
+}
+
+impl Engine {
+    fn run(self, jobs: mpsc::Receiver<Job>, ready: mpsc::Sender<Result<(), String>>) {
+        let backend = match backend() {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        let n_batch = BATCH_TOKENS.min(self.n_ctx.saturating_mul(self.parallel));
+        // Each sequence gets its own KV stream of n_ctx cells (kv_unified off), so what one
+        // sequence computes does not depend on the others sharing the batch.
+        let ctx_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(self.n_ctx.saturating_mul(self.parallel)))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_seq_max(self.parallel)
+            .with_kv_unified(false)
+            .with_n_threads(self.threads as i32)
+            .with_n_threads_batch(self.threads as i32);
+        let mut ctx = match self.model.new_context(backend, ctx_params) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                let _ = ready.send(Err(format!("cannot create a context: {e}")));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        drop(ready);
+        let vocab = self.model.vocab();
+        let mut batch = LlamaBatch::new(n_batch as usize, 1);
+        let mut slots: Vec<Option<Sequence>> = (0..self.parallel).map(|_| None).collect();
+        let mut waiting: VecDeque<Job> = VecDeque::new();
+        let mut open = true;
+        loop {
+            // Collect requests; block only when there is nothing to decode.
+            if slots.iter().all(Option::is_none) && waiting.is_empty() {
+                if !open {
+                    return;
+                }
+                match jobs.recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(_) => return,
+                }
+            }
+            loop {
+                match jobs.try_recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            for (id, slot) in slots.iter_mut().enumerate() {
+                if slot.is_none() {
+                    let Some(job) = waiting.pop_front() else {
+                        break;
+                    };
+                    // A fresh sequence starts from an empty KV stream.
+                    let _ = ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+                    let sampler = sampler(&job.params);
+                    *slot = Some(Sequence {
+                        job,
+                        sampler,
+                        prompt_done: 0,
+                        n_cur: 0,
+                        generated: 0,
+                        next: None,
+                        logits_at: None,
+                    });
+                }
+            }
+
+            // One batch: the next token of every generating sequence, then prompt chunks.
+            batch.clear();
+            let mut budget = n_batch as usize;
+            let mut add_failed = None;
+            for (id, seq) in slots.iter_mut().enumerate() {
+                let Some(seq) = seq else { continue };
+                seq.logits_at = None;
+                if let Some(token) = seq.next.take() {
+                    if let Err(e) = batch.add(token, seq.n_cur as i32, &[id as i32], true) {
+                        add_failed = Some(e.to_string());
+                        break;
+                    }
+                    seq.n_cur += 1;
+                    seq.logits_at = Some(batch.n_tokens() - 1);
+                    budget -= 1;
+                }
+            }
+            for (id, seq) in slots.iter_mut().enumerate() {
+                let Some(seq) = seq else { continue };
+                if add_failed.is_some() || budget == 0 {
+                    break;
+                }
+                let remaining = seq.job.tokens.len() - seq.prompt_done;
+                if remaining == 0 {
+                    continue;
+                }
+                let take = remaining.min(budget);
+                for j in seq.prompt_done..seq.prompt_done + take {
+                    let last = j + 1 == seq.job.tokens.len();
+                    if let Err(e) = batch.add(seq.job.tokens[j], j as i32, &[id as i32], last) {
+                        add_failed = Some(e.to_string());
+                        break;
+                    }
+                    if last {
+                        seq.logits_at = Some(batch.n_tokens() - 1);
+                    }
+                }
+                seq.prompt_done += take;
+                seq.n_cur = seq.prompt_done as u32;
+                budget -= take;
+            }
+            let failure = match add_failed {
+                Some(e) => Some(e),
+                None if batch.n_tokens() == 0 => None,
+                None => ctx.decode(&mut batch).err().map(|e| format!("decode: {e}")),
+            };
+            if let Some(reason) = failure {
+                // Every sequence in this batch has lost its state; fail them all.
+                for slot in slots.iter_mut() {
+                    if let Some(seq) = slot.take() {
+                        let _ = seq.job.events.send(Event::Failed(reason.clone()));
+                    }
+                }
+                continue;
+            }
+
+            // Sample the sequences whose logits were computed.
+            for slot in slots.iter_mut() {
+                let Some(seq) = slot else { continue };
+                let Some(at) = seq.logits_at else { continue };
+                let token = seq.sampler.sample(&ctx, at);
+                let event = if vocab.is_eog(token) {
+                    Some(FinishReason::Stop)
+                } else {
+                    seq.generated += 1;
+                    let piece = vocab.token_to_piece(token, false, None);
+                    if seq.job.events.send(Event::Token(piece)).is_err() {
+                        // The caller has what it wanted (a stop sequence) or went away.
+                        *slot = None;
+                        continue;
+                    }
+                    if seq.generated >= seq.job.params.max_tokens || seq.n_cur >= self.n_ctx {
+                        Some(FinishReason::Length)
+                    } else {
+                        seq.next = Some(token);
+                        None
+                    }
+                };
+                if let Some(reason) = event {
+                    let _ = seq.job.events.send(Event::End(reason));
+                    *slot = None;
+                }
+            }
+        }
     }
 }
 

@@ -183,9 +183,14 @@ fn concurrent_generations_match_sequential_ones() {
         "Name a fruit.",
         "What is 2+2?",
         "Say hello.",
+        "Write a haiku about the sea.",
+        "List three colours.",
+        "Why is the sky blue?",
+        "Translate 'thank you' into French.",
     ];
     let prompts: Vec<String> = questions.iter().map(|q| chat_prompt(&model, q)).collect();
-    let params = greedy(12);
+    // Eight streams of different lengths share the decoding batches, prompts included.
+    let params = greedy(32);
     let sequential: Vec<_> = prompts
         .iter()
         .map(|p| model.generate(p, &params, &mut |_| true).expect("seq"))

@@ -41,8 +41,8 @@ pub(crate) struct ProviderArgs {
     /// Price per token, e.g. 1 (base units) or 0.000001HIB.
     #[arg(long, default_value = "1")]
     price_per_token: String,
-    /// Generations run at once.
-    #[arg(long, default_value_t = 4)]
+    /// Generations decoded together (one batch); further requests wait.
+    #[arg(long, default_value_t = 8)]
     capacity: usize,
 }
 
