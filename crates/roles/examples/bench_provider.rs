@@ -213,10 +213,9 @@ async fn start_llama_server(gguf: &Path, threads: usize) -> (Server, String) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        let healthy = client.get(format!("{base}/health")).send().await;
+        if healthy.is_ok_and(|r| r.status().is_success()) {
+            break;
         }
         assert!(
             Instant::now() < deadline,
