@@ -85,12 +85,20 @@ pub struct EpochOutput {
     pub owner_emission: u128,
 }
 
+use rayon::prelude::*;
+
 fn mul_div(a: u128, b: u128, c: u128) -> u128 {
     crate::staking::mul_div(a, b, c).unwrap_or(0)
 }
 
+/// `a * b` for two fractions.
 fn frac(a: u64, b: u64) -> u64 {
-    mul_div(a as u128, b as u128, ONE as u128) as u64
+    (a as u128 * b as u128 / ONE as u128) as u64
+}
+
+/// `a * ONE / sum`, for `a <= sum`.
+fn share(a: u64, sum: u128) -> u64 {
+    (a as u128 * ONE as u128 / sum) as u64
 }
 
 /// Scales `values` so they sum to about [`ONE`]; all zeros stay zero.
@@ -100,7 +108,7 @@ fn normalise(values: &mut [u64]) {
         return;
     }
     for v in values.iter_mut() {
-        *v = mul_div(*v as u128, ONE as u128, sum) as u64;
+        *v = share(*v, sum);
     }
 }
 
@@ -188,7 +196,7 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
         .filter(|&i| out.active[i])
         .collect();
     let rows: Vec<Vec<u64>> = voters
-        .iter()
+        .par_iter()
         .map(|&i| {
             let mut row = vec![0u64; n];
             if let Some((weights, at)) = &neurons[i].weights {
@@ -205,29 +213,38 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
         .collect();
 
     // 3. Consensus: stake-weighted median at kappa, per miner.
-    let mut column: Vec<(u64, u64)> = Vec::with_capacity(voters.len());
-    for j in (0..n).filter(|&j| !neurons[j].validator) {
-        column.clear();
-        column.extend(
-            voters
-                .iter()
-                .zip(&rows)
-                .map(|(&i, row)| (row[j], out.stake[i])),
-        );
-        column.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        let mut support = 0u64;
-        for &(w, s) in &column {
-            support = support.saturating_add(s);
-            if support >= params.kappa {
-                out.consensus[j] = w;
-                break;
-            }
-        }
-    }
+    let consensus: Vec<u64> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || Vec::with_capacity(voters.len()),
+            |column: &mut Vec<(u64, u64)>, j| {
+                if neurons[j].validator {
+                    return 0;
+                }
+                column.clear();
+                column.extend(
+                    voters
+                        .iter()
+                        .zip(&rows)
+                        .map(|(&i, row)| (row[j], out.stake[i])),
+                );
+                column.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                let mut support = 0u64;
+                for &(w, s) in column.iter() {
+                    support = support.saturating_add(s);
+                    if support >= params.kappa {
+                        return w;
+                    }
+                }
+                0
+            },
+        )
+        .collect();
+    out.consensus = consensus;
 
     // 4–5. Clipping, validator trust, rank, trust and incentive.
     let clipped: Vec<Vec<u64>> = rows
-        .iter()
+        .par_iter()
         .map(|row| {
             row.iter()
                 .zip(&out.consensus)
@@ -235,20 +252,25 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
                 .collect()
         })
         .collect();
-    let mut rank = vec![0u128; n];
-    let mut pre_rank = vec![0u128; n];
-    for ((&i, row), clip) in voters.iter().zip(&rows).zip(&clipped) {
+    for (&i, clip) in voters.iter().zip(&clipped) {
         out.validator_trust[i] = clip
             .iter()
             .map(|&w| w as u128)
             .sum::<u128>()
             .min(ONE as u128) as u64;
-        let s = out.stake[i] as u128;
-        for j in 0..n {
-            rank[j] += s * clip[j] as u128;
-            pre_rank[j] += s * row[j] as u128;
-        }
     }
+    let (rank, pre_rank): (Vec<u128>, Vec<u128>) = (0..n)
+        .into_par_iter()
+        .map(|j| {
+            let (mut r, mut p) = (0u128, 0u128);
+            for ((&i, row), clip) in voters.iter().zip(&rows).zip(&clipped) {
+                let s = out.stake[i] as u128;
+                r += s * clip[j] as u128;
+                p += s * row[j] as u128;
+            }
+            (r, p)
+        })
+        .unzip();
     for j in 0..n {
         out.rank[j] = (rank[j] / ONE as u128) as u64;
         out.trust[j] = mul_div(rank[j], ONE as u128, pre_rank[j]) as u64;
@@ -266,7 +288,7 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
         p
     };
     let mut delta: Vec<Vec<u64>> = holders
-        .iter()
+        .par_iter()
         .map(|&i| match position[i] {
             Some(k) => clipped[k].iter().map(|&w| frac(out.stake[i], w)).collect(),
             None => vec![0; n],
@@ -275,8 +297,8 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
     normalise_columns(&mut delta, n);
     let alpha = ONE - params.bonds_moving_average.min(ONE);
     let mut bonds: Vec<Vec<u64>> = holders
-        .iter()
-        .zip(&delta)
+        .par_iter()
+        .zip(delta.par_iter())
         .map(|(&i, d)| {
             let mut previous = vec![0u64; n];
             for &(uid, b) in &neurons[i].bonds {
@@ -335,13 +357,17 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
 
 /// Normalises each column of a row-major matrix with `n` columns to sum to about [`ONE`].
 fn normalise_columns(matrix: &mut [Vec<u64>], n: usize) {
-    for j in 0..n {
-        let sum: u128 = matrix.iter().map(|row| row[j] as u128).sum();
-        if sum == 0 {
-            continue;
-        }
-        for row in matrix.iter_mut() {
-            row[j] = mul_div(row[j] as u128, ONE as u128, sum) as u64;
+    let mut sums = vec![0u128; n];
+    for row in matrix.iter() {
+        for (s, &x) in sums.iter_mut().zip(row) {
+            *s += x as u128;
         }
     }
+    matrix.par_iter_mut().for_each(|row| {
+        for (x, &s) in row.iter_mut().zip(&sums) {
+            if s > 0 {
+                *x = share(*x, s);
+            }
+        }
+    });
 }
