@@ -24,13 +24,13 @@ use crate::{
     keys::{self, Keyring, Keystore},
 };
 
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("hibana")
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -61,6 +61,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             crate::ai_commands::gateway(args, json).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Subnet(cmd) => crate::subnet_commands::subnet(cmd, rpc.as_deref(), json).await,
+        Command::Neuron(cmd) => crate::subnet_commands::neuron(cmd, rpc.as_deref(), json).await,
+        Command::Weights(cmd) => crate::subnet_commands::weights(cmd, rpc.as_deref(), json).await,
+        Command::Validator(cmd) => crate::subnet_commands::validator(cmd, rpc.as_deref()).await,
     }
 }
 
@@ -105,6 +109,11 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         Some(crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr).await?)
     };
     run_node(&home, config, |url| {
+        if let Some(ai) = &ai
+            && let Err(e) = ai.router.connect_chain(url)
+        {
+            tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
+        }
         if json {
             let accounts: Vec<_> = dev_keys
                 .iter()
@@ -440,7 +449,7 @@ fn wallet(cmd: WalletCommand, json: bool) -> Result<ExitCode> {
 }
 
 /// Loads a signing key by name from the dev keyring (`--home`) or the encrypted keyring.
-fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
+pub(crate) fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
     match &source.home {
         Some(home) => keys::read_dev_key(home, name)?.secret(),
         None => {
@@ -474,7 +483,7 @@ fn resolve_account(text: &str, home: Option<&Path>, source: Option<&KeySource>) 
         .map_err(|e| anyhow!("{e} (and no key is named {text:?})"))
 }
 
-fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
+pub(crate) fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
     Ok(RpcClient::new(&resolve_rpc(rpc, home))?)
 }
 
@@ -542,7 +551,7 @@ async fn tx(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
     send(&client, &key, message, flags, json).await
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &RpcClient,
     key: &SecretKey,
     message: Message,

@@ -6,6 +6,7 @@ mod ai_commands;
 mod commands;
 mod home;
 mod keys;
+mod subnet_commands;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -74,6 +75,18 @@ enum Command {
     /// Zero-knowledge proofs of model inference: compile, prove, verify.
     #[command(subcommand)]
     Zk(hibana_zkml::cli::ZkCommand),
+    /// The model network's subnets: create, list, show, emissions.
+    #[command(subcommand)]
+    Subnet(subnet_commands::SubnetCommand),
+    /// Register and list a subnet's neurons (miners and validators).
+    #[command(subcommand)]
+    Neuron(subnet_commands::NeuronCommand),
+    /// Show the weights validators set.
+    #[command(subcommand)]
+    Weights(subnet_commands::WeightsCommand),
+    /// Run a subnet validator: score miners and set weights.
+    #[command(subcommand)]
+    Validator(subnet_commands::ValidatorCommand),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -155,7 +168,7 @@ struct NodeArgs {
 
 /// Where signing keys come from.
 #[derive(Debug, Args)]
-struct KeySource {
+pub(crate) struct KeySource {
     /// Folder of encrypted keystores (default: <data dir>/hibana/keyring).
     #[arg(long, env = "HIBANA_KEYRING_DIR", conflicts_with = "home")]
     keyring_dir: Option<PathBuf>,
@@ -202,7 +215,7 @@ enum WalletCommand {
 
 /// Options of every transaction.
 #[derive(Debug, Args)]
-struct TxFlags {
+pub(crate) struct TxFlags {
     /// Name of the signing key.
     #[arg(long)]
     from: String,
@@ -314,6 +327,7 @@ fn main() -> ExitCode {
             | Command::Testnet(_)
             | Command::Provider(_)
             | Command::Gateway(_)
+            | Command::Validator(_)
     ) {
         init_logging(cli.log_format);
     }

@@ -9,6 +9,9 @@
 //!   per-key rate limits and usage, routing to healthy providers with failover, and receipt
 //!   verification before any answer reaches the client.
 //!
+//! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
+//!   the answers and sets weights on chain by commit-reveal.
+//!
 //! Flow of a chat request: client → gateway (auth, rate limit, pick the least-loaded healthy
 //! provider of the model) → provider (generate, sign receipt) → gateway (check the receipt
 //! covers the bytes sent and received, record usage) → client, with the receipt in the
@@ -19,3 +22,4 @@ pub mod gateway;
 pub mod keys;
 pub mod openai;
 pub mod provider;
+pub mod validator;

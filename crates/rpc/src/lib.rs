@@ -4,7 +4,8 @@
 //! Methods: `chain_status`, `chain_getBlock`, `chain_getTx`, `chain_getAccountTxs`,
 //! `state_getAccount` (with Merkle proofs that [`RpcClient::account_verified`] checks against the
 //! block header's state root), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
-//! subscription over WebSocket. The server (feature `server`) also answers `GET /metrics` in the
+//! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
+//! `subnet_weights` and `subnet_emissions`. The server (feature `server`) also answers `GET /metrics` in the
 //! Prometheus format and `GET /health`.
 //!
 //! ```no_run
@@ -20,6 +21,8 @@ pub mod api;
 mod client;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod subnets;
 
 pub use api::{AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView};
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
+pub use subnets::{SubnetView, ValidatorWeights};

@@ -244,9 +244,7 @@ fn simulate(
             });
         }
         let out = run(&params(1_000_000_000), &neurons);
-        for v in 0..stakes.len() {
-            bonds[v] = out.bonds[miners + v].clone();
-        }
+        bonds.clone_from_slice(&out.bonds[miners..miners + stakes.len()]);
         outs.push(out);
     }
     outs

@@ -228,7 +228,7 @@ pub fn run(params: &EpochParams, neurons: &[EpochNeuron]) -> EpochOutput {
                         .zip(&rows)
                         .map(|(&i, row)| (row[j], out.stake[i])),
                 );
-                column.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                column.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
                 let mut support = 0u64;
                 for &(w, s) in column.iter() {
                     support = support.saturating_add(s);
