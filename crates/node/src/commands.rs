@@ -491,6 +491,7 @@ async fn tx(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
     let flags = match &cmd {
         TxCommand::Transfer { tx, .. }
         | TxCommand::Stake { tx, .. }
+        | TxCommand::Evidence { tx, .. }
         | TxCommand::Unstake { tx, .. } => tx,
     };
     let home = flags.keys.home.clone();
@@ -524,6 +525,13 @@ async fn tx(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
                 validator,
                 amount: amount.parse()?,
             })
+        }
+        TxCommand::Evidence { file, .. } => {
+            let text = fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let equivocation: hibana_types::Equivocation = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not equivocation evidence", file.display()))?;
+            Message::SubmitEvidence(hibana_types::SubmitEvidence { equivocation })
         }
         TxCommand::Unstake {
             amount, validator, ..

@@ -253,6 +253,15 @@ enum TxCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
+    /// Report a validator's equivocation (two conflicting signed votes, as JSON): it is
+    /// slashed and jailed.
+    Evidence {
+        /// JSON file: {"public_key", "first": {"vote", "signature"}, "second": {…}}.
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
     /// Unbond tokens; they return after the unbonding period.
     Unstake {
         /// Amount to unbond.

@@ -10,7 +10,7 @@
 //!   (common prefix over length), which tells whether the served model is the registered one.
 //! - `embeddings`: fresh sentences; `correctness` is the mean cosine between the miner's vectors
 //!   and the validator's own.
-//! - `speed = 1 / (1 + p50 latency in seconds)`; `price = 0.9 + 0.1 × cheapest / own price`.
+//! - `speed = 1 / (1 + best latency in seconds)`; `price = 0.9 + 0.1 × cheapest / own price`.
 //! - score = (0.6 × correctness + 0.25 × reexecution + 0.15 × speed) × price, with
 //!   reexecution replaced by correctness when the validator lacks the model. Weights are
 //!   proportional to score², so clear differences in quality become clear differences in pay.
@@ -82,7 +82,8 @@ pub struct MinerScore {
     pub correctness: f64,
     /// Agreement with the validator's own greedy re-execution, if it could re-execute.
     pub reexecution: Option<f64>,
-    /// Median latency in milliseconds of the answers it gave.
+    /// Best latency in milliseconds among the answers it gave (what the miner can do, without
+    /// the spikes that other load on the machine causes).
     pub latency_ms: Option<f64>,
     /// Requests that failed (error, timeout, malformed answer).
     pub failures: usize,
@@ -184,12 +185,8 @@ pub fn weights_from_scores(scores: &[MinerScore]) -> Vec<(u16, u32)> {
         .collect()
 }
 
-fn median(mut xs: Vec<f64>) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    xs.sort_by(f64::total_cmp);
-    Some(xs[xs.len() / 2])
+fn best(xs: &[f64]) -> Option<f64> {
+    xs.iter().copied().min_by(f64::total_cmp)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -360,14 +357,10 @@ impl Validator {
         }
         let task = view.subnet.task.clone();
         let mut scores = Vec::new();
-        let locals: Vec<Option<Arc<Local>>> =
-            miners.iter().map(|m| self.local_model(&m.model)).collect();
-        let futures = miners
-            .iter()
-            .zip(locals)
-            .map(|(m, local)| self.score_miner(m, &task, seed, local));
-        for s in futures_util::future::join_all(futures).await {
-            scores.push(s);
+        // One miner at a time, so that no miner's latency includes the load of another's test.
+        for m in &miners {
+            let local = self.local_model(&m.model);
+            scores.push(self.score_miner(m, &task, seed, local).await);
         }
         // Price: the cheapest miner gets 1, the dearest at least 0.9.
         let cheapest = scores.iter().filter_map(|s| s.price_per_token).min();
@@ -624,7 +617,7 @@ impl Validator {
             }
         }
         score.correctness = right as f64 / list.len().max(1) as f64;
-        score.latency_ms = median(latencies);
+        score.latency_ms = best(&latencies);
         if !reexec.is_empty() {
             score.reexecution = Some(reexec.iter().sum::<f64>() / reexec.len() as f64);
         } else if local.is_some() {

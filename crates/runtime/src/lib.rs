@@ -123,6 +123,7 @@ impl MessageHandler for Message {
             Message::RegisterNeuron(m) => m.check_stateless(),
             Message::CommitWeights(m) => m.check_stateless(),
             Message::RevealWeights(m) => m.check_stateless(),
+            Message::SubmitEvidence(m) => m.check_stateless(),
         }
     }
 
@@ -141,6 +142,7 @@ impl MessageHandler for Message {
             Message::RegisterNeuron(m) => m.check_stateful(state, ctx),
             Message::CommitWeights(m) => m.check_stateful(state, ctx),
             Message::RevealWeights(m) => m.check_stateful(state, ctx),
+            Message::SubmitEvidence(m) => m.check_stateful(state, ctx),
         }
     }
 
@@ -160,6 +162,7 @@ impl MessageHandler for Message {
             Message::RegisterNeuron(m) => m.execute(state, ctx, events),
             Message::CommitWeights(m) => m.execute(state, ctx, events),
             Message::RevealWeights(m) => m.execute(state, ctx, events),
+            Message::SubmitEvidence(m) => m.execute(state, ctx, events),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use hibana_types::{Address, Amount, Bond, Event, PublicKey, Unbond};
+use hibana_types::{Address, Amount, Bond, Event, PublicKey, SubmitEvidence, Unbond, VoteKind};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -16,6 +16,8 @@ const VALIDATOR_INDEX_KEY: &[u8] = b"staking/validators";
 
 /// Parts per million: the unit of slashing fractions.
 pub const PPM: u32 = 1_000_000;
+/// Share of a validator's stake (and of the stake unbonding from it) burned for equivocation.
+pub const EQUIVOCATION_SLASH_PPM: u32 = 50_000;
 
 /// A validator: its key, the tokens bonded to it and the shares that claim them.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -505,4 +507,97 @@ pub(crate) fn check_params(p: &Params) -> Result<(), TxError> {
         return Err(TxError::Invalid("unbonding period must be positive".into()));
     }
     Ok(())
+}
+
+fn evidence_key(e: &hibana_types::Equivocation) -> Vec<u8> {
+    let v = &e.first.vote;
+    let mut key = b"staking/evidence/".to_vec();
+    key.extend_from_slice(&v.validator.0);
+    key.extend_from_slice(&v.height.to_be_bytes());
+    key.extend_from_slice(&hibana_types::encode(&(
+        v.round,
+        v.kind == VoteKind::Precommit,
+    )));
+    key
+}
+
+impl MessageHandler for SubmitEvidence {
+    fn check_stateless(&self) -> Result<(), TxError> {
+        // The signatures need the chain id, which comes from state: see check_stateful.
+        let (a, b) = (
+            &self.equivocation.first.vote,
+            &self.equivocation.second.vote,
+        );
+        if a.value == b.value {
+            return Err(TxError::Invalid(
+                "the votes are for the same value: no equivocation".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        let e = &self.equivocation;
+        e.check(&ctx.block.chain_id)
+            .map_err(|reason| invalid(format!("invalid evidence: {reason}")))?;
+        let v = &e.first.vote;
+        if validator(state, &v.validator)?.is_none() {
+            return Err(invalid(format!("{} is not a validator", v.validator)));
+        }
+        if v.height > ctx.block.height {
+            return Err(invalid(format!(
+                "the votes are for height {}, beyond the current height {}",
+                v.height, ctx.block.height
+            )));
+        }
+        let max_age = params(state)?.unbonding_period.max(1);
+        if ctx.block.height - v.height > max_age {
+            return Err(invalid(format!(
+                "the votes are from height {}, older than the {max_age}-block unbonding period, whose stake may be gone",
+                v.height
+            )));
+        }
+        if state.get(&evidence_key(e))?.is_some() {
+            return Err(invalid(format!(
+                "{} was already punished for this equivocation",
+                v.validator
+            )));
+        }
+        Ok(())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        self.check_stateful(state, ctx)?;
+        let e = &self.equivocation;
+        let v = &e.first.vote;
+        state.put(evidence_key(e), ctx.block.height.to_be_bytes().to_vec());
+        let burned = slash(
+            state,
+            &v.validator,
+            EQUIVOCATION_SLASH_PPM,
+            "equivocation",
+            ctx.block.height,
+            events,
+        )?;
+        jail(state, &v.validator, events)?;
+        events.push(Event::new(
+            "staking.equivocation",
+            [
+                ("validator", v.validator.to_string()),
+                ("height", v.height.to_string()),
+                ("reporter", ctx.sender.to_string()),
+                ("burned", burned.0.to_string()),
+            ],
+        ));
+        Ok(())
+    }
 }

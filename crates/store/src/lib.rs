@@ -404,6 +404,7 @@ fn accounts_touched(tx: &SignedTransaction) -> Vec<Address> {
             hibana_types::Message::Transfer(t) => t.to,
             hibana_types::Message::Bond(b) => b.validator,
             hibana_types::Message::Unbond(u) => u.validator,
+            hibana_types::Message::SubmitEvidence(e) => e.equivocation.first.vote.validator,
             // ZK and subnet messages name no account besides the sender.
             hibana_types::Message::RegisterZkModel(_)
             | hibana_types::Message::SubmitZkInference(_)

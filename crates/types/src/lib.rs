@@ -26,6 +26,7 @@ mod address;
 mod amount;
 mod block;
 mod crypto;
+mod evidence;
 mod hash;
 mod inference;
 mod proof;
@@ -36,14 +37,18 @@ pub use address::{ADDRESS_HRP, Address, AddressError};
 pub use amount::{Amount, AmountError, BASE_UNITS_PER_HIB};
 pub use block::{Block, BlockHeader, merkle_root};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
+pub use evidence::{
+    CONSENSUS_SIGN_DOMAIN, ConsensusVote, Equivocation, SignedVote, VoteKind, VoteRound, VoteValue,
+    consensus_sign_bytes,
+};
 pub use hash::{Hash, HashParseError};
 pub use inference::{InferenceReceipt, RECEIPT_SIGN_DOMAIN, ReceiptBody, ReceiptError};
 pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_state_proof};
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use tx::{
     Bond, CommitWeights, CreateSubnet, Message, NeuronRole, RegisterNeuron, RegisterZkModel,
-    RevealWeights, SignedTransaction, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, Transaction,
-    Transfer, Unbond, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
+    RevealWeights, SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams,
+    TX_SIGN_DOMAIN, Transaction, Transfer, Unbond, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

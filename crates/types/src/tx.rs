@@ -56,6 +56,15 @@ pub enum Message {
     CommitWeights(CommitWeights),
     /// Reveal weights committed earlier (subnets).
     RevealWeights(RevealWeights),
+    /// Prove that a validator equivocated, to slash and jail it (staking).
+    SubmitEvidence(SubmitEvidence),
+}
+
+/// Evidence that a validator signed two conflicting votes.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SubmitEvidence {
+    /// The two votes.
+    pub equivocation: crate::Equivocation,
 }
 
 /// Parameters of a subnet, chosen by its creator.

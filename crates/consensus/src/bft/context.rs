@@ -479,12 +479,10 @@ impl Ed25519Signer {
 }
 
 /// The bytes a consensus signature covers: a domain tag, the chain id, the message kind and the
-/// message's borsh encoding.
+/// message's borsh encoding (the definition lives in `hibana-types`, where the chain checks
+/// equivocation evidence).
 pub fn sign_bytes<T: BorshSerialize>(chain_id: &str, kind: &str, message: &T) -> Vec<u8> {
-    let mut bytes = b"hibana/consensus/v1".to_vec();
-    bytes.extend_from_slice(&hibana_types::encode(&(chain_id, kind)));
-    bytes.extend_from_slice(&hibana_types::encode(message));
-    bytes
+    hibana_types::consensus_sign_bytes(chain_id, kind, message)
 }
 
 impl SigningProvider<HibanaContext> for Ed25519Signer {

@@ -176,3 +176,44 @@ fn codec_refuses_malformed_and_oversized_input() {
         Err(CodecError::TooLarge(_))
     ));
 }
+
+/// The chain checks equivocation evidence with `hibana_types::ConsensusVote`: its encoding must
+/// be exactly the engine's vote encoding, or no evidence signature would ever verify.
+#[test]
+fn evidence_votes_encode_like_engine_votes() {
+    let key = SecretKey::generate();
+    let signer = Ed25519Signer::new(key.clone(), "test");
+    for (round, value) in [(0, Some(Hash::digest(b"a"))), (3, None)] {
+        let engine = vote(&key, round, value);
+        let mirror = hibana_types::ConsensusVote {
+            kind: hibana_types::VoteKind::Precommit,
+            height: 7,
+            round: hibana_types::VoteRound::Some(round),
+            value: value.map_or(hibana_types::VoteValue::Nil, hibana_types::VoteValue::Block),
+            validator: key.public_key().address(),
+        };
+        assert_eq!(hibana_types::encode(&engine), hibana_types::encode(&mirror));
+        let signed = signer.sign_vote(engine);
+        let bytes = hibana_types::consensus_sign_bytes("test", "vote", &mirror);
+        key.public_key()
+            .verify(&bytes, &hibana_types::Signature(signed.signature.0))
+            .unwrap();
+    }
+    let prevote = HibanaContext.new_prevote(
+        Height(7),
+        Round::Nil,
+        NilOrVal::Nil,
+        ValidatorAddress(key.public_key().address()),
+    );
+    let mirror = hibana_types::ConsensusVote {
+        kind: hibana_types::VoteKind::Prevote,
+        height: 7,
+        round: hibana_types::VoteRound::Nil,
+        value: hibana_types::VoteValue::Nil,
+        validator: key.public_key().address(),
+    };
+    assert_eq!(
+        hibana_types::encode(&prevote),
+        hibana_types::encode(&mirror)
+    );
+}

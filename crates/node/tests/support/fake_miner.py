@@ -14,7 +14,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODE, UPSTREAM = sys.argv[1], sys.argv[2].rstrip("/")
-DELAY = 2.5
+DELAY = 4.0
 WORDS = ["banana", "quartz", "violet", "seven", "marble", "orbit", "copper", "lantern"]
 
 
