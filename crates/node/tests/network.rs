@@ -351,3 +351,142 @@ fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
         assert!(rt.block_on(client.status()).is_err(), "{url} still serves");
     }
 }
+
+/// Two conflicting precommits signed with `home`'s validator key, as the engine would sign them.
+fn forge_equivocation(home: &Path, chain_id: &str, height: u64) -> Value {
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(home.join("validator_key.json")).unwrap()).unwrap();
+    let secret: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = hibana_types::SecretKey::from_bytes(secret);
+    let vote = |value: &[u8]| {
+        let vote = hibana_types::ConsensusVote {
+            kind: hibana_types::VoteKind::Precommit,
+            height,
+            round: hibana_types::VoteRound::Some(0),
+            value: hibana_types::VoteValue::Block(Hash::digest(value)),
+            validator: key.public_key().address(),
+        };
+        let signature = key.sign(&hibana_types::consensus_sign_bytes(chain_id, "vote", &vote));
+        hibana_types::SignedVote { vote, signature }
+    };
+    serde_json::to_value(hibana_types::Equivocation {
+        public_key: key.public_key(),
+        first: vote(b"block one"),
+        second: vote(b"block two"),
+    })
+    .unwrap()
+}
+
+#[test]
+fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let init = Command::new(BIN)
+        .args([
+            "--json",
+            "init",
+            "--validators",
+            "4",
+            "--dev-accounts",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let rt = rt();
+    let nodes: Vec<NodeProcess> = (0..4)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_height(&rt, &all, 3, Duration::from_secs(60));
+    let status = rt.block_on(nodes[0].client().status()).unwrap();
+    assert_eq!(status.validators.len(), 4);
+    let cheater = status
+        .validators
+        .iter()
+        .find(|v| {
+            let file: Value = serde_json::from_slice(
+                &std::fs::read(out.join("node3/validator_key.json")).unwrap(),
+            )
+            .unwrap();
+            v.public_key.to_string() == file["public_key"].as_str().unwrap()
+        })
+        .expect("node 3 is a validator")
+        .clone();
+
+    let evidence = forge_equivocation(&out.join("node3"), &status.chain_id, status.height);
+    let file = dir.path().join("evidence.json");
+    std::fs::write(&file, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    let submit = || {
+        Command::new(BIN)
+            .args(["--json", "tx", "evidence", "--file"])
+            .arg(&file)
+            .arg("--home")
+            .arg(out.join("node0"))
+            .args(["--from", "alice"])
+            .output()
+            .unwrap()
+    };
+    let sent = submit();
+    assert!(
+        sent.status.success(),
+        "evidence refused: {}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let receipt: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let events = receipt["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "staking.equivocation"),
+        "{receipt}"
+    );
+    assert!(
+        events.iter().any(|e| e["kind"] == "staking.jail"),
+        "{receipt}"
+    );
+    let punished_at = receipt["height"].as_u64().unwrap();
+
+    // The same evidence again is refused, with the reason.
+    let again = submit();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already punished"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // Evidence with a broken signature is refused too.
+    let mut forged = evidence.clone();
+    forged["second"]["vote"]["round"] = serde_json::json!({"some": 1});
+    std::fs::write(&file, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let bad = submit();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not for the same height, round and step"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    // Every node sees the validator slashed and out of the set, and the other three keep
+    // finalising the same blocks without it.
+    let honest: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    wait_for_height(&rt, &honest, punished_at + 5, Duration::from_secs(60));
+    for node in &honest {
+        let s = rt.block_on(node.client().status()).unwrap();
+        assert_eq!(s.validators.len(), 3, "{}", node.home.display());
+        assert!(s.validators.iter().all(|v| v.address != cheater.address));
+    }
+    assert_same_chain(&rt, &honest, punished_at + 5);
+    let account = rt
+        .block_on(nodes[0].client().account_verified(&cheater.address))
+        .unwrap();
+    let slashed = cheater.power.0 - cheater.power.0 / 20;
+    assert_eq!(account.stake.0, slashed, "5% of the self-bond is burned");
+}
