@@ -30,7 +30,7 @@ fn data_dir() -> PathBuf {
         .join("hibana")
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -48,7 +48,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
         Command::Status => status(rpc.as_deref(), json).await,
-        Command::Audit(_) | Command::Zk(_) => Ok(ExitCode::SUCCESS),
+        Command::Zk(cmd) => crate::zk_commands::run(cmd, rpc.as_deref(), json).await,
+        Command::Audit(_) => Ok(ExitCode::SUCCESS),
         Command::Models(cmd) => {
             hibana_ai::cli::run(&cmd, json)?;
             Ok(ExitCode::SUCCESS)
@@ -440,7 +441,7 @@ fn wallet(cmd: WalletCommand, json: bool) -> Result<ExitCode> {
 }
 
 /// Loads a signing key by name from the dev keyring (`--home`) or the encrypted keyring.
-fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
+pub(crate) fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
     match &source.home {
         Some(home) => keys::read_dev_key(home, name)?.secret(),
         None => {
@@ -474,7 +475,7 @@ fn resolve_account(text: &str, home: Option<&Path>, source: Option<&KeySource>) 
         .map_err(|e| anyhow!("{e} (and no key is named {text:?})"))
 }
 
-fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
+pub(crate) fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
     Ok(RpcClient::new(&resolve_rpc(rpc, home))?)
 }
 
@@ -549,6 +550,44 @@ async fn send(
     flags: &TxFlags,
     json: bool,
 ) -> Result<ExitCode> {
+    match sign_and_submit(client, key, message, flags).await? {
+        Sent::Pending(hash) => print_pending(&hash, json)?,
+        Sent::Committed(receipt) => {
+            print_receipt(&receipt, json)?;
+            if !receipt.is_success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a submitted transaction stands when the command returns.
+pub(crate) enum Sent {
+    /// Submitted with `--no-wait`.
+    Pending(Hash),
+    /// Included in a block.
+    Committed(Receipt),
+}
+
+/// Prints the hash of a transaction submitted without waiting.
+pub(crate) fn print_pending(hash: &Hash, json: bool) -> Result<()> {
+    if json {
+        print_json(&serde_json::json!({"hash": hash, "status": "pending"}))
+    } else {
+        println!("Submitted {hash}");
+        Ok(())
+    }
+}
+
+/// Signs a one-message transaction with the sender's next nonce, submits it and (unless
+/// `--no-wait`) waits for its receipt.
+pub(crate) async fn sign_and_submit(
+    client: &RpcClient,
+    key: &SecretKey,
+    message: Message,
+    flags: &TxFlags,
+) -> Result<Sent> {
     let status = client.status().await?;
     let account = client.account_verified(&key.public_key().address()).await?;
     let fee = match &flags.fee {
@@ -565,23 +604,14 @@ async fn send(
     .sign(key);
     let hash = client.submit(&signed).await?;
     if flags.no_wait {
-        if json {
-            print_json(&serde_json::json!({"hash": hash, "status": "pending"}))?;
-        } else {
-            println!("Submitted {hash}");
-        }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Sent::Pending(hash));
     }
-    let receipt = client.wait_for_tx(&hash, Duration::from_secs(60)).await?;
-    print_receipt(&receipt, json)?;
-    Ok(if receipt.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(Sent::Committed(
+        client.wait_for_tx(&hash, Duration::from_secs(60)).await?,
+    ))
 }
 
-fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
+pub(crate) fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
     if json {
         return print_json(receipt);
     }

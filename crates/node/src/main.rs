@@ -6,6 +6,7 @@ mod ai_commands;
 mod commands;
 mod home;
 mod keys;
+mod zk_commands;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -71,9 +72,10 @@ enum Command {
     Provider(ai_commands::ProviderCommand),
     /// Run the OpenAI-compatible gateway, or manage its API keys (`gateway keys …`).
     Gateway(ai_commands::GatewayArgs),
-    /// Zero-knowledge proofs of model inference: compile, prove, verify.
+    /// Zero-knowledge proofs of model inference: compile, prove, verify, and register models
+    /// and submit proofs on chain.
     #[command(subcommand)]
-    Zk(hibana_zkml::cli::ZkCommand),
+    Zk(zk_commands::ZkCommand),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -298,7 +300,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Zk(cmd) = &cli.command {
+    if let Command::Zk(zk_commands::ZkCommand::Local(cmd)) = &cli.command {
         return hibana_zkml::cli::run(cmd, cli.json).map_or_else(
             |e| {
                 eprintln!("error: {e}");

@@ -15,6 +15,7 @@ use jsonrpsee::{
 
 use crate::api::{
     AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient, TxView,
+    ZkInferenceView, ZkModelView,
 };
 
 /// A failed RPC call, in words a person can act on.
@@ -124,6 +125,28 @@ impl RpcClient {
     ) -> Result<AccountTxs, ClientError> {
         self.inner
             .chain_get_account_txs(address.to_string(), Some(limit))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A model registered for ZK inference, by commitment.
+    pub async fn zk_model(
+        &self,
+        commitment: &[u8; 32],
+    ) -> Result<Option<ZkModelView>, ClientError> {
+        self.inner
+            .zk_get_model(hex::encode(commitment))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A verified ZK inference, by result id.
+    pub async fn zk_inference(
+        &self,
+        id: &[u8; 32],
+    ) -> Result<Option<ZkInferenceView>, ClientError> {
+        self.inner
+            .zk_get_inference(hex::encode(id))
             .await
             .map_err(|e| self.map(e))
     }

@@ -3,7 +3,8 @@
 //!
 //! Methods: `chain_status`, `chain_getBlock`, `chain_getTx`, `chain_getAccountTxs`,
 //! `state_getAccount` (with Merkle proofs that [`RpcClient::account_verified`] checks against the
-//! block header's state root), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
+//! block header's state root), `zk_getModel` and `zk_getInference` (registered ZK models and
+//! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket. The server (feature `server`) also answers `GET /metrics` in the
 //! Prometheus format and `GET /health`.
 //!
@@ -21,5 +22,8 @@ mod client;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use api::{AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView};
+pub use api::{
+    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView, ZkInferenceView,
+    ZkModelView,
+};
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
