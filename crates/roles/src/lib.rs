@@ -8,6 +8,9 @@
 //!   streaming, `/v1/completions`, `/v1/embeddings`): API keys bound to accounts ([`keys`]),
 //!   per-key rate limits and usage, routing to healthy providers with failover, and receipt
 //!   verification before any answer reaches the client.
+//! - [`zk`]: proved inference on the provider (`POST /v1/zk/infer`): output plus a
+//!   zero-knowledge proof of a compiled `.zkm` model, with the input private or public; the
+//!   gateway forwards it like the other endpoints.
 //!
 //! Flow of a chat request: client → gateway (auth, rate limit, pick the least-loaded healthy
 //! provider of the model) → provider (generate, sign receipt) → gateway (check the receipt
@@ -19,3 +22,4 @@ pub mod gateway;
 pub mod keys;
 pub mod openai;
 pub mod provider;
+pub mod zk;
