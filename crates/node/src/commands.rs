@@ -103,7 +103,10 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     let ai = if args.no_ai {
         None
     } else {
-        Some(crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr).await?)
+        Some(
+            crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr, args.zk_only)
+                .await?,
+        )
     };
     run_node(&home, config, |url| {
         if json {
@@ -124,6 +127,7 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     "gateway": ai.as_ref().map(|a| &a.gateway),
                     "provider": ai.as_ref().map(|a| &a.provider),
                     "api_key": ai.as_ref().map(|a| &a.api_key),
+                    "zk_model": ai.as_ref().map(|a| &a.zk_model),
                 })
             );
         } else {
@@ -155,6 +159,11 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     ai.gateway, ai.provider
                 );
                 println!("  API key:  {}  (demo key billed to alice)", ai.api_key);
+                println!(
+                    "  ZK model: {}  (served at {}/v1/zk/infer as `credit-mlp`)",
+                    ai.zk_model.display(),
+                    ai.gateway
+                );
             }
             println!("Press Ctrl-C to stop.");
         }

@@ -100,6 +100,10 @@ struct DevnetArgs {
     /// Do not install models nor start the provider and the gateway.
     #[arg(long)]
     no_ai: bool,
+    /// Start the provider and the gateway with only the demo ZK model (no text or embedding
+    /// models to install or load): enough for `/v1/zk/infer` and `hibana zk`.
+    #[arg(long, conflicts_with = "no_ai")]
+    zk_only: bool,
     /// Address of the devnet's OpenAI-compatible gateway.
     #[arg(long, env = "HIBANA_GATEWAY_ADDR", default_value = "127.0.0.1:8088")]
     gateway_addr: SocketAddr,

@@ -13,7 +13,9 @@ use hibana_zkml::{InferenceProof, ZkModel};
 
 use crate::{
     TxFlags,
-    commands::{Sent, client, print_json, print_pending, print_receipt, sign_and_submit, signing_key},
+    commands::{
+        Sent, client, print_json, print_pending, print_receipt, sign_and_submit, signing_key,
+    },
 };
 
 /// `hibana zk <command>`.
@@ -204,14 +206,9 @@ async fn submit(
             verify::verification_fee(zkm.k).0
         );
     }
-    let sent = sign_and_submit(
-        &client,
-        &key,
-        Message::SubmitZkInference(message),
-        flags,
-    )
-    .await
-    .map_err(|e| refused(e, "proof"))?;
+    let sent = sign_and_submit(&client, &key, Message::SubmitZkInference(message), flags)
+        .await
+        .map_err(|e| refused(e, "proof"))?;
     let id = hex::encode(id);
     let code = finish(sent, json, &[("result_id", id.as_str())])?;
     if !json && code == ExitCode::SUCCESS {
