@@ -171,7 +171,7 @@ pub(crate) async fn start_provider(
     } else {
         models
     };
-    if models.is_empty() {
+    if models.is_empty() && zk_paths.is_empty() {
         bail!(
             "no models are installed in {}: run `hibana models install`",
             dir.display()
