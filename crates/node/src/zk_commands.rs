@@ -44,11 +44,17 @@ pub(crate) enum ZkCommand {
     ShowModel {
         /// Model commitment, or a .zkm file.
         model: String,
+        /// A devnet home: talk to its node.
+        #[arg(long, env = "HIBANA_HOME")]
+        home: Option<PathBuf>,
     },
     /// Show a verified inference result by id.
     Result {
         /// The result id printed by `hibana zk submit` (hex).
         id: String,
+        /// A devnet home: talk to its node.
+        #[arg(long, env = "HIBANA_HOME")]
+        home: Option<PathBuf>,
     },
 }
 
@@ -85,14 +91,14 @@ pub(crate) async fn run(cmd: ZkCommand, rpc: Option<&str>, json: bool) -> Result
         }
         ZkCommand::Register { zkm, tx } => register(zkm, &tx, rpc, json).await,
         ZkCommand::Submit { zkm, proof, tx } => submit(zkm, proof, &tx, rpc, json).await,
-        ZkCommand::ShowModel { model } => {
+        ZkCommand::ShowModel { model, home } => {
             let commitment = match PathBuf::from(&model) {
                 path if path.is_file() => ZkModel::from_bytes(&read(&path, ".zkm")?)
                     .with_context(|| format!("{} is not a valid .zkm", path.display()))?
                     .commitment(),
                 _ => parse_id("the model commitment", &model)?,
             };
-            let client = client(rpc, None)?;
+            let client = client(rpc, home.as_deref())?;
             let Some(view) = client.zk_model(&commitment).await? else {
                 bail!(
                     "model {} is not registered on this chain; register it with `hibana zk register MODEL.zkm --from KEY`",
@@ -102,9 +108,9 @@ pub(crate) async fn run(cmd: ZkCommand, rpc: Option<&str>, json: bool) -> Result
             print_model(&view, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        ZkCommand::Result { id } => {
+        ZkCommand::Result { id, home } => {
             let id = parse_id("the result id", &id)?;
-            let client = client(rpc, None)?;
+            let client = client(rpc, home.as_deref())?;
             let Some(view) = client.zk_inference(&id).await? else {
                 bail!(
                     "no verified inference has id {} on this chain",
