@@ -129,9 +129,17 @@ fn http(
     (status, headers, body.to_string())
 }
 
+fn testdata(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../zkml/testdata")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 fn credit_input() -> Vec<f64> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata/credit_input.json");
-    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(testdata("credit_input.json")).unwrap()).unwrap();
     v["input"]
         .as_array()
         .unwrap()
@@ -409,6 +417,70 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
     let (got, _, text) = http(gw, "/v1/zk/infer", Some(key), b"{not json");
     assert_eq!(got, 400, "{text}");
 
+    // The larger test model (the digits CNN, 8×8 input) compiled and proved locally: its
+    // .zkm and proof fit in one transaction under the default max_tx_bytes.
+    let digits_zkm = dir.path().join("digits-cnn.zkm");
+    let digits_zkm_s = digits_zkm.to_str().unwrap();
+    ok_json(&[
+        "--json",
+        "zk",
+        "compile",
+        &testdata("digits_cnn.onnx"),
+        "--calibration",
+        &testdata("digits_calibration.json"),
+        "-o",
+        digits_zkm_s,
+    ]);
+    let digits_proof = dir.path().join("digits.proof");
+    let proved = ok_json(&[
+        "--json",
+        "zk",
+        "prove",
+        digits_zkm_s,
+        "--input",
+        &testdata("digits_input.json"),
+        "-o",
+        digits_proof.to_str().unwrap(),
+    ]);
+    let tx_payload = std::fs::metadata(&digits_zkm).unwrap().len()
+        + std::fs::metadata(&digits_proof).unwrap().len();
+    eprintln!("digits-cnn SubmitZkInference payload: {tx_payload} bytes (.zkm + proof)");
+    let registered = ok_json(&[
+        "--json",
+        "zk",
+        "register",
+        digits_zkm_s,
+        "--home",
+        home_s,
+        "--from",
+        "carol",
+    ]);
+    assert_eq!(registered["outcome"]["status"], "success", "{registered}");
+    let submitted = ok_json(&[
+        "--json",
+        "zk",
+        "submit",
+        digits_zkm_s,
+        digits_proof.to_str().unwrap(),
+        "--home",
+        home_s,
+        "--from",
+        "carol",
+    ]);
+    assert_eq!(submitted["outcome"]["status"], "success", "{submitted}");
+    let shown = ok_json(&[
+        "--json",
+        "zk",
+        "result",
+        submitted["result_id"].as_str().unwrap(),
+        "--home",
+        home_s,
+    ]);
+    let label: Value =
+        serde_json::from_slice(&std::fs::read(testdata("digits_input.json")).unwrap()).unwrap();
+    assert_eq!(shown["class"], label["label"]);
+    assert_eq!(shown["output"], proved["output"]);
+
     // A ZK model is not a chat model.
     let (got, _, text) = http(
         gw,
@@ -418,4 +490,109 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
     );
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("/v1/zk/infer"), "{text}");
+}
+
+/// Starts `hibana ARGS` and returns it with the JSON line it prints when ready.
+fn start(args: &[&str]) -> (Proc, Value) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("HIBANA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hibana");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{args:?} printed {line:?}: {e}"));
+    (Proc(child), info)
+}
+
+#[test]
+fn the_gateway_fails_over_when_a_zk_provider_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let zkm = dir.path().join("credit-mlp.zkm");
+    let zkm_s = zkm.to_str().unwrap();
+    ok_json(&[
+        "--json",
+        "zk",
+        "compile",
+        &testdata("credit_mlp.onnx"),
+        "--calibration",
+        &testdata("credit_calibration.json"),
+        "-o",
+        zkm_s,
+    ]);
+    let serve = |name: &str| {
+        start(&[
+            "--json",
+            "provider",
+            "serve",
+            "--home",
+            dir.path().join(name).to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+            "--zk-model",
+            zkm_s,
+        ])
+    };
+    let (mut p1, i1) = serve("p1");
+    let (_p2, i2) = serve("p2");
+    let gw_home = dir.path().join("gw");
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
+    let created = ok_json(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "keys",
+        "create",
+        "zk",
+        "--account",
+        &account,
+    ]);
+    let key = created["key"].as_str().unwrap().to_string();
+    let (_gw, gi) = start(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--provider",
+        i1["provider"].as_str().unwrap(),
+        "--provider",
+        i2["provider"].as_str().unwrap(),
+        "--timeout-secs",
+        "60",
+    ]);
+    let gw = gi["gateway"].as_str().unwrap();
+    let request = json!({"model": "credit-mlp", "input": credit_input()});
+    let mut providers = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        if i == 2 {
+            p1.0.kill().unwrap();
+            p1.0.wait().unwrap();
+        }
+        let body = serde_json::to_vec(&request).unwrap();
+        let (status, headers, text) = http(gw, "/v1/zk/infer", Some(&key), &body);
+        assert_eq!(status, 200, "request {i}: {text}");
+        let receipt = headers
+            .iter()
+            .find(|(k, _)| k == "x-hibana-receipt")
+            .map(|(_, v)| InferenceReceipt::from_hex(v).unwrap())
+            .expect("a receipt");
+        providers.insert(receipt.body.provider.to_string());
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["class"], 3);
+    }
+    assert!(
+        providers.contains(i2["public_key"].as_str().unwrap()),
+        "the surviving provider answered: {providers:?}"
+    );
 }
