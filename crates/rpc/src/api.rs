@@ -94,7 +94,8 @@ pub struct AccountTxs {
     pub txs: Vec<Hash>,
 }
 
-/// A model registered for zero-knowledge inference (`zk_getModel`).
+/// A model registered for zero-knowledge inference (`zk_getModel`), with a Merkle proof of its
+/// record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZkModelView {
     /// Model commitment (hex): the content hash of the quantised model.
@@ -117,9 +118,15 @@ pub struct ZkModelView {
     pub verification_fee: hibana_types::Amount,
     /// Height the answer was read at.
     pub height: u64,
+    /// State root at `height` (also in that block's header).
+    pub state_root: Hash,
+    /// The stored record (hex of its borsh encoding), which `proof` proves.
+    pub entry: String,
+    /// Merkle proof of `entry` under `state_root` (hex of the borsh-encoded proof).
+    pub proof: String,
 }
 
-/// A proved inference verified on chain (`zk_getInference`).
+/// A proved inference verified on chain (`zk_getInference`), with a Merkle proof of its record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZkInferenceView {
     /// The result id (hex): blake3 of the proof file.
@@ -142,6 +149,12 @@ pub struct ZkInferenceView {
     pub included_at: u64,
     /// Height the answer was read at.
     pub height: u64,
+    /// State root at `height` (also in that block's header).
+    pub state_root: Hash,
+    /// The stored record (hex of its borsh encoding), which `proof` proves.
+    pub entry: String,
+    /// Merkle proof of `entry` under `state_root` (hex of the borsh-encoded proof).
+    pub proof: String,
 }
 
 /// The node's JSON-RPC API.

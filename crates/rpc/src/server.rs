@@ -144,13 +144,17 @@ impl HibanaApiServer for RpcHandler {
 
     async fn zk_get_model(&self, commitment: String) -> RpcResult<Option<ZkModelView>> {
         let commitment = parse_id32("the model commitment", &commitment)?;
-        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
         let Some(record) = verify::model(&snapshot, &commitment).map_err(node_error)? else {
             return Ok(None);
         };
         let zkm_bytes = verify::model_zkm(&snapshot, &commitment)
             .map_err(node_error)?
             .map_or(0, |z| z.len());
+        let (entry, proof) = snapshot
+            .get_with_proof(&verify::model_key(&commitment))
+            .map_err(node_error)?;
         Ok(Some(ZkModelView {
             commitment: hex::encode(record.commitment),
             owner: record.owner,
@@ -162,12 +166,16 @@ impl HibanaApiServer for RpcHandler {
             zkm_bytes,
             verification_fee: verify::verification_fee(record.k),
             height: snapshot.height(),
+            state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+            entry: hex::encode(entry.unwrap_or_default()),
+            proof: hex::encode(encode(&proof)),
         }))
     }
 
     async fn zk_get_inference(&self, id: String) -> RpcResult<Option<ZkInferenceView>> {
         let id = parse_id32("the result id", &id)?;
-        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
         let Some(record) = verify::inference(&snapshot, &id).map_err(node_error)? else {
             return Ok(None);
         };
@@ -175,6 +183,9 @@ impl HibanaApiServer for RpcHandler {
             .map_err(node_error)?
             .map_or(0, |m| m.output_scale);
         let divisor = f64::from(1u32 << scale.min(31));
+        let (entry, proof) = snapshot
+            .get_with_proof(&verify::inference_key(&id))
+            .map_err(node_error)?;
         Ok(Some(ZkInferenceView {
             id: hex::encode(record.id),
             model: hex::encode(record.model),
@@ -186,6 +197,9 @@ impl HibanaApiServer for RpcHandler {
             submitter: record.submitter,
             included_at: record.height,
             height: snapshot.height(),
+            state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+            entry: hex::encode(entry.unwrap_or_default()),
+            proof: hex::encode(encode(&proof)),
         }))
     }
 
