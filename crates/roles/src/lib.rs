@@ -5,7 +5,7 @@
 //!   [`InferenceReceipt`](hibana_types::InferenceReceipt) signed by the provider's key that binds
 //!   the model's content hash, the exact request and response bytes, token counts and price.
 //! - [`gateway`]: the OpenAI-compatible front door (`/v1/models`, `/v1/chat/completions` with
-//!   streaming, `/v1/completions`, `/v1/embeddings`): API keys bound to accounts ([`keys`]),
+//!   streaming, `/v1/completions`, `/v1/embeddings`, and `/v1/zk/infer`): API keys bound to accounts ([`keys`]),
 //!   per-key rate limits and usage, routing to healthy providers with failover, and receipt
 //!   verification before any answer reaches the client.
 //! - [`zk`]: proved inference on the provider (`POST /v1/zk/infer`): output plus a

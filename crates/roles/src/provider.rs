@@ -1,6 +1,7 @@
 //! The provider role: serves models over an OpenAI-shaped HTTP API and returns, with every
 //! result, a receipt signed by the provider's key that binds the model, the exact request and
-//! response bytes, the token counts and the price.
+//! response bytes, the token counts and the price. With [`Provider::with_zk`] it also proves
+//! inferences of compiled ZK models at `POST /v1/zk/infer` (see [`crate::zk`]).
 
 use std::{
     collections::BTreeMap,
