@@ -81,6 +81,9 @@ pub(crate) struct GatewayArgs {
     /// Seconds allowed for a provider's answer (and between two chunks of a stream).
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
+    /// JSON-RPC URL of a node: route `"model": "<subnet>"` to the subnet's miners.
+    #[arg(long, env = "HIBANA_GATEWAY_CHAIN")]
+    chain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,21 +199,25 @@ pub(crate) async fn start_provider(
 pub(crate) async fn start_gateway(
     home: &Path,
     providers: Vec<String>,
+    chain: Option<String>,
     addr: SocketAddr,
     timeout: Duration,
-) -> Result<String> {
-    if providers.is_empty() {
-        bail!("the gateway needs at least one --provider URL");
+) -> Result<(String, Arc<Gateway>)> {
+    if providers.is_empty() && chain.is_none() {
+        bail!(
+            "the gateway needs at least one --provider URL, or --chain to route to subnet miners"
+        );
     }
     let config = GatewayConfig {
         providers,
         keys: KeyFile::new(home.join("keys.json")),
         request_timeout: timeout,
         health_interval: Duration::from_millis(500),
+        chain_rpc: chain,
     };
     let gateway = Arc::new(Gateway::new(config)?);
-    let (addr, _task) = hibana_roles::gateway::serve(gateway, addr).await?;
-    Ok(format!("http://{addr}"))
+    let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;
+    Ok((format!("http://{addr}"), gateway))
 }
 
 pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<()> {
@@ -299,9 +306,10 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<()> {
             println!("Revoked {:?}", record.name);
         }
         None => {
-            let url = start_gateway(
+            let (url, _gateway) = start_gateway(
                 &home,
                 args.providers,
+                args.chain,
                 args.addr,
                 Duration::from_secs(args.timeout_secs),
             )
@@ -320,6 +328,8 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<()> {
 /// The AI side of a devnet: where the gateway and provider listen, and a demo key.
 pub(crate) struct DevnetAi {
     pub(crate) gateway: String,
+    /// The running gateway, told the devnet's RPC URL once the node listens.
+    pub(crate) router: Arc<Gateway>,
     pub(crate) provider: String,
     pub(crate) api_key: String,
     pub(crate) zk_model: PathBuf,
@@ -426,15 +436,17 @@ pub(crate) async fn start_devnet_ai(
             secret
         }
     };
-    let gateway = start_gateway(
+    let (gateway, router) = start_gateway(
         &gateway_home,
         vec![provider.clone()],
+        None,
         gateway_addr,
         Duration::from_secs(120),
     )
     .await?;
     Ok(DevnetAi {
         gateway,
+        router,
         provider,
         api_key,
         zk_model,

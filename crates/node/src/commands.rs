@@ -24,7 +24,7 @@ use crate::{
     keys::{self, Keyring, Keystore},
 };
 
-fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("hibana")
@@ -62,6 +62,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             crate::ai_commands::gateway(args, json).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Subnet(cmd) => crate::subnet_commands::subnet(cmd, rpc.as_deref(), json).await,
+        Command::Neuron(cmd) => crate::subnet_commands::neuron(cmd, rpc.as_deref(), json).await,
+        Command::Weights(cmd) => crate::subnet_commands::weights(cmd, rpc.as_deref(), json).await,
+        Command::Validator(cmd) => crate::subnet_commands::validator(cmd, rpc.as_deref()).await,
     }
 }
 
@@ -109,6 +113,11 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         )
     };
     run_node(&home, config, |url| {
+        if let Some(ai) = &ai
+            && let Err(e) = ai.router.connect_chain(url)
+        {
+            tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
+        }
         if json {
             let accounts: Vec<_> = dev_keys
                 .iter()
@@ -552,7 +561,7 @@ async fn tx(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
     send(&client, &key, message, flags, json).await
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &RpcClient,
     key: &SecretKey,
     message: Message,

@@ -6,6 +6,7 @@ mod ai_commands;
 mod commands;
 mod home;
 mod keys;
+mod subnet_commands;
 mod zk_commands;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -76,6 +77,18 @@ enum Command {
     /// and submit proofs on chain.
     #[command(subcommand)]
     Zk(zk_commands::ZkCommand),
+    /// The model network's subnets: create, list, show, emissions.
+    #[command(subcommand)]
+    Subnet(subnet_commands::SubnetCommand),
+    /// Register and list a subnet's neurons (miners and validators).
+    #[command(subcommand)]
+    Neuron(subnet_commands::NeuronCommand),
+    /// Show the weights validators set.
+    #[command(subcommand)]
+    Weights(subnet_commands::WeightsCommand),
+    /// Run a subnet validator: score miners and set weights.
+    #[command(subcommand)]
+    Validator(subnet_commands::ValidatorCommand),
 }
 
 /// Node settings shared by `devnet` and `node`.
@@ -161,7 +174,7 @@ struct NodeArgs {
 
 /// Where signing keys come from.
 #[derive(Debug, Args)]
-struct KeySource {
+pub(crate) struct KeySource {
     /// Folder of encrypted keystores (default: <data dir>/hibana/keyring).
     #[arg(long, env = "HIBANA_KEYRING_DIR", conflicts_with = "home")]
     keyring_dir: Option<PathBuf>,
@@ -208,7 +221,7 @@ enum WalletCommand {
 
 /// Options of every transaction.
 #[derive(Debug, Args)]
-struct TxFlags {
+pub(crate) struct TxFlags {
     /// Name of the signing key.
     #[arg(long)]
     from: String,
@@ -320,6 +333,7 @@ fn main() -> ExitCode {
             | Command::Testnet(_)
             | Command::Provider(_)
             | Command::Gateway(_)
+            | Command::Validator(_)
     ) {
         init_logging(cli.log_format);
     }

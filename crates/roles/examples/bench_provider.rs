@@ -308,6 +308,7 @@ async fn main() {
             keys,
             request_timeout: Duration::from_secs(60),
             health_interval: Duration::from_secs(5),
+            chain_rpc: None,
         })
         .unwrap(),
     );

@@ -2,6 +2,13 @@
 //! applies per-key rate limits, routes each request to a healthy provider serving the model,
 //! retries another provider when one fails or times out, checks every receipt's signature and
 //! hashes before answering, and keeps per-key usage.
+//!
+//! With a chain to read (`chain_rpc`), the gateway also routes for the model network: the miners
+//! of every subnet become providers, and a request naming a subnet (`"model": "chat"`, by name
+//! or task) goes to one of its miners, picked at random with probability proportional to
+//! `(incentive + 0.01) / ((1 + latency in s) × (1 + load)) × cheapest price / own price`, so
+//! load spreads but the miners validators rate best get most requests; the rest are the
+//! failover order. `"model": "<content hash>"` pins one model.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -47,6 +54,8 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Interval of provider health checks.
     pub health_interval: Duration,
+    /// JSON-RPC URL of a node, to route to the miners of the chain's subnets.
+    pub chain_rpc: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +70,30 @@ struct Health {
     models: Vec<HealthModel>,
     active: usize,
     capacity: usize,
+    #[serde(default)]
+    price_per_token: Option<serde_json::Value>,
+}
+
+impl Health {
+    fn price(&self) -> Option<f64> {
+        match self.price_per_token.as_ref()? {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A provider's place in a subnet, read from the chain.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Membership {
+    subnet: String,
+    task: String,
+    uid: u16,
+    /// Incentive from the last epoch, as a fraction.
+    incentive: f64,
+    /// The model hash it registered.
+    model: String,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +101,11 @@ struct ProviderState {
     health: Option<Health>,
     healthy: bool,
     in_flight: usize,
+    /// Moving average of answer latency, in milliseconds.
+    latency_ms: Option<f64>,
+    served: u64,
+    failures: u64,
+    subnets: Vec<Membership>,
 }
 
 #[derive(Debug)]
@@ -75,6 +113,26 @@ struct ProviderHandle {
     url: String,
     state: RwLock<ProviderState>,
 }
+
+impl ProviderHandle {
+    fn new(url: &str) -> Arc<ProviderHandle> {
+        Arc::new(ProviderHandle {
+            url: url.trim_end_matches('/').to_string(),
+            state: RwLock::default(),
+        })
+    }
+
+    fn served(&self, elapsed: Duration) {
+        let mut s = self.state.write();
+        let ms = elapsed.as_secs_f64() * 1e3;
+        s.latency_ms = Some(s.latency_ms.map_or(ms, |old| 0.8 * old + 0.2 * ms));
+        s.served += 1;
+    }
+}
+
+/// Where a request goes: the provider, its key, and the model to ask it for when the client
+/// named a subnet.
+type Candidate = (Arc<ProviderHandle>, PublicKey, Option<String>);
 
 struct KeyCache {
     loaded_at: Option<SystemTime>,
@@ -84,7 +142,8 @@ struct KeyCache {
 /// The gateway's shared state.
 pub struct Gateway {
     config: GatewayConfig,
-    providers: Vec<ProviderHandle>,
+    providers: RwLock<Vec<Arc<ProviderHandle>>>,
+    chain: RwLock<Option<hibana_rpc::RpcClient>>,
     http: reqwest::Client,
     next: AtomicUsize,
     keys: Mutex<KeyCache>,
@@ -101,20 +160,25 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// A gateway over the configured providers.
-    pub fn new(config: GatewayConfig) -> Result<Gateway, reqwest::Error> {
+    pub fn new(config: GatewayConfig) -> Result<Gateway, std::io::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
-            .build()?;
+            .build()
+            .map_err(std::io::Error::other)?;
         let usage = config.keys.load_usage();
+        let chain = match &config.chain_rpc {
+            Some(url) => Some(connect(url)?),
+            None => None,
+        };
         Ok(Gateway {
-            providers: config
-                .providers
-                .iter()
-                .map(|url| ProviderHandle {
-                    url: url.trim_end_matches('/').to_string(),
-                    state: RwLock::default(),
-                })
-                .collect(),
+            providers: RwLock::new(
+                config
+                    .providers
+                    .iter()
+                    .map(|url| ProviderHandle::new(url))
+                    .collect(),
+            ),
+            chain: RwLock::new(chain),
             config,
             http,
             next: AtomicUsize::new(0),
@@ -128,9 +192,63 @@ impl Gateway {
         })
     }
 
+    /// Routes for the subnets of the chain whose node answers JSON-RPC at `url`.
+    pub fn connect_chain(&self, url: &str) -> Result<(), std::io::Error> {
+        *self.chain.write() = Some(connect(url)?);
+        Ok(())
+    }
+
+    /// Reads the subnets from the chain: every miner becomes a provider, with its incentive.
+    pub async fn refresh_subnets(&self) {
+        let Some(chain) = self.chain.read().clone() else {
+            return;
+        };
+        let subnets = match chain.subnets().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the subnets");
+                return;
+            }
+        };
+        let mut found: HashMap<String, Vec<Membership>> = HashMap::new();
+        for subnet in subnets {
+            let Ok(Some(view)) = chain.subnet(&subnet.id.to_string()).await else {
+                continue;
+            };
+            for n in view.neurons {
+                if n.role != hibana_types::NeuronRole::Miner {
+                    continue;
+                }
+                found
+                    .entry(n.endpoint.trim_end_matches('/').to_string())
+                    .or_default()
+                    .push(Membership {
+                        subnet: subnet.name.clone(),
+                        task: subnet.task.clone(),
+                        uid: n.uid,
+                        incentive: n.incentive as f64 / hibana_runtime::subnets::epoch::ONE as f64,
+                        model: n.model.to_string(),
+                    });
+            }
+        }
+        let mut providers = self.providers.write();
+        for p in providers.iter() {
+            p.state.write().subnets = found.remove(&p.url).unwrap_or_default();
+        }
+        for (url, memberships) in found {
+            let handle = ProviderHandle::new(&url);
+            handle.state.write().subnets = memberships;
+            providers.push(handle);
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Arc<ProviderHandle>> {
+        self.providers.read().clone()
+    }
+
     /// Polls every provider's health once.
     pub async fn check_providers(&self) {
-        for p in &self.providers {
+        for p in &self.snapshot() {
             let health = self
                 .http
                 .get(format!("{}/health", p.url))
@@ -235,21 +353,34 @@ impl Gateway {
         }
     }
 
-    /// Healthy providers serving `model` (by name or content hash), least loaded first.
-    fn candidates(&self, model: &str) -> Result<Vec<(usize, PublicKey)>, ApiError> {
+    /// Where to send a request for `model`: a subnet's miners in score order (see the module
+    /// documentation), or the healthy providers serving that model name or hash, least loaded
+    /// first.
+    fn candidates(&self, model: &str) -> Result<Vec<Candidate>, ApiError> {
+        let providers = self.snapshot();
+        let subnet_route = providers.iter().any(|p| {
+            p.state
+                .read()
+                .subnets
+                .iter()
+                .any(|m| m.subnet == model || m.task == model)
+        });
+        if subnet_route {
+            return self.subnet_candidates(&providers, model);
+        }
         let mut known = false;
         let mut out = Vec::new();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.providers.len();
+        let n = providers.len();
         for offset in 0..n {
-            let i = (start + offset) % n.max(1);
-            let state = self.providers[i].state.read();
+            let p = &providers[(start + offset) % n.max(1)];
+            let state = p.state.read();
             let Some(h) = &state.health else { continue };
             if h.models.iter().any(|m| m.id == model || m.hash == model) {
                 known = true;
                 if state.healthy {
                     let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
-                    out.push((load, i, h.provider));
+                    out.push((load, p.clone(), h.provider));
                 }
             }
         }
@@ -265,12 +396,73 @@ impl Gateway {
         }
         // Stable sort keeps the round-robin order among equally loaded providers.
         out.sort_by_key(|(load, _, _)| *load);
-        Ok(out.into_iter().map(|(_, i, key)| (i, key)).collect())
+        Ok(out.into_iter().map(|(_, p, key)| (p, key, None)).collect())
     }
 
-    fn mark_down(&self, i: usize) {
-        self.providers[i].state.write().healthy = false;
+    /// The healthy miners of the subnet named `name` (or serving task `name`), in a random
+    /// order weighted by incentive, latency, load and price.
+    fn subnet_candidates(
+        &self,
+        providers: &[Arc<ProviderHandle>],
+        name: &str,
+    ) -> Result<Vec<Candidate>, ApiError> {
+        let mut rows = Vec::new();
+        for p in providers {
+            let state = p.state.read();
+            let Some(m) = state
+                .subnets
+                .iter()
+                .find(|m| m.subnet == name)
+                .or_else(|| state.subnets.iter().find(|m| m.task == name))
+            else {
+                continue;
+            };
+            let Some(h) = &state.health else { continue };
+            if !state.healthy {
+                continue;
+            }
+            let load = (h.active + state.in_flight) as f64 / h.capacity.max(1) as f64;
+            let latency = state.latency_ms.unwrap_or(1000.0) / 1000.0;
+            let weight = (m.incentive + 0.01) / ((1.0 + latency) * (1.0 + load));
+            rows.push((weight, h.price(), p.clone(), h.provider, m.model.clone()));
+        }
+        if rows.is_empty() {
+            return Err(ApiError::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no miner of subnet `{name}` is available right now; retry later"),
+            ));
+        }
+        let cheapest = rows
+            .iter()
+            .filter_map(|r| r.1)
+            .fold(f64::INFINITY, f64::min);
+        // Weighted sampling without replacement (Efraimidis–Spirakis): sort by u^(1/w).
+        let mut rng = rand::thread_rng();
+        let mut keyed: Vec<(f64, Candidate)> = rows
+            .into_iter()
+            .map(|(weight, price, p, key, model)| {
+                let price_factor = match price {
+                    Some(pr) if pr > 0.0 && cheapest.is_finite() => (cheapest + 1.0) / (pr + 1.0),
+                    _ => 1.0,
+                };
+                let w = (weight * price_factor).max(1e-9);
+                let u: f64 = rand::Rng::gen_range(&mut rng, f64::MIN_POSITIVE..1.0);
+                (u.powf(1.0 / w), (p, key, Some(model)))
+            })
+            .collect();
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(keyed.into_iter().map(|(_, c)| c).collect())
     }
+
+    fn mark_down(&self, p: &ProviderHandle) {
+        let mut state = p.state.write();
+        state.healthy = false;
+        state.failures += 1;
+    }
+}
+
+fn connect(url: &str) -> Result<hibana_rpc::RpcClient, std::io::Error> {
+    hibana_rpc::RpcClient::new(url).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 type AppState = Arc<Gateway>;
@@ -281,6 +473,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/health", get(|| async { "ok\n" }))
         .route("/v1/models", get(models))
         .route("/v1/usage", get(usage))
+        .route("/v1/router", get(router_table))
         .route(
             "/v1/chat/completions",
             post(|s, h, b| forward(s, h, b, "/v1/chat/completions")),
@@ -315,12 +508,14 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    gateway.refresh_subnets().await;
     gateway.check_providers().await;
     let background = gateway.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(background.config.health_interval);
         loop {
             tick.tick().await;
+            background.refresh_subnets().await;
             background.check_providers().await;
             background.save_usage();
         }
@@ -338,10 +533,11 @@ async fn models(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     g.admit(&headers)?;
     let mut ids = std::collections::BTreeSet::new();
-    for p in &g.providers {
+    for p in &g.snapshot() {
         let state = p.state.read();
         if let (true, Some(h)) = (state.healthy, &state.health) {
             ids.extend(h.models.iter().map(|m| m.id.clone()));
+            ids.extend(state.subnets.iter().map(|m| m.subnet.clone()));
         }
     }
     let data: Vec<_> = ids
@@ -360,6 +556,33 @@ async fn usage(
     Ok(Json(
         json!({"key": key.name, "account": key.account, "usage": usage}),
     ))
+}
+
+/// The routing table: every provider with its health, subnets, latency and counts.
+async fn router_table(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    g.admit(&headers)?;
+    let rows: Vec<_> = g
+        .snapshot()
+        .iter()
+        .map(|p| {
+            let s = p.state.read();
+            json!({
+                "url": p.url,
+                "healthy": s.healthy,
+                "provider": s.health.as_ref().map(|h| h.provider),
+                "models": s.health.as_ref().map(|h| h.models.iter().map(|m| m.id.clone()).collect::<Vec<_>>()),
+                "subnets": s.subnets,
+                "latency_ms": s.latency_ms,
+                "in_flight": s.in_flight,
+                "served": s.served,
+                "failures": s.failures,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"providers": rows})))
 }
 
 #[derive(Deserialize)]
@@ -401,11 +624,17 @@ async fn forward_inner(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
     let candidates = g.candidates(&model)?;
-    let request_hash = Hash::digest(&body);
     let mut failures = Vec::new();
-    for (i, provider_key) in candidates {
-        let url = format!("{}{}", g.providers[i].url, path);
-        g.providers[i].state.write().in_flight += 1;
+    for (p, provider_key, rewrite) in candidates {
+        // A request for a subnet asks the miner for the model it registered.
+        let body = match &rewrite {
+            Some(m) => with_model(&body, m)?,
+            None => body.clone(),
+        };
+        let request_hash = Hash::digest(&body);
+        let url = format!("{}{}", p.url, path);
+        p.state.write().in_flight += 1;
+        let started = Instant::now();
         let attempt = g
             .http
             .post(&url)
@@ -427,26 +656,29 @@ async fn forward_inner(
                 // The provider judged the request itself invalid: that answer is the client's.
                 let status = resp.status();
                 let bytes = resp.bytes().await.unwrap_or_default();
-                g.providers[i].state.write().in_flight -= 1;
+                p.state.write().in_flight -= 1;
                 return Ok(
                     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 );
             }
             Ok(resp) if peek.stream => {
-                stream_through(&g, i, resp, provider_key, request_hash, key.clone()).await
+                stream_through(&g, &p, resp, provider_key, request_hash, key.clone()).await
             }
             Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key)
                 .await
                 .map_err(|e| format!("{url}: {e}")),
         };
         if !peek.stream || result.is_err() {
-            g.providers[i].state.write().in_flight -= 1;
+            p.state.write().in_flight -= 1;
         }
         match result {
-            Ok(response) => return Ok(response),
+            Ok(response) => {
+                p.served(started.elapsed());
+                return Ok(response);
+            }
             Err(reason) => {
                 tracing::warn!(%reason, "provider failed; trying another");
-                g.mark_down(i);
+                g.mark_down(&p);
                 failures.push(reason);
             }
         }
@@ -458,6 +690,17 @@ async fn forward_inner(
             failures.join("; ")
         ),
     ))
+}
+
+/// The request body with its `model` replaced.
+fn with_model(body: &Bytes, model: &str) -> Result<Bytes, ApiError> {
+    let mut value: serde_json::Value = parse_body(body)?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("model".into(), serde_json::Value::String(model.to_string()));
+    }
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::invalid(None, format!("cannot re-encode the request: {e}")))
 }
 
 async fn whole_answer(
@@ -495,7 +738,7 @@ async fn whole_answer(
 /// must cover exactly that. Fails (so another provider is tried) only if nothing was relayed yet.
 async fn stream_through(
     g: &AppState,
-    i: usize,
+    p: &Arc<ProviderHandle>,
     resp: reqwest::Response,
     provider_key: PublicKey,
     request_hash: Hash,
@@ -520,6 +763,7 @@ async fn stream_through(
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let g = g.clone();
+    let p = p.clone();
     tokio::spawn(async move {
         let mut hasher = StreamHasher::default();
         let mut pending = vec![first];
@@ -597,7 +841,7 @@ async fn stream_through(
             }
             Err(reason) => {
                 tracing::warn!(%reason, "stream failed");
-                g.mark_down(i);
+                g.mark_down(&p);
                 let err = ApiError::server(
                     StatusCode::BAD_GATEWAY,
                     format!("the stream failed: {reason}"),
@@ -606,7 +850,7 @@ async fn stream_through(
                 let _ = tx.send(Ok(Bytes::from(format!("data: {err}\n\n")))).await;
             }
         }
-        g.providers[i].state.write().in_flight -= 1;
+        p.state.write().in_flight -= 1;
     });
     let body = Body::from_stream(ReceiverStream::new(rx));
     Response::builder()

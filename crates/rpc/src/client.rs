@@ -96,6 +96,46 @@ impl RpcClient {
         }
     }
 
+    /// All subnets.
+    pub async fn subnets(&self) -> Result<Vec<hibana_runtime::subnets::Subnet>, ClientError> {
+        use crate::subnets::SubnetsApiClient;
+        self.inner.subnet_list().await.map_err(|e| self.map(e))
+    }
+
+    /// A subnet by id or name, with its neurons.
+    pub async fn subnet(&self, key: &str) -> Result<Option<crate::SubnetView>, ClientError> {
+        use crate::subnets::SubnetsApiClient;
+        self.inner
+            .subnet_get(key.to_string())
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The weights of a subnet's validators.
+    pub async fn subnet_weights(
+        &self,
+        key: &str,
+    ) -> Result<Vec<crate::ValidatorWeights>, ClientError> {
+        use crate::subnets::SubnetsApiClient;
+        self.inner
+            .subnet_weights(key.to_string())
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// What a subnet's last epochs paid, newest first.
+    pub async fn subnet_emissions(
+        &self,
+        key: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<hibana_runtime::subnets::EpochSummary>, ClientError> {
+        use crate::subnets::SubnetsApiClient;
+        self.inner
+            .subnet_emissions(key.to_string(), limit)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// Chain status.
     pub async fn status(&self) -> Result<ChainStatus, ClientError> {
         self.inner.chain_status().await.map_err(|e| self.map(e))

@@ -5,8 +5,9 @@
 //! `state_getAccount` (with Merkle proofs that [`RpcClient::account_verified`] checks against the
 //! block header's state root), `zk_getModel` and `zk_getInference` (registered ZK models and
 //! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
-//! subscription over WebSocket. The server (feature `server`) also answers `GET /metrics` in the
-//! Prometheus format and `GET /health`.
+//! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
+//! `subnet_weights` and `subnet_emissions`. The server (feature `server`) also answers
+//! `GET /metrics` in the Prometheus format and `GET /health`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hibana_rpc::ClientError> {
@@ -21,9 +22,11 @@ pub mod api;
 mod client;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod subnets;
 
 pub use api::{
     AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView, ZkInferenceView,
     ZkModelView,
 };
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
+pub use subnets::{SubnetView, ValidatorWeights};

@@ -26,11 +26,11 @@ use crate::api::{
 /// Largest accepted request body (1 MiB).
 pub const MAX_REQUEST_BYTES: u32 = 1024 * 1024;
 
-fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
+pub(crate) fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INVALID_PARAMS_CODE, msg.into(), None::<()>)
 }
 
-fn node_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
+pub(crate) fn node_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(NODE_ERROR, format!("node error: {e}"), None::<()>)
 }
 
@@ -332,7 +332,16 @@ pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer,
         .build(addr)
         .await?;
     let addr = server.local_addr()?;
-    let handle = server.start(RpcHandler { chain }.into_rpc());
+    let mut module = RpcHandler {
+        chain: chain.clone(),
+    }
+    .into_rpc();
+    module
+        .merge(crate::subnets::SubnetsApiServer::into_rpc(
+            crate::subnets::server::SubnetsHandler { chain },
+        ))
+        .map_err(std::io::Error::other)?;
+    let handle = server.start(module);
     tracing::info!(%addr, "JSON-RPC listening");
     Ok(RunningServer { addr, handle })
 }

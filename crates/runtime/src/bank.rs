@@ -90,6 +90,24 @@ pub fn credit<S: StateWrite + ?Sized>(
     Ok(())
 }
 
+/// Fails unless `address` can spend `needed`.
+pub fn require_balance<S: StateRead + ?Sized>(
+    state: &S,
+    address: &Address,
+    needed: Amount,
+) -> Result<(), ExecError> {
+    let available = account(state, address)?.balance;
+    if available < needed {
+        return Err(TxError::InsufficientFunds {
+            account: *address,
+            available,
+            needed,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Takes from an account's balance, failing if it is too small.
 pub fn debit<S: StateWrite + ?Sized>(
     state: &mut S,
@@ -122,16 +140,7 @@ impl MessageHandler for Transfer {
         state: &S,
         ctx: &TxContext<'_>,
     ) -> Result<(), ExecError> {
-        let acct = account(state, &ctx.sender)?;
-        if acct.balance < self.amount {
-            return Err(TxError::InsufficientFunds {
-                account: ctx.sender,
-                available: acct.balance,
-                needed: self.amount,
-            }
-            .into());
-        }
-        Ok(())
+        require_balance(state, &ctx.sender, self.amount)
     }
 
     fn execute<S: StateWrite + ?Sized>(

@@ -7,8 +7,8 @@
 //! Every component follows one contract: `init_genesis`, `begin_block`, `end_block`, and for each
 //! of its messages ([`MessageHandler`]) `check_stateless` → `check_stateful` → `execute`.
 //! Components now: [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond,
-//! unbond, slash, jail, validator set) and [`verify`] (ZK-verifiable models and proved
-//! inferences).
+//! unbond, slash, jail, validator set), [`verify`] (ZK-verifiable models and proved
+//! inferences) and [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each transaction (which first
 //! runs the ante checks of [`check_stateful`]: nonce and fee, then pays the fee and runs the
@@ -50,6 +50,7 @@ mod error;
 mod params;
 pub mod staking;
 mod state;
+pub mod subnets;
 pub mod verify;
 
 use hibana_types::{
@@ -118,6 +119,10 @@ impl MessageHandler for Message {
             Message::Unbond(m) => m.check_stateless(),
             Message::RegisterZkModel(m) => m.check_stateless(),
             Message::SubmitZkInference(m) => m.check_stateless(),
+            Message::CreateSubnet(m) => m.check_stateless(),
+            Message::RegisterNeuron(m) => m.check_stateless(),
+            Message::CommitWeights(m) => m.check_stateless(),
+            Message::RevealWeights(m) => m.check_stateless(),
         }
     }
 
@@ -132,6 +137,10 @@ impl MessageHandler for Message {
             Message::Unbond(m) => m.check_stateful(state, ctx),
             Message::RegisterZkModel(m) => m.check_stateful(state, ctx),
             Message::SubmitZkInference(m) => m.check_stateful(state, ctx),
+            Message::CreateSubnet(m) => m.check_stateful(state, ctx),
+            Message::RegisterNeuron(m) => m.check_stateful(state, ctx),
+            Message::CommitWeights(m) => m.check_stateful(state, ctx),
+            Message::RevealWeights(m) => m.check_stateful(state, ctx),
         }
     }
 
@@ -147,6 +156,10 @@ impl MessageHandler for Message {
             Message::Unbond(m) => m.execute(state, ctx, events),
             Message::RegisterZkModel(m) => m.execute(state, ctx, events),
             Message::SubmitZkInference(m) => m.execute(state, ctx, events),
+            Message::CreateSubnet(m) => m.execute(state, ctx, events),
+            Message::RegisterNeuron(m) => m.execute(state, ctx, events),
+            Message::CommitWeights(m) => m.execute(state, ctx, events),
+            Message::RevealWeights(m) => m.execute(state, ctx, events),
         }
     }
 }
@@ -409,10 +422,16 @@ pub fn begin_block<S: StateWrite + ?Sized>(
 
 /// End-of-block work of every component.
 pub fn end_block<S: StateWrite + ?Sized>(
-    _state: &mut S,
-    _block: &BlockContext,
+    state: &mut S,
+    block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
-    Ok(Vec::new())
+    let mut events = Vec::new();
+    match subnets::end_block(state, block.height, &mut events) {
+        Ok(()) => Ok(events),
+        Err(ExecError::State(e)) => Err(e),
+        // Minting emission can only fail on a supply overflow.
+        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("end_block: {e}"))),
+    }
 }
 
 /// An account as the RPC shows it.

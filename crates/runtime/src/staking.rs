@@ -272,16 +272,7 @@ impl MessageHandler for Bond {
         state: &S,
         ctx: &TxContext<'_>,
     ) -> Result<(), ExecError> {
-        let acct = bank::account(state, &ctx.sender)?;
-        if acct.balance < self.amount {
-            return Err(TxError::InsufficientFunds {
-                account: ctx.sender,
-                available: acct.balance,
-                needed: self.amount,
-            }
-            .into());
-        }
-        Ok(())
+        bank::require_balance(state, &ctx.sender, self.amount)
     }
 
     fn execute<S: StateWrite + ?Sized>(

@@ -404,9 +404,13 @@ fn accounts_touched(tx: &SignedTransaction) -> Vec<Address> {
             hibana_types::Message::Transfer(t) => t.to,
             hibana_types::Message::Bond(b) => b.validator,
             hibana_types::Message::Unbond(u) => u.validator,
-            // ZK messages name no account besides the sender.
+            // ZK and subnet messages name no account besides the sender.
             hibana_types::Message::RegisterZkModel(_)
-            | hibana_types::Message::SubmitZkInference(_) => continue,
+            | hibana_types::Message::SubmitZkInference(_)
+            | hibana_types::Message::CreateSubnet(_)
+            | hibana_types::Message::RegisterNeuron(_)
+            | hibana_types::Message::CommitWeights(_)
+            | hibana_types::Message::RevealWeights(_) => continue,
         };
         if !accounts.contains(&other) {
             accounts.push(other);

@@ -41,8 +41,9 @@ pub use inference::{InferenceReceipt, RECEIPT_SIGN_DOMAIN, ReceiptBody, ReceiptE
 pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_state_proof};
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use tx::{
-    Bond, Message, RegisterZkModel, SignedTransaction, SubmitZkInference, TX_SIGN_DOMAIN,
-    Transaction, Transfer, Unbond,
+    Bond, CommitWeights, CreateSubnet, Message, NeuronRole, RegisterNeuron, RegisterZkModel,
+    RevealWeights, SignedTransaction, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, Transaction,
+    Transfer, Unbond, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -48,6 +48,149 @@ pub enum Message {
     RegisterZkModel(RegisterZkModel),
     /// Submit a proved inference of a registered model (verify).
     SubmitZkInference(SubmitZkInference),
+    /// Create a subnet for one task, locking a deposit (subnets).
+    CreateSubnet(CreateSubnet),
+    /// Register the signer as a miner or validator of a subnet (subnets).
+    RegisterNeuron(RegisterNeuron),
+    /// Commit to a validator's weights by their hash (subnets).
+    CommitWeights(CommitWeights),
+    /// Reveal weights committed earlier (subnets).
+    RevealWeights(RevealWeights),
+}
+
+/// Parameters of a subnet, chosen by its creator.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SubnetParams {
+    /// Blocks per epoch: the Yuma epoch runs every `tempo` blocks.
+    pub tempo: u64,
+    /// Share of validator stake (parts per million) whose weights decide a miner's consensus.
+    pub kappa_ppm: u32,
+    /// Most neurons (miners and validators); a full subnet replaces its lowest-ranked neuron.
+    pub max_neurons: u16,
+    /// Most validators with a permit (the largest stake holders).
+    pub max_validators: u16,
+    /// Blocks after registration during which a neuron cannot be replaced.
+    pub immunity_period: u64,
+    /// Blocks after its last revealed weights for which a validator counts as active.
+    pub activity_cutoff: u64,
+    /// Weight of the previous bonds in their moving average (parts per million).
+    pub bonds_moving_average_ppm: u32,
+    /// Share of the network's subnet emission paid to this subnet (parts per million).
+    pub emission_share_ppm: u32,
+    /// Share of each epoch's emission paid to the owner (parts per million).
+    pub owner_cut_ppm: u32,
+    /// Blocks between committing weights and the earliest reveal; the reveal window lasts as
+    /// long again.
+    pub commit_reveal_interval: u64,
+    /// Fee burned by each neuron registration.
+    pub registration_fee: Amount,
+}
+
+impl Default for SubnetParams {
+    fn default() -> Self {
+        SubnetParams {
+            tempo: 100,
+            kappa_ppm: 500_000,
+            max_neurons: 256,
+            max_validators: 64,
+            immunity_period: 500,
+            activity_cutoff: 5_000,
+            bonds_moving_average_ppm: 900_000,
+            emission_share_ppm: 100_000,
+            owner_cut_ppm: 180_000,
+            commit_reveal_interval: 10,
+            registration_fee: Amount(1_000_000_000),
+        }
+    }
+}
+
+/// Create a subnet: its name (unique, used by clients to pick it), its task and parameters.
+/// The signer becomes its owner and locks the creation deposit.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CreateSubnet {
+    /// Unique name: 1 to 32 characters of `a-z`, `0-9` and `-`.
+    pub name: String,
+    /// The task: `chat`, `text-generation`, `embeddings`, `audit` or `zk-inference`.
+    pub task: String,
+    /// Parameters.
+    pub params: SubnetParams,
+}
+
+/// What a neuron does in its subnet.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NeuronRole {
+    /// Serves the task; paid by incentive.
+    Miner,
+    /// Scores miners and sets weights; paid by dividends.
+    Validator,
+}
+
+/// Register the signer as a neuron of a subnet, burning the subnet's registration fee.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RegisterNeuron {
+    /// The subnet id.
+    pub subnet: u32,
+    /// Miner or validator.
+    pub role: NeuronRole,
+    /// Where the neuron answers (`http://` or `https://` URL; a miner speaks the provider API).
+    pub endpoint: String,
+    /// Content hash of the model it serves (zero for validators).
+    pub model: Hash,
+}
+
+/// Commit to weights: `commitment` is [`RevealWeights::commitment`] of the later reveal.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitWeights {
+    /// The subnet id.
+    pub subnet: u32,
+    /// Hash of the weights, the salt and the committer.
+    pub commitment: Hash,
+}
+
+/// Parts per million: the unit of weights, which must sum to exactly this.
+pub const WEIGHTS_TOTAL: u32 = 1_000_000;
+
+/// Reveal weights matching an earlier commitment.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RevealWeights {
+    /// The subnet id.
+    pub subnet: u32,
+    /// (miner uid, weight in parts per million), uids strictly increasing, weights summing to
+    /// [`WEIGHTS_TOTAL`].
+    pub weights: Vec<(u16, u32)>,
+    /// The secret salt of the commitment.
+    pub salt: Hash,
+}
+
+/// Domain separator of weight commitments.
+pub const WEIGHTS_COMMIT_DOMAIN: &[u8] = b"hibana/weights/v1\0";
+
+impl RevealWeights {
+    /// The commitment a validator `committer` publishes before revealing these weights. It
+    /// binds the committer, so a copied commitment cannot be revealed by anyone else.
+    pub fn commitment(&self, committer: &Address) -> Hash {
+        let mut bytes = WEIGHTS_COMMIT_DOMAIN.to_vec();
+        bytes.extend_from_slice(&encode(&(
+            self.subnet,
+            committer,
+            &self.weights,
+            &self.salt,
+        )));
+        Hash::digest(&bytes)
+    }
 }
 
 /// Register a compiled ZK model: the `.zkm` bytes (quantised model, circuit size), from which

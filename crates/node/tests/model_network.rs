@@ -1,0 +1,470 @@
+//! End-to-end: the model network on a devnet. Three miners serve the `chat` subnet (the devnet's
+//! real provider, one that answers garbage, one that is slow), two validators score them with
+//! `hibana validator run` and set weights by commit-reveal, epochs pay the useful ones, and the
+//! gateway sends most `"model": "chat"` requests to the miner with the highest incentive.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a process and returns it with the JSON line it prints when ready.
+fn start(mut cmd: Command) -> (Proc, Value) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start process");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("printed {line:?}: {e}"));
+    (Proc(child), info)
+}
+
+fn hibana(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("HIBANA_RPC")
+        .output()
+        .expect("run hibana")
+}
+
+fn ok_json(args: &[&str]) -> Value {
+    let out = hibana(args);
+    assert!(
+        out.status.success(),
+        "hibana {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = hibana(args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "hibana {args:?} should fail: {text}");
+    assert!(
+        text.contains(needle),
+        "hibana {args:?}: expected {needle:?} in {text:?}"
+    );
+    assert!(
+        !text.contains("panicked"),
+        "hibana {args:?} panicked: {text}"
+    );
+}
+
+fn http(url: &str, method: &str, path: &str, key: &str, body: &[u8]) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+fn fake_miner(mode: &str, upstream: &str) -> (Proc, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_miner.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(mode).arg(upstream);
+    let (p, info) = start(cmd);
+    (p, info["url"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--json",
+        "devnet",
+        "--home",
+        h,
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "250",
+    ])
+    .env("HIBANA_LOG", "warn");
+    let (_devnet, info) = start(cmd);
+    let rpc = info["rpc"].as_str().unwrap().to_string();
+    let gateway = info["gateway"].as_str().unwrap().to_string();
+    let api_key = info["api_key"].as_str().unwrap().to_string();
+    let provider = info["provider"].as_str().unwrap().to_string();
+    let (_garbage, garbage_url) = fake_miner("garbage", &provider);
+    let (_slow, slow_url) = fake_miner("slow", &provider);
+
+    // Keys for the two misbehaving miners, funded by alice.
+    let keyring = dir.path().join("keyring");
+    let kr = keyring.to_str().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "miner passphrase\n").unwrap();
+    let pw = pass.to_str().unwrap();
+    let mut miner_keys = Vec::new();
+    for name in ["garbage", "slow"] {
+        let created = ok_json(&[
+            "--json",
+            "wallet",
+            "new",
+            name,
+            "--keyring-dir",
+            kr,
+            "--password-file",
+            pw,
+        ]);
+        let address = created["address"].as_str().unwrap().to_string();
+        ok_json(&[
+            "--json", "--rpc", &rpc, "tx", "transfer", "--home", h, "--from", "alice", "--to",
+            &address, "--amount", "50HIB",
+        ]);
+        miner_keys.push(name);
+    }
+
+    // The subnet, and bad input for it.
+    fails_with(
+        &[
+            "--rpc", &rpc, "subnet", "create", "--name", "Chat", "--task", "chat", "--from",
+            "alice", "--home", h,
+        ],
+        "must be 1 to 32 characters",
+    );
+    fails_with(
+        &[
+            "--rpc", &rpc, "subnet", "create", "--name", "chat", "--task", "chat", "--kappa",
+            "1.5", "--from", "alice", "--home", h,
+        ],
+        "between 0 and 1",
+    );
+    let created = ok_json(&[
+        "--json",
+        "--rpc",
+        &rpc,
+        "subnet",
+        "create",
+        "--name",
+        "chat",
+        "--task",
+        "chat",
+        "--tempo",
+        "20",
+        "--reveal-interval",
+        "4",
+        "--immunity-period",
+        "10000",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(created["outcome"]["status"], "success", "{created}");
+    fails_with(
+        &["--rpc", &rpc, "subnet", "show", "nope"],
+        "no subnet with id or name",
+    );
+
+    // Miners: the devnet's provider (alice), the garbage one and the slow one.
+    ok_json(&[
+        "--json",
+        "--rpc",
+        &rpc,
+        "neuron",
+        "register",
+        "--subnet",
+        "chat",
+        "--role",
+        "miner",
+        "--endpoint",
+        &provider,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    for (name, url) in [("garbage", &garbage_url), ("slow", &slow_url)] {
+        ok_json(&[
+            "--json",
+            "--rpc",
+            &rpc,
+            "neuron",
+            "register",
+            "--subnet",
+            "chat",
+            "--role",
+            "miner",
+            "--endpoint",
+            url,
+            "--from",
+            name,
+            "--keyring-dir",
+            kr,
+            "--password-file",
+            pw,
+        ]);
+    }
+    // Registering twice is refused with a reason.
+    fails_with(
+        &[
+            "--json",
+            "--rpc",
+            &rpc,
+            "neuron",
+            "register",
+            "--subnet",
+            "chat",
+            "--role",
+            "miner",
+            "--endpoint",
+            &provider,
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "already registered",
+    );
+
+    // Validators bob and carol, with stake.
+    for name in ["bob", "carol"] {
+        ok_json(&[
+            "--json", "--rpc", &rpc, "tx", "stake", "--amount", "1000HIB", "--from", name,
+            "--home", h,
+        ]);
+        ok_json(&[
+            "--json",
+            "--rpc",
+            &rpc,
+            "neuron",
+            "register",
+            "--subnet",
+            "chat",
+            "--role",
+            "validator",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--from",
+            name,
+            "--home",
+            h,
+        ]);
+    }
+    let neurons = ok_json(&[
+        "--json", "--rpc", &rpc, "neuron", "list", "--subnet", "chat",
+    ]);
+    let uid_of = |url: &str| {
+        neurons
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["endpoint"] == url)
+            .unwrap()["uid"]
+            .as_u64()
+            .unwrap() as usize
+    };
+    let (good, bad, slow) = (uid_of(&provider), uid_of(&garbage_url), uid_of(&slow_url));
+
+    // Two validators score the miners round after round.
+    let mut validators = Vec::new();
+    for name in ["bob", "carol"] {
+        let history = dir.path().join(format!("{name}.jsonl"));
+        let child = Command::new(BIN)
+            .args([
+                "--rpc",
+                &rpc,
+                "validator",
+                "run",
+                "--subnet",
+                "chat",
+                "--from",
+                name,
+                "--home",
+                h,
+                "--challenges",
+                "3",
+                "--timeout-secs",
+                "20",
+                "--history",
+                history.to_str().unwrap(),
+            ])
+            .env("HIBANA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        validators.push((Proc(child), history));
+    }
+
+    // Wait for epochs that used weights from both validators.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let view = loop {
+        assert!(Instant::now() < deadline, "no paid epochs in time");
+        std::thread::sleep(Duration::from_secs(3));
+        let weights = ok_json(&[
+            "--json", "--rpc", &rpc, "weights", "show", "--subnet", "chat",
+        ]);
+        let both = weights
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["revealed"].is_null());
+        let paid = ok_json(&[
+            "--json",
+            "--rpc",
+            &rpc,
+            "subnet",
+            "emissions",
+            "chat",
+            "--limit",
+            "64",
+        ]);
+        let paid_epochs = paid
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["paid"].as_array().is_some_and(|p| !p.is_empty()))
+            .count();
+        if both && paid_epochs >= 3 {
+            let view = ok_json(&["--json", "--rpc", &rpc, "subnet", "show", "chat"]);
+            let v = &view["neurons"];
+            if v[bad]["incentive"].as_u64().is_some() {
+                break view;
+            }
+        }
+    };
+    let incentive = |uid: usize| view["neurons"][uid]["incentive"].as_u64().unwrap();
+    eprintln!(
+        "incentive: good {} slow {} garbage {}",
+        incentive(good),
+        incentive(slow),
+        incentive(bad)
+    );
+    assert!(incentive(good) > incentive(slow), "{view}");
+    assert!(incentive(good) > incentive(bad), "{view}");
+    assert!(incentive(slow) > incentive(bad), "{view}");
+    // Validators agreeing with each other keep their trust and earn dividends.
+    for n in view["neurons"].as_array().unwrap() {
+        if n["role"] == "validator" {
+            assert!(n["permit"].as_bool().unwrap(), "{n}");
+            assert!(n["dividends"].as_u64().unwrap() > 0, "{n}");
+        }
+    }
+
+    // Each validator kept a history of its scores, the good miner scored above the others.
+    for (_, history) in &validators {
+        let text = std::fs::read_to_string(history).unwrap();
+        let rounds: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let scored = rounds
+            .iter()
+            .find(|r| r["scores"].as_array().is_some_and(|s| s.len() == 3))
+            .expect("a scored round");
+        let score = |uid: usize| {
+            scored["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["uid"] == uid)
+                .unwrap()["score"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(
+            score(good) > score(bad) && score(good) > score(slow),
+            "{scored}"
+        );
+    }
+    drop(validators);
+
+    // The gateway routes `"model": "chat"` by incentive: the good miner serves most requests.
+    let body = br#"{"model":"chat","max_tokens":4,"temperature":0,"messages":[{"role":"user","content":"Say hi."}]}"#;
+    let start_wait = Instant::now();
+    loop {
+        let (status, table) = http(&gateway, "GET", "/v1/router", &api_key, b"");
+        assert_eq!(status, 200, "{table}");
+        let table: Value = serde_json::from_str(&table).unwrap();
+        let knows = table["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["subnets"].as_array().is_some_and(|s| !s.is_empty()))
+            .count();
+        if knows == 3 {
+            break;
+        }
+        assert!(start_wait.elapsed() < Duration::from_secs(30), "{table}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for _ in 0..30 {
+        let (status, answer) = http(&gateway, "POST", "/v1/chat/completions", &api_key, body);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (_, table) = http(&gateway, "GET", "/v1/router", &api_key, b"");
+    let table: Value = serde_json::from_str(&table).unwrap();
+    let served = |url: &str| {
+        table["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["url"] == url)
+            .unwrap()["served"]
+            .as_u64()
+            .unwrap()
+    };
+    let (g, s, b) = (served(&provider), served(&slow_url), served(&garbage_url));
+    eprintln!("served: good {g} slow {s} garbage {b}");
+    assert_eq!(g + s + b, 30, "{table}");
+    assert!(g > s && g > b, "{table}");
+    assert_eq!(b, 0, "answers without a valid receipt are never served");
+}
