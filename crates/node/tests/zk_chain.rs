@@ -221,6 +221,75 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
         "is not registered",
     );
 
+    // An account that cannot pay the registration fee (10 base units per .zkm byte) is refused
+    // with the amounts, before anything is stored.
+    let keyring = dir.path().join("keyring");
+    let keyring_s = keyring.to_str().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "zk test passphrase\n").unwrap();
+    let pass_s = pass.to_str().unwrap();
+    let dave = ok_json(&[
+        "--json",
+        "wallet",
+        "new",
+        "dave",
+        "--keyring-dir",
+        keyring_s,
+        "--password-file",
+        pass_s,
+    ]);
+    let funded = ok_json(&[
+        "--json",
+        "tx",
+        "transfer",
+        "--home",
+        home_s,
+        "--from",
+        "alice",
+        "--to",
+        dave["address"].as_str().unwrap(),
+        "--amount",
+        "100000",
+    ]);
+    assert_eq!(funded["outcome"]["status"], "success");
+    fails_with(
+        &[
+            "--rpc",
+            rpc,
+            "zk",
+            "register",
+            zkm,
+            "--keyring-dir",
+            keyring_s,
+            "--password-file",
+            pass_s,
+            "--from",
+            "dave",
+        ],
+        "the chain refused the model registration: ",
+    );
+    let out = hibana(&[
+        "--rpc",
+        rpc,
+        "zk",
+        "register",
+        zkm,
+        "--keyring-dir",
+        keyring_s,
+        "--password-file",
+        pass_s,
+        "--from",
+        "dave",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("insufficient funds"), "{stderr}");
+    assert!(
+        runtime
+            .block_on(client.zk_model(&hex::decode(&commitment).unwrap().try_into().unwrap()))
+            .unwrap()
+            .is_none()
+    );
+
     // Register, then read the model by RPC (through the CLI, by commitment and by file).
     let registered = ok_json(&[
         "--json", "zk", "register", zkm, "--home", home_s, "--from", "alice",
