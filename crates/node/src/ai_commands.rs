@@ -14,6 +14,7 @@ use hibana_roles::{
     gateway::{Gateway, GatewayConfig},
     keys::{DEFAULT_RATE_LIMIT, KeyFile},
     provider::{Provider, ProviderConfig},
+    zk::ZkService,
 };
 use hibana_types::{Address, Amount, SecretKey};
 
@@ -32,9 +33,12 @@ pub(crate) struct ProviderArgs {
     /// Folder holding the provider's key (created on first start).
     #[arg(long, env = "HIBANA_PROVIDER_HOME")]
     home: Option<PathBuf>,
-    /// Installed models to serve (comma-separated; default: every installed model).
+    /// Installed models to serve (comma-separated; default: every installed model, or none
+    /// when --zk-model is given).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
+    #[command(flatten)]
+    zk: ZkArgs,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8090")]
     addr: SocketAddr,
@@ -44,6 +48,20 @@ pub(crate) struct ProviderArgs {
     /// Generations decoded together (one batch); further requests wait.
     #[arg(long, default_value_t = 8)]
     capacity: usize,
+}
+
+/// The ZK models a provider proves inferences of (`POST /v1/zk/infer`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ZkArgs {
+    /// A compiled .zkm model to serve at /v1/zk/infer, named by its file name (repeatable).
+    #[arg(long = "zk-model", value_name = "PATH")]
+    zk_models: Vec<PathBuf>,
+    /// Price of one proof, e.g. 1000 (base units) or 0.000001HIB.
+    #[arg(long, default_value = "1000")]
+    zk_price: String,
+    /// Proofs computed at once (each uses every core); further requests wait.
+    #[arg(long, default_value_t = 1)]
+    zk_capacity: usize,
 }
 
 /// `hibana gateway [keys …]`.
@@ -136,13 +154,19 @@ pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
 pub(crate) async fn start_provider(
     home: &Path,
     models: Vec<String>,
+    zk: &ZkArgs,
     addr: SocketAddr,
     price: Amount,
     capacity: usize,
 ) -> Result<String> {
     let key = provider_key(home)?;
     let dir = models_dir();
-    let models = if models.is_empty() {
+    let zk_price: Amount = zk.zk_price.parse().context("--zk-price")?;
+    let zk_paths = zk.zk_models.clone();
+    let zk_capacity = zk.zk_capacity;
+    let models = if models.is_empty() && !zk_paths.is_empty() {
+        Vec::new()
+    } else if models.is_empty() {
         hibana_ai::catalog::list(&dir)?
             .into_iter()
             .map(|m| m.name)
@@ -150,7 +174,7 @@ pub(crate) async fn start_provider(
     } else {
         models
     };
-    if models.is_empty() {
+    if models.is_empty() && zk_paths.is_empty() {
         bail!(
             "no models are installed in {}: run `hibana models install`",
             dir.display()
@@ -162,7 +186,11 @@ pub(crate) async fn start_provider(
         price_per_token: price,
         capacity,
     };
-    let provider = tokio::task::spawn_blocking(move || Provider::load(&config, key)).await??;
+    let provider = tokio::task::spawn_blocking(move || -> Result<Provider> {
+        let zk = ZkService::load(&zk_paths, zk_price, zk_capacity)?;
+        Ok(Provider::load(&config, key)?.with_zk(zk))
+    })
+    .await??;
     let (addr, _task) = hibana_roles::provider::serve(Arc::new(provider), addr).await?;
     Ok(format!("http://{addr}"))
 }
@@ -196,7 +224,15 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<()> {
     let ProviderCommand::Serve(args) = cmd;
     let home = args.home.unwrap_or_else(|| default_home("provider"));
     let price: Amount = args.price_per_token.parse()?;
-    let url = start_provider(&home, args.models, args.addr, price, args.capacity).await?;
+    let url = start_provider(
+        &home,
+        args.models,
+        &args.zk,
+        args.addr,
+        price,
+        args.capacity,
+    )
+    .await?;
     let key = provider_key(&home)?;
     if json {
         println!(
@@ -296,20 +332,46 @@ pub(crate) struct DevnetAi {
     pub(crate) router: Arc<Gateway>,
     pub(crate) provider: String,
     pub(crate) api_key: String,
+    pub(crate) zk_model: PathBuf,
 }
 
-/// Installs the models (first start only), then starts a provider and the gateway in this
-/// process, with a demo API key billed to alice.
+/// The demo ZK model every devnet provider serves: the credit-scoring MLP from the zkml test
+/// data (16 features → 4 classes), compiled on first start into the devnet home.
+const DEMO_ZK_ONNX: &[u8] = include_bytes!("../../zkml/testdata/credit_mlp.onnx");
+const DEMO_ZK_CALIBRATION: &[u8] = include_bytes!("../../zkml/testdata/credit_calibration.json");
+
+/// Compiles the demo ZK model to `<home>/zk/credit-mlp.zkm` unless it is there already.
+fn demo_zk_model(home: &Path) -> Result<PathBuf> {
+    let path = home.join("zk").join("credit-mlp.zkm");
+    if hibana_zkml::ZkModel::read(&path).is_ok() {
+        return Ok(path);
+    }
+    let calibration: hibana_zkml::Calibration = serde_json::from_slice(DEMO_ZK_CALIBRATION)?;
+    let zkm = hibana_zkml::ZkModel::compile(DEMO_ZK_ONNX, &calibration)?;
+    std::fs::create_dir_all(home.join("zk"))?;
+    std::fs::write(&path, zkm.to_bytes()?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Installs the models (first start only; none with `zk_only`), compiles the demo ZK model,
+/// then starts a provider and the gateway in this process, with a demo API key billed to
+/// alice.
 pub(crate) async fn start_devnet_ai(
     home: &Path,
     dev_keys: &[keys::DevKey],
     gateway_addr: SocketAddr,
+    zk_only: bool,
 ) -> Result<DevnetAi> {
     let dir = models_dir();
-    let wanted: Vec<String> = hibana_ai::catalog::KNOWN
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let wanted: Vec<String> = if zk_only {
+        Vec::new()
+    } else {
+        hibana_ai::catalog::KNOWN
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
     let installed: Vec<String> = hibana_ai::catalog::list(&dir)
         .unwrap_or_default()
         .into_iter()
@@ -331,9 +393,16 @@ pub(crate) async fn start_devnet_ai(
         })
         .await??;
     }
+    let zk_model = demo_zk_model(home)?;
+    let zk = ZkArgs {
+        zk_models: vec![zk_model.clone()],
+        zk_price: "1000".into(),
+        zk_capacity: 1,
+    };
     let provider = start_provider(
         &home.join("provider"),
         wanted,
+        &zk,
         "127.0.0.1:0".parse()?,
         Amount(1),
         4,
@@ -380,5 +449,6 @@ pub(crate) async fn start_devnet_ai(
         router,
         provider,
         api_key,
+        zk_model,
     })
 }

@@ -48,7 +48,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
         Command::Status => status(rpc.as_deref(), json).await,
-        Command::Audit(_) | Command::Zk(_) => Ok(ExitCode::SUCCESS),
+        Command::Zk(cmd) => crate::zk_commands::run(cmd, rpc.as_deref(), json).await,
+        Command::Audit(_) => Ok(ExitCode::SUCCESS),
         Command::Models(cmd) => {
             hibana_ai::cli::run(&cmd, json)?;
             Ok(ExitCode::SUCCESS)
@@ -106,7 +107,10 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     let ai = if args.no_ai {
         None
     } else {
-        Some(crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr).await?)
+        Some(
+            crate::ai_commands::start_devnet_ai(&dir, &dev_keys, args.gateway_addr, args.zk_only)
+                .await?,
+        )
     };
     run_node(&home, config, |url| {
         if let Some(ai) = &ai
@@ -132,6 +136,7 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     "gateway": ai.as_ref().map(|a| &a.gateway),
                     "provider": ai.as_ref().map(|a| &a.provider),
                     "api_key": ai.as_ref().map(|a| &a.api_key),
+                    "zk_model": ai.as_ref().map(|a| &a.zk_model),
                 })
             );
         } else {
@@ -163,6 +168,11 @@ async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     ai.gateway, ai.provider
                 );
                 println!("  API key:  {}  (demo key billed to alice)", ai.api_key);
+                println!(
+                    "  ZK model: {}  (served at {}/v1/zk/infer as `credit-mlp`)",
+                    ai.zk_model.display(),
+                    ai.gateway
+                );
             }
             println!("Press Ctrl-C to stop.");
         }
@@ -566,6 +576,44 @@ pub(crate) async fn send(
     flags: &TxFlags,
     json: bool,
 ) -> Result<ExitCode> {
+    match sign_and_submit(client, key, message, flags).await? {
+        Sent::Pending(hash) => print_pending(&hash, json)?,
+        Sent::Committed(receipt) => {
+            print_receipt(&receipt, json)?;
+            if !receipt.is_success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a submitted transaction stands when the command returns.
+pub(crate) enum Sent {
+    /// Submitted with `--no-wait`.
+    Pending(Hash),
+    /// Included in a block.
+    Committed(Receipt),
+}
+
+/// Prints the hash of a transaction submitted without waiting.
+pub(crate) fn print_pending(hash: &Hash, json: bool) -> Result<()> {
+    if json {
+        print_json(&serde_json::json!({"hash": hash, "status": "pending"}))
+    } else {
+        println!("Submitted {hash}");
+        Ok(())
+    }
+}
+
+/// Signs a one-message transaction with the sender's next nonce, submits it and (unless
+/// `--no-wait`) waits for its receipt.
+pub(crate) async fn sign_and_submit(
+    client: &RpcClient,
+    key: &SecretKey,
+    message: Message,
+    flags: &TxFlags,
+) -> Result<Sent> {
     let status = client.status().await?;
     let account = client.account_verified(&key.public_key().address()).await?;
     let fee = match &flags.fee {
@@ -582,23 +630,14 @@ pub(crate) async fn send(
     .sign(key);
     let hash = client.submit(&signed).await?;
     if flags.no_wait {
-        if json {
-            print_json(&serde_json::json!({"hash": hash, "status": "pending"}))?;
-        } else {
-            println!("Submitted {hash}");
-        }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Sent::Pending(hash));
     }
-    let receipt = client.wait_for_tx(&hash, Duration::from_secs(60)).await?;
-    print_receipt(&receipt, json)?;
-    Ok(if receipt.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(Sent::Committed(
+        client.wait_for_tx(&hash, Duration::from_secs(60)).await?,
+    ))
 }
 
-fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
+pub(crate) fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
     if json {
         return print_json(receipt);
     }

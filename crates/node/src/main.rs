@@ -7,6 +7,7 @@ mod commands;
 mod home;
 mod keys;
 mod subnet_commands;
+mod zk_commands;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -72,9 +73,10 @@ enum Command {
     Provider(ai_commands::ProviderCommand),
     /// Run the OpenAI-compatible gateway, or manage its API keys (`gateway keys …`).
     Gateway(ai_commands::GatewayArgs),
-    /// Zero-knowledge proofs of model inference: compile, prove, verify.
+    /// Zero-knowledge proofs of model inference: compile, prove, verify, and register models
+    /// and submit proofs on chain.
     #[command(subcommand)]
-    Zk(hibana_zkml::cli::ZkCommand),
+    Zk(zk_commands::ZkCommand),
     /// The model network's subnets: create, list, show, emissions.
     #[command(subcommand)]
     Subnet(subnet_commands::SubnetCommand),
@@ -111,6 +113,10 @@ struct DevnetArgs {
     /// Do not install models nor start the provider and the gateway.
     #[arg(long)]
     no_ai: bool,
+    /// Start the provider and the gateway with only the demo ZK model (no text or embedding
+    /// models to install or load): enough for `/v1/zk/infer` and `hibana zk`.
+    #[arg(long, conflicts_with = "no_ai")]
+    zk_only: bool,
     /// Address of the devnet's OpenAI-compatible gateway.
     #[arg(long, env = "HIBANA_GATEWAY_ADDR", default_value = "127.0.0.1:8088")]
     gateway_addr: SocketAddr,
@@ -320,7 +326,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Zk(cmd) = &cli.command {
+    if let Command::Zk(zk_commands::ZkCommand::Local(cmd)) = &cli.command {
         return hibana_zkml::cli::run(cmd, cli.json).map_or_else(
             |e| {
                 eprintln!("error: {e}");

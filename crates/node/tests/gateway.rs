@@ -195,7 +195,13 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     let out = run_python(SCRIPT, &[("GW", gw), ("KEY", key)]);
     assert_eq!(
         out["models"],
-        serde_json::json!(["all-minilm-l6-v2", "gemma3-270m", "smollm2-135m-instruct"])
+        // The devnet's provider also serves the demo ZK model (at /v1/zk/infer).
+        serde_json::json!([
+            "all-minilm-l6-v2",
+            "credit-mlp",
+            "gemma3-270m",
+            "smollm2-135m-instruct"
+        ])
     );
     let chat = out["chat"].as_str().unwrap();
     assert!(chat.contains("Paris"), "chat answered {chat:?}");

@@ -486,6 +486,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/v1/embeddings",
             post(|s, h, b| forward(s, h, b, "/v1/embeddings")),
         )
+        .route(
+            "/v1/zk/infer",
+            post(|s, h, b| forward(s, h, b, "/v1/zk/infer")),
+        )
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,

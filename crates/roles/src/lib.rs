@@ -5,10 +5,12 @@
 //!   [`InferenceReceipt`](hibana_types::InferenceReceipt) signed by the provider's key that binds
 //!   the model's content hash, the exact request and response bytes, token counts and price.
 //! - [`gateway`]: the OpenAI-compatible front door (`/v1/models`, `/v1/chat/completions` with
-//!   streaming, `/v1/completions`, `/v1/embeddings`): API keys bound to accounts ([`keys`]),
-//!   per-key rate limits and usage, routing to healthy providers with failover, and receipt
-//!   verification before any answer reaches the client.
-//!
+//!   streaming, `/v1/completions`, `/v1/embeddings`, and `/v1/zk/infer`): API keys bound to
+//!   accounts ([`keys`]), per-key rate limits and usage, routing to healthy providers with
+//!   failover, and receipt verification before any answer reaches the client.
+//! - [`zk`]: proved inference on the provider (`POST /v1/zk/infer`): output plus a
+//!   zero-knowledge proof of a compiled `.zkm` model, with the input private or public; the
+//!   gateway forwards it like the other endpoints.
 //! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
 //!   the answers and sets weights on chain by commit-reveal.
 //!
@@ -23,3 +25,4 @@ pub mod keys;
 pub mod openai;
 pub mod provider;
 pub mod validator;
+pub mod zk;

@@ -1,6 +1,7 @@
 //! The provider role: serves models over an OpenAI-shaped HTTP API and returns, with every
 //! result, a receipt signed by the provider's key that binds the model, the exact request and
-//! response bytes, the token counts and the price.
+//! response bytes, the token counts and the price. With [`Provider::with_zk`] it also proves
+//! inferences of compiled ZK models at `POST /v1/zk/infer` (see [`crate::zk`]).
 
 use std::{
     collections::BTreeMap,
@@ -27,12 +28,14 @@ use hibana_ai::{
     text::{ChatMessage, FinishReason, GenerateParams, Generation, TextModel},
 };
 use hibana_types::{Amount, Hash, InferenceReceipt, PublicKey, ReceiptBody, SecretKey};
+use hibana_zkml::ZkError;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::openai::{
-    ApiError, ChatRequest, CompletionRequest, EmbeddingRequest, parse_body, unix_now,
+use crate::{
+    openai::{ApiError, ChatRequest, CompletionRequest, EmbeddingRequest, parse_body, unix_now},
+    zk::{self, ZkInferRequest, ZkService},
 };
 
 /// Header carrying the hex receipt of a non-streamed answer.
@@ -69,6 +72,7 @@ struct Served {
 pub struct Provider {
     key: SecretKey,
     models: BTreeMap<String, Served>,
+    zk: ZkService,
     price_per_token: Amount,
     capacity: usize,
     permits: Arc<Semaphore>,
@@ -108,11 +112,18 @@ impl Provider {
         Ok(Provider {
             key,
             models,
+            zk: ZkService::default(),
             price_per_token: config.price_per_token,
             capacity,
             permits: Arc::new(Semaphore::new(capacity)),
             active: AtomicUsize::new(0),
         })
+    }
+
+    /// Also serves proved inference of these ZK models at `POST /v1/zk/infer`.
+    pub fn with_zk(mut self, zk: ZkService) -> Provider {
+        self.zk = zk;
+        self
     }
 
     /// The provider's public key.
@@ -124,6 +135,12 @@ impl Provider {
         if let Some(s) = self.models.get(model) {
             return Ok(s);
         }
+        if let Some(zk) = self.zk.find(model) {
+            return Err(ApiError::invalid(
+                Some("model"),
+                format!("`{}` is a ZK model: use /v1/zk/infer", zk.name),
+            ));
+        }
         self.models
             .values()
             .find(|s| s.info.content_hash.to_string() == model)
@@ -132,7 +149,7 @@ impl Provider {
 
     fn receipt(
         &self,
-        model: &ModelInfo,
+        model_hash: Hash,
         request: &[u8],
         response_hash: Hash,
         prompt: u32,
@@ -141,7 +158,7 @@ impl Provider {
         let tokens = u128::from(prompt) + u128::from(completion);
         ReceiptBody {
             provider: self.key.public_key(),
-            model_hash: model.content_hash,
+            model_hash,
             request_hash: Hash::digest(request),
             response_hash,
             prompt_tokens: prompt,
@@ -271,6 +288,7 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/zk/infer", post(zk_infer))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
 }
@@ -288,7 +306,7 @@ pub async fn serve(
 }
 
 async fn health(State(p): State<AppState>) -> Json<serde_json::Value> {
-    let models: Vec<_> = p
+    let mut models: Vec<_> = p
         .models
         .values()
         .map(|s| {
@@ -300,6 +318,17 @@ async fn health(State(p): State<AppState>) -> Json<serde_json::Value> {
             })
         })
         .collect();
+    // ZK models are listed with the others, named by commitment, so a gateway routes
+    // /v1/zk/infer by name or commitment exactly as it routes the other endpoints.
+    models.extend(p.zk.models().iter().map(|m| {
+        json!({
+            "id": m.name,
+            "kind": "zk",
+            "hash": hex::encode(m.commitment),
+            "input_shape": m.input_shape(),
+            "output_shape": m.output_shape(),
+        })
+    }));
     Json(json!({
         "status": "ok",
         "provider": p.key.public_key(),
@@ -314,7 +343,9 @@ async fn models(State(p): State<AppState>) -> Json<serde_json::Value> {
     let data: Vec<_> = p
         .models
         .values()
-        .map(|s| json!({"id": s.info.name, "object": "model", "created": 0, "owned_by": "hibana"}))
+        .map(|s| s.info.name.as_str())
+        .chain(p.zk.models().iter().map(|m| m.name.as_str()))
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hibana"}))
         .collect();
     Json(json!({"object": "list", "data": data}))
 }
@@ -598,6 +629,74 @@ async fn embeddings_inner(
     Ok(answer(&p, &info, &body, response, tokens, 0))
 }
 
+async fn zk_infer(
+    State(p): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match zk_infer_inner(p, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn zk_infer_inner(
+    p: AppState,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_or_error(body)?;
+    let req: ZkInferRequest = parse_body(&body)?;
+    let served =
+        p.zk.find(&req.model)
+            .ok_or_else(|| ApiError::model_not_found(&req.model))?;
+    let job = zk::prepare(served, &req)?;
+    let name = served.name.clone();
+    let model_hash = Hash(served.commitment);
+    let permit =
+        p.zk.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    p.active.fetch_add(1, Ordering::Relaxed);
+    let result = tokio::task::spawn_blocking(move || zk::prove(&job, &name)).await;
+    p.active.fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
+    let response = result
+        .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| match e {
+            // Only input problems can remain after `prepare`; anything else is ours.
+            ZkError::InputShape { .. }
+            | ZkError::InputValue { .. }
+            | ZkError::ActivationOverflow { .. } => ApiError::invalid(Some("input"), e.to_string()),
+            other => ApiError::server(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("proving failed: {other}"),
+            ),
+        })?;
+    let bytes = serde_json::to_vec(&response).unwrap_or_default();
+    let receipt = ReceiptBody {
+        provider: p.key.public_key(),
+        model_hash,
+        request_hash: Hash::digest(&body),
+        response_hash: Hash::digest(&bytes),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        price: p.zk.price_per_proof,
+        timestamp_ms: unix_now().saturating_mul(1000),
+    }
+    .sign(&p.key);
+    let mut r = (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&receipt.to_hex()) {
+        r.headers_mut().insert(RECEIPT_HEADER, v);
+    }
+    Ok(r)
+}
+
 fn finish(reason: &FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
@@ -640,7 +739,13 @@ fn answer(
     completion: u32,
 ) -> Response {
     let bytes = serde_json::to_vec(&response).unwrap_or_default();
-    let receipt = p.receipt(info, request, Hash::digest(&bytes), prompt, completion);
+    let receipt = p.receipt(
+        info.content_hash,
+        request,
+        Hash::digest(&bytes),
+        prompt,
+        completion,
+    );
     let mut r = (
         StatusCode::OK,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -736,7 +841,7 @@ fn stream_text(
                     .send(Ok(send(last.to_string(), &mut hasher)))
                     .await;
                 let receipt = p.receipt(
-                    &info,
+                    info.content_hash,
                     &request,
                     hasher.finish(),
                     prompt_tokens,

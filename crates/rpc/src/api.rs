@@ -94,6 +94,69 @@ pub struct AccountTxs {
     pub txs: Vec<Hash>,
 }
 
+/// A model registered for zero-knowledge inference (`zk_getModel`), with a Merkle proof of its
+/// record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZkModelView {
+    /// Model commitment (hex): the content hash of the quantised model.
+    pub commitment: String,
+    /// Who registered it.
+    pub owner: hibana_types::Address,
+    /// log2 of the circuit's rows.
+    pub k: u32,
+    /// Shape of one input.
+    pub input_shape: Vec<u32>,
+    /// Shape of the output.
+    pub output_shape: Vec<u32>,
+    /// Fractional bits of the output values.
+    pub output_scale: u32,
+    /// Height of registration.
+    pub registered_at: u64,
+    /// Size of the stored `.zkm`, in bytes.
+    pub zkm_bytes: usize,
+    /// Fee the chain charges to verify one proof of this model, in base units.
+    pub verification_fee: hibana_types::Amount,
+    /// Height the answer was read at.
+    pub height: u64,
+    /// State root at `height` (also in that block's header).
+    pub state_root: Hash,
+    /// The stored record (hex of its borsh encoding), which `proof` proves.
+    pub entry: String,
+    /// Merkle proof of `entry` under `state_root` (hex of the borsh-encoded proof).
+    pub proof: String,
+}
+
+/// A proved inference verified on chain (`zk_getInference`), with a Merkle proof of its record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ZkInferenceView {
+    /// The result id (hex): blake3 of the proof file.
+    pub id: String,
+    /// Model commitment (hex).
+    pub model: String,
+    /// Commitment to the input (hex).
+    pub input_commitment: String,
+    /// The quantised input, when the prover revealed it.
+    pub public_input: Option<Vec<i64>>,
+    /// Quantised output.
+    pub output: Vec<i64>,
+    /// The output as real numbers (`output / 2^output_scale`).
+    pub output_values: Vec<f64>,
+    /// Predicted class.
+    pub class: u32,
+    /// Who submitted it.
+    pub submitter: hibana_types::Address,
+    /// Height of inclusion.
+    pub included_at: u64,
+    /// Height the answer was read at.
+    pub height: u64,
+    /// State root at `height` (also in that block's header).
+    pub state_root: Hash,
+    /// The stored record (hex of its borsh encoding), which `proof` proves.
+    pub entry: String,
+    /// Merkle proof of `entry` under `state_root` (hex of the borsh-encoded proof).
+    pub proof: String,
+}
+
 /// The node's JSON-RPC API.
 #[cfg_attr(feature = "server", rpc(server, client))]
 #[cfg_attr(not(feature = "server"), rpc(client))]
@@ -121,6 +184,14 @@ pub trait HibanaApi {
     /// Balance, nonce and stake of an account, with Merkle proofs.
     #[method(name = "state_getAccount")]
     async fn state_get_account(&self, address: String) -> RpcResult<AccountWithProof>;
+
+    /// A model registered for ZK inference, by its commitment (hex); `null` if not registered.
+    #[method(name = "zk_getModel")]
+    async fn zk_get_model(&self, commitment: String) -> RpcResult<Option<ZkModelView>>;
+
+    /// A verified ZK inference by its result id (hex); `null` if there is none.
+    #[method(name = "zk_getInference")]
+    async fn zk_get_inference(&self, id: String) -> RpcResult<Option<ZkInferenceView>>;
 
     /// Submits a signed transaction (hex of its borsh encoding); returns its hash.
     #[method(name = "tx_submit")]

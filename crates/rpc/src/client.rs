@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use hibana_runtime::{AccountView, bank, staking};
+use hibana_runtime::{AccountView, bank, staking, verify};
 use hibana_types::BlockHeader;
 use hibana_types::{
     Address, Hash, Receipt, SignedTransaction, StateProof, TxStatus, encode, verify_state_proof,
@@ -15,6 +15,7 @@ use jsonrpsee::{
 
 use crate::api::{
     AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient, TxView,
+    ZkInferenceView, ZkModelView,
 };
 
 /// A failed RPC call, in words a person can act on.
@@ -168,6 +169,98 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// A model registered for ZK inference, by commitment, with its record checked against the
+    /// state root in the block header of the height the node answered at.
+    pub async fn zk_model(
+        &self,
+        commitment: &[u8; 32],
+    ) -> Result<Option<ZkModelView>, ClientError> {
+        let Some(view) = self
+            .inner
+            .zk_get_model(hex::encode(commitment))
+            .await
+            .map_err(|e| self.map(e))?
+        else {
+            return Ok(None);
+        };
+        self.check_root(view.height, view.state_root).await?;
+        let record: verify::ZkModelRecord = proven_entry(
+            view.state_root,
+            &verify::model_key(commitment),
+            &view.entry,
+            &view.proof,
+        )?;
+        let same = record.commitment == *commitment
+            && hex::encode(record.commitment) == view.commitment
+            && record.owner == view.owner
+            && record.k == view.k
+            && record.input_shape == view.input_shape
+            && record.output_shape == view.output_shape
+            && record.output_scale == view.output_scale
+            && record.registered_at == view.registered_at;
+        if !same {
+            return Err(ClientError::Verification(
+                "the model differs from the proven record".into(),
+            ));
+        }
+        Ok(Some(view))
+    }
+
+    /// A verified ZK inference, by result id, with its record checked against the state root in
+    /// the block header of the height the node answered at.
+    pub async fn zk_inference(
+        &self,
+        id: &[u8; 32],
+    ) -> Result<Option<ZkInferenceView>, ClientError> {
+        let Some(view) = self
+            .inner
+            .zk_get_inference(hex::encode(id))
+            .await
+            .map_err(|e| self.map(e))?
+        else {
+            return Ok(None);
+        };
+        self.check_root(view.height, view.state_root).await?;
+        let record: verify::ZkInferenceRecord = proven_entry(
+            view.state_root,
+            &verify::inference_key(id),
+            &view.entry,
+            &view.proof,
+        )?;
+        let same = record.id == *id
+            && hex::encode(record.id) == view.id
+            && hex::encode(record.model) == view.model
+            && hex::encode(record.input_commitment) == view.input_commitment
+            && record.public_input == view.public_input
+            && record.output == view.output
+            && record.class == view.class
+            && record.submitter == view.submitter
+            && record.height == view.included_at;
+        if !same {
+            return Err(ClientError::Verification(
+                "the inference differs from the proven record".into(),
+            ));
+        }
+        Ok(Some(view))
+    }
+
+    /// Checks that `root` is the state root in the header of the block at `height`.
+    async fn check_root(&self, height: u64, root: Hash) -> Result<(), ClientError> {
+        if height == 0 {
+            return Ok(());
+        }
+        let block = self
+            .block(Some(BlockId::Height(height)))
+            .await?
+            .ok_or_else(|| ClientError::Verification(format!("no block at height {height}")))?;
+        if block.block.header.state_root != root {
+            return Err(ClientError::Verification(format!(
+                "state root {root} is not the root in block {height}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The status of a transaction.
     pub async fn tx_status(&self, hash: &Hash) -> Result<TxStatus, ClientError> {
         self.inner
@@ -271,6 +364,19 @@ impl HeadSubscription {
             .await
             .map(|r| r.map_err(|e| ClientError::Verification(e.to_string())))
     }
+}
+
+/// Decodes a state entry after checking its Merkle proof under `root`.
+fn proven_entry<T: borsh::BorshDeserialize>(
+    root: Hash,
+    key: &[u8],
+    entry: &str,
+    proof_hex: &str,
+) -> Result<T, ClientError> {
+    let bytes = decode_hex("entry", entry)?;
+    verify_state_proof(root, key, Some(&bytes), &proof("entry proof", proof_hex)?)
+        .map_err(|e| ClientError::Verification(e.to_string()))?;
+    borsh::from_slice(&bytes).map_err(|e| ClientError::Verification(format!("entry: {e}")))
 }
 
 fn decode_hex(what: &str, s: &str) -> Result<Vec<u8>, ClientError> {

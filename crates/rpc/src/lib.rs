@@ -3,10 +3,11 @@
 //!
 //! Methods: `chain_status`, `chain_getBlock`, `chain_getTx`, `chain_getAccountTxs`,
 //! `state_getAccount` (with Merkle proofs that [`RpcClient::account_verified`] checks against the
-//! block header's state root), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
+//! block header's state root), `zk_getModel` and `zk_getInference` (registered ZK models and
+//! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
-//! `subnet_weights` and `subnet_emissions`. The server (feature `server`) also answers `GET /metrics` in the
-//! Prometheus format and `GET /health`.
+//! `subnet_weights` and `subnet_emissions`. The server (feature `server`) also answers
+//! `GET /metrics` in the Prometheus format and `GET /health`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hibana_rpc::ClientError> {
@@ -23,6 +24,9 @@ mod client;
 pub mod server;
 pub mod subnets;
 
-pub use api::{AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView};
+pub use api::{
+    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView, ZkInferenceView,
+    ZkModelView,
+};
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use subnets::{SubnetView, ValidatorWeights};

@@ -9,7 +9,7 @@ use std::{
 };
 
 use hibana_consensus::{Chain, ChainError, MempoolError};
-use hibana_runtime::{bank, query_account, staking};
+use hibana_runtime::{bank, query_account, staking, verify};
 use hibana_types::{Address, Hash, SignedTransaction, TxStatus, decode, encode};
 use jsonrpsee::{
     PendingSubscriptionSink,
@@ -20,7 +20,7 @@ use jsonrpsee::{
 
 use crate::api::{
     AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX, HibanaApiServer,
-    MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView,
+    MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView, ZkInferenceView, ZkModelView,
 };
 
 /// Largest accepted request body (1 MiB).
@@ -42,6 +42,13 @@ fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
 fn parse_address(s: &str) -> Result<Address, ErrorObjectOwned> {
     s.parse()
         .map_err(|e: hibana_types::AddressError| invalid_params(e.to_string()))
+}
+
+fn parse_id32(what: &str, s: &str) -> Result<[u8; 32], ErrorObjectOwned> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| invalid_params(format!("{what} must be 64 hex characters, got {s:?}")))
 }
 
 /// The RPC methods over a node's chain.
@@ -133,6 +140,67 @@ impl HibanaApiServer for RpcHandler {
             delegations_entry: delegations_entry.map(hex::encode),
             delegations_proof: hex::encode(encode(&delegations_proof)),
         })
+    }
+
+    async fn zk_get_model(&self, commitment: String) -> RpcResult<Option<ZkModelView>> {
+        let commitment = parse_id32("the model commitment", &commitment)?;
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
+        let Some(record) = verify::model(&snapshot, &commitment).map_err(node_error)? else {
+            return Ok(None);
+        };
+        let zkm_bytes = verify::model_zkm(&snapshot, &commitment)
+            .map_err(node_error)?
+            .map_or(0, |z| z.len());
+        let (entry, proof) = snapshot
+            .get_with_proof(&verify::model_key(&commitment))
+            .map_err(node_error)?;
+        Ok(Some(ZkModelView {
+            commitment: hex::encode(record.commitment),
+            owner: record.owner,
+            k: record.k,
+            input_shape: record.input_shape,
+            output_shape: record.output_shape,
+            output_scale: record.output_scale,
+            registered_at: record.registered_at,
+            zkm_bytes,
+            verification_fee: verify::verification_fee(record.k),
+            height: snapshot.height(),
+            state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+            entry: hex::encode(entry.unwrap_or_default()),
+            proof: hex::encode(encode(&proof)),
+        }))
+    }
+
+    async fn zk_get_inference(&self, id: String) -> RpcResult<Option<ZkInferenceView>> {
+        let id = parse_id32("the result id", &id)?;
+        let store = self.chain.store();
+        let snapshot = store.snapshot().map_err(node_error)?;
+        let Some(record) = verify::inference(&snapshot, &id).map_err(node_error)? else {
+            return Ok(None);
+        };
+        let scale = verify::model(&snapshot, &record.model)
+            .map_err(node_error)?
+            .map_or(0, |m| m.output_scale);
+        let divisor = f64::from(1u32 << scale.min(31));
+        let (entry, proof) = snapshot
+            .get_with_proof(&verify::inference_key(&id))
+            .map_err(node_error)?;
+        Ok(Some(ZkInferenceView {
+            id: hex::encode(record.id),
+            model: hex::encode(record.model),
+            input_commitment: hex::encode(record.input_commitment),
+            public_input: record.public_input,
+            output_values: record.output.iter().map(|&v| v as f64 / divisor).collect(),
+            output: record.output,
+            class: record.class,
+            submitter: record.submitter,
+            included_at: record.height,
+            height: snapshot.height(),
+            state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+            entry: hex::encode(entry.unwrap_or_default()),
+            proof: hex::encode(encode(&proof)),
+        }))
     }
 
     async fn tx_submit(&self, tx: String) -> RpcResult<Hash> {

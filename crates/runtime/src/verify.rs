@@ -66,7 +66,8 @@ pub struct ZkInferenceRecord {
     pub height: u64,
 }
 
-fn model_key(commitment: &[u8; 32]) -> Vec<u8> {
+/// State key of a registered model's record.
+pub fn model_key(commitment: &[u8; 32]) -> Vec<u8> {
     [b"verify/model/".as_slice(), commitment].concat()
 }
 
@@ -74,7 +75,8 @@ fn zkm_key(commitment: &[u8; 32]) -> Vec<u8> {
     [b"verify/zkm/".as_slice(), commitment].concat()
 }
 
-fn inference_key(id: &[u8; 32]) -> Vec<u8> {
+/// State key of a verified inference's record.
+pub fn inference_key(id: &[u8; 32]) -> Vec<u8> {
     [b"verify/inference/".as_slice(), id].concat()
 }
 
