@@ -269,7 +269,7 @@ impl Chain {
         }
         let start = Instant::now();
         let mut delta = StateDelta::new(&snapshot);
-        hibana_runtime::begin_block(&mut delta, ctx)?;
+        let mut block_events = hibana_runtime::begin_block(&mut delta, ctx)?;
         let mut txs = Vec::with_capacity(candidates.len());
         let mut receipts = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
@@ -289,11 +289,14 @@ impl Chain {
                 }
             }
         }
-        hibana_runtime::end_block(&mut delta, ctx)?;
+        block_events.extend(hibana_runtime::end_block(&mut delta, ctx)?);
         let writes = delta.into_writes();
         let execute = now_secs(start);
         let start = Instant::now();
-        let prepared = self.store.prepare(ctx.height, writes)?;
+        let prepared = self
+            .store
+            .prepare(ctx.height, writes)?
+            .with_events(block_events);
         let mut times = self.phase_times.lock();
         times.execute = execute;
         times.merkle = now_secs(start);

@@ -712,6 +712,24 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 }
             }
         }
+        QueryCommand::Events { height } => {
+            let client = client(rpc, None)?;
+            let events = client.block_events(height).await?;
+            if json {
+                print_json(&events)?;
+            } else if events.is_empty() {
+                println!("Block {height} has no events outside its transactions.");
+            } else {
+                for event in &events {
+                    let attrs: Vec<String> = event
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    println!("{} {}", event.kind, attrs.join(" "));
+                }
+            }
+        }
         QueryCommand::Tx { hash } => {
             let client = client(rpc, None)?;
             let hash: Hash = hash.parse()?;

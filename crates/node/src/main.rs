@@ -300,6 +300,11 @@ enum QueryCommand {
         /// Transaction hash.
         hash: String,
     },
+    /// Events of a block outside its transactions (returned stake, subnet epochs).
+    Events {
+        /// Height.
+        height: u64,
+    },
 }
 
 fn init_logging(format: LogFormat) {

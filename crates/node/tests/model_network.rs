@@ -373,6 +373,20 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
         std::thread::sleep(Duration::from_secs(1));
     }
     let view = ok_json(&["--json", "--rpc", &rpc, "subnet", "show", "chat"]);
+    // The epoch's event is stored with its block.
+    let at = view["subnet"]["last_epoch_height"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let events = ok_json(&["--json", "--rpc", &rpc, "query", "events", &at]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "subnets.epoch"),
+        "{events}"
+    );
     let incentive = |uid: usize| view["neurons"][uid]["incentive"].as_u64().unwrap();
     eprintln!(
         "incentive: good {} slow {} garbage {}",

@@ -173,6 +173,11 @@ pub trait HibanaApi {
     #[method(name = "chain_getTx")]
     async fn chain_get_tx(&self, hash: String) -> RpcResult<Option<TxView>>;
 
+    /// Events of a block that no transaction emitted: its begin and end (returned unbonded
+    /// stake, subnet epochs).
+    #[method(name = "chain_getBlockEvents")]
+    async fn chain_get_block_events(&self, height: u64) -> RpcResult<Vec<hibana_types::Event>>;
+
     /// Recent transactions of an account (newest first, at most `limit`, default 20).
     #[method(name = "chain_getAccountTxs")]
     async fn chain_get_account_txs(

@@ -149,6 +149,14 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// A block's events that no transaction emitted (begin and end of block).
+    pub async fn block_events(&self, height: u64) -> Result<Vec<hibana_types::Event>, ClientError> {
+        self.inner
+            .chain_get_block_events(height)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// A committed transaction.
     pub async fn tx(&self, hash: &Hash) -> Result<Option<TxView>, ClientError> {
         self.inner

@@ -95,6 +95,10 @@ impl HibanaApiServer for RpcHandler {
         }))
     }
 
+    async fn chain_get_block_events(&self, height: u64) -> RpcResult<Vec<hibana_types::Event>> {
+        self.chain.store().block_events(height).map_err(node_error)
+    }
+
     async fn chain_get_tx(&self, hash: String) -> RpcResult<Option<TxView>> {
         let hash = parse_hash(&hash)?;
         let record = self.chain.store().tx(&hash).map_err(node_error)?;

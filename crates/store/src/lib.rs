@@ -36,6 +36,7 @@ const TXS: TableDefinition<'_, [u8; 32], (u64, u32)> = TableDefinition::new("txs
 const RECEIPTS: TableDefinition<'_, (u64, u32), &[u8]> = TableDefinition::new("receipts");
 /// Consensus evidence that a block was decided (an encoded commit certificate), per height.
 const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("certificates");
+const BLOCK_EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_events");
 const ACCOUNT_TXS: TableDefinition<'_, ([u8; 20], u64, u32), [u8; 32]> =
     TableDefinition::new("account_txs");
 
@@ -105,6 +106,16 @@ pub struct PreparedState {
     version: Version,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     batch: TreeUpdateBatch,
+    events: Vec<hibana_types::Event>,
+}
+
+impl PreparedState {
+    /// Attaches the events of the block's begin and end (outside any transaction), stored with
+    /// the block.
+    pub fn with_events(mut self, events: Vec<hibana_types::Event>) -> PreparedState {
+        self.events = events;
+        self
+    }
 }
 
 /// Where a transaction landed, with its receipt.
@@ -239,6 +250,7 @@ impl Store {
             version,
             writes,
             batch,
+            events: Vec::new(),
         })
     }
 
@@ -271,6 +283,10 @@ impl Store {
         }
         let txn = self.db.begin_write()?;
         {
+            if !state.events.is_empty() {
+                txn.open_table(BLOCK_EVENTS)?
+                    .insert(height, encode(&state.events).as_slice())?;
+            }
             write_state(&txn, state)?;
             txn.open_table(BLOCKS)?
                 .insert(height, encode(block).as_slice())?;
@@ -296,6 +312,23 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Events of the block at `height` that no transaction emitted (its begin and end: unbonded
+    /// stake, subnet epochs).
+    pub fn block_events(&self, height: u64) -> Result<Vec<hibana_types::Event>, StoreError> {
+        let txn = self.read()?;
+        let table = match txn.open_table(BLOCK_EVENTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        match table.get(height)? {
+            Some(bytes) => {
+                hibana_types::decode(bytes.value()).map_err(|_| StoreError::Corrupt("block events"))
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The consensus certificate stored with the block at `height`, if any.
