@@ -651,15 +651,20 @@ pub(crate) fn print_receipt(receipt: &Receipt, json: bool) -> Result<()> {
         }
     }
     println!("  fee: {}", receipt.fee);
-    for event in &receipt.events {
+    print_events(&receipt.events, "  ");
+    Ok(())
+}
+
+/// Prints events a line each: kind, then key=value attributes.
+fn print_events(events: &[hibana_types::Event], indent: &str) {
+    for event in events {
         let attrs: Vec<String> = event
             .attributes
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        println!("  {} {}", event.kind, attrs.join(" "));
+        println!("{indent}{} {}", event.kind, attrs.join(" "));
     }
-    Ok(())
 }
 
 async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
@@ -720,14 +725,7 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
             } else if events.is_empty() {
                 println!("Block {height} has no events outside its transactions.");
             } else {
-                for event in &events {
-                    let attrs: Vec<String> = event
-                        .attributes
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    println!("{} {}", event.kind, attrs.join(" "));
-                }
+                print_events(&events, "");
             }
         }
         QueryCommand::Tx { hash } => {

@@ -415,12 +415,12 @@ pub fn begin_block<S: StateWrite + ?Sized>(
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
     let mut events = Vec::new();
-    match staking::begin_block(state, block.height, &mut events) {
-        Ok(()) => Ok(events),
-        Err(ExecError::State(e)) => Err(e),
-        // Crediting matured stake can only fail on a supply overflow, which genesis rules out.
-        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("begin_block: {e}"))),
-    }
+    // Crediting matured stake can only fail on a supply overflow, which genesis rules out.
+    block_hook(
+        "begin_block",
+        staking::begin_block(state, block.height, &mut events),
+    )?;
+    Ok(events)
 }
 
 /// End-of-block work of every component.
@@ -429,11 +429,20 @@ pub fn end_block<S: StateWrite + ?Sized>(
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
     let mut events = Vec::new();
-    match subnets::end_block(state, block.height, &mut events) {
-        Ok(()) => Ok(events),
+    // Minting emission can only fail on a supply overflow.
+    block_hook(
+        "end_block",
+        subnets::end_block(state, block.height, &mut events),
+    )?;
+    Ok(events)
+}
+
+/// Block hooks have no transaction to fail: any error of theirs is the node's.
+fn block_hook(hook: &str, result: Result<(), ExecError>) -> Result<(), StateError> {
+    match result {
+        Ok(()) => Ok(()),
         Err(ExecError::State(e)) => Err(e),
-        // Minting emission can only fail on a supply overflow.
-        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("end_block: {e}"))),
+        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("{hook}: {e}"))),
     }
 }
 
