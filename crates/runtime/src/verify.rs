@@ -150,23 +150,6 @@ fn charge<S: StateWrite + ?Sized>(
     Ok(())
 }
 
-fn check_funds<S: StateRead + ?Sized>(
-    state: &S,
-    ctx: &TxContext<'_>,
-    fee: Amount,
-) -> Result<(), ExecError> {
-    let acct = bank::account(state, &ctx.sender)?;
-    if acct.balance < fee {
-        return Err(TxError::InsufficientFunds {
-            account: ctx.sender,
-            available: acct.balance,
-            needed: fee,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 impl MessageHandler for RegisterZkModel {
     fn check_stateless(&self) -> Result<(), TxError> {
         decode_zkm(&self.zkm).map(|_| ())
@@ -184,7 +167,7 @@ impl MessageHandler for RegisterZkModel {
                 hex::encode(zkm.commitment())
             )));
         }
-        check_funds(state, ctx, registration_fee(self.zkm.len()))
+        bank::require_balance(state, &ctx.sender, registration_fee(self.zkm.len()))
     }
 
     fn execute<S: StateWrite + ?Sized>(
@@ -266,7 +249,7 @@ impl MessageHandler for SubmitZkInference {
         if inference(state, &submission_id(self))?.is_some() {
             return Err(invalid("this proof was already submitted"));
         }
-        check_funds(state, ctx, verification_fee(zkm.k))
+        bank::require_balance(state, &ctx.sender, verification_fee(zkm.k))
     }
 
     fn execute<S: StateWrite + ?Sized>(
