@@ -5,116 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+mod support;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a process and returns it with the JSON line it prints when ready.
-fn start(mut cmd: Command) -> (Proc, Value) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start process");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("printed {line:?}: {e}"));
-    (Proc(child), info)
-}
-
-fn hibana(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("HIBANA_RPC")
-        .output()
-        .expect("run hibana")
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = hibana(args);
-    assert!(
-        out.status.success(),
-        "hibana {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn fails_with(args: &[&str], needle: &str) {
-    let out = hibana(args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "hibana {args:?} should fail: {text}");
-    assert!(
-        text.contains(needle),
-        "hibana {args:?}: expected {needle:?} in {text:?}"
-    );
-    assert!(
-        !text.contains("panicked"),
-        "hibana {args:?} panicked: {text}"
-    );
-}
-
-fn http(url: &str, method: &str, path: &str, key: &str, body: &[u8]) -> (u16, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
-}
+use support::{BIN, Proc, fails_with, http, ok_json, start_command};
 
 fn fake_miner(mode: &str, upstream: &str) -> (Proc, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_miner.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg(mode).arg(upstream);
-    let (p, info) = start(cmd);
+    let (p, info) = start_command(&mut cmd);
     (p, info["url"].as_str().unwrap().to_string())
 }
 
@@ -137,7 +43,7 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
         "250",
     ])
     .env("HIBANA_LOG", "warn");
-    let (_devnet, info) = start(cmd);
+    let (_devnet, info) = start_command(&mut cmd);
     let rpc = info["rpc"].as_str().unwrap().to_string();
     let gateway = info["gateway"].as_str().unwrap().to_string();
     let api_key = info["api_key"].as_str().unwrap().to_string();
@@ -442,7 +348,7 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     let body = br#"{"model":"chat","max_tokens":4,"temperature":0,"messages":[{"role":"user","content":"Say hi."}]}"#;
     let start_wait = Instant::now();
     loop {
-        let (status, table) = http(&gateway, "GET", "/v1/router", &api_key, b"");
+        let (status, _, table) = http(&gateway, "GET", "/v1/router", Some(&api_key), b"");
         assert_eq!(status, 200, "{table}");
         let table: Value = serde_json::from_str(&table).unwrap();
         let knows = table["providers"]
@@ -458,10 +364,16 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
         std::thread::sleep(Duration::from_millis(500));
     }
     for _ in 0..30 {
-        let (status, answer) = http(&gateway, "POST", "/v1/chat/completions", &api_key, body);
+        let (status, _, answer) = http(
+            &gateway,
+            "POST",
+            "/v1/chat/completions",
+            Some(&api_key),
+            body,
+        );
         assert_eq!(status, 200, "{answer}");
     }
-    let (_, table) = http(&gateway, "GET", "/v1/router", &api_key, b"");
+    let (_, _, table) = http(&gateway, "GET", "/v1/router", Some(&api_key), b"");
     let table: Value = serde_json::from_str(&table).unwrap();
     let served = |url: &str| {
         table["providers"]

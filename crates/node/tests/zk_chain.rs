@@ -6,9 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -17,116 +16,25 @@ use hibana_types::{Hash, InferenceReceipt};
 use hibana_zkml::InferenceProof;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+mod support;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Proc, fails_with, hibana, ok_json, post, start, start_command};
 
 fn start_devnet(home: &Path) -> (Proc, Value) {
-    let mut child = Command::new(BIN)
-        .args(["--json", "devnet", "--home"])
-        .arg(home)
-        .args([
-            "--rpc-addr",
-            "127.0.0.1:0",
-            "--gateway-addr",
-            "127.0.0.1:0",
-            "--block-time-ms",
-            "200",
-            "--zk-only",
-        ])
-        .env("HIBANA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hibana devnet");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("devnet printed {line:?}: {e}"));
-    (Proc(child), info)
-}
-
-fn hibana(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("HIBANA_RPC")
-        .env_remove("HIBANA_HOME")
-        .output()
-        .expect("run hibana")
-}
-
-fn ok_json(args: &[&str]) -> Value {
-    let out = hibana(args);
-    assert!(
-        out.status.success(),
-        "hibana {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{args:?}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn fails_with(args: &[&str], needle: &str) {
-    let out = hibana(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "hibana {args:?} should fail");
-    assert!(
-        stderr.contains(needle),
-        "hibana {args:?}: expected {needle:?} in {stderr:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-/// One HTTP/1.1 request; returns the status, the headers (lowercased names) and the body.
-fn http(
-    url: &str,
-    path: &str,
-    key: Option<&str>,
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
+    start_command(
+        Command::new(support::BIN)
+            .args(["--json", "devnet", "--home"])
+            .arg(home)
+            .args([
+                "--rpc-addr",
+                "127.0.0.1:0",
+                "--gateway-addr",
+                "127.0.0.1:0",
+                "--block-time-ms",
+                "200",
+                "--zk-only",
+            ]),
+    )
 }
 
 fn testdata(name: &str) -> String {
@@ -152,7 +60,7 @@ fn credit_input() -> Vec<f64> {
 fn infer(gw: &str, key: &str, request: &Value) -> (Value, Duration) {
     let body = serde_json::to_vec(request).unwrap();
     let start = Instant::now();
-    let (status, headers, text) = http(gw, "/v1/zk/infer", Some(key), &body);
+    let (status, headers, text) = post(gw, "/v1/zk/infer", Some(key), &body);
     let took = start.elapsed();
     assert_eq!(status, 200, "{text}");
     let receipt = headers
@@ -468,7 +376,7 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
         ),
     ];
     for (request, status, needle) in bad {
-        let (got, _, text) = http(
+        let (got, _, text) = post(
             gw,
             "/v1/zk/infer",
             Some(key),
@@ -481,9 +389,9 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
         );
         assert!(text.contains("\"error\""), "{text}");
     }
-    let (got, _, _) = http(gw, "/v1/zk/infer", None, b"{}");
+    let (got, _, _) = post(gw, "/v1/zk/infer", None, b"{}");
     assert_eq!(got, 401, "the gateway requires an API key");
-    let (got, _, text) = http(gw, "/v1/zk/infer", Some(key), b"{not json");
+    let (got, _, text) = post(gw, "/v1/zk/infer", Some(key), b"{not json");
     assert_eq!(got, 400, "{text}");
 
     // The larger test model (the digits CNN, 8×8 input) compiled and proved locally: its
@@ -551,7 +459,7 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
     assert_eq!(shown["output"], proved["output"]);
 
     // A ZK model is not a chat model.
-    let (got, _, text) = http(
+    let (got, _, text) = post(
         gw,
         "/v1/chat/completions",
         Some(key),
@@ -559,24 +467,6 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
     );
     assert_eq!(got, 400, "{text}");
     assert!(text.contains("/v1/zk/infer"), "{text}");
-}
-
-/// Starts `hibana ARGS` and returns it with the JSON line it prints when ready.
-fn start(args: &[&str]) -> (Proc, Value) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("HIBANA_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hibana");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{args:?} printed {line:?}: {e}"));
-    (Proc(child), info)
 }
 
 #[test]
@@ -649,7 +539,7 @@ fn the_gateway_fails_over_when_a_zk_provider_dies() {
             p1.0.wait().unwrap();
         }
         let body = serde_json::to_vec(&request).unwrap();
-        let (status, headers, text) = http(gw, "/v1/zk/infer", Some(&key), &body);
+        let (status, headers, text) = post(gw, "/v1/zk/infer", Some(&key), &body);
         assert_eq!(status, 200, "request {i}: {text}");
         let receipt = headers
             .iter()
