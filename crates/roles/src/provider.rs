@@ -448,22 +448,44 @@ async fn chat_inner(
     )?;
     let info = served.info.clone();
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
-    if req.stream {
-        return Ok(stream_text(p, info, job, body, id, true));
+    respond_text(p, info, job, body, id, req.stream, true).await
+}
+
+/// Runs a prepared text job and answers it: as an event stream, or as one chat completion
+/// (`chat`) or text completion, with the signed receipt.
+async fn respond_text(
+    p: AppState,
+    info: ModelInfo,
+    job: TextJob,
+    body: Bytes,
+    id: String,
+    stream: bool,
+    chat: bool,
+) -> Result<Response, ApiError> {
+    if stream {
+        return Ok(stream_text(p, info, job, body, id, chat));
     }
     let (generation, prompt_tokens) = run_text(&p, job).await?;
+    let (object, choice) = if chat {
+        (
+            "chat.completion",
+            json!({"index": 0, "message": {"role": "assistant", "content": generation.text},
+                   "logprobs": null, "finish_reason": finish(&generation.finish_reason)}),
+        )
+    } else {
+        (
+            "text_completion",
+            json!({"index": 0, "text": generation.text,
+                   "logprobs": null, "finish_reason": finish(&generation.finish_reason)}),
+        )
+    };
     let response = json!({
         "id": id,
-        "object": "chat.completion",
+        "object": object,
         "created": unix_now(),
         "model": info.name,
         "system_fingerprint": info.content_hash,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": generation.text},
-            "logprobs": null,
-            "finish_reason": finish(&generation.finish_reason),
-        }],
+        "choices": [choice],
         "usage": usage(prompt_tokens, generation.completion_tokens),
     });
     Ok(answer(
@@ -518,32 +540,7 @@ async fn completions_inner(
     )?;
     let info = served.info.clone();
     let id = format!("cmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
-    if req.stream {
-        return Ok(stream_text(p, info, job, body, id, false));
-    }
-    let (generation, prompt_tokens) = run_text(&p, job).await?;
-    let response = json!({
-        "id": id,
-        "object": "text_completion",
-        "created": unix_now(),
-        "model": info.name,
-        "system_fingerprint": info.content_hash,
-        "choices": [{
-            "index": 0,
-            "text": generation.text,
-            "logprobs": null,
-            "finish_reason": finish(&generation.finish_reason),
-        }],
-        "usage": usage(prompt_tokens, generation.completion_tokens),
-    });
-    Ok(answer(
-        &p,
-        &info,
-        &body,
-        response,
-        prompt_tokens,
-        generation.completion_tokens,
-    ))
+    respond_text(p, info, job, body, id, req.stream, false).await
 }
 
 async fn embeddings(
