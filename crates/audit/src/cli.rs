@@ -13,8 +13,7 @@ use crate::{FileReport, Severity, analyse_bytes, evaluate, report::Format};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit codes: 0 analysed, no finding reached --fail-on; 1 a finding reached \
---fail-on; 2 an input could not be (fully) analysed (unreadable, binary, empty, syntax error).\n\
-Not yet available: --explain (AI explanations) and --remote (subnet audit tasks)."
+--fail-on; 2 an input could not be (fully) analysed (unreadable, binary, empty, syntax error)."
 )]
 pub struct AuditArgs {
     /// Solidity files or directories to analyse (directories are searched recursively for `.sol`).

@@ -1,11 +1,11 @@
 //! Findings, their categories (DASP-10), severities and the catalogue of rules.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::span::Span;
 
 /// DASP-10 vulnerability categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     /// Re-entering a contract before its state is updated.
@@ -225,4 +225,16 @@ pub struct Finding {
     pub contract: String,
     /// Function in which it was found, if any.
     pub function: Option<String>,
+    /// A plain-language explanation written by a language model (`hibana audit --explain`);
+    /// never used to decide findings.
+    pub explanation: Option<Explanation>,
+}
+
+/// A generated explanation of a finding, labelled with the model that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The model (or subnet) that wrote it.
+    pub model: String,
+    /// The explanation and suggested fix.
+    pub text: String,
 }

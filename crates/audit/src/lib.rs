@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ast;
+pub mod challenge;
 pub mod cli;
 mod detectors;
 pub mod evaluate;
@@ -47,7 +48,7 @@ pub mod parser;
 pub mod report;
 pub mod span;
 
-pub use finding::{Category, Confidence, Finding, Severity};
+pub use finding::{Category, Confidence, Explanation, Finding, Severity};
 use span::{LineIndex, Span};
 
 /// Largest file the auditor reads (16 MiB); larger ones are reported, not parsed.
@@ -145,6 +146,29 @@ pub(crate) fn analyse_bytes_on(path: &str, bytes: &[u8], deep_stack: bool) -> Fi
                 e.valid_up_to()
             ),
         ),
+    }
+}
+
+/// The number of Solidity tokens in a text (what an audit is priced by); counting stops at the
+/// first lexical error.
+pub fn token_count(text: &str) -> usize {
+    lexer::tokenize(text)
+        .0
+        .iter()
+        .filter(|t| t.kind != lexer::TokenKind::Eof)
+        .count()
+}
+
+/// A report of `text` without analysing it, to be filled with findings made elsewhere
+/// ([`report::from_json`]).
+pub(crate) fn empty_report(path: &str, text: &str) -> FileReport {
+    FileReport {
+        path: path.to_string(),
+        text: Some(text.to_string()),
+        errors: Vec::new(),
+        findings: Vec::new(),
+        contracts: 0,
+        lines: LineIndex::new(text),
     }
 }
 

@@ -65,11 +65,11 @@ fn walk_one<'a>(s: &'a Stmt, visit: &mut dyn FnMut(&'a Stmt)) {
 pub(super) fn detect(ctx: &mut Ctx<'_>) {
     let model = ctx.model;
     let mut hits: Vec<(&'static crate::finding::Rule, Span, &FunctionDef, String)> = Vec::new();
-    // Arrays that any caller can grow with push().
+    // Arrays that any caller can grow with push(); an owner growing its own list is no attack.
     let pushed: BTreeSet<&str> = model
         .functions
         .iter()
-        .filter(|g| is_entry_point(g))
+        .filter(|g| is_entry_point(g) && !super::is_protected(model, g))
         .filter_map(|g| g.body.as_ref())
         .flat_map(all_exprs)
         .filter_map(|x| match &x.kind {

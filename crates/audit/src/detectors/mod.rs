@@ -39,6 +39,7 @@ impl<'a> Ctx<'a> {
             message,
             contract: self.model.def.name.name.clone(),
             function: function.map(function_label),
+            explanation: None,
         });
     }
 
