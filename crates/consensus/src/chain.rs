@@ -87,7 +87,14 @@ pub struct Chain {
     heads: broadcast::Sender<BlockHeader>,
     metrics: ChainMetrics,
     phase_times: Mutex<PhaseTimes>,
+    /// Transactions accepted from this node's clients, not yet gossiped to the other nodes.
+    gossip: Mutex<Vec<SignedTransaction>>,
+    gossip_ready: tokio::sync::Notify,
 }
+
+/// Most transactions waiting to be gossiped; beyond it the oldest are not passed on (they stay
+/// in this node's mempool and are proposed when this node's turn comes).
+const MAX_GOSSIP_BACKLOG: usize = 20_000;
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,6 +124,8 @@ impl Chain {
             heads,
             metrics: ChainMetrics::new(),
             phase_times: Mutex::new(PhaseTimes::default()),
+            gossip: Mutex::new(Vec::new()),
+            gossip_ready: tokio::sync::Notify::new(),
         })
     }
 
@@ -160,9 +169,20 @@ impl Chain {
         self.mempool.lock().len()
     }
 
-    /// Verifies a transaction and adds it to the mempool.
+    /// Verifies a transaction from a client and adds it to the mempool; accepted ones are also
+    /// queued for gossip to the other nodes.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        let gossiped = tx.clone();
         let result = self.admit(tx.clone());
+        if result.is_ok() {
+            let mut out = self.gossip.lock();
+            if out.len() >= MAX_GOSSIP_BACKLOG {
+                out.remove(0);
+            }
+            out.push(gossiped);
+            drop(out);
+            self.gossip_ready.notify_one();
+        }
         if let Err(e) = &result
             && !matches!(e, MempoolError::Duplicate(_))
         {
@@ -171,6 +191,24 @@ impl Chain {
         }
         self.metrics.mempool_size.set(self.mempool_len() as i64);
         result
+    }
+
+    /// Adds a transaction another node gossiped: checked like a client's, but neither passed on
+    /// again nor remembered as refused (its sender asked the other node, not this one).
+    pub fn submit_gossiped(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+        let result = self.admit(tx);
+        self.metrics.mempool_size.set(self.mempool_len() as i64);
+        result
+    }
+
+    /// Takes the transactions waiting to be gossiped.
+    pub fn take_gossip(&self) -> Vec<SignedTransaction> {
+        std::mem::take(&mut *self.gossip.lock())
+    }
+
+    /// Resolves when transactions are waiting to be gossiped.
+    pub async fn gossip_ready(&self) {
+        self.gossip_ready.notified().await;
     }
 
     fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {

@@ -2,7 +2,7 @@
 
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -26,6 +26,14 @@ pub struct ChainMetrics {
     pub round: Gauge,
     /// Seconds from a block's proposal (its header time) to its commit on this node.
     pub finality_seconds: Histogram,
+    /// Transactions other nodes gossiped that entered this node's mempool.
+    pub gossip_received: Counter,
+    /// Gossiped transactions dropped (invalid here, mempool full, oversized message).
+    pub gossip_dropped: Counter,
+    /// Per validator: decided heights whose commit certificate lacks its precommit.
+    pub missed_votes: Family<Vec<(String, String)>, Counter>,
+    /// Per validator: decided heights whose commit certificate holds its precommit.
+    pub signed_votes: Family<Vec<(String, String)>, Counter>,
 }
 
 impl ChainMetrics {
@@ -79,6 +87,30 @@ impl ChainMetrics {
             "Time to commit a block to disk",
             commit_seconds.clone(),
         );
+        let gossip_received = Counter::default();
+        registry.register(
+            "gossip_txs_received",
+            "Gossiped transactions that entered the mempool",
+            gossip_received.clone(),
+        );
+        let gossip_dropped = Counter::default();
+        registry.register(
+            "gossip_txs_dropped",
+            "Gossiped transactions dropped: invalid here, mempool full or oversized message",
+            gossip_dropped.clone(),
+        );
+        let missed_votes = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "missed_votes",
+            "Decided heights whose commit certificate lacks the validator's precommit",
+            missed_votes.clone(),
+        );
+        let signed_votes = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "signed_votes",
+            "Decided heights whose commit certificate holds the validator's precommit",
+            signed_votes.clone(),
+        );
         ChainMetrics {
             registry,
             height,
@@ -89,6 +121,20 @@ impl ChainMetrics {
             commit_seconds,
             round,
             finality_seconds,
+            gossip_received,
+            gossip_dropped,
+            missed_votes,
+            signed_votes,
+        }
+    }
+
+    /// Counts one decided height for a validator: signed (in the certificate) or missed.
+    pub fn record_vote(&self, validator: &str, signed: bool) {
+        let labels = vec![("validator".to_string(), validator.to_string())];
+        if signed {
+            self.signed_votes.get_or_create(&labels).inc();
+        } else {
+            self.missed_votes.get_or_create(&labels).inc();
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use hibana_runtime::staking::ValidatorInfo;
-use hibana_types::{Address, Block, Hash, PublicKey, SecretKey};
+use hibana_types::{Address, Block, Hash, PublicKey, SecretKey, SignedTransaction};
 use malachitebft_core_types::{
     self as mc, NilOrVal, Round, SignedExtension, SignedMessage, SigningProvider, VoteType,
     VotingPower,
@@ -331,7 +331,17 @@ pub struct BlockPart {
     pub block: Block,
 }
 
-impl mc::ProposalPart<HibanaContext> for BlockPart {
+/// What travels on the engine's proposal-part channel: a proposed block, or transactions a node
+/// accepted from its clients and passes on to every other mempool (transaction gossip).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Part {
+    /// A proposed block.
+    Block(Box<BlockPart>),
+    /// Transactions for the other nodes' mempools.
+    Txs(Vec<SignedTransaction>),
+}
+
+impl mc::ProposalPart<HibanaContext> for Part {
     fn is_first(&self) -> bool {
         true
     }
@@ -348,7 +358,7 @@ pub struct HibanaContext;
 impl mc::Context for HibanaContext {
     type Address = ValidatorAddress;
     type Height = Height;
-    type ProposalPart = BlockPart;
+    type ProposalPart = Part;
     type Proposal = ConsensusProposal;
     type Validator = ConsensusValidator;
     type ValidatorSet = ConsensusValidatorSet;
@@ -517,14 +527,14 @@ impl SigningProvider<HibanaContext> for Ed25519Signer {
         self.verify("proposal", proposal, signature, public_key)
     }
 
-    fn sign_proposal_part(&self, part: BlockPart) -> SignedMessage<HibanaContext, BlockPart> {
+    fn sign_proposal_part(&self, part: Part) -> SignedMessage<HibanaContext, Part> {
         let signature = self.sign("part", &part);
         SignedMessage::new(part, signature)
     }
 
     fn verify_signed_proposal_part(
         &self,
-        part: &BlockPart,
+        part: &Part,
         signature: &ConsensusSignature,
         public_key: &PublicKey,
     ) -> bool {

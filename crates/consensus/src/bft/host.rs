@@ -23,8 +23,8 @@ use malachitebft_app_channel::{
 use tokio::sync::mpsc;
 
 use super::{
-    BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, ValidatorAddress,
-    next_validator_set, validator_set_at,
+    BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, Part,
+    ValidatorAddress, next_validator_set, validator_set_at,
 };
 use crate::{BlockApplication, Chain, ChainError, now_ms};
 
@@ -32,6 +32,8 @@ use crate::{BlockApplication, Chain, ChainError, now_ms};
 const MAX_HEIGHTS_AHEAD: u64 = 8;
 /// How many proposals per future height are kept.
 const MAX_PENDING_PER_HEIGHT: usize = 32;
+/// Most transactions in one gossip message; a message with more is dropped whole.
+const MAX_GOSSIP_TXS: usize = 1024;
 
 /// A proposal received before this node reached its height.
 struct Pending {
@@ -51,6 +53,8 @@ pub(super) struct Host {
     own: BTreeMap<(u64, Round), BlockHash>,
     /// Proposals for heights above ours, validated when the height starts.
     pending: BTreeMap<u64, Vec<Pending>>,
+    /// Gossip messages sent, for unique stream ids.
+    gossip_sent: u64,
 }
 
 fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
@@ -74,7 +78,51 @@ impl Host {
             blocks: HashMap::new(),
             own: BTreeMap::new(),
             pending: BTreeMap::new(),
+            gossip_sent: 0,
         }
+    }
+
+    /// The chain this host answers from.
+    pub(super) fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    /// Publishes the transactions this node's clients sent since the last call.
+    pub(super) async fn gossip_txs(&mut self) {
+        let txs = self.chain.take_gossip();
+        for batch in txs.chunks(MAX_GOSSIP_TXS) {
+            self.gossip_sent += 1;
+            let mut id = b"txs/".to_vec();
+            id.extend_from_slice(&self.address.0.0);
+            id.extend_from_slice(&self.gossip_sent.to_be_bytes());
+            self.send_stream(StreamId::new(Bytes::from(id)), Part::Txs(batch.to_vec()))
+                .await;
+        }
+    }
+
+    /// Adds gossiped transactions to the mempool (off the engine's thread: signatures are
+    /// checked); ones already known or invalid here are dropped and counted.
+    async fn received_txs(&self, txs: Vec<hibana_types::SignedTransaction>) {
+        if txs.len() > MAX_GOSSIP_TXS {
+            tracing::warn!(count = txs.len(), "oversized transaction gossip dropped");
+            self.chain.metrics().gossip_dropped.inc_by(txs.len() as u64);
+            return;
+        }
+        let chain = self.chain.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for tx in txs {
+                match chain.submit_gossiped(tx) {
+                    Ok(_) => {
+                        chain.metrics().gossip_received.inc();
+                    }
+                    Err(crate::MempoolError::Duplicate(_)) => {}
+                    Err(_) => {
+                        chain.metrics().gossip_dropped.inc();
+                    }
+                }
+            }
+        })
+        .await;
     }
 
     /// The height this node is deciding (the last committed + 1).
@@ -115,7 +163,12 @@ impl Host {
     async fn publish(&self, part: BlockPart) {
         let mut id = part.height.0.to_be_bytes().to_vec();
         id.extend_from_slice(&part.round.as_i64().to_be_bytes());
-        let stream_id = StreamId::new(Bytes::from(id));
+        self.send_stream(StreamId::new(Bytes::from(id)), Part::Block(Box::new(part)))
+            .await;
+    }
+
+    /// Sends one part as a stream of its own.
+    async fn send_stream(&self, stream_id: StreamId, part: Part) {
         let messages = [
             StreamMessage::new(stream_id.clone(), 0, StreamContent::Data(part)),
             StreamMessage::new(stream_id, 1, StreamContent::Fin),
@@ -217,7 +270,11 @@ impl Host {
             AppMsg::ReceivedProposalPart { from, part, reply } => {
                 let answer = match part.content {
                     StreamContent::Fin => None,
-                    StreamContent::Data(part) => self.received_block(part).await?,
+                    StreamContent::Data(Part::Block(part)) => self.received_block(*part).await?,
+                    StreamContent::Data(Part::Txs(txs)) => {
+                        self.received_txs(txs).await;
+                        None
+                    }
                 };
                 if answer.is_none() {
                     tracing::trace!(%from, "proposal part kept for later or dropped");
@@ -370,10 +427,25 @@ impl Host {
         let proposed_ms = block.header.time_ms;
         let encoded = hibana_types::encode(&certificate);
         let result = self
-            .blocking(move |chain| chain.commit_decided(&block, Some(&encoded)))
+            .blocking(move |chain| {
+                // The set that decided this height, read before the block changes it.
+                let set = validator_set_at(chain, height).ok();
+                chain.commit_decided(&block, Some(&encoded)).map(|_| set)
+            })
             .await;
         match result {
-            Ok(_) => {}
+            Ok(set) => {
+                // Votes missed per validator: absent from the commit certificate.
+                for v in set.iter().flat_map(|s| s.validators()) {
+                    let signed = certificate
+                        .commit_signatures
+                        .iter()
+                        .any(|c| c.address == v.address);
+                    self.chain
+                        .metrics()
+                        .record_vote(&v.address.to_string(), signed);
+                }
+            }
             Err(BftError::Chain(ChainError::InvalidBlock { height, reason })) => {
                 tracing::error!(height, %reason, "decided block does not apply; restarting the height");
                 return Ok(restart(next_validator_set(&self.chain)?));

@@ -31,7 +31,7 @@ pub use codec::{BorshCodec, CodecError, MAX_MESSAGE_BYTES};
 pub use context::{
     BlockHash, BlockPart, ConsensusProposal, ConsensusSignature, ConsensusValidator,
     ConsensusValidatorSet, ConsensusVote, Ed25519, Ed25519Signer, EmptyValidatorSet, Height,
-    HibanaContext, SignatureLengthError, ValidatorAddress, proposer_of, sign_bytes,
+    HibanaContext, Part, SignatureLengthError, ValidatorAddress, proposer_of, sign_bytes,
 };
 
 use crate::{Chain, ChainError};
@@ -311,8 +311,11 @@ pub async fn run_validator(
         block_time,
         channels.network.clone(),
     );
+    let gossip = host.chain().clone();
     let outcome = loop {
         tokio::select! {
+            // Transactions this node's clients sent go to every other mempool.
+            () = gossip.gossip_ready() => host.gossip_txs().await,
             msg = channels.consensus.recv() => match msg {
                 Some(msg) => {
                     if let Err(e) = host.handle(msg).await {

@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use hibana_runtime::staking::ValidatorInfo;
-use hibana_types::{Amount, Block, BlockHeader, Hash, SecretKey};
+use hibana_types::{
+    Amount, Block, BlockHeader, Hash, Message, SecretKey, SignedTransaction, Transaction, Transfer,
+};
 use malachitebft_app_channel::app::{
     streaming::{StreamContent, StreamId, StreamMessage},
     types::{
@@ -33,6 +35,20 @@ fn vote(key: &SecretKey, round: u32, value: Option<Hash>) -> ConsensusVote {
         },
         ValidatorAddress(key.public_key().address()),
     )
+}
+
+fn transfer(key: &SecretKey, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: "c".into(),
+        signer: key.public_key(),
+        nonce,
+        fee: Amount(1_000),
+        messages: vec![Message::Transfer(Transfer {
+            to: key.public_key().address(),
+            amount: Amount(1),
+        })],
+    }
+    .sign(key)
 }
 
 fn block(height: u64) -> Block {
@@ -139,14 +155,19 @@ fn codec_round_trips_network_wal_and_sync_messages() {
         proposer: ValidatorAddress(key.public_key().address()),
         block: block(3),
     };
-    let stream = StreamMessage::new(
-        StreamId::new(Bytes::from_static(b"id")),
-        0,
-        StreamContent::Data(part.clone()),
-    );
-    let bytes = codec.encode(&stream).unwrap();
-    let back: StreamMessage<BlockPart> = codec.decode(bytes).unwrap();
-    assert_eq!(back.content.as_data(), Some(&part));
+    for part in [
+        Part::Block(Box::new(part)),
+        Part::Txs(vec![transfer(&key, 0), transfer(&key, 1)]),
+    ] {
+        let stream = StreamMessage::new(
+            StreamId::new(Bytes::from_static(b"id")),
+            0,
+            StreamContent::Data(part.clone()),
+        );
+        let bytes = codec.encode(&stream).unwrap();
+        let back: StreamMessage<Part> = codec.decode(bytes).unwrap();
+        assert_eq!(back.content.as_data(), Some(&part));
+    }
 
     let signed = signer.sign_vote(vote(&key, 0, Some(Hash::digest(b"d"))));
     let certificate = CommitCertificate::<HibanaContext>::new(
@@ -172,7 +193,7 @@ fn codec_refuses_malformed_and_oversized_input() {
     ));
     let huge = Bytes::from(vec![0u8; MAX_MESSAGE_BYTES + 1]);
     assert!(matches!(
-        Codec::<StreamMessage<BlockPart>>::decode(&codec, huge),
+        Codec::<StreamMessage<Part>>::decode(&codec, huge),
         Err(CodecError::TooLarge(_))
     ));
 }
