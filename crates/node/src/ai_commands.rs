@@ -34,7 +34,8 @@ pub(crate) struct ProviderArgs {
     #[arg(long, env = "HIBANA_PROVIDER_HOME")]
     home: Option<PathBuf>,
     /// Installed models to serve (comma-separated; default: every installed model, or none
-    /// when --zk-model is given).
+    /// when --zk-model is given; `none` serves only the Solidity auditor at /v1/audit, which
+    /// every provider runs).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
     #[command(flatten)]
@@ -164,7 +165,9 @@ pub(crate) async fn start_provider(
     let zk_price: Amount = zk.zk_price.parse().context("--zk-price")?;
     let zk_paths = zk.zk_models.clone();
     let zk_capacity = zk.zk_capacity;
-    let models = if models.is_empty() && !zk_paths.is_empty() {
+    // `--models none`: only the auditor (and any ZK models), which need no model files.
+    let none = models == ["none"];
+    let models = if none || (models.is_empty() && !zk_paths.is_empty()) {
         Vec::new()
     } else if models.is_empty() {
         hibana_ai::catalog::list(&dir)?
@@ -174,9 +177,10 @@ pub(crate) async fn start_provider(
     } else {
         models
     };
-    if models.is_empty() && zk_paths.is_empty() {
+    if models.is_empty() && zk_paths.is_empty() && !none {
         bail!(
-            "no models are installed in {}: run `hibana models install`",
+            "no models are installed in {}: run `hibana models install` (or pass --models none \
+             to serve only the Solidity auditor)",
             dir.display()
         );
     }
@@ -444,6 +448,8 @@ pub(crate) async fn start_devnet_ai(
         Duration::from_secs(120),
     )
     .await?;
+    // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.
+    std::fs::write(gateway_home.join("url"), format!("{gateway}\n"))?;
     Ok(DevnetAi {
         gateway,
         router,

@@ -222,6 +222,29 @@ fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         bail!("give --home DIR, or --validators N --out DIR");
     };
     let home = Home::new(home_dir.clone());
+    if let Some(genesis_file) = &args.genesis {
+        let (genesis, node) = home.join(genesis_file, &args.peers)?;
+        if json {
+            print_json(&serde_json::json!({"chain_id": genesis.chain_id, "node": node}))?;
+        } else {
+            println!(
+                "Initialised {} to join chain `{}`",
+                home_dir.display(),
+                genesis.chain_id
+            );
+            println!(
+                "  validator key: {}  (a follower until it bonds stake)",
+                node.validator
+            );
+            println!("  p2p {}  rpc {}", node.p2p, node.rpc);
+            println!("  start it:  hibana node --home {}", home_dir.display());
+            println!(
+                "  then, funded: hibana tx stake --amount 1000HIB --validator self --from validator --home {}",
+                home_dir.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let genesis = home.create(
         &args.chain_id,
         accounts,
@@ -461,6 +484,10 @@ fn wallet(cmd: WalletCommand, json: bool) -> Result<ExitCode> {
 /// Loads a signing key by name from the dev keyring (`--home`) or the encrypted keyring.
 pub(crate) fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
     match &source.home {
+        // `--from validator --home H`: the node's own validator key, e.g. to bond to itself.
+        Some(home) if name == "validator" && keys::read_dev_key(home, name).is_err() => {
+            Home::new(home.clone()).load_validator_key()
+        }
         Some(home) => keys::read_dev_key(home, name)?.secret(),
         None => {
             let store = keyring(source).get(name)?;
@@ -483,6 +510,12 @@ fn resolve_account(text: &str, home: Option<&Path>, source: Option<&KeySource>) 
         && let Ok(k) = keys::read_dev_key(home, text)
     {
         return Ok(k.address);
+    }
+    if let Some(home) = home
+        && text == "validator"
+        && let Ok(k) = Home::new(home.to_path_buf()).load_validator_key()
+    {
+        return Ok(k.public_key().address());
     }
     if let Some(source) = source
         && let Ok(k) = keyring(source).get(text)

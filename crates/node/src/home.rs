@@ -193,6 +193,54 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Creates a home that joins an existing network: a fresh validator key (a follower until
+    /// it bonds stake to itself), a copy of the network's genesis, and a config that listens on
+    /// a free loopback port and dials `peers`.
+    pub(crate) fn join(
+        &self,
+        genesis_file: &Path,
+        peers: &[String],
+    ) -> Result<(Genesis, NetworkNode)> {
+        if self.is_initialised() {
+            bail!(
+                "{} is already initialised; use another --home or remove it",
+                self.dir.display()
+            );
+        }
+        if peers.is_empty() {
+            bail!("--genesis needs at least one --peer: the network's nodes to dial");
+        }
+        let text = fs::read_to_string(genesis_file)
+            .with_context(|| format!("cannot read {}", genesis_file.display()))?;
+        let genesis: Genesis = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a genesis file", genesis_file.display()))?;
+        genesis.validate()?;
+        fs::create_dir_all(self.dir.join("data"))
+            .with_context(|| format!("cannot create home {}", self.dir.display()))?;
+        let key = SecretKey::generate();
+        self.write_validator_key(&key)?;
+        let node = NetworkNode {
+            home: self.dir.clone(),
+            validator: key.public_key().address(),
+            p2p: format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
+            rpc: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+        };
+        let config = NodeConfig {
+            rpc_addr: node.rpc,
+            p2p: BftSettings {
+                listen_addr: node.p2p.clone(),
+                persistent_peers: peers.to_vec(),
+                ..BftSettings::default()
+            },
+            ..NodeConfig::default()
+        };
+        fs::write(self.config_path(), toml::to_string_pretty(&config)?)?;
+        fs::write(self.genesis_path(), serde_json::to_string_pretty(&genesis)?)?;
+        Ok((genesis, node))
+    }
+}
+
 /// A free TCP port on the loopback interface, chosen by the OS.
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))

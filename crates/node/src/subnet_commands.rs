@@ -306,6 +306,7 @@ async fn endpoint_model(endpoint: &str, task: &str) -> Result<Hash> {
         "chat" => "chat",
         "text-generation" => "completion",
         "embeddings" => "embedding",
+        "audit" => "audit",
         other => bail!("pass --model: cannot tell which model serves the task {other:?}"),
     };
     let url = format!("{}/health", endpoint.trim_end_matches('/'));

@@ -4,46 +4,23 @@
 //! gateway sends most `"model": "chat"` requests to the miner with the highest incentive.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod support;
 
-use support::{BIN, Proc, fails_with, http, ok_json, start_command};
-
-fn fake_miner(mode: &str, upstream: &str) -> (Proc, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_miner.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(script).arg(mode).arg(upstream);
-    let (p, info) = start_command(&mut cmd);
-    (p, info["url"].as_str().unwrap().to_string())
-}
+use support::{
+    fails_with, fake_miner, funded_keyring, http, ok_json, register_neuron, run_validators,
+    staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
+};
 
 #[test]
 fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "--json",
-        "devnet",
-        "--home",
-        h,
-        "--rpc-addr",
-        "127.0.0.1:0",
-        "--gateway-addr",
-        "127.0.0.1:0",
-        "--block-time-ms",
-        "250",
-    ])
-    .env("HIBANA_LOG", "warn");
-    let (_devnet, info) = start_command(&mut cmd);
+    let (_devnet, info) = start_devnet(h, &[]);
     let rpc = info["rpc"].as_str().unwrap().to_string();
     let gateway = info["gateway"].as_str().unwrap().to_string();
     let api_key = info["api_key"].as_str().unwrap().to_string();
@@ -52,30 +29,7 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     let (_slow, slow_url) = fake_miner("slow", &provider);
 
     // Keys for the two misbehaving miners, funded by alice.
-    let keyring = dir.path().join("keyring");
-    let kr = keyring.to_str().unwrap();
-    let pass = dir.path().join("pass");
-    std::fs::write(&pass, "miner passphrase\n").unwrap();
-    let pw = pass.to_str().unwrap();
-    let mut miner_keys = Vec::new();
-    for name in ["garbage", "slow"] {
-        let created = ok_json(&[
-            "--json",
-            "wallet",
-            "new",
-            name,
-            "--keyring-dir",
-            kr,
-            "--password-file",
-            pw,
-        ]);
-        let address = created["address"].as_str().unwrap().to_string();
-        ok_json(&[
-            "--json", "--rpc", &rpc, "tx", "transfer", "--home", h, "--from", "alice", "--to",
-            &address, "--amount", "50HIB",
-        ]);
-        miner_keys.push(name);
-    }
+    let (kr, pw) = funded_keyring(dir.path(), &rpc, h, &["garbage", "slow"]);
 
     // The subnet, and bad input for it.
     fails_with(
@@ -120,43 +74,21 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     );
 
     // Miners: the devnet's provider (alice), the garbage one and the slow one.
-    ok_json(&[
-        "--json",
-        "--rpc",
+    register_neuron(
         &rpc,
-        "neuron",
-        "register",
-        "--subnet",
         "chat",
-        "--role",
         "miner",
-        "--endpoint",
         &provider,
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+        &["--from", "alice", "--home", h],
+    );
     for (name, url) in [("garbage", &garbage_url), ("slow", &slow_url)] {
-        ok_json(&[
-            "--json",
-            "--rpc",
+        register_neuron(
             &rpc,
-            "neuron",
-            "register",
-            "--subnet",
             "chat",
-            "--role",
             "miner",
-            "--endpoint",
             url,
-            "--from",
-            name,
-            "--keyring-dir",
-            kr,
-            "--password-file",
-            pw,
-        ]);
+            &["--from", name, "--keyring-dir", &kr, "--password-file", &pw],
+        );
     }
     // Registering twice is refused with a reason.
     fails_with(
@@ -180,105 +112,17 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
         "already registered",
     );
 
-    // Validators bob and carol, with stake.
-    for name in ["bob", "carol"] {
-        ok_json(&[
-            "--json", "--rpc", &rpc, "tx", "stake", "--amount", "1000HIB", "--from", name,
-            "--home", h,
-        ]);
-        ok_json(&[
-            "--json",
-            "--rpc",
-            &rpc,
-            "neuron",
-            "register",
-            "--subnet",
-            "chat",
-            "--role",
-            "validator",
-            "--endpoint",
-            "http://127.0.0.1:9",
-            "--from",
-            name,
-            "--home",
-            h,
-        ]);
-    }
-    let neurons = ok_json(&[
-        "--json", "--rpc", &rpc, "neuron", "list", "--subnet", "chat",
-    ]);
-    let uid_of = |url: &str| {
-        neurons
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["endpoint"] == url)
-            .unwrap()["uid"]
-            .as_u64()
-            .unwrap() as usize
-    };
-    let (good, bad, slow) = (uid_of(&provider), uid_of(&garbage_url), uid_of(&slow_url));
-
-    // Two validators score the miners round after round.
-    let mut validators = Vec::new();
-    for name in ["bob", "carol"] {
-        let history = dir.path().join(format!("{name}.jsonl"));
-        let child = Command::new(BIN)
-            .args([
-                "--rpc",
-                &rpc,
-                "validator",
-                "run",
-                "--subnet",
-                "chat",
-                "--from",
-                name,
-                "--home",
-                h,
-                "--challenges",
-                "3",
-                "--timeout-secs",
-                "20",
-                "--history",
-                history.to_str().unwrap(),
-            ])
-            .env("HIBANA_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        validators.push((Proc(child), history));
-    }
-
+    // Validators bob and carol, with stake, score the miners round after round.
+    staked_validators(&rpc, h, "chat", &["bob", "carol"]);
+    let validators = run_validators(dir.path(), &rpc, h, "chat", &["bob", "carol"], "3");
     // Wait until both validators have revealed weights from at least two rounds, then for an
     // epoch after that: its incentive reflects their measurements.
-    let revealed_rounds = |history: &Path| {
-        std::fs::read_to_string(history)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["reveal_tx"].is_string() && r["skipped"].is_null())
-            .count()
-    };
-    let epochs = |rpc: &str| {
-        ok_json(&["--json", "--rpc", rpc, "subnet", "show", "chat"])["subnet"]["epochs"]
-            .as_u64()
-            .unwrap()
-    };
-    let deadline = Instant::now() + Duration::from_secs(900);
-    while validators.iter().any(|(_, h)| revealed_rounds(h) < 2) {
-        assert!(
-            Instant::now() < deadline,
-            "validators did not reveal weights in time"
-        );
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    let after = epochs(&rpc) + 1;
-    while epochs(&rpc) < after {
-        assert!(Instant::now() < deadline, "no epoch ran in time");
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let view = ok_json(&["--json", "--rpc", &rpc, "subnet", "show", "chat"]);
+    let view = wait_for_scored_epoch(&rpc, "chat", &validators, Duration::from_secs(900));
+    let (good, bad, slow) = (
+        uid_at(&view, &provider),
+        uid_at(&view, &garbage_url),
+        uid_at(&view, &slow_url),
+    );
     // The epoch's event is stored with its block.
     let at = view["subnet"]["last_epoch_height"]
         .as_u64()

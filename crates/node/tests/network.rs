@@ -79,6 +79,11 @@ impl Drop for NodeProcess {
 
 /// The value of the first Prometheus sample named `name` on a node's `/metrics`.
 fn metric(node: &NodeProcess, name: &str) -> f64 {
+    sample(node, name).unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// The value of the first Prometheus sample named `name` (with its labels, if given), if any.
+fn sample(node: &NodeProcess, name: &str) -> Option<f64> {
     use std::io::{Read, Write};
     let addr = node.rpc.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -91,9 +96,8 @@ fn metric(node: &NodeProcess, name: &str) -> f64 {
     stream.read_to_string(&mut text).unwrap();
     let line = text
         .lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
-        .unwrap_or_else(|| panic!("no metric {name}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))?;
+    line.rsplit(' ').next().unwrap().parse().ok()
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -254,11 +258,29 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     let mean_finality = metric(&nodes[0], "hibana_finality_seconds_sum")
         / metric(&nodes[0], "hibana_finality_seconds_count");
 
-    // 3. Node 3 crashes: the other three keep finalising.
+    // 3. Node 3 crashes: the other three keep finalising, and count its missed votes.
+    let missed_by = |node: &NodeProcess, k: usize| {
+        let address = info["nodes"][k]["validator"].as_str().unwrap();
+        sample(
+            node,
+            &format!("hibana_missed_votes_total{{validator=\"{address}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    let missed_before = missed_by(&nodes[0], 3);
     nodes[3].kill();
     let at_crash = height(&rt, &nodes[0]);
     let live: Vec<&NodeProcess> = nodes[..3].iter().collect();
     wait_for_height(&rt, &live, at_crash + 5, Duration::from_secs(60));
+    let missed = missed_by(&nodes[0], 3) - missed_before;
+    assert!(missed >= 4.0, "node 3 missed {missed} votes while down");
+    let address0 = info["nodes"][0]["validator"].as_str().unwrap();
+    assert!(
+        metric(
+            &nodes[0],
+            &format!("hibana_signed_votes_total{{validator=\"{address0}\"}}")
+        ) >= 5.0
+    );
 
     // 4. It restarts (from its WAL and store) and catches up through sync.
     nodes[3].restart();
@@ -489,4 +511,127 @@ fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
         .unwrap();
     let slashed = cheater.power.0 - cheater.power.0 / 20;
     assert_eq!(account.stake.0, slashed, "5% of the self-bond is burned");
+}
+
+/// Runs `hibana ARGS` and returns its JSON output; it must succeed.
+fn hibana_json(args: &[&str]) -> Value {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "hibana {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_validator_joins_by_staking_and_its_votes_then_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let net = hibana_json(&[
+        "--json",
+        "init",
+        "--validators",
+        "3",
+        "--dev-accounts",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let rt = rt();
+    let mut nodes: Vec<NodeProcess> = (0..3)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    wait_for_height(
+        &rt,
+        &nodes.iter().collect::<Vec<_>>(),
+        3,
+        Duration::from_secs(60),
+    );
+
+    // A fourth node joins with the network's genesis and follows the chain through sync.
+    let joiner_home = dir.path().join("joiner");
+    let peers: Vec<&str> = net["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["p2p"].as_str().unwrap())
+        .collect();
+    let genesis = out.join("node0/genesis.json");
+    let mut args = vec![
+        "--json",
+        "init",
+        "--home",
+        joiner_home.to_str().unwrap(),
+        "--genesis",
+        genesis.to_str().unwrap(),
+    ];
+    for p in &peers {
+        args.extend(["--peer", p]);
+    }
+    let joined = hibana_json(&args);
+    let joiner_address = joined["node"]["validator"].as_str().unwrap().to_string();
+    nodes.push(NodeProcess::start(&joiner_home));
+    let now = height(&rt, &nodes[0]);
+    wait_for_height(&rt, &[&nodes[3]], now, Duration::from_secs(60));
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    assert_same_chain(&rt, &all, now);
+    let set = rt.block_on(nodes[0].client().status()).unwrap().validators;
+    assert_eq!(set.len(), 3, "a follower is not a validator yet");
+
+    // Funded by alice, it bonds stake to itself. Both transactions go to the follower's own
+    // RPC: it never proposes, so they are final only because it gossips them to the
+    // validators' mempools. Three equal validators need all three for a quorum; with the
+    // joiner's stake, any two of them and the joiner have one.
+    let node0 = out.join("node0");
+    let rpc3 = nodes[3].rpc.clone();
+    hibana_json(&[
+        "--json",
+        "--rpc",
+        &rpc3,
+        "tx",
+        "transfer",
+        "--home",
+        node0.to_str().unwrap(),
+        "--from",
+        "alice",
+        "--to",
+        &joiner_address,
+        "--amount",
+        "600000HIB",
+    ]);
+    let staked = hibana_json(&[
+        "--json",
+        "--rpc",
+        &rpc3,
+        "tx",
+        "stake",
+        "--amount",
+        "500000HIB",
+        "--validator",
+        "self",
+        "--from",
+        "validator",
+        "--home",
+        joiner_home.to_str().unwrap(),
+    ]);
+    assert_eq!(staked["outcome"]["status"], "success", "{staked}");
+    let bonded_at = staked["height"].as_u64().unwrap();
+    // The change in block h takes effect at h + 1.
+    wait_for_height(&rt, &all, bonded_at + 2, Duration::from_secs(60));
+    let set = rt.block_on(nodes[0].client().status()).unwrap().validators;
+    assert_eq!(set.len(), 4, "{set:?}");
+
+    // Proof that it votes: with one original validator down, blocks need the joiner's
+    // precommits, and they keep coming.
+    nodes[2].kill();
+    let at = height(&rt, &nodes[0]);
+    let live: Vec<&NodeProcess> = [&nodes[0], &nodes[1], &nodes[3]].into_iter().collect();
+    wait_for_height(&rt, &live, at + 4, Duration::from_secs(60));
+    assert_same_chain(&rt, &live, at + 4);
+    assert!(
+        metric(
+            &nodes[0],
+            &format!("hibana_signed_votes_total{{validator=\"{joiner_address}\"}}")
+        ) >= 3.0
+    );
 }

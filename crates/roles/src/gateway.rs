@@ -62,6 +62,9 @@ pub struct GatewayConfig {
 struct HealthModel {
     id: String,
     hash: String,
+    /// `chat`, `completion`, `embedding`, `zk` or `audit`.
+    #[serde(default)]
+    kind: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,7 +134,7 @@ impl ProviderHandle {
 }
 
 /// Where a request goes: the provider, its key, and the model to ask it for when the client
-/// named a subnet.
+/// named a subnet or a kind of model.
 type Candidate = (Arc<ProviderHandle>, PublicKey, Option<String>);
 
 struct KeyCache {
@@ -376,11 +379,21 @@ impl Gateway {
             let p = &providers[(start + offset) % n.max(1)];
             let state = p.state.read();
             let Some(h) = &state.health else { continue };
-            if h.models.iter().any(|m| m.id == model || m.hash == model) {
+            // A model named by id or hash goes as asked; one named by its kind (`audit`,
+            // `chat`) goes to the provider's model of that kind, under its id.
+            let target = match h.models.iter().find(|m| m.id == model || m.hash == model) {
+                Some(_) => Some(None),
+                None => h
+                    .models
+                    .iter()
+                    .find(|m| m.kind == model)
+                    .map(|m| Some(m.id.clone())),
+            };
+            if let Some(rewrite) = target {
                 known = true;
                 if state.healthy {
                     let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
-                    out.push((load, p.clone(), h.provider));
+                    out.push((load, p.clone(), h.provider, rewrite));
                 }
             }
         }
@@ -395,8 +408,11 @@ impl Gateway {
             });
         }
         // Stable sort keeps the round-robin order among equally loaded providers.
-        out.sort_by_key(|(load, _, _)| *load);
-        Ok(out.into_iter().map(|(_, p, key)| (p, key, None)).collect())
+        out.sort_by_key(|(load, _, _, _)| *load);
+        Ok(out
+            .into_iter()
+            .map(|(_, p, key, rewrite)| (p, key, rewrite))
+            .collect())
     }
 
     /// The healthy miners of the subnet named `name` (or serving task `name`), in a random
@@ -490,6 +506,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/v1/zk/infer",
             post(|s, h, b| forward(s, h, b, "/v1/zk/infer")),
         )
+        .route("/v1/audit", post(|s, h, b| forward(s, h, b, "/v1/audit")))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,

@@ -11,6 +11,8 @@
 //! - [`zk`]: proved inference on the provider (`POST /v1/zk/infer`): output plus a
 //!   zero-knowledge proof of a compiled `.zkm` model, with the input private or public; the
 //!   gateway forwards it like the other endpoints.
+//! - [`audit`]: Solidity audits as a service (`POST /v1/audit` on providers and the gateway),
+//!   scored on `audit` subnets with generated challenges of known answer.
 //! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
 //!   the answers and sets weights on chain by commit-reveal.
 //!
@@ -20,6 +22,7 @@
 //! `x-hibana-receipt` header (or as a final SSE comment when streaming).
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod gateway;
 pub mod keys;
 pub mod openai;

@@ -34,6 +34,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
+    audit::{self, AUDIT_MODEL, AuditRequest},
     openai::{ApiError, ChatRequest, CompletionRequest, EmbeddingRequest, parse_body, unix_now},
     zk::{self, ZkInferRequest, ZkService},
 };
@@ -289,6 +290,7 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/zk/infer", post(zk_infer))
+        .route("/v1/audit", post(audit_contract))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
 }
@@ -329,6 +331,8 @@ async fn health(State(p): State<AppState>) -> Json<serde_json::Value> {
             "output_shape": m.output_shape(),
         })
     }));
+    // Every provider also runs the Solidity auditor, which needs no model files.
+    models.push(json!({"id": AUDIT_MODEL, "kind": "audit", "hash": audit::engine_hash()}));
     Json(json!({
         "status": "ok",
         "provider": p.key.public_key(),
@@ -345,6 +349,7 @@ async fn models(State(p): State<AppState>) -> Json<serde_json::Value> {
         .values()
         .map(|s| s.info.name.as_str())
         .chain(p.zk.models().iter().map(|m| m.name.as_str()))
+        .chain([AUDIT_MODEL])
         .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hibana"}))
         .collect();
     Json(json!({"object": "list", "data": data}))
@@ -694,6 +699,35 @@ async fn zk_infer_inner(
     Ok(r)
 }
 
+async fn audit_contract(
+    State(p): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    match audit_inner(p, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn audit_inner(
+    p: AppState,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_or_error(body)?;
+    let req: AuditRequest = parse_body(&body)?;
+    let engine = audit::engine_hash();
+    if req.model != AUDIT_MODEL && req.model != engine.to_string() {
+        return Err(ApiError::model_not_found(&req.model));
+    }
+    audit::validate(&req)?;
+    p.active.fetch_add(1, Ordering::Relaxed);
+    let result = tokio::task::spawn_blocking(move || audit::run(&req)).await;
+    p.active.fetch_sub(1, Ordering::Relaxed);
+    let (answer, tokens) =
+        result.map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(signed_answer(&p, engine, &body, answer, tokens, 0))
+}
+
 fn finish(reason: &FinishReason) -> &'static str {
     match reason {
         FinishReason::Stop => "stop",
@@ -735,9 +769,21 @@ fn answer(
     prompt: u32,
     completion: u32,
 ) -> Response {
+    signed_answer(p, info.content_hash, request, response, prompt, completion)
+}
+
+/// A JSON answer with the receipt of `model_hash` in its header.
+fn signed_answer(
+    p: &Provider,
+    model_hash: Hash,
+    request: &[u8],
+    response: serde_json::Value,
+    prompt: u32,
+    completion: u32,
+) -> Response {
     let bytes = serde_json::to_vec(&response).unwrap_or_default();
     let receipt = p.receipt(
-        info.content_hash,
+        model_hash,
         request,
         Hash::digest(&bytes),
         prompt,

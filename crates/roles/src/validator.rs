@@ -10,6 +10,9 @@
 //!   (common prefix over length), which tells whether the served model is the registered one.
 //! - `embeddings`: fresh sentences; `correctness` is the mean cosine between the miner's vectors
 //!   and the validator's own.
+//! - `audit`: contracts generated from the round's seed with known vulnerabilities planted in
+//!   them ([`hibana_audit::challenge`]); `correctness` is the F1 score (precision and recall) of
+//!   the miner's findings against the planted flaws, over all the round's contracts.
 //! - `speed = 1 / (1 + best latency in seconds)`; `price = 0.9 + 0.1 × cheapest / own price`.
 //! - score = (0.6 × correctness + 0.25 × reexecution + 0.15 × speed) × price, with
 //!   reexecution replaced by correctness when the validator lacks the model. Weights are
@@ -505,6 +508,8 @@ impl Validator {
         };
         if task == "embeddings" {
             self.score_embeddings(miner, seed, local, &mut score).await;
+        } else if task == "audit" {
+            self.score_audit(miner, seed, &mut score).await;
         } else {
             self.score_text(miner, task, seed, local, &mut score).await;
         }
@@ -624,6 +629,47 @@ impl Validator {
             // It had the model but the miner never answered: nothing agreed.
             score.reexecution = Some(0.0);
         }
+    }
+
+    /// Sends every miner the same generated contracts with planted flaws; correctness is the
+    /// F1 of its findings against what was planted, over all of them.
+    async fn score_audit(&self, miner: &Neuron, seed: u64, score: &mut MinerScore) {
+        let url = format!("{}/v1/audit", miner.endpoint.trim_end_matches('/'));
+        let mut total = hibana_audit::evaluate::Score::default();
+        let mut latencies = Vec::new();
+        for k in 0..self.config.challenges.max(1) {
+            let c = hibana_audit::challenge::generate(seed.wrapping_add(k as u64));
+            let body =
+                json!({"model": miner.model.to_string(), "path": c.path, "source": c.source});
+            let found = match self.ask(url.clone(), body).await {
+                Ok((v, ms)) => match crate::audit::reported(&v) {
+                    Some(found) => {
+                        latencies.push(ms);
+                        found
+                    }
+                    None => {
+                        score.failures += 1;
+                        Vec::new()
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!(uid = miner.uid, error = %e, "miner failed an audit");
+                    score.failures += 1;
+                    Vec::new()
+                }
+            };
+            // A failed answer counts as finding nothing: every planted flaw is missed.
+            let cmp = hibana_audit::challenge::score(&c.planted, &found);
+            total.true_positives += cmp.score.true_positives;
+            total.false_positives += cmp.score.false_positives;
+            total.false_negatives += cmp.score.false_negatives;
+        }
+        score.correctness = if latencies.is_empty() {
+            0.0
+        } else {
+            hibana_audit::challenge::f1(&total)
+        };
+        score.latency_ms = best(&latencies);
     }
 
     async fn score_embeddings(

@@ -4,6 +4,8 @@ usage: fake_miner.py MODE UPSTREAM
   garbage: reports the upstream provider's health but answers every request with random words
            and no receipt;
   slow:    forwards everything to the upstream provider, after a delay on each POST.
+  noisy-auditor:  answers /v1/audit with a finding of two categories on every fourth line;
+  silent-auditor: answers /v1/audit with no findings.
 Prints {"url": ...} on its first line once it listens on a free port.
 """
 import json
@@ -54,6 +56,15 @@ class Handler(BaseHTTPRequestHandler):
         if MODE == "slow":
             time.sleep(DELAY)
             return self.forward("POST", body)
+        if self.path == "/v1/audit" and MODE.endswith("-auditor"):
+            lines = json.loads(body).get("source", "").count("\n") + 1
+            findings = []
+            if MODE == "noisy-auditor":
+                for line in range(1, lines + 1, 4):
+                    for category in ("reentrancy", "access-control"):
+                        findings.append({"rule": "x", "category": category, "line": line})
+            answer = {"object": "audit", "model": "hibana-audit", "findings": findings, "errors": []}
+            return self.reply(200, json.dumps(answer).encode())
         text = " ".join(random.choice(WORDS) for _ in range(6))
         answer = {"id": "x", "object": "chat.completion", "created": 0, "model": "garbage",
                   "choices": [{"index": 0, "message": {"role": "assistant", "content": text},

@@ -138,3 +138,200 @@ pub(crate) fn post(
 ) -> (u16, Vec<(String, String)>, String) {
     http(url, "POST", path, key, body)
 }
+
+/// Starts `tests/support/fake_miner.py MODE UPSTREAM`; returns it and its URL.
+pub(crate) fn fake_miner(mode: &str, upstream: &str) -> (Proc, String) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_miner.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(mode).arg(upstream);
+    let (p, info) = start_command(&mut cmd);
+    (p, info["url"].as_str().unwrap().to_string())
+}
+
+/// A keyring in `dir` with a passphrase-protected key per name, each funded with 50 HIB by the
+/// devnet's alice; returns the `--keyring-dir` and `--password-file` arguments.
+pub(crate) fn funded_keyring(
+    dir: &std::path::Path,
+    rpc: &str,
+    home: &str,
+    names: &[&str],
+) -> (String, String) {
+    let keyring = dir.join("keyring").to_str().unwrap().to_string();
+    let pass = dir.join("pass");
+    std::fs::write(&pass, "miner passphrase\n").unwrap();
+    let pw = pass.to_str().unwrap().to_string();
+    for name in names {
+        let created = ok_json(&[
+            "--json",
+            "wallet",
+            "new",
+            name,
+            "--keyring-dir",
+            &keyring,
+            "--password-file",
+            &pw,
+        ]);
+        let address = created["address"].as_str().unwrap().to_string();
+        ok_json(&[
+            "--json", "--rpc", rpc, "tx", "transfer", "--home", home, "--from", "alice", "--to",
+            &address, "--amount", "50HIB",
+        ]);
+    }
+    (keyring, pw)
+}
+
+/// Registers a neuron of `subnet`; `signer` names the key (`--from NAME --home H`, or a keyring).
+pub(crate) fn register_neuron(
+    rpc: &str,
+    subnet: &str,
+    role: &str,
+    endpoint: &str,
+    signer: &[&str],
+) -> Value {
+    let mut args = vec![
+        "--json",
+        "--rpc",
+        rpc,
+        "neuron",
+        "register",
+        "--subnet",
+        subnet,
+        "--role",
+        role,
+        "--endpoint",
+        endpoint,
+    ];
+    args.extend_from_slice(signer);
+    ok_json(&args)
+}
+
+/// Stakes 1000 HIB for each devnet account named and registers it as a validator of `subnet`.
+pub(crate) fn staked_validators(rpc: &str, home: &str, subnet: &str, names: &[&str]) {
+    for name in names {
+        ok_json(&[
+            "--json", "--rpc", rpc, "tx", "stake", "--amount", "1000HIB", "--from", name, "--home",
+            home,
+        ]);
+        register_neuron(
+            rpc,
+            subnet,
+            "validator",
+            "http://127.0.0.1:9",
+            &["--from", name, "--home", home],
+        );
+    }
+}
+
+/// Starts `hibana validator run` for each name; returns the processes and their history files.
+pub(crate) fn run_validators(
+    dir: &std::path::Path,
+    rpc: &str,
+    home: &str,
+    subnet: &str,
+    names: &[&str],
+    challenges: &str,
+) -> Vec<(Proc, std::path::PathBuf)> {
+    names
+        .iter()
+        .map(|name| {
+            let history = dir.join(format!("{name}.jsonl"));
+            let child = Command::new(BIN)
+                .args([
+                    "--rpc",
+                    rpc,
+                    "validator",
+                    "run",
+                    "--subnet",
+                    subnet,
+                    "--from",
+                    name,
+                    "--home",
+                    home,
+                    "--challenges",
+                    challenges,
+                    "--timeout-secs",
+                    "20",
+                    "--history",
+                    history.to_str().unwrap(),
+                ])
+                .env("HIBANA_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            (Proc(child), history)
+        })
+        .collect()
+}
+
+/// Rounds in a validator's history that revealed weights.
+pub(crate) fn revealed_rounds(history: &std::path::Path) -> usize {
+    std::fs::read_to_string(history)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["reveal_tx"].is_string() && r["skipped"].is_null())
+        .count()
+}
+
+/// Waits until every validator revealed weights in two rounds, then for the next epoch of
+/// `subnet`; returns the subnet's view after it.
+pub(crate) fn wait_for_scored_epoch(
+    rpc: &str,
+    subnet: &str,
+    validators: &[(Proc, std::path::PathBuf)],
+    limit: Duration,
+) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    let epochs = || {
+        ok_json(&["--json", "--rpc", rpc, "subnet", "show", subnet])["subnet"]["epochs"]
+            .as_u64()
+            .unwrap()
+    };
+    while validators.iter().any(|(_, h)| revealed_rounds(h) < 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "validators did not reveal weights in time"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let after = epochs() + 1;
+    while epochs() < after {
+        assert!(std::time::Instant::now() < deadline, "no epoch ran in time");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    ok_json(&["--json", "--rpc", rpc, "subnet", "show", subnet])
+}
+
+/// The uid of the neuron serving at `endpoint` in a `subnet show` view.
+pub(crate) fn uid_at(view: &Value, endpoint: &str) -> usize {
+    view["neurons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["endpoint"] == endpoint)
+        .unwrap_or_else(|| panic!("no neuron at {endpoint}: {view}"))["uid"]
+        .as_u64()
+        .unwrap() as usize
+}
+
+/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks, plus `extra` flags;
+/// returns it with the JSON it prints when ready.
+pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> (Proc, Value) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--json",
+        "devnet",
+        "--home",
+        home,
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "250",
+    ])
+    .args(extra);
+    start_command(&mut cmd)
+}
