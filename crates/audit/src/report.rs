@@ -211,7 +211,9 @@ pub fn from_json(path: &str, text: &str, file: &Value) -> Result<FileReport, Str
     let lines: Vec<&str> = text.split('\n').collect();
     // Byte offset of a 1-based line and column (in code points); clamped into the text.
     let offset = |line: u64, column: u64| -> usize {
-        let line = usize::try_from(line).unwrap_or(usize::MAX).clamp(1, lines.len());
+        let line = usize::try_from(line)
+            .unwrap_or(usize::MAX)
+            .clamp(1, lines.len());
         let start: usize = lines[..line - 1].iter().map(|l| l.len() + 1).sum();
         let column = usize::try_from(column).unwrap_or(1).max(1);
         let within = lines[line - 1]
@@ -252,7 +254,12 @@ pub fn from_json(path: &str, text: &str, file: &Value) -> Result<FileReport, Str
             explanation: None,
         });
     }
-    for e in file.get("errors").and_then(Value::as_array).into_iter().flatten() {
+    for e in file
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let message = e.get("message").and_then(Value::as_str).unwrap_or("error");
         let line = e.get("line").and_then(Value::as_u64).unwrap_or(0);
         report.errors.push(crate::InputError {
@@ -302,9 +309,11 @@ pub fn sarif_value(reports: &[FileReport]) -> Value {
             let (line, column) = r.position(f.span.start);
             let (end_line, end_column) = r.position(f.span.end);
             let rule_index = RULES.iter().position(|x| x.id == f.rule.id).unwrap_or(0);
-            let mut properties = json!({"category": f.rule.category, "confidence": f.rule.confidence});
+            let mut properties =
+                json!({"category": f.rule.category, "confidence": f.rule.confidence});
             if let Some(x) = &f.explanation {
-                properties["explanation"] = json!({"model": x.model, "text": x.text, "generated": true});
+                properties["explanation"] =
+                    json!({"model": x.model, "text": x.text, "generated": true});
             }
             results.push(json!({
                 "ruleId": f.rule.id,

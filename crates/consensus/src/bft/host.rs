@@ -34,6 +34,30 @@ const MAX_HEIGHTS_AHEAD: u64 = 8;
 const MAX_PENDING_PER_HEIGHT: usize = 32;
 /// Most transactions in one gossip message; a message with more is dropped whole.
 const MAX_GOSSIP_TXS: usize = 1024;
+/// Most gossip messages waiting to be checked; more are dropped (a flooding peer).
+const MAX_GOSSIP_BATCHES: usize = 64;
+
+/// Checks gossiped batches one after another, in the order they arrived (so a sender's nonces
+/// stay in order), on a blocking thread of their own.
+fn gossip_worker(chain: Arc<Chain>) -> mpsc::Sender<Vec<hibana_types::SignedTransaction>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<hibana_types::SignedTransaction>>(MAX_GOSSIP_BATCHES);
+    tokio::task::spawn_blocking(move || {
+        while let Some(txs) = rx.blocking_recv() {
+            for tx in txs {
+                match chain.submit_gossiped(tx) {
+                    Ok(_) => {
+                        chain.metrics().gossip_received.inc();
+                    }
+                    Err(crate::MempoolError::Duplicate(_)) => {}
+                    Err(_) => {
+                        chain.metrics().gossip_dropped.inc();
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
 
 /// A proposal received before this node reached its height.
 struct Pending {
@@ -55,6 +79,8 @@ pub(super) struct Host {
     pending: BTreeMap<u64, Vec<Pending>>,
     /// Gossip messages sent, for unique stream ids.
     gossip_sent: u64,
+    /// Gossip messages waiting for their transactions to be checked.
+    gossip_in: mpsc::Sender<Vec<hibana_types::SignedTransaction>>,
 }
 
 fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
@@ -70,6 +96,7 @@ impl Host {
         block_time: Duration,
         network: mpsc::Sender<NetworkMsg<HibanaContext>>,
     ) -> Host {
+        let gossip_in = gossip_worker(chain.clone());
         Host {
             chain,
             address,
@@ -79,6 +106,7 @@ impl Host {
             own: BTreeMap::new(),
             pending: BTreeMap::new(),
             gossip_sent: 0,
+            gossip_in,
         }
     }
 
@@ -100,29 +128,18 @@ impl Host {
         }
     }
 
-    /// Adds gossiped transactions to the mempool (off the engine's thread: signatures are
-    /// checked); ones already known or invalid here are dropped and counted.
-    async fn received_txs(&self, txs: Vec<hibana_types::SignedTransaction>) {
-        if txs.len() > MAX_GOSSIP_TXS {
-            tracing::warn!(count = txs.len(), "oversized transaction gossip dropped");
-            self.chain.metrics().gossip_dropped.inc_by(txs.len() as u64);
-            return;
+    /// Adds gossiped transactions to the mempool in the background (signature checks must not
+    /// hold up the engine); ones already known or invalid here are dropped and counted, and so
+    /// are whole batches beyond [`MAX_GOSSIP_BATCHES`] being checked at once (a flooding peer).
+    fn received_txs(&self, txs: Vec<hibana_types::SignedTransaction>) {
+        let count = txs.len() as u64;
+        if txs.len() > MAX_GOSSIP_TXS || self.gossip_in.try_send(txs).is_err() {
+            tracing::warn!(
+                count,
+                "transaction gossip dropped: oversized or too many at once"
+            );
+            self.chain.metrics().gossip_dropped.inc_by(count);
         }
-        let chain = self.chain.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            for tx in txs {
-                match chain.submit_gossiped(tx) {
-                    Ok(_) => {
-                        chain.metrics().gossip_received.inc();
-                    }
-                    Err(crate::MempoolError::Duplicate(_)) => {}
-                    Err(_) => {
-                        chain.metrics().gossip_dropped.inc();
-                    }
-                }
-            }
-        })
-        .await;
     }
 
     /// The height this node is deciding (the last committed + 1).
@@ -272,7 +289,7 @@ impl Host {
                     StreamContent::Fin => None,
                     StreamContent::Data(Part::Block(part)) => self.received_block(*part).await?,
                     StreamContent::Data(Part::Txs(txs)) => {
-                        self.received_txs(txs).await;
+                        self.received_txs(txs);
                         None
                     }
                 };

@@ -1,0 +1,343 @@
+//! Time to finality and sustained transfers per second of a real network of `hibana node`
+//! processes on loopback, with 1 and with 4 validators, side by side. Each run funds its own
+//! senders at genesis, then for a fixed window keeps every sender's transfers flowing (each
+//! sender sends to the node it is assigned, round-robin) and watches committed blocks on node 0:
+//! finality of a transfer is the time from its submission to the moment node 0 reports its block.
+//! Run: `cargo bench -p hibana-node --bench network` (options: `-- --secs 20 --senders 48
+//! --block-time-ms 250`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use hibana_rpc::{BlockId, HeadSubscription, RpcClient};
+use hibana_types::{Amount, Hash, Message, SecretKey, Transaction, Transfer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hibana");
+
+/// A node process, killed when dropped.
+struct Node(Child, String);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(home: &Path, block_time_ms: u64) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["node", "--home"])
+        .arg(home)
+        .args([
+            "--rpc-addr",
+            "127.0.0.1:0",
+            "--block-time-ms",
+            &block_time_ms.to_string(),
+        ])
+        .env("HIBANA_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hibana node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let rpc = line.trim().rsplit(' ').next().unwrap().to_string();
+    Node(child, rpc)
+}
+
+struct Options {
+    secs: u64,
+    senders: usize,
+    block_time_ms: u64,
+}
+
+struct Outcome {
+    validators: usize,
+    rate: Option<f64>,
+    submitted: usize,
+    committed: usize,
+    refused: usize,
+    tps: f64,
+    p50: Duration,
+    p99: Duration,
+    blocks: u64,
+}
+
+/// A node's Prometheus metrics text.
+fn metrics(rpc: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = rpc.trim_start_matches("http://");
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let k = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[k.min(sorted.len() - 1)]
+}
+
+async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let senders: Vec<SecretKey> = (0..opts.senders).map(|_| SecretKey::generate()).collect();
+    let mut init = Command::new(BIN);
+    init.args([
+        "--json",
+        "init",
+        "--validators",
+        &validators.to_string(),
+        "--out",
+    ])
+    .arg(&out);
+    for k in &senders {
+        init.arg("--account")
+            .arg(format!("{}=1000HIB", k.public_key().address()));
+    }
+    let status = init.stdout(Stdio::null()).status().unwrap();
+    assert!(status.success(), "hibana init failed");
+    let nodes: Vec<Node> = (0..validators)
+        .map(|k| start(&out.join(format!("node{k}")), opts.block_time_ms))
+        .collect();
+    let clients: Vec<RpcClient> = nodes
+        .iter()
+        .map(|n| RpcClient::new(&n.1).unwrap())
+        .collect();
+    // Wait for the first blocks.
+    loop {
+        if clients[0].status().await.map(|s| s.height).unwrap_or(0) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = clients[0].status().await.unwrap();
+    let submitted_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::default();
+    let finality: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let start_height = status.height;
+
+    // The watcher: every committed block on node 0, matched against submission times.
+    let watcher = {
+        let submitted_at = submitted_at.clone();
+        let finality = finality.clone();
+        let url = nodes[0].1.clone();
+        let client = clients[0].clone();
+        tokio::spawn(async move {
+            let mut heads = HeadSubscription::connect(&url).await.unwrap();
+            while let Some(Ok(header)) = heads.next().await {
+                let seen = Instant::now();
+                let Ok(Some(view)) = client.block(Some(BlockId::Height(header.height))).await
+                else {
+                    continue;
+                };
+                let mut sub = submitted_at.lock().unwrap();
+                let mut fin = finality.lock().unwrap();
+                for tx in &view.block.txs {
+                    if let Some(t) = sub.remove(&tx.hash()) {
+                        fin.push(seen.duration_since(t));
+                    }
+                }
+            }
+        })
+    };
+
+    // Load: each sender keeps up to 16 transfers in flight to its node.
+    let window = Duration::from_secs(opts.secs);
+    let began = Instant::now();
+    let refused = Arc::new(Mutex::new(0usize));
+    let senders_n = senders.len();
+    let mut tasks = Vec::new();
+    for (i, key) in senders.into_iter().enumerate() {
+        let client = clients[i % clients.len()].clone();
+        let watch = clients[0].clone();
+        let submitted_at = submitted_at.clone();
+        let refused = refused.clone();
+        let chain_id = status.chain_id.clone();
+        let fee = status.min_fee;
+        tasks.push(tokio::spawn(async move {
+            let me = key.public_key().address();
+            let sink = hibana_types::Address([0x5a; 20]);
+            let mut nonce = 0u64;
+            let mut committed = 0u64;
+            let mut sent = 0usize;
+            // With a rate, each sender sends one transfer per `gap`, at offsets spread out.
+            let gap = rate.map(|r| Duration::from_secs_f64(senders_n as f64 / r));
+            let mut next_at =
+                began + gap.map_or(Duration::ZERO, |g| g.mul_f64(i as f64 / senders_n as f64));
+            while began.elapsed() < window {
+                if let Some(g) = gap {
+                    tokio::time::sleep_until(next_at.into()).await;
+                    next_at += g;
+                }
+                if nonce >= committed + 16 {
+                    committed = watch
+                        .account_verified(&me)
+                        .await
+                        .map(|a| a.nonce)
+                        .unwrap_or(committed);
+                    if nonce >= committed + 16 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                }
+                let tx = Transaction {
+                    chain_id: chain_id.clone(),
+                    signer: key.public_key(),
+                    nonce,
+                    fee,
+                    messages: vec![Message::Transfer(Transfer {
+                        to: sink,
+                        amount: Amount(1),
+                    })],
+                }
+                .sign(&key);
+                let hash = tx.hash();
+                submitted_at.lock().unwrap().insert(hash, Instant::now());
+                match client.submit(&tx).await {
+                    Ok(_) => {
+                        nonce += 1;
+                        sent += 1;
+                    }
+                    Err(e) => {
+                        if sent == 0 && nonce == 0 && i == 0 {
+                            eprintln!("first refusal: {e}");
+                        }
+                        submitted_at.lock().unwrap().remove(&hash);
+                        *refused.lock().unwrap() += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            sent
+        }));
+    }
+    let mut submitted = 0;
+    for t in tasks {
+        submitted += t.await.unwrap();
+    }
+    // Let what is in flight land, then count.
+    tokio::time::sleep(Duration::from_millis(
+        opts.block_time_ms * 4 * validators as u64 + 2000,
+    ))
+    .await;
+    watcher.abort();
+    let end_height = clients[0].status().await.unwrap().height;
+    let mut fin = finality.lock().unwrap().clone();
+    fin.sort();
+    let committed = fin.len();
+    let elapsed = began.elapsed().as_secs_f64();
+    if validators > 1 {
+        for n in &nodes {
+            let m = metrics(&n.1);
+            let pick = |name: &str| {
+                m.lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.rsplit(' ').next())
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            eprintln!(
+                "  {}: gossip received {} dropped {}, rejected {}",
+                n.1,
+                pick("hibana_gossip_txs_received_total"),
+                pick("hibana_gossip_txs_dropped_total"),
+                pick("hibana_txs_rejected_total")
+            );
+        }
+    }
+    drop(nodes);
+    let refused = *refused.lock().unwrap();
+    Outcome {
+        validators,
+        rate,
+        submitted,
+        committed,
+        refused,
+        tps: committed as f64 / elapsed,
+        p50: percentile(&fin, 0.5),
+        p99: percentile(&fin, 0.99),
+        blocks: end_height - start_height,
+    }
+}
+
+fn main() {
+    let mut opts = Options {
+        secs: 20,
+        senders: 48,
+        block_time_ms: 250,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|k| args.get(k + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    if let Some(v) = value("--secs") {
+        opts.secs = v;
+    }
+    if let Some(v) = value("--senders") {
+        opts.senders = v as usize;
+    }
+    if let Some(v) = value("--block-time-ms") {
+        opts.block_time_ms = v;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Finality under a light load (20 transfers/s), then throughput at saturation.
+    let results: Vec<Outcome> = [(1usize, Some(20.0)), (4, Some(20.0)), (1, None), (4, None)]
+        .iter()
+        .map(|&(n, rate)| rt.block_on(run(n, rate, &opts)))
+        .collect();
+    println!(
+        "\n{}-second load, {} senders, {} ms block time, processes on loopback ({} cores)\n",
+        opts.secs,
+        opts.senders,
+        opts.block_time_ms,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "| validators | load | submitted | committed | refused | blocks | transfers/s | finality p50 | finality p99 | vs 1 validator |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for r in &results {
+        let base = results
+            .iter()
+            .find(|b| b.validators == 1 && b.rate == r.rate)
+            .map_or(1e-9, |b| b.tps.max(1e-9));
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.0}% |",
+            r.validators,
+            r.rate
+                .map_or("saturating".to_string(), |x| format!("{x:.0} tx/s")),
+            r.submitted,
+            r.committed,
+            r.refused,
+            r.blocks,
+            r.tps,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            100.0 * r.tps / base
+        );
+    }
+    println!(
+        "\nTargets (issue 7): finality p50 ≤ 1000 ms with 4 validators; throughput ≥ 80% of 1 validator."
+    );
+}
