@@ -11,8 +11,8 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    fails_with, fake_miner, funded_keyring, hibana, http, ok_json, register_neuron, run_validators,
-    staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
+    Devnet, fails_with, fake_miner, funded_keyring, hibana, http, ok_json, register_neuron,
+    run_validators, staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
 };
 
 const VULNERABLE: &str = "pragma solidity ^0.4.24;
@@ -53,11 +53,13 @@ fn the_network_audits_explains_and_pays_the_better_auditor() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let (_devnet, info) = start_devnet(h, &[]);
-    let rpc = info["rpc"].as_str().unwrap().to_string();
-    let gateway = info["gateway"].as_str().unwrap().to_string();
-    let api_key = info["api_key"].as_str().unwrap().to_string();
-    let provider = info["provider"].as_str().unwrap().to_string();
+    let Devnet {
+        process: _devnet,
+        rpc,
+        gateway,
+        api_key,
+        provider,
+    } = start_devnet(h, &[]);
     let contract = dir.path().join("bank.sol");
     std::fs::write(&contract, VULNERABLE).unwrap();
     let c = contract.to_str().unwrap();

@@ -195,11 +195,13 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     let out = run_python(SCRIPT, &[("GW", gw), ("KEY", key)]);
     assert_eq!(
         out["models"],
-        // The devnet's provider also serves the demo ZK model (at /v1/zk/infer).
+        // The devnet's provider also serves the demo ZK model (at /v1/zk/infer) and the
+        // Solidity auditor (at /v1/audit).
         serde_json::json!([
             "all-minilm-l6-v2",
             "credit-mlp",
             "gemma3-270m",
+            "hibana-audit",
             "smollm2-135m-instruct"
         ])
     );

@@ -11,7 +11,7 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    fails_with, fake_miner, funded_keyring, http, ok_json, register_neuron, run_validators,
+    Devnet, fails_with, fake_miner, funded_keyring, http, ok_json, register_neuron, run_validators,
     staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
 };
 
@@ -20,11 +20,13 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let (_devnet, info) = start_devnet(h, &[]);
-    let rpc = info["rpc"].as_str().unwrap().to_string();
-    let gateway = info["gateway"].as_str().unwrap().to_string();
-    let api_key = info["api_key"].as_str().unwrap().to_string();
-    let provider = info["provider"].as_str().unwrap().to_string();
+    let Devnet {
+        process: _devnet,
+        rpc,
+        gateway,
+        api_key,
+        provider,
+    } = start_devnet(h, &[]);
     let (_garbage, garbage_url) = fake_miner("garbage", &provider);
     let (_slow, slow_url) = fake_miner("slow", &provider);
 

@@ -316,9 +316,22 @@ pub(crate) fn uid_at(view: &Value, endpoint: &str) -> usize {
         .unwrap() as usize
 }
 
-/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks, plus `extra` flags;
-/// returns it with the JSON it prints when ready.
-pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> (Proc, Value) {
+/// A running `hibana devnet` and the addresses it printed.
+pub(crate) struct Devnet {
+    /// The process (stopped when dropped).
+    pub(crate) process: Proc,
+    /// JSON-RPC URL.
+    pub(crate) rpc: String,
+    /// Gateway URL.
+    pub(crate) gateway: String,
+    /// The demo API key.
+    pub(crate) api_key: String,
+    /// The provider's URL.
+    pub(crate) provider: String,
+}
+
+/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks, plus `extra` flags.
+pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "--json",
@@ -333,5 +346,13 @@ pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> (Proc, Value) {
         "250",
     ])
     .args(extra);
-    start_command(&mut cmd)
+    let (process, info) = start_command(&mut cmd);
+    let field = |k: &str| info[k].as_str().unwrap_or_default().to_string();
+    Devnet {
+        rpc: field("rpc"),
+        gateway: field("gateway"),
+        api_key: field("api_key"),
+        provider: field("provider"),
+        process,
+    }
 }
