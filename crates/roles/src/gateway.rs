@@ -652,18 +652,27 @@ async fn forward_inner(
         let url = format!("{}{}", p.url, path);
         p.state.write().in_flight += 1;
         let started = Instant::now();
-        let attempt = g
-            .http
-            .post(&url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body.clone())
-            .timeout(if peek.stream {
-                Duration::from_secs(3600)
-            } else {
-                g.config.request_timeout
-            })
-            .send()
-            .await;
+        let send = || {
+            g.http
+                .post(&url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .timeout(if peek.stream {
+                    Duration::from_secs(3600)
+                } else {
+                    g.config.request_timeout
+                })
+                .send()
+        };
+        let mut attempt = send().await;
+        // A pooled connection the provider has just closed fails before any answer: one retry
+        // on a fresh connection tells that apart from a provider that is down.
+        if let Err(e) = &attempt
+            && !e.is_timeout()
+            && (e.is_connect() || e.is_request())
+        {
+            attempt = send().await;
+        }
         let result = match attempt {
             Err(e) => Err(format!("{url}: {e}")),
             Ok(resp) if resp.status().is_server_error() => {
