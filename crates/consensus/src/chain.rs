@@ -88,7 +88,7 @@ pub struct Chain {
     metrics: ChainMetrics,
     phase_times: Mutex<PhaseTimes>,
     /// Transactions accepted from this node's clients, not yet gossiped to the other nodes.
-    gossip: Mutex<Vec<SignedTransaction>>,
+    gossip: Mutex<VecDeque<SignedTransaction>>,
     gossip_ready: tokio::sync::Notify,
 }
 
@@ -124,7 +124,7 @@ impl Chain {
             heads,
             metrics: ChainMetrics::new(),
             phase_times: Mutex::new(PhaseTimes::default()),
-            gossip: Mutex::new(Vec::new()),
+            gossip: Mutex::new(VecDeque::new()),
             gossip_ready: tokio::sync::Notify::new(),
         })
     }
@@ -172,22 +172,22 @@ impl Chain {
     /// Verifies a transaction from a client and adds it to the mempool; accepted ones are also
     /// queued for gossip to the other nodes.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        let gossiped = tx.clone();
         let result = self.admit(tx.clone());
-        if result.is_ok() {
-            let mut out = self.gossip.lock();
-            if out.len() >= MAX_GOSSIP_BACKLOG {
-                out.remove(0);
+        match &result {
+            Ok(_) => {
+                let mut out = self.gossip.lock();
+                if out.len() >= MAX_GOSSIP_BACKLOG {
+                    out.pop_front();
+                }
+                out.push_back(tx);
+                drop(out);
+                self.gossip_ready.notify_one();
             }
-            out.push(gossiped);
-            drop(out);
-            self.gossip_ready.notify_one();
-        }
-        if let Err(e) = &result
-            && !matches!(e, MempoolError::Duplicate(_))
-        {
-            self.metrics.txs_rejected.inc();
-            self.remember_rejection(tx.hash(), e.to_string());
+            Err(MempoolError::Duplicate(_)) => {}
+            Err(e) => {
+                self.metrics.txs_rejected.inc();
+                self.remember_rejection(tx.hash(), e.to_string());
+            }
         }
         self.metrics.mempool_size.set(self.mempool_len() as i64);
         result
@@ -203,7 +203,7 @@ impl Chain {
 
     /// Takes the transactions waiting to be gossiped.
     pub fn take_gossip(&self) -> Vec<SignedTransaction> {
-        std::mem::take(&mut *self.gossip.lock())
+        self.gossip.lock().drain(..).collect()
     }
 
     /// Resolves when transactions are waiting to be gossiped.

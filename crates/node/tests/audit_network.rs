@@ -11,8 +11,9 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    Devnet, fails_with, fake_miner, funded_keyring, hibana, http, ok_json, register_neuron,
-    run_validators, staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
+    Devnet, fails_with, fake_miner, funded_keyring, hibana, http, miner_score, ok_json,
+    register_neuron, run_validators, scored_round, staked_validators, start_devnet, uid_at,
+    wait_for_scored_epoch,
 };
 
 const VULNERABLE: &str = "pragma solidity ^0.4.24;
@@ -205,22 +206,8 @@ fn the_network_audits_explains_and_pays_the_better_auditor() {
     assert!(incentive(good) > incentive(silent), "{view}");
     // The histories show why: the real auditor's F1 on the planted flaws is near perfect.
     for (_, history) in &validators {
-        let text = std::fs::read_to_string(history).unwrap();
-        let scored: Value = text
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .find(|r| r["scores"].as_array().is_some_and(|s| s.len() == 3))
-            .expect("a scored round");
-        let correctness = |uid: usize| {
-            scored["scores"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["uid"] == uid)
-                .unwrap()["correctness"]
-                .as_f64()
-                .unwrap()
-        };
+        let scored = scored_round(history, 3);
+        let correctness = |uid: usize| miner_score(&scored, uid, "correctness");
         assert!(correctness(good) >= 0.95, "{scored}");
         assert!(correctness(noisy) < 0.3, "{scored}");
         assert_eq!(correctness(silent), 0.0, "{scored}");

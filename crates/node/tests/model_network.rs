@@ -11,8 +11,8 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    Devnet, fails_with, fake_miner, funded_keyring, http, ok_json, register_neuron, run_validators,
-    staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
+    Devnet, fails_with, fake_miner, funded_keyring, http, miner_score, ok_json, register_neuron,
+    run_validators, scored_round, staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
 };
 
 #[test]
@@ -164,25 +164,8 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
 
     // Each validator kept a history of its scores, the good miner scored above the others.
     for (_, history) in &validators {
-        let text = std::fs::read_to_string(history).unwrap();
-        let rounds: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let scored = rounds
-            .iter()
-            .find(|r| r["scores"].as_array().is_some_and(|s| s.len() == 3))
-            .expect("a scored round");
-        let score = |uid: usize| {
-            scored["scores"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["uid"] == uid)
-                .unwrap()["score"]
-                .as_f64()
-                .unwrap()
-        };
+        let scored = scored_round(history, 3);
+        let score = |uid: usize| miner_score(&scored, uid, "score");
         assert!(
             score(good) > score(bad) && score(good) > score(slow),
             "{scored}"

@@ -162,24 +162,7 @@ fn assert_same_chain(rt: &tokio::runtime::Runtime, nodes: &[&NodeProcess], up_to
 fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let init = Command::new(BIN)
-        .args([
-            "--json",
-            "init",
-            "--validators",
-            "4",
-            "--dev-accounts",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let info: Value = serde_json::from_slice(&init.stdout).unwrap();
+    let info = init_network(&out, 4);
     assert_eq!(info["nodes"].as_array().unwrap().len(), 4);
     let rt = rt();
     let mut nodes: Vec<NodeProcess> = (0..4)
@@ -406,23 +389,7 @@ fn forge_equivocation(home: &Path, chain_id: &str, height: u64) -> Value {
 fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let init = Command::new(BIN)
-        .args([
-            "--json",
-            "init",
-            "--validators",
-            "4",
-            "--dev-accounts",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init_network(&out, 4);
     let rt = rt();
     let nodes: Vec<NodeProcess> = (0..4)
         .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
@@ -513,6 +480,19 @@ fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
     assert_eq!(account.stake.0, slashed, "5% of the self-bond is burned");
 }
 
+/// `hibana init --validators N --dev-accounts --out OUT`; returns what it printed.
+fn init_network(out: &Path, n: usize) -> Value {
+    hibana_json(&[
+        "--json",
+        "init",
+        "--validators",
+        &n.to_string(),
+        "--dev-accounts",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// Runs `hibana ARGS` and returns its JSON output; it must succeed.
 fn hibana_json(args: &[&str]) -> Value {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -528,15 +508,7 @@ fn hibana_json(args: &[&str]) -> Value {
 fn a_validator_joins_by_staking_and_its_votes_then_count() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let net = hibana_json(&[
-        "--json",
-        "init",
-        "--validators",
-        "3",
-        "--dev-accounts",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let net = init_network(&out, 3);
     let rt = rt();
     let mut nodes: Vec<NodeProcess> = (0..3)
         .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))

@@ -356,3 +356,25 @@ pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
         process,
     }
 }
+
+/// The first round in a validator's history that scored `miners` miners.
+pub(crate) fn scored_round(history: &std::path::Path, miners: usize) -> Value {
+    std::fs::read_to_string(history)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["scores"].as_array().is_some_and(|s| s.len() == miners))
+        .expect("a scored round")
+}
+
+/// A field (`score`, `correctness`, …) of one miner's score in a round.
+pub(crate) fn miner_score(round: &Value, uid: usize, field: &str) -> f64 {
+    round["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["uid"] == uid)
+        .unwrap()[field]
+        .as_f64()
+        .unwrap()
+}
