@@ -90,10 +90,23 @@ pub struct MinerScore {
     pub latency_ms: Option<f64>,
     /// Requests that failed (error, timeout, malformed answer).
     pub failures: usize,
+    /// Why they failed: the distinct reasons, in the order first seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
     /// Its price per token, from its health report.
     pub price_per_token: Option<u128>,
     /// The combined score.
     pub score: f64,
+}
+
+impl MinerScore {
+    /// Counts a failed request and keeps its reason.
+    fn fail(&mut self, reason: String) {
+        self.failures += 1;
+        if !self.errors.contains(&reason) {
+            self.errors.push(reason);
+        }
+    }
 }
 
 /// Makes `n` challenges from a seed.
@@ -186,6 +199,18 @@ pub fn weights_from_scores(scores: &[MinerScore]) -> Vec<(u16, u32)> {
         .filter(|(w, _)| *w > 0)
         .map(|(w, &k)| (scores[k].uid, w as u32))
         .collect()
+}
+
+/// An error with the causes under it, as in `error sending request: connection closed`.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn best(xs: &[f64]) -> Option<f64> {
@@ -453,10 +478,12 @@ impl Validator {
                 ModelKind::Embedding => Embedder::load(&info).map(|e| Local::Embed(Arc::new(e))),
                 _ => TextModel::load(
                     &info,
+                    // One thread: re-execution is a background check, and more llama.cpp threads
+                    // than free cores make every model on the machine crawl (its threads spin).
                     LoadOptions {
                         parallel: 1,
                         n_ctx: 1024,
-                        ..Default::default()
+                        threads: 1,
                     },
                 )
                 .map(|m| Local::Text(Arc::new(m))),
@@ -503,6 +530,7 @@ impl Validator {
             reexecution: None,
             latency_ms: None,
             failures: 0,
+            errors: Vec::new(),
             price_per_token: self.health_price(&miner.endpoint).await,
             score: 0.0,
         };
@@ -522,18 +550,30 @@ impl Validator {
         body: serde_json::Value,
     ) -> Result<(serde_json::Value, f64), String> {
         let start = Instant::now();
-        let resp = self
-            .http
-            .post(&url)
-            .json(&body)
-            .timeout(self.config.timeout)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
+        let send = || {
+            self.http
+                .post(&url)
+                .json(&body)
+                .timeout(self.config.timeout)
+                .send()
+        };
+        // A pooled connection the miner closed fails before the request is sent: that is not
+        // the miner's fault, so it gets one more try on a fresh connection.
+        let resp = match send().await {
+            Err(e) if !e.is_timeout() && (e.is_connect() || e.is_request()) => send().await,
+            other => other,
         }
-        let value: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            let text: String = text.chars().take(200).collect();
+            return Err(format!("HTTP {status}: {text}"));
+        }
+        let value: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("reading the answer: {}", with_causes(&e)))?;
         Ok((value, start.elapsed().as_secs_f64() * 1e3))
     }
 
@@ -585,14 +625,14 @@ impl Validator {
                             t
                         }
                         None => {
-                            score.failures += 1;
+                            score.fail("the answer has no text".into());
                             continue;
                         }
                     }
                 }
                 Err(e) => {
                     tracing::debug!(uid = miner.uid, error = %e, "miner failed a challenge");
-                    score.failures += 1;
+                    score.fail(e);
                     continue;
                 }
             };
@@ -648,13 +688,13 @@ impl Validator {
                         found
                     }
                     None => {
-                        score.failures += 1;
+                        score.fail("the answer is not an audit report".into());
                         Vec::new()
                     }
                 },
                 Err(e) => {
                     tracing::debug!(uid = miner.uid, error = %e, "miner failed an audit");
-                    score.failures += 1;
+                    score.fail(e);
                     Vec::new()
                 }
             };
@@ -732,7 +772,7 @@ impl Validator {
             }
             Err(e) => {
                 tracing::debug!(uid = miner.uid, error = %e, "miner failed the embeddings");
-                score.failures += 1;
+                score.fail(e);
             }
         }
     }
@@ -769,6 +809,7 @@ mod tests {
             reexecution: None,
             latency_ms: None,
             failures: 0,
+            errors: Vec::new(),
             price_per_token: None,
             score,
         };
