@@ -169,6 +169,17 @@ impl Chain {
         self.mempool.lock().len()
     }
 
+    /// The nonce of `sender`'s next transaction: after its committed and pending ones.
+    pub fn next_nonce(&self, sender: &Address) -> u64 {
+        let committed = self
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| bank::account(&s, sender).ok())
+            .map_or(0, |a| a.nonce);
+        self.mempool.lock().next_nonce(sender, committed)
+    }
+
     /// Verifies a transaction from a client and adds it to the mempool; accepted ones are also
     /// queued for gossip to the other nodes.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {

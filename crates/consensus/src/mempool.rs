@@ -91,6 +91,17 @@ impl Mempool {
         self.entries.is_empty()
     }
 
+    /// The nonce after `sender`'s pending transactions that follow `committed` without a gap.
+    pub fn next_nonce(&self, sender: &Address, committed: u64) -> u64 {
+        let mut next = committed;
+        if let Some(pending) = self.by_sender.get(sender) {
+            while pending.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
     /// True if the transaction is pending.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.entries.contains_key(hash)

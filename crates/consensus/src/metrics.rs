@@ -30,6 +30,10 @@ pub struct ChainMetrics {
     pub gossip_received: Counter,
     /// Gossiped transactions dropped (invalid here, mempool full, oversized message).
     pub gossip_dropped: Counter,
+    /// Equivocations this node found among the votes it received.
+    pub equivocations: Counter,
+    /// Evidence transactions this node submitted.
+    pub evidence_submitted: Counter,
     /// Per validator: decided heights whose commit certificate lacks its precommit.
     pub missed_votes: Family<Vec<(String, String)>, Counter>,
     /// Per validator: decided heights whose commit certificate holds its precommit.
@@ -99,6 +103,18 @@ impl ChainMetrics {
             "Gossiped transactions dropped: invalid here, mempool full or oversized message",
             gossip_dropped.clone(),
         );
+        let equivocations = Counter::default();
+        registry.register(
+            "equivocations_detected",
+            "Conflicting votes of one validator found among the votes received",
+            equivocations.clone(),
+        );
+        let evidence_submitted = Counter::default();
+        registry.register(
+            "evidence_submitted",
+            "Equivocation evidence transactions this node submitted",
+            evidence_submitted.clone(),
+        );
         let missed_votes = Family::<Vec<(String, String)>, Counter>::default();
         registry.register(
             "missed_votes",
@@ -123,6 +139,8 @@ impl ChainMetrics {
             finality_seconds,
             gossip_received,
             gossip_dropped,
+            equivocations,
+            evidence_submitted,
             missed_votes,
             signed_votes,
         }

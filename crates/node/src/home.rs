@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, DevKey};
 
+/// HIB each validator of `hibana init --validators N` holds, unbonded, for fees.
+const VALIDATOR_FEE_FUNDS_HIB: u128 = 1_000;
+
 /// The node's settings (`config.toml`); flags and `HIBANA_*` variables override them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,20 +112,17 @@ impl Home {
     }
 
     pub(crate) fn load_validator_key(&self) -> Result<SecretKey> {
-        let path = self.validator_key_path();
-        let bytes = fs::read(&path)
-            .with_context(|| format!("cannot read validator key {}", path.display()))?;
-        let file: ValidatorKeyFile = serde_json::from_slice(&bytes)
-            .with_context(|| format!("validator key {} is corrupt", path.display()))?;
-        let secret: [u8; 32] = hex::decode(&file.secret_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow!("validator key {} is corrupt", path.display()))?;
-        let key = SecretKey::from_bytes(secret);
-        if key.public_key() != file.public_key {
-            bail!("validator key {} is inconsistent", path.display());
-        }
-        Ok(key)
+        load_key_file(&self.validator_key_path())
+    }
+
+    /// The libp2p identity named by `[p2p] node_key_file`, if any.
+    pub(crate) fn load_node_key(&self, config: &NodeConfig) -> Result<Option<SecretKey>> {
+        config
+            .p2p
+            .node_key_file
+            .as_ref()
+            .map(|file| load_key_file(&self.dir.join(file)))
+            .transpose()
     }
 
     fn write_validator_key(&self, key: &SecretKey) -> Result<()> {
@@ -292,6 +292,14 @@ pub(crate) fn create_network(
         }
     }
     let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
+    // Each validator's own account holds enough for fees, such as those of the equivocation
+    // evidence its node submits.
+    for key in &keys {
+        accounts.push(GenesisAccount {
+            address: key.public_key().address(),
+            balance: Amount::from_hib(VALIDATOR_FEE_FUNDS_HIB).unwrap_or_default(),
+        });
+    }
     let genesis = Genesis {
         chain_id: chain_id.to_string(),
         genesis_time_ms: hibana_consensus::now_ms(),
@@ -342,6 +350,23 @@ pub(crate) fn create_network(
     Ok((genesis, nodes))
 }
 
+/// Reads a key file in `validator_key.json`'s format.
+fn load_key_file(path: &Path) -> Result<SecretKey> {
+    let bytes =
+        fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let file: ValidatorKeyFile = serde_json::from_slice(&bytes)
+        .with_context(|| format!("key file {} is corrupt", path.display()))?;
+    let secret: [u8; 32] = hex::decode(&file.secret_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("key file {} is corrupt", path.display()))?;
+    let key = SecretKey::from_bytes(secret);
+    if key.public_key() != file.public_key {
+        bail!("key file {} is inconsistent", path.display());
+    }
+    Ok(key)
+}
+
 /// Where the CLI finds a node's RPC: an explicit URL, else the URL a running node of `--home`
 /// wrote, else the default local port.
 pub(crate) fn resolve_rpc(explicit: Option<&str>, home: Option<&Path>) -> String {
@@ -366,6 +391,7 @@ pub(crate) async fn run_node(
 ) -> Result<()> {
     let genesis = home.load_genesis()?;
     let validator = home.load_validator_key()?;
+    let identity = home.load_node_key(&config)?;
     let store = Arc::new(open_store(home)?);
     match store.height()? {
         None => {
@@ -394,6 +420,7 @@ pub(crate) async fn run_node(
     let producer = tokio::spawn(hibana_consensus::run_validator(
         chain.clone(),
         validator,
+        identity,
         config.p2p.clone(),
         home.dir.join("data"),
         Duration::from_millis(config.block_time_ms.max(10)),

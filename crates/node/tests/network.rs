@@ -607,3 +607,106 @@ fn a_validator_joins_by_staking_and_its_votes_then_count() {
         ) >= 3.0
     );
 }
+
+/// node3's operator starts a second node with the same validator key (a fail-over gone wrong):
+/// the two sign different blocks and votes at the heights where node3 proposes. The honest
+/// validators notice the conflicting votes among those they receive, submit the evidence
+/// themselves, and the chain slashes and jails node3; the rest go on finalising one chain.
+#[test]
+fn a_double_signing_validator_is_caught_by_its_peers_slashed_and_jailed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let net = init_network(&out, 4);
+    let rt = rt();
+
+    // The twin: a home for the same genesis and peers, with its own network identity (the key
+    // `init` made for it) and node3's validator key.
+    let twin = dir.path().join("twin");
+    let mut args = vec![
+        "--json".to_string(),
+        "init".into(),
+        "--home".into(),
+        twin.to_str().unwrap().into(),
+        "--genesis".into(),
+        out.join("node0/genesis.json").to_str().unwrap().into(),
+    ];
+    for node in net["nodes"].as_array().unwrap() {
+        args.extend(["--peer".into(), node["p2p"].as_str().unwrap().to_string()]);
+    }
+    hibana_json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    std::fs::rename(twin.join("validator_key.json"), twin.join("node_key.json")).unwrap();
+    std::fs::copy(
+        out.join("node3/validator_key.json"),
+        twin.join("validator_key.json"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(twin.join("config.toml")).unwrap();
+    assert!(config.contains("[p2p]\n"), "{config}");
+    let config = config.replace("[p2p]\n", "[p2p]\nnode_key_file = \"node_key.json\"\n");
+    std::fs::write(twin.join("config.toml"), config).unwrap();
+
+    let mut nodes: Vec<NodeProcess> = (0..4)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    nodes.push(NodeProcess::start(&twin));
+    let status = rt.block_on(nodes[0].client().status()).unwrap();
+    let key: Value =
+        serde_json::from_slice(&std::fs::read(out.join("node3/validator_key.json")).unwrap())
+            .unwrap();
+    let cheater = status
+        .validators
+        .iter()
+        .find(|v| v.public_key.to_string() == key["public_key"].as_str().unwrap())
+        .expect("node 3 is a validator")
+        .clone();
+
+    // Nobody submits anything by hand: wait until the validator set shrinks to three.
+    let start = Instant::now();
+    loop {
+        let s = rt.block_on(nodes[0].client().status()).unwrap();
+        if s.validators.len() == 3 {
+            assert!(s.validators.iter().all(|v| v.address != cheater.address));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no punishment after {:?}; equivocations detected: {:?}",
+            start.elapsed(),
+            nodes[..3]
+                .iter()
+                .map(|n| sample(n, "hibana_equivocations_detected_total"))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let account = rt
+        .block_on(nodes[0].client().account_verified(&cheater.address))
+        .unwrap();
+    assert_eq!(
+        account.stake.0,
+        cheater.power.0 - cheater.power.0 / 20,
+        "5% of the self-bond is burned, once"
+    );
+    // An honest node found it, kept the evidence in a file `hibana tx evidence` accepts, and
+    // submitted it.
+    let found: Vec<usize> = (0..3)
+        .filter(|&k| metric(&nodes[k], "hibana_evidence_submitted_total") >= 1.0)
+        .collect();
+    assert!(!found.is_empty(), "no honest node submitted evidence");
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(out.join(format!("node{}/data/evidence", found[0])))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    assert!(!files.is_empty());
+    let evidence: hibana_types::Equivocation =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    evidence.check(&status.chain_id).unwrap();
+    assert_eq!(evidence.first.vote.validator, cheater.address);
+
+    // The three honest validators keep finalising the same blocks.
+    let honest: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    let now = height(&rt, &nodes[0]);
+    wait_for_height(&rt, &honest, now + 3, Duration::from_secs(60));
+    assert_same_chain(&rt, &honest, now + 3);
+}

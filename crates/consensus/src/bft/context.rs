@@ -2,11 +2,13 @@
 //! staking), values (block hashes), votes, proposals, proposal parts, and ed25519 signing with
 //! the validators' own keys.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use hibana_runtime::staking::ValidatorInfo;
 use hibana_types::{Address, Block, Hash, PublicKey, SecretKey, SignedTransaction};
+
+use super::evidence::EvidenceWatch;
 use malachitebft_core_types::{
     self as mc, NilOrVal, Round, SignedExtension, SignedMessage, SigningProvider, VoteType,
     VotingPower,
@@ -447,6 +449,7 @@ pub fn proposer_of(
 pub struct Ed25519Signer {
     key: SecretKey,
     chain_id: String,
+    watch: Option<Arc<EvidenceWatch>>,
 }
 
 impl fmt::Debug for Ed25519Signer {
@@ -461,6 +464,15 @@ impl Ed25519Signer {
         Ed25519Signer {
             key,
             chain_id: chain_id.to_string(),
+            watch: None,
+        }
+    }
+
+    /// The same signer, handing every vote it verifies to `watch`.
+    pub fn watching(self, watch: Arc<EvidenceWatch>) -> Self {
+        Ed25519Signer {
+            watch: Some(watch),
+            ..self
         }
     }
 
@@ -507,7 +519,19 @@ impl SigningProvider<HibanaContext> for Ed25519Signer {
         signature: &ConsensusSignature,
         public_key: &PublicKey,
     ) -> bool {
-        self.verify("vote", vote, signature, public_key)
+        let valid = self.verify("vote", vote, signature, public_key);
+        if valid
+            && let Some(watch) = &self.watch
+            && let Some(evidence) =
+                watch.observe(vote, &hibana_types::Signature(signature.0), public_key)
+        {
+            tracing::warn!(
+                validator = %evidence.first.vote.validator,
+                height = evidence.first.vote.height,
+                "a validator signed two conflicting votes"
+            );
+        }
+        valid
     }
 
     fn sign_proposal(

@@ -9,12 +9,17 @@
 
 mod codec;
 mod context;
+mod evidence;
 mod host;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
-use hibana_types::SecretKey;
+use hibana_types::{Equivocation, Message, SecretKey, SubmitEvidence, Transaction};
 use malachitebft_app_channel::app::{
     self as mapp,
     config::{
@@ -33,6 +38,7 @@ pub use context::{
     ConsensusValidatorSet, ConsensusVote, Ed25519, Ed25519Signer, EmptyValidatorSet, Height,
     HibanaContext, Part, SignatureLengthError, ValidatorAddress, proposer_of, sign_bytes,
 };
+pub use evidence::EvidenceWatch;
 
 use crate::{Chain, ChainError};
 
@@ -50,6 +56,9 @@ pub struct BftSettings {
     pub timeout_vote_ms: u64,
     /// How often peers exchange their height for sync (ms).
     pub sync_status_interval_ms: u64,
+    /// Key file of the node's libp2p identity, relative to the home folder; by default the
+    /// identity is the validator key.
+    pub node_key_file: Option<String>,
 }
 
 impl Default for BftSettings {
@@ -60,6 +69,7 @@ impl Default for BftSettings {
             timeout_propose_ms: 2000,
             timeout_vote_ms: 500,
             sync_status_interval_ms: 1000,
+            node_key_file: None,
         }
     }
 }
@@ -91,8 +101,11 @@ pub enum BftError {
 struct EngineNode {
     home: PathBuf,
     key: SecretKey,
+    /// The libp2p identity, if not the validator key.
+    identity: Option<SecretKey>,
     chain_id: String,
     config: EngineConfig,
+    watch: Arc<EvidenceWatch>,
 }
 
 /// The engine's configuration, built from [`BftSettings`].
@@ -172,9 +185,10 @@ impl Node for EngineNode {
     }
 
     fn get_keypair(&self, pk: SecretKey) -> Keypair {
-        // The libp2p identity is the validator's own ed25519 key, so peer ids map 1:1 to
-        // validators. 32 bytes are always a valid ed25519 secret.
-        match Keypair::ed25519_from_bytes(pk.to_bytes()) {
+        // By default the libp2p identity is the validator's own ed25519 key, so peer ids map
+        // 1:1 to validators. 32 bytes are always a valid ed25519 secret.
+        let identity = self.identity.as_ref().unwrap_or(&pk);
+        match Keypair::ed25519_from_bytes(identity.to_bytes()) {
             Ok(keypair) => keypair,
             Err(e) => {
                 tracing::error!(error = %e, "cannot derive the libp2p identity; using a random one");
@@ -196,7 +210,7 @@ impl Node for EngineNode {
     }
 
     fn get_signing_provider(&self, private_key: SecretKey) -> Ed25519Signer {
-        Ed25519Signer::new(private_key, &self.chain_id)
+        Ed25519Signer::new(private_key, &self.chain_id).watching(self.watch.clone())
     }
 }
 
@@ -274,10 +288,13 @@ pub fn validator_set_at(chain: &Chain, height: Height) -> Result<ConsensusValida
 
 /// Runs this node as a validator (or a follower, if its key is not in the set) until
 /// `shutdown` turns true: starts the engine with its WAL under `wal_home`, and answers it from
-/// `chain`. `block_time` is the least time between two blocks.
+/// `chain`. `block_time` is the least time between two blocks. `identity` is the libp2p key if
+/// not `key`. Equivocations among the votes it receives are saved under `wal_home/evidence`
+/// and submitted to the chain, signed by `key`.
 pub async fn run_validator(
     chain: Arc<Chain>,
     key: SecretKey,
+    identity: Option<SecretKey>,
     settings: BftSettings,
     wal_home: PathBuf,
     block_time: Duration,
@@ -287,11 +304,15 @@ pub async fn run_validator(
     let config = engine_config(&settings, &address.to_string())?;
     let start_height = Height(chain.height()?.saturating_add(1));
     let validator_set = next_validator_set(&chain)?;
+    let watch = Arc::new(EvidenceWatch::new());
+    let evidence_dir = wal_home.join("evidence");
     let node = EngineNode {
         home: wal_home,
-        key,
+        key: key.clone(),
+        identity,
         chain_id: chain.chain_id().to_string(),
         config: config.clone(),
+        watch: watch.clone(),
     };
     let (mut channels, engine) = malachitebft_app_channel::start_engine(
         HibanaContext,
@@ -316,6 +337,7 @@ pub async fn run_validator(
         tokio::select! {
             // Transactions this node's clients sent go to every other mempool.
             () = gossip.gossip_ready() => host.gossip_txs().await,
+            () = watch.ready() => report_evidence(&gossip, &key, &evidence_dir, watch.take()),
             msg = channels.consensus.recv() => match msg {
                 Some(msg) => {
                     if let Err(e) = host.handle(msg).await {
@@ -333,6 +355,64 @@ pub async fn run_validator(
     };
     stop_engine(engine).await;
     outcome
+}
+
+/// Saves each equivocation as a file that `hibana tx evidence --file` accepts, and submits it
+/// to the chain in a transaction signed by this node's key. The mempool's dry run refuses it if
+/// the validator was already punished or has left the set.
+fn report_evidence(chain: &Chain, key: &SecretKey, dir: &Path, found: Vec<Equivocation>) {
+    let reporter = key.public_key().address();
+    for equivocation in found {
+        chain.metrics().equivocations.inc();
+        let vote = &equivocation.first.vote;
+        let step = match vote.kind {
+            hibana_types::VoteKind::Prevote => "prevote",
+            hibana_types::VoteKind::Precommit => "precommit",
+        };
+        let round = match vote.round {
+            hibana_types::VoteRound::Nil => "nil".to_string(),
+            hibana_types::VoteRound::Some(r) => r.to_string(),
+        };
+        let file = dir.join(format!(
+            "{}-{}-{round}-{step}.json",
+            vote.validator, vote.height
+        ));
+        let saved = std::fs::create_dir_all(dir)
+            .and_then(|()| serde_json::to_vec_pretty(&equivocation).map_err(std::io::Error::other))
+            .and_then(|json| std::fs::write(&file, json));
+        if let Err(e) = &saved {
+            tracing::warn!(error = %e, file = %file.display(), "cannot save equivocation evidence");
+        }
+        let tx = Transaction {
+            chain_id: chain.chain_id().to_string(),
+            signer: key.public_key(),
+            nonce: chain.next_nonce(&reporter),
+            fee: chain.params().min_fee,
+            messages: vec![Message::SubmitEvidence(SubmitEvidence {
+                equivocation: equivocation.clone(),
+            })],
+        }
+        .sign(key);
+        match chain.submit(tx) {
+            Ok(hash) => {
+                chain.metrics().evidence_submitted.inc();
+                tracing::warn!(
+                    validator = %vote.validator,
+                    height = vote.height,
+                    tx = %hash,
+                    file = %file.display(),
+                    "equivocation: evidence submitted"
+                );
+            }
+            Err(e) => tracing::warn!(
+                validator = %vote.validator,
+                height = vote.height,
+                error = %e,
+                file = %file.display(),
+                "equivocation: evidence not submitted (submit the file with `hibana tx evidence --file` from a funded account)"
+            ),
+        }
+    }
 }
 
 async fn stop_engine(engine: EngineHandle) {

@@ -238,3 +238,69 @@ fn evidence_votes_encode_like_engine_votes() {
         hibana_types::encode(&mirror)
     );
 }
+
+/// The signer hands the votes it verified to the watch, which turns two conflicting votes of
+/// one validator into evidence the chain accepts, once, and ignores everything else.
+#[test]
+fn the_watch_finds_conflicting_votes_and_nothing_else() {
+    let cheater = SecretKey::generate();
+    let honest = SecretKey::generate();
+    let watch = Arc::new(EvidenceWatch::new());
+    let verifier = Ed25519Signer::new(SecretKey::generate(), "test").watching(watch.clone());
+    let signer = |key: &SecretKey| Ed25519Signer::new(key.clone(), "test");
+    let receive = |key: &SecretKey, vote: ConsensusVote| {
+        let signed = signer(key).sign_vote(vote);
+        assert!(verifier.verify_signed_vote(&signed.message, &signed.signature, &key.public_key()));
+    };
+    let (a, b) = (Some(Hash::digest(b"a")), Some(Hash::digest(b"b")));
+    // The same vote twice, and one vote per round, are honest.
+    receive(&honest, vote(&honest, 0, a));
+    receive(&honest, vote(&honest, 0, a));
+    receive(&honest, vote(&honest, 1, b));
+    receive(&cheater, vote(&cheater, 0, a));
+    assert!(watch.take().is_empty());
+    // A vote with a bad signature is not evidence of anything.
+    let forged = signer(&honest).sign_vote(vote(&cheater, 0, b));
+    assert!(!verifier.verify_signed_vote(
+        &forged.message,
+        &forged.signature,
+        &cheater.public_key()
+    ));
+    assert!(watch.take().is_empty());
+    // A second value in the same round is, once.
+    receive(&cheater, vote(&cheater, 0, b));
+    receive(&cheater, vote(&cheater, 0, None));
+    let found = watch.take();
+    assert_eq!(found.len(), 1);
+    found[0].check("test").unwrap();
+    assert!(found[0].check("another chain").is_err());
+    assert_eq!(found[0].public_key, cheater.public_key());
+    assert_ne!(found[0].first.vote.value, found[0].second.vote.value);
+    assert!(watch.take().is_empty());
+}
+
+/// Votes far below the newest height are forgotten, so the watch stays small.
+#[test]
+fn the_watch_forgets_old_heights() {
+    let cheater = SecretKey::generate();
+    let watch = EvidenceWatch::new();
+    let signed = |height: u64, value: &[u8]| {
+        let vote = HibanaContext.new_prevote(
+            Height(height),
+            Round::new(0),
+            NilOrVal::Val(BlockHash(Hash::digest(value))),
+            ValidatorAddress(cheater.public_key().address()),
+        );
+        let s = Ed25519Signer::new(cheater.clone(), "test").sign_vote(vote);
+        (s.message, hibana_types::Signature(s.signature.0))
+    };
+    let (v, s) = signed(1, b"a");
+    assert!(watch.observe(&v, &s, &cheater.public_key()).is_none());
+    let (v, s) = signed(100, b"a");
+    assert!(watch.observe(&v, &s, &cheater.public_key()).is_none());
+    let (v, s) = signed(1, b"b");
+    assert!(watch.observe(&v, &s, &cheater.public_key()).is_none());
+    let (v, s) = signed(100, b"b");
+    let evidence = watch.observe(&v, &s, &cheater.public_key()).unwrap();
+    assert_eq!(evidence.first.vote.height, 100);
+}
