@@ -1,7 +1,7 @@
 //! Zero-knowledge proofs that a committed model produced an output on an input.
 //!
 //! `hibana-zkml` turns an ONNX model (Gemm/MatMul, Add, Relu, Sigmoid, Conv, AveragePool,
-//! Flatten/Reshape, Softmax at the output) into a fixed-point circuit and proves inferences with
+//! MaxPool, Flatten/Reshape, Softmax at the output) into a fixed-point circuit and proves inferences with
 //! halo2 over the Pasta curves with IPA commitments: a transparent system, with no trusted setup
 //! and so no party holding secrets that could forge proofs.
 //!

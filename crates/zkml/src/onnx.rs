@@ -3,8 +3,9 @@
 //!
 //! Every supported operator is either an affine map on the flattened activation vector (Gemm,
 //! MatMul, Add of a constant, Conv, AveragePool) or an element-wise activation (Relu, Sigmoid), or
-//! only changes the shape (Flatten, Reshape). Softmax is accepted as the last node: it does not
-//! change the argmax, so the circuit proves the logits.
+//! only changes the shape (Flatten, Reshape). MaxPool becomes Relu layers, since
+//! `max(a, b) = relu(a − b) + relu(b) − relu(−b)`. Softmax is accepted as the last node: it does
+//! not change the argmax, so the circuit proves the logits.
 
 use std::collections::BTreeMap;
 
@@ -216,6 +217,7 @@ pub const SUPPORTED: &[&str] = &[
     "Conv",
     "AveragePool",
     "GlobalAveragePool",
+    "MaxPool",
 ];
 
 /// A constant tensor read from the graph's initializers.
@@ -568,8 +570,8 @@ impl<'g> Lowering<'g> {
                     Some(last) if self.open_affine => last.activation = act,
                     _ => {
                         return Err(shape_err(
-                            "an activation must directly follow Gemm, MatMul, Conv, Add or \
-                             AveragePool"
+                            "an activation must directly follow Gemm, MatMul, Conv, Add, \
+                             AveragePool or MaxPool"
                                 .into(),
                         ));
                     }
@@ -620,6 +622,7 @@ impl<'g> Lowering<'g> {
             "Softmax" => self.softmax = true,
             "Conv" => self.lower_conv(node, &shape_err, &konst)?,
             "AveragePool" | "GlobalAveragePool" => self.lower_pool(node, &shape_err)?,
+            "MaxPool" => self.lower_max_pool(node, &shape_err)?,
             other => {
                 return Err(ZkError::UnsupportedOperator {
                     op: other.to_string(),
@@ -769,6 +772,111 @@ impl<'g> Lowering<'g> {
         self.push_affine(rows, vec![c, geo.oh, geo.ow]);
         Ok(())
     }
+
+    /// MaxPool as layers the circuit already proves: `max(a, b) = relu(a − b) + relu(b) −
+    /// relu(−b)`, so each halving of the windows' candidates is one Relu layer (three outputs
+    /// per pair, two to carry an odd one), and a last linear layer reads the maxima out.
+    /// Padding is never the maximum, as in ONNX.
+    fn lower_max_pool(
+        &mut self,
+        node: &NodeProto,
+        shape_err: &dyn Fn(String) -> ZkError,
+    ) -> Result<(), ZkError> {
+        let [c, h, w] = self.chw(shape_err)?;
+        let k = attr_ints(node, "kernel_shape")
+            .ok_or_else(|| shape_err("kernel_shape is required".into()))?;
+        let [kh, kw] = match k.as_slice() {
+            [a, b] if *a > 0 && *b > 0 => [*a as usize, *b as usize],
+            _ => return Err(shape_err(format!("kernel_shape {k:?} is not 2-D"))),
+        };
+        if attr_ints(node, "dilations").is_some_and(|d| d.iter().any(|&x| x != 1)) {
+            return Err(shape_err("dilation other than 1 is not supported".into()));
+        }
+        let geo = Window::from_node(node, [h, w], [kh, kw], shape_err)?;
+        // Every candidate costs at most three rows of two terms per halving.
+        self.budget(&[c, geo.oh, geo.ow, kh, kw, 12], shape_err)?;
+        // Per output: its candidates, as expressions over the current layer's outputs.
+        let mut windows: Vec<Vec<Expr>> = Vec::with_capacity(c * geo.oh * geo.ow);
+        for ch in 0..c {
+            for oy in 0..geo.oh {
+                for ox in 0..geo.ow {
+                    let taps: Vec<Expr> = geo
+                        .taps(oy, ox)
+                        .map(|(_, _, iy, ix)| vec![(((ch * h + iy) * w + ix) as u32, 1.0)])
+                        .collect();
+                    if taps.is_empty() {
+                        return Err(shape_err(format!(
+                            "the window of output ({oy}, {ox}) holds only padding"
+                        )));
+                    }
+                    windows.push(taps);
+                }
+            }
+        }
+        while windows.iter().any(|cands| cands.len() > 1) {
+            let mut rows = Vec::new();
+            let mut next = Vec::with_capacity(windows.len());
+            let out = |expr: Expr, rows: &mut Vec<AffineRow>| -> Expr {
+                rows.push(AffineRow {
+                    bias: 0.0,
+                    terms: expr,
+                });
+                vec![((rows.len() - 1) as u32, 1.0)]
+            };
+            for cands in &windows {
+                let mut halved = Vec::with_capacity(cands.len().div_ceil(2));
+                for pair in cands.chunks(2) {
+                    match pair {
+                        [a, b] => {
+                            let d = out(combine(&[(1.0, a), (-1.0, b)]), &mut rows);
+                            let p = out(b.clone(), &mut rows);
+                            let n = out(combine(&[(-1.0, b)]), &mut rows);
+                            halved.push(combine(&[(1.0, &d), (1.0, &p), (-1.0, &n)]));
+                        }
+                        [a] => {
+                            let p = out(a.clone(), &mut rows);
+                            let n = out(combine(&[(-1.0, a)]), &mut rows);
+                            halved.push(combine(&[(1.0, &p), (-1.0, &n)]));
+                        }
+                        _ => {}
+                    }
+                }
+                next.push(halved);
+            }
+            self.layers.push(FloatLayer {
+                rows,
+                activation: Activation::Relu,
+            });
+            windows = next;
+        }
+        let rows = windows
+            .into_iter()
+            .map(|mut cands| AffineRow {
+                bias: 0.0,
+                terms: cands.pop().unwrap_or_default(),
+            })
+            .collect();
+        self.push_affine(rows, vec![c, geo.oh, geo.ow]);
+        Ok(())
+    }
+}
+
+/// A value as an affine expression over the outputs of the previous layer.
+type Expr = Vec<(u32, f32)>;
+
+/// `Σ k·e` of expressions scaled by `k`.
+fn combine(parts: &[(f32, &Expr)]) -> Expr {
+    let mut out: Expr = Vec::new();
+    for (k, e) in parts {
+        for &(i, w) in *e {
+            match out.iter_mut().find(|(j, _)| *j == i) {
+                Some(t) => t.1 += k * w,
+                None => out.push((i, k * w)),
+            }
+        }
+    }
+    out.retain(|&(_, w)| w != 0.0);
+    out
 }
 
 fn broadcast_bias(values: &[f32], n: usize) -> Option<Vec<f32>> {
@@ -824,6 +932,9 @@ impl Window {
             return Err(shape_err(
                 "auto_pad is not supported; give explicit pads".into(),
             ));
+        }
+        if attr_int(node, "ceil_mode", 0) != 0 {
+            return Err(shape_err("ceil_mode is not supported".into()));
         }
         let ok = |v: &i64| (0..=64).contains(v);
         let (&[sh, sw], &[pt, pl, pb, pr]) = (strides.as_slice(), pads.as_slice()) else {
