@@ -53,6 +53,10 @@ pub trait BlockApplication {
     fn commit(&self, block: &Block) -> Result<Hash, ChainError>;
 }
 
+/// Largest block, in encoded transaction bytes, a proposer builds (it travels in parts; a
+/// receiver drops a larger one).
+pub const MAX_BLOCK_BYTES: usize = 32 << 20;
+
 /// The result of executing a block's transactions.
 #[derive(Debug)]
 struct Execution {
@@ -384,14 +388,14 @@ impl BlockApplication for Chain {
     fn propose(&self, height: u64, time_ms: u64, proposer: Address) -> Result<Block, ChainError> {
         let (parent_hash, parent_time, app_hash) = self.parent(height)?;
         let snapshot = self.store.snapshot()?;
-        let candidates = self
-            .mempool
-            .lock()
-            .select(self.params.max_block_txs as usize, |a| {
-                bank::account(&snapshot, a)
-                    .map(|acc| acc.nonce)
-                    .unwrap_or(0)
-            });
+        let candidates =
+            self.mempool
+                .lock()
+                .select(self.params.max_block_txs as usize, MAX_BLOCK_BYTES, |a| {
+                    bank::account(&snapshot, a)
+                        .map(|acc| acc.nonce)
+                        .unwrap_or(0)
+                });
         drop(snapshot);
         let mut header = BlockHeader {
             chain_id: self.chain_id.clone(),

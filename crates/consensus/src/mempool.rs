@@ -187,12 +187,14 @@ impl Mempool {
         Some(entry.tx)
     }
 
-    /// Picks up to `max` transactions for a block: each account's transactions in nonce order
-    /// starting at its next nonce, accounts interleaved by highest fee first (earliest arrival
-    /// on ties). `next_nonce` gives an account's committed next nonce.
+    /// Picks up to `max` transactions of at most `max_bytes` encoded bytes for a block: each
+    /// account's transactions in nonce order starting at its next nonce, accounts interleaved by
+    /// highest fee first (earliest arrival on ties).
+    /// `next_nonce` gives an account's committed next nonce.
     pub fn select(
         &self,
         max: usize,
+        max_bytes: usize,
         mut next_nonce: impl FnMut(&Address) -> u64,
     ) -> Vec<SignedTransaction> {
         let mut heap = BinaryHeap::new();
@@ -206,11 +208,18 @@ impl Mempool {
             }
         }
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         while out.len() < max {
             let Some((_, _, sender, hash)) = heap.pop() else {
                 break;
             };
-            out.push(self.entries[&hash].tx.clone());
+            let entry = &self.entries[&hash];
+            if bytes + entry.size > max_bytes {
+                // The sender's later nonces cannot come before this one: skip the sender.
+                continue;
+            }
+            bytes += entry.size;
+            out.push(entry.tx.clone());
             let cursor = cursors.entry(sender).or_default();
             *cursor += 1;
             if let Some(next_hash) = self.by_sender.get(&sender).and_then(|q| q.get(cursor)) {
@@ -263,11 +272,11 @@ mod tests {
         pool.insert(tx(&a, 1, 900), 0).unwrap();
         pool.insert(tx(&a, 0, 10), 0).unwrap();
         pool.insert(tx(&b, 0, 50), 0).unwrap();
-        let picked = pool.select(10, |_| 0);
+        let picked = pool.select(10, usize::MAX, |_| 0);
         let order: Vec<(Address, u64)> = picked.iter().map(|t| (t.sender(), t.tx.nonce)).collect();
         let (aa, ba) = (a.public_key().address(), b.public_key().address());
         assert_eq!(order, vec![(ba, 0), (aa, 0), (aa, 1)]);
-        assert_eq!(pool.select(2, |_| 0).len(), 2);
+        assert_eq!(pool.select(2, usize::MAX, |_| 0).len(), 2);
     }
 
     #[test]

@@ -164,6 +164,10 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     let out = dir.path().join("net");
     let info = init_network(&out, 4);
     assert_eq!(info["nodes"].as_array().unwrap().len(), 4);
+    // Small proposal parts, so that blocks of a few transfers already travel in many parts.
+    for k in 0..4 {
+        set_p2p(&out.join(format!("node{k}")), "proposal_part_bytes", "1024");
+    }
     let rt = rt();
     let mut nodes: Vec<NodeProcess> = (0..4)
         .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
@@ -237,6 +241,74 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
     }
     assert!(heights.windows(2).all(|w| w[0] == w[1]), "{heights:?}");
     let transfer_final = sent_at.elapsed();
+
+    // A burst of transfers from a new account, sent to node 2: blocks of many transactions,
+    // streamed in 1 KiB parts, are final everywhere in the same order.
+    let burst = hibana_types::SecretKey::generate();
+    let funded = Command::new(BIN)
+        .args(["--json", "tx", "transfer", "--home"])
+        .arg(&node1)
+        .args(["--from", "alice", "--to"])
+        .arg(burst.public_key().address().to_string())
+        .args(["--amount", "100HIB"])
+        .output()
+        .unwrap();
+    assert!(
+        funded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&funded.stderr)
+    );
+    let status = rt.block_on(nodes[2].client().status()).unwrap();
+    let hashes: Vec<Hash> = (0..60)
+        .map(|nonce| {
+            let tx = hibana_types::Transaction {
+                chain_id: status.chain_id.clone(),
+                signer: burst.public_key(),
+                nonce,
+                fee: hibana_types::Amount::from_hib(1).unwrap(),
+                messages: vec![hibana_types::Message::Transfer(hibana_types::Transfer {
+                    to: validators[0].address,
+                    amount: hibana_types::Amount(1),
+                })],
+            }
+            .sign(&burst);
+            rt.block_on(nodes[2].client().submit(&tx)).unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut included = Vec::new();
+    for hash in &hashes {
+        for node in &nodes {
+            loop {
+                if let Ok(TxStatus::Committed { receipt }) =
+                    rt.block_on(node.client().tx_status(hash))
+                {
+                    included.push(receipt.height);
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "burst not final on {}",
+                    node.home.display()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let last = *included.iter().max().unwrap();
+    assert_same_chain(&rt, &nodes.iter().collect::<Vec<_>>(), last);
+    let biggest = (1..=last)
+        .map(|h| {
+            rt.block_on(nodes[0].client().block(Some(BlockId::Height(h))))
+                .unwrap()
+                .map_or(0, |b| b.block.txs.len())
+        })
+        .max()
+        .unwrap();
+    assert!(
+        biggest >= 10,
+        "the largest block holds {biggest} transactions"
+    );
 
     let mean_finality = metric(&nodes[0], "hibana_finality_seconds_sum")
         / metric(&nodes[0], "hibana_finality_seconds_count");
@@ -480,6 +552,20 @@ fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
     assert_eq!(account.stake.0, slashed, "5% of the self-bond is burned");
 }
 
+/// Sets `key = value` in the `[p2p]` section of a node home's `config.toml`.
+fn set_p2p(home: &Path, key: &str, value: &str) {
+    let path = home.join("config.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let (head, p2p) = config.split_once("[p2p]\n").expect("a [p2p] section");
+    let mut lines: Vec<String> = p2p
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{key} =")))
+        .map(str::to_string)
+        .collect();
+    lines.insert(0, format!("{key} = {value}"));
+    std::fs::write(&path, format!("{head}[p2p]\n{}\n", lines.join("\n"))).unwrap();
+}
+
 /// `hibana init --validators N --dev-accounts --out OUT`; returns what it printed.
 fn init_network(out: &Path, n: usize) -> Value {
     hibana_json(&[
@@ -640,10 +726,7 @@ fn a_double_signing_validator_is_caught_by_its_peers_slashed_and_jailed() {
         twin.join("validator_key.json"),
     )
     .unwrap();
-    let config = std::fs::read_to_string(twin.join("config.toml")).unwrap();
-    assert!(config.contains("[p2p]\n"), "{config}");
-    let config = config.replace("[p2p]\n", "[p2p]\nnode_key_file = \"node_key.json\"\n");
-    std::fs::write(twin.join("config.toml"), config).unwrap();
+    set_p2p(&twin, "node_key_file", "\"node_key.json\"");
 
     let mut nodes: Vec<NodeProcess> = (0..4)
         .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))

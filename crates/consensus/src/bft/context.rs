@@ -6,7 +6,7 @@ use std::{fmt, sync::Arc};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use hibana_runtime::staking::ValidatorInfo;
-use hibana_types::{Address, Block, Hash, PublicKey, SecretKey, SignedTransaction};
+use hibana_types::{Address, Block, BlockHeader, Hash, PublicKey, SecretKey, SignedTransaction};
 
 use super::evidence::EvidenceWatch;
 use malachitebft_core_types::{
@@ -317,8 +317,8 @@ impl mc::Proposal<HibanaContext> for ConsensusProposal {
     }
 }
 
-/// The proposed block, streamed to the other validators next to the signed proposal. Blocks are
-/// bounded by `max_block_txs`, so one part carries the whole block.
+/// A proposed block with the round it is proposed in, as the proposer streams it to the other
+/// validators next to the signed proposal (which carries only the block's hash).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BlockPart {
     /// Height.
@@ -333,23 +333,44 @@ pub struct BlockPart {
     pub block: Block,
 }
 
-/// What travels on the engine's proposal-part channel: a proposed block, or transactions a node
-/// accepted from its clients and passes on to every other mempool (transaction gossip).
+/// The first part of a streamed block: everything but the transactions, which follow in
+/// `chunks` [`Part::BlockTxs`] parts.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ProposalInit {
+    /// Height.
+    pub height: Height,
+    /// Round.
+    pub round: Round,
+    /// The round in which the block was first proposed, if re-proposed.
+    pub valid_round: Round,
+    /// The proposer of this round.
+    pub proposer: ValidatorAddress,
+    /// The block's header.
+    pub header: BlockHeader,
+    /// How many transaction chunks follow.
+    pub chunks: u32,
+}
+
+/// What travels on the engine's proposal-part channel: a proposed block, streamed as an
+/// [`Part::Init`] and chunks of its transactions, or transactions a node accepted from its
+/// clients and passes on to every other mempool (transaction gossip).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Part {
-    /// A proposed block.
-    Block(Box<BlockPart>),
+    /// The start of a proposed block (stream sequence 0).
+    Init(Box<ProposalInit>),
+    /// The next chunk of the proposed block's transactions (sequences 1 to `chunks`).
+    BlockTxs(Vec<SignedTransaction>),
     /// Transactions for the other nodes' mempools.
     Txs(Vec<SignedTransaction>),
 }
 
 impl mc::ProposalPart<HibanaContext> for Part {
     fn is_first(&self) -> bool {
-        true
+        !matches!(self, Part::BlockTxs(_))
     }
 
     fn is_last(&self) -> bool {
-        true
+        !matches!(self, Part::Init(_))
     }
 }
 

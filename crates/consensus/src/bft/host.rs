@@ -13,6 +13,7 @@ use malachitebft_app_channel::{
     app::{
         engine::host::Next,
         streaming::{StreamContent, StreamId, StreamMessage},
+        types::PeerId,
         types::{
             LocallyProposedValue, ProposedValue,
             core::{CommitCertificate, Round, Validity},
@@ -24,7 +25,9 @@ use tokio::sync::mpsc;
 
 use super::{
     BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, Part,
-    ValidatorAddress, next_validator_set, validator_set_at,
+    ValidatorAddress, next_validator_set,
+    stream::{self, Streams},
+    validator_set_at,
 };
 use crate::{BlockApplication, Chain, ChainError, now_ms};
 
@@ -34,6 +37,10 @@ const MAX_HEIGHTS_AHEAD: u64 = 8;
 const MAX_PENDING_PER_HEIGHT: usize = 32;
 /// Most transactions in one gossip message; a message with more is dropped whole.
 const MAX_GOSSIP_TXS: usize = 1024;
+/// Encoded bytes after which a gossip message is closed (the network's limit is 4 MiB).
+const GOSSIP_MESSAGE_BYTES: usize = 1 << 20;
+/// Stream ids of gossip messages start with this; block streams are height and round.
+const GOSSIP_STREAM: &[u8] = b"txs/";
 /// Most gossip messages waiting to be checked; more are dropped (a flooding peer).
 const MAX_GOSSIP_BATCHES: usize = 64;
 
@@ -81,6 +88,10 @@ pub(super) struct Host {
     gossip_sent: u64,
     /// Gossip messages waiting for their transactions to be checked.
     gossip_in: mpsc::Sender<Vec<hibana_types::SignedTransaction>>,
+    /// Proposed blocks being received part by part.
+    streams: Streams<PeerId>,
+    /// Size of the transaction chunks this node streams its proposals in.
+    part_bytes: usize,
 }
 
 fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
@@ -95,8 +106,10 @@ impl Host {
         address: ValidatorAddress,
         block_time: Duration,
         network: mpsc::Sender<NetworkMsg<HibanaContext>>,
+        part_bytes: usize,
     ) -> Host {
         let gossip_in = gossip_worker(chain.clone());
+        let streams = Streams::new(chain.params().max_block_txs as usize);
         Host {
             chain,
             address,
@@ -107,6 +120,8 @@ impl Host {
             pending: BTreeMap::new(),
             gossip_sent: 0,
             gossip_in,
+            streams,
+            part_bytes,
         }
     }
 
@@ -117,14 +132,23 @@ impl Host {
 
     /// Publishes the transactions this node's clients sent since the last call.
     pub(super) async fn gossip_txs(&mut self) {
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
         let txs = self.chain.take_gossip();
-        for batch in txs.chunks(MAX_GOSSIP_TXS) {
-            self.gossip_sent += 1;
-            let mut id = b"txs/".to_vec();
-            id.extend_from_slice(&self.address.0.0);
-            id.extend_from_slice(&self.gossip_sent.to_be_bytes());
-            self.send_stream(StreamId::new(Bytes::from(id)), Part::Txs(batch.to_vec()))
-                .await;
+        let last = txs.len();
+        for (k, tx) in txs.into_iter().enumerate() {
+            bytes += stream::tx_bytes(&tx);
+            batch.push(tx);
+            if batch.len() == MAX_GOSSIP_TXS || bytes >= GOSSIP_MESSAGE_BYTES || k + 1 == last {
+                self.gossip_sent += 1;
+                let mut id = GOSSIP_STREAM.to_vec();
+                id.extend_from_slice(&self.address.0.0);
+                id.extend_from_slice(&self.gossip_sent.to_be_bytes());
+                let parts = vec![Part::Txs(std::mem::take(&mut batch))];
+                self.send(stream::messages(StreamId::new(Bytes::from(id)), parts))
+                    .await;
+                bytes = 0;
+            }
         }
     }
 
@@ -177,19 +201,17 @@ impl Host {
         }
     }
 
+    /// Streams a proposed block to the other validators, in parts.
     async fn publish(&self, part: BlockPart) {
         let mut id = part.height.0.to_be_bytes().to_vec();
         id.extend_from_slice(&part.round.as_i64().to_be_bytes());
-        self.send_stream(StreamId::new(Bytes::from(id)), Part::Block(Box::new(part)))
+        let parts = stream::split(part, self.part_bytes);
+        self.send(stream::messages(StreamId::new(Bytes::from(id)), parts))
             .await;
     }
 
-    /// Sends one part as a stream of its own.
-    async fn send_stream(&self, stream_id: StreamId, part: Part) {
-        let messages = [
-            StreamMessage::new(stream_id.clone(), 0, StreamContent::Data(part)),
-            StreamMessage::new(stream_id, 1, StreamContent::Fin),
-        ];
+    /// Publishes a stream's messages.
+    async fn send(&self, messages: Vec<StreamMessage<Part>>) {
         for message in messages {
             if self
                 .network
@@ -285,13 +307,21 @@ impl Host {
             }
             AppMsg::GetHistoryMinHeight { reply } => send(reply, Height(1), "history"),
             AppMsg::ReceivedProposalPart { from, part, reply } => {
+                let gossip = part.stream_id.to_bytes().starts_with(GOSSIP_STREAM);
                 let answer = match part.content {
-                    StreamContent::Fin => None,
-                    StreamContent::Data(Part::Block(part)) => self.received_block(*part).await?,
                     StreamContent::Data(Part::Txs(txs)) => {
                         self.received_txs(txs);
                         None
                     }
+                    StreamContent::Fin if gossip => None,
+                    _ => match self.streams.insert(from, part) {
+                        Ok(Some(block)) => self.received_block(block).await?,
+                        Ok(None) => None,
+                        Err(reason) => {
+                            tracing::warn!(%from, %reason, "proposal stream dropped");
+                            None
+                        }
+                    },
                 };
                 if answer.is_none() {
                     tracing::trace!(%from, "proposal part kept for later or dropped");
@@ -478,6 +508,7 @@ impl Host {
         self.blocks.retain(|_, b| b.header.height > committed);
         self.own.retain(|(h, _), _| *h > committed);
         self.pending.retain(|h, _| *h > committed);
+        self.streams.prune(committed);
         Ok(Next::Start(
             Height(committed.saturating_add(1)),
             next_validator_set(&self.chain)?,

@@ -11,6 +11,7 @@ mod codec;
 mod context;
 mod evidence;
 mod host;
+mod stream;
 
 use std::{
     path::{Path, PathBuf},
@@ -36,7 +37,8 @@ pub use codec::{BorshCodec, CodecError, MAX_MESSAGE_BYTES};
 pub use context::{
     BlockHash, BlockPart, ConsensusProposal, ConsensusSignature, ConsensusValidator,
     ConsensusValidatorSet, ConsensusVote, Ed25519, Ed25519Signer, EmptyValidatorSet, Height,
-    HibanaContext, Part, SignatureLengthError, ValidatorAddress, proposer_of, sign_bytes,
+    HibanaContext, Part, ProposalInit, SignatureLengthError, ValidatorAddress, proposer_of,
+    sign_bytes,
 };
 pub use evidence::EvidenceWatch;
 
@@ -56,6 +58,8 @@ pub struct BftSettings {
     pub timeout_vote_ms: u64,
     /// How often peers exchange their height for sync (ms).
     pub sync_status_interval_ms: u64,
+    /// Size in bytes of the transaction chunks a proposed block is streamed in.
+    pub proposal_part_bytes: usize,
     /// Key file of the node's libp2p identity, relative to the home folder; by default the
     /// identity is the validator key.
     pub node_key_file: Option<String>,
@@ -69,6 +73,7 @@ impl Default for BftSettings {
             timeout_propose_ms: 2000,
             timeout_vote_ms: 500,
             sync_status_interval_ms: 1000,
+            proposal_part_bytes: 256 * 1024,
             node_key_file: None,
         }
     }
@@ -331,6 +336,7 @@ pub async fn run_validator(
         ValidatorAddress(address),
         block_time,
         channels.network.clone(),
+        settings.proposal_part_bytes.clamp(1024, 2 << 20),
     );
     let gossip = host.chain().clone();
     let outcome = loop {

@@ -148,15 +148,17 @@ fn codec_round_trips_network_wal_and_sync_messages() {
     let back: SignedConsensusMsg<HibanaContext> = codec.decode(bytes).unwrap();
     assert_eq!(back, msg);
 
-    let part = BlockPart {
+    let init = ProposalInit {
         height: Height(3),
         round: Round::new(1),
         valid_round: Round::Nil,
         proposer: ValidatorAddress(key.public_key().address()),
-        block: block(3),
+        header: block(3).header,
+        chunks: 1,
     };
     for part in [
-        Part::Block(Box::new(part)),
+        Part::Init(Box::new(init)),
+        Part::BlockTxs(vec![transfer(&key, 0)]),
         Part::Txs(vec![transfer(&key, 0), transfer(&key, 1)]),
     ] {
         let stream = StreamMessage::new(
@@ -303,4 +305,107 @@ fn the_watch_forgets_old_heights() {
     let (v, s) = signed(100, b"b");
     let evidence = watch.observe(&v, &s, &cheater.public_key()).unwrap();
     assert_eq!(evidence.first.vote.height, 100);
+}
+
+fn big_block(key: &SecretKey, n: u64) -> BlockPart {
+    let mut b = block(3);
+    b.txs = (0..n).map(|k| transfer(key, k)).collect();
+    BlockPart {
+        height: Height(3),
+        round: Round::new(0),
+        valid_round: Round::Nil,
+        proposer: ValidatorAddress(key.public_key().address()),
+        block: b,
+    }
+}
+
+/// A block split into parts of bounded size comes back whole, whatever order its messages
+/// arrive in, and only once all have arrived.
+#[test]
+fn blocks_stream_in_parts_and_come_back_in_any_order() {
+    use super::stream::{Streams, messages, split};
+    let key = SecretKey::generate();
+    let part = big_block(&key, 40);
+    let one = super::stream::tx_bytes(&part.block.txs[0]);
+    let parts = split(part.clone(), one * 3);
+    assert_eq!(
+        parts.len(),
+        1 + 14,
+        "an init and 14 chunks of at most 3 transactions"
+    );
+    let id = StreamId::new(Bytes::from_static(b"h3r0"));
+    let mut msgs = messages(id.clone(), parts);
+    // Reverse order, with a duplicate: nothing until the last one, then the block.
+    msgs.reverse();
+    let dup = msgs[3].clone();
+    msgs.insert(5, dup);
+    let mut streams: Streams<u8> = Streams::new(10_000);
+    let last = msgs.pop().unwrap();
+    for m in msgs {
+        assert_eq!(streams.insert(1, m).unwrap(), None);
+    }
+    assert_eq!(streams.insert(1, last).unwrap(), Some(part.clone()));
+    assert_eq!(streams.len(), 0);
+    // An empty block is an init and the end.
+    let empty = big_block(&key, 0);
+    let mut got = None;
+    for m in messages(id.clone(), split(empty.clone(), 1024)) {
+        got = streams.insert(2, m).unwrap();
+    }
+    assert_eq!(got, Some(empty));
+}
+
+/// Parts out of place and blocks beyond the limits drop their stream, with a reason; streams of
+/// two peers with the same id do not mix.
+#[test]
+fn broken_streams_are_dropped() {
+    use super::stream::{Streams, messages, split};
+    let key = SecretKey::generate();
+    let id = StreamId::new(Bytes::from_static(b"id"));
+    let mut streams: Streams<u8> = Streams::new(10);
+    // A chunk at sequence 0, an init elsewhere.
+    let chunk = StreamMessage::new(
+        id.clone(),
+        0,
+        StreamContent::Data(Part::BlockTxs(vec![transfer(&key, 0)])),
+    );
+    assert!(streams.insert(1, chunk).is_err());
+    let init = split(big_block(&key, 1), 1024).remove(0);
+    assert!(
+        streams
+            .insert(
+                1,
+                StreamMessage::new(id.clone(), 2, StreamContent::Data(init))
+            )
+            .is_err()
+    );
+    // Gossip on a block stream.
+    let gossip = StreamMessage::new(id.clone(), 1, StreamContent::Data(Part::Txs(vec![])));
+    assert!(streams.insert(1, gossip).is_err());
+    // More transactions than a block may hold.
+    let mut too_many = Ok(None);
+    for m in messages(id.clone(), split(big_block(&key, 11), 1 << 20)) {
+        too_many = streams.insert(1, m);
+        if too_many.is_err() {
+            break;
+        }
+    }
+    assert!(too_many.is_err());
+    assert_eq!(streams.len(), 0);
+    // Two peers, one stream id, different blocks: each gets its own back.
+    let (a, b) = (big_block(&key, 2), big_block(&key, 3));
+    let (ma, mb) = (
+        messages(id.clone(), split(a.clone(), 1)),
+        messages(id.clone(), split(b.clone(), 1)),
+    );
+    let mut done = Vec::new();
+    for k in 0..ma.len().max(mb.len()) {
+        if let Some(x) = ma.get(k) {
+            done.extend(streams.insert(1, x.clone()).unwrap());
+        }
+        if let Some(y) = mb.get(k) {
+            done.extend(streams.insert(2, y.clone()).unwrap());
+        }
+    }
+    assert_eq!(done, vec![a, b]);
 }
