@@ -126,6 +126,31 @@ pub struct ZkModelView {
     pub proof: String,
 }
 
+/// Proof that no record is stored under the key asked for: a Merkle proof of absence against
+/// the state root at `height`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsenceView {
+    /// Always true: tells this answer from a found record.
+    pub absent: bool,
+    /// Height the answer was read at.
+    pub height: u64,
+    /// State root at `height` (also in that block's header).
+    pub state_root: Hash,
+    /// Merkle proof that the key holds nothing under `state_root` (hex of the borsh-encoded
+    /// proof).
+    pub proof: String,
+}
+
+/// A record with its proof, or the proof that there is none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Lookup<T> {
+    /// The record.
+    Found(T),
+    /// Nothing is stored.
+    Absent(AbsenceView),
+}
+
 /// A proved inference verified on chain (`zk_getInference`), with a Merkle proof of its record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZkInferenceView {
@@ -192,11 +217,11 @@ pub trait HibanaApi {
 
     /// A model registered for ZK inference, by its commitment (hex); `null` if not registered.
     #[method(name = "zk_getModel")]
-    async fn zk_get_model(&self, commitment: String) -> RpcResult<Option<ZkModelView>>;
+    async fn zk_get_model(&self, commitment: String) -> RpcResult<Lookup<ZkModelView>>;
 
     /// A verified ZK inference by its result id (hex); `null` if there is none.
     #[method(name = "zk_getInference")]
-    async fn zk_get_inference(&self, id: String) -> RpcResult<Option<ZkInferenceView>>;
+    async fn zk_get_inference(&self, id: String) -> RpcResult<Lookup<ZkInferenceView>>;
 
     /// Submits a signed transaction (hex of its borsh encoding); returns its hash.
     #[method(name = "tx_submit")]

@@ -14,8 +14,8 @@ use jsonrpsee::{
 };
 
 use crate::api::{
-    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient, TxView,
-    ZkInferenceView, ZkModelView,
+    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient,
+    Lookup, TxView, ZkInferenceView, ZkModelView,
 };
 
 /// A failed RPC call, in words a person can act on.
@@ -177,19 +177,25 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
-    /// A model registered for ZK inference, by commitment, with its record checked against the
-    /// state root in the block header of the height the node answered at.
+    /// A model registered for ZK inference, by commitment, with its record (or the proof that
+    /// there is none, for `None`) checked against the state root in the block header of the
+    /// height the node answered at.
     pub async fn zk_model(
         &self,
         commitment: &[u8; 32],
     ) -> Result<Option<ZkModelView>, ClientError> {
-        let Some(view) = self
+        let view = match self
             .inner
             .zk_get_model(hex::encode(commitment))
             .await
             .map_err(|e| self.map(e))?
-        else {
-            return Ok(None);
+        {
+            Lookup::Found(view) => view,
+            Lookup::Absent(absent) => {
+                self.check_absent(&absent, &verify::model_key(commitment))
+                    .await?;
+                return Ok(None);
+            }
         };
         self.check_root(view.height, view.state_root).await?;
         let record: verify::ZkModelRecord = proven_entry(
@@ -214,19 +220,25 @@ impl RpcClient {
         Ok(Some(view))
     }
 
-    /// A verified ZK inference, by result id, with its record checked against the state root in
-    /// the block header of the height the node answered at.
+    /// A verified ZK inference, by result id, with its record (or the proof that there is none,
+    /// for `None`) checked against the state root in the block header of the height the node
+    /// answered at.
     pub async fn zk_inference(
         &self,
         id: &[u8; 32],
     ) -> Result<Option<ZkInferenceView>, ClientError> {
-        let Some(view) = self
+        let view = match self
             .inner
             .zk_get_inference(hex::encode(id))
             .await
             .map_err(|e| self.map(e))?
-        else {
-            return Ok(None);
+        {
+            Lookup::Found(view) => view,
+            Lookup::Absent(absent) => {
+                self.check_absent(&absent, &verify::inference_key(id))
+                    .await?;
+                return Ok(None);
+            }
         };
         self.check_root(view.height, view.state_root).await?;
         let record: verify::ZkInferenceRecord = proven_entry(
@@ -250,6 +262,19 @@ impl RpcClient {
             ));
         }
         Ok(Some(view))
+    }
+
+    /// Checks a proof that `key` holds nothing, against the state root in the block header of
+    /// the height the node answered at.
+    async fn check_absent(&self, absent: &AbsenceView, key: &[u8]) -> Result<(), ClientError> {
+        self.check_root(absent.height, absent.state_root).await?;
+        verify_state_proof(
+            absent.state_root,
+            key,
+            None,
+            &proof("absence proof", &absent.proof)?,
+        )
+        .map_err(|e| ClientError::Verification(format!("absence: {e}")))
     }
 
     /// Checks that `root` is the state root in the header of the block at `height`.

@@ -25,8 +25,8 @@ pub mod server;
 pub mod subnets;
 
 pub use api::{
-    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, TxView, ZkInferenceView,
-    ZkModelView,
+    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, Lookup, TxView,
+    ZkInferenceView, ZkModelView,
 };
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use subnets::{SubnetView, ValidatorWeights};

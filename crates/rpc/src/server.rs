@@ -19,8 +19,9 @@ use jsonrpsee::{
 };
 
 use crate::api::{
-    AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX, HibanaApiServer,
-    MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView, ZkInferenceView, ZkModelView,
+    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX,
+    HibanaApiServer, Lookup, MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView, ZkInferenceView,
+    ZkModelView,
 };
 
 /// Largest accepted request body (1 MiB).
@@ -42,6 +43,24 @@ fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
 fn parse_address(s: &str) -> Result<Address, ErrorObjectOwned> {
     s.parse()
         .map_err(|e: hibana_types::AddressError| invalid_params(e.to_string()))
+}
+
+/// The proof that `key` holds nothing in `snapshot`, as a lookup's answer.
+fn absence<T>(
+    store: &hibana_store::Store,
+    snapshot: &hibana_store::Snapshot,
+    key: &[u8],
+) -> RpcResult<Lookup<T>> {
+    let (entry, proof) = snapshot.get_with_proof(key).map_err(node_error)?;
+    if entry.is_some() {
+        return Err(node_error("the record changed while it was read"));
+    }
+    Ok(Lookup::Absent(AbsenceView {
+        absent: true,
+        height: snapshot.height(),
+        state_root: store.state_root(snapshot.height()).map_err(node_error)?,
+        proof: hex::encode(encode(&proof)),
+    }))
 }
 
 fn parse_id32(what: &str, s: &str) -> Result<[u8; 32], ErrorObjectOwned> {
@@ -146,12 +165,12 @@ impl HibanaApiServer for RpcHandler {
         })
     }
 
-    async fn zk_get_model(&self, commitment: String) -> RpcResult<Option<ZkModelView>> {
+    async fn zk_get_model(&self, commitment: String) -> RpcResult<Lookup<ZkModelView>> {
         let commitment = parse_id32("the model commitment", &commitment)?;
         let store = self.chain.store();
         let snapshot = store.snapshot().map_err(node_error)?;
         let Some(record) = verify::model(&snapshot, &commitment).map_err(node_error)? else {
-            return Ok(None);
+            return absence(store, &snapshot, &verify::model_key(&commitment));
         };
         let zkm_bytes = verify::model_zkm(&snapshot, &commitment)
             .map_err(node_error)?
@@ -159,7 +178,7 @@ impl HibanaApiServer for RpcHandler {
         let (entry, proof) = snapshot
             .get_with_proof(&verify::model_key(&commitment))
             .map_err(node_error)?;
-        Ok(Some(ZkModelView {
+        Ok(Lookup::Found(ZkModelView {
             commitment: hex::encode(record.commitment),
             owner: record.owner,
             k: record.k,
@@ -176,12 +195,12 @@ impl HibanaApiServer for RpcHandler {
         }))
     }
 
-    async fn zk_get_inference(&self, id: String) -> RpcResult<Option<ZkInferenceView>> {
+    async fn zk_get_inference(&self, id: String) -> RpcResult<Lookup<ZkInferenceView>> {
         let id = parse_id32("the result id", &id)?;
         let store = self.chain.store();
         let snapshot = store.snapshot().map_err(node_error)?;
         let Some(record) = verify::inference(&snapshot, &id).map_err(node_error)? else {
-            return Ok(None);
+            return absence(store, &snapshot, &verify::inference_key(&id));
         };
         let scale = verify::model(&snapshot, &record.model)
             .map_err(node_error)?
@@ -190,7 +209,7 @@ impl HibanaApiServer for RpcHandler {
         let (entry, proof) = snapshot
             .get_with_proof(&verify::inference_key(&id))
             .map_err(node_error)?;
-        Ok(Some(ZkInferenceView {
+        Ok(Lookup::Found(ZkInferenceView {
             id: hex::encode(record.id),
             model: hex::encode(record.model),
             input_commitment: hex::encode(record.input_commitment),
