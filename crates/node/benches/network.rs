@@ -70,6 +70,29 @@ struct Outcome {
     p50: Duration,
     p99: Duration,
     blocks: u64,
+    /// CPU seconds all node processes used from the start of the load to the count.
+    nodes_cpu: f64,
+    /// CPU seconds the load generator (this process) used meanwhile.
+    load_cpu: f64,
+    elapsed: f64,
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |k: usize| {
+        fields
+            .get(k)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, so 11 and 12 after the state; 100 ticks a second.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A node's Prometheus metrics text.
@@ -161,6 +184,8 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
 
     // Load: each sender keeps up to 16 transfers in flight to its node.
     let window = Duration::from_secs(opts.secs);
+    let node_cpu = || nodes.iter().map(|n| cpu_seconds(n.0.id())).sum::<f64>();
+    let cpu_before = (node_cpu(), cpu_seconds(std::process::id()));
     let began = Instant::now();
     let refused = Arc::new(Mutex::new(0usize));
     let senders_n = senders.len();
@@ -239,6 +264,10 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     ))
     .await;
     watcher.abort();
+    let (nodes_cpu, load_cpu) = (
+        node_cpu() - cpu_before.0,
+        cpu_seconds(std::process::id()) - cpu_before.1,
+    );
     let end_height = clients[0].status().await.unwrap().height;
     let mut fin = finality.lock().unwrap().clone();
     fin.sort();
@@ -275,6 +304,9 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
         p50: percentile(&fin, 0.5),
         p99: percentile(&fin, 0.99),
         blocks: end_height - start_height,
+        nodes_cpu,
+        load_cpu,
+        elapsed,
     }
 }
 
@@ -314,16 +346,16 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "| validators | load | submitted | committed | refused | blocks | transfers/s | finality p50 | finality p99 | vs 1 validator |"
+        "| validators | load | submitted | committed | refused | blocks | transfers/s | finality p50 | finality p99 | vs 1 validator | node CPU ms/transfer | cores busy (nodes + load) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let base = results
             .iter()
             .find(|b| b.validators == 1 && b.rate == r.rate)
             .map_or(1e-9, |b| b.tps.max(1e-9));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.0}% |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.0}% | {:.2} | {:.2} + {:.2} |",
             r.validators,
             r.rate
                 .map_or("saturating".to_string(), |x| format!("{x:.0} tx/s")),
@@ -334,10 +366,18 @@ fn main() {
             r.tps,
             r.p50.as_secs_f64() * 1e3,
             r.p99.as_secs_f64() * 1e3,
-            100.0 * r.tps / base
+            100.0 * r.tps / base,
+            1e3 * r.nodes_cpu / r.committed.max(1) as f64,
+            r.nodes_cpu / r.elapsed,
+            r.load_cpu / r.elapsed
         );
     }
     println!(
         "\nTargets (issue 7): finality p50 ≤ 1000 ms with 4 validators; throughput ≥ 80% of 1 validator."
+    );
+    println!(
+        "Every validator checks and executes every transfer, so with all of them on one machine \
+         the CPU per transfer grows with their number: when the cores are busy, transfers/s \
+         falls by the same factor."
     );
 }
