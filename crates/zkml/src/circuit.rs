@@ -4,12 +4,15 @@
 //! - **dot rows** compute `acc = chain·acc_prev + bias + Σ_{i<8} x_i·w_i`; weights and biases
 //!   are fixed columns, so they are part of the verifying key (the model is baked in); inputs
 //!   `x_i` are copies (permutation argument) of earlier outputs.
-//! - **activation rows** check `acc = 2^8·y + r`, look up `(0|1|2, r, r)` for `0 ≤ r < 2^8` and
-//!   `(tag, y, z)` in the activation table, which both range-checks `y` and applies the
-//!   identity, ReLU or a sigmoid table.
-//! - **input rows** range-check every input with the identity table.
-//! - **Poseidon** (P128Pow5T3) chains the input with a random salt into one field element:
-//!   the input commitment, a public instance.
+//! - **activation rows** check `acc = 2^8·y + r`, look up `(2, r, r)` for `0 ≤ r < 2^8` and
+//!   `(tag, y, w)` in the activation table, which range-checks `y` and gives `w` = ReLU(y) or a
+//!   sigmoid of it; `z = w`, or `z = y` for a layer without activation. Range checks use the
+//!   model's own ReLU or sigmoid table (an identity table only for a purely linear model), so
+//!   the table holds one entry per activation value and function, and no more.
+//! - **input rows** range-check every input the same way.
+//! - **Poseidon** (P128Pow5T3) chains a random salt and the input, packed fifteen values per
+//!   field element ([`PACK`] × [`PACK_BITS`] bits, with dot rows), into one field element: the
+//!   input commitment, a public instance.
 //!
 //! Public instance: `[model_lo, model_hi, input_commitment, output_0, …]`. The model limbs are
 //! hashed into the Fiat–Shamir transcript, so a proof is bound to the model commitment too.
@@ -22,7 +25,10 @@ use halo2_gadgets::poseidon::{
 };
 use halo2_proofs::{
     circuit::{AssignedCell, Layouter, SimpleFloorPlanner, Value},
-    pasta::{Fp, group::ff::PrimeField},
+    pasta::{
+        Fp,
+        group::ff::{Field, PrimeField},
+    },
     plonk::{
         Advice, Circuit, Column, ConstraintSystem, Error, Expression, Fixed, Instance, Selector,
         TableColumn,
@@ -38,6 +44,10 @@ const TAG_IDENTITY: u64 = 0;
 const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
 const TAG_FIRST_SIGMOID: u64 = 3;
+/// Inputs packed into one field element of the input commitment.
+pub(crate) const PACK: usize = 15;
+/// Bits per packed input: activations are at most 16-bit signed, so the packing is injective.
+pub(crate) const PACK_BITS: u32 = 16;
 /// Rows Pow5Chip uses per hash (permutation, absorption, initial state), rounded up.
 const POSEIDON_ROWS: usize = 48;
 /// Unusable rows at the end of the domain (blinding factors) plus margin.
@@ -63,26 +73,40 @@ pub(crate) fn commitment_limbs(c: &[u8; 32]) -> [Fp; 2] {
     ]
 }
 
-/// Poseidon chain `h_0 = salt, h_{i+1} = H(h_i, x_i)`: the input commitment, computed natively.
+/// `Σ x_j · 2^(16 j)` over a group of at most [`PACK`] inputs.
+fn pack(group: &[i64]) -> Fp {
+    group.iter().enumerate().fold(Fp::zero(), |acc, (j, &x)| {
+        acc + fe(x.into()) * pack_weight(j)
+    })
+}
+
+fn pack_weight(j: usize) -> Fp {
+    Fp::from(2).pow_vartime([u64::from(PACK_BITS) * j as u64])
+}
+
+/// Poseidon chain `h_0 = salt, h_{g+1} = H(h_g, pack(group_g))` over the input in groups of
+/// [`PACK`]: the input commitment, computed natively.
 pub(crate) fn input_commitment(input: &[i64], salt: Fp) -> Fp {
-    input.iter().fold(salt, |h, &x| {
-        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init().hash([h, fe(x.into())])
+    input.chunks(PACK).fold(salt, |h, group| {
+        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init().hash([h, pack(group)])
     })
 }
 
 /// Rows the circuit needs (before rounding to a power of two).
 pub(crate) fn rows_needed(model: &QuantModel) -> usize {
     let table = table_rows(model);
-    let main = model.input_len as usize / LANES
+    let n = model.input_len as usize;
+    let main = n / LANES
         + 2
-        + model.input_len as usize
+        + n
+        + n.div_ceil(PACK) * PACK.div_ceil(LANES)
         + model
             .layers
             .iter()
             .flat_map(|l| &l.rows)
             .map(|r| r.terms.len().div_ceil(LANES) + 1)
             .sum::<usize>();
-    let poseidon = (model.input_len as usize) * POSEIDON_ROWS;
+    let poseidon = n.div_ceil(PACK) * POSEIDON_ROWS;
     table.max(main).max(poseidon) + RESERVED_ROWS
 }
 
@@ -93,15 +117,29 @@ fn has_relu(model: &QuantModel) -> bool {
         .any(|l| l.activation == Activation::Relu)
 }
 
+fn sigmoids(model: &QuantModel) -> usize {
+    model
+        .layers
+        .iter()
+        .filter(|l| l.activation == Activation::Sigmoid)
+        .count()
+}
+
 fn table_rows(model: &QuantModel) -> usize {
-    let kinds = 1
-        + usize::from(has_relu(model))
-        + model
-            .layers
-            .iter()
-            .filter(|l| l.activation == Activation::Sigmoid)
-            .count();
-    kinds * (1usize << model.act_bits) + (1usize << SHIFT)
+    let kinds = usize::from(has_relu(model)) + sigmoids(model);
+    kinds.max(1) * (1usize << model.act_bits) + (1usize << SHIFT) + usize::from(kinds > 0)
+}
+
+/// The table that range-checks values without an activation of their own: ReLU's, else the
+/// first sigmoid's, else (a purely linear model) the identity.
+fn range_tag(model: &QuantModel) -> u64 {
+    if has_relu(model) {
+        TAG_RELU
+    } else if sigmoids(model) > 0 {
+        TAG_FIRST_SIGMOID
+    } else {
+        TAG_IDENTITY
+    }
 }
 
 /// Private values of one proof.
@@ -128,6 +166,8 @@ pub(crate) struct InferenceConfig {
     weights: [Column<Fixed>; LANES],
     bias: Column<Fixed>,
     act_tag: Column<Fixed>,
+    /// 1 on activation rows whose output is `y` itself (no activation, or a range check).
+    is_id: Column<Fixed>,
     q_dot: Selector,
     q_chain: Selector,
     q_act: Selector,
@@ -156,6 +196,7 @@ impl Circuit<Fp> for InferenceCircuit {
         let weights = [(); LANES].map(|_| meta.fixed_column());
         let bias = meta.fixed_column();
         let act_tag = meta.fixed_column();
+        let is_id = meta.fixed_column();
         let q_dot = meta.selector();
         let q_chain = meta.selector();
         let q_act = meta.complex_selector();
@@ -184,7 +225,7 @@ impl Circuit<Fp> for InferenceCircuit {
             let prev = m.query_advice(acc, Rotation::prev());
             vec![q * (cur - prev - dot(m))]
         });
-        let [acc_in, y, r, z] = [lanes[0], lanes[1], lanes[2], lanes[3]];
+        let [acc_in, y, r, z, w] = [lanes[0], lanes[1], lanes[2], lanes[3], lanes[4]];
         meta.create_gate("rescale", |m| {
             let q = m.query_selector(q_act);
             let acc = m.query_advice(acc_in, Rotation::cur());
@@ -192,15 +233,24 @@ impl Circuit<Fp> for InferenceCircuit {
             let r = m.query_advice(r, Rotation::cur());
             vec![q * (acc - y * Expression::Constant(Fp::from(1u64 << SHIFT)) - r)]
         });
+        meta.create_gate("activation output", |m| {
+            let q = m.query_selector(q_act);
+            let is_id = m.query_fixed(is_id);
+            let y = m.query_advice(y, Rotation::cur());
+            let z = m.query_advice(z, Rotation::cur());
+            let w = m.query_advice(w, Rotation::cur());
+            let one = Expression::Constant(Fp::one());
+            vec![q * (z - is_id.clone() * y - (one - is_id) * w)]
+        });
         meta.lookup(|m| {
             let q = m.query_selector(q_act);
             let tag = m.query_fixed(act_tag);
             let y = m.query_advice(y, Rotation::cur());
-            let z = m.query_advice(z, Rotation::cur());
+            let w = m.query_advice(w, Rotation::cur());
             vec![
                 (q.clone() * tag, table[0]),
                 (q.clone() * y, table[1]),
-                (q * z, table[2]),
+                (q * w, table[2]),
             ]
         });
         meta.lookup(|m| {
@@ -228,6 +278,7 @@ impl Circuit<Fp> for InferenceCircuit {
             weights,
             bias,
             act_tag,
+            is_id,
             q_dot,
             q_chain,
             q_act,
@@ -284,8 +335,9 @@ impl Circuit<Fp> for InferenceCircuit {
             },
         )?;
 
-        // Range-check every input with an identity lookup, so a committed input is a real
-        // quantised value and not an arbitrary field element chosen to steer the output.
+        // Range-check every input, so a committed input is a real quantised value and not an
+        // arbitrary field element chosen to steer the output.
+        let range = range_tag(model);
         layouter.assign_region(
             || "input range",
             |mut region| {
@@ -295,8 +347,9 @@ impl Circuit<Fp> for InferenceCircuit {
                         || "tag",
                         cfg.act_tag,
                         row,
-                        || Value::known(Fp::from(TAG_IDENTITY)),
+                        || Value::known(Fp::from(range)),
                     )?;
+                    region.assign_fixed(|| "is_id", cfg.is_id, row, || Value::known(Fp::one()))?;
                     region.assign_advice(
                         || "acc",
                         cfg.lanes[0],
@@ -306,27 +359,88 @@ impl Circuit<Fp> for InferenceCircuit {
                     x.copy_advice(|| "y", &mut region, cfg.lanes[1], row)?;
                     region.assign_advice(|| "r", cfg.lanes[2], row, || value(0))?;
                     region.assign_advice(|| "z", cfg.lanes[3], row, || value(v.into()))?;
+                    let w = self.range_out(v);
+                    region.assign_advice(|| "w", cfg.lanes[4], row, || value(w.into()))?;
                 }
                 Ok(())
             },
         )?;
 
-        // Input commitment: Poseidon chain over the input cells.
+        // Input commitment: the inputs packed PACK to a field element with dot rows (weights
+        // 2^(16 j)), then a Poseidon chain over the packed values.
         let mut h = salt;
-        for (i, x) in cells.iter().enumerate() {
+        for (g, group) in cells.chunks(PACK).enumerate() {
+            let vals = &input_vals[g * PACK..(g * PACK + group.len())];
+            let packed = layouter.assign_region(
+                || "pack",
+                |mut region| {
+                    let mut acc = None;
+                    let mut running = Fp::zero();
+                    for (k, chunk) in group.chunks(LANES).enumerate() {
+                        if k == 0 {
+                            cfg.q_dot.enable(&mut region, k)?;
+                            region.assign_fixed(
+                                || "bias",
+                                cfg.bias,
+                                k,
+                                || Value::known(Fp::zero()),
+                            )?;
+                        } else {
+                            cfg.q_chain.enable(&mut region, k)?;
+                        }
+                        for lane in 0..LANES {
+                            let j = k * LANES + lane;
+                            match chunk.get(lane) {
+                                Some(x) => {
+                                    x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
+                                    region.assign_fixed(
+                                        || "w",
+                                        cfg.weights[lane],
+                                        k,
+                                        || Value::known(pack_weight(j)),
+                                    )?;
+                                    running += fe(vals[j].into()) * pack_weight(j);
+                                }
+                                None => {
+                                    region.assign_advice(
+                                        || "pad",
+                                        cfg.lanes[lane],
+                                        k,
+                                        || value(0),
+                                    )?;
+                                    region.assign_fixed(
+                                        || "pad",
+                                        cfg.weights[lane],
+                                        k,
+                                        || Value::known(Fp::zero()),
+                                    )?;
+                                }
+                            }
+                        }
+                        let v = if known {
+                            Value::known(running)
+                        } else {
+                            Value::unknown()
+                        };
+                        acc = Some(region.assign_advice(|| "packed", cfg.acc, k, || v)?);
+                    }
+                    acc.ok_or(Error::Synthesis)
+                },
+            )?;
             let chip = Pow5Chip::construct(cfg.poseidon.clone());
             let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
                 chip,
-                layouter.namespace(|| format!("commit init {i}")),
+                layouter.namespace(|| format!("commit init {g}")),
             )?;
-            h = hasher.hash(layouter.namespace(|| format!("commit {i}")), [h, x.clone()])?;
+            h = hasher.hash(layouter.namespace(|| format!("commit {g}")), [h, packed])?;
         }
         layouter.constrain_instance(h.cell(), cfg.instance, 2)?;
 
         // Layers: one region per output value.
         let mut vals = input_vals;
         for (l, layer) in model.layers.iter().enumerate() {
-            let tag = self.tag(l);
+            let identity = layer.activation == Activation::None;
+            let tag = if identity { range } else { self.tag(l) };
             let mut next_cells = Vec::with_capacity(layer.rows.len());
             let mut next_vals = Vec::with_capacity(layer.rows.len());
             for row in &layer.rows {
@@ -341,6 +455,12 @@ impl Circuit<Fp> for InferenceCircuit {
                     .ok()
                     .and_then(|y| model.activate(layer, y).ok())
                     .unwrap_or(0);
+                // What the table gives for y: the activation, or the range table's output.
+                let w = if identity {
+                    i64::try_from(y).map_or(0, |y| self.range_out(y))
+                } else {
+                    z
+                };
                 let out = layouter.assign_region(
                     || "neuron",
                     |mut region| {
@@ -396,9 +516,16 @@ impl Circuit<Fp> for InferenceCircuit {
                             k,
                             || Value::known(Fp::from(tag)),
                         )?;
+                        region.assign_fixed(
+                            || "is_id",
+                            cfg.is_id,
+                            k,
+                            || Value::known(Fp::from(u64::from(identity))),
+                        )?;
                         acc_cell.copy_advice(|| "acc", &mut region, cfg.lanes[0], k)?;
                         region.assign_advice(|| "y", cfg.lanes[1], k, || value(y))?;
                         region.assign_advice(|| "r", cfg.lanes[2], k, || value(rem))?;
+                        region.assign_advice(|| "w", cfg.lanes[4], k, || value(w.into()))?;
                         region.assign_advice(|| "z", cfg.lanes[3], k, || value(z.into()))
                     },
                 )?;
@@ -432,6 +559,22 @@ impl InferenceCircuit {
         }
     }
 
+    /// The range table's output for `v`.
+    fn range_out(&self, v: i64) -> i64 {
+        let model = &*self.model;
+        if has_relu(model) {
+            v.max(0)
+        } else if let Some(layer) = model
+            .layers
+            .iter()
+            .find(|l| l.activation == Activation::Sigmoid)
+        {
+            model.activate(layer, v).unwrap_or(0)
+        } else {
+            v
+        }
+    }
+
     fn load_table(
         &self,
         cfg: &InferenceConfig,
@@ -440,7 +583,12 @@ impl InferenceCircuit {
         let model = &*self.model;
         let (lo, hi) = (model.act_min(), model.act_max());
         let mut entries: Vec<(u64, i64, i64)> = Vec::with_capacity(table_rows(model));
-        entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v)));
+        if range_tag(model) == TAG_IDENTITY {
+            entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v)));
+        } else {
+            // Rows where the lookups are off look up (0, 0, 0): it must be in the table.
+            entries.push((TAG_IDENTITY, 0, 0));
+        }
         if has_relu(model) {
             entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0))));
         }
