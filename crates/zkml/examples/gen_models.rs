@@ -1,10 +1,17 @@
-//! Trains the project's two test models on data it makes, deterministically, and writes them as
+//! Trains the project's test models on data it makes, deterministically, and writes them as
 //! ONNX files with calibration and sample-input JSON into `crates/zkml/testdata/`:
 //!
 //! - `credit_mlp.onnx`: a credit-grade classifier (16 applicant features → 4 grades),
 //!   Gemm 16→32, Relu, Gemm 32→32, Relu, Gemm 32→4, Softmax.
 //! - `digits_cnn.onnx`: a digit classifier on 8×8 images, Conv 1→4 (3×3, pad 1), Relu,
 //!   AveragePool 2×2, Flatten, Gemm 64→10, Softmax.
+//! - `logistic_16.onnx`: logistic regression on the credit features (is the grade 2 or worse?),
+//!   Gemm 16→1, Sigmoid.
+//! - `mnist_mlp.onnx`: an MNIST-sized digit classifier on 28×28 images (flattened to 784 values),
+//!   Gemm 784→128, Relu, Gemm 128→10, Softmax.
+//!
+//! Each model is made from its own generator seed, in this order, so adding a model at the end
+//! leaves the earlier files byte for byte the same.
 //!
 //! Run: `cargo run -p hibana-zkml --example gen_models --release`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -57,14 +64,32 @@ struct Layer {
     relu: bool,
 }
 
+/// What the last layer's outputs are trained as.
+#[derive(Clone, Copy, PartialEq)]
+enum Loss {
+    /// Logits of a softmax over the classes (cross-entropy).
+    Softmax,
+    /// One logit of a sigmoid: the probability of class 1 (binary cross-entropy).
+    Sigmoid,
+}
+
 /// A chain of sparse affine layers with shared trainable parameters: dense layers,
 /// convolutions (weights shared across positions) and average pooling (fixed weights).
 struct Net {
     layers: Vec<Layer>,
     params: Vec<f32>,
+    loss: Loss,
 }
 
 impl Net {
+    fn new(loss: Loss) -> Self {
+        Net {
+            layers: Vec::new(),
+            params: Vec::new(),
+            loss,
+        }
+    }
+
     fn weight(&self, p: Param) -> f32 {
         match p {
             Param::Train(i) => self.params[i],
@@ -100,20 +125,34 @@ impl Net {
     }
 
     fn predict(&self, x: &[f32]) -> usize {
-        argmax(self.forward(x).0.last().unwrap())
+        let logits = self.forward(x).0.pop().unwrap();
+        match self.loss {
+            Loss::Softmax => argmax(&logits),
+            Loss::Sigmoid => usize::from(logits[0] >= 0.0),
+        }
     }
 
-    /// One SGD step of softmax cross-entropy on a batch.
+    /// Gradient of the loss with respect to the logits.
+    fn output_gradient(&self, logits: &[f32], label: usize) -> Vec<f32> {
+        match self.loss {
+            Loss::Softmax => {
+                let max = logits.iter().cloned().fold(f32::MIN, f32::max);
+                let exps: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
+                let sum: f32 = exps.iter().sum();
+                let mut d_out: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+                d_out[label] -= 1.0;
+                d_out
+            }
+            Loss::Sigmoid => vec![1.0 / (1.0 + (-logits[0]).exp()) - label as f32],
+        }
+    }
+
+    /// One SGD step of the loss (softmax or binary cross-entropy) on a batch.
     fn step(&mut self, batch: &[(Vec<f32>, usize)], lr: f32) {
         let mut grad = vec![0f32; self.params.len()];
         for (x, label) in batch {
             let (inputs, pres) = self.forward(x);
-            let logits = inputs.last().unwrap();
-            let max = logits.iter().cloned().fold(f32::MIN, f32::max);
-            let exps: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
-            let sum: f32 = exps.iter().sum();
-            let mut d_out: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-            d_out[*label] -= 1.0;
+            let mut d_out = self.output_gradient(inputs.last().unwrap(), *label);
             for (l, layer) in self.layers.iter().enumerate().rev() {
                 let input = &inputs[l];
                 let mut d_in = vec![0f32; input.len()];
@@ -258,6 +297,41 @@ fn digit_data(n: usize, rng: &mut Rng) -> Vec<(Vec<f32>, usize)> {
         .collect()
 }
 
+/// Synthetic 28×28 digit images, MNIST-sized: a glyph drawn with 4×4 or 5×5 pixel cells at a
+/// random offset, random stroke intensity, Gaussian noise, then rounded to eighths (so the JSON
+/// stays short: every value prints with at most three decimals).
+fn mnist_data(n: usize, rng: &mut Rng) -> Vec<(Vec<f32>, usize)> {
+    const SIDE: usize = 28;
+    (0..n)
+        .map(|_| {
+            let d = rng.below(10);
+            let cell = 4 + rng.below(2);
+            let (oy, ox) = (
+                rng.below(SIDE - 5 * cell + 1),
+                rng.below(SIDE - 3 * cell + 1),
+            );
+            let ink = 0.6 + 0.4 * rng.uniform();
+            let mut img = vec![0f32; SIDE * SIDE];
+            for (gy, line) in GLYPHS[d].iter().enumerate() {
+                for (gx, c) in line.bytes().enumerate() {
+                    if c != b'#' {
+                        continue;
+                    }
+                    for y in oy + gy * cell..oy + (gy + 1) * cell {
+                        for x in ox + gx * cell..ox + (gx + 1) * cell {
+                            img[y * SIDE + x] = ink;
+                        }
+                    }
+                }
+            }
+            for p in &mut img {
+                *p = ((*p + 0.1 * rng.normal()).clamp(0.0, 1.0) * 8.0).round() / 8.0;
+            }
+            (img, d)
+        })
+        .collect()
+}
+
 fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
     TensorProto {
         dims: dims.to_vec(),
@@ -336,6 +410,64 @@ fn model(graph: GraphProto) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A trained dense layer: (weight, bias) offsets into `Net::params`, and (inputs, outputs).
+type DenseLayer = ((usize, usize), (i64, i64));
+
+/// A chain of dense layers as ONNX: `Gemm` (weights `W{i}` `[out, in]`, bias `B{i}`), `Relu`
+/// between layers, and `head` = (`Softmax` or `Sigmoid`, output name) at the end.
+fn dense_graph(
+    name: &str,
+    params: &[f32],
+    layers: &[DenseLayer],
+    input: &str,
+    head: (&str, &str),
+) -> GraphProto {
+    let mut inits = Vec::new();
+    let mut nodes = Vec::new();
+    let mut cur = input.to_string();
+    for (i, &((w, b), (n_in, n_out))) in layers.iter().enumerate() {
+        inits.push(tensor(
+            &format!("W{i}"),
+            &[n_out, n_in],
+            &params[w..w + (n_in * n_out) as usize],
+        ));
+        inits.push(tensor(
+            &format!("B{i}"),
+            &[n_out],
+            &params[b..b + n_out as usize],
+        ));
+        let y = format!("dense{i}");
+        nodes.push(node(
+            "Gemm",
+            &format!("gemm{i}"),
+            &[&cur, &format!("W{i}"), &format!("B{i}")],
+            &y,
+            vec![int("transB", 1)],
+        ));
+        cur = y;
+        if i + 1 < layers.len() {
+            let r = format!("relu{i}");
+            nodes.push(node("Relu", &r, &[&cur], &r, vec![]));
+            cur = r;
+        }
+    }
+    let (op, output) = head;
+    let attrs = if op == "Softmax" {
+        vec![int("axis", 1)]
+    } else {
+        vec![]
+    };
+    nodes.push(node(op, &op.to_lowercase(), &[&cur], output, attrs));
+    let (n_in, n_out) = (layers[0].1.0, layers[layers.len() - 1].1.1);
+    GraphProto {
+        node: nodes,
+        name: name.into(),
+        initializer: inits,
+        input: vec![value_info(input, &[None, Some(n_in)])],
+        output: vec![value_info(output, &[None, Some(n_out)])],
+    }
+}
+
 fn write_json(path: &Path, data: &[(Vec<f32>, usize)]) {
     let inputs: Vec<Vec<f32>> = data.iter().map(|(x, _)| round(x)).collect();
     let labels: Vec<usize> = data.iter().map(|(_, y)| *y).collect();
@@ -355,10 +487,7 @@ fn main() {
     let mut rng = Rng(0x0C0F_FEE0);
     let train = credit_data(4000, &mut rng);
     let test = credit_data(1000, &mut rng);
-    let mut net = Net {
-        layers: Vec::new(),
-        params: Vec::new(),
-    };
+    let mut net = Net::new(Loss::Softmax);
     let l1 = net.dense(16, 32, true, &mut rng);
     let l2 = net.dense(32, 32, true, &mut rng);
     let l3 = net.dense(32, 4, false, &mut rng);
@@ -368,54 +497,13 @@ fn main() {
         net.accuracy(&train),
         net.accuracy(&test)
     );
-    let p = &net.params;
-    let mut inits = Vec::new();
-    let mut nodes = Vec::new();
-    let mut cur = "features".to_string();
-    for (i, ((w, b), (n_in, n_out))) in [l1, l2, l3]
-        .into_iter()
-        .zip([(16, 32), (32, 32), (32, 4)])
-        .enumerate()
-    {
-        inits.push(tensor(
-            &format!("W{i}"),
-            &[n_out, n_in],
-            &p[w..w + (n_in * n_out) as usize],
-        ));
-        inits.push(tensor(
-            &format!("B{i}"),
-            &[n_out],
-            &p[b..b + n_out as usize],
-        ));
-        let y = format!("dense{i}");
-        nodes.push(node(
-            "Gemm",
-            &format!("gemm{i}"),
-            &[&cur, &format!("W{i}"), &format!("B{i}")],
-            &y,
-            vec![int("transB", 1)],
-        ));
-        cur = y;
-        if i < 2 {
-            let r = format!("relu{i}");
-            nodes.push(node("Relu", &r, &[&cur], &r, vec![]));
-            cur = r;
-        }
-    }
-    nodes.push(node(
-        "Softmax",
-        "softmax",
-        &[&cur],
-        "grade_probabilities",
-        vec![int("axis", 1)],
-    ));
-    let graph = GraphProto {
-        node: nodes,
-        name: "credit_mlp".into(),
-        initializer: inits,
-        input: vec![value_info("features", &[None, Some(16)])],
-        output: vec![value_info("grade_probabilities", &[None, Some(4)])],
-    };
+    let graph = dense_graph(
+        "credit_mlp",
+        &net.params,
+        &[(l1, (16, 32)), (l2, (32, 32)), (l3, (32, 4))],
+        "features",
+        ("Softmax", "grade_probabilities"),
+    );
     std::fs::write(out.join("credit_mlp.onnx"), model(graph)).unwrap();
     write_json(&out.join("credit_calibration.json"), &test[..200]);
     let sample = serde_json::json!({ "input": round(&test[200].0), "label": test[200].1 });
@@ -425,10 +513,7 @@ fn main() {
     let mut rng = Rng(0xD161_7500);
     let train = digit_data(3000, &mut rng);
     let test = digit_data(1000, &mut rng);
-    let mut net = Net {
-        layers: Vec::new(),
-        params: Vec::new(),
-    };
+    let mut net = Net::new(Loss::Softmax);
     let (cout, k) = (4usize, 3usize);
     let cw = net.param_block(cout * k * k, (2.0 / 9.0f32).sqrt(), &mut rng);
     let cb = net.param_block(cout, 0.0, &mut rng);
@@ -543,5 +628,59 @@ fn main() {
         output: vec![value_info("y", &[None, Some(4)])],
     };
     std::fs::write(out.join("unsupported_leakyrelu.onnx"), model(graph)).unwrap();
+    // Logistic regression on the credit features: is the grade 2 or worse?
+    let mut rng = Rng(0x1061_5710);
+    let binary = |rows: Vec<(Vec<f32>, usize)>| -> Vec<(Vec<f32>, usize)> {
+        rows.into_iter()
+            .map(|(x, grade)| (x, usize::from(grade >= 2)))
+            .collect()
+    };
+    let train = binary(credit_data(4000, &mut rng));
+    let test = binary(credit_data(1000, &mut rng));
+    let mut net = Net::new(Loss::Sigmoid);
+    let l1 = net.dense(16, 1, false, &mut rng);
+    net.train(&train, 30, 0.05, &mut rng);
+    println!(
+        "logistic_16: train accuracy {:.3}, test accuracy {:.3}",
+        net.accuracy(&train),
+        net.accuracy(&test)
+    );
+    let graph = dense_graph(
+        "logistic_16",
+        &net.params,
+        &[(l1, (16, 1))],
+        "features",
+        ("Sigmoid", "risk_probability"),
+    );
+    std::fs::write(out.join("logistic_16.onnx"), model(graph)).unwrap();
+    write_json(&out.join("logistic_16_calibration.json"), &test[..200]);
+    let sample = serde_json::json!({ "input": round(&test[200].0), "label": test[200].1 });
+    std::fs::write(out.join("logistic_16_input.json"), sample.to_string()).unwrap();
+
+    // MNIST-sized MLP. Fewer calibration samples than the other models: each has 784 values.
+    let mut rng = Rng(0x3A15_7028);
+    let train = mnist_data(2000, &mut rng);
+    let test = mnist_data(500, &mut rng);
+    let mut net = Net::new(Loss::Softmax);
+    let l1 = net.dense(784, 128, true, &mut rng);
+    let l2 = net.dense(128, 10, false, &mut rng);
+    net.train(&train, 5, 0.1, &mut rng);
+    println!(
+        "mnist_mlp: train accuracy {:.3}, test accuracy {:.3}",
+        net.accuracy(&train),
+        net.accuracy(&test)
+    );
+    let graph = dense_graph(
+        "mnist_mlp",
+        &net.params,
+        &[(l1, (784, 128)), (l2, (128, 10))],
+        "pixels",
+        ("Softmax", "digit_probabilities"),
+    );
+    std::fs::write(out.join("mnist_mlp.onnx"), model(graph)).unwrap();
+    write_json(&out.join("mnist_mlp_calibration.json"), &test[..64]);
+    let sample = serde_json::json!({ "input": round(&test[64].0), "label": test[64].1 });
+    std::fs::write(out.join("mnist_mlp_input.json"), sample.to_string()).unwrap();
+
     println!("wrote models to {}", out.display());
 }
