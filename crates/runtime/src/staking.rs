@@ -521,6 +521,14 @@ fn evidence_key(e: &hibana_types::Equivocation) -> Vec<u8> {
     key
 }
 
+/// Where the height of a validator's first equivocation punishment is kept: one slash per
+/// validator, however many conflicting votes a double-signing setup produced.
+fn punished_key(validator: &Address) -> Vec<u8> {
+    let mut key = b"staking/equivocated/".to_vec();
+    key.extend_from_slice(&validator.0);
+    key
+}
+
 impl MessageHandler for SubmitEvidence {
     fn check_stateless(&self) -> Result<(), TxError> {
         // The signatures need the chain id, which comes from state: see check_stateful.
@@ -567,6 +575,14 @@ impl MessageHandler for SubmitEvidence {
                 v.validator
             )));
         }
+        if let Some(at) = state.get(&punished_key(&v.validator))? {
+            let at: [u8; 8] = at.as_slice().try_into().unwrap_or_default();
+            return Err(invalid(format!(
+                "{} was already punished for equivocation at height {}",
+                v.validator,
+                u64::from_be_bytes(at)
+            )));
+        }
         Ok(())
     }
 
@@ -580,6 +596,10 @@ impl MessageHandler for SubmitEvidence {
         let e = &self.equivocation;
         let v = &e.first.vote;
         state.put(evidence_key(e), ctx.block.height.to_be_bytes().to_vec());
+        state.put(
+            punished_key(&v.validator),
+            ctx.block.height.to_be_bytes().to_vec(),
+        );
         let burned = slash(
             state,
             &v.validator,

@@ -131,9 +131,18 @@ fn equivocation_is_slashed_and_jailed_once_and_bad_evidence_is_refused() {
     let set = staking::validator_set(&state).unwrap();
     assert_eq!(set.len(), 1);
     assert_eq!(set[0].address, honest.public_key().address());
-    // The same equivocation cannot be punished twice.
+    // The same equivocation cannot be punished twice, nor can another conflicting pair of the
+    // same validator (a double-signing setup signs many): one slash per validator.
     failed(
         submit(&mut state, evidence(&cheater, CHAIN, 8)),
         "already punished",
     );
+    failed(
+        submit(&mut state, evidence(&cheater, CHAIN, 9)),
+        "already punished for equivocation at height 10",
+    );
+    let last = staking::validator(&state, &cheater.public_key().address())
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.tokens, after.tokens);
 }
