@@ -137,7 +137,7 @@ impl Host {
         let txs = self.chain.take_gossip();
         let last = txs.len();
         for (k, tx) in txs.into_iter().enumerate() {
-            bytes += stream::tx_bytes(&tx);
+            bytes = bytes.saturating_add(stream::tx_bytes(&tx));
             batch.push(tx);
             if batch.len() == MAX_GOSSIP_TXS || bytes >= GOSSIP_MESSAGE_BYTES || k + 1 == last {
                 self.gossip_sent += 1;

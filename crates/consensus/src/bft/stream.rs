@@ -16,9 +16,10 @@ use crate::MAX_BLOCK_BYTES;
 /// Streams being put together at once; beyond it the least recently active is dropped.
 const MAX_STREAMS: usize = 32;
 
-/// The encoded size of a transaction.
+/// The encoded size of a transaction, counted without encoding it into a buffer (this runs for
+/// every gossiped and streamed transaction).
 pub(super) fn tx_bytes(tx: &SignedTransaction) -> usize {
-    hibana_types::encode(tx).len()
+    borsh::object_length(tx).unwrap_or(usize::MAX)
 }
 
 /// Splits a proposed block into its stream's data parts: the [`Part::Init`] and chunks of about
@@ -29,7 +30,7 @@ pub(super) fn split(part: BlockPart, part_bytes: usize) -> Vec<Part> {
     for tx in part.block.txs {
         let n = tx_bytes(&tx);
         match chunks.last_mut() {
-            Some(chunk) if size + n <= part_bytes => {
+            Some(chunk) if size.saturating_add(n) <= part_bytes => {
                 chunk.push(tx);
                 size += n;
             }
@@ -164,7 +165,7 @@ impl<P: std::hash::Hash + Eq + Clone> Streams<P> {
                 }
             }
             (seq, StreamContent::Data(Part::BlockTxs(txs))) if seq > 0 && !txs.is_empty() => {
-                let bytes: usize = txs.iter().map(tx_bytes).sum();
+                let bytes: usize = txs.iter().map(tx_bytes).fold(0, usize::saturating_add);
                 assembly.bytes = assembly.bytes.saturating_add(bytes);
                 assembly.chunks.insert(seq, txs);
                 let count: usize = assembly.chunks.values().map(Vec::len).sum();
