@@ -350,7 +350,7 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
         ])
     };
     let (mut p1, i1) = serve(&p1_home);
-    let (_p2, i2) = serve(&p2_home);
+    let (p2, i2) = serve(&p2_home);
     let account = hibana_types::SecretKey::generate()
         .public_key()
         .address()
@@ -411,4 +411,41 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
         answers.windows(2).all(|w| w[0] == w[1]),
         "greedy answers differ across providers: {answers:?}"
     );
+
+    // The last provider stops answering (its health checks time out) and comes back while a
+    // request waits: a provider marked unhealthy is still tried when no healthy one is left.
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &p2.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, table) = http(&gw, "GET", "/v1/router", Some(&key), b"");
+        let table: Value = serde_json::from_str(table.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let healthy = table["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["healthy"] == true)
+            .count();
+        if healthy == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{table}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let waiting = {
+        let gw = gw.clone();
+        let key = key.clone();
+        std::thread::spawn(move || http(&gw, "POST", "/v1/chat/completions", Some(&key), body))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    signal("-CONT");
+    let (status, text) = waiting.join().unwrap();
+    assert_eq!(status, 200, "after the provider came back: {text}");
 }

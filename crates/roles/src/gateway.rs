@@ -1,7 +1,9 @@
 //! The gateway role: an OpenAI-compatible API in front of providers. It authenticates API keys,
 //! applies per-key rate limits, routes each request to a healthy provider serving the model,
 //! retries another provider when one fails or times out, checks every receipt's signature and
-//! hashes before answering, and keeps per-key usage.
+//! hashes before answering, and keeps per-key usage. Providers whose last health check failed
+//! are tried last rather than never: a check that timed out while the provider was busy must not
+//! cost an answer when the healthy ones fail.
 //!
 //! With a chain to read (`chain_rpc`), the gateway also routes for the model network: the miners
 //! of every subnet become providers, and a request naming a subnet (`"model": "chat"`, by name
@@ -358,7 +360,7 @@ impl Gateway {
 
     /// Where to send a request for `model`: a subnet's miners in score order (see the module
     /// documentation), or the healthy providers serving that model name or hash, least loaded
-    /// first.
+    /// first; then those whose last health check failed, fewest failures first.
     fn candidates(&self, model: &str) -> Result<Vec<Candidate>, ApiError> {
         let providers = self.snapshot();
         let subnet_route = providers.iter().any(|p| {
@@ -373,6 +375,7 @@ impl Gateway {
         }
         let mut known = false;
         let mut out = Vec::new();
+        let mut standby = Vec::new();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = providers.len();
         for offset in 0..n {
@@ -391,38 +394,40 @@ impl Gateway {
             };
             if let Some(rewrite) = target {
                 known = true;
+                let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
                 if state.healthy {
-                    let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
                     out.push((load, p.clone(), h.provider, rewrite));
+                } else {
+                    standby.push((state.failures, p.clone(), h.provider, rewrite));
                 }
             }
         }
-        if out.is_empty() {
-            return Err(if known {
-                ApiError::server(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("no provider of `{model}` is available right now; retry later"),
-                )
-            } else {
-                ApiError::model_not_found(model)
-            });
+        if !known {
+            return Err(ApiError::model_not_found(model));
         }
         // Stable sort keeps the round-robin order among equally loaded providers.
         out.sort_by_key(|(load, _, _, _)| *load);
+        standby.sort_by_key(|(failures, _, _, _)| *failures);
         Ok(out
             .into_iter()
             .map(|(_, p, key, rewrite)| (p, key, rewrite))
+            .chain(
+                standby
+                    .into_iter()
+                    .map(|(_, p, key, rewrite)| (p, key, rewrite)),
+            )
             .collect())
     }
 
     /// The healthy miners of the subnet named `name` (or serving task `name`), in a random
-    /// order weighted by incentive, latency, load and price.
+    /// order weighted by incentive, latency, load and price; then the unhealthy ones.
     fn subnet_candidates(
         &self,
         providers: &[Arc<ProviderHandle>],
         name: &str,
     ) -> Result<Vec<Candidate>, ApiError> {
         let mut rows = Vec::new();
+        let mut standby = Vec::new();
         for p in providers {
             let state = p.state.read();
             let Some(m) = state
@@ -435,6 +440,10 @@ impl Gateway {
             };
             let Some(h) = &state.health else { continue };
             if !state.healthy {
+                standby.push((
+                    state.failures,
+                    (p.clone(), h.provider, Some(m.model.clone())),
+                ));
                 continue;
             }
             let load = (h.active + state.in_flight) as f64 / h.capacity.max(1) as f64;
@@ -442,12 +451,13 @@ impl Gateway {
             let weight = (m.incentive + 0.01) / ((1.0 + latency) * (1.0 + load));
             rows.push((weight, h.price(), p.clone(), h.provider, m.model.clone()));
         }
-        if rows.is_empty() {
+        if rows.is_empty() && standby.is_empty() {
             return Err(ApiError::server(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("no miner of subnet `{name}` is available right now; retry later"),
             ));
         }
+        standby.sort_by_key(|(failures, _)| *failures);
         let cheapest = rows
             .iter()
             .filter_map(|r| r.1)
@@ -467,7 +477,11 @@ impl Gateway {
             })
             .collect();
         keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(keyed.into_iter().map(|(_, c)| c).collect())
+        Ok(keyed
+            .into_iter()
+            .map(|(_, c)| c)
+            .chain(standby.into_iter().map(|(_, c)| c))
+            .collect())
     }
 
     fn mark_down(&self, p: &ProviderHandle) {
