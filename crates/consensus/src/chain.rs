@@ -388,15 +388,24 @@ impl BlockApplication for Chain {
     fn propose(&self, height: u64, time_ms: u64, proposer: Address) -> Result<Block, ChainError> {
         let (parent_hash, parent_time, app_hash) = self.parent(height)?;
         let snapshot = self.store.snapshot()?;
-        let candidates =
-            self.mempool
-                .lock()
-                .select(self.params.max_block_txs as usize, MAX_BLOCK_BYTES, |a| {
-                    bank::account(&snapshot, a)
-                        .map(|acc| acc.nonce)
-                        .unwrap_or(0)
-                });
+        let nonce = |a: &Address| {
+            bank::account(&snapshot, a)
+                .map(|acc| acc.nonce)
+                .unwrap_or(0)
+        };
+        let (candidates, pending, stalled) = {
+            let pool = self.mempool.lock();
+            let picked = pool.select(self.params.max_block_txs as usize, MAX_BLOCK_BYTES, nonce);
+            (picked, pool.len(), pool.stalled(nonce))
+        };
         drop(snapshot);
+        tracing::debug!(
+            height,
+            picked = candidates.len(),
+            pending,
+            stalled,
+            "proposing"
+        );
         let mut header = BlockHeader {
             chain_id: self.chain_id.clone(),
             height,

@@ -230,6 +230,15 @@ impl Mempool {
         out
     }
 
+    /// Accounts with pending transactions none of which can go next: their next nonce
+    /// (`next_nonce`) has not arrived.
+    pub fn stalled(&self, mut next_nonce: impl FnMut(&Address) -> u64) -> usize {
+        self.by_sender
+            .iter()
+            .filter(|(sender, queue)| !queue.contains_key(&next_nonce(sender)))
+            .count()
+    }
+
     /// Drops every transaction whose nonce is below its account's committed next nonce (they
     /// were included or can never be). Returns the hashes dropped that were not included.
     pub fn prune(&mut self, mut next_nonce: impl FnMut(&Address) -> u64) -> Vec<Hash> {

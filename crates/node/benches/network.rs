@@ -1,10 +1,12 @@
 //! Time to finality and sustained transfers per second of a real network of `hibana node`
 //! processes on loopback, with 1 and with 4 validators, side by side. Each run funds its own
 //! senders at genesis, then for a fixed window keeps every sender's transfers flowing (each
-//! sender sends to the node it is assigned, round-robin) and watches committed blocks on node 0:
-//! finality of a transfer is the time from its submission to the moment node 0 reports its block.
+//! sender sends to the node it is assigned, round-robin, with at most 16 not yet committed) and
+//! watches committed blocks on node 0: finality of a transfer is the time from its submission to
+//! the moment node 0 reports its block. Senders learn of commits from that watcher, so the only
+//! load on the nodes besides the transfers is one block read per height.
 //! Run: `cargo bench -p hibana-node --bench network` (options: `-- --secs 20 --senders 48
-//! --block-time-ms 250`).
+//! --block-time-ms 250 --validators 4 --saturating --verbose`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -17,7 +19,7 @@ use std::{
 };
 
 use hibana_rpc::{BlockId, HeadSubscription, RpcClient};
-use hibana_types::{Amount, Hash, Message, SecretKey, Transaction, Transfer};
+use hibana_types::{Address, Amount, Hash, Message, SecretKey, Transaction, Transfer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hibana");
 
@@ -31,7 +33,11 @@ impl Drop for Node {
     }
 }
 
-fn start(home: &Path, block_time_ms: u64) -> Node {
+fn start(home: &Path, block_time_ms: u64, log: Option<&Path>) -> Node {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("create the node log")),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(BIN)
         .args(["node", "--home"])
         .arg(home)
@@ -41,9 +47,16 @@ fn start(home: &Path, block_time_ms: u64) -> Node {
             "--block-time-ms",
             &block_time_ms.to_string(),
         ])
-        .env("HIBANA_LOG", "error")
+        .env(
+            "HIBANA_LOG",
+            if log.is_some() {
+                "warn,hibana_consensus=debug"
+            } else {
+                "error"
+            },
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start hibana node");
     let mut line = String::new();
@@ -58,6 +71,18 @@ struct Options {
     secs: u64,
     senders: usize,
     block_time_ms: u64,
+    /// Print every block node 0 commits (proposer, transfers, gap, every mempool's size) and
+    /// keep the nodes' debug logs in `<tmp>/hibana-bench-logs`.
+    verbose: bool,
+}
+
+/// A metric's value in a node's Prometheus text.
+fn metric(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("?")
+        .to_string()
 }
 
 struct Outcome {
@@ -139,7 +164,18 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     let status = init.stdout(Stdio::null()).status().unwrap();
     assert!(status.success(), "hibana init failed");
     let nodes: Vec<Node> = (0..validators)
-        .map(|k| start(&out.join(format!("node{k}")), opts.block_time_ms))
+        .map(|k| {
+            let log = opts.verbose.then(|| {
+                let dir = std::env::temp_dir().join("hibana-bench-logs");
+                std::fs::create_dir_all(&dir).unwrap();
+                dir.join(format!("v{validators}-node{k}.log"))
+            });
+            start(
+                &out.join(format!("node{k}")),
+                opts.block_time_ms,
+                log.as_deref(),
+            )
+        })
         .collect();
     let clients: Vec<RpcClient> = nodes
         .iter()
@@ -154,6 +190,10 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     }
     let status = clients[0].status().await.unwrap();
     let submitted_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::default();
+    // Each sender's next nonce as committed on node 0, updated by the watcher for every block,
+    // so senders learn of commits without polling the nodes.
+    let committed_nonce: Arc<Mutex<HashMap<Address, u64>>> = Arc::default();
+    let new_block = Arc::new(tokio::sync::Notify::new());
     let finality: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let start_height = status.height;
 
@@ -161,23 +201,49 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     let watcher = {
         let submitted_at = submitted_at.clone();
         let finality = finality.clone();
+        let committed_nonce = committed_nonce.clone();
+        let new_block = new_block.clone();
         let url = nodes[0].1.clone();
         let client = clients[0].clone();
+        let urls: Vec<String> = nodes.iter().map(|n| n.1.clone()).collect();
+        let verbose = opts.verbose;
         tokio::spawn(async move {
             let mut heads = HeadSubscription::connect(&url).await.unwrap();
+            let mut last_ms = 0u64;
             while let Some(Ok(header)) = heads.next().await {
                 let seen = Instant::now();
                 let Ok(Some(view)) = client.block(Some(BlockId::Height(header.height))).await
                 else {
                     continue;
                 };
-                let mut sub = submitted_at.lock().unwrap();
-                let mut fin = finality.lock().unwrap();
-                for tx in &view.block.txs {
-                    if let Some(t) = sub.remove(&tx.hash()) {
-                        fin.push(seen.duration_since(t));
+                if verbose {
+                    let pools: Vec<String> = urls
+                        .iter()
+                        .map(|u| metric(&metrics(u), "hibana_mempool_size"))
+                        .collect();
+                    eprintln!(
+                        "  height {} by {} txs {} +{} ms mempools {}",
+                        header.height,
+                        &header.proposer.to_string()[..10],
+                        view.block.txs.len(),
+                        header.time_ms.saturating_sub(last_ms),
+                        pools.join(" ")
+                    );
+                    last_ms = header.time_ms;
+                }
+                {
+                    let mut sub = submitted_at.lock().unwrap();
+                    let mut fin = finality.lock().unwrap();
+                    let mut nonces = committed_nonce.lock().unwrap();
+                    for tx in &view.block.txs {
+                        if let Some(t) = sub.remove(&tx.hash()) {
+                            fin.push(seen.duration_since(t));
+                        }
+                        let next = nonces.entry(tx.sender()).or_default();
+                        *next = (*next).max(tx.tx.nonce + 1);
                     }
                 }
+                new_block.notify_waiters();
             }
         })
     };
@@ -192,7 +258,8 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     let mut tasks = Vec::new();
     for (i, key) in senders.into_iter().enumerate() {
         let client = clients[i % clients.len()].clone();
-        let watch = clients[0].clone();
+        let committed_nonce = committed_nonce.clone();
+        let new_block = new_block.clone();
         let submitted_at = submitted_at.clone();
         let refused = refused.clone();
         let chain_id = status.chain_id.clone();
@@ -201,7 +268,6 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
             let me = key.public_key().address();
             let sink = hibana_types::Address([0x5a; 20]);
             let mut nonce = 0u64;
-            let mut committed = 0u64;
             let mut sent = 0usize;
             // With a rate, each sender sends one transfer per `gap`, at offsets spread out.
             let gap = rate.map(|r| Duration::from_secs_f64(senders_n as f64 / r));
@@ -212,16 +278,19 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
                     tokio::time::sleep_until(next_at.into()).await;
                     next_at += g;
                 }
+                // At most 16 transfers in flight: wait for a block to commit some.
+                let block = new_block.notified();
+                tokio::pin!(block);
+                block.as_mut().enable();
+                let committed = committed_nonce
+                    .lock()
+                    .unwrap()
+                    .get(&me)
+                    .copied()
+                    .unwrap_or(0);
                 if nonce >= committed + 16 {
-                    committed = watch
-                        .account_verified(&me)
-                        .await
-                        .map(|a| a.nonce)
-                        .unwrap_or(committed);
-                    if nonce >= committed + 16 {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(1), block).await;
+                    continue;
                 }
                 let tx = Transaction {
                     chain_id: chain_id.clone(),
@@ -276,13 +345,7 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
     if validators > 1 {
         for n in &nodes {
             let m = metrics(&n.1);
-            let pick = |name: &str| {
-                m.lines()
-                    .find(|l| l.starts_with(name))
-                    .and_then(|l| l.rsplit(' ').next())
-                    .unwrap_or("?")
-                    .to_string()
-            };
+            let pick = |name: &str| metric(&m, name);
             eprintln!(
                 "  {}: gossip received {} dropped {}, rejected {}",
                 n.1,
@@ -315,6 +378,7 @@ fn main() {
         secs: 20,
         senders: 48,
         block_time_ms: 250,
+        verbose: false,
     };
     let args: Vec<String> = std::env::args().collect();
     let value = |name: &str| {
@@ -332,9 +396,25 @@ fn main() {
     if let Some(v) = value("--block-time-ms") {
         opts.block_time_ms = v;
     }
+    opts.verbose = args.iter().any(|a| a == "--verbose");
+    // `--validators N` measures only N validators (and 1 for the comparison).
+    let sizes: Vec<usize> = match value("--validators") {
+        Some(n) if n > 1 => vec![1, n as usize],
+        _ => vec![1, 4],
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Finality under a light load (20 transfers/s), then throughput at saturation.
-    let results: Vec<Outcome> = [(1usize, Some(20.0)), (4, Some(20.0)), (1, None), (4, None)]
+    let only_saturating = args.iter().any(|a| a == "--saturating");
+    let loads: &[Option<f64>] = if only_saturating {
+        &[None]
+    } else {
+        &[Some(20.0), None]
+    };
+    let runs: Vec<(usize, Option<f64>)> = loads
+        .iter()
+        .flat_map(|&rate| sizes.iter().map(move |&n| (n, rate)))
+        .collect();
+    let results: Vec<Outcome> = runs
         .iter()
         .map(|&(n, rate)| rt.block_on(run(n, rate, &opts)))
         .collect();
