@@ -210,28 +210,37 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
         tokio::spawn(async move {
             let mut heads = HeadSubscription::connect(&url).await.unwrap();
             let mut last_ms = 0u64;
-            while let Some(Ok(header)) = heads.next().await {
+            // Every height from the first block seen on, including any whose head the
+            // subscription skipped while this reader lagged.
+            let mut next_height = 0u64;
+            while let Some(Ok(head)) = heads.next().await {
                 let seen = Instant::now();
-                let Ok(Some(view)) = client.block(Some(BlockId::Height(header.height))).await
-                else {
-                    continue;
-                };
-                if verbose {
-                    let pools: Vec<String> = urls
-                        .iter()
-                        .map(|u| metric(&metrics(u), "hibana_mempool_size"))
-                        .collect();
-                    eprintln!(
-                        "  height {} by {} txs {} +{} ms mempools {}",
-                        header.height,
-                        &header.proposer.to_string()[..10],
-                        view.block.txs.len(),
-                        header.time_ms.saturating_sub(last_ms),
-                        pools.join(" ")
-                    );
-                    last_ms = header.time_ms;
+                if next_height == 0 {
+                    next_height = head.height;
                 }
-                {
+                while next_height <= head.height {
+                    let Ok(Some(view)) = client.block(Some(BlockId::Height(next_height))).await
+                    else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    next_height += 1;
+                    let header = &view.block.header;
+                    if verbose {
+                        let pools: Vec<String> = urls
+                            .iter()
+                            .map(|u| metric(&metrics(u), "hibana_mempool_size"))
+                            .collect();
+                        eprintln!(
+                            "  height {} by {} txs {} +{} ms mempools {}",
+                            header.height,
+                            &header.proposer.to_string()[..10],
+                            view.block.txs.len(),
+                            header.time_ms.saturating_sub(last_ms),
+                            pools.join(" ")
+                        );
+                        last_ms = header.time_ms;
+                    }
                     let mut sub = submitted_at.lock().unwrap();
                     let mut fin = finality.lock().unwrap();
                     let mut nonces = committed_nonce.lock().unwrap();
@@ -311,11 +320,14 @@ async fn run(validators: usize, rate: Option<f64>, opts: &Options) -> Outcome {
                         sent += 1;
                     }
                     Err(e) => {
-                        if sent == 0 && nonce == 0 && i == 0 {
-                            eprintln!("first refusal: {e}");
-                        }
                         submitted_at.lock().unwrap().remove(&hash);
-                        *refused.lock().unwrap() += 1;
+                        {
+                            let mut refused = refused.lock().unwrap();
+                            if *refused == 0 {
+                                eprintln!("  first refusal ({validators} validators): {e}");
+                            }
+                            *refused += 1;
+                        }
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }

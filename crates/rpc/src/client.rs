@@ -37,6 +37,16 @@ pub enum ClientError {
         /// The transport error.
         reason: String,
     },
+    /// The node is up but refused the request for load (HTTP 429 or 503).
+    #[error(
+        "the node at {url} is busy (HTTP {status}: too many connections or requests at once); retry shortly"
+    )]
+    Busy {
+        /// The URL tried.
+        url: String,
+        /// The HTTP status it answered.
+        status: u16,
+    },
     /// The node's answer does not match its own state root.
     #[error("the node's answer failed verification: {0}")]
     Verification(String),
@@ -89,6 +99,16 @@ impl RpcClient {
                 code: obj.code(),
                 message: obj.message().to_string(),
             },
+            JsonRpcError::Transport(ref inner)
+                if let Some(jsonrpsee::http_client::transport::Error::Rejected { status_code }) =
+                    inner.downcast_ref()
+                    && matches!(status_code, 429 | 503) =>
+            {
+                ClientError::Busy {
+                    url: self.url.clone(),
+                    status: *status_code,
+                }
+            }
             other => ClientError::Transport {
                 url: self.url.clone(),
                 reason: other.to_string(),
@@ -478,4 +498,41 @@ pub fn verify_account(address: &Address, answer: &AccountWithProof) -> Result<()
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server that answers every request with `status` and no body.
+    async fn answering(status: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_node_refusing_for_load_is_reported_busy_not_down() {
+        let url = answering("429 Too Many Requests").await;
+        let err = RpcClient::new(&url).unwrap().status().await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Busy { status: 429, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("busy"), "{err}");
+
+        let url = answering("500 Internal Server Error").await;
+        let err = RpcClient::new(&url).unwrap().status().await.unwrap_err();
+        assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+    }
 }
