@@ -53,6 +53,11 @@ impl ChainMetrics {
             Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
         registry.register("height", "Latest committed block height", height.clone());
         registry.register(
+            "p2p_malformed_messages",
+            "Network, sync and WAL messages refused as malformed or too large, and dropped",
+            crate::bft::codec::MALFORMED.clone(),
+        );
+        registry.register(
             "blocks",
             "Blocks committed since the node started",
             blocks.clone(),

@@ -793,3 +793,134 @@ fn a_double_signing_validator_is_caught_by_its_peers_slashed_and_jailed() {
     wait_for_height(&rt, &honest, now + 3, Duration::from_secs(60));
     assert_same_chain(&rt, &honest, now + 3);
 }
+
+/// A peer that is not a validator floods node 0 over libp2p with junk on every consensus
+/// channel: random bytes of every size up to 256 KiB as fast as it can for 6 s, then messages
+/// over the 4 MiB limit. Node 0 drops and counts what it cannot decode, and the validators keep
+/// finalising the same blocks and stay up.
+#[test]
+fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
+    use malachitebft_network::{
+        Bytes, Channel, Config, DiscoveryConfig, GossipSubConfig, Keypair, PubSubProtocol,
+        TransportProtocol,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let net = init_network(&out, 4);
+    let rt = rt();
+    let mut nodes: Vec<NodeProcess> = (0..4)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_height(&rt, &refs, 2, Duration::from_secs(60));
+    let before = metric(&nodes[0], "hibana_p2p_malformed_messages_total");
+
+    let target = net["nodes"][0]["p2p"].as_str().unwrap().parse().unwrap();
+    let handle = rt.block_on(async move {
+        let config = Config {
+            listen_addr: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            persistent_peers: vec![target],
+            discovery: DiscoveryConfig {
+                enabled: false,
+                ..DiscoveryConfig::default()
+            },
+            idle_connection_timeout: Duration::from_secs(60),
+            transport: TransportProtocol::Tcp,
+            gossipsub: GossipSubConfig::default(),
+            pubsub_protocol: PubSubProtocol::Broadcast,
+            rpc_max_size: 10 << 20,
+            // Room to send messages larger than the validators accept.
+            pubsub_max_size: 16 << 20,
+            enable_sync: false,
+        };
+        malachitebft_network::spawn(
+            Keypair::generate_ed25519(),
+            config,
+            malachitebft_metrics::SharedRegistry::global().clone(),
+        )
+        .await
+        .unwrap()
+    });
+    let (mut events, flooder) = handle.split();
+    let (connected_tx, connected) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let malachitebft_network::Event::PeerConnected(peer) = event {
+                let _ = connected_tx.send(peer);
+            }
+        }
+    });
+    connected
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the flooding peer connects to node 0");
+    // Let the pubsub exchange subscriptions before the flood starts.
+    std::thread::sleep(Duration::from_millis(500));
+    // Junk from a fixed xorshift stream: sizes from 0 bytes to 6 MiB.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let start_height = height(&rt, &nodes[0]);
+    let junk = |size: usize, next: &mut dyn FnMut() -> u64| -> Bytes {
+        let bytes: Vec<u8> = (0..size.div_ceil(8))
+            .flat_map(|_| next().to_le_bytes())
+            .take(size)
+            .collect();
+        Bytes::from(bytes)
+    };
+    let channels = [
+        Channel::Consensus,
+        Channel::ProposalParts,
+        Channel::Liveness,
+    ];
+    // Phase 1: junk within the size limit, as fast as the peer can send it.
+    let flood_until = Instant::now() + Duration::from_secs(6);
+    let mut sent = 0u64;
+    while Instant::now() < flood_until {
+        let size = match next() % 100 {
+            0..=4 => 0,
+            5..=79 => (next() % 512) as usize,
+            _ => (next() % (256 << 10)) as usize,
+        };
+        let data = junk(size, &mut next);
+        let channel = channels[(next() % 3) as usize];
+        rt.block_on(flooder.publish(channel, data)).unwrap();
+        sent += 1;
+        if sent.is_multiple_of(64) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let dropped = metric(&nodes[0], "hibana_p2p_malformed_messages_total") - before;
+    assert!(
+        dropped >= 0.9 * sent as f64,
+        "node 0 counted {dropped} malformed messages of {sent} junk ones sent"
+    );
+    // Phase 2: messages over the 4 MiB limit.
+    for _ in 0..5 {
+        let size = (5 << 20) + (next() % (1 << 20)) as usize;
+        let data = junk(size, &mut next);
+        let channel = channels[(next() % 3) as usize];
+        rt.block_on(flooder.publish(channel, data)).unwrap();
+    }
+    // Blocks kept coming during the flood and keep coming after it.
+    let during = height(&rt, &nodes[0]);
+    assert!(
+        during >= start_height + 3,
+        "only {} blocks during the flood ({sent} junk messages)",
+        during - start_height
+    );
+    wait_for_height(&rt, &refs, during + 3, Duration::from_secs(60));
+    for node in nodes.iter_mut() {
+        let alive = node.child.as_mut().unwrap().try_wait().unwrap().is_none();
+        assert!(alive, "{} exited during the flood", node.home.display());
+    }
+    let refs: Vec<&NodeProcess> = nodes.iter().collect();
+    assert_same_chain(&rt, &refs, during + 3);
+    rt.block_on(flooder.shutdown()).unwrap();
+    eprintln!("flood: {sent} junk messages, node 0 dropped {dropped} as malformed");
+}

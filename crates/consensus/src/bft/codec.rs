@@ -1,9 +1,15 @@
 //! The encoding of every message the engine sends over the network, keeps in its WAL or
 //! exchanges in sync: borsh, through the engine's own borsh support and our types' derives.
 
+use std::sync::LazyLock;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use bytes::Bytes;
 use malachitebft_app_channel::app::types::codec::Codec;
+use prometheus_client::metrics::counter::Counter;
+
+/// Messages this process refused to decode (malformed or too large); the engine drops them.
+pub(crate) static MALFORMED: LazyLock<Counter> = LazyLock::new(Counter::default);
 
 /// Largest message the codec decodes (a block of `max_block_txs` fits comfortably).
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
@@ -30,10 +36,15 @@ where
     type Error = CodecError;
 
     fn decode(&self, bytes: Bytes) -> Result<T, CodecError> {
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return Err(CodecError::TooLarge(bytes.len()));
+        let decoded = if bytes.len() > MAX_MESSAGE_BYTES {
+            Err(CodecError::TooLarge(bytes.len()))
+        } else {
+            borsh::from_slice(&bytes).map_err(CodecError::from)
+        };
+        if decoded.is_err() {
+            MALFORMED.inc();
         }
-        Ok(borsh::from_slice(&bytes)?)
+        decoded
     }
 
     fn encode(&self, msg: &T) -> Result<Bytes, CodecError> {

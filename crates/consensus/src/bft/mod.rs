@@ -7,7 +7,7 @@
 //! staking), and decided blocks with their certificates for peers that catch up. One validator
 //! (the devnet) and many run the same path.
 
-mod codec;
+pub(crate) mod codec;
 mod context;
 mod evidence;
 mod host;
