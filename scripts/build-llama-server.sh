@@ -19,8 +19,25 @@ command -v cmake >/dev/null || { echo "cmake is missing: run scripts/setup.sh" >
 mkdir -p "$OUT"
 SDIST="$OUT/llama_cpp_python-$VERSION.tar.gz"
 if [[ ! -f "$SDIST" ]]; then
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
-    "llama-cpp-python==$VERSION" -d "$OUT"
+  # The sdist file itself, from PyPI's JSON API, checked against the sha256 PyPI lists.
+  # (`pip download --no-binary :all:` would first build the sdist's build requirements from
+  # source to read its metadata, which takes many minutes on a fresh machine.)
+  python3 - "$VERSION" "$SDIST" <<'PY'
+import hashlib, json, sys, urllib.parse, urllib.request
+version, dest = sys.argv[1], sys.argv[2]
+index = "https://pypi.org/pypi/llama-cpp-python/json"
+with urllib.request.urlopen(index) as r:
+    files = json.load(r)["releases"][version]
+sdist = next(f for f in files if f["packagetype"] == "sdist")
+# A mirror may answer with URLs relative to the JSON document.
+data = urllib.request.urlopen(urllib.parse.urljoin(index, sdist["url"])).read()
+if hashlib.sha256(data).hexdigest() != sdist["digests"]["sha256"]:
+    sys.exit(f"sha256 mismatch for {sdist['filename']}")
+with open(dest + ".part", "wb") as f:
+    f.write(data)
+import os
+os.replace(dest + ".part", dest)
+PY
 fi
 rm -rf "$OUT/src"
 mkdir -p "$OUT/src"
