@@ -393,19 +393,22 @@ impl BlockApplication for Chain {
                 .map(|acc| acc.nonce)
                 .unwrap_or(0)
         };
-        let (candidates, pending, stalled) = {
+        let candidates = {
             let pool = self.mempool.lock();
             let picked = pool.select(self.params.max_block_txs as usize, MAX_BLOCK_BYTES, nonce);
-            (picked, pool.len(), pool.stalled(nonce))
+            // The stalled count reads every pending sender's account: only for a debug log.
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                tracing::debug!(
+                    height,
+                    picked = picked.len(),
+                    pending = pool.len(),
+                    stalled = pool.stalled(nonce),
+                    "proposing"
+                );
+            }
+            picked
         };
         drop(snapshot);
-        tracing::debug!(
-            height,
-            picked = candidates.len(),
-            pending,
-            stalled,
-            "proposing"
-        );
         let mut header = BlockHeader {
             chain_id: self.chain_id.clone(),
             height,

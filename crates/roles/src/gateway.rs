@@ -394,8 +394,8 @@ impl Gateway {
             };
             if let Some(rewrite) = target {
                 known = true;
-                let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
                 if state.healthy {
+                    let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
                     out.push((load, p.clone(), h.provider, rewrite));
                 } else {
                     standby.push((state.failures, p.clone(), h.provider, rewrite));
