@@ -8,11 +8,15 @@
 use std::{
     collections::VecDeque,
     num::NonZeroU32,
-    sync::{Arc, OnceLock, mpsc},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
 };
 
 use llama_cpp_2::{
-    context::params::LlamaContextParams,
+    context::{LlamaContext, params::LlamaContextParams},
     llama_backend::LlamaBackend,
     llama_batch::LlamaBatch,
     model::{LlamaChatMessage, LlamaModel, params::LlamaModelParams},
@@ -154,13 +158,17 @@ enum Event {
 ///
 /// One engine thread owns a llama.cpp context with `parallel` sequences, each with its own KV
 /// cache stream, and decodes every running generation in one batch per step (prompts are read in
-/// the same batches), so total throughput grows with the number of concurrent requests.
+/// the same batches), so total throughput grows with the number of concurrent requests. A new
+/// request goes to the free stream whose cached tokens share the longest prefix with its prompt,
+/// and that prefix is not read again (a shared system prompt, the earlier turns of a chat).
 pub struct TextModel {
     name: String,
     model: Arc<LlamaModel>,
     n_ctx: u32,
     threads: u32,
     parallel: u32,
+    /// Prompt tokens taken from a stream's cache instead of being decoded, since loading.
+    reused: Arc<AtomicU64>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     engine: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -222,11 +230,13 @@ impl TextModel {
         let n_ctx = options.n_ctx.min(model.n_ctx_train().max(1));
         let (jobs, job_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let reused = Arc::new(AtomicU64::new(0));
         let engine = Engine {
             model: Arc::clone(&model),
             n_ctx,
             threads: options.threads,
             parallel: options.parallel,
+            reused: Arc::clone(&reused),
         };
         let handle = std::thread::Builder::new()
             .name(format!("llama-{}", info.name))
@@ -254,9 +264,15 @@ impl TextModel {
             n_ctx,
             threads: options.threads,
             parallel: options.parallel,
+            reused,
             jobs: Mutex::new(Some(jobs)),
             engine: Mutex::new(Some(handle)),
         })
+    }
+
+    /// Prompt tokens served from the engine's prefix cache instead of being decoded, since loading.
+    pub fn reused_prompt_tokens(&self) -> u64 {
+        self.reused.load(Ordering::Relaxed)
     }
 
     /// Context length in tokens (prompt plus generated tokens).
@@ -376,6 +392,7 @@ struct Engine {
     n_ctx: u32,
     threads: u32,
     parallel: u32,
+    reused: Arc<AtomicU64>,
 }
 
 /// One running generation inside the engine.
@@ -425,6 +442,11 @@ impl Engine {
         let vocab = self.model.vocab();
         let mut batch = LlamaBatch::new(n_batch as usize, 1);
         let mut slots: Vec<Option<Sequence>> = (0..self.parallel).map(|_| None).collect();
+        // The tokens whose keys and values each KV stream holds, from position 0, and when the
+        // stream was last given a job (to pick the least recently used among equals).
+        let mut cached: Vec<Vec<LlamaToken>> = vec![Vec::new(); slots.len()];
+        let mut last_used: Vec<u64> = vec![0; slots.len()];
+        let mut jobs_started = 0u64;
         let mut waiting: VecDeque<Job> = VecDeque::new();
         let mut open = true;
         loop {
@@ -448,24 +470,35 @@ impl Engine {
                     }
                 }
             }
-            for (id, slot) in slots.iter_mut().enumerate() {
-                if slot.is_none() {
-                    let Some(job) = waiting.pop_front() else {
-                        break;
-                    };
-                    // A fresh sequence starts from an empty KV stream.
-                    let _ = ctx.clear_kv_cache_seq(Some(id as u32), None, None);
-                    let sampler = sampler(&job.params);
-                    *slot = Some(Sequence {
-                        job,
-                        sampler,
-                        prompt_done: 0,
-                        n_cur: 0,
-                        generated: 0,
-                        next: None,
-                        logits_at: None,
+            while let Some(job) = waiting.pop_front() {
+                // The free stream with the longest cached prefix of this prompt, else the
+                // least recently used one.
+                let best = (0..slots.len())
+                    .filter(|&id| slots[id].is_none())
+                    .max_by_key(|&id| {
+                        (
+                            common_prefix(&cached[id], &job.tokens),
+                            std::cmp::Reverse(last_used[id]),
+                        )
                     });
-                }
+                let Some(id) = best else {
+                    waiting.push_front(job);
+                    break;
+                };
+                jobs_started += 1;
+                last_used[id] = jobs_started;
+                let reuse = reusable_prefix(&mut ctx, id, &mut cached[id], &job.tokens);
+                self.reused.fetch_add(reuse as u64, Ordering::Relaxed);
+                let sampler = sampler(&job.params);
+                slots[id] = Some(Sequence {
+                    job,
+                    sampler,
+                    prompt_done: reuse,
+                    n_cur: len_u32(reuse),
+                    generated: 0,
+                    next: None,
+                    logits_at: None,
+                });
             }
 
             // One batch: the next token of every generating sequence, then prompt chunks.
@@ -480,6 +513,7 @@ impl Engine {
                         add_failed = Some(e.to_string());
                         break;
                     }
+                    cached[id].push(token);
                     seq.n_cur += 1;
                     seq.logits_at = Some(batch.n_tokens() - 1);
                     budget -= 1;
@@ -505,6 +539,8 @@ impl Engine {
                         seq.logits_at = Some(batch.n_tokens() - 1);
                     }
                 }
+                cached[id]
+                    .extend_from_slice(&seq.job.tokens[seq.prompt_done..seq.prompt_done + take]);
                 seq.prompt_done += take;
                 seq.n_cur = seq.prompt_done as u32;
                 budget -= take;
@@ -516,6 +552,8 @@ impl Engine {
             };
             if let Some(reason) = failure {
                 // Every sequence in this batch has lost its state; fail them all.
+                ctx.clear_kv_cache();
+                cached.iter_mut().for_each(Vec::clear);
                 for slot in slots.iter_mut() {
                     if let Some(seq) = slot.take() {
                         let _ = seq.job.events.send(Event::Failed(reason.clone()));
@@ -553,6 +591,32 @@ impl Engine {
             }
         }
     }
+}
+
+/// How many leading tokens two sequences share.
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Prepares KV stream `id` for `prompt`: keeps the cached prefix it shares with the prompt (at
+/// least the last prompt token is always decoded again, for its logits) and drops the rest.
+/// Returns how many prompt tokens are kept. A stream whose early positions a sliding-window
+/// cache has already evicted cannot be reused and is cleared.
+fn reusable_prefix(
+    ctx: &mut LlamaContext<'_>,
+    id: usize,
+    cached: &mut Vec<LlamaToken>,
+    prompt: &[LlamaToken],
+) -> usize {
+    let keep = common_prefix(cached, prompt).min(prompt.len().saturating_sub(1));
+    let whole = keep > 0 && ctx.kv_cache_seq_pos_min(id as i32) == 0;
+    if whole && ctx.clear_kv_cache_seq(Some(id as u32), Some(len_u32(keep)), None) == Ok(true) {
+        cached.truncate(keep);
+        return keep;
+    }
+    let _ = ctx.clear_kv_cache_seq(Some(id as u32), None, None);
+    cached.clear();
+    0
 }
 
 fn len_u32(n: usize) -> u32 {

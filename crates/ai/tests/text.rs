@@ -6,7 +6,7 @@ use std::{sync::Arc, thread};
 
 use hibana_ai::{
     AiError,
-    text::{ChatMessage, FinishReason, GenerateParams, LoadOptions, TextModel},
+    text::{ChatMessage, FinishReason, GenerateParams, Generation, LoadOptions, TextModel},
 };
 
 fn greedy(max_tokens: u32) -> GenerateParams {
@@ -241,4 +241,112 @@ fn gemma_completes_text_and_has_its_own_tokenizer() {
             .apply_chat_template(&[ChatMessage::new("user", "hi")])
             .is_err()
     );
+}
+
+/// The same generation on a freshly loaded model, whose streams hold no cached prefix.
+fn fresh_generation(name: &str, n_ctx: u32, prompt: &str, max_tokens: u32) -> Generation {
+    let model = TextModel::load(
+        &common::model(name),
+        LoadOptions {
+            n_ctx,
+            parallel: 1,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load");
+    let g = model
+        .generate(prompt, &greedy(max_tokens), &mut |_| true)
+        .expect("fresh");
+    assert_eq!(model.reused_prompt_tokens(), 0);
+    g
+}
+
+#[test]
+fn a_cached_prompt_prefix_is_not_read_again_and_changes_no_token() {
+    let name = "smollm2-135m-instruct";
+    let model = TextModel::load(
+        &common::model(name),
+        LoadOptions {
+            n_ctx: 512,
+            parallel: 2,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load");
+    let system = ChatMessage::new("system", "You are a helpful assistant. Answer briefly.");
+    let first_turn = [system.clone(), ChatMessage::new("user", "Name a fruit.")];
+    let first = model.apply_chat_template(&first_turn).expect("template");
+    let a = model
+        .generate(&first, &greedy(12), &mut |_| true)
+        .expect("a");
+    assert_eq!(model.reused_prompt_tokens(), 0, "nothing is cached yet");
+
+    // The same prompt again: all but its last token come from the cache.
+    let again = model
+        .generate(&first, &greedy(12), &mut |_| true)
+        .expect("again");
+    assert_eq!(again, a);
+    assert_eq!(model.reused_prompt_tokens(), u64::from(a.prompt_tokens) - 1);
+
+    // The next turn of the chat starts with the first prompt and its answer.
+    let mut second_turn = first_turn.to_vec();
+    second_turn.push(ChatMessage::new("assistant", a.text.clone()));
+    second_turn.push(ChatMessage::new("user", "And a vegetable?"));
+    let second = model.apply_chat_template(&second_turn).expect("template");
+    let before = model.reused_prompt_tokens();
+    let b = model
+        .generate(&second, &greedy(12), &mut |_| true)
+        .expect("b");
+    assert!(
+        model.reused_prompt_tokens() - before >= u64::from(a.prompt_tokens),
+        "the first turn is reused: {} of {} prompt tokens",
+        model.reused_prompt_tokens() - before,
+        b.prompt_tokens
+    );
+    assert_eq!(b, fresh_generation(name, 512, &second, 12));
+
+    // Another question under the same system prompt shares only that prefix.
+    let other = model
+        .apply_chat_template(&[system, ChatMessage::new("user", "What is 2+2?")])
+        .expect("template");
+    let c = model
+        .generate(&other, &greedy(12), &mut |_| true)
+        .expect("c");
+    assert_eq!(c, fresh_generation(name, 512, &other, 12));
+}
+
+#[test]
+fn a_sliding_window_model_reuses_a_prefix_longer_than_its_window_exactly() {
+    // Gemma 3 attends over a 512-token window in most layers. llama.cpp keeps the whole window
+    // cache by default, so a stream never evicts its start and a 600-token prefix is reusable;
+    // the continuation must match a fresh model's, window edges included.
+    let name = "gemma3-270m";
+    let model = TextModel::load(
+        &common::model(name),
+        LoadOptions {
+            n_ctx: 1024,
+            parallel: 1,
+            ..LoadOptions::default()
+        },
+    )
+    .expect("load gemma");
+    let long: String = (0..80)
+        .map(|i| format!("Line {i} of the ledger. "))
+        .collect();
+    let first = format!("{long}The total is");
+    let second = format!("{long}The sum of all lines is");
+    let n_first = model.count_tokens(&first).expect("count");
+    assert!(n_first > 600, "{n_first}");
+    model
+        .generate(&first, &greedy(2), &mut |_| true)
+        .expect("first");
+    let b = model
+        .generate(&second, &greedy(4), &mut |_| true)
+        .expect("second");
+    assert!(
+        model.reused_prompt_tokens() > 590,
+        "{}",
+        model.reused_prompt_tokens()
+    );
+    assert_eq!(b, fresh_generation(name, 1024, &second, 4));
 }

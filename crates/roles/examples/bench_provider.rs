@@ -2,8 +2,8 @@
 //! GGUF, prompt and settings, plus the gateway's overhead per request. Not a test; run it in
 //! release mode:
 //!
-//! `cargo run -p hibana-roles --example bench_provider [MAX_TOKENS]` (dependencies, llama.cpp
-//! included, are optimised in the dev profile too)
+//! `cargo run -p hibana-roles --example bench_provider [MAX_TOKENS] [ROUNDS]` (dependencies,
+//! llama.cpp included, are optimised in the dev profile too)
 //!
 //! `llama-server` is taken from `$HIBANA_LLAMA_SERVER`, else built once by
 //! `scripts/build-llama-server.sh`. Both servers get the same threads, 8 parallel sequences and
@@ -114,20 +114,22 @@ async fn measure(
     base: &str,
     prompt_tokens: u32,
     max_tokens: u32,
+    round: usize,
 ) -> Figures {
+    let salt = round * 10_000;
     // Warm up once, then three single streams.
-    stream_once(client, base, None, 8, 1000).await;
+    stream_once(client, base, None, 8, salt + 1000).await;
     let mut prompt = Vec::new();
     let mut decode = Vec::new();
     for i in 0..3 {
-        let s = stream_once(client, base, None, max_tokens, i).await;
+        let s = stream_once(client, base, None, max_tokens, salt + i).await;
         prompt.push(f64::from(prompt_tokens) / s.first_token.as_secs_f64());
         let after_first = (s.total - s.first_token).as_secs_f64();
         decode.push(f64::from(s.tokens.saturating_sub(1)) / after_first);
     }
     let start = Instant::now();
     let streams = futures_util::future::join_all(
-        (0..PARALLEL).map(|i| stream_once(client, base, None, max_tokens, 100 + i)),
+        (0..PARALLEL).map(|i| stream_once(client, base, None, max_tokens, salt + 100 + i)),
     )
     .await;
     let wall = start.elapsed().as_secs_f64();
@@ -232,6 +234,10 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(64);
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = catalog::models_dir();
     let info = catalog::find(&dir, MODEL).unwrap_or_else(|e| panic!("{e}"));
@@ -246,8 +252,11 @@ async fn main() {
         .await
         .unwrap();
     let ours = format!("http://{addr}");
+    // A new connection per request: llama-server (cpp-httplib) closes idle keep-alive
+    // connections on its own timer, and a request sent on one as it closes fails with
+    // `IncompleteMessage`. Connecting on loopback costs microseconds against streams of seconds.
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
 
@@ -265,36 +274,52 @@ async fn main() {
     let prompt_tokens = probe["usage"]["prompt_tokens"].as_u64().unwrap() as u32;
 
     println!(
-        "model {MODEL} ({}), greedy, {prompt_tokens} prompt tokens, max_tokens {max_tokens}, {threads} threads, {PARALLEL} parallel sequences",
+        "model {MODEL} ({}), greedy, {prompt_tokens} prompt tokens, max_tokens {max_tokens}, {threads} threads, {PARALLEL} parallel sequences, {rounds} rounds",
         info.path.display()
     );
-    let hibana = measure(&client, &ours, prompt_tokens, max_tokens).await;
+    // Both servers run for the whole comparison and are measured in alternating rounds, so a
+    // change in the machine's load during the run falls on both.
     let (server, theirs) = start_llama_server(&info.path, threads).await;
-    let llama = measure(&client, &theirs, prompt_tokens, max_tokens).await;
+    let mut hibana = Vec::new();
+    let mut llama = Vec::new();
+    for round in 1..=rounds {
+        let ours_now = measure(&client, &ours, prompt_tokens, max_tokens, round).await;
+        let theirs_now = measure(&client, &theirs, prompt_tokens, max_tokens, round).await;
+        eprintln!(
+            "round {round}: decode 1 stream {:.1} vs {:.1}, 8 streams {:.1} vs {:.1} tokens/s",
+            ours_now.decode_tps,
+            theirs_now.decode_tps,
+            ours_now.concurrent_tps,
+            theirs_now.concurrent_tps
+        );
+        hibana.push(ours_now);
+        llama.push(theirs_now);
+    }
     drop(server);
     println!();
     println!(
-        "{:<34} {:>14} {:>14} {:>8}",
-        "", "hibana provider", "llama-server", "ratio"
+        "{:<34} {:>14} {:>14} {:>8} {:>14}",
+        "median of rounds", "hibana provider", "llama-server", "ratio", "ratio per round"
     );
-    for (name, a, b) in [
-        (
-            "prompt tokens/s (1 stream)",
-            hibana.prompt_tps,
-            llama.prompt_tps,
-        ),
-        (
-            "decode tokens/s (1 stream)",
-            hibana.decode_tps,
-            llama.decode_tps,
-        ),
-        (
-            "decode tokens/s (8 streams, total)",
-            hibana.concurrent_tps,
-            llama.concurrent_tps,
-        ),
-    ] {
-        println!("{name:<34} {a:>14.1} {b:>14.1} {:>7.2}x", a / b);
+    let rows: [(&str, fn(&Figures) -> f64); 3] = [
+        ("prompt tokens/s (1 stream)", |f| f.prompt_tps),
+        ("decode tokens/s (1 stream)", |f| f.decode_tps),
+        ("decode tokens/s (8 streams, total)", |f| f.concurrent_tps),
+    ];
+    for (name, field) in rows {
+        let a = median(&mut hibana.iter().map(field).collect::<Vec<_>>());
+        let b = median(&mut llama.iter().map(field).collect::<Vec<_>>());
+        let mut ratios: Vec<f64> = hibana
+            .iter()
+            .zip(&llama)
+            .map(|(x, y)| field(x) / field(y))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let spread = format!("{:.2}–{:.2}", ratios[0], ratios[ratios.len() - 1]);
+        println!(
+            "{name:<34} {a:>14.1} {b:>14.1} {:>7.2}x {spread:>14}",
+            a / b
+        );
     }
 
     // Gateway overhead: the same small embedding request, directly and through the gateway.
