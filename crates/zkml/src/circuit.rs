@@ -39,7 +39,7 @@ use halo2_proofs::{
 use crate::model::{Activation, QuantModel, SHIFT};
 
 /// Values multiplied per dot row.
-pub(crate) const LANES: usize = 8;
+pub(crate) const LANES: usize = 16;
 const TAG_IDENTITY: u64 = 0;
 const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
