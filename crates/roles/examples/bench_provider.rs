@@ -109,6 +109,9 @@ struct Figures {
     concurrent_tps: f64,
 }
 
+/// Reads one figure of a round.
+type Field = fn(&Figures) -> f64;
+
 async fn measure(
     client: &reqwest::Client,
     base: &str,
@@ -301,7 +304,7 @@ async fn main() {
         "{:<34} {:>14} {:>14} {:>8} {:>14}",
         "median of rounds", "hibana provider", "llama-server", "ratio", "ratio per round"
     );
-    let rows: [(&str, fn(&Figures) -> f64); 3] = [
+    let rows: [(&str, Field); 3] = [
         ("prompt tokens/s (1 stream)", |f| f.prompt_tps),
         ("decode tokens/s (1 stream)", |f| f.decode_tps),
         ("decode tokens/s (8 streams, total)", |f| f.concurrent_tps),
