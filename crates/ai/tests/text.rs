@@ -243,17 +243,19 @@ fn gemma_completes_text_and_has_its_own_tokenizer() {
     );
 }
 
+/// A model of its own for one test, with `parallel` KV streams of `n_ctx` tokens.
+fn load(name: &str, n_ctx: u32, parallel: u32) -> TextModel {
+    let options = LoadOptions {
+        n_ctx,
+        parallel,
+        ..LoadOptions::default()
+    };
+    TextModel::load(&common::model(name), options).expect("load")
+}
+
 /// The same generation on a freshly loaded model, whose streams hold no cached prefix.
 fn fresh_generation(name: &str, n_ctx: u32, prompt: &str, max_tokens: u32) -> Generation {
-    let model = TextModel::load(
-        &common::model(name),
-        LoadOptions {
-            n_ctx,
-            parallel: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("load");
+    let model = load(name, n_ctx, 1);
     let g = model
         .generate(prompt, &greedy(max_tokens), &mut |_| true)
         .expect("fresh");
@@ -264,15 +266,7 @@ fn fresh_generation(name: &str, n_ctx: u32, prompt: &str, max_tokens: u32) -> Ge
 #[test]
 fn a_cached_prompt_prefix_is_not_read_again_and_changes_no_token() {
     let name = "smollm2-135m-instruct";
-    let model = TextModel::load(
-        &common::model(name),
-        LoadOptions {
-            n_ctx: 512,
-            parallel: 2,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("load");
+    let model = load(name, 512, 2);
     let system = ChatMessage::new("system", "You are a helpful assistant. Answer briefly.");
     let first_turn = [system.clone(), ChatMessage::new("user", "Name a fruit.")];
     let first = model.apply_chat_template(&first_turn).expect("template");
@@ -321,15 +315,7 @@ fn a_sliding_window_model_reuses_a_prefix_longer_than_its_window_exactly() {
     // cache by default, so a stream never evicts its start and a 600-token prefix is reusable;
     // the continuation must match a fresh model's, window edges included.
     let name = "gemma3-270m";
-    let model = TextModel::load(
-        &common::model(name),
-        LoadOptions {
-            n_ctx: 1024,
-            parallel: 1,
-            ..LoadOptions::default()
-        },
-    )
-    .expect("load gemma");
+    let model = load(name, 1024, 1);
     let long: String = (0..80)
         .map(|i| format!("Line {i} of the ledger. "))
         .collect();
