@@ -222,6 +222,23 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         usage[2].as_u64().unwrap(),
         usage[0].as_u64().unwrap() + usage[1].as_u64().unwrap()
     );
+    // The repeated chat read its prompt from the provider's prefix cache, all but one token.
+    let provider = info["provider"]
+        .as_str()
+        .expect("devnet prints the provider URL");
+    let (got, text) = http(provider, "GET", "/health", None, b"");
+    assert_eq!(got, 200, "{text}");
+    let health: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let smollm2 = health["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "smollm2-135m-instruct")
+        .expect("the provider serves smollm2");
+    assert!(
+        smollm2["reused_prompt_tokens"].as_u64().unwrap() >= usage[0].as_u64().unwrap() - 1,
+        "{health}"
+    );
     assert!(
         out["receipt"]
             .as_str()

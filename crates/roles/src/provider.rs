@@ -317,6 +317,8 @@ async fn health(State(p): State<AppState>) -> Json<serde_json::Value> {
                 "kind": s.info.kind,
                 "hash": s.info.content_hash,
                 "context_length": match &s.model { Loaded::Text(m) => Some(m.context_length()), Loaded::Embed(_) => None },
+                // Prompt tokens answered from a KV stream's cached prefix instead of decoded.
+                "reused_prompt_tokens": match &s.model { Loaded::Text(m) => Some(m.reused_prompt_tokens()), Loaded::Embed(_) => None },
             })
         })
         .collect();
