@@ -1,13 +1,13 @@
 //! Side-by-side benchmark of the provider against llama.cpp's own `llama-server` on the same
-//! GGUF, prompt and settings, plus the gateway's overhead per request. Not a test; run it in
-//! release mode:
+//! GGUF, prompt and settings, plus the gateway's overhead per request. Not a test. Run:
 //!
 //! `cargo run -p hibana-roles --example bench_provider [MAX_TOKENS] [ROUNDS]` (dependencies,
 //! llama.cpp included, are optimised in the dev profile too)
 //!
 //! `llama-server` is taken from `$HIBANA_LLAMA_SERVER`, else built once by
 //! `scripts/build-llama-server.sh`. Both servers get the same threads, 8 parallel sequences and
-//! the same per-sequence context, and are measured by the same client over HTTP with streaming:
+//! the same per-sequence context, and are measured in alternating rounds (fresh prompts each
+//! round) by the same client over HTTP with streaming:
 //! prompt tokens/s from the time to the first token, decode tokens/s from the tokens after it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -240,7 +240,8 @@ async fn main() {
     let rounds: usize = std::env::args()
         .nth(2)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(5)
+        .max(1);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = catalog::models_dir();
     let info = catalog::find(&dir, MODEL).unwrap_or_else(|e| panic!("{e}"));
