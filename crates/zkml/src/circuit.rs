@@ -38,8 +38,13 @@ use halo2_proofs::{
 
 use crate::model::{Activation, QuantModel, SHIFT};
 
-/// Values multiplied per dot row.
-pub(crate) const LANES: usize = 16;
+/// Values multiplied per dot row, for most models.
+pub(crate) const NARROW: usize = 8;
+/// Values multiplied per dot row for models whose dot rows then fit a smaller circuit (a wide
+/// dense layer): more columns, half the rows.
+pub(crate) const WIDE: usize = 16;
+/// The smallest circuit size used (2^MIN_K rows).
+pub(crate) const MIN_K: u32 = 6;
 const TAG_IDENTITY: u64 = 0;
 const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
@@ -94,17 +99,36 @@ pub(crate) fn input_commitment(input: &[i64], salt: Fp) -> Fp {
 
 /// Rows the circuit needs (before rounding to a power of two).
 pub(crate) fn rows_needed(model: &QuantModel) -> usize {
+    rows_with(model, lanes(model))
+}
+
+/// The circuit size (log2 of its rows) for `rows`.
+pub(crate) fn k_for(rows: usize) -> u32 {
+    rows.next_power_of_two().trailing_zeros().max(MIN_K)
+}
+
+/// Values per dot row for `model`: [`WIDE`] only where it makes the circuit smaller, since
+/// wider rows cost more columns.
+pub(crate) fn lanes(model: &QuantModel) -> usize {
+    if k_for(rows_with(model, WIDE)) < k_for(rows_with(model, NARROW)) {
+        WIDE
+    } else {
+        NARROW
+    }
+}
+
+fn rows_with(model: &QuantModel, lanes: usize) -> usize {
     let table = table_rows(model);
     let n = model.input_len as usize;
-    let main = n / LANES
+    let main = n / lanes
         + 2
         + n
-        + n.div_ceil(PACK) * PACK.div_ceil(LANES)
+        + n.div_ceil(PACK) * PACK.div_ceil(lanes)
         + model
             .layers
             .iter()
             .flat_map(|l| &l.rows)
-            .map(|r| r.terms.len().div_ceil(LANES) + 1)
+            .map(|r| r.terms.len().div_ceil(lanes) + 1)
             .sum::<usize>();
     let poseidon = n.div_ceil(PACK) * POSEIDON_ROWS;
     table.max(main).max(poseidon) + RESERVED_ROWS
@@ -151,19 +175,20 @@ pub(crate) struct Witness {
     pub(crate) salt: Fp,
 }
 
-/// The circuit for one model; without a witness it describes the model only (for keygen).
+/// The circuit for one model with `L` values per dot row; without a witness it describes the
+/// model only (for keygen).
 #[derive(Debug, Clone)]
-pub(crate) struct InferenceCircuit {
+pub(crate) struct InferenceCircuit<const L: usize> {
     pub(crate) model: Arc<QuantModel>,
     pub(crate) witness: Option<Witness>,
 }
 
 /// Columns and gates.
 #[derive(Debug, Clone)]
-pub(crate) struct InferenceConfig {
-    lanes: [Column<Advice>; LANES],
+pub(crate) struct InferenceConfig<const L: usize> {
+    lanes: [Column<Advice>; L],
     acc: Column<Advice>,
-    weights: [Column<Fixed>; LANES],
+    weights: [Column<Fixed>; L],
     bias: Column<Fixed>,
     act_tag: Column<Fixed>,
     /// 1 on activation rows whose output is `y` itself (no activation, or a range check).
@@ -176,8 +201,8 @@ pub(crate) struct InferenceConfig {
     poseidon: Pow5Config<Fp, 3, 2>,
 }
 
-impl Circuit<Fp> for InferenceCircuit {
-    type Config = InferenceConfig;
+impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
+    type Config = InferenceConfig<L>;
     type FloorPlanner = SimpleFloorPlanner;
 
     fn without_witnesses(&self) -> Self {
@@ -187,13 +212,13 @@ impl Circuit<Fp> for InferenceCircuit {
         }
     }
 
-    fn configure(meta: &mut ConstraintSystem<Fp>) -> InferenceConfig {
-        let lanes = [(); LANES].map(|_| meta.advice_column());
+    fn configure(meta: &mut ConstraintSystem<Fp>) -> InferenceConfig<L> {
+        let lanes = [(); L].map(|_| meta.advice_column());
         let acc = meta.advice_column();
         for c in lanes.iter().chain([&acc]) {
             meta.enable_equality(*c);
         }
-        let weights = [(); LANES].map(|_| meta.fixed_column());
+        let weights = [(); L].map(|_| meta.fixed_column());
         let bias = meta.fixed_column();
         let act_tag = meta.fixed_column();
         let is_id = meta.fixed_column();
@@ -290,7 +315,7 @@ impl Circuit<Fp> for InferenceCircuit {
 
     fn synthesize(
         &self,
-        cfg: InferenceConfig,
+        cfg: InferenceConfig<L>,
         mut layouter: impl Layouter<Fp>,
     ) -> Result<(), Error> {
         let model = &*self.model;
@@ -316,16 +341,16 @@ impl Circuit<Fp> for InferenceCircuit {
                 for (i, &v) in input_vals.iter().enumerate() {
                     cells.push(region.assign_advice(
                         || "x",
-                        cfg.lanes[i % LANES],
-                        i / LANES,
+                        cfg.lanes[i % L],
+                        i / L,
                         || value(v.into()),
                     )?);
                 }
                 let n = input_vals.len();
                 let salt = region.assign_advice(
                     || "salt",
-                    cfg.lanes[n % LANES],
-                    n / LANES,
+                    cfg.lanes[n % L],
+                    n / L,
                     || match &self.witness {
                         Some(w) => Value::known(w.salt),
                         None => Value::unknown(),
@@ -376,7 +401,7 @@ impl Circuit<Fp> for InferenceCircuit {
                 |mut region| {
                     let mut acc = None;
                     let mut running = Fp::zero();
-                    for (k, chunk) in group.chunks(LANES).enumerate() {
+                    for (k, chunk) in group.chunks(L).enumerate() {
                         if k == 0 {
                             cfg.q_dot.enable(&mut region, k)?;
                             region.assign_fixed(
@@ -388,8 +413,8 @@ impl Circuit<Fp> for InferenceCircuit {
                         } else {
                             cfg.q_chain.enable(&mut region, k)?;
                         }
-                        for lane in 0..LANES {
-                            let j = k * LANES + lane;
+                        for lane in 0..L {
+                            let j = k * L + lane;
                             match chunk.get(lane) {
                                 Some(x) => {
                                     x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
@@ -466,7 +491,7 @@ impl Circuit<Fp> for InferenceCircuit {
                     |mut region| {
                         let mut acc_cell: Option<AssignedCell<Fp, Fp>> = None;
                         let mut running = i128::from(row.bias);
-                        for (k, chunk) in row.terms.chunks(LANES).enumerate() {
+                        for (k, chunk) in row.terms.chunks(L).enumerate() {
                             if k == 0 {
                                 cfg.q_dot.enable(&mut region, k)?;
                                 region.assign_fixed(
@@ -479,7 +504,7 @@ impl Circuit<Fp> for InferenceCircuit {
                                 cfg.q_chain.enable(&mut region, k)?;
                             }
                             // Unused lanes multiply zero by zero.
-                            for lane in chunk.len()..LANES {
+                            for lane in chunk.len()..L {
                                 region.assign_advice(|| "pad", cfg.lanes[lane], k, || value(0))?;
                                 region.assign_fixed(
                                     || "pad",
@@ -508,7 +533,7 @@ impl Circuit<Fp> for InferenceCircuit {
                             )?);
                         }
                         let acc_cell = acc_cell.ok_or(Error::Synthesis)?;
-                        let k = row.terms.len().div_ceil(LANES);
+                        let k = row.terms.len().div_ceil(L);
                         cfg.q_act.enable(&mut region, k)?;
                         region.assign_fixed(
                             || "tag",
@@ -542,7 +567,7 @@ impl Circuit<Fp> for InferenceCircuit {
     }
 }
 
-impl InferenceCircuit {
+impl<const L: usize> InferenceCircuit<L> {
     /// Lookup tag of layer `l`'s activation.
     fn tag(&self, l: usize) -> u64 {
         let layers = &self.model.layers;
@@ -577,7 +602,7 @@ impl InferenceCircuit {
 
     fn load_table(
         &self,
-        cfg: &InferenceConfig,
+        cfg: &InferenceConfig<L>,
         layouter: &mut impl Layouter<Fp>,
     ) -> Result<(), Error> {
         let model = &*self.model;
@@ -674,26 +699,46 @@ mod tests {
 
     fn check(model: &QuantModel, input: &[i64]) -> Result<(), TestCaseError> {
         let trace = model.eval(input).unwrap();
-        let k = rows_needed(model).next_power_of_two().trailing_zeros();
         let salt = Fp::from(7u64);
-        let circuit = InferenceCircuit {
-            model: Arc::new(model.clone()),
-            witness: Some(Witness {
-                input: input.to_vec(),
-                salt,
-            }),
-        };
         let [lo, hi] = commitment_limbs(&model.commitment());
         let mut instance = vec![lo, hi, input_commitment(input, salt)];
         instance.extend(trace.output().iter().map(|&v| fe(v.into())));
-        let prover = MockProver::run(k, &circuit, vec![instance.clone()]).unwrap();
-        prop_assert_eq!(prover.verify(), Ok(()));
+        prop_assert_eq!(mock(model, input, salt, instance.clone()), Ok(()));
         // Any other output is rejected.
         let last = instance.len() - 1;
         instance[last] += Fp::one();
-        let prover = MockProver::run(k, &circuit, vec![instance]).unwrap();
-        prop_assert!(prover.verify().is_err());
+        prop_assert!(mock(model, input, salt, instance).is_err());
         Ok(())
+    }
+
+    /// Runs the mock prover on `model`'s circuit, with the lane width the model gets.
+    fn mock(
+        model: &QuantModel,
+        input: &[i64],
+        salt: Fp,
+        instance: Vec<Fp>,
+    ) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
+        fn run<const L: usize>(
+            model: &QuantModel,
+            input: &[i64],
+            salt: Fp,
+            instance: Vec<Fp>,
+        ) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
+            let circuit = InferenceCircuit::<L> {
+                model: Arc::new(model.clone()),
+                witness: Some(Witness {
+                    input: input.to_vec(),
+                    salt,
+                }),
+            };
+            MockProver::run(k_for(rows_needed(model)), &circuit, vec![instance])
+                .unwrap()
+                .verify()
+        }
+        match lanes(model) {
+            WIDE => run::<WIDE>(model, input, salt, instance),
+            _ => run::<NARROW>(model, input, salt, instance),
+        }
     }
 
     proptest! {
@@ -746,22 +791,12 @@ mod tests {
             }],
             softmax_output: false,
         };
-        let k = rows_needed(&model).next_power_of_two().trailing_zeros();
         let [lo, hi] = commitment_limbs(&model.commitment());
         let run = |x: i64| {
             let salt = Fp::from(3u64);
-            let circuit = InferenceCircuit {
-                model: Arc::new(model.clone()),
-                witness: Some(Witness {
-                    input: vec![x],
-                    salt,
-                }),
-            };
             let out = x.div_euclid(1 << SHIFT);
             let instance = vec![lo, hi, input_commitment(&[x], salt), fe(out.into())];
-            MockProver::run(k, &circuit, vec![instance])
-                .unwrap()
-                .verify()
+            mock(&model, &[x], salt, instance)
         };
         assert_eq!(run(model.act_max()), Ok(()));
         assert_eq!(run(model.act_min()), Ok(()));

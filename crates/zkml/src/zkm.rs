@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ZkError,
     circuit::{
-        INSTANCE_HEADER, InferenceCircuit, Witness, commitment_limbs, fe, input_commitment,
-        rows_needed,
+        INSTANCE_HEADER, InferenceCircuit, MIN_K, NARROW, WIDE, Witness, commitment_limbs, fe,
+        input_commitment, k_for, lanes, rows_needed,
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
 };
@@ -36,7 +36,7 @@ pub const ZKM_VERSION: u16 = 1;
 /// Version of the proof format this code reads and writes.
 pub const PROOF_VERSION: u16 = 1;
 /// Smallest and largest circuit size (log2 rows) accepted.
-const K_RANGE: std::ops::RangeInclusive<u32> = 6..=20;
+const K_RANGE: std::ops::RangeInclusive<u32> = MIN_K..=20;
 
 fn seal(magic: &[u8; 4], version: u16, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 38);
@@ -107,7 +107,7 @@ impl ZkModel {
     pub fn from_float(float: &FloatModel, calibration: &Calibration) -> Result<Self, ZkError> {
         let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
         let rows = rows_needed(&model);
-        let k = (rows.next_power_of_two().trailing_zeros()).max(*K_RANGE.start());
+        let k = k_for(rows).max(*K_RANGE.start());
         if !K_RANGE.contains(&k) {
             return Err(ZkError::TooLarge { rows });
         }
@@ -163,7 +163,7 @@ impl ZkModel {
         Self::from_bytes(&bytes)
     }
 
-    fn circuit(&self, witness: Option<Witness>) -> InferenceCircuit {
+    fn circuit<const L: usize>(&self, witness: Option<Witness>) -> InferenceCircuit<L> {
         InferenceCircuit {
             model: self.model.clone(),
             witness,
@@ -173,7 +173,11 @@ impl ZkModel {
     /// Derives the transparent IPA parameters and the verifying key.
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
         let params = ipa_params(self.k);
-        let vk = keygen_vk(&params, &self.circuit(None)).map_err(ZkError::from_halo2)?;
+        let vk = match lanes(&self.model) {
+            WIDE => keygen_vk(&params, &self.circuit::<WIDE>(None)),
+            _ => keygen_vk(&params, &self.circuit::<NARROW>(None)),
+        }
+        .map_err(ZkError::from_halo2)?;
         Ok(Verifier {
             zkm: self.clone(),
             params,
@@ -184,8 +188,12 @@ impl ZkModel {
     /// Derives the parameters and both keys.
     pub fn prover(&self) -> Result<Prover, ZkError> {
         let verifier = self.verifier()?;
-        let pk = keygen_pk(&verifier.params, verifier.vk.clone(), &self.circuit(None))
-            .map_err(ZkError::from_halo2)?;
+        let (params, vk) = (&verifier.params, verifier.vk.clone());
+        let pk = match lanes(&self.model) {
+            WIDE => keygen_pk(params, vk, &self.circuit::<WIDE>(None)),
+            _ => keygen_pk(params, vk, &self.circuit::<NARROW>(None)),
+        }
+        .map_err(ZkError::from_halo2)?;
         Ok(Prover { verifier, pk })
     }
 }
@@ -465,19 +473,23 @@ impl Prover {
         let model = zkm.commitment();
         let output = trace.output().to_vec();
         let instance = instance(&model, commitment, &output);
-        let circuit = zkm.circuit(Some(Witness {
+        let witness = Witness {
             input: input.to_vec(),
             salt,
-        }));
+        };
         let mut transcript = Blake2bWrite::<_, EqAffine, Challenge255<_>>::init(vec![]);
-        plonk::create_proof(
-            &self.verifier.params,
-            &self.pk,
-            &[circuit],
-            &[&[&instance]],
-            UnwrapErr(rand::rngs::SysRng),
-            &mut transcript,
-        )
+        let (params, pk, instances) = (&self.verifier.params, &self.pk, &[&[&instance[..]][..]]);
+        let rng = UnwrapErr(rand::rngs::SysRng);
+        match lanes(&zkm.model) {
+            WIDE => {
+                let circuit = zkm.circuit::<WIDE>(Some(witness));
+                plonk::create_proof(params, pk, &[circuit], instances, rng, &mut transcript)
+            }
+            _ => {
+                let circuit = zkm.circuit::<NARROW>(Some(witness));
+                plonk::create_proof(params, pk, &[circuit], instances, rng, &mut transcript)
+            }
+        }
         .map_err(ZkError::from_halo2)?;
         Ok(InferenceProof {
             model,
