@@ -97,7 +97,8 @@ pub(crate) fn input_commitment(input: &[i64], salt: Fp) -> Fp {
     })
 }
 
-/// Rows the circuit needs (before rounding to a power of two).
+/// Rows the circuit needs (before rounding to a power of two) with the lane width it gets.
+#[cfg(test)]
 pub(crate) fn rows_needed(model: &QuantModel) -> usize {
     rows_with(model, lanes(model))
 }
@@ -117,7 +118,8 @@ pub(crate) fn lanes(model: &QuantModel) -> usize {
     }
 }
 
-fn rows_with(model: &QuantModel, lanes: usize) -> usize {
+/// Rows the circuit needs with `lanes` values per dot row (before rounding to a power of two).
+pub(crate) fn rows_with(model: &QuantModel, lanes: usize) -> usize {
     let table = table_rows(model);
     let n = model.input_len as usize;
     let main = n / lanes

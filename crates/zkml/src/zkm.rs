@@ -24,7 +24,7 @@ use crate::{
     ZkError,
     circuit::{
         INSTANCE_HEADER, InferenceCircuit, MIN_K, NARROW, WIDE, Witness, commitment_limbs, fe,
-        input_commitment, k_for, lanes, rows_needed,
+        input_commitment, k_for, lanes, rows_with,
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
 };
@@ -32,7 +32,9 @@ use crate::{
 const ZKM_MAGIC: &[u8; 4] = b"HZKM";
 const PROOF_MAGIC: &[u8; 4] = b"HZKP";
 /// Version of the `.zkm` format this code reads and writes.
-pub const ZKM_VERSION: u16 = 1;
+pub const ZKM_VERSION: u16 = 2;
+/// Oldest `.zkm` version this code still reads (version 1 had 8 values per dot row throughout).
+const ZKM_OLDEST: u16 = 1;
 /// Version of the proof format this code reads and writes.
 pub const PROOF_VERSION: u16 = 1;
 /// Smallest and largest circuit size (log2 rows) accepted.
@@ -48,12 +50,15 @@ fn seal(magic: &[u8; 4], version: u16, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Checks magic, version (from `oldest` to `version`) and checksum; returns the version found and
+/// the body.
 fn open<'a>(
     magic: &[u8; 4],
+    oldest: u16,
     version: u16,
     what: &str,
     bytes: &'a [u8],
-) -> Result<&'a [u8], ZkError> {
+) -> Result<(u16, &'a [u8]), ZkError> {
     if bytes.len() < 38 {
         return Err(ZkError::Format(format!(
             "{what} is truncated ({} bytes)",
@@ -64,9 +69,9 @@ fn open<'a>(
         return Err(ZkError::Format(format!("not a {what} (bad magic bytes)")));
     }
     let found = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if found != version {
+    if !(oldest..=version).contains(&found) {
         return Err(ZkError::Format(format!(
-            "{what} version {found} is not supported (this build reads version {version})"
+            "{what} version {found} is not supported (this build reads versions {oldest} to {version})"
         )));
     }
     let (data, sum) = bytes.split_at(bytes.len() - 32);
@@ -75,7 +80,7 @@ fn open<'a>(
             "{what} is corrupted or truncated (checksum mismatch)"
         )));
     }
-    Ok(&data[6..])
+    Ok((found, &data[6..]))
 }
 
 /// A compiled model: the quantised model, the circuit size and the calibration report.
@@ -87,10 +92,22 @@ pub struct ZkModel {
     pub k: u32,
     /// Calibration report from compilation.
     pub report: CalibrationReport,
+    /// Values multiplied per dot row of the circuit.
+    lanes: usize,
 }
 
 #[derive(BorshSerialize, BorshDeserialize)]
 struct ZkmBody {
+    model: QuantModel,
+    k: u32,
+    report_json: String,
+    /// Values per dot row (absent in version 1, which always used 8).
+    lanes: u8,
+}
+
+/// The version 1 layout.
+#[derive(BorshDeserialize)]
+struct ZkmBodyV1 {
     model: QuantModel,
     k: u32,
     report_json: String,
@@ -106,7 +123,8 @@ impl ZkModel {
     /// Quantises an imported model and sizes its circuit.
     pub fn from_float(float: &FloatModel, calibration: &Calibration) -> Result<Self, ZkError> {
         let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
-        let rows = rows_needed(&model);
+        let lanes = lanes(&model);
+        let rows = rows_with(&model, lanes);
         let k = k_for(rows).max(*K_RANGE.start());
         if !K_RANGE.contains(&k) {
             return Err(ZkError::TooLarge { rows });
@@ -115,6 +133,7 @@ impl ZkModel {
             model: Arc::new(model),
             k,
             report,
+            lanes,
         })
     }
 
@@ -130,6 +149,7 @@ impl ZkModel {
             k: self.k,
             report_json: serde_json::to_string(&self.report)
                 .map_err(|e| ZkError::Format(e.to_string()))?,
+            lanes: self.lanes as u8,
         };
         let body = borsh::to_vec(&body).map_err(|e| ZkError::Format(e.to_string()))?;
         Ok(seal(ZKM_MAGIC, ZKM_VERSION, &body))
@@ -137,11 +157,28 @@ impl ZkModel {
 
     /// Parses and validates the `.zkm` format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let body = open(ZKM_MAGIC, ZKM_VERSION, ".zkm file", bytes)?;
-        let body = ZkmBody::try_from_slice(body)
-            .map_err(|e| ZkError::Format(format!(".zkm body does not decode: {e}")))?;
+        let (version, body) = open(ZKM_MAGIC, ZKM_OLDEST, ZKM_VERSION, ".zkm file", bytes)?;
+        let undecodable =
+            |e: std::io::Error| ZkError::Format(format!(".zkm body does not decode: {e}"));
+        let body = if version == 1 {
+            let v1 = ZkmBodyV1::try_from_slice(body).map_err(undecodable)?;
+            ZkmBody {
+                model: v1.model,
+                k: v1.k,
+                report_json: v1.report_json,
+                lanes: NARROW as u8,
+            }
+        } else {
+            ZkmBody::try_from_slice(body).map_err(undecodable)?
+        };
         body.model.validate()?;
-        let rows = rows_needed(&body.model);
+        let lanes = usize::from(body.lanes);
+        if lanes != NARROW && lanes != WIDE {
+            return Err(ZkError::Format(format!(
+                ".zkm dot rows of {lanes} values are not supported ({NARROW} or {WIDE})"
+            )));
+        }
+        let rows = rows_with(&body.model, lanes);
         if !K_RANGE.contains(&body.k) || rows > 1usize << body.k {
             return Err(ZkError::Format(format!(
                 ".zkm circuit size 2^{} does not fit its {rows} rows",
@@ -154,6 +191,7 @@ impl ZkModel {
             model: Arc::new(body.model),
             k: body.k,
             report,
+            lanes,
         })
     }
 
@@ -173,7 +211,7 @@ impl ZkModel {
     /// Derives the transparent IPA parameters and the verifying key.
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
         let params = ipa_params(self.k);
-        let vk = match lanes(&self.model) {
+        let vk = match self.lanes {
             WIDE => keygen_vk(&params, &self.circuit::<WIDE>(None)),
             _ => keygen_vk(&params, &self.circuit::<NARROW>(None)),
         }
@@ -189,7 +227,7 @@ impl ZkModel {
     pub fn prover(&self) -> Result<Prover, ZkError> {
         let verifier = self.verifier()?;
         let (params, vk) = (&verifier.params, verifier.vk.clone());
-        let pk = match lanes(&self.model) {
+        let pk = match self.lanes {
             WIDE => keygen_pk(params, vk, &self.circuit::<WIDE>(None)),
             _ => keygen_pk(params, vk, &self.circuit::<NARROW>(None)),
         }
@@ -316,7 +354,13 @@ impl InferenceProof {
 
     /// Parses the proof file format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let body = open(PROOF_MAGIC, PROOF_VERSION, "proof file", bytes)?;
+        let (_, body) = open(
+            PROOF_MAGIC,
+            PROOF_VERSION,
+            PROOF_VERSION,
+            "proof file",
+            bytes,
+        )?;
         Self::try_from_slice(body)
             .map_err(|e| ZkError::Format(format!("proof body does not decode: {e}")))
     }
@@ -480,7 +524,7 @@ impl Prover {
         let mut transcript = Blake2bWrite::<_, EqAffine, Challenge255<_>>::init(vec![]);
         let (params, pk, instances) = (&self.verifier.params, &self.pk, &[&[&instance[..]][..]]);
         let rng = UnwrapErr(rand::rngs::SysRng);
-        match lanes(&zkm.model) {
+        match zkm.lanes {
             WIDE => {
                 let circuit = zkm.circuit::<WIDE>(Some(witness));
                 plonk::create_proof(params, pk, &[circuit], instances, rng, &mut transcript)
@@ -506,5 +550,46 @@ impl Prover {
             output,
             proof: transcript.finalize(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn credit() -> ZkModel {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
+        let cal = std::fs::read(dir.join("credit_calibration.json")).unwrap();
+        ZkModel::compile(&onnx, &serde_json::from_slice(&cal).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_zkm_still_reads_with_8_values_per_dot_row() {
+        let zkm = credit();
+        assert_eq!(zkm.lanes, NARROW);
+        let v1 = borsh::to_vec(&(
+            (*zkm.model).clone(),
+            zkm.k,
+            serde_json::to_string(&zkm.report).unwrap(),
+        ))
+        .unwrap();
+        let read = ZkModel::from_bytes(&seal(ZKM_MAGIC, 1, &v1)).unwrap();
+        assert_eq!(read, zkm);
+        // Version 2 records the width; an unsupported one is refused by name.
+        let mut v2 = ZkmBody::try_from_slice(
+            open(ZKM_MAGIC, 2, 2, "", &zkm.to_bytes().unwrap())
+                .unwrap()
+                .1,
+        )
+        .unwrap();
+        assert_eq!(usize::from(v2.lanes), NARROW);
+        v2.lanes = 12;
+        let bad = seal(ZKM_MAGIC, 2, &borsh::to_vec(&v2).unwrap());
+        let err = ZkModel::from_bytes(&bad).unwrap_err().to_string();
+        assert!(err.contains("12 values"), "{err}");
+        assert!(ZkModel::from_bytes(&seal(ZKM_MAGIC, 3, &v1)).is_err());
     }
 }
