@@ -125,7 +125,7 @@ impl ZkModel {
         let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
         let lanes = lanes(&model);
         let rows = rows_with(&model, lanes);
-        let k = k_for(rows).max(*K_RANGE.start());
+        let k = k_for(rows);
         if !K_RANGE.contains(&k) {
             return Err(ZkError::TooLarge { rows });
         }
