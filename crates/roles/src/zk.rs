@@ -233,7 +233,7 @@ pub(crate) fn prove(job: &ZkJob, served_name: &str) -> Result<serde_json::Value,
         "model": served_name,
         "model_commitment": hex::encode(proof.model),
         "private": job.private,
-        "input_commitment": hex::encode(proof.input_commitment()?),
+        "input_commitment": hex::encode(proof.input_commitment(job.prover.verifier().zkm())?),
         "public_input": match &proof.input {
             InputBinding::Public { input, .. } => Some(input.clone()),
             InputBinding::Private { .. } => None,

@@ -270,7 +270,7 @@ impl MessageHandler for SubmitZkInference {
         }
         charge(state, ctx, verification_fee(zkm.k), events, "verify")?;
         let input_commitment = proof
-            .input_commitment()
+            .input_commitment(&zkm)
             .map_err(|e| zk_invalid("proof", e))?;
         let record = ZkInferenceRecord {
             id,

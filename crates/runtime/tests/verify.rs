@@ -175,7 +175,10 @@ fn register_then_submit_stores_the_verified_result_and_charges_by_circuit_size()
     let stored = verify::inference(&chain.state, &id).unwrap().unwrap();
     assert_eq!(stored.output, proof.output);
     assert_eq!(stored.model, zkm.commitment());
-    assert_eq!(stored.input_commitment, proof.input_commitment().unwrap());
+    assert_eq!(
+        stored.input_commitment,
+        proof.input_commitment(zkm).unwrap()
+    );
     assert_eq!(stored.public_input, None);
     let values = zkm.model.dequantise_output(&proof.output);
     assert_eq!(stored.class as usize, zkm.model.classify(&values));

@@ -1,30 +1,34 @@
 //! The halo2 circuit proving one quantised inference.
 //!
 //! Layout (PLONKish, over the Pallas base field):
-//! - **dot rows** compute `acc = chain·acc_prev + bias + Σ_{i<8} x_i·w_i`; weights and biases
-//!   are fixed columns, so they are part of the verifying key (the model is baked in); inputs
-//!   `x_i` are copies (permutation argument) of earlier outputs.
-//! - **activation rows** check `acc = 2^8·y + r`, look up `(2, r, r)` for `0 ≤ r < 2^8` and
-//!   `(tag, y, w)` in the activation table, which range-checks `y` and gives `w` = ReLU(y) or a
-//!   sigmoid of it; `z = w`, or `z = y` for a layer without activation. Range checks use the
-//!   model's own ReLU or sigmoid table (an identity table only for a purely linear model), so
-//!   the table holds one entry per activation value and function, and no more.
+//! - **dot rows** compute, for each of the `B` neurons of a block,
+//!   `acc_o = chain·acc_o,prev + bias_o + Σ_{i<L} x_i·w_o,i`; weights and biases are fixed
+//!   columns, so they are part of the verifying key (the model is baked in); inputs `x_i` are
+//!   copies (permutation argument) of earlier outputs, shared by the block's neurons (dense
+//!   layers read the same inputs for every output).
+//! - **activation rows** check `acc = 2^8·y + r` and give `z`, the activation of `y`.
+//!   - The legacy layout (`.zkm` versions 1 and 2) looks up `(2, r, r)` for `0 ≤ r < 2^8` and
+//!     `(tag, y, w)` in the activation table, which range-checks `y` and gives `w` = ReLU(y) or
+//!     a sigmoid of it; `z = w`, or `z = y` for a layer without activation.
+//!   - The compact layout splits `y = u − 2^(b−1)·s` (sign bit `s`) and looks up `u` and
+//!     `2^(b−1−8)·r` in one range table `[0, 2^(b−1))`, half the size of a `b`-bit activation
+//!     table; ReLU is `(1 − s)·u`, and only sigmoids keep a table of their own.
 //! - **input rows** range-check every input the same way.
-//! - **Poseidon** (P128Pow5T3) chains a random salt and the input, packed fifteen values per
-//!   field element ([`PACK`] × [`PACK_BITS`] bits, with dot rows), into one field element: the
-//!   input commitment, a public instance.
+//! - **Poseidon** (P128Pow5T3) chains a random salt and the input, packed several values per
+//!   field element (with dot rows), into one field element: the input commitment, a public
+//!   instance.
 //!
 //! Public instance: `[model_lo, model_hi, input_commitment, output_0, …]`. The model limbs are
 //! hashed into the Fiat–Shamir transcript, so a proof is bound to the model commitment too.
 
-use std::sync::Arc;
+use std::{ops::Range, sync::Arc};
 
 use halo2_gadgets::poseidon::{
     Hash as PoseidonHash, Pow5Chip, Pow5Config,
     primitives::{self as poseidon, ConstantLength, P128Pow5T3},
 };
 use halo2_proofs::{
-    circuit::{AssignedCell, Layouter, SimpleFloorPlanner, Value},
+    circuit::{AssignedCell, Layouter, Region, SimpleFloorPlanner, Value},
     pasta::{
         Fp,
         group::ff::{Field, PrimeField},
@@ -36,23 +40,73 @@ use halo2_proofs::{
     poly::Rotation,
 };
 
-use crate::model::{Activation, QuantModel, SHIFT};
+use crate::model::{Activation, QuantLayer, QuantModel, SHIFT};
 
-/// Values multiplied per dot row, for most models.
-pub(crate) const NARROW: usize = 8;
-/// Values multiplied per dot row for models whose dot rows then fit a smaller circuit (a wide
-/// dense layer): more columns, half the rows.
-pub(crate) const WIDE: usize = 16;
+/// How a circuit lays out a model. It decides the verifying key, so a `.zkm` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Values multiplied per dot row.
+    pub(crate) lanes: usize,
+    /// Neurons sharing one dot row (and its inputs).
+    pub(crate) block: usize,
+    /// Sign-split range checks against a half-size table, inputs range-checked where they are
+    /// assigned, and input packing by the activation width (`.zkm` version 3 on).
+    pub(crate) compact: bool,
+}
+
+/// Version 1 and 2 layouts: 8 values per dot row.
+pub(crate) const LEGACY_NARROW: Layout = Layout {
+    lanes: 8,
+    block: 1,
+    compact: false,
+};
+/// Version 2 layout for wide dense layers: 16 values per dot row.
+pub(crate) const LEGACY_WIDE: Layout = Layout {
+    lanes: 16,
+    block: 1,
+    compact: false,
+};
+/// Layouts a new compilation chooses from, cheapest first (fewest columns).
+pub(crate) const COMPACT: [Layout; 3] = [
+    Layout {
+        lanes: 8,
+        block: 1,
+        compact: true,
+    },
+    Layout {
+        lanes: 16,
+        block: 1,
+        compact: true,
+    },
+    Layout {
+        lanes: 16,
+        block: 8,
+        compact: true,
+    },
+];
+
+impl Layout {
+    /// Whether this build has a circuit for the layout and it can express `model`.
+    pub(crate) fn supports(self, model: &QuantModel) -> bool {
+        let known = [LEGACY_NARROW, LEGACY_WIDE].contains(&self) || COMPACT.contains(&self);
+        // The compact remainder check needs the range table to cover [0, 2^SHIFT).
+        known && (!self.compact || model.act_bits > SHIFT)
+    }
+}
+
 /// The smallest circuit size used (2^MIN_K rows).
 pub(crate) const MIN_K: u32 = 6;
 const TAG_IDENTITY: u64 = 0;
+/// Compact layout: the range table `[0, 2^(b−1))`, (0, 0, 0) included.
+const TAG_RANGE: u64 = 0;
 const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
 const TAG_FIRST_SIGMOID: u64 = 3;
-/// Inputs packed into one field element of the input commitment.
-pub(crate) const PACK: usize = 15;
-/// Bits per packed input: activations are at most 16-bit signed, so the packing is injective.
-pub(crate) const PACK_BITS: u32 = 16;
+/// Legacy packing: inputs per field element of the input commitment, and bits per input
+/// (activations are at most 16-bit signed, so the packing is injective).
+const LEGACY_PACK: (usize, u32) = (15, 16);
+/// Bits of a packed field element: signed values in radix 2^b stay below p/2.
+const PACKED_BITS: u32 = 253;
 /// Rows Pow5Chip uses per hash (permutation, absorption, initial state), rounded up.
 const POSEIDON_ROWS: usize = 48;
 /// Unusable rows at the end of the domain (blinding factors) plus margin.
@@ -78,29 +132,35 @@ pub(crate) fn commitment_limbs(c: &[u8; 32]) -> [Fp; 2] {
     ]
 }
 
-/// `Σ x_j · 2^(16 j)` over a group of at most [`PACK`] inputs.
-fn pack(group: &[i64]) -> Fp {
+/// Inputs per packed field element and bits per input, for `model` in `layout`.
+pub(crate) fn packing(model: &QuantModel, layout: Layout) -> (usize, u32) {
+    if layout.compact {
+        // Inputs are range-checked to act_bits signed bits: radix 2^act_bits is injective.
+        ((PACKED_BITS / model.act_bits) as usize, model.act_bits)
+    } else {
+        LEGACY_PACK
+    }
+}
+
+/// `Σ x_j · 2^(bits·j)` over a group of inputs.
+fn pack(group: &[i64], bits: u32) -> Fp {
     group.iter().enumerate().fold(Fp::zero(), |acc, (j, &x)| {
-        acc + fe(x.into()) * pack_weight(j)
+        acc + fe(x.into()) * pack_weight(j, bits)
     })
 }
 
-fn pack_weight(j: usize) -> Fp {
-    Fp::from(2).pow_vartime([u64::from(PACK_BITS) * j as u64])
+fn pack_weight(j: usize, bits: u32) -> Fp {
+    Fp::from(2).pow_vartime([u64::from(bits) * j as u64])
 }
 
 /// Poseidon chain `h_0 = salt, h_{g+1} = H(h_g, pack(group_g))` over the input in groups of
-/// [`PACK`]: the input commitment, computed natively.
-pub(crate) fn input_commitment(input: &[i64], salt: Fp) -> Fp {
-    input.chunks(PACK).fold(salt, |h, group| {
-        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init().hash([h, pack(group)])
+/// `packing.0` values: the input commitment, computed natively.
+pub(crate) fn input_commitment(input: &[i64], salt: Fp, packing: (usize, u32)) -> Fp {
+    let (count, bits) = packing;
+    input.chunks(count).fold(salt, |h, group| {
+        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init()
+            .hash([h, pack(group, bits)])
     })
-}
-
-/// Rows the circuit needs (before rounding to a power of two) with the lane width it gets.
-#[cfg(test)]
-pub(crate) fn rows_needed(model: &QuantModel) -> usize {
-    rows_with(model, lanes(model))
 }
 
 /// The circuit size (log2 of its rows) for `rows`.
@@ -108,32 +168,76 @@ pub(crate) fn k_for(rows: usize) -> u32 {
     rows.next_power_of_two().trailing_zeros().max(MIN_K)
 }
 
-/// Values per dot row for `model`: [`WIDE`] only where it makes the circuit smaller, since
-/// wider rows cost more columns.
-pub(crate) fn lanes(model: &QuantModel) -> usize {
-    if k_for(rows_with(model, WIDE)) < k_for(rows_with(model, NARROW)) {
-        WIDE
+/// The layout a new compilation of `model` gets: the compact layout that needs the fewest
+/// rows (rounded to a power of two), the one with fewer columns on a tie.
+pub(crate) fn choose_layout(model: &QuantModel) -> Layout {
+    let candidates: &[Layout] = if COMPACT[0].supports(model) {
+        &COMPACT
     } else {
-        NARROW
-    }
+        &[LEGACY_NARROW, LEGACY_WIDE]
+    };
+    candidates
+        .iter()
+        .copied()
+        .min_by_key(|&l| k_for(rows_with(model, l)))
+        .unwrap_or(LEGACY_NARROW)
 }
 
-/// Rows the circuit needs with `lanes` values per dot row (before rounding to a power of two).
-pub(crate) fn rows_with(model: &QuantModel, lanes: usize) -> usize {
-    let table = table_rows(model);
+/// Runs `$f::<L, B, C>(args…)` with the const parameters of `$layout`, one of the layouts
+/// [`Layout::supports`] knows (anything else runs as [`LEGACY_NARROW`]).
+macro_rules! with_layout {
+    ($layout:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $layout {
+            l if l == $crate::circuit::LEGACY_WIDE => $f::<16, 1, false>($($arg),*),
+            l if l == $crate::circuit::COMPACT[0] => $f::<8, 1, true>($($arg),*),
+            l if l == $crate::circuit::COMPACT[1] => $f::<16, 1, true>($($arg),*),
+            l if l == $crate::circuit::COMPACT[2] => $f::<16, 8, true>($($arg),*),
+            _ => $f::<8, 1, false>($($arg),*),
+        }
+    };
+}
+pub(crate) use with_layout;
+
+/// Consecutive neurons of `layer` that read the same inputs in the same order, at most
+/// `block` per group: they share dot rows.
+pub(crate) fn groups(layer: &QuantLayer, block: usize) -> Vec<Range<usize>> {
+    let inputs = |r: usize| layer.rows[r].terms.iter().map(|t| t.0);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < layer.rows.len() {
+        let mut end = start + 1;
+        while end < layer.rows.len() && end - start < block && inputs(end).eq(inputs(start)) {
+            end += 1;
+        }
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// Rows the circuit needs in `layout` (before rounding to a power of two).
+pub(crate) fn rows_with(model: &QuantModel, layout: Layout) -> usize {
+    let lanes = layout.lanes;
     let n = model.input_len as usize;
-    let main = n / lanes
-        + 2
-        + n
-        + n.div_ceil(PACK) * PACK.div_ceil(lanes)
-        + model
-            .layers
-            .iter()
-            .flat_map(|l| &l.rows)
-            .map(|r| r.terms.len().div_ceil(lanes) + 1)
-            .sum::<usize>();
-    let poseidon = n.div_ceil(PACK) * POSEIDON_ROWS;
-    table.max(main).max(poseidon) + RESERVED_ROWS
+    let (count, _) = packing(model, layout);
+    let inputs = if layout.compact {
+        n.max(1)
+    } else {
+        n / lanes + 2 + n
+    };
+    let neurons: usize = model
+        .layers
+        .iter()
+        .map(|l| {
+            groups(l, layout.block)
+                .into_iter()
+                .map(|g| l.rows[g.start].terms.len().div_ceil(lanes) + g.len())
+                .sum::<usize>()
+        })
+        .sum();
+    let main = inputs + n.div_ceil(count) * count.div_ceil(lanes) + neurons;
+    let poseidon = n.div_ceil(count) * POSEIDON_ROWS;
+    table_rows(model, layout).max(main).max(poseidon) + RESERVED_ROWS
 }
 
 fn has_relu(model: &QuantModel) -> bool {
@@ -151,13 +255,18 @@ fn sigmoids(model: &QuantModel) -> usize {
         .count()
 }
 
-fn table_rows(model: &QuantModel) -> usize {
-    let kinds = usize::from(has_relu(model)) + sigmoids(model);
-    kinds.max(1) * (1usize << model.act_bits) + (1usize << SHIFT) + usize::from(kinds > 0)
+fn table_rows(model: &QuantModel, layout: Layout) -> usize {
+    let range = 1usize << model.act_bits;
+    if layout.compact {
+        range / 2 + sigmoids(model) * range
+    } else {
+        let kinds = usize::from(has_relu(model)) + sigmoids(model);
+        kinds.max(1) * range + (1usize << SHIFT) + usize::from(kinds > 0)
+    }
 }
 
-/// The table that range-checks values without an activation of their own: ReLU's, else the
-/// first sigmoid's, else (a purely linear model) the identity.
+/// The legacy table that range-checks values without an activation of their own: ReLU's,
+/// else the first sigmoid's, else (a purely linear model) the identity.
 fn range_tag(model: &QuantModel) -> u64 {
     if has_relu(model) {
         TAG_RELU
@@ -175,12 +284,27 @@ pub(crate) struct Witness {
     pub(crate) input: Vec<i64>,
     /// Blinding salt of the input commitment.
     pub(crate) salt: Fp,
+    /// Tests: a dishonest change to the first output neuron's activation row.
+    #[cfg(test)]
+    pub(crate) tamper: Option<Tamper>,
 }
 
-/// The circuit for one model with `L` values per dot row; without a witness it describes the
-/// model only (for keygen).
+/// A dishonest prover's change to an activation row (tests of soundness).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tamper {
+    /// `y + 1` and `r − 2^8`: the rescale gate still holds, the remainder is out of range.
+    Rescale,
+    /// The sign bit flipped and `u` moved to keep `y = u − 2^(b−1)·s`.
+    Sign,
+    /// `u + 1` (still in range), breaking `y = u − 2^(b−1)·s`.
+    Split,
+}
+
+/// The circuit for one model in the layout `(L, B, C)` (lanes, block, compact); without a
+/// witness it describes the model only (for keygen).
 #[derive(Debug, Clone)]
-pub(crate) struct InferenceCircuit<const L: usize> {
+pub(crate) struct InferenceCircuit<const L: usize, const B: usize, const C: bool> {
     pub(crate) model: Arc<QuantModel>,
     pub(crate) witness: Option<Witness>,
 }
@@ -189,12 +313,18 @@ pub(crate) struct InferenceCircuit<const L: usize> {
 #[derive(Debug, Clone)]
 pub(crate) struct InferenceConfig<const L: usize> {
     lanes: [Column<Advice>; L],
-    acc: Column<Advice>,
-    weights: [Column<Fixed>; L],
-    bias: Column<Fixed>,
+    /// One accumulator per neuron of a block.
+    acc: Vec<Column<Advice>>,
+    /// One row of weights per neuron of a block.
+    weights: Vec<[Column<Fixed>; L]>,
+    bias: Vec<Column<Fixed>>,
     act_tag: Column<Fixed>,
     /// 1 on activation rows whose output is `y` itself (no activation, or a range check).
     is_id: Column<Fixed>,
+    /// Compact layout: 1 on ReLU rows.
+    is_relu: Option<Column<Fixed>>,
+    /// Compact layout: 2^(act_bits − 1) on activation rows.
+    span: Option<Column<Fixed>>,
     q_dot: Selector,
     q_chain: Selector,
     q_act: Selector,
@@ -202,8 +332,33 @@ pub(crate) struct InferenceConfig<const L: usize> {
     instance: Column<Instance>,
     poseidon: Pow5Config<Fp, 3, 2>,
 }
+/// The input cells and the salt cell.
+type InputCells = (Vec<AssignedCell<Fp, Fp>>, AssignedCell<Fp, Fp>);
 
-impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
+/// Where an activation row's accumulator comes from.
+enum AccSource<'a> {
+    /// A copy of a dot row's accumulator.
+    Copy(&'a AssignedCell<Fp, Fp>),
+    /// An input: `2^8 · x`, assigned in place.
+    Input,
+}
+
+/// The values of one activation row.
+#[derive(Debug, Clone, Copy)]
+struct ActValues {
+    acc: i128,
+    y: i128,
+    rem: i128,
+    /// Compact layout: `y + 2^(b−1)·s`.
+    u: i128,
+    /// Compact layout: the sign bit of `y`.
+    s: i128,
+    /// The lookup's output column.
+    w: i64,
+    z: i64,
+}
+
+impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCircuit<L, B, C> {
     type Config = InferenceConfig<L>;
     type FloorPlanner = SimpleFloorPlanner;
 
@@ -216,12 +371,12 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
 
     fn configure(meta: &mut ConstraintSystem<Fp>) -> InferenceConfig<L> {
         let lanes = [(); L].map(|_| meta.advice_column());
-        let acc = meta.advice_column();
-        for c in lanes.iter().chain([&acc]) {
+        let acc0 = meta.advice_column();
+        for c in lanes.iter().chain([&acc0]) {
             meta.enable_equality(*c);
         }
-        let weights = [(); L].map(|_| meta.fixed_column());
-        let bias = meta.fixed_column();
+        let weights0 = [(); L].map(|_| meta.fixed_column());
+        let bias0 = meta.fixed_column();
         let act_tag = meta.fixed_column();
         let is_id = meta.fixed_column();
         let q_dot = meta.selector();
@@ -230,27 +385,52 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
         let table = [(); 3].map(|_| meta.lookup_table_column());
         let instance = meta.instance_column();
         meta.enable_equality(instance);
+        // Columns of the newer layouts come after the legacy ones, and the legacy gates and
+        // queries keep their order: a legacy layout keeps its verifying key.
+        let mut acc = vec![acc0];
+        let mut weights = vec![weights0];
+        let mut bias = vec![bias0];
+        for _ in 1..B {
+            let a = meta.advice_column();
+            meta.enable_equality(a);
+            acc.push(a);
+            weights.push([(); L].map(|_| meta.fixed_column()));
+            bias.push(meta.fixed_column());
+        }
+        let (is_relu, span) = if C {
+            (Some(meta.fixed_column()), Some(meta.fixed_column()))
+        } else {
+            (None, None)
+        };
 
         // The first row of a dot product starts from the bias, later rows from the row above.
-        let dot = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fp>| {
+        let dot = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fp>, o: usize| {
             lanes
                 .iter()
-                .zip(&weights)
+                .zip(&weights[o])
                 .fold(Expression::Constant(Fp::zero()), |s, (x, w)| {
                     s + m.query_advice(*x, Rotation::cur()) * m.query_fixed(*w)
                 })
         };
         meta.create_gate("dot first", |m| {
             let q = m.query_selector(q_dot);
-            let cur = m.query_advice(acc, Rotation::cur());
-            let bias = m.query_fixed(bias);
-            vec![q * (cur - bias - dot(m))]
+            (0..B)
+                .map(|o| {
+                    let cur = m.query_advice(acc[o], Rotation::cur());
+                    let bias = m.query_fixed(bias[o]);
+                    q.clone() * (cur - bias - dot(m, o))
+                })
+                .collect::<Vec<_>>()
         });
         meta.create_gate("dot next", |m| {
             let q = m.query_selector(q_chain);
-            let cur = m.query_advice(acc, Rotation::cur());
-            let prev = m.query_advice(acc, Rotation::prev());
-            vec![q * (cur - prev - dot(m))]
+            (0..B)
+                .map(|o| {
+                    let cur = m.query_advice(acc[o], Rotation::cur());
+                    let prev = m.query_advice(acc[o], Rotation::prev());
+                    q.clone() * (cur - prev - dot(m, o))
+                })
+                .collect::<Vec<_>>()
         });
         let [acc_in, y, r, z, w] = [lanes[0], lanes[1], lanes[2], lanes[3], lanes[4]];
         meta.create_gate("rescale", |m| {
@@ -260,38 +440,93 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
             let r = m.query_advice(r, Rotation::cur());
             vec![q * (acc - y * Expression::Constant(Fp::from(1u64 << SHIFT)) - r)]
         });
-        meta.create_gate("activation output", |m| {
-            let q = m.query_selector(q_act);
-            let is_id = m.query_fixed(is_id);
-            let y = m.query_advice(y, Rotation::cur());
-            let z = m.query_advice(z, Rotation::cur());
-            let w = m.query_advice(w, Rotation::cur());
-            let one = Expression::Constant(Fp::one());
-            vec![q * (z - is_id.clone() * y - (one - is_id) * w)]
-        });
-        meta.lookup(|m| {
-            let q = m.query_selector(q_act);
-            let tag = m.query_fixed(act_tag);
-            let y = m.query_advice(y, Rotation::cur());
-            let w = m.query_advice(w, Rotation::cur());
-            vec![
-                (q.clone() * tag, table[0]),
-                (q.clone() * y, table[1]),
-                (q * w, table[2]),
-            ]
-        });
-        meta.lookup(|m| {
-            let q = m.query_selector(q_act);
-            let r = m.query_advice(r, Rotation::cur());
-            vec![
-                (
-                    q.clone() * Expression::Constant(Fp::from(TAG_REMAINDER)),
-                    table[0],
-                ),
-                (q.clone() * r.clone(), table[1]),
-                (q * r, table[2]),
-            ]
-        });
+        let one = || Expression::Constant(Fp::one());
+        if let (Some(is_relu), Some(span)) = (is_relu, span) {
+            let [u, s] = [lanes[5], lanes[6]];
+            meta.create_gate("sign split", |m| {
+                let q = m.query_selector(q_act);
+                let span = m.query_fixed(span);
+                let y = m.query_advice(y, Rotation::cur());
+                let u = m.query_advice(u, Rotation::cur());
+                let s = m.query_advice(s, Rotation::cur());
+                vec![
+                    q.clone() * (y - u + span * s.clone()),
+                    q * s.clone() * (one() - s),
+                ]
+            });
+            meta.create_gate("activation output", |m| {
+                let q = m.query_selector(q_act);
+                let is_id = m.query_fixed(is_id);
+                let is_relu = m.query_fixed(is_relu);
+                let y = m.query_advice(y, Rotation::cur());
+                let z = m.query_advice(z, Rotation::cur());
+                let w = m.query_advice(w, Rotation::cur());
+                let u = m.query_advice(u, Rotation::cur());
+                let s = m.query_advice(s, Rotation::cur());
+                let relu = is_relu.clone() * (one() - s) * u;
+                vec![q * (z - is_id.clone() * y - relu - (one() - is_id - is_relu) * w)]
+            });
+            // Range rows (identity and ReLU) look up (0, u, u); sigmoid rows (tag, y, σ(y)).
+            meta.lookup(|m| {
+                let q = m.query_selector(q_act);
+                let tag = m.query_fixed(act_tag);
+                let ranged = m.query_fixed(is_id) + m.query_fixed(is_relu);
+                let y = m.query_advice(y, Rotation::cur());
+                let u = m.query_advice(u, Rotation::cur());
+                let w = m.query_advice(w, Rotation::cur());
+                let input = ranged.clone() * u + (one() - ranged) * y;
+                vec![
+                    (q.clone() * tag, table[0]),
+                    (q.clone() * input, table[1]),
+                    (q * w, table[2]),
+                ]
+            });
+            // 0 ≤ 2^(b−1−8)·r < 2^(b−1), so 0 ≤ r < 2^8.
+            let inv = Fp::from(1u64 << SHIFT).invert().unwrap_or(Fp::zero());
+            meta.lookup(|m| {
+                let q = m.query_selector(q_act);
+                let span = m.query_fixed(span);
+                let r = m.query_advice(r, Rotation::cur());
+                let scaled = q.clone() * span * r * Expression::Constant(inv);
+                vec![
+                    (q * Expression::Constant(Fp::from(TAG_RANGE)), table[0]),
+                    (scaled.clone(), table[1]),
+                    (scaled, table[2]),
+                ]
+            });
+        } else {
+            meta.create_gate("activation output", |m| {
+                let q = m.query_selector(q_act);
+                let is_id = m.query_fixed(is_id);
+                let y = m.query_advice(y, Rotation::cur());
+                let z = m.query_advice(z, Rotation::cur());
+                let w = m.query_advice(w, Rotation::cur());
+                vec![q * (z - is_id.clone() * y - (one() - is_id) * w)]
+            });
+            meta.lookup(|m| {
+                let q = m.query_selector(q_act);
+                let tag = m.query_fixed(act_tag);
+                let y = m.query_advice(y, Rotation::cur());
+                let w = m.query_advice(w, Rotation::cur());
+                vec![
+                    (q.clone() * tag, table[0]),
+                    (q.clone() * y, table[1]),
+                    (q * w, table[2]),
+                ]
+            });
+            meta.lookup(|m| {
+                let q = m.query_selector(q_act);
+                let r = m.query_advice(r, Rotation::cur());
+                vec![
+                    (
+                        q.clone() * Expression::Constant(Fp::from(TAG_REMAINDER)),
+                        table[0],
+                    ),
+                    (q.clone() * r.clone(), table[1]),
+                    (q * r, table[2]),
+                ]
+            });
+        }
 
         let state = [(); 3].map(|_| meta.advice_column());
         let partial_sbox = meta.advice_column();
@@ -306,6 +541,8 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
             bias,
             act_tag,
             is_id,
+            is_relu,
+            span,
             q_dot,
             q_chain,
             q_act,
@@ -330,13 +567,428 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
                 Value::unknown()
             }
         };
-
-        // Input values and the salt, eight per row.
         let input_vals: Vec<i64> = match &self.witness {
             Some(w) => w.input.clone(),
             None => vec![0; model.input_len as usize],
         };
-        let (mut cells, salt) = layouter.assign_region(
+        let salt = match &self.witness {
+            Some(w) => Value::known(w.salt),
+            None => Value::unknown(),
+        };
+        let (mut cells, salt) = if C {
+            self.compact_inputs(&cfg, &mut layouter, &input_vals, salt)?
+        } else {
+            self.legacy_inputs(&cfg, &mut layouter, &input_vals, salt)?
+        };
+
+        // Input commitment: the inputs packed to field elements with dot rows (weights
+        // 2^(bits·j)), then a Poseidon chain over the packed values.
+        let (count, bits) = packing(model, self.layout());
+        let mut h = salt;
+        for (g, group) in cells.chunks(count).enumerate() {
+            let vals = &input_vals[g * count..(g * count + group.len())];
+            let packed = layouter.assign_region(
+                || "pack",
+                |mut region| {
+                    let mut acc = None;
+                    let mut running = Fp::zero();
+                    for (k, chunk) in group.chunks(L).enumerate() {
+                        if k == 0 {
+                            cfg.q_dot.enable(&mut region, k)?;
+                            region.assign_fixed(
+                                || "bias",
+                                cfg.bias[0],
+                                k,
+                                || Value::known(Fp::zero()),
+                            )?;
+                        } else {
+                            cfg.q_chain.enable(&mut region, k)?;
+                        }
+                        for lane in 0..L {
+                            let j = k * L + lane;
+                            match chunk.get(lane) {
+                                Some(x) => {
+                                    x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
+                                    region.assign_fixed(
+                                        || "w",
+                                        cfg.weights[0][lane],
+                                        k,
+                                        || Value::known(pack_weight(j, bits)),
+                                    )?;
+                                    running += fe(vals[j].into()) * pack_weight(j, bits);
+                                }
+                                None => {
+                                    region.assign_advice(
+                                        || "pad",
+                                        cfg.lanes[lane],
+                                        k,
+                                        || value(0),
+                                    )?;
+                                    region.assign_fixed(
+                                        || "pad",
+                                        cfg.weights[0][lane],
+                                        k,
+                                        || Value::known(Fp::zero()),
+                                    )?;
+                                }
+                            }
+                        }
+                        let v = if known {
+                            Value::known(running)
+                        } else {
+                            Value::unknown()
+                        };
+                        acc = Some(region.assign_advice(|| "packed", cfg.acc[0], k, || v)?);
+                        Self::idle_outputs(&mut region, &cfg, k, 1)?;
+                    }
+                    acc.ok_or(Error::Synthesis)
+                },
+            )?;
+            let chip = Pow5Chip::construct(cfg.poseidon.clone());
+            let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
+                chip,
+                layouter.namespace(|| format!("commit init {g}")),
+            )?;
+            h = hasher.hash(layouter.namespace(|| format!("commit {g}")), [h, packed])?;
+        }
+        layouter.constrain_instance(h.cell(), cfg.instance, 2)?;
+
+        // Layers: one region per block of neurons sharing their inputs.
+        let mut vals = input_vals;
+        for (l, layer) in model.layers.iter().enumerate() {
+            let mut next_cells = Vec::with_capacity(layer.rows.len());
+            let mut next_vals = Vec::with_capacity(layer.rows.len());
+            for group in groups(layer, B) {
+                let rows = &layer.rows[group.clone()];
+                // Witness values computed row by row from the previous layer's values.
+                let acts: Vec<ActValues> = rows
+                    .iter()
+                    .map(|row| {
+                        let acc = row.terms.iter().fold(i128::from(row.bias), |a, &(i, w)| {
+                            a + i128::from(w)
+                                * i128::from(vals.get(i as usize).copied().unwrap_or(0))
+                        });
+                        self.act_values(l, acc)
+                    })
+                    .collect();
+                #[cfg(test)]
+                let acts = self.tampered(l, group.start, acts);
+                let outs = layouter.assign_region(
+                    || "neuron",
+                    |mut region| {
+                        let mut acc_cells: Vec<Option<AssignedCell<Fp, Fp>>> =
+                            vec![None; rows.len()];
+                        let mut running: Vec<i128> =
+                            rows.iter().map(|r| i128::from(r.bias)).collect();
+                        for (k, chunk) in rows[0].terms.chunks(L).enumerate() {
+                            if k == 0 {
+                                cfg.q_dot.enable(&mut region, k)?;
+                                for (o, row) in rows.iter().enumerate() {
+                                    region.assign_fixed(
+                                        || "bias",
+                                        cfg.bias[o],
+                                        k,
+                                        || Value::known(fe(row.bias.into())),
+                                    )?;
+                                }
+                            } else {
+                                cfg.q_chain.enable(&mut region, k)?;
+                            }
+                            // Unused lanes multiply zero by zero.
+                            for lane in chunk.len()..L {
+                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || value(0))?;
+                                for o in 0..rows.len() {
+                                    region.assign_fixed(
+                                        || "pad",
+                                        cfg.weights[o][lane],
+                                        k,
+                                        || Value::known(Fp::zero()),
+                                    )?;
+                                }
+                            }
+                            for (lane, &(i, _)) in chunk.iter().enumerate() {
+                                let src = cells.get(i as usize).ok_or(Error::Synthesis)?;
+                                src.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
+                                let x = i128::from(vals.get(i as usize).copied().unwrap_or(0));
+                                for (o, row) in rows.iter().enumerate() {
+                                    let (_, w) = row.terms[k * L + lane];
+                                    region.assign_fixed(
+                                        || "w",
+                                        cfg.weights[o][lane],
+                                        k,
+                                        || Value::known(fe(w.into())),
+                                    )?;
+                                    running[o] += i128::from(w) * x;
+                                }
+                            }
+                            for (o, cell) in acc_cells.iter_mut().enumerate() {
+                                *cell = Some(region.assign_advice(
+                                    || "acc",
+                                    cfg.acc[o],
+                                    k,
+                                    || value(running[o]),
+                                )?);
+                            }
+                            Self::idle_outputs(&mut region, &cfg, k, rows.len())?;
+                        }
+                        let first = rows[0].terms.len().div_ceil(L);
+                        let mut outs = Vec::with_capacity(rows.len());
+                        for (o, (cell, act)) in acc_cells.iter().zip(&acts).enumerate() {
+                            let cell = cell.as_ref().ok_or(Error::Synthesis)?;
+                            outs.push(self.activation_row(
+                                &mut region,
+                                &cfg,
+                                first + o,
+                                l,
+                                AccSource::Copy(cell),
+                                act,
+                            )?);
+                        }
+                        Ok(outs)
+                    },
+                )?;
+                next_cells.extend(outs);
+                next_vals.extend(acts.iter().map(|a| a.z));
+            }
+            cells = next_cells;
+            vals = next_vals;
+        }
+        for (i, out) in cells.iter().enumerate() {
+            layouter.constrain_instance(out.cell(), cfg.instance, INSTANCE_HEADER + i)?;
+        }
+        Ok(())
+    }
+}
+
+impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
+    /// The layout of this circuit type.
+    pub(crate) fn layout(&self) -> Layout {
+        Layout {
+            lanes: L,
+            block: B,
+            compact: C,
+        }
+    }
+
+    /// Zero accumulators and weights for the block's unused neurons on dot row `row`.
+    fn idle_outputs(
+        region: &mut Region<'_, Fp>,
+        cfg: &InferenceConfig<L>,
+        row: usize,
+        used: usize,
+    ) -> Result<(), Error> {
+        for o in used..B {
+            region.assign_advice(|| "idle", cfg.acc[o], row, || Value::known(Fp::zero()))?;
+            region.assign_fixed(|| "idle", cfg.bias[o], row, || Value::known(Fp::zero()))?;
+            for w in &cfg.weights[o] {
+                region.assign_fixed(|| "idle", *w, row, || Value::known(Fp::zero()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What an activation row of layer `layer` (`None`: an input) holds for accumulator `acc`.
+    fn act_values_for(&self, layer: Option<usize>, acc: i128) -> ActValues {
+        let model = &*self.model;
+        let y = acc.div_euclid(1 << SHIFT);
+        let rem = acc.rem_euclid(1 << SHIFT);
+        let z = match layer {
+            Some(l) => i64::try_from(y)
+                .ok()
+                .and_then(|y| model.activate(&model.layers[l], y).ok())
+                .unwrap_or(0),
+            None => i64::try_from(y).unwrap_or(0),
+        };
+        let activation = layer.map_or(Activation::None, |l| model.layers[l].activation);
+        let w = if C {
+            // Sigmoid rows look up σ(y); range rows look up u = y + 2^(b−1)·s.
+            if activation == Activation::Sigmoid {
+                z
+            } else {
+                i64::try_from(self.unsigned(y)).unwrap_or(0)
+            }
+        } else if activation == Activation::None {
+            i64::try_from(y).map_or(0, |y| self.range_out(y))
+        } else {
+            z
+        };
+        ActValues {
+            acc,
+            y,
+            rem,
+            u: self.unsigned(y),
+            s: i128::from(y < 0),
+            w,
+            z,
+        }
+    }
+
+    /// Applies the witness's [`Tamper`] to the first neuron of the output layer.
+    #[cfg(test)]
+    fn tampered(&self, layer: usize, first: usize, mut acts: Vec<ActValues>) -> Vec<ActValues> {
+        let tamper = self.witness.as_ref().and_then(|w| w.tamper);
+        if layer + 1 != self.model.layers.len() || first != 0 {
+            return acts;
+        }
+        let span = 1i128 << (self.model.act_bits - 1);
+        let a = &mut acts[0];
+        match tamper {
+            Some(Tamper::Rescale) => {
+                let mut honest = self.act_values(layer, a.acc + (1 << SHIFT));
+                honest.acc = a.acc;
+                honest.rem -= 1 << SHIFT;
+                *a = honest;
+            }
+            Some(t @ (Tamper::Sign | Tamper::Split)) => {
+                if t == Tamper::Sign {
+                    a.s = 1 - a.s;
+                    a.u = a.y + span * a.s;
+                } else {
+                    a.u += 1;
+                }
+                if self.model.layers[layer].activation == Activation::Relu {
+                    a.z = i64::try_from((1 - a.s) * a.u).unwrap_or(0);
+                }
+                if C && self.model.layers[layer].activation != Activation::Sigmoid {
+                    a.w = i64::try_from(a.u).unwrap_or(0);
+                }
+            }
+            None => {}
+        }
+        acts
+    }
+
+    fn act_values(&self, layer: usize, acc: i128) -> ActValues {
+        self.act_values_for(Some(layer), acc)
+    }
+
+    /// `u = y + 2^(b−1)·s` with `s = 1` for negative `y`.
+    fn unsigned(&self, y: i128) -> i128 {
+        if y < 0 {
+            y + (1i128 << (self.model.act_bits - 1))
+        } else {
+            y
+        }
+    }
+
+    /// Assigns an activation row at `row` for layer `layer` (or an input, for
+    /// [`AccSource::Input`]) and returns its output cell `z`.
+    fn activation_row(
+        &self,
+        region: &mut Region<'_, Fp>,
+        cfg: &InferenceConfig<L>,
+        row: usize,
+        layer: usize,
+        acc: AccSource<'_>,
+        act: &ActValues,
+    ) -> Result<AssignedCell<Fp, Fp>, Error> {
+        let known = self.witness.is_some();
+        let value = |v: i128| {
+            if known {
+                Value::known(fe(v))
+            } else {
+                Value::unknown()
+            }
+        };
+        let model = &*self.model;
+        let activation = match acc {
+            AccSource::Input => Activation::None,
+            AccSource::Copy(_) => model.layers[layer].activation,
+        };
+        let identity = activation == Activation::None;
+        let tag = if C {
+            if activation == Activation::Sigmoid {
+                self.tag(layer)
+            } else {
+                TAG_RANGE
+            }
+        } else if identity {
+            range_tag(model)
+        } else {
+            self.tag(layer)
+        };
+        cfg.q_act.enable(region, row)?;
+        region.assign_fixed(|| "tag", cfg.act_tag, row, || Value::known(Fp::from(tag)))?;
+        region.assign_fixed(
+            || "is_id",
+            cfg.is_id,
+            row,
+            || Value::known(Fp::from(u64::from(identity))),
+        )?;
+        if let (Some(is_relu), Some(span)) = (cfg.is_relu, cfg.span) {
+            let relu = activation == Activation::Relu;
+            region.assign_fixed(
+                || "is_relu",
+                is_relu,
+                row,
+                || Value::known(Fp::from(u64::from(relu))),
+            )?;
+            region.assign_fixed(
+                || "span",
+                span,
+                row,
+                || Value::known(Fp::from(1u64 << (model.act_bits - 1))),
+            )?;
+            region.assign_advice(|| "u", cfg.lanes[5], row, || value(act.u))?;
+            region.assign_advice(|| "s", cfg.lanes[6], row, || value(act.s))?;
+        }
+        match acc {
+            AccSource::Copy(cell) => {
+                cell.copy_advice(|| "acc", region, cfg.lanes[0], row)?;
+            }
+            AccSource::Input => {
+                region.assign_advice(|| "acc", cfg.lanes[0], row, || value(act.acc))?;
+            }
+        }
+        region.assign_advice(|| "y", cfg.lanes[1], row, || value(act.y))?;
+        region.assign_advice(|| "r", cfg.lanes[2], row, || value(act.rem))?;
+        region.assign_advice(|| "w", cfg.lanes[4], row, || value(act.w.into()))?;
+        region.assign_advice(|| "z", cfg.lanes[3], row, || value(act.z.into()))
+    }
+
+    /// Compact layout: every input on a range-checked row of its own (its `z` cell is the
+    /// input), the salt beside the first.
+    fn compact_inputs(
+        &self,
+        cfg: &InferenceConfig<L>,
+        layouter: &mut impl Layouter<Fp>,
+        input: &[i64],
+        salt: Value<Fp>,
+    ) -> Result<InputCells, Error> {
+        layouter.assign_region(
+            || "inputs",
+            |mut region| {
+                let salt = region.assign_advice(|| "salt", cfg.lanes[7], 0, || salt)?;
+                let cells = input
+                    .iter()
+                    .enumerate()
+                    .map(|(row, &v)| {
+                        let act = self.act_values_for(None, i128::from(v) << SHIFT);
+                        self.activation_row(&mut region, cfg, row, 0, AccSource::Input, &act)
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok((cells, salt))
+            },
+        )
+    }
+
+    /// Legacy layout: the inputs and the salt `L` per row, then a range-check row per input.
+    fn legacy_inputs(
+        &self,
+        cfg: &InferenceConfig<L>,
+        layouter: &mut impl Layouter<Fp>,
+        input_vals: &[i64],
+        salt: Value<Fp>,
+    ) -> Result<InputCells, Error> {
+        let known = self.witness.is_some();
+        let value = |v: i128| {
+            if known {
+                Value::known(fe(v))
+            } else {
+                Value::unknown()
+            }
+        };
+        let (cells, salt) = layouter.assign_region(
             || "input",
             |mut region| {
                 let mut cells = Vec::with_capacity(input_vals.len());
@@ -349,26 +1001,18 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
                     )?);
                 }
                 let n = input_vals.len();
-                let salt = region.assign_advice(
-                    || "salt",
-                    cfg.lanes[n % L],
-                    n / L,
-                    || match &self.witness {
-                        Some(w) => Value::known(w.salt),
-                        None => Value::unknown(),
-                    },
-                )?;
+                let salt = region.assign_advice(|| "salt", cfg.lanes[n % L], n / L, || salt)?;
                 Ok((cells, salt))
             },
         )?;
 
         // Range-check every input, so a committed input is a real quantised value and not an
         // arbitrary field element chosen to steer the output.
-        let range = range_tag(model);
+        let range = range_tag(&self.model);
         layouter.assign_region(
             || "input range",
             |mut region| {
-                for (row, (x, &v)) in cells.iter().zip(&input_vals).enumerate() {
+                for (row, (x, &v)) in cells.iter().zip(input_vals).enumerate() {
                     cfg.q_act.enable(&mut region, row)?;
                     region.assign_fixed(
                         || "tag",
@@ -392,184 +1036,9 @@ impl<const L: usize> Circuit<Fp> for InferenceCircuit<L> {
                 Ok(())
             },
         )?;
-
-        // Input commitment: the inputs packed PACK to a field element with dot rows (weights
-        // 2^(16 j)), then a Poseidon chain over the packed values.
-        let mut h = salt;
-        for (g, group) in cells.chunks(PACK).enumerate() {
-            let vals = &input_vals[g * PACK..(g * PACK + group.len())];
-            let packed = layouter.assign_region(
-                || "pack",
-                |mut region| {
-                    let mut acc = None;
-                    let mut running = Fp::zero();
-                    for (k, chunk) in group.chunks(L).enumerate() {
-                        if k == 0 {
-                            cfg.q_dot.enable(&mut region, k)?;
-                            region.assign_fixed(
-                                || "bias",
-                                cfg.bias,
-                                k,
-                                || Value::known(Fp::zero()),
-                            )?;
-                        } else {
-                            cfg.q_chain.enable(&mut region, k)?;
-                        }
-                        for lane in 0..L {
-                            let j = k * L + lane;
-                            match chunk.get(lane) {
-                                Some(x) => {
-                                    x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
-                                    region.assign_fixed(
-                                        || "w",
-                                        cfg.weights[lane],
-                                        k,
-                                        || Value::known(pack_weight(j)),
-                                    )?;
-                                    running += fe(vals[j].into()) * pack_weight(j);
-                                }
-                                None => {
-                                    region.assign_advice(
-                                        || "pad",
-                                        cfg.lanes[lane],
-                                        k,
-                                        || value(0),
-                                    )?;
-                                    region.assign_fixed(
-                                        || "pad",
-                                        cfg.weights[lane],
-                                        k,
-                                        || Value::known(Fp::zero()),
-                                    )?;
-                                }
-                            }
-                        }
-                        let v = if known {
-                            Value::known(running)
-                        } else {
-                            Value::unknown()
-                        };
-                        acc = Some(region.assign_advice(|| "packed", cfg.acc, k, || v)?);
-                    }
-                    acc.ok_or(Error::Synthesis)
-                },
-            )?;
-            let chip = Pow5Chip::construct(cfg.poseidon.clone());
-            let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
-                chip,
-                layouter.namespace(|| format!("commit init {g}")),
-            )?;
-            h = hasher.hash(layouter.namespace(|| format!("commit {g}")), [h, packed])?;
-        }
-        layouter.constrain_instance(h.cell(), cfg.instance, 2)?;
-
-        // Layers: one region per output value.
-        let mut vals = input_vals;
-        for (l, layer) in model.layers.iter().enumerate() {
-            let identity = layer.activation == Activation::None;
-            let tag = if identity { range } else { self.tag(l) };
-            let mut next_cells = Vec::with_capacity(layer.rows.len());
-            let mut next_vals = Vec::with_capacity(layer.rows.len());
-            for row in &layer.rows {
-                // Witness values computed row by row from the previous layer's values.
-                let mut acc = i128::from(row.bias);
-                for &(i, w) in &row.terms {
-                    acc += i128::from(w) * i128::from(vals.get(i as usize).copied().unwrap_or(0));
-                }
-                let y = acc.div_euclid(1 << SHIFT);
-                let rem = acc.rem_euclid(1 << SHIFT);
-                let z = i64::try_from(y)
-                    .ok()
-                    .and_then(|y| model.activate(layer, y).ok())
-                    .unwrap_or(0);
-                // What the table gives for y: the activation, or the range table's output.
-                let w = if identity {
-                    i64::try_from(y).map_or(0, |y| self.range_out(y))
-                } else {
-                    z
-                };
-                let out = layouter.assign_region(
-                    || "neuron",
-                    |mut region| {
-                        let mut acc_cell: Option<AssignedCell<Fp, Fp>> = None;
-                        let mut running = i128::from(row.bias);
-                        for (k, chunk) in row.terms.chunks(L).enumerate() {
-                            if k == 0 {
-                                cfg.q_dot.enable(&mut region, k)?;
-                                region.assign_fixed(
-                                    || "bias",
-                                    cfg.bias,
-                                    k,
-                                    || Value::known(fe(row.bias.into())),
-                                )?;
-                            } else {
-                                cfg.q_chain.enable(&mut region, k)?;
-                            }
-                            // Unused lanes multiply zero by zero.
-                            for lane in chunk.len()..L {
-                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || value(0))?;
-                                region.assign_fixed(
-                                    || "pad",
-                                    cfg.weights[lane],
-                                    k,
-                                    || Value::known(Fp::zero()),
-                                )?;
-                            }
-                            for (lane, &(i, w)) in chunk.iter().enumerate() {
-                                let src = cells.get(i as usize).ok_or(Error::Synthesis)?;
-                                src.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
-                                region.assign_fixed(
-                                    || "w",
-                                    cfg.weights[lane],
-                                    k,
-                                    || Value::known(fe(w.into())),
-                                )?;
-                                running += i128::from(w)
-                                    * i128::from(vals.get(i as usize).copied().unwrap_or(0));
-                            }
-                            acc_cell = Some(region.assign_advice(
-                                || "acc",
-                                cfg.acc,
-                                k,
-                                || value(running),
-                            )?);
-                        }
-                        let acc_cell = acc_cell.ok_or(Error::Synthesis)?;
-                        let k = row.terms.len().div_ceil(L);
-                        cfg.q_act.enable(&mut region, k)?;
-                        region.assign_fixed(
-                            || "tag",
-                            cfg.act_tag,
-                            k,
-                            || Value::known(Fp::from(tag)),
-                        )?;
-                        region.assign_fixed(
-                            || "is_id",
-                            cfg.is_id,
-                            k,
-                            || Value::known(Fp::from(u64::from(identity))),
-                        )?;
-                        acc_cell.copy_advice(|| "acc", &mut region, cfg.lanes[0], k)?;
-                        region.assign_advice(|| "y", cfg.lanes[1], k, || value(y))?;
-                        region.assign_advice(|| "r", cfg.lanes[2], k, || value(rem))?;
-                        region.assign_advice(|| "w", cfg.lanes[4], k, || value(w.into()))?;
-                        region.assign_advice(|| "z", cfg.lanes[3], k, || value(z.into()))
-                    },
-                )?;
-                next_cells.push(out);
-                next_vals.push(z);
-            }
-            cells = next_cells;
-            vals = next_vals;
-        }
-        for (i, out) in cells.iter().enumerate() {
-            layouter.constrain_instance(out.cell(), cfg.instance, INSTANCE_HEADER + i)?;
-        }
-        Ok(())
+        Ok((cells, salt))
     }
-}
 
-impl<const L: usize> InferenceCircuit<L> {
     /// Lookup tag of layer `l`'s activation.
     fn tag(&self, l: usize) -> u64 {
         let layers = &self.model.layers;
@@ -609,17 +1078,22 @@ impl<const L: usize> InferenceCircuit<L> {
     ) -> Result<(), Error> {
         let model = &*self.model;
         let (lo, hi) = (model.act_min(), model.act_max());
-        let mut entries: Vec<(u64, i64, i64)> = Vec::with_capacity(table_rows(model));
-        if range_tag(model) == TAG_IDENTITY {
+        let mut entries: Vec<(u64, i64, i64)> =
+            Vec::with_capacity(table_rows(model, self.layout()));
+        if C {
+            entries.extend((0..=hi).map(|v| (TAG_RANGE, v, v)));
+        } else if range_tag(model) == TAG_IDENTITY {
             entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v)));
         } else {
             // Rows where the lookups are off look up (0, 0, 0): it must be in the table.
             entries.push((TAG_IDENTITY, 0, 0));
         }
-        if has_relu(model) {
-            entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0))));
+        if !C {
+            if has_relu(model) {
+                entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0))));
+            }
+            entries.extend((0..1i64 << SHIFT).map(|r| (TAG_REMAINDER, r, r)));
         }
-        entries.extend((0..1i64 << SHIFT).map(|r| (TAG_REMAINDER, r, r)));
         for (l, layer) in model.layers.iter().enumerate() {
             if layer.activation == Activation::Sigmoid {
                 let tag = self.tag(l);
@@ -699,47 +1173,144 @@ mod tests {
             })
     }
 
+    /// A chain of dense layers (every output reads every input, in order, so neurons share
+    /// dot rows in the block layout), up to 12 outputs per layer (blocks full and partial).
+    fn dense_model() -> impl Strategy<Value = FloatModel> {
+        (
+            1usize..20,
+            prop::collection::vec((1usize..13, activation()), 1..3),
+        )
+            .prop_flat_map(|(n_in, shape)| {
+                let mut widths = vec![n_in];
+                widths.extend(shape.iter().map(|s| s.0));
+                let layers: Vec<_> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &(n_out, act))| {
+                        let n_prev = widths[l];
+                        prop::collection::vec(
+                            (-1.0f32..1.0, prop::collection::vec(-1.0f32..1.0, n_prev)),
+                            n_out,
+                        )
+                        .prop_map(move |rows| FloatLayer {
+                            rows: rows
+                                .into_iter()
+                                .map(|(bias, w)| AffineRow {
+                                    bias,
+                                    terms: (0u32..).zip(w).collect(),
+                                })
+                                .collect(),
+                            activation: act,
+                        })
+                    })
+                    .collect();
+                let out = *widths.last().unwrap_or(&1);
+                layers.prop_map(move |layers| FloatModel {
+                    input_shape: vec![n_in],
+                    input_len: n_in,
+                    output_shape: vec![out],
+                    layers,
+                    softmax_output: false,
+                })
+            })
+    }
+
+    /// Every layout this build knows.
+    const ALL: [Layout; 5] = [
+        LEGACY_NARROW,
+        LEGACY_WIDE,
+        COMPACT[0],
+        COMPACT[1],
+        COMPACT[2],
+    ];
+
+    /// The mock prover accepts the reference output of `model` on `input` in every layout that
+    /// supports the model, and rejects any other output.
     fn check(model: &QuantModel, input: &[i64]) -> Result<(), TestCaseError> {
+        check_in(model, input, &ALL)
+    }
+
+    fn check_in(
+        model: &QuantModel,
+        input: &[i64],
+        layouts: &[Layout],
+    ) -> Result<(), TestCaseError> {
         let trace = model.eval(input).unwrap();
         let salt = Fp::from(7u64);
         let [lo, hi] = commitment_limbs(&model.commitment());
-        let mut instance = vec![lo, hi, input_commitment(input, salt)];
-        instance.extend(trace.output().iter().map(|&v| fe(v.into())));
-        prop_assert_eq!(mock(model, input, salt, instance.clone()), Ok(()));
-        // Any other output is rejected.
-        let last = instance.len() - 1;
-        instance[last] += Fp::one();
-        prop_assert!(mock(model, input, salt, instance).is_err());
+        for &layout in layouts.iter().filter(|l| l.supports(model)) {
+            let commitment = input_commitment(input, salt, packing(model, layout));
+            let mut instance = vec![lo, hi, commitment];
+            instance.extend(trace.output().iter().map(|&v| fe(v.into())));
+            prop_assert_eq!(
+                mock(model, input, salt, instance.clone(), layout),
+                Ok(()),
+                "{:?}",
+                layout
+            );
+            // Any other output is rejected.
+            let last = instance.len() - 1;
+            instance[last] += Fp::one();
+            prop_assert!(mock(model, input, salt, instance, layout).is_err());
+        }
         Ok(())
     }
 
-    /// Runs the mock prover on `model`'s circuit, with the lane width the model gets.
+    /// Runs the mock prover on `model`'s circuit in `layout`.
     fn mock(
         model: &QuantModel,
         input: &[i64],
         salt: Fp,
         instance: Vec<Fp>,
+        layout: Layout,
     ) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
-        fn run<const L: usize>(
+        mock_tampered(model, input, salt, instance, layout, None)
+    }
+
+    /// [`mock`] with a dishonest change to the witness.
+    fn mock_tampered(
+        model: &QuantModel,
+        input: &[i64],
+        salt: Fp,
+        instance: Vec<Fp>,
+        layout: Layout,
+        tamper: Option<Tamper>,
+    ) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
+        fn run<const L: usize, const B: usize, const C: bool>(
             model: &QuantModel,
             input: &[i64],
             salt: Fp,
             instance: Vec<Fp>,
+            tamper: Option<Tamper>,
         ) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
-            let circuit = InferenceCircuit::<L> {
+            let circuit = InferenceCircuit::<L, B, C> {
                 model: Arc::new(model.clone()),
                 witness: Some(Witness {
                     input: input.to_vec(),
                     salt,
+                    tamper,
                 }),
             };
-            MockProver::run(k_for(rows_needed(model)), &circuit, vec![instance])
+            let k = k_for(rows_with(model, circuit.layout()));
+            MockProver::run(k, &circuit, vec![instance])
                 .unwrap()
                 .verify()
         }
-        match lanes(model) {
-            WIDE => run::<WIDE>(model, input, salt, instance),
-            _ => run::<NARROW>(model, input, salt, instance),
+        with_layout!(layout, run(model, input, salt, instance, tamper))
+    }
+
+    fn layout_of<const L: usize, const B: usize, const C: bool>() -> Layout {
+        InferenceCircuit::<L, B, C> {
+            model: Arc::new(testdata_model("credit_mlp.onnx", "credit_calibration.json")),
+            witness: None,
+        }
+        .layout()
+    }
+
+    #[test]
+    fn every_layout_runs_the_circuit_made_for_it() {
+        for layout in ALL {
+            assert_eq!(with_layout!(layout, layout_of()), layout);
         }
     }
 
@@ -772,6 +1343,34 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+
+        /// Dense layers, whose neurons share dot rows in blocks, prove exactly the reference
+        /// output in every layout.
+        #[test]
+        fn dense_blocks_output_equals_reference(
+            float in dense_model(),
+            samples in prop::collection::vec(prop::collection::vec(-1.0f32..1.0, 20), 4),
+            pick in 0usize..4,
+        ) {
+            let n = float.input_len;
+            let cal = Calibration {
+                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
+                labels: None,
+            };
+            let (quant, _) = match calibrate(&float, &cal, 10) {
+                Err(crate::ZkError::Calibration(reason)) if reason.contains("do not fit") => {
+                    return Err(TestCaseError::reject(reason));
+                }
+                other => other.unwrap(),
+            };
+            prop_assert!(quant.layers.iter().all(|l| groups(l, 8).len() == l.rows.len().div_ceil(8)));
+            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
+            check(&quant, &input)?;
+        }
+    }
+
     /// An input outside the quantised range cannot be proved, even when every later value is
     /// in range: y = floor(x / 256) on one input.
     #[test]
@@ -794,16 +1393,89 @@ mod tests {
             softmax_output: false,
         };
         let [lo, hi] = commitment_limbs(&model.commitment());
-        let run = |x: i64| {
+        let run = |x: i64, layout: Layout| {
             let salt = Fp::from(3u64);
             let out = x.div_euclid(1 << SHIFT);
-            let instance = vec![lo, hi, input_commitment(&[x], salt), fe(out.into())];
-            mock(&model, &[x], salt, instance)
+            let commitment = input_commitment(&[x], salt, packing(&model, layout));
+            let instance = vec![lo, hi, commitment, fe(out.into())];
+            mock(&model, &[x], salt, instance, layout)
         };
-        assert_eq!(run(model.act_max()), Ok(()));
-        assert_eq!(run(model.act_min()), Ok(()));
-        assert!(run(model.act_max() + 1).is_err());
-        assert!(run(model.act_min() - 1).is_err());
+        for layout in ALL {
+            assert_eq!(run(model.act_max(), layout), Ok(()), "{layout:?}");
+            assert_eq!(run(model.act_min(), layout), Ok(()), "{layout:?}");
+            assert!(run(model.act_max() + 1, layout).is_err(), "{layout:?}");
+            assert!(run(model.act_min() - 1, layout).is_err(), "{layout:?}");
+        }
+    }
+
+    /// A one-weight model: `y = floor(x / 2^8)`, then `activation`.
+    fn single(activation: Activation) -> QuantModel {
+        QuantModel {
+            input_shape: vec![1],
+            input_len: 1,
+            output_shape: vec![1],
+            input_scale: 0,
+            act_bits: 10,
+            layers: vec![crate::model::QuantLayer {
+                rows: vec![crate::model::QuantRow {
+                    bias: 0,
+                    terms: vec![(0, 1)],
+                }],
+                activation,
+                pre_scale: 0,
+                table: Vec::new(),
+            }],
+            softmax_output: false,
+        }
+    }
+
+    /// A dishonest witness is refused even when it claims the output it computes: a
+    /// pre-activation one too high (its remainder then out of range), and in the compact
+    /// layout a flipped sign bit (its `u` then out of range) or a `u` that is not `y`'s.
+    #[test]
+    fn dishonest_activation_rows_are_unprovable() {
+        for activation in [Activation::None, Activation::Relu] {
+            let model = single(activation);
+            let [lo, hi] = commitment_limbs(&model.commitment());
+            let salt = Fp::from(5u64);
+            let act = |y: i64| {
+                if activation == Activation::Relu {
+                    y.max(0)
+                } else {
+                    y
+                }
+            };
+            let span = 1i64 << (model.act_bits - 1);
+            for x in [300i64, -300, 0] {
+                let y = x.div_euclid(1 << SHIFT);
+                for layout in ALL {
+                    let run = |out: i64, tamper| {
+                        let commitment = input_commitment(&[x], salt, packing(&model, layout));
+                        let instance = vec![lo, hi, commitment, fe(out.into())];
+                        mock_tampered(&model, &[x], salt, instance, layout, tamper)
+                    };
+                    let case = format!("{activation:?} x={x} {layout:?}");
+                    assert_eq!(run(act(y), None), Ok(()), "{case}");
+                    assert!(run(act(y + 1), Some(Tamper::Rescale)).is_err(), "{case}");
+                    if layout.compact {
+                        let s = i64::from(y >= 0);
+                        let u = y + span * s;
+                        let z = match activation {
+                            Activation::Relu => (1 - s) * u,
+                            _ => y,
+                        };
+                        assert!(run(z, Some(Tamper::Sign)).is_err(), "{case}");
+                        let u = y + span * i64::from(y < 0) + 1;
+                        let z = match activation {
+                            Activation::Relu if y >= 0 => u,
+                            Activation::Relu => 0,
+                            _ => y,
+                        };
+                        assert!(run(z, Some(Tamper::Split)).is_err(), "{case}");
+                    }
+                }
+            }
+        }
     }
 
     fn testdata_model(model: &str, calibration: &str) -> QuantModel {
@@ -824,9 +1496,11 @@ mod tests {
             image in prop::collection::vec(0.0f32..1.0, 64),
         ) {
             let mlp = testdata_model("credit_mlp.onnx", "credit_calibration.json");
-            check(&mlp, &mlp.quantise_input(&credit).unwrap())?;
+            let layouts = [LEGACY_NARROW, choose_layout(&mlp)];
+            check_in(&mlp, &mlp.quantise_input(&credit).unwrap(), &layouts)?;
             let cnn = testdata_model("digits_cnn.onnx", "digits_calibration.json");
-            check(&cnn, &cnn.quantise_input(&image).unwrap())?;
+            let layouts = [LEGACY_NARROW, choose_layout(&cnn)];
+            check_in(&cnn, &cnn.quantise_input(&image).unwrap(), &layouts)?;
         }
     }
 }

@@ -186,7 +186,7 @@ fn prove(
     Ok(serde_json::json!({
         "proof": out.display().to_string(),
         "model_commitment": hex::encode(proof.model),
-        "input_commitment": hex::encode(proof.input_commitment()?),
+        "input_commitment": hex::encode(proof.input_commitment(&zkm)?),
         "public_input": public_input,
         "output": proof.output,
         "output_values": values,

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ZkError,
     circuit::{
-        INSTANCE_HEADER, InferenceCircuit, MIN_K, NARROW, WIDE, Witness, commitment_limbs, fe,
-        input_commitment, k_for, lanes, rows_with,
+        INSTANCE_HEADER, InferenceCircuit, LEGACY_NARROW, Layout, MIN_K, Witness, choose_layout,
+        commitment_limbs, fe, input_commitment, k_for, packing, rows_with, with_layout,
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
 };
@@ -32,7 +32,7 @@ use crate::{
 const ZKM_MAGIC: &[u8; 4] = b"HZKM";
 const PROOF_MAGIC: &[u8; 4] = b"HZKP";
 /// Version of the `.zkm` format this code reads and writes.
-pub const ZKM_VERSION: u16 = 2;
+pub const ZKM_VERSION: u16 = 3;
 /// Oldest `.zkm` version this code still reads (version 1 had 8 values per dot row throughout).
 const ZKM_OLDEST: u16 = 1;
 /// Version of the proof format this code reads and writes.
@@ -92,8 +92,8 @@ pub struct ZkModel {
     pub k: u32,
     /// Calibration report from compilation.
     pub report: CalibrationReport,
-    /// Values multiplied per dot row of the circuit.
-    lanes: usize,
+    /// How the circuit lays the model out.
+    layout: Layout,
 }
 
 #[derive(BorshSerialize, BorshDeserialize)]
@@ -101,7 +101,20 @@ struct ZkmBody {
     model: QuantModel,
     k: u32,
     report_json: String,
-    /// Values per dot row (absent in version 1, which always used 8).
+    /// Values per dot row.
+    lanes: u8,
+    /// Neurons per dot row.
+    block: u8,
+    /// Whether the circuit uses the compact layout (version 3 on).
+    compact: bool,
+}
+
+/// The version 2 layout: legacy circuits, 8 or 16 values per dot row.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct ZkmBodyV2 {
+    model: QuantModel,
+    k: u32,
+    report_json: String,
     lanes: u8,
 }
 
@@ -123,8 +136,8 @@ impl ZkModel {
     /// Quantises an imported model and sizes its circuit.
     pub fn from_float(float: &FloatModel, calibration: &Calibration) -> Result<Self, ZkError> {
         let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
-        let lanes = lanes(&model);
-        let rows = rows_with(&model, lanes);
+        let layout = choose_layout(&model);
+        let rows = rows_with(&model, layout);
         let k = k_for(rows);
         if !K_RANGE.contains(&k) {
             return Err(ZkError::TooLarge { rows });
@@ -133,7 +146,7 @@ impl ZkModel {
             model: Arc::new(model),
             k,
             report,
-            lanes,
+            layout,
         })
     }
 
@@ -149,7 +162,9 @@ impl ZkModel {
             k: self.k,
             report_json: serde_json::to_string(&self.report)
                 .map_err(|e| ZkError::Format(e.to_string()))?,
-            lanes: self.lanes as u8,
+            lanes: self.layout.lanes as u8,
+            block: self.layout.block as u8,
+            compact: self.layout.compact,
         };
         let body = borsh::to_vec(&body).map_err(|e| ZkError::Format(e.to_string()))?;
         Ok(seal(ZKM_MAGIC, ZKM_VERSION, &body))
@@ -160,25 +175,41 @@ impl ZkModel {
         let (version, body) = open(ZKM_MAGIC, ZKM_OLDEST, ZKM_VERSION, ".zkm file", bytes)?;
         let undecodable =
             |e: std::io::Error| ZkError::Format(format!(".zkm body does not decode: {e}"));
-        let body = if version == 1 {
-            let v1 = ZkmBodyV1::try_from_slice(body).map_err(undecodable)?;
-            ZkmBody {
-                model: v1.model,
-                k: v1.k,
-                report_json: v1.report_json,
-                lanes: NARROW as u8,
+        let legacy = |model, k, report_json, lanes: usize| ZkmBody {
+            model,
+            k,
+            report_json,
+            lanes: lanes as u8,
+            block: 1,
+            compact: false,
+        };
+        let body = match version {
+            1 => {
+                let v1 = ZkmBodyV1::try_from_slice(body).map_err(undecodable)?;
+                legacy(v1.model, v1.k, v1.report_json, LEGACY_NARROW.lanes)
             }
-        } else {
-            ZkmBody::try_from_slice(body).map_err(undecodable)?
+            2 => {
+                let v2 = ZkmBodyV2::try_from_slice(body).map_err(undecodable)?;
+                legacy(v2.model, v2.k, v2.report_json, v2.lanes.into())
+            }
+            _ => ZkmBody::try_from_slice(body).map_err(undecodable)?,
         };
         body.model.validate()?;
-        let lanes = usize::from(body.lanes);
-        if lanes != NARROW && lanes != WIDE {
+        let layout = Layout {
+            lanes: body.lanes.into(),
+            block: body.block.into(),
+            compact: body.compact,
+        };
+        if !layout.supports(&body.model) {
             return Err(ZkError::Format(format!(
-                ".zkm dot rows of {lanes} values are not supported ({NARROW} or {WIDE})"
+                ".zkm circuit layout ({} values and {} neurons per dot row{}) is not supported \
+                 for this model",
+                layout.lanes,
+                layout.block,
+                if layout.compact { ", compact" } else { "" }
             )));
         }
-        let rows = rows_with(&body.model, lanes);
+        let rows = rows_with(&body.model, layout);
         if !K_RANGE.contains(&body.k) || rows > 1usize << body.k {
             return Err(ZkError::Format(format!(
                 ".zkm circuit size 2^{} does not fit its {rows} rows",
@@ -191,7 +222,7 @@ impl ZkModel {
             model: Arc::new(body.model),
             k: body.k,
             report,
-            lanes,
+            layout,
         })
     }
 
@@ -201,7 +232,15 @@ impl ZkModel {
         Self::from_bytes(&bytes)
     }
 
-    fn circuit<const L: usize>(&self, witness: Option<Witness>) -> InferenceCircuit<L> {
+    /// Inputs per packed field element of the input commitment, and bits per input.
+    fn packing(&self) -> (usize, u32) {
+        packing(&self.model, self.layout)
+    }
+
+    fn circuit<const L: usize, const B: usize, const C: bool>(
+        &self,
+        witness: Option<Witness>,
+    ) -> InferenceCircuit<L, B, C> {
         InferenceCircuit {
             model: self.model.clone(),
             witness,
@@ -211,11 +250,13 @@ impl ZkModel {
     /// Derives the transparent IPA parameters and the verifying key.
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
         let params = ipa_params(self.k);
-        let vk = match self.lanes {
-            WIDE => keygen_vk(&params, &self.circuit::<WIDE>(None)),
-            _ => keygen_vk(&params, &self.circuit::<NARROW>(None)),
+        fn vk<const L: usize, const B: usize, const C: bool>(
+            zkm: &ZkModel,
+            params: &Params<EqAffine>,
+        ) -> Result<VerifyingKey<EqAffine>, plonk::Error> {
+            keygen_vk(params, &zkm.circuit::<L, B, C>(None))
         }
-        .map_err(ZkError::from_halo2)?;
+        let vk = with_layout!(self.layout, vk(self, &params)).map_err(ZkError::from_halo2)?;
         Ok(Verifier {
             zkm: self.clone(),
             params,
@@ -227,11 +268,14 @@ impl ZkModel {
     pub fn prover(&self) -> Result<Prover, ZkError> {
         let verifier = self.verifier()?;
         let (params, vk) = (&verifier.params, verifier.vk.clone());
-        let pk = match self.lanes {
-            WIDE => keygen_pk(params, vk, &self.circuit::<WIDE>(None)),
-            _ => keygen_pk(params, vk, &self.circuit::<NARROW>(None)),
+        fn pk<const L: usize, const B: usize, const C: bool>(
+            zkm: &ZkModel,
+            params: &Params<EqAffine>,
+            vk: VerifyingKey<EqAffine>,
+        ) -> Result<ProvingKey<EqAffine>, plonk::Error> {
+            keygen_pk(params, vk, &zkm.circuit::<L, B, C>(None))
         }
-        .map_err(ZkError::from_halo2)?;
+        let pk = with_layout!(self.layout, pk(self, params, vk)).map_err(ZkError::from_halo2)?;
         Ok(Prover { verifier, pk })
     }
 }
@@ -365,13 +409,14 @@ impl InferenceProof {
             .map_err(|e| ZkError::Format(format!("proof body does not decode: {e}")))
     }
 
-    /// The input commitment this proof claims.
-    pub fn input_commitment(&self) -> Result<[u8; 32], ZkError> {
+    /// The input commitment this proof claims, for the model `zkm` (a public input is
+    /// committed as that model's circuit packs it).
+    pub fn input_commitment(&self, zkm: &ZkModel) -> Result<[u8; 32], ZkError> {
         match &self.input {
             InputBinding::Private { commitment } => Ok(*commitment),
             InputBinding::Public { input, salt } => {
                 let salt = field_from_bytes(salt)?;
-                Ok(input_commitment(input, salt).to_repr())
+                Ok(input_commitment(input, salt, zkm.packing()).to_repr())
             }
         }
     }
@@ -437,7 +482,7 @@ impl Verifier {
                 want: self.zkm.model.input_len as usize,
             });
         }
-        let commitment = proof.input_commitment()?;
+        let commitment = proof.input_commitment(&self.zkm)?;
         self.verify_raw(&proof.model, &commitment, &proof.output, &proof.proof)?;
         let values = self.zkm.model.dequantise_output(&proof.output);
         Ok(VerifiedInference {
@@ -513,27 +558,36 @@ impl Prover {
             .try_fill_bytes(&mut salt_bytes)
             .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
         let salt = Fp::from_uniform_bytes(&salt_bytes);
-        let commitment = input_commitment(input, salt);
+        let commitment = input_commitment(input, salt, zkm.packing());
         let model = zkm.commitment();
         let output = trace.output().to_vec();
         let instance = instance(&model, commitment, &output);
         let witness = Witness {
             input: input.to_vec(),
             salt,
+            #[cfg(test)]
+            tamper: None,
         };
         let mut transcript = Blake2bWrite::<_, EqAffine, Challenge255<_>>::init(vec![]);
         let (params, pk, instances) = (&self.verifier.params, &self.pk, &[&[&instance[..]][..]]);
         let rng = UnwrapErr(rand::rngs::SysRng);
-        match zkm.lanes {
-            WIDE => {
-                let circuit = zkm.circuit::<WIDE>(Some(witness));
-                plonk::create_proof(params, pk, &[circuit], instances, rng, &mut transcript)
-            }
-            _ => {
-                let circuit = zkm.circuit::<NARROW>(Some(witness));
-                plonk::create_proof(params, pk, &[circuit], instances, rng, &mut transcript)
-            }
+        type Transcript = Blake2bWrite<Vec<u8>, EqAffine, Challenge255<EqAffine>>;
+        fn create<const L: usize, const B: usize, const C: bool>(
+            zkm: &ZkModel,
+            witness: Witness,
+            params: &Params<EqAffine>,
+            pk: &ProvingKey<EqAffine>,
+            instances: &[&[&[Fp]]],
+            rng: UnwrapErr<rand::rngs::SysRng>,
+            transcript: &mut Transcript,
+        ) -> Result<(), plonk::Error> {
+            let circuit = zkm.circuit::<L, B, C>(Some(witness));
+            plonk::create_proof(params, pk, &[circuit], instances, rng, transcript)
         }
+        with_layout!(
+            zkm.layout,
+            create(zkm, witness, params, pk, instances, rng, &mut transcript)
+        )
         .map_err(ZkError::from_halo2)?;
         Ok(InferenceProof {
             model,
@@ -566,10 +620,23 @@ mod tests {
         ZkModel::compile(&onnx, &serde_json::from_slice(&cal).unwrap()).unwrap()
     }
 
+    fn testdata(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata")
+                .join(name),
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn a_version_1_zkm_still_reads_with_8_values_per_dot_row() {
-        let zkm = credit();
-        assert_eq!(zkm.lanes, NARROW);
+    fn a_version_1_zkm_still_reads_with_the_legacy_layout() {
+        let compact = credit();
+        let zkm = ZkModel {
+            layout: LEGACY_NARROW,
+            k: k_for(rows_with(&compact.model, LEGACY_NARROW)),
+            ..compact
+        };
         let v1 = borsh::to_vec(&(
             (*zkm.model).clone(),
             zkm.k,
@@ -579,17 +646,53 @@ mod tests {
         let read = ZkModel::from_bytes(&seal(ZKM_MAGIC, 1, &v1)).unwrap();
         assert_eq!(read, zkm);
         // Version 2 records the width; an unsupported one is refused by name.
-        let mut v2 = ZkmBody::try_from_slice(
-            open(ZKM_MAGIC, 2, 2, "", &zkm.to_bytes().unwrap())
-                .unwrap()
-                .1,
-        )
-        .unwrap();
-        assert_eq!(usize::from(v2.lanes), NARROW);
-        v2.lanes = 12;
-        let bad = seal(ZKM_MAGIC, 2, &borsh::to_vec(&v2).unwrap());
-        let err = ZkModel::from_bytes(&bad).unwrap_err().to_string();
+        let v2 = |lanes: u8| {
+            let body = ZkmBodyV2 {
+                model: (*zkm.model).clone(),
+                k: zkm.k,
+                report_json: serde_json::to_string(&zkm.report).unwrap(),
+                lanes,
+            };
+            seal(ZKM_MAGIC, 2, &borsh::to_vec(&body).unwrap())
+        };
+        assert_eq!(ZkModel::from_bytes(&v2(8)).unwrap(), zkm);
+        let err = ZkModel::from_bytes(&v2(12)).unwrap_err().to_string();
         assert!(err.contains("12 values"), "{err}");
+        // A version 1 body is not a version 3 one.
         assert!(ZkModel::from_bytes(&seal(ZKM_MAGIC, 3, &v1)).is_err());
+    }
+
+    #[test]
+    fn a_new_compilation_is_compact_and_round_trips_through_version_3() {
+        let zkm = credit();
+        assert!(zkm.layout.compact);
+        let bytes = zkm.to_bytes().unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
+        assert_eq!(ZkModel::from_bytes(&bytes).unwrap(), zkm);
+        // A layout this build has no circuit for is refused, not run as another.
+        let mut body =
+            ZkmBody::try_from_slice(open(ZKM_MAGIC, 3, 3, "", &bytes).unwrap().1).unwrap();
+        body.block = 4;
+        let err = ZkModel::from_bytes(&seal(ZKM_MAGIC, 3, &borsh::to_vec(&body).unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("4 neurons"), "{err}");
+    }
+
+    /// A model compiled and proved by the version 2 code (testdata made before the compact
+    /// layout) keeps its verifying key: its old proofs still verify, and a changed output does
+    /// not.
+    #[test]
+    fn proofs_made_before_the_compact_layout_still_verify() {
+        let zkm = ZkModel::from_bytes(&testdata("credit_v2.zkm")).unwrap();
+        assert_eq!(zkm.layout, LEGACY_NARROW);
+        let verifier = zkm.verifier().unwrap();
+        for name in ["credit_v2_private.proof", "credit_v2_public.proof"] {
+            let proof = InferenceProof::from_bytes(&testdata(name)).unwrap();
+            verifier.verify(&proof).unwrap();
+            let mut changed = proof.clone();
+            changed.output[0] += 1;
+            assert!(verifier.verify(&changed).is_err(), "{name}");
+        }
     }
 }

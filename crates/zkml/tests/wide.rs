@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-//! A model with a wide dense layer gets 16 values per dot row, which halves its circuit; it
-//! proves and verifies like any other, and a changed output or another model's verifier is
-//! rejected.
+//! A model with a wide dense layer gets dot rows of 16 values shared by 8 neurons, which
+//! quarters its circuit; it proves and verifies like any other, and a changed output or another
+//! model's verifier is rejected.
 
 use hibana_zkml::{
     Calibration, ZkModel,
@@ -57,13 +57,15 @@ fn calibration(n_in: usize) -> Calibration {
 }
 
 #[test]
-fn a_wide_dense_layer_halves_the_circuit_and_still_proves_soundly() {
-    // 512 inputs × 32 outputs: 32 × 65 dot rows with 8 values per row, 32 × 33 with 16.
+fn a_wide_dense_layer_shares_dot_rows_and_still_proves_soundly() {
+    // 512 inputs × 32 outputs: 32 × 65 dot rows with 8 values per row (2^12 rows in all),
+    // 32 × 33 with 16 (2^11), and 4 × 33 with 16 values for 8 neurons per row: 2^10, the
+    // 512 input rows and their Poseidon commitment being the rest.
     let wide = ZkModel::from_float(&model(512), &calibration(512)).expect("compile");
-    assert_eq!(wide.k, 11, "16 values per dot row fit 2^11 rows");
-    // A narrow model of the same family keeps the smallest circuit it had.
+    assert_eq!(wide.k, 10, "8 neurons per dot row fit 2^10 rows");
+    // A narrow model of the same family gets the circuit its range table needs.
     let narrow = ZkModel::from_float(&model(16), &calibration(16)).expect("compile");
-    assert_eq!(narrow.k, 11);
+    assert_eq!(narrow.k, 10);
 
     let prover = wide.prover().expect("keys");
     let input = weights(7, 512);
