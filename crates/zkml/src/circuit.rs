@@ -13,10 +13,12 @@
 //!   - The compact layout splits `y = u − 2^(b−1)·s` (sign bit `s`) and looks up `u` and
 //!     `2^(b−1−8)·r` in one range table `[0, 2^(b−1))`, half the size of a `b`-bit activation
 //!     table; ReLU is `(1 − s)·u`, and only sigmoids keep a table of their own.
-//! - **input rows** range-check every input the same way.
+//! - **input rows** range-check every input the same way; block layouts do it in columns of
+//!   their own, beside the dot rows.
 //! - **Poseidon** (P128Pow5T3) chains a random salt and the input, packed several values per
 //!   field element (with dot rows), into one field element: the input commitment, a public
-//!   instance.
+//!   instance. The legacy layout hashes one packed element per permutation; the compact one
+//!   absorbs 32 per hash, two per permutation.
 //!
 //! Public instance: `[model_lo, model_hi, input_commitment, output_0, …]`. The model limbs are
 //! hashed into the Fiat–Shamir transcript, so a proof is bound to the model commitment too.
@@ -24,7 +26,7 @@
 use std::{ops::Range, sync::Arc};
 
 use halo2_gadgets::poseidon::{
-    Hash as PoseidonHash, Pow5Chip, Pow5Config,
+    Hash as PoseidonHash, PaddedWord, Pow5Chip, Pow5Config, Sponge,
     primitives::{self as poseidon, ConstantLength, P128Pow5T3},
 };
 use halo2_proofs::{
@@ -103,12 +105,21 @@ const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
 const TAG_FIRST_SIGMOID: u64 = 3;
 /// Legacy packing: inputs per field element of the input commitment, and bits per input
-/// (activations are at most 16-bit signed, so the packing is injective).
-const LEGACY_PACK: (usize, u32) = (15, 16);
+/// (activations are at most 16-bit signed, so the packing is injective), one packed element
+/// per hash.
+const LEGACY_PACK: Packing = Packing {
+    per_element: 15,
+    bits: 16,
+    per_hash: 1,
+};
 /// Bits of a packed field element: signed values in radix 2^b stay below p/2.
 const PACKED_BITS: u32 = 253;
-/// Rows Pow5Chip uses per hash (permutation, absorption, initial state), rounded up.
+/// Compact layout: packed elements absorbed per hash (with the chain value before them).
+const SPONGE_PACKED: usize = 32;
+/// Rows Pow5Chip uses per legacy hash (permutation, absorption, initial state), rounded up.
 const POSEIDON_ROWS: usize = 48;
+/// Rows Pow5Chip uses per permutation with its absorption, rounded up.
+const PERMUTATION_ROWS: usize = 40;
 /// Unusable rows at the end of the domain (blinding factors) plus margin.
 const RESERVED_ROWS: usize = 16;
 /// Instance rows before the outputs.
@@ -132,11 +143,26 @@ pub(crate) fn commitment_limbs(c: &[u8; 32]) -> [Fp; 2] {
     ]
 }
 
-/// Inputs per packed field element and bits per input, for `model` in `layout`.
-pub(crate) fn packing(model: &QuantModel, layout: Layout) -> (usize, u32) {
+/// How the input commitment packs and hashes the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Packing {
+    /// Inputs per packed field element.
+    pub(crate) per_element: usize,
+    /// Bits per input in a packed element.
+    pub(crate) bits: u32,
+    /// Packed elements per Poseidon hash: 1, or [`SPONGE_PACKED`] (zero-filled).
+    pub(crate) per_hash: usize,
+}
+
+/// The input packing of `model` in `layout`.
+pub(crate) fn packing(model: &QuantModel, layout: Layout) -> Packing {
     if layout.compact {
         // Inputs are range-checked to act_bits signed bits: radix 2^act_bits is injective.
-        ((PACKED_BITS / model.act_bits) as usize, model.act_bits)
+        Packing {
+            per_element: (PACKED_BITS / model.act_bits) as usize,
+            bits: model.act_bits,
+            per_hash: SPONGE_PACKED,
+        }
     } else {
         LEGACY_PACK
     }
@@ -153,14 +179,36 @@ fn pack_weight(j: usize, bits: u32) -> Fp {
     Fp::from(2).pow_vartime([u64::from(bits) * j as u64])
 }
 
-/// Poseidon chain `h_0 = salt, h_{g+1} = H(h_g, pack(group_g))` over the input in groups of
-/// `packing.0` values: the input commitment, computed natively.
-pub(crate) fn input_commitment(input: &[i64], salt: Fp, packing: (usize, u32)) -> Fp {
-    let (count, bits) = packing;
-    input.chunks(count).fold(salt, |h, group| {
-        poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init()
-            .hash([h, pack(group, bits)])
+/// The input commitment, computed natively: the input packed `per_element` values to a field
+/// element, then the Poseidon chain `h_0 = salt, h_{g+1} = H(h_g, p_g…)` over groups of
+/// `per_hash` packed elements (the last group zero-filled).
+pub(crate) fn input_commitment(input: &[i64], salt: Fp, packing: Packing) -> Fp {
+    let packed: Vec<Fp> = input
+        .chunks(packing.per_element)
+        .map(|g| pack(g, packing.bits))
+        .collect();
+    packed.chunks(packing.per_hash).fold(salt, |h, group| {
+        if packing.per_hash == 1 {
+            poseidon::Hash::<_, P128Pow5T3, ConstantLength<2>, 3, 2>::init().hash([h, group[0]])
+        } else {
+            let mut message = [Fp::zero(); SPONGE_PACKED + 1];
+            message[0] = h;
+            message[1..=group.len()].copy_from_slice(group);
+            poseidon::Hash::<_, P128Pow5T3, ConstantLength<{ SPONGE_PACKED + 1 }>, 3, 2>::init()
+                .hash(message)
+        }
     })
+}
+
+/// Rows of the Poseidon chain over `packed` elements.
+fn poseidon_rows(packed: usize, packing: Packing) -> usize {
+    if packing.per_hash == 1 {
+        packed * POSEIDON_ROWS
+    } else {
+        // The chain value and the group, then ConstantLength's padding, two per permutation.
+        let permutations = (packing.per_hash + 2).div_ceil(2);
+        packed.div_ceil(packing.per_hash) * (permutations * PERMUTATION_ROWS + 8)
+    }
 }
 
 /// The circuit size (log2 of its rows) for `rows`.
@@ -219,11 +267,13 @@ pub(crate) fn groups(layer: &QuantLayer, block: usize) -> Vec<Range<usize>> {
 pub(crate) fn rows_with(model: &QuantModel, layout: Layout) -> usize {
     let lanes = layout.lanes;
     let n = model.input_len as usize;
-    let (count, _) = packing(model, layout);
-    let inputs = if layout.compact {
-        n.max(1)
-    } else {
-        n / lanes + 2 + n
+    let packing = packing(model, layout);
+    let count = packing.per_element;
+    // Block layouts range-check inputs in columns of their own, beside the dot rows.
+    let (inputs, beside) = match (layout.compact, layout.block > 1) {
+        (false, _) => (n / lanes + 2 + n, 0),
+        (true, false) => (n.max(1), 0),
+        (true, true) => (0, n + 1),
     };
     let neurons: usize = model
         .layers
@@ -236,8 +286,12 @@ pub(crate) fn rows_with(model: &QuantModel, layout: Layout) -> usize {
         })
         .sum();
     let main = inputs + n.div_ceil(count) * count.div_ceil(lanes) + neurons;
-    let poseidon = n.div_ceil(count) * POSEIDON_ROWS;
-    table_rows(model, layout).max(main).max(poseidon) + RESERVED_ROWS
+    let poseidon = poseidon_rows(n.div_ceil(count), packing);
+    table_rows(model, layout)
+        .max(main)
+        .max(beside)
+        .max(poseidon)
+        + RESERVED_ROWS
 }
 
 fn has_relu(model: &QuantModel) -> bool {
@@ -331,6 +385,19 @@ pub(crate) struct InferenceConfig<const L: usize> {
     table: [TableColumn; 3],
     instance: Column<Instance>,
     poseidon: Pow5Config<Fp, 3, 2>,
+    /// Block layouts: the input rows' own columns.
+    inputs: Option<InputColumns>,
+}
+
+/// Columns that range-check inputs beside the dot rows (block layouts): `x = u − 2^(b−1)·s`
+/// with `u` in the range table.
+#[derive(Debug, Clone, Copy)]
+struct InputColumns {
+    x: Column<Advice>,
+    u: Column<Advice>,
+    s: Column<Advice>,
+    span: Column<Fixed>,
+    q: Selector,
 }
 /// The input cells and the salt cell.
 type InputCells = (Vec<AssignedCell<Fp, Fp>>, AssignedCell<Fp, Fp>);
@@ -402,6 +469,17 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
         } else {
             (None, None)
         };
+        let inputs = (C && B > 1).then(|| {
+            let [x, u, s] = [(); 3].map(|_| meta.advice_column());
+            meta.enable_equality(x);
+            InputColumns {
+                x,
+                u,
+                s,
+                span: meta.fixed_column(),
+                q: meta.complex_selector(),
+            }
+        });
 
         // The first row of a dot product starts from the bias, later rows from the row above.
         let dot = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fp>, o: usize| {
@@ -441,6 +519,31 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
             vec![q * (acc - y * Expression::Constant(Fp::from(1u64 << SHIFT)) - r)]
         });
         let one = || Expression::Constant(Fp::one());
+        if let Some(c) = inputs {
+            meta.create_gate("input split", |m| {
+                let q = m.query_selector(c.q);
+                let span = m.query_fixed(c.span);
+                let x = m.query_advice(c.x, Rotation::cur());
+                let u = m.query_advice(c.u, Rotation::cur());
+                let s = m.query_advice(c.s, Rotation::cur());
+                vec![
+                    q.clone() * (x - u + span * s.clone()),
+                    q * s.clone() * (one() - s),
+                ]
+            });
+            meta.lookup(|m| {
+                let q = m.query_selector(c.q);
+                let u = m.query_advice(c.u, Rotation::cur());
+                vec![
+                    (
+                        q.clone() * Expression::Constant(Fp::from(TAG_RANGE)),
+                        table[0],
+                    ),
+                    (q.clone() * u.clone(), table[1]),
+                    (q * u, table[2]),
+                ]
+            });
+        }
         if let (Some(is_relu), Some(span)) = (is_relu, span) {
             let [u, s] = [lanes[5], lanes[6]];
             meta.create_gate("sign split", |m| {
@@ -549,6 +652,7 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
             table,
             instance,
             poseidon,
+            inputs,
         }
     }
 
@@ -583,73 +687,29 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
 
         // Input commitment: the inputs packed to field elements with dot rows (weights
         // 2^(bits·j)), then a Poseidon chain over the packed values.
-        let (count, bits) = packing(model, self.layout());
+        let packing = packing(model, self.layout());
+        let count = packing.per_element;
         let mut h = salt;
-        for (g, group) in cells.chunks(count).enumerate() {
-            let vals = &input_vals[g * count..(g * count + group.len())];
-            let packed = layouter.assign_region(
-                || "pack",
-                |mut region| {
-                    let mut acc = None;
-                    let mut running = Fp::zero();
-                    for (k, chunk) in group.chunks(L).enumerate() {
-                        if k == 0 {
-                            cfg.q_dot.enable(&mut region, k)?;
-                            region.assign_fixed(
-                                || "bias",
-                                cfg.bias[0],
-                                k,
-                                || Value::known(Fp::zero()),
-                            )?;
-                        } else {
-                            cfg.q_chain.enable(&mut region, k)?;
-                        }
-                        for lane in 0..L {
-                            let j = k * L + lane;
-                            match chunk.get(lane) {
-                                Some(x) => {
-                                    x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
-                                    region.assign_fixed(
-                                        || "w",
-                                        cfg.weights[0][lane],
-                                        k,
-                                        || Value::known(pack_weight(j, bits)),
-                                    )?;
-                                    running += fe(vals[j].into()) * pack_weight(j, bits);
-                                }
-                                None => {
-                                    region.assign_advice(
-                                        || "pad",
-                                        cfg.lanes[lane],
-                                        k,
-                                        || value(0),
-                                    )?;
-                                    region.assign_fixed(
-                                        || "pad",
-                                        cfg.weights[0][lane],
-                                        k,
-                                        || Value::known(Fp::zero()),
-                                    )?;
-                                }
-                            }
-                        }
-                        let v = if known {
-                            Value::known(running)
-                        } else {
-                            Value::unknown()
-                        };
-                        acc = Some(region.assign_advice(|| "packed", cfg.acc[0], k, || v)?);
-                        Self::idle_outputs(&mut region, &cfg, k, 1)?;
-                    }
-                    acc.ok_or(Error::Synthesis)
-                },
-            )?;
-            let chip = Pow5Chip::construct(cfg.poseidon.clone());
-            let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
-                chip,
-                layouter.namespace(|| format!("commit init {g}")),
-            )?;
-            h = hasher.hash(layouter.namespace(|| format!("commit {g}")), [h, packed])?;
+        if packing.per_hash == 1 {
+            for (g, group) in cells.chunks(count).enumerate() {
+                let vals = &input_vals[g * count..(g * count + group.len())];
+                let packed = self.pack_region(&cfg, &mut layouter, group, vals, packing.bits)?;
+                let chip = Pow5Chip::construct(cfg.poseidon.clone());
+                let hasher = PoseidonHash::<_, _, P128Pow5T3, ConstantLength<2>, 3, 2>::init(
+                    chip,
+                    layouter.namespace(|| format!("commit init {g}")),
+                )?;
+                h = hasher.hash(layouter.namespace(|| format!("commit {g}")), [h, packed])?;
+            }
+        } else {
+            let mut packed = Vec::with_capacity(cells.len().div_ceil(count));
+            for (g, group) in cells.chunks(count).enumerate() {
+                let vals = &input_vals[g * count..(g * count + group.len())];
+                packed.push(self.pack_region(&cfg, &mut layouter, group, vals, packing.bits)?);
+            }
+            for (g, group) in packed.chunks(packing.per_hash).enumerate() {
+                h = Self::sponge_hash(&cfg, &mut layouter, g, h, group)?;
+            }
         }
         layouter.constrain_instance(h.cell(), cfg.instance, 2)?;
 
@@ -785,6 +845,109 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
             }
         }
         Ok(())
+    }
+
+    /// Packs `group` (cells of the values `vals`) into one field element `Σ x_j·2^(bits·j)`
+    /// with dot rows.
+    fn pack_region(
+        &self,
+        cfg: &InferenceConfig<L>,
+        layouter: &mut impl Layouter<Fp>,
+        group: &[AssignedCell<Fp, Fp>],
+        vals: &[i64],
+        bits: u32,
+    ) -> Result<AssignedCell<Fp, Fp>, Error> {
+        let known = self.witness.is_some();
+        layouter.assign_region(
+            || "pack",
+            |mut region| {
+                let mut acc = None;
+                let mut running = Fp::zero();
+                for (k, chunk) in group.chunks(L).enumerate() {
+                    if k == 0 {
+                        cfg.q_dot.enable(&mut region, k)?;
+                        region.assign_fixed(
+                            || "bias",
+                            cfg.bias[0],
+                            k,
+                            || Value::known(Fp::zero()),
+                        )?;
+                    } else {
+                        cfg.q_chain.enable(&mut region, k)?;
+                    }
+                    for lane in 0..L {
+                        let j = k * L + lane;
+                        match chunk.get(lane) {
+                            Some(x) => {
+                                x.copy_advice(|| "x", &mut region, cfg.lanes[lane], k)?;
+                                region.assign_fixed(
+                                    || "w",
+                                    cfg.weights[0][lane],
+                                    k,
+                                    || Value::known(pack_weight(j, bits)),
+                                )?;
+                                running += fe(vals[j].into()) * pack_weight(j, bits);
+                            }
+                            None => {
+                                let zero = if known {
+                                    Value::known(Fp::zero())
+                                } else {
+                                    Value::unknown()
+                                };
+                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || zero)?;
+                                region.assign_fixed(
+                                    || "pad",
+                                    cfg.weights[0][lane],
+                                    k,
+                                    || Value::known(Fp::zero()),
+                                )?;
+                            }
+                        }
+                    }
+                    let v = if known {
+                        Value::known(running)
+                    } else {
+                        Value::unknown()
+                    };
+                    acc = Some(region.assign_advice(|| "packed", cfg.acc[0], k, || v)?);
+                    Self::idle_outputs(&mut region, cfg, k, 1)?;
+                }
+                acc.ok_or(Error::Synthesis)
+            },
+        )
+    }
+
+    /// `H(h, group…)` with Poseidon over [`SPONGE_PACKED`] + 1 elements, the group zero-filled
+    /// (fixed zeros, so the prover cannot change them).
+    fn sponge_hash(
+        cfg: &InferenceConfig<L>,
+        layouter: &mut impl Layouter<Fp>,
+        g: usize,
+        h: AssignedCell<Fp, Fp>,
+        group: &[AssignedCell<Fp, Fp>],
+    ) -> Result<AssignedCell<Fp, Fp>, Error> {
+        const LEN: usize = SPONGE_PACKED + 1;
+        let chip = Pow5Chip::construct(cfg.poseidon.clone());
+        let mut sponge = Sponge::<_, _, P128Pow5T3, _, ConstantLength<LEN>, 3, 2>::new(
+            chip,
+            layouter.namespace(|| format!("commit init {g}")),
+        )?;
+        let message = std::iter::once(PaddedWord::Message(h))
+            .chain(group.iter().cloned().map(PaddedWord::Message))
+            .chain(std::iter::repeat_n(
+                PaddedWord::Padding(Fp::zero()),
+                SPONGE_PACKED - group.len(),
+            ))
+            .chain(
+                <ConstantLength<LEN> as poseidon::Domain<Fp, 2>>::padding(LEN)
+                    .map(PaddedWord::Padding),
+            );
+        for (i, word) in message.enumerate() {
+            sponge.absorb(layouter.namespace(|| format!("absorb {g}.{i}")), word)?;
+        }
+        sponge
+            .finish_absorbing(layouter.namespace(|| format!("finish {g}")))?
+            .squeeze(layouter.namespace(|| format!("squeeze {g}")))
     }
 
     /// What an activation row of layer `layer` (`None`: an input) holds for accumulator `acc`.
@@ -947,7 +1110,8 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
     }
 
     /// Compact layout: every input on a range-checked row of its own (its `z` cell is the
-    /// input), the salt beside the first.
+    /// input), the salt beside the first; block layouts use the input columns, with the salt
+    /// after the inputs.
     fn compact_inputs(
         &self,
         cfg: &InferenceConfig<L>,
@@ -955,6 +1119,34 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         input: &[i64],
         salt: Value<Fp>,
     ) -> Result<InputCells, Error> {
+        if let Some(c) = cfg.inputs {
+            let known = self.witness.is_some();
+            let value = |v: i128| {
+                if known {
+                    Value::known(fe(v))
+                } else {
+                    Value::unknown()
+                }
+            };
+            let span = 1i128 << (self.model.act_bits - 1);
+            return layouter.assign_region(
+                || "inputs",
+                |mut region| {
+                    let mut cells = Vec::with_capacity(input.len());
+                    for (row, &v) in input.iter().enumerate() {
+                        let v = i128::from(v);
+                        let s = i128::from(v < 0);
+                        c.q.enable(&mut region, row)?;
+                        region.assign_fixed(|| "span", c.span, row, || Value::known(fe(span)))?;
+                        region.assign_advice(|| "u", c.u, row, || value(v + span * s))?;
+                        region.assign_advice(|| "s", c.s, row, || value(s))?;
+                        cells.push(region.assign_advice(|| "x", c.x, row, || value(v))?);
+                    }
+                    let salt = region.assign_advice(|| "salt", c.x, input.len(), || salt)?;
+                    Ok((cells, salt))
+                },
+            );
+        }
         layouter.assign_region(
             || "inputs",
             |mut region| {
@@ -1476,6 +1668,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An input of more than 32 packed elements is committed by a chain of two sponge hashes,
+    /// the second zero-filled; the circuit computes the same commitment as the native code.
+    #[test]
+    fn a_long_input_is_committed_by_a_chain_of_sponge_hashes() {
+        let n = 850u32;
+        let mut model = single(Activation::Relu);
+        model.input_shape = vec![n];
+        model.input_len = n;
+        model.layers[0].rows[0].terms = (0..n).map(|i| (i, i64::from(i % 97 == 0))).collect();
+        let packing = packing(&model, COMPACT[0]);
+        assert_eq!((n as usize).div_ceil(packing.per_element), 34);
+        let input: Vec<i64> = (0..i64::from(n)).map(|i| (i * 37) % 1000 - 500).collect();
+        check_in(&model, &input, &COMPACT).unwrap();
+        // The commitment depends on inputs in the second hash.
+        let mut other = input.clone();
+        other[849] += 1;
+        let salt = Fp::from(9u64);
+        assert_ne!(
+            input_commitment(&input, salt, packing),
+            input_commitment(&other, salt, packing)
+        );
     }
 
     fn testdata_model(model: &str, calibration: &str) -> QuantModel {

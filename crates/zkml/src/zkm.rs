@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     ZkError,
     circuit::{
-        INSTANCE_HEADER, InferenceCircuit, LEGACY_NARROW, Layout, MIN_K, Witness, choose_layout,
-        commitment_limbs, fe, input_commitment, k_for, packing, rows_with, with_layout,
+        INSTANCE_HEADER, InferenceCircuit, LEGACY_NARROW, Layout, MIN_K, Packing, Witness,
+        choose_layout, commitment_limbs, fe, input_commitment, k_for, packing, rows_with,
+        with_layout,
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
 };
@@ -232,8 +233,8 @@ impl ZkModel {
         Self::from_bytes(&bytes)
     }
 
-    /// Inputs per packed field element of the input commitment, and bits per input.
-    fn packing(&self) -> (usize, u32) {
+    /// How the input commitment packs and hashes the input.
+    fn packing(&self) -> Packing {
         packing(&self.model, self.layout)
     }
 
