@@ -10,9 +10,11 @@
 //!   - The legacy layout (`.zkm` versions 1 and 2) looks up `(2, r, r)` for `0 ≤ r < 2^8` and
 //!     `(tag, y, w)` in the activation table, which range-checks `y` and gives `w` = ReLU(y) or
 //!     a sigmoid of it; `z = w`, or `z = y` for a layer without activation.
-//!   - The compact layout splits `y = u − 2^(b−1)·s` (sign bit `s`) and looks up `u` and
-//!     `2^(b−1−8)·r` in one range table `[0, 2^(b−1))`, half the size of a `b`-bit activation
-//!     table; ReLU is `(1 − s)·u`, and only sigmoids keep a table of their own.
+//!   - The compact layout splits `y = u − 2^(b−1)·s` (sign bit `s`) and looks up
+//!     `(tag, u, f(u), f(u − 2^(b−1)))` in a table of `2^(b−1)` rows per sigmoid layer (one
+//!     block of zeros without a sigmoid), half the rows of a `b`-bit activation table: `u` is
+//!     range-checked, a sigmoid row takes `f` of its sign's half, and ReLU is `(1 − s)·u`. The
+//!     remainder is range-checked as `2^(b−1−8)·r` against the same input column.
 //! - **input rows** range-check every input the same way; block layouts do it in columns of
 //!   their own, beside the dot rows.
 //! - **Poseidon** (P128Pow5T3) chains a random salt and the input, packed several values per
@@ -312,7 +314,10 @@ fn sigmoids(model: &QuantModel) -> usize {
 fn table_rows(model: &QuantModel, layout: Layout) -> usize {
     let range = 1usize << model.act_bits;
     if layout.compact {
-        range / 2 + sigmoids(model) * range
+        match sigmoids(model) {
+            0 => range / 2,
+            n => n * range / 2 + 1,
+        }
     } else {
         let kinds = usize::from(has_relu(model)) + sigmoids(model);
         kinds.max(1) * range + (1usize << SHIFT) + usize::from(kinds > 0)
@@ -353,6 +358,8 @@ pub(crate) enum Tamper {
     Sign,
     /// `u + 1` (still in range), breaking `y = u − 2^(b−1)·s`.
     Split,
+    /// A sigmoid row's output taken from the table's other half (the sign bit's wrong side).
+    Branch,
 }
 
 /// The circuit for one model in the layout `(L, B, C)` (lanes, block, compact); without a
@@ -383,6 +390,8 @@ pub(crate) struct InferenceConfig<const L: usize> {
     q_chain: Selector,
     q_act: Selector,
     table: [TableColumn; 3],
+    /// Compact layout: the table's activation of `u − 2^(b−1)` (negative `y`).
+    table_low: Option<TableColumn>,
     instance: Column<Instance>,
     poseidon: Pow5Config<Fp, 3, 2>,
     /// Block layouts: the input rows' own columns.
@@ -420,8 +429,10 @@ struct ActValues {
     u: i128,
     /// Compact layout: the sign bit of `y`.
     s: i128,
-    /// The lookup's output column.
+    /// The lookup's output column (compact layout: the table block's value for `u`).
     w: i64,
+    /// Compact layout: the table block's value for `u − 2^(b−1)`.
+    w_low: i64,
     z: i64,
 }
 
@@ -464,10 +475,14 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
             weights.push([(); L].map(|_| meta.fixed_column()));
             bias.push(meta.fixed_column());
         }
-        let (is_relu, span) = if C {
-            (Some(meta.fixed_column()), Some(meta.fixed_column()))
+        let (is_relu, span, table_low) = if C {
+            (
+                Some(meta.fixed_column()),
+                Some(meta.fixed_column()),
+                Some(meta.lookup_table_column()),
+            )
         } else {
-            (None, None)
+            (None, None, None)
         };
         let inputs = (C && B > 1).then(|| {
             let [x, u, s] = [(); 3].map(|_| meta.advice_column());
@@ -531,21 +546,15 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
                     q * s.clone() * (one() - s),
                 ]
             });
+            // Every block of the compact table lists [0, 2^(b−1)) in its input column.
             meta.lookup(|m| {
                 let q = m.query_selector(c.q);
                 let u = m.query_advice(c.u, Rotation::cur());
-                vec![
-                    (
-                        q.clone() * Expression::Constant(Fp::from(TAG_RANGE)),
-                        table[0],
-                    ),
-                    (q.clone() * u.clone(), table[1]),
-                    (q * u, table[2]),
-                ]
+                vec![(q * u, table[1])]
             });
         }
-        if let (Some(is_relu), Some(span)) = (is_relu, span) {
-            let [u, s] = [lanes[5], lanes[6]];
+        if let (Some(is_relu), Some(span), Some(table_low)) = (is_relu, span, table_low) {
+            let [u, s, w_low] = [lanes[5], lanes[6], lanes[7]];
             meta.create_gate("sign split", |m| {
                 let q = m.query_selector(q_act);
                 let span = m.query_fixed(span);
@@ -564,24 +573,26 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
                 let y = m.query_advice(y, Rotation::cur());
                 let z = m.query_advice(z, Rotation::cur());
                 let w = m.query_advice(w, Rotation::cur());
+                let w_low = m.query_advice(w_low, Rotation::cur());
                 let u = m.query_advice(u, Rotation::cur());
                 let s = m.query_advice(s, Rotation::cur());
-                let relu = is_relu.clone() * (one() - s) * u;
-                vec![q * (z - is_id.clone() * y - relu - (one() - is_id - is_relu) * w)]
+                let relu = is_relu.clone() * (one() - s.clone()) * u;
+                let sigmoid = (one() - s.clone()) * w + s * w_low;
+                vec![q * (z - is_id.clone() * y - relu - (one() - is_id - is_relu) * sigmoid)]
             });
-            // Range rows (identity and ReLU) look up (0, u, u); sigmoid rows (tag, y, σ(y)).
+            // (tag, u, f(u), f(u − 2^(b−1))): u is in range, and a sigmoid row reads its
+            // activation for y ≥ 0 and for y < 0; other rows read the filler block's values.
             meta.lookup(|m| {
                 let q = m.query_selector(q_act);
                 let tag = m.query_fixed(act_tag);
-                let ranged = m.query_fixed(is_id) + m.query_fixed(is_relu);
-                let y = m.query_advice(y, Rotation::cur());
                 let u = m.query_advice(u, Rotation::cur());
                 let w = m.query_advice(w, Rotation::cur());
-                let input = ranged.clone() * u + (one() - ranged) * y;
+                let w_low = m.query_advice(w_low, Rotation::cur());
                 vec![
                     (q.clone() * tag, table[0]),
-                    (q.clone() * input, table[1]),
-                    (q * w, table[2]),
+                    (q.clone() * u, table[1]),
+                    (q.clone() * w, table[2]),
+                    (q * w_low, table_low),
                 ]
             });
             // 0 ≤ 2^(b−1−8)·r < 2^(b−1), so 0 ≤ r < 2^8.
@@ -590,12 +601,7 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
                 let q = m.query_selector(q_act);
                 let span = m.query_fixed(span);
                 let r = m.query_advice(r, Rotation::cur());
-                let scaled = q.clone() * span * r * Expression::Constant(inv);
-                vec![
-                    (q * Expression::Constant(Fp::from(TAG_RANGE)), table[0]),
-                    (scaled.clone(), table[1]),
-                    (scaled, table[2]),
-                ]
+                vec![(q * span * r * Expression::Constant(inv), table[1])]
             });
         } else {
             meta.create_gate("activation output", |m| {
@@ -650,6 +656,7 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
             q_chain,
             q_act,
             table,
+            table_low,
             instance,
             poseidon,
             inputs,
@@ -963,27 +970,54 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
             None => i64::try_from(y).unwrap_or(0),
         };
         let activation = layer.map_or(Activation::None, |l| model.layers[l].activation);
-        let w = if C {
-            // Sigmoid rows look up σ(y); range rows look up u = y + 2^(b−1)·s.
-            if activation == Activation::Sigmoid {
-                z
-            } else {
-                i64::try_from(self.unsigned(y)).unwrap_or(0)
-            }
+        let u = self.unsigned(y);
+        let (w, w_low) = if C {
+            self.block_values(self.table_block(layer), u)
         } else if activation == Activation::None {
-            i64::try_from(y).map_or(0, |y| self.range_out(y))
+            (i64::try_from(y).map_or(0, |y| self.range_out(y)), 0)
         } else {
-            z
+            (z, 0)
         };
         ActValues {
             acc,
             y,
             rem,
-            u: self.unsigned(y),
+            u,
             s: i128::from(y < 0),
             w,
+            w_low,
             z,
         }
+    }
+
+    /// Compact layout: the sigmoid layer whose table block an activation row of `layer`
+    /// (`None`: an input) looks up: its own for a sigmoid layer, else the first sigmoid
+    /// layer's (any block range-checks `u`), else none (the table is `[0, 2^(b−1))` alone).
+    fn table_block(&self, layer: Option<usize>) -> Option<usize> {
+        let layers = &self.model.layers;
+        match layer {
+            Some(l) if layers[l].activation == Activation::Sigmoid => Some(l),
+            _ => layers
+                .iter()
+                .position(|l| l.activation == Activation::Sigmoid),
+        }
+    }
+
+    /// Compact layout: a table block's values for `u`: the activation of `y = u` and of
+    /// `y = u − 2^(b−1)` (zeros without a sigmoid, or for `u` out of range).
+    fn block_values(&self, block: Option<usize>, u: i128) -> (i64, i64) {
+        let span = 1usize << (self.model.act_bits - 1);
+        let table = block.map_or(&[][..], |l| &self.model.layers[l].table[..]);
+        usize::try_from(u)
+            .ok()
+            .filter(|&u| u < span)
+            .and_then(|u| Some((*table.get(span + u)?, *table.get(u)?)))
+            .unwrap_or((0, 0))
+    }
+
+    /// Compact layout: the lookup tag of a table block.
+    fn block_tag(&self, block: Option<usize>) -> u64 {
+        block.map_or(TAG_RANGE, |l| self.tag(l))
     }
 
     /// Applies the witness's [`Tamper`] to the first neuron of the output layer.
@@ -1002,6 +1036,9 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
                 honest.rem -= 1 << SHIFT;
                 *a = honest;
             }
+            Some(Tamper::Branch) => {
+                a.z = if a.s == 1 { a.w } else { a.w_low };
+            }
             Some(t @ (Tamper::Sign | Tamper::Split)) => {
                 if t == Tamper::Sign {
                     a.s = 1 - a.s;
@@ -1012,8 +1049,8 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
                 if self.model.layers[layer].activation == Activation::Relu {
                     a.z = i64::try_from((1 - a.s) * a.u).unwrap_or(0);
                 }
-                if C && self.model.layers[layer].activation != Activation::Sigmoid {
-                    a.w = i64::try_from(a.u).unwrap_or(0);
+                if C {
+                    (a.w, a.w_low) = self.block_values(self.table_block(Some(layer)), a.u);
                 }
             }
             None => {}
@@ -1060,11 +1097,11 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         };
         let identity = activation == Activation::None;
         let tag = if C {
-            if activation == Activation::Sigmoid {
-                self.tag(layer)
-            } else {
-                TAG_RANGE
-            }
+            let layer = match acc {
+                AccSource::Input => None,
+                AccSource::Copy(_) => Some(layer),
+            };
+            self.block_tag(self.table_block(layer))
         } else if identity {
             range_tag(model)
         } else {
@@ -1094,6 +1131,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
             )?;
             region.assign_advice(|| "u", cfg.lanes[5], row, || value(act.u))?;
             region.assign_advice(|| "s", cfg.lanes[6], row, || value(act.s))?;
+            region.assign_advice(|| "w_low", cfg.lanes[7], row, || value(act.w_low.into()))?;
         }
         match acc {
             AccSource::Copy(cell) => {
@@ -1150,7 +1188,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         layouter.assign_region(
             || "inputs",
             |mut region| {
-                let salt = region.assign_advice(|| "salt", cfg.lanes[7], 0, || salt)?;
+                let salt = region.assign_advice(|| "salt", cfg.acc[0], 0, || salt)?;
                 let cells = input
                     .iter()
                     .enumerate()
@@ -1270,35 +1308,56 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
     ) -> Result<(), Error> {
         let model = &*self.model;
         let (lo, hi) = (model.act_min(), model.act_max());
-        let mut entries: Vec<(u64, i64, i64)> =
+        // (tag, in, out, out for negative y; the last only in the compact layout).
+        let mut entries: Vec<(u64, i64, i64, i64)> =
             Vec::with_capacity(table_rows(model, self.layout()));
         if C {
-            entries.extend((0..=hi).map(|v| (TAG_RANGE, v, v)));
-        } else if range_tag(model) == TAG_IDENTITY {
-            entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v)));
-        } else {
-            // Rows where the lookups are off look up (0, 0, 0): it must be in the table.
-            entries.push((TAG_IDENTITY, 0, 0));
-        }
-        if !C {
-            if has_relu(model) {
-                entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0))));
+            // One block per sigmoid layer: (tag, u, σ(u), σ(u − 2^(b−1))) for u in
+            // [0, 2^(b−1)); without a sigmoid, one block of zeros.
+            let sigmoids: Vec<usize> = (0..model.layers.len())
+                .filter(|&l| model.layers[l].activation == Activation::Sigmoid)
+                .collect();
+            if sigmoids.is_empty() {
+                entries.extend((0..=hi).map(|u| (TAG_RANGE, u, 0, 0)));
+            } else {
+                // Rows where the lookups are off look up (0, 0, 0, 0).
+                entries.push((TAG_RANGE, 0, 0, 0));
             }
-            entries.extend((0..1i64 << SHIFT).map(|r| (TAG_REMAINDER, r, r)));
-        }
-        for (l, layer) in model.layers.iter().enumerate() {
-            if layer.activation == Activation::Sigmoid {
+            for l in sigmoids {
                 let tag = self.tag(l);
-                entries.extend((lo..=hi).zip(&layer.table).map(|(v, &s)| (tag, v, s)));
+                entries.extend((0..=hi).map(|u| {
+                    let (w, w_low) = self.block_values(Some(l), u.into());
+                    (tag, u, w, w_low)
+                }));
+            }
+        } else {
+            if range_tag(model) == TAG_IDENTITY {
+                entries.extend((lo..=hi).map(|v| (TAG_IDENTITY, v, v, 0)));
+            } else {
+                // Rows where the lookups are off look up (0, 0, 0): it must be in the table.
+                entries.push((TAG_IDENTITY, 0, 0, 0));
+            }
+            if has_relu(model) {
+                entries.extend((lo..=hi).map(|v| (TAG_RELU, v, v.max(0), 0)));
+            }
+            entries.extend((0..1i64 << SHIFT).map(|r| (TAG_REMAINDER, r, r, 0)));
+            for (l, layer) in model.layers.iter().enumerate() {
+                if layer.activation == Activation::Sigmoid {
+                    let tag = self.tag(l);
+                    entries.extend((lo..=hi).zip(&layer.table).map(|(v, &s)| (tag, v, s, 0)));
+                }
             }
         }
         layouter.assign_table(
             || "activations",
             |mut t| {
-                for (row, &(tag, x, y)) in entries.iter().enumerate() {
+                for (row, &(tag, x, y, y_low)) in entries.iter().enumerate() {
                     t.assign_cell(|| "tag", cfg.table[0], row, || Value::known(Fp::from(tag)))?;
                     t.assign_cell(|| "in", cfg.table[1], row, || Value::known(fe(x.into())))?;
                     t.assign_cell(|| "out", cfg.table[2], row, || Value::known(fe(y.into())))?;
+                    if let Some(low) = cfg.table_low {
+                        t.assign_cell(|| "low", low, row, || Value::known(fe(y_low.into())))?;
+                    }
                 }
                 Ok(())
             },
@@ -1628,43 +1687,77 @@ mod tests {
     fn dishonest_activation_rows_are_unprovable() {
         for activation in [Activation::None, Activation::Relu] {
             let model = single(activation);
-            let [lo, hi] = commitment_limbs(&model.commitment());
-            let salt = Fp::from(5u64);
-            let act = |y: i64| {
-                if activation == Activation::Relu {
-                    y.max(0)
-                } else {
-                    y
+            dishonest_rows_of(&model, activation);
+        }
+    }
+
+    /// A sigmoid row's output is its own half of the table, and an off-by-one `y` is refused.
+    #[test]
+    fn dishonest_sigmoid_rows_are_unprovable() {
+        let mut model = single(Activation::Sigmoid);
+        // Any table will do: a different value for every y.
+        model.layers[0].table = (0..1024).map(|i| 2 * i + 1).collect();
+        let table = model.layers[0].table.clone();
+        let z = |y: i64| table[usize::try_from(y + 512).unwrap()];
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let salt = Fp::from(5u64);
+        for x in [300i64, -300, 0, -512] {
+            let y = x.div_euclid(1 << SHIFT);
+            for layout in ALL {
+                let run = |out: i64, tamper| {
+                    let commitment = input_commitment(&[x], salt, packing(&model, layout));
+                    let instance = vec![lo, hi, commitment, fe(out.into())];
+                    mock_tampered(&model, &[x], salt, instance, layout, tamper)
+                };
+                let case = format!("x={x} {layout:?}");
+                assert_eq!(run(z(y), None), Ok(()), "{case}");
+                assert!(run(z(y + 1), Some(Tamper::Rescale)).is_err(), "{case}");
+                if layout.compact {
+                    let other = if y < 0 { z(y + 512) } else { z(y - 512) };
+                    assert!(run(other, Some(Tamper::Branch)).is_err(), "{case}");
                 }
-            };
-            let span = 1i64 << (model.act_bits - 1);
-            for x in [300i64, -300, 0] {
-                let y = x.div_euclid(1 << SHIFT);
-                for layout in ALL {
-                    let run = |out: i64, tamper| {
-                        let commitment = input_commitment(&[x], salt, packing(&model, layout));
-                        let instance = vec![lo, hi, commitment, fe(out.into())];
-                        mock_tampered(&model, &[x], salt, instance, layout, tamper)
+            }
+        }
+    }
+
+    /// The tamper checks of [`dishonest_activation_rows_are_unprovable`] on `model`.
+    fn dishonest_rows_of(model: &QuantModel, activation: Activation) {
+        let [lo, hi] = commitment_limbs(&model.commitment());
+        let salt = Fp::from(5u64);
+        let act = |y: i64| {
+            if activation == Activation::Relu {
+                y.max(0)
+            } else {
+                y
+            }
+        };
+        let span = 1i64 << (model.act_bits - 1);
+        for x in [300i64, -300, 0] {
+            let y = x.div_euclid(1 << SHIFT);
+            for layout in ALL {
+                let run = |out: i64, tamper| {
+                    let commitment = input_commitment(&[x], salt, packing(model, layout));
+                    let instance = vec![lo, hi, commitment, fe(out.into())];
+                    mock_tampered(model, &[x], salt, instance, layout, tamper)
+                };
+                let case = format!("{activation:?} x={x} {layout:?}");
+                assert_eq!(run(act(y), None), Ok(()), "{case}");
+                assert!(run(act(y + 1), Some(Tamper::Rescale)).is_err(), "{case}");
+                if layout.compact {
+                    let s = i64::from(y >= 0);
+                    let u = y + span * s;
+                    let z = match activation {
+                        Activation::Relu => (1 - s) * u,
+                        _ => y,
                     };
-                    let case = format!("{activation:?} x={x} {layout:?}");
-                    assert_eq!(run(act(y), None), Ok(()), "{case}");
-                    assert!(run(act(y + 1), Some(Tamper::Rescale)).is_err(), "{case}");
-                    if layout.compact {
-                        let s = i64::from(y >= 0);
-                        let u = y + span * s;
-                        let z = match activation {
-                            Activation::Relu => (1 - s) * u,
-                            _ => y,
-                        };
-                        assert!(run(z, Some(Tamper::Sign)).is_err(), "{case}");
-                        let u = y + span * i64::from(y < 0) + 1;
-                        let z = match activation {
-                            Activation::Relu if y >= 0 => u,
-                            Activation::Relu => 0,
-                            _ => y,
-                        };
-                        assert!(run(z, Some(Tamper::Split)).is_err(), "{case}");
-                    }
+                    assert!(run(z, Some(Tamper::Sign)).is_err(), "{case}");
+                    let u = y + span * i64::from(y < 0) + 1;
+                    let z = match activation {
+                        Activation::Relu if y >= 0 => u,
+                        Activation::Relu => 0,
+                        _ => y,
+                    };
+                    assert!(run(z, Some(Tamper::Split)).is_err(), "{case}");
                 }
             }
         }
