@@ -260,6 +260,7 @@ impl ZkModel {
         let vk = with_layout!(self.layout, vk(self, &params)).map_err(ZkError::from_halo2)?;
         Ok(Verifier {
             zkm: self.clone(),
+            commitment: self.commitment(),
             params,
             vk,
         })
@@ -432,6 +433,8 @@ fn field_from_bytes(bytes: &[u8; 32]) -> Result<Fp, ZkError> {
 #[derive(Debug)]
 pub struct Verifier {
     zkm: ZkModel,
+    /// The model commitment, hashed once (a large model's weights take milliseconds).
+    commitment: [u8; 32],
     params: Params<EqAffine>,
     vk: VerifyingKey<EqAffine>,
 }
@@ -461,7 +464,7 @@ impl Verifier {
 
     /// Verifies a proof for this model and returns what it proves.
     pub fn verify(&self, proof: &InferenceProof) -> Result<VerifiedInference, ZkError> {
-        let model = self.zkm.commitment();
+        let model = self.commitment;
         if proof.model != model {
             return Err(ZkError::ModelMismatch {
                 proof: hex::encode(proof.model),
@@ -560,7 +563,7 @@ impl Prover {
             .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
         let salt = Fp::from_uniform_bytes(&salt_bytes);
         let commitment = input_commitment(input, salt, zkm.packing());
-        let model = zkm.commitment();
+        let model = self.verifier.commitment;
         let output = trace.output().to_vec();
         let instance = instance(&model, commitment, &output);
         let witness = Witness {
