@@ -224,6 +224,29 @@ pub fn verify_submission(
     Ok((zkm, verified, proof))
 }
 
+/// Requires `zkm` (decoded from `bytes`) to be the registered `.zkm` of its model, byte for
+/// byte: another compilation of the same model could lay the circuit out differently, and the
+/// layout decides what an input commitment means.
+fn require_registered_zkm<S: StateRead + ?Sized>(
+    state: &S,
+    zkm: &ZkModel,
+    bytes: &[u8],
+) -> Result<(), ExecError> {
+    let commitment = zkm.commitment();
+    match model_zkm(state, &commitment)? {
+        None => Err(invalid(format!(
+            "model {} is not registered",
+            hex::encode(commitment)
+        ))),
+        Some(registered) if registered != bytes => Err(invalid(format!(
+            "the .zkm differs from the one registered for model {}: submit with the registered \
+             .zkm (its circuit layout decides what the input commitment means)",
+            hex::encode(commitment)
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 /// A submission's result id: blake3 of the proof file.
 pub fn submission_id(msg: &SubmitZkInference) -> [u8; 32] {
     *blake3::hash(&msg.proof).as_bytes()
@@ -240,12 +263,7 @@ impl MessageHandler for SubmitZkInference {
         ctx: &TxContext<'_>,
     ) -> Result<(), ExecError> {
         let zkm = decode_zkm(&self.zkm)?;
-        if model(state, &zkm.commitment())?.is_none() {
-            return Err(invalid(format!(
-                "model {} is not registered",
-                hex::encode(zkm.commitment())
-            )));
-        }
+        require_registered_zkm(state, &zkm, &self.zkm)?;
         if inference(state, &submission_id(self))?.is_some() {
             return Err(invalid("this proof was already submitted"));
         }
@@ -261,9 +279,7 @@ impl MessageHandler for SubmitZkInference {
         // check_stateless verified the proof; this reuses the cached verifier.
         let (zkm, verified, proof) = verify_submission(self)?;
         let commitment = zkm.commitment();
-        if model(state, &commitment)?.is_none() {
-            return Err(invalid("model not registered"));
-        }
+        require_registered_zkm(state, &zkm, &self.zkm)?;
         let id = submission_id(self);
         if inference(state, &id)?.is_some() {
             return Err(invalid("proof already submitted"));

@@ -237,3 +237,34 @@ fn unregistered_models_and_replays_fail() {
     // Registering the same model twice fails too.
     assert!(!register(&mut chain).is_success());
 }
+
+/// A proof checked against another compilation of the registered model (here the legacy layout,
+/// from a `.zkm` made before the compact one) is valid on its own, but the chain takes only the
+/// registered `.zkm`: its layout decides what the input commitment means.
+#[test]
+fn a_submission_must_carry_the_registered_zkm() {
+    let mut chain = Chain::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
+    let legacy_zkm = std::fs::read(dir.join("credit_v2.zkm")).unwrap();
+    let legacy_proof = std::fs::read(dir.join("credit_v2_private.proof")).unwrap();
+    let legacy = ZkModel::from_bytes(&legacy_zkm).unwrap();
+    assert_eq!(
+        legacy.commitment(),
+        prover().1.verifier().zkm().commitment()
+    );
+    assert_ne!(legacy_zkm, prover().0);
+    register(&mut chain);
+    let message = Message::SubmitZkInference(SubmitZkInference {
+        zkm: legacy_zkm,
+        proof: legacy_proof,
+    });
+    let tx = chain.tx(message.clone());
+    hibana_runtime::check_stateless(&tx, CHAIN, &Default::default()).unwrap();
+    let receipt = chain.run(message).unwrap();
+    assert!(!receipt.is_success());
+    assert!(
+        format!("{:?}", receipt.outcome).contains("differs from the one registered"),
+        "{:?}",
+        receipt.outcome
+    );
+}

@@ -101,7 +101,9 @@ impl Layout {
 /// The smallest circuit size used (2^MIN_K rows).
 pub(crate) const MIN_K: u32 = 6;
 const TAG_IDENTITY: u64 = 0;
-/// Compact layout: the range table `[0, 2^(b−1))`, (0, 0, 0) included.
+/// Compact layout: the tag of the table's zero block (`(0, u, 0, 0)` for every `u` in
+/// `[0, 2^(b−1))` without a sigmoid, else the single row `(0, 0, 0, 0)` that rows with the lookup
+/// off read).
 const TAG_RANGE: u64 = 0;
 const TAG_RELU: u64 = 1;
 const TAG_REMAINDER: u64 = 2;
@@ -415,7 +417,7 @@ type InputCells = (Vec<AssignedCell<Fp, Fp>>, AssignedCell<Fp, Fp>);
 enum AccSource<'a> {
     /// A copy of a dot row's accumulator.
     Copy(&'a AssignedCell<Fp, Fp>),
-    /// An input: `2^8 · x`, assigned in place.
+    /// An input: `2^8 · x`, assigned in place (unconstrained: an input row's output is `y`).
     Input,
 }
 
@@ -595,7 +597,10 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
                     (q * w_low, table_low),
                 ]
             });
-            // 0 ≤ 2^(b−1−8)·r < 2^(b−1), so 0 ≤ r < 2^8.
+            // t = 2^(b−1−8)·r is in [0, 2^(b−1)). On a neuron row acc is a copy of a small
+            // integer A and y an integer in range, so 2^(b−1−8)·(A − 2^8·y) = t holds over the
+            // integers: r = A − 2^8·y is in [0, 2^8), and y = floor(A / 2^8). (On an input row
+            // acc and r are free, and harmless: z = y, range-checked by u and s.)
             let inv = Fp::from(1u64 << SHIFT).invert().unwrap_or(Fp::zero());
             meta.lookup(|m| {
                 let q = m.query_selector(q_act);

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::ZkError;
 
-/// Bits dropped by every rescale (the remainder range check has 2^SHIFT entries).
+/// Bits dropped by every rescale: each remainder is range-checked to `[0, 2^SHIFT)`.
 pub const SHIFT: u32 = 8;
-/// Default signed bit width of activations (lookup tables have 2^ACT_BITS entries per kind).
+/// Default signed bit width of activations (the circuit's lookup table has half as many rows
+/// per sigmoid layer).
 pub const DEFAULT_ACT_BITS: u32 = 10;
 /// Scale (fractional bits) of a sigmoid's output.
 pub const SIGMOID_SCALE: u32 = 8;

@@ -478,13 +478,26 @@ impl Verifier {
                 self.zkm.model.output_len()
             )));
         }
-        if let InputBinding::Public { input, .. } = &proof.input
-            && input.len() != self.zkm.model.input_len as usize
-        {
-            return Err(ZkError::InputShape {
-                got: input.len(),
-                want: self.zkm.model.input_len as usize,
-            });
+        if let InputBinding::Public { input, .. } = &proof.input {
+            if input.len() != self.zkm.model.input_len as usize {
+                return Err(ZkError::InputShape {
+                    got: input.len(),
+                    want: self.zkm.model.input_len as usize,
+                });
+            }
+            // The circuit range-checks every input, which is what makes the packing in the
+            // commitment one-to-one: a revealed value outside the range could stand for another
+            // input with the same commitment.
+            let (lo, hi) = (self.zkm.model.act_min(), self.zkm.model.act_max());
+            if let Some((i, v)) = input
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(lo..=hi).contains(*v))
+            {
+                return Err(ZkError::InvalidProof(format!(
+                    "revealed input {i} is {v}, outside the quantised range {lo}..={hi}"
+                )));
+            }
         }
         let commitment = proof.input_commitment(&self.zkm)?;
         self.verify_raw(&proof.model, &commitment, &proof.output, &proof.proof)?;

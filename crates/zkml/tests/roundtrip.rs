@@ -85,6 +85,21 @@ fn digits_cnn_public_round_trip() {
     };
     let zkm = prover.verifier().zkm();
     assert_eq!(revealed, &zkm.model.quantise_input(&input).unwrap());
+
+    // Another revealed input with the same commitment (one step of the packing's radix moved
+    // between two values) is refused: the first value is outside the quantised range.
+    let mut swapped = proof.clone();
+    let InputBinding::Public { input: values, .. } = &mut swapped.input else {
+        panic!("public input expected");
+    };
+    values[0] += 1 << zkm.model.act_bits;
+    values[1] -= 1;
+    assert_eq!(
+        swapped.input_commitment(zkm).unwrap(),
+        proof.input_commitment(zkm).unwrap()
+    );
+    let err = prover.verifier().verify(&swapped).unwrap_err().to_string();
+    assert!(err.contains("outside the quantised range"), "{err}");
 }
 
 #[test]

@@ -58,9 +58,9 @@ fn calibration(n_in: usize) -> Calibration {
 
 #[test]
 fn a_wide_dense_layer_shares_dot_rows_and_still_proves_soundly() {
-    // 512 inputs × 32 outputs: 32 × 65 dot rows with 8 values per row (2^12 rows in all),
-    // 32 × 33 with 16 (2^11), and 4 × 33 with 16 values for 8 neurons per row: 2^10, the
-    // 512 input rows and their Poseidon commitment being the rest.
+    // 512 inputs × 32 outputs: 32 × (64 + 1) rows with 8 values per dot row (2^12 rows in all),
+    // 32 × (32 + 1) with 16 (2^11), and 4 × (32 + 8) with 16 values for 8 neurons per row:
+    // 2^10, the 512 input rows beside them.
     let wide = ZkModel::from_float(&model(512), &calibration(512)).expect("compile");
     assert_eq!(wide.k, 10, "8 neurons per dot row fit 2^10 rows");
     // A narrow model of the same family gets the circuit its range table needs.
