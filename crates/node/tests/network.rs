@@ -376,6 +376,7 @@ fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
 fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("testnet");
+    let log = dir.path().join("testnet.log");
     let mut child = Command::new(BIN)
         .args([
             "--json",
@@ -389,7 +390,8 @@ fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
         .arg(&out)
         .env("HIBANA_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // The validators' logs (they inherit it), shown if the testnet makes no blocks.
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -409,7 +411,14 @@ fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
     for url in &urls {
         let client = RpcClient::new(url).unwrap();
         while rt.block_on(client.status()).map(|s| s.height).unwrap_or(0) < 3 {
-            assert!(Instant::now() < deadline, "{url} made no blocks");
+            if Instant::now() >= deadline {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let start = (text.len().saturating_sub(6000)..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
+                let tail = &text[start..];
+                panic!("{url} made no blocks; the testnet's log ends:\n{tail}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
