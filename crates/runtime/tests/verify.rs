@@ -268,3 +268,27 @@ fn a_submission_must_carry_the_registered_zkm() {
         receipt.outcome
     );
 }
+
+/// A verdict is remembered for the exact bytes only: after the genuine proof passed, a changed
+/// output or flipped proof bytes are still checked and refused, and the genuine proof gets the
+/// same result again.
+#[test]
+fn remembered_verdicts_are_for_the_exact_bytes() {
+    let (zkm, prover) = prover();
+    let proof = prover.prove(&input(3.0), false).unwrap();
+    let message = |proof: &InferenceProof| SubmitZkInference {
+        zkm: zkm.clone(),
+        proof: proof.to_bytes().unwrap(),
+    };
+    let first = verify::verify_submission(&message(&proof)).unwrap().1;
+    let mut changed = proof.clone();
+    changed.output[0] += 1;
+    assert!(verify::verify_submission(&message(&changed)).is_err());
+    let mut flipped = proof.clone();
+    flipped.proof[64] ^= 1;
+    assert!(verify::verify_submission(&message(&flipped)).is_err());
+    assert_eq!(
+        verify::verify_submission(&message(&proof)).unwrap().1,
+        first
+    );
+}
