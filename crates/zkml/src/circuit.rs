@@ -675,14 +675,7 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
     ) -> Result<(), Error> {
         let model = &*self.model;
         self.load_table(&cfg, &mut layouter)?;
-        let known = self.witness.is_some();
-        let value = |v: i128| {
-            if known {
-                Value::known(fe(v))
-            } else {
-                Value::unknown()
-            }
-        };
+        let value = |v: i128| self.value(v);
         let input_vals: Vec<i64> = match &self.witness {
             Some(w) => w.input.clone(),
             None => vec![0; model.input_len as usize],
@@ -842,6 +835,20 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         }
     }
 
+    /// A witness value: known when proving, unknown for keygen.
+    fn value(&self, v: i128) -> Value<Fp> {
+        self.known(fe(v))
+    }
+
+    /// A witness field element: known when proving, unknown for keygen.
+    fn known(&self, v: Fp) -> Value<Fp> {
+        if self.witness.is_some() {
+            Value::known(v)
+        } else {
+            Value::unknown()
+        }
+    }
+
     /// Zero accumulators and weights for the block's unused neurons on dot row `row`.
     fn idle_outputs(
         region: &mut Region<'_, Fp>,
@@ -869,7 +876,6 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         vals: &[i64],
         bits: u32,
     ) -> Result<AssignedCell<Fp, Fp>, Error> {
-        let known = self.witness.is_some();
         layouter.assign_region(
             || "pack",
             |mut region| {
@@ -901,12 +907,12 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
                                 running += fe(vals[j].into()) * pack_weight(j, bits);
                             }
                             None => {
-                                let zero = if known {
-                                    Value::known(Fp::zero())
-                                } else {
-                                    Value::unknown()
-                                };
-                                region.assign_advice(|| "pad", cfg.lanes[lane], k, || zero)?;
+                                region.assign_advice(
+                                    || "pad",
+                                    cfg.lanes[lane],
+                                    k,
+                                    || self.value(0),
+                                )?;
                                 region.assign_fixed(
                                     || "pad",
                                     cfg.weights[0][lane],
@@ -916,11 +922,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
                             }
                         }
                     }
-                    let v = if known {
-                        Value::known(running)
-                    } else {
-                        Value::unknown()
-                    };
+                    let v = self.known(running);
                     acc = Some(region.assign_advice(|| "packed", cfg.acc[0], k, || v)?);
                     Self::idle_outputs(&mut region, cfg, k, 1)?;
                 }
@@ -1087,14 +1089,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         acc: AccSource<'_>,
         act: &ActValues,
     ) -> Result<AssignedCell<Fp, Fp>, Error> {
-        let known = self.witness.is_some();
-        let value = |v: i128| {
-            if known {
-                Value::known(fe(v))
-            } else {
-                Value::unknown()
-            }
-        };
+        let value = |v: i128| self.value(v);
         let model = &*self.model;
         let activation = match acc {
             AccSource::Input => Activation::None,
@@ -1163,14 +1158,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         salt: Value<Fp>,
     ) -> Result<InputCells, Error> {
         if let Some(c) = cfg.inputs {
-            let known = self.witness.is_some();
-            let value = |v: i128| {
-                if known {
-                    Value::known(fe(v))
-                } else {
-                    Value::unknown()
-                }
-            };
+            let value = |v: i128| self.value(v);
             let span = 1i128 << (self.model.act_bits - 1);
             return layouter.assign_region(
                 || "inputs",
@@ -1215,14 +1203,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         input_vals: &[i64],
         salt: Value<Fp>,
     ) -> Result<InputCells, Error> {
-        let known = self.witness.is_some();
-        let value = |v: i128| {
-            if known {
-                Value::known(fe(v))
-            } else {
-                Value::unknown()
-            }
-        };
+        let value = |v: i128| self.value(v);
         let (cells, salt) = layouter.assign_region(
             || "input",
             |mut region| {
@@ -1388,55 +1369,30 @@ mod tests {
         ]
     }
 
-    /// A random chain of dense layers (some rows sparse), random activations.
+    /// A random chain of layers whose rows read up to 9 random inputs, random activations.
     fn model() -> impl Strategy<Value = FloatModel> {
-        (
-            1usize..12,
-            prop::collection::vec((1usize..6, activation()), 1..4),
-        )
-            .prop_flat_map(|(n_in, shape)| {
-                let mut widths = vec![n_in];
-                widths.extend(shape.iter().map(|s| s.0));
-                let layers: Vec<_> = shape
-                    .iter()
-                    .enumerate()
-                    .map(|(l, &(n_out, act))| {
-                        let n_prev = widths[l];
-                        prop::collection::vec(
-                            (
-                                -1.0f32..1.0,
-                                prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10),
-                            ),
-                            n_out,
-                        )
-                        .prop_map(move |rows| FloatLayer {
-                            rows: rows
-                                .into_iter()
-                                .map(|(bias, terms)| AffineRow { bias, terms })
-                                .collect(),
-                            activation: act,
-                        })
-                    })
-                    .collect();
-                let out = *widths.last().unwrap_or(&1);
-                layers.prop_map(move |layers| FloatModel {
-                    input_shape: vec![n_in],
-                    input_len: n_in,
-                    output_shape: vec![out],
-                    layers,
-                    softmax_output: false,
-                })
-            })
+        layered_model(1..12, 1..6, 1..4, false)
     }
 
     /// A chain of dense layers (every output reads every input, in order, so neurons share
     /// dot rows in the block layout), up to 12 outputs per layer (blocks full and partial).
     fn dense_model() -> impl Strategy<Value = FloatModel> {
+        layered_model(1..20, 1..13, 1..3, true)
+    }
+
+    /// `depth` layers of `outputs` neurons each over `inputs` values, random activations;
+    /// `dense` rows read every input in order, other rows up to 9 random ones.
+    fn layered_model(
+        inputs: std::ops::Range<usize>,
+        outputs: std::ops::Range<usize>,
+        depth: std::ops::Range<usize>,
+        dense: bool,
+    ) -> impl Strategy<Value = FloatModel> {
         (
-            1usize..20,
-            prop::collection::vec((1usize..13, activation()), 1..3),
+            inputs,
+            prop::collection::vec((outputs, activation()), depth),
         )
-            .prop_flat_map(|(n_in, shape)| {
+            .prop_flat_map(move |(n_in, shape)| {
                 let mut widths = vec![n_in];
                 widths.extend(shape.iter().map(|s| s.0));
                 let layers: Vec<_> = shape
@@ -1444,19 +1400,21 @@ mod tests {
                     .enumerate()
                     .map(|(l, &(n_out, act))| {
                         let n_prev = widths[l];
-                        prop::collection::vec(
-                            (-1.0f32..1.0, prop::collection::vec(-1.0f32..1.0, n_prev)),
-                            n_out,
-                        )
-                        .prop_map(move |rows| FloatLayer {
-                            rows: rows
-                                .into_iter()
-                                .map(|(bias, w)| AffineRow {
-                                    bias,
-                                    terms: (0u32..).zip(w).collect(),
-                                })
-                                .collect(),
-                            activation: act,
+                        let terms = if dense {
+                            prop::collection::vec(-1.0f32..1.0, n_prev)
+                                .prop_map(|w| (0u32..).zip(w).collect::<Vec<_>>())
+                                .boxed()
+                        } else {
+                            prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10).boxed()
+                        };
+                        prop::collection::vec((-1.0f32..1.0, terms), n_out).prop_map(move |rows| {
+                            FloatLayer {
+                                rows: rows
+                                    .into_iter()
+                                    .map(|(bias, terms)| AffineRow { bias, terms })
+                                    .collect(),
+                                activation: act,
+                            }
                         })
                     })
                     .collect();
@@ -1571,7 +1529,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(16))]
+        #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// The circuit accepts exactly the reference evaluator's output, for random models and
         /// random inputs within the calibrated range.
@@ -1581,26 +1539,8 @@ mod tests {
             samples in prop::collection::vec(prop::collection::vec(-2.0f32..2.0, 12), 4),
             pick in 0usize..4,
         ) {
-            let n = float.input_len;
-            let cal = Calibration {
-                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
-                labels: None,
-            };
-            // A random model may compute values beyond 6 integer bits: calibration refuses it
-            // by design, and such a case proves nothing about the circuit.
-            let (quant, _) = match calibrate(&float, &cal, 6) {
-                Err(crate::ZkError::Calibration(reason)) if reason.contains("do not fit") => {
-                    return Err(TestCaseError::reject(reason));
-                }
-                other => other.unwrap(),
-            };
-            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
-            check(&quant, &input)?;
+            quantise_and_check(&float, &samples, pick, 6)?;
         }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(8))]
 
         /// Dense layers, whose neurons share dot rows in blocks, prove exactly the reference
         /// output in every layout.
@@ -1610,44 +1550,42 @@ mod tests {
             samples in prop::collection::vec(prop::collection::vec(-1.0f32..1.0, 20), 4),
             pick in 0usize..4,
         ) {
-            let n = float.input_len;
-            let cal = Calibration {
-                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
-                labels: None,
-            };
-            let (quant, _) = match calibrate(&float, &cal, 10) {
-                Err(crate::ZkError::Calibration(reason)) if reason.contains("do not fit") => {
-                    return Err(TestCaseError::reject(reason));
-                }
-                other => other.unwrap(),
-            };
+            let quant = quantise_and_check(&float, &samples, pick, 10)?;
             prop_assert!(quant.layers.iter().all(|l| groups(l, 8).len() == l.rows.len().div_ceil(8)));
-            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
-            check(&quant, &input)?;
         }
+    }
+
+    /// Quantises `float` (`act_bits` wide) on `samples`, then [`check`]s sample `pick`; returns
+    /// the quantised model.
+    fn quantise_and_check(
+        float: &FloatModel,
+        samples: &[Vec<f32>],
+        pick: usize,
+        act_bits: u32,
+    ) -> Result<QuantModel, TestCaseError> {
+        let n = float.input_len;
+        let cal = Calibration {
+            inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
+            labels: None,
+        };
+        // A random model may compute values beyond the integer bits: calibration refuses it by
+        // design, and such a case proves nothing about the circuit.
+        let (quant, _) = match calibrate(float, &cal, act_bits) {
+            Err(crate::ZkError::Calibration(reason)) if reason.contains("do not fit") => {
+                return Err(TestCaseError::reject(reason));
+            }
+            other => other.unwrap(),
+        };
+        let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
+        check(&quant, &input)?;
+        Ok(quant)
     }
 
     /// An input outside the quantised range cannot be proved, even when every later value is
     /// in range: y = floor(x / 256) on one input.
     #[test]
     fn out_of_range_input_is_unprovable() {
-        let model = QuantModel {
-            input_shape: vec![1],
-            input_len: 1,
-            output_shape: vec![1],
-            input_scale: 0,
-            act_bits: 10,
-            layers: vec![crate::model::QuantLayer {
-                rows: vec![crate::model::QuantRow {
-                    bias: 0,
-                    terms: vec![(0, 1)],
-                }],
-                activation: Activation::None,
-                pre_scale: 0,
-                table: Vec::new(),
-            }],
-            softmax_output: false,
-        };
+        let model = single(Activation::None);
         let [lo, hi] = commitment_limbs(&model.commitment());
         let run = |x: i64, layout: Layout| {
             let salt = Fp::from(3u64);

@@ -637,13 +637,10 @@ mod tests {
         ZkModel::compile(&onnx, &serde_json::from_slice(&cal).unwrap()).unwrap()
     }
 
+    /// A file of the crate's test data.
     fn testdata(name: &str) -> Vec<u8> {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata")
-                .join(name),
-        )
-        .unwrap()
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        std::fs::read(dir.join(name)).unwrap()
     }
 
     #[test]
