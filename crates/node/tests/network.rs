@@ -785,6 +785,11 @@ fn a_double_signing_validator_is_caught_by_its_peers_slashed_and_jailed() {
         .filter(|&k| metric(&nodes[k], "hibana_evidence_submitted_total") >= 1.0)
         .collect();
     assert!(!found.is_empty(), "no honest node submitted evidence");
+    // The two nodes signing with node3's key see each other's votes as an equivocation, but do
+    // not report their own key.
+    for node in &nodes[3..] {
+        assert_eq!(metric(node, "hibana_evidence_submitted_total"), 0.0);
+    }
     let files: Vec<PathBuf> =
         std::fs::read_dir(out.join(format!("node{}/data/evidence", found[0])))
             .unwrap()

@@ -365,12 +365,21 @@ pub async fn run_validator(
 
 /// Saves each equivocation as a file that `hibana tx evidence --file` accepts, and submits it
 /// to the chain in a transaction signed by this node's key. The mempool's dry run refuses it if
-/// the validator was already punished or has left the set.
+/// the validator was already punished or has left the set. A node does not report its own key:
+/// when two nodes run one validator key, each sees the other's votes as an equivocation, and
+/// the evidence is for the other validators to submit.
 fn report_evidence(chain: &Chain, key: &SecretKey, dir: &Path, found: Vec<Equivocation>) {
     let reporter = key.public_key().address();
     for equivocation in found {
         chain.metrics().equivocations.inc();
         let vote = &equivocation.first.vote;
+        if vote.validator == reporter {
+            tracing::error!(
+                height = vote.height,
+                "equivocation by this node's own validator key: another node signs with it"
+            );
+            continue;
+        }
         let step = match vote.kind {
             hibana_types::VoteKind::Prevote => "prevote",
             hibana_types::VoteKind::Precommit => "precommit",
