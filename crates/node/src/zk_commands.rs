@@ -136,10 +136,11 @@ async fn register(
     let client = client(rpc, flags.keys.home.as_deref())?;
     if let Some(existing) = client.zk_model(&commitment).await? {
         bail!(
-            "model {} is already registered (by {} at height {}); submit proofs with `hibana zk submit`",
+            "model {} is already registered (by {} at height {}, as a .zkm of {} bytes); submit proofs with `hibana zk submit` and that .zkm",
             existing.commitment,
             existing.owner,
-            existing.registered_at
+            existing.registered_at,
+            existing.zkm_bytes
         );
     }
     let key = signing_key(&flags.from, &flags.keys)?;
