@@ -47,6 +47,10 @@ fn compile_prove_verify_and_reject_a_corrupted_proof() {
         "--json",
     ]));
     assert_eq!(compiled["input_shape"], serde_json::json!([16]));
+    assert_eq!(
+        compiled["circuit_layout"],
+        "compact (.zkm v3): 8 values × 1 neuron per dot row"
+    );
     assert_eq!(compiled["output_shape"], serde_json::json!([4]));
     assert!(compiled["calibration"]["agreement"].as_f64().unwrap() > 0.9);
     let commitment = compiled["model_commitment"].as_str().unwrap().to_string();

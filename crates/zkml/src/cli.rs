@@ -159,6 +159,7 @@ fn compile(
         "output_shape": m.output_shape,
         "layers": m.layers.len(),
         "circuit_rows_log2": zkm.k,
+        "circuit_layout": zkm.layout_description(),
         "zkm_bytes": bytes.len(),
         "compile_ms": compile_time.as_secs_f64() * 1000.0,
         "keygen_ms": key_time.as_secs_f64() * 1000.0,

@@ -151,6 +151,22 @@ impl ZkModel {
         })
     }
 
+    /// How the circuit lays the model out, in words (the `.zkm` records it).
+    pub fn layout_description(&self) -> String {
+        let l = self.layout;
+        format!(
+            "{}: {} values × {} neuron{} per dot row",
+            if l.compact {
+                "compact (.zkm v3)"
+            } else {
+                "legacy (.zkm v1-2)"
+            },
+            l.lanes,
+            l.block,
+            if l.block == 1 { "" } else { "s" }
+        )
+    }
+
     /// The model commitment (content hash of the quantised model), as registered on chain.
     pub fn commitment(&self) -> [u8; 32] {
         self.model.commitment()

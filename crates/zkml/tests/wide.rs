@@ -63,6 +63,10 @@ fn a_wide_dense_layer_shares_dot_rows_and_still_proves_soundly() {
     // 2^10, the 512 input rows beside them.
     let wide = ZkModel::from_float(&model(512), &calibration(512)).expect("compile");
     assert_eq!(wide.k, 10, "8 neurons per dot row fit 2^10 rows");
+    assert_eq!(
+        wide.layout_description(),
+        "compact (.zkm v3): 16 values × 8 neurons per dot row"
+    );
     // A narrow model of the same family gets the circuit its range table needs.
     let narrow = ZkModel::from_float(&model(16), &calibration(16)).expect("compile");
     assert_eq!(narrow.k, 10);
