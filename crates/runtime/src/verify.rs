@@ -3,7 +3,7 @@
 //! `RegisterZkModel` stores a compiled `.zkm` under its model commitment, owned by the signer.
 //! `SubmitZkInference` carries the `.zkm` and a proof; the proof is checked in
 //! `check_stateless` (no state needed, so blocks check proofs in parallel; execution reuses the
-//! verdicts, see `verified_proofs`), `check_stateful`
+//! verdicts the verifier remembers), `check_stateful`
 //! requires that exact model to be registered and the proof not yet used, and `execute` charges
 //! a verification fee that grows with the circuit size, stores the result and emits
 //! `verify.inference`, which other components and apps can rely on.
@@ -218,61 +218,11 @@ pub fn verify_submission(
 ) -> Result<(ZkModel, VerifiedInference, InferenceProof), TxError> {
     let zkm = decode_zkm(&msg.zkm)?;
     let proof = InferenceProof::from_bytes(&msg.proof).map_err(|e| zk_invalid("proof", e))?;
-    let key = (
-        *blake3::hash(&msg.zkm).as_bytes(),
-        *blake3::hash(&msg.proof).as_bytes(),
-    );
-    if let Some(verified) = verified_proofs::get(&key) {
-        return Ok((zkm, verified, proof));
-    }
     let verifier = hibana_zkml::cached_verifier(&msg.zkm).map_err(|e| zk_invalid("zkm", e))?;
     let verified = verifier
-        .verify(&proof)
+        .verify_file(&msg.proof)
         .map_err(|e| zk_invalid("proof rejected", e))?;
-    verified_proofs::put(key, verified.clone());
     Ok((zkm, verified, proof))
-}
-
-/// Proofs this process has verified, keyed by the blake3 of the `.zkm` and of the proof file.
-/// A verdict depends only on those bytes, so a hit is what a new check would say; it lets a
-/// block's execution reuse the checks its transactions passed in parallel (`check_stateless`)
-/// instead of verifying every proof a second time in sequence. Only successes are kept.
-mod verified_proofs {
-    use std::{collections::VecDeque, sync::Mutex};
-
-    use hibana_zkml::VerifiedInference;
-
-    type Key = ([u8; 32], [u8; 32]);
-    /// Entries kept (the oldest go first): more than a block's worth of proofs.
-    const CAPACITY: usize = 4096;
-    static CACHE: Mutex<VecDeque<(Key, VerifiedInference)>> = Mutex::new(VecDeque::new());
-
-    fn lock() -> std::sync::MutexGuard<'static, VecDeque<(Key, VerifiedInference)>> {
-        match CACHE.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// The cached result for `key`.
-    pub(super) fn get(key: &Key) -> Option<VerifiedInference> {
-        lock()
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// Records a successful verification.
-    pub(super) fn put(key: Key, verified: VerifiedInference) {
-        let mut cache = lock();
-        if cache.iter().any(|(k, _)| *k == key) {
-            return;
-        }
-        if cache.len() >= CAPACITY {
-            cache.pop_front();
-        }
-        cache.push_back((key, verified));
-    }
 }
 
 /// Requires `zkm` (decoded from `bytes`) to be the registered `.zkm` of its model, byte for
@@ -327,7 +277,7 @@ impl MessageHandler for SubmitZkInference {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        // check_stateless verified the proof; this reuses the cached verifier.
+        // check_stateless verified the proof; the cached verifier remembers the verdict.
         let (zkm, verified, proof) = verify_submission(self)?;
         let commitment = zkm.commitment();
         require_registered_zkm(state, &zkm, &self.zkm)?;

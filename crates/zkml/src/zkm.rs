@@ -279,6 +279,7 @@ impl ZkModel {
             commitment: self.commitment(),
             params,
             vk,
+            verdicts: Memo::new(VERDICTS),
         })
     }
 
@@ -356,25 +357,57 @@ fn params_dir() -> Option<std::path::PathBuf> {
 /// takes about a second, and the result depends only on the bytes (cache keyed by their hash),
 /// so caching cannot change a verdict.
 pub fn cached_verifier(zkm: &[u8]) -> Result<Arc<Verifier>, ZkError> {
-    type Cache = Vec<([u8; 32], Arc<Verifier>)>;
-    static CACHE: std::sync::Mutex<Cache> = std::sync::Mutex::new(Vec::new());
-    const CAPACITY: usize = 32;
+    static VERIFIERS: Memo<[u8; 32], Arc<Verifier>> = Memo::new(32);
     let key = *blake3::hash(zkm).as_bytes();
-    let lock = || match CACHE.lock() {
-        Ok(c) => c,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
-        return Ok(v.clone());
+    if let Some(verifier) = VERIFIERS.get(&key) {
+        return Ok(verifier);
     }
     // Derived outside the lock so different models derive in parallel.
     let verifier = Arc::new(ZkModel::from_bytes(zkm)?.verifier()?);
-    let mut cache = lock();
-    if cache.len() >= CAPACITY {
-        cache.remove(0);
-    }
-    cache.push((key, verifier.clone()));
+    VERIFIERS.put(key, verifier.clone());
     Ok(verifier)
+}
+
+/// A small process-wide memo of results that depend only on their key: at most `capacity`
+/// entries, the oldest dropped first.
+#[derive(Debug)]
+struct Memo<K, V> {
+    entries: std::sync::Mutex<std::collections::VecDeque<(K, V)>>,
+    capacity: usize,
+}
+
+impl<K: PartialEq, V: Clone> Memo<K, V> {
+    const fn new(capacity: usize) -> Self {
+        Memo {
+            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(K, V)>> {
+        match self.entries.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.lock()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut entries = self.lock();
+        if entries.iter().any(|(k, _)| *k == key) {
+            return;
+        }
+        if entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back((key, value));
+    }
 }
 
 /// How the proof binds the input.
@@ -453,7 +486,12 @@ pub struct Verifier {
     commitment: [u8; 32],
     params: Params<EqAffine>,
     vk: VerifyingKey<EqAffine>,
+    /// Successful verifications, by the blake3 of the proof file.
+    verdicts: Memo<[u8; 32], VerifiedInference>,
 }
+
+/// Successful verifications a [`Verifier`] remembers (more than a block's worth of proofs).
+const VERDICTS: usize = 4096;
 
 /// What a successful verification establishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -476,6 +514,19 @@ impl Verifier {
     /// The compiled model this verifier checks.
     pub fn zkm(&self) -> &ZkModel {
         &self.zkm
+    }
+
+    /// Verifies a proof file (bytes) for this model, remembering successes: a verdict depends
+    /// only on the bytes, so checking the same file again (a block executing transactions whose
+    /// proofs it checked in parallel before) costs a hash, not a verification.
+    pub fn verify_file(&self, proof: &[u8]) -> Result<VerifiedInference, ZkError> {
+        let key = *blake3::hash(proof).as_bytes();
+        if let Some(verified) = self.verdicts.get(&key) {
+            return Ok(verified);
+        }
+        let verified = self.verify(&InferenceProof::from_bytes(proof)?)?;
+        self.verdicts.put(key, verified.clone());
+        Ok(verified)
     }
 
     /// Verifies a proof for this model and returns what it proves.
