@@ -733,7 +733,7 @@ impl<const L: usize, const B: usize, const C: bool> Circuit<Fp> for InferenceCir
                             a + i128::from(w)
                                 * i128::from(vals.get(i as usize).copied().unwrap_or(0))
                         });
-                        self.act_values(l, acc)
+                        self.act_values(Some(l), acc)
                     })
                     .collect();
                 #[cfg(test)]
@@ -965,7 +965,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
     }
 
     /// What an activation row of layer `layer` (`None`: an input) holds for accumulator `acc`.
-    fn act_values_for(&self, layer: Option<usize>, acc: i128) -> ActValues {
+    fn act_values(&self, layer: Option<usize>, acc: i128) -> ActValues {
         let model = &*self.model;
         let y = acc.div_euclid(1 << SHIFT);
         let rem = acc.rem_euclid(1 << SHIFT);
@@ -1038,7 +1038,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
         let a = &mut acts[0];
         match tamper {
             Some(Tamper::Rescale) => {
-                let mut honest = self.act_values(layer, a.acc + (1 << SHIFT));
+                let mut honest = self.act_values(Some(layer), a.acc + (1 << SHIFT));
                 honest.acc = a.acc;
                 honest.rem -= 1 << SHIFT;
                 *a = honest;
@@ -1063,10 +1063,6 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
             None => {}
         }
         acts
-    }
-
-    fn act_values(&self, layer: usize, acc: i128) -> ActValues {
-        self.act_values_for(Some(layer), acc)
     }
 
     /// `u = y + 2^(b−1)·s` with `s = 1` for negative `y`.
@@ -1186,7 +1182,7 @@ impl<const L: usize, const B: usize, const C: bool> InferenceCircuit<L, B, C> {
                     .iter()
                     .enumerate()
                     .map(|(row, &v)| {
-                        let act = self.act_values_for(None, i128::from(v) << SHIFT);
+                        let act = self.act_values(None, i128::from(v) << SHIFT);
                         self.activation_row(&mut region, cfg, row, 0, AccSource::Input, &act)
                     })
                     .collect::<Result<Vec<_>, Error>>()?;
