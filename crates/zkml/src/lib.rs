@@ -43,6 +43,7 @@
 mod circuit;
 pub mod cli;
 pub mod model;
+mod msm;
 pub mod onnx;
 mod zkm;
 

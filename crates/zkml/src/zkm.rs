@@ -11,11 +11,16 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use halo2_proofs::{
     pasta::{
         EqAffine, Fp,
-        group::ff::{FromUniformBytes, PrimeField},
+        group::{
+            Curve,
+            ff::{Field, FromUniformBytes, PrimeField},
+        },
     },
-    plonk::{self, ProvingKey, SingleVerifier, VerifyingKey, keygen_pk, keygen_vk},
-    poly::commitment::Params,
-    transcript::{Blake2bRead, Blake2bWrite, Challenge255},
+    plonk::{
+        self, ProvingKey, SingleVerifier, VerificationStrategy, VerifyingKey, keygen_pk, keygen_vk,
+    },
+    poly::commitment::{Guard, MSM, Params},
+    transcript::{Blake2bRead, Blake2bWrite, Challenge255, EncodedChallenge},
 };
 use rand_core::{TryRng, UnwrapErr};
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,7 @@ use crate::{
         with_layout,
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
+    msm::FixedBases,
 };
 
 const ZKM_MAGIC: &[u8; 4] = b"HZKM";
@@ -277,6 +283,7 @@ impl ZkModel {
         Ok(Verifier {
             zkm: self.clone(),
             commitment: self.commitment(),
+            bases: FixedBases::cached(&params),
             params,
             vk,
             verdicts: Memo::new(VERDICTS),
@@ -486,6 +493,8 @@ pub struct Verifier {
     commitment: [u8; 32],
     params: Params<EqAffine>,
     vk: VerifyingKey<EqAffine>,
+    /// The generators' precomputed multiples (circuits up to 2^12 rows).
+    bases: Option<Arc<FixedBases>>,
     /// Successful verifications, by the blake3 of the proof file.
     verdicts: Memo<[u8; 32], VerifiedInference>,
 }
@@ -588,18 +597,133 @@ impl Verifier {
         output: &[i64],
         proof: &[u8],
     ) -> Result<(), ZkError> {
-        let instance = instance(model, field_from_bytes(input_commitment)?, output);
-        let strategy = SingleVerifier::new(&self.params);
-        let mut transcript = Blake2bRead::<_, EqAffine, Challenge255<_>>::init(proof);
-        plonk::verify_proof(
-            &self.params,
-            &self.vk,
-            strategy,
-            &[&[&instance]],
-            &mut transcript,
+        self.check(
+            model,
+            input_commitment,
+            output,
+            proof,
+            self.bases.as_deref(),
         )
-        .map_err(|e| ZkError::InvalidProof(format!("the proof does not verify ({e})")))
     }
+
+    /// [`verify_raw`](Self::verify_raw), with ⟨s, G⟩ on `bases` when given, else by halo2.
+    fn check(
+        &self,
+        model: &[u8; 32],
+        input_commitment: &[u8; 32],
+        output: &[i64],
+        proof: &[u8],
+        bases: Option<&FixedBases>,
+    ) -> Result<(), ZkError> {
+        let instance = instance(model, field_from_bytes(input_commitment)?, output);
+        let mut rest = proof;
+        // The transcript reads through `rest`, which is left holding what it did not read.
+        let mut transcript = Blake2bRead::<_, EqAffine, Challenge255<_>>::init(&mut rest);
+        let verdict = match (bases, opening_c(proof)) {
+            (Some(bases), Some(c)) => plonk::verify_proof(
+                &self.params,
+                &self.vk,
+                TableVerifier {
+                    msm: MSM::new(first_generators()),
+                    bases,
+                    neg_c: -c,
+                },
+                &[&[&instance]],
+                &mut transcript,
+            ),
+            _ => plonk::verify_proof(
+                &self.params,
+                &self.vk,
+                SingleVerifier::new(&self.params),
+                &[&[&instance]],
+                &mut transcript,
+            ),
+        };
+        // The opening's c was taken from the proof's end, which is where the transcript read it
+        // only if it read the whole proof.
+        let verdict = verdict.and_then(|()| match rest.is_empty() {
+            true => Ok(()),
+            false => Err(plonk::Error::Transcript(std::io::Error::other(format!(
+                "{} bytes after the proof's end",
+                rest.len()
+            )))),
+        });
+        verdict.map_err(|e| ZkError::InvalidProof(format!("the proof does not verify ({e})")))
+    }
+}
+
+/// IPA parameters for 2 rows. Their generators G_0, G_1, W and U are the same points as every
+/// larger size's (each is hashed from its own index), so an MSM over them can carry the opening's
+/// one G term, [−v]·G_0, without the 2^k − 1 zero terms an MSM over the full parameters
+/// multiplies out.
+fn first_generators() -> &'static Params<EqAffine> {
+    static PARAMS: std::sync::OnceLock<Params<EqAffine>> = std::sync::OnceLock::new();
+    PARAMS.get_or_init(|| Params::new(1))
+}
+
+/// halo2's single-proof check (the same equation as [`SingleVerifier`]) with its one large
+/// multiplication, ⟨s, G⟩ over the 2^k generators, done on precomputed tables.
+///
+/// The check's MSM is built over [`first_generators`]: halo2_proofs 0.4.1 adds only the
+/// constant term to the generator scalars when it verifies a proof, and ⟨s, G⟩ is added here
+/// as a point (which is why halo2_proofs is pinned).
+struct TableVerifier<'p> {
+    msm: MSM<'p, EqAffine>,
+    bases: &'p FixedBases,
+    /// −c, c being the opening's claimed value of the folded polynomial (see [`opening_c`]).
+    neg_c: Fp,
+}
+
+impl<'p> VerificationStrategy<'p, EqAffine> for TableVerifier<'p> {
+    type Output = ();
+
+    fn process<E: EncodedChallenge<EqAffine>>(
+        self,
+        f: impl FnOnce(MSM<'p, EqAffine>) -> Result<Guard<'p, EqAffine, E>, plonk::Error>,
+    ) -> Result<(), plonk::Error> {
+        let guard = f(self.msm)?;
+        // The guard keeps the opening's challenges u_j private, and the accumulator it hands
+        // out carries them. Handing it the identity for G'_0 adds no term to the check, so the
+        // term [−c]·G'_0 is added here, with G'_0 = ⟨s, G⟩ from the tables.
+        let (mut msm, accumulator) = guard.use_g(EqAffine::default());
+        let u: Vec<Fp> = accumulator
+            .u_packed
+            .iter()
+            .map(|c| c.get_scalar())
+            .collect();
+        let s = ipa_s(&u);
+        if s.len() != self.bases.len() {
+            return Err(plonk::Error::ConstraintSystemFailure);
+        }
+        msm.append_term(self.neg_c, self.bases.msm(&s).to_affine());
+        if msm.eval() {
+            Ok(())
+        } else {
+            Err(plonk::Error::ConstraintSystemFailure)
+        }
+    }
+}
+
+/// The IPA opening's c: the proof ends with the scalars c and f, so c is the next-to-last 32
+/// bytes of a proof the transcript reads to its end (which the caller checks afterwards).
+fn opening_c(proof: &[u8]) -> Option<Fp> {
+    let start = proof.len().checked_sub(64)?;
+    let bytes: [u8; 32] = proof.get(start..start + 32)?.try_into().ok()?;
+    Option::from(Fp::from_repr(bytes))
+}
+
+/// The coefficients of ∏_j (1 + u_{k−1−j}·X^(2^j)): entry i is the product of the u_j whose
+/// bit is set in i (u_0 the top bit), the weights that fold the generators to G'_0.
+fn ipa_s(u: &[Fp]) -> Vec<Fp> {
+    let mut s = vec![Fp::ZERO; 1 << u.len()];
+    s[0] = Fp::ONE;
+    for (i, u_j) in u.iter().rev().enumerate() {
+        let (low, high) = s.split_at_mut(1 << i);
+        for (h, l) in high.iter_mut().zip(low.iter()) {
+            *h = *l * u_j;
+        }
+    }
+    s
 }
 
 fn instance(model: &[u8; 32], commitment: Fp, output: &[i64]) -> Vec<Fp> {
@@ -758,6 +882,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("4 neurons"), "{err}");
+    }
+
+    /// The first-generators parameters are the same points as a full size's: G_0, G_1, and W and
+    /// U (the last 64 bytes of the written parameters).
+    #[test]
+    fn the_first_generators_are_every_size_s_first_generators() {
+        let (tiny, full) = (first_generators(), ipa_params(10));
+        assert_eq!(tiny.get_g()[..], full.get_g()[..2]);
+        let bytes = |p: &Params<EqAffine>| {
+            let mut b = Vec::new();
+            p.write(&mut b).unwrap();
+            b
+        };
+        let (tiny, full) = (bytes(tiny), bytes(&full));
+        assert_eq!(tiny[tiny.len() - 64..], full[full.len() - 64..]);
+    }
+
+    /// The verifier with precomputed tables gives halo2's verdict on a genuine proof and on
+    /// damaged ones, and refuses bytes after a proof's end.
+    #[test]
+    fn the_table_verifier_agrees_with_halo2() {
+        let zkm = credit();
+        let prover = zkm.prover().unwrap();
+        let verifier = prover.verifier();
+        let bases = verifier
+            .bases
+            .as_deref()
+            .expect("a 2^10 circuit gets tables");
+        let proof = prover.prove(&[0.5; 16], false).unwrap();
+        let ic = proof.input_commitment(&zkm).unwrap();
+        let check = |output: &[i64], bytes: &[u8], tables: bool| {
+            let bases = tables.then_some(bases);
+            verifier
+                .check(&proof.model, &ic, output, bytes, bases)
+                .is_ok()
+        };
+        assert!(check(&proof.output, &proof.proof, true));
+        assert!(check(&proof.output, &proof.proof, false));
+        let mut changed = proof.output.clone();
+        changed[0] += 1;
+        assert!(!check(&changed, &proof.proof, true));
+        assert!(!check(&changed, &proof.proof, false));
+        // Every 37th byte flipped in turn, the opening's c and f among them.
+        let n = proof.proof.len();
+        for i in (0..n).step_by(37).chain([n - 64, n - 33, n - 1]) {
+            let mut bytes = proof.proof.clone();
+            bytes[i] ^= 1;
+            assert!(!check(&proof.output, &bytes, true), "byte {i}");
+            assert!(!check(&proof.output, &bytes, false), "byte {i}");
+        }
+        let mut longer = proof.proof.clone();
+        longer.push(0);
+        let err = verifier
+            .check(&proof.model, &ic, &proof.output, &longer, Some(bases))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 bytes after the proof's end"), "{err}");
+        assert!(!check(&proof.output, &proof.proof[..n - 1], true));
     }
 
     /// A model compiled and proved by the version 2 code (testdata made before the compact
