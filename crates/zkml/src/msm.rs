@@ -59,28 +59,41 @@ impl Affine {
 }
 
 /// The multiples `2^(C·j)·G_i` of a generator vector, for every window `j`.
-#[derive(Debug)]
 pub(crate) struct FixedBases {
     /// Row `i` holds generator `i`'s `WINDOWS` multiples.
     table: Vec<Affine>,
     n: usize,
 }
 
+impl std::fmt::Debug for FixedBases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FixedBases({} generators × {WINDOWS} multiples)", self.n)
+    }
+}
+
 impl FixedBases {
     /// Precomputes the table for `generators` (none may be the identity).
     pub(crate) fn new(generators: &[EqAffine]) -> Option<Self> {
+        use rayon::prelude::*;
         let mut projective = vec![Eq::identity(); generators.len() * WINDOWS];
-        for (row, g) in projective.chunks_mut(WINDOWS).zip(generators) {
-            let mut p = Eq::from(*g);
-            for slot in row {
-                *slot = p;
-                for _ in 0..C {
-                    p = p.double();
+        projective
+            .par_chunks_mut(WINDOWS)
+            .zip(generators)
+            .for_each(|(row, g)| {
+                let mut p = Eq::from(*g);
+                for slot in row {
+                    *slot = p;
+                    for _ in 0..C {
+                        p = p.double();
+                    }
                 }
-            }
-        }
+            });
         let mut affine = vec![EqAffine::default(); projective.len()];
-        Eq::batch_normalize_vartime(&projective, &mut affine);
+        let rows = 64 * WINDOWS;
+        projective
+            .par_chunks(rows)
+            .zip(affine.par_chunks_mut(rows))
+            .for_each(|(p, a)| Eq::batch_normalize_vartime(p, a));
         let table = affine.iter().map(Affine::of).collect::<Option<Vec<_>>>()?;
         Some(FixedBases {
             table,

@@ -283,7 +283,8 @@ impl ZkModel {
         Ok(Verifier {
             zkm: self.clone(),
             commitment: self.commitment(),
-            bases: FixedBases::cached(&params),
+            bases: std::sync::OnceLock::new(),
+            verifications: Default::default(),
             params,
             vk,
             verdicts: Memo::new(VERDICTS),
@@ -493,8 +494,12 @@ pub struct Verifier {
     commitment: [u8; 32],
     params: Params<EqAffine>,
     vk: VerifyingKey<EqAffine>,
-    /// The generators' precomputed multiples (circuits up to 2^12 rows).
-    bases: Option<Arc<FixedBases>>,
+    /// The generators' precomputed multiples (circuits up to 2^12 rows), made at the second
+    /// verification: building them costs several verifications' worth of time, which a
+    /// one-off check (the CLI's) would not win back.
+    bases: std::sync::OnceLock<Option<Arc<FixedBases>>>,
+    /// Verifications started, to know when the tables pay.
+    verifications: std::sync::atomic::AtomicUsize,
     /// Successful verifications, by the blake3 of the proof file.
     verdicts: Memo<[u8; 32], VerifiedInference>,
 }
@@ -597,13 +602,18 @@ impl Verifier {
         output: &[i64],
         proof: &[u8],
     ) -> Result<(), ZkError> {
-        self.check(
-            model,
-            input_commitment,
-            output,
-            proof,
-            self.bases.as_deref(),
-        )
+        self.check(model, input_commitment, output, proof, self.bases())
+    }
+
+    /// The generator tables, unless this is the verifier's first verification.
+    fn bases(&self) -> Option<&FixedBases> {
+        use std::sync::atomic::Ordering;
+        if self.bases.get().is_none() && self.verifications.fetch_add(1, Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.bases
+            .get_or_init(|| FixedBases::cached(&self.params))
+            .as_deref()
     }
 
     /// [`verify_raw`](Self::verify_raw), with ⟨s, G⟩ on `bases` when given, else by halo2.
@@ -906,10 +916,11 @@ mod tests {
         let zkm = credit();
         let prover = zkm.prover().unwrap();
         let verifier = prover.verifier();
-        let bases = verifier
-            .bases
-            .as_deref()
-            .expect("a 2^10 circuit gets tables");
+        assert!(
+            verifier.bases().is_none(),
+            "no tables for a first verification"
+        );
+        let bases = verifier.bases().expect("a 2^10 circuit gets tables");
         let proof = prover.prove(&[0.5; 16], false).unwrap();
         let ic = proof.input_commitment(&zkm).unwrap();
         let check = |output: &[i64], bytes: &[u8], tables: bool| {
