@@ -101,21 +101,28 @@ impl FixedBases {
         })
     }
 
-    /// The tables for the IPA generators of one circuit size, built once per process.
+    /// The tables for the IPA generators of one circuit size, built once per process. No lock
+    /// is held while building (which runs on rayon), so a rayon worker that picks up another
+    /// verification while it waits cannot block on itself; two threads may both build a size
+    /// the first time, and the first to finish is kept.
     pub(crate) fn cached(params: &Params<EqAffine>) -> Option<Arc<FixedBases>> {
         static CACHE: Mutex<Vec<(u32, Arc<FixedBases>)>> = Mutex::new(Vec::new());
+        let lock = || match CACHE.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let k = params.k();
         if k > MAX_TABLE_K {
             return None;
         }
-        let mut cache = match CACHE.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some((_, t)) = cache.iter().find(|(tk, _)| *tk == k) {
+        if let Some((_, t)) = lock().iter().find(|(tk, _)| *tk == k) {
             return Some(t.clone());
         }
         let table = Arc::new(FixedBases::new(&params.get_g())?);
+        let mut cache = lock();
+        if let Some((_, t)) = cache.iter().find(|(tk, _)| *tk == k) {
+            return Some(t.clone());
+        }
         cache.push((k, table.clone()));
         Some(table)
     }
@@ -219,7 +226,7 @@ impl Buckets {
             self.stamp[bucket] = self.batch_id;
             self.batch.push((bucket, p));
         }
-        if self.batch.len() == BATCH {
+        if self.batch.len() >= BATCH {
             self.flush();
         }
     }
@@ -377,6 +384,37 @@ mod tests {
         b.flush();
         b.add(1, p.neg());
         assert_eq!(b.finish(), Eq::from(g[0]).double());
+    }
+
+    /// Verifications run on rayon (a block's transactions in parallel), and building a table
+    /// runs on rayon too: a worker waiting for its part of a build picks up other verifications
+    /// that need the same table, which must not wait on a lock the worker itself holds. With
+    /// the lock held during the build this test deadlocked (timed out) in 3 of 10 runs; it
+    /// builds three sizes that no other test of this process builds.
+    #[test]
+    fn tables_built_from_inside_rayon_do_not_deadlock() {
+        for k in [8, 9, 11] {
+            let params = Params::<EqAffine>::new(k);
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use rayon::prelude::*;
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(8)
+                    .build()
+                    .unwrap();
+                let sizes: Vec<usize> = pool.install(|| {
+                    (0..12)
+                        .into_par_iter()
+                        .map(|_| FixedBases::cached(&params).map_or(0, |t| t.len()))
+                        .collect()
+                });
+                let _ = done.send(sizes);
+            });
+            let sizes = finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("building the tables from 12 rayon jobs finishes");
+            assert_eq!(sizes, vec![1 << k; 12], "k = {k}");
+        }
     }
 
     proptest! {

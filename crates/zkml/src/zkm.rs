@@ -314,13 +314,26 @@ impl ZkModel {
 fn ipa_params(k: u32) -> Params<EqAffine> {
     static CACHE: std::sync::Mutex<Vec<(u32, Params<EqAffine>)>> =
         std::sync::Mutex::new(Vec::new());
-    let mut cache = match CACHE.lock() {
+    let lock = || match CACHE.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),
     };
+    if let Some((_, p)) = lock().iter().find(|(pk, _)| *pk == k) {
+        return p.clone();
+    }
+    // Read or derived without the lock: deriving runs on rayon, and a rayon worker waiting
+    // there may pick up another verification that needs these parameters.
+    let params = read_or_derive_params(k);
+    let mut cache = lock();
     if let Some((_, p)) = cache.iter().find(|(pk, _)| *pk == k) {
         return p.clone();
     }
+    cache.push((k, params.clone()));
+    params
+}
+
+/// The IPA parameters for 2^k rows from the cache file, or derived (and the file written).
+fn read_or_derive_params(k: u32) -> Params<EqAffine> {
     let file = params_dir().map(|d| d.join(format!("pasta-ipa-k{k}.params")));
     let from_disk = file
         .as_ref()
@@ -330,7 +343,7 @@ fn ipa_params(k: u32) -> Params<EqAffine> {
         .filter(|b| b.len() == 4 + (64usize << k) + 64 && b[..4] == k.to_le_bytes())
         .and_then(|bytes| Params::<EqAffine>::read(&mut bytes.as_slice()).ok())
         .filter(|p| p.k() == k);
-    let params = from_disk.unwrap_or_else(|| {
+    from_disk.unwrap_or_else(|| {
         let params = Params::<EqAffine>::new(k);
         if let Some(f) = &file {
             let mut bytes = Vec::new();
@@ -346,9 +359,7 @@ fn ipa_params(k: u32) -> Params<EqAffine> {
             }
         }
         params
-    });
-    cache.push((k, params.clone()));
-    params
+    })
 }
 
 fn params_dir() -> Option<std::path::PathBuf> {
@@ -608,12 +619,16 @@ impl Verifier {
     /// The generator tables, unless this is the verifier's first verification.
     fn bases(&self) -> Option<&FixedBases> {
         use std::sync::atomic::Ordering;
-        if self.bases.get().is_none() && self.verifications.fetch_add(1, Ordering::Relaxed) == 0 {
+        if let Some(bases) = self.bases.get() {
+            return bases.as_deref();
+        }
+        if self.verifications.fetch_add(1, Ordering::Relaxed) == 0 {
             return None;
         }
-        self.bases
-            .get_or_init(|| FixedBases::cached(&self.params))
-            .as_deref()
+        // Built outside `get_or_init`: the build runs on rayon, and a rayon worker waiting
+        // there may pick up another verification by this verifier.
+        let built = FixedBases::cached(&self.params);
+        self.bases.get_or_init(|| built).as_deref()
     }
 
     /// [`verify_raw`](Self::verify_raw), with ⟨s, G⟩ on `bases` when given, else by halo2.
@@ -668,7 +683,12 @@ impl Verifier {
 /// multiplies out.
 fn first_generators() -> &'static Params<EqAffine> {
     static PARAMS: std::sync::OnceLock<Params<EqAffine>> = std::sync::OnceLock::new();
-    PARAMS.get_or_init(|| Params::new(1))
+    if let Some(params) = PARAMS.get() {
+        return params;
+    }
+    // Derived outside `get_or_init`, which must not wait on rayon work (see `ipa_params`).
+    let params = Params::new(1);
+    PARAMS.get_or_init(|| params)
 }
 
 /// halo2's single-proof check (the same equation as [`SingleVerifier`]) with its one large
@@ -943,13 +963,16 @@ mod tests {
             assert!(!check(&proof.output, &bytes, true), "byte {i}");
             assert!(!check(&proof.output, &bytes, false), "byte {i}");
         }
+        // A byte after the end: halo2's own path verifies the proof and then finds it; the
+        // table path may already fail on the c it read one byte off.
         let mut longer = proof.proof.clone();
         longer.push(0);
         let err = verifier
-            .check(&proof.model, &ic, &proof.output, &longer, Some(bases))
+            .check(&proof.model, &ic, &proof.output, &longer, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("1 bytes after the proof's end"), "{err}");
+        assert!(!check(&proof.output, &longer, true));
         assert!(!check(&proof.output, &proof.proof[..n - 1], true));
     }
 
