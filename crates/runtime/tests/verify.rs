@@ -203,6 +203,15 @@ fn invalid_proofs_are_rejected_statelessly() {
     flipped.proof[100] ^= 4;
     assert!(chain.run(submission(&flipped)).is_err());
 
+    // The genuine proof with a byte after its end would be the same result under another id.
+    let mut longer = proof.clone();
+    longer.proof.push(0);
+    let err = chain.run(submission(&longer)).unwrap_err();
+    assert!(
+        matches!(&err, Rejection::Malformed(m) if m.contains("does not verify")),
+        "{err}"
+    );
+
     let mut corrupted = proof.to_bytes().unwrap();
     corrupted[20] ^= 1;
     let err = chain
