@@ -29,6 +29,8 @@ const WINDOWS: usize = 256usize.div_ceil(C);
 const BUCKETS: usize = 1 << (C - 1);
 /// Additions inverted together.
 const BATCH: usize = 256;
+/// The second-level bucket count when many buckets are summed (a power of two).
+const FOLD: usize = 32;
 /// Largest circuit (log2 of the generator count) whose table is built: 2^k · 26 points of 64
 /// bytes, 6.8 MB at k = 12. Larger circuits use halo2's own multiplication.
 pub(crate) const MAX_TABLE_K: u32 = 12;
@@ -181,13 +183,13 @@ fn digits(scalar: &Fp) -> [i32; WINDOWS] {
 /// Σ_i s_i·G_i for one slice of generators' table rows: every multiple goes into the bucket of
 /// its digit, then the buckets are summed by weight.
 fn bucket_sum(rows: &[Affine], scalars: &[Fp]) -> Eq {
-    let mut buckets = Buckets::new();
+    let mut buckets = Buckets::new(BUCKETS + 1);
     for (row, s) in rows.chunks(WINDOWS).zip(scalars) {
         for (d, p) in digits(s).into_iter().zip(row) {
             if d > 0 {
-                buckets.add(d as usize - 1, *p);
+                buckets.add(d as usize, *p);
             } else if d < 0 {
-                buckets.add((-d) as usize - 1, p.neg());
+                buckets.add((-d) as usize, p.neg());
             }
         }
     }
@@ -195,7 +197,7 @@ fn bucket_sum(rows: &[Affine], scalars: &[Fp]) -> Eq {
 }
 
 /// Affine buckets fed in batches: a batch holds at most one addition per bucket, so all the
-/// batch's slopes share one inversion.
+/// batch's slopes share one inversion. Bucket `i` has weight `i` in [`Buckets::finish`].
 struct Buckets {
     value: Vec<Option<Affine>>,
     /// The batch a bucket last joined (to keep one addition per bucket per batch).
@@ -208,10 +210,10 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new() -> Self {
+    fn new(count: usize) -> Self {
         Buckets {
-            value: vec![None; BUCKETS],
-            stamp: vec![0; BUCKETS],
+            value: vec![None; count],
+            stamp: vec![0; count],
             batch_id: 1,
             batch: Vec::with_capacity(BATCH),
             waiting: Vec::new(),
@@ -280,14 +282,36 @@ impl Buckets {
         }
     }
 
-    /// Σ_b (b + 1)·bucket_b, as running sums from the top bucket down.
+    /// Σ_i i·bucket_i. Many buckets are first folded into two small sets, since i = 32h + l
+    /// makes the sum 32·Σ_h h·(Σ_l B_{32h+l}) + Σ_l l·(Σ_h B_{32h+l}), and affine additions
+    /// into them cost less than a running sum's projective ones; few are summed directly, as
+    /// running sums from the top bucket down.
     fn finish(mut self) -> Eq {
         while !self.batch.is_empty() || !self.waiting.is_empty() {
             self.flush();
         }
+        if self.value.len() > 2 * FOLD {
+            let mut high = Buckets::new(self.value.len().div_ceil(FOLD));
+            let mut low = Buckets::new(FOLD);
+            for (i, p) in self.value.iter().enumerate() {
+                if let Some(p) = p {
+                    if i / FOLD > 0 {
+                        high.add(i / FOLD, *p);
+                    }
+                    if i % FOLD > 0 {
+                        low.add(i % FOLD, *p);
+                    }
+                }
+            }
+            let mut total = high.finish();
+            for _ in 0..FOLD.trailing_zeros() {
+                total = total.double();
+            }
+            return total + low.finish();
+        }
         let mut running = Eq::identity();
         let mut total = Eq::identity();
-        for b in self.value.iter().rev() {
+        for b in self.value.iter().skip(1).rev() {
             if let Some(p) = b {
                 // Bucket values are sums of curve points, so they are on the curve.
                 running += Eq::new_jacobian(p.x, p.y, Fq::ONE).unwrap();
@@ -374,15 +398,15 @@ mod tests {
         // emptied bucket.
         let g = generators(2);
         let p = Affine::of(&g[0]).unwrap();
-        let mut b = Buckets::new();
-        b.add(0, p);
-        b.flush();
-        b.add(0, p);
-        b.flush();
-        assert_eq!(b.value[0], Affine::of(&(Eq::from(g[0]).double()).into()));
+        let mut b = Buckets::new(BUCKETS + 1);
         b.add(1, p);
         b.flush();
-        b.add(1, p.neg());
+        b.add(1, p);
+        b.flush();
+        assert_eq!(b.value[1], Affine::of(&(Eq::from(g[0]).double()).into()));
+        b.add(2, p);
+        b.flush();
+        b.add(2, p.neg());
         assert_eq!(b.finish(), Eq::from(g[0]).double());
     }
 
