@@ -7,7 +7,7 @@
 //! the bucket additions are done in affine coordinates with one inversion per batch
 //! (Montgomery's trick): 0.23 µs each here, against 0.85 µs for a projective addition.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use halo2_proofs::{
     arithmetic::{CurveAffine, CurveExt},
@@ -21,6 +21,8 @@ use halo2_proofs::{
     },
     poly::commitment::Params,
 };
+
+use crate::zkm::Memo;
 
 /// Window width in bits: 2^(C−1) buckets, and `WINDOWS` multiples per generator.
 const C: usize = 10;
@@ -103,30 +105,20 @@ impl FixedBases {
         })
     }
 
-    /// The tables for the IPA generators of one circuit size, built once per process. No lock
-    /// is held while building (which runs on rayon), so a rayon worker that picks up another
-    /// verification while it waits cannot block on itself; two threads may both build a size
-    /// the first time, and the first to finish is kept.
+    /// The tables for the IPA generators of one circuit size, built once per process. Built
+    /// outside the memo's lock (the build runs on rayon, so a rayon worker that picks up another
+    /// verification while it waits must not block on itself); if two threads build a size, the
+    /// first one remembered is kept.
     pub(crate) fn cached(params: &Params<EqAffine>) -> Option<Arc<FixedBases>> {
-        static CACHE: Mutex<Vec<(u32, Arc<FixedBases>)>> = Mutex::new(Vec::new());
-        let lock = || match CACHE.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        static TABLES: Memo<u32, Arc<FixedBases>> = Memo::new(MAX_TABLE_K as usize + 1);
         let k = params.k();
         if k > MAX_TABLE_K {
             return None;
         }
-        if let Some((_, t)) = lock().iter().find(|(tk, _)| *tk == k) {
-            return Some(t.clone());
+        if let Some(t) = TABLES.get(&k) {
+            return Some(t);
         }
-        let table = Arc::new(FixedBases::new(&params.get_g())?);
-        let mut cache = lock();
-        if let Some((_, t)) = cache.iter().find(|(tk, _)| *tk == k) {
-            return Some(t.clone());
-        }
-        cache.push((k, table.clone()));
-        Some(table)
+        Some(TABLES.put(k, Arc::new(FixedBases::new(&params.get_g())?)))
     }
 
     /// The number of generators.

@@ -312,24 +312,13 @@ impl ZkModel {
 /// are cached in the process and, as a plain cache, in `HIBANA_ZK_PARAMS` (default: the user's
 /// cache folder); a cached file that does not decode is ignored and rewritten.
 fn ipa_params(k: u32) -> Params<EqAffine> {
-    static CACHE: std::sync::Mutex<Vec<(u32, Params<EqAffine>)>> =
-        std::sync::Mutex::new(Vec::new());
-    let lock = || match CACHE.lock() {
-        Ok(c) => c,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if let Some((_, p)) = lock().iter().find(|(pk, _)| *pk == k) {
-        return p.clone();
+    static PARAMS: Memo<u32, Params<EqAffine>> = Memo::new(32);
+    if let Some(p) = PARAMS.get(&k) {
+        return p;
     }
-    // Read or derived without the lock: deriving runs on rayon, and a rayon worker waiting
-    // there may pick up another verification that needs these parameters.
-    let params = read_or_derive_params(k);
-    let mut cache = lock();
-    if let Some((_, p)) = cache.iter().find(|(pk, _)| *pk == k) {
-        return p.clone();
-    }
-    cache.push((k, params.clone()));
-    params
+    // Read or derived without the memo's lock: deriving runs on rayon, and a rayon worker
+    // waiting there may pick up another verification that needs these parameters.
+    PARAMS.put(k, read_or_derive_params(k))
 }
 
 /// The IPA parameters for 2^k rows from the cache file, or derived (and the file written).
@@ -383,20 +372,19 @@ pub fn cached_verifier(zkm: &[u8]) -> Result<Arc<Verifier>, ZkError> {
     }
     // Derived outside the lock so different models derive in parallel.
     let verifier = Arc::new(ZkModel::from_bytes(zkm)?.verifier()?);
-    VERIFIERS.put(key, verifier.clone());
-    Ok(verifier)
+    Ok(VERIFIERS.put(key, verifier))
 }
 
 /// A small process-wide memo of results that depend only on their key: at most `capacity`
 /// entries, the oldest dropped first.
 #[derive(Debug)]
-struct Memo<K, V> {
+pub(crate) struct Memo<K, V> {
     entries: std::sync::Mutex<std::collections::VecDeque<(K, V)>>,
     capacity: usize,
 }
 
 impl<K: PartialEq, V: Clone> Memo<K, V> {
-    const fn new(capacity: usize) -> Self {
+    pub(crate) const fn new(capacity: usize) -> Self {
         Memo {
             entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
             capacity,
@@ -410,22 +398,24 @@ impl<K: PartialEq, V: Clone> Memo<K, V> {
         }
     }
 
-    fn get(&self, key: &K) -> Option<V> {
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
         self.lock()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: K, value: V) {
+    /// Remembers `value` unless `key` already has one, and returns the one remembered.
+    pub(crate) fn put(&self, key: K, value: V) -> V {
         let mut entries = self.lock();
-        if entries.iter().any(|(k, _)| *k == key) {
-            return;
+        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
+            return v.clone();
         }
         if entries.len() >= self.capacity {
             entries.pop_front();
         }
-        entries.push_back((key, value));
+        entries.push_back((key, value.clone()));
+        value
     }
 }
 
@@ -550,8 +540,7 @@ impl Verifier {
             return Ok(verified);
         }
         let verified = self.verify(&InferenceProof::from_bytes(proof)?)?;
-        self.verdicts.put(key, verified.clone());
-        Ok(verified)
+        Ok(self.verdicts.put(key, verified))
     }
 
     /// Verifies a proof for this model and returns what it proves.
