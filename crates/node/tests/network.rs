@@ -36,9 +36,16 @@ impl NodeProcess {
                 "--block-time-ms",
                 BLOCK_TIME_MS,
             ])
-            .env("HIBANA_LOG", "warn")
+            .env("HIBANA_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // Kept for a failure's message (see `wait_for_height`), appended across restarts.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(home.join("test-node.log"))
+                    .expect("open the node's log"),
+            )
             .spawn()
             .expect("start hibana node");
         let mut line = String::new();
@@ -134,12 +141,30 @@ fn wait_for_height(
         if heights.iter().all(|h| *h >= target) {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "nodes did not reach height {target} in {within:?}: {heights:?}"
-        );
+        if Instant::now() >= deadline {
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let log = n.home.join("test-node.log");
+                    format!("--- {} ---\n{}", log.display(), log_tail(&log, 3000))
+                })
+                .collect();
+            panic!(
+                "nodes did not reach height {target} in {within:?}: {heights:?}; their logs end:\n{}",
+                logs.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The last `bytes` (about) of a log file, or nothing if it cannot be read.
+fn log_tail(path: &Path, bytes: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = (text.len().saturating_sub(bytes)..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    text[start..].to_string()
 }
 
 /// Asserts that all nodes hold the same block (hence the same state root) at every height
@@ -412,11 +437,7 @@ fn testnet_runs_validators_as_children_and_stops_them_on_ctrl_c() {
         let client = RpcClient::new(url).unwrap();
         while rt.block_on(client.status()).map(|s| s.height).unwrap_or(0) < 3 {
             if Instant::now() >= deadline {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                let start = (text.len().saturating_sub(6000)..text.len())
-                    .find(|&i| text.is_char_boundary(i))
-                    .unwrap_or(text.len());
-                let tail = &text[start..];
+                let tail = log_tail(&log, 6000);
                 panic!("{url} made no blocks; the testnet's log ends:\n{tail}");
             }
             std::thread::sleep(Duration::from_millis(100));
