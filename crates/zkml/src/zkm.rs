@@ -634,17 +634,33 @@ impl Verifier {
         // The transcript reads through `rest`, which is left holding what it did not read.
         let mut transcript = Blake2bRead::<_, EqAffine, Challenge255<_>>::init(&mut rest);
         let verdict = match (bases, opening_c(proof)) {
-            (Some(bases), Some(c)) => plonk::verify_proof(
-                &self.params,
-                &self.vk,
-                TableVerifier {
-                    msm: MSM::new(first_generators()),
-                    bases,
-                    neg_c: -c,
-                },
-                &[&[&instance]],
-                &mut transcript,
-            ),
+            (Some(bases), Some(c)) => {
+                // Reading the proof runs on one thread (see `serial`); ⟨s, G⟩ and the final
+                // MSM run on the caller's threads.
+                serial(|| {
+                    plonk::verify_proof(
+                        &self.params,
+                        &self.vk,
+                        OpeningChallenges {
+                            msm: MSM::new(first_generators()),
+                        },
+                        &[&[&instance]],
+                        &mut transcript,
+                    )
+                })
+                .and_then(|(mut msm, u)| {
+                    let s = ipa_s(&u);
+                    if s.len() != bases.len() {
+                        return Err(plonk::Error::ConstraintSystemFailure);
+                    }
+                    // The term [−c]·G'_0, G'_0 = ⟨s, G⟩ (see `OpeningChallenges`).
+                    msm.append_term(-c, bases.msm(&s).to_affine());
+                    match msm.eval() {
+                        true => Ok(()),
+                        false => Err(plonk::Error::ConstraintSystemFailure),
+                    }
+                })
+            }
             _ => plonk::verify_proof(
                 &self.params,
                 &self.vk,
@@ -680,47 +696,55 @@ fn first_generators() -> &'static Params<EqAffine> {
     PARAMS.get_or_init(|| params)
 }
 
-/// halo2's single-proof check (the same equation as [`SingleVerifier`]) with its one large
-/// multiplication, ⟨s, G⟩ over the 2^k generators, done on precomputed tables.
+/// The first half of halo2's single-proof check (the same equation as [`SingleVerifier`]):
+/// reads and checks the proof up to the opening, and hands back the check's MSM without the
+/// term [−c]·⟨s, G⟩, with the opening's challenges u_j that s is made of. The caller adds that
+/// term, ⟨s, G⟩ over the 2^k generators being the check's one large multiplication, and
+/// evaluates the MSM.
 ///
 /// The check's MSM is built over [`first_generators`]: halo2_proofs 0.4.1 adds only the
-/// constant term to the generator scalars when it verifies a proof, and ⟨s, G⟩ is added here
-/// as a point (which is why halo2_proofs is pinned).
-struct TableVerifier<'p> {
+/// constant term to the generator scalars when it verifies a proof, and ⟨s, G⟩ is added by the
+/// caller as a point (which is why halo2_proofs is pinned).
+struct OpeningChallenges<'p> {
     msm: MSM<'p, EqAffine>,
-    bases: &'p FixedBases,
-    /// −c, c being the opening's claimed value of the folded polynomial (see [`opening_c`]).
-    neg_c: Fp,
 }
 
-impl<'p> VerificationStrategy<'p, EqAffine> for TableVerifier<'p> {
-    type Output = ();
+impl<'p> VerificationStrategy<'p, EqAffine> for OpeningChallenges<'p> {
+    type Output = (MSM<'p, EqAffine>, Vec<Fp>);
 
     fn process<E: EncodedChallenge<EqAffine>>(
         self,
         f: impl FnOnce(MSM<'p, EqAffine>) -> Result<Guard<'p, EqAffine, E>, plonk::Error>,
-    ) -> Result<(), plonk::Error> {
+    ) -> Result<Self::Output, plonk::Error> {
         let guard = f(self.msm)?;
         // The guard keeps the opening's challenges u_j private, and the accumulator it hands
-        // out carries them. Handing it the identity for G'_0 adds no term to the check, so the
-        // term [−c]·G'_0 is added here, with G'_0 = ⟨s, G⟩ from the tables.
-        let (mut msm, accumulator) = guard.use_g(EqAffine::default());
-        let u: Vec<Fp> = accumulator
+        // out carries them. Handing it the identity for G'_0 adds no term to the check.
+        let (msm, accumulator) = guard.use_g(EqAffine::default());
+        let u = accumulator
             .u_packed
             .iter()
             .map(|c| c.get_scalar())
             .collect();
-        let s = ipa_s(&u);
-        if s.len() != self.bases.len() {
-            return Err(plonk::Error::ConstraintSystemFailure);
-        }
-        msm.append_term(self.neg_c, self.bases.msm(&s).to_affine());
-        if msm.eval() {
-            Ok(())
-        } else {
-            Err(plonk::Error::ConstraintSystemFailure)
-        }
+        Ok((msm, u))
     }
+}
+
+/// Runs `f` on a single-thread rayon pool of the calling thread's own.
+///
+/// halo2_proofs 0.4.1's `best_multiexp`, given more than one thread, shifts each window's sum
+/// into place on its own: c·i doublings for window i, quadratic in the window count. For the
+/// instance commitment the verifier computes (a handful of terms, 85 windows) that is about
+/// 10,000 doublings where the serial path does 255, so one thread is faster than two.
+fn serial<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    thread_local! {
+        static POOL: Option<rayon::ThreadPool> =
+            rayon::ThreadPoolBuilder::new().num_threads(1).build().ok();
+    }
+    POOL.with(|pool| match pool {
+        Some(pool) => pool.install(f),
+        // No thread to be had: the caller's threads, as before.
+        None => f(),
+    })
 }
 
 /// The IPA opening's c: the proof ends with the scalars c and f, so c is the next-to-last 32
@@ -963,6 +987,48 @@ mod tests {
         assert!(err.contains("1 bytes after the proof's end"), "{err}");
         assert!(!check(&proof.output, &longer, true));
         assert!(!check(&proof.output, &proof.proof[..n - 1], true));
+    }
+
+    /// `serial` runs its work where rayon sees one thread (which is what sends halo2's MSMs to
+    /// their serial path), and verifications that use it from many rayon jobs at once finish
+    /// and agree.
+    #[test]
+    fn verifications_from_rayon_jobs_read_proofs_on_one_thread_each() {
+        use rayon::prelude::*;
+        assert_eq!(serial(rayon::current_num_threads), 1);
+        let (done, finished) = std::sync::mpsc::channel();
+        // A thread of its own, so that a deadlock fails the test instead of hanging it.
+        std::thread::spawn(move || {
+            let zkm = credit();
+            let prover = zkm.prover().unwrap();
+            let verifier = prover.verifier();
+            let _ = verifier.bases();
+            let bases = verifier.bases().expect("a 2^10 circuit gets tables");
+            let proof = prover.prove(&[0.5; 16], false).unwrap();
+            let ic = proof.input_commitment(&zkm).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            let verdicts: Vec<bool> = pool.install(|| {
+                (0..8)
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut output = proof.output.clone();
+                        output[0] += i64::from(i % 2 == 1);
+                        verifier
+                            .check(&proof.model, &ic, &output, &proof.proof, Some(bases))
+                            .is_ok()
+                    })
+                    .collect()
+            });
+            done.send(verdicts).unwrap();
+        });
+        let verdicts = finished
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("8 verifications from rayon jobs finish");
+        let expected: Vec<bool> = (0..8).map(|i| i % 2 == 0).collect();
+        assert_eq!(verdicts, expected);
     }
 
     /// A model compiled and proved by the version 2 code (testdata made before the compact
