@@ -31,19 +31,31 @@ impl Drop for Devnet {
 }
 
 fn start_devnet(home: &Path) -> Devnet {
+    start_devnet_with(home, 200, None)
+}
+
+/// A devnet with `block_ms` between blocks, its log (at info) appended to `log` if given.
+fn start_devnet_with(home: &Path, block_ms: u64, log: Option<&Path>) -> Devnet {
+    let (level, stderr) = match log {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("open the devnet log");
+            ("info", Stdio::from(file))
+        }
+        None => ("warn", Stdio::inherit()),
+    };
     let mut child = Command::new(BIN)
         .args(["--json", "devnet", "--home"])
         .arg(home)
-        .args([
-            "--rpc-addr",
-            "127.0.0.1:0",
-            "--block-time-ms",
-            "200",
-            "--no-ai",
-        ])
-        .env("HIBANA_LOG", "warn")
+        .args(["--rpc-addr", "127.0.0.1:0", "--block-time-ms"])
+        .arg(block_ms.to_string())
+        .arg("--no-ai")
+        .env("HIBANA_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start hibana devnet");
     let stdout = child.stdout.take().expect("stdout");
@@ -528,6 +540,65 @@ fn kill_9_during_a_stream_of_transfers_loses_no_committed_block_or_transfer() {
         .unwrap();
     assert_eq!(alice_view.balance.0, 1_000_000_000_000_000 - sent - fees);
     assert!(store_path.exists());
+}
+
+/// A validator killed at any moment, even between deciding a block and committing it, comes
+/// back with the block it voted for: it never signs a second, conflicting vote for a height
+/// (which peers would punish as an equivocation), and the chain goes on.
+#[test]
+fn kill_9_at_any_moment_never_makes_the_validator_vote_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let log = dir.path().join("devnet.log");
+    let runtime = rt();
+    let height = |rpc: &str| {
+        let client = RpcClient::new(rpc).unwrap();
+        runtime.block_on(client.status()).map(|s| s.height).ok()
+    };
+    // Kill times spread over the 20 ms block cycle (a fixed sequence, so runs compare).
+    let mut phase = 7u64;
+    let mut last = 0;
+    for cycle in 0..15 {
+        let mut net = start_devnet_with(&home, 20, Some(&log));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while height(&net.rpc).unwrap_or(0) <= last + 3 {
+            assert!(
+                Instant::now() < deadline,
+                "cycle {cycle}: no new blocks after the restart\n{}",
+                tail(&log)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        phase = (phase * 37 + 11) % 97;
+        std::thread::sleep(Duration::from_millis(phase * 3));
+        last = height(&net.rpc).unwrap_or(last);
+        net.child.kill().unwrap();
+        net.child.wait().unwrap();
+    }
+    let net = start_devnet_with(&home, 20, Some(&log));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while height(&net.rpc).unwrap_or(0) <= last + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no blocks at the end\n{}",
+            tail(&log)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    for bad in [
+        "signed two conflicting votes",
+        "decided a block this node does not have",
+    ] {
+        assert!(!text.contains(bad), "the log says {bad:?}\n{}", tail(&log));
+    }
+}
+
+/// The last lines of a log, for a failure message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 /// Sends one HTTP/1.1 request (`POST` to `/`, or `GET /path`) and returns the whole response.

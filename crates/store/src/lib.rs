@@ -39,6 +39,12 @@ const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("cert
 const BLOCK_EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("block_events");
 const ACCOUNT_TXS: TableDefinition<'_, ([u8; 20], u64, u32), [u8; 32]> =
     TableDefinition::new("account_txs");
+/// Blocks proposed for heights not yet committed, by (height, block hash): a validator that
+/// voted for one must still have it after a crash.
+const PROPOSALS: TableDefinition<'_, (u64, [u8; 32]), &[u8]> = TableDefinition::new("proposals");
+/// This node's own proposals, by (height, round): the block hash it proposed.
+const OWN_PROPOSALS: TableDefinition<'_, (u64, u32), [u8; 32]> =
+    TableDefinition::new("own_proposals");
 
 const HEIGHT_KEY: &str = "height";
 const GENESIS_KEY: &str = "genesis";
@@ -127,6 +133,15 @@ pub struct TxRecord {
     pub receipt: Receipt,
 }
 
+/// Proposals kept across restarts for heights not yet committed.
+#[derive(Debug, Default)]
+pub struct KeptProposals {
+    /// The blocks, in height order.
+    pub blocks: Vec<Block>,
+    /// This node's own proposals: height, round and block hash.
+    pub own: Vec<(u64, u32, Hash)>,
+}
+
 /// The chain database.
 #[derive(Debug)]
 pub struct Store {
@@ -148,6 +163,8 @@ impl Store {
             txn.open_table(TXS)?;
             txn.open_table(RECEIPTS)?;
             txn.open_table(ACCOUNT_TXS)?;
+            txn.open_table(PROPOSALS)?;
+            txn.open_table(OWN_PROPOSALS)?;
         }
         txn.commit()?;
         Ok(Store { db })
@@ -309,9 +326,51 @@ impl Store {
             }
             txn.open_table(META)?
                 .insert(HEIGHT_KEY, encode(&height).as_slice())?;
+            // Proposals for this height and below are settled.
+            txn.open_table(PROPOSALS)?
+                .retain_in(..=(height, [u8::MAX; 32]), |_, _| false)?;
+            txn.open_table(OWN_PROPOSALS)?
+                .retain_in(..=(height, u32::MAX), |_, _| false)?;
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Keeps a block proposed for a height not yet committed, durably; with `own_round`, as
+    /// this node's proposal in that round.
+    pub fn keep_proposal(&self, block: &Block, own_round: Option<u32>) -> Result<(), StoreError> {
+        let height = block.header.height;
+        let hash = block.hash().0;
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(PROPOSALS)?
+                .insert((height, hash), encode(block).as_slice())?;
+            if let Some(round) = own_round {
+                txn.open_table(OWN_PROPOSALS)?
+                    .insert((height, round), hash)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The proposals kept for heights above `height` (see [`Store::keep_proposal`]).
+    pub fn kept_proposals(&self, height: u64) -> Result<KeptProposals, StoreError> {
+        let txn = self.read()?;
+        let above = height.saturating_add(1);
+        let mut kept = KeptProposals::default();
+        for entry in txn.open_table(PROPOSALS)?.range((above, [0u8; 32])..)? {
+            let (_, bytes) = entry?;
+            let block: Block =
+                decode(bytes.value()).map_err(|_| StoreError::Corrupt("proposals"))?;
+            kept.blocks.push(block);
+        }
+        for entry in txn.open_table(OWN_PROPOSALS)?.range((above, 0u32)..)? {
+            let (key, hash) = entry?;
+            let (h, round) = key.value();
+            kept.own.push((h, round, Hash(hash.value())));
+        }
+        Ok(kept)
     }
 
     /// Events of the block at `height` that no transaction emitted (its begin and end: unbonded

@@ -212,3 +212,53 @@ fn batch_and_incremental_tree_updates_agree() {
         })
         .unwrap();
 }
+
+/// Proposals for heights not yet committed survive reopening, own ones by round, and a commit
+/// drops those at its height and below.
+#[test]
+fn proposals_are_kept_across_reopening_until_their_height_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    let (alice, validator, bob) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let proposal = |height: u64, time_ms: u64| Block {
+        header: BlockHeader {
+            chain_id: "store-test".into(),
+            height,
+            parent_hash: Hash::ZERO,
+            time_ms,
+            proposer: validator.public_key().address(),
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            app_hash: Hash::ZERO,
+        },
+        txs: Vec::new(),
+    };
+    let (own, other, later) = (proposal(1, 1), proposal(1, 2), proposal(2, 3));
+    {
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&genesis(&alice, &validator)).unwrap();
+        store.keep_proposal(&own, Some(0)).unwrap();
+        store.keep_proposal(&other, None).unwrap();
+        store.keep_proposal(&later, Some(3)).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let kept = store.kept_proposals(0).unwrap();
+    let mut hashes: Vec<Hash> = kept.blocks.iter().map(Block::hash).collect();
+    hashes.sort_by_key(|h| h.0);
+    let mut want = vec![own.hash(), other.hash(), later.hash()];
+    want.sort_by_key(|h| h.0);
+    assert_eq!(hashes, want);
+    assert_eq!(kept.own, vec![(1, 0, own.hash()), (2, 3, later.hash())]);
+    let above_1 = store.kept_proposals(1).unwrap();
+    assert_eq!(above_1.blocks, vec![later.clone()]);
+    assert_eq!(above_1.own, vec![(2, 3, later.hash())]);
+    // Committing height 1 settles its proposals; height 2's stay.
+    commit_transfer(&store, &alice, &validator, &bob, 0);
+    let kept = store.kept_proposals(0).unwrap();
+    assert_eq!(kept.blocks, vec![later.clone()]);
+    assert_eq!(kept.own, vec![(2, 3, later.hash())]);
+}

@@ -94,6 +94,38 @@ pub(super) struct Host {
     part_bytes: usize,
 }
 
+/// The proposals kept on disk for heights not yet committed (see [`Host::keep`]), as the
+/// host's block and own-proposal maps. A store that cannot be read gives empty maps: the node
+/// then behaves as before the proposals were kept, and says so.
+fn kept_proposals(chain: &Chain) -> (HashMap<Hash, Block>, BTreeMap<(u64, Round), BlockHash>) {
+    let kept = chain
+        .height()
+        .map_err(|e| e.to_string())
+        .and_then(|h| chain.store().kept_proposals(h).map_err(|e| e.to_string()));
+    match kept {
+        Ok(kept) => {
+            if !kept.blocks.is_empty() {
+                tracing::info!(
+                    blocks = kept.blocks.len(),
+                    own = kept.own.len(),
+                    "proposals kept from before the restart"
+                );
+            }
+            let blocks = kept.blocks.into_iter().map(|b| (b.hash(), b)).collect();
+            let own = kept
+                .own
+                .into_iter()
+                .map(|(h, r, hash)| ((h, Round::new(r)), BlockHash(hash)))
+                .collect();
+            (blocks, own)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the proposals kept before the restart");
+            (HashMap::new(), BTreeMap::new())
+        }
+    }
+}
+
 fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
     if reply.send(value).is_err() {
         tracing::debug!(what, "the engine dropped its request");
@@ -110,13 +142,14 @@ impl Host {
     ) -> Host {
         let gossip_in = gossip_worker(chain.clone());
         let streams = Streams::new(chain.params().max_block_txs as usize);
+        let (blocks, own) = kept_proposals(&chain);
         Host {
             chain,
             address,
             block_time,
             network,
-            blocks: HashMap::new(),
-            own: BTreeMap::new(),
+            blocks,
+            own,
             pending: BTreeMap::new(),
             gossip_sent: 0,
             gossip_in,
@@ -182,6 +215,17 @@ impl Host {
             .map_err(BftError::from)
     }
 
+    /// Keeps a valid proposal on disk before the engine can vote for it, so that this node
+    /// still has the block if it is decided while the node restarts.
+    async fn keep(&self, block: &Block, validity: Validity) -> Result<(), BftError> {
+        if validity != Validity::Valid {
+            return Ok(());
+        }
+        let block = block.clone();
+        self.blocking(move |chain| Ok(chain.store().keep_proposal(&block, None)?))
+            .await
+    }
+
     /// Checks a block at our current height; an invalid block is an answer, not a failure.
     async fn validity(&self, block: &Block) -> Result<Validity, BftError> {
         let block = block.clone();
@@ -245,6 +289,7 @@ impl Host {
                 for pending in self.pending.remove(&height.0).unwrap_or_default() {
                     let mut value = pending.value;
                     value.validity = self.validity(&pending.block).await?;
+                    self.keep(&pending.block, value.validity).await?;
                     self.blocks.insert(pending.block.hash(), pending.block);
                     values.push(value);
                 }
@@ -260,8 +305,15 @@ impl Host {
                     Some(value) => *value,
                     None => {
                         let proposer = self.address.0;
+                        // Kept on disk before the engine signs it: after a crash this node
+                        // proposes the same block again in this round, and can commit it if
+                        // it was decided (a new block would be a second, conflicting vote).
                         let block = self
-                            .blocking(move |chain| chain.propose(height.0, now_ms(), proposer))
+                            .blocking(move |chain| {
+                                let block = chain.propose(height.0, now_ms(), proposer)?;
+                                chain.store().keep_proposal(&block, round.as_u32())?;
+                                Ok(block)
+                            })
                             .await?;
                         let value = BlockHash(block.hash());
                         self.own.insert((height.0, round), value);
@@ -457,6 +509,7 @@ impl Host {
             tracing::warn!(height, %proposer, "block proposed by a non-validator");
             Validity::Invalid
         };
+        self.keep(&part.block, value.validity).await?;
         self.blocks.insert(value.value.0, part.block);
         Ok(Some(value))
     }
