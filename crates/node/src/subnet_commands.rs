@@ -141,7 +141,8 @@ pub(crate) enum ValidatorCommand {
         /// Stop after this many rounds.
         #[arg(long)]
         rounds: Option<u64>,
-        /// JSON-lines file of every round's scores (default: <data dir>/hibana/validator/<subnet>.jsonl).
+        /// JSON-lines file of every round's scores (default:
+        /// <data dir>/hibana/validator/<subnet>-<validator address>.jsonl).
         #[arg(long)]
         history: Option<PathBuf>,
         #[command(flatten)]

@@ -385,6 +385,30 @@ fn devnet_wallet_transfer_and_queries_through_cli_and_rpc() {
         "0".repeat(2 << 20)
     );
     assert!(!http(&huge).contains("\"result\""));
+    // A subnet is named by a number as well as by a string.
+    for params in ["[0]", r#"["0"]"#] {
+        let answer = http(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"subnet_get","params":{params}}}"#
+        ));
+        assert!(answer.contains("\"result\""), "{params}: {answer}");
+    }
+    // Read-only commands find the node from the devnet's home.
+    let status = ok_json(&["--json", "status", "--home", home_s]);
+    assert_eq!(status["chain_id"], "hibana-devnet");
+    let block = ok_json(&["--json", "query", "block", "1", "--home", home_s]);
+    assert!(block.get("hash").is_some(), "{block}");
+    // Output into a pipe whose reader is gone (`hibana status | head -1`) ends quietly.
+    let mut piped = Command::new(BIN)
+        .args(["status", "--home", home_s])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(piped.stdout.take());
+    let out = piped.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
     let metrics = http_request(rpc, "GET /metrics", "");
     assert!(metrics.contains("hibana_height"), "{metrics}");
     assert!(metrics.contains("hibana_txs_rejected_total"), "{metrics}");

@@ -126,7 +126,7 @@ impl RpcClient {
     pub async fn subnet(&self, key: &str) -> Result<Option<crate::SubnetView>, ClientError> {
         use crate::subnets::SubnetsApiClient;
         self.inner
-            .subnet_get(key.to_string())
+            .subnet_get(crate::subnets::SubnetKey(key.to_string()))
             .await
             .map_err(|e| self.map(e))
     }
@@ -138,7 +138,7 @@ impl RpcClient {
     ) -> Result<Vec<crate::ValidatorWeights>, ClientError> {
         use crate::subnets::SubnetsApiClient;
         self.inner
-            .subnet_weights(key.to_string())
+            .subnet_weights(crate::subnets::SubnetKey(key.to_string()))
             .await
             .map_err(|e| self.map(e))
     }
@@ -151,7 +151,7 @@ impl RpcClient {
     ) -> Result<Vec<hibana_runtime::subnets::EpochSummary>, ClientError> {
         use crate::subnets::SubnetsApiClient;
         self.inner
-            .subnet_emissions(key.to_string(), limit)
+            .subnet_emissions(crate::subnets::SubnetKey(key.to_string()), limit)
             .await
             .map_err(|e| self.map(e))
     }

@@ -33,6 +33,26 @@ pub struct ValidatorWeights {
     pub pending: Vec<PendingCommit>,
 }
 
+/// A subnet named by its id or its name: JSON gives a string (`"0"`, `"chat"`) or a number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SubnetKey(pub String);
+
+impl<'de> Deserialize<'de> for SubnetKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Key {
+            Text(String),
+            Id(u64),
+        }
+        Ok(SubnetKey(match Key::deserialize(d)? {
+            Key::Text(s) => s,
+            Key::Id(id) => id.to_string(),
+        }))
+    }
+}
+
 /// The model network's JSON-RPC API.
 #[cfg_attr(feature = "server", rpc(server, client))]
 #[cfg_attr(not(feature = "server"), rpc(client))]
@@ -43,17 +63,17 @@ pub trait SubnetsApi {
 
     /// A subnet by id or name, with its neurons.
     #[method(name = "subnet_get")]
-    async fn subnet_get(&self, subnet: String) -> RpcResult<Option<SubnetView>>;
+    async fn subnet_get(&self, subnet: SubnetKey) -> RpcResult<Option<SubnetView>>;
 
     /// Weights of every validator of a subnet.
     #[method(name = "subnet_weights")]
-    async fn subnet_weights(&self, subnet: String) -> RpcResult<Vec<ValidatorWeights>>;
+    async fn subnet_weights(&self, subnet: SubnetKey) -> RpcResult<Vec<ValidatorWeights>>;
 
     /// What the last epochs paid (newest first, at most `limit`, default 10).
     #[method(name = "subnet_emissions")]
     async fn subnet_emissions(
         &self,
-        subnet: String,
+        subnet: SubnetKey,
         limit: Option<u32>,
     ) -> RpcResult<Vec<EpochSummary>>;
 }
@@ -67,7 +87,7 @@ pub(crate) mod server {
     use hibana_types::NeuronRole;
     use jsonrpsee::core::{RpcResult, async_trait};
 
-    use super::{SubnetView, ValidatorWeights};
+    use super::{SubnetKey, SubnetView, ValidatorWeights};
     use crate::server::{invalid_params, node_error};
 
     /// The subnet methods over a node's chain.
@@ -102,9 +122,9 @@ pub(crate) mod server {
             Ok(out)
         }
 
-        async fn subnet_get(&self, subnet: String) -> RpcResult<Option<SubnetView>> {
+        async fn subnet_get(&self, subnet: SubnetKey) -> RpcResult<Option<SubnetView>> {
             let snapshot = self.chain.store().snapshot().map_err(node_error)?;
-            let Some(subnet) = find(&snapshot, &subnet)? else {
+            let Some(subnet) = find(&snapshot, &subnet.0)? else {
                 return Ok(None);
             };
             let neurons = subnets::neurons(&snapshot, subnet.id).map_err(node_error)?;
@@ -120,9 +140,9 @@ pub(crate) mod server {
             }))
         }
 
-        async fn subnet_weights(&self, subnet: String) -> RpcResult<Vec<ValidatorWeights>> {
+        async fn subnet_weights(&self, subnet: SubnetKey) -> RpcResult<Vec<ValidatorWeights>> {
             let snapshot = self.chain.store().snapshot().map_err(node_error)?;
-            let subnet = required(&snapshot, &subnet)?;
+            let subnet = required(&snapshot, &subnet.0)?;
             let mut out = Vec::new();
             for n in subnets::neurons(&snapshot, subnet.id).map_err(node_error)? {
                 if n.role != NeuronRole::Validator {
@@ -140,11 +160,11 @@ pub(crate) mod server {
 
         async fn subnet_emissions(
             &self,
-            subnet: String,
+            subnet: SubnetKey,
             limit: Option<u32>,
         ) -> RpcResult<Vec<subnets::EpochSummary>> {
             let snapshot = self.chain.store().snapshot().map_err(node_error)?;
-            let subnet = required(&snapshot, &subnet)?;
+            let subnet = required(&snapshot, &subnet.0)?;
             let limit = u64::from(limit.unwrap_or(10)).min(subnets::HISTORY_EPOCHS);
             let mut out = Vec::new();
             let mut epoch = subnet.epochs;
