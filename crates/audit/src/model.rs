@@ -51,6 +51,9 @@ pub(crate) fn linearise_all(unit: &SourceUnit) -> BTreeMap<String, Vec<&Contract
     memo
 }
 
+/// Most entries in the base linearisations of one contract (with repeats).
+const MAX_ANCESTRY: usize = 128;
+
 fn linearise_one<'a>(
     c: &'a ContractDef,
     by_name: &BTreeMap<&str, &'a ContractDef>,
@@ -78,6 +81,11 @@ fn linearise_one<'a>(
         .map(|b| linearise_one(b, by_name, memo, depth + 1))
         .collect();
     seqs.push(bases);
+    // The merge below is cubic in the number of ancestors: a hierarchy far beyond any real
+    // contract's is treated like a cycle (no bases) rather than analysed for hours.
+    if seqs.iter().map(Vec::len).sum::<usize>() > MAX_ANCESTRY {
+        return vec![c];
+    }
     let mut out = vec![c];
     loop {
         seqs.retain(|s| !s.is_empty());
@@ -627,6 +635,28 @@ mod tests {
             .get(name)
             .map(|l| l.iter().map(|c| c.name.name.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// A chain of 3,000 contracts, each inheriting the one before: the first ones are
+    /// linearised in full, one past the cap gets no bases (the merge is cubic otherwise).
+    #[test]
+    fn an_absurdly_deep_hierarchy_is_cut_at_the_cap() {
+        let mut src = String::from("contract C0 {}\n");
+        for i in 1..3000 {
+            src.push_str(&format!("contract C{i} is C{} {{}}\n", i - 1));
+        }
+        let (unit, errors) = parse(&src);
+        assert!(errors.is_empty(), "{errors:?}");
+        let all = linearise_all(&unit);
+        assert_eq!(all["C50"].len(), 51);
+        assert_eq!(all["C50"].last().unwrap().name.name, "C0");
+        assert!(all.values().all(|l| l.len() <= MAX_ANCESTRY + 1));
+        // Past the cap a contract starts a new, bounded chain.
+        let cut = all
+            .iter()
+            .filter(|(name, l)| l.len() == 1 && name.as_str() != "C0")
+            .count();
+        assert!(cut > 10, "{cut} contracts cut");
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::{
 
 /// Deepest nesting of statements and expressions the parser accepts.
 pub(crate) const MAX_DEPTH: usize = 200;
+/// Deepest expression tree parsed: nesting plus the links of chains such as `a.b.c` or
+/// `a + b + c`, which the parser builds in a loop but which make a tree as deep as they are long
+/// (and every later walk over it recursive).
+pub(crate) const MAX_TREE_DEPTH: usize = 1000;
 
 /// A syntax problem with its position.
 #[derive(Debug, Clone)]
@@ -125,6 +129,8 @@ struct Parser<'a> {
     closing: Vec<usize>,
     pos: usize,
     depth: usize,
+    /// Chain links open on the current path (see [`MAX_TREE_DEPTH`]).
+    links: usize,
     errors: Vec<SyntaxError>,
     contract_name: String,
 }
@@ -168,6 +174,7 @@ impl<'a> Parser<'a> {
             closing,
             pos: 0,
             depth: 0,
+            links: 0,
             errors: Vec::new(),
             contract_name: String::new(),
         }
@@ -264,7 +271,33 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Runs a loop that wraps its result in one more node per turn (`a.b.c`, `a + b + c`): its
+    /// links count toward the tree's depth until it ends.
+    fn chain<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        let links = self.links;
+        let r = f(self);
+        self.links = links;
+        r
+    }
+
+    /// One more link of a chain, refused when the tree would get deeper than
+    /// [`MAX_TREE_DEPTH`].
+    fn link(&mut self) -> PResult<()> {
+        self.links += 1;
+        if self.depth + self.links >= MAX_TREE_DEPTH {
+            return self.error(format!(
+                "an expression deeper than {MAX_TREE_DEPTH} levels is not supported"
+            ));
+        }
+        Ok(())
+    }
+
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth + self.links >= MAX_TREE_DEPTH {
+            return self.error(format!(
+                "an expression deeper than {MAX_TREE_DEPTH} levels is not supported"
+            ));
+        }
         if self.depth >= MAX_DEPTH {
             return self.error(format!(
                 "nesting deeper than {MAX_DEPTH} levels is not supported"
@@ -1089,68 +1122,73 @@ impl<'a> Parser<'a> {
 
     fn expr_bp(&mut self, min_bp: u8) -> PResult<Expr> {
         self.nested(|p| {
-            let mut lhs = p.unary()?;
-            loop {
-                if p.tok(0).kind != TokenKind::Punct {
-                    break;
-                }
-                let op = p.text();
-                if matches!(
-                    op,
-                    "=" | "+="
-                        | "-="
-                        | "*="
-                        | "/="
-                        | "%="
-                        | "|="
-                        | "&="
-                        | "^="
-                        | "<<="
-                        | ">>="
-                        | ">>>="
-                ) {
-                    if min_bp > 1 {
+            p.chain(|p| {
+                let mut lhs = p.unary()?;
+                loop {
+                    if p.tok(0).kind != TokenKind::Punct {
+                        break;
+                    }
+                    let op = p.text();
+                    if matches!(
+                        op,
+                        "=" | "+="
+                            | "-="
+                            | "*="
+                            | "/="
+                            | "%="
+                            | "|="
+                            | "&="
+                            | "^="
+                            | "<<="
+                            | ">>="
+                            | ">>>="
+                    ) {
+                        if min_bp > 1 {
+                            break;
+                        }
+                        p.bump();
+                        let rhs = p.expr_bp(1)?;
+                        let span = lhs.span.to(rhs.span);
+                        p.link()?;
+                        lhs = Expr {
+                            kind: ExprKind::Assign(static_op(op), Box::new(lhs), Box::new(rhs)),
+                            span,
+                        };
+                        continue;
+                    }
+                    if op == "?" {
+                        if min_bp > 2 {
+                            break;
+                        }
+                        p.bump();
+                        let a = p.expr_bp(0)?;
+                        p.expect(":")?;
+                        let b = p.expr_bp(2)?;
+                        let span = lhs.span.to(b.span);
+                        p.link()?;
+                        lhs = Expr {
+                            kind: ExprKind::Ternary(Box::new(lhs), Box::new(a), Box::new(b)),
+                            span,
+                        };
+                        continue;
+                    }
+                    let Some((l_bp, r_bp)) = Self::binary_power(op) else {
+                        break;
+                    };
+                    if l_bp < min_bp {
                         break;
                     }
                     p.bump();
-                    let rhs = p.expr_bp(1)?;
+                    let rhs = p.expr_bp(r_bp)?;
                     let span = lhs.span.to(rhs.span);
+                    p.link()?;
                     lhs = Expr {
-                        kind: ExprKind::Assign(static_op(op), Box::new(lhs), Box::new(rhs)),
+                        kind: ExprKind::Binary(static_op(op), Box::new(lhs), Box::new(rhs)),
                         span,
                     };
-                    continue;
                 }
-                if op == "?" {
-                    if min_bp > 2 {
-                        break;
-                    }
-                    p.bump();
-                    let a = p.expr_bp(0)?;
-                    p.expect(":")?;
-                    let b = p.expr_bp(2)?;
-                    let span = lhs.span.to(b.span);
-                    lhs = Expr {
-                        kind: ExprKind::Ternary(Box::new(lhs), Box::new(a), Box::new(b)),
-                        span,
-                    };
-                    continue;
-                }
-                let Some((l_bp, r_bp)) = Self::binary_power(op) else {
-                    break;
-                };
-                if l_bp < min_bp {
-                    break;
-                }
-                p.bump();
-                let rhs = p.expr_bp(r_bp)?;
-                let span = lhs.span.to(rhs.span);
-                lhs = Expr {
-                    kind: ExprKind::Binary(static_op(op), Box::new(lhs), Box::new(rhs)),
-                    span,
-                };
-            }
-            Ok(lhs)
+                Ok(lhs)
+            })
         })
     }
 
@@ -1182,7 +1220,11 @@ impl<'a> Parser<'a> {
         self.postfix(e)
     }
 
-    fn postfix(&mut self, mut e: Expr) -> PResult<Expr> {
+    fn postfix(&mut self, e: Expr) -> PResult<Expr> {
+        self.chain(|p| p.postfix_links(e))
+    }
+
+    fn postfix_links(&mut self, mut e: Expr) -> PResult<Expr> {
         loop {
             if self.tok(0).kind != TokenKind::Punct {
                 break;
@@ -1192,6 +1234,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                     let name = self.ident()?;
                     let span = e.span.to(name.span);
+                    self.link()?;
                     e = Expr {
                         kind: ExprKind::Member(Box::new(e), name),
                         span,
@@ -1209,6 +1252,7 @@ impl<'a> Parser<'a> {
                     }
                     self.expect("]")?;
                     let span = e.span.to(Span::new(e.span.end, self.prev_end()));
+                    self.link()?;
                     e = Expr {
                         kind: ExprKind::Index(Box::new(e), index),
                         span,
@@ -1217,6 +1261,7 @@ impl<'a> Parser<'a> {
                 "(" => {
                     let args = self.call_args()?;
                     let span = e.span.to(Span::new(e.span.end, self.prev_end()));
+                    self.link()?;
                     e = Expr {
                         kind: ExprKind::Call(Box::new(e), args),
                         span,
@@ -1235,6 +1280,7 @@ impl<'a> Parser<'a> {
                     }
                     self.expect("}")?;
                     let span = e.span.to(Span::new(e.span.end, self.prev_end()));
+                    self.link()?;
                     e = Expr {
                         kind: ExprKind::CallOptions(Box::new(e), options),
                         span,
@@ -1244,6 +1290,7 @@ impl<'a> Parser<'a> {
                     let op = static_op(self.text());
                     self.bump();
                     let span = e.span.to(Span::new(e.span.end, self.prev_end()));
+                    self.link()?;
                     e = Expr {
                         kind: ExprKind::Unary(op, Box::new(e)),
                         span,

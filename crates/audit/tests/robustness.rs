@@ -63,6 +63,35 @@ fn deep_nesting_is_capped_not_a_stack_overflow() {
     assert!(!parse(&unary).1.is_empty());
 }
 
+/// Chains the parser builds in a loop (`x.a.a…`, `f()()…`, `1 + 1 + …`) still make trees as
+/// deep as they are long: past 1,000 links they are an error, not a stack overflow later.
+#[test]
+fn long_chains_are_capped_not_a_stack_overflow() {
+    let long = [
+        format!("x{}", ".a".repeat(200_000)),
+        format!("f{}", "()".repeat(200_000)),
+        format!("1{}", " + 1".repeat(100_000)),
+    ];
+    for chain in long {
+        let src = format!("contract A {{ function k() public {{ uint y = {chain}; }} }}");
+        let r = analyse_source("c.sol", &src);
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.message.contains("deeper than 1000")),
+            "{:?}",
+            r.errors
+        );
+    }
+    let fine = format!(
+        "contract A {{ function k() public {{ uint y = 1{}; x{}; }} }}",
+        " + 1".repeat(500),
+        ".a".repeat(500)
+    );
+    let r = analyse_source("c.sol", &fine);
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+}
+
 #[test]
 fn unterminated_comment_and_string_are_reported() {
     let r = analyse_source("c.sol", "pragma solidity ^0.8.0;\ncontract A { /* open");
