@@ -7,7 +7,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde_json::Value;
@@ -299,6 +299,60 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     assert_eq!(got, 413);
     let (got, _) = http(gw, "GET", "/v1/models", None, b"");
     assert_eq!(got, 401);
+
+    // `stream` on an endpoint that does not stream is ignored, not a broken stream (502).
+    let (got, text) = http(
+        gw,
+        "POST",
+        "/v1/embeddings",
+        Some(key),
+        br#"{"model":"all-minilm-l6-v2","input":"a","stream":true}"#,
+    );
+    assert_eq!(got, 200, "{text}");
+    assert!(text.contains("\"embedding\""), "{text}");
+
+    // A contract whose expression is a 200,000-link chain is an audit error, not a crash.
+    let chain = format!(
+        r#"{{"model":"audit","path":"a.sol","source":"contract A {{ function k() public {{ x{}; }} }}"}}"#,
+        ".a".repeat(200_000)
+    );
+    let (got, text) = http(gw, "POST", "/v1/audit", Some(key), chain.as_bytes());
+    assert_eq!(got, 200, "{}", &text[..text.len().min(500)]);
+    assert!(
+        text.contains("deeper than 1000"),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+
+    // A client that hangs up on a generation it did not stream frees the provider: the
+    // generation stops at the next token and the load count comes back down.
+    let active = || {
+        let (_, text) = http(provider, "GET", "/health", None, b"");
+        let health: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        health["active"].as_u64().unwrap()
+    };
+    assert_eq!(active(), 0);
+    let body =
+        br#"{"model":"gemma3-270m","prompt":"Once upon a time","max_tokens":1000,"temperature":0}"#;
+    let addr = provider.trim_start_matches("http://");
+    let mut hung_up = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    hung_up.write_all(head.as_bytes()).unwrap();
+    hung_up.write_all(body).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(active(), 1, "the generation is running");
+    drop(hung_up);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while active() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a generation its client left still counts after 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Usage per key is kept.
     let (got, text) = http(gw, "GET", "/v1/usage", Some(key), b"");

@@ -650,6 +650,9 @@ async fn forward_inner(
         param: None,
     })?;
     let peek: Peek = parse_body(&body)?;
+    // Only text generation streams; elsewhere providers answer in one piece whatever `stream`
+    // says, which must not look like a broken stream.
+    let streamed = peek.stream && matches!(path, "/v1/chat/completions" | "/v1/completions");
     let model = peek
         .model
         .filter(|m| !m.is_empty())
@@ -671,7 +674,7 @@ async fn forward_inner(
                 .post(&url)
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone())
-                .timeout(if peek.stream {
+                .timeout(if streamed {
                     Duration::from_secs(3600)
                 } else {
                     g.config.request_timeout
@@ -701,14 +704,14 @@ async fn forward_inner(
                     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 );
             }
-            Ok(resp) if peek.stream => {
+            Ok(resp) if streamed => {
                 stream_through(&g, &p, resp, provider_key, request_hash, key.clone()).await
             }
             Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key)
                 .await
                 .map_err(|e| format!("{url}: {e}")),
         };
-        if !peek.stream || result.is_err() {
+        if !streamed || result.is_err() {
             p.state.write().in_flight -= 1;
         }
         match result {

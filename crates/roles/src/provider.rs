@@ -9,7 +9,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -280,6 +280,40 @@ fn prepare_text(
 }
 
 type AppState = Arc<Provider>;
+
+/// A request's work in progress: counted in the provider's `active` load, and holding its
+/// capacity permit (if any), until the work itself ends. Moved into the blocking task, so a
+/// client that hangs up does not free capacity that is still in use.
+struct Busy {
+    provider: AppState,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Busy {
+    fn new(provider: &AppState, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Busy {
+        provider.active.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            provider: provider.clone(),
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.provider.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Set when a request's handler is dropped (its client hung up, or it finished), so that its
+/// generation stops at the next token.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// The provider's HTTP routes.
 pub fn router(provider: Arc<Provider>) -> Router {
@@ -603,10 +637,12 @@ async fn embeddings_inner(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    p.active.fetch_add(1, Ordering::Relaxed);
-    let result = tokio::task::spawn_blocking(move || embedder.embed(&inputs)).await;
-    p.active.fetch_sub(1, Ordering::Relaxed);
-    drop(permit);
+    let busy = Busy::new(&p, Some(permit));
+    let result = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        embedder.embed(&inputs)
+    })
+    .await;
     let (vectors, tokens) = result
         .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::invalid(Some("input"), e.to_string()))?;
@@ -661,10 +697,12 @@ async fn zk_infer_inner(
             .acquire_owned()
             .await
             .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    p.active.fetch_add(1, Ordering::Relaxed);
-    let result = tokio::task::spawn_blocking(move || zk::prove(&job, &name)).await;
-    p.active.fetch_sub(1, Ordering::Relaxed);
-    drop(permit);
+    let busy = Busy::new(&p, Some(permit));
+    let result = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        zk::prove(&job, &name)
+    })
+    .await;
     let response = result
         .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| match e {
@@ -722,9 +760,12 @@ async fn audit_inner(
         return Err(ApiError::model_not_found(&req.model));
     }
     audit::validate(&req)?;
-    p.active.fetch_add(1, Ordering::Relaxed);
-    let result = tokio::task::spawn_blocking(move || audit::run(&req)).await;
-    p.active.fetch_sub(1, Ordering::Relaxed);
+    let busy = Busy::new(&p, None);
+    let result = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        audit::run(&req)
+    })
+    .await;
     let (answer, tokens) =
         result.map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(signed_answer(&p, engine, &body, answer, tokens, 0))
@@ -748,14 +789,17 @@ async fn run_text(p: &AppState, job: TextJob) -> Result<(Generation, u32), ApiEr
         .acquire_owned()
         .await
         .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    p.active.fetch_add(1, Ordering::Relaxed);
+    let busy = Busy::new(p, Some(permit));
     let prompt_tokens = job.prompt_tokens;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
     let result = tokio::task::spawn_blocking(move || {
-        job.model.generate(&job.prompt, &job.params, &mut |_| true)
+        let _busy = busy;
+        job.model.generate(&job.prompt, &job.params, &mut |_| {
+            !cancelled.load(Ordering::Relaxed)
+        })
     })
     .await;
-    p.active.fetch_sub(1, Ordering::Relaxed);
-    drop(permit);
     let generation = result
         .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| ApiError::invalid(None, e.to_string()))?;
@@ -843,17 +887,17 @@ fn stream_text(
             Ok(permit) => permit,
             Err(_) => return,
         };
-        p.active.fetch_add(1, Ordering::Relaxed);
+        let busy = Busy::new(&p, Some(permit));
         if chat {
             let first = chunk(None, None, true).to_string();
             if events_tx.send(Ok(send(first, &mut hasher))).await.is_err() {
-                p.active.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
         }
         let (piece_tx, mut piece_rx) = mpsc::channel::<String>(256);
         let prompt_tokens = job.prompt_tokens;
         let generation = tokio::task::spawn_blocking(move || {
+            let _busy = busy;
             job.model.generate(&job.prompt, &job.params, &mut |piece| {
                 piece_tx.blocking_send(piece.to_string()).is_ok()
             })
@@ -871,8 +915,6 @@ fn stream_text(
         }
         drop(piece_rx);
         let result = generation.await;
-        p.active.fetch_sub(1, Ordering::Relaxed);
-        drop(permit);
         match result {
             Ok(Ok(generation)) => {
                 let mut last = chunk(None, Some(finish(&generation.finish_reason)), false);
