@@ -98,13 +98,24 @@ fn run_python(script: &str, env: &[(&str, &str)]) -> Value {
 }
 
 fn http(url: &str, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> (u16, String) {
+    http_auth(url, method, path, key.map(|k| format!("Bearer {k}")), body)
+}
+
+/// [`http`] with the whole `Authorization` header value.
+fn http_auth(
+    url: &str,
+    method: &str,
+    path: &str,
+    authorization: Option<String>,
+    body: &[u8],
+) -> (u16, String) {
     let addr = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -354,6 +365,32 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // The auth scheme is case-insensitive; wrong methods and unknown paths get JSON errors.
+    let (got, text) = http_auth(gw, "GET", "/v1/models", Some(format!("bearer {key}")), b"");
+    assert_eq!(got, 200, "{text}");
+    for url in [gw, provider] {
+        let (got, text) = http(url, "GET", "/v1/chat/completions", Some(key), b"");
+        assert_eq!(got, 405, "{text}");
+        assert!(text.contains("\"error\""), "{text}");
+        let (got, text) = http(url, "POST", "/v1/nope", Some(key), b"{}");
+        assert_eq!(got, 404, "{text}");
+        assert!(text.contains("\"error\""), "{text}");
+    }
+    // A completion prompt over the context is blamed on `prompt`.
+    let long_completion = format!(
+        r#"{{"model":"gemma3-270m","prompt":"{}"}}"#,
+        "word ".repeat(40_000)
+    );
+    let (got, text) = http(
+        gw,
+        "POST",
+        "/v1/completions",
+        Some(key),
+        long_completion.as_bytes(),
+    );
+    assert_eq!(got, 400, "{text}");
+    assert!(text.contains("\"param\":\"prompt\""), "{text}");
+
     // Usage per key is kept.
     let (got, text) = http(gw, "GET", "/v1/usage", Some(key), b"");
     assert_eq!(got, 200);
@@ -386,10 +423,20 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     );
     let tight: Value = serde_json::from_slice(&created.stdout).unwrap();
     let tight_key = tight["key"].as_str().unwrap();
-    let statuses: Vec<u16> = (0..3)
-        .map(|_| http(gw, "GET", "/v1/models", Some(tight_key), b"").0)
+    let answers: Vec<(u16, String)> = (0..3)
+        .map(|_| http(gw, "GET", "/v1/models", Some(tight_key), b""))
         .collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert_eq!(statuses, vec![200, 200, 429]);
+    // The 429 says when to come back.
+    let retry: u64 = answers[2]
+        .1
+        .to_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {}", answers[2].1));
+    assert!((1..=60).contains(&retry), "{retry}");
     let revoked = Command::new(BIN)
         .args(["gateway", "--home", &gw_home, "keys", "revoke", "tight"])
         .output()

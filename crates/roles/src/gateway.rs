@@ -295,8 +295,10 @@ impl Gateway {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            // The scheme is case-insensitive (RFC 9110).
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .ok_or_else(ApiError::bad_key)?;
         let mut cache = self.keys.lock();
         let modified = std::fs::metadata(self.config.keys.path())
@@ -328,7 +330,14 @@ impl Gateway {
             window.pop_front();
         }
         if window.len() >= key.rate_limit_per_minute as usize {
-            return Err(ApiError::rate_limited(key.rate_limit_per_minute));
+            // The oldest request in the window leaves it first.
+            let waited = window
+                .front()
+                .map_or(0, |t| now.duration_since(*t).as_secs());
+            return Err(ApiError::rate_limited(
+                key.rate_limit_per_minute,
+                60u64.saturating_sub(waited).max(1),
+            ));
         }
         window.push_back(now);
         Ok(())
@@ -521,15 +530,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             post(|s, h, b| forward(s, h, b, "/v1/zk/infer")),
         )
         .route("/v1/audit", post(|s, h, b| forward(s, h, b, "/v1/audit")))
-        .fallback(|| async {
-            ApiError {
-                status: StatusCode::NOT_FOUND,
-                message: "Unknown endpoint.".into(),
-                kind: "invalid_request_error",
-                code: None,
-                param: None,
-            }
-        })
+        .fallback(|| async { ApiError::unknown_endpoint() })
+        .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gateway)
 }
@@ -648,6 +650,7 @@ async fn forward_inner(
         kind: "invalid_request_error",
         code: None,
         param: None,
+        retry_after: None,
     })?;
     let peek: Peek = parse_body(&body)?;
     // Only text generation streams; elsewhere providers answer in one piece whatever `stream`

@@ -136,6 +136,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// The offending parameter.
     pub param: Option<&'static str>,
+    /// Seconds after which a retry can succeed (the `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -147,6 +149,7 @@ impl ApiError {
             kind: "invalid_request_error",
             code: None,
             param,
+            retry_after: None,
         }
     }
 
@@ -158,6 +161,7 @@ impl ApiError {
             kind: "invalid_request_error",
             code: Some("model_not_found"),
             param: Some("model"),
+            retry_after: None,
         }
     }
 
@@ -170,11 +174,13 @@ impl ApiError {
             kind: "invalid_request_error",
             code: Some("invalid_api_key"),
             param: None,
+            retry_after: None,
         }
     }
 
-    /// 429 for a key over its rate limit.
-    pub fn rate_limited(limit: u32) -> ApiError {
+    /// 429 for a key over its rate limit, which admits another request in `retry_after`
+    /// seconds.
+    pub fn rate_limited(limit: u32, retry_after: u64) -> ApiError {
         ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             message: format!(
@@ -183,6 +189,31 @@ impl ApiError {
             kind: "requests",
             code: Some("rate_limit_exceeded"),
             param: None,
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// 404 for a path that is not an endpoint.
+    pub fn unknown_endpoint() -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: "Unknown endpoint.".into(),
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            retry_after: None,
+        }
+    }
+
+    /// 405 for an endpoint called with the wrong HTTP method.
+    pub fn wrong_method() -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: "This endpoint does not take this HTTP method (the /v1 inference endpoints take POST).".into(),
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            retry_after: None,
         }
     }
 
@@ -194,6 +225,7 @@ impl ApiError {
             kind: "server_error",
             code: None,
             param: None,
+            retry_after: None,
         }
     }
 
@@ -212,7 +244,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -221,24 +221,26 @@ fn validate_sampling(
 }
 
 /// Checks a text request against the model's context and fills in `params.max_tokens` from the
-/// requested maximum (or `default_max`, capped by the room left after the prompt).
+/// requested maximum (or `default_max`, capped by the room left after the prompt). Errors about
+/// the prompt name `prompt_param`, the request field it came from.
 fn prepare_text(
     model: &Arc<TextModel>,
     prompt: String,
+    prompt_param: &'static str,
     max_tokens: Option<u32>,
     default_max: u32,
     mut params: GenerateParams,
 ) -> Result<TextJob, ApiError> {
     if prompt.is_empty() {
-        return Err(ApiError::invalid(Some("prompt"), "the prompt is empty"));
+        return Err(ApiError::invalid(Some(prompt_param), "the prompt is empty"));
     }
     let ctx = model.context_length();
     let prompt_tokens = model
         .count_tokens(&prompt)
-        .map_err(|e| ApiError::invalid(Some("prompt"), e.to_string()))?;
+        .map_err(|e| ApiError::invalid(Some(prompt_param), e.to_string()))?;
     if prompt_tokens >= ctx {
         let mut e = ApiError::invalid(
-            Some("messages"),
+            Some(prompt_param),
             format!(
                 "This model's maximum context length is {ctx} tokens; the prompt has {prompt_tokens}."
             ),
@@ -325,6 +327,8 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/zk/infer", post(zk_infer))
         .route("/v1/audit", post(audit_contract))
+        .fallback(|| async { ApiError::unknown_endpoint() })
+        .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
 }
@@ -402,6 +406,7 @@ fn body_or_error(
             kind: "invalid_request_error",
             code: None,
             param: None,
+            retry_after: None,
         }
     })
 }
@@ -477,6 +482,7 @@ async fn chat_inner(
     let job = prepare_text(
         model,
         prompt,
+        "messages",
         req.max_completion_tokens.or(req.max_tokens),
         256,
         GenerateParams {
@@ -569,6 +575,7 @@ async fn completions_inner(
     let job = prepare_text(
         model,
         prompt,
+        "prompt",
         req.max_tokens,
         16,
         GenerateParams {
