@@ -579,20 +579,24 @@ fn kill_9_at_any_moment_never_makes_the_validator_vote_twice() {
         let client = RpcClient::new(rpc).unwrap();
         runtime.block_on(client.status()).map(|s| s.height).ok()
     };
+    // Waits until the chain is 3 blocks past `last`.
+    let wait_past = |rpc: &str, last: u64, when: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while height(rpc).unwrap_or(0) <= last + 3 {
+            assert!(
+                Instant::now() < deadline,
+                "{when}: no new blocks after the restart\n{}",
+                tail(&log)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     // Kill times spread over the 20 ms block cycle (a fixed sequence, so runs compare).
     let mut phase = 7u64;
     let mut last = 0;
     for cycle in 0..15 {
         let mut net = start_devnet_with(&home, 20, Some(&log));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while height(&net.rpc).unwrap_or(0) <= last + 3 {
-            assert!(
-                Instant::now() < deadline,
-                "cycle {cycle}: no new blocks after the restart\n{}",
-                tail(&log)
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_past(&net.rpc, last, &format!("cycle {cycle}"));
         phase = (phase * 37 + 11) % 97;
         std::thread::sleep(Duration::from_millis(phase * 3));
         last = height(&net.rpc).unwrap_or(last);
@@ -600,15 +604,7 @@ fn kill_9_at_any_moment_never_makes_the_validator_vote_twice() {
         net.child.wait().unwrap();
     }
     let net = start_devnet_with(&home, 20, Some(&log));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while height(&net.rpc).unwrap_or(0) <= last + 3 {
-        assert!(
-            Instant::now() < deadline,
-            "no blocks at the end\n{}",
-            tail(&log)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_past(&net.rpc, last, "at the end");
     let text = std::fs::read_to_string(&log).unwrap();
     for bad in [
         "signed two conflicting votes",

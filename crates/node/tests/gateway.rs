@@ -292,19 +292,28 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         );
         assert!(text.contains("\"error\""), "{text}");
     }
-    let long_prompt = format!(
-        r#"{{"model":"smollm2-135m-instruct","messages":[{{"role":"user","content":"{}"}}]}}"#,
-        "word ".repeat(20_000)
-    );
-    let (got, text) = http(
-        gw,
-        "POST",
-        "/v1/chat/completions",
-        Some(key),
-        long_prompt.as_bytes(),
-    );
-    assert_eq!(got, 400, "{text}");
-    assert!(text.contains("context_length_exceeded"), "{text}");
+    // A prompt over the context is refused, and blamed on the field it came from.
+    let words = "word ".repeat(40_000);
+    let over_context = [
+        (
+            "/v1/chat/completions",
+            format!(
+                r#"{{"model":"smollm2-135m-instruct","messages":[{{"role":"user","content":"{words}"}}]}}"#
+            ),
+            "messages",
+        ),
+        (
+            "/v1/completions",
+            format!(r#"{{"model":"gemma3-270m","prompt":"{words}"}}"#),
+            "prompt",
+        ),
+    ];
+    for (path, body, param) in over_context {
+        let (got, text) = http(gw, "POST", path, Some(key), body.as_bytes());
+        assert_eq!(got, 400, "{text}");
+        assert!(text.contains("context_length_exceeded"), "{text}");
+        assert!(text.contains(&format!("\"param\":\"{param}\"")), "{text}");
+    }
     let huge = vec![b' '; 2 * 1024 * 1024];
     let (got, _) = http(gw, "POST", "/v1/chat/completions", Some(key), &huge);
     assert_eq!(got, 413);
@@ -376,21 +385,6 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         assert_eq!(got, 404, "{text}");
         assert!(text.contains("\"error\""), "{text}");
     }
-    // A completion prompt over the context is blamed on `prompt`.
-    let long_completion = format!(
-        r#"{{"model":"gemma3-270m","prompt":"{}"}}"#,
-        "word ".repeat(40_000)
-    );
-    let (got, text) = http(
-        gw,
-        "POST",
-        "/v1/completions",
-        Some(key),
-        long_completion.as_bytes(),
-    );
-    assert_eq!(got, 400, "{text}");
-    assert!(text.contains("\"param\":\"prompt\""), "{text}");
-
     // Usage per key is kept.
     let (got, text) = http(gw, "GET", "/v1/usage", Some(key), b"");
     assert_eq!(got, 200);

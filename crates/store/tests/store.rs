@@ -28,6 +28,15 @@ fn genesis(alice: &SecretKey, validator: &SecretKey) -> Genesis {
     }
 }
 
+/// Fresh keys for alice, the validator and bob.
+fn three_keys() -> (SecretKey, SecretKey, SecretKey) {
+    (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    )
+}
+
 /// Executes one transfer block on the store and commits it.
 fn commit_transfer(
     store: &Store,
@@ -83,11 +92,7 @@ fn commit_transfer(
 fn blocks_commit_with_verifiable_state_and_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    let (alice, validator, bob) = (
-        SecretKey::generate(),
-        SecretKey::generate(),
-        SecretKey::generate(),
-    );
+    let (alice, validator, bob) = three_keys();
     let store = Store::open(&path).unwrap();
     assert!(matches!(store.snapshot(), Err(StoreError::NotInitialised)));
     let genesis_root = store.init_genesis(&genesis(&alice, &validator)).unwrap();
@@ -219,11 +224,7 @@ fn batch_and_incremental_tree_updates_agree() {
 fn proposals_are_kept_across_reopening_until_their_height_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    let (alice, validator, bob) = (
-        SecretKey::generate(),
-        SecretKey::generate(),
-        SecretKey::generate(),
-    );
+    let (alice, validator, bob) = three_keys();
     let proposal = |height: u64, time_ms: u64| Block {
         header: BlockHeader {
             chain_id: "store-test".into(),
