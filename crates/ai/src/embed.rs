@@ -122,6 +122,17 @@ impl Embedder {
         self.dimensions
     }
 
+    /// Tokens the model reads for `texts` (each truncated as [`Embedder::embed`] does).
+    pub fn count_tokens(&self, texts: &[String]) -> Result<u64, AiError> {
+        texts.iter().try_fold(0u64, |sum, t| {
+            let encoding = self
+                .tokenizer
+                .encode(t.as_str(), true)
+                .map_err(|e| AiError::InvalidRequest(format!("cannot tokenise input: {e}")))?;
+            Ok(sum + encoding.len() as u64)
+        })
+    }
+
     /// Embeds each text into a unit vector; also returns the number of tokens processed.
     pub fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), AiError> {
         let mut vectors = Vec::with_capacity(texts.len());

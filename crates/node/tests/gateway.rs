@@ -344,6 +344,18 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         &text[..text.len().min(500)]
     );
 
+    // An embeddings request holding more tokens than a minute of CPU is refused up front.
+    let long_input = format!("\"{}\"", "many words here ".repeat(100));
+    let inputs = vec![long_input; 300].join(",");
+    let body = format!(r#"{{"model":"all-minilm-l6-v2","input":[{inputs}]}}"#);
+    let (got, text) = http(gw, "POST", "/v1/embeddings", Some(key), body.as_bytes());
+    assert_eq!(got, 400, "{}", &text[..text.len().min(400)]);
+    assert!(
+        text.contains("split them"),
+        "{}",
+        &text[..text.len().min(400)]
+    );
+
     // A client that hangs up on a generation it did not stream frees the provider: the
     // generation stops at the next token and the load count comes back down.
     let active = || {

@@ -283,6 +283,9 @@ fn prepare_text(
 
 type AppState = Arc<Provider>;
 
+/// Most tokens one embeddings request may hold (inputs are truncated to the model's 256 first).
+const MAX_EMBED_TOKENS: u64 = 65_536;
+
 /// A request's work in progress: counted in the provider's `active` load, and holding its
 /// capacity permit (if any), until the work itself ends. Moved into the blocking task, so a
 /// client that hangs up does not free capacity that is still in use.
@@ -647,6 +650,13 @@ async fn embeddings_inner(
     let busy = Busy::new(&p, Some(permit));
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
+        let tokens = embedder.count_tokens(&inputs)?;
+        if tokens > MAX_EMBED_TOKENS {
+            return Err(hibana_ai::AiError::InvalidRequest(format!(
+                "the inputs have {tokens} tokens; at most {MAX_EMBED_TOKENS} per request \
+                 (about a minute of this provider's CPU): split them over several requests"
+            )));
+        }
         embedder.embed(&inputs)
     })
     .await;
