@@ -51,8 +51,11 @@ pub(crate) fn linearise_all(unit: &SourceUnit) -> BTreeMap<String, Vec<&Contract
     memo
 }
 
-/// Most entries in the base linearisations of one contract (with repeats).
+/// Most distinct ancestors of one contract.
 const MAX_ANCESTRY: usize = 128;
+/// Most entries in the base linearisations of one contract, repeats included (a contract
+/// with many bases that share their ancestry repeats it once per base).
+const MAX_ANCESTRY_ENTRIES: usize = 4096;
 
 fn linearise_one<'a>(
     c: &'a ContractDef,
@@ -82,8 +85,16 @@ fn linearise_one<'a>(
         .collect();
     seqs.push(bases);
     // The merge below is cubic in the number of ancestors: a hierarchy far beyond any real
-    // contract's is treated like a cycle (no bases) rather than analysed for hours.
-    if seqs.iter().map(Vec::len).sum::<usize>() > MAX_ANCESTRY {
+    // contract's (a deep chain, or thousands of bases) is treated like a cycle (no bases)
+    // rather than analysed for hours.
+    let total: usize = seqs.iter().map(Vec::len).sum();
+    let distinct = seqs
+        .iter()
+        .flatten()
+        .map(|b| std::ptr::from_ref::<ContractDef>(*b))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if distinct > MAX_ANCESTRY || total > MAX_ANCESTRY_ENTRIES {
         return vec![c];
     }
     let mut out = vec![c];
@@ -657,6 +668,24 @@ mod tests {
             .filter(|(name, l)| l.len() == 1 && name.as_str() != "C0")
             .count();
         assert!(cut > 10, "{cut} contracts cut");
+    }
+
+    /// Many bases that share one long ancestry (a governor with its extensions) repeat it in
+    /// every base's linearisation; that is not a reason to cut the contract.
+    #[test]
+    fn shared_ancestry_is_counted_once() {
+        let mut src = String::from("contract B0 {}\n");
+        for i in 1..12 {
+            src.push_str(&format!("contract B{i} is B{} {{}}\n", i - 1));
+        }
+        let extensions: Vec<String> = (0..12).map(|i| format!("E{i}")).collect();
+        for e in &extensions {
+            src.push_str(&format!("contract {e} is B11 {{}}\n"));
+        }
+        src.push_str(&format!("contract G is {} {{}}\n", extensions.join(", ")));
+        let (unit, errors) = parse(&src);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(linearise_all(&unit)["G"].len(), 1 + 12 + 12);
     }
 
     #[test]

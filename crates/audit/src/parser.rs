@@ -11,9 +11,10 @@ use crate::{
 
 /// Deepest nesting of statements and expressions the parser accepts.
 pub(crate) const MAX_DEPTH: usize = 200;
-/// Deepest expression tree parsed: nesting plus the links of chains such as `a.b.c` or
-/// `a + b + c`, which the parser builds in a loop but which make a tree as deep as they are long
-/// (and every later walk over it recursive).
+/// Deepest expression tree parsed: nesting plus the links of chains such as `a.b.c`,
+/// `a + b + c` or `T[][]`, which the parser builds in a loop but which make a tree as deep as
+/// they are long (and every later walk over it recursive). The links of one whole expression
+/// count together, so at most this many make one expression.
 pub(crate) const MAX_TREE_DEPTH: usize = 1000;
 
 /// A syntax problem with its position.
@@ -129,8 +130,10 @@ struct Parser<'a> {
     closing: Vec<usize>,
     pos: usize,
     depth: usize,
-    /// Chain links open on the current path (see [`MAX_TREE_DEPTH`]).
+    /// Chain links since the outermost chain began (see [`MAX_TREE_DEPTH`]).
     links: usize,
+    /// Chains open: links count from 0 again when the outermost one begins.
+    chains: usize,
     errors: Vec<SyntaxError>,
     contract_name: String,
 }
@@ -175,6 +178,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             depth: 0,
             links: 0,
+            chains: 0,
             errors: Vec::new(),
             contract_name: String::new(),
         }
@@ -271,12 +275,19 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Runs a loop that wraps its result in one more node per turn (`a.b.c`, `a + b + c`): its
-    /// links count toward the tree's depth until it ends.
+    /// Runs a loop that wraps its result in one more node per turn (`a.b.c`, `a + b + c`,
+    /// `T[][]`). Every link made while the outermost chain is open counts, whichever sub-tree it
+    /// is in: no path through the tree can then be longer than the links plus the nesting.
     fn chain<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
-        let links = self.links;
+        if self.chains == 0 {
+            self.links = 0;
+        }
+        self.chains += 1;
         let r = f(self);
-        self.links = links;
+        self.chains -= 1;
+        if self.chains == 0 {
+            self.links = 0;
+        }
         r
     }
 
@@ -728,16 +739,19 @@ impl<'a> Parser<'a> {
                     TypeName::User(path)
                 }
             };
-            while p.is("[") {
-                p.bump();
-                let fixed = !p.is("]");
-                if fixed {
-                    p.expr()?;
+            p.chain(|p| {
+                while p.is("[") {
+                    p.bump();
+                    let fixed = !p.is("]");
+                    if fixed {
+                        p.expr()?;
+                    }
+                    p.expect("]")?;
+                    p.link()?;
+                    ty = TypeName::Array(Box::new(ty), fixed);
                 }
-                p.expect("]")?;
-                ty = TypeName::Array(Box::new(ty), fixed);
-            }
-            Ok(ty)
+                Ok(ty)
+            })
         })
     }
 

@@ -71,6 +71,10 @@ fn long_chains_are_capped_not_a_stack_overflow() {
         format!("x{}", ".a".repeat(200_000)),
         format!("f{}", "()".repeat(200_000)),
         format!("1{}", " + 1".repeat(100_000)),
+        // Chains inside chains: each under the cap, together far over it.
+        format!("x{} {}", ".a".repeat(990), "+ 1 ".repeat(990)),
+        format!("{}x{}", "(".repeat(150), ").a.a.a.a.a.a.a.a".repeat(150)),
+        format!("new uint{}(1)", "[]".repeat(200_000)),
     ];
     for chain in long {
         let src = format!("contract A {{ function k() public {{ uint y = {chain}; }} }}");
