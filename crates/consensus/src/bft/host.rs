@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use super::{
     BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, Part,
-    ValidatorAddress, next_validator_set,
+    ValidatorAddress, next_validator_set, proposer_of,
     stream::{self, Streams},
     validator_set_at,
 };
@@ -35,6 +35,9 @@ use crate::{BlockApplication, Chain, ChainError, now_ms};
 const MAX_HEIGHTS_AHEAD: u64 = 8;
 /// How many proposals per future height are kept.
 const MAX_PENDING_PER_HEIGHT: usize = 32;
+/// How many received blocks per height and round are kept on disk (an honest proposer sends
+/// one; the rest bounds what a peer streaming many valid blocks can make this node write).
+const MAX_KEPT_PER_ROUND: usize = 4;
 /// Most transactions in one gossip message; a message with more is dropped whole.
 const MAX_GOSSIP_TXS: usize = 1024;
 /// Encoded bytes after which a gossip message is closed (the network's limit is 4 MiB).
@@ -84,6 +87,8 @@ pub(super) struct Host {
     own: BTreeMap<(u64, Round), BlockHash>,
     /// Proposals for heights above ours, validated when the height starts.
     pending: BTreeMap<u64, Vec<Pending>>,
+    /// Received blocks kept on disk, per height and round (see [`MAX_KEPT_PER_ROUND`]).
+    kept_per_round: HashMap<(u64, Round), usize>,
     /// Gossip messages sent, for unique stream ids.
     gossip_sent: u64,
     /// Gossip messages waiting for their transactions to be checked.
@@ -94,36 +99,30 @@ pub(super) struct Host {
     part_bytes: usize,
 }
 
-/// The proposals kept on disk for heights not yet committed (see [`Host::keep`]), as the
-/// host's block and own-proposal maps. A store that cannot be read gives empty maps: the node
-/// then behaves as before the proposals were kept, and says so.
-fn kept_proposals(chain: &Chain) -> (HashMap<Hash, Block>, BTreeMap<(u64, Round), BlockHash>) {
+/// The host's block and own-proposal maps, as [`kept_proposals`] reads them.
+pub(super) type Kept = (HashMap<Hash, Block>, BTreeMap<(u64, Round), BlockHash>);
+
+/// The proposals kept on disk for heights not yet committed (see [`Host::keep`]). A validator
+/// that cannot read them must not start: it could sign a second vote where it voted before.
+pub(super) fn kept_proposals(chain: &Chain) -> Result<Kept, BftError> {
     let kept = chain
-        .height()
-        .map_err(|e| e.to_string())
-        .and_then(|h| chain.store().kept_proposals(h).map_err(|e| e.to_string()));
-    match kept {
-        Ok(kept) => {
-            if !kept.blocks.is_empty() {
-                tracing::info!(
-                    blocks = kept.blocks.len(),
-                    own = kept.own.len(),
-                    "proposals kept from before the restart"
-                );
-            }
-            let blocks = kept.blocks.into_iter().map(|b| (b.hash(), b)).collect();
-            let own = kept
-                .own
-                .into_iter()
-                .map(|(h, r, hash)| ((h, Round::new(r)), BlockHash(hash)))
-                .collect();
-            (blocks, own)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the proposals kept before the restart");
-            (HashMap::new(), BTreeMap::new())
-        }
+        .store()
+        .kept_proposals(chain.height()?)
+        .map_err(ChainError::from)?;
+    if !kept.blocks.is_empty() {
+        tracing::info!(
+            blocks = kept.blocks.len(),
+            own = kept.own.len(),
+            "proposals kept from before the restart"
+        );
     }
+    let blocks = kept.blocks.into_iter().map(|b| (b.hash(), b)).collect();
+    let own = kept
+        .own
+        .into_iter()
+        .map(|(h, r, hash)| ((h, Round::new(r)), BlockHash(hash)))
+        .collect();
+    Ok((blocks, own))
 }
 
 fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
@@ -139,10 +138,10 @@ impl Host {
         block_time: Duration,
         network: mpsc::Sender<NetworkMsg<HibanaContext>>,
         part_bytes: usize,
+        (blocks, own): Kept,
     ) -> Host {
         let gossip_in = gossip_worker(chain.clone());
         let streams = Streams::new(chain.params().max_block_txs as usize);
-        let (blocks, own) = kept_proposals(&chain);
         Host {
             chain,
             address,
@@ -151,6 +150,7 @@ impl Host {
             blocks,
             own,
             pending: BTreeMap::new(),
+            kept_per_round: HashMap::new(),
             gossip_sent: 0,
             gossip_in,
             streams,
@@ -442,8 +442,10 @@ impl Host {
                 let answer = match hibana_types::decode::<Block>(&value_bytes) {
                     Ok(block) if block.header.height == height.0 => {
                         // The engine checks the commit certificate; the block is executed and
-                        // checked again when it is committed.
+                        // checked again when it is committed. Kept on disk like a proposal:
+                        // the engine may decide it again after a crash.
                         let value = BlockHash(block.hash());
+                        self.keep(&block, Validity::Valid).await?;
                         self.blocks.insert(value.0, block);
                         Some(ProposedValue {
                             height,
@@ -509,7 +511,16 @@ impl Host {
             tracing::warn!(height, %proposer, "block proposed by a non-validator");
             Validity::Invalid
         };
-        self.keep(&part.block, value.validity).await?;
+        // Kept on disk when the stream is the round's proposer's (the engine only votes for the
+        // block of that proposer's signed proposal), a few per round at most.
+        let key = (height, part.round);
+        let kept = self.kept_per_round.get(&key).copied().unwrap_or(0);
+        if proposer_of(&set, part.height, part.round).address == part.proposer
+            && kept < MAX_KEPT_PER_ROUND
+        {
+            self.keep(&part.block, value.validity).await?;
+            self.kept_per_round.insert(key, kept + 1);
+        }
         self.blocks.insert(value.value.0, part.block);
         Ok(Some(value))
     }
@@ -561,6 +572,7 @@ impl Host {
         self.blocks.retain(|_, b| b.header.height > committed);
         self.own.retain(|(h, _), _| *h > committed);
         self.pending.retain(|h, _| *h > committed);
+        self.kept_per_round.retain(|(h, _), _| *h > committed);
         self.streams.prune(committed);
         Ok(Next::Start(
             Height(committed.saturating_add(1)),

@@ -309,6 +309,8 @@ pub async fn run_validator(
     let config = engine_config(&settings, &address.to_string())?;
     let start_height = Height(chain.height()?.saturating_add(1));
     let validator_set = next_validator_set(&chain)?;
+    // Read before the engine starts: a validator that cannot read them must not vote.
+    let kept = host::kept_proposals(&chain)?;
     let watch = Arc::new(EvidenceWatch::new());
     let evidence_dir = wal_home.join("evidence");
     let node = EngineNode {
@@ -337,6 +339,7 @@ pub async fn run_validator(
         block_time,
         channels.network.clone(),
         settings.proposal_part_bytes.clamp(1024, 2 << 20),
+        kept,
     );
     let gossip = host.chain().clone();
     let outcome = loop {
