@@ -363,27 +363,44 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         let health: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         health["active"].as_u64().unwrap()
     };
+    // The gateway's own count of requests in flight per provider (`/v1/router`).
+    let in_flight = || {
+        let (_, text) = http(gw, "GET", "/v1/router", Some(key), b"");
+        let table: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        table["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["in_flight"].as_u64().unwrap())
+            .sum::<u64>()
+    };
     assert_eq!(active(), 0);
     let body =
         br#"{"model":"gemma3-270m","prompt":"Once upon a time","max_tokens":1000,"temperature":0}"#;
-    let addr = provider.trim_start_matches("http://");
-    let mut hung_up = std::net::TcpStream::connect(addr).unwrap();
-    let head = format!(
-        "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    hung_up.write_all(head.as_bytes()).unwrap();
-    hung_up.write_all(body).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(active(), 1, "the generation is running");
-    drop(hung_up);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while active() != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "a generation its client left still counts after 5 s"
+    // Directly, then through the gateway.
+    for (url, auth) in [
+        (provider, String::new()),
+        (gw, format!("Authorization: Bearer {key}\r\n")),
+    ] {
+        let addr = url.trim_start_matches("http://");
+        let mut hung_up = std::net::TcpStream::connect(addr).unwrap();
+        let head = format!(
+            "POST /v1/completions HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
         );
-        std::thread::sleep(Duration::from_millis(100));
+        hung_up.write_all(head.as_bytes()).unwrap();
+        hung_up.write_all(body).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(active(), 1, "{url}: the generation is running");
+        drop(hung_up);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while active() != 0 || in_flight() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{url}: a request its client left still counts after 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     // The auth scheme is case-insensitive; wrong methods and unknown paths get JSON errors.

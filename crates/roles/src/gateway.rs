@@ -119,6 +119,24 @@ struct ProviderHandle {
     state: RwLock<ProviderState>,
 }
 
+/// A request counted in its provider's `in_flight` until dropped: when its answer is done, and
+/// also when the client hangs up and the handler is dropped mid-request.
+struct InFlight(Arc<ProviderHandle>);
+
+impl InFlight {
+    fn new(p: &Arc<ProviderHandle>) -> InFlight {
+        p.state.write().in_flight += 1;
+        InFlight(p.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.state.write();
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
+}
+
 impl ProviderHandle {
     fn new(url: &str) -> Arc<ProviderHandle> {
         Arc::new(ProviderHandle {
@@ -670,7 +688,7 @@ async fn forward_inner(
         };
         let request_hash = Hash::digest(&body);
         let url = format!("{}{}", p.url, path);
-        p.state.write().in_flight += 1;
+        let in_flight = InFlight::new(&p);
         let started = Instant::now();
         let send = || {
             g.http
@@ -702,21 +720,26 @@ async fn forward_inner(
                 // The provider judged the request itself invalid: that answer is the client's.
                 let status = resp.status();
                 let bytes = resp.bytes().await.unwrap_or_default();
-                p.state.write().in_flight -= 1;
                 return Ok(
                     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 );
             }
             Ok(resp) if streamed => {
-                stream_through(&g, &p, resp, provider_key, request_hash, key.clone()).await
+                stream_through(
+                    &g,
+                    &p,
+                    resp,
+                    provider_key,
+                    request_hash,
+                    key.clone(),
+                    in_flight,
+                )
+                .await
             }
             Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key)
                 .await
                 .map_err(|e| format!("{url}: {e}")),
         };
-        if !streamed || result.is_err() {
-            p.state.write().in_flight -= 1;
-        }
         match result {
             Ok(response) => {
                 p.served(started.elapsed());
@@ -789,6 +812,7 @@ async fn stream_through(
     provider_key: PublicKey,
     request_hash: Hash,
     key: ApiKeyRecord,
+    in_flight: InFlight,
 ) -> Result<Response, String> {
     let idle = g.config.request_timeout;
     let mut upstream = resp.bytes_stream();
@@ -811,6 +835,8 @@ async fn stream_through(
     let g = g.clone();
     let p = p.clone();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
+        let mut client_left = false;
         let mut hasher = StreamHasher::default();
         let mut pending = vec![first];
         let mut done = false;
@@ -832,6 +858,7 @@ async fn stream_through(
                             .is_err()
                         {
                             outcome = Err("client disconnected".into());
+                            client_left = true;
                             break 'relay;
                         }
                     } else if let Some(hex) = line
@@ -885,6 +912,8 @@ async fn stream_through(
             Ok(()) => {
                 let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
             }
+            // A client that hangs up says nothing about the provider.
+            Err(_) if client_left => {}
             Err(reason) => {
                 tracing::warn!(%reason, "stream failed");
                 g.mark_down(&p);
@@ -896,7 +925,6 @@ async fn stream_through(
                 let _ = tx.send(Ok(Bytes::from(format!("data: {err}\n\n")))).await;
             }
         }
-        p.state.write().in_flight -= 1;
     });
     let body = Body::from_stream(ReceiverStream::new(rx));
     Response::builder()
