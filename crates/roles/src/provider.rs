@@ -77,6 +77,8 @@ pub struct Provider {
     price_per_token: Amount,
     capacity: usize,
     permits: Arc<Semaphore>,
+    /// Audits running at once: one per core (an audit is CPU-bound and quick).
+    audit_permits: Arc<Semaphore>,
     active: AtomicUsize,
 }
 
@@ -117,6 +119,9 @@ impl Provider {
             price_per_token: config.price_per_token,
             capacity,
             permits: Arc::new(Semaphore::new(capacity)),
+            audit_permits: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )),
             active: AtomicUsize::new(0),
         })
     }
@@ -287,15 +292,15 @@ type AppState = Arc<Provider>;
 const MAX_EMBED_TOKENS: u64 = 65_536;
 
 /// A request's work in progress: counted in the provider's `active` load, and holding its
-/// capacity permit (if any), until the work itself ends. Moved into the blocking task, so a
+/// capacity permit, until the work itself ends. Moved into the blocking task, so a
 /// client that hangs up does not free capacity that is still in use.
 struct Busy {
     provider: AppState,
-    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Busy {
-    fn new(provider: &AppState, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Busy {
+    fn new(provider: &AppState, permit: tokio::sync::OwnedSemaphorePermit) -> Busy {
         provider.active.fetch_add(1, Ordering::Relaxed);
         Busy {
             provider: provider.clone(),
@@ -647,7 +652,7 @@ async fn embeddings_inner(
         .acquire_owned()
         .await
         .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(&p, Some(permit));
+    let busy = Busy::new(&p, permit);
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         let tokens = embedder.count_tokens(&inputs)?;
@@ -714,7 +719,7 @@ async fn zk_infer_inner(
             .acquire_owned()
             .await
             .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(&p, Some(permit));
+    let busy = Busy::new(&p, permit);
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         zk::prove(&job, &name)
@@ -777,7 +782,13 @@ async fn audit_inner(
         return Err(ApiError::model_not_found(&req.model));
     }
     audit::validate(&req)?;
-    let busy = Busy::new(&p, None);
+    let permit = p
+        .audit_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    let busy = Busy::new(&p, permit);
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         audit::run(&req)
@@ -806,7 +817,7 @@ async fn run_text(p: &AppState, job: TextJob) -> Result<(Generation, u32), ApiEr
         .acquire_owned()
         .await
         .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(p, Some(permit));
+    let busy = Busy::new(p, permit);
     let prompt_tokens = job.prompt_tokens;
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
@@ -904,7 +915,7 @@ fn stream_text(
             Ok(permit) => permit,
             Err(_) => return,
         };
-        let busy = Busy::new(&p, Some(permit));
+        let busy = Busy::new(&p, permit);
         if chat {
             let first = chunk(None, None, true).to_string();
             if events_tx.send(Ok(send(first, &mut hasher))).await.is_err() {
