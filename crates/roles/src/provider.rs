@@ -300,12 +300,18 @@ struct Busy {
 }
 
 impl Busy {
-    fn new(provider: &AppState, permit: tokio::sync::OwnedSemaphorePermit) -> Busy {
+    /// Waits for a permit of `permits`, then counts the work as active.
+    async fn acquire(provider: &AppState, permits: &Arc<Semaphore>) -> Result<Busy, ApiError> {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
         provider.active.fetch_add(1, Ordering::Relaxed);
-        Busy {
+        Ok(Busy {
             provider: provider.clone(),
             _permit: permit,
-        }
+        })
     }
 }
 
@@ -646,13 +652,7 @@ async fn embeddings_inner(
         }
     };
     let embedder = embedder.clone();
-    let permit = p
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(&p, permit);
+    let busy = Busy::acquire(&p, &p.permits).await?;
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         let tokens = embedder.count_tokens(&inputs)?;
@@ -713,13 +713,7 @@ async fn zk_infer_inner(
     let job = zk::prepare(served, &req)?;
     let name = served.name.clone();
     let model_hash = Hash(served.commitment);
-    let permit =
-        p.zk.permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(&p, permit);
+    let busy = Busy::acquire(&p, &p.zk.permits).await?;
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         zk::prove(&job, &name)
@@ -782,13 +776,7 @@ async fn audit_inner(
         return Err(ApiError::model_not_found(&req.model));
     }
     audit::validate(&req)?;
-    let permit = p
-        .audit_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(&p, permit);
+    let busy = Busy::acquire(&p, &p.audit_permits).await?;
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
         audit::run(&req)
@@ -811,13 +799,7 @@ fn usage(prompt: u32, completion: u32) -> serde_json::Value {
 }
 
 async fn run_text(p: &AppState, job: TextJob) -> Result<(Generation, u32), ApiError> {
-    let permit = p
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let busy = Busy::new(p, permit);
+    let busy = Busy::acquire(p, &p.permits).await?;
     let prompt_tokens = job.prompt_tokens;
     let cancelled = Arc::new(AtomicBool::new(false));
     let _cancel = CancelOnDrop(cancelled.clone());
@@ -911,11 +893,9 @@ fn stream_text(
             hasher.add(&payload);
             Event::default().data(payload)
         };
-        let permit = match p.permits.clone().acquire_owned().await {
-            Ok(permit) => permit,
-            Err(_) => return,
+        let Ok(busy) = Busy::acquire(&p, &p.permits).await else {
+            return;
         };
-        let busy = Busy::new(&p, permit);
         if chat {
             let first = chunk(None, None, true).to_string();
             if events_tx.send(Ok(send(first, &mut hasher))).await.is_err() {
