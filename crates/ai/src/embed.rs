@@ -122,22 +122,33 @@ impl Embedder {
         self.dimensions
     }
 
-    /// Tokens the model reads for `texts` (each truncated as [`Embedder::embed`] does).
-    pub fn count_tokens(&self, texts: &[String]) -> Result<u64, AiError> {
-        texts.iter().try_fold(0u64, |sum, t| {
-            let encoding = self
-                .tokenizer
-                .encode(t.as_str(), true)
-                .map_err(|e| AiError::InvalidRequest(format!("cannot tokenise input: {e}")))?;
-            Ok(sum + encoding.len() as u64)
-        })
-    }
-
     /// Embeds each text into a unit vector; also returns the number of tokens processed.
     pub fn embed(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+        self.embed_at_most(texts, u64::MAX)
+    }
+
+    /// [`Embedder::embed`], refused before any model work when the texts hold more than
+    /// `max_tokens` tokens (each text truncated to the model's length first).
+    pub fn embed_at_most(
+        &self,
+        texts: &[String],
+        max_tokens: u64,
+    ) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+        let encodings = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t.as_str(), true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AiError::InvalidRequest(format!("cannot tokenise input: {e}")))?;
+        let total: u64 = encodings.iter().map(|e| e.len() as u64).sum();
+        if total > max_tokens {
+            return Err(AiError::InvalidRequest(format!(
+                "the inputs have {total} tokens; at most {max_tokens} per request: split them \
+                 over several requests"
+            )));
+        }
         let mut vectors = Vec::with_capacity(texts.len());
         let mut tokens = 0u32;
-        for chunk in texts.chunks(CHUNK) {
+        for chunk in encodings.chunks(CHUNK) {
             let (v, t) = self.embed_chunk(chunk)?;
             vectors.extend(v);
             tokens = tokens.saturating_add(t);
@@ -145,28 +156,26 @@ impl Embedder {
         Ok((vectors, tokens))
     }
 
-    fn embed_chunk(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+    fn embed_chunk(
+        &self,
+        encodings: &[tokenizers::Encoding],
+    ) -> Result<(Vec<Vec<f32>>, u32), AiError> {
         let fail = |e: candle_core::Error| AiError::Inference(e.to_string());
-        let encodings = texts
-            .iter()
-            .map(|t| self.tokenizer.encode(t.as_str(), true))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AiError::InvalidRequest(format!("cannot tokenise input: {e}")))?;
         let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
         if width == 0 {
             return Ok((Vec::new(), 0));
         }
-        let mut ids = Vec::with_capacity(texts.len() * width);
-        let mut mask = Vec::with_capacity(texts.len() * width);
+        let mut ids = Vec::with_capacity(encodings.len() * width);
+        let mut mask = Vec::with_capacity(encodings.len() * width);
         let mut tokens = 0u32;
-        for e in &encodings {
+        for e in encodings {
             ids.extend(e.get_ids().iter().copied());
             mask.extend(e.get_attention_mask().iter().copied());
             tokens = tokens.saturating_add(u32::try_from(e.len()).unwrap_or(u32::MAX));
             ids.extend(std::iter::repeat_n(0u32, width - e.len()));
             mask.extend(std::iter::repeat_n(0u32, width - e.len()));
         }
-        let shape = (texts.len(), width);
+        let shape = (encodings.len(), width);
         let ids = Tensor::from_vec(ids, shape, &self.device).map_err(fail)?;
         let mask = Tensor::from_vec(mask, shape, &self.device).map_err(fail)?;
         let token_types = ids.zeros_like().map_err(fail)?;

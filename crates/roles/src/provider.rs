@@ -288,7 +288,8 @@ fn prepare_text(
 
 type AppState = Arc<Provider>;
 
-/// Most tokens one embeddings request may hold (inputs are truncated to the model's 256 first).
+/// Most tokens one embeddings request may hold (inputs are truncated to the model's 256 first):
+/// about a minute of CPU here.
 const MAX_EMBED_TOKENS: u64 = 65_536;
 
 /// A request's work in progress: counted in the provider's `active` load, and holding its
@@ -655,14 +656,7 @@ async fn embeddings_inner(
     let busy = Busy::acquire(&p, &p.permits).await?;
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;
-        let tokens = embedder.count_tokens(&inputs)?;
-        if tokens > MAX_EMBED_TOKENS {
-            return Err(hibana_ai::AiError::InvalidRequest(format!(
-                "the inputs have {tokens} tokens; at most {MAX_EMBED_TOKENS} per request \
-                 (about a minute of this provider's CPU): split them over several requests"
-            )));
-        }
-        embedder.embed(&inputs)
+        embedder.embed_at_most(&inputs, MAX_EMBED_TOKENS)
     })
     .await;
     let (vectors, tokens) = result
