@@ -295,6 +295,11 @@ impl<'a> Parser<'a> {
     /// [`MAX_TREE_DEPTH`].
     fn link(&mut self) -> PResult<()> {
         self.links += 1;
+        self.within_tree_depth()
+    }
+
+    /// Refuses to go on once nesting and chain links reach [`MAX_TREE_DEPTH`].
+    fn within_tree_depth(&mut self) -> PResult<()> {
         if self.depth + self.links >= MAX_TREE_DEPTH {
             return self.error(format!(
                 "an expression deeper than {MAX_TREE_DEPTH} levels is not supported"
@@ -304,11 +309,7 @@ impl<'a> Parser<'a> {
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
-        if self.depth + self.links >= MAX_TREE_DEPTH {
-            return self.error(format!(
-                "an expression deeper than {MAX_TREE_DEPTH} levels is not supported"
-            ));
-        }
+        self.within_tree_depth()?;
         if self.depth >= MAX_DEPTH {
             return self.error(format!(
                 "nesting deeper than {MAX_DEPTH} levels is not supported"

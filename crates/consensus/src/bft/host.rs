@@ -226,6 +226,26 @@ impl Host {
             .await
     }
 
+    /// Keeps a valid block received from a peer, when its stream is the round's proposer's (the
+    /// engine only votes for the block of that proposer's signed proposal), a few per round at
+    /// most.
+    async fn keep_received(
+        &mut self,
+        value: &ProposedValue<HibanaContext>,
+        block: &Block,
+        set: &ConsensusValidatorSet,
+    ) -> Result<(), BftError> {
+        let key = (value.height.0, value.round);
+        let kept = self.kept_per_round.get(&key).copied().unwrap_or(0);
+        if proposer_of(set, value.height, value.round).address == value.proposer
+            && kept < MAX_KEPT_PER_ROUND
+        {
+            self.keep(block, value.validity).await?;
+            self.kept_per_round.insert(key, kept + 1);
+        }
+        Ok(())
+    }
+
     /// Checks a block at our current height; an invalid block is an answer, not a failure.
     async fn validity(&self, block: &Block) -> Result<Validity, BftError> {
         let block = block.clone();
@@ -286,10 +306,11 @@ impl Host {
                 tracing::debug!(height = height.0, %round, %proposer, ?role, "started round");
                 self.chain.metrics().round.set(round.as_i64());
                 let mut values = Vec::new();
+                let set = next_validator_set(&self.chain)?;
                 for pending in self.pending.remove(&height.0).unwrap_or_default() {
                     let mut value = pending.value;
                     value.validity = self.validity(&pending.block).await?;
-                    self.keep(&pending.block, value.validity).await?;
+                    self.keep_received(&value, &pending.block, &set).await?;
                     self.blocks.insert(pending.block.hash(), pending.block);
                     values.push(value);
                 }
@@ -511,16 +532,7 @@ impl Host {
             tracing::warn!(height, %proposer, "block proposed by a non-validator");
             Validity::Invalid
         };
-        // Kept on disk when the stream is the round's proposer's (the engine only votes for the
-        // block of that proposer's signed proposal), a few per round at most.
-        let key = (height, part.round);
-        let kept = self.kept_per_round.get(&key).copied().unwrap_or(0);
-        if proposer_of(&set, part.height, part.round).address == part.proposer
-            && kept < MAX_KEPT_PER_ROUND
-        {
-            self.keep(&part.block, value.validity).await?;
-            self.kept_per_round.insert(key, kept + 1);
-        }
+        self.keep_received(&value, &part.block, &set).await?;
         self.blocks.insert(value.value.0, part.block);
         Ok(Some(value))
     }
