@@ -47,6 +47,31 @@ mod msm;
 pub mod onnx;
 mod zkm;
 
+/// Helpers for the crate's tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Runs `work` inside a rayon pool of `threads` threads, on a thread of its own, and fails
+    /// (instead of hanging) if it does not finish within `secs` seconds: `what` names it.
+    pub(crate) fn on_rayon_within<T: Send + 'static>(
+        threads: usize,
+        secs: u64,
+        what: &str,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a rayon pool");
+            let _ = done.send(pool.install(work));
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(secs))
+            .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+    }
+}
+
 use std::path::Path;
 
 pub use model::{Calibration, CalibrationReport, FloatModel, QuantModel};

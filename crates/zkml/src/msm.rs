@@ -411,24 +411,18 @@ mod tests {
     fn tables_built_from_inside_rayon_do_not_deadlock() {
         for k in [8, 9, 11] {
             let params = Params::<EqAffine>::new(k);
-            let (done, finished) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                use rayon::prelude::*;
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(8)
-                    .build()
-                    .unwrap();
-                let sizes: Vec<usize> = pool.install(|| {
+            let sizes = crate::test_support::on_rayon_within(
+                8,
+                120,
+                "building the tables from 12 rayon jobs",
+                move || {
+                    use rayon::prelude::*;
                     (0..12)
                         .into_par_iter()
                         .map(|_| FixedBases::cached(&params).map_or(0, |t| t.len()))
-                        .collect()
-                });
-                let _ = done.send(sizes);
-            });
-            let sizes = finished
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .expect("building the tables from 12 rayon jobs finishes");
+                        .collect::<Vec<usize>>()
+                },
+            );
             assert_eq!(sizes, vec![1 << k; 12], "k = {k}");
         }
     }

@@ -996,21 +996,16 @@ mod tests {
     fn verifications_from_rayon_jobs_read_proofs_on_one_thread_each() {
         use rayon::prelude::*;
         assert_eq!(serial(rayon::current_num_threads), 1);
-        let (done, finished) = std::sync::mpsc::channel();
-        // A thread of its own, so that a deadlock fails the test instead of hanging it.
-        std::thread::spawn(move || {
-            let zkm = credit();
-            let prover = zkm.prover().unwrap();
-            let verifier = prover.verifier();
-            let _ = verifier.bases();
-            let bases = verifier.bases().expect("a 2^10 circuit gets tables");
-            let proof = prover.prove(&[0.5; 16], false).unwrap();
-            let ic = proof.input_commitment(&zkm).unwrap();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap();
-            let verdicts: Vec<bool> = pool.install(|| {
+        // A deadlock fails the test instead of hanging it.
+        let verdicts =
+            crate::test_support::on_rayon_within(2, 300, "8 verifications from rayon jobs", || {
+                let zkm = credit();
+                let prover = zkm.prover().unwrap();
+                let verifier = prover.verifier();
+                let _ = verifier.bases();
+                let bases = verifier.bases().expect("a 2^10 circuit gets tables");
+                let proof = prover.prove(&[0.5; 16], false).unwrap();
+                let ic = proof.input_commitment(&zkm).unwrap();
                 (0..8)
                     .into_par_iter()
                     .map(|i| {
@@ -1020,13 +1015,8 @@ mod tests {
                             .check(&proof.model, &ic, &output, &proof.proof, Some(bases))
                             .is_ok()
                     })
-                    .collect()
+                    .collect::<Vec<bool>>()
             });
-            done.send(verdicts).unwrap();
-        });
-        let verdicts = finished
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .expect("8 verifications from rayon jobs finish");
         let expected: Vec<bool> = (0..8).map(|i| i % 2 == 0).collect();
         assert_eq!(verdicts, expected);
     }
