@@ -45,6 +45,7 @@ pub mod cli;
 pub mod model;
 mod msm;
 pub mod onnx;
+pub mod stark;
 mod zkm;
 
 /// Helpers for the crate's tests.

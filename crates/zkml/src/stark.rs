@@ -1,0 +1,1010 @@
+//! Transparent STARK proofs of a quantised inference: Plonky3's batch STARK with FRI over the
+//! KoalaBear field (degree-4 extension), hiding commitments (zero knowledge) and LogUp buses.
+//!
+//! The statement is the same as the halo2 circuit's: `output = QuantModel::eval(input)` for the
+//! model whose weights are fixed in the verifying key, with the input bound by a salted hash
+//! commitment (revealed with its salt when the input is public).
+//!
+//! Two AIRs are proved together:
+//! - the *layer* AIR: every row takes [`LANES`] terms of one output's affine sum (weights and the
+//!   ids of the values they read are preprocessed columns, the values are main columns), keeps a
+//!   running sum, and on an output's last row splits `sum + bias = 2^SHIFT·y + r` and applies the
+//!   activation `z = f(y)` by a lookup into a preprocessed table `(tag, y, f(y))`. That table
+//!   lists only `y` in the activation range, so the lookup is also `y`'s range check; `r` is
+//!   range-checked against a 256-row table.
+//! - the *hash* AIR: one Poseidon2 permutation (width 16, KoalaBear's standard constants) per
+//!   row, chained as an overwrite-mode sponge: a salt row, then the input 8 values a row, gives
+//!   the input commitment; the output 8 values a row gives the output digest. Both digests are
+//!   public values pinned to their rows by preprocessed selectors.
+//!
+//! A bus `val` carries `(id, value)`: every value is provided once, with its fan-out as
+//! multiplicity, by the row that produces it (an input lane of the hash AIR, or a layer output)
+//! and taken by every row that reads it (a layer term, or an output lane of the hash AIR).
+//!
+//! Integers live in the field modulo `p = 2^31 - 2^24 + 1`. The split `2^SHIFT·y + r` with `y`
+//! and `r` range-checked has a single solution as long as no sum can wrap modulo `p`; [`new`]
+//! refuses models whose weights would allow it (see [`StarkModel::new`]).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use p3_air::{Air, AirBuilder, BaseAir, PermutationAirBuilder, WindowAccess};
+use p3_batch_stark::{
+    BatchProof, CommonData, ProverData, StarkInstance, prove_batch, verify_batch,
+};
+use p3_blake3::Blake3;
+use p3_challenger::{HashChallenger, SerializingChallenger32};
+use p3_commit::ExtensionMmcs;
+use p3_dft::Radix2DitParallel;
+use p3_field::extension::BinomialExtensionField;
+use p3_field::{PrimeCharacteristicRing, PrimeField32};
+use p3_fri::{FriParameters, HidingFriPcs};
+use p3_koala_bear::{
+    GenericPoseidon2LinearLayersKoalaBear, KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL,
+    KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL, KOALABEAR_POSEIDON2_RC_16_INTERNAL, KoalaBear,
+};
+use p3_lookup::{Count, InteractionBuilder};
+use p3_matrix::dense::RowMajorMatrix;
+use p3_merkle_tree::MerkleTreeHidingMmcs;
+use p3_poseidon2::GenericPoseidon2LinearLayers;
+use p3_symmetric::{CompressionFunctionFromHasher, SerializingHasher};
+use p3_uni_stark::StarkConfig;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_core::TryRng;
+
+use crate::ZkError;
+use crate::model::{Activation, QuantModel, SHIFT};
+
+type Val = KoalaBear;
+type Challenge = BinomialExtensionField<Val, 4>;
+type Dft = Radix2DitParallel<Val>;
+type FieldHash = SerializingHasher<Blake3>;
+type Compress = CompressionFunctionFromHasher<Blake3, 2, 32>;
+type Challenger = SerializingChallenger32<Val, HashChallenger<u8, Blake3, 32>>;
+/// Field elements of random salt in every Merkle leaf (hiding commitments).
+const LEAF_SALT: usize = 4;
+type Mmcs = MerkleTreeHidingMmcs<Val, u8, FieldHash, Compress, StdRng, 2, 32, LEAF_SALT>;
+type ChallengeMmcs = ExtensionMmcs<Val, Challenge, Mmcs>;
+type Pcs = HidingFriPcs<Val, Dft, Mmcs, ChallengeMmcs, StdRng>;
+type Config = StarkConfig<Pcs, Challenge, Challenger>;
+type Proof = BatchProof<Config>;
+type LinearLayers = GenericPoseidon2LinearLayersKoalaBear;
+
+/// log2 of the FRI blowup (8×).
+const LOG_BLOWUP: usize = 3;
+/// FRI queries: with the blowup and the grinding below, about 36·3 + 16 = 124 bits of
+/// conjectured security, the most the degree-4 extension (about 124 bits) can carry.
+const QUERIES: usize = 36;
+/// Proof-of-work bits ground before the queries.
+const QUERY_POW_BITS: usize = 16;
+
+/// Terms of an affine sum taken per layer-AIR row.
+pub const LANES: usize = 8;
+/// Fewest rows of an AIR: hiding needs at least 2·(4·2 + QUERIES) random mask values.
+const MIN_HEIGHT: usize = 128;
+/// Field modulus.
+const P: u64 = 0x7f00_0001;
+
+/// Builds the proof-system configuration; `seed` feeds the hiding randomness (the prover's must
+/// be secret and fresh, the verifier never draws from it). `domain` starts the transcript.
+fn config(seed: [u8; 32], domain: &[u8; 32]) -> Config {
+    let mmcs = Mmcs::new(
+        FieldHash::new(Blake3),
+        Compress::new(Blake3),
+        0,
+        StdRng::from_seed(seed),
+    );
+    let fri = FriParameters {
+        log_blowup: LOG_BLOWUP,
+        log_final_poly_len: 0,
+        max_log_arity: 1,
+        num_queries: QUERIES,
+        batch_proof_of_work_bits: 0,
+        commit_proof_of_work_bits: 0,
+        query_proof_of_work_bits: QUERY_POW_BITS,
+        mmcs: ChallengeMmcs::new(mmcs.clone()),
+    };
+    let mut codeword_seed = seed;
+    codeword_seed[0] ^= 0x5a;
+    let pcs = Pcs::new(
+        Dft::default(),
+        mmcs,
+        fri,
+        4,
+        StdRng::from_seed(codeword_seed),
+    );
+    Config::new(pcs, Challenger::from_hasher(domain.to_vec(), Blake3))
+}
+
+/// A signed integer as a field element.
+fn fe(v: i64) -> Val {
+    let m = Val::from_u64(v.unsigned_abs() % P);
+    if v < 0 { -m } else { m }
+}
+
+// ---------------------------------------------------------------- Poseidon2 (width 16)
+
+const WIDTH: usize = 16;
+const RATE: usize = 8;
+const HALF_FULL: usize = 4;
+const PARTIAL: usize = 20;
+/// Columns of one permutation: the input, the state after each full round, the S-box output
+/// of each partial round.
+const P2_COLS: usize = WIDTH + 2 * HALF_FULL * WIDTH + PARTIAL;
+const P2_FULL1: usize = WIDTH;
+const P2_PARTIAL: usize = WIDTH + HALF_FULL * WIDTH;
+const P2_FULL2: usize = P2_PARTIAL + PARTIAL;
+const P2_OUT: usize = P2_COLS - WIDTH;
+
+fn cube<R: PrimeCharacteristicRing>(x: R) -> R {
+    x.clone() * x.clone() * x
+}
+
+/// One permutation's columns (the output is the last `WIDTH`).
+fn p2_row(input: [Val; WIDTH]) -> [Val; P2_COLS] {
+    let mut row = [Val::ZERO; P2_COLS];
+    row[..WIDTH].copy_from_slice(&input);
+    let mut st = input;
+    LinearLayers::external_linear_layer(&mut st);
+    let full = |st: &mut [Val; WIDTH], rc: &[Val; WIDTH], out: &mut [Val]| {
+        for (s, c) in st.iter_mut().zip(rc) {
+            *s = cube(*s + *c);
+        }
+        LinearLayers::external_linear_layer(st);
+        out.copy_from_slice(st);
+    };
+    for (r, rc) in KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL
+        .iter()
+        .enumerate()
+    {
+        let at = P2_FULL1 + r * WIDTH;
+        full(&mut st, rc, &mut row[at..at + WIDTH]);
+    }
+    for (i, c) in KOALABEAR_POSEIDON2_RC_16_INTERNAL.iter().enumerate() {
+        st[0] = cube(st[0] + *c);
+        row[P2_PARTIAL + i] = st[0];
+        LinearLayers::internal_linear_layer(&mut st);
+    }
+    for (r, rc) in KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL.iter().enumerate() {
+        let at = P2_FULL2 + r * WIDTH;
+        full(&mut st, rc, &mut row[at..at + WIDTH]);
+    }
+    row
+}
+
+/// Constrains `local[..P2_COLS]` to be one permutation.
+fn eval_p2<AB: AirBuilder<F = Val>>(builder: &mut AB, local: &[AB::Var]) {
+    let mut st: [AB::Expr; WIDTH] = std::array::from_fn(|j| local[j].into());
+    LinearLayers::external_linear_layer(&mut st);
+    let full = |builder: &mut AB, st: &mut [AB::Expr; WIDTH], rc: &[Val; WIDTH], at: usize| {
+        let mut t: [AB::Expr; WIDTH] =
+            std::array::from_fn(|j| cube(st[j].clone() + AB::Expr::from(rc[j])));
+        LinearLayers::external_linear_layer(&mut t);
+        for (j, t) in t.into_iter().enumerate() {
+            builder.assert_eq(local[at + j], t);
+        }
+        *st = std::array::from_fn(|j| local[at + j].into());
+    };
+    for (r, rc) in KOALABEAR_POSEIDON2_RC_16_EXTERNAL_INITIAL
+        .iter()
+        .enumerate()
+    {
+        full(builder, &mut st, rc, P2_FULL1 + r * WIDTH);
+    }
+    for (i, c) in KOALABEAR_POSEIDON2_RC_16_INTERNAL.iter().enumerate() {
+        let v = cube(st[0].clone() + AB::Expr::from(*c));
+        builder.assert_eq(local[P2_PARTIAL + i], v);
+        st[0] = local[P2_PARTIAL + i].into();
+        LinearLayers::internal_linear_layer(&mut st);
+    }
+    for (r, rc) in KOALABEAR_POSEIDON2_RC_16_EXTERNAL_FINAL.iter().enumerate() {
+        full(builder, &mut st, rc, P2_FULL2 + r * WIDTH);
+    }
+}
+
+/// Domain tag of a sponge over `len` values: input (`kind` 1) or output (`kind` 2).
+fn domain(kind: u64, len: usize) -> Val {
+    Val::from_u64(((len as u64) << 2 | kind) % P)
+}
+
+/// The sponge's absorbed chunks: each row takes `RATE` values (zero-padded).
+fn chunks(values: &[Val]) -> Vec<[Val; RATE]> {
+    values
+        .chunks(RATE)
+        .map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(Val::ZERO)))
+        .collect()
+}
+
+/// Runs the sponge over `rows` (the first starts from the domain tag); returns each row's
+/// permutation columns.
+fn sponge_rows(tag: Val, rows: &[[Val; RATE]]) -> Vec<[Val; P2_COLS]> {
+    let mut cap = [Val::ZERO; RATE];
+    cap[0] = tag;
+    rows.iter()
+        .map(|chunk| {
+            let mut input = [Val::ZERO; WIDTH];
+            input[..RATE].copy_from_slice(chunk);
+            input[RATE..].copy_from_slice(&cap);
+            let row = p2_row(input);
+            cap.copy_from_slice(&row[P2_OUT + RATE..]);
+            row
+        })
+        .collect()
+}
+
+fn digest(rows: &[[Val; P2_COLS]]) -> [Val; RATE] {
+    rows.last().map_or([Val::ZERO; RATE], |r| {
+        std::array::from_fn(|k| r[P2_OUT + k])
+    })
+}
+
+/// Commitment to an input: the sponge over the salt and then the values.
+pub fn input_commitment(input: &[i64], salt: &[u32; RATE]) -> [u32; RATE] {
+    let mut rows = vec![std::array::from_fn(|k| Val::from_u32(salt[k] % P as u32))];
+    rows.extend(chunks(&input.iter().map(|&v| fe(v)).collect::<Vec<_>>()));
+    let d = digest(&sponge_rows(domain(1, input.len()), &rows));
+    std::array::from_fn(|k| d[k].as_canonical_u32())
+}
+
+fn output_digest(output: &[i64]) -> [Val; RATE] {
+    let values: Vec<Val> = output.iter().map(|&v| fe(v)).collect();
+    digest(&sponge_rows(domain(2, output.len()), &chunks(&values)))
+}
+
+// ---------------------------------------------------------------- layer AIR
+
+/// Layer AIR preprocessed columns.
+mod lp {
+    use super::LANES;
+    pub(super) const W: usize = 0;
+    pub(super) const ID: usize = W + LANES;
+    pub(super) const LIVE: usize = ID + LANES;
+    pub(super) const START: usize = LIVE + LANES;
+    pub(super) const END: usize = START + 1;
+    pub(super) const BIAS: usize = END + 1;
+    pub(super) const OUT_ID: usize = BIAS + 1;
+    pub(super) const FANOUT: usize = OUT_ID + 1;
+    pub(super) const TAG: usize = FANOUT + 1;
+    pub(super) const T_TAG: usize = TAG + 1;
+    pub(super) const T_Y: usize = T_TAG + 1;
+    pub(super) const T_Z: usize = T_Y + 1;
+    pub(super) const T_R: usize = T_Z + 1;
+    pub(super) const WIDTH: usize = T_R + 1;
+}
+
+/// Layer AIR main columns.
+mod lm {
+    use super::LANES;
+    pub(super) const X: usize = 0;
+    pub(super) const ACC: usize = LANES;
+    pub(super) const Y: usize = ACC + 1;
+    pub(super) const R: usize = Y + 1;
+    pub(super) const Z: usize = R + 1;
+    pub(super) const M_ACT: usize = Z + 1;
+    pub(super) const M_R: usize = M_ACT + 1;
+    pub(super) const WIDTH: usize = M_R + 1;
+}
+
+/// Hash AIR preprocessed columns.
+mod hp {
+    use super::RATE;
+    pub(super) const FIRST: usize = 0;
+    pub(super) const DOM: usize = 1;
+    pub(super) const SEL_IN: usize = 2;
+    pub(super) const SEL_OUT: usize = 3;
+    pub(super) const ID: usize = 4;
+    pub(super) const PROVIDE: usize = ID + RATE;
+    pub(super) const READ: usize = PROVIDE + RATE;
+    pub(super) const LIVE: usize = READ + RATE;
+    pub(super) const RANGE: usize = LIVE + RATE;
+    pub(super) const WIDTH: usize = RANGE + RATE;
+}
+
+const BUS_VAL: &str = "val";
+const BUS_ACT: &str = "act";
+const BUS_REM: &str = "rem";
+
+/// The two AIRs of a model.
+#[derive(Clone, Debug)]
+enum ModelAir {
+    Layer(Arc<RowMajorMatrix<Val>>),
+    Hash(Arc<RowMajorMatrix<Val>>),
+}
+
+impl BaseAir<Val> for ModelAir {
+    fn width(&self) -> usize {
+        match self {
+            ModelAir::Layer(_) => lm::WIDTH,
+            ModelAir::Hash(_) => P2_COLS,
+        }
+    }
+
+    fn preprocessed_trace(&self) -> Option<RowMajorMatrix<Val>> {
+        match self {
+            ModelAir::Layer(p) | ModelAir::Hash(p) => Some(p.as_ref().clone()),
+        }
+    }
+
+    fn preprocessed_width(&self) -> usize {
+        match self {
+            ModelAir::Layer(_) => lp::WIDTH,
+            ModelAir::Hash(_) => hp::WIDTH,
+        }
+    }
+
+    fn main_next_row_columns(&self) -> Vec<usize> {
+        match self {
+            ModelAir::Layer(_) => vec![lm::ACC],
+            ModelAir::Hash(_) => (RATE..WIDTH).collect(),
+        }
+    }
+
+    fn preprocessed_next_row_columns(&self) -> Vec<usize> {
+        match self {
+            ModelAir::Layer(_) => vec![],
+            ModelAir::Hash(_) => vec![hp::FIRST],
+        }
+    }
+
+    fn num_public_values(&self) -> usize {
+        match self {
+            ModelAir::Layer(_) => 0,
+            ModelAir::Hash(_) => 2 * RATE,
+        }
+    }
+}
+
+impl<AB> Air<AB> for ModelAir
+where
+    AB: AirBuilder<F = Val> + PermutationAirBuilder + InteractionBuilder,
+{
+    fn eval(&self, builder: &mut AB) {
+        match self {
+            ModelAir::Layer(_) => eval_layer(builder),
+            ModelAir::Hash(_) => eval_hash(builder),
+        }
+    }
+}
+
+fn eval_layer<AB: AirBuilder<F = Val> + InteractionBuilder>(builder: &mut AB) {
+    let main = builder.main();
+    let local: Vec<AB::Var> = main.current_slice().to_vec();
+    let next: Vec<AB::Var> = main.next_slice().to_vec();
+    let pre: Vec<AB::Var> = builder.preprocessed().current_slice().to_vec();
+    let e = |v: AB::Var| -> AB::Expr { v.into() };
+    let mut sum = e(local[lm::ACC]);
+    for k in 0..LANES {
+        sum += e(local[lm::X + k]) * e(pre[lp::W + k]);
+    }
+    builder.assert_zero(e(pre[lp::START]) * e(local[lm::ACC]));
+    builder
+        .when_transition()
+        .assert_zero((AB::Expr::ONE - e(pre[lp::END])) * (e(next[lm::ACC]) - sum.clone()));
+    builder.assert_zero(
+        e(pre[lp::END])
+            * (sum + e(pre[lp::BIAS])
+                - e(local[lm::Y]) * AB::Expr::from_u64(1 << SHIFT)
+                - e(local[lm::R])),
+    );
+    for k in 0..LANES {
+        builder.push_interaction(
+            BUS_VAL,
+            [e(pre[lp::ID + k]), e(local[lm::X + k])],
+            Count::bounded(e(pre[lp::LIVE + k]), 1),
+        );
+    }
+    builder.push_interaction(
+        BUS_VAL,
+        [e(pre[lp::OUT_ID]), e(local[lm::Z])],
+        Count::provided(-e(pre[lp::FANOUT])),
+    );
+    builder.push_interaction(
+        BUS_ACT,
+        [e(pre[lp::TAG]), e(local[lm::Y]), e(local[lm::Z])],
+        Count::bounded(e(pre[lp::END]), 1),
+    );
+    builder.push_interaction(
+        BUS_ACT,
+        [e(pre[lp::T_TAG]), e(pre[lp::T_Y]), e(pre[lp::T_Z])],
+        Count::provided(-e(local[lm::M_ACT])),
+    );
+    builder.push_interaction(
+        BUS_REM,
+        [e(local[lm::R])],
+        Count::bounded(e(pre[lp::END]), 1),
+    );
+    builder.push_interaction(
+        BUS_REM,
+        [e(pre[lp::T_R])],
+        Count::provided(-e(local[lm::M_R])),
+    );
+}
+
+fn eval_hash<AB: AirBuilder<F = Val> + InteractionBuilder>(builder: &mut AB) {
+    let main = builder.main();
+    let local: Vec<AB::Var> = main.current_slice().to_vec();
+    let next: Vec<AB::Var> = main.next_slice().to_vec();
+    let pre: Vec<AB::Var> = builder.preprocessed().current_slice().to_vec();
+    let pre_next: Vec<AB::Var> = builder.preprocessed().next_slice().to_vec();
+    let public: Vec<AB::Expr> = builder.public_values().iter().map(|&v| v.into()).collect();
+    let e = |v: AB::Var| -> AB::Expr { v.into() };
+    eval_p2(builder, &local);
+    let first = e(pre[hp::FIRST]);
+    builder.assert_zero(first.clone() * (e(local[RATE]) - e(pre[hp::DOM])));
+    for j in 1..RATE {
+        builder.assert_zero(first.clone() * e(local[RATE + j]));
+    }
+    for j in 0..RATE {
+        builder.when_transition().assert_zero(
+            (AB::Expr::ONE - e(pre_next[hp::FIRST]))
+                * (e(next[RATE + j]) - e(local[P2_OUT + RATE + j])),
+        );
+    }
+    for k in 0..RATE {
+        builder.assert_zero((AB::Expr::ONE - e(pre[hp::LIVE + k])) * e(local[k]));
+        builder.assert_zero(e(pre[hp::SEL_IN]) * (e(local[P2_OUT + k]) - public[k].clone()));
+        builder
+            .assert_zero(e(pre[hp::SEL_OUT]) * (e(local[P2_OUT + k]) - public[RATE + k].clone()));
+        builder.push_interaction(
+            BUS_VAL,
+            [e(pre[hp::ID + k]), e(local[k])],
+            Count::provided(-e(pre[hp::PROVIDE + k])),
+        );
+        builder.push_interaction(
+            BUS_VAL,
+            [e(pre[hp::ID + k]), e(local[k])],
+            Count::bounded(e(pre[hp::READ + k]), 1),
+        );
+        builder.push_interaction(
+            BUS_ACT,
+            [AB::Expr::ZERO, e(local[k]), e(local[k])],
+            Count::bounded(e(pre[hp::RANGE + k]), 1),
+        );
+    }
+}
+
+// ---------------------------------------------------------------- layout
+
+/// Where every row of a model's AIRs comes from.
+#[derive(Debug)]
+struct Layout {
+    /// Layer AIR rows: (layer, output, first term) for each row that carries terms.
+    rows: Vec<(usize, usize, usize)>,
+    /// Activation table entries `(tag, y, f(y))`.
+    table: Vec<(u64, i64, i64)>,
+    /// log2 of the layer AIR's height.
+    layer_bits: usize,
+    /// log2 of the hash AIR's height.
+    hash_bits: usize,
+    /// Id of the first output of each layer (inputs are ids `0..input_len`).
+    base: Vec<usize>,
+    /// How many times each value id is read.
+    fanout: Vec<u64>,
+    /// Activation table tag of each layer.
+    tags: Vec<u64>,
+    /// Row of each layer's first activation table entry.
+    table_start: Vec<usize>,
+    /// Hash AIR rows of the input sponge (salt row included).
+    in_rows: usize,
+    /// Hash AIR rows of the output sponge.
+    out_rows: usize,
+}
+
+impl Layout {
+    fn new(model: &QuantModel) -> Result<Self, ZkError> {
+        model.validate()?;
+        let (lo, hi) = (model.act_min(), model.act_max());
+        // No sum may wrap modulo p: |bias| + Σ|w|·2^(act_bits-1) must stay below p/2 minus the
+        // split's own span.
+        let limit = (P / 2 - (1 << (SHIFT + model.act_bits))) as u128;
+        for (l, layer) in model.layers.iter().enumerate() {
+            for (j, row) in layer.rows.iter().enumerate() {
+                let bound = row
+                    .terms
+                    .iter()
+                    .fold(u128::from(row.bias.unsigned_abs()), |b, t| {
+                        b + u128::from(t.1.unsigned_abs()) * (1u128 << (model.act_bits - 1))
+                    });
+                if bound >= limit {
+                    return Err(ZkError::Calibration(format!(
+                        "layer {l}, output {j}: weights too large for the STARK field (sums up \
+                         to {bound}, limit {limit}); use the halo2 system for this model"
+                    )));
+                }
+            }
+        }
+        let mut base = Vec::with_capacity(model.layers.len());
+        let mut next_id = model.input_len as usize;
+        let mut rows = Vec::new();
+        let mut tags = Vec::with_capacity(model.layers.len());
+        let mut table: Vec<(u64, i64, i64)> = (lo..=hi).map(|y| (0, y, y)).collect();
+        let mut relu = None;
+        let mut table_start = Vec::with_capacity(model.layers.len());
+        for (l, layer) in model.layers.iter().enumerate() {
+            base.push(next_id);
+            next_id += layer.rows.len();
+            for (j, row) in layer.rows.iter().enumerate() {
+                rows.extend((0..row.terms.len()).step_by(LANES).map(|t| (l, j, t)));
+            }
+            let (tag, start) = match layer.activation {
+                Activation::None => (0, 0),
+                Activation::Relu => {
+                    let start = *relu.get_or_insert_with(|| {
+                        let start = table.len();
+                        table.extend((lo..=hi).map(|y| (1, y, y.max(0))));
+                        start
+                    });
+                    (1, start)
+                }
+                Activation::Sigmoid => {
+                    let start = table.len();
+                    for y in lo..=hi {
+                        table.push((2 + l as u64, y, model.activate(layer, y)?));
+                    }
+                    (2 + l as u64, start)
+                }
+            };
+            tags.push(tag);
+            table_start.push(start);
+        }
+        let mut fanout = vec![0u64; next_id];
+        let mut prev = 0..model.input_len as usize;
+        for (l, layer) in model.layers.iter().enumerate() {
+            for row in &layer.rows {
+                for &(i, _) in &row.terms {
+                    fanout[prev.start + i as usize] += 1;
+                }
+            }
+            prev = base[l]..base[l] + layer.rows.len();
+        }
+        for id in prev {
+            fanout[id] += 1; // read by the output sponge
+        }
+        let height = rows.len().max(table.len()).max(1 << SHIFT).max(MIN_HEIGHT);
+        let layer_bits = height.next_power_of_two().trailing_zeros() as usize;
+        let in_rows = 1 + (model.input_len as usize).div_ceil(RATE);
+        let out_rows = model.output_len().div_ceil(RATE);
+        let hash_bits = (in_rows + out_rows)
+            .max(MIN_HEIGHT)
+            .next_power_of_two()
+            .trailing_zeros() as usize;
+        Ok(Layout {
+            rows,
+            table,
+            layer_bits,
+            hash_bits,
+            base,
+            fanout,
+            tags,
+            table_start,
+            in_rows,
+            out_rows,
+        })
+    }
+
+    fn layer_preprocessed(&self, model: &QuantModel) -> RowMajorMatrix<Val> {
+        let n = 1 << self.layer_bits;
+        let mut v = Val::zero_vec(n * lp::WIDTH);
+        let prev_base = |l: usize| if l == 0 { 0 } else { self.base[l - 1] };
+        for (r, &(l, j, t)) in self.rows.iter().enumerate() {
+            let row = &mut v[r * lp::WIDTH..(r + 1) * lp::WIDTH];
+            let q = &model.layers[l].rows[j];
+            for (k, &(i, w)) in q.terms[t..].iter().take(LANES).enumerate() {
+                row[lp::W + k] = fe(w);
+                row[lp::ID + k] = Val::from_u64((prev_base(l) + i as usize) as u64);
+                row[lp::LIVE + k] = Val::ONE;
+            }
+            if t == 0 {
+                row[lp::START] = Val::ONE;
+            }
+            if t + LANES >= q.terms.len() {
+                let id = self.base[l] + j;
+                row[lp::END] = Val::ONE;
+                row[lp::BIAS] = fe(q.bias);
+                row[lp::OUT_ID] = Val::from_u64(id as u64);
+                row[lp::FANOUT] = Val::from_u64(self.fanout[id]);
+                row[lp::TAG] = Val::from_u64(self.tags[l]);
+            }
+        }
+        for r in 0..n {
+            let row = &mut v[r * lp::WIDTH..(r + 1) * lp::WIDTH];
+            let (tag, y, z) = self.table.get(r).copied().unwrap_or(self.table[0]);
+            row[lp::T_TAG] = Val::from_u64(tag);
+            row[lp::T_Y] = fe(y);
+            row[lp::T_Z] = fe(z);
+            row[lp::T_R] = Val::from_u64(if r < 1 << SHIFT { r as u64 } else { 0 });
+        }
+        RowMajorMatrix::new(v, lp::WIDTH)
+    }
+
+    fn hash_preprocessed(&self, model: &QuantModel) -> RowMajorMatrix<Val> {
+        let n = 1 << self.hash_bits;
+        let mut v = Val::zero_vec(n * hp::WIDTH);
+        let input_len = model.input_len as usize;
+        let output_len = model.output_len();
+        let out_base = self.base.last().copied().unwrap_or(0);
+        for r in 0..self.in_rows + self.out_rows {
+            let row = &mut v[r * hp::WIDTH..(r + 1) * hp::WIDTH];
+            if r == self.in_rows - 1 {
+                row[hp::SEL_IN] = Val::ONE;
+            }
+            if r == 0 {
+                row[hp::FIRST] = Val::ONE;
+                row[hp::DOM] = domain(1, input_len);
+                for k in 0..RATE {
+                    row[hp::LIVE + k] = Val::ONE;
+                }
+                continue;
+            }
+            if r == self.in_rows {
+                row[hp::FIRST] = Val::ONE;
+                row[hp::DOM] = domain(2, output_len);
+            }
+            if r == self.in_rows + self.out_rows - 1 {
+                row[hp::SEL_OUT] = Val::ONE;
+            }
+            for k in 0..RATE {
+                if r < self.in_rows {
+                    let i = (r - 1) * RATE + k;
+                    if i < input_len {
+                        row[hp::ID + k] = Val::from_u64(i as u64);
+                        row[hp::PROVIDE + k] = Val::from_u64(self.fanout[i]);
+                        row[hp::LIVE + k] = Val::ONE;
+                        row[hp::RANGE + k] = Val::ONE;
+                    }
+                } else {
+                    let o = (r - self.in_rows) * RATE + k;
+                    if o < output_len {
+                        row[hp::ID + k] = Val::from_u64((out_base + o) as u64);
+                        row[hp::READ + k] = Val::ONE;
+                        row[hp::LIVE + k] = Val::ONE;
+                    }
+                }
+            }
+        }
+        RowMajorMatrix::new(v, hp::WIDTH)
+    }
+}
+
+// ---------------------------------------------------------------- prover and verifier
+
+/// A model ready to prove and verify with the STARK system: its layout and the preprocessed
+/// commitments (the verifying key), derived deterministically from the model.
+pub struct StarkModel {
+    model: QuantModel,
+    commitment: [u8; 32],
+    layout: Layout,
+    airs: [ModelAir; 2],
+    data: ProverData<Config>,
+}
+
+/// A STARK proof of one inference, with the values it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StarkProof {
+    /// Commitment of the model the proof is for.
+    pub model: [u8; 32],
+    /// Input commitment (the sponge digest, canonical field elements).
+    pub input_commitment: [u32; RATE],
+    /// The quantised input and its salt, when the input is public.
+    pub input: Option<(Vec<i64>, [u32; RATE])>,
+    /// Quantised output.
+    pub output: Vec<i64>,
+    /// The batch STARK proof (postcard).
+    pub proof: Vec<u8>,
+}
+
+/// Runs `work`, turning a panic inside the proof system into an error.
+fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, ZkError>) -> Result<T, ZkError> {
+    catch_unwind(AssertUnwindSafe(work))
+        .unwrap_or_else(|_| Err(ZkError::InvalidProof(format!("{what} failed"))))
+}
+
+impl StarkModel {
+    /// Lays out `model` and commits its preprocessed columns. Errors when the model's weights
+    /// could make a sum wrap modulo the 31-bit field.
+    pub fn new(model: &QuantModel) -> Result<Self, ZkError> {
+        let layout = Layout::new(model)?;
+        let airs = [
+            ModelAir::Layer(Arc::new(layout.layer_preprocessed(model))),
+            ModelAir::Hash(Arc::new(layout.hash_preprocessed(model))),
+        ];
+        let commitment = model.commitment();
+        let config = config([0; 32], &commitment);
+        let degrees = [layout.layer_bits + 1, layout.hash_bits + 1];
+        let data = ProverData::from_airs_and_degrees(&config, &airs, &degrees)
+            .map_err(|e| ZkError::Halo2(format!("preprocessing: {e:?}")))?;
+        Ok(StarkModel {
+            model: model.clone(),
+            commitment,
+            layout,
+            airs,
+            data,
+        })
+    }
+
+    /// Height of the layer AIR and of the hash AIR (log2).
+    pub fn heights(&self) -> (usize, usize) {
+        (self.layout.layer_bits, self.layout.hash_bits)
+    }
+
+    /// The verifying data shared with the prover.
+    fn common(&self) -> &CommonData<Config> {
+        &self.data.common
+    }
+
+    /// Proves the model on a quantised input; `public_input` reveals it with its salt.
+    pub fn prove(&self, input: &[i64], public_input: bool) -> Result<StarkProof, ZkError> {
+        let trace = self.model.eval(input)?;
+        let mut seed = [0u8; 32];
+        let mut salt = [0u32; RATE];
+        let mut os = rand::rngs::SysRng;
+        os.try_fill_bytes(&mut seed)
+            .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
+        for s in &mut salt {
+            // Uniform below p by rejection.
+            *s = loop {
+                let v = os
+                    .try_next_u32()
+                    .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?
+                    & 0x7fff_ffff;
+                if u64::from(v) < P {
+                    break v;
+                }
+            };
+        }
+        let mut values: Vec<i64> = trace.input.clone();
+        for post in &trace.post {
+            values.extend_from_slice(post);
+        }
+        let layer = self.layer_trace(&trace.pre, &values)?;
+        let (hash, in_digest, out_digest) = self.hash_trace(input, trace.output(), &salt);
+        let public = vec![vec![], [in_digest, out_digest].concat()];
+        let traces = [&layer, &hash];
+        let instances = StarkInstance::new_multiple(&self.airs, &traces, &public);
+        let config = config(seed, &self.commitment);
+        let proof = guarded("proving", || {
+            prove_batch(&config, &instances, &self.data)
+                .map_err(|e| ZkError::Halo2(format!("proving: {e:?}")))
+        })?;
+        let proof =
+            postcard::to_allocvec(&proof).map_err(|e| ZkError::Format(format!("proof: {e}")))?;
+        Ok(StarkProof {
+            model: self.commitment,
+            input_commitment: std::array::from_fn(|k| in_digest[k].as_canonical_u32()),
+            input: public_input.then(|| (input.to_vec(), salt)),
+            output: trace.output().to_vec(),
+            proof,
+        })
+    }
+
+    fn layer_trace(
+        &self,
+        pre: &[Vec<i64>],
+        values: &[i64],
+    ) -> Result<RowMajorMatrix<Val>, ZkError> {
+        let layout = &self.layout;
+        let n = 1 << layout.layer_bits;
+        let mut v = Val::zero_vec(n * lm::WIDTH);
+        let prev_base = |l: usize| if l == 0 { 0 } else { layout.base[l - 1] };
+        let mut act_counts = vec![0u64; layout.table.len()];
+        let mut rem_counts = [0u64; 1 << SHIFT];
+        let lo = self.model.act_min();
+        let mut acc: i128 = 0;
+        for (r, &(l, j, t)) in layout.rows.iter().enumerate() {
+            let row = &mut v[r * lm::WIDTH..(r + 1) * lm::WIDTH];
+            let q = &self.model.layers[l].rows[j];
+            if t == 0 {
+                acc = 0;
+            }
+            row[lm::ACC] = fe_wide(acc);
+            for (k, &(i, w)) in q.terms[t..].iter().take(LANES).enumerate() {
+                let x = values[prev_base(l) + i as usize];
+                row[lm::X + k] = fe(x);
+                acc += i128::from(w) * i128::from(x);
+            }
+            if t + LANES >= q.terms.len() {
+                let y = pre[l][j];
+                let rem = acc + i128::from(q.bias) - (i128::from(y) << SHIFT);
+                let rem = usize::try_from(rem)
+                    .ok()
+                    .filter(|&r| r < 1 << SHIFT)
+                    .ok_or_else(|| ZkError::Halo2(format!("layer {l}: remainder out of range")))?;
+                row[lm::Y] = fe(y);
+                row[lm::R] = Val::from_u64(rem as u64);
+                row[lm::Z] = fe(values[layout.base[l] + j]);
+                rem_counts[rem] += 1;
+                act_counts[layout.table_start[l] + (y - lo) as usize] += 1;
+            }
+        }
+        // Range checks of the inputs (tag 0) come from the hash AIR.
+        for &x in &values[..self.model.input_len as usize] {
+            act_counts[(x - lo) as usize] += 1;
+        }
+        for (r, &c) in act_counts.iter().enumerate() {
+            v[r * lm::WIDTH + lm::M_ACT] = Val::from_u64(c);
+        }
+        for (r, &c) in rem_counts.iter().enumerate() {
+            v[r * lm::WIDTH + lm::M_R] = Val::from_u64(c);
+        }
+        Ok(RowMajorMatrix::new(v, lm::WIDTH))
+    }
+
+    /// The hash AIR's trace and the two digests.
+    fn hash_trace(
+        &self,
+        input: &[i64],
+        output: &[i64],
+        salt: &[u32; RATE],
+    ) -> (RowMajorMatrix<Val>, [Val; RATE], [Val; RATE]) {
+        let n = 1 << self.layout.hash_bits;
+        let mut in_chunks = vec![std::array::from_fn(|k| Val::from_u32(salt[k]))];
+        in_chunks.extend(chunks(&input.iter().map(|&v| fe(v)).collect::<Vec<_>>()));
+        let out: Vec<Val> = output.iter().map(|&v| fe(v)).collect();
+        let mut out_chunks = chunks(&out);
+        let pad = n - in_chunks.len() - out_chunks.len();
+        let in_rows = sponge_rows(domain(1, input.len()), &in_chunks);
+        // The output sponge continues through the padding rows, absorbing zeros.
+        out_chunks.extend(std::iter::repeat_n([Val::ZERO; RATE], pad));
+        let out_rows = sponge_rows(domain(2, output.len()), &out_chunks);
+        let in_digest = digest(&in_rows);
+        let out_digest = digest(&out_rows[..self.layout.out_rows]);
+        let mut v = Vec::with_capacity(n * P2_COLS);
+        for row in in_rows.iter().chain(&out_rows) {
+            v.extend_from_slice(row);
+        }
+        (RowMajorMatrix::new(v, P2_COLS), in_digest, out_digest)
+    }
+
+    /// Verifies `proof`; returns the proved output.
+    pub fn verify(&self, proof: &StarkProof) -> Result<Vec<i64>, ZkError> {
+        if proof.model != self.commitment {
+            return Err(ZkError::ModelMismatch {
+                proof: hex::encode(proof.model),
+                zkm: hex::encode(self.commitment),
+            });
+        }
+        if proof.output.len() != self.model.output_len() {
+            return Err(ZkError::InvalidProof(format!(
+                "the proof has {} outputs, the model has {}",
+                proof.output.len(),
+                self.model.output_len()
+            )));
+        }
+        if proof.input_commitment.iter().any(|&c| u64::from(c) >= P) {
+            return Err(ZkError::InvalidProof(
+                "input commitment out of the field".into(),
+            ));
+        }
+        if let Some((input, salt)) = &proof.input {
+            if input.len() != self.model.input_len as usize {
+                return Err(ZkError::InputShape {
+                    got: input.len(),
+                    want: self.model.input_len as usize,
+                });
+            }
+            if salt.iter().any(|&s| u64::from(s) >= P) {
+                return Err(ZkError::InvalidProof("salt out of the field".into()));
+            }
+            if input_commitment(input, salt) != proof.input_commitment {
+                return Err(ZkError::InvalidProof(
+                    "the input does not match its commitment".into(),
+                ));
+            }
+        }
+        let in_digest: Vec<Val> = proof
+            .input_commitment
+            .iter()
+            .map(|&c| Val::from_u32(c))
+            .collect();
+        let public = vec![
+            vec![],
+            [&in_digest[..], &output_digest(&proof.output)].concat(),
+        ];
+        let batch: Proof = postcard::from_bytes(&proof.proof)
+            .map_err(|e| ZkError::InvalidProof(format!("the proof does not decode: {e}")))?;
+        let expected = [self.layout.layer_bits + 1, self.layout.hash_bits + 1];
+        if batch.degree_bits != expected {
+            return Err(ZkError::InvalidProof(
+                "the proof has the wrong trace sizes".into(),
+            ));
+        }
+        let config = config([0; 32], &self.commitment);
+        guarded("verification", || {
+            verify_batch(&config, &self.airs, &batch, &public, self.common())
+                .map_err(|e| ZkError::InvalidProof(format!("{e:?}")))
+        })?;
+        Ok(proof.output.clone())
+    }
+}
+
+/// A wide integer as a field element.
+fn fe_wide(v: i128) -> Val {
+    let m = Val::from_u64((v.unsigned_abs() % u128::from(P)) as u64);
+    if v < 0 { -m } else { m }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::{Calibration, ZkModel};
+
+    fn testdata(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// The compiled testdata model and its sample input, quantised.
+    fn compiled(stem: &str, calibration: &str, input: &str) -> (ZkModel, Vec<i64>) {
+        let cal: Calibration = serde_json::from_slice(&testdata(calibration)).unwrap();
+        let zkm = ZkModel::compile(&testdata(stem), &cal).unwrap();
+        let sample: serde_json::Value = serde_json::from_slice(&testdata(input)).unwrap();
+        let x: Vec<f32> = serde_json::from_value(sample["input"].clone()).unwrap();
+        let q = zkm.model.quantise_input(&x).unwrap();
+        (zkm, q)
+    }
+
+    #[test]
+    fn poseidon2_matches_the_standard_permutation() {
+        use p3_symmetric::Permutation;
+        let input: [Val; WIDTH] = std::array::from_fn(|i| Val::from_u64(i as u64 * 7 + 3));
+        let standard = p3_koala_bear::default_koalabear_poseidon2_16().permute(input);
+        assert_eq!(p2_row(input)[P2_OUT..], standard[..]);
+    }
+
+    #[test]
+    fn proves_and_verifies_the_testdata_models() {
+        for (stem, cal, input) in [
+            (
+                "logistic_16.onnx",
+                "logistic_16_calibration.json",
+                "logistic_16_input.json",
+            ),
+            (
+                "credit_mlp.onnx",
+                "credit_calibration.json",
+                "credit_input.json",
+            ),
+            (
+                "digits_cnn.onnx",
+                "digits_calibration.json",
+                "digits_input.json",
+            ),
+            (
+                "mnist_mlp.onnx",
+                "mnist_mlp_calibration.json",
+                "mnist_mlp_input.json",
+            ),
+        ] {
+            let (zkm, x) = compiled(stem, cal, input);
+            let t = Instant::now();
+            let stark = StarkModel::new(&zkm.model).unwrap();
+            let setup = t.elapsed();
+            let t = Instant::now();
+            let proof = stark.prove(&x, true).unwrap();
+            let prove = t.elapsed();
+            let t = Instant::now();
+            let out = stark.verify(&proof).unwrap();
+            let verify = t.elapsed();
+            assert_eq!(out, zkm.model.eval(&x).unwrap().output());
+            eprintln!(
+                "{stem}: heights {:?}, setup {setup:?}, prove {prove:?}, verify {verify:?}, proof {} B",
+                stark.heights(),
+                proof.proof.len()
+            );
+            // A changed output is rejected.
+            let mut bad = proof.clone();
+            bad.output[0] += 1;
+            assert!(stark.verify(&bad).is_err());
+        }
+    }
+}
