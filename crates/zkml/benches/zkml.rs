@@ -29,7 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hibana_zkml::{Calibration, ZkModel};
+use hibana_zkml::{Calibration, ProofSystem, ZkModel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,6 +39,8 @@ const RUNS: usize = 3;
 const VERIFIES_PER_PROOF: usize = 7;
 /// Set in the child process to the ONNX file name of the model it measures.
 const CHILD_ENV: &str = "HIBANA_ZKML_BENCH_MODEL";
+/// Set in the child process to the proof system it measures (`halo2` or `stark`).
+const SYSTEM_ENV: &str = "HIBANA_ZKML_BENCH_SYSTEM";
 /// Targets from the issue: prove at least this many times faster than EZKL.
 const PROVE_TARGET: f64 = 10.0;
 
@@ -127,8 +129,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Child process: measures one model with hibana-zkml.
-fn measure_ours(model: &Model) -> Ours {
+/// Child process: measures one model with hibana-zkml in `system`.
+fn measure_ours(model: &Model, system: ProofSystem) -> Ours {
     let dir = testdata();
     let onnx = std::fs::read(dir.join(model.onnx)).unwrap();
     let cal: Calibration =
@@ -138,7 +140,7 @@ fn measure_ours(model: &Model) -> Ours {
     let x: Vec<f32> = serde_json::from_value(sample["input"].clone()).unwrap();
 
     let t = Instant::now();
-    let zkm = ZkModel::compile(&onnx, &cal).unwrap();
+    let zkm = ZkModel::compile_for(&onnx, &cal, system).unwrap();
     let compile = t.elapsed();
     let t = Instant::now();
     let prover = zkm.prover().unwrap();
@@ -154,7 +156,7 @@ fn measure_ours(model: &Model) -> Ours {
     let mut class = 0;
     for _ in 0..RUNS {
         let t = Instant::now();
-        // Private input: only a Poseidon commitment to it is public, like EZKL's "hashed".
+        // Private input: only a hash commitment to it is public, like EZKL's "hashed".
         let proof = prover.prove(&x, false).unwrap();
         proves.push(t.elapsed());
         proof_bytes = proof.to_bytes().unwrap().len();
@@ -181,11 +183,13 @@ fn measure_ours(model: &Model) -> Ours {
     }
 }
 
-/// Runs this binary again to measure one model, so the peak memory is that model's.
-fn run_ours(model: &Model) -> Result<Ours, String> {
+/// Runs this binary again to measure one model with one system, so the peak memory is that
+/// model's.
+fn run_ours(model: &Model, system: &str) -> Result<Ours, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
         .env(CHILD_ENV, model.onnx)
+        .env(SYSTEM_ENV, system)
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
@@ -380,7 +384,12 @@ fn options() -> Options {
 fn main() {
     if let Ok(name) = std::env::var(CHILD_ENV) {
         let model = MODELS.iter().find(|m| m.onnx == name).unwrap();
-        println!("{}", serde_json::to_string(&measure_ours(model)).unwrap());
+        let system = match std::env::var(SYSTEM_ENV).as_deref() {
+            Ok("stark") => ProofSystem::Stark,
+            _ => ProofSystem::Halo2,
+        };
+        let ours = measure_ours(model, system);
+        println!("{}", serde_json::to_string(&ours).unwrap());
         return;
     }
     let opts = options();
@@ -408,7 +417,7 @@ fn main() {
     let mut results = Vec::new();
     for model in models {
         eprintln!("hibana-zkml: {}", model.onnx);
-        let ours = run_ours(model);
+        let ours = [run_ours(model, "halo2"), run_ours(model, "stark")];
         let ezkl = python.as_ref().map(|py| {
             eprintln!("EZKL: {}", model.onnx);
             run_ezkl(py, model, &scratch, opts.ezkl_runs)
@@ -418,7 +427,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
 
     print!(
-        "hibana-zkml (halo2 IPA/Pasta, private input: Poseidon commitment; median of {RUNS} \
+        "hibana-zkml (halo2: IPA/Pasta, Poseidon input commitment; STARK: Plonky3 FRI/KoalaBear \
+         with zero knowledge, Poseidon2 input commitment; private input; median of {RUNS} \
          proofs, each verified {VERIFIES_PER_PROOF} times)"
     );
     match python {
@@ -430,24 +440,26 @@ fn main() {
         None => println!(),
     }
     print_row(HEADER);
-    let mut targets_met = 0;
-    let mut compared = 0;
+    let mut targets_met = [0; 2];
+    let mut compared = [0; 2];
     for (model, ours, ezkl) in &results {
-        match ours {
-            Ok(o) => print_row([
-                model.name,
-                "hibana",
-                &o.k.to_string(),
-                &time(o.compile_s),
-                &time(o.keygen_s),
-                &time(o.prove_s),
-                &time(o.verify_s),
-                &o.proof_bytes.to_string(),
-                &format!("zkm {} (keys derived)", size(o.zkm_bytes as u64)),
-                &o.peak_mib.map_or("-".into(), |p| format!("{p:.0}")),
-                &o.class.to_string(),
-            ]),
-            Err(e) => println!("{:<25} hibana failed: {e}", model.name),
+        for (o, tool) in ours.iter().zip(["halo2", "STARK"]) {
+            match o {
+                Ok(o) => print_row([
+                    if tool == "halo2" { model.name } else { "" },
+                    tool,
+                    &o.k.to_string(),
+                    &time(o.compile_s),
+                    &time(o.keygen_s),
+                    &time(o.prove_s),
+                    &time(o.verify_s),
+                    &o.proof_bytes.to_string(),
+                    &format!("zkm {} (keys derived)", size(o.zkm_bytes as u64)),
+                    &o.peak_mib.map_or("-".into(), |p| format!("{p:.0}")),
+                    &o.class.to_string(),
+                ]),
+                Err(e) => println!("{:<25} hibana {tool} failed: {e}", model.name),
+            }
         }
         match ezkl {
             Some(Ok(z)) => print_row([
@@ -466,17 +478,19 @@ fn main() {
             Some(Err(e)) => println!("{:<25} EZKL failed: {e}", ""),
             None => {}
         }
-        if let (Ok(o), Some(Ok(z))) = (ours, ezkl) {
-            compared += 1;
+        let Some(Ok(z)) = ezkl else { continue };
+        for (o, tool) in ours.iter().zip(["halo2", "STARK"]) {
+            let Ok(o) = o else { continue };
+            compared[usize::from(tool == "STARK")] += 1;
             let speedup = z.prove_s / o.prove_s;
             let prove_ok = speedup >= PROVE_TARGET;
             let verify_ok = o.verify_s <= z.verify_s;
             let peak_ok = o.peak_mib.is_some_and(|p| p <= z.peak_mib);
             if prove_ok && verify_ok && peak_ok {
-                targets_met += 1;
+                targets_met[usize::from(tool == "STARK")] += 1;
             }
             println!(
-                "{:<25} EZKL/ours: prove {} (target >= {PROVE_TARGET:.0}x: {}), verify {} (ours \
+                "{:<25} EZKL/{tool}: prove {} (target >= {PROVE_TARGET:.0}x: {}), verify {} (ours \
                  no slower: {}), peak {} (ours no higher: {})",
                 "",
                 ratio(speedup),
@@ -487,8 +501,8 @@ fn main() {
                 met(peak_ok),
             );
             println!(
-                "{:<25} keys from disk: EZKL prove call {}, verify call {}; ours derive verifier \
-                 + verify {}; EZKL SRS (logrows {}): {}",
+                "{:<25} keys from disk: EZKL prove call {}, verify call {}; {tool} derive \
+                 verifier + verify {}; EZKL SRS (logrows {}): {}",
                 "",
                 time(z.prove_call_s),
                 time(z.verify_call_s),
@@ -502,19 +516,24 @@ fn main() {
             );
         }
     }
-    if compared > 0 {
-        println!(
-            "targets (prove >= 10x faster, verify no slower, peak no higher) met on {targets_met} of {compared} models"
-        );
+    for (i, tool) in ["halo2", "STARK"].iter().enumerate() {
+        if compared[i] > 0 {
+            println!(
+                "{tool}: targets (prove >= 10x faster, verify no slower, peak no higher) met on {} \
+                 of {} models",
+                targets_met[i], compared[i]
+            );
+        }
     }
     println!(
         "compile: ours = import + quantise + calibrate + size; EZKL = gen_settings + \
-         calibrate_settings + compile_circuit.\nsetup: ours = IPA parameters + vk + pk in memory \
-         (nothing stored: keys derived from the .zkm); EZKL = setup writing vk and pk, SRS not \
+         calibrate_settings + compile_circuit.\nsetup: ours = halo2: IPA parameters + vk + pk, STARK: \
+         the commitment to the model's fixed columns, in memory (nothing stored: keys derived \
+         from the .zkm); EZKL = setup writing vk and pk, SRS not \
          included.\nprove, verify: with the keys in memory (ours: prover and verifier built once \
          per model; EZKL: its own \"proof took\" / \"verify took\" timings); the line below each \
          model gives the cost with keys read or derived first.\nproof B: ours = the whole proof \
-         file (model and input commitments, output, halo2 proof); EZKL = the proof bytes alone.\n\
+         file (model and input commitments, output, proof); EZKL = the proof bytes alone.\n\
          peak: ours = the child process measuring the model (compile, keys, {RUNS} proofs); EZKL = \
          the largest of its setup, witness, prove and verify processes.\nclass: the class each \
          proof's output states for the sample input (the two should agree)."

@@ -9,7 +9,7 @@ use std::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::{Calibration, InferenceProof, ZkError, ZkModel};
+use crate::{Calibration, InferenceProof, ProofSystem, ZkError, ZkModel};
 
 /// `hibana zk <command>`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
@@ -25,6 +25,10 @@ pub enum ZkCommand {
         /// Where to write the .zkm file.
         #[arg(short, long)]
         out: PathBuf,
+        /// Proof system: `stark` (larger proofs, faster verification) or `halo2` (proofs of
+        /// about 5 KB).
+        #[arg(long, value_enum, default_value_t = ProofSystem::default())]
+        system: ProofSystem,
     },
     /// Prove one inference: the output of the .zkm's model on an input.
     Prove {
@@ -56,7 +60,8 @@ pub fn run(cmd: &ZkCommand, json: bool) -> Result<(), ZkError> {
             model,
             calibration,
             out,
-        } => compile(model, calibration, out, json)?,
+            system,
+        } => compile(model, calibration, out, *system, json)?,
         ZkCommand::Prove {
             zkm,
             input,
@@ -141,12 +146,13 @@ fn compile(
     model: &Path,
     calibration: &Path,
     out: &Path,
+    system: ProofSystem,
     quiet: bool,
 ) -> Result<serde_json::Value, ZkError> {
     let onnx = read(model)?;
     let cal: Calibration = json_file(calibration)?;
     let (zkm, compile_time) = step(quiet, "quantising and sizing the circuit", || {
-        ZkModel::compile(&onnx, &cal)
+        ZkModel::compile_for(&onnx, &cal, system)
     })?;
     let (_, key_time) = step(quiet, "deriving parameters and keys", || zkm.prover())?;
     let bytes = zkm.to_bytes()?;
@@ -164,7 +170,12 @@ fn compile(
         "compile_ms": compile_time.as_secs_f64() * 1000.0,
         "keygen_ms": key_time.as_secs_f64() * 1000.0,
         "calibration": json_value(&zkm.report)?,
-        "proof_system": "halo2 PLONK, IPA commitments over Pasta (transparent, no trusted setup)",
+        "proof_system": match zkm.system {
+            ProofSystem::Halo2 =>
+                "halo2 PLONK, IPA commitments over Pasta (transparent, no trusted setup)",
+            ProofSystem::Stark =>
+                "STARK: Plonky3, FRI over KoalaBear, zero knowledge (transparent, no trusted setup)",
+        },
     }))
 }
 

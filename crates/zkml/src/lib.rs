@@ -77,8 +77,8 @@ use std::path::Path;
 
 pub use model::{Calibration, CalibrationReport, FloatModel, QuantModel};
 pub use zkm::{
-    InferenceProof, InputBinding, PROOF_VERSION, Prover, VerifiedInference, Verifier, ZKM_VERSION,
-    ZkModel, cached_verifier,
+    InferenceProof, InputBinding, PROOF_VERSION, ProofSystem, Prover, STARK_PROOF_VERSION,
+    VerifiedInference, Verifier, ZKM_VERSION, ZkModel, cached_verifier,
 };
 
 /// Everything that can go wrong compiling, proving or verifying.

@@ -73,16 +73,25 @@ type LinearLayers = GenericPoseidon2LinearLayersKoalaBear;
 
 /// log2 of the FRI blowup (8×).
 const LOG_BLOWUP: usize = 3;
-/// FRI queries: with the blowup and the grinding below, about 36·3 + 16 = 124 bits of
-/// conjectured security, the most the degree-4 extension (about 124 bits) can carry.
-const QUERIES: usize = 36;
+/// FRI queries: with the blowup and the grinding below, 28·3 + 16 = 100 bits of conjectured
+/// security (the ethSTARK conjecture); the degree-4 extension has about 124 bits.
+const QUERIES: usize = 28;
+/// FRI folds by up to 2^3 per round (fewer rounds, so fewer Merkle paths per query).
+const LOG_FOLD_ARITY: usize = 3;
+/// FRI stops at a polynomial of 2^3 coefficients, sent in the clear.
+const LOG_FINAL_POLY: usize = 3;
+/// Merkle trees are opened below a cap of 2^3 roots (shorter paths in every opening).
+const MERKLE_CAP_BITS: usize = 3;
 /// Proof-of-work bits ground before the queries.
 const QUERY_POW_BITS: usize = 16;
 
 /// Terms of an affine sum taken per layer-AIR row.
-pub const LANES: usize = 8;
-/// Fewest rows of an AIR: hiding needs at least 2·(4·2 + QUERIES) random mask values.
+pub const LANES: usize = 16;
+/// Fewest rows of an AIR: hiding needs at least 2·(4·2 + QUERIES) random mask values (and the
+/// FRI's final polynomial and fold arity some rows).
 const MIN_HEIGHT: usize = 128;
+/// Largest layer trace (log2 rows).
+const MAX_LOG_ROWS: usize = 20;
 /// Field modulus.
 const P: u64 = 0x7f00_0001;
 
@@ -92,13 +101,13 @@ fn config(seed: [u8; 32], domain: &[u8; 32]) -> Config {
     let mmcs = Mmcs::new(
         FieldHash::new(Blake3),
         Compress::new(Blake3),
-        0,
+        MERKLE_CAP_BITS,
         StdRng::from_seed(seed),
     );
     let fri = FriParameters {
         log_blowup: LOG_BLOWUP,
-        log_final_poly_len: 0,
-        max_log_arity: 1,
+        log_final_poly_len: LOG_FINAL_POLY,
+        max_log_arity: LOG_FOLD_ARITY,
         num_queries: QUERIES,
         batch_proof_of_work_bits: 0,
         commit_proof_of_work_bits: 0,
@@ -240,11 +249,16 @@ fn digest(rows: &[[Val; P2_COLS]]) -> [Val; RATE] {
 }
 
 /// Commitment to an input: the sponge over the salt and then the values.
-pub fn input_commitment(input: &[i64], salt: &[u32; RATE]) -> [u32; RATE] {
-    let mut rows = vec![std::array::from_fn(|k| Val::from_u32(salt[k] % P as u32))];
+fn commit_input(input: &[i64], salt: &[u32; RATE]) -> [u32; RATE] {
+    let mut rows = vec![std::array::from_fn(|k| Val::from_u32(salt[k]))];
     rows.extend(chunks(&input.iter().map(|&v| fe(v)).collect::<Vec<_>>()));
     let d = digest(&sponge_rows(domain(1, input.len()), &rows));
     std::array::from_fn(|k| d[k].as_canonical_u32())
+}
+
+/// The commitment to a revealed input and its salt, as a STARK proof states it.
+pub fn input_commitment(input: &[i64], salt: &[u8; 32]) -> Result<[u8; 32], ZkError> {
+    Ok(to_bytes(&commit_input(input, &from_bytes(salt, "salt")?)))
 }
 
 fn output_digest(output: &[i64]) -> [Val; RATE] {
@@ -562,6 +576,9 @@ impl Layout {
             fanout[id] += 1; // read by the output sponge
         }
         let height = rows.len().max(table.len()).max(1 << SHIFT).max(MIN_HEIGHT);
+        if height > 1 << MAX_LOG_ROWS {
+            return Err(ZkError::TooLarge { rows: height });
+        }
         let layer_bits = height.next_power_of_two().trailing_zeros() as usize;
         let in_rows = 1 + (model.input_len as usize).div_ceil(RATE);
         let out_rows = model.output_len().div_ceil(RATE);
@@ -669,6 +686,12 @@ impl Layout {
 
 // ---------------------------------------------------------------- prover and verifier
 
+/// log2 of the rows of `model`'s layer trace; errors when the model cannot be proved with the
+/// STARK (a sum that could wrap modulo the field).
+pub fn layer_rows_log2(model: &QuantModel) -> Result<u32, ZkError> {
+    Ok(Layout::new(model)?.layer_bits as u32)
+}
+
 /// A model ready to prove and verify with the STARK system: its layout and the preprocessed
 /// commitments (the verifying key), derived deterministically from the model.
 pub struct StarkModel {
@@ -679,19 +702,41 @@ pub struct StarkModel {
     data: ProverData<Config>,
 }
 
-/// A STARK proof of one inference, with the values it is about.
+/// What [`StarkModel::prove`] makes: the input commitment and salt (canonical field elements,
+/// 4 bytes little-endian each), the output and the serialised proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StarkProof {
-    /// Commitment of the model the proof is for.
-    pub model: [u8; 32],
-    /// Input commitment (the sponge digest, canonical field elements).
-    pub input_commitment: [u32; RATE],
-    /// The quantised input and its salt, when the input is public.
-    pub input: Option<(Vec<i64>, [u32; RATE])>,
+pub struct StarkProved {
+    /// Input commitment.
+    pub commitment: [u8; 32],
+    /// Salt of the input commitment.
+    pub salt: [u8; 32],
     /// Quantised output.
     pub output: Vec<i64>,
-    /// The batch STARK proof (postcard).
+    /// The batch STARK proof.
     pub proof: Vec<u8>,
+}
+
+/// 8 field elements as 32 bytes (little-endian each).
+fn to_bytes(v: &[u32; RATE]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (chunk, x) in out.chunks_exact_mut(4).zip(v) {
+        chunk.copy_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// 32 bytes as 8 canonical field elements.
+fn from_bytes(bytes: &[u8; 32], what: &str) -> Result<[u32; RATE], ZkError> {
+    let mut out = [0u32; RATE];
+    for (x, chunk) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *x = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if u64::from(*x) >= P {
+            return Err(ZkError::Format(format!(
+                "the {what} is not made of canonical field elements"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `work`, turning a panic inside the proof system into an error.
@@ -733,8 +778,8 @@ impl StarkModel {
         &self.data.common
     }
 
-    /// Proves the model on a quantised input; `public_input` reveals it with its salt.
-    pub fn prove(&self, input: &[i64], public_input: bool) -> Result<StarkProof, ZkError> {
+    /// Proves the model on a quantised input.
+    pub fn prove(&self, input: &[i64]) -> Result<StarkProved, ZkError> {
         let trace = self.model.eval(input)?;
         let mut seed = [0u8; 32];
         let mut salt = [0u32; RATE];
@@ -769,10 +814,9 @@ impl StarkModel {
         })?;
         let proof =
             postcard::to_allocvec(&proof).map_err(|e| ZkError::Format(format!("proof: {e}")))?;
-        Ok(StarkProof {
-            model: self.commitment,
-            input_commitment: std::array::from_fn(|k| in_digest[k].as_canonical_u32()),
-            input: public_input.then(|| (input.to_vec(), salt)),
+        Ok(StarkProved {
+            commitment: to_bytes(&std::array::from_fn(|k| in_digest[k].as_canonical_u32())),
+            salt: to_bytes(&salt),
             output: trace.output().to_vec(),
             proof,
         })
@@ -856,65 +900,46 @@ impl StarkModel {
         (RowMajorMatrix::new(v, P2_COLS), in_digest, out_digest)
     }
 
-    /// Verifies `proof`; returns the proved output.
-    pub fn verify(&self, proof: &StarkProof) -> Result<Vec<i64>, ZkError> {
-        if proof.model != self.commitment {
-            return Err(ZkError::ModelMismatch {
-                proof: hex::encode(proof.model),
-                zkm: hex::encode(self.commitment),
-            });
-        }
-        if proof.output.len() != self.model.output_len() {
+    /// Checks a proof that the model maps the input committed as `input_commitment` to
+    /// `output`.
+    pub fn verify(
+        &self,
+        input_commitment: &[u8; 32],
+        output: &[i64],
+        proof: &[u8],
+    ) -> Result<(), ZkError> {
+        if output.len() != self.model.output_len() {
             return Err(ZkError::InvalidProof(format!(
-                "the proof has {} outputs, the model has {}",
-                proof.output.len(),
+                "{} output values, the model has {}",
+                output.len(),
                 self.model.output_len()
             )));
         }
-        if proof.input_commitment.iter().any(|&c| u64::from(c) >= P) {
-            return Err(ZkError::InvalidProof(
-                "input commitment out of the field".into(),
-            ));
-        }
-        if let Some((input, salt)) = &proof.input {
-            if input.len() != self.model.input_len as usize {
-                return Err(ZkError::InputShape {
-                    got: input.len(),
-                    want: self.model.input_len as usize,
-                });
-            }
-            if salt.iter().any(|&s| u64::from(s) >= P) {
-                return Err(ZkError::InvalidProof("salt out of the field".into()));
-            }
-            if input_commitment(input, salt) != proof.input_commitment {
-                return Err(ZkError::InvalidProof(
-                    "the input does not match its commitment".into(),
-                ));
-            }
-        }
-        let in_digest: Vec<Val> = proof
-            .input_commitment
-            .iter()
-            .map(|&c| Val::from_u32(c))
-            .collect();
-        let public = vec![
-            vec![],
-            [&in_digest[..], &output_digest(&proof.output)].concat(),
-        ];
-        let batch: Proof = postcard::from_bytes(&proof.proof)
+        let in_digest = from_bytes(input_commitment, "input commitment")?.map(Val::from_u32);
+        let public = vec![vec![], [&in_digest[..], &output_digest(output)].concat()];
+        let batch: Proof = postcard::from_bytes(proof)
             .map_err(|e| ZkError::InvalidProof(format!("the proof does not decode: {e}")))?;
         let expected = [self.layout.layer_bits + 1, self.layout.hash_bits + 1];
         if batch.degree_bits != expected {
             return Err(ZkError::InvalidProof(
-                "the proof has the wrong trace sizes".into(),
+                "the proof is for other trace sizes (another model)".into(),
             ));
         }
         let config = config([0; 32], &self.commitment);
         guarded("verification", || {
             verify_batch(&config, &self.airs, &batch, &public, self.common())
-                .map_err(|e| ZkError::InvalidProof(format!("{e:?}")))
-        })?;
-        Ok(proof.output.clone())
+                .map_err(|e| ZkError::InvalidProof(format!("the proof does not verify ({e:?})")))
+        })
+    }
+}
+
+impl std::fmt::Debug for StarkModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StarkModel")
+            .field("model", &hex::encode(self.commitment))
+            .field("layer_rows_log2", &self.layout.layer_bits)
+            .field("hash_rows_log2", &self.layout.hash_bits)
+            .finish()
     }
 }
 
@@ -929,10 +954,9 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::path::Path;
-    use std::time::Instant;
 
     use super::*;
-    use crate::{Calibration, ZkModel};
+    use crate::model::{AffineRow, Calibration, FloatLayer, FloatModel, calibrate};
 
     fn testdata(name: &str) -> Vec<u8> {
         std::fs::read(
@@ -943,14 +967,23 @@ mod tests {
         .unwrap()
     }
 
-    /// The compiled testdata model and its sample input, quantised.
-    fn compiled(stem: &str, calibration: &str, input: &str) -> (ZkModel, Vec<i64>) {
+    /// A testdata model, quantised, and its sample input.
+    fn testdata_model(stem: &str, calibration: &str, input: &str) -> (QuantModel, Vec<i64>) {
         let cal: Calibration = serde_json::from_slice(&testdata(calibration)).unwrap();
-        let zkm = ZkModel::compile(&testdata(stem), &cal).unwrap();
+        let float = crate::onnx::import(&testdata(stem)).unwrap();
+        let (model, _) = calibrate(&float, &cal, crate::model::DEFAULT_ACT_BITS).unwrap();
         let sample: serde_json::Value = serde_json::from_slice(&testdata(input)).unwrap();
         let x: Vec<f32> = serde_json::from_value(sample["input"].clone()).unwrap();
-        let q = zkm.model.quantise_input(&x).unwrap();
-        (zkm, q)
+        let q = model.quantise_input(&x).unwrap();
+        (model, q)
+    }
+
+    fn credit() -> (QuantModel, Vec<i64>) {
+        testdata_model(
+            "credit_mlp.onnx",
+            "credit_calibration.json",
+            "credit_input.json",
+        )
     }
 
     #[test]
@@ -962,17 +995,12 @@ mod tests {
     }
 
     #[test]
-    fn proves_and_verifies_the_testdata_models() {
+    fn proves_the_testdata_models_and_rejects_other_outputs() {
         for (stem, cal, input) in [
             (
                 "logistic_16.onnx",
                 "logistic_16_calibration.json",
                 "logistic_16_input.json",
-            ),
-            (
-                "credit_mlp.onnx",
-                "credit_calibration.json",
-                "credit_input.json",
             ),
             (
                 "digits_cnn.onnx",
@@ -985,26 +1013,167 @@ mod tests {
                 "mnist_mlp_input.json",
             ),
         ] {
-            let (zkm, x) = compiled(stem, cal, input);
-            let t = Instant::now();
-            let stark = StarkModel::new(&zkm.model).unwrap();
-            let setup = t.elapsed();
-            let t = Instant::now();
-            let proof = stark.prove(&x, true).unwrap();
-            let prove = t.elapsed();
-            let t = Instant::now();
-            let out = stark.verify(&proof).unwrap();
-            let verify = t.elapsed();
-            assert_eq!(out, zkm.model.eval(&x).unwrap().output());
-            eprintln!(
-                "{stem}: heights {:?}, setup {setup:?}, prove {prove:?}, verify {verify:?}, proof {} B",
-                stark.heights(),
-                proof.proof.len()
+            let (model, x) = testdata_model(stem, cal, input);
+            let stark = StarkModel::new(&model).unwrap();
+            let proved = stark.prove(&x).unwrap();
+            assert_eq!(proved.output, model.eval(&x).unwrap().output(), "{stem}");
+            stark
+                .verify(&proved.commitment, &proved.output, &proved.proof)
+                .unwrap();
+            let mut output = proved.output.clone();
+            output[0] += 1;
+            assert!(
+                stark
+                    .verify(&proved.commitment, &output, &proved.proof)
+                    .is_err(),
+                "{stem}"
             );
-            // A changed output is rejected.
+        }
+    }
+
+    #[test]
+    fn the_commitment_opens_to_the_input_and_binds_it() {
+        let (model, x) = credit();
+        let stark = StarkModel::new(&model).unwrap();
+        let proved = stark.prove(&x).unwrap();
+        assert_eq!(
+            input_commitment(&x, &proved.salt).unwrap(),
+            proved.commitment
+        );
+        let mut other = x.clone();
+        other[3] += 1;
+        assert_ne!(
+            input_commitment(&other, &proved.salt).unwrap(),
+            proved.commitment
+        );
+        // Two proofs of the same input hide it behind different salts.
+        let again = stark.prove(&x).unwrap();
+        assert_ne!(again.commitment, proved.commitment);
+        // A commitment to another input does not verify with this proof.
+        let mut commitment = proved.commitment;
+        commitment[0] ^= 1;
+        let err = stark
+            .verify(&commitment, &proved.output, &proved.proof)
+            .unwrap_err();
+        assert!(matches!(err, ZkError::InvalidProof(_)), "{err}");
+        // A non-canonical commitment is refused before any cryptography.
+        let err = stark
+            .verify(&[0xff; 32], &proved.output, &proved.proof)
+            .unwrap_err();
+        assert!(err.to_string().contains("canonical"), "{err}");
+    }
+
+    #[test]
+    fn damaged_proofs_and_other_models_are_rejected_without_panics() {
+        let (model, x) = credit();
+        let stark = StarkModel::new(&model).unwrap();
+        let proved = stark.prove(&x).unwrap();
+        let (c, out, proof) = (&proved.commitment, &proved.output, &proved.proof);
+        for at in [
+            0,
+            1,
+            17,
+            proof.len() / 3,
+            proof.len() / 2,
+            proof.len() - 40,
+            proof.len() - 1,
+        ] {
             let mut bad = proof.clone();
-            bad.output[0] += 1;
-            assert!(stark.verify(&bad).is_err());
+            bad[at] ^= 0x10;
+            assert!(stark.verify(c, out, &bad).is_err(), "flipped byte {at}");
+        }
+        for len in [0, 10, proof.len() / 2, proof.len() - 1] {
+            assert!(
+                stark.verify(c, out, &proof[..len]).is_err(),
+                "truncated to {len}"
+            );
+        }
+        // The same architecture with one weight changed: another model, another key.
+        let mut other = model.clone();
+        other.layers[0].rows[0].terms[0].1 += 1;
+        let other = StarkModel::new(&other).unwrap();
+        assert!(other.verify(c, out, proof).is_err());
+        // A model of another shape.
+        let (logistic, lx) = testdata_model(
+            "logistic_16.onnx",
+            "logistic_16_calibration.json",
+            "logistic_16_input.json",
+        );
+        let logistic = StarkModel::new(&logistic).unwrap();
+        let theirs = logistic.prove(&lx).unwrap();
+        assert!(
+            stark
+                .verify(&theirs.commitment, out, &theirs.proof)
+                .is_err()
+        );
+    }
+
+    /// A model whose one layer sums `terms` inputs of about ±100 with weights ±1 that cancel,
+    /// so calibration gives the weights many fractional bits.
+    fn wide(terms: usize) -> Result<QuantModel, ZkError> {
+        let float = FloatModel {
+            input_shape: vec![terms],
+            input_len: terms,
+            output_shape: vec![1],
+            layers: vec![FloatLayer {
+                rows: vec![AffineRow {
+                    bias: 0.0,
+                    terms: (0..terms as u32)
+                        .map(|i| (i, if i % 2 == 0 { 1.0 } else { -1.0 }))
+                        .collect(),
+                }],
+                activation: Activation::None,
+            }],
+            softmax_output: false,
+        };
+        let cal = Calibration {
+            inputs: vec![vec![100.0; terms], vec![-100.0; terms]],
+            labels: None,
+        };
+        Ok(calibrate(&float, &cal, crate::model::DEFAULT_ACT_BITS)?.0)
+    }
+
+    #[test]
+    fn models_whose_sums_could_wrap_the_field_are_refused() {
+        let model = wide(4096).unwrap();
+        let err = StarkModel::new(&model).unwrap_err();
+        assert!(
+            err.to_string().contains("too large for the STARK field"),
+            "{err}"
+        );
+        // A small one is fine.
+        StarkModel::new(&wide(4).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_dishonest_trace_does_not_verify() {
+        let (model, x) = credit();
+        let stark = StarkModel::new(&model).unwrap();
+        let trace = model.eval(&x).unwrap();
+        // Claim another first output: change it in the trace the prover commits to.
+        let mut post = trace.post.clone();
+        let last = post.len() - 1;
+        post[last][0] += 1;
+        let mut values = trace.input.clone();
+        for p in &post {
+            values.extend_from_slice(p);
+        }
+        let layer = stark.layer_trace(&trace.pre, &values).unwrap();
+        let salt = [1u32; RATE];
+        let output = &post[last];
+        let (hash, in_digest, out_digest) = stark.hash_trace(&x, output, &salt);
+        let public = vec![vec![], [in_digest, out_digest].concat()];
+        let traces = [&layer, &hash];
+        let instances = StarkInstance::new_multiple(&stark.airs, &traces, &public);
+        let config = config([7; 32], &stark.commitment);
+        let proof = guarded("proving", || {
+            prove_batch(&config, &instances, &stark.data)
+                .map_err(|e| ZkError::Halo2(format!("{e:?}")))
+        });
+        if let Ok(proof) = proof {
+            let bytes = postcard::to_allocvec(&proof).unwrap();
+            let commitment = to_bytes(&in_digest.map(|v| v.as_canonical_u32()));
+            assert!(stark.verify(&commitment, output, &bytes).is_err());
         }
     }
 }

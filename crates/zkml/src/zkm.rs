@@ -34,16 +34,19 @@ use crate::{
     },
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
     msm::FixedBases,
+    stark::StarkModel,
 };
 
 const ZKM_MAGIC: &[u8; 4] = b"HZKM";
 const PROOF_MAGIC: &[u8; 4] = b"HZKP";
-/// Version of the `.zkm` format this code reads and writes.
-pub const ZKM_VERSION: u16 = 3;
+/// Version of the `.zkm` format this code reads and writes (4 records the proof system).
+pub const ZKM_VERSION: u16 = 4;
 /// Oldest `.zkm` version this code still reads (version 1 had 8 values per dot row throughout).
 const ZKM_OLDEST: u16 = 1;
-/// Version of the proof format this code reads and writes.
+/// Version of the proof format this code writes for halo2 proofs.
 pub const PROOF_VERSION: u16 = 1;
+/// Version of the proof format for STARK proofs.
+pub const STARK_PROOF_VERSION: u16 = 2;
 /// Smallest and largest circuit size (log2 rows) accepted.
 const K_RANGE: std::ops::RangeInclusive<u32> = MIN_K..=20;
 
@@ -90,12 +93,36 @@ fn open<'a>(
     Ok((found, &data[6..]))
 }
 
+/// The proof system a compiled model is proved with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofSystem {
+    /// halo2 PLONK with IPA commitments over the Pasta curves: proofs of about 5 KB.
+    Halo2,
+    /// A STARK (Plonky3, FRI over KoalaBear, zero knowledge): proofs of 150-200 KB that verify
+    /// several times faster.
+    #[default]
+    Stark,
+}
+
+impl ProofSystem {
+    /// Its name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProofSystem::Halo2 => "halo2",
+            ProofSystem::Stark => "stark",
+        }
+    }
+}
+
 /// A compiled model: the quantised model, the circuit size and the calibration report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZkModel {
     /// The quantised model the circuit proves.
     pub model: Arc<QuantModel>,
-    /// log2 of the circuit's rows.
+    /// The proof system.
+    pub system: ProofSystem,
+    /// log2 of the circuit's rows (for a STARK, of its layer trace).
     pub k: u32,
     /// Calibration report from compilation.
     pub report: CalibrationReport,
@@ -113,6 +140,19 @@ struct ZkmBody {
     /// Neurons per dot row.
     block: u8,
     /// Whether the circuit uses the compact layout (version 3 on).
+    compact: bool,
+    /// Proof system (version 4 on): 0 halo2, 1 STARK.
+    system: u8,
+}
+
+/// The version 3 layout.
+#[derive(BorshDeserialize)]
+struct ZkmBodyV3 {
+    model: QuantModel,
+    k: u32,
+    report_json: String,
+    lanes: u8,
+    block: u8,
     compact: bool,
 }
 
@@ -134,23 +174,39 @@ struct ZkmBodyV1 {
 }
 
 impl ZkModel {
-    /// Compiles ONNX bytes with calibration samples: import, quantise, size the circuit.
+    /// Compiles ONNX bytes with calibration samples for the default proof system: import,
+    /// quantise, size the circuit.
     pub fn compile(onnx: &[u8], calibration: &Calibration) -> Result<Self, ZkError> {
-        let float = crate::onnx::import(onnx)?;
-        Self::from_float(&float, calibration)
+        Self::compile_for(onnx, calibration, ProofSystem::default())
     }
 
-    /// Quantises an imported model and sizes its circuit.
+    /// [`compile`](Self::compile) for a chosen proof system.
+    pub fn compile_for(
+        onnx: &[u8],
+        calibration: &Calibration,
+        system: ProofSystem,
+    ) -> Result<Self, ZkError> {
+        let float = crate::onnx::import(onnx)?;
+        Self::from_float_for(&float, calibration, system)
+    }
+
+    /// Quantises an imported model and sizes its circuit for the default proof system.
     pub fn from_float(float: &FloatModel, calibration: &Calibration) -> Result<Self, ZkError> {
+        Self::from_float_for(float, calibration, ProofSystem::default())
+    }
+
+    /// [`from_float`](Self::from_float) for a chosen proof system.
+    pub fn from_float_for(
+        float: &FloatModel,
+        calibration: &Calibration,
+        system: ProofSystem,
+    ) -> Result<Self, ZkError> {
         let (model, report) = calibrate(float, calibration, DEFAULT_ACT_BITS)?;
         let layout = choose_layout(&model);
-        let rows = rows_with(&model, layout);
-        let k = k_for(rows);
-        if !K_RANGE.contains(&k) {
-            return Err(ZkError::TooLarge { rows });
-        }
+        let k = size(&model, layout, system)?;
         Ok(ZkModel {
             model: Arc::new(model),
+            system,
             k,
             report,
             layout,
@@ -159,6 +215,13 @@ impl ZkModel {
 
     /// How the circuit lays the model out, in words (the `.zkm` records it).
     pub fn layout_description(&self) -> String {
+        if self.system == ProofSystem::Stark {
+            return format!(
+                "STARK: {} terms per layer-trace row, 2^{} rows",
+                crate::stark::LANES,
+                self.k
+            );
+        }
         let l = self.layout;
         format!(
             "{}: {} values × {} neuron{} per dot row",
@@ -188,6 +251,10 @@ impl ZkModel {
             lanes: self.layout.lanes as u8,
             block: self.layout.block as u8,
             compact: self.layout.compact,
+            system: match self.system {
+                ProofSystem::Halo2 => 0,
+                ProofSystem::Stark => 1,
+            },
         };
         let body = borsh::to_vec(&body).map_err(|e| ZkError::Format(e.to_string()))?;
         Ok(seal(ZKM_MAGIC, ZKM_VERSION, &body))
@@ -205,6 +272,7 @@ impl ZkModel {
             lanes: lanes as u8,
             block: 1,
             compact: false,
+            system: 0,
         };
         let body = match version {
             1 => {
@@ -215,7 +283,28 @@ impl ZkModel {
                 let v2 = ZkmBodyV2::try_from_slice(body).map_err(undecodable)?;
                 legacy(v2.model, v2.k, v2.report_json, v2.lanes.into())
             }
+            3 => {
+                let v3 = ZkmBodyV3::try_from_slice(body).map_err(undecodable)?;
+                ZkmBody {
+                    model: v3.model,
+                    k: v3.k,
+                    report_json: v3.report_json,
+                    lanes: v3.lanes,
+                    block: v3.block,
+                    compact: v3.compact,
+                    system: 0,
+                }
+            }
             _ => ZkmBody::try_from_slice(body).map_err(undecodable)?,
+        };
+        let system = match body.system {
+            0 => ProofSystem::Halo2,
+            1 => ProofSystem::Stark,
+            other => {
+                return Err(ZkError::Format(format!(
+                    ".zkm proof system {other} is unknown"
+                )));
+            }
         };
         body.model.validate()?;
         let layout = Layout {
@@ -232,10 +321,15 @@ impl ZkModel {
                 if layout.compact { ", compact" } else { "" }
             )));
         }
-        let rows = rows_with(&body.model, layout);
-        if !K_RANGE.contains(&body.k) || rows > 1usize << body.k {
+        let k = size(&body.model, layout, system)
+            .map_err(|e| ZkError::Format(format!(".zkm model cannot be proved: {e}")))?;
+        let fits = match system {
+            ProofSystem::Halo2 => K_RANGE.contains(&body.k) && k <= body.k,
+            ProofSystem::Stark => k == body.k,
+        };
+        if !fits {
             return Err(ZkError::Format(format!(
-                ".zkm circuit size 2^{} does not fit its {rows} rows",
+                ".zkm circuit size 2^{} does not fit its model (2^{k} rows)",
                 body.k
             )));
         }
@@ -243,6 +337,7 @@ impl ZkModel {
             .map_err(|e| ZkError::Format(format!(".zkm report does not decode: {e}")))?;
         Ok(ZkModel {
             model: Arc::new(body.model),
+            system,
             k: body.k,
             report,
             layout,
@@ -270,8 +365,22 @@ impl ZkModel {
         }
     }
 
-    /// Derives the transparent IPA parameters and the verifying key.
+    /// Derives the verifying key: for halo2 the transparent IPA parameters and the key, for a
+    /// STARK the commitment to the model's fixed columns.
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
+        let backend = match self.system {
+            ProofSystem::Halo2 => Backend::Halo2(Box::new(self.halo2_verifier()?)),
+            ProofSystem::Stark => Backend::Stark(Box::new(StarkModel::new(&self.model)?)),
+        };
+        Ok(Verifier {
+            zkm: self.clone(),
+            commitment: self.commitment(),
+            backend,
+            verdicts: Memo::new(VERDICTS),
+        })
+    }
+
+    fn halo2_verifier(&self) -> Result<Halo2Verifier, ZkError> {
         let params = ipa_params(self.k);
         fn vk<const L: usize, const B: usize, const C: bool>(
             zkm: &ZkModel,
@@ -280,21 +389,21 @@ impl ZkModel {
             keygen_vk(params, &zkm.circuit::<L, B, C>(None))
         }
         let vk = with_layout!(self.layout, vk(self, &params)).map_err(ZkError::from_halo2)?;
-        Ok(Verifier {
-            zkm: self.clone(),
-            commitment: self.commitment(),
+        Ok(Halo2Verifier {
             bases: std::sync::OnceLock::new(),
             verifications: Default::default(),
             params,
             vk,
-            verdicts: Memo::new(VERDICTS),
         })
     }
 
-    /// Derives the parameters and both keys.
+    /// Derives the verifier and, for halo2, the proving key.
     pub fn prover(&self) -> Result<Prover, ZkError> {
         let verifier = self.verifier()?;
-        let (params, vk) = (&verifier.params, verifier.vk.clone());
+        let Backend::Halo2(h) = &verifier.backend else {
+            return Ok(Prover { verifier, pk: None });
+        };
+        let (params, vk) = (&h.params, h.vk.clone());
         fn pk<const L: usize, const B: usize, const C: bool>(
             zkm: &ZkModel,
             params: &Params<EqAffine>,
@@ -303,7 +412,25 @@ impl ZkModel {
             keygen_pk(params, vk, &zkm.circuit::<L, B, C>(None))
         }
         let pk = with_layout!(self.layout, pk(self, params, vk)).map_err(ZkError::from_halo2)?;
-        Ok(Prover { verifier, pk })
+        Ok(Prover {
+            verifier,
+            pk: Some(pk),
+        })
+    }
+}
+
+/// log2 of the rows `model` needs in `system` (for halo2 in `layout`).
+fn size(model: &QuantModel, layout: Layout, system: ProofSystem) -> Result<u32, ZkError> {
+    match system {
+        ProofSystem::Halo2 => {
+            let rows = rows_with(model, layout);
+            let k = k_for(rows);
+            if !K_RANGE.contains(&k) {
+                return Err(ZkError::TooLarge { rows });
+            }
+            Ok(k)
+        }
+        ProofSystem::Stark => crate::stark::layer_rows_log2(model),
     }
 }
 
@@ -437,46 +564,81 @@ pub enum InputBinding {
 }
 
 /// A proof of one inference.
-#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InferenceProof {
+    /// The proof system (the file's format version says which).
+    pub system: ProofSystem,
     /// Commitment of the model the proof is for.
     pub model: [u8; 32],
     /// The input, committed or in the clear.
     pub input: InputBinding,
     /// Quantised output (divide by 2^output_scale for real values).
     pub output: Vec<i64>,
-    /// The halo2 proof.
+    /// The halo2 or STARK proof.
     pub proof: Vec<u8>,
+}
+
+/// The proof file's body (the same for both systems).
+#[derive(BorshSerialize, BorshDeserialize)]
+struct ProofBody {
+    model: [u8; 32],
+    input: InputBinding,
+    output: Vec<i64>,
+    proof: Vec<u8>,
 }
 
 impl InferenceProof {
     /// Serialises to the proof file format.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ZkError> {
-        let body = borsh::to_vec(self).map_err(|e| ZkError::Format(e.to_string()))?;
-        Ok(seal(PROOF_MAGIC, PROOF_VERSION, &body))
+        let body = ProofBody {
+            model: self.model,
+            input: self.input.clone(),
+            output: self.output.clone(),
+            proof: self.proof.clone(),
+        };
+        let body = borsh::to_vec(&body).map_err(|e| ZkError::Format(e.to_string()))?;
+        let version = match self.system {
+            ProofSystem::Halo2 => PROOF_VERSION,
+            ProofSystem::Stark => STARK_PROOF_VERSION,
+        };
+        Ok(seal(PROOF_MAGIC, version, &body))
     }
 
     /// Parses the proof file format.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ZkError> {
-        let (_, body) = open(
+        let (version, body) = open(
             PROOF_MAGIC,
             PROOF_VERSION,
-            PROOF_VERSION,
+            STARK_PROOF_VERSION,
             "proof file",
             bytes,
         )?;
-        Self::try_from_slice(body)
-            .map_err(|e| ZkError::Format(format!("proof body does not decode: {e}")))
+        let body = ProofBody::try_from_slice(body)
+            .map_err(|e| ZkError::Format(format!("proof body does not decode: {e}")))?;
+        Ok(InferenceProof {
+            system: if version == STARK_PROOF_VERSION {
+                ProofSystem::Stark
+            } else {
+                ProofSystem::Halo2
+            },
+            model: body.model,
+            input: body.input,
+            output: body.output,
+            proof: body.proof,
+        })
     }
 
     /// The input commitment this proof claims, for the model `zkm` (a public input is
     /// committed as that model's circuit packs it).
     pub fn input_commitment(&self, zkm: &ZkModel) -> Result<[u8; 32], ZkError> {
-        match &self.input {
-            InputBinding::Private { commitment } => Ok(*commitment),
-            InputBinding::Public { input, salt } => {
+        match (&self.input, zkm.system) {
+            (InputBinding::Private { commitment }, _) => Ok(*commitment),
+            (InputBinding::Public { input, salt }, ProofSystem::Halo2) => {
                 let salt = field_from_bytes(salt)?;
                 Ok(input_commitment(input, salt, zkm.packing()).to_repr())
+            }
+            (InputBinding::Public { input, salt }, ProofSystem::Stark) => {
+                crate::stark::input_commitment(input, salt)
             }
         }
     }
@@ -493,6 +655,21 @@ pub struct Verifier {
     zkm: ZkModel,
     /// The model commitment, hashed once (a large model's weights take milliseconds).
     commitment: [u8; 32],
+    backend: Backend,
+    /// Successful verifications, by the blake3 of the proof file.
+    verdicts: Memo<[u8; 32], VerifiedInference>,
+}
+
+/// The proof system's verifying data.
+#[derive(Debug)]
+enum Backend {
+    Halo2(Box<Halo2Verifier>),
+    Stark(Box<StarkModel>),
+}
+
+/// halo2's parameters and verifying key.
+#[derive(Debug)]
+struct Halo2Verifier {
     params: Params<EqAffine>,
     vk: VerifyingKey<EqAffine>,
     /// The generators' precomputed multiples (circuits up to 2^12 rows), made at the second
@@ -501,8 +678,6 @@ pub struct Verifier {
     bases: std::sync::OnceLock<Option<Arc<FixedBases>>>,
     /// Verifications started, to know when the tables pay.
     verifications: std::sync::atomic::AtomicUsize,
-    /// Successful verifications, by the blake3 of the proof file.
-    verdicts: Memo<[u8; 32], VerifiedInference>,
 }
 
 /// Successful verifications a [`Verifier`] remembers (more than a block's worth of proofs).
@@ -546,6 +721,13 @@ impl Verifier {
     /// Verifies a proof for this model and returns what it proves.
     pub fn verify(&self, proof: &InferenceProof) -> Result<VerifiedInference, ZkError> {
         let model = self.commitment;
+        if proof.system != self.zkm.system {
+            return Err(ZkError::InvalidProof(format!(
+                "this is a {} proof; the model is compiled for {}",
+                proof.system.name(),
+                self.zkm.system.name()
+            )));
+        }
         if proof.model != model {
             return Err(ZkError::ModelMismatch {
                 proof: hex::encode(proof.model),
@@ -593,7 +775,7 @@ impl Verifier {
         })
     }
 
-    /// Checks the halo2 proof against explicit public values (model commitment, input
+    /// Checks the proof bytes against explicit public values (model commitment, input
     /// commitment, output), without the file-level checks.
     pub fn verify_raw(
         &self,
@@ -602,9 +784,22 @@ impl Verifier {
         output: &[i64],
         proof: &[u8],
     ) -> Result<(), ZkError> {
-        self.check(model, input_commitment, output, proof, self.bases())
+        match &self.backend {
+            Backend::Halo2(h) => h.check(model, input_commitment, output, proof, h.bases()),
+            Backend::Stark(stark) => {
+                if *model != self.commitment {
+                    return Err(ZkError::ModelMismatch {
+                        proof: hex::encode(model),
+                        zkm: hex::encode(self.commitment),
+                    });
+                }
+                stark.verify(input_commitment, output, proof)
+            }
+        }
     }
+}
 
+impl Halo2Verifier {
     /// The generator tables, unless this is the verifier's first verification.
     fn bases(&self) -> Option<&FixedBases> {
         use std::sync::atomic::Ordering;
@@ -781,7 +976,8 @@ fn instance(model: &[u8; 32], commitment: Fp, output: &[i64]) -> Vec<Fp> {
 #[derive(Debug)]
 pub struct Prover {
     verifier: Verifier,
-    pk: ProvingKey<EqAffine>,
+    /// halo2's proving key (a STARK needs none beyond the verifier's data).
+    pk: Option<ProvingKey<EqAffine>>,
 }
 
 impl Prover {
@@ -803,6 +999,32 @@ impl Prover {
         public_input: bool,
     ) -> Result<InferenceProof, ZkError> {
         let zkm = &self.verifier.zkm;
+        let model = self.verifier.commitment;
+        let (h, pk) = match (&self.verifier.backend, &self.pk) {
+            (Backend::Halo2(h), Some(pk)) => (h, pk),
+            (Backend::Stark(stark), _) => {
+                let proved = stark.prove(input)?;
+                return Ok(InferenceProof {
+                    system: ProofSystem::Stark,
+                    model,
+                    input: if public_input {
+                        InputBinding::Public {
+                            input: input.to_vec(),
+                            salt: proved.salt,
+                        }
+                    } else {
+                        InputBinding::Private {
+                            commitment: proved.commitment,
+                        }
+                    },
+                    output: proved.output,
+                    proof: proved.proof,
+                });
+            }
+            (Backend::Halo2(_), None) => {
+                return Err(ZkError::Halo2("the prover has no proving key".into()));
+            }
+        };
         let trace = zkm.model.eval(input)?;
         let mut salt_bytes = [0u8; 64];
         rand::rngs::SysRng
@@ -810,7 +1032,6 @@ impl Prover {
             .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
         let salt = Fp::from_uniform_bytes(&salt_bytes);
         let commitment = input_commitment(input, salt, zkm.packing());
-        let model = self.verifier.commitment;
         let output = trace.output().to_vec();
         let instance = instance(&model, commitment, &output);
         let witness = Witness {
@@ -820,7 +1041,7 @@ impl Prover {
             tamper: None,
         };
         let mut transcript = Blake2bWrite::<_, EqAffine, Challenge255<_>>::init(vec![]);
-        let (params, pk, instances) = (&self.verifier.params, &self.pk, &[&[&instance[..]][..]]);
+        let (params, instances) = (&h.params, &[&[&instance[..]][..]]);
         let rng = UnwrapErr(rand::rngs::SysRng);
         type Transcript = Blake2bWrite<Vec<u8>, EqAffine, Challenge255<EqAffine>>;
         fn create<const L: usize, const B: usize, const C: bool>(
@@ -841,6 +1062,7 @@ impl Prover {
         )
         .map_err(ZkError::from_halo2)?;
         Ok(InferenceProof {
+            system: ProofSystem::Halo2,
             model,
             input: if public_input {
                 InputBinding::Public {
@@ -868,7 +1090,20 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
         let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
         let cal = std::fs::read(dir.join("credit_calibration.json")).unwrap();
-        ZkModel::compile(&onnx, &serde_json::from_slice(&cal).unwrap()).unwrap()
+        ZkModel::compile_for(
+            &onnx,
+            &serde_json::from_slice(&cal).unwrap(),
+            ProofSystem::Halo2,
+        )
+        .unwrap()
+    }
+
+    /// The halo2 part of a halo2 model's verifier.
+    fn halo2(verifier: &Verifier) -> &Halo2Verifier {
+        match &verifier.backend {
+            Backend::Halo2(h) => h,
+            Backend::Stark(_) => panic!("a halo2 model"),
+        }
     }
 
     /// A file of the crate's test data.
@@ -911,20 +1146,90 @@ mod tests {
     }
 
     #[test]
-    fn a_new_compilation_is_compact_and_round_trips_through_version_3() {
+    fn a_new_compilation_is_compact_and_round_trips_through_version_4() {
         let zkm = credit();
         assert!(zkm.layout.compact);
         let bytes = zkm.to_bytes().unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 3);
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 4);
         assert_eq!(ZkModel::from_bytes(&bytes).unwrap(), zkm);
+        let raw = open(ZKM_MAGIC, 4, 4, "", &bytes).unwrap().1.to_vec();
+        // A version 3 body is a version 4 one without the proof system (last): halo2.
+        let v3 = ZkModel::from_bytes(&seal(ZKM_MAGIC, 3, &raw[..raw.len() - 1])).unwrap();
+        assert_eq!(v3, zkm);
         // A layout this build has no circuit for is refused, not run as another.
-        let mut body =
-            ZkmBody::try_from_slice(open(ZKM_MAGIC, 3, 3, "", &bytes).unwrap().1).unwrap();
+        let mut body = ZkmBody::try_from_slice(&raw).unwrap();
         body.block = 4;
-        let err = ZkModel::from_bytes(&seal(ZKM_MAGIC, 3, &borsh::to_vec(&body).unwrap()))
+        let err = ZkModel::from_bytes(&seal(ZKM_MAGIC, 4, &borsh::to_vec(&body).unwrap()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("4 neurons"), "{err}");
+        // So is a proof system this build does not know.
+        body.block = 1;
+        body.system = 9;
+        let err = ZkModel::from_bytes(&seal(ZKM_MAGIC, 4, &borsh::to_vec(&body).unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proof system 9"), "{err}");
+    }
+
+    /// A STARK model round-trips through its `.zkm`, proves through the same prover API, and its
+    /// verifier refuses a halo2 proof of the same model (and the other way round).
+    #[test]
+    fn stark_models_prove_and_verify_through_the_zkm_api() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
+        let cal = serde_json::from_slice(&testdata("credit_calibration.json")).unwrap();
+        let zkm = ZkModel::compile(&onnx, &cal).unwrap();
+        assert_eq!(zkm.system, ProofSystem::Stark);
+        assert_eq!(ZkModel::from_bytes(&zkm.to_bytes().unwrap()).unwrap(), zkm);
+        let prover = zkm.prover().unwrap();
+        let x = cal_input(&cal);
+        for public in [false, true] {
+            let proof = prover.prove(&x, public).unwrap();
+            let bytes = proof.to_bytes().unwrap();
+            assert_eq!(
+                u16::from_le_bytes([bytes[4], bytes[5]]),
+                STARK_PROOF_VERSION
+            );
+            let read = InferenceProof::from_bytes(&bytes).unwrap();
+            assert_eq!(read, proof);
+            let verified = prover.verifier().verify_file(&bytes).unwrap();
+            assert_eq!(verified.public_input, public);
+            assert_eq!(
+                verified.input_commitment,
+                hex::encode(proof.input_commitment(&zkm).unwrap())
+            );
+            let mut changed = proof.clone();
+            changed.output[0] += 1;
+            assert!(prover.verifier().verify(&changed).is_err());
+            if let InputBinding::Public { input, salt } = &proof.input {
+                let mut other = proof.clone();
+                let mut input = input.clone();
+                input[0] += 1;
+                other.input = InputBinding::Public { input, salt: *salt };
+                assert!(prover.verifier().verify(&other).is_err());
+            }
+        }
+        let halo2 = credit();
+        let halo2_proof = halo2.prover().unwrap().prove(&x, false).unwrap();
+        let err = prover
+            .verifier()
+            .verify(&halo2_proof)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("this is a halo2 proof"), "{err}");
+        let stark_proof = prover.prove(&x, false).unwrap();
+        let err = halo2
+            .verifier()
+            .unwrap()
+            .verify(&stark_proof)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("this is a stark proof"), "{err}");
+    }
+
+    fn cal_input(cal: &Calibration) -> Vec<f32> {
+        cal.inputs[0].clone()
     }
 
     /// The first-generators parameters are the same points as a full size's: G_0, G_1, and W and
@@ -950,15 +1255,15 @@ mod tests {
         let prover = zkm.prover().unwrap();
         let verifier = prover.verifier();
         assert!(
-            verifier.bases().is_none(),
+            halo2(verifier).bases().is_none(),
             "no tables for a first verification"
         );
-        let bases = verifier.bases().expect("a 2^10 circuit gets tables");
+        let bases = halo2(verifier).bases().expect("a 2^10 circuit gets tables");
         let proof = prover.prove(&[0.5; 16], false).unwrap();
         let ic = proof.input_commitment(&zkm).unwrap();
         let check = |output: &[i64], bytes: &[u8], tables: bool| {
             let bases = tables.then_some(bases);
-            verifier
+            halo2(verifier)
                 .check(&proof.model, &ic, output, bytes, bases)
                 .is_ok()
         };
@@ -980,7 +1285,7 @@ mod tests {
         // table path may already fail on the c it read one byte off.
         let mut longer = proof.proof.clone();
         longer.push(0);
-        let err = verifier
+        let err = halo2(verifier)
             .check(&proof.model, &ic, &proof.output, &longer, None)
             .unwrap_err()
             .to_string();
@@ -1002,8 +1307,8 @@ mod tests {
                 let zkm = credit();
                 let prover = zkm.prover().unwrap();
                 let verifier = prover.verifier();
-                let _ = verifier.bases();
-                let bases = verifier.bases().expect("a 2^10 circuit gets tables");
+                let _ = halo2(verifier).bases();
+                let bases = halo2(verifier).bases().expect("a 2^10 circuit gets tables");
                 let proof = prover.prove(&[0.5; 16], false).unwrap();
                 let ic = proof.input_commitment(&zkm).unwrap();
                 (0..8)
@@ -1011,7 +1316,7 @@ mod tests {
                     .map(|i| {
                         let mut output = proof.output.clone();
                         output[0] += i64::from(i % 2 == 1);
-                        verifier
+                        halo2(verifier)
                             .check(&proof.model, &ic, &output, &proof.proof, Some(bases))
                             .is_ok()
                     })

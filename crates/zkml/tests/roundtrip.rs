@@ -3,7 +3,12 @@
 
 use std::{path::Path, sync::OnceLock};
 
-use hibana_zkml::{Calibration, InferenceProof, InputBinding, Prover, ZkError, ZkModel};
+use hibana_zkml::{
+    Calibration, InferenceProof, InputBinding, ProofSystem, Prover, ZkError, ZkModel,
+};
+
+/// Both proof systems, each test runs on both.
+const SYSTEMS: [ProofSystem; 2] = [ProofSystem::Stark, ProofSystem::Halo2];
 
 fn testdata(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,11 +16,11 @@ fn testdata(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-fn compile(model: &str, calibration: &str) -> ZkModel {
+fn compile(model: &str, calibration: &str, system: ProofSystem) -> ZkModel {
     let onnx = std::fs::read(testdata(model)).unwrap();
     let cal: Calibration =
         serde_json::from_slice(&std::fs::read(testdata(calibration)).unwrap()).unwrap();
-    ZkModel::compile(&onnx, &cal).unwrap()
+    ZkModel::compile_for(&onnx, &cal, system).unwrap()
 }
 
 fn sample(name: &str) -> (Vec<f32>, usize) {
@@ -25,19 +30,19 @@ fn sample(name: &str) -> (Vec<f32>, usize) {
     (input, v["label"].as_u64().unwrap() as usize)
 }
 
-fn credit() -> &'static Prover {
-    static P: OnceLock<Prover> = OnceLock::new();
-    P.get_or_init(|| {
-        compile("credit_mlp.onnx", "credit_calibration.json")
+fn credit(system: ProofSystem) -> &'static Prover {
+    static P: [OnceLock<Prover>; 2] = [OnceLock::new(), OnceLock::new()];
+    P[system as usize].get_or_init(|| {
+        compile("credit_mlp.onnx", "credit_calibration.json", system)
             .prover()
             .unwrap()
     })
 }
 
-fn digits() -> &'static Prover {
-    static P: OnceLock<Prover> = OnceLock::new();
-    P.get_or_init(|| {
-        compile("digits_cnn.onnx", "digits_calibration.json")
+fn digits(system: ProofSystem) -> &'static Prover {
+    static P: [OnceLock<Prover>; 2] = [OnceLock::new(), OnceLock::new()];
+    P[system as usize].get_or_init(|| {
+        compile("digits_cnn.onnx", "digits_calibration.json", system)
             .prover()
             .unwrap()
     })
@@ -45,7 +50,13 @@ fn digits() -> &'static Prover {
 
 #[test]
 fn credit_mlp_private_round_trip() {
-    let prover = credit();
+    for system in SYSTEMS {
+        credit_mlp_private_round_trip_in(system);
+    }
+}
+
+fn credit_mlp_private_round_trip_in(system: ProofSystem) {
+    let prover = credit(system);
     let zkm = prover.verifier().zkm();
     assert!(zkm.report.agreement > 0.9, "{:?}", zkm.report);
     let (input, label) = sample("credit_input.json");
@@ -70,7 +81,13 @@ fn credit_mlp_private_round_trip() {
 
 #[test]
 fn digits_cnn_public_round_trip() {
-    let prover = digits();
+    for system in SYSTEMS {
+        digits_cnn_public_round_trip_in(system);
+    }
+}
+
+fn digits_cnn_public_round_trip_in(system: ProofSystem) {
+    let prover = digits(system);
     let (input, label) = sample("digits_input.json");
     let proof = prover.prove(&input, true).unwrap();
     let verified = prover.verifier().verify(&proof).unwrap();
@@ -86,25 +103,34 @@ fn digits_cnn_public_round_trip() {
     let zkm = prover.verifier().zkm();
     assert_eq!(revealed, &zkm.model.quantise_input(&input).unwrap());
 
-    // Another revealed input with the same commitment (one step of the packing's radix moved
-    // between two values) is refused: the first value is outside the quantised range.
+    // Another revealed input with the same commitment (for halo2, one step of the packing's
+    // radix moved between two values) is refused: the first value is outside the quantised
+    // range.
     let mut swapped = proof.clone();
     let InputBinding::Public { input: values, .. } = &mut swapped.input else {
         panic!("public input expected");
     };
     values[0] += 1 << zkm.model.act_bits;
     values[1] -= 1;
-    assert_eq!(
-        swapped.input_commitment(zkm).unwrap(),
-        proof.input_commitment(zkm).unwrap()
-    );
+    if system == ProofSystem::Halo2 {
+        assert_eq!(
+            swapped.input_commitment(zkm).unwrap(),
+            proof.input_commitment(zkm).unwrap()
+        );
+    }
     let err = prover.verifier().verify(&swapped).unwrap_err().to_string();
     assert!(err.contains("outside the quantised range"), "{err}");
 }
 
 #[test]
 fn tampered_proofs_are_rejected() {
-    let prover = credit();
+    for system in SYSTEMS {
+        tampered_proofs_are_rejected_in(system);
+    }
+}
+
+fn tampered_proofs_are_rejected_in(system: ProofSystem) {
+    let prover = credit(system);
     let verifier = prover.verifier();
     let (input, _) = sample("credit_input.json");
     let proof = prover.prove(&input, false).unwrap();
@@ -118,7 +144,7 @@ fn tampered_proofs_are_rejected() {
         Err(ZkError::InvalidProof(_))
     ));
 
-    // A flipped byte inside the halo2 proof.
+    // A flipped byte inside the proof.
     let mut bad = proof.clone();
     let mid = bad.proof.len() / 2;
     bad.proof[mid] ^= 1;
@@ -174,8 +200,14 @@ fn tampered_proofs_are_rejected() {
 
 #[test]
 fn proof_for_another_model_is_rejected() {
-    let credit = credit();
-    let digits = digits();
+    for system in SYSTEMS {
+        proof_for_another_model_is_rejected_in(system);
+    }
+}
+
+fn proof_for_another_model_is_rejected_in(system: ProofSystem) {
+    let credit = credit(system);
+    let digits = digits(system);
     let (input, _) = sample("credit_input.json");
     let proof = credit.prove(&input, false).unwrap();
     // Against the other model's .zkm: commitment mismatch.
@@ -192,7 +224,7 @@ fn proof_for_another_model_is_rejected() {
 
 #[test]
 fn corrupted_files_are_errors() {
-    let zkm = credit().verifier().zkm();
+    let zkm = credit(ProofSystem::Stark).verifier().zkm();
     let bytes = zkm.to_bytes().unwrap();
     for cut in [0, 5, 37, bytes.len() / 2, bytes.len() - 1] {
         assert!(matches!(
@@ -212,7 +244,11 @@ fn corrupted_files_are_errors() {
     assert!(err.contains("version 9"), "{err}");
 
     let (input, _) = sample("credit_input.json");
-    let proof = credit().prove(&input, false).unwrap().to_bytes().unwrap();
+    let proof = credit(ProofSystem::Stark)
+        .prove(&input, false)
+        .unwrap()
+        .to_bytes()
+        .unwrap();
     for cut in [0, 10, proof.len() - 33, proof.len() - 1] {
         assert!(matches!(
             InferenceProof::from_bytes(&proof[..cut]),
@@ -229,7 +265,7 @@ fn corrupted_files_are_errors() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    let prover = credit();
+    let prover = credit(ProofSystem::Stark);
     assert!(matches!(
         prover.prove(&[0.0; 15], false),
         Err(ZkError::InputShape { got: 15, want: 16 })

@@ -4,7 +4,7 @@
 //! model's verifier is rejected.
 
 use hibana_zkml::{
-    Calibration, ZkModel,
+    Calibration, ProofSystem, ZkModel,
     model::{Activation, AffineRow, FloatLayer, FloatModel},
 };
 
@@ -61,14 +61,15 @@ fn a_wide_dense_layer_shares_dot_rows_and_still_proves_soundly() {
     // 512 inputs × 32 outputs: 32 × (64 + 1) rows with 8 values per dot row (2^12 rows in all),
     // 32 × (32 + 1) with 16 (2^11), and 4 × (32 + 8) with 16 values for 8 neurons per row:
     // 2^10, the 512 input rows beside them.
-    let wide = ZkModel::from_float(&model(512), &calibration(512)).expect("compile");
+    let halo2 = ProofSystem::Halo2;
+    let wide = ZkModel::from_float_for(&model(512), &calibration(512), halo2).expect("compile");
     assert_eq!(wide.k, 10, "8 neurons per dot row fit 2^10 rows");
     assert_eq!(
         wide.layout_description(),
         "compact (.zkm v3): 16 values × 8 neurons per dot row"
     );
     // A narrow model of the same family gets the circuit its range table needs.
-    let narrow = ZkModel::from_float(&model(16), &calibration(16)).expect("compile");
+    let narrow = ZkModel::from_float_for(&model(16), &calibration(16), halo2).expect("compile");
     assert_eq!(narrow.k, 10);
 
     let prover = wide.prover().expect("keys");
@@ -89,4 +90,21 @@ fn a_wide_dense_layer_shares_dot_rows_and_still_proves_soundly() {
     let again = ZkModel::from_bytes(&wide.to_bytes().unwrap()).unwrap();
     assert_eq!(again.k, wide.k);
     assert!(again.verifier().unwrap().verify(&proof).is_ok());
+}
+
+#[test]
+fn a_wide_dense_layer_proves_soundly_with_the_stark() {
+    // 512 × 32 terms at 16 a row: 1024 layer rows, beside the 2 × 1024-entry activation table.
+    let wide = ZkModel::from_float(&model(512), &calibration(512)).expect("compile");
+    assert_eq!(wide.system, ProofSystem::Stark);
+    assert_eq!(wide.k, 11);
+    let prover = wide.prover().expect("keys");
+    let proof = prover.prove(&weights(7, 512), true).expect("prove");
+    let verified = prover.verifier().verify(&proof).expect("verifies");
+    assert_eq!(verified.output, proof.output);
+    let mut changed = proof.clone();
+    changed.output[0] += 1;
+    assert!(prover.verifier().verify(&changed).is_err());
+    let narrow = ZkModel::from_float(&model(16), &calibration(16)).expect("compile");
+    assert!(narrow.verifier().expect("verifier").verify(&proof).is_err());
 }
