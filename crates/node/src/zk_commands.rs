@@ -210,7 +210,7 @@ async fn submit(
         eprintln!(
             "Submitting a proof of model {} (verification fee {} base units)",
             hex::encode(proof.model),
-            verify::verification_fee(zkm.k).0
+            verify::verification_fee(zkm.system, zkm.k).0
         );
     }
     let sent = sign_and_submit(&client, &key, Message::SubmitZkInference(message), flags)

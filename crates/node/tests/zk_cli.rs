@@ -34,9 +34,36 @@ fn path(dir: &Path, name: &str) -> String {
 
 #[test]
 fn compile_prove_verify_and_reject_a_corrupted_proof() {
+    // The default system (STARK) and halo2.
+    compile_prove_verify_in(
+        &[],
+        "STARK: 16 terms per layer-trace row, 2^11 rows",
+        "STARK",
+    );
+    compile_prove_verify_in(
+        &["--system", "halo2"],
+        "compact (.zkm v3): 8 values × 1 neuron per dot row",
+        "halo2",
+    );
+    let out = hibana(&[
+        "zk",
+        "compile",
+        "m.onnx",
+        "--calibration",
+        "c.json",
+        "-o",
+        "x",
+        "--system",
+        "groth16",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("groth16"));
+}
+
+fn compile_prove_verify_in(system: &[&str], layout: &str, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let zkm = path(dir.path(), "credit.zkm");
-    let compiled = ok_json(&hibana(&[
+    let mut args = vec![
         "zk",
         "compile",
         &testdata("credit_mlp.onnx"),
@@ -45,11 +72,18 @@ fn compile_prove_verify_and_reject_a_corrupted_proof() {
         "-o",
         &zkm,
         "--json",
-    ]));
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    args.extend(system.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let compiled = ok_json(&hibana(&args));
     assert_eq!(compiled["input_shape"], serde_json::json!([16]));
-    assert_eq!(
-        compiled["circuit_layout"],
-        "compact (.zkm v3): 8 values × 1 neuron per dot row"
+    assert_eq!(compiled["circuit_layout"], layout);
+    assert!(
+        compiled["proof_system"].as_str().unwrap().contains(name),
+        "{compiled}"
     );
     assert_eq!(compiled["output_shape"], serde_json::json!([4]));
     assert!(compiled["calibration"]["agreement"].as_f64().unwrap() > 0.9);

@@ -172,9 +172,9 @@ impl HibanaApiServer for RpcHandler {
         let Some(record) = verify::model(&snapshot, &commitment).map_err(node_error)? else {
             return absence(store, &snapshot, &verify::model_key(&commitment));
         };
-        let zkm_bytes = verify::model_zkm(&snapshot, &commitment)
-            .map_err(node_error)?
-            .map_or(0, |z| z.len());
+        let zkm = verify::model_zkm(&snapshot, &commitment).map_err(node_error)?;
+        let zkm_bytes = zkm.as_ref().map_or(0, Vec::len);
+        let verification_fee = verify::registered_verification_fee(zkm.as_deref(), record.k);
         let (entry, proof) = snapshot
             .get_with_proof(&verify::model_key(&commitment))
             .map_err(node_error)?;
@@ -187,7 +187,7 @@ impl HibanaApiServer for RpcHandler {
             output_scale: record.output_scale,
             registered_at: record.registered_at,
             zkm_bytes,
-            verification_fee: verify::verification_fee(record.k),
+            verification_fee,
             height: snapshot.height(),
             state_root: store.state_root(snapshot.height()).map_err(node_error)?,
             entry: hex::encode(entry.unwrap_or_default()),

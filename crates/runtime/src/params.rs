@@ -29,7 +29,8 @@ impl Default for Params {
             unbonding_period: 20,
             max_validators: 100,
             max_messages_per_tx: 32,
-            max_tx_bytes: 64 * 1024,
+            // A STARK inference proof is 150-200 KB and travels with its model's .zkm.
+            max_tx_bytes: 512 * 1024,
             max_block_txs: 10_000,
         }
     }

@@ -10,7 +10,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use hibana_types::{Address, Amount, Event, RegisterZkModel, SubmitZkInference};
-use hibana_zkml::{InferenceProof, VerifiedInference, ZkModel};
+use hibana_zkml::{InferenceProof, ProofSystem, VerifiedInference, ZkModel};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -22,8 +22,12 @@ use crate::{
 pub const MAX_CIRCUIT_K: u32 = 16;
 /// Verification fee: fixed part, in base units.
 pub const VERIFY_FEE_BASE: u128 = 10_000;
-/// Verification fee per circuit row (IPA verification is linear in the rows), in base units.
+/// Verification fee per halo2 circuit row (IPA verification is linear in the rows), in base
+/// units.
 pub const VERIFY_FEE_PER_ROW: u128 = 10;
+/// Verification fee per doubling of a STARK's trace (FRI verification grows with log2 rows), in
+/// base units.
+pub const VERIFY_FEE_PER_LOG_ROW: u128 = 640;
 /// Registration fee per stored byte of `.zkm`, in base units.
 pub const REGISTER_FEE_PER_BYTE: u128 = 10;
 
@@ -53,7 +57,7 @@ pub struct ZkInferenceRecord {
     pub id: [u8; 32],
     /// Model commitment.
     pub model: [u8; 32],
-    /// Poseidon commitment to the input (and salt).
+    /// Hash commitment to the input and salt (Poseidon for halo2, Poseidon2 for a STARK).
     pub input_commitment: [u8; 32],
     /// The input, when the prover revealed it.
     pub public_input: Option<Vec<i64>>,
@@ -105,9 +109,25 @@ pub fn inference<S: StateRead + ?Sized>(
     get_typed(state, &inference_key(id))
 }
 
-/// The verification fee of a circuit with 2^k rows.
-pub fn verification_fee(k: u32) -> Amount {
-    Amount(VERIFY_FEE_BASE + VERIFY_FEE_PER_ROW * (1u128 << k.min(MAX_CIRCUIT_K)))
+/// The verification fee of a proof in `system` for a circuit with 2^k rows.
+pub fn verification_fee(system: ProofSystem, k: u32) -> Amount {
+    let k = k.min(MAX_CIRCUIT_K);
+    Amount(
+        VERIFY_FEE_BASE
+            + match system {
+                ProofSystem::Halo2 => VERIFY_FEE_PER_ROW * (1u128 << k),
+                ProofSystem::Stark => VERIFY_FEE_PER_LOG_ROW * u128::from(k),
+            },
+    )
+}
+
+/// The verification fee of a registered model, from its stored `.zkm` (which records the proof
+/// system) and its circuit size.
+pub fn registered_verification_fee(zkm: Option<&[u8]>, k: u32) -> Amount {
+    let system = zkm
+        .and_then(|z| ZkModel::from_bytes(z).ok())
+        .map_or(ProofSystem::Halo2, |z| z.system);
+    verification_fee(system, k)
 }
 
 /// The registration fee of a `.zkm` of `bytes` bytes.
@@ -206,6 +226,7 @@ impl MessageHandler for RegisterZkModel {
                 ("model", hex::encode(commitment)),
                 ("owner", ctx.sender.to_string()),
                 ("k", zkm.k.to_string()),
+                ("system", zkm.system.name().to_string()),
             ],
         ));
         Ok(())
@@ -268,7 +289,7 @@ impl MessageHandler for SubmitZkInference {
         if inference(state, &submission_id(self))?.is_some() {
             return Err(invalid("this proof was already submitted"));
         }
-        bank::require_balance(state, &ctx.sender, verification_fee(zkm.k))
+        bank::require_balance(state, &ctx.sender, verification_fee(zkm.system, zkm.k))
     }
 
     fn execute<S: StateWrite + ?Sized>(
@@ -285,7 +306,13 @@ impl MessageHandler for SubmitZkInference {
         if inference(state, &id)?.is_some() {
             return Err(invalid("proof already submitted"));
         }
-        charge(state, ctx, verification_fee(zkm.k), events, "verify")?;
+        charge(
+            state,
+            ctx,
+            verification_fee(zkm.system, zkm.k),
+            events,
+            "verify",
+        )?;
         let input_commitment = proof
             .input_commitment(&zkm)
             .map_err(|e| zk_invalid("proof", e))?;

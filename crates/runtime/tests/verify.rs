@@ -151,8 +151,12 @@ fn register_then_submit_stores_the_verified_result_and_charges_by_circuit_size()
         (chain.balance(&chain.alice), chain.balance(&chain.proposer));
     let receipt = chain.run(submission(&proof)).unwrap();
     assert!(receipt.is_success(), "{:?}", receipt.outcome);
-    let fee = verify::verification_fee(zkm.k);
-    assert_eq!(fee, Amount(10_000 + 10 * (1 << zkm.k)));
+    let fee = verify::verification_fee(zkm.system, zkm.k);
+    let expected = match zkm.system {
+        hibana_zkml::ProofSystem::Halo2 => 10_000 + 10 * (1 << zkm.k),
+        hibana_zkml::ProofSystem::Stark => 10_000 + 640 * u128::from(zkm.k),
+    };
+    assert_eq!(fee, Amount(expected));
     assert_eq!(
         chain.balance(&chain.alice).0,
         alice_before.0 - fee.0 - 1_000,

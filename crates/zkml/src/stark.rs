@@ -919,6 +919,15 @@ impl StarkModel {
         let public = vec![vec![], [&in_digest[..], &output_digest(output)].concat()];
         let batch: Proof = postcard::from_bytes(proof)
             .map_err(|e| ZkError::InvalidProof(format!("the proof does not decode: {e}")))?;
+        // One encoding per proof: trailing bytes or a non-canonical encoding would make the same
+        // proof a different file (and so a different result id on chain).
+        if postcard::to_allocvec(&batch).ok().as_deref() != Some(proof) {
+            return Err(ZkError::InvalidProof(
+                "the proof does not verify (it is not in canonical encoding, or has bytes after \
+                 its end)"
+                    .into(),
+            ));
+        }
         let expected = [self.layout.layer_bits + 1, self.layout.hash_bits + 1];
         if batch.degree_bits != expected {
             return Err(ZkError::InvalidProof(
@@ -1088,6 +1097,10 @@ mod tests {
                 "truncated to {len}"
             );
         }
+        let mut longer = proof.clone();
+        longer.push(0);
+        let err = stark.verify(c, out, &longer).unwrap_err().to_string();
+        assert!(err.contains("bytes after its end"), "{err}");
         // The same architecture with one weight changed: another model, another key.
         let mut other = model.clone();
         other.layers[0].rows[0].terms[0].1 += 1;
