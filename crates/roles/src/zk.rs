@@ -3,7 +3,7 @@
 //! accepts (`hibana zk submit`), under the provider's signed receipt like every other answer.
 //!
 //! Request: `{"model": NAME or COMMITMENT_HEX, "input": [numbers…], "private": true}`;
-//! `private` (default `true`) hides the input behind a Poseidon commitment, `false` reveals it
+//! `private` (default `true`) hides the input behind a salted hash commitment, `false` reveals it
 //! in the proof. Proving takes seconds, so it runs on a blocking thread, a bounded number at a
 //! time; bad input is refused with a 4xx before any proving starts.
 

@@ -1355,15 +1355,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::model::{AffineRow, Calibration, FloatLayer, FloatModel, calibrate};
-
-    fn activation() -> impl Strategy<Value = Activation> {
-        prop_oneof![
-            Just(Activation::None),
-            Just(Activation::Relu),
-            Just(Activation::Sigmoid)
-        ]
-    }
+    use crate::model::{Calibration, FloatModel, calibrate};
+    use crate::test_support::layered_model;
 
     /// A random chain of layers whose rows read up to 9 random inputs, random activations.
     fn model() -> impl Strategy<Value = FloatModel> {
@@ -1374,55 +1367,6 @@ mod tests {
     /// dot rows in the block layout), up to 12 outputs per layer (blocks full and partial).
     fn dense_model() -> impl Strategy<Value = FloatModel> {
         layered_model(1..20, 1..13, 1..3, true)
-    }
-
-    /// `depth` layers of `outputs` neurons each over `inputs` values, random activations;
-    /// `dense` rows read every input in order, other rows up to 9 random ones.
-    fn layered_model(
-        inputs: std::ops::Range<usize>,
-        outputs: std::ops::Range<usize>,
-        depth: std::ops::Range<usize>,
-        dense: bool,
-    ) -> impl Strategy<Value = FloatModel> {
-        (
-            inputs,
-            prop::collection::vec((outputs, activation()), depth),
-        )
-            .prop_flat_map(move |(n_in, shape)| {
-                let mut widths = vec![n_in];
-                widths.extend(shape.iter().map(|s| s.0));
-                let layers: Vec<_> = shape
-                    .iter()
-                    .enumerate()
-                    .map(|(l, &(n_out, act))| {
-                        let n_prev = widths[l];
-                        let terms = if dense {
-                            prop::collection::vec(-1.0f32..1.0, n_prev)
-                                .prop_map(|w| (0u32..).zip(w).collect::<Vec<_>>())
-                                .boxed()
-                        } else {
-                            prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10).boxed()
-                        };
-                        prop::collection::vec((-1.0f32..1.0, terms), n_out).prop_map(move |rows| {
-                            FloatLayer {
-                                rows: rows
-                                    .into_iter()
-                                    .map(|(bias, terms)| AffineRow { bias, terms })
-                                    .collect(),
-                                activation: act,
-                            }
-                        })
-                    })
-                    .collect();
-                let out = *widths.last().unwrap_or(&1);
-                layers.prop_map(move |layers| FloatModel {
-                    input_shape: vec![n_in],
-                    input_len: n_in,
-                    output_shape: vec![out],
-                    layers,
-                    softmax_output: false,
-                })
-            })
     }
 
     /// Every layout this build knows.

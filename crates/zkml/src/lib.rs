@@ -1,9 +1,10 @@
 //! Zero-knowledge proofs that a committed model produced an output on an input.
 //!
 //! `hibana-zkml` turns an ONNX model (Gemm/MatMul, Add, Relu, Sigmoid, Conv, AveragePool,
-//! MaxPool, Flatten/Reshape, Softmax at the output) into a fixed-point circuit and proves inferences with
-//! halo2 over the Pasta curves with IPA commitments: a transparent system, with no trusted setup
-//! and so no party holding secrets that could forge proofs.
+//! MaxPool, Flatten/Reshape, Softmax at the output) into a fixed-point circuit and proves
+//! inferences with one of two transparent systems, with no trusted setup and so no party holding
+//! secrets that could forge proofs ([`ProofSystem`]): a STARK ([`stark`], the default) or halo2
+//! over the Pasta curves with IPA commitments.
 //!
 //! Data flow:
 //! 1. [`onnx::import`] lowers the graph to a [`FloatModel`] (a chain of affine maps and
@@ -12,12 +13,17 @@
 //!    reports float-versus-quantised accuracy ([`CalibrationReport`]) and sizes the circuit; it
 //!    is saved as a `.zkm` file whose content hash is the model commitment.
 //! 3. [`Prover::prove`] evaluates the quantised model and proves it; the [`InferenceProof`]
-//!    binds the model commitment, the input (a Poseidon commitment, or in the clear) and the
+//!    binds the model commitment, the input (a hash commitment, or in the clear) and the
 //!    output.
 //! 4. [`Verifier::verify`] checks a proof against the `.zkm` and returns the
 //!    [`VerifiedInference`].
 //!
-//! Security: PLONK with IPA polynomial commitments over Pallas/Vesta (255-bit curves, about
+//! Security of the STARK: FRI over KoalaBear (degree-4 extension, about 124 bits) with blowup 8,
+//! 28 queries and 16 bits of grinding, about 100 bits of conjectured security; Fiat–Shamir and
+//! Merkle trees with Blake3; hiding commitments (zero knowledge); input commitments with
+//! Poseidon2 and a 248-bit salt; weights in preprocessed columns of the verifying key.
+//!
+//! Security of halo2: PLONK with IPA polynomial commitments over Pallas/Vesta (255-bit curves, about
 //! 126-bit discrete-log security), Fiat–Shamir with BLAKE2b, input commitments with Poseidon
 //! (P128Pow5T3, 128-bit) and a 252-bit random salt. The generators are hashed to the curve from
 //! a public string, so there is no trusted setup and no secret that could forge a proof. The
@@ -51,6 +57,74 @@ mod zkm;
 /// Helpers for the crate's tests.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use proptest::prelude::*;
+
+    use crate::model::{Activation, AffineRow, FloatLayer, FloatModel};
+
+    /// Any activation.
+    pub(crate) fn activation() -> impl Strategy<Value = Activation> {
+        prop_oneof![
+            Just(Activation::None),
+            Just(Activation::Relu),
+            Just(Activation::Sigmoid)
+        ]
+    }
+
+    /// `depth` layers of `outputs` neurons each over `inputs` values, random activations;
+    /// `dense` rows read every input in order, other rows up to 9 random ones.
+    pub(crate) fn layered_model(
+        inputs: std::ops::Range<usize>,
+        outputs: std::ops::Range<usize>,
+        depth: std::ops::Range<usize>,
+        dense: bool,
+    ) -> impl Strategy<Value = FloatModel> {
+        (
+            inputs,
+            prop::collection::vec((outputs, activation()), depth),
+        )
+            .prop_flat_map(move |(n_in, shape)| {
+                let mut widths = vec![n_in];
+                widths.extend(shape.iter().map(|s| s.0));
+                let layers: Vec<_> = shape
+                    .iter()
+                    .enumerate()
+                    .map(|(l, &(n_out, act))| {
+                        let n_prev = widths[l];
+                        let terms = if dense {
+                            prop::collection::vec(-1.0f32..1.0, n_prev)
+                                .prop_map(|w| (0u32..).zip(w).collect::<Vec<_>>())
+                                .boxed()
+                        } else {
+                            prop::collection::vec((0..n_prev as u32, -1.5f32..1.5), 1..10).boxed()
+                        };
+                        prop::collection::vec((-1.0f32..1.0, terms), n_out).prop_map(move |rows| {
+                            FloatLayer {
+                                rows: rows
+                                    .into_iter()
+                                    .map(|(bias, terms)| AffineRow { bias, terms })
+                                    .collect(),
+                                activation: act,
+                            }
+                        })
+                    })
+                    .collect();
+                let out = *widths.last().unwrap_or(&1);
+                layers.prop_map(move |layers| FloatModel {
+                    input_shape: vec![n_in],
+                    input_len: n_in,
+                    output_shape: vec![out],
+                    layers,
+                    softmax_output: false,
+                })
+            })
+    }
+
+    /// A file of the crate's test data.
+    pub(crate) fn testdata(name: &str) -> Vec<u8> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("testdata/{name}: {e}"))
+    }
+
     /// Runs `work` inside a rayon pool of `threads` threads, on a thread of its own, and fails
     /// (instead of hanging) if it does not finish within `secs` seconds: `what` names it.
     pub(crate) fn on_rayon_within<T: Send + 'static>(

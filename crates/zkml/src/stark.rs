@@ -22,8 +22,8 @@
 //! and taken by every row that reads it (a layer term, or an output lane of the hash AIR).
 //!
 //! Integers live in the field modulo `p = 2^31 - 2^24 + 1`. The split `2^SHIFT·y + r` with `y`
-//! and `r` range-checked has a single solution as long as no sum can wrap modulo `p`; [`new`]
-//! refuses models whose weights would allow it (see [`StarkModel::new`]).
+//! and `r` range-checked has a single solution as long as no sum can wrap modulo `p`;
+//! [`StarkModel::new`] refuses models whose weights would allow it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -962,19 +962,9 @@ fn fe_wide(v: i128) -> Val {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::path::Path;
-
     use super::*;
     use crate::model::{AffineRow, Calibration, FloatLayer, FloatModel, calibrate};
-
-    fn testdata(name: &str) -> Vec<u8> {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata")
-                .join(name),
-        )
-        .unwrap()
-    }
+    use crate::test_support::testdata;
 
     /// A testdata model, quantised, and its sample input.
     fn testdata_model(stem: &str, calibration: &str, input: &str) -> (QuantModel, Vec<i64>) {
@@ -1187,6 +1177,69 @@ mod tests {
             let bytes = postcard::to_allocvec(&proof).unwrap();
             let commitment = to_bytes(&in_digest.map(|v| v.as_canonical_u32()));
             assert!(stark.verify(&commitment, output, &bytes).is_err());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+        /// Random chains of layers (random activations, rows reading random inputs) prove
+        /// exactly the reference evaluator's output on a random input in the calibrated range,
+        /// and no other.
+        #[test]
+        fn random_models_prove_their_reference_output(
+            float in crate::test_support::layered_model(1..12, 1..6, 1..4, false),
+            samples in proptest::collection::vec(proptest::collection::vec(-2.0f32..2.0, 12), 4),
+            pick in 0usize..4,
+        ) {
+            let n = float.input_len;
+            let cal = Calibration {
+                inputs: samples.iter().map(|s| s[..n].to_vec()).collect(),
+                labels: None,
+            };
+            // Calibration refuses models whose values exceed the integer bits by design.
+            let quant = match calibrate(&float, &cal, crate::model::DEFAULT_ACT_BITS) {
+                Err(ZkError::Calibration(reason)) => {
+                    return Err(proptest::test_runner::TestCaseError::reject(reason));
+                }
+                other => other.unwrap().0,
+            };
+            let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
+            let stark = StarkModel::new(&quant).unwrap();
+            let proved = stark.prove(&input).unwrap();
+            let reference = quant.eval(&input).unwrap();
+            proptest::prop_assert_eq!(&proved.output, reference.output());
+            proptest::prop_assert!(
+                stark.verify(&proved.commitment, &proved.output, &proved.proof).is_ok()
+            );
+            let mut output = proved.output.clone();
+            let last = output.len() - 1;
+            output[last] -= 1;
+            proptest::prop_assert!(stark.verify(&proved.commitment, &output, &proved.proof).is_err());
+        }
+
+        /// The shipped MLP and CNN prove random inputs in their calibrated ranges.
+        #[test]
+        fn shipped_models_prove_random_inputs(
+            tabular in proptest::collection::vec(-2.5f32..2.5, 16),
+            image in proptest::collection::vec(0.0f32..1.0, 64),
+        ) {
+            for (model, x) in [
+                (credit().0, tabular),
+                (
+                    testdata_model("digits_cnn.onnx", "digits_calibration.json", "digits_input.json").0,
+                    image,
+                ),
+            ] {
+                let input = model.quantise_input(&x).unwrap();
+                let stark = StarkModel::new(&model).unwrap();
+                let proved = stark.prove(&input).unwrap();
+                let reference = model.eval(&input).unwrap();
+                proptest::prop_assert_eq!(&proved.output, reference.output());
+                proptest::prop_assert!(
+                    stark.verify(&proved.commitment, &proved.output, &proved.proof).is_ok()
+                );
+            }
         }
     }
 }

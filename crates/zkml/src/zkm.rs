@@ -1085,11 +1085,11 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::test_support::testdata;
 
     fn credit() -> ZkModel {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
-        let cal = std::fs::read(dir.join("credit_calibration.json")).unwrap();
+        let onnx = testdata("credit_mlp.onnx");
+        let cal = testdata("credit_calibration.json");
         ZkModel::compile_for(
             &onnx,
             &serde_json::from_slice(&cal).unwrap(),
@@ -1104,12 +1104,6 @@ mod tests {
             Backend::Halo2(h) => h,
             Backend::Stark(_) => panic!("a halo2 model"),
         }
-    }
-
-    /// A file of the crate's test data.
-    fn testdata(name: &str) -> Vec<u8> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        std::fs::read(dir.join(name)).unwrap()
     }
 
     #[test]
@@ -1176,14 +1170,14 @@ mod tests {
     /// verifier refuses a halo2 proof of the same model (and the other way round).
     #[test]
     fn stark_models_prove_and_verify_through_the_zkm_api() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
-        let cal = serde_json::from_slice(&testdata("credit_calibration.json")).unwrap();
+        let onnx = testdata("credit_mlp.onnx");
+        let cal: Calibration =
+            serde_json::from_slice(&testdata("credit_calibration.json")).unwrap();
         let zkm = ZkModel::compile(&onnx, &cal).unwrap();
         assert_eq!(zkm.system, ProofSystem::Stark);
         assert_eq!(ZkModel::from_bytes(&zkm.to_bytes().unwrap()).unwrap(), zkm);
         let prover = zkm.prover().unwrap();
-        let x = cal_input(&cal);
+        let x = cal.inputs[0].clone();
         for public in [false, true] {
             let proof = prover.prove(&x, public).unwrap();
             let bytes = proof.to_bytes().unwrap();
@@ -1226,10 +1220,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("this is a stark proof"), "{err}");
-    }
-
-    fn cal_input(cal: &Calibration) -> Vec<f32> {
-        cal.inputs[0].clone()
     }
 
     /// The first-generators parameters are the same points as a full size's: G_0, G_1, and W and
