@@ -305,3 +305,55 @@ fn remembered_verdicts_are_for_the_exact_bytes() {
         first
     );
 }
+
+/// A model compiled for halo2 (as every model registered before the STARK was) registers,
+/// verifies and pays the per-row fee; the fee a model view shows follows its stored `.zkm`.
+#[test]
+fn halo2_models_still_register_verify_and_pay_by_rows() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
+    let cal: Calibration =
+        serde_json::from_slice(&std::fs::read(dir.join("credit_calibration.json")).unwrap())
+            .unwrap();
+    let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
+    let zkm = ZkModel::compile_for(&onnx, &cal, hibana_zkml::ProofSystem::Halo2).unwrap();
+    let zkm_bytes = zkm.to_bytes().unwrap();
+    let mut chain = Chain::new();
+    let receipt = chain
+        .run(Message::RegisterZkModel(RegisterZkModel {
+            zkm: zkm_bytes.clone(),
+        }))
+        .unwrap();
+    assert!(receipt.is_success(), "{:?}", receipt.outcome);
+    let registered = receipt
+        .events
+        .iter()
+        .find(|e| e.kind == "verify.model_registered")
+        .unwrap();
+    assert_eq!(registered.attribute("system"), Some("halo2"));
+    let proof = zkm.prover().unwrap().prove(&input(0.3), true).unwrap();
+    let before = chain.balance(&chain.alice);
+    let receipt = chain
+        .run(Message::SubmitZkInference(SubmitZkInference {
+            zkm: zkm_bytes.clone(),
+            proof: proof.to_bytes().unwrap(),
+        }))
+        .unwrap();
+    assert!(receipt.is_success(), "{:?}", receipt.outcome);
+    let fee = 10_000 + 10 * (1u128 << zkm.k);
+    assert_eq!(chain.balance(&chain.alice).0, before.0 - fee - 1_000);
+    assert_eq!(
+        verify::registered_verification_fee(Some(&zkm_bytes), zkm.k),
+        Amount(fee)
+    );
+    // The STARK model's view shows the STARK fee; without a readable .zkm, halo2's.
+    let (stark_bytes, stark) = prover();
+    let k = stark.verifier().zkm().k;
+    assert_eq!(
+        verify::registered_verification_fee(Some(stark_bytes), k),
+        Amount(10_000 + 640 * u128::from(k))
+    );
+    assert_eq!(
+        verify::registered_verification_fee(None, k),
+        verify::verification_fee(hibana_zkml::ProofSystem::Halo2, k)
+    );
+}
