@@ -959,3 +959,96 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
     rt.block_on(flooder.shutdown()).unwrap();
     eprintln!("flood: {sent} junk messages, node 0 dropped {dropped} as malformed");
 }
+
+/// A zero-knowledge result travels as one large transaction (a STARK proof of about 150 KB and
+/// its model's `.zkm`): sent to one validator's RPC, it is gossiped, finalised, and every
+/// validator serves the verified result.
+#[test]
+fn a_stark_proof_transaction_is_gossiped_finalised_and_served_by_every_validator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    init_network(&out, 3);
+    let rt = rt();
+    let nodes: Vec<NodeProcess> = (0..3)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    wait_for_height(
+        &rt,
+        &nodes.iter().collect::<Vec<_>>(),
+        2,
+        Duration::from_secs(60),
+    );
+    let testdata = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../zkml/testdata")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let zkm = dir.path().join("credit.zkm").display().to_string();
+    let proof = dir.path().join("credit.proof").display().to_string();
+    hibana_json(&[
+        "--json",
+        "zk",
+        "compile",
+        &testdata("credit_mlp.onnx"),
+        "--calibration",
+        &testdata("credit_calibration.json"),
+        "-o",
+        &zkm,
+    ]);
+    let proved = hibana_json(&[
+        "--json",
+        "zk",
+        "prove",
+        &zkm,
+        "--input",
+        &testdata("credit_input.json"),
+        "-o",
+        &proof,
+    ]);
+    assert!(
+        proved["proof_bytes"].as_u64().unwrap() > 100_000,
+        "{proved}"
+    );
+    let node0 = out.join("node0").display().to_string();
+    let registered = hibana_json(&[
+        "--json",
+        "--rpc",
+        &nodes[1].rpc,
+        "zk",
+        "register",
+        &zkm,
+        "--home",
+        &node0,
+        "--from",
+        "alice",
+    ]);
+    assert_eq!(registered["outcome"]["status"], "success", "{registered}");
+    let submitted = hibana_json(&[
+        "--json",
+        "--rpc",
+        &nodes[2].rpc,
+        "zk",
+        "submit",
+        &zkm,
+        &proof,
+        "--home",
+        &node0,
+        "--from",
+        "alice",
+    ]);
+    assert_eq!(submitted["outcome"]["status"], "success", "{submitted}");
+    let id = submitted["result_id"].as_str().unwrap().to_string();
+    let now = height(&rt, &nodes[2]);
+    wait_for_height(
+        &rt,
+        &nodes.iter().collect::<Vec<_>>(),
+        now,
+        Duration::from_secs(60),
+    );
+    for node in &nodes {
+        let shown = hibana_json(&["--json", "--rpc", &node.rpc, "zk", "result", &id]);
+        assert_eq!(shown["output"], proved["output"], "{}", node.rpc);
+    }
+}

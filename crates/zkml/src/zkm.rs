@@ -99,8 +99,8 @@ fn open<'a>(
 pub enum ProofSystem {
     /// halo2 PLONK with IPA commitments over the Pasta curves: proofs of about 5 KB.
     Halo2,
-    /// A STARK (Plonky3, FRI over KoalaBear, zero knowledge): proofs of 150-200 KB that verify
-    /// several times faster.
+    /// A STARK (Plonky3, FRI over KoalaBear, zero knowledge): proofs of about 150 KB that
+    /// verify several times faster.
     #[default]
     Stark,
 }
