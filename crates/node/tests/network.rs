@@ -491,11 +491,8 @@ fn forge_equivocation(home: &Path, chain_id: &str, height: u64) -> Value {
 fn an_equivocating_validator_is_slashed_jailed_and_the_rest_finalise() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    init_network(&out, 4);
+    let (_, nodes) = start_network(&out, 4);
     let rt = rt();
-    let nodes: Vec<NodeProcess> = (0..4)
-        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
-        .collect();
     let all: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_height(&rt, &all, 3, Duration::from_secs(60));
     let status = rt.block_on(nodes[0].client().status()).unwrap();
@@ -609,6 +606,15 @@ fn init_network(out: &Path, n: usize) -> Value {
     ])
 }
 
+/// [`init_network`] and its N nodes started; returns what `init` printed and the nodes.
+fn start_network(out: &Path, n: usize) -> (Value, Vec<NodeProcess>) {
+    let net = init_network(out, n);
+    let nodes = (0..n)
+        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
+        .collect();
+    (net, nodes)
+}
+
 /// Runs `hibana ARGS` and returns its JSON output; it must succeed.
 fn hibana_json(args: &[&str]) -> Value {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -624,11 +630,8 @@ fn hibana_json(args: &[&str]) -> Value {
 fn a_validator_joins_by_staking_and_its_votes_then_count() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let net = init_network(&out, 3);
+    let (net, mut nodes) = start_network(&out, 3);
     let rt = rt();
-    let mut nodes: Vec<NodeProcess> = (0..3)
-        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
-        .collect();
     wait_for_height(
         &rt,
         &nodes.iter().collect::<Vec<_>>(),
@@ -842,11 +845,8 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    let net = init_network(&out, 4);
+    let (net, mut nodes) = start_network(&out, 4);
     let rt = rt();
-    let mut nodes: Vec<NodeProcess> = (0..4)
-        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
-        .collect();
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     wait_for_height(&rt, &refs, 2, Duration::from_secs(60));
     let before = metric(&nodes[0], "hibana_p2p_malformed_messages_total");
@@ -967,11 +967,8 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
 fn a_stark_proof_transaction_is_gossiped_finalised_and_served_by_every_validator() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
-    init_network(&out, 3);
+    let (_, nodes) = start_network(&out, 3);
     let rt = rt();
-    let nodes: Vec<NodeProcess> = (0..3)
-        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
-        .collect();
     wait_for_height(
         &rt,
         &nodes.iter().collect::<Vec<_>>(),

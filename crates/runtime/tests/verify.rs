@@ -15,15 +15,21 @@ use hibana_zkml::{Calibration, InferenceProof, Prover, ZkModel};
 
 const CHAIN: &str = "zk-test";
 
+/// The credit MLP compiled for `system`.
+fn credit(system: hibana_zkml::ProofSystem) -> ZkModel {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
+    let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
+    let cal: Calibration =
+        serde_json::from_slice(&std::fs::read(dir.join("credit_calibration.json")).unwrap())
+            .unwrap();
+    ZkModel::compile_for(&onnx, &cal, system).unwrap()
+}
+
+/// The credit MLP for the default system, its `.zkm` and its prover.
 fn prover() -> &'static (Vec<u8>, Prover) {
     static P: OnceLock<(Vec<u8>, Prover)> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
-        let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
-        let cal: Calibration =
-            serde_json::from_slice(&std::fs::read(dir.join("credit_calibration.json")).unwrap())
-                .unwrap();
-        let zkm = ZkModel::compile(&onnx, &cal).unwrap();
+        let zkm = credit(hibana_zkml::ProofSystem::default());
         (zkm.to_bytes().unwrap(), zkm.prover().unwrap())
     })
 }
@@ -310,12 +316,7 @@ fn remembered_verdicts_are_for_the_exact_bytes() {
 /// verifies and pays the per-row fee; the fee a model view shows follows its stored `.zkm`.
 #[test]
 fn halo2_models_still_register_verify_and_pay_by_rows() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zkml/testdata");
-    let cal: Calibration =
-        serde_json::from_slice(&std::fs::read(dir.join("credit_calibration.json")).unwrap())
-            .unwrap();
-    let onnx = std::fs::read(dir.join("credit_mlp.onnx")).unwrap();
-    let zkm = ZkModel::compile_for(&onnx, &cal, hibana_zkml::ProofSystem::Halo2).unwrap();
+    let zkm = credit(hibana_zkml::ProofSystem::Halo2);
     let zkm_bytes = zkm.to_bytes().unwrap();
     let mut chain = Chain::new();
     let receipt = chain
