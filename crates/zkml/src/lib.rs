@@ -233,9 +233,9 @@ pub enum ZkError {
     /// The proof does not verify.
     #[error("invalid proof: {0}")]
     InvalidProof(String),
-    /// The proving system failed.
+    /// The proving system failed (either system).
     #[error("proving system: {0}")]
-    Halo2(String),
+    System(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -256,6 +256,6 @@ impl ZkError {
     }
 
     pub(crate) fn from_halo2(e: halo2_proofs::plonk::Error) -> Self {
-        ZkError::Halo2(e.to_string())
+        ZkError::System(e.to_string())
     }
 }

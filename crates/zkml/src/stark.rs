@@ -250,10 +250,15 @@ fn digest(rows: &[[Val; P2_COLS]]) -> [Val; RATE] {
 
 /// Commitment to an input: the sponge over the salt and then the values.
 fn commit_input(input: &[i64], salt: &[u32; RATE]) -> [u32; RATE] {
+    let d = digest(&input_sponge(input, salt));
+    std::array::from_fn(|k| d[k].as_canonical_u32())
+}
+
+/// The input sponge's rows: the salt, then the input 8 values a row.
+fn input_sponge(input: &[i64], salt: &[u32; RATE]) -> Vec<[Val; P2_COLS]> {
     let mut rows = vec![std::array::from_fn(|k| Val::from_u32(salt[k]))];
     rows.extend(chunks(&input.iter().map(|&v| fe(v)).collect::<Vec<_>>()));
-    let d = digest(&sponge_rows(domain(1, input.len()), &rows));
-    std::array::from_fn(|k| d[k].as_canonical_u32())
+    sponge_rows(domain(1, input.len()), &rows)
 }
 
 /// The commitment to a revealed input and its salt, as a STARK proof states it.
@@ -695,7 +700,7 @@ pub fn layer_rows_log2(model: &QuantModel) -> Result<u32, ZkError> {
 /// A model ready to prove and verify with the STARK system: its layout and the preprocessed
 /// commitments (the verifying key), derived deterministically from the model.
 pub struct StarkModel {
-    model: QuantModel,
+    model: Arc<QuantModel>,
     commitment: [u8; 32],
     layout: Layout,
     airs: [ModelAir; 2],
@@ -739,28 +744,31 @@ fn from_bytes(bytes: &[u8; 32], what: &str) -> Result<[u32; RATE], ZkError> {
     Ok(out)
 }
 
-/// Runs `work`, turning a panic inside the proof system into an error.
-fn guarded<T>(what: &str, work: impl FnOnce() -> Result<T, ZkError>) -> Result<T, ZkError> {
-    catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|_| Err(ZkError::InvalidProof(format!("{what} failed"))))
+/// Runs `work`, turning a panic inside the proof system into the error `failed` makes.
+fn guarded<T>(
+    work: impl FnOnce() -> Result<T, ZkError>,
+    failed: impl FnOnce() -> ZkError,
+) -> Result<T, ZkError> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| Err(failed()))
 }
 
 impl StarkModel {
     /// Lays out `model` and commits its preprocessed columns. Errors when the model's weights
     /// could make a sum wrap modulo the 31-bit field.
-    pub fn new(model: &QuantModel) -> Result<Self, ZkError> {
-        let layout = Layout::new(model)?;
+    pub fn new(model: impl Into<Arc<QuantModel>>) -> Result<Self, ZkError> {
+        let model = model.into();
+        let layout = Layout::new(&model)?;
         let airs = [
-            ModelAir::Layer(Arc::new(layout.layer_preprocessed(model))),
-            ModelAir::Hash(Arc::new(layout.hash_preprocessed(model))),
+            ModelAir::Layer(Arc::new(layout.layer_preprocessed(&model))),
+            ModelAir::Hash(Arc::new(layout.hash_preprocessed(&model))),
         ];
         let commitment = model.commitment();
         let config = config([0; 32], &commitment);
         let degrees = [layout.layer_bits + 1, layout.hash_bits + 1];
         let data = ProverData::from_airs_and_degrees(&config, &airs, &degrees)
-            .map_err(|e| ZkError::Halo2(format!("preprocessing: {e:?}")))?;
+            .map_err(|e| ZkError::System(format!("preprocessing: {e:?}")))?;
         Ok(StarkModel {
-            model: model.clone(),
+            model,
             commitment,
             layout,
             airs,
@@ -785,13 +793,13 @@ impl StarkModel {
         let mut salt = [0u32; RATE];
         let mut os = rand::rngs::SysRng;
         os.try_fill_bytes(&mut seed)
-            .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
+            .map_err(|e| ZkError::System(format!("no randomness from the OS: {e}")))?;
         for s in &mut salt {
             // Uniform below p by rejection.
             *s = loop {
                 let v = os
                     .try_next_u32()
-                    .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?
+                    .map_err(|e| ZkError::System(format!("no randomness from the OS: {e}")))?
                     & 0x7fff_ffff;
                 if u64::from(v) < P {
                     break v;
@@ -808,10 +816,13 @@ impl StarkModel {
         let traces = [&layer, &hash];
         let instances = StarkInstance::new_multiple(&self.airs, &traces, &public);
         let config = config(seed, &self.commitment);
-        let proof = guarded("proving", || {
-            prove_batch(&config, &instances, &self.data)
-                .map_err(|e| ZkError::Halo2(format!("proving: {e:?}")))
-        })?;
+        let proof = guarded(
+            || {
+                prove_batch(&config, &instances, &self.data)
+                    .map_err(|e| ZkError::System(format!("proving: {e:?}")))
+            },
+            || ZkError::System("the prover failed on this witness".into()),
+        )?;
         let proof =
             postcard::to_allocvec(&proof).map_err(|e| ZkError::Format(format!("proof: {e}")))?;
         Ok(StarkProved {
@@ -853,7 +864,7 @@ impl StarkModel {
                 let rem = usize::try_from(rem)
                     .ok()
                     .filter(|&r| r < 1 << SHIFT)
-                    .ok_or_else(|| ZkError::Halo2(format!("layer {l}: remainder out of range")))?;
+                    .ok_or_else(|| ZkError::System(format!("layer {l}: remainder out of range")))?;
                 row[lm::Y] = fe(y);
                 row[lm::R] = Val::from_u64(rem as u64);
                 row[lm::Z] = fe(values[layout.base[l] + j]);
@@ -882,12 +893,10 @@ impl StarkModel {
         salt: &[u32; RATE],
     ) -> (RowMajorMatrix<Val>, [Val; RATE], [Val; RATE]) {
         let n = 1 << self.layout.hash_bits;
-        let mut in_chunks = vec![std::array::from_fn(|k| Val::from_u32(salt[k]))];
-        in_chunks.extend(chunks(&input.iter().map(|&v| fe(v)).collect::<Vec<_>>()));
+        let in_rows = input_sponge(input, salt);
         let out: Vec<Val> = output.iter().map(|&v| fe(v)).collect();
         let mut out_chunks = chunks(&out);
-        let pad = n - in_chunks.len() - out_chunks.len();
-        let in_rows = sponge_rows(domain(1, input.len()), &in_chunks);
+        let pad = n - in_rows.len() - out_chunks.len();
         // The output sponge continues through the padding rows, absorbing zeros.
         out_chunks.extend(std::iter::repeat_n([Val::ZERO; RATE], pad));
         let out_rows = sponge_rows(domain(2, output.len()), &out_chunks);
@@ -935,10 +944,14 @@ impl StarkModel {
             ));
         }
         let config = config([0; 32], &self.commitment);
-        guarded("verification", || {
-            verify_batch(&config, &self.airs, &batch, &public, self.common())
-                .map_err(|e| ZkError::InvalidProof(format!("the proof does not verify ({e:?})")))
-        })
+        guarded(
+            || {
+                verify_batch(&config, &self.airs, &batch, &public, self.common()).map_err(|e| {
+                    ZkError::InvalidProof(format!("the proof does not verify ({e:?})"))
+                })
+            },
+            || ZkError::InvalidProof("the proof does not verify (malformed)".into()),
+        )
     }
 }
 
@@ -1013,7 +1026,7 @@ mod tests {
             ),
         ] {
             let (model, x) = testdata_model(stem, cal, input);
-            let stark = StarkModel::new(&model).unwrap();
+            let stark = StarkModel::new(model.clone()).unwrap();
             let proved = stark.prove(&x).unwrap();
             assert_eq!(proved.output, model.eval(&x).unwrap().output(), "{stem}");
             stark
@@ -1033,7 +1046,7 @@ mod tests {
     #[test]
     fn the_commitment_opens_to_the_input_and_binds_it() {
         let (model, x) = credit();
-        let stark = StarkModel::new(&model).unwrap();
+        let stark = StarkModel::new(model.clone()).unwrap();
         let proved = stark.prove(&x).unwrap();
         assert_eq!(
             input_commitment(&x, &proved.salt).unwrap(),
@@ -1065,7 +1078,7 @@ mod tests {
     #[test]
     fn damaged_proofs_and_other_models_are_rejected_without_panics() {
         let (model, x) = credit();
-        let stark = StarkModel::new(&model).unwrap();
+        let stark = StarkModel::new(model.clone()).unwrap();
         let proved = stark.prove(&x).unwrap();
         let (c, out, proof) = (&proved.commitment, &proved.output, &proved.proof);
         for at in [
@@ -1094,7 +1107,7 @@ mod tests {
         // The same architecture with one weight changed: another model, another key.
         let mut other = model.clone();
         other.layers[0].rows[0].terms[0].1 += 1;
-        let other = StarkModel::new(&other).unwrap();
+        let other = StarkModel::new(other.clone()).unwrap();
         assert!(other.verify(c, out, proof).is_err());
         // A model of another shape.
         let (logistic, lx) = testdata_model(
@@ -1102,7 +1115,7 @@ mod tests {
             "logistic_16_calibration.json",
             "logistic_16_input.json",
         );
-        let logistic = StarkModel::new(&logistic).unwrap();
+        let logistic = StarkModel::new(logistic.clone()).unwrap();
         let theirs = logistic.prove(&lx).unwrap();
         assert!(
             stark
@@ -1139,19 +1152,19 @@ mod tests {
     #[test]
     fn models_whose_sums_could_wrap_the_field_are_refused() {
         let model = wide(4096).unwrap();
-        let err = StarkModel::new(&model).unwrap_err();
+        let err = StarkModel::new(model.clone()).unwrap_err();
         assert!(
             err.to_string().contains("too large for the STARK field"),
             "{err}"
         );
         // A small one is fine.
-        StarkModel::new(&wide(4).unwrap()).unwrap();
+        StarkModel::new(wide(4).unwrap()).unwrap();
     }
 
     #[test]
     fn a_dishonest_trace_does_not_verify() {
         let (model, x) = credit();
-        let stark = StarkModel::new(&model).unwrap();
+        let stark = StarkModel::new(model.clone()).unwrap();
         let trace = model.eval(&x).unwrap();
         // Claim another first output: change it in the trace the prover commits to.
         let mut post = trace.post.clone();
@@ -1169,10 +1182,13 @@ mod tests {
         let traces = [&layer, &hash];
         let instances = StarkInstance::new_multiple(&stark.airs, &traces, &public);
         let config = config([7; 32], &stark.commitment);
-        let proof = guarded("proving", || {
-            prove_batch(&config, &instances, &stark.data)
-                .map_err(|e| ZkError::Halo2(format!("{e:?}")))
-        });
+        let proof = guarded(
+            || {
+                prove_batch(&config, &instances, &stark.data)
+                    .map_err(|e| ZkError::System(format!("{e:?}")))
+            },
+            || ZkError::System("prover panicked".into()),
+        );
         if let Ok(proof) = proof {
             let bytes = postcard::to_allocvec(&proof).unwrap();
             let commitment = to_bytes(&in_digest.map(|v| v.as_canonical_u32()));
@@ -1205,7 +1221,7 @@ mod tests {
                 other => other.unwrap().0,
             };
             let input = quant.quantise_input(&cal.inputs[pick]).unwrap();
-            let stark = StarkModel::new(&quant).unwrap();
+            let stark = StarkModel::new(quant.clone()).unwrap();
             let proved = stark.prove(&input).unwrap();
             let reference = quant.eval(&input).unwrap();
             proptest::prop_assert_eq!(&proved.output, reference.output());
@@ -1232,7 +1248,7 @@ mod tests {
                 ),
             ] {
                 let input = model.quantise_input(&x).unwrap();
-                let stark = StarkModel::new(&model).unwrap();
+                let stark = StarkModel::new(model.clone()).unwrap();
                 let proved = stark.prove(&input).unwrap();
                 let reference = model.eval(&input).unwrap();
                 proptest::prop_assert_eq!(&proved.output, reference.output());

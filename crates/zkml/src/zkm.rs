@@ -370,7 +370,7 @@ impl ZkModel {
     pub fn verifier(&self) -> Result<Verifier, ZkError> {
         let backend = match self.system {
             ProofSystem::Halo2 => Backend::Halo2(Box::new(self.halo2_verifier()?)),
-            ProofSystem::Stark => Backend::Stark(Box::new(StarkModel::new(&self.model)?)),
+            ProofSystem::Stark => Backend::Stark(Box::new(StarkModel::new(self.model.clone())?)),
         };
         Ok(Verifier {
             zkm: self.clone(),
@@ -1022,14 +1022,14 @@ impl Prover {
                 });
             }
             (Backend::Halo2(_), None) => {
-                return Err(ZkError::Halo2("the prover has no proving key".into()));
+                return Err(ZkError::System("the prover has no proving key".into()));
             }
         };
         let trace = zkm.model.eval(input)?;
         let mut salt_bytes = [0u8; 64];
         rand::rngs::SysRng
             .try_fill_bytes(&mut salt_bytes)
-            .map_err(|e| ZkError::Halo2(format!("no randomness from the OS: {e}")))?;
+            .map_err(|e| ZkError::System(format!("no randomness from the OS: {e}")))?;
         let salt = Fp::from_uniform_bytes(&salt_bytes);
         let commitment = input_commitment(input, salt, zkm.packing());
         let output = trace.output().to_vec();
