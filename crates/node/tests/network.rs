@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod support;
+
 use hibana_rpc::{BlockId, RpcClient};
 use hibana_types::{Hash, TxStatus};
 use serde_json::Value;
@@ -975,32 +977,16 @@ fn a_stark_proof_transaction_is_gossiped_finalised_and_served_by_every_validator
         2,
         Duration::from_secs(60),
     );
-    let testdata = |name: &str| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../zkml/testdata")
-            .join(name)
-            .display()
-            .to_string()
-    };
     let zkm = dir.path().join("credit.zkm").display().to_string();
     let proof = dir.path().join("credit.proof").display().to_string();
-    hibana_json(&[
-        "--json",
-        "zk",
-        "compile",
-        &testdata("credit_mlp.onnx"),
-        "--calibration",
-        &testdata("credit_calibration.json"),
-        "-o",
-        &zkm,
-    ]);
+    support::zk_compile("credit_mlp.onnx", "credit_calibration.json", &zkm);
     let proved = hibana_json(&[
         "--json",
         "zk",
         "prove",
         &zkm,
         "--input",
-        &testdata("credit_input.json"),
+        &support::zk_testdata("credit_input.json"),
         "-o",
         &proof,
     ]);

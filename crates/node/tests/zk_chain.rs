@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{Proc, fails_with, hibana, ok_json, post, start, start_command};
+use support::{Proc, fails_with, hibana, ok_json, post, start, start_command, zk_compile};
 
 fn start_devnet(home: &Path) -> (Proc, Value) {
     start_command(
@@ -38,11 +38,7 @@ fn start_devnet(home: &Path) -> (Proc, Value) {
 }
 
 fn testdata(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../zkml/testdata")
-        .join(name)
-        .display()
-        .to_string()
+    support::zk_testdata(name)
 }
 
 fn credit_input() -> Vec<f64> {
@@ -398,16 +394,7 @@ fn a_proof_from_the_gateway_is_verified_on_chain_and_read_back_by_rpc() {
     // .zkm and proof fit in one transaction under the default max_tx_bytes.
     let digits_zkm = dir.path().join("digits-cnn.zkm");
     let digits_zkm_s = digits_zkm.to_str().unwrap();
-    ok_json(&[
-        "--json",
-        "zk",
-        "compile",
-        &testdata("digits_cnn.onnx"),
-        "--calibration",
-        &testdata("digits_calibration.json"),
-        "-o",
-        digits_zkm_s,
-    ]);
+    zk_compile("digits_cnn.onnx", "digits_calibration.json", digits_zkm_s);
     let digits_proof = dir.path().join("digits.proof");
     let proved = ok_json(&[
         "--json",
@@ -474,16 +461,7 @@ fn the_gateway_fails_over_when_a_zk_provider_dies() {
     let dir = tempfile::tempdir().unwrap();
     let zkm = dir.path().join("credit-mlp.zkm");
     let zkm_s = zkm.to_str().unwrap();
-    ok_json(&[
-        "--json",
-        "zk",
-        "compile",
-        &testdata("credit_mlp.onnx"),
-        "--calibration",
-        &testdata("credit_calibration.json"),
-        "-o",
-        zkm_s,
-    ]);
+    zk_compile("credit_mlp.onnx", "credit_calibration.json", zkm_s);
     let serve = |name: &str| {
         start(&[
             "--json",

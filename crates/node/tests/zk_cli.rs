@@ -2,17 +2,13 @@
 //! End to end: `hibana zk compile/prove/verify` run as real processes on the zkml test models.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
 };
 
-fn testdata(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../zkml/testdata")
-        .join(name)
-        .display()
-        .to_string()
-}
+mod support;
+
+use support::zk_testdata as testdata;
 
 fn hibana(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hibana"))

@@ -378,3 +378,27 @@ pub(crate) fn miner_score(round: &Value, uid: usize, field: &str) -> f64 {
         .as_f64()
         .unwrap()
 }
+
+/// A file of the zkml crate's test data (models, calibration and inputs).
+pub(crate) fn zk_testdata(name: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../zkml/testdata")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `hibana zk compile` of the test model `onnx`, calibrated on `calibration` (both test data
+/// names), to `zkm` for the default proof system; returns the compile summary.
+pub(crate) fn zk_compile(onnx: &str, calibration: &str, zkm: &str) -> Value {
+    ok_json(&[
+        "--json",
+        "zk",
+        "compile",
+        &zk_testdata(onnx),
+        "--calibration",
+        &zk_testdata(calibration),
+        "-o",
+        zkm,
+    ])
+}
