@@ -6,7 +6,7 @@ use std::{
     time::Instant,
 };
 
-use hibana_runtime::{BlockContext, Params, Rejection, StateDelta, StateError, bank};
+use hibana_runtime::{BlockContext, CheckedTx, Params, Rejection, StateDelta, StateError, bank};
 use hibana_store::{PreparedState, Store, StoreError, TxRecord};
 use hibana_types::{
     Address, Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus, merkle_root,
@@ -227,50 +227,28 @@ impl Chain {
     }
 
     fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        hibana_runtime::check_stateless(&tx, &self.chain_id, &self.params)?;
+        let storage = |e: StateError| Rejection::Malformed(format!("node storage: {e}"));
+        let hash = tx.hash();
+        // A duplicate (often a gossiped one) costs a hash, not a verification.
+        if self.mempool.lock().contains(&hash) {
+            return Err(MempoolError::Duplicate(hash));
+        }
         let snapshot = self
             .store
             .snapshot()
             .map_err(|e| Rejection::Malformed(format!("node storage: {e}")))?;
-        let sender = tx.sender();
-        let account = bank::account(&snapshot, &sender)
-            .map_err(|e| Rejection::Malformed(format!("node storage: {e}")))?;
-        if tx.tx.fee < self.params.min_fee {
-            return Err(Rejection::FeeTooLow {
-                minimum: self.params.min_fee,
-                found: tx.tx.fee,
-            }
-            .into());
-        }
-        if account.balance < tx.tx.fee {
-            return Err(Rejection::CannotPayFee {
-                account: sender,
-                available: account.balance,
-                fee: tx.tx.fee,
-            }
-            .into());
-        }
-        if tx.tx.nonce == account.nonce {
-            // Dry-run against the committed state so that a transaction bound to fail (funds,
-            // unknown validator…) is refused with its reason instead of costing its fee.
-            let ctx = BlockContext {
-                chain_id: self.chain_id.clone(),
-                height: snapshot.height() + 1,
-                time_ms: 0,
-                proposer: sender,
-            };
-            let mut dry = StateDelta::new(&snapshot);
-            match hibana_runtime::deliver_tx(&mut dry, &ctx, &tx, 0) {
-                Ok(Ok(receipt)) => {
-                    if let hibana_types::TxOutcome::Failed(reason) = receipt.outcome {
-                        return Err(Rejection::WouldFail(reason).into());
-                    }
-                }
-                Ok(Err(rejection)) => return Err(rejection.into()),
-                Err(e) => return Err(Rejection::Malformed(format!("node storage: {e}")).into()),
-            }
-        }
-        let hash = self.mempool.lock().insert(tx, account.nonce)?;
+        let checked = hibana_runtime::admit(
+            &snapshot,
+            &tx,
+            &self.chain_id,
+            &self.params,
+            snapshot.height() + 1,
+        )
+        .map_err(storage)??;
+        let next_nonce = bank::account(&snapshot, &checked.sender())
+            .map_err(storage)?
+            .nonce;
+        let hash = self.mempool.lock().insert(checked, next_nonce)?;
         self.rejections.lock().0.remove(&hash);
         Ok(hash)
     }
@@ -310,7 +288,7 @@ impl Chain {
     fn execute(
         &self,
         ctx: &BlockContext,
-        candidates: Vec<SignedTransaction>,
+        candidates: Vec<CheckedTx>,
         proposing: bool,
     ) -> Result<Execution, ChainError> {
         let snapshot = self.store.snapshot()?;
@@ -331,7 +309,7 @@ impl Chain {
             match hibana_runtime::deliver_tx(&mut delta, ctx, &tx, index)? {
                 Ok(receipt) => {
                     receipts.push(receipt);
-                    txs.push(tx);
+                    txs.push(tx.into_tx());
                 }
                 Err(rejection) if proposing => rejected.push((tx.hash(), rejection.to_string())),
                 Err(rejection) => {
@@ -426,9 +404,9 @@ impl BlockApplication for Chain {
         }
         header.tx_root = merkle_root(
             &execution
-                .txs
+                .receipts
                 .iter()
-                .map(SignedTransaction::hash)
+                .map(|r| r.tx_hash)
                 .collect::<Vec<_>>(),
         );
         header.state_root = execution.prepared.root;
@@ -485,26 +463,45 @@ impl BlockApplication for Chain {
         }
         let start = Instant::now();
         // A transaction in this node's mempool passed the same checks on admission, and its hash
-        // covers the signature: only the others are verified here.
-        let unchecked: Vec<SignedTransaction> = {
+        // covers the signature: what they verified is taken from there, the others are checked
+        // here.
+        let mut pending: Vec<Option<CheckedTx>> = {
             let pool = self.mempool.lock();
             block
                 .txs
                 .iter()
-                .filter(|tx| !pool.contains(&tx.hash()))
-                .cloned()
+                .map(|tx| pool.get(&tx.hash()).cloned())
                 .collect()
         };
-        let checks =
-            hibana_runtime::check_stateless_batch(&unchecked, &self.chain_id, &self.params);
+        let unchecked: Vec<SignedTransaction> = block
+            .txs
+            .iter()
+            .zip(&pending)
+            .filter(|(_, p)| p.is_none())
+            .map(|(tx, _)| tx.clone())
+            .collect();
+        let mut checks =
+            hibana_runtime::check_stateless_batch(&unchecked, &self.chain_id, &self.params)
+                .into_iter();
         self.phase_times.lock().verify = now_secs(start);
-        if let Some((tx, Err(e))) = unchecked.iter().zip(&checks).find(|(_, r)| r.is_err()) {
-            return Err(invalid(format!(
-                "transaction {} is invalid: {e}",
-                tx.hash()
-            )));
+        let mut candidates = Vec::with_capacity(block.txs.len());
+        for (tx, known) in block.txs.iter().zip(pending.iter_mut()) {
+            let checked = match known.take() {
+                Some(checked) => checked,
+                None => match checks.next() {
+                    Some(Ok(checked)) => checked,
+                    Some(Err(e)) => {
+                        return Err(invalid(format!(
+                            "transaction {} is invalid: {e}",
+                            tx.hash()
+                        )));
+                    }
+                    None => return Err(invalid("a transaction was not checked".into())),
+                },
+            };
+            candidates.push(checked);
         }
-        let execution = self.execute(&self.context(h), block.txs.clone(), false)?;
+        let execution = self.execute(&self.context(h), candidates, false)?;
         if execution.prepared.root != h.state_root {
             return Err(invalid(format!(
                 "state root {} does not match the executed root {}",

@@ -6,8 +6,8 @@ use std::{
     collections::{BTreeMap, BinaryHeap, HashMap},
 };
 
-use hibana_runtime::Rejection;
-use hibana_types::{Address, Amount, Hash, SignedTransaction, encode};
+use hibana_runtime::{CheckedTx, Rejection};
+use hibana_types::{Address, Amount, Hash};
 
 /// How far ahead of an account's next nonce a transaction may be queued.
 pub const MAX_NONCE_GAP: u64 = 64;
@@ -52,7 +52,7 @@ pub enum MempoolError {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    tx: SignedTransaction,
+    tx: CheckedTx,
     size: usize,
     arrival: u64,
 }
@@ -107,15 +107,20 @@ impl Mempool {
         self.entries.contains_key(hash)
     }
 
-    /// Adds a transaction whose signature was verified; `next_nonce` is the sender's committed
+    /// A pending transaction, with what its stateless checks verified.
+    pub fn get(&self, hash: &Hash) -> Option<&CheckedTx> {
+        self.entries.get(hash).map(|e| &e.tx)
+    }
+
+    /// Adds a transaction whose stateless checks passed; `next_nonce` is the sender's committed
     /// next nonce. Replaces a pending transaction with the same nonce if it pays a higher fee.
-    pub fn insert(&mut self, tx: SignedTransaction, next_nonce: u64) -> Result<Hash, MempoolError> {
+    pub fn insert(&mut self, tx: CheckedTx, next_nonce: u64) -> Result<Hash, MempoolError> {
         let hash = tx.hash();
         if self.entries.contains_key(&hash) {
             return Err(MempoolError::Duplicate(hash));
         }
         let sender = tx.sender();
-        let nonce = tx.tx.nonce;
+        let nonce = tx.tx().tx.nonce;
         if nonce < next_nonce {
             return Err(Rejection::WrongNonce {
                 account: sender,
@@ -139,15 +144,15 @@ impl Mempool {
             .copied();
         if let Some(old) = replaced
             && let Some(entry) = self.entries.get(&old)
-            && entry.tx.tx.fee >= tx.tx.fee
+            && entry.tx.tx().tx.fee >= tx.tx().tx.fee
         {
             return Err(MempoolError::NonceTaken {
                 account: sender,
                 nonce,
-                pending_fee: entry.tx.tx.fee,
+                pending_fee: entry.tx.tx().tx.fee,
             });
         }
-        let size = encode(&tx).len();
+        let size = tx.size();
         if replaced.is_none()
             && (self.entries.len() >= self.max_txs || self.bytes + size > self.max_bytes)
         {
@@ -174,12 +179,12 @@ impl Mempool {
     }
 
     /// Removes a transaction.
-    pub fn remove(&mut self, hash: &Hash) -> Option<SignedTransaction> {
+    pub fn remove(&mut self, hash: &Hash) -> Option<CheckedTx> {
         let entry = self.entries.remove(hash)?;
         self.bytes -= entry.size;
         let sender = entry.tx.sender();
         if let Some(queue) = self.by_sender.get_mut(&sender) {
-            queue.remove(&entry.tx.tx.nonce);
+            queue.remove(&entry.tx.tx().tx.nonce);
             if queue.is_empty() {
                 self.by_sender.remove(&sender);
             }
@@ -196,14 +201,14 @@ impl Mempool {
         max: usize,
         max_bytes: usize,
         mut next_nonce: impl FnMut(&Address) -> u64,
-    ) -> Vec<SignedTransaction> {
+    ) -> Vec<CheckedTx> {
         let mut heap = BinaryHeap::new();
         let mut cursors: HashMap<Address, u64> = HashMap::new();
         for (sender, queue) in &self.by_sender {
             let next = next_nonce(sender);
             if let Some(hash) = queue.get(&next) {
                 let entry = &self.entries[hash];
-                heap.push((entry.tx.tx.fee, Reverse(entry.arrival), *sender, *hash));
+                heap.push((entry.tx.tx().tx.fee, Reverse(entry.arrival), *sender, *hash));
                 cursors.insert(*sender, next);
             }
         }
@@ -224,7 +229,12 @@ impl Mempool {
             *cursor += 1;
             if let Some(next_hash) = self.by_sender.get(&sender).and_then(|q| q.get(cursor)) {
                 let entry = &self.entries[next_hash];
-                heap.push((entry.tx.tx.fee, Reverse(entry.arrival), sender, *next_hash));
+                heap.push((
+                    entry.tx.tx().tx.fee,
+                    Reverse(entry.arrival),
+                    sender,
+                    *next_hash,
+                ));
             }
         }
         out
@@ -256,12 +266,13 @@ impl Mempool {
 
 #[cfg(test)]
 mod tests {
+    use hibana_runtime::Params;
     use hibana_types::{Message, SecretKey, Transaction, Transfer};
 
     use super::*;
 
-    fn tx(key: &SecretKey, nonce: u64, fee: u128) -> SignedTransaction {
-        Transaction {
+    fn tx(key: &SecretKey, nonce: u64, fee: u128) -> CheckedTx {
+        let signed = Transaction {
             chain_id: "t".into(),
             signer: key.public_key(),
             nonce,
@@ -271,7 +282,8 @@ mod tests {
                 amount: Amount(1),
             })],
         }
-        .sign(key)
+        .sign(key);
+        hibana_runtime::check_stateless(&signed, "t", &Params::default()).unwrap()
     }
 
     #[test]
@@ -282,7 +294,10 @@ mod tests {
         pool.insert(tx(&a, 0, 10), 0).unwrap();
         pool.insert(tx(&b, 0, 50), 0).unwrap();
         let picked = pool.select(10, usize::MAX, |_| 0);
-        let order: Vec<(Address, u64)> = picked.iter().map(|t| (t.sender(), t.tx.nonce)).collect();
+        let order: Vec<(Address, u64)> = picked
+            .iter()
+            .map(|t| (t.sender(), t.tx().tx.nonce))
+            .collect();
         let (aa, ba) = (a.public_key().address(), b.public_key().address());
         assert_eq!(order, vec![(ba, 0), (aa, 0), (aa, 1)]);
         assert_eq!(pool.select(2, usize::MAX, |_| 0).len(), 2);

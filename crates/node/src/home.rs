@@ -410,7 +410,7 @@ pub(crate) async fn run_node(
         }
     }
     let chain = Arc::new(Chain::new(store, config.mempool_max_txs)?);
-    let server = hibana_rpc::server::start(chain.clone(), config.rpc_addr)
+    let server = hibana_rpc_server::start(chain.clone(), config.rpc_addr)
         .await
         .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
     let url = format!("http://{}", server.addr);

@@ -1,4 +1,5 @@
-//! The JSON-RPC server of a node, with Prometheus metrics at `GET /metrics` on the same port.
+//! The chain's JSON-RPC methods, and the server that answers them with Prometheus metrics at
+//! `GET /metrics` and a health check at `GET /health` on the same port.
 
 use std::{
     future::Future,
@@ -15,25 +16,21 @@ use jsonrpsee::{
     PendingSubscriptionSink,
     core::{RpcResult, SubscriptionResult, async_trait},
     server::{HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle},
-    types::{ErrorObjectOwned, error::INVALID_PARAMS_CODE},
+    types::ErrorObjectOwned,
 };
 
-use crate::api::{
+use hibana_rpc::api::{
     AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX,
-    HibanaApiServer, Lookup, MEMPOOL_FULL, NODE_ERROR, TX_REJECTED, TxView, ZkInferenceView,
-    ZkModelView,
+    HibanaApiServer, Lookup, MEMPOOL_FULL, TX_REJECTED, TxView, ZkInferenceView, ZkModelView,
+};
+
+use crate::{
+    errors::{invalid_params, node_error},
+    subnets::SubnetsHandler,
 };
 
 /// Largest accepted request body (1 MiB).
 pub const MAX_REQUEST_BYTES: u32 = 1024 * 1024;
-
-pub(crate) fn invalid_params(msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(INVALID_PARAMS_CODE, msg.into(), None::<()>)
-}
-
-pub(crate) fn node_error(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(NODE_ERROR, format!("node error: {e}"), None::<()>)
-}
 
 fn parse_hash(s: &str) -> Result<Hash, ErrorObjectOwned> {
     s.parse()
@@ -72,7 +69,7 @@ fn parse_id32(what: &str, s: &str) -> Result<[u8; 32], ErrorObjectOwned> {
 
 /// The RPC methods over a node's chain.
 #[derive(Debug, Clone)]
-pub struct RpcHandler {
+pub(crate) struct RpcHandler {
     chain: Arc<Chain>,
 }
 
@@ -360,8 +357,8 @@ pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer,
     }
     .into_rpc();
     module
-        .merge(crate::subnets::SubnetsApiServer::into_rpc(
-            crate::subnets::server::SubnetsHandler { chain },
+        .merge(hibana_rpc::subnets::SubnetsApiServer::into_rpc(
+            SubnetsHandler { chain },
         ))
         .map_err(std::io::Error::other)?;
     let handle = server.start(module);

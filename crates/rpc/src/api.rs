@@ -1,6 +1,6 @@
 //! The JSON-RPC methods and the shapes they return.
 
-use hibana_runtime::{AccountView, staking::ValidatorInfo};
+use hibana_types::{AccountView, records::staking::ValidatorInfo};
 use hibana_types::{Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus};
 // The client-only expansion rewrites the method signatures and leaves these unused.
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]

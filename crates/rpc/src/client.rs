@@ -2,8 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use hibana_runtime::{AccountView, bank, staking, verify};
 use hibana_types::BlockHeader;
+use hibana_types::{
+    AccountView,
+    records::{bank, staking, subnets, verify},
+};
 use hibana_types::{
     Address, Hash, Receipt, SignedTransaction, StateProof, TxStatus, encode, verify_state_proof,
 };
@@ -117,7 +120,7 @@ impl RpcClient {
     }
 
     /// All subnets.
-    pub async fn subnets(&self) -> Result<Vec<hibana_runtime::subnets::Subnet>, ClientError> {
+    pub async fn subnets(&self) -> Result<Vec<subnets::Subnet>, ClientError> {
         use crate::subnets::SubnetsApiClient;
         self.inner.subnet_list().await.map_err(|e| self.map(e))
     }
@@ -148,7 +151,7 @@ impl RpcClient {
         &self,
         key: &str,
         limit: Option<u32>,
-    ) -> Result<Vec<hibana_runtime::subnets::EpochSummary>, ClientError> {
+    ) -> Result<Vec<subnets::EpochSummary>, ClientError> {
         use crate::subnets::SubnetsApiClient;
         self.inner
             .subnet_emissions(crate::subnets::SubnetKey(key.to_string()), limit)

@@ -6,8 +6,9 @@
 //! block header's state root), `zk_getModel` and `zk_getInference` (registered ZK models and
 //! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
-//! `subnet_weights` and `subnet_emissions`. The server (feature `server`) also answers
-//! `GET /metrics` in the Prometheus format and `GET /health`.
+//! `subnet_weights` and `subnet_emissions`. The server lives in `hibana-rpc-server` (this crate's
+//! feature `server` only generates the server traits it implements), so a client links neither
+//! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hibana_rpc::ClientError> {
@@ -20,8 +21,6 @@
 
 pub mod api;
 mod client;
-#[cfg(feature = "server")]
-pub mod server;
 pub mod subnets;
 
 pub use api::{

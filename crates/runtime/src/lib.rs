@@ -4,16 +4,21 @@
 //! I/O. It reads and writes state through [`StateRead`]/[`StateWrite`], which the store
 //! implements on disk and [`MemState`] in memory.
 //!
-//! Every component follows one contract: `init_genesis`, `begin_block`, `end_block`, and for each
-//! of its messages ([`MessageHandler`]) `check_stateless` → `check_stateful` → `execute`.
-//! Components now: [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond,
-//! unbond, slash, jail, validator set), [`verify`] (ZK-verifiable models and proved
-//! inferences) and [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs).
+//! Every component follows one contract ([`Component`]): `init_genesis`, `begin_block`,
+//! `end_block`, listed once in [`COMPONENTS`], and for each of its messages ([`MessageHandler`])
+//! `check_stateless` → `check_stateful` → `execute`, where what `check_stateless` verified (a
+//! decoded model, a checked proof) is handed on, so nothing is verified twice. Each component
+//! is a folder: `mod.rs` (the component), `messages.rs`, `state.rs`, and `query.rs` where it
+//! answers the RPC; the records clients read live in `hibana_types::records`. Components now:
+//! [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond, unbond, slash,
+//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences) and
+//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs).
 //!
-//! A block runs as: [`begin_block`], then [`deliver_tx`] for each transaction (which first
-//! runs the ante checks of [`check_stateful`]: nonce and fee, then pays the fee and runs the
-//! messages in a nested overlay that is dropped if one fails), then [`end_block`].
-//! [`check_stateless_batch`] verifies signatures of many transactions in parallel beforehand.
+//! A block runs as: [`begin_block`], then [`deliver_tx`] for each [`CheckedTx`] (which first
+//! runs the ante checks: nonce, fee and balance; then pays the fee and runs the messages in a
+//! nested overlay that is dropped if one fails), then [`end_block`]. Only [`check_stateless`]
+//! and [`check_stateless_batch`] (signatures in parallel, batched) make a [`CheckedTx`]; a
+//! mempool asks [`admit`], which runs the cheap checks before the expensive ones.
 //!
 //! ```
 //! use hibana_runtime::{BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState};
@@ -38,7 +43,7 @@
 //!     messages: vec![Message::Transfer(Transfer { to: validator.public_key().address(), amount: Amount(5) })],
 //! }
 //! .sign(&alice);
-//! hibana_runtime::check_stateless(&tx, "doc", &genesis.params).unwrap();
+//! let tx = hibana_runtime::check_stateless(&tx, "doc", &genesis.params).unwrap();
 //! let ctx = BlockContext { chain_id: "doc".into(), height: 1, time_ms: 1, proposer: validator.public_key().address() };
 //! let receipt = hibana_runtime::deliver_tx(&mut state, &ctx, &tx, 0).unwrap().unwrap();
 //! assert!(receipt.is_success());
@@ -53,13 +58,18 @@ mod state;
 pub mod subnets;
 pub mod verify;
 
+use std::sync::Arc;
+
 use hibana_types::{
-    Address, Amount, Event, Message, PublicKey, Receipt, SignedTransaction, TxOutcome, encode,
+    Address, Amount, Event, Hash, Message, PublicKey, Receipt, SignedTransaction, TxOutcome, encode,
 };
+use rand::{SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
 
+pub use bank::query::query_account;
 pub(crate) use error::invalid;
 pub use error::{ExecError, Rejection, TxError};
+pub use hibana_types::AccountView;
 pub use params::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
 pub use state::{
     MemState, StateDelta, StateError, StateRead, StateWrite, apply_writes, get_typed, put_typed,
@@ -92,80 +102,162 @@ pub struct TxContext<'a> {
     pub block: &'a BlockContext,
 }
 
-/// The contract every message type follows.
+/// The contract every message type follows: `check_stateless` (no state; run in parallel before
+/// execution) returns what it verified, which `check_stateful` and `execute` take, so nothing is
+/// verified twice and no cache decides a verdict.
 pub trait MessageHandler {
-    /// Checks that need no state (amounts, formats); run in parallel before execution.
-    fn check_stateless(&self) -> Result<(), TxError>;
+    /// What `check_stateless` established (a decoded model, a verified proof), or `()`.
+    type Verified;
+    /// Checks that need no state (amounts, formats, proofs).
+    fn check_stateless(&self) -> Result<Self::Verified, TxError>;
     /// Checks against the current state, without writing.
     fn check_stateful<S: StateRead + ?Sized>(
         &self,
+        verified: &Self::Verified,
         state: &S,
         ctx: &TxContext<'_>,
     ) -> Result<(), ExecError>;
     /// Applies the message: the only place that writes state and emits events.
     fn execute<S: StateWrite + ?Sized>(
         &self,
+        verified: &Self::Verified,
         state: &mut S,
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError>;
 }
 
+/// What the stateless checks of one message established, kept with its transaction until
+/// execution.
+#[derive(Clone, Debug)]
+pub enum VerifiedMessage {
+    /// Nothing beyond the message's own fields.
+    Plain,
+    /// A `RegisterZkModel`'s decoded `.zkm`.
+    ZkModel(Arc<hibana_zkml::ZkModel>),
+    /// A `SubmitZkInference` whose proof verified.
+    ZkInference(Arc<verify::VerifiedSubmission>),
+}
+
+/// A message whose verified data does not belong to it: a bug, never a user's doing.
+fn mismatch() -> ExecError {
+    ExecError::Tx(TxError::Invalid(
+        "internal error: the verified data does not match the message".into(),
+    ))
+}
+
 impl MessageHandler for Message {
-    fn check_stateless(&self) -> Result<(), TxError> {
-        match self {
-            Message::Transfer(m) => m.check_stateless(),
-            Message::Bond(m) => m.check_stateless(),
-            Message::Unbond(m) => m.check_stateless(),
-            Message::RegisterZkModel(m) => m.check_stateless(),
-            Message::SubmitZkInference(m) => m.check_stateless(),
-            Message::CreateSubnet(m) => m.check_stateless(),
-            Message::RegisterNeuron(m) => m.check_stateless(),
-            Message::CommitWeights(m) => m.check_stateless(),
-            Message::RevealWeights(m) => m.check_stateless(),
-            Message::SubmitEvidence(m) => m.check_stateless(),
-        }
+    type Verified = VerifiedMessage;
+
+    fn check_stateless(&self) -> Result<VerifiedMessage, TxError> {
+        Ok(match self {
+            Message::Transfer(m) => plain(m.check_stateless())?,
+            Message::Bond(m) => plain(m.check_stateless())?,
+            Message::Unbond(m) => plain(m.check_stateless())?,
+            Message::CreateSubnet(m) => plain(m.check_stateless())?,
+            Message::RegisterNeuron(m) => plain(m.check_stateless())?,
+            Message::CommitWeights(m) => plain(m.check_stateless())?,
+            Message::RevealWeights(m) => plain(m.check_stateless())?,
+            Message::SubmitEvidence(m) => plain(m.check_stateless())?,
+            Message::RegisterZkModel(m) => VerifiedMessage::ZkModel(Arc::new(m.check_stateless()?)),
+            Message::SubmitZkInference(m) => {
+                VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
+            }
+        })
     }
 
     fn check_stateful<S: StateRead + ?Sized>(
         &self,
+        verified: &VerifiedMessage,
         state: &S,
         ctx: &TxContext<'_>,
     ) -> Result<(), ExecError> {
-        match self {
-            Message::Transfer(m) => m.check_stateful(state, ctx),
-            Message::Bond(m) => m.check_stateful(state, ctx),
-            Message::Unbond(m) => m.check_stateful(state, ctx),
-            Message::RegisterZkModel(m) => m.check_stateful(state, ctx),
-            Message::SubmitZkInference(m) => m.check_stateful(state, ctx),
-            Message::CreateSubnet(m) => m.check_stateful(state, ctx),
-            Message::RegisterNeuron(m) => m.check_stateful(state, ctx),
-            Message::CommitWeights(m) => m.check_stateful(state, ctx),
-            Message::RevealWeights(m) => m.check_stateful(state, ctx),
-            Message::SubmitEvidence(m) => m.check_stateful(state, ctx),
+        use VerifiedMessage as V;
+        match (self, verified) {
+            (Message::Transfer(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::Bond(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::Unbond(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CreateSubnet(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RegisterNeuron(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CommitWeights(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RevealWeights(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::SubmitEvidence(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
+            (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
+            _ => Err(mismatch()),
         }
     }
 
     fn execute<S: StateWrite + ?Sized>(
         &self,
+        verified: &VerifiedMessage,
         state: &mut S,
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        match self {
-            Message::Transfer(m) => m.execute(state, ctx, events),
-            Message::Bond(m) => m.execute(state, ctx, events),
-            Message::Unbond(m) => m.execute(state, ctx, events),
-            Message::RegisterZkModel(m) => m.execute(state, ctx, events),
-            Message::SubmitZkInference(m) => m.execute(state, ctx, events),
-            Message::CreateSubnet(m) => m.execute(state, ctx, events),
-            Message::RegisterNeuron(m) => m.execute(state, ctx, events),
-            Message::CommitWeights(m) => m.execute(state, ctx, events),
-            Message::RevealWeights(m) => m.execute(state, ctx, events),
-            Message::SubmitEvidence(m) => m.execute(state, ctx, events),
+        use VerifiedMessage as V;
+        match (self, verified) {
+            (Message::Transfer(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::Bond(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::Unbond(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CreateSubnet(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RegisterNeuron(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CommitWeights(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RevealWeights(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::SubmitEvidence(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
+            (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
+            _ => Err(mismatch()),
         }
     }
 }
+
+fn plain(result: Result<(), TxError>) -> Result<VerifiedMessage, TxError> {
+    result.map(|()| VerifiedMessage::Plain)
+}
+
+/// A component of the state machine: its genesis, its work at the start and end of every
+/// block, and (in its folder) its messages, state and queries. Every hook runs through
+/// [`COMPONENTS`], in order.
+pub trait Component: Sync {
+    /// The component's name (the prefix of its events and state keys).
+    fn name(&self) -> &'static str;
+    /// Writes the component's genesis state.
+    fn init_genesis(
+        &self,
+        _state: &mut dyn StateWrite,
+        _genesis: &Genesis,
+    ) -> Result<(), ExecError> {
+        Ok(())
+    }
+    /// Work at the start of every block, before its transactions.
+    fn begin_block(
+        &self,
+        _state: &mut dyn StateWrite,
+        _block: &BlockContext,
+        _events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        Ok(())
+    }
+    /// Work at the end of every block, after its transactions.
+    fn end_block(
+        &self,
+        _state: &mut dyn StateWrite,
+        _block: &BlockContext,
+        _events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        Ok(())
+    }
+}
+
+/// The chain's components, in the order their hooks run. Adding a component is a folder, one
+/// line here, and its messages in `hibana-types`.
+pub static COMPONENTS: &[&dyn Component] = &[
+    &bank::Bank,
+    &staking::Staking,
+    &verify::Verify,
+    &subnets::Subnets,
+];
 
 /// The chain parameters stored at genesis.
 pub fn params<S: StateRead + ?Sized>(state: &S) -> Result<Params, StateError> {
@@ -178,41 +270,94 @@ pub fn chain_id<S: StateRead + ?Sized>(state: &S) -> Result<String, StateError> 
 }
 
 /// Writes the genesis state.
-pub fn init_genesis<S: StateWrite + ?Sized>(
+pub fn init_genesis<S: StateWrite>(state: &mut S, genesis: &Genesis) -> Result<(), GenesisError> {
+    init_genesis_with(COMPONENTS, state, genesis)
+}
+
+/// Writes the genesis state of a chain made of `components`.
+pub fn init_genesis_with<S: StateWrite>(
+    components: &[&dyn Component],
     state: &mut S,
     genesis: &Genesis,
 ) -> Result<(), GenesisError> {
     genesis.validate()?;
-    staking::check_params(&genesis.params).map_err(|e| GenesisError::Invalid(e.to_string()))?;
     put_typed(state, PARAMS_KEY.to_vec(), &genesis.params);
     put_typed(state, CHAIN_ID_KEY.to_vec(), &genesis.chain_id);
-    let fail = |e: ExecError| match e {
-        ExecError::State(s) => GenesisError::State(s),
-        ExecError::Tx(t) => GenesisError::Invalid(t.to_string()),
-    };
-    for account in &genesis.accounts {
-        bank::credit(state, &account.address, account.balance).map_err(fail)?;
-        bank::mint_supply(state, account.balance).map_err(fail)?;
-    }
-    for v in &genesis.validators {
-        staking::genesis_validator(state, v.public_key, v.stake).map_err(fail)?;
+    for component in components {
+        component
+            .init_genesis(state, genesis)
+            .map_err(|e| match e {
+                ExecError::State(s) => GenesisError::State(s),
+                ExecError::Tx(t) => GenesisError::Invalid(format!("{}: {t}", component.name())),
+            })?;
     }
     Ok(())
 }
 
+/// A transaction whose stateless checks passed, with what they verified. Only
+/// [`check_stateless`] and [`check_stateless_batch`] make one, so [`deliver_tx`] never runs a
+/// transaction whose signature, format or proofs were not checked.
+#[derive(Clone, Debug)]
+pub struct CheckedTx {
+    tx: SignedTransaction,
+    hash: Hash,
+    size: usize,
+    verified: Vec<VerifiedMessage>,
+}
+
+impl CheckedTx {
+    /// The transaction.
+    pub fn tx(&self) -> &SignedTransaction {
+        &self.tx
+    }
+
+    /// The transaction, without what was verified.
+    pub fn into_tx(self) -> SignedTransaction {
+        self.tx
+    }
+
+    /// The transaction hash (computed once).
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// The encoded size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The sender's address.
+    pub fn sender(&self) -> Address {
+        self.tx.sender()
+    }
+}
+
 /// Checks everything about a transaction that needs no state: chain id, size, message count,
-/// message formats and the signature.
+/// message formats (proofs included) and the signature.
 pub fn check_stateless(
     tx: &SignedTransaction,
     chain_id: &str,
     params: &Params,
-) -> Result<(), Rejection> {
-    check_format(tx, chain_id, params)?;
+) -> Result<CheckedTx, Rejection> {
+    let format = check_format(tx, chain_id, params)?;
     tx.verify_signature()
-        .map_err(|e| Rejection::BadSignature(e.to_string()))
+        .map_err(|e| Rejection::BadSignature(e.to_string()))?;
+    check_messages(tx, format)
 }
 
-fn check_format(tx: &SignedTransaction, chain_id: &str, params: &Params) -> Result<(), Rejection> {
+/// What the format check learnt about a transaction's encoding.
+#[derive(Clone, Copy)]
+struct Format {
+    hash: Hash,
+    size: usize,
+}
+
+/// The cheap checks: chain id, message count and size. No signature, no message checks.
+fn check_format(
+    tx: &SignedTransaction,
+    chain_id: &str,
+    params: &Params,
+) -> Result<Format, Rejection> {
     if tx.tx.chain_id != chain_id {
         return Err(Rejection::WrongChain {
             expected: chain_id.to_string(),
@@ -231,18 +376,39 @@ fn check_format(tx: &SignedTransaction, chain_id: &str, params: &Params) -> Resu
             params.max_messages_per_tx
         )));
     }
-    let size = encode(tx).len();
+    let bytes = encode(tx);
+    let size = bytes.len();
     if size > params.max_tx_bytes as usize {
         return Err(Rejection::Malformed(format!(
             "{size} bytes exceed the limit of {}",
             params.max_tx_bytes
         )));
     }
-    for (i, m) in tx.tx.messages.iter().enumerate() {
-        m.check_stateless()
-            .map_err(|e| Rejection::Malformed(format!("message {i}: {e}")))?;
-    }
-    Ok(())
+    Ok(Format {
+        hash: Hash::digest(&bytes),
+        size,
+    })
+}
+
+/// Each message's stateless checks, after the signature: what they verified goes with the
+/// transaction.
+fn check_messages(tx: &SignedTransaction, format: Format) -> Result<CheckedTx, Rejection> {
+    let verified = tx
+        .tx
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.check_stateless()
+                .map_err(|e| Rejection::Malformed(format!("message {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CheckedTx {
+        tx: tx.clone(),
+        hash: format.hash,
+        size: format.size,
+        verified,
+    })
 }
 
 /// [`check_stateless`] for many transactions, in parallel and with batched signature
@@ -252,18 +418,21 @@ pub fn check_stateless_batch(
     txs: &[SignedTransaction],
     chain_id: &str,
     params: &Params,
-) -> Vec<Result<(), Rejection>> {
+) -> Vec<Result<CheckedTx, Rejection>> {
     const CHUNK: usize = 128;
     txs.par_chunks(CHUNK)
         .flat_map_iter(|chunk| {
-            let mut results: Vec<Result<(), Rejection>> = chunk
+            let mut formats: Vec<Result<Format, Rejection>> = chunk
                 .iter()
                 .map(|tx| check_format(tx, chain_id, params))
                 .collect();
             let mut batch = ed25519_consensus::batch::Verifier::new();
+            // The batch's random coefficients come from a hash of everything in the batch, so
+            // a signer cannot choose signatures that cancel out, and no OS randomness is used.
+            let mut transcript = blake3::Hasher::new_derive_key("hibana/runtime/batch-verify/v1");
             let mut queued = 0usize;
             let sign_bytes: Vec<Vec<u8>> = chunk.iter().map(|tx| tx.tx.sign_bytes()).collect();
-            for ((tx, result), msg) in chunk.iter().zip(results.iter_mut()).zip(&sign_bytes) {
+            for ((tx, result), msg) in chunk.iter().zip(formats.iter_mut()).zip(&sign_bytes) {
                 if result.is_err() {
                     continue;
                 }
@@ -274,12 +443,17 @@ pub fn check_stateless_batch(
                     continue;
                 }
                 let key = ed25519_consensus::VerificationKeyBytes::from(tx.tx.signer.0);
-                batch.queue((key, tx.signature.to_ed25519(), msg));
+                let signature = tx.signature.to_ed25519();
+                transcript.update(&tx.tx.signer.0);
+                transcript.update(&signature.to_bytes());
+                transcript.update(blake3::hash(msg).as_bytes());
+                batch.queue((key, signature, msg));
                 queued += 1;
             }
-            if queued > 0 && batch.verify(rand::thread_rng()).is_err() {
+            let coefficients = StdRng::from_seed(*transcript.finalize().as_bytes());
+            if queued > 0 && batch.verify(coefficients).is_err() {
                 // Some signature is bad: find which, one by one.
-                for ((tx, result), msg) in chunk.iter().zip(results.iter_mut()).zip(&sign_bytes) {
+                for ((tx, result), msg) in chunk.iter().zip(formats.iter_mut()).zip(&sign_bytes) {
                     if result.is_ok()
                         && let Err(e) = tx.tx.signer.verify(msg, &tx.signature)
                     {
@@ -287,7 +461,11 @@ pub fn check_stateless_batch(
                     }
                 }
             }
-            results
+            chunk
+                .iter()
+                .zip(formats)
+                .map(|(tx, format)| format.and_then(|f| check_messages(tx, f)))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -298,16 +476,30 @@ pub fn check_stateful<S: StateRead + ?Sized>(
     state: &S,
     tx: &SignedTransaction,
 ) -> Result<(), ExecError> {
-    check_ante(state, tx)?.map_err(|r| ExecError::Tx(TxError::Invalid(r.to_string())))
+    let min_fee = params(state)?.min_fee;
+    check_ante(state, tx, min_fee, Nonce::Next)?
+        .map_err(|r| ExecError::Tx(TxError::Invalid(r.to_string())))
+}
+
+/// Which nonces the ante check accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nonce {
+    /// Only the account's next nonce (block execution).
+    Next,
+    /// The next one or a later one (the mempool queues transactions behind earlier ones).
+    NextOrLater,
 }
 
 fn check_ante<S: StateRead + ?Sized>(
     state: &S,
     tx: &SignedTransaction,
+    min_fee: Amount,
+    nonce: Nonce,
 ) -> Result<Result<(), Rejection>, StateError> {
     let sender = tx.sender();
     let account = bank::account(state, &sender)?;
-    if tx.tx.nonce != account.nonce {
+    let later_ok = nonce == Nonce::NextOrLater && tx.tx.nonce > account.nonce;
+    if tx.tx.nonce != account.nonce && !later_ok {
         let hint = if tx.tx.nonce < account.nonce {
             " (already used: a replay or a duplicate)"
         } else {
@@ -320,10 +512,9 @@ fn check_ante<S: StateRead + ?Sized>(
             hint,
         }));
     }
-    let params = params(state)?;
-    if tx.tx.fee < params.min_fee {
+    if tx.tx.fee < min_fee {
         return Ok(Err(Rejection::FeeTooLow {
-            minimum: params.min_fee,
+            minimum: min_fee,
             found: tx.tx.fee,
         }));
     }
@@ -337,21 +528,81 @@ fn check_ante<S: StateRead + ?Sized>(
     Ok(Ok(()))
 }
 
+/// Admits a transaction to a mempool over the committed `state`, cheapest checks first: the
+/// format (chain id, size, message count), then the ante checks (fee, balance, a nonce not yet
+/// used), and only for a transaction that passes them the signature and the messages'
+/// stateless checks (proofs). A transaction next in line is then dry-run against the state at
+/// `next_height`, so one bound to fail is refused with its reason instead of costing its fee.
+/// Returns `Err` only if storage failed.
+pub fn admit<S: StateRead + ?Sized>(
+    state: &S,
+    tx: &SignedTransaction,
+    chain_id: &str,
+    params: &Params,
+    next_height: u64,
+) -> Result<Result<CheckedTx, Rejection>, StateError> {
+    let format = match check_format(tx, chain_id, params) {
+        Ok(f) => f,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    if let Err(rejection) = check_ante(state, tx, params.min_fee, Nonce::NextOrLater)? {
+        return Ok(Err(rejection));
+    }
+    if let Err(e) = tx.verify_signature() {
+        return Ok(Err(Rejection::BadSignature(e.to_string())));
+    }
+    let checked = match check_messages(tx, format) {
+        Ok(checked) => checked,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    if tx.tx.nonce == bank::account(state, &tx.sender())?.nonce {
+        let block = BlockContext {
+            chain_id: chain_id.to_string(),
+            height: next_height,
+            time_ms: 0,
+            proposer: tx.sender(),
+        };
+        let mut dry = StateDelta::new(state);
+        match apply(&mut dry, &block, &checked, 0)? {
+            Ok(receipt) => {
+                if let TxOutcome::Failed(reason) = receipt.outcome {
+                    return Ok(Err(Rejection::WouldFail(reason)));
+                }
+            }
+            Err(rejection) => return Ok(Err(rejection)),
+        }
+    }
+    Ok(Ok(checked))
+}
+
 /// Runs one transaction whose stateless checks passed. Returns `Ok(Err(rejection))` if it may
 /// not be included (state unchanged), `Ok(Ok(receipt))` if it was included (the fee is paid and
 /// the nonce used even when a message fails), and `Err` if storage failed.
 pub fn deliver_tx<S: StateWrite + ?Sized>(
     state: &mut S,
     block: &BlockContext,
-    tx: &SignedTransaction,
+    tx: &CheckedTx,
     index: u32,
 ) -> Result<Result<Receipt, Rejection>, StateError> {
-    if let Err(rejection) = check_ante(state, tx)? {
+    let min_fee = params(state)?.min_fee;
+    if let Err(rejection) = check_ante(state, &tx.tx, min_fee, Nonce::Next)? {
         return Ok(Err(rejection));
     }
+    apply(state, block, tx, index)
+}
+
+/// Pays the fee, uses the nonce and runs the messages of a transaction that passed the ante
+/// checks.
+fn apply<S: StateWrite + ?Sized>(
+    state: &mut S,
+    block: &BlockContext,
+    checked: &CheckedTx,
+    index: u32,
+) -> Result<Result<Receipt, Rejection>, StateError> {
+    let tx = &checked.tx;
     let sender = tx.sender();
     let mut account = bank::account(state, &sender)?;
-    // check_ante guarantees both of these.
+    // The ante checks guarantee both of these.
     account.balance = account
         .balance
         .checked_sub(tx.tx.fee)
@@ -381,10 +632,10 @@ pub fn deliver_tx<S: StateWrite + ?Sized>(
     let mut overlay = StateDelta::new(&*state);
     let mut msg_events = Vec::new();
     let mut outcome = TxOutcome::Success;
-    for (i, message) in tx.tx.messages.iter().enumerate() {
+    for (i, (message, verified)) in tx.tx.messages.iter().zip(&checked.verified).enumerate() {
         let result = message
-            .check_stateful(&overlay, &ctx)
-            .and_then(|()| message.execute(&mut overlay, &ctx, &mut msg_events));
+            .check_stateful(verified, &overlay, &ctx)
+            .and_then(|()| message.execute(verified, &mut overlay, &ctx, &mut msg_events));
         match result {
             Ok(()) => {}
             Err(ExecError::State(e)) => return Err(e),
@@ -400,7 +651,7 @@ pub fn deliver_tx<S: StateWrite + ?Sized>(
         events.extend(msg_events);
     }
     Ok(Ok(Receipt {
-        tx_hash: tx.hash(),
+        tx_hash: checked.hash,
         height: block.height,
         index,
         outcome,
@@ -410,69 +661,65 @@ pub fn deliver_tx<S: StateWrite + ?Sized>(
 }
 
 /// Start-of-block work of every component.
-pub fn begin_block<S: StateWrite + ?Sized>(
+pub fn begin_block<S: StateWrite>(
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
-    let mut events = Vec::new();
-    // Crediting matured stake can only fail on a supply overflow, which genesis rules out.
-    block_hook(
-        "begin_block",
-        staking::begin_block(state, block.height, &mut events),
-    )?;
-    Ok(events)
+    begin_block_with(COMPONENTS, state, block)
 }
 
 /// End-of-block work of every component.
-pub fn end_block<S: StateWrite + ?Sized>(
+pub fn end_block<S: StateWrite>(
+    state: &mut S,
+    block: &BlockContext,
+) -> Result<Vec<Event>, StateError> {
+    end_block_with(COMPONENTS, state, block)
+}
+
+/// Start-of-block work of `components`, in order.
+pub fn begin_block_with<S: StateWrite>(
+    components: &[&dyn Component],
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
     let mut events = Vec::new();
-    // Minting emission can only fail on a supply overflow.
-    block_hook(
-        "end_block",
-        subnets::end_block(state, block.height, &mut events),
-    )?;
+    for component in components {
+        block_hook(
+            component.name(),
+            "begin_block",
+            component.begin_block(state, block, &mut events),
+        )?;
+    }
     Ok(events)
 }
 
-/// Block hooks have no transaction to fail: any error of theirs is the node's.
-fn block_hook(hook: &str, result: Result<(), ExecError>) -> Result<(), StateError> {
+/// End-of-block work of `components`, in order.
+pub fn end_block_with<S: StateWrite>(
+    components: &[&dyn Component],
+    state: &mut S,
+    block: &BlockContext,
+) -> Result<Vec<Event>, StateError> {
+    let mut events = Vec::new();
+    for component in components {
+        block_hook(
+            component.name(),
+            "end_block",
+            component.end_block(state, block, &mut events),
+        )?;
+    }
+    Ok(events)
+}
+
+/// Block hooks have no transaction to fail: any error of theirs (crediting matured stake or
+/// minting emission can only fail on a supply overflow, which genesis rules out) is the node's.
+fn block_hook(
+    component: &str,
+    hook: &str,
+    result: Result<(), ExecError>,
+) -> Result<(), StateError> {
     match result {
         Ok(()) => Ok(()),
         Err(ExecError::State(e)) => Err(e),
-        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("{hook}: {e}"))),
+        Err(ExecError::Tx(e)) => Err(StateError::Backend(format!("{component} {hook}: {e}"))),
     }
-}
-
-/// An account as the RPC shows it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AccountView {
-    /// The address.
-    pub address: Address,
-    /// Spendable balance.
-    pub balance: Amount,
-    /// Next nonce.
-    pub nonce: u64,
-    /// Total bonded stake, valued in tokens.
-    pub stake: Amount,
-    /// Delegations per validator.
-    pub delegations: Vec<staking::DelegationView>,
-}
-
-/// Reads an account's balance, nonce and stake.
-pub fn query_account<S: StateRead + ?Sized>(
-    state: &S,
-    address: &Address,
-) -> Result<AccountView, StateError> {
-    let account = bank::account(state, address)?;
-    let (delegations, stake) = staking::stake_of(state, address)?;
-    Ok(AccountView {
-        address: *address,
-        balance: account.balance,
-        nonce: account.nonce,
-        stake,
-        delegations,
-    })
 }

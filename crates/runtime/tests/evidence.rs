@@ -75,9 +75,10 @@ fn equivocation_is_slashed_and_jailed_once_and_bad_evidence_is_refused() {
             messages: vec![Message::SubmitEvidence(SubmitEvidence { equivocation: e })],
         }
         .sign(&reporter);
-        if let Err(e) = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default()) {
-            return TxOutcome::Failed(e.to_string());
-        }
+        let tx = match hibana_runtime::check_stateless(&tx, CHAIN, &Default::default()) {
+            Ok(checked) => checked,
+            Err(e) => return TxOutcome::Failed(e.to_string()),
+        };
         let receipt = deliver_tx(state, &ctx, &tx, 0).unwrap().unwrap();
         nonce += 1;
         receipt.outcome

@@ -183,9 +183,9 @@ proptest! {
             let tx = make_tx(&w, &a);
             let stateless = check_stateless(&tx, CHAIN, &w.params);
             let before = w.state.clone();
-            let outcome = match stateless {
-                Ok(()) => deliver_tx(&mut w.state, &c, &tx, 0).unwrap(),
-                Err(r) => Err(r),
+            let outcome = match &stateless {
+                Ok(checked) => deliver_tx(&mut w.state, &c, checked, 0).unwrap(),
+                Err(r) => Err(r.clone()),
             };
             match outcome {
                 Err(_) => prop_assert_eq!(&w.state, &before, "a rejected transaction changed state"),
@@ -195,7 +195,8 @@ proptest! {
                     prop_assert_eq!(acct.nonce, bank::account(&before, &sender).unwrap().nonce + 1);
                     // Replaying the same transaction is rejected and changes nothing.
                     let snapshot = w.state.clone();
-                    let replay = deliver_tx(&mut w.state, &c, &tx, 1).unwrap();
+                    let Ok(checked) = &stateless else { unreachable!() };
+                    let replay = deliver_tx(&mut w.state, &c, checked, 1).unwrap();
                     let is_nonce_rejection = matches!(replay, Err(Rejection::WrongNonce { .. }));
                     prop_assert!(is_nonce_rejection);
                     prop_assert_eq!(&w.state, &snapshot);
@@ -233,7 +234,8 @@ proptest! {
         let mut future = base.clone();
         future.nonce = 5;
         let mut state = w.state.clone();
-        let r = deliver_tx(&mut state, &ctx(&w, 1), &future.sign(key), 0).unwrap();
+        let future = check_stateless(&future.sign(key), CHAIN, &w.params).unwrap();
+        let r = deliver_tx(&mut state, &ctx(&w, 1), &future, 0).unwrap();
         let is_wrong_nonce = matches!(r, Err(Rejection::WrongNonce { expected: 0, found: 5, .. }));
         prop_assert!(is_wrong_nonce);
         prop_assert_eq!(&state, &w.state);
@@ -289,6 +291,7 @@ fn slashing_burns_bonded_and_unbonding_stake() {
         })],
     }
     .sign(key);
+    let bond = check_stateless(&bond, CHAIN, &w.params).unwrap();
     assert!(
         deliver_tx(&mut w.state, &c, &bond, 0)
             .unwrap()
@@ -306,6 +309,7 @@ fn slashing_burns_bonded_and_unbonding_stake() {
         })],
     }
     .sign(key);
+    let unbond = check_stateless(&unbond, CHAIN, &w.params).unwrap();
     assert!(
         deliver_tx(&mut w.state, &c, &unbond, 1)
             .unwrap()

@@ -73,7 +73,7 @@ impl World {
             .sign(key);
             let outcome = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())
                 .map_err(|e| e.to_string())
-                .and_then(|()| {
+                .and_then(|tx| {
                     deliver_tx(&mut self.state, &ctx, &tx, i as u32)
                         .unwrap()
                         .map_err(|e| e.to_string())

@@ -88,7 +88,7 @@ impl Chain {
     /// Runs a transaction the way a block does: stateless checks, then delivery.
     fn run(&mut self, message: Message) -> Result<Receipt, Rejection> {
         let tx = self.tx(message);
-        hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())?;
+        let tx = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())?;
         self.height += 1;
         let ctx = BlockContext {
             chain_id: CHAIN.into(),
@@ -299,7 +299,9 @@ fn remembered_verdicts_are_for_the_exact_bytes() {
         zkm: zkm.clone(),
         proof: proof.to_bytes().unwrap(),
     };
-    let first = verify::verify_submission(&message(&proof)).unwrap().1;
+    let first = verify::verify_submission(&message(&proof))
+        .unwrap()
+        .verified;
     let mut changed = proof.clone();
     changed.output[0] += 1;
     assert!(verify::verify_submission(&message(&changed)).is_err());
@@ -307,7 +309,9 @@ fn remembered_verdicts_are_for_the_exact_bytes() {
     flipped.proof[64] ^= 1;
     assert!(verify::verify_submission(&message(&flipped)).is_err());
     assert_eq!(
-        verify::verify_submission(&message(&proof)).unwrap().1,
+        verify::verify_submission(&message(&proof))
+            .unwrap()
+            .verified,
         first
     );
 }

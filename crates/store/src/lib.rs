@@ -317,7 +317,7 @@ impl Store {
                 let hash = receipt.tx_hash.0;
                 txs.insert(hash, (height, index))?;
                 receipts_table.insert((height, index), encode(receipt).as_slice())?;
-                for account in accounts_touched(tx) {
+                for account in tx.accounts() {
                     account_txs.insert((account.0, height, index), hash)?;
                 }
             }
@@ -486,30 +486,6 @@ impl Store {
             .map(|r| Hash(r.0))
             .map_err(|e| StoreError::Tree(e.to_string()))
     }
-}
-
-/// The accounts a transaction involves: the sender and every recipient or validator named.
-fn accounts_touched(tx: &SignedTransaction) -> Vec<Address> {
-    let mut accounts = vec![tx.sender()];
-    for m in &tx.tx.messages {
-        let other = match m {
-            hibana_types::Message::Transfer(t) => t.to,
-            hibana_types::Message::Bond(b) => b.validator,
-            hibana_types::Message::Unbond(u) => u.validator,
-            hibana_types::Message::SubmitEvidence(e) => e.equivocation.first.vote.validator,
-            // ZK and subnet messages name no account besides the sender.
-            hibana_types::Message::RegisterZkModel(_)
-            | hibana_types::Message::SubmitZkInference(_)
-            | hibana_types::Message::CreateSubnet(_)
-            | hibana_types::Message::RegisterNeuron(_)
-            | hibana_types::Message::CommitWeights(_)
-            | hibana_types::Message::RevealWeights(_) => continue,
-        };
-        if !accounts.contains(&other) {
-            accounts.push(other);
-        }
-    }
-    accounts
 }
 
 fn write_state(txn: &redb::WriteTransaction, prepared: PreparedState) -> Result<(), StoreError> {

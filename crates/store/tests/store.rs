@@ -65,6 +65,7 @@ fn commit_transfer(
         })],
     }
     .sign(alice);
+    let tx = hibana_runtime::check_stateless(&tx, "store-test", &Default::default()).unwrap();
     let mut delta = StateDelta::new(&snapshot);
     let receipt = deliver_tx(&mut delta, &ctx, &tx, 0).unwrap().unwrap();
     let writes = delta.into_writes();
@@ -81,7 +82,7 @@ fn commit_transfer(
             state_root: prepared.root,
             app_hash,
         },
-        txs: vec![tx],
+        txs: vec![tx.into_tx()],
     };
     block.header.tx_root = block.compute_tx_root();
     store.commit(&block, &[receipt], prepared).unwrap();

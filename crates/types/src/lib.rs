@@ -31,6 +31,7 @@ mod hash;
 mod inference;
 mod proof;
 mod receipt;
+pub mod records;
 mod tx;
 
 pub use address::{ADDRESS_HRP, Address, AddressError};
@@ -45,6 +46,7 @@ pub use hash::{Hash, HashParseError};
 pub use inference::{InferenceReceipt, RECEIPT_SIGN_DOMAIN, ReceiptBody, ReceiptError};
 pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_state_proof};
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
+pub use records::AccountView;
 pub use tx::{
     Bond, CommitWeights, CreateSubnet, Message, NeuronRole, RegisterNeuron, RegisterZkModel,
     RevealWeights, SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams,

@@ -60,6 +60,25 @@ pub enum Message {
     SubmitEvidence(SubmitEvidence),
 }
 
+impl Message {
+    /// The accounts this message names besides its sender (recipients, validators), which an
+    /// account's history lists it under. A new message names its accounts here.
+    pub fn accounts(&self) -> Vec<Address> {
+        match self {
+            Message::Transfer(t) => vec![t.to],
+            Message::Bond(b) => vec![b.validator],
+            Message::Unbond(u) => vec![u.validator],
+            Message::SubmitEvidence(e) => vec![e.equivocation.first.vote.validator],
+            Message::RegisterZkModel(_)
+            | Message::SubmitZkInference(_)
+            | Message::CreateSubnet(_)
+            | Message::RegisterNeuron(_)
+            | Message::CommitWeights(_)
+            | Message::RevealWeights(_) => Vec::new(),
+        }
+    }
+}
+
 /// Evidence that a validator signed two conflicting votes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct SubmitEvidence {
@@ -289,5 +308,17 @@ impl SignedTransaction {
     /// The sender's address.
     pub fn sender(&self) -> Address {
         self.tx.sender()
+    }
+
+    /// The accounts the transaction involves: the sender, then every account its messages name,
+    /// each once.
+    pub fn accounts(&self) -> Vec<Address> {
+        let mut accounts = vec![self.sender()];
+        for other in self.tx.messages.iter().flat_map(Message::accounts) {
+            if !accounts.contains(&other) {
+                accounts.push(other);
+            }
+        }
+        accounts
     }
 }

@@ -22,7 +22,7 @@ use halo2_proofs::{
     poly::commitment::Params,
 };
 
-use crate::zkm::Memo;
+use crate::memo::Memo;
 
 /// Window width in bits: 2^(C−1) buckets, and `WINDOWS` multiples per generator.
 const C: usize = 10;

@@ -32,6 +32,7 @@ use crate::{
         choose_layout, commitment_limbs, fe, input_commitment, k_for, packing, rows_with,
         with_layout,
     },
+    memo::Memo,
     model::{Calibration, CalibrationReport, DEFAULT_ACT_BITS, FloatModel, QuantModel, calibrate},
     msm::FixedBases,
     stark::StarkModel,
@@ -376,7 +377,6 @@ impl ZkModel {
             zkm: self.clone(),
             commitment: self.commitment(),
             backend,
-            verdicts: Memo::new(VERDICTS),
         })
     }
 
@@ -436,8 +436,9 @@ fn size(model: &QuantModel, layout: Layout, system: ProofSystem) -> Result<u32, 
 
 /// The IPA parameters for 2^k rows: generators hashed to the curve from a public string, so
 /// nobody knows relations between them (no trusted setup). Deriving them takes seconds, so they
-/// are cached in the process and, as a plain cache, in `HIBANA_ZK_PARAMS` (default: the user's
-/// cache folder); a cached file that does not decode is ignored and rewritten.
+/// are remembered in the process (they depend on `k` alone) and, when a program set a folder
+/// with [`set_params_dir`], kept there as a plain cache. Nothing here reads the environment: a
+/// validator's verdicts never depend on a file on its disk unless its program chose so.
 fn ipa_params(k: u32) -> Params<EqAffine> {
     static PARAMS: Memo<u32, Params<EqAffine>> = Memo::new(32);
     if let Some(p) = PARAMS.get(&k) {
@@ -448,9 +449,20 @@ fn ipa_params(k: u32) -> Params<EqAffine> {
     PARAMS.put(k, read_or_derive_params(k))
 }
 
+/// The folder [`set_params_dir`] named, if any.
+static PARAMS_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Keeps halo2's derived IPA parameters in `dir` across runs of a program (the CLI's prover, for
+/// instance). Only the first call counts; a file there that does not decode is rewritten.
+pub fn set_params_dir(dir: impl Into<std::path::PathBuf>) {
+    let _ = PARAMS_DIR.set(dir.into());
+}
+
 /// The IPA parameters for 2^k rows from the cache file, or derived (and the file written).
 fn read_or_derive_params(k: u32) -> Params<EqAffine> {
-    let file = params_dir().map(|d| d.join(format!("pasta-ipa-k{k}.params")));
+    let file = PARAMS_DIR
+        .get()
+        .map(|d| d.join(format!("pasta-ipa-k{k}.params")));
     let from_disk = file
         .as_ref()
         .and_then(|f| std::fs::read(f).ok())
@@ -476,74 +488,6 @@ fn read_or_derive_params(k: u32) -> Params<EqAffine> {
         }
         params
     })
-}
-
-fn params_dir() -> Option<std::path::PathBuf> {
-    match std::env::var_os("HIBANA_ZK_PARAMS") {
-        Some(d) => Some(d.into()),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-            .map(|c| c.join("hibana").join("zk-params")),
-    }
-}
-
-/// A verifier for `.zkm` bytes, shared by every caller in the process: deriving the key
-/// takes about a second, and the result depends only on the bytes (cache keyed by their hash),
-/// so caching cannot change a verdict.
-pub fn cached_verifier(zkm: &[u8]) -> Result<Arc<Verifier>, ZkError> {
-    static VERIFIERS: Memo<[u8; 32], Arc<Verifier>> = Memo::new(32);
-    let key = *blake3::hash(zkm).as_bytes();
-    if let Some(verifier) = VERIFIERS.get(&key) {
-        return Ok(verifier);
-    }
-    // Derived outside the lock so different models derive in parallel.
-    let verifier = Arc::new(ZkModel::from_bytes(zkm)?.verifier()?);
-    Ok(VERIFIERS.put(key, verifier))
-}
-
-/// A small process-wide memo of results that depend only on their key: at most `capacity`
-/// entries, the oldest dropped first.
-#[derive(Debug)]
-pub(crate) struct Memo<K, V> {
-    entries: std::sync::Mutex<std::collections::VecDeque<(K, V)>>,
-    capacity: usize,
-}
-
-impl<K: PartialEq, V: Clone> Memo<K, V> {
-    pub(crate) const fn new(capacity: usize) -> Self {
-        Memo {
-            entries: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            capacity,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(K, V)>> {
-        match self.entries.lock() {
-            Ok(e) => e,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
-        self.lock()
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// Remembers `value` unless `key` already has one, and returns the one remembered.
-    pub(crate) fn put(&self, key: K, value: V) -> V {
-        let mut entries = self.lock();
-        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == key) {
-            return v.clone();
-        }
-        if entries.len() >= self.capacity {
-            entries.pop_front();
-        }
-        entries.push_back((key, value.clone()));
-        value
-    }
 }
 
 /// How the proof binds the input.
@@ -656,8 +600,6 @@ pub struct Verifier {
     /// The model commitment, hashed once (a large model's weights take milliseconds).
     commitment: [u8; 32],
     backend: Backend,
-    /// Successful verifications, by the blake3 of the proof file.
-    verdicts: Memo<[u8; 32], VerifiedInference>,
 }
 
 /// The proof system's verifying data.
@@ -679,9 +621,6 @@ struct Halo2Verifier {
     /// Verifications started, to know when the tables pay.
     verifications: std::sync::atomic::AtomicUsize,
 }
-
-/// Successful verifications a [`Verifier`] remembers (more than a block's worth of proofs).
-const VERDICTS: usize = 4096;
 
 /// What a successful verification establishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -706,16 +645,9 @@ impl Verifier {
         &self.zkm
     }
 
-    /// Verifies a proof file (bytes) for this model, remembering successes: a verdict depends
-    /// only on the bytes, so checking the same file again (a block executing transactions whose
-    /// proofs it checked in parallel before) costs a hash, not a verification.
+    /// Verifies a proof file (bytes) for this model.
     pub fn verify_file(&self, proof: &[u8]) -> Result<VerifiedInference, ZkError> {
-        let key = *blake3::hash(proof).as_bytes();
-        if let Some(verified) = self.verdicts.get(&key) {
-            return Ok(verified);
-        }
-        let verified = self.verify(&InferenceProof::from_bytes(proof)?)?;
-        Ok(self.verdicts.put(key, verified))
+        self.verify(&InferenceProof::from_bytes(proof)?)
     }
 
     /// Verifies a proof for this model and returns what it proves.

@@ -1,167 +1,34 @@
 //! Bank: account balances and nonces, transfers, fees and the total supply.
+//!
+//! State in [`state`] (accounts under `acct/`, the supply), the `Transfer` message in
+//! `messages`, and the account view the RPC answers with in [`query`]. At genesis it credits
+//! the genesis accounts and mints their balances into the supply.
 
-use borsh::{BorshDeserialize, BorshSerialize};
-use hibana_types::{Address, Amount, Event, Transfer};
-use serde::{Deserialize, Serialize};
+mod messages;
+pub mod query;
+pub mod state;
 
-use crate::{
-    ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
-    invalid, put_typed,
+pub use hibana_types::records::bank::{Account, account_key};
+pub use state::{
+    account, burn_supply, credit, debit, mint_supply, require_balance, set_account, total_supply,
 };
 
-const SUPPLY_KEY: &[u8] = b"bank/supply";
+use crate::{Component, ExecError, Genesis, StateWrite};
 
-/// An account's spendable balance and next nonce.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-)]
-pub struct Account {
-    /// Spendable balance.
-    pub balance: Amount,
-    /// Number of transactions this account has had included.
-    pub nonce: u64,
-}
+/// The bank component.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bank;
 
-/// The state key of an account.
-pub fn account_key(address: &Address) -> Vec<u8> {
-    let mut key = b"acct/".to_vec();
-    key.extend_from_slice(&address.0);
-    key
-}
-
-/// Reads an account (a default, empty account if it was never touched).
-pub fn account<S: StateRead + ?Sized>(state: &S, address: &Address) -> Result<Account, StateError> {
-    Ok(get_typed(state, &account_key(address))?.unwrap_or_default())
-}
-
-/// Writes an account, deleting it when it is empty.
-pub fn set_account<S: StateWrite + ?Sized>(state: &mut S, address: &Address, account: &Account) {
-    if *account == Account::default() {
-        state.delete(account_key(address));
-    } else {
-        put_typed(state, account_key(address), account);
+impl Component for Bank {
+    fn name(&self) -> &'static str {
+        "bank"
     }
-}
 
-/// The total supply: balances, bonded stake and unbonding stake together.
-pub fn total_supply<S: StateRead + ?Sized>(state: &S) -> Result<Amount, StateError> {
-    Ok(get_typed(state, SUPPLY_KEY)?.unwrap_or_default())
-}
-
-/// Increases the total supply (new tokens minted into an account or into stake).
-pub fn mint_supply<S: StateWrite + ?Sized>(state: &mut S, amount: Amount) -> Result<(), ExecError> {
-    let supply = total_supply(state)?
-        .checked_add(amount)
-        .ok_or(TxError::Overflow("total supply"))?;
-    put_typed(state, SUPPLY_KEY.to_vec(), &supply);
-    Ok(())
-}
-
-/// Decreases the total supply (tokens burned).
-pub fn burn_supply<S: StateWrite + ?Sized>(state: &mut S, amount: Amount) -> Result<(), ExecError> {
-    let supply = total_supply(state)?
-        .checked_sub(amount)
-        .ok_or(TxError::Overflow("total supply"))?;
-    put_typed(state, SUPPLY_KEY.to_vec(), &supply);
-    Ok(())
-}
-
-/// Adds to an account's balance.
-pub fn credit<S: StateWrite + ?Sized>(
-    state: &mut S,
-    to: &Address,
-    amount: Amount,
-) -> Result<(), ExecError> {
-    let mut acct = account(state, to)?;
-    acct.balance = acct
-        .balance
-        .checked_add(amount)
-        .ok_or(TxError::Overflow("balance"))?;
-    set_account(state, to, &acct);
-    Ok(())
-}
-
-/// Fails unless `address` can spend `needed`.
-pub fn require_balance<S: StateRead + ?Sized>(
-    state: &S,
-    address: &Address,
-    needed: Amount,
-) -> Result<(), ExecError> {
-    let available = account(state, address)?.balance;
-    if available < needed {
-        return Err(TxError::InsufficientFunds {
-            account: *address,
-            available,
-            needed,
+    fn init_genesis(&self, state: &mut dyn StateWrite, genesis: &Genesis) -> Result<(), ExecError> {
+        for account in &genesis.accounts {
+            credit(state, &account.address, account.balance)?;
+            mint_supply(state, account.balance)?;
         }
-        .into());
-    }
-    Ok(())
-}
-
-/// Takes from an account's balance, failing if it is too small.
-pub fn debit<S: StateWrite + ?Sized>(
-    state: &mut S,
-    from: &Address,
-    amount: Amount,
-) -> Result<(), ExecError> {
-    let mut acct = account(state, from)?;
-    acct.balance = acct
-        .balance
-        .checked_sub(amount)
-        .ok_or(TxError::InsufficientFunds {
-            account: *from,
-            available: acct.balance,
-            needed: amount,
-        })?;
-    set_account(state, from, &acct);
-    Ok(())
-}
-
-impl MessageHandler for Transfer {
-    fn check_stateless(&self) -> Result<(), TxError> {
-        if self.amount.0 == 0 {
-            return Err(TxError::Invalid("transfer amount must be positive".into()));
-        }
-        Ok(())
-    }
-
-    fn check_stateful<S: StateRead + ?Sized>(
-        &self,
-        state: &S,
-        ctx: &TxContext<'_>,
-    ) -> Result<(), ExecError> {
-        require_balance(state, &ctx.sender, self.amount)
-    }
-
-    fn execute<S: StateWrite + ?Sized>(
-        &self,
-        state: &mut S,
-        ctx: &TxContext<'_>,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ExecError> {
-        if self.to == ctx.sender {
-            return Err(invalid("cannot transfer to the sending account"));
-        }
-        debit(state, &ctx.sender, self.amount)?;
-        credit(state, &self.to, self.amount)?;
-        events.push(Event::new(
-            "bank.transfer",
-            [
-                ("from", ctx.sender.to_string()),
-                ("to", self.to.to_string()),
-                ("amount", self.amount.0.to_string()),
-            ],
-        ));
         Ok(())
     }
 }

@@ -19,8 +19,7 @@
 //!    validators by dividends, apportioned by largest remainder so the parts add up exactly.
 //!    When no miner earned incentive, nothing is minted.
 
-/// One, in the fixed-point scale of every fraction the epoch computes.
-pub const ONE: u64 = 1_000_000_000;
+pub use hibana_types::records::subnets::{ONE, apportion};
 
 /// A neuron as the epoch sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,38 +109,6 @@ fn normalise(values: &mut [u64]) {
     for v in values.iter_mut() {
         *v = share(*v, sum);
     }
-}
-
-/// Splits `pool` in proportion to `weights` so that the parts add up to exactly `pool` (largest
-/// remainder, ties to the lower index). All-zero weights give all-zero parts.
-pub fn apportion(pool: u128, weights: &[u64]) -> Vec<u128> {
-    let sum: u128 = weights.iter().map(|&w| w as u128).sum();
-    if sum == 0 {
-        return vec![0; weights.len()];
-    }
-    let mut parts = Vec::with_capacity(weights.len());
-    let mut remainders = Vec::with_capacity(weights.len());
-    let (q, r) = (pool / sum, pool % sum);
-    for (i, &w) in weights.iter().enumerate() {
-        // pool * w / sum = q*w + r*w/sum, with r*w < sum * 2^64 fitting in u128.
-        let w = w as u128;
-        let exact = r * w;
-        parts.push(q * w + exact / sum);
-        remainders.push((exact % sum, i));
-    }
-    let handed: u128 = parts.iter().sum();
-    let mut left = pool - handed;
-    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in &remainders {
-        if left == 0 {
-            break;
-        }
-        if weights[i] > 0 {
-            parts[i] += 1;
-            left -= 1;
-        }
-    }
-    parts
 }
 
 /// Runs one epoch.

@@ -1,0 +1,20 @@
+//! The JSON-RPC server of a Hibana node: answers the API that `hibana-rpc` defines (and its
+//! typed client calls) from the node's chain, over HTTP and WebSocket on one port, with
+//! Prometheus metrics at `GET /metrics` and a health check at `GET /health`.
+//!
+//! Clients depend on `hibana-rpc` alone; only a node links this crate, the chain and the
+//! runtime. [`start`] binds the server over a [`Chain`](hibana_consensus::Chain):
+//!
+//! ```no_run
+//! # async fn demo(chain: std::sync::Arc<hibana_consensus::Chain>) -> std::io::Result<()> {
+//! let server = hibana_rpc_server::start(chain, "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("JSON-RPC at http://{}", server.addr);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod chain;
+mod errors;
+mod subnets;
+
+pub use chain::{MAX_REQUEST_BYTES, RunningServer, start};
