@@ -45,12 +45,17 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+// A verifier-only build (no `prover` feature) leaves the provers' trace and witness builders
+// unused; they stay compiled in one place rather than behind a cfg each.
+#![cfg_attr(not(feature = "prover"), allow(dead_code, unused_imports))]
 
 mod circuit;
+#[cfg(feature = "prover")]
 pub mod cli;
 mod memo;
 pub mod model;
 mod msm;
+#[cfg(feature = "prover")]
 pub mod onnx;
 pub mod stark;
 mod zkm;
@@ -62,8 +67,10 @@ pub(crate) mod test_support;
 use std::path::Path;
 
 pub use model::{Calibration, CalibrationReport, FloatModel, QuantModel};
+#[cfg(feature = "prover")]
+pub use zkm::Prover;
 pub use zkm::{
-    InferenceProof, InputBinding, PROOF_VERSION, ProofSystem, Prover, STARK_PROOF_VERSION,
+    InferenceProof, InputBinding, PROOF_VERSION, ProofSystem, STARK_PROOF_VERSION,
     VerifiedInference, Verifier, ZKM_VERSION, ZkModel, set_params_dir,
 };
 

@@ -787,6 +787,7 @@ impl StarkModel {
     }
 
     /// Proves the model on a quantised input.
+    #[cfg(feature = "prover")]
     pub fn prove(&self, input: &[i64]) -> Result<StarkProved, ZkError> {
         let trace = self.model.eval(input)?;
         let mut seed = [0u8; 32];

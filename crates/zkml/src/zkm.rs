@@ -177,11 +177,13 @@ struct ZkmBodyV1 {
 impl ZkModel {
     /// Compiles ONNX bytes with calibration samples for the default proof system: import,
     /// quantise, size the circuit.
+    #[cfg(feature = "prover")]
     pub fn compile(onnx: &[u8], calibration: &Calibration) -> Result<Self, ZkError> {
         Self::compile_for(onnx, calibration, ProofSystem::default())
     }
 
     /// [`compile`](Self::compile) for a chosen proof system.
+    #[cfg(feature = "prover")]
     pub fn compile_for(
         onnx: &[u8],
         calibration: &Calibration,
@@ -398,6 +400,7 @@ impl ZkModel {
     }
 
     /// Derives the verifier and, for halo2, the proving key.
+    #[cfg(feature = "prover")]
     pub fn prover(&self) -> Result<Prover, ZkError> {
         let verifier = self.verifier()?;
         let Backend::Halo2(h) = &verifier.backend else {
@@ -905,6 +908,7 @@ fn instance(model: &[u8; 32], commitment: Fp, output: &[i64]) -> Vec<Fp> {
 }
 
 /// Makes proofs for one model (parameters and keys derived once).
+#[cfg(feature = "prover")]
 #[derive(Debug)]
 pub struct Prover {
     verifier: Verifier,
@@ -912,6 +916,7 @@ pub struct Prover {
     pk: Option<ProvingKey<EqAffine>>,
 }
 
+#[cfg(feature = "prover")]
 impl Prover {
     /// The matching verifier.
     pub fn verifier(&self) -> &Verifier {
