@@ -1,0 +1,48 @@
+//! Solidity audits as a service: `POST /v1/audit` runs the auditor (see [`crate::audit`]) and
+//! answers its findings under a receipt of the engine's hash.
+
+use axum::{
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::state::{AppState, Busy};
+use crate::{
+    audit::{self, AUDIT_MODEL, AuditRequest},
+    openai::{ApiError, parse_body},
+};
+
+/// `POST /v1/audit`.
+pub(super) async fn audit_contract(
+    State(p): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match audit_inner(p, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn audit_inner(
+    p: AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let req: AuditRequest = parse_body(&body)?;
+    let engine = audit::engine_hash();
+    if req.model != AUDIT_MODEL && req.model != engine.to_string() {
+        return Err(ApiError::model_not_found(&req.model));
+    }
+    audit::validate(&req)?;
+    let busy = Busy::acquire(&p, &p.audit_permits).await?;
+    let result = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        audit::run(&req)
+    })
+    .await;
+    let (answer, tokens) =
+        result.map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(p.signed_answer(engine, &body, answer, tokens, 0))
+}
