@@ -1,7 +1,9 @@
 //! Forwarding: a request goes to its candidates in routing order until one answers with a
 //! valid receipt; a provider that fails, times out or answers without a valid receipt is
 //! marked down and the next is tried, so the client sees one answer. An error the provider
-//! blames on the request itself is the client's answer.
+//! blames on the request itself is the client's answer. Every provider gets the client's
+//! exact bytes (the model to serve, when the client named a subnet or a kind of model, goes in
+//! the `x-hibana-model` header), so every receipt covers what the client sent.
 
 use std::{
     sync::Arc,
@@ -23,7 +25,7 @@ use super::{
 use crate::{
     keys::ApiKeyRecord,
     openai::{ApiError, parse_body},
-    provider::RECEIPT_HEADER,
+    provider::{MODEL_HEADER, RECEIPT_HEADER},
 };
 
 /// The fields of a request the gateway routes by.
@@ -65,25 +67,30 @@ async fn forward_inner(
         .ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
     let candidates = g.candidates(&model)?;
     let mut failures = Vec::new();
+    // The client's exact bytes go to every provider, so that the receipt, which covers the
+    // request's hash, can be checked against what the client sent.
+    let request_hash = Hash::digest(&body);
     for Candidate {
         provider: p,
         key: provider_key,
-        model: rewrite,
+        model: serve,
     } in candidates
     {
-        // A request for a subnet asks the miner for the model it registered.
-        let body = match &rewrite {
-            Some(m) => with_model(&body, m)?,
-            None => body.clone(),
-        };
-        let request_hash = Hash::digest(&body);
         let url = format!("{}{}", p.url, path);
         let in_flight = InFlight::new(&p);
         let started = Instant::now();
         let send = || {
-            g.http
+            let request = g
+                .http
                 .post(&url)
-                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_TYPE, "application/json");
+            // A request for a subnet or a kind of model names the model to serve beside the
+            // body, not in it.
+            let request = match &serve {
+                Some(model) => request.header(MODEL_HEADER, model.as_str()),
+                None => request,
+            };
+            request
                 .body(body.clone())
                 .timeout(if streamed {
                     Duration::from_secs(3600)
@@ -149,17 +156,6 @@ async fn forward_inner(
             failures.join("; ")
         ),
     ))
-}
-
-/// The request body with its `model` replaced.
-fn with_model(body: &Bytes, model: &str) -> Result<Bytes, ApiError> {
-    let mut value: serde_json::Value = parse_body(body)?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("model".into(), serde_json::Value::String(model.to_string()));
-    }
-    serde_json::to_vec(&value)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::invalid(None, format!("cannot re-encode the request: {e}")))
 }
 
 /// A non-streamed answer, passed on with its receipt once the receipt checks out.

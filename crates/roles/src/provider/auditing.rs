@@ -4,11 +4,11 @@
 use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 
-use super::state::{AppState, Busy};
+use super::state::{AppState, Busy, requested_model};
 use crate::{
     audit::{self, AUDIT_MODEL, AuditRequest},
     openai::{ApiError, parse_body},
@@ -17,9 +17,10 @@ use crate::{
 /// `POST /v1/audit`.
 pub(super) async fn audit_contract(
     State(p): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match audit_inner(p, body).await {
+    match audit_inner(p, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -27,13 +28,15 @@ pub(super) async fn audit_contract(
 
 async fn audit_inner(
     p: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: AuditRequest = parse_body(&body)?;
     let engine = audit::engine_hash();
-    if req.model != AUDIT_MODEL && req.model != engine.to_string() {
-        return Err(ApiError::model_not_found(&req.model));
+    let model = requested_model(&headers, &req.model);
+    if model != AUDIT_MODEL && model != engine.to_string() {
+        return Err(ApiError::model_not_found(model));
     }
     audit::validate(&req)?;
     let busy = Busy::acquire(&p, &p.audit_permits).await?;

@@ -3,13 +3,13 @@
 use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use base64::Engine;
 use serde_json::json;
 
-use super::state::{AppState, Busy, Loaded};
+use super::state::{AppState, Busy, Loaded, requested_model};
 use crate::openai::{ApiError, EmbeddingRequest, parse_body};
 
 /// Most tokens one embeddings request may hold (inputs are truncated to the model's 256 first):
@@ -19,9 +19,10 @@ const MAX_EMBED_TOKENS: u64 = 65_536;
 /// `POST /v1/embeddings`.
 pub(super) async fn embeddings(
     State(p): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match embeddings_inner(p, body).await {
+    match embeddings_inner(p, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -29,11 +30,12 @@ pub(super) async fn embeddings(
 
 async fn embeddings_inner(
     p: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: EmbeddingRequest = parse_body(&body)?;
-    let served = p.find(&req.model)?;
+    let served = p.find(requested_model(&headers, &req.model))?;
     let Loaded::Embed(embedder) = &served.model else {
         return Err(ApiError::invalid(
             Some("model"),

@@ -36,7 +36,7 @@ use self::{
 };
 pub use self::{
     receipts::{RECEIPT_COMMENT, RECEIPT_HEADER, StreamHasher},
-    state::{Provider, ProviderConfig},
+    state::{MODEL_HEADER, Provider, ProviderConfig},
 };
 use crate::{
     audit::{self, AUDIT_MODEL},

@@ -4,7 +4,7 @@
 use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use hibana_types::Hash;
@@ -12,7 +12,7 @@ use hibana_zkml::ZkError;
 
 use super::{
     receipts::with_receipt,
-    state::{AppState, Busy},
+    state::{AppState, Busy, requested_model},
 };
 use crate::{
     openai::{ApiError, parse_body},
@@ -22,9 +22,10 @@ use crate::{
 /// `POST /v1/zk/infer`.
 pub(super) async fn zk_infer(
     State(p): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match zk_infer_inner(p, body).await {
+    match zk_infer_inner(p, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -32,13 +33,15 @@ pub(super) async fn zk_infer(
 
 async fn zk_infer_inner(
     p: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: ZkInferRequest = parse_body(&body)?;
+    let model = requested_model(&headers, &req.model);
     let served =
-        p.zk.find(&req.model)
-            .ok_or_else(|| ApiError::model_not_found(&req.model))?;
+        p.zk.find(model)
+            .ok_or_else(|| ApiError::model_not_found(model))?;
     let job = zk::prepare(served, &req)?;
     let name = served.name.clone();
     let model_hash = Hash(served.commitment);

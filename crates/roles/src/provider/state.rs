@@ -9,7 +9,7 @@ use std::{
     },
 };
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use hibana_ai::{
     catalog::{self, ModelInfo, ModelKind},
     embed::Embedder,
@@ -19,6 +19,19 @@ use hibana_types::{Amount, PublicKey, SecretKey};
 use tokio::sync::Semaphore;
 
 use crate::{openai::ApiError, zk::ZkService};
+
+/// Header naming the model to serve in place of the body's `model`. A gateway that routes a
+/// subnet or a kind of model (`"model": "chat"`) to a provider names the provider's model here
+/// and forwards the client's bytes untouched, so the receipt covers exactly what the client sent.
+pub const MODEL_HEADER: &str = "x-hibana-model";
+
+/// The model a request asks for: the one named by [`MODEL_HEADER`] if any, else `body_model`.
+pub(super) fn requested_model<'a>(headers: &'a HeaderMap, body_model: &'a str) -> &'a str {
+    headers
+        .get(MODEL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(body_model)
+}
 
 /// What a provider serves and charges.
 #[derive(Debug, Clone)]

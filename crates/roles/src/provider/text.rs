@@ -12,7 +12,7 @@ use std::{
 use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response, Sse, sse::Event},
 };
 use hibana_ai::{
@@ -25,7 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
     receipts::{RECEIPT_COMMENT, StreamHasher},
-    state::{AppState, Busy, CancelOnDrop, Loaded, Served},
+    state::{AppState, Busy, CancelOnDrop, Loaded, Served, requested_model},
 };
 use crate::openai::{ApiError, ChatRequest, CompletionRequest, parse_body, unix_now};
 
@@ -146,9 +146,10 @@ fn text_model(served: &Served, chat: bool) -> Result<&Arc<TextModel>, ApiError> 
 /// `POST /v1/chat/completions`.
 pub(super) async fn chat(
     State(p): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match chat_inner(p, body).await {
+    match chat_inner(p, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -156,11 +157,12 @@ pub(super) async fn chat(
 
 async fn chat_inner(
     p: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: ChatRequest = parse_body(&body)?;
-    let served = p.find(&req.model)?;
+    let served = p.find(requested_model(&headers, &req.model))?;
     let model = text_model(served, true)?;
     if req.messages.is_empty() {
         return Err(ApiError::invalid(
@@ -259,9 +261,10 @@ async fn respond_text(
 /// `POST /v1/completions`.
 pub(super) async fn completions(
     State(p): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match completions_inner(p, body).await {
+    match completions_inner(p, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -269,11 +272,12 @@ pub(super) async fn completions(
 
 async fn completions_inner(
     p: AppState,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: CompletionRequest = parse_body(&body)?;
-    let served = p.find(&req.model)?;
+    let served = p.find(requested_model(&headers, &req.model))?;
     let model = text_model(served, false)?;
     let mut prompts = req.prompt.clone().into_vec();
     if prompts.len() != 1 {
