@@ -12,6 +12,8 @@ use std::{
 
 use serde_json::Value;
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_hibana");
 
 struct Proc(Child);
@@ -467,6 +469,75 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     assert!(revoked.status.success());
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(http(gw, "GET", "/v1/models", Some(tight_key), b"").0, 401);
+
+    // A request naming a kind of model (`chat`) or a subnet is served by a model of another
+    // name, yet its receipt covers the exact bytes the client sent: the client can check it.
+    let body = br#"{ "model": "chat", "temperature": 0, "max_tokens": 4,
+        "messages": [ { "role": "user", "content": "Say hi." } ] }"#;
+    assert_receipt_covers(gw, key, body);
+    let rpc = info["rpc"].as_str().expect("devnet prints its RPC URL");
+    let alice = ["--from", "alice", "--home", home_s];
+    let mut create = vec![
+        "--json", "--rpc", rpc, "subnet", "create", "--name", "talk", "--task", "chat",
+    ];
+    create.extend(alice);
+    assert_eq!(support::ok_json(&create)["outcome"]["status"], "success");
+    support::register_neuron(rpc, "talk", "miner", provider, &alice);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = http(gw, "GET", "/v1/router", Some(key), b"");
+        if text.contains("\"talk\"") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway never saw the subnet: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let body = br#"{"max_tokens":4,"temperature":0,"model":"talk","messages":[{"content":"Say hi.","role":"user"}]}"#;
+    assert_receipt_covers(gw, key, body);
+    // Streamed, the receipt comes as the stream's last comment, and covers the bytes sent too.
+    let body = br#"{"model":"talk","stream":true,"max_tokens":4,"temperature":0,"messages":[{"role":"user","content":"Say hi."}]}"#;
+    let (got, text) = http(gw, "POST", "/v1/chat/completions", Some(key), body);
+    assert_eq!(got, 200, "{text}");
+    let receipt = text
+        .lines()
+        .find_map(|l| l.strip_prefix(": x-hibana-receipt "))
+        .unwrap_or_else(|| panic!("no receipt in the stream: {text}"));
+    let receipt = hibana_types::InferenceReceipt::from_hex(receipt.trim()).unwrap();
+    assert_eq!(
+        receipt.body.request_hash,
+        hibana_types::Hash::digest(body),
+        "the stream's receipt covers other bytes than those sent"
+    );
+}
+
+/// Sends `body` to the gateway's chat endpoint and checks the answer's receipt against the
+/// exact bytes sent and received, as a client would.
+fn assert_receipt_covers(gw: &str, key: &str, body: &[u8]) {
+    let (got, text) = http(gw, "POST", "/v1/chat/completions", Some(key), body);
+    assert_eq!(got, 200, "{text}");
+    let (head, answer) = text.split_once("\r\n\r\n").unwrap();
+    let receipt = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-hibana-receipt"))
+        .map(|(_, v)| v.trim())
+        .unwrap_or_else(|| panic!("no receipt in {text}"));
+    let receipt = hibana_types::InferenceReceipt::from_hex(receipt).unwrap();
+    assert_eq!(
+        receipt.body.request_hash,
+        hibana_types::Hash::digest(body),
+        "the receipt covers other bytes than those sent: {text}"
+    );
+    receipt
+        .verify(
+            &receipt.body.provider,
+            &hibana_types::Hash::digest(body),
+            &hibana_types::Hash::digest(answer.as_bytes()),
+        )
+        .unwrap();
 }
 
 #[test]

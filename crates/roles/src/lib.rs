@@ -19,7 +19,9 @@
 //! Flow of a chat request: client → gateway (auth, rate limit, pick the least-loaded healthy
 //! provider of the model) → provider (generate, sign receipt) → gateway (check the receipt
 //! covers the bytes sent and received, record usage) → client, with the receipt in the
-//! `x-hibana-receipt` header (or as a final SSE comment when streaming).
+//! `x-hibana-receipt` header (or as a final SSE comment when streaming). The provider gets the
+//! client's exact bytes, so the client can check the receipt too; when the client named a
+//! subnet or a kind of model, the model to serve goes in the `x-hibana-model` header.
 #![forbid(unsafe_code)]
 
 pub mod audit;

@@ -140,6 +140,20 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    /// A request body that could not be read (too large, cut short), with axum's status.
+    fn from(e: axum::extract::rejection::BytesRejection) -> ApiError {
+        ApiError {
+            status: e.status(),
+            message: format!("Invalid request body: {e}"),
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            retry_after: None,
+        }
+    }
+}
+
 impl ApiError {
     /// 400 with a message about a parameter.
     pub fn invalid(param: Option<&'static str>, message: impl Into<String>) -> ApiError {

@@ -35,10 +35,9 @@ use hibana_ai::{
     text::{ChatMessage, GenerateParams, LoadOptions, TextModel},
 };
 use hibana_rpc::{RpcClient, SubnetView};
-use hibana_runtime::subnets::{Neuron, epoch::apportion};
+use hibana_types::records::subnets::{Neuron, apportion};
 use hibana_types::{
-    CommitWeights, Hash, Message, NeuronRole, Receipt, RevealWeights, SecretKey, Transaction,
-    WEIGHTS_TOTAL,
+    CommitWeights, Hash, Message, NeuronRole, Receipt, RevealWeights, SecretKey, WEIGHTS_TOTAL,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -439,25 +438,9 @@ impl Validator {
         Ok(record)
     }
 
+    /// Sends a one-message transaction at the minimum fee and waits for its receipt.
     async fn submit(&self, message: Message) -> anyhow::Result<Receipt> {
-        let status = self.client.status().await?;
-        let account = self
-            .client
-            .account_verified(&self.key.public_key().address())
-            .await?;
-        let signed = Transaction {
-            chain_id: status.chain_id,
-            signer: self.key.public_key(),
-            nonce: account.nonce,
-            fee: status.min_fee,
-            messages: vec![message],
-        }
-        .sign(&self.key);
-        let hash = self.client.submit(&signed).await?;
-        Ok(self
-            .client
-            .wait_for_tx(&hash, Duration::from_secs(60))
-            .await?)
+        Ok(self.client.send(&self.key, vec![message], None).await?)
     }
 
     /// The validator's own copy of a model, loaded on first use; `None` if not installed.

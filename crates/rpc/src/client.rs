@@ -8,7 +8,8 @@ use hibana_types::{
     records::{bank, staking, subnets, verify},
 };
 use hibana_types::{
-    Address, Hash, Receipt, SignedTransaction, StateProof, TxStatus, encode, verify_state_proof,
+    Address, Amount, Hash, Message, Receipt, SecretKey, SignedTransaction, StateProof, Transaction,
+    TxStatus, encode, verify_state_proof,
 };
 use jsonrpsee::{
     core::client::{Error as JsonRpcError, Subscription},
@@ -67,6 +68,9 @@ pub enum ClientError {
     )]
     Timeout(Hash),
 }
+
+/// How long [`RpcClient::send`] waits for a transaction to be included.
+const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A JSON-RPC client of a Hibana node.
 #[derive(Debug, Clone)]
@@ -331,6 +335,41 @@ impl RpcClient {
             .tx_submit(hex::encode(encode(tx)))
             .await
             .map_err(|e| self.map(e))
+    }
+
+    /// Signs `messages` as `key`'s next transaction (chain id and nonce read from the node, the
+    /// nonce checked against the state root), paying `fee` or else the node's minimum fee;
+    /// submits it, waits up to a minute for its inclusion and returns its
+    /// receipt. A transaction included but failed is a receipt too: check its outcome.
+    pub async fn send(
+        &self,
+        key: &SecretKey,
+        messages: Vec<Message>,
+        fee: Option<Amount>,
+    ) -> Result<Receipt, ClientError> {
+        let hash = self.sign_and_submit(key, messages, fee).await?;
+        self.wait_for_tx(&hash, INCLUSION_TIMEOUT).await
+    }
+
+    /// [`RpcClient::send`] without waiting: returns the hash once the node accepted the
+    /// transaction into its mempool.
+    pub async fn sign_and_submit(
+        &self,
+        key: &SecretKey,
+        messages: Vec<Message>,
+        fee: Option<Amount>,
+    ) -> Result<Hash, ClientError> {
+        let status = self.status().await?;
+        let account = self.account_verified(&key.public_key().address()).await?;
+        let signed = Transaction {
+            chain_id: status.chain_id,
+            signer: key.public_key(),
+            nonce: account.nonce,
+            fee: fee.unwrap_or(status.min_fee),
+            messages,
+        }
+        .sign(key);
+        self.submit(&signed).await
     }
 
     /// Waits until a transaction is committed and returns its receipt.

@@ -39,8 +39,11 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the caller gave up waiting, as callers of a slow miner do
 
     def forward(self, method, body=None):
+        # The gateway names the model to serve in an x-hibana header: pass those on.
+        headers = {k: v for k, v in self.headers.items() if k.lower().startswith("x-hibana")}
+        headers["Content-Type"] = "application/json"
         req = urllib.request.Request(UPSTREAM + self.path, data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=120) as r:
                 keep = [(k, v) for k, v in r.headers.items() if k.lower().startswith("x-hibana")]

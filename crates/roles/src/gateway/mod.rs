@@ -1,0 +1,158 @@
+//! The gateway role: an OpenAI-compatible API in front of providers. It authenticates API keys,
+//! applies per-key rate limits, routes each request to a healthy provider serving the model,
+//! retries another provider when one fails or times out, checks every receipt's signature and
+//! hashes before answering, and keeps per-key usage. Providers whose last health check failed
+//! are tried last rather than never: a check that timed out while the provider was busy must not
+//! cost an answer when the healthy ones fail.
+//!
+//! With a chain to read (`chain_rpc`), the gateway also routes for the model network: the miners
+//! of every subnet become providers, and a request naming a subnet (`"model": "chat"`, by name
+//! or task) goes to one of its miners, picked at random with probability proportional to
+//! `(incentive + 0.01) / ((1 + latency in s) × (1 + load)) × cheapest price / own price`, so
+//! load spreads but the miners validators rate best get most requests; the rest are the
+//! failover order. `"model": "<content hash>"` pins one model.
+//!
+//! One module per concern, each using only those listed before it: `providers` (what the
+//! gateway knows of each provider), `auth` (API keys and rate limits), `usage`, `receipts`
+//! (receipt checks), `health` (health checks), `subnets` (chain sync), `routing`, `state` (the
+//! [`Gateway`] that holds them), `relay` (SSE), `forward` (retry and failover); this file wires
+//! them to the HTTP routes.
+
+mod auth;
+mod forward;
+mod health;
+mod providers;
+mod receipts;
+mod relay;
+mod routing;
+mod state;
+mod subnets;
+mod usage;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    http::HeaderMap,
+    routing::{get, post},
+};
+use serde_json::json;
+
+use self::forward::forward;
+pub use self::state::{Gateway, GatewayConfig};
+use crate::{openai::ApiError, provider::MAX_BODY_BYTES};
+
+type AppState = Arc<Gateway>;
+
+/// The gateway's HTTP routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/v1/models", get(models))
+        .route("/v1/usage", get(usage))
+        .route("/v1/router", get(router_table))
+        .route(
+            "/v1/chat/completions",
+            post(|s, h, b| forward(s, h, b, "/v1/chat/completions")),
+        )
+        .route(
+            "/v1/completions",
+            post(|s, h, b| forward(s, h, b, "/v1/completions")),
+        )
+        .route(
+            "/v1/embeddings",
+            post(|s, h, b| forward(s, h, b, "/v1/embeddings")),
+        )
+        .route(
+            "/v1/zk/infer",
+            post(|s, h, b| forward(s, h, b, "/v1/zk/infer")),
+        )
+        .route("/v1/audit", post(|s, h, b| forward(s, h, b, "/v1/audit")))
+        .fallback(|| async { ApiError::unknown_endpoint() })
+        .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gateway)
+}
+
+/// Serves the gateway on `addr` with background health checks and usage persistence.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    gateway.refresh_subnets().await;
+    gateway.check_providers().await;
+    let background = gateway.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(background.config.health_interval);
+        loop {
+            tick.tick().await;
+            background.refresh_subnets().await;
+            background.check_providers().await;
+            background.usage.save();
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = router(gateway);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((local, task))
+}
+
+async fn models(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    g.admission.admit(&headers)?;
+    let mut ids = std::collections::BTreeSet::new();
+    for p in &g.snapshot() {
+        let state = p.state.read();
+        if let (true, Some(h)) = (state.healthy, &state.health) {
+            ids.extend(h.models.iter().map(|m| m.id.clone()));
+            ids.extend(state.subnets.iter().map(|m| m.subnet.clone()));
+        }
+    }
+    let data: Vec<_> = ids
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "hibana"}))
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+async fn usage(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let key = g.admission.admit(&headers)?;
+    let usage = g.usage.of(&key.name);
+    Ok(Json(
+        json!({"key": key.name, "account": key.account, "usage": usage}),
+    ))
+}
+
+/// The routing table: every provider with its health, subnets, latency and counts.
+async fn router_table(
+    State(g): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    g.admission.admit(&headers)?;
+    let rows: Vec<_> = g
+        .snapshot()
+        .iter()
+        .map(|p| {
+            let s = p.state.read();
+            json!({
+                "url": p.url,
+                "healthy": s.healthy,
+                "provider": s.health.as_ref().map(|h| h.provider),
+                "models": s.health.as_ref().map(|h| h.models.iter().map(|m| m.id.clone()).collect::<Vec<_>>()),
+                "subnets": s.subnets,
+                "latency_ms": s.latency_ms,
+                "in_flight": s.in_flight,
+                "served": s.served,
+                "failures": s.failures,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"providers": rows})))
+}

@@ -1,0 +1,117 @@
+//! The gateway's view of each provider: what its last health check reported, the subnets it
+//! mines for, its load, latency and failures. Health checks and chain sync write it, routing
+//! reads it, and every answer updates it.
+
+use std::{sync::Arc, time::Duration};
+
+use hibana_types::PublicKey;
+use parking_lot::RwLock;
+use serde::Deserialize;
+
+/// A model a provider reports serving.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct HealthModel {
+    pub(super) id: String,
+    pub(super) hash: String,
+    /// `chat`, `completion`, `embedding`, `zk` or `audit`.
+    #[serde(default)]
+    pub(super) kind: String,
+}
+
+/// A provider's `/health` report.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Health {
+    pub(super) provider: PublicKey,
+    pub(super) models: Vec<HealthModel>,
+    pub(super) active: usize,
+    pub(super) capacity: usize,
+    #[serde(default)]
+    price_per_token: Option<serde_json::Value>,
+}
+
+impl Health {
+    /// The price per token it reports, if any.
+    pub(super) fn price(&self) -> Option<f64> {
+        match self.price_per_token.as_ref()? {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A provider's place in a subnet, read from the chain.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct Membership {
+    pub(super) subnet: String,
+    pub(super) task: String,
+    pub(super) uid: u16,
+    /// Incentive from the last epoch, as a fraction.
+    pub(super) incentive: f64,
+    /// The model hash it registered.
+    pub(super) model: String,
+}
+
+/// What the gateway knows of one provider.
+#[derive(Debug, Default)]
+pub(super) struct ProviderState {
+    pub(super) health: Option<Health>,
+    pub(super) healthy: bool,
+    pub(super) in_flight: usize,
+    /// Moving average of answer latency, in milliseconds.
+    pub(super) latency_ms: Option<f64>,
+    pub(super) served: u64,
+    pub(super) failures: u64,
+    pub(super) subnets: Vec<Membership>,
+}
+
+/// A provider by base URL, with what the gateway knows of it.
+#[derive(Debug)]
+pub(super) struct ProviderHandle {
+    pub(super) url: String,
+    pub(super) state: RwLock<ProviderState>,
+}
+
+impl ProviderHandle {
+    /// A provider at `url` that nothing is known of yet.
+    pub(super) fn new(url: &str) -> Arc<ProviderHandle> {
+        Arc::new(ProviderHandle {
+            url: url.trim_end_matches('/').to_string(),
+            state: RwLock::default(),
+        })
+    }
+
+    /// Counts an answer that took `elapsed`.
+    pub(super) fn served(&self, elapsed: Duration) {
+        let mut s = self.state.write();
+        let ms = elapsed.as_secs_f64() * 1e3;
+        s.latency_ms = Some(s.latency_ms.map_or(ms, |old| 0.8 * old + 0.2 * ms));
+        s.served += 1;
+    }
+
+    /// Counts a failure: the provider is unhealthy until its next good health check.
+    pub(super) fn failed(&self) {
+        let mut state = self.state.write();
+        state.healthy = false;
+        state.failures += 1;
+    }
+}
+
+/// A request counted in its provider's `in_flight` until dropped: when its answer is done, and
+/// also when the client hangs up and the handler is dropped mid-request.
+pub(super) struct InFlight(Arc<ProviderHandle>);
+
+impl InFlight {
+    /// Counts a request to `p`.
+    pub(super) fn new(p: &Arc<ProviderHandle>) -> InFlight {
+        p.state.write().in_flight += 1;
+        InFlight(p.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.state.write();
+        state.in_flight = state.in_flight.saturating_sub(1);
+    }
+}

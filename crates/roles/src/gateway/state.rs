@@ -1,0 +1,111 @@
+//! The gateway's shared state: its configuration, the providers it knows, its connection to
+//! the chain, API key admission and usage; and the upkeep that refreshes them.
+
+use std::{
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
+
+use hibana_rpc::RpcClient;
+use parking_lot::RwLock;
+
+use super::{
+    auth::Admission,
+    health,
+    providers::ProviderHandle,
+    routing::{self, Candidate},
+    subnets,
+    usage::UsageBook,
+};
+use crate::{keys::KeyFile, openai::ApiError};
+
+/// How the gateway reaches providers.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Provider base URLs.
+    pub providers: Vec<String>,
+    /// The API key file.
+    pub keys: KeyFile,
+    /// Time allowed for a whole non-streamed answer, and between two chunks of a stream.
+    pub request_timeout: Duration,
+    /// Interval of provider health checks.
+    pub health_interval: Duration,
+    /// JSON-RPC URL of a node, to route to the miners of the chain's subnets.
+    pub chain_rpc: Option<String>,
+}
+
+/// The gateway's shared state.
+pub struct Gateway {
+    pub(super) config: GatewayConfig,
+    providers: RwLock<Vec<Arc<ProviderHandle>>>,
+    chain: RwLock<Option<RpcClient>>,
+    pub(super) http: reqwest::Client,
+    /// Where the round-robin among equally loaded providers starts next.
+    next: AtomicUsize,
+    pub(super) admission: Admission,
+    pub(super) usage: UsageBook,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gateway({:?})", self.config.providers)
+    }
+}
+
+impl Gateway {
+    /// A gateway over the configured providers.
+    pub fn new(config: GatewayConfig) -> Result<Gateway, std::io::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let chain = match &config.chain_rpc {
+            Some(url) => Some(subnets::connect(url)?),
+            None => None,
+        };
+        Ok(Gateway {
+            providers: RwLock::new(
+                config
+                    .providers
+                    .iter()
+                    .map(|url| ProviderHandle::new(url))
+                    .collect(),
+            ),
+            chain: RwLock::new(chain),
+            http,
+            next: AtomicUsize::new(0),
+            admission: Admission::new(config.keys.clone()),
+            usage: UsageBook::load(&config.keys),
+            config,
+        })
+    }
+
+    /// Routes for the subnets of the chain whose node answers JSON-RPC at `url`.
+    pub fn connect_chain(&self, url: &str) -> Result<(), std::io::Error> {
+        *self.chain.write() = Some(subnets::connect(url)?);
+        Ok(())
+    }
+
+    /// Reads the subnets from the chain: every miner becomes a provider, with its incentive.
+    pub async fn refresh_subnets(&self) {
+        let Some(chain) = self.chain.read().clone() else {
+            return;
+        };
+        subnets::refresh(&chain, &self.providers).await;
+    }
+
+    /// Polls every provider's health once.
+    pub async fn check_providers(&self) {
+        health::check(&self.http, &self.snapshot()).await;
+    }
+
+    /// The providers known now.
+    pub(super) fn snapshot(&self) -> Vec<Arc<ProviderHandle>> {
+        self.providers.read().clone()
+    }
+
+    /// Where to send a request for `model`, in the order to try (see [`routing`]).
+    pub(super) fn candidates(&self, model: &str) -> Result<Vec<Candidate>, ApiError> {
+        routing::candidates(&self.snapshot(), &self.next, model)
+    }
+}

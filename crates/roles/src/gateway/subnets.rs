@@ -1,0 +1,56 @@
+//! Chain sync: reads the chain's subnets from a node and makes every miner a provider, with
+//! the subnet, uid, incentive and model it registered.
+
+use std::{collections::HashMap, sync::Arc};
+
+use hibana_rpc::RpcClient;
+use parking_lot::RwLock;
+
+use super::providers::{Membership, ProviderHandle};
+
+/// A client of the node whose JSON-RPC answers at `url`.
+pub(super) fn connect(url: &str) -> Result<RpcClient, std::io::Error> {
+    RpcClient::new(url).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Reads the subnets from `chain` and records each miner's memberships in `providers`,
+/// adding the miners not known yet; a provider no longer mining loses its memberships.
+pub(super) async fn refresh(chain: &RpcClient, providers: &RwLock<Vec<Arc<ProviderHandle>>>) {
+    let subnets = match chain.subnets().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the subnets");
+            return;
+        }
+    };
+    let mut found: HashMap<String, Vec<Membership>> = HashMap::new();
+    for subnet in subnets {
+        let Ok(Some(view)) = chain.subnet(&subnet.id.to_string()).await else {
+            continue;
+        };
+        for n in view.neurons {
+            if n.role != hibana_types::NeuronRole::Miner {
+                continue;
+            }
+            found
+                .entry(n.endpoint.trim_end_matches('/').to_string())
+                .or_default()
+                .push(Membership {
+                    subnet: subnet.name.clone(),
+                    task: subnet.task.clone(),
+                    uid: n.uid,
+                    incentive: n.incentive as f64 / hibana_types::records::subnets::ONE as f64,
+                    model: n.model.to_string(),
+                });
+        }
+    }
+    let mut providers = providers.write();
+    for p in providers.iter() {
+        p.state.write().subnets = found.remove(&p.url).unwrap_or_default();
+    }
+    for (url, memberships) in found {
+        let handle = ProviderHandle::new(&url);
+        handle.state.write().subnets = memberships;
+        providers.push(handle);
+    }
+}
