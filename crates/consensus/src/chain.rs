@@ -53,6 +53,11 @@ pub trait BlockApplication {
     fn commit(&self, block: &Block) -> Result<Hash, ChainError>;
 }
 
+/// How far ahead of a validator's clock a proposed block's time may be (clock drift and message
+/// delay). Blocks are paced from their parent's time, so this bounds how long one proposer can
+/// stall the chain with a block from the future.
+pub const MAX_FUTURE_BLOCK_MS: u64 = 3_000;
+
 /// Largest block, in encoded transaction bytes, a proposer builds (it travels in parts; a
 /// receiver drops a larger one).
 pub const MAX_BLOCK_BYTES: usize = 32 << 20;
@@ -518,6 +523,24 @@ impl BlockApplication for Chain {
 }
 
 impl Chain {
+    /// Checks a proposed block's time against this validator's clock (`now_ms`): at most
+    /// [`MAX_FUTURE_BLOCK_MS`] ahead. Only a proposal being voted on is judged by a local clock;
+    /// a decided block is not (2/3 of the voting power judged it timely).
+    pub fn check_timely(&self, header: &BlockHeader, now_ms: u64) -> Result<(), ChainError> {
+        let limit = now_ms.saturating_add(MAX_FUTURE_BLOCK_MS);
+        if header.time_ms > limit {
+            return Err(ChainError::InvalidBlock {
+                height: header.height,
+                reason: format!(
+                    "block time {} ms is {} ms ahead of this validator's clock (at most {MAX_FUTURE_BLOCK_MS} ms)",
+                    header.time_ms,
+                    header.time_ms - now_ms
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Commits a decided block together with the consensus certificate that proves the
     /// decision (kept for peers that catch up), in one atomic write.
     pub fn commit_decided(

@@ -25,7 +25,9 @@ mod metrics;
 mod producer;
 
 pub use bft::{BftError, BftSettings, run_validator};
-pub use chain::{BlockApplication, Chain, ChainError, MAX_BLOCK_BYTES, PhaseTimes};
+pub use chain::{
+    BlockApplication, Chain, ChainError, MAX_BLOCK_BYTES, MAX_FUTURE_BLOCK_MS, PhaseTimes,
+};
 pub use hibana_types::TxStatus;
 pub use mempool::{MAX_NONCE_GAP, Mempool, MempoolError};
 pub use metrics::ChainMetrics;

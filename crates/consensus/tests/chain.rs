@@ -206,3 +206,25 @@ fn a_staking_change_in_block_h_takes_effect_at_height_h_plus_1() {
     let power: Vec<u64> = alice.validators().iter().map(|v| v.voting_power).collect();
     assert_eq!(power, vec![10, 1]);
 }
+
+/// A proposer cannot push the chain's clock: a proposal more than `MAX_FUTURE_BLOCK_MS` ahead of
+/// a validator's clock is refused when voting, one within it is accepted.
+#[test]
+fn a_block_from_the_future_is_refused_when_voting() {
+    let n = net();
+    let now = hibana_consensus::now_ms();
+    let proposer = n.validator.public_key().address();
+    let far = n.chain.propose(1, now + 60_000, proposer).unwrap();
+    let err = n.chain.check_timely(&far.header, now).unwrap_err();
+    assert!(
+        matches!(&err, ChainError::InvalidBlock { reason, .. } if reason.contains("ahead of this validator's clock")),
+        "{err}"
+    );
+    let near = n
+        .chain
+        .propose(1, now + hibana_consensus::MAX_FUTURE_BLOCK_MS / 2, proposer)
+        .unwrap();
+    n.chain.check_timely(&near.header, now).unwrap();
+    // A slower clock later catches up with it.
+    n.chain.check_timely(&far.header, now + 60_000).unwrap();
+}

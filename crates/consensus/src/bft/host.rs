@@ -29,7 +29,7 @@ use super::{
     stream::{self, Streams},
     validator_set_at,
 };
-use crate::{BlockApplication, Chain, ChainError, now_ms};
+use crate::{BlockApplication, Chain, ChainError, MAX_FUTURE_BLOCK_MS, now_ms};
 
 /// How many heights ahead of ours proposals are kept for later.
 const MAX_HEIGHTS_AHEAD: u64 = 8;
@@ -251,7 +251,11 @@ impl Host {
         let block = block.clone();
         let result = tokio::task::spawn_blocking({
             let chain = self.chain.clone();
-            move || chain.validate(&block)
+            move || {
+                chain
+                    .check_timely(&block.header, now_ms())
+                    .and_then(|()| chain.validate(&block))
+            }
         })
         .await
         .map_err(|e| BftError::Engine(format!("validation task failed: {e}")))?;
@@ -603,7 +607,13 @@ impl Host {
             .flatten()
             .map(|b| b.header.time_ms)
             .unwrap_or(0);
-        let due = last.saturating_add(self.block_time.as_millis() as u64);
-        Duration::from_millis(due.saturating_sub(now_ms()))
+        let block_time = self.block_time.as_millis() as u64;
+        let due = last.saturating_add(block_time);
+        // A decided block's time was at most MAX_FUTURE_BLOCK_MS ahead of 2/3 of the clocks;
+        // never wait longer than that on top of the block time.
+        Duration::from_millis(
+            due.saturating_sub(now_ms())
+                .min(block_time.saturating_add(MAX_FUTURE_BLOCK_MS)),
+        )
     }
 }
