@@ -349,6 +349,34 @@ pub struct ProposalInit {
     pub header: BlockHeader,
     /// How many transaction chunks follow.
     pub chunks: u32,
+    /// The proposer's signature over the fields above ([`Ed25519Signer::sign_init`]): the header
+    /// commits to the transactions (`tx_root`), so a stream whose init verifies can carry only
+    /// the proposer's block.
+    pub signature: ConsensusSignature,
+}
+
+/// What a [`ProposalInit`]'s signature covers: every field but the signature.
+#[derive(BorshSerialize)]
+struct InitFields<'a> {
+    height: &'a Height,
+    round: &'a Round,
+    valid_round: &'a Round,
+    proposer: &'a ValidatorAddress,
+    header: &'a BlockHeader,
+    chunks: u32,
+}
+
+impl ProposalInit {
+    fn signed_fields(&self) -> InitFields<'_> {
+        InitFields {
+            height: &self.height,
+            round: &self.round,
+            valid_round: &self.valid_round,
+            proposer: &self.proposer,
+            header: &self.header,
+            chunks: self.chunks,
+        }
+    }
 }
 
 /// What travels on the engine's proposal-part channel: a proposed block, streamed as an
@@ -495,6 +523,21 @@ impl Ed25519Signer {
             watch: Some(watch),
             ..self
         }
+    }
+
+    /// Signs the start of a proposed block's stream.
+    pub fn sign_init(&self, init: &ProposalInit) -> ConsensusSignature {
+        self.sign("proposal-init", &init.signed_fields())
+    }
+
+    /// Whether `init` carries a signature of `public_key` over its fields.
+    pub fn verify_init(&self, init: &ProposalInit, public_key: &PublicKey) -> bool {
+        self.verify(
+            "proposal-init",
+            &init.signed_fields(),
+            &init.signature,
+            public_key,
+        )
     }
 
     fn sign_bytes<T: BorshSerialize>(&self, kind: &str, message: &T) -> Vec<u8> {

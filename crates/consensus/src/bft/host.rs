@@ -24,8 +24,8 @@ use malachitebft_app_channel::{
 use tokio::sync::mpsc;
 
 use super::{
-    BftError, BlockHash, BlockPart, ConsensusValidatorSet, Height, HibanaContext, Part,
-    ValidatorAddress, next_validator_set, proposer_of,
+    BftError, BlockHash, BlockPart, ConsensusValidatorSet, Ed25519Signer, Height, HibanaContext,
+    Part, ProposalInit, ValidatorAddress, next_validator_set, proposer_of,
     stream::{self, Streams},
     validator_set_at,
 };
@@ -78,6 +78,8 @@ struct Pending {
 /// The state the application keeps between the engine's requests.
 pub(super) struct Host {
     chain: Arc<Chain>,
+    /// Signs the inits of this node's proposal streams and checks others'.
+    signer: Ed25519Signer,
     address: ValidatorAddress,
     block_time: Duration,
     network: mpsc::Sender<NetworkMsg<HibanaContext>>,
@@ -134,6 +136,7 @@ fn send<T>(reply: tokio::sync::oneshot::Sender<T>, value: T, what: &str) {
 impl Host {
     pub(super) fn new(
         chain: Arc<Chain>,
+        signer: Ed25519Signer,
         address: ValidatorAddress,
         block_time: Duration,
         network: mpsc::Sender<NetworkMsg<HibanaContext>>,
@@ -144,6 +147,7 @@ impl Host {
         let streams = Streams::new(chain.params().max_block_txs as usize);
         Host {
             chain,
+            signer,
             address,
             block_time,
             network,
@@ -246,6 +250,17 @@ impl Host {
         Ok(())
     }
 
+    /// Whether a stream's init names the proposer of its height and round (in the validator
+    /// set of the next height) and carries that proposer's signature.
+    fn authentic(&self, init: &ProposalInit) -> Result<bool, BftError> {
+        let set = next_validator_set(&self.chain)?;
+        let expected = proposer_of(&set, init.height, init.round);
+        Ok(
+            expected.address == init.proposer
+                && self.signer.verify_init(init, &expected.public_key),
+        )
+    }
+
     /// Checks a block at our current height; an invalid block is an answer, not a failure.
     async fn validity(&self, block: &Block) -> Result<Validity, BftError> {
         let block = block.clone();
@@ -273,7 +288,7 @@ impl Host {
     async fn publish(&self, part: BlockPart) {
         let mut id = part.height.0.to_be_bytes().to_vec();
         id.extend_from_slice(&part.round.as_i64().to_be_bytes());
-        let parts = stream::split(part, self.part_bytes);
+        let parts = stream::split(part, self.part_bytes, &self.signer);
         self.send(stream::messages(StreamId::new(Bytes::from(id)), parts))
             .await;
     }
@@ -391,6 +406,16 @@ impl Host {
                         None
                     }
                     StreamContent::Fin if gossip => None,
+                    StreamContent::Data(Part::Init(init)) if !self.authentic(&init)? => {
+                        tracing::warn!(
+                            %from,
+                            height = init.height.0,
+                            round = %init.round,
+                            "proposal stream dropped: its init is not signed by the round's proposer"
+                        );
+                        super::codec::MALFORMED.inc();
+                        None
+                    }
                     _ => match self.streams.insert(from, part) {
                         Ok(Some(block)) => self.received_block(block).await?,
                         Ok(None) => None,

@@ -333,8 +333,10 @@ pub async fn run_validator(
     .await
     .map_err(|e| BftError::Engine(format!("{e:#}")))?;
     tracing::info!(height = start_height.as_u64(), %address, "consensus engine started");
+    let signer = Ed25519Signer::new(key.clone(), chain.chain_id());
     let mut host = host::Host::new(
         chain,
+        signer,
         ValidatorAddress(address),
         block_time,
         channels.network.clone(),

@@ -1,8 +1,11 @@
 //! Proposed blocks travel as a stream of parts: a [`ProposalInit`] with the header, then the
 //! transactions in chunks of bounded size, then the end of the stream. Large blocks so never
 //! exceed the network's message limit, and a receiver puts the block back together whatever
-//! order the parts arrive in. Nothing here is trusted: the engine accepts the block only if its
-//! hash is the one in the proposer's signed proposal, and the chain validates it.
+//! order the parts arrive in. The init is signed by the round's proposer (the host checks it
+//! before a stream is opened with it), the engine accepts the block only if its hash is the one
+//! in the proposer's signed proposal, and the chain validates it. Memory is capped per peer (a
+//! few streams, twice a block's bytes) and in all; a full table drops the streams that have no
+//! signed init first, so a stranger cannot evict a proposer's stream.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,11 +13,17 @@ use bytes::Bytes;
 use hibana_types::{Block, SignedTransaction};
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 
-use super::{BlockPart, Part, ProposalInit};
+use super::{BlockPart, Ed25519Signer, Part, ProposalInit, context::ConsensusSignature};
 use crate::MAX_BLOCK_BYTES;
 
-/// Streams being put together at once; beyond it the least recently active is dropped.
+/// Streams being put together at once; beyond it one without an init (else the least recently
+/// active) is dropped.
 const MAX_STREAMS: usize = 32;
+/// Streams one peer may have open at once; beyond it that peer's least recently active is
+/// dropped.
+const MAX_STREAMS_PER_PEER: usize = 4;
+/// Transaction bytes one peer's open streams may hold together.
+const MAX_BYTES_PER_PEER: usize = 2 * MAX_BLOCK_BYTES;
 
 /// The encoded size of a transaction, counted without encoding it into a buffer (this runs for
 /// every gossiped and streamed transaction).
@@ -22,9 +31,10 @@ pub(super) fn tx_bytes(tx: &SignedTransaction) -> usize {
     borsh::object_length(tx).unwrap_or(usize::MAX)
 }
 
-/// Splits a proposed block into its stream's data parts: the [`Part::Init`] and chunks of about
-/// `part_bytes` encoded bytes (a transaction larger than that travels alone).
-pub(super) fn split(part: BlockPart, part_bytes: usize) -> Vec<Part> {
+/// Splits a proposed block into its stream's data parts: the [`Part::Init`], signed by `signer`,
+/// and chunks of about `part_bytes` encoded bytes (a transaction larger than that travels
+/// alone).
+pub(super) fn split(part: BlockPart, part_bytes: usize, signer: &Ed25519Signer) -> Vec<Part> {
     let mut chunks: Vec<Vec<SignedTransaction>> = Vec::new();
     let mut size = 0usize;
     for tx in part.block.txs {
@@ -40,14 +50,16 @@ pub(super) fn split(part: BlockPart, part_bytes: usize) -> Vec<Part> {
             }
         }
     }
-    let init = ProposalInit {
+    let mut init = ProposalInit {
         height: part.height,
         round: part.round,
         valid_round: part.valid_round,
         proposer: part.proposer,
         header: part.block.header,
         chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+        signature: ConsensusSignature([0; 64]),
     };
+    init.signature = signer.sign_init(&init);
     std::iter::once(Part::Init(Box::new(init)))
         .chain(chunks.into_iter().map(Part::BlockTxs))
         .collect()
@@ -139,15 +151,8 @@ impl<P: std::hash::Hash + Eq + Clone> Streams<P> {
     ) -> Result<Option<BlockPart>, String> {
         let key = (from, msg.stream_id.to_bytes());
         self.activity += 1;
-        if !self.open.contains_key(&key) && self.open.len() >= MAX_STREAMS {
-            let idle = self
-                .open
-                .iter()
-                .min_by_key(|(_, a)| a.active)
-                .map(|(k, _)| k.clone());
-            if let Some(idle) = idle {
-                self.open.remove(&idle);
-            }
+        if !self.open.contains_key(&key) {
+            self.make_room(&key.0);
         }
         let assembly = self.open.entry(key.clone()).or_default();
         assembly.active = self.activity;
@@ -174,6 +179,10 @@ impl<P: std::hash::Hash + Eq + Clone> Streams<P> {
                         "more than {} transactions or {MAX_BLOCK_BYTES} bytes",
                         self.max_block_txs
                     ))
+                } else if self.peer_bytes(&key.0) > MAX_BYTES_PER_PEER {
+                    Some(format!(
+                        "the peer's open streams hold more than {MAX_BYTES_PER_PEER} bytes"
+                    ))
                 } else {
                     None
                 }
@@ -189,6 +198,39 @@ impl<P: std::hash::Hash + Eq + Clone> Streams<P> {
             self.open.remove(&key);
         }
         Ok(block)
+    }
+
+    /// Drops streams so that one more from `peer` fits: that peer's least recently active when
+    /// it has its share open, then, when the table is full, a stream without an init (the least
+    /// recently active), else the least recently active of all.
+    fn make_room(&mut self, peer: &P) {
+        let own = self.open.keys().filter(|(p, _)| p == peer).count();
+        if own >= MAX_STREAMS_PER_PEER {
+            self.drop_least_active(|(p, _), _| p == peer);
+        }
+        if self.open.len() >= MAX_STREAMS && !self.drop_least_active(|_, a| a.init.is_none()) {
+            self.drop_least_active(|_, _| true);
+        }
+    }
+
+    /// Drops the least recently active stream that `which` picks; false if it picked none.
+    fn drop_least_active(&mut self, which: impl Fn(&(P, Bytes), &Assembly) -> bool) -> bool {
+        let idle = self
+            .open
+            .iter()
+            .filter(|(k, a)| which(k, a))
+            .min_by_key(|(_, a)| a.active)
+            .map(|(k, _)| k.clone());
+        idle.is_some_and(|k| self.open.remove(&k).is_some())
+    }
+
+    /// Transaction bytes held for `peer`'s open streams.
+    fn peer_bytes(&self, peer: &P) -> usize {
+        self.open
+            .iter()
+            .filter(|((p, _), _)| p == peer)
+            .map(|(_, a)| a.bytes)
+            .fold(0, usize::saturating_add)
     }
 
     /// Drops the streams of heights up to `committed`.

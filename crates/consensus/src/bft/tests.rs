@@ -155,6 +155,7 @@ fn codec_round_trips_network_wal_and_sync_messages() {
         proposer: ValidatorAddress(key.public_key().address()),
         header: block(3).header,
         chunks: 1,
+        signature: context::ConsensusSignature([7; 64]),
     };
     for part in [
         Part::Init(Box::new(init)),
@@ -327,7 +328,7 @@ fn blocks_stream_in_parts_and_come_back_in_any_order() {
     let key = SecretKey::generate();
     let part = big_block(&key, 40);
     let one = super::stream::tx_bytes(&part.block.txs[0]);
-    let parts = split(part.clone(), one * 3);
+    let parts = split(part.clone(), one * 3, &Ed25519Signer::new(key.clone(), "c"));
     assert_eq!(
         parts.len(),
         1 + 14,
@@ -349,7 +350,10 @@ fn blocks_stream_in_parts_and_come_back_in_any_order() {
     // An empty block is an init and the end.
     let empty = big_block(&key, 0);
     let mut got = None;
-    for m in messages(id.clone(), split(empty.clone(), 1024)) {
+    for m in messages(
+        id.clone(),
+        split(empty.clone(), 1024, &Ed25519Signer::new(key.clone(), "c")),
+    ) {
         got = streams.insert(2, m).unwrap();
     }
     assert_eq!(got, Some(empty));
@@ -370,7 +374,12 @@ fn broken_streams_are_dropped() {
         StreamContent::Data(Part::BlockTxs(vec![transfer(&key, 0)])),
     );
     assert!(streams.insert(1, chunk).is_err());
-    let init = split(big_block(&key, 1), 1024).remove(0);
+    let init = split(
+        big_block(&key, 1),
+        1024,
+        &Ed25519Signer::new(key.clone(), "c"),
+    )
+    .remove(0);
     assert!(
         streams
             .insert(
@@ -384,7 +393,14 @@ fn broken_streams_are_dropped() {
     assert!(streams.insert(1, gossip).is_err());
     // More transactions than a block may hold.
     let mut too_many = Ok(None);
-    for m in messages(id.clone(), split(big_block(&key, 11), 1 << 20)) {
+    for m in messages(
+        id.clone(),
+        split(
+            big_block(&key, 11),
+            1 << 20,
+            &Ed25519Signer::new(key.clone(), "c"),
+        ),
+    ) {
         too_many = streams.insert(1, m);
         if too_many.is_err() {
             break;
@@ -395,8 +411,14 @@ fn broken_streams_are_dropped() {
     // Two peers, one stream id, different blocks: each gets its own back.
     let (a, b) = (big_block(&key, 2), big_block(&key, 3));
     let (ma, mb) = (
-        messages(id.clone(), split(a.clone(), 1)),
-        messages(id.clone(), split(b.clone(), 1)),
+        messages(
+            id.clone(),
+            split(a.clone(), 1, &Ed25519Signer::new(key.clone(), "c")),
+        ),
+        messages(
+            id.clone(),
+            split(b.clone(), 1, &Ed25519Signer::new(key.clone(), "c")),
+        ),
     );
     let mut done = Vec::new();
     for k in 0..ma.len().max(mb.len()) {
@@ -408,4 +430,72 @@ fn broken_streams_are_dropped() {
         }
     }
     assert_eq!(done, vec![a, b]);
+}
+
+/// A stream's init is signed by its proposer over every field: another key, another round or a
+/// changed header does not verify.
+#[test]
+fn proposal_inits_are_signed_by_their_proposer() {
+    use super::stream::split;
+    let key = SecretKey::generate();
+    let signer = Ed25519Signer::new(key.clone(), "c");
+    let Part::Init(init) = split(big_block(&key, 2), 1024, &signer).remove(0) else {
+        panic!("the first part is the init");
+    };
+    assert!(signer.verify_init(&init, &key.public_key()));
+    let stranger = SecretKey::generate();
+    assert!(!signer.verify_init(&init, &stranger.public_key()));
+    let forged = split(
+        big_block(&key, 2),
+        1024,
+        &Ed25519Signer::new(stranger.clone(), "c"),
+    )
+    .remove(0);
+    let Part::Init(forged) = forged else {
+        panic!("the first part is the init");
+    };
+    assert!(!signer.verify_init(&forged, &key.public_key()));
+    let mut moved = init.clone();
+    moved.round = Round::new(1);
+    assert!(!signer.verify_init(&moved, &key.public_key()));
+    let mut changed = init.clone();
+    changed.header.tx_root = Hash::digest(b"other transactions");
+    assert!(!signer.verify_init(&changed, &key.public_key()));
+    let other_chain = Ed25519Signer::new(key.clone(), "other");
+    assert!(!other_chain.verify_init(&init, &key.public_key()));
+}
+
+/// A peer that opens stream after stream (chunks with no init) evicts only its own streams and
+/// the init-less ones: the proposer's stream, opened first, still completes.
+#[test]
+fn a_flooding_peer_cannot_evict_a_proposers_stream() {
+    use super::stream::{Streams, messages, split};
+    let key = SecretKey::generate();
+    let signer = Ed25519Signer::new(key.clone(), "c");
+    let honest = big_block(&key, 4);
+    let mut msgs = messages(
+        StreamId::new(Bytes::from_static(b"h3r0")),
+        split(honest.clone(), 1, &signer),
+    );
+    let last = msgs.pop().unwrap();
+    let mut streams: Streams<u32> = Streams::new(10_000);
+    for m in msgs {
+        assert_eq!(streams.insert(1, m).unwrap(), None);
+    }
+    // One flooding peer, then many.
+    for (peer, n) in [(2u32, 0u64), (3, 1), (4, 2)]
+        .into_iter()
+        .chain((5..200).map(|p| (p, 0)))
+    {
+        for id in 0..50u64 {
+            let chunk = StreamMessage::new(
+                StreamId::new(Bytes::from(format!("junk{id}"))),
+                1,
+                StreamContent::Data(Part::BlockTxs(vec![transfer(&key, n)])),
+            );
+            assert_eq!(streams.insert(peer, chunk).unwrap(), None);
+        }
+        assert!(streams.len() <= 32, "{} streams open", streams.len());
+    }
+    assert_eq!(streams.insert(1, last).unwrap(), Some(honest));
 }
