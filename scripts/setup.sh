@@ -3,6 +3,7 @@
 #
 # * cmake and a C/C++ toolchain: llama-cpp-sys-2 builds llama.cpp with cmake.
 # * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
+# * python3-venv and procps: a test runs the openai client in a virtualenv; tests stop processes.
 # * models: installs the model catalog used by `hibana-ai` tests into $HIBANA_MODELS
 #   (default: <data dir>/hibana/models). Pass --no-models to skip that step.
 set -euo pipefail
@@ -42,6 +43,14 @@ fi
 if ! have_libclang; then
   echo "setup: installing libclang (bindgen)"
   apt_install libclang-dev || pip install --quiet libclang
+fi
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  echo "setup: installing python3-venv (a test runs the openai client in a virtualenv)"
+  apt_install python3-venv
+fi
+if ! command -v ps >/dev/null 2>&1 || ! command -v pkill >/dev/null 2>&1; then
+  echo "setup: installing procps (tests stop the processes they start)"
+  apt_install procps
 fi
 if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
   echo "setup: installing pip (models are fetched from PyPI)"

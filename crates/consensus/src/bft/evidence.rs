@@ -72,7 +72,7 @@ impl EvidenceWatch {
         let vote: ChainVote = hibana_types::decode(&hibana_types::encode(vote)).ok()?;
         let slot = (vote.height, vote.round, vote.kind, vote.validator);
         let mut seen = self.seen.lock();
-        if vote.height + HEIGHTS_KEPT < seen.highest {
+        if vote.height.saturating_add(HEIGHTS_KEPT) < seen.highest {
             return None;
         }
         if vote.height > seen.highest {
