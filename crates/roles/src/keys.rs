@@ -17,7 +17,8 @@ pub struct ApiKeyRecord {
     pub account: Address,
     /// blake3 of the secret key.
     pub key_hash: Hash,
-    /// First characters of the key, to recognise it.
+    /// A public id to recognise the key by: `hib-` and the first 8 hex digits of its hash
+    /// (keys made before this was a hash show the first characters of the secret).
     pub prefix: String,
     /// Creation time (ms since the Unix epoch).
     pub created_ms: u64,
@@ -64,6 +65,11 @@ pub enum KeyError {
 #[derive(Debug, Clone)]
 pub struct KeyFile {
     path: PathBuf,
+}
+
+/// The public id of a key with this hash.
+fn key_id(hash: &Hash) -> String {
+    format!("hib-{}", &hash.to_string()[..8])
 }
 
 /// Hash under which a secret key is stored.
@@ -127,7 +133,7 @@ impl KeyFile {
             name: name.to_string(),
             account,
             key_hash: key_hash(&secret),
-            prefix: secret[..12].to_string(),
+            prefix: key_id(&key_hash(&secret)),
             created_ms: crate::openai::unix_now().saturating_mul(1000),
             revoked: false,
             rate_limit_per_minute: rate_limit_per_minute.max(1),
@@ -137,13 +143,16 @@ impl KeyFile {
         Ok((secret, record))
     }
 
-    /// Revokes the key with this name or prefix.
+    /// Revokes the key with this name, id (or the start of it, 8 characters at least) or
+    /// secret.
     pub fn revoke(&self, name_or_prefix: &str) -> Result<ApiKeyRecord, KeyError> {
         let mut keys = self.load()?;
+        let hash = key_hash(name_or_prefix);
         let key = keys
             .iter_mut()
             .find(|k| {
                 k.name == name_or_prefix
+                    || k.key_hash == hash
                     || (name_or_prefix.len() >= 8 && k.prefix.starts_with(name_or_prefix))
             })
             .ok_or_else(|| KeyError::NotFound(name_or_prefix.to_string()))?;
