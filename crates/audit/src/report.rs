@@ -349,8 +349,31 @@ pub fn sarif_value(reports: &[FileReport]) -> Value {
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",
-            "invocations": [{"executionSuccessful": true, "toolExecutionNotifications": notifications}],
+            // A file that could not be read or parsed was not analysed: the run is incomplete.
+            "invocations": [{"executionSuccessful": notifications.is_empty(), "toolExecutionNotifications": notifications}],
             "results": results,
         }]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SARIF says the run succeeded only when every file was analysed.
+    #[test]
+    fn sarif_reports_an_unparsed_file_as_an_unsuccessful_run() {
+        let ok = crate::analyse_source("ok.sol", "contract A { function f() public {} }");
+        let broken = crate::analyse_source("broken.sol", "contract {{{");
+        assert!(!broken.errors.is_empty());
+        let run =
+            |reports: &[FileReport]| sarif_value(reports)["runs"][0]["invocations"][0].clone();
+        assert_eq!(run(&[ok.clone()])["executionSuccessful"], true);
+        let both = run(&[ok, broken]);
+        assert_eq!(both["executionSuccessful"], false);
+        assert_eq!(
+            both["toolExecutionNotifications"].as_array().map(Vec::len),
+            Some(1)
+        );
+    }
 }
