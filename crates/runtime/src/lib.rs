@@ -159,6 +159,7 @@ impl MessageHandler for Message {
             Message::CommitWeights(m) => plain(m.check_stateless())?,
             Message::RevealWeights(m) => plain(m.check_stateless())?,
             Message::SubmitEvidence(m) => plain(m.check_stateless())?,
+            Message::Unjail(m) => plain(m.check_stateless())?,
             Message::RegisterZkModel(m) => VerifiedMessage::ZkModel(Arc::new(m.check_stateless()?)),
             Message::SubmitZkInference(m) => {
                 VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
@@ -182,6 +183,7 @@ impl MessageHandler for Message {
             (Message::CommitWeights(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RevealWeights(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::SubmitEvidence(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::Unjail(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
             _ => Err(mismatch()),
@@ -205,6 +207,7 @@ impl MessageHandler for Message {
             (Message::CommitWeights(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RevealWeights(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::SubmitEvidence(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::Unjail(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
             _ => Err(mismatch()),

@@ -7,7 +7,7 @@ use hibana_runtime::{
 };
 use hibana_types::{
     Amount, ConsensusVote, Equivocation, Hash, Message, SecretKey, SignedVote, SubmitEvidence,
-    Transaction, TxOutcome, VoteKind, VoteRound, VoteValue, consensus_sign_bytes,
+    Transaction, TxOutcome, Unjail, VoteKind, VoteRound, VoteValue, consensus_sign_bytes,
 };
 
 const CHAIN: &str = "evidence-test";
@@ -146,4 +146,42 @@ fn equivocation_is_slashed_and_jailed_once_and_bad_evidence_is_refused() {
         .unwrap()
         .unwrap();
     assert_eq!(last.tokens, after.tokens);
+
+    // Jailed: it may not rejoin before the jail period (the unbonding period) is over, then it
+    // may, once, and is back in the set.
+    let unjail = |state: &mut MemState, height: u64, nonce: u64| {
+        let ctx = BlockContext {
+            chain_id: CHAIN.into(),
+            height,
+            time_ms: height,
+            proposer: honest.public_key().address(),
+        };
+        let tx = Transaction {
+            chain_id: CHAIN.into(),
+            signer: cheater.public_key(),
+            nonce,
+            fee: Amount(1_000),
+            messages: vec![Message::Unjail(Unjail {})],
+        }
+        .sign(&cheater);
+        let tx = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default()).unwrap();
+        deliver_tx(state, &ctx, &tx, 0).unwrap().unwrap().outcome
+    };
+    // The cheater's account pays fees from a small balance.
+    hibana_runtime::bank::credit(&mut state, &cheater.public_key().address(), Amount(10_000))
+        .unwrap();
+    let period = hibana_runtime::Params::default().unbonding_period;
+    failed(
+        unjail(&mut state, 10 + period - 1, 0),
+        "jailed until height",
+    );
+    assert_eq!(unjail(&mut state, 10 + period, 1), TxOutcome::Success);
+    assert!(
+        !staking::validator(&state, &cheater.public_key().address())
+            .unwrap()
+            .unwrap()
+            .jailed
+    );
+    assert_eq!(staking::validator_set(&state).unwrap().len(), 2);
+    failed(unjail(&mut state, 10 + period + 1, 2), "is not jailed");
 }

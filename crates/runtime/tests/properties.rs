@@ -325,6 +325,6 @@ fn slashing_burns_bonded_and_unbonding_stake() {
     assert_eq!(accounted_supply(&w, 2), supply - 200_000);
     let (_, stake) = staking::stake_of(&w.state, &key.public_key().address()).unwrap();
     assert_eq!(stake, Amount(540_000));
-    staking::jail(&mut w.state, &v, &mut events).unwrap();
+    staking::jail(&mut w.state, &v, 1, &mut events).unwrap();
     assert!(staking::validator_set(&w.state).unwrap().is_empty());
 }

@@ -50,7 +50,7 @@ pub use records::AccountView;
 pub use tx::{
     Bond, CommitWeights, CreateSubnet, Message, NeuronRole, RegisterNeuron, RegisterZkModel,
     RevealWeights, SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams,
-    TX_SIGN_DOMAIN, Transaction, Transfer, Unbond, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
+    TX_SIGN_DOMAIN, Transaction, Transfer, Unbond, Unjail, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -58,6 +58,9 @@ pub enum Message {
     RevealWeights(RevealWeights),
     /// Prove that a validator equivocated, to slash and jail it (staking).
     SubmitEvidence(SubmitEvidence),
+    /// Return the signer, a jailed validator, to the validator set once its jail period is
+    /// over (staking).
+    Unjail(Unjail),
 }
 
 impl Message {
@@ -70,6 +73,7 @@ impl Message {
             Message::Unbond(u) => vec![u.validator],
             Message::SubmitEvidence(e) => vec![e.equivocation.first.vote.validator],
             Message::RegisterZkModel(_)
+            | Message::Unjail(_)
             | Message::SubmitZkInference(_)
             | Message::CreateSubnet(_)
             | Message::RegisterNeuron(_)
@@ -78,6 +82,12 @@ impl Message {
         }
     }
 }
+
+/// A jailed validator asks to rejoin the validator set (it signs for itself).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Unjail {}
 
 /// Evidence that a validator signed two conflicting votes.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
-//! Staking messages: `Bond`, `Unbond` and `SubmitEvidence`.
+//! Staking messages: `Bond`, `Unbond`, `SubmitEvidence` and `Unjail`.
 
 use hibana_types::records::staking::{UnbondingEntry, validator_key};
-use hibana_types::{Bond, Event, SubmitEvidence, Unbond};
+use hibana_types::{Amount, Bond, Event, SubmitEvidence, Unbond, Unjail};
 
 use crate::{
     ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, bank, invalid, params,
@@ -228,7 +228,7 @@ impl MessageHandler for SubmitEvidence {
             ctx.block.height,
             events,
         )?;
-        jail(state, &v.validator, events)?;
+        jail(state, &v.validator, ctx.block.height, events)?;
         events.push(Event::new(
             "staking.equivocation",
             [
@@ -237,6 +237,62 @@ impl MessageHandler for SubmitEvidence {
                 ("reporter", ctx.sender.to_string()),
                 ("burned", burned.0.to_string()),
             ],
+        ));
+        Ok(())
+    }
+}
+
+impl MessageHandler for Unjail {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        let v = validator(state, &ctx.sender)?
+            .ok_or_else(|| invalid(format!("{} is not a validator", ctx.sender)))?;
+        if !v.jailed {
+            return Err(invalid(format!("validator {} is not jailed", ctx.sender)));
+        }
+        if v.tokens == Amount::ZERO {
+            return Err(invalid(format!(
+                "validator {} has no stake left: bond some before unjailing",
+                ctx.sender
+            )));
+        }
+        let period = params(state)?.unbonding_period;
+        let free_at = jailed_at(state, &ctx.sender)?.saturating_add(period);
+        if ctx.block.height < free_at {
+            return Err(invalid(format!(
+                "validator {} is jailed until height {free_at} (the unbonding period of {period} blocks)",
+                ctx.sender
+            )));
+        }
+        Ok(())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        self.check_stateful(&(), state, ctx)?;
+        let mut v = validator(state, &ctx.sender)?
+            .ok_or_else(|| invalid(format!("{} is not a validator", ctx.sender)))?;
+        v.jailed = false;
+        put_typed(state, validator_key(&ctx.sender), &v);
+        state.delete(jailed_at_key(&ctx.sender));
+        events.push(Event::new(
+            "staking.unjail",
+            [("validator", ctx.sender.to_string())],
         ));
         Ok(())
     }

@@ -15,8 +15,8 @@ pub use hibana_types::records::staking::{
 };
 pub use query::{stake_of, validator_set};
 pub use state::{
-    EQUIVOCATION_SLASH_PPM, delegations, jail, mul_div, shares_to_tokens, slash, total_staked,
-    unbonding_at, validator,
+    EQUIVOCATION_SLASH_PPM, delegations, jail, jailed_at, mul_div, shares_to_tokens, slash,
+    total_staked, unbonding_at, validator,
 };
 
 use hibana_types::Event;

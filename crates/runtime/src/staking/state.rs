@@ -254,16 +254,31 @@ pub fn slash<S: StateWrite + ?Sized>(
     Ok(Amount(burned))
 }
 
-/// Removes a validator from the validator set until it is unjailed.
+/// State key of the height a validator was jailed at.
+pub(crate) fn jailed_at_key(validator: &Address) -> Vec<u8> {
+    let mut key = b"staking/jailed_at/".to_vec();
+    key.extend_from_slice(&validator.0);
+    key
+}
+
+/// The height a jailed validator was jailed at (0 for one jailed before this was recorded).
+pub fn jailed_at<S: StateRead + ?Sized>(state: &S, validator: &Address) -> Result<u64, StateError> {
+    Ok(get_typed(state, &jailed_at_key(validator))?.unwrap_or(0))
+}
+
+/// Removes a validator from the validator set until it is unjailed (`Unjail`, once the jail
+/// period, the unbonding period, is over).
 pub fn jail<S: StateWrite + ?Sized>(
     state: &mut S,
     validator_addr: &Address,
+    height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
     let mut v = validator(state, validator_addr)?
         .ok_or_else(|| invalid(format!("{validator_addr} is not a validator")))?;
     v.jailed = true;
     put_typed(state, validator_key(validator_addr), &v);
+    put_typed(state, jailed_at_key(validator_addr), &height);
     events.push(Event::new(
         "staking.jail",
         [("validator", validator_addr.to_string())],
