@@ -47,7 +47,6 @@
 #![forbid(unsafe_code)]
 
 mod circuit;
-pub mod cli;
 pub mod model;
 mod msm;
 pub mod onnx;

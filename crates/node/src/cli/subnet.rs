@@ -10,8 +10,9 @@ use hibana_runtime::subnets::{Neuron, epoch::ONE};
 use hibana_types::{CreateSubnet, Hash, Message, NeuronRole, RegisterNeuron, SubnetParams};
 
 use crate::{
-    KeySource, TxFlags,
-    commands::{client, data_dir, print_json, send, signing_key},
+    cli::common::{KeySource, TxFlags, client, send, signing_key},
+    home::data_dir,
+    output::print_json,
 };
 
 /// `hibana subnet …`.
