@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::{
-    cli::common::{Sent, TxFlags, client, sign_and_submit, signing_key},
+    cli::common::{NodeHome, Sent, TxFlags, client, sign_and_submit, signing_key},
     output::{print_json, print_pending, print_receipt},
 };
 
@@ -56,17 +56,15 @@ pub(crate) enum ChainCommand {
     ShowModel {
         /// Model commitment, or a .zkm file.
         model: String,
-        /// A devnet home: talk to its node.
-        #[arg(long, env = "HIBANA_HOME")]
-        home: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeHome,
     },
     /// Show a verified inference result by id.
     Result {
         /// The result id printed by `hibana zk submit` (hex).
         id: String,
-        /// A devnet home: talk to its node.
-        #[arg(long, env = "HIBANA_HOME")]
-        home: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeHome,
     },
 }
 
@@ -354,14 +352,14 @@ pub(crate) async fn chain(cmd: ChainCommand, rpc: Option<&str>, json: bool) -> R
     match cmd {
         ChainCommand::Register { zkm, tx } => register(zkm, &tx, rpc, json).await,
         ChainCommand::Submit { zkm, proof, tx } => submit(zkm, proof, &tx, rpc, json).await,
-        ChainCommand::ShowModel { model, home } => {
+        ChainCommand::ShowModel { model, node } => {
             let commitment = match PathBuf::from(&model) {
                 path if path.is_file() => ZkModel::from_bytes(&read_file(&path, ".zkm")?)
                     .with_context(|| format!("{} is not a valid .zkm", path.display()))?
                     .commitment(),
                 _ => parse_id("the model commitment", &model)?,
             };
-            let client = client(rpc, home.as_deref())?;
+            let client = client(rpc, node.home.as_deref())?;
             let Some(view) = client.zk_model(&commitment).await? else {
                 bail!(
                     "model {} is not registered on this chain; register it with `hibana zk register MODEL.zkm --from KEY`",
@@ -371,9 +369,9 @@ pub(crate) async fn chain(cmd: ChainCommand, rpc: Option<&str>, json: bool) -> R
             print_model(&view, json)?;
             Ok(ExitCode::SUCCESS)
         }
-        ChainCommand::Result { id, home } => {
+        ChainCommand::Result { id, node } => {
             let id = parse_id("the result id", &id)?;
-            let client = client(rpc, home.as_deref())?;
+            let client = client(rpc, node.home.as_deref())?;
             let Some(view) = client.zk_inference(&id).await? else {
                 bail!(
                     "no verified inference has id {} on this chain",
