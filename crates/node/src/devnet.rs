@@ -24,6 +24,7 @@ use crate::{
     cli::common::NodeFlags,
     home::{Home, NodeConfig, data_dir},
     keys,
+    output::{program, shell_arg},
     run::{ZkServing, models_dir, run_node, start_gateway, start_provider},
 };
 
@@ -73,7 +74,11 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     }
     let config = args.node.apply(home.load_config()?);
     let genesis = home.load_genesis().map_err(|e| {
-        anyhow!("{e:#}\nthe devnet home looks corrupt: start over with `hibana devnet --reset`")
+        anyhow!(
+            "{e:#}\nthe devnet home looks corrupt: start over with `{} devnet --home {} --reset`",
+            program(),
+            shell_arg(&dir)
+        )
     })?;
     let dev_keys = keys::list_dev_keys(&dir);
     let ai = if args.no_ai {
@@ -124,12 +129,14 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
             for k in &dev_keys {
                 println!("    {:<6} {}", k.name, k.address);
             }
+            // Commands that work as printed: this program's name and this devnet's home.
+            let (hibana, home) = (program(), shell_arg(&dir));
             if let Some(bob) = dev_keys.iter().find(|k| k.name == "bob") {
                 println!(
-                    "  try:      hibana tx transfer --home {} --from alice --to {} --amount 1.5HIB",
-                    dir.display(),
+                    "  try:      {hibana} tx transfer --home {home} --from alice --to {} --amount 1.5HIB",
                     bob.address
                 );
+                println!("            {hibana} query account bob --home {home}");
             }
             if let Some(ai) = &ai {
                 println!(

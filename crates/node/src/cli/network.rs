@@ -11,7 +11,7 @@ use hibana_types::{Address, Amount};
 use crate::{
     cli::common::NodeFlags,
     home::{Home, NodeConfig, create_network, data_dir},
-    output::print_json,
+    output::{print_json, program, shell_arg},
     run::run_node,
 };
 
@@ -107,7 +107,11 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
                     node.rpc
                 );
             }
-            println!("  start each: hibana node --home {}/nodeK", out.display());
+            println!(
+                "  start each: {} node --home {}/nodeK",
+                program(),
+                shell_arg(out)
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -130,10 +134,15 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
                 node.validator
             );
             println!("  p2p {}  rpc {}", node.p2p, node.rpc);
-            println!("  start it:  hibana node --home {}", home_dir.display());
             println!(
-                "  then, funded: hibana tx stake --amount 1000HIB --validator self --from validator --home {}",
-                home_dir.display()
+                "  start it:  {} node --home {}",
+                program(),
+                shell_arg(&home_dir)
+            );
+            println!(
+                "  then, funded: {} tx stake --amount 1000HIB --validator self --from validator --home {}",
+                program(),
+                shell_arg(&home_dir)
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -158,7 +167,11 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
             "  validator: {}",
             genesis.validators[0].public_key.address()
         );
-        println!("  start it:  hibana node --home {}", home_dir.display());
+        println!(
+            "  start it:  {} node --home {}",
+            program(),
+            shell_arg(&home_dir)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -243,8 +256,9 @@ pub(crate) async fn testnet(args: TestnetArgs, json: bool) -> Result<ExitCode> {
             println!("  {}  RPC {url}", home.display());
         }
         println!(
-            "  try:  hibana tx transfer --home {} --from alice --to bob --amount 1HIB",
-            out.join("node0").display()
+            "  try:  {} tx transfer --home {} --from alice --to bob --amount 1HIB",
+            program(),
+            shell_arg(&out.join("node0"))
         );
         println!("Press Ctrl-C to stop.");
     }
