@@ -65,7 +65,7 @@ fn quiet_on_broken_stdout() {
 fn main() -> ExitCode {
     quiet_on_broken_stdout();
     let cli = Cli::parse();
-    if cli.command.logs() {
+    if cli.command.is_service() {
         init_logging(cli.log_format);
     }
     cli::run(cli)

@@ -103,7 +103,7 @@ pub(crate) enum Command {
 impl Command {
     /// Whether the command runs a service (a node, a provider, a gateway, a validator), whose
     /// log goes to stderr.
-    pub(crate) fn logs(&self) -> bool {
+    pub(crate) fn is_service(&self) -> bool {
         matches!(
             self,
             Command::Devnet(_)
