@@ -8,7 +8,6 @@
 //!   greedy (deterministic) or seeded sampling, stop sequences, streaming, several generations
 //!   at once.
 //! * [`embed`] — sentence embeddings with candle (BERT, mean pooling, L2 normalisation).
-//! * [`cli`] — the `hibana models install|list` subcommand.
 //!
 //! Data flows one way: `catalog::install` puts files on disk, `catalog::find` returns a
 //! [`catalog::ModelInfo`], and `TextModel::load` / `Embedder::load` turn it into an engine.
@@ -29,7 +28,6 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
-pub mod cli;
 pub mod embed;
 mod error;
 pub mod text;

@@ -4,11 +4,11 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use hibana_audit::{analyse_source, cli::analyse_files};
+use hibana_audit::{analyse_source, files::analyse_files};
 
 fn corpus_files() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    hibana_audit::cli::collect_files(&[dir]).unwrap_or_default()
+    hibana_audit::files::collect_files(&[dir]).unwrap_or_default()
 }
 
 /// A file with `n` contracts of realistic size (state, modifiers, loops, calls).

@@ -16,8 +16,8 @@
 //! scores the detectors against a labelled corpus (`corpus/manifest.json`).
 //!
 //! Data flow: bytes → [`analyse_bytes`] (binary, empty and oversized input rejected) →
-//! [`parser::parse`] → detectors → [`FileReport`] → [`report::render`]. [`cli::run`] adds file
-//! discovery, parallel analysis (rayon) and exit codes for `hibana audit`.
+//! [`parser::parse`] → detectors → [`FileReport`] → [`report::render`]. [`files::run_to`] adds file
+//! discovery, parallel analysis (rayon) and exit codes, for `hibana audit`.
 //!
 //! ```
 //! let src = "pragma solidity ^0.4.24;
@@ -38,9 +38,9 @@
 
 pub mod ast;
 pub mod challenge;
-pub mod cli;
 mod detectors;
 pub mod evaluate;
+pub mod files;
 pub mod finding;
 mod lexer;
 mod model;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{FileReport, Severity, finding::RULES};
 
 /// Output formats of `hibana audit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Human-readable diagnostics with code snippets.
     Text,

@@ -1,17 +1,15 @@
-//! A node's home folder: config, genesis, validator key, data; and running a node from it.
+//! A node's home folder: config, genesis, validator key, data, the RPC URL a running node saved;
+//! and where homes go by default.
 
 use std::{
     fs,
     net::SocketAddr,
     path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-use hibana_consensus::{BftSettings, Chain};
+use hibana_consensus::BftSettings;
 use hibana_runtime::{Genesis, GenesisAccount, GenesisValidator, Params};
-use hibana_store::Store;
 use hibana_types::{Amount, SecretKey};
 use serde::{Deserialize, Serialize};
 
@@ -381,112 +379,9 @@ pub(crate) fn resolve_rpc(explicit: Option<&str>, home: Option<&Path>) -> String
     "http://127.0.0.1:26657".to_string()
 }
 
-/// Runs a node from its home until Ctrl-C or SIGTERM: opens (or initialises) the store, serves
-/// RPC and runs the BFT engine as one validator of the network (the only one in a devnet).
-/// `on_ready` receives the RPC URL.
-pub(crate) async fn run_node(
-    home: &Home,
-    config: NodeConfig,
-    on_ready: impl FnOnce(&str),
-) -> Result<()> {
-    let genesis = home.load_genesis()?;
-    let validator = home.load_validator_key()?;
-    let identity = home.load_node_key(&config)?;
-    let store = Arc::new(open_store(home)?);
-    match store.height()? {
-        None => {
-            let root = store.init_genesis(&genesis)?;
-            tracing::info!(chain_id = %genesis.chain_id, root = %root, "initialised genesis");
-        }
-        Some(height) => {
-            let stored = store.genesis()?;
-            if stored != genesis {
-                bail!(
-                    "genesis.json in {} differs from the genesis the database was started with; restore it or start over with a new home",
-                    home.dir.display()
-                );
-            }
-            tracing::info!(height, "resuming");
-        }
-    }
-    let chain = Arc::new(Chain::new(store, config.mempool_max_txs)?);
-    let server = hibana_rpc_server::start(chain.clone(), config.rpc_addr)
-        .await
-        .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
-    let url = format!("http://{}", server.addr);
-    fs::write(home.rpc_url_path(), &url)?;
-    on_ready(&url);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let producer = tokio::spawn(hibana_consensus::run_validator(
-        chain.clone(),
-        validator,
-        identity,
-        config.p2p.clone(),
-        home.dir.join("data"),
-        Duration::from_millis(config.block_time_ms.max(10)),
-        stop_rx,
-    ));
-    let mut producer = producer;
-    let outcome = wait_for_shutdown(&mut producer).await;
-    let _ = stop_tx.send(true);
-    if outcome.is_ok() {
-        // Let the block being produced finish before the process exits.
-        let _ = producer.await;
-    }
-    let _ = server.handle.stop();
-    server.handle.stopped().await;
-    let _ = fs::remove_file(home.rpc_url_path());
-    outcome?;
-    tracing::info!(height = chain.height().unwrap_or(0), "stopped cleanly");
-    Ok(())
-}
-
-/// Waits for Ctrl-C or SIGTERM.
-pub(crate) async fn wait_for_ctrl_c() {
-    #[cfg(unix)]
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        return;
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-fn open_store(home: &Home) -> Result<Store> {
-    let path = home.db_path();
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    Store::open(&path).map_err(|e| {
-        anyhow!(
-            "cannot open the chain database {}: {e}. Is another node running on this home?",
-            path.display()
-        )
-    })
-}
-
-async fn wait_for_shutdown(
-    producer: &mut tokio::task::JoinHandle<Result<(), hibana_consensus::BftError>>,
-) -> Result<()> {
-    #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    #[cfg(unix)]
-    let terminated = term.recv();
-    #[cfg(not(unix))]
-    let terminated = std::future::pending::<Option<()>>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-        _ = terminated => tracing::info!("terminated; stopping"),
-        result = producer => {
-            return match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(anyhow!("consensus stopped: {e}")),
-                Err(e) => Err(anyhow!("consensus crashed: {e}")),
-            };
-        }
-    }
-    Ok(())
+/// The folder Hibana keeps its default homes in (`~/.local/share/hibana` on Linux).
+pub(crate) fn data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("hibana")
 }

@@ -397,6 +397,34 @@ fn devnet_wallet_transfer_and_queries_through_cli_and_rpc() {
     assert_eq!(status["chain_id"], "hibana-devnet");
     let block = ok_json(&["--json", "query", "block", "1", "--home", home_s]);
     assert!(block.get("hash").is_some(), "{block}");
+    // So do the model network's: every command that talks to a node takes --home.
+    let created = ok_json(&[
+        "--json", "subnet", "create", "--name", "homely", "--task", "chat", "--from", "alice",
+        "--home", home_s,
+    ]);
+    assert_eq!(created["outcome"]["status"], "success", "{created}");
+    let subnets = ok_json(&["--json", "subnet", "list", "--home", home_s]);
+    assert!(
+        subnets
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "homely"),
+        "{subnets}"
+    );
+    let shown = ok_json(&["--json", "subnet", "show", "homely", "--home", home_s]);
+    assert_eq!(shown["subnet"]["task"], "chat", "{shown}");
+    // No neuron has registered, so no validator has set weights.
+    for args in [
+        &["neuron", "list", "--subnet", "homely"][..],
+        &["weights", "show", "--subnet", "homely"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--json", "--home", home_s]);
+        assert_eq!(ok_json(&args), serde_json::json!([]), "{args:?}");
+    }
+    let emissions = ok_json(&["--json", "subnet", "emissions", "homely", "--home", home_s]);
+    assert!(emissions.is_array(), "{emissions}");
     // Output into a pipe whose reader is gone (`hibana status | head -1`) ends quietly.
     let mut piped = Command::new(BIN)
         .args(["status", "--home", home_s])

@@ -70,6 +70,9 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
         h,
     ]);
     assert_eq!(created["outcome"]["status"], "success", "{created}");
+    // Read-only commands find the node from the devnet's home, as `tx` does.
+    let listed = ok_json(&["--json", "subnet", "list", "--home", h]);
+    assert_eq!(listed[0]["name"], "chat", "{listed}");
     fails_with(
         &["--rpc", &rpc, "subnet", "show", "nope"],
         "no subnet with id or name",

@@ -50,8 +50,6 @@
 #![cfg_attr(not(feature = "prover"), allow(dead_code, unused_imports))]
 
 mod circuit;
-#[cfg(feature = "prover")]
-pub mod cli;
 mod memo;
 pub mod model;
 mod msm;

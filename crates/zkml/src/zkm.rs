@@ -95,7 +95,7 @@ fn open<'a>(
 }
 
 /// The proof system a compiled model is proved with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProofSystem {
     /// halo2 PLONK with IPA commitments over the Pasta curves: proofs of about 5 KB.

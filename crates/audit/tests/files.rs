@@ -1,10 +1,10 @@
-//! The command line entry point, called in-process.
+//! Auditing files and folders through the entry point `hibana audit` uses, in-process.
 
 use std::path::PathBuf;
 
 use hibana_audit::{
     Severity,
-    cli::{AuditArgs, EXIT_FINDINGS, EXIT_INPUT_ERROR, EXIT_OK, run_to},
+    files::{AuditOptions, EXIT_FINDINGS, EXIT_INPUT_ERROR, EXIT_OK, run_to},
     report::Format,
 };
 
@@ -14,8 +14,8 @@ fn corpus(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn args(paths: Vec<PathBuf>, format: Format, fail_on: Option<Severity>) -> AuditArgs {
-    AuditArgs {
+fn args(paths: Vec<PathBuf>, format: Format, fail_on: Option<Severity>) -> AuditOptions {
+    AuditOptions {
         paths,
         format,
         fail_on,
@@ -23,7 +23,7 @@ fn args(paths: Vec<PathBuf>, format: Format, fail_on: Option<Severity>) -> Audit
     }
 }
 
-fn run(a: &AuditArgs) -> (i32, String) {
+fn run(a: &AuditOptions) -> (i32, String) {
     let mut out = Vec::new();
     let code = run_to(a, &mut out).expect("audit runs");
     (code, String::from_utf8_lossy(&out).into_owned())

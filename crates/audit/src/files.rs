@@ -1,4 +1,5 @@
-//! The `hibana audit` command line.
+//! Auditing files and folders, as `hibana audit` does: find the `.sol` files, analyse them in
+//! parallel, render the reports, and the exit code that sums them up.
 
 use std::{
     io::Write,
@@ -9,29 +10,20 @@ use rayon::prelude::*;
 
 use crate::{FileReport, Severity, analyse_bytes, evaluate, report::Format};
 
-/// Arguments of `hibana audit`.
-#[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit codes: 0 analysed, no finding reached --fail-on; 1 a finding reached \
---fail-on; 2 an input could not be (fully) analysed (unreadable, binary, empty, syntax error)."
-)]
-pub struct AuditArgs {
+/// What to audit and how to report it.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
     /// Solidity files or directories to analyse (directories are searched recursively for `.sol`).
-    #[arg(required_unless_present = "evaluate")]
     pub paths: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Exit with code 1 when a finding of this severity or higher is reported.
-    #[arg(long, value_enum)]
+    /// Exit with [`EXIT_FINDINGS`] when a finding of this severity or higher is reported.
     pub fail_on: Option<Severity>,
-    /// Score the detectors against a labelled corpus (a manifest.json or its folder) and print
-    /// precision and recall per category.
-    #[arg(long, value_name = "DIR_OR_MANIFEST", conflicts_with = "paths")]
+    /// Instead, score the detectors against a labelled corpus (a manifest.json or its folder).
     pub evaluate: Option<PathBuf>,
 }
 
-/// Errors of the audit command.
+/// Errors of an audit of files.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The analysis could not run.
@@ -60,15 +52,9 @@ pub const EXIT_FINDINGS: i32 = 1;
 /// Exit code when an input could not be (fully) analysed.
 pub const EXIT_INPUT_ERROR: i32 = 2;
 
-/// Runs `hibana audit` and returns the process exit code.
-pub fn run(args: &AuditArgs) -> Result<i32, AuditError> {
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    run_to(args, &mut lock)
-}
-
-/// Runs `hibana audit`, writing to `out`, and returns the process exit code.
-pub fn run_to(args: &AuditArgs, out: &mut dyn Write) -> Result<i32, AuditError> {
+/// Audits the files of `args` (or scores a corpus), writes the report to `out`, and returns the
+/// process exit code.
+pub fn run_to(args: &AuditOptions, out: &mut dyn Write) -> Result<i32, AuditError> {
     if let Some(corpus) = &args.evaluate {
         let manifest = evaluate::manifest_path(corpus);
         let eval = evaluate::evaluate(&manifest)?;

@@ -6,12 +6,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use hibana_roles::validator::{Validator, ValidatorConfig};
 use hibana_rpc::RpcClient;
-use hibana_runtime::subnets::{Neuron, epoch::ONE};
+use hibana_types::records::subnets::{Neuron, ONE};
 use hibana_types::{CreateSubnet, Hash, Message, NeuronRole, RegisterNeuron, SubnetParams};
 
 use crate::{
-    KeySource, TxFlags,
-    commands::{client, data_dir, print_json, send, signing_key},
+    cli::common::{KeySource, NodeHome, TxFlags, client, send, signing_key},
+    home::data_dir,
+    output::print_json,
 };
 
 /// `hibana subnet …`.
@@ -20,11 +21,13 @@ pub(crate) enum SubnetCommand {
     /// Create a subnet (locks a deposit of 100 HIB).
     Create(Box<CreateArgs>),
     /// List the subnets.
-    List,
+    List(NodeHome),
     /// Show a subnet's parameters and neurons with their scores.
     Show {
         /// Subnet id or name.
         subnet: String,
+        #[command(flatten)]
+        node: NodeHome,
     },
     /// What the last epochs minted and paid to whom.
     Emissions {
@@ -33,6 +36,8 @@ pub(crate) enum SubnetCommand {
         /// How many epochs, newest first.
         #[arg(long, default_value_t = 5)]
         limit: u32,
+        #[command(flatten)]
+        node: NodeHome,
     },
 }
 
@@ -107,6 +112,8 @@ pub(crate) enum NeuronCommand {
         /// Subnet id or name.
         #[arg(long)]
         subnet: String,
+        #[command(flatten)]
+        node: NodeHome,
     },
 }
 
@@ -118,6 +125,8 @@ pub(crate) enum WeightsCommand {
         /// Subnet id or name.
         #[arg(long)]
         subnet: String,
+        #[command(flatten)]
+        node: NodeHome,
     },
 }
 
@@ -223,8 +232,8 @@ pub(crate) async fn subnet(cmd: SubnetCommand, rpc: Option<&str>, json: bool) ->
             let key = signing_key(&a.tx.from, &a.tx.keys)?;
             send(&client, &key, message, &a.tx, json).await
         }
-        SubnetCommand::List => {
-            let client = client(rpc, None)?;
+        SubnetCommand::List(node) => {
+            let client = client(rpc, node.home.as_deref())?;
             let subnets = client.subnets().await?;
             if json {
                 print_json(&subnets)?;
@@ -246,8 +255,8 @@ pub(crate) async fn subnet(cmd: SubnetCommand, rpc: Option<&str>, json: bool) ->
             }
             Ok(ExitCode::SUCCESS)
         }
-        SubnetCommand::Show { subnet } => {
-            let client = client(rpc, None)?;
+        SubnetCommand::Show { subnet, node } => {
+            let client = client(rpc, node.home.as_deref())?;
             let view = subnet_view(&client, &subnet).await?;
             if json {
                 return print_json(&view).map(|()| ExitCode::SUCCESS);
@@ -278,8 +287,12 @@ pub(crate) async fn subnet(cmd: SubnetCommand, rpc: Option<&str>, json: bool) ->
             print_neurons(&view.neurons);
             Ok(ExitCode::SUCCESS)
         }
-        SubnetCommand::Emissions { subnet, limit } => {
-            let client = client(rpc, None)?;
+        SubnetCommand::Emissions {
+            subnet,
+            limit,
+            node,
+        } => {
+            let client = client(rpc, node.home.as_deref())?;
             let list = client.subnet_emissions(&subnet, Some(limit)).await?;
             if json {
                 return print_json(&list).map(|()| ExitCode::SUCCESS);
@@ -368,8 +381,8 @@ pub(crate) async fn neuron(cmd: NeuronCommand, rpc: Option<&str>, json: bool) ->
             });
             send(&client, &key, message, &tx, json).await
         }
-        NeuronCommand::List { subnet } => {
-            let client = client(rpc, None)?;
+        NeuronCommand::List { subnet, node } => {
+            let client = client(rpc, node.home.as_deref())?;
             let view = subnet_view(&client, &subnet).await?;
             if json {
                 print_json(&view.neurons)?;
@@ -387,8 +400,8 @@ pub(crate) async fn weights(
     rpc: Option<&str>,
     json: bool,
 ) -> Result<ExitCode> {
-    let WeightsCommand::Show { subnet } = cmd;
-    let client = client(rpc, None)?;
+    let WeightsCommand::Show { subnet, node } = cmd;
+    let client = client(rpc, node.home.as_deref())?;
     let list = client.subnet_weights(&subnet).await?;
     if json {
         return print_json(&list).map(|()| ExitCode::SUCCESS);

@@ -1,0 +1,206 @@
+//! What many commands share: the arguments that name a node, a key and a transaction's options,
+//! and the helpers that turn them into an RPC client, a signing key, an address, a sent
+//! transaction. Command modules import this one; it imports none of them.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use hibana_rpc::RpcClient;
+use hibana_types::{Address, Hash, Message, Receipt, SecretKey, Transaction};
+
+use crate::{
+    home::{Home, NodeConfig, data_dir, resolve_rpc},
+    keys::{self, Keyring},
+    output::{print_pending, print_receipt},
+};
+
+/// The home of the node to talk to, for commands that need no keys.
+#[derive(Debug, Args)]
+pub(crate) struct NodeHome {
+    /// A devnet or node home: talk to its node (the RPC URL it saved), unless --rpc is given.
+    #[arg(long, env = "HIBANA_HOME")]
+    pub(crate) home: Option<PathBuf>,
+}
+
+/// Where signing keys come from.
+#[derive(Debug, Args)]
+pub(crate) struct KeySource {
+    /// Folder of encrypted keystores (default: <data dir>/hibana/keyring).
+    #[arg(long, env = "HIBANA_KEYRING_DIR", conflicts_with = "home")]
+    pub(crate) keyring_dir: Option<PathBuf>,
+    /// A devnet home: use its plaintext development keyring (alice, bob, carol).
+    #[arg(long, env = "HIBANA_HOME")]
+    pub(crate) home: Option<PathBuf>,
+    /// Read the keystore passphrase from the first line of this file instead of asking.
+    #[arg(long, env = "HIBANA_PASSWORD_FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+}
+
+/// Options of every transaction.
+#[derive(Debug, Args)]
+pub(crate) struct TxFlags {
+    /// Name of the signing key.
+    #[arg(long)]
+    pub(crate) from: String,
+    /// Fee (default: the chain's minimum fee).
+    #[arg(long)]
+    pub(crate) fee: Option<String>,
+    /// Return after submission without waiting for inclusion.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    #[command(flatten)]
+    pub(crate) keys: KeySource,
+}
+
+/// Node settings shared by `devnet` and `node`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeFlags {
+    /// Address for the JSON-RPC server (port 0 picks a free port).
+    #[arg(long, env = "HIBANA_RPC_ADDR")]
+    pub(crate) rpc_addr: Option<SocketAddr>,
+    /// Milliseconds between blocks.
+    #[arg(long, env = "HIBANA_BLOCK_TIME_MS")]
+    pub(crate) block_time_ms: Option<u64>,
+}
+
+impl NodeFlags {
+    /// The home's config with these flags applied over it.
+    pub(crate) fn apply(&self, mut config: NodeConfig) -> NodeConfig {
+        if let Some(addr) = self.rpc_addr {
+            config.rpc_addr = addr;
+        }
+        if let Some(ms) = self.block_time_ms {
+            config.block_time_ms = ms;
+        }
+        config
+    }
+}
+
+/// A client of the node named by `--rpc`, else by the RPC URL a node of `home` saved.
+pub(crate) fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
+    Ok(RpcClient::new(&resolve_rpc(rpc, home))?)
+}
+
+/// The encrypted keyring of `--keyring-dir`, else the default one.
+pub(crate) fn keyring(keys: &KeySource) -> Keyring {
+    Keyring::new(
+        keys.keyring_dir
+            .clone()
+            .unwrap_or_else(|| data_dir().join("keyring")),
+    )
+}
+
+/// Loads a signing key by name from the dev keyring (`--home`) or the encrypted keyring.
+pub(crate) fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
+    match &source.home {
+        // `--from validator --home H`: the node's own validator key, e.g. to bond to itself.
+        Some(home) if name == "validator" && keys::read_dev_key(home, name).is_err() => {
+            Home::new(home.clone()).load_validator_key()
+        }
+        Some(home) => keys::read_dev_key(home, name)?.secret(),
+        None => {
+            let store = keyring(source).get(name)?;
+            let pass = keys::passphrase(
+                source.password_file.as_deref(),
+                &format!("Passphrase for {name}: "),
+                false,
+            )?;
+            store.open(&pass)
+        }
+    }
+}
+
+/// An address, or the address of a key name in the dev keyring or keyring.
+pub(crate) fn resolve_account(
+    text: &str,
+    home: Option<&Path>,
+    source: Option<&KeySource>,
+) -> Result<Address> {
+    if text.starts_with("hib1") {
+        return Ok(text.parse()?);
+    }
+    if let Some(home) = home
+        && let Ok(k) = keys::read_dev_key(home, text)
+    {
+        return Ok(k.address);
+    }
+    if let Some(home) = home
+        && text == "validator"
+        && let Ok(k) = Home::new(home.to_path_buf()).load_validator_key()
+    {
+        return Ok(k.public_key().address());
+    }
+    if let Some(source) = source
+        && let Ok(k) = keyring(source).get(text)
+    {
+        return Ok(k.address);
+    }
+    text.parse::<Address>()
+        .map_err(|e| anyhow!("{e} (and no key is named {text:?})"))
+}
+
+/// Signs and sends a one-message transaction and prints its receipt (or its hash with
+/// `--no-wait`); a failed transaction is a failed command.
+pub(crate) async fn send(
+    client: &RpcClient,
+    key: &SecretKey,
+    message: Message,
+    flags: &TxFlags,
+    json: bool,
+) -> Result<ExitCode> {
+    match sign_and_submit(client, key, message, flags).await? {
+        Sent::Pending(hash) => print_pending(&hash, json)?,
+        Sent::Committed(receipt) => {
+            print_receipt(&receipt, json)?;
+            if !receipt.is_success() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where a submitted transaction stands when the command returns.
+pub(crate) enum Sent {
+    /// Submitted with `--no-wait`.
+    Pending(Hash),
+    /// Included in a block.
+    Committed(Receipt),
+}
+
+/// Signs a one-message transaction with the sender's next nonce, submits it and (unless
+/// `--no-wait`) waits for its receipt.
+pub(crate) async fn sign_and_submit(
+    client: &RpcClient,
+    key: &SecretKey,
+    message: Message,
+    flags: &TxFlags,
+) -> Result<Sent> {
+    let status = client.status().await?;
+    let account = client.account_verified(&key.public_key().address()).await?;
+    let fee = match &flags.fee {
+        Some(f) => f.parse()?,
+        None => status.min_fee,
+    };
+    let signed = Transaction {
+        chain_id: status.chain_id,
+        signer: key.public_key(),
+        nonce: account.nonce,
+        fee,
+        messages: vec![message],
+    }
+    .sign(key);
+    let hash = client.submit(&signed).await?;
+    if flags.no_wait {
+        return Ok(Sent::Pending(hash));
+    }
+    Ok(Sent::Committed(
+        client.wait_for_tx(&hash, Duration::from_secs(60)).await?,
+    ))
+}
