@@ -368,7 +368,7 @@ mod tests {
         assert!(!broken.errors.is_empty());
         let run =
             |reports: &[FileReport]| sarif_value(reports)["runs"][0]["invocations"][0].clone();
-        assert_eq!(run(&[ok.clone()])["executionSuccessful"], true);
+        assert_eq!(run(std::slice::from_ref(&ok))["executionSuccessful"], true);
         let both = run(&[ok, broken]);
         assert_eq!(both["executionSuccessful"], false);
         assert_eq!(

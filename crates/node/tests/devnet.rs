@@ -286,6 +286,12 @@ fn devnet_wallet_transfer_and_queries_through_cli_and_rpc() {
     let bob = ok_json(&["--json", "query", "account", "bob", "--home", home_s]);
     assert_eq!(bob["stake"], "10000000000");
 
+    // Unjail is for a jailed validator: an account that is none is refused with the reason.
+    fails_with(
+        &["tx", "unjail", "--home", home_s, "--from", "bob"],
+        "is not a validator",
+    );
+
     // Bad input: clear errors, nothing changes.
     let before = runtime.block_on(client.account_verified(&alice)).unwrap();
     fails_with(

@@ -6,13 +6,12 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
 };
 
 use anyhow::{Result, anyhow};
 use clap::Args;
 use hibana_rpc::RpcClient;
-use hibana_types::{Address, Hash, Message, Receipt, SecretKey, Transaction};
+use hibana_types::{Address, Hash, Message, Receipt, SecretKey};
 
 use crate::{
     home::{Home, NodeConfig, data_dir, resolve_rpc},
@@ -182,25 +181,10 @@ pub(crate) async fn sign_and_submit(
     message: Message,
     flags: &TxFlags,
 ) -> Result<Sent> {
-    let status = client.status().await?;
-    let account = client.account_verified(&key.public_key().address()).await?;
-    let fee = match &flags.fee {
-        Some(f) => f.parse()?,
-        None => status.min_fee,
-    };
-    let signed = Transaction {
-        chain_id: status.chain_id,
-        signer: key.public_key(),
-        nonce: account.nonce,
-        fee,
-        messages: vec![message],
-    }
-    .sign(key);
-    let hash = client.submit(&signed).await?;
-    if flags.no_wait {
-        return Ok(Sent::Pending(hash));
-    }
-    Ok(Sent::Committed(
-        client.wait_for_tx(&hash, Duration::from_secs(60)).await?,
-    ))
+    let fee = flags.fee.as_deref().map(str::parse).transpose()?;
+    Ok(if flags.no_wait {
+        Sent::Pending(client.sign_and_submit(key, vec![message], fee).await?)
+    } else {
+        Sent::Committed(client.send(key, vec![message], fee).await?)
+    })
 }

@@ -42,6 +42,12 @@ pub(crate) enum TxCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
+    /// Return your jailed validator to the validator set, once the unbonding period has
+    /// passed since it was jailed (sign with the validator's key: `--from validator --home DIR`).
+    Unjail {
+        #[command(flatten)]
+        tx: TxFlags,
+    },
     /// Unbond tokens; they return after the unbonding period.
     Unstake {
         /// Amount to unbond.
@@ -61,6 +67,7 @@ pub(crate) async fn run(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result
         TxCommand::Transfer { tx, .. }
         | TxCommand::Stake { tx, .. }
         | TxCommand::Evidence { tx, .. }
+        | TxCommand::Unjail { tx }
         | TxCommand::Unstake { tx, .. } => tx,
     };
     let home = flags.keys.home.clone();
@@ -102,6 +109,7 @@ pub(crate) async fn run(cmd: TxCommand, rpc: Option<&str>, json: bool) -> Result
                 .with_context(|| format!("{} is not equivocation evidence", file.display()))?;
             Message::SubmitEvidence(hibana_types::SubmitEvidence { equivocation })
         }
+        TxCommand::Unjail { .. } => Message::Unjail(hibana_types::Unjail {}),
         TxCommand::Unstake {
             amount, validator, ..
         } => {

@@ -138,6 +138,15 @@ impl From<SystemArg> for ProofSystem {
     }
 }
 
+/// Where the `zk` commands keep halo2's parameters: `HIBANA_ZK_PARAMS`, else the user's cache
+/// folder.
+fn params_dir() -> std::path::PathBuf {
+    std::env::var_os("HIBANA_ZK_PARAMS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|c| c.join("hibana").join("zk-params")))
+        .unwrap_or_else(|| std::env::temp_dir().join("hibana-zk-params"))
+}
+
 /// Runs a local `hibana zk` command; `json` prints one JSON document to stdout instead of text.
 pub(crate) fn local(cmd: &LocalCommand, json: bool) -> Result<ExitCode> {
     // A ZkError's message already names its cause: `{:#}` would print the cause twice.
@@ -146,6 +155,9 @@ pub(crate) fn local(cmd: &LocalCommand, json: bool) -> Result<ExitCode> {
 }
 
 fn run_local(cmd: &LocalCommand, json: bool) -> Result<(), ZkError> {
+    // halo2's IPA parameters take seconds to derive: the CLI keeps them between runs. A node
+    // never does, so no file on its disk can change a verdict.
+    hibana_zkml::set_params_dir(params_dir());
     let summary = match cmd {
         LocalCommand::Compile {
             model,
