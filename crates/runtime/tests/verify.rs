@@ -288,11 +288,10 @@ fn a_submission_must_carry_the_registered_zkm() {
     );
 }
 
-/// A verdict is remembered for the exact bytes only: after the genuine proof passed, a changed
-/// output or flipped proof bytes are still checked and refused, and the genuine proof gets the
-/// same result again.
+/// A verdict is for the exact bytes: after the genuine proof passed, a changed output or flipped
+/// proof bytes are checked and refused, and the genuine proof gets the same result again.
 #[test]
-fn remembered_verdicts_are_for_the_exact_bytes() {
+fn verdicts_are_for_the_exact_bytes() {
     let (zkm, prover) = prover();
     let proof = prover.prove(&input(3.0), false).unwrap();
     let message = |proof: &InferenceProof| SubmitZkInference {
