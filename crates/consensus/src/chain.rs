@@ -19,6 +19,14 @@ use crate::{
     mempool::{Mempool, MempoolError},
 };
 
+/// Transactions with costly checks (proofs) one account may have fail per window before its
+/// costly transactions are refused unchecked until the window ends: a failed check costs its
+/// sender nothing, so without a budget an account that can pay one fee could keep a node's
+/// cores busy verifying bad proofs.
+pub const COSTLY_FAILURES_PER_WINDOW: u32 = 8;
+/// The window of that budget, in blocks.
+pub const COSTLY_WINDOW_BLOCKS: u64 = 100;
+
 /// How many recent rejections `tx_status` remembers.
 const REMEMBERED_REJECTIONS: usize = 10_000;
 
@@ -91,6 +99,8 @@ pub struct Chain {
     params: Params,
     mempool: Mutex<Mempool>,
     rejections: Mutex<(HashMap<Hash, String>, VecDeque<Hash>)>,
+    /// Per sender: the budget window and its costly failures in it.
+    costly_failures: Mutex<HashMap<Address, (u64, u32)>>,
     /// The last block this node executed (proposed or validated), so commit does not redo it.
     executed: Mutex<Option<(Hash, Execution)>>,
     heads: broadcast::Sender<BlockHeader>,
@@ -129,6 +139,7 @@ impl Chain {
                 mempool_max_txs.saturating_mul(2048),
             )),
             rejections: Mutex::new((HashMap::new(), VecDeque::new())),
+            costly_failures: Mutex::new(HashMap::new()),
             executed: Mutex::new(None),
             heads,
             metrics: ChainMetrics::new(),
@@ -242,14 +253,32 @@ impl Chain {
             .store
             .snapshot()
             .map_err(|e| Rejection::Malformed(format!("node storage: {e}")))?;
-        let checked = hibana_runtime::admit(
-            &snapshot,
-            &tx,
-            &self.chain_id,
-            &self.params,
-            snapshot.height() + 1,
-        )
-        .map_err(storage)??;
+        let next_height = snapshot.height() + 1;
+        let costly = hibana_runtime::has_costly_checks(&tx);
+        let window = next_height / COSTLY_WINDOW_BLOCKS;
+        let sender = tx.sender();
+        if costly
+            && let Some(&(w, failures)) = self.costly_failures.lock().get(&sender)
+            && w == window
+            && failures >= COSTLY_FAILURES_PER_WINDOW
+        {
+            return Err(Rejection::Throttled {
+                account: sender,
+                failures,
+                until: (window + 1) * COSTLY_WINDOW_BLOCKS,
+            }
+            .into());
+        }
+        let admitted =
+            hibana_runtime::admit(&snapshot, &tx, &self.chain_id, &self.params, next_height)
+                .map_err(storage)?;
+        if costly && let Err(Rejection::Malformed(_)) = &admitted {
+            let mut budget = self.costly_failures.lock();
+            budget.retain(|_, (w, _)| *w == window);
+            let entry = budget.entry(sender).or_insert((window, 0));
+            entry.1 = entry.1.saturating_add(1);
+        }
+        let checked = admitted?;
         let next_nonce = bank::account(&snapshot, &checked.sender())
             .map_err(storage)?
             .nonce;

@@ -26,7 +26,8 @@ mod producer;
 
 pub use bft::{BftError, BftSettings, run_validator};
 pub use chain::{
-    BlockApplication, Chain, ChainError, MAX_BLOCK_BYTES, MAX_FUTURE_BLOCK_MS, PhaseTimes,
+    BlockApplication, COSTLY_FAILURES_PER_WINDOW, COSTLY_WINDOW_BLOCKS, Chain, ChainError,
+    MAX_BLOCK_BYTES, MAX_FUTURE_BLOCK_MS, PhaseTimes,
 };
 pub use hibana_types::TxStatus;
 pub use mempool::{MAX_NONCE_GAP, Mempool, MempoolError};

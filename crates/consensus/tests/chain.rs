@@ -228,3 +228,76 @@ fn a_block_from_the_future_is_refused_when_voting() {
     // A slower clock later catches up with it.
     n.chain.check_timely(&far.header, now + 60_000).unwrap();
 }
+
+/// Cheap checks come first (a transaction that cannot pay its fee is refused before its proof
+/// is looked at), and an account whose proofs keep failing has its next ones refused unchecked
+/// for the rest of the window, while its other transactions still go through.
+#[test]
+fn failing_proofs_use_up_a_budget_per_account() {
+    use hibana_consensus::COSTLY_FAILURES_PER_WINDOW;
+    let n = net();
+    let bad_proof = |from: &SecretKey, nonce: u64, fee: u128| {
+        Transaction {
+            chain_id: "c".into(),
+            signer: from.public_key(),
+            nonce,
+            fee: Amount(fee),
+            messages: vec![Message::SubmitZkInference(
+                hibana_types::SubmitZkInference {
+                    zkm: vec![7; 64],
+                    proof: vec![9; 64],
+                },
+            )],
+        }
+        .sign(from)
+    };
+    // No balance for the fee: refused for that, before the proof is checked.
+    let poor = SecretKey::generate();
+    let err = n.chain.submit(bad_proof(&poor, 0, 1_000)).unwrap_err();
+    assert!(
+        matches!(err, MempoolError::Rejected(Rejection::CannotPayFee { .. })),
+        "{err}"
+    );
+    // Failing proofs count against the sender until its budget is spent.
+    for i in 0..COSTLY_FAILURES_PER_WINDOW {
+        let err = n
+            .chain
+            .submit(bad_proof(&n.alice, 0, 1_000 + u128::from(i)))
+            .unwrap_err();
+        assert!(
+            matches!(err, MempoolError::Rejected(Rejection::Malformed(_))),
+            "{err}"
+        );
+    }
+    let err = n.chain.submit(bad_proof(&n.alice, 0, 5_000)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MempoolError::Rejected(Rejection::Throttled { until: 100, .. })
+        ),
+        "{err}"
+    );
+    // A transfer of the same account is still admitted (and committed), and another account's
+    // proofs are still checked.
+    let fund = Transaction {
+        chain_id: "c".into(),
+        signer: n.alice.public_key(),
+        nonce: 0,
+        fee: Amount(1_000),
+        messages: vec![Message::Transfer(Transfer {
+            to: n.validator.public_key().address(),
+            amount: Amount::from_hib(1).unwrap(),
+        })],
+    }
+    .sign(&n.alice);
+    n.chain.submit(fund).unwrap();
+    produce_block(&n.chain, n.validator.public_key().address()).unwrap();
+    let err = n
+        .chain
+        .submit(bad_proof(&n.validator, 0, 1_000))
+        .unwrap_err();
+    assert!(
+        matches!(err, MempoolError::Rejected(Rejection::Malformed(_))),
+        "{err}"
+    );
+}

@@ -56,6 +56,20 @@ pub enum Rejection {
     /// The transaction is malformed (no messages, too many, too large…).
     #[error("malformed transaction: {0}")]
     Malformed(String),
+    /// The sender's recent transactions failed too many costly checks (proofs): its costly
+    /// transactions are refused unchecked for a while.
+    #[error(
+        "{account} sent {failures} transactions whose costly checks (proofs) failed recently; its \
+         transactions with proofs are not checked again before height {until}"
+    )]
+    Throttled {
+        /// The sender.
+        account: Address,
+        /// Its failures in the current window.
+        failures: u32,
+        /// The first height of the next window.
+        until: u64,
+    },
 }
 
 /// A message that failed: the transaction is included, pays its fee, and has no other effect.

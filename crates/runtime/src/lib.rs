@@ -531,6 +531,17 @@ fn check_ante<S: StateRead + ?Sized>(
     Ok(Ok(()))
 }
 
+/// Whether a transaction carries messages whose stateless checks are costly (proof
+/// verification, a verifier derived from a `.zkm`): a mempool budgets their failures.
+pub fn has_costly_checks(tx: &SignedTransaction) -> bool {
+    tx.tx.messages.iter().any(|m| {
+        matches!(
+            m,
+            Message::SubmitZkInference(_) | Message::RegisterZkModel(_)
+        )
+    })
+}
+
 /// Admits a transaction to a mempool over the committed `state`, cheapest checks first: the
 /// format (chain id, size, message count), then the ante checks (fee, balance, a nonce not yet
 /// used), and only for a transaction that passes them the signature and the messages'
