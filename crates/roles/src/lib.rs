@@ -27,6 +27,7 @@
 pub mod audit;
 pub mod gateway;
 pub mod keys;
+pub mod limits;
 pub mod openai;
 pub mod provider;
 pub mod validator;

@@ -43,6 +43,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::limits;
+
 /// How a validator runs.
 #[derive(Debug, Clone)]
 pub struct ValidatorConfig {
@@ -491,7 +493,9 @@ impl Validator {
             .send()
             .await
             .ok()?;
-        let v: serde_json::Value = resp.json().await.ok()?;
+        let v: serde_json::Value = limits::read_json(resp, limits::MAX_HEALTH_BYTES)
+            .await
+            .ok()?;
         v.get("price_per_token").and_then(|p| {
             p.as_str()
                 .and_then(|s| s.parse().ok())
@@ -549,14 +553,13 @@ impl Validator {
         .map_err(|e| with_causes(&e))?;
         let status = resp.status();
         if !status.is_success() {
-            let text = resp.text().await.unwrap_or_default();
-            let text: String = text.chars().take(200).collect();
+            let text = limits::read_body(resp, limits::MAX_HEALTH_BYTES)
+                .await
+                .unwrap_or_default();
+            let text: String = String::from_utf8_lossy(&text).chars().take(200).collect();
             return Err(format!("HTTP {status}: {text}"));
         }
-        let value: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("reading the answer: {}", with_causes(&e)))?;
+        let value: serde_json::Value = limits::read_json(resp, limits::MAX_ANSWER_BYTES).await?;
         Ok((value, start.elapsed().as_secs_f64() * 1e3))
     }
 

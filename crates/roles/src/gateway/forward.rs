@@ -24,6 +24,7 @@ use super::{
 };
 use crate::{
     keys::ApiKeyRecord,
+    limits,
     openai::{ApiError, parse_body},
     provider::{MODEL_HEADER, RECEIPT_HEADER},
 };
@@ -116,7 +117,9 @@ async fn forward_inner(
             Ok(resp) if !resp.status().is_success() => {
                 // The provider judged the request itself invalid: that answer is the client's.
                 let status = resp.status();
-                let bytes = resp.bytes().await.unwrap_or_default();
+                let bytes = limits::read_body(resp, limits::MAX_ANSWER_BYTES)
+                    .await
+                    .unwrap_or_default();
                 return Ok(
                     (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 );
@@ -172,7 +175,7 @@ async fn whole_answer(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or("no receipt in the answer")?;
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = limits::read_body(resp, limits::MAX_ANSWER_BYTES).await?;
     let receipt = receipts::check(
         &receipt_hex,
         &provider_key,

@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::providers::{Health, ProviderHandle};
+use crate::limits;
 
 /// Polls the health of each of `providers` once.
 pub(super) async fn check(http: &reqwest::Client, providers: &[Arc<ProviderHandle>]) {
@@ -16,7 +17,9 @@ pub(super) async fn check(http: &reqwest::Client, providers: &[Arc<ProviderHandl
             .ok()
             .filter(|r| r.status().is_success());
         let health = match health {
-            Some(r) => r.json::<Health>().await.ok(),
+            Some(r) => limits::read_json::<Health>(r, limits::MAX_HEALTH_BYTES)
+                .await
+                .ok(),
             None => None,
         };
         let mut state = p.state.write();

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     keys::ApiKeyRecord,
+    limits,
     openai::ApiError,
     provider::{RECEIPT_COMMENT, StreamHasher},
 };
@@ -45,6 +46,12 @@ pub(super) async fn stream_through(
             buffer.drain(..pos + 2);
             break event;
         }
+        if buffer.len() > limits::MAX_EVENT_BYTES {
+            return Err(format!(
+                "an event of more than {} bytes",
+                limits::MAX_EVENT_BYTES
+            ));
+        }
         match tokio::time::timeout(idle, upstream.next()).await {
             Ok(Some(Ok(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
             Ok(Some(Err(e))) => return Err(format!("stream broke before the first event: {e}")),
@@ -61,6 +68,7 @@ pub(super) async fn stream_through(
         let mut hasher = StreamHasher::default();
         let mut pending = vec![first];
         let mut done = false;
+        let mut relayed = 0usize;
         let mut outcome: Result<(), String> =
             Err("the provider's stream ended without a receipt".into());
         'relay: loop {
@@ -107,8 +115,17 @@ pub(super) async fn stream_through(
             if done {
                 break;
             }
+            if buffer.len() > limits::MAX_EVENT_BYTES || relayed > limits::MAX_STREAM_BYTES {
+                outcome = Err(format!(
+                    "the provider's stream passed the limits (an event of {} bytes, {} in all)",
+                    limits::MAX_EVENT_BYTES,
+                    limits::MAX_STREAM_BYTES
+                ));
+                break;
+            }
             match tokio::time::timeout(idle, upstream.next()).await {
                 Ok(Some(Ok(chunk))) => {
+                    relayed = relayed.saturating_add(chunk.len());
                     buffer.push_str(&String::from_utf8_lossy(&chunk));
                     while let Some(pos) = buffer.find("\n\n") {
                         pending.push(buffer[..pos].to_string());
