@@ -515,7 +515,7 @@ impl BlockApplication for Chain {
             .map(|(tx, _)| tx.clone())
             .collect();
         let mut checks =
-            hibana_runtime::check_stateless_batch(&unchecked, &self.chain_id, &self.params)
+            hibana_runtime::check_stateless_batch(unchecked, &self.chain_id, &self.params)
                 .into_iter();
         self.phase_times.lock().verify = now_secs(start);
         let mut candidates = Vec::with_capacity(block.txs.len());

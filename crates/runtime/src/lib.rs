@@ -345,7 +345,7 @@ pub fn check_stateless(
     let format = check_format(tx, chain_id, params)?;
     tx.verify_signature()
         .map_err(|e| Rejection::BadSignature(e.to_string()))?;
-    check_messages(tx, format)
+    check_messages(tx.clone(), format)
 }
 
 /// What the format check learnt about a transaction's encoding.
@@ -395,7 +395,7 @@ fn check_format(
 
 /// Each message's stateless checks, after the signature: what they verified goes with the
 /// transaction.
-fn check_messages(tx: &SignedTransaction, format: Format) -> Result<CheckedTx, Rejection> {
+fn check_messages(tx: SignedTransaction, format: Format) -> Result<CheckedTx, Rejection> {
     let verified = tx
         .tx
         .messages
@@ -407,7 +407,7 @@ fn check_messages(tx: &SignedTransaction, format: Format) -> Result<CheckedTx, R
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CheckedTx {
-        tx: tx.clone(),
+        tx,
         hash: format.hash,
         size: format.size,
         verified,
@@ -418,13 +418,14 @@ fn check_messages(tx: &SignedTransaction, format: Format) -> Result<CheckedTx, R
 /// verification. ZIP-215 batch verification accepts exactly what single verification accepts,
 /// so the verdicts are the same as one-by-one checks, on every validator.
 pub fn check_stateless_batch(
-    txs: &[SignedTransaction],
+    txs: Vec<SignedTransaction>,
     chain_id: &str,
     params: &Params,
 ) -> Vec<Result<CheckedTx, Rejection>> {
     const CHUNK: usize = 128;
-    txs.par_chunks(CHUNK)
-        .flat_map_iter(|chunk| {
+    txs.into_par_iter()
+        .chunks(CHUNK)
+        .flat_map_iter(|chunk: Vec<SignedTransaction>| {
             let mut formats: Vec<Result<Format, Rejection>> = chunk
                 .iter()
                 .map(|tx| check_format(tx, chain_id, params))
@@ -465,7 +466,7 @@ pub fn check_stateless_batch(
                 }
             }
             chunk
-                .iter()
+                .into_iter()
                 .zip(formats)
                 .map(|(tx, format)| format.and_then(|f| check_messages(tx, f)))
                 .collect::<Vec<_>>()
@@ -565,7 +566,7 @@ pub fn admit<S: StateRead + ?Sized>(
     if let Err(e) = tx.verify_signature() {
         return Ok(Err(Rejection::BadSignature(e.to_string())));
     }
-    let checked = match check_messages(tx, format) {
+    let checked = match check_messages(tx.clone(), format) {
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection)),
     };

@@ -264,7 +264,7 @@ fn batch_verification_agrees_with_single_verification() {
         }
         txs.push(tx);
     }
-    let batch = hibana_runtime::check_stateless_batch(&txs, CHAIN, &w.params);
+    let batch = hibana_runtime::check_stateless_batch(txs.clone(), CHAIN, &w.params);
     for (tx, result) in txs.iter().zip(&batch) {
         assert_eq!(
             result.is_ok(),
