@@ -5,7 +5,7 @@ use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
 use super::state::{AppState, Busy, requested_model};
@@ -17,17 +17,6 @@ use crate::{
 /// `POST /v1/audit`.
 pub(super) async fn audit_contract(
     State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match audit_inner(p, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn audit_inner(
-    p: AppState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

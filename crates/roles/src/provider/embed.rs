@@ -4,7 +4,7 @@ use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use base64::Engine;
 use serde_json::json;
@@ -19,17 +19,6 @@ const MAX_EMBED_TOKENS: u64 = 65_536;
 /// `POST /v1/embeddings`.
 pub(super) async fn embeddings(
     State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match embeddings_inner(p, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn embeddings_inner(
-    p: AppState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

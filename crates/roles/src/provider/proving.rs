@@ -5,7 +5,7 @@ use axum::{
     body::Bytes,
     extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use hibana_types::Hash;
 use hibana_zkml::ZkError;
@@ -22,17 +22,6 @@ use crate::{
 /// `POST /v1/zk/infer`.
 pub(super) async fn zk_infer(
     State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match zk_infer_inner(p, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn zk_infer_inner(
-    p: AppState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

@@ -148,17 +148,6 @@ pub(super) async fn chat(
     State(p): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match chat_inner(p, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn chat_inner(
-    p: AppState,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let req: ChatRequest = parse_body(&body)?;
@@ -261,17 +250,6 @@ async fn respond_text(
 /// `POST /v1/completions`.
 pub(super) async fn completions(
     State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match completions_inner(p, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn completions_inner(
-    p: AppState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
