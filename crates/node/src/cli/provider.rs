@@ -111,9 +111,9 @@ enum KeysCommand {
     },
     /// List keys with their usage.
     List,
-    /// Revoke a key by name or prefix.
+    /// Revoke a key by its name, its id (as `keys list` shows it) or the secret itself.
     Revoke {
-        /// Name or prefix of the key.
+        /// Name, id (or its first 8 characters at least) or secret of the key.
         key: String,
     },
 }
