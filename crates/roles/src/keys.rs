@@ -175,3 +175,33 @@ impl KeyFile {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key file holds no part of a secret, and a key is revoked by its name, its id or its
+    /// secret.
+    #[test]
+    fn keys_are_stored_without_their_secret_and_revoked_by_name_id_or_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyFile::new(dir.path().join("keys.json"));
+        let account = hibana_types::SecretKey::generate().public_key().address();
+        let mut made = Vec::new();
+        for name in ["a", "b", "c"] {
+            made.push(file.create(name, account, 60).unwrap());
+        }
+        let stored = std::fs::read_to_string(dir.path().join("keys.json")).unwrap();
+        for (secret, record) in &made {
+            assert!(
+                !stored.contains(&secret[4..12]),
+                "a part of the secret is stored"
+            );
+            assert!(record.prefix.starts_with("hib-") && record.prefix.len() == 12);
+        }
+        assert!(file.revoke("a").unwrap().revoked);
+        assert_eq!(file.revoke(&made[1].1.prefix).unwrap().name, "b");
+        assert_eq!(file.revoke(&made[2].0).unwrap().name, "c");
+        assert!(file.revoke("hib-nothing").is_err());
+    }
+}
