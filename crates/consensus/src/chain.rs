@@ -278,10 +278,7 @@ impl Chain {
             let entry = budget.entry(sender).or_insert((window, 0));
             entry.1 = entry.1.saturating_add(1);
         }
-        let checked = admitted?;
-        let next_nonce = bank::account(&snapshot, &checked.sender())
-            .map_err(storage)?
-            .nonce;
+        let (checked, next_nonce) = admitted?;
         let hash = self.mempool.lock().insert(checked, next_nonce)?;
         self.rejections.lock().0.remove(&hash);
         Ok(hash)

@@ -474,17 +474,6 @@ pub fn check_stateless_batch(
         .collect()
 }
 
-/// The ante checks against state: the nonce is the account's next one, the fee meets the minimum
-/// and the sender can pay it.
-pub fn check_stateful<S: StateRead + ?Sized>(
-    state: &S,
-    tx: &SignedTransaction,
-) -> Result<(), ExecError> {
-    let min_fee = params(state)?.min_fee;
-    check_ante(state, tx, min_fee, Nonce::Next)?
-        .map_err(|r| ExecError::Tx(TxError::Invalid(r.to_string())))
-}
-
 /// Which nonces the ante check accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nonce {
@@ -494,12 +483,14 @@ enum Nonce {
     NextOrLater,
 }
 
+/// The ante checks against state: the nonce (see [`Nonce`]), the fee meets the minimum and the
+/// sender can pay it. Passes with the account's next nonce.
 fn check_ante<S: StateRead + ?Sized>(
     state: &S,
     tx: &SignedTransaction,
     min_fee: Amount,
     nonce: Nonce,
-) -> Result<Result<(), Rejection>, StateError> {
+) -> Result<Result<u64, Rejection>, StateError> {
     let sender = tx.sender();
     let account = bank::account(state, &sender)?;
     let later_ok = nonce == Nonce::NextOrLater && tx.tx.nonce > account.nonce;
@@ -529,7 +520,7 @@ fn check_ante<S: StateRead + ?Sized>(
             fee: tx.tx.fee,
         }));
     }
-    Ok(Ok(()))
+    Ok(Ok(account.nonce))
 }
 
 /// Whether a transaction carries messages whose stateless checks are costly (proof
@@ -548,21 +539,22 @@ pub fn has_costly_checks(tx: &SignedTransaction) -> bool {
 /// used), and only for a transaction that passes them the signature and the messages'
 /// stateless checks (proofs). A transaction next in line is then dry-run against the state at
 /// `next_height`, so one bound to fail is refused with its reason instead of costing its fee.
-/// Returns `Err` only if storage failed.
+/// Returns the checked transaction and its sender's next nonce, or `Err` only if storage failed.
 pub fn admit<S: StateRead + ?Sized>(
     state: &S,
     tx: &SignedTransaction,
     chain_id: &str,
     params: &Params,
     next_height: u64,
-) -> Result<Result<CheckedTx, Rejection>, StateError> {
+) -> Result<Result<(CheckedTx, u64), Rejection>, StateError> {
     let format = match check_format(tx, chain_id, params) {
         Ok(f) => f,
         Err(rejection) => return Ok(Err(rejection)),
     };
-    if let Err(rejection) = check_ante(state, tx, params.min_fee, Nonce::NextOrLater)? {
-        return Ok(Err(rejection));
-    }
+    let account_nonce = match check_ante(state, tx, params.min_fee, Nonce::NextOrLater)? {
+        Ok(nonce) => nonce,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
     if let Err(e) = tx.verify_signature() {
         return Ok(Err(Rejection::BadSignature(e.to_string())));
     }
@@ -570,7 +562,7 @@ pub fn admit<S: StateRead + ?Sized>(
         Ok(checked) => checked,
         Err(rejection) => return Ok(Err(rejection)),
     };
-    if tx.tx.nonce == bank::account(state, &tx.sender())?.nonce {
+    if tx.tx.nonce == account_nonce {
         let block = BlockContext {
             chain_id: chain_id.to_string(),
             height: next_height,
@@ -587,7 +579,7 @@ pub fn admit<S: StateRead + ?Sized>(
             Err(rejection) => return Ok(Err(rejection)),
         }
     }
-    Ok(Ok(checked))
+    Ok(Ok((checked, account_nonce)))
 }
 
 /// Runs one transaction whose stateless checks passed. Returns `Ok(Err(rejection))` if it may
@@ -697,15 +689,9 @@ pub fn begin_block_with<S: StateWrite>(
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
-    let mut events = Vec::new();
-    for component in components {
-        block_hook(
-            component.name(),
-            "begin_block",
-            component.begin_block(state, block, &mut events),
-        )?;
-    }
-    Ok(events)
+    run_hooks(components, "begin_block", |c, events| {
+        c.begin_block(state, block, events)
+    })
 }
 
 /// End-of-block work of `components`, in order.
@@ -714,13 +700,20 @@ pub fn end_block_with<S: StateWrite>(
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
+    run_hooks(components, "end_block", |c, events| {
+        c.end_block(state, block, events)
+    })
+}
+
+/// Runs one block hook of every component, collecting their events.
+fn run_hooks(
+    components: &[&dyn Component],
+    hook: &str,
+    mut run: impl FnMut(&dyn Component, &mut Vec<Event>) -> Result<(), ExecError>,
+) -> Result<Vec<Event>, StateError> {
     let mut events = Vec::new();
     for component in components {
-        block_hook(
-            component.name(),
-            "end_block",
-            component.end_block(state, block, &mut events),
-        )?;
+        block_hook(component.name(), hook, run(*component, &mut events))?;
     }
     Ok(events)
 }
