@@ -15,6 +15,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use hibana_roles::{
+    endpoints::EndpointPolicy,
     gateway::Gateway,
     keys::{DEFAULT_RATE_LIMIT, KeyFile},
 };
@@ -275,6 +276,8 @@ pub(crate) async fn start_devnet_ai(
         None,
         gateway_addr,
         Duration::from_secs(120),
+        // A devnet's miners all listen on loopback.
+        EndpointPolicy::AnyAddress,
     )
     .await?;
     // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.

@@ -12,6 +12,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use hibana_consensus::Chain;
 use hibana_roles::{
+    endpoints::EndpointPolicy,
     gateway::{Gateway, GatewayConfig},
     keys::KeyFile,
     provider::{Provider, ProviderConfig},
@@ -227,6 +228,7 @@ pub(crate) async fn start_gateway(
     chain: Option<String>,
     addr: SocketAddr,
     timeout: Duration,
+    miner_endpoints: EndpointPolicy,
 ) -> Result<(String, Arc<Gateway>)> {
     if providers.is_empty() && chain.is_none() {
         bail!(
@@ -239,6 +241,7 @@ pub(crate) async fn start_gateway(
         request_timeout: timeout,
         health_interval: Duration::from_millis(500),
         chain_rpc: chain,
+        miner_endpoints,
     };
     let gateway = Arc::new(Gateway::new(config)?);
     let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;

@@ -222,4 +222,96 @@ fn validators_pay_the_useful_miner_and_the_gateway_prefers_it() {
     assert_eq!(g + s + b, 30, "{table}");
     assert!(g > s && g > b, "{table}");
     assert_eq!(b, 0, "answers without a valid receipt are never served");
+
+    refuses_loopback_miners_outside_a_devnet(dir.path(), &rpc, h);
+}
+
+/// Anyone can register an endpoint, so outside a devnet a validator and a gateway do not call
+/// miners at loopback or private addresses (a blind SSRF otherwise): the validator scores them
+/// 0 with the reason, and the gateway does not route to them.
+fn refuses_loopback_miners_outside_a_devnet(dir: &std::path::Path, rpc: &str, h: &str) {
+    let history = dir.join("strict.jsonl");
+    let out = support::hibana(&[
+        "--rpc",
+        rpc,
+        "validator",
+        "run",
+        "--subnet",
+        "chat",
+        "--from",
+        "bob",
+        "--home",
+        h,
+        "--challenges",
+        "1",
+        "--rounds",
+        "1",
+        "--history",
+        history.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let round: Value = serde_json::from_str(
+        std::fs::read_to_string(&history)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(round["skipped"], "no miner earned a score", "{round}");
+    let scores = round["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 3, "{round}");
+    for s in scores {
+        assert_eq!(s["score"], 0.0, "{s}");
+        assert!(
+            s["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("only public addresses"),
+            "{s}"
+        );
+    }
+
+    let gw_home = dir.join("strict-gateway");
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
+    let created = ok_json(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "keys",
+        "create",
+        "strict",
+        "--account",
+        &account,
+    ]);
+    let key = created["key"].as_str().unwrap().to_string();
+    let (_gw, info) = support::start(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--chain",
+        rpc,
+    ]);
+    let gw = info["gateway"].as_str().unwrap();
+    // Give the gateway time for several chain refreshes before looking.
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _, table) = http(gw, "GET", "/v1/router", Some(&key), b"");
+    assert_eq!(status, 200, "{table}");
+    let table: Value = serde_json::from_str(&table).unwrap();
+    assert_eq!(table["providers"].as_array().unwrap().len(), 0, "{table}");
+    let (status, _, answer) = http(
+        gw,
+        "POST",
+        "/v1/chat/completions",
+        Some(&key),
+        br#"{"model":"chat","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_ne!(status, 200, "{answer}");
 }

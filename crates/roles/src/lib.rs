@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod endpoints;
 pub mod gateway;
 pub mod keys;
 pub mod limits;

@@ -43,7 +43,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::limits;
+use crate::{endpoints::EndpointPolicy, limits};
 
 /// How a validator runs.
 #[derive(Debug, Clone)]
@@ -62,6 +62,8 @@ pub struct ValidatorConfig {
     pub models_dir: Option<PathBuf>,
     /// Stop after this many rounds (run forever if `None`).
     pub rounds: Option<u64>,
+    /// Which addresses a miner's endpoint may have; a miner at another is scored 0.
+    pub miner_endpoints: EndpointPolicy,
 }
 
 /// One checkable challenge.
@@ -283,9 +285,7 @@ impl Validator {
     /// A validator signing with `key`.
     pub fn new(config: ValidatorConfig, key: SecretKey) -> anyhow::Result<Validator> {
         let client = RpcClient::new(&config.rpc)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()?;
+        let http = config.miner_endpoints.client(Duration::from_secs(2))?;
         Ok(Validator {
             config,
             key,
@@ -518,9 +518,14 @@ impl Validator {
             latency_ms: None,
             failures: 0,
             errors: Vec::new(),
-            price_per_token: self.health_price(&miner.endpoint).await,
+            price_per_token: None,
             score: 0.0,
         };
+        if let Err(reason) = self.config.miner_endpoints.check(&miner.endpoint) {
+            score.errors.push(reason);
+            return score;
+        }
+        score.price_per_token = self.health_price(&miner.endpoint).await;
         if task == "embeddings" {
             self.score_embeddings(miner, seed, local, &mut score).await;
         } else if task == "audit" {

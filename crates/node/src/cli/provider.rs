@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hibana_roles::keys::{DEFAULT_RATE_LIMIT, KeyFile};
+use hibana_roles::{
+    endpoints::EndpointPolicy,
+    keys::{DEFAULT_RATE_LIMIT, KeyFile},
+};
 use hibana_types::{Address, Amount};
 
 use crate::{
@@ -87,6 +90,10 @@ pub(crate) struct GatewayArgs {
     /// JSON-RPC URL of a node: route `"model": "<subnet>"` to the subnet's miners.
     #[arg(long, env = "HIBANA_GATEWAY_CHAIN")]
     chain: Option<String>,
+    /// Also route to chain miners at loopback, private and link-local addresses (a private
+    /// network; refused by default, since anyone can register an endpoint).
+    #[arg(long, env = "HIBANA_ALLOW_PRIVATE_ENDPOINTS")]
+    allow_private_endpoints: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +222,7 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                 args.chain,
                 args.addr,
                 Duration::from_secs(args.timeout_secs),
+                EndpointPolicy::allowing_private(args.allow_private_endpoints),
             )
             .await?;
             if json {

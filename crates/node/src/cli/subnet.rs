@@ -4,7 +4,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use hibana_roles::validator::{Validator, ValidatorConfig};
+use hibana_roles::{
+    endpoints::EndpointPolicy,
+    validator::{Validator, ValidatorConfig},
+};
 use hibana_rpc::RpcClient;
 use hibana_types::records::subnets::{Neuron, ONE};
 use hibana_types::{CreateSubnet, Hash, Message, NeuronRole, RegisterNeuron, SubnetParams};
@@ -154,6 +157,10 @@ pub(crate) enum ValidatorCommand {
         /// <data dir>/hibana/validator/<subnet>-<validator address>.jsonl).
         #[arg(long)]
         history: Option<PathBuf>,
+        /// Also score miners at loopback, private and link-local addresses (a devnet or a
+        /// private network; such miners score 0 by default, since anyone can register one).
+        #[arg(long, env = "HIBANA_ALLOW_PRIVATE_ENDPOINTS")]
+        allow_private_endpoints: bool,
         #[command(flatten)]
         keys: KeySource,
     },
@@ -446,6 +453,7 @@ pub(crate) async fn validator(cmd: ValidatorCommand, rpc: Option<&str>) -> Resul
         timeout_secs,
         rounds,
         history,
+        allow_private_endpoints,
         keys,
     } = cmd;
     if challenges == 0 {
@@ -468,6 +476,7 @@ pub(crate) async fn validator(cmd: ValidatorCommand, rpc: Option<&str>) -> Resul
         history: history.clone(),
         models_dir: None,
         rounds,
+        miner_endpoints: EndpointPolicy::allowing_private(allow_private_endpoints),
     };
     eprintln!(
         "Validator {} scoring; history in {}",

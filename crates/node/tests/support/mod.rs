@@ -254,6 +254,8 @@ pub(crate) fn run_validators(
                     "20",
                     "--history",
                     history.to_str().unwrap(),
+                    // The devnet's miners are all on loopback.
+                    "--allow-private-endpoints",
                 ])
                 .env("HIBANA_LOG", "warn")
                 .stdout(Stdio::null())

@@ -81,7 +81,7 @@ async fn forward_inner(
         let in_flight = InFlight::new(&p);
         let started = Instant::now();
         let send = || {
-            let request = g
+            let request = p
                 .http
                 .post(&url)
                 .header(header::CONTENT_TYPE, "application/json");

@@ -7,9 +7,10 @@ use super::providers::{Health, ProviderHandle};
 use crate::limits;
 
 /// Polls the health of each of `providers` once.
-pub(super) async fn check(http: &reqwest::Client, providers: &[Arc<ProviderHandle>]) {
+pub(super) async fn check(providers: &[Arc<ProviderHandle>]) {
     for p in providers {
-        let health = http
+        let health = p
+            .http
             .get(format!("{}/health", p.url))
             .timeout(Duration::from_secs(2))
             .send()

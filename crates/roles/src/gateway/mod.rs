@@ -10,7 +10,9 @@
 //! or task) goes to one of its miners, picked at random with probability proportional to
 //! `(incentive + 0.01) / ((1 + latency in s) × (1 + load)) × cheapest price / own price`, so
 //! load spreads but the miners validators rate best get most requests; the rest are the
-//! failover order. `"model": "<content hash>"` pins one model.
+//! failover order. `"model": "<content hash>"` pins one model. A miner's endpoint is anyone's
+//! to write, so miners at loopback, private or link-local addresses are left out unless the
+//! configuration allows them (`miner_endpoints`; a devnet does).
 //!
 //! One module per concern, each using only those listed before it: `providers` (what the
 //! gateway knows of each provider), `auth` (API keys and rate limits), `usage`, `receipts`

@@ -69,14 +69,18 @@ pub(super) struct ProviderState {
 #[derive(Debug)]
 pub(super) struct ProviderHandle {
     pub(super) url: String,
+    /// The client that calls it: an operator's provider is called as configured, a miner
+    /// named on chain only at a public address unless the gateway allows any.
+    pub(super) http: reqwest::Client,
     pub(super) state: RwLock<ProviderState>,
 }
 
 impl ProviderHandle {
     /// A provider at `url` that nothing is known of yet.
-    pub(super) fn new(url: &str) -> Arc<ProviderHandle> {
+    pub(super) fn new(url: &str, http: reqwest::Client) -> Arc<ProviderHandle> {
         Arc::new(ProviderHandle {
             url: url.trim_end_matches('/').to_string(),
+            http,
             state: RwLock::default(),
         })
     }

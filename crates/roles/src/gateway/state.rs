@@ -2,12 +2,13 @@
 //! the chain, API key admission and usage; and the upkeep that refreshes them.
 
 use std::{
+    collections::{BTreeSet, HashMap},
     sync::{Arc, atomic::AtomicUsize},
     time::Duration,
 };
 
 use hibana_rpc::RpcClient;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::{
     auth::Admission,
@@ -17,7 +18,10 @@ use super::{
     subnets,
     usage::UsageBook,
 };
-use crate::{keys::KeyFile, openai::ApiError};
+use crate::{endpoints::EndpointPolicy, keys::KeyFile, openai::ApiError};
+
+/// Time allowed to connect to a provider.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How the gateway reaches providers.
 #[derive(Debug, Clone)]
@@ -32,6 +36,9 @@ pub struct GatewayConfig {
     pub health_interval: Duration,
     /// JSON-RPC URL of a node, to route to the miners of the chain's subnets.
     pub chain_rpc: Option<String>,
+    /// Which addresses a miner's endpoint named on chain may have (the configured providers
+    /// are called wherever they are).
+    pub miner_endpoints: EndpointPolicy,
 }
 
 /// The gateway's shared state.
@@ -39,7 +46,10 @@ pub struct Gateway {
     pub(super) config: GatewayConfig,
     providers: RwLock<Vec<Arc<ProviderHandle>>>,
     chain: RwLock<Option<RpcClient>>,
-    pub(super) http: reqwest::Client,
+    /// The client for miners named on chain, under `config.miner_endpoints`.
+    miner_http: reqwest::Client,
+    /// Miner endpoints refused by the policy, each reported once.
+    refused: Mutex<BTreeSet<String>>,
     /// Where the round-robin among equally loaded providers starts next.
     next: AtomicUsize,
     pub(super) admission: Admission,
@@ -55,9 +65,12 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway over the configured providers.
     pub fn new(config: GatewayConfig) -> Result<Gateway, std::io::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
+        let http = EndpointPolicy::AnyAddress
+            .client(CONNECT_TIMEOUT)
+            .map_err(std::io::Error::other)?;
+        let miner_http = config
+            .miner_endpoints
+            .client(CONNECT_TIMEOUT)
             .map_err(std::io::Error::other)?;
         let chain = match &config.chain_rpc {
             Some(url) => Some(subnets::connect(url)?),
@@ -68,11 +81,12 @@ impl Gateway {
                 config
                     .providers
                     .iter()
-                    .map(|url| ProviderHandle::new(url))
+                    .map(|url| ProviderHandle::new(url, http.clone()))
                     .collect(),
             ),
             chain: RwLock::new(chain),
-            http,
+            miner_http,
+            refused: Mutex::default(),
             next: AtomicUsize::new(0),
             admission: Admission::new(config.keys.clone()),
             usage: UsageBook::load(&config.keys),
@@ -91,12 +105,27 @@ impl Gateway {
         let Some(chain) = self.chain.read().clone() else {
             return;
         };
-        subnets::refresh(&chain, &self.providers).await;
+        let miners = subnets::miners(&chain).await;
+        let policy = self.config.miner_endpoints;
+        let mut allowed = HashMap::new();
+        for (url, memberships) in miners {
+            match policy.check(&url) {
+                Ok(()) => {
+                    allowed.insert(url, memberships);
+                }
+                Err(reason) => {
+                    if self.refused.lock().insert(url.clone()) {
+                        tracing::warn!(%reason, "not routing to a miner");
+                    }
+                }
+            }
+        }
+        subnets::apply(allowed, &self.providers, &self.miner_http);
     }
 
     /// Polls every provider's health once.
     pub async fn check_providers(&self) {
-        health::check(&self.http, &self.snapshot()).await;
+        health::check(&self.snapshot()).await;
     }
 
     /// The providers known now.

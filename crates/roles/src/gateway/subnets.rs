@@ -13,14 +13,14 @@ pub(super) fn connect(url: &str) -> Result<RpcClient, std::io::Error> {
     RpcClient::new(url).map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// Reads the subnets from `chain` and records each miner's memberships in `providers`,
-/// adding the miners not known yet; a provider no longer mining loses its memberships.
-pub(super) async fn refresh(chain: &RpcClient, providers: &RwLock<Vec<Arc<ProviderHandle>>>) {
+/// Every miner of the chain's subnets by endpoint (without a trailing `/`), with its
+/// memberships; none if the subnets cannot be read.
+pub(super) async fn miners(chain: &RpcClient) -> HashMap<String, Vec<Membership>> {
     let subnets = match chain.subnets().await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the subnets");
-            return;
+            return HashMap::new();
         }
     };
     let mut found: HashMap<String, Vec<Membership>> = HashMap::new();
@@ -44,12 +44,22 @@ pub(super) async fn refresh(chain: &RpcClient, providers: &RwLock<Vec<Arc<Provid
                 });
         }
     }
+    found
+}
+
+/// Records each miner's memberships in `providers`, adding the miners not known yet (called
+/// with `http`); a provider no longer mining loses its memberships.
+pub(super) fn apply(
+    mut found: HashMap<String, Vec<Membership>>,
+    providers: &RwLock<Vec<Arc<ProviderHandle>>>,
+    http: &reqwest::Client,
+) {
     let mut providers = providers.write();
     for p in providers.iter() {
         p.state.write().subnets = found.remove(&p.url).unwrap_or_default();
     }
     for (url, memberships) in found {
-        let handle = ProviderHandle::new(&url);
+        let handle = ProviderHandle::new(&url, http.clone());
         handle.state.write().subnets = memberships;
         providers.push(handle);
     }
