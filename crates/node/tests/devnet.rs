@@ -802,3 +802,58 @@ fn init_and_node_run_a_chain_from_a_genesis_file_and_bad_homes_are_explained() {
     );
     assert!(not_home.join("thesis.txt").exists());
 }
+
+/// `query account --home` checks the header its proof rests on against the block's commit, and
+/// keeps the validator set it verified in `<home>/light.json`; a node of another chain (its own
+/// validators, the same chain id) cannot pass its state off as this chain's.
+#[test]
+fn query_account_checks_the_commit_and_refuses_a_node_with_other_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (dir.path().join("a"), dir.path().join("b"));
+    let (a, b) = (start_devnet(&home_a), start_devnet(&home_b));
+    let alice = account(&a.info, "alice").to_string();
+    let home_a_s = home_a.to_str().unwrap();
+    // Let a few blocks pass on both.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+
+    let first = hibana(&["query", "account", &alice, "--home", home_a_s]);
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{first:?}");
+    assert!(said.contains("first use"), "{said}");
+    let trusted: Value =
+        serde_json::from_slice(&std::fs::read(home_a.join("light.json")).unwrap()).unwrap();
+    assert_eq!(
+        trusted["validators"].as_array().unwrap().len(),
+        1,
+        "{trusted}"
+    );
+    let again = hibana(&["query", "account", &alice, "--home", home_a_s]);
+    assert!(again.status.success(), "{again:?}");
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("first use"));
+
+    // A client that trusts chain A's validators asks node B: refused, nothing saved.
+    let client_home = dir.path().join("client");
+    std::fs::create_dir_all(&client_home).unwrap();
+    std::fs::copy(home_a.join("light.json"), client_home.join("light.json")).unwrap();
+    let before = std::fs::read(client_home.join("light.json")).unwrap();
+    fails_with(
+        &[
+            "--rpc",
+            &b.rpc,
+            "query",
+            "account",
+            &alice,
+            "--home",
+            client_home.to_str().unwrap(),
+        ],
+        "validators the client trusts",
+    );
+    assert_eq!(
+        std::fs::read(client_home.join("light.json")).unwrap(),
+        before
+    );
+    // Node B is believed by a client with no trusted set yet, for its own run only.
+    let fresh = ok_json(&["--json", "--rpc", &b.rpc, "query", "account", &alice]);
+    assert!(fresh["balance"].is_string(), "{fresh}");
+    drop(b);
+}

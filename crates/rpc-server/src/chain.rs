@@ -20,8 +20,9 @@ use jsonrpsee::{
 };
 
 use hibana_rpc::api::{
-    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, DUPLICATE_TX,
-    HibanaApiServer, Lookup, MEMPOOL_FULL, TX_REJECTED, TxView, ZkInferenceView, ZkModelView,
+    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, CommitView,
+    DUPLICATE_TX, HibanaApiServer, Lookup, MEMPOOL_FULL, TX_REJECTED, TxView, ZkInferenceView,
+    ZkModelView,
 };
 
 use crate::{
@@ -108,6 +109,37 @@ impl HibanaApiServer for RpcHandler {
         Ok(block.map(|block| BlockView {
             hash: block.hash(),
             block,
+        }))
+    }
+
+    async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitView>> {
+        let store = self.chain.store();
+        let Some(block) = store.block(height).map_err(node_error)? else {
+            return Ok(None);
+        };
+        let Some(commit) =
+            hibana_consensus::bft::commit_at(&self.chain, height).map_err(node_error)?
+        else {
+            return Ok(None);
+        };
+        // The set that decided block `height` is the one recorded in the state before it,
+        // whose root is the header's `app_hash`.
+        let (entry, proof) = store
+            .get_with_proof(
+                hibana_types::records::staking::VALIDATOR_SET_KEY,
+                height.saturating_sub(1),
+            )
+            .map_err(node_error)?;
+        let validators = match &entry {
+            Some(bytes) => decode(bytes).map_err(node_error)?,
+            None => Vec::new(),
+        };
+        Ok(Some(CommitView {
+            header: block.header,
+            commit,
+            validators,
+            validators_entry: entry.map(hex::encode),
+            validators_proof: hex::encode(encode(&proof)),
         }))
     }
 

@@ -87,6 +87,22 @@ pub struct AccountWithProof {
     pub delegations_proof: String,
 }
 
+/// A block header with the commit that decided it and the validator set that signed it
+/// (`chain_getCommit`): what a light client needs to check the header without trusting the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitView {
+    /// The header.
+    pub header: BlockHeader,
+    /// The precommit signatures that decided it.
+    pub commit: hibana_types::light::Commit,
+    /// The set that decided the block: staking's recorded set in the state before it.
+    pub validators: Vec<ValidatorInfo>,
+    /// That set's stored entry (hex of its borsh encoding), which `validators_proof` proves.
+    pub validators_entry: Option<String>,
+    /// Merkle proof of the entry under the header's `app_hash` (hex of the borsh-encoded proof).
+    pub validators_proof: String,
+}
+
 /// Recent transactions of an account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountTxs {
@@ -193,6 +209,11 @@ pub trait HibanaApi {
     /// A block by height or hash; the latest when omitted.
     #[method(name = "chain_getBlock")]
     async fn chain_get_block(&self, id: Option<BlockId>) -> RpcResult<Option<BlockView>>;
+
+    /// The commit that decided the block at `height`, with the validator set that signed it
+    /// and its proof; `null` if the node has no commit for it.
+    #[method(name = "chain_getCommit")]
+    async fn chain_get_commit(&self, height: u64) -> RpcResult<Option<CommitView>>;
 
     /// A committed transaction and its receipt.
     #[method(name = "chain_getTx")]

@@ -1,8 +1,12 @@
 //! The typed client the CLI and off-chain roles use, with verification of state proofs.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use hibana_types::BlockHeader;
+use hibana_types::light::{LightError, TrustedSet, verify_header};
 use hibana_types::{
     AccountView,
     records::{bank, staking, subnets, verify},
@@ -18,8 +22,8 @@ use jsonrpsee::{
 };
 
 use crate::api::{
-    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, HibanaApiClient,
-    Lookup, TxView, ZkInferenceView, ZkModelView,
+    AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, CommitView,
+    HibanaApiClient, Lookup, TxView, ZkInferenceView, ZkModelView,
 };
 
 /// A failed RPC call, in words a person can act on.
@@ -77,7 +81,13 @@ const INCLUSION_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct RpcClient {
     inner: HttpClient,
     url: String,
+    /// The validator set this client trusts, advanced by every header it verifies (shared by
+    /// its clones).
+    trust: Arc<Mutex<Option<TrustedSet>>>,
 }
+
+/// How many times verification may split the way from a trusted height to a new one.
+const MAX_BISECTIONS: u32 = 32;
 
 impl RpcClient {
     /// A client for the node at `url` (e.g. `http://127.0.0.1:26657`).
@@ -92,6 +102,84 @@ impl RpcClient {
         Ok(RpcClient {
             inner,
             url: url.to_string(),
+            trust: Arc::default(),
+        })
+    }
+
+    /// This client, trusting `set` (saved from an earlier session or taken from genesis):
+    /// headers are then accepted only if enough of it vouches for their signers.
+    pub fn with_trust(self, set: TrustedSet) -> RpcClient {
+        *self.trust.lock().unwrap_or_else(|p| p.into_inner()) = Some(set);
+        self
+    }
+
+    /// The validator set this client trusts now, if it verified or was given one.
+    pub fn trusted(&self) -> Option<TrustedSet> {
+        self.trust.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The commit that decided the block at `height`, with its validator set and proof.
+    pub async fn commit(&self, height: u64) -> Result<Option<CommitView>, ClientError> {
+        self.inner
+            .chain_get_commit(height)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The header at `height`, checked against the commit that decided it: signed by more than
+    /// two thirds of the power of the validator set recorded in the state before it (proven
+    /// under the header's `app_hash`), and by more than a third of the set this client trusts,
+    /// if any (the first header verified without one is trusted on first use). Heights too far
+    /// from the trusted one for that overlap are reached by bisection, as CometBFT's light
+    /// client does. The set that decided the header becomes the trusted one.
+    pub async fn verified_header(&self, height: u64) -> Result<BlockHeader, ClientError> {
+        let trusted = self.trusted();
+        let (header, now) = self
+            .verify_from(trusted.as_ref(), height, MAX_BISECTIONS)
+            .await?;
+        let mut trust = self.trust.lock().unwrap_or_else(|p| p.into_inner());
+        if trust.as_ref().is_none_or(|t| t.height <= now.height) {
+            *trust = Some(now);
+        }
+        Ok(header)
+    }
+
+    /// Verifies the header at `height` starting from `trusted`, splitting the way in two when
+    /// too little of the trusted set signed it.
+    fn verify_from<'a>(
+        &'a self,
+        trusted: Option<&'a TrustedSet>,
+        height: u64,
+        depth: u32,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<(BlockHeader, TrustedSet), ClientError>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let view = self.commit(height).await?.ok_or_else(|| {
+                ClientError::Verification(format!("the node has no commit for height {height}"))
+            })?;
+            let deciding = proven_validators(&view)?;
+            let chain_id = trusted.map_or(view.header.chain_id.as_str(), |t| &t.chain_id);
+            match verify_header(chain_id, &view.header, &view.commit, &deciding, trusted) {
+                Ok(now) => Ok((view.header, now)),
+                Err(LightError::Untrusted { .. })
+                    if depth > 0
+                        && trusted.is_some_and(|t| t.height < height && height - t.height > 1) =>
+                {
+                    let from = trusted.map_or(0, |t| t.height);
+                    let middle = from + (height - from) / 2;
+                    let (_, between) = self.verify_from(trusted, middle, depth - 1).await?;
+                    let (header, now) = self.verify_from(Some(&between), height, depth - 1).await?;
+                    Ok((header, now))
+                }
+                Err(e) => Err(ClientError::Verification(format!(
+                    "the header at height {height}: {e}"
+                ))),
+            }
         })
     }
 
@@ -304,16 +392,21 @@ impl RpcClient {
         .map_err(|e| ClientError::Verification(format!("absence: {e}")))
     }
 
-    /// Checks that `root` is the state root in the header of the block at `height`.
+    /// Checks that `root` is the state root in the header of the block at `height`, and that
+    /// the header was decided by the validators (see [`RpcClient::verified_header`]).
     async fn check_root(&self, height: u64, root: Hash) -> Result<(), ClientError> {
         if height == 0 {
-            return Ok(());
+            // Only a chain with no block yet answers from its genesis state.
+            return match self.trusted() {
+                Some(t) if t.height > 0 => Err(ClientError::Verification(format!(
+                    "the node answered from the genesis state, but height {} is already verified",
+                    t.height
+                ))),
+                _ => Ok(()),
+            };
         }
-        let block = self
-            .block(Some(BlockId::Height(height)))
-            .await?
-            .ok_or_else(|| ClientError::Verification(format!("no block at height {height}")))?;
-        if block.block.header.state_root != root {
+        let header = self.verified_header(height).await?;
+        if header.state_root != root {
             return Err(ClientError::Verification(format!(
                 "state root {root} is not the root in block {height}"
             )));
@@ -405,20 +498,7 @@ impl RpcClient {
             .state_get_account(address.to_string())
             .await
             .map_err(|e| self.map(e))?;
-        if answer.height > 0 {
-            let block = self
-                .block(Some(BlockId::Height(answer.height)))
-                .await?
-                .ok_or_else(|| {
-                    ClientError::Verification(format!("no block at height {}", answer.height))
-                })?;
-            if block.block.header.state_root != answer.state_root {
-                return Err(ClientError::Verification(format!(
-                    "state root {} is not the root in block {}",
-                    answer.state_root, answer.height
-                )));
-            }
-        }
+        self.check_root(answer.height, answer.state_root).await?;
         verify_account(address, &answer)?;
         Ok(answer.account)
     }
@@ -459,6 +539,29 @@ impl HeadSubscription {
             .await
             .map(|r| r.map_err(|e| ClientError::Verification(e.to_string())))
     }
+}
+
+/// The validator set in a commit answer, after checking its Merkle proof under the header's
+/// `app_hash`.
+fn proven_validators(view: &CommitView) -> Result<Vec<staking::ValidatorInfo>, ClientError> {
+    let entry = view.validators_entry.as_deref().ok_or_else(|| {
+        ClientError::Verification(format!(
+            "the state before height {} records no validator set",
+            view.header.height
+        ))
+    })?;
+    let set: Vec<staking::ValidatorInfo> = proven_entry(
+        view.header.app_hash,
+        staking::VALIDATOR_SET_KEY,
+        entry,
+        &view.validators_proof,
+    )?;
+    if set != view.validators {
+        return Err(ClientError::Verification(
+            "the validator set differs from the proven entry".into(),
+        ));
+    }
+    Ok(set)
 }
 
 /// Decodes a state entry after checking its Merkle proof under `root`.

@@ -132,6 +132,22 @@ fn equivocation_is_slashed_and_jailed_once_and_bad_evidence_is_refused() {
     let set = staking::validator_set(&state).unwrap();
     assert_eq!(set.len(), 1);
     assert_eq!(set[0].address, honest.public_key().address());
+    // The set a light client proves is recorded at the end of the block, not before.
+    assert_eq!(
+        staking::recorded_validator_set(&state)
+            .unwrap()
+            .unwrap()
+            .len(),
+        2
+    );
+    let end = BlockContext {
+        chain_id: CHAIN.into(),
+        height: 10,
+        time_ms: 10,
+        proposer: honest.public_key().address(),
+    };
+    hibana_runtime::end_block(&mut state, &end).unwrap();
+    assert_eq!(staking::recorded_validator_set(&state).unwrap(), Some(set));
     // The same equivocation cannot be punished twice, nor can another conflicting pair of the
     // same validator (a double-signing setup signs many): one slash per validator.
     failed(

@@ -29,6 +29,7 @@ mod crypto;
 mod evidence;
 mod hash;
 mod inference;
+pub mod light;
 mod proof;
 mod receipt;
 pub mod records;

@@ -28,7 +28,10 @@ use malachitebft_app_channel::app::{
     },
     events::{RxEvent, TxEvent},
     node::{EngineHandle, Node, NodeConfig},
-    types::{Keypair, core::Height as _},
+    types::{
+        Keypair,
+        core::{CommitCertificate, Height as _},
+    },
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -274,7 +277,8 @@ fn engine_config(settings: &BftSettings, moniker: &str) -> Result<EngineConfig, 
 /// The validator set for the next height, from the committed staking state.
 pub fn next_validator_set(chain: &Chain) -> Result<ConsensusValidatorSet, BftError> {
     let snapshot = chain.store().snapshot().map_err(ChainError::from)?;
-    let set = hibana_runtime::staking::validator_set(&snapshot).map_err(ChainError::from)?;
+    let set =
+        hibana_runtime::staking::deciding_validator_set(&snapshot).map_err(ChainError::from)?;
     Ok(ConsensusValidatorSet::from_staking(&set)?)
 }
 
@@ -287,8 +291,37 @@ pub fn validator_set_at(chain: &Chain, height: Height) -> Result<ConsensusValida
         return next_validator_set(chain);
     }
     let view = chain.store().state_at(version);
-    let set = hibana_runtime::staking::validator_set(&view).map_err(ChainError::from)?;
+    let set = hibana_runtime::staking::deciding_validator_set(&view).map_err(ChainError::from)?;
     Ok(ConsensusValidatorSet::from_staking(&set)?)
+}
+
+/// The commit that decided the block at `height`, read from its stored certificate, in the
+/// engine-neutral form light clients check; `None` if no certificate is stored.
+pub fn commit_at(
+    chain: &Chain,
+    height: u64,
+) -> Result<Option<hibana_types::light::Commit>, ChainError> {
+    let Some(bytes) = chain.store().certificate(height)? else {
+        return Ok(None);
+    };
+    let corrupt = |reason: String| ChainError::InvalidBlock { height, reason };
+    let certificate = borsh::from_slice::<CommitCertificate<HibanaContext>>(&bytes)
+        .map_err(|e| corrupt(format!("stored certificate: {e}")))?;
+    let round = u32::try_from(certificate.round.as_i64())
+        .map_err(|_| corrupt("stored certificate has no round".into()))?;
+    Ok(Some(hibana_types::light::Commit {
+        height: certificate.height.0,
+        round,
+        block_hash: certificate.value_id.0,
+        signatures: certificate
+            .commit_signatures
+            .iter()
+            .map(|s| hibana_types::light::CommitSignature {
+                validator: s.address.0,
+                signature: hibana_types::Signature(s.signature.0),
+            })
+            .collect(),
+    }))
 }
 
 /// Runs this node as a validator (or a follower, if its key is not in the set) until

@@ -8,7 +8,7 @@ use std::{
     process::ExitCode,
 };
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use hibana_rpc::RpcClient;
 use hibana_types::{Address, Hash, Message, Receipt, SecretKey};
@@ -84,6 +84,49 @@ impl NodeFlags {
 /// A client of the node named by `--rpc`, else by the RPC URL a node of `home` saved.
 pub(crate) fn client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
     Ok(RpcClient::new(&resolve_rpc(rpc, home))?)
+}
+
+/// Where the validator set a light client trusts for the chain of `home` is kept.
+pub(crate) fn trust_path(home: &Path) -> PathBuf {
+    home.join("light.json")
+}
+
+/// A client like [`client`] that trusts the validator set saved at [`trust_path`] of `home`,
+/// if any (without a home, a command trusts the first set it verifies, for its own run).
+pub(crate) fn light_client(rpc: Option<&str>, home: Option<&Path>) -> Result<RpcClient> {
+    let client = client(rpc, home)?;
+    let Some(home) = home else {
+        return Ok(client);
+    };
+    let path = trust_path(home);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let set = serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a trusted validator set; delete it to trust anew",
+                    path.display()
+                )
+            })?;
+            Ok(client.with_trust(set))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(client),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Saves the validator set `client` trusts now at [`trust_path`] of `home`, for the next
+/// command.
+pub(crate) fn save_trust(client: &RpcClient, home: &Path) -> Result<()> {
+    let Some(set) = client.trusted() else {
+        return Ok(());
+    };
+    let path = trust_path(home);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&set)?)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The encrypted keyring of `--keyring-dir`, else the default one.

@@ -3,13 +3,15 @@
 
 use std::{path::Path, process::ExitCode};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hibana_rpc::BlockId;
 use hibana_types::Hash;
 
 use crate::{
-    cli::common::{KeySource, NodeHome, client, resolve_account},
+    cli::common::{
+        KeySource, NodeHome, client, light_client, resolve_account, save_trust, trust_path,
+    },
     output::{print_events, print_json, print_receipt},
 };
 
@@ -54,9 +56,22 @@ pub(crate) async fn run(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Res
             keys: source,
         } => {
             let home = source.home.clone();
-            let client = client(rpc, home.as_deref())?;
+            let client = light_client(rpc, home.as_deref())?;
             let address = resolve_account(&account, home.as_deref(), Some(&source))?;
-            let view = client.account_verified(&address).await?;
+            let first_use = client.trusted().is_none();
+            let view = match &home {
+                Some(home) => {
+                    let view = client.account_verified(&address).await.with_context(|| {
+                        format!(
+                            "the validator set trusted for this home is kept in {}",
+                            trust_path(home).display()
+                        )
+                    })?;
+                    save_trust(&client, home)?;
+                    view
+                }
+                None => client.account_verified(&address).await?,
+            };
             if json {
                 print_json(&view)?;
             } else {
@@ -67,7 +82,20 @@ pub(crate) async fn run(cmd: QueryCommand, rpc: Option<&str>, json: bool) -> Res
                 for d in &view.delegations {
                     println!("    {} to {}", d.tokens, d.validator);
                 }
-                println!("  (verified against the block's state root)");
+                match client.trusted() {
+                    Some(t) => println!(
+                        "  (verified: proven under the state root of block {}, whose commit \
+                         more than 2/3 of its {} validators' power signed{})",
+                        t.height,
+                        t.validators.len(),
+                        match (&home, first_use) {
+                            (None, _) => "; pass --home to keep trusting this validator set",
+                            (Some(_), true) => "; first use: this set is trusted from now on",
+                            (Some(_), false) => "",
+                        }
+                    ),
+                    None => println!("  (verified against the genesis state)"),
+                }
             }
         }
         QueryCommand::Block { id, node } => {

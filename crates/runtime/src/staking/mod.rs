@@ -13,7 +13,9 @@ pub mod state;
 pub use hibana_types::records::staking::{
     DelegationView, PPM, UnbondingEntry, Validator, ValidatorInfo, delegations_key, validator_key,
 };
-pub use query::{stake_of, validator_set};
+pub use query::{
+    deciding_validator_set, record_validator_set, recorded_validator_set, stake_of, validator_set,
+};
 pub use state::{
     EQUIVOCATION_SLASH_PPM, delegations, jail, jailed_at, mul_div, shares_to_tokens, slash,
     total_staked, unbonding_at, validator,
@@ -37,6 +39,7 @@ impl Component for Staking {
         for v in &genesis.validators {
             state::genesis_validator(state, v.public_key, v.stake)?;
         }
+        query::record_validator_set(state)?;
         Ok(())
     }
 
@@ -47,5 +50,17 @@ impl Component for Staking {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         state::begin_block(state, block.height, events)
+    }
+
+    /// Records the set that decides the next block, after every change this block made (other
+    /// components slash and jail only while executing transactions, before any end of block).
+    fn end_block(
+        &self,
+        state: &mut dyn StateWrite,
+        _block: &BlockContext,
+        _events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        query::record_validator_set(state)?;
+        Ok(())
     }
 }

@@ -33,7 +33,7 @@ pub struct UnbondingEntry {
 }
 
 /// A member of the validator set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct ValidatorInfo {
     /// Address.
     pub address: Address,
@@ -53,6 +53,11 @@ pub struct DelegationView {
     /// Their current token value.
     pub tokens: Amount,
 }
+
+/// State key of the validator set that decides the next block (`Vec<ValidatorInfo>`), as
+/// staking records it at genesis and at the end of every block; light clients prove it under a
+/// header's `app_hash`.
+pub const VALIDATOR_SET_KEY: &[u8] = b"staking/validator_set";
 
 /// State key of a validator.
 pub fn validator_key(address: &Address) -> Vec<u8> {
