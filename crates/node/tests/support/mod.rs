@@ -9,6 +9,8 @@ use std::{
 
 use serde_json::Value;
 
+pub(crate) mod nodes;
+
 /// The `hibana` binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_hibana");
 
