@@ -30,6 +30,8 @@ pub struct ChainMetrics {
     pub gossip_received: Counter,
     /// Gossiped transactions dropped (invalid here, mempool full, oversized message).
     pub gossip_dropped: Counter,
+    /// Gossip batches refused, or cut short, because their peer was over its budget.
+    pub gossip_throttled: Counter,
     /// Equivocations this node found among the votes it received.
     pub equivocations: Counter,
     /// Evidence transactions this node submitted.
@@ -108,6 +110,12 @@ impl ChainMetrics {
             "Gossiped transactions dropped: invalid here, mempool full or oversized message",
             gossip_dropped.clone(),
         );
+        let gossip_throttled = Counter::default();
+        registry.register(
+            "gossip_batches_throttled",
+            "Gossip batches refused or cut short because their peer was over its budget",
+            gossip_throttled.clone(),
+        );
         let equivocations = Counter::default();
         registry.register(
             "equivocations_detected",
@@ -144,6 +152,7 @@ impl ChainMetrics {
             finality_seconds,
             gossip_received,
             gossip_dropped,
+            gossip_throttled,
             equivocations,
             evidence_submitted,
             missed_votes,

@@ -7,7 +7,7 @@
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -17,173 +17,13 @@ use hibana_rpc::{BlockId, RpcClient};
 use hibana_types::{Hash, TxStatus};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hibana");
-const BLOCK_TIME_MS: &str = "200";
-
-/// A validator process, killed when dropped.
-struct NodeProcess {
-    home: PathBuf,
-    child: Option<Child>,
-    rpc: String,
-}
-
-impl NodeProcess {
-    fn start(home: &Path) -> NodeProcess {
-        let mut child = Command::new(BIN)
-            .args(["node", "--home"])
-            .arg(home)
-            .args([
-                "--rpc-addr",
-                "127.0.0.1:0",
-                "--block-time-ms",
-                BLOCK_TIME_MS,
-            ])
-            .env("HIBANA_LOG", "info")
-            .stdout(Stdio::piped())
-            // Kept for a failure's message (see `wait_for_height`), appended across restarts.
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(home.join("test-node.log"))
-                    .expect("open the node's log"),
-            )
-            .spawn()
-            .expect("start hibana node");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let rpc = line.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(rpc.starts_with("http://"), "unexpected banner {line:?}");
-        NodeProcess {
-            home: home.to_path_buf(),
-            child: Some(child),
-            rpc,
-        }
-    }
-
-    fn client(&self) -> RpcClient {
-        RpcClient::new(&self.rpc).unwrap()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        *self = NodeProcess::start(&self.home.clone());
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The value of the first Prometheus sample named `name` on a node's `/metrics`.
-fn metric(node: &NodeProcess, name: &str) -> f64 {
-    sample(node, name).unwrap_or_else(|| panic!("no metric {name}"))
-}
-
-/// The value of the first Prometheus sample named `name` (with its labels, if given), if any.
-fn sample(node: &NodeProcess, name: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let addr = node.rpc.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))?;
-    line.rsplit(' ').next().unwrap().parse().ok()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn height(rt: &tokio::runtime::Runtime, node: &NodeProcess) -> u64 {
-    rt.block_on(node.client().status())
-        .map(|s| s.height)
-        .unwrap_or(0)
-}
-
-fn block_hash(rt: &tokio::runtime::Runtime, node: &NodeProcess, h: u64) -> (Hash, Hash) {
-    let view = rt
-        .block_on(node.client().block(Some(BlockId::Height(h))))
-        .unwrap()
-        .unwrap_or_else(|| panic!("{} has no block {h}", node.home.display()));
-    (view.hash, view.block.header.state_root)
-}
-
-/// Waits until every node in `nodes` is at `target` or above.
-fn wait_for_height(
-    rt: &tokio::runtime::Runtime,
-    nodes: &[&NodeProcess],
-    target: u64,
-    within: Duration,
-) {
-    let deadline = Instant::now() + within;
-    loop {
-        let heights: Vec<u64> = nodes.iter().map(|n| height(rt, n)).collect();
-        if heights.iter().all(|h| *h >= target) {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let logs: Vec<String> = nodes
-                .iter()
-                .map(|n| {
-                    let log = n.home.join("test-node.log");
-                    format!("--- {} ---\n{}", log.display(), log_tail(&log, 3000))
-                })
-                .collect();
-            panic!(
-                "nodes did not reach height {target} in {within:?}: {heights:?}; their logs end:\n{}",
-                logs.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The last `bytes` (about) of a log file, or nothing if it cannot be read.
-fn log_tail(path: &Path, bytes: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let start = (text.len().saturating_sub(bytes)..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].to_string()
-}
-
-/// Asserts that all nodes hold the same block (hence the same state root) at every height
-/// from 1 to `up_to`.
-fn assert_same_chain(rt: &tokio::runtime::Runtime, nodes: &[&NodeProcess], up_to: u64) {
-    for h in 1..=up_to {
-        let first = block_hash(rt, nodes[0], h);
-        for node in &nodes[1..] {
-            assert_eq!(
-                block_hash(rt, node, h),
-                first,
-                "{} disagrees at height {h}",
-                node.home.display()
-            );
-        }
-    }
-}
+use support::{
+    BIN,
+    nodes::{
+        NodeProcess, assert_same_chain, height, hibana_json, init_network, log_tail, metric, rt,
+        sample, start_network, wait_for_height,
+    },
+};
 
 #[test]
 fn four_validators_finalise_agree_survive_a_crash_and_halt_without_quorum() {
@@ -595,39 +435,6 @@ fn set_p2p(home: &Path, key: &str, value: &str) {
     std::fs::write(&path, format!("{head}[p2p]\n{}\n", lines.join("\n"))).unwrap();
 }
 
-/// `hibana init --validators N --dev-accounts --out OUT`; returns what it printed.
-fn init_network(out: &Path, n: usize) -> Value {
-    hibana_json(&[
-        "--json",
-        "init",
-        "--validators",
-        &n.to_string(),
-        "--dev-accounts",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-}
-
-/// [`init_network`] and its N nodes started; returns what `init` printed and the nodes.
-fn start_network(out: &Path, n: usize) -> (Value, Vec<NodeProcess>) {
-    let net = init_network(out, n);
-    let nodes = (0..n)
-        .map(|k| NodeProcess::start(&out.join(format!("node{k}"))))
-        .collect();
-    (net, nodes)
-}
-
-/// Runs `hibana ARGS` and returns its JSON output; it must succeed.
-fn hibana_json(args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "hibana {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn a_validator_joins_by_staking_and_its_votes_then_count() {
     let dir = tempfile::tempdir().unwrap();
@@ -942,7 +749,54 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
         dropped >= 0.9 * sent as f64,
         "node 0 counted {dropped} malformed messages of {sent} junk ones sent"
     );
-    // Phase 2: messages over the 4 MiB limit.
+    // Phase 2: well-formed gossip of transactions that fail here (signed by another key than
+    // their signer's), a full batch at a time: the first batch spends the peer's budget, and
+    // every later one is refused or cut short unchecked.
+    let throttled_before =
+        sample(&nodes[0], "hibana_gossip_batches_throttled_total").unwrap_or(0.0);
+    let chain_id = rt.block_on(nodes[0].client().status()).unwrap().chain_id;
+    let forger = hibana_types::SecretKey::generate();
+    let batches = 12u64;
+    for number in 1..=batches {
+        let txs = (0..1024u64)
+            .map(|nonce| {
+                hibana_types::Transaction {
+                    chain_id: chain_id.clone(),
+                    signer: hibana_types::SecretKey::generate().public_key(),
+                    nonce,
+                    fee: hibana_types::Amount::from_hib(1).unwrap(),
+                    messages: vec![hibana_types::Message::Transfer(hibana_types::Transfer {
+                        to: forger.public_key().address(),
+                        amount: hibana_types::Amount(1),
+                    })],
+                }
+                .sign(&forger)
+            })
+            .collect();
+        for data in
+            hibana_consensus::bft::encode_gossip(&forger.public_key().address(), number, txs)
+                .unwrap()
+        {
+            rt.block_on(flooder.publish(Channel::ProposalParts, data))
+                .unwrap();
+        }
+    }
+    let counted_by = Instant::now() + Duration::from_secs(15);
+    let throttled = loop {
+        let now = sample(&nodes[0], "hibana_gossip_batches_throttled_total").unwrap_or(0.0)
+            - throttled_before;
+        if now >= (batches - 1) as f64 || Instant::now() > counted_by {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        throttled >= (batches - 1) as f64,
+        "only {throttled} of {} over-budget gossip batches were refused",
+        batches - 1
+    );
+
+    // Phase 3: messages over the 4 MiB limit.
     for _ in 0..5 {
         let size = (5 << 20) + (next() % (1 << 20)) as usize;
         let data = junk(size, &mut next);
@@ -964,7 +818,10 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
     let refs: Vec<&NodeProcess> = nodes.iter().collect();
     assert_same_chain(&rt, &refs, during + 3);
     rt.block_on(flooder.shutdown()).unwrap();
-    eprintln!("flood: {sent} junk messages, node 0 dropped {dropped} as malformed");
+    eprintln!(
+        "flood: {sent} junk messages, node 0 dropped {dropped} as malformed; {throttled} \
+         gossip batches past the peer's budget refused unchecked"
+    );
 }
 
 /// A zero-knowledge result travels as one large transaction (a STARK proof of about 150 KB and

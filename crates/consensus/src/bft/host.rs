@@ -21,11 +21,14 @@ use malachitebft_app_channel::{
         },
     },
 };
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::{
     BftError, BlockHash, BlockPart, ConsensusValidatorSet, Ed25519Signer, Height, HibanaContext,
-    Part, ProposalInit, ValidatorAddress, next_validator_set, proposer_of,
+    Part, ProposalInit, ValidatorAddress,
+    budget::{COSTLY_FAILURE_WEIGHT, PeerBudgets, Refusal},
+    next_validator_set, proposer_of,
     stream::{self, Streams},
     validator_set_at,
 };
@@ -47,23 +50,60 @@ const GOSSIP_STREAM: &[u8] = b"txs/";
 /// Most gossip messages waiting to be checked; more are dropped (a flooding peer).
 const MAX_GOSSIP_BATCHES: usize = 64;
 
+/// The proposal-part stream that carries one batch of gossiped transactions: the `number`-th
+/// batch `sender` gossips, its data then its end.
+pub(super) fn gossip_stream(
+    sender: &hibana_types::Address,
+    number: u64,
+    txs: Vec<hibana_types::SignedTransaction>,
+) -> Vec<StreamMessage<Part>> {
+    let mut id = GOSSIP_STREAM.to_vec();
+    id.extend_from_slice(&sender.0);
+    id.extend_from_slice(&number.to_be_bytes());
+    stream::messages(StreamId::new(Bytes::from(id)), vec![Part::Txs(txs)])
+}
+
+/// A batch of gossiped transactions and the peer it came from.
+type GossipBatch = (PeerId, Vec<hibana_types::SignedTransaction>);
+
 /// Checks gossiped batches one after another, in the order they arrived (so a sender's nonces
-/// stay in order), on a blocking thread of their own.
-fn gossip_worker(chain: Arc<Chain>) -> mpsc::Sender<Vec<hibana_types::SignedTransaction>> {
-    let (tx, mut rx) = mpsc::channel::<Vec<hibana_types::SignedTransaction>>(MAX_GOSSIP_BATCHES);
+/// stay in order), on a blocking thread of their own; each failure is charged to the peer that
+/// sent it, and a peer out of budget has the rest of its batch dropped unchecked.
+fn gossip_worker(
+    chain: Arc<Chain>,
+    budgets: Arc<Mutex<PeerBudgets<PeerId>>>,
+) -> mpsc::Sender<GossipBatch> {
+    let (tx, mut rx) = mpsc::channel::<GossipBatch>(MAX_GOSSIP_BATCHES);
     tokio::task::spawn_blocking(move || {
-        while let Some(txs) = rx.blocking_recv() {
-            for tx in txs {
+        while let Some((peer, txs)) = rx.blocking_recv() {
+            let height = chain.height().unwrap_or(0);
+            let count = txs.len() as u64;
+            for (checked, tx) in txs.into_iter().enumerate() {
+                if !budgets.lock().allows(&peer, height) {
+                    chain
+                        .metrics()
+                        .gossip_dropped
+                        .inc_by(count - checked as u64);
+                    chain.metrics().gossip_throttled.inc();
+                    break;
+                }
+                let weight = if hibana_runtime::has_costly_checks(&tx) {
+                    COSTLY_FAILURE_WEIGHT
+                } else {
+                    1
+                };
                 match chain.submit_gossiped(tx) {
                     Ok(_) => {
                         chain.metrics().gossip_received.inc();
                     }
-                    Err(crate::MempoolError::Duplicate(_)) => {}
+                    Err(crate::MempoolError::Duplicate(_) | crate::MempoolError::Full(_)) => {}
                     Err(_) => {
                         chain.metrics().gossip_dropped.inc();
+                        budgets.lock().charge(&peer, height, weight);
                     }
                 }
             }
+            budgets.lock().finished(&peer);
         }
     });
     tx
@@ -94,7 +134,9 @@ pub(super) struct Host {
     /// Gossip messages sent, for unique stream ids.
     gossip_sent: u64,
     /// Gossip messages waiting for their transactions to be checked.
-    gossip_in: mpsc::Sender<Vec<hibana_types::SignedTransaction>>,
+    gossip_in: mpsc::Sender<GossipBatch>,
+    /// What each peer's gossip may still cost.
+    budgets: Arc<Mutex<PeerBudgets<PeerId>>>,
     /// Proposed blocks being received part by part.
     streams: Streams<PeerId>,
     /// Size of the transaction chunks this node streams its proposals in.
@@ -143,7 +185,8 @@ impl Host {
         part_bytes: usize,
         (blocks, own): Kept,
     ) -> Host {
-        let gossip_in = gossip_worker(chain.clone());
+        let budgets = Arc::new(Mutex::new(PeerBudgets::default()));
+        let gossip_in = gossip_worker(chain.clone(), budgets.clone());
         let streams = Streams::new(chain.params().max_block_txs as usize);
         Host {
             chain,
@@ -157,6 +200,7 @@ impl Host {
             kept_per_round: HashMap::new(),
             gossip_sent: 0,
             gossip_in,
+            budgets,
             streams,
             part_bytes,
         }
@@ -178,11 +222,8 @@ impl Host {
             batch.push(tx);
             if batch.len() == MAX_GOSSIP_TXS || bytes >= GOSSIP_MESSAGE_BYTES || k + 1 == last {
                 self.gossip_sent += 1;
-                let mut id = GOSSIP_STREAM.to_vec();
-                id.extend_from_slice(&self.address.0.0);
-                id.extend_from_slice(&self.gossip_sent.to_be_bytes());
-                let parts = vec![Part::Txs(std::mem::take(&mut batch))];
-                self.send(stream::messages(StreamId::new(Bytes::from(id)), parts))
+                let txs = std::mem::take(&mut batch);
+                self.send(gossip_stream(&self.address.0, self.gossip_sent, txs))
                     .await;
                 bytes = 0;
             }
@@ -191,14 +232,27 @@ impl Host {
 
     /// Adds gossiped transactions to the mempool in the background (signature checks must not
     /// hold up the engine); ones already known or invalid here are dropped and counted, and so
-    /// are whole batches beyond [`MAX_GOSSIP_BATCHES`] being checked at once (a flooding peer).
-    fn received_txs(&self, txs: Vec<hibana_types::SignedTransaction>) {
+    /// are whole batches beyond [`MAX_GOSSIP_BATCHES`] being checked at once, or from a peer
+    /// over its budget (see [`PeerBudgets`]).
+    fn received_txs(&self, from: PeerId, txs: Vec<hibana_types::SignedTransaction>) {
         let count = txs.len() as u64;
-        if txs.len() > MAX_GOSSIP_TXS || self.gossip_in.try_send(txs).is_err() {
-            tracing::warn!(
-                count,
-                "transaction gossip dropped: oversized or too many at once"
-            );
+        let height = self.chain.height().unwrap_or(0);
+        let refused = if txs.len() > MAX_GOSSIP_TXS {
+            Some("oversized")
+        } else if let Err(why) = self.budgets.lock().admit(&from, height) {
+            self.chain.metrics().gossip_throttled.inc();
+            Some(match why {
+                Refusal::Queue => "the peer has too many batches waiting",
+                Refusal::Failures => "the peer's gossip failed too often lately",
+            })
+        } else if self.gossip_in.try_send((from, txs)).is_err() {
+            self.budgets.lock().finished(&from);
+            Some("too many batches waiting")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            tracing::debug!(%from, count, reason, "transaction gossip dropped");
             self.chain.metrics().gossip_dropped.inc_by(count);
         }
     }
@@ -402,7 +456,7 @@ impl Host {
                 let gossip = part.stream_id.to_bytes().starts_with(GOSSIP_STREAM);
                 let answer = match part.content {
                     StreamContent::Data(Part::Txs(txs)) => {
-                        self.received_txs(txs);
+                        self.received_txs(from, txs);
                         None
                     }
                     StreamContent::Fin if gossip => None,

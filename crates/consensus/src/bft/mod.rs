@@ -7,6 +7,7 @@
 //! staking), and decided blocks with their certificates for peers that catch up. One validator
 //! (the devnet) and many run the same path.
 
+mod budget;
 pub(crate) mod codec;
 mod context;
 mod evidence;
@@ -293,6 +294,20 @@ pub fn validator_set_at(chain: &Chain, height: Height) -> Result<ConsensusValida
     let view = chain.store().state_at(version);
     let set = hibana_runtime::staking::deciding_validator_set(&view).map_err(ChainError::from)?;
     Ok(ConsensusValidatorSet::from_staking(&set)?)
+}
+
+/// The network messages (proposal-parts channel) that gossip `txs` as the `number`-th batch
+/// of `sender`, encoded as a node publishes them.
+pub fn encode_gossip(
+    sender: &hibana_types::Address,
+    number: u64,
+    txs: Vec<hibana_types::SignedTransaction>,
+) -> Result<Vec<bytes::Bytes>, CodecError> {
+    use malachitebft_app_channel::app::types::codec::Codec;
+    host::gossip_stream(sender, number, txs)
+        .iter()
+        .map(|m| BorshCodec.encode(m))
+        .collect()
 }
 
 /// The commit that decided the block at `height`, read from its stored certificate, in the
