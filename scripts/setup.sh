@@ -4,6 +4,7 @@
 # * cmake and a C/C++ toolchain: llama-cpp-sys-2 builds llama.cpp with cmake.
 # * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
 # * python3-venv and procps: a test runs the openai client in a virtualenv; tests stop processes.
+# * faketime: a network test runs one validator with its clock an hour ahead.
 # * models: installs the model catalog used by `hibana-ai` tests into $HIBANA_MODELS
 #   (default: <data dir>/hibana/models). Pass --no-models to skip that step.
 set -euo pipefail
@@ -51,6 +52,10 @@ fi
 if ! command -v ps >/dev/null 2>&1 || ! command -v pkill >/dev/null 2>&1; then
   echo "setup: installing procps (tests stop the processes they start)"
   apt_install procps
+fi
+if ! command -v faketime >/dev/null 2>&1; then
+  echo "setup: installing faketime (a network test runs a validator with a skewed clock)"
+  apt_install faketime
 fi
 if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
   echo "setup: installing pip (models are fetched from PyPI)"

@@ -26,7 +26,21 @@ pub(crate) struct NodeProcess {
 
 impl NodeProcess {
     pub(crate) fn start(home: &Path) -> NodeProcess {
-        let mut child = Command::new(BIN)
+        NodeProcess::start_command(home, Command::new(BIN))
+    }
+
+    /// Like [`NodeProcess::start`], with the node's wall clock `offset` away from the true time
+    /// (`+1h`, `-30s`: libfaketime, which `scripts/setup.sh` installs; monotonic time is real).
+    pub(crate) fn start_skewed(home: &Path, offset: &str) -> NodeProcess {
+        let mut cmd = Command::new("faketime");
+        cmd.args(["-f", offset, BIN])
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        NodeProcess::start_command(home, cmd)
+    }
+
+    /// Runs `cmd` (the binary, or a wrapper with the binary as its last argument) as a node.
+    fn start_command(home: &Path, mut cmd: Command) -> NodeProcess {
+        let mut child = cmd
             .args(["node", "--home"])
             .arg(home)
             .args([
