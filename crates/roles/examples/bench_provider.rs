@@ -338,6 +338,7 @@ async fn main() {
             request_timeout: Duration::from_secs(60),
             health_interval: Duration::from_secs(5),
             chain_rpc: None,
+            max_in_flight: gateway::DEFAULT_MAX_IN_FLIGHT,
         })
         .unwrap(),
     );
