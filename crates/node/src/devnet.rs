@@ -15,7 +15,7 @@ use std::{
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use hibana_roles::{
-    gateway::Gateway,
+    gateway::{DEFAULT_MAX_IN_FLIGHT, Gateway},
     keys::{DEFAULT_RATE_LIMIT, KeyFile},
 };
 use hibana_types::Amount;
@@ -275,6 +275,7 @@ pub(crate) async fn start_devnet_ai(
         None,
         gateway_addr,
         Duration::from_secs(120),
+        DEFAULT_MAX_IN_FLIGHT,
     )
     .await?;
     // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.

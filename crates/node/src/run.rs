@@ -220,13 +220,15 @@ pub(crate) async fn start_provider(
     Ok(format!("http://{addr}"))
 }
 
-/// Starts a gateway in this process; returns its URL.
+/// Starts a gateway in this process, serving at most `max_in_flight` requests at once; returns
+/// its URL.
 pub(crate) async fn start_gateway(
     home: &Path,
     providers: Vec<String>,
     chain: Option<String>,
     addr: SocketAddr,
     timeout: Duration,
+    max_in_flight: usize,
 ) -> Result<(String, Arc<Gateway>)> {
     if providers.is_empty() && chain.is_none() {
         bail!(
@@ -239,6 +241,7 @@ pub(crate) async fn start_gateway(
         request_timeout: timeout,
         health_interval: Duration::from_millis(500),
         chain_rpc: chain,
+        max_in_flight,
     };
     let gateway = Arc::new(Gateway::new(config)?);
     let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;

@@ -3,8 +3,11 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
-use hibana_roles::keys::{DEFAULT_RATE_LIMIT, KeyFile};
+use clap::{Args, Subcommand, builder::TypedValueParser as _};
+use hibana_roles::{
+    gateway::DEFAULT_MAX_IN_FLIGHT,
+    keys::{DEFAULT_RATE_LIMIT, KeyFile},
+};
 use hibana_types::{Address, Amount};
 
 use crate::{
@@ -87,6 +90,9 @@ pub(crate) struct GatewayArgs {
     /// JSON-RPC URL of a node: route `"model": "<subnet>"` to the subnet's miners.
     #[arg(long, env = "HIBANA_GATEWAY_CHAIN")]
     chain: Option<String>,
+    /// Most inference requests served at once; more get 429 with Retry-After at once.
+    #[arg(long, env = "HIBANA_GATEWAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    max_in_flight: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +221,7 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                 args.chain,
                 args.addr,
                 Duration::from_secs(args.timeout_secs),
+                args.max_in_flight,
             )
             .await?;
             if json {
