@@ -98,7 +98,7 @@ pub async fn serve(
             background.usage.save();
         }
     });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::listen(addr)?;
     let local = listener.local_addr()?;
     let app = router(gateway);
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
