@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use hibana_roles::{
     endpoints::EndpointPolicy,
-    gateway::Gateway,
+    gateway::{DEFAULT_MAX_IN_FLIGHT, Gateway},
     keys::{DEFAULT_RATE_LIMIT, KeyFile},
 };
 use hibana_types::Amount;
@@ -278,6 +278,7 @@ pub(crate) async fn start_devnet_ai(
         Duration::from_secs(120),
         // A devnet's miners all listen on loopback.
         EndpointPolicy::AnyAddress,
+        DEFAULT_MAX_IN_FLIGHT,
     )
     .await?;
     // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.

@@ -221,7 +221,8 @@ pub(crate) async fn start_provider(
     Ok(format!("http://{addr}"))
 }
 
-/// Starts a gateway in this process; returns its URL.
+/// Starts a gateway in this process, serving at most `max_in_flight` requests at once; returns
+/// its URL.
 pub(crate) async fn start_gateway(
     home: &Path,
     providers: Vec<String>,
@@ -229,6 +230,7 @@ pub(crate) async fn start_gateway(
     addr: SocketAddr,
     timeout: Duration,
     miner_endpoints: EndpointPolicy,
+    max_in_flight: usize,
 ) -> Result<(String, Arc<Gateway>)> {
     if providers.is_empty() && chain.is_none() {
         bail!(
@@ -242,6 +244,7 @@ pub(crate) async fn start_gateway(
         health_interval: Duration::from_millis(500),
         chain_rpc: chain,
         miner_endpoints,
+        max_in_flight,
     };
     let gateway = Arc::new(Gateway::new(config)?);
     let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;

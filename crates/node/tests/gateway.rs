@@ -661,3 +661,109 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
     let (status, text) = waiting.join().unwrap();
     assert_eq!(status, 200, "after the provider came back: {text}");
 }
+
+#[test]
+fn a_gateway_at_its_bound_answers_429_with_retry_after_and_bills_only_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw_home = dir.path().join("gw");
+    let (_provider, pi) = start(&[
+        "--json",
+        "provider",
+        "serve",
+        "--home",
+        dir.path().join("p").to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--models",
+        "all-minilm-l6-v2",
+    ]);
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
+    let created = Command::new(BIN)
+        .args(["--json", "gateway", "--home", gw_home.to_str().unwrap()])
+        .args(["keys", "create", "burst", "--account", &account])
+        .output()
+        .unwrap();
+    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let (_gw, gi) = start(&[
+        "--json",
+        "gateway",
+        "--home",
+        gw_home.to_str().unwrap(),
+        "--addr",
+        "127.0.0.1:0",
+        "--provider",
+        pi["provider"].as_str().unwrap(),
+        "--max-in-flight",
+        "2",
+    ]);
+    let gw = gi["gateway"].as_str().unwrap().to_string();
+
+    // 50 clients at once, 3 requests each, against a gateway that serves 2 at a time.
+    let clients = 50;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            let (gw, key, barrier) = (gw.clone(), key.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..3)
+                    .map(|j| {
+                        let body = format!(
+                            r#"{{"model":"all-minilm-l6-v2","input":"client {i} asks {j} things"}}"#
+                        );
+                        http(&gw, "POST", "/v1/embeddings", Some(&key), body.as_bytes())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let (mut answered, mut refused, mut prompt_tokens) = (0u64, 0u64, 0u64);
+    for (status, text) in threads.into_iter().flat_map(|t| t.join().unwrap()) {
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let json: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+        match status {
+            200 => {
+                answered += 1;
+                prompt_tokens += json["usage"]["prompt_tokens"].as_u64().unwrap();
+            }
+            429 => {
+                refused += 1;
+                assert!(
+                    head.to_ascii_lowercase().contains("\r\nretry-after: 1\r\n"),
+                    "{text}"
+                );
+                assert_eq!(json["error"]["code"], "server_overloaded", "{text}");
+            }
+            _ => panic!("neither 200 nor 429: {text}"),
+        }
+    }
+    assert_eq!(answered + refused, 150);
+    // The first request always finds a free slot; 50 clients at once cannot all fit in 2.
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    // Usage counts every answer once and no refusal.
+    let (status, text) = http(&gw, "GET", "/v1/usage", Some(&key), b"");
+    assert_eq!(status, 200, "{text}");
+    let usage: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(usage["usage"]["requests"], answered, "{usage}");
+    assert_eq!(usage["usage"]["prompt_tokens"], prompt_tokens, "{usage}");
+    // Every slot came back: two requests at once are both answered.
+    let again: Vec<_> = (0..2)
+        .map(|_| {
+            let (gw, key) = (gw.clone(), key.clone());
+            std::thread::spawn(move || {
+                let body = br#"{"model":"all-minilm-l6-v2","input":"after the burst"}"#;
+                http(&gw, "POST", "/v1/embeddings", Some(&key), body).0
+            })
+        })
+        .collect();
+    for t in again {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+}

@@ -339,6 +339,7 @@ async fn main() {
             health_interval: Duration::from_secs(5),
             chain_rpc: None,
             miner_endpoints: Default::default(),
+            max_in_flight: gateway::DEFAULT_MAX_IN_FLIGHT,
         })
         .unwrap(),
     );

@@ -16,9 +16,10 @@
 //! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
 //!   the answers and sets weights on chain by commit-reveal.
 //!
-//! Flow of a chat request: client → gateway (auth, rate limit, pick the least-loaded healthy
-//! provider of the model) → provider (generate, sign receipt) → gateway (check the receipt
-//! covers the bytes sent and received, record usage) → client, with the receipt in the
+//! Flow of a chat request: client → gateway (auth, one of its bounded slots for requests in
+//! flight or 429 at once, rate limit, pick the least-loaded healthy provider of the model with
+//! room) → provider (generate, sign receipt) → gateway (check the receipt covers the bytes sent
+//! and received, record usage) → client, with the receipt in the
 //! `x-hibana-receipt` header (or as a final SSE comment when streaming). The provider gets the
 //! client's exact bytes, so the client can check the receipt too; when the client named a
 //! subnet or a kind of model, the model to serve goes in the `x-hibana-model` header.
@@ -33,3 +34,20 @@ pub mod openai;
 pub mod provider;
 pub mod validator;
 pub mod zk;
+
+/// Connections a role's HTTP listener holds waiting to be accepted (the kernel caps it at
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with room for a burst of connections: with the usual backlog of 128, the
+/// 129th of a burst of new clients has its SYN dropped and connects only a second later.
+pub(crate) fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}

@@ -207,6 +207,19 @@ impl ApiError {
         }
     }
 
+    /// 429 for a request refused because too many are in flight (at the gateway, or at every
+    /// provider of its model), which a retry after `retry_after` seconds can get through.
+    pub fn overloaded(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: message.into(),
+            kind: "requests",
+            code: Some("server_overloaded"),
+            param: None,
+            retry_after: Some(retry_after),
+        }
+    }
+
     /// 404 for a path that is not an endpoint.
     pub fn unknown_endpoint() -> ApiError {
         ApiError {

@@ -3,9 +3,10 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, builder::TypedValueParser as _};
 use hibana_roles::{
     endpoints::EndpointPolicy,
+    gateway::DEFAULT_MAX_IN_FLIGHT,
     keys::{DEFAULT_RATE_LIMIT, KeyFile},
 };
 use hibana_types::{Address, Amount};
@@ -94,6 +95,9 @@ pub(crate) struct GatewayArgs {
     /// network; refused by default, since anyone can register an endpoint).
     #[arg(long, env = "HIBANA_ALLOW_PRIVATE_ENDPOINTS")]
     allow_private_endpoints: bool,
+    /// Most inference requests served at once; more get 429 with Retry-After at once.
+    #[arg(long, env = "HIBANA_GATEWAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    max_in_flight: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +227,7 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                 args.addr,
                 Duration::from_secs(args.timeout_secs),
                 EndpointPolicy::allowing_private(args.allow_private_endpoints),
+                args.max_in_flight,
             )
             .await?;
             if json {

@@ -49,7 +49,8 @@ impl Admission {
         Ok(key)
     }
 
-    fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
+    /// The request's key, if it is one of the key file's and not revoked.
+    pub(super) fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -77,7 +78,8 @@ impl Admission {
         }
     }
 
-    fn rate_limit(&self, key: &ApiKeyRecord) -> Result<(), ApiError> {
+    /// Counts a request against `key`'s rate limit, or refuses it with 429.
+    pub(super) fn rate_limit(&self, key: &ApiKeyRecord) -> Result<(), ApiError> {
         let mut windows = self.windows.lock();
         let window = windows.entry(key.name.clone()).or_default();
         let now = Instant::now();
@@ -99,5 +101,13 @@ impl Admission {
         }
         window.push_back(now);
         Ok(())
+    }
+
+    /// Takes back the latest request counted against `key`'s rate limit, for a request
+    /// refused for the gateway's load rather than the key's.
+    pub(super) fn refund(&self, key: &ApiKeyRecord) {
+        if let Some(window) = self.windows.lock().get_mut(&key.name) {
+            window.pop_back();
+        }
     }
 }

@@ -4,6 +4,12 @@
 //! blames on the request itself is the client's answer. Every provider gets the client's
 //! exact bytes (the model to serve, when the client named a subnet or a kind of model, goes in
 //! the `x-hibana-model` header), so every receipt covers what the client sent.
+//!
+//! Load is bounded before the body is read: a request takes one of the gateway's
+//! `max_in_flight` slots, and a provider gets at most a few requests per generation it decodes
+//! together; past either bound (every provider of the model full) the answer is 429 with
+//! `Retry-After` at once, never a queue. A refused request is not counted in the key's rate
+//! limit nor in its usage.
 
 use std::{
     sync::Arc,
@@ -12,15 +18,19 @@ use std::{
 
 use axum::{
     body::Bytes,
-    extract::{State, rejection::BytesRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRequest, Request, State},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use hibana_types::{Hash, PublicKey};
 use serde::Deserialize;
 
 use super::{
-    providers::InFlight, receipts, relay::stream_through, routing::Candidate, state::Gateway,
+    providers::InFlight,
+    receipts,
+    relay::stream_through,
+    routing::Candidate,
+    state::{BUSY_RETRY_AFTER_SECS, Gateway},
 };
 use crate::{
     keys::ApiKeyRecord,
@@ -40,11 +50,10 @@ struct Peek {
 /// Forwards a request for `path` to the providers of its model.
 pub(super) async fn forward(
     State(g): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
     path: &'static str,
 ) -> Response {
-    match forward_inner(g, headers, body, path).await {
+    match forward_inner(g, request, path).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -52,12 +61,15 @@ pub(super) async fn forward(
 
 async fn forward_inner(
     g: Arc<Gateway>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
     path: &'static str,
 ) -> Result<Response, ApiError> {
-    let key = g.admission.admit(&headers)?;
-    let body = body?;
+    let key = g.admission.authenticate(request.headers())?;
+    // The slot comes before the body is read, so the bodies held are bounded too; and before
+    // the rate limit, so a refusal for load does not use up the key's minute.
+    let slot = g.take_slot()?;
+    g.admission.rate_limit(&key)?;
+    let body = Bytes::from_request(request, &()).await?;
     let peek: Peek = parse_body(&body)?;
     // Only text generation streams; elsewhere providers answer in one piece whatever `stream`
     // says, which must not look like a broken stream.
@@ -68,6 +80,7 @@ async fn forward_inner(
         .ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
     let candidates = g.candidates(&model)?;
     let mut failures = Vec::new();
+    let mut full = 0usize;
     // The client's exact bytes go to every provider, so that the receipt, which covers the
     // request's hash, can be checked against what the client sent.
     let request_hash = Hash::digest(&body);
@@ -78,7 +91,10 @@ async fn forward_inner(
     } in candidates
     {
         let url = format!("{}{}", p.url, path);
-        let in_flight = InFlight::new(&p);
+        let Some(in_flight) = InFlight::try_new(&p, &slot) else {
+            full += 1;
+            continue;
+        };
         let started = Instant::now();
         let send = || {
             let request = p
@@ -152,6 +168,22 @@ async fn forward_inner(
             }
         }
     }
+    if full > 0 {
+        // A retry can find a provider free again; a 502 would say the model is broken. The
+        // refusal is the gateway's load, not the key's: it does not count in its rate limit.
+        g.admission.refund(&key);
+        return Err(ApiError::overloaded(
+            format!(
+                "The providers of `{model}` are busy: {full} already have as many requests as the gateway sends one provider{}. Retry after {BUSY_RETRY_AFTER_SECS} s.",
+                if failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} failed", failures.len())
+                }
+            ),
+            BUSY_RETRY_AFTER_SECS,
+        ));
+    }
     Err(ApiError::server(
         StatusCode::BAD_GATEWAY,
         format!(
@@ -193,4 +225,133 @@ async fn whole_answer(
         response.headers_mut().insert(RECEIPT_HEADER, v);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{
+        gateway::{GatewayConfig, IN_FLIGHT_PER_PROVIDER_SLOT, router},
+        keys::KeyFile,
+    };
+
+    /// A gateway over `providers` serving at most `max_in_flight` requests, on loopback, with
+    /// one key allowed a single request a minute; returns it, its URL and the key.
+    async fn gateway(
+        dir: &std::path::Path,
+        providers: Vec<String>,
+        max_in_flight: usize,
+    ) -> (Arc<Gateway>, String, String) {
+        let keys = KeyFile::new(dir.join("keys.json"));
+        let account = hibana_types::SecretKey::generate().public_key().address();
+        let (secret, _) = keys.create("k", account, 1).unwrap();
+        let g = Arc::new(
+            Gateway::new(GatewayConfig {
+                providers,
+                keys,
+                request_timeout: Duration::from_secs(5),
+                health_interval: Duration::from_secs(60),
+                chain_rpc: None,
+                miner_endpoints: Default::default(),
+                max_in_flight,
+            })
+            .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(g.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (g, url, secret)
+    }
+
+    async fn embed(url: &str, key: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{url}/v1/embeddings"))
+            .bearer_auth(key)
+            .json(&json!({"model": "m", "input": "a"}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The answer is 429 with `Retry-After: 1` and an OpenAI error saying why.
+    async fn assert_overloaded(response: reqwest::Response) -> Value {
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER).unwrap(),
+            &BUSY_RETRY_AFTER_SECS.to_string()
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "server_overloaded", "{body}");
+        assert_eq!(body["error"]["type"], "requests", "{body}");
+        body
+    }
+
+    #[tokio::test]
+    async fn a_request_past_the_gateway_bound_gets_429_at_once_and_costs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, url, key) = gateway(dir.path(), vec![], 1).await;
+        let held = g.take_slot().unwrap();
+        let body = assert_overloaded(embed(&url, &key).await).await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("serving 1 requests"),
+            "{body}"
+        );
+        assert_eq!(g.usage.of("k").requests, 0);
+        // Once the slot is free the same request gets through, and the refusal did not use
+        // the key's one request a minute: the answer is the gateway's next verdict (no
+        // provider serves `m`).
+        drop(held);
+        let response = embed(&url, &key).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let again = embed(&url, &key).await;
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body: Value = again.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_provider_with_its_share_in_flight_gets_no_more_and_429_when_all_have() {
+        // A port nothing listens on: a request sent there fails at once.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (g, url, key) = gateway(dir.path(), vec![closed], 64).await;
+        let p = g.snapshot()[0].clone();
+        let health = json!({
+            "provider": hibana_types::SecretKey::generate().public_key(),
+            "models": [{"id": "m", "hash": "00", "kind": "embedding"}],
+            "active": 0,
+            "capacity": 2,
+        });
+        let limit = 2 * IN_FLIGHT_PER_PROVIDER_SLOT;
+        {
+            let mut s = p.state.write();
+            s.health = Some(serde_json::from_value(health).unwrap());
+            s.healthy = true;
+            s.in_flight = limit;
+        }
+        let body = assert_overloaded(embed(&url, &key).await).await;
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("busy"),
+            "{body}"
+        );
+        assert_eq!(p.state.read().in_flight, limit);
+        assert_eq!(p.state.read().failures, 0, "nothing was sent");
+        // One below its share (and within the key's one request a minute, which the refusal
+        // did not use), the provider is tried, and fails: nothing listens there.
+        p.state.write().in_flight = limit - 1;
+        let response = embed(&url, &key).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(p.state.read().failures, 1);
+        assert_eq!(p.state.read().in_flight, limit - 1);
+        assert_eq!(g.usage.of("k").requests, 0);
+    }
 }

@@ -14,6 +14,12 @@
 //! to write, so miners at loopback, private or link-local addresses are left out unless the
 //! configuration allows them (`miner_endpoints`; a devnet does).
 //!
+//! Load is bounded, never queued: at most `max_in_flight` inference requests at once
+//! ([`DEFAULT_MAX_IN_FLIGHT`] by default), and at most [`IN_FLIGHT_PER_PROVIDER_SLOT`] per
+//! generation a provider decodes together; a request past either bound gets 429 with
+//! `Retry-After` before its body is read, and is counted neither in its key's rate limit nor in
+//! its usage.
+//!
 //! One module per concern, each using only those listed before it: `providers` (what the
 //! gateway knows of each provider), `auth` (API keys and rate limits), `usage`, `receipts`
 //! (receipt checks), `health` (health checks), `subnets` (chain sync), `routing`, `state` (the
@@ -42,7 +48,10 @@ use axum::{
 use serde_json::json;
 
 use self::forward::forward;
-pub use self::state::{Gateway, GatewayConfig};
+pub use self::{
+    providers::IN_FLIGHT_PER_PROVIDER_SLOT,
+    state::{DEFAULT_MAX_IN_FLIGHT, Gateway, GatewayConfig},
+};
 use crate::{openai::ApiError, provider::MAX_BODY_BYTES};
 
 type AppState = Arc<Gateway>;
@@ -56,21 +65,18 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/router", get(router_table))
         .route(
             "/v1/chat/completions",
-            post(|s, h, b| forward(s, h, b, "/v1/chat/completions")),
+            post(|s, r| forward(s, r, "/v1/chat/completions")),
         )
         .route(
             "/v1/completions",
-            post(|s, h, b| forward(s, h, b, "/v1/completions")),
+            post(|s, r| forward(s, r, "/v1/completions")),
         )
         .route(
             "/v1/embeddings",
-            post(|s, h, b| forward(s, h, b, "/v1/embeddings")),
+            post(|s, r| forward(s, r, "/v1/embeddings")),
         )
-        .route(
-            "/v1/zk/infer",
-            post(|s, h, b| forward(s, h, b, "/v1/zk/infer")),
-        )
-        .route("/v1/audit", post(|s, h, b| forward(s, h, b, "/v1/audit")))
+        .route("/v1/zk/infer", post(|s, r| forward(s, r, "/v1/zk/infer")))
+        .route("/v1/audit", post(|s, r| forward(s, r, "/v1/audit")))
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -94,7 +100,7 @@ pub async fn serve(
             background.usage.save();
         }
     });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::listen(addr)?;
     let local = listener.local_addr()?;
     let app = router(gateway);
     let task = tokio::spawn(async move { axum::serve(listener, app).await });

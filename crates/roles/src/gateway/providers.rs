@@ -7,6 +7,12 @@ use std::{sync::Arc, time::Duration};
 use hibana_types::PublicKey;
 use parking_lot::RwLock;
 use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Requests the gateway sends one provider at once, per generation it reports decoding
+/// together (its `capacity`): enough to keep it busy, few enough that none waits long in its
+/// queue. A provider with that many is skipped; when every provider of a model is, 429.
+pub const IN_FLIGHT_PER_PROVIDER_SLOT: usize = 4;
 
 /// A model a provider reports serving.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,21 +107,51 @@ impl ProviderHandle {
     }
 }
 
+/// A request counted against the gateway's bound on requests in flight, until the last clone
+/// is dropped (a stream's relay holds one until the stream ends).
+#[derive(Clone)]
+pub(super) struct Slot {
+    _permit: Arc<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// A request holding `permit` of the gateway's requests in flight.
+    pub(super) fn new(permit: OwnedSemaphorePermit) -> Slot {
+        Slot {
+            _permit: Arc::new(permit),
+        }
+    }
+}
+
 /// A request counted in its provider's `in_flight` until dropped: when its answer is done, and
-/// also when the client hangs up and the handler is dropped mid-request.
-pub(super) struct InFlight(Arc<ProviderHandle>);
+/// also when the client hangs up and the handler is dropped mid-request. It also holds the
+/// request's gateway [`Slot`], so a relayed stream keeps its slot until it ends.
+pub(super) struct InFlight {
+    provider: Arc<ProviderHandle>,
+    _slot: Slot,
+}
 
 impl InFlight {
-    /// Counts a request to `p`.
-    pub(super) fn new(p: &Arc<ProviderHandle>) -> InFlight {
-        p.state.write().in_flight += 1;
-        InFlight(p.clone())
+    /// Counts a request to `p`, unless the gateway already has as many there as it sends one
+    /// provider: [`IN_FLIGHT_PER_PROVIDER_SLOT`] per generation its health check reports it
+    /// decodes together.
+    pub(super) fn try_new(p: &Arc<ProviderHandle>, slot: &Slot) -> Option<InFlight> {
+        let mut state = p.state.write();
+        let capacity = state.health.as_ref().map_or(1, |h| h.capacity.max(1));
+        if state.in_flight >= capacity.saturating_mul(IN_FLIGHT_PER_PROVIDER_SLOT) {
+            return None;
+        }
+        state.in_flight += 1;
+        Some(InFlight {
+            provider: p.clone(),
+            _slot: slot.clone(),
+        })
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut state = self.0.state.write();
+        let mut state = self.provider.state.write();
         state.in_flight = state.in_flight.saturating_sub(1);
     }
 }

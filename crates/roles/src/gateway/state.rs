@@ -9,11 +9,12 @@ use std::{
 
 use hibana_rpc::RpcClient;
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::Semaphore;
 
 use super::{
     auth::Admission,
     health,
-    providers::ProviderHandle,
+    providers::{ProviderHandle, Slot},
     routing::{self, Candidate},
     subnets,
     usage::UsageBook,
@@ -22,6 +23,12 @@ use crate::{endpoints::EndpointPolicy, keys::KeyFile, openai::ApiError};
 
 /// Time allowed to connect to a provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Requests a gateway serves at once by default; more are refused with 429 at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
+/// Seconds a client is told to wait (`Retry-After`) when a request is refused for load.
+pub(super) const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// How the gateway reaches providers.
 #[derive(Debug, Clone)]
@@ -39,6 +46,8 @@ pub struct GatewayConfig {
     /// Which addresses a miner's endpoint named on chain may have (the configured providers
     /// are called wherever they are).
     pub miner_endpoints: EndpointPolicy,
+    /// Most requests served at once (inference endpoints); more get 429 with `Retry-After`.
+    pub max_in_flight: usize,
 }
 
 /// The gateway's shared state.
@@ -54,6 +63,8 @@ pub struct Gateway {
     next: AtomicUsize,
     pub(super) admission: Admission,
     pub(super) usage: UsageBook,
+    /// One permit per request the gateway may serve at once.
+    slots: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -90,6 +101,7 @@ impl Gateway {
             next: AtomicUsize::new(0),
             admission: Admission::new(config.keys.clone()),
             usage: UsageBook::load(&config.keys),
+            slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config,
         })
     }
@@ -126,6 +138,21 @@ impl Gateway {
     /// Polls every provider's health once.
     pub async fn check_providers(&self) {
         health::check(&self.snapshot()).await;
+    }
+
+    /// A slot for one more request, or 429 at once if all are taken: a queue here would only
+    /// hold clients past the point where an answer is worth waiting for, and hold their memory.
+    pub(super) fn take_slot(&self) -> Result<Slot, ApiError> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Slot::new(permit)),
+            Err(_) => Err(ApiError::overloaded(
+                format!(
+                    "The gateway is serving {} requests, its limit. Retry after {BUSY_RETRY_AFTER_SECS} s.",
+                    self.config.max_in_flight.max(1)
+                ),
+                BUSY_RETRY_AFTER_SECS,
+            )),
+        }
     }
 
     /// The providers known now.

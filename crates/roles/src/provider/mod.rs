@@ -67,7 +67,7 @@ pub async fn serve(
     provider: Arc<Provider>,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = crate::listen(addr)?;
     let local = listener.local_addr()?;
     let app = router(provider);
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
