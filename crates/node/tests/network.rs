@@ -647,10 +647,7 @@ fn a_double_signing_validator_is_caught_by_its_peers_slashed_and_jailed() {
 /// finalising the same blocks and stay up.
 #[test]
 fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
-    use malachitebft_network::{
-        Bytes, Channel, Config, DiscoveryConfig, GossipSubConfig, Keypair, PubSubProtocol,
-        TransportProtocol,
-    };
+    use malachitebft_network::{Bytes, Channel};
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("net");
@@ -661,45 +658,7 @@ fn a_flooding_peer_with_junk_messages_is_dropped_counted_and_survived() {
     let before = metric(&nodes[0], "hibana_p2p_malformed_messages_total");
 
     let target = net["nodes"][0]["p2p"].as_str().unwrap().parse().unwrap();
-    let handle = rt.block_on(async move {
-        let config = Config {
-            listen_addr: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-            persistent_peers: vec![target],
-            discovery: DiscoveryConfig {
-                enabled: false,
-                ..DiscoveryConfig::default()
-            },
-            idle_connection_timeout: Duration::from_secs(60),
-            transport: TransportProtocol::Tcp,
-            gossipsub: GossipSubConfig::default(),
-            pubsub_protocol: PubSubProtocol::Broadcast,
-            rpc_max_size: 10 << 20,
-            // Room to send messages larger than the validators accept.
-            pubsub_max_size: 16 << 20,
-            enable_sync: false,
-        };
-        malachitebft_network::spawn(
-            Keypair::generate_ed25519(),
-            config,
-            malachitebft_metrics::SharedRegistry::global().clone(),
-        )
-        .await
-        .unwrap()
-    });
-    let (mut events, flooder) = handle.split();
-    let (connected_tx, connected) = std::sync::mpsc::channel();
-    rt.spawn(async move {
-        while let Some(event) = events.recv().await {
-            if let malachitebft_network::Event::PeerConnected(peer) = event {
-                let _ = connected_tx.send(peer);
-            }
-        }
-    });
-    connected
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the flooding peer connects to node 0");
-    // Let the pubsub exchange subscriptions before the flood starts.
-    std::thread::sleep(Duration::from_millis(500));
+    let flooder = stranger(&rt, target);
     // Junk from a fixed xorshift stream: sizes from 0 bytes to 6 MiB.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -896,4 +855,237 @@ fn a_stark_proof_transaction_is_gossiped_finalised_and_served_by_every_validator
         let shown = hibana_json(&["--json", "--rpc", &node.rpc, "zk", "result", &id]);
         assert_eq!(shown["output"], proved["output"], "{}", node.rpc);
     }
+}
+
+/// A validator whose clock runs an hour ahead proposes blocks from the future: the others
+/// refuse them (a block may be at most a few seconds ahead of a validator's clock), so none of
+/// its proposals is ever decided, and the chain goes on finalising in the rounds of the others.
+#[test]
+fn a_proposer_an_hour_ahead_never_gets_a_block_in_and_the_others_finalise() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let net = init_network(&out, 4);
+    let skewed = net["nodes"][3]["validator"].as_str().unwrap().to_string();
+    let rt = rt();
+    let nodes: Vec<NodeProcess> = (0..4)
+        .map(|k| {
+            let home = out.join(format!("node{k}"));
+            if k == 3 {
+                NodeProcess::start_skewed(&home, "+1h")
+            } else {
+                NodeProcess::start(&home)
+            }
+        })
+        .collect();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    // Every validator gets proposer turns in 16 heights (round-robin weighted by equal stake).
+    wait_for_height(&rt, &all, 16, Duration::from_secs(120));
+    let top = (0..4).map(|k| height(&rt, &nodes[k])).min().unwrap();
+    assert_same_chain(&rt, &all, top);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let client = nodes[0].client();
+    let mut proposers = std::collections::BTreeMap::new();
+    for h in 1..=top {
+        let block = rt
+            .block_on(client.block(Some(BlockId::Height(h))))
+            .unwrap()
+            .unwrap()
+            .block;
+        assert_ne!(
+            block.header.proposer.to_string(),
+            skewed,
+            "block {h} came from the validator an hour ahead"
+        );
+        assert!(
+            block.header.time_ms <= now_ms + 5_000,
+            "block {h} is from the future: {}",
+            block.header.time_ms
+        );
+        *proposers
+            .entry(block.header.proposer.to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(proposers.len(), 3, "{proposers:?}");
+    // It did propose: the others refused its blocks for their time.
+    let refusals: usize = (0..3)
+        .map(|k| {
+            std::fs::read_to_string(out.join(format!("node{k}")).join("test-node.log"))
+                .unwrap_or_default()
+                .matches("ahead of this validator's clock")
+                .count()
+        })
+        .sum();
+    assert!(refusals > 0, "no honest node saw a block from the future");
+    eprintln!(
+        "future proposer: {top} blocks, proposers {proposers:?}, {refusals} refusals of its blocks"
+    );
+}
+
+/// A libp2p peer that is no validator, connected to the node at `target` (the engine's own
+/// networking, as a stranger on the internet would run it); ready once the pubsub has
+/// exchanged subscriptions.
+fn stranger(
+    rt: &tokio::runtime::Runtime,
+    target: malachitebft_network::Multiaddr,
+) -> malachitebft_network::handle::CtrlHandle {
+    use malachitebft_network::{
+        Config, DiscoveryConfig, GossipSubConfig, Keypair, PubSubProtocol, TransportProtocol,
+    };
+    let handle = rt.block_on(async move {
+        let config = Config {
+            listen_addr: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            persistent_peers: vec![target],
+            discovery: DiscoveryConfig {
+                enabled: false,
+                ..DiscoveryConfig::default()
+            },
+            idle_connection_timeout: Duration::from_secs(60),
+            transport: TransportProtocol::Tcp,
+            gossipsub: GossipSubConfig::default(),
+            pubsub_protocol: PubSubProtocol::Broadcast,
+            rpc_max_size: 10 << 20,
+            // Room to send messages larger than the validators accept.
+            pubsub_max_size: 16 << 20,
+            enable_sync: false,
+        };
+        malachitebft_network::spawn(
+            Keypair::generate_ed25519(),
+            config,
+            malachitebft_metrics::SharedRegistry::global().clone(),
+        )
+        .await
+        .unwrap()
+    });
+    let (mut events, flooder) = handle.split();
+    let (connected_tx, connected) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let malachitebft_network::Event::PeerConnected(peer) = event {
+                let _ = connected_tx.send(peer);
+            }
+        }
+    });
+    connected
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the flooding peer connects to node 0");
+    // Let the pubsub exchange subscriptions before the flood starts.
+    std::thread::sleep(Duration::from_millis(500));
+    flooder
+}
+
+/// A stranger (a libp2p peer that is no validator) streams proposals signed by its own key in
+/// the name of each height's proposer, and floods prevotes and precommits for blocks nobody
+/// proposed, signed as itself or forging a validator's name: the validators drop all of it, keep
+/// finalising at their pace and agree on every block.
+#[test]
+fn a_stranger_streaming_forged_proposals_and_flooding_votes_changes_nothing() {
+    use hibana_consensus::bft::{
+        BlockHash, BlockPart, BorshCodec, ConsensusVote, Ed25519Signer, Height, ValidatorAddress,
+        encode_proposal,
+    };
+    use malachitebft_app_channel::app::types::{
+        SignedConsensusMsg,
+        codec::Codec,
+        core::{NilOrVal, Round, SigningProvider, VoteType},
+    };
+    use malachitebft_network::Channel;
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let (net, nodes) = start_network(&out, 4);
+    let rt = rt();
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    wait_for_height(&rt, &all, 2, Duration::from_secs(60));
+    let status = rt.block_on(nodes[0].client().status()).unwrap();
+    let stranger_key = hibana_types::SecretKey::generate();
+    let me = stranger_key.public_key().address();
+    let signer = Ed25519Signer::new(stranger_key, &status.chain_id);
+    let target = net["nodes"][0]["p2p"].as_str().unwrap().parse().unwrap();
+    let peer = stranger(&rt, target);
+
+    let start = height(&rt, &nodes[0]);
+    let until = Instant::now() + Duration::from_secs(8);
+    let (mut proposals, mut votes) = (0u64, 0u64);
+    while Instant::now() < until {
+        let at = height(&rt, &nodes[0]);
+        let parent = rt
+            .block_on(nodes[0].client().block(Some(BlockId::Height(at))))
+            .unwrap()
+            .unwrap();
+        for round in 0..3u32 {
+            // A proposal in the round's proposer's name, its init signed by the stranger.
+            let proposer = status.validators[(at as usize + round as usize) % 4].address;
+            let block = hibana_types::Block {
+                header: hibana_types::BlockHeader {
+                    chain_id: status.chain_id.clone(),
+                    height: at + 1,
+                    parent_hash: parent.hash,
+                    time_ms: parent.block.header.time_ms + 1,
+                    proposer,
+                    tx_root: hibana_types::merkle_root(&[]),
+                    state_root: Hash::digest(b"made up"),
+                    app_hash: parent.block.header.state_root,
+                },
+                txs: Vec::new(),
+            };
+            let part = BlockPart {
+                height: Height(at + 1),
+                round: Round::new(round),
+                valid_round: Round::Nil,
+                proposer: ValidatorAddress(proposer),
+                block,
+            };
+            for data in encode_proposal(part, 1024, &signer).unwrap() {
+                rt.block_on(peer.publish(Channel::ProposalParts, data))
+                    .unwrap();
+            }
+            proposals += 1;
+            // Votes for a block nobody proposed: as the stranger, and in a validator's name.
+            for voter in [me, proposer] {
+                for vote_type in [VoteType::Prevote, VoteType::Precommit] {
+                    let vote = ConsensusVote {
+                        vote_type,
+                        height: Height(at + 1),
+                        round: Round::new(round),
+                        value: NilOrVal::Val(BlockHash(Hash::digest(&votes.to_be_bytes()))),
+                        validator: ValidatorAddress(voter),
+                    };
+                    let message = SignedConsensusMsg::Vote(signer.sign_vote(vote));
+                    let data = BorshCodec.encode(&message).unwrap();
+                    rt.block_on(peer.publish(Channel::Consensus, data)).unwrap();
+                    votes += 1;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let during = height(&rt, &nodes[0]);
+    assert!(
+        during >= start + 10,
+        "only {} blocks in 8 s while a stranger sent {proposals} proposals and {votes} votes",
+        during - start
+    );
+    wait_for_height(&rt, &all, during + 2, Duration::from_secs(60));
+    assert_same_chain(&rt, &all, during + 2);
+    for h in start + 1..=during {
+        let block = rt
+            .block_on(nodes[0].client().block(Some(BlockId::Height(h))))
+            .unwrap()
+            .unwrap();
+        assert_ne!(block.block.header.state_root, Hash::digest(b"made up"));
+    }
+    let refused = std::fs::read_to_string(out.join("node0").join("test-node.log"))
+        .unwrap_or_default()
+        .matches("not signed by the round's proposer")
+        .count();
+    assert!(refused > 0, "node 0 never refused a forged proposal stream");
+    rt.block_on(peer.shutdown()).unwrap();
+    eprintln!(
+        "stranger: {proposals} forged proposals and {votes} votes in 8 s; {} blocks finalised \
+         meanwhile, {refused} forged streams refused by node 0",
+        during - start
+    );
 }

@@ -50,6 +50,19 @@ const GOSSIP_STREAM: &[u8] = b"txs/";
 /// Most gossip messages waiting to be checked; more are dropped (a flooding peer).
 const MAX_GOSSIP_BATCHES: usize = 64;
 
+/// The proposal-part stream of a proposed block: its init signed by `signer`, its transactions
+/// in parts of about `part_bytes`, then its end.
+pub(super) fn proposal_stream(
+    part: BlockPart,
+    part_bytes: usize,
+    signer: &Ed25519Signer,
+) -> Vec<StreamMessage<Part>> {
+    let mut id = part.height.0.to_be_bytes().to_vec();
+    id.extend_from_slice(&part.round.as_i64().to_be_bytes());
+    let parts = stream::split(part, part_bytes, signer);
+    stream::messages(StreamId::new(Bytes::from(id)), parts)
+}
+
 /// The proposal-part stream that carries one batch of gossiped transactions: the `number`-th
 /// batch `sender` gossips, its data then its end.
 pub(super) fn gossip_stream(
@@ -340,10 +353,7 @@ impl Host {
 
     /// Streams a proposed block to the other validators, in parts.
     async fn publish(&self, part: BlockPart) {
-        let mut id = part.height.0.to_be_bytes().to_vec();
-        id.extend_from_slice(&part.round.as_i64().to_be_bytes());
-        let parts = stream::split(part, self.part_bytes, &self.signer);
-        self.send(stream::messages(StreamId::new(Bytes::from(id)), parts))
+        self.send(proposal_stream(part, self.part_bytes, &self.signer))
             .await;
     }
 

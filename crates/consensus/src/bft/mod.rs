@@ -310,6 +310,20 @@ pub fn encode_gossip(
         .collect()
 }
 
+/// The network messages (proposal-parts channel) that stream the proposal `part`, signed by
+/// `signer`, in parts of about `part_bytes`, encoded as a proposer publishes them.
+pub fn encode_proposal(
+    part: BlockPart,
+    part_bytes: usize,
+    signer: &Ed25519Signer,
+) -> Result<Vec<bytes::Bytes>, CodecError> {
+    use malachitebft_app_channel::app::types::codec::Codec;
+    host::proposal_stream(part, part_bytes, signer)
+        .iter()
+        .map(|m| BorshCodec.encode(m))
+        .collect()
+}
+
 /// The commit that decided the block at `height`, read from its stored certificate, in the
 /// engine-neutral form light clients check; `None` if no certificate is stored.
 pub fn commit_at(
