@@ -86,6 +86,15 @@ pub struct RpcClient {
     trust: Arc<Mutex<Option<TrustedSet>>>,
 }
 
+/// A header being verified, with the set to trust after it.
+type Verifying<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<(BlockHeader, TrustedSet), ClientError>>
+            + Send
+            + 'a,
+    >,
+>;
+
 /// How many times verification may split the way from a trusted height to a new one.
 const MAX_BISECTIONS: u32 = 32;
 
@@ -151,13 +160,7 @@ impl RpcClient {
         trusted: Option<&'a TrustedSet>,
         height: u64,
         depth: u32,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<(BlockHeader, TrustedSet), ClientError>>
-                + Send
-                + 'a,
-        >,
-    > {
+    ) -> Verifying<'a> {
         Box::pin(async move {
             let view = self.commit(height).await?.ok_or_else(|| {
                 ClientError::Verification(format!("the node has no commit for height {height}"))
