@@ -638,6 +638,15 @@ fn install_one(
                     actual: whole_hex,
                 });
             }
+            // llama.cpp opens only files whose header the bounded reader accepted.
+            let mut reader = std::io::BufReader::new(
+                File::open(&target)
+                    .map_err(AiError::io(format!("opening {}", target.display())))?,
+            );
+            crate::gguf::read_header(&mut reader).map_err(|source| AiError::Gguf {
+                file: (*file).to_string(),
+                source,
+            })?;
             files.push((
                 (*file).to_string(),
                 done,

@@ -102,6 +102,14 @@ pub enum AiError {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A model file that should be GGUF has a header the catalog refuses.
+    #[error("{file} is not a well-formed GGUF model: {source}")]
+    Gguf {
+        /// File checked.
+        file: String,
+        /// What is wrong with its header.
+        source: crate::gguf::GgufError,
+    },
     /// catalog.json could not be read or written.
     #[error("catalog {}: {reason}; reinstall with `hibana models install`", path.display())]
     Catalog {

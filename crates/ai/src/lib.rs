@@ -8,6 +8,11 @@
 //!   greedy (deterministic) or seeded sampling, stop sequences, streaming, several generations
 //!   at once.
 //! * [`embed`] — sentence embeddings with candle (BERT, mean pooling, L2 normalisation).
+//! * [`gguf`] — a bounded GGUF header reader; the catalog checks every GGUF file it installs
+//!   with it before llama.cpp may open it.
+//!
+//! The engines (`text`, `embed`) are behind the default `engines` feature; without it the crate
+//! is the catalog and the header reader, with no C++ to build.
 //!
 //! Data flows one way: `catalog::install` puts files on disk, `catalog::find` returns a
 //! [`catalog::ModelInfo`], and `TextModel::load` / `Embedder::load` turn it into an engine.
@@ -28,8 +33,11 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+#[cfg(feature = "engines")]
 pub mod embed;
 mod error;
+pub mod gguf;
+#[cfg(feature = "engines")]
 pub mod text;
 
 pub use error::AiError;

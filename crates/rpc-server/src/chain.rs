@@ -369,6 +369,24 @@ pub struct RunningServer {
     pub handle: ServerHandle,
 }
 
+/// Every JSON-RPC method the server answers, over `chain`: what [`start`] serves, and what a
+/// fuzz target or test calls without a socket.
+pub fn rpc_module(
+    chain: Arc<Chain>,
+) -> Result<jsonrpsee::RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let mut module = jsonrpsee::RpcModule::new(());
+    module.merge(
+        RpcHandler {
+            chain: chain.clone(),
+        }
+        .into_rpc(),
+    )?;
+    module.merge(hibana_rpc::subnets::SubnetsApiServer::into_rpc(
+        SubnetsHandler { chain },
+    ))?;
+    Ok(module)
+}
+
 /// Starts the JSON-RPC server (HTTP and WebSocket on one port) over `chain`.
 pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer, std::io::Error> {
     let middleware = tower::ServiceBuilder::new().layer(MetricsLayer {
@@ -384,15 +402,7 @@ pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer,
         .build(addr)
         .await?;
     let addr = server.local_addr()?;
-    let mut module = RpcHandler {
-        chain: chain.clone(),
-    }
-    .into_rpc();
-    module
-        .merge(hibana_rpc::subnets::SubnetsApiServer::into_rpc(
-            SubnetsHandler { chain },
-        ))
-        .map_err(std::io::Error::other)?;
+    let module = rpc_module(chain).map_err(std::io::Error::other)?;
     let handle = server.start(module);
     tracing::info!(%addr, "JSON-RPC listening");
     Ok(RunningServer { addr, handle })

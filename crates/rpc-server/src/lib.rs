@@ -17,4 +17,4 @@ mod chain;
 mod errors;
 mod subnets;
 
-pub use chain::{MAX_REQUEST_BYTES, RunningServer, start};
+pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start};

@@ -25,6 +25,9 @@ const MAX_SCALE: u32 = SHIFT;
 /// Share of the activation range calibration data may use; the rest is headroom for inputs
 /// beyond the calibration set.
 const HEADROOM: f64 = 0.75;
+/// Most input values a model may take: more than the largest circuit has rows (2^20) could never
+/// be proved, and the provers and verifiers size tables by the input length.
+pub const MAX_INPUT_LEN: u32 = 1 << 20;
 /// Largest weight magnitude after quantisation (keeps accumulators far below the field size).
 const MAX_WEIGHT: i64 = 1 << 40;
 
@@ -320,6 +323,14 @@ impl QuantModel {
         if self.layers.is_empty() {
             return Err(ZkError::Format("the model has no layer".into()));
         }
+        // Checked before anything is sized by it: a `.zkm` claiming 2^32 inputs made the STARK
+        // layout allocate tens of GB (found by the `zkm` fuzz target).
+        if self.input_len > MAX_INPUT_LEN {
+            return Err(ZkError::Format(format!(
+                "{} input values exceed the limit of {MAX_INPUT_LEN}",
+                self.input_len
+            )));
+        }
         let range = 1usize << self.act_bits;
         let mut width = self.input_len as usize;
         for (l, layer) in self.layers.iter().enumerate() {
@@ -558,4 +569,39 @@ fn measure(
         float_accuracy: labels.map(|_| float_right as f64 / total),
         quant_accuracy: labels.map(|_| quant_right as f64 / total),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_layer(input_len: u32) -> QuantModel {
+        QuantModel {
+            input_shape: vec![input_len],
+            input_len,
+            output_shape: vec![1],
+            input_scale: 4,
+            act_bits: 8,
+            layers: vec![QuantLayer {
+                rows: vec![QuantRow {
+                    bias: 0,
+                    terms: vec![(0, 1)],
+                }],
+                activation: Activation::None,
+                pre_scale: 4,
+                table: vec![],
+            }],
+            softmax_output: false,
+        }
+    }
+
+    #[test]
+    fn an_input_longer_than_any_circuit_is_refused() {
+        assert!(one_layer(MAX_INPUT_LEN).validate().is_ok());
+        assert!(matches!(
+            one_layer(MAX_INPUT_LEN + 1).validate(),
+            Err(ZkError::Format(_))
+        ));
+        assert!(one_layer(u32::MAX).validate().is_err());
+    }
 }

@@ -83,6 +83,26 @@ impl Default for BftSettings {
     }
 }
 
+/// Puts proposal streams together from `(peer, message)` pairs as a validator does with what
+/// its peers send (same per-peer and total caps; the proposer-signature check on inits, which
+/// needs the chain, is left out), and returns the blocks completed. For fuzz targets.
+#[doc(hidden)]
+pub fn reassemble_proposal_streams(
+    max_block_txs: usize,
+    messages: impl IntoIterator<
+        Item = (
+            u8,
+            malachitebft_app_channel::app::streaming::StreamMessage<Part>,
+        ),
+    >,
+) -> Vec<BlockPart> {
+    let mut streams = stream::Streams::new(max_block_txs);
+    messages
+        .into_iter()
+        .filter_map(|(peer, msg)| streams.insert(peer, msg).ok().flatten())
+        .collect()
+}
+
 /// Why the validator could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum BftError {

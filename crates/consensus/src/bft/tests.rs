@@ -201,6 +201,36 @@ fn codec_refuses_malformed_and_oversized_input() {
     ));
 }
 
+/// A sync status with a malformed peer id is refused, not a panic (Malachite's `PeerId` borsh
+/// decoding unwraps; found by the `consensus` fuzz target).
+#[test]
+fn codec_refuses_a_status_with_a_malformed_peer_id() {
+    use malachitebft_app_channel::app::types::sync::Status;
+    let codec = BorshCodec;
+    let mut bytes = 3u32.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&[0x74, 0xaa, 0xbb]);
+    bytes.extend_from_slice(&[0; 16]);
+    assert!(matches!(
+        Codec::<Status<HibanaContext>>::decode(&codec, Bytes::from(bytes)),
+        Err(CodecError::Malformed(_))
+    ));
+    // A real peer id still decodes.
+    let status = Status::<HibanaContext> {
+        // A sha2-256 multihash, as libp2p derives from a large public key.
+        peer_id: malachitebft_peer::PeerId::from_bytes(
+            &[[0x12, 0x20].as_slice(), &[5; 32]].concat(),
+        )
+        .unwrap(),
+        tip_height: Height(4),
+        history_min_height: Height(1),
+    };
+    let bytes = Codec::<Status<HibanaContext>>::encode(&codec, &status).unwrap();
+    assert_eq!(
+        Codec::<Status<HibanaContext>>::decode(&codec, bytes).unwrap(),
+        status
+    );
+}
+
 /// The chain checks equivocation evidence with `hibana_types::ConsensusVote`: its encoding must
 /// be exactly the engine's vote encoding, or no evidence signature would ever verify.
 #[test]
