@@ -50,9 +50,10 @@ pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
     AcceptBid, Bond, CloseLease, CloseOrder, CommitWeights, CreateOrder, CreateSubnet,
-    DeregisterProvider, Message, PlaceBid, RegisterProvider, UpdateProvider, WithdrawLease, NeuronRole, RegisterNeuron, RegisterZkModel,
-    RevealWeights, SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams,
-    TX_SIGN_DOMAIN, Transaction, Transfer, Unbond, Unjail, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
+    DeregisterProvider, Message, NeuronRole, PlaceBid, RegisterNeuron, RegisterProvider,
+    RegisterZkModel, RevealWeights, SignedTransaction, SubmitEvidence, SubmitZkInference,
+    SubnetParams, TX_SIGN_DOMAIN, Transaction, Transfer, Unbond, Unjail, UpdateProvider,
+    WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -474,7 +474,10 @@ impl MessageHandler for CreateOrder {
                 ("order", id.to_string()),
                 ("owner", ctx.sender.to_string()),
                 ("deposit", self.deposit.0.to_string()),
-                ("max_price_per_block", self.max_price_per_block.0.to_string()),
+                (
+                    "max_price_per_block",
+                    self.max_price_per_block.0.to_string(),
+                ),
                 ("expires_at", self.expires_at.to_string()),
             ],
         ));

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use hibana_types::records::market::{
-    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, OPEN_ORDERS_KEY,
-    Order, OrderStatus, PROVIDERS_KEY, Provider, bids_key, expiry_key, lease_key, order_key,
+    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, OPEN_ORDERS_KEY, Order,
+    OrderStatus, PROVIDERS_KEY, Provider, bids_key, expiry_key, lease_key, order_key,
     owner_leases_key, provider_key, provider_leases_key,
 };
 use hibana_types::{Address, Amount, Event};
