@@ -27,6 +27,7 @@ use hibana_rpc::api::{
 
 use crate::{
     errors::{invalid_params, node_error},
+    market::MarketHandler,
     subnets::SubnetsHandler,
 };
 
@@ -390,7 +391,14 @@ pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer,
     .into_rpc();
     module
         .merge(hibana_rpc::subnets::SubnetsApiServer::into_rpc(
-            SubnetsHandler { chain },
+            SubnetsHandler {
+                chain: chain.clone(),
+            },
+        ))
+        .map_err(std::io::Error::other)?;
+    module
+        .merge(hibana_rpc::market::MarketApiServer::into_rpc(
+            MarketHandler { chain },
         ))
         .map_err(std::io::Error::other)?;
     let handle = server.start(module);

@@ -287,6 +287,14 @@ mod tests {
     }
 
     #[test]
+    fn the_escrow_address_is_the_one_the_readme_names() {
+        assert_eq!(
+            MARKET_ESCROW.to_string(),
+            "hib1dp5kyctwvyhk6ctjddjhgtm9wd3hymmhhzdeak"
+        );
+    }
+
+    #[test]
     fn owed_is_price_times_blocks_capped_by_term_and_escrow() {
         assert_eq!(lease(5, 100, 10, 50).owed_at(14), (Amount(20), false));
         assert_eq!(lease(5, 100, 10, 20).owed_at(99), (Amount(50), false));
