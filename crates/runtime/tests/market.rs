@@ -371,7 +371,8 @@ fn bids_must_match_name_the_attribute_and_stay_under_the_maximum() {
     let stranger = SecretKey::generate();
     let mut w = World::new(&[&c, &p, &stranger], hib(100));
     w.ok(&p, register(gpu_box()));
-    let cases: Vec<(Box<dyn Fn(&mut Resources)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Resources)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|r| r.min_cores = 64), "cores: it declares 16"),
         (Box::new(|r| r.min_memory_mib = 1 << 20), "memory"),
         (Box::new(|r| r.gpu_model = Some("H100".into())), "GPU model"),
