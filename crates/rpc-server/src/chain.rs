@@ -27,6 +27,7 @@ use hibana_rpc::api::{
 
 use crate::{
     errors::{invalid_params, node_error},
+    market::MarketHandler,
     subnets::SubnetsHandler,
 };
 
@@ -382,7 +383,12 @@ pub fn rpc_module(
         .into_rpc(),
     )?;
     module.merge(hibana_rpc::subnets::SubnetsApiServer::into_rpc(
-        SubnetsHandler { chain },
+        SubnetsHandler {
+            chain: chain.clone(),
+        },
+    ))?;
+    module.merge(hibana_rpc::market::MarketApiServer::into_rpc(
+        MarketHandler { chain },
     ))?;
     Ok(module)
 }

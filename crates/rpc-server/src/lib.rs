@@ -15,6 +15,7 @@
 
 mod chain;
 mod errors;
+mod market;
 mod subnets;
 
 pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start};

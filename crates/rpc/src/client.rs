@@ -9,7 +9,7 @@ use hibana_types::BlockHeader;
 use hibana_types::light::{LightError, TrustedSet, verify_header};
 use hibana_types::{
     AccountView,
-    records::{bank, staking, subnets, verify},
+    records::{bank, market, staking, subnets, verify},
 };
 use hibana_types::{
     Address, Amount, Hash, Message, Receipt, SecretKey, SignedTransaction, StateProof, Transaction,
@@ -212,6 +212,54 @@ impl RpcClient {
                 reason: other.to_string(),
             },
         }
+    }
+
+    /// The registered market providers.
+    pub async fn market_providers(&self) -> Result<Vec<market::Provider>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_providers().await.map_err(|e| self.map(e))
+    }
+
+    /// A market provider by address.
+    pub async fn market_provider(
+        &self,
+        address: Address,
+    ) -> Result<Option<market::Provider>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_provider(address)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The open market orders.
+    pub async fn market_orders(&self) -> Result<Vec<market::Order>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_orders().await.map_err(|e| self.map(e))
+    }
+
+    /// A market order by id, with its bids.
+    pub async fn market_order(&self, id: u64) -> Result<Option<crate::OrderView>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_order(id).await.map_err(|e| self.map(e))
+    }
+
+    /// The active leases an account owns or serves.
+    pub async fn market_leases(
+        &self,
+        account: Address,
+    ) -> Result<Vec<crate::LeaseView>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_leases(account)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A lease by id.
+    pub async fn market_lease(&self, id: u64) -> Result<Option<crate::LeaseView>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_lease(id).await.map_err(|e| self.map(e))
     }
 
     /// All subnets.

@@ -6,7 +6,9 @@
 //! block header's state root), `zk_getModel` and `zk_getInference` (registered ZK models and
 //! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
-//! `subnet_weights` and `subnet_emissions`. The server lives in `hibana-rpc-server` (this crate's
+//! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
+//! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`. The
+//! server lives in `hibana-rpc-server` (this crate's
 //! feature `server` only generates the server traits it implements), so a client links neither
 //! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
 //!
@@ -21,6 +23,7 @@
 
 pub mod api;
 mod client;
+pub mod market;
 pub mod subnets;
 
 pub use api::{
@@ -28,4 +31,5 @@ pub use api::{
     ZkInferenceView, ZkModelView,
 };
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
+pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};

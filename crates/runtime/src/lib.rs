@@ -11,8 +11,9 @@
 //! is a folder: `mod.rs` (the component), `messages.rs`, `state.rs`, and `query.rs` where it
 //! answers the RPC; the records clients read live in `hibana_types::records`. Components now:
 //! [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond, unbond, slash,
-//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences) and
-//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs).
+//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences),
+//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs) and [`market`]
+//! (the compute market: providers, orders, bids, leases paid from escrow).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each [`CheckedTx`] (which first
 //! runs the ante checks: nonce, fee and balance; then pays the fee and runs the messages in a
@@ -52,6 +53,7 @@
 
 pub mod bank;
 mod error;
+pub mod market;
 mod params;
 pub mod staking;
 mod state;
@@ -160,6 +162,15 @@ impl MessageHandler for Message {
             Message::RevealWeights(m) => plain(m.check_stateless())?,
             Message::SubmitEvidence(m) => plain(m.check_stateless())?,
             Message::Unjail(m) => plain(m.check_stateless())?,
+            Message::RegisterProvider(m) => plain(m.check_stateless())?,
+            Message::UpdateProvider(m) => plain(m.check_stateless())?,
+            Message::DeregisterProvider(m) => plain(m.check_stateless())?,
+            Message::CreateOrder(m) => plain(m.check_stateless())?,
+            Message::CloseOrder(m) => plain(m.check_stateless())?,
+            Message::PlaceBid(m) => plain(m.check_stateless())?,
+            Message::AcceptBid(m) => plain(m.check_stateless())?,
+            Message::WithdrawLease(m) => plain(m.check_stateless())?,
+            Message::CloseLease(m) => plain(m.check_stateless())?,
             Message::RegisterZkModel(m) => VerifiedMessage::ZkModel(Arc::new(m.check_stateless()?)),
             Message::SubmitZkInference(m) => {
                 VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
@@ -184,6 +195,15 @@ impl MessageHandler for Message {
             (Message::RevealWeights(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::SubmitEvidence(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::Unjail(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RegisterProvider(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::UpdateProvider(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::DeregisterProvider(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CreateOrder(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CloseOrder(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::PlaceBid(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::AcceptBid(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::WithdrawLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
             _ => Err(mismatch()),
@@ -208,6 +228,15 @@ impl MessageHandler for Message {
             (Message::RevealWeights(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::SubmitEvidence(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::Unjail(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RegisterProvider(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::UpdateProvider(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::DeregisterProvider(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CreateOrder(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CloseOrder(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::PlaceBid(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::AcceptBid(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::WithdrawLease(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
             _ => Err(mismatch()),
@@ -260,6 +289,7 @@ pub static COMPONENTS: &[&dyn Component] = &[
     &staking::Staking,
     &verify::Verify,
     &subnets::Subnets,
+    &market::Market,
 ];
 
 /// The chain parameters stored at genesis.

@@ -61,6 +61,24 @@ pub enum Message {
     /// Return the signer, a jailed validator, to the validator set once its jail period is
     /// over (staking).
     Unjail(Unjail),
+    /// Register the signer as a compute provider, bonding stake (market).
+    RegisterProvider(RegisterProvider),
+    /// Change a provider's attributes, price or endpoint (market).
+    UpdateProvider(UpdateProvider),
+    /// Leave the market and take the bond back (market).
+    DeregisterProvider(DeregisterProvider),
+    /// Ask for compute, locking a deposit (market).
+    CreateOrder(CreateOrder),
+    /// Close an unmatched order, releasing every deposit (market).
+    CloseOrder(CloseOrder),
+    /// Offer to serve an order at a price, locking a bid deposit (market).
+    PlaceBid(PlaceBid),
+    /// Accept a bid: the order becomes a lease (market).
+    AcceptBid(AcceptBid),
+    /// Pay a lease's provider what it has earned so far (market).
+    WithdrawLease(WithdrawLease),
+    /// Close a lease, settling what is owed (market).
+    CloseLease(CloseLease),
 }
 
 impl Message {
@@ -78,9 +96,102 @@ impl Message {
             | Message::CreateSubnet(_)
             | Message::RegisterNeuron(_)
             | Message::CommitWeights(_)
-            | Message::RevealWeights(_) => Vec::new(),
+            | Message::RevealWeights(_)
+            | Message::RegisterProvider(_)
+            | Message::UpdateProvider(_)
+            | Message::DeregisterProvider(_)
+            | Message::CreateOrder(_)
+            | Message::CloseOrder(_)
+            | Message::WithdrawLease(_)
+            | Message::PlaceBid(_)
+            | Message::CloseLease(_) => Vec::new(),
+            Message::AcceptBid(a) => vec![a.provider],
         }
     }
+}
+
+/// Register the signer as a compute provider.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RegisterProvider {
+    /// What it offers.
+    pub attributes: crate::records::market::ProviderAttributes,
+    /// Asking price per block, in base units.
+    pub price_per_block: Amount,
+    /// Where it answers (`http://` or `https://` URL).
+    pub endpoint: String,
+    /// Stake bond moved from the signer's balance into the market's escrow.
+    pub bond: Amount,
+}
+
+/// Replace a provider's attributes, price and endpoint (the bond stays).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct UpdateProvider {
+    /// What it offers now.
+    pub attributes: crate::records::market::ProviderAttributes,
+    /// Asking price per block, in base units.
+    pub price_per_block: Amount,
+    /// Where it answers.
+    pub endpoint: String,
+}
+
+/// A provider with no open bid and no active lease leaves the market; its bond returns.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct DeregisterProvider {}
+
+/// Ask for compute.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CreateOrder {
+    /// What a provider must offer.
+    pub resources: crate::records::market::Resources,
+    /// Lease length in blocks.
+    pub duration_blocks: u64,
+    /// Highest price per block, in base units.
+    pub max_price_per_block: Amount,
+    /// Deposit locked in escrow: at least `max_price_per_block` × `MIN_DEPOSIT_BLOCKS`.
+    pub deposit: Amount,
+    /// The order expires unmatched at the end of this block.
+    pub expires_at: u64,
+}
+
+/// The owner closes an unmatched order.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CloseOrder {
+    /// The order id.
+    pub order: u64,
+}
+
+/// A provider bids on an order.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct PlaceBid {
+    /// The order id.
+    pub order: u64,
+    /// Price per block offered, at most the order's maximum.
+    pub price_per_block: Amount,
+}
+
+/// The order's owner accepts a provider's bid.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AcceptBid {
+    /// The order id.
+    pub order: u64,
+    /// The provider whose bid is accepted.
+    pub provider: Address,
+}
+
+/// The provider of a lease collects what it has earned.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct WithdrawLease {
+    /// The lease id.
+    pub lease: u64,
+}
+
+/// Either side of a lease closes it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CloseLease {
+    /// The lease id.
+    pub lease: u64,
 }
 
 /// A jailed validator asks to rejoin the validator set (it signs for itself).

@@ -2,6 +2,8 @@
 //! decoding arbitrary bytes returns an error instead of panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hibana_types::records::market::{ProviderAttributes, Resources};
+use hibana_types::{AcceptBid, CreateOrder, RegisterProvider};
 use hibana_types::{
     Address, Amount, Block, BlockHeader, Bond, Event, Hash, Message, PublicKey, Receipt, SecretKey,
     Signature, SignedTransaction, Transaction, Transfer, TxOutcome, Unbond, decode, encode,
@@ -27,6 +29,51 @@ fn message() -> impl Strategy<Value = Message> {
             .prop_map(|(validator, amount)| Message::Bond(Bond { validator, amount })),
         (address(), amount())
             .prop_map(|(validator, amount)| Message::Unbond(Unbond { validator, amount })),
+        (
+            any::<u32>(),
+            "[ -~]{0,12}",
+            prop::collection::vec(hash(), 0..3),
+            amount()
+        )
+            .prop_map(|(cores, region, models, bond)| {
+                Message::RegisterProvider(RegisterProvider {
+                    attributes: ProviderAttributes {
+                        cores,
+                        memory_mib: u64::from(cores),
+                        gpu_model: region.clone(),
+                        gpu_count: cores,
+                        region,
+                        models,
+                    },
+                    price_per_block: bond,
+                    endpoint: "http://x".into(),
+                    bond,
+                })
+            }),
+        (
+            any::<u64>(),
+            prop::option::of("[a-z]{0,8}"),
+            prop::option::of(hash()),
+            amount()
+        )
+            .prop_map(|(n, region, model, price)| {
+                Message::CreateOrder(CreateOrder {
+                    resources: Resources {
+                        min_cores: n as u32,
+                        min_memory_mib: n,
+                        gpu_model: region.clone(),
+                        gpu_count: 1,
+                        region,
+                        model,
+                    },
+                    duration_blocks: n,
+                    max_price_per_block: price,
+                    deposit: price,
+                    expires_at: n,
+                })
+            }),
+        (any::<u64>(), address())
+            .prop_map(|(order, provider)| Message::AcceptBid(AcceptBid { order, provider })),
     ]
 }
 

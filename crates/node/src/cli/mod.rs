@@ -3,6 +3,7 @@
 
 mod audit;
 pub(crate) mod common;
+mod market;
 mod models;
 mod network;
 mod provider;
@@ -98,6 +99,12 @@ pub(crate) enum Command {
     /// Run a subnet validator: score miners and set weights.
     #[command(subcommand)]
     Validator(subnet::ValidatorCommand),
+    /// The compute market: providers, orders, bids and accepting them.
+    #[command(subcommand)]
+    Market(market::MarketCommand),
+    /// Leases of the compute market: list, show, withdraw, close.
+    #[command(subcommand)]
+    Lease(market::LeaseCommand),
 }
 
 impl Command {
@@ -146,6 +153,8 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Neuron(cmd) => block_on(subnet::neuron(cmd, rpc, json)),
         Command::Weights(cmd) => block_on(subnet::weights(cmd, rpc, json)),
         Command::Validator(cmd) => block_on(subnet::validator(cmd, rpc)),
+        Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
+        Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -161,6 +161,23 @@ impl MessageHandler for CreateSubnet {
     }
 }
 
+/// Checks an endpoint URL: `http://` or `https://`, a non-empty rest, at most
+/// [`MAX_ENDPOINT_BYTES`] bytes, no whitespace or control characters.
+pub(crate) fn check_endpoint(e: &str) -> Result<(), TxError> {
+    let scheme_ok = e.starts_with("http://") || e.starts_with("https://");
+    let host_len = e.split_once("://").map_or(0, |(_, rest)| rest.len());
+    if !scheme_ok
+        || host_len == 0
+        || e.len() > MAX_ENDPOINT_BYTES
+        || e.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(format!(
+            "endpoint {e:?} must be an http:// or https:// URL of at most {MAX_ENDPOINT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn existing<S: StateRead + ?Sized>(state: &S, id: u32) -> Result<Subnet, ExecError> {
     subnet(state, id)?.ok_or_else(|| invalid(format!("subnet {id} does not exist")))
 }
@@ -186,18 +203,7 @@ impl MessageHandler for RegisterNeuron {
     type Verified = ();
 
     fn check_stateless(&self) -> Result<(), TxError> {
-        let e = &self.endpoint;
-        let scheme_ok = e.starts_with("http://") || e.starts_with("https://");
-        let host_len = e.split_once("://").map_or(0, |(_, rest)| rest.len());
-        if !scheme_ok
-            || host_len == 0
-            || e.len() > MAX_ENDPOINT_BYTES
-            || e.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(bad(format!(
-                "endpoint {e:?} must be an http:// or https:// URL of at most {MAX_ENDPOINT_BYTES} bytes"
-            )));
-        }
+        check_endpoint(&self.endpoint)?;
         Ok(())
     }
 

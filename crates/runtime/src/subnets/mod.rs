@@ -18,6 +18,7 @@ pub mod state;
 pub use hibana_types::records::subnets::{
     EpochSummary, Neuron, PendingCommit, Subnet, WeightsRecord,
 };
+pub(crate) use messages::check_endpoint;
 pub use messages::check_params;
 pub use state::{
     HISTORY_EPOCHS, MAX_ENDPOINT_BYTES, MAX_NEURONS, MAX_PENDING_COMMITS, SUBNET_DEPOSIT,

@@ -3,6 +3,7 @@
 //! from its components; clients use them without linking the state machine.
 
 pub mod bank;
+pub mod market;
 pub mod staking;
 pub mod subnets;
 pub mod verify;

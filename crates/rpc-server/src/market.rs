@@ -1,0 +1,82 @@
+//! The compute market's JSON-RPC methods over a node's chain.
+
+use std::sync::Arc;
+
+use hibana_consensus::Chain;
+use hibana_runtime::market::{self, Lease, LeaseStatus};
+use hibana_types::Address;
+use hibana_types::records::market::{Order, Provider};
+use jsonrpsee::core::{RpcResult, async_trait};
+
+use hibana_rpc::market::{LeaseView, MarketApiServer, OrderView};
+
+use crate::errors::node_error;
+
+/// The market methods over a node's chain.
+#[derive(Debug, Clone)]
+pub(crate) struct MarketHandler {
+    pub(crate) chain: Arc<Chain>,
+}
+
+/// A lease with what settling it at `height` would pay.
+fn view(lease: Lease, height: u64) -> LeaseView {
+    let (withdrawable, overdrawn) = if lease.status == LeaseStatus::Active {
+        lease.owed_at(height)
+    } else {
+        (hibana_types::Amount::ZERO, false)
+    };
+    LeaseView {
+        height,
+        lease,
+        withdrawable,
+        overdrawn,
+    }
+}
+
+#[async_trait]
+impl MarketApiServer for MarketHandler {
+    async fn market_providers(&self) -> RpcResult<Vec<Provider>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::query::providers(&snapshot).map_err(node_error)
+    }
+
+    async fn market_provider(&self, address: Address) -> RpcResult<Option<Provider>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::provider(&snapshot, &address).map_err(node_error)
+    }
+
+    async fn market_orders(&self) -> RpcResult<Vec<Order>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::query::open_orders(&snapshot).map_err(node_error)
+    }
+
+    async fn market_order(&self, id: u64) -> RpcResult<Option<OrderView>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        Ok(market::query::order_with_bids(&snapshot, id)
+            .map_err(node_error)?
+            .map(|(order, bids)| OrderView {
+                height,
+                order,
+                bids,
+            }))
+    }
+
+    async fn market_leases(&self, account: Address) -> RpcResult<Vec<LeaseView>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        Ok(market::query::active_leases(&snapshot, &account)
+            .map_err(node_error)?
+            .into_iter()
+            .map(|l| view(l, height))
+            .collect())
+    }
+
+    async fn market_lease(&self, id: u64) -> RpcResult<Option<LeaseView>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        Ok(market::lease(&snapshot, id)
+            .map_err(node_error)?
+            .map(|l| view(l, height)))
+    }
+}

@@ -1,0 +1,61 @@
+//! JSON-RPC methods of the compute market: providers, orders with their bids, and leases.
+
+use hibana_types::records::market::{Bid, Lease, Order, Provider};
+use hibana_types::{Address, Amount};
+#[cfg_attr(not(feature = "server"), allow(unused_imports))]
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
+use serde::{Deserialize, Serialize};
+
+/// An order with its bids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    /// Height the view was read at.
+    pub height: u64,
+    /// The order.
+    pub order: Order,
+    /// Its bids, by provider (empty once matched, closed or expired).
+    pub bids: Vec<Bid>,
+}
+
+/// A lease as of a height, with what settling it then would pay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseView {
+    /// Height the view was read at.
+    pub height: u64,
+    /// The lease.
+    pub lease: Lease,
+    /// What a withdrawal at `height` would pay the provider.
+    pub withdrawable: Amount,
+    /// Whether settling at `height` would find the escrow exhausted.
+    pub overdrawn: bool,
+}
+
+/// The compute market's JSON-RPC API.
+#[cfg_attr(feature = "server", rpc(server, client))]
+#[cfg_attr(not(feature = "server"), rpc(client))]
+pub trait MarketApi {
+    /// The registered providers.
+    #[method(name = "market_providers")]
+    async fn market_providers(&self) -> RpcResult<Vec<Provider>>;
+
+    /// A provider by address.
+    #[method(name = "market_provider")]
+    async fn market_provider(&self, address: Address) -> RpcResult<Option<Provider>>;
+
+    /// The open orders.
+    #[method(name = "market_orders")]
+    async fn market_orders(&self) -> RpcResult<Vec<Order>>;
+
+    /// An order by id, with its bids.
+    #[method(name = "market_order")]
+    async fn market_order(&self, id: u64) -> RpcResult<Option<OrderView>>;
+
+    /// The active leases an account owns or serves.
+    #[method(name = "market_leases")]
+    async fn market_leases(&self, account: Address) -> RpcResult<Vec<LeaseView>>;
+
+    /// A lease by id (closed ones too).
+    #[method(name = "market_lease")]
+    async fn market_lease(&self, id: u64) -> RpcResult<Option<LeaseView>>;
+}

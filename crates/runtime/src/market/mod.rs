@@ -1,0 +1,48 @@
+//! Market: the compute market (after Akash). Providers register what they offer with a stake
+//! bond, clients post orders with a deposit, providers that match bid, the client accepts one
+//! and the order becomes a lease that pays the provider per block from escrow, settled lazily
+//! (on withdraw or close).
+//!
+//! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
+//! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `CloseLease`. Every
+//! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
+//! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
+//! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
+//! ends by expiring the unmatched orders indexed under its height.
+
+mod messages;
+pub mod query;
+pub mod state;
+
+pub use hibana_types::records::market::{
+    BID_DEPOSIT, Bid, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS, MIN_PROVIDER_BOND,
+    Order, OrderStatus, Provider, ProviderAttributes, Resources,
+};
+pub use messages::mismatch;
+pub use state::{
+    bids, escrow_balance, expiring_at, lease, open_order_ids, order, owner_lease_ids, provider,
+    provider_addresses, provider_lease_ids,
+};
+
+use hibana_types::Event;
+
+use crate::{BlockContext, Component, ExecError, StateWrite};
+
+/// The market component.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Market;
+
+impl Component for Market {
+    fn name(&self) -> &'static str {
+        "market"
+    }
+
+    fn end_block(
+        &self,
+        state: &mut dyn StateWrite,
+        block: &BlockContext,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        state::end_block(state, block.height, events)
+    }
+}

@@ -1,0 +1,293 @@
+//! Market state: providers, orders and their bids, the expiry index, leases and their
+//! indexes, and the moves of tokens into and out of [`MARKET_ESCROW`].
+
+use std::collections::BTreeSet;
+
+use hibana_types::records::market::{
+    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, OPEN_ORDERS_KEY, Order,
+    OrderStatus, PROVIDERS_KEY, Provider, bids_key, expiry_key, lease_key, order_key,
+    owner_leases_key, provider_key, provider_leases_key,
+};
+use hibana_types::{Address, Amount, Event};
+
+use crate::{ExecError, StateError, StateRead, StateWrite, TxError, bank, get_typed, put_typed};
+
+/// Reads a provider.
+pub fn provider<S: StateRead + ?Sized>(
+    state: &S,
+    address: &Address,
+) -> Result<Option<Provider>, StateError> {
+    get_typed(state, &provider_key(address))
+}
+
+/// The registered providers' addresses, in order.
+pub fn provider_addresses<S: StateRead + ?Sized>(
+    state: &S,
+) -> Result<BTreeSet<Address>, StateError> {
+    Ok(get_typed(state, PROVIDERS_KEY)?.unwrap_or_default())
+}
+
+/// Reads an order.
+pub fn order<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Option<Order>, StateError> {
+    get_typed(state, &order_key(id))
+}
+
+/// The ids of the open orders, in order.
+pub fn open_order_ids<S: StateRead + ?Sized>(state: &S) -> Result<BTreeSet<u64>, StateError> {
+    Ok(get_typed(state, OPEN_ORDERS_KEY)?.unwrap_or_default())
+}
+
+/// An order's bids, ordered by provider.
+pub fn bids<S: StateRead + ?Sized>(state: &S, order: u64) -> Result<Vec<Bid>, StateError> {
+    Ok(get_typed(state, &bids_key(order))?.unwrap_or_default())
+}
+
+/// The orders that expire at the end of block `height`.
+pub fn expiring_at<S: StateRead + ?Sized>(state: &S, height: u64) -> Result<Vec<u64>, StateError> {
+    Ok(get_typed(state, &expiry_key(height))?.unwrap_or_default())
+}
+
+/// Reads a lease.
+pub fn lease<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Option<Lease>, StateError> {
+    get_typed(state, &lease_key(id))
+}
+
+/// The active leases a client owns.
+pub fn owner_lease_ids<S: StateRead + ?Sized>(
+    state: &S,
+    owner: &Address,
+) -> Result<BTreeSet<u64>, StateError> {
+    Ok(get_typed(state, &owner_leases_key(owner))?.unwrap_or_default())
+}
+
+/// The active leases a provider serves.
+pub fn provider_lease_ids<S: StateRead + ?Sized>(
+    state: &S,
+    provider: &Address,
+) -> Result<BTreeSet<u64>, StateError> {
+    Ok(get_typed(state, &provider_leases_key(provider))?.unwrap_or_default())
+}
+
+/// The market's escrow balance: every token it holds for someone.
+pub fn escrow_balance<S: StateRead + ?Sized>(state: &S) -> Result<Amount, StateError> {
+    Ok(bank::account(state, &MARKET_ESCROW)?.balance)
+}
+
+/// Moves `amount` from `from`'s balance into the escrow account.
+pub(crate) fn lock<S: StateWrite + ?Sized>(
+    state: &mut S,
+    from: &Address,
+    amount: Amount,
+) -> Result<(), ExecError> {
+    bank::debit(state, from, amount)?;
+    bank::credit(state, &MARKET_ESCROW, amount)
+}
+
+/// Moves `amount` from the escrow account to `to`'s balance.
+pub(crate) fn release<S: StateWrite + ?Sized>(
+    state: &mut S,
+    to: &Address,
+    amount: Amount,
+) -> Result<(), ExecError> {
+    if amount.0 == 0 {
+        return Ok(());
+    }
+    // The escrow holds every deposit it owes; failing here means a bookkeeping bug, and the
+    // message fails rather than paying out tokens that are not there.
+    bank::debit(state, &MARKET_ESCROW, amount)?;
+    bank::credit(state, to, amount)
+}
+
+pub(crate) fn put_provider<S: StateWrite + ?Sized>(state: &mut S, p: &Provider) {
+    put_typed(state, provider_key(&p.address), p);
+}
+
+pub(crate) fn put_order<S: StateWrite + ?Sized>(state: &mut S, o: &Order) {
+    put_typed(state, order_key(o.id), o);
+}
+
+pub(crate) fn put_lease<S: StateWrite + ?Sized>(state: &mut S, l: &Lease) {
+    put_typed(state, lease_key(l.id), l);
+}
+
+pub(crate) fn put_bids<S: StateWrite + ?Sized>(state: &mut S, order: u64, bids: &[Bid]) {
+    if bids.is_empty() {
+        state.delete(bids_key(order));
+    } else {
+        put_typed(state, bids_key(order), &bids.to_vec());
+    }
+}
+
+/// Writes a set under `key`, deleting the key when the set is empty.
+pub(crate) fn put_set<T: borsh::BorshSerialize, S: StateWrite + ?Sized>(
+    state: &mut S,
+    key: Vec<u8>,
+    set: &BTreeSet<T>,
+) {
+    if set.is_empty() {
+        state.delete(key);
+    } else {
+        put_typed(state, key, set);
+    }
+}
+
+/// Takes the next id from the counter under `key`.
+pub(crate) fn next_id<S: StateWrite + ?Sized>(state: &mut S, key: &[u8]) -> Result<u64, ExecError> {
+    let id: u64 = get_typed(state, key)?.unwrap_or(0);
+    let next = id.checked_add(1).ok_or(TxError::Overflow("id counter"))?;
+    put_typed(state, key.to_vec(), &next);
+    Ok(id)
+}
+
+pub(crate) fn next_order_id<S: StateWrite + ?Sized>(state: &mut S) -> Result<u64, ExecError> {
+    next_id(state, NEXT_ORDER_KEY)
+}
+
+pub(crate) fn next_lease_id<S: StateWrite + ?Sized>(state: &mut S) -> Result<u64, ExecError> {
+    next_id(state, NEXT_LEASE_KEY)
+}
+
+/// Returns the deposits of `bids` (all but `except`'s) to their providers and frees their
+/// open-bid slots.
+pub(crate) fn release_bids<S: StateWrite + ?Sized>(
+    state: &mut S,
+    bids: &[Bid],
+    except: Option<&Address>,
+) -> Result<(), ExecError> {
+    for bid in bids.iter().filter(|b| Some(&b.provider) != except) {
+        release(state, &bid.provider, bid.deposit)?;
+        if let Some(mut p) = provider(state, &bid.provider)? {
+            p.open_bids = p.open_bids.saturating_sub(1);
+            put_provider(state, &p);
+        }
+    }
+    Ok(())
+}
+
+/// Ends an unmatched order (closed by its owner or expired): its deposit and every bid's
+/// deposit go back, its bids are removed and it leaves the open set.
+pub(crate) fn end_order<S: StateWrite + ?Sized>(
+    state: &mut S,
+    mut order: Order,
+    status: OrderStatus,
+) -> Result<(), ExecError> {
+    let order_bids = bids(state, order.id)?;
+    release_bids(state, &order_bids, None)?;
+    put_bids(state, order.id, &[]);
+    release(state, &order.owner, order.deposit)?;
+    let mut open = open_order_ids(state)?;
+    open.remove(&order.id);
+    put_set(state, OPEN_ORDERS_KEY.to_vec(), &open);
+    order.status = status;
+    put_order(state, &order);
+    Ok(())
+}
+
+/// Settles a lease at `height`: pays the provider what it earned since `settled_at` from the
+/// escrow. Closes the lease if its escrow ran out (overdrawn), if its term is over, or if
+/// `close` asks to; a closed lease refunds the rest of the escrow to the client and returns
+/// the provider's bid deposit. Returns what was paid.
+pub(crate) fn settle<S: StateWrite + ?Sized>(
+    state: &mut S,
+    mut lease: Lease,
+    height: u64,
+    close: bool,
+    events: &mut Vec<Event>,
+) -> Result<Amount, ExecError> {
+    let (pay, overdrawn) = lease.owed_at(height);
+    release(state, &lease.provider, pay)?;
+    lease.escrow = lease
+        .escrow
+        .checked_sub(pay)
+        .ok_or(TxError::Overflow("lease escrow"))?;
+    lease.paid = lease
+        .paid
+        .checked_add(pay)
+        .ok_or(TxError::Overflow("lease paid"))?;
+    lease.settled_at = height.min(lease.ends_at).max(lease.settled_at);
+    let term_over = height >= lease.ends_at;
+    let closing = close || overdrawn || term_over;
+    let mut refund = Amount::ZERO;
+    if closing {
+        refund = lease.escrow;
+        release(state, &lease.owner, refund)?;
+        release(state, &lease.provider, lease.bid_deposit)?;
+        lease.escrow = Amount::ZERO;
+        lease.status = if overdrawn {
+            LeaseStatus::Overdrawn
+        } else {
+            LeaseStatus::Closed
+        };
+        lease.closed_at = Some(height);
+        let mut of_owner = owner_lease_ids(state, &lease.owner)?;
+        of_owner.remove(&lease.id);
+        put_set(state, owner_leases_key(&lease.owner), &of_owner);
+        let mut of_provider = provider_lease_ids(state, &lease.provider)?;
+        of_provider.remove(&lease.id);
+        put_set(state, provider_leases_key(&lease.provider), &of_provider);
+        if let Some(mut p) = provider(state, &lease.provider)? {
+            p.active_leases = p.active_leases.saturating_sub(1);
+            put_provider(state, &p);
+        }
+    }
+    put_lease(state, &lease);
+    events.push(Event::new(
+        "market.lease_settled",
+        [
+            ("lease", lease.id.to_string()),
+            ("provider", lease.provider.to_string()),
+            ("paid", pay.0.to_string()),
+            ("settled_at", lease.settled_at.to_string()),
+        ],
+    ));
+    if closing {
+        let status = if lease.status == LeaseStatus::Overdrawn {
+            "overdrawn"
+        } else {
+            "closed"
+        };
+        events.push(Event::new(
+            "market.lease_closed",
+            [
+                ("lease", lease.id.to_string()),
+                ("status", status.to_string()),
+                ("refund", refund.0.to_string()),
+                ("bid_deposit", lease.bid_deposit.0.to_string()),
+            ],
+        ));
+    }
+    Ok(pay)
+}
+
+/// Expires the unmatched orders whose expiry height is `height`, releasing every deposit.
+/// Only the orders indexed under this height are read.
+pub(crate) fn end_block<S: StateWrite + ?Sized>(
+    state: &mut S,
+    height: u64,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let due = expiring_at(state, height)?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    state.delete(expiry_key(height));
+    for id in due {
+        // Orders matched or closed earlier stay in the index; they are skipped here.
+        let Some(o) = order(state, id)? else { continue };
+        if o.status != OrderStatus::Open {
+            continue;
+        }
+        let owner = o.owner;
+        let deposit = o.deposit;
+        end_order(state, o, OrderStatus::Expired)?;
+        events.push(Event::new(
+            "market.order_expired",
+            [
+                ("order", id.to_string()),
+                ("owner", owner.to_string()),
+                ("refund", deposit.0.to_string()),
+            ],
+        ));
+    }
+    Ok(())
+}

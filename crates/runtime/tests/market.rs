@@ -1,0 +1,743 @@
+//! The market component through transactions: providers, orders, bids, leases, expiry, the
+//! errors users get for bad input (balances untouched), and a property test that random
+//! sequences of market messages conserve the supply and never pay out more than was deposited.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hibana_runtime::{
+    BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState, bank, begin_block,
+    deliver_tx, end_block,
+    market::{self, BID_DEPOSIT, LeaseStatus, MARKET_ESCROW, MIN_PROVIDER_BOND, OrderStatus},
+};
+use hibana_types::records::market::{ProviderAttributes, Resources};
+use hibana_types::{
+    AcceptBid, Address, Amount, CloseLease, CloseOrder, CreateOrder, DeregisterProvider, Hash,
+    Message, PlaceBid, RegisterProvider, SecretKey, Transaction, TxOutcome, UpdateProvider,
+    WithdrawLease,
+};
+use proptest::prelude::*;
+
+const CHAIN: &str = "market-test";
+const FEE: u128 = 1_000;
+
+struct World {
+    state: MemState,
+    validator: SecretKey,
+    accounts: Vec<Address>,
+    height: u64,
+}
+
+impl World {
+    fn new(accounts: &[&SecretKey], balance: Amount) -> World {
+        let validator = SecretKey::generate();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            genesis_time_ms: 0,
+            params: Default::default(),
+            accounts: accounts
+                .iter()
+                .map(|k| GenesisAccount {
+                    address: k.public_key().address(),
+                    balance,
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                public_key: validator.public_key(),
+                stake: Amount::from_hib(1).unwrap(),
+            }],
+        };
+        let mut state = MemState::default();
+        hibana_runtime::init_genesis(&mut state, &genesis).unwrap();
+        World {
+            state,
+            validator,
+            accounts: accounts.iter().map(|k| k.public_key().address()).collect(),
+            height: 0,
+        }
+    }
+
+    fn ctx(&self) -> BlockContext {
+        BlockContext {
+            chain_id: CHAIN.into(),
+            height: self.height,
+            time_ms: self.height,
+            proposer: self.validator.public_key().address(),
+        }
+    }
+
+    /// Runs one block with these (signer, message) transactions; returns each outcome.
+    fn block(&mut self, txs: Vec<(&SecretKey, Message)>) -> Vec<TxOutcome> {
+        self.height += 1;
+        let ctx = self.ctx();
+        begin_block(&mut self.state, &ctx).unwrap();
+        let mut outcomes = Vec::new();
+        for (i, (key, message)) in txs.into_iter().enumerate() {
+            let nonce = bank::account(&self.state, &key.public_key().address())
+                .unwrap()
+                .nonce;
+            let tx = Transaction {
+                chain_id: CHAIN.into(),
+                signer: key.public_key(),
+                nonce,
+                fee: Amount(FEE),
+                messages: vec![message],
+            }
+            .sign(key);
+            let outcome = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())
+                .map_err(|e| e.to_string())
+                .and_then(|tx| {
+                    deliver_tx(&mut self.state, &ctx, &tx, i as u32)
+                        .unwrap()
+                        .map_err(|e| e.to_string())
+                })
+                .map_or_else(
+                    |e| TxOutcome::Failed(format!("rejected: {e}")),
+                    |r| r.outcome,
+                );
+            outcomes.push(outcome);
+        }
+        end_block(&mut self.state, &ctx).unwrap();
+        outcomes
+    }
+
+    fn ok(&mut self, key: &SecretKey, message: Message) {
+        let outcome = self.block(vec![(key, message)]).remove(0);
+        assert_eq!(outcome, TxOutcome::Success);
+    }
+
+    /// The message fails mentioning `needle`, and no balance but the fee payer's moves (by the
+    /// fee, if the transaction was included).
+    fn fails(&mut self, key: &SecretKey, message: Message, needle: &str) {
+        let before = self.balances();
+        let escrow = self.balance(&MARKET_ESCROW);
+        match &self.block(vec![(key, message)])[0] {
+            TxOutcome::Failed(reason) => {
+                assert!(reason.contains(needle), "{reason:?} lacks {needle:?}")
+            }
+            TxOutcome::Success => panic!("expected a failure mentioning {needle:?}"),
+        }
+        assert_eq!(self.balance(&MARKET_ESCROW), escrow, "escrow moved");
+        let signer = key.public_key().address();
+        for (address, balance) in before {
+            let now = self.balance(&address);
+            if address == signer {
+                assert!(
+                    now == balance || now.0 + FEE == balance.0,
+                    "the signer lost more than the fee"
+                );
+            } else {
+                assert_eq!(now, balance, "a balance moved");
+            }
+        }
+    }
+
+    fn balance(&self, address: &Address) -> Amount {
+        bank::account(&self.state, address).unwrap().balance
+    }
+
+    fn balances(&self) -> Vec<(Address, Amount)> {
+        self.accounts
+            .iter()
+            .map(|a| (*a, self.balance(a)))
+            .collect()
+    }
+
+    fn idle(&mut self, blocks: u64) {
+        for _ in 0..blocks {
+            self.block(Vec::new());
+        }
+    }
+}
+
+fn gpu_box() -> ProviderAttributes {
+    ProviderAttributes {
+        cores: 16,
+        memory_mib: 65_536,
+        gpu_model: "A100".into(),
+        gpu_count: 2,
+        region: "eu-west".into(),
+        models: vec![Hash::digest(b"smollm2")],
+    }
+}
+
+fn register(attributes: ProviderAttributes) -> Message {
+    Message::RegisterProvider(RegisterProvider {
+        attributes,
+        price_per_block: Amount(1_000),
+        endpoint: "http://127.0.0.1:9000".into(),
+        bond: MIN_PROVIDER_BOND,
+    })
+}
+
+fn needs() -> Resources {
+    Resources {
+        min_cores: 8,
+        min_memory_mib: 16_384,
+        gpu_model: Some("A100".into()),
+        gpu_count: 1,
+        region: Some("eu-west".into()),
+        model: Some(Hash::digest(b"smollm2")),
+    }
+}
+
+fn create(resources: Resources, deposit: u128, expires_at: u64) -> Message {
+    Message::CreateOrder(CreateOrder {
+        resources,
+        duration_blocks: 100,
+        max_price_per_block: Amount(1_000),
+        deposit: Amount(deposit),
+        expires_at,
+    })
+}
+
+fn bid(order: u64, price: u128) -> Message {
+    Message::PlaceBid(PlaceBid {
+        order,
+        price_per_block: Amount(price),
+    })
+}
+
+fn addr(k: &SecretKey) -> Address {
+    k.public_key().address()
+}
+
+fn hib(n: u128) -> Amount {
+    Amount::from_hib(n).unwrap()
+}
+
+#[test]
+fn provider_registers_updates_and_deregisters_with_its_bond() {
+    let p = SecretKey::generate();
+    let mut w = World::new(&[&p], hib(100));
+    w.ok(&p, register(gpu_box()));
+    assert_eq!(w.balance(&MARKET_ESCROW), MIN_PROVIDER_BOND);
+    assert_eq!(
+        w.balance(&addr(&p)).0,
+        hib(100).0 - MIN_PROVIDER_BOND.0 - FEE
+    );
+    let stored = market::provider(&w.state, &addr(&p)).unwrap().unwrap();
+    assert_eq!(stored.attributes, gpu_box());
+    w.fails(&p, register(gpu_box()), "already a provider");
+    let mut bigger = gpu_box();
+    bigger.cores = 32;
+    w.ok(
+        &p,
+        Message::UpdateProvider(UpdateProvider {
+            attributes: bigger,
+            price_per_block: Amount(5),
+            endpoint: "https://gpu.example".into(),
+        }),
+    );
+    let stored = market::provider(&w.state, &addr(&p)).unwrap().unwrap();
+    assert_eq!(
+        (stored.attributes.cores, stored.price_per_block),
+        (32, Amount(5))
+    );
+    assert_eq!(stored.bond, MIN_PROVIDER_BOND);
+    w.ok(&p, Message::DeregisterProvider(DeregisterProvider {}));
+    assert_eq!(w.balance(&MARKET_ESCROW), Amount::ZERO);
+    // Four transactions paid fees (one failed); the bond is back in full.
+    assert_eq!(w.balance(&addr(&p)).0, hib(100).0 - 4 * FEE);
+    assert!(market::provider(&w.state, &addr(&p)).unwrap().is_none());
+    w.fails(
+        &p,
+        Message::DeregisterProvider(DeregisterProvider {}),
+        "not a registered provider",
+    );
+}
+
+#[test]
+fn bad_provider_declarations_are_rejected_with_a_reason() {
+    let p = SecretKey::generate();
+    let mut w = World::new(&[&p], hib(100));
+    let with = |f: &dyn Fn(&mut ProviderAttributes)| {
+        let mut a = gpu_box();
+        f(&mut a);
+        register(a)
+    };
+    w.fails(&p, with(&|a| a.cores = 0), "cores must be");
+    w.fails(&p, with(&|a| a.memory_mib = 0), "memory");
+    w.fails(&p, with(&|a| a.gpu_count = 0), "GPU count");
+    w.fails(&p, with(&|a| a.gpu_model = "x".repeat(65)), "GPU model");
+    w.fails(
+        &p,
+        with(&|a| {
+            a.gpu_model.clear();
+        }),
+        "without a GPU model",
+    );
+    w.fails(&p, with(&|a| a.region = "EU West".into()), "region");
+    w.fails(
+        &p,
+        with(&|a| a.models = (0..17u8).map(|i| Hash::digest(&[i])).collect()),
+        "at most 16",
+    );
+    w.fails(
+        &p,
+        with(&|a| a.models = vec![Hash::digest(b"m"); 2]),
+        "twice",
+    );
+    let mut m = register(gpu_box());
+    if let Message::RegisterProvider(r) = &mut m {
+        r.endpoint = format!("http://{}", "a".repeat(300));
+    }
+    w.fails(&p, m, "endpoint");
+    let mut m = register(gpu_box());
+    if let Message::RegisterProvider(r) = &mut m {
+        r.endpoint = "ftp://host".into();
+    }
+    w.fails(&p, m, "endpoint");
+    let mut m = register(gpu_box());
+    if let Message::RegisterProvider(r) = &mut m {
+        r.bond = Amount(MIN_PROVIDER_BOND.0 - 1);
+    }
+    w.fails(&p, m, "below the minimum provider bond");
+    let mut m = register(gpu_box());
+    if let Message::RegisterProvider(r) = &mut m {
+        r.price_per_block = Amount::ZERO;
+    }
+    w.fails(&p, m, "price per block must be positive");
+    let poor = SecretKey::generate();
+    let mut w = World::new(&[&poor], hib(5));
+    w.fails(&poor, register(gpu_box()), "insufficient funds");
+    w.fails(
+        &poor,
+        Message::UpdateProvider(UpdateProvider {
+            attributes: gpu_box(),
+            price_per_block: Amount(1),
+            endpoint: "http://x".into(),
+        }),
+        "not a registered provider",
+    );
+}
+
+#[test]
+fn orders_validate_and_close_releasing_every_deposit() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let q = SecretKey::generate();
+    let mut w = World::new(&[&c, &p, &q], hib(100));
+    w.ok(&p, register(gpu_box()));
+    w.ok(&q, register(gpu_box()));
+    w.fails(&c, create(needs(), 9_999, 50), "at least 10 blocks");
+    w.fails(&c, create(needs(), 10_000, w.height + 1), "expiry height");
+    w.fails(
+        &c,
+        create(needs(), 10_000, w.height + 200_000),
+        "expiry height",
+    );
+    let mut m = create(needs(), 10_000, 50);
+    if let Message::CreateOrder(o) = &mut m {
+        o.duration_blocks = 0;
+    }
+    w.fails(&c, m, "duration");
+    w.fails(&c, create(needs(), hib(1_000).0, 50), "insufficient funds");
+    let mut bad = needs();
+    bad.region = Some("Mars!".into());
+    w.fails(&c, create(bad, 10_000, 50), "region");
+
+    let client_start = w.balance(&addr(&c));
+    w.ok(&c, create(needs(), 100_000, 50));
+    let order = 0;
+    assert_eq!(w.balance(&addr(&c)).0, client_start.0 - 100_000 - FEE);
+    let p_before = w.balance(&addr(&p));
+    let q_before = w.balance(&addr(&q));
+    w.ok(&p, bid(order, 900));
+    w.ok(&q, bid(order, 800));
+    assert_eq!(w.balance(&addr(&p)).0, p_before.0 - BID_DEPOSIT.0 - FEE);
+    w.fails(&q, bid(order, 700), "has bid on order 0 already");
+    w.fails(&p, Message::CloseOrder(CloseOrder { order }), "belongs to");
+    w.ok(&c, Message::CloseOrder(CloseOrder { order }));
+    assert_eq!(w.balance(&addr(&c)).0, client_start.0 - 2 * FEE);
+    // Each provider paid its bid's fee and one failed message's fee; the deposits are back.
+    assert_eq!(w.balance(&addr(&p)).0, p_before.0 - 2 * FEE);
+    assert_eq!(w.balance(&addr(&q)).0, q_before.0 - 2 * FEE);
+    assert_eq!(w.balance(&MARKET_ESCROW).0, 2 * MIN_PROVIDER_BOND.0);
+    let o = market::order(&w.state, order).unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Closed);
+    assert!(market::bids(&w.state, order).unwrap().is_empty());
+    w.fails(&p, bid(order, 500), "order 0 is closed");
+    w.fails(&c, Message::CloseOrder(CloseOrder { order }), "closed");
+    w.fails(
+        &c,
+        Message::CloseOrder(CloseOrder { order: 7 }),
+        "does not exist",
+    );
+}
+
+#[test]
+fn bids_must_match_name_the_attribute_and_stay_under_the_maximum() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let stranger = SecretKey::generate();
+    let mut w = World::new(&[&c, &p, &stranger], hib(100));
+    w.ok(&p, register(gpu_box()));
+    type Change = Box<dyn Fn(&mut Resources)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (Box::new(|r| r.min_cores = 64), "cores: it declares 16"),
+        (Box::new(|r| r.min_memory_mib = 1 << 20), "memory"),
+        (Box::new(|r| r.gpu_model = Some("H100".into())), "GPU model"),
+        (Box::new(|r| r.gpu_count = 4), "GPU count"),
+        (Box::new(|r| r.region = Some("us-east".into())), "region"),
+        (
+            Box::new(|r| r.model = Some(Hash::digest(b"other"))),
+            "model: it does not serve",
+        ),
+    ];
+    for (i, (change, needle)) in cases.iter().enumerate() {
+        let mut r = needs();
+        change(&mut r);
+        w.ok(&c, create(r, 10_000, 1_000));
+        w.fails(&p, bid(i as u64, 100), needle);
+    }
+    w.ok(&c, create(needs(), 10_000, 1_000));
+    let good = cases.len() as u64;
+    w.fails(&p, bid(good, 1_001), "above order");
+    w.fails(&p, bid(good, 0), "must be positive");
+    w.fails(&stranger, bid(good, 10), "not a registered provider");
+    w.fails(&p, bid(99, 10), "order 99 does not exist");
+    w.ok(&p, create(needs(), 10_000, 1_000));
+    w.fails(&p, bid(good + 1, 10), "your own order");
+    w.ok(&p, bid(good, 1_000));
+    w.fails(
+        &p,
+        Message::DeregisterProvider(DeregisterProvider {}),
+        "open bid",
+    );
+}
+
+#[test]
+fn lease_pays_per_block_lazily_and_closes_refunding_the_rest() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let q = SecretKey::generate();
+    let mut w = World::new(&[&c, &p, &q], hib(100));
+    w.ok(&p, register(gpu_box()));
+    w.ok(&q, register(gpu_box()));
+    w.ok(&c, create(needs(), 50_000, 500));
+    w.ok(&p, bid(0, 300));
+    w.ok(&q, bid(0, 200));
+    let (c0, p0, q0) = (
+        w.balance(&addr(&c)),
+        w.balance(&addr(&p)),
+        w.balance(&addr(&q)),
+    );
+    w.fails(
+        &p,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&p),
+        }),
+        "belongs to",
+    );
+    w.fails(
+        &c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&c),
+        }),
+        "has no bid",
+    );
+    w.ok(
+        &c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&q),
+        }),
+    );
+    let start = w.height;
+    // The losing bid's deposit is back; the winner's stays with the lease.
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + BID_DEPOSIT.0 - FEE);
+    assert_eq!(w.balance(&addr(&q)), q0);
+    w.fails(
+        &c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&q),
+        }),
+        "matched already",
+    );
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(
+        (l.price_per_block, l.escrow, l.settled_at),
+        (Amount(200), Amount(50_000), start)
+    );
+    assert_eq!(market::order(&w.state, 0).unwrap().unwrap().lease, Some(0));
+
+    w.idle(9);
+    w.fails(
+        &p,
+        Message::WithdrawLease(WithdrawLease { lease: 0 }),
+        "only its provider withdraws",
+    );
+    w.fails(
+        &c,
+        Message::WithdrawLease(WithdrawLease { lease: 0 }),
+        "only its provider withdraws",
+    );
+    // Withdrawing at height start + 13 pays 13 blocks.
+    w.ok(&q, Message::WithdrawLease(WithdrawLease { lease: 0 }));
+    let blocks = u128::from(w.height - start);
+    assert_eq!(blocks, 13);
+    assert_eq!(w.balance(&addr(&q)).0, q0.0 + 200 * blocks - FEE);
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(
+        (l.settled_at, l.paid, l.escrow),
+        (w.height, Amount(2_600), Amount(47_400))
+    );
+
+    w.idle(2);
+    w.fails(
+        &p,
+        Message::CloseLease(CloseLease { lease: 0 }),
+        "cannot close it",
+    );
+    w.ok(&c, Message::CloseLease(CloseLease { lease: 0 }));
+    let total = 200 * u128::from(w.height - start);
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!((l.status, l.paid), (LeaseStatus::Closed, Amount(total)));
+    assert_eq!(w.balance(&addr(&q)).0, q0.0 + total + BID_DEPOSIT.0 - FEE);
+    // The client gets back what the lease did not pay; it paid five fees since `c0`.
+    assert_eq!(w.balance(&addr(&c)).0, c0.0 + 50_000 - total - 5 * FEE);
+    assert_eq!(w.balance(&MARKET_ESCROW).0, 2 * MIN_PROVIDER_BOND.0);
+    assert!(
+        market::owner_lease_ids(&w.state, &addr(&c))
+            .unwrap()
+            .is_empty()
+    );
+    w.fails(
+        &q,
+        Message::WithdrawLease(WithdrawLease { lease: 0 }),
+        "closed already",
+    );
+    w.fails(
+        &c,
+        Message::CloseLease(CloseLease { lease: 0 }),
+        "closed already",
+    );
+    // With its lease closed, the provider may leave.
+    w.ok(&q, Message::DeregisterProvider(DeregisterProvider {}));
+}
+
+#[test]
+fn a_lease_whose_escrow_runs_out_closes_overdrawn() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let mut w = World::new(&[&c, &p], hib(100));
+    w.ok(&p, register(gpu_box()));
+    // 10 blocks' worth of escrow for a 100-block lease.
+    w.ok(&c, create(needs(), 10_000, 500));
+    w.ok(&p, bid(0, 1_000));
+    w.ok(
+        &c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&p),
+        }),
+    );
+    w.fails(
+        &p,
+        Message::DeregisterProvider(DeregisterProvider {}),
+        "active lease",
+    );
+    let p0 = w.balance(&addr(&p));
+    w.idle(20);
+    w.ok(&p, Message::WithdrawLease(WithdrawLease { lease: 0 }));
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(l.status, LeaseStatus::Overdrawn);
+    assert_eq!((l.paid, l.escrow), (Amount(10_000), Amount::ZERO));
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + 10_000 + BID_DEPOSIT.0 - FEE);
+    assert_eq!(w.balance(&MARKET_ESCROW), MIN_PROVIDER_BOND);
+}
+
+#[test]
+fn unmatched_orders_expire_at_their_height_releasing_every_deposit() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let mut w = World::new(&[&c, &p], hib(100));
+    w.ok(&p, register(gpu_box()));
+    let c0 = w.balance(&addr(&c));
+    let expiry = w.height + 5;
+    w.ok(&c, create(needs(), 20_000, expiry));
+    w.ok(&c, create(needs(), 20_000, expiry + 1));
+    w.ok(&p, bid(0, 10));
+    assert_eq!(market::expiring_at(&w.state, expiry).unwrap(), vec![0]);
+    let p0 = w.balance(&addr(&p));
+    w.idle(expiry - w.height);
+    assert_eq!(w.height, expiry);
+    let o = market::order(&w.state, 0).unwrap().unwrap();
+    assert_eq!(o.status, OrderStatus::Expired);
+    assert_eq!(
+        market::order(&w.state, 1).unwrap().unwrap().status,
+        OrderStatus::Open
+    );
+    assert!(market::expiring_at(&w.state, expiry).unwrap().is_empty());
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + BID_DEPOSIT.0);
+    assert_eq!(w.balance(&addr(&c)).0, c0.0 - 20_000 - 2 * FEE);
+    w.idle(1);
+    assert_eq!(w.balance(&addr(&c)).0, c0.0 - 2 * FEE);
+    assert_eq!(w.balance(&MARKET_ESCROW), MIN_PROVIDER_BOND);
+    assert_eq!(
+        market::provider(&w.state, &addr(&p))
+            .unwrap()
+            .unwrap()
+            .open_bids,
+        0
+    );
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Register(usize),
+    Deregister(usize),
+    Order {
+        who: usize,
+        deposit: u64,
+        price: u64,
+        duration: u64,
+        ttl: u64,
+    },
+    CloseOrder {
+        who: usize,
+        order: u64,
+    },
+    Bid {
+        who: usize,
+        order: u64,
+        price: u64,
+    },
+    /// Signed by the order's owner: who may accept is tested above; here leases must happen.
+    Accept {
+        order: u64,
+        provider: usize,
+    },
+    /// Signed by the lease's provider.
+    Withdraw {
+        lease: u64,
+    },
+    /// Signed by the lease's provider or its client.
+    CloseLease {
+        by_provider: bool,
+        lease: u64,
+    },
+    Idle(u64),
+}
+
+fn action(n: usize) -> impl Strategy<Value = Action> {
+    prop_oneof![
+        1 => (0..n).prop_map(Action::Register),
+        1 => (0..n).prop_map(Action::Deregister),
+        2 => (0..n, 0u64..3_000_000, 1u64..20_000, 1u64..60, 1u64..60).prop_map(|(who, deposit, price, duration, ttl)| Action::Order { who, deposit, price, duration, ttl }),
+        1 => (0..n, 0u64..8).prop_map(|(who, order)| Action::CloseOrder { who, order }),
+        4 => (0..n, 0u64..8, 1u64..25_000).prop_map(|(who, order, price)| Action::Bid { who, order, price }),
+        3 => (0u64..8, 0..n).prop_map(|(order, provider)| Action::Accept { order, provider }),
+        2 => (0u64..5).prop_map(|lease| Action::Withdraw { lease }),
+        1 => (any::<bool>(), 0u64..5).prop_map(|(by_provider, lease)| Action::CloseLease { by_provider, lease }),
+        1 => (1u64..15).prop_map(Action::Idle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn market_conserves_supply_and_escrow_pays_no_more_than_deposited(
+        actions in prop::collection::vec(action(4), 1..60),
+    ) {
+        let keys: Vec<SecretKey> = (0..4).map(|_| SecretKey::generate()).collect();
+        let refs: Vec<&SecretKey> = keys.iter().collect();
+        let mut w = World::new(&refs, Amount(30_000_000_000));
+        // Keys 0 and 1 start as providers (and bid), keys 2 and 3 as clients; any may still
+        // register, deregister or order.
+        w.ok(&keys[0], register(gpu_box()));
+        w.ok(&keys[1], register(gpu_box()));
+        let supply = bank::total_supply(&w.state).unwrap();
+        // Every token moved into escrow and out of it, over the whole run.
+        let mut deposited: u128 = w.balance(&MARKET_ESCROW).0;
+        let mut paid_out: u128 = 0;
+        let index = |a: Address| keys.iter().position(|k| addr(k) == a).unwrap_or(0);
+        for a in actions {
+            // Actions name the k-th order or lease that exists, so that most of them land.
+            let orders = (0..).take_while(|i| market::order(&w.state, *i).unwrap().is_some()).count() as u64;
+            let leases = (0..).take_while(|i| market::lease(&w.state, *i).unwrap().is_some()).count() as u64;
+            let a = match a {
+                Action::CloseOrder { who, order } => Action::CloseOrder { who, order: order % orders.max(1) },
+                Action::Bid { who, order, price } => {
+                    let order = order % orders.max(1);
+                    // Mostly at or under the order's maximum, sometimes above it.
+                    let max = market::order(&w.state, order).unwrap().map_or(1, |o| o.max_price_per_block.0 as u64);
+                    Action::Bid { who, order, price: 1 + price % (max + max / 8).max(1) }
+                }
+                Action::Accept { order, provider } => Action::Accept { order: order % orders.max(1), provider },
+                Action::Withdraw { lease } => Action::Withdraw { lease: lease % leases.max(1) },
+                Action::CloseLease { by_provider, lease } => Action::CloseLease { by_provider, lease: lease % leases.max(1) },
+                other => other,
+            };
+            let message = match a {
+                Action::Register(i) => Some((i, register(gpu_box()))),
+                Action::Deregister(i) => Some((i, Message::DeregisterProvider(DeregisterProvider {}))),
+                Action::Order { who, deposit, price, duration, ttl } => Some((who, Message::CreateOrder(CreateOrder {
+                    resources: needs(),
+                    duration_blocks: duration,
+                    max_price_per_block: Amount(u128::from(price)),
+                    deposit: Amount(u128::from(deposit)),
+                    expires_at: w.height + 1 + ttl,
+                }))),
+                Action::CloseOrder { who, order } => Some((who, Message::CloseOrder(CloseOrder { order }))),
+                Action::Bid { who, order, price } => Some((who % 2, bid(order, u128::from(price)))),
+                Action::Accept { order, provider } => {
+                    let owner = market::order(&w.state, order).unwrap().map_or(0, |o| index(o.owner));
+                    // The k-th bid on the order if there is one, else some key (which fails).
+                    let bids = market::bids(&w.state, order).unwrap();
+                    let provider = bids.get(provider % bids.len().max(1)).map_or(addr(&keys[provider]), |b| b.provider);
+                    Some((owner, Message::AcceptBid(AcceptBid { order, provider })))
+                }
+                Action::Withdraw { lease } => {
+                    let provider = market::lease(&w.state, lease).unwrap().map_or(0, |l| index(l.provider));
+                    Some((provider, Message::WithdrawLease(WithdrawLease { lease })))
+                }
+                Action::CloseLease { by_provider, lease } => {
+                    let who = market::lease(&w.state, lease).unwrap().map_or(0, |l| {
+                        index(if by_provider { l.provider } else { l.owner })
+                    });
+                    Some((who, Message::CloseLease(CloseLease { lease })))
+                }
+                Action::Idle(n) => { w.idle(n); None }
+            };
+            let escrow_before = w.balance(&MARKET_ESCROW).0;
+            if let Some((who, m)) = message {
+                w.block(vec![(&keys[who], m)]);
+            }
+            let escrow_after = w.balance(&MARKET_ESCROW).0;
+            if escrow_after >= escrow_before {
+                deposited += escrow_after - escrow_before;
+            } else {
+                paid_out += escrow_before - escrow_after;
+            }
+            prop_assert!(paid_out <= deposited, "escrow paid out more than was deposited");
+            prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply, "total supply changed");
+            let mut held: u128 = keys.iter().map(|k| w.balance(&addr(k)).0).sum();
+            held += w.balance(&w.validator.public_key().address()).0;
+            held += w.balance(&MARKET_ESCROW).0;
+            held += hibana_runtime::staking::total_staked(&w.state, w.height + 1).unwrap();
+            prop_assert_eq!(held, supply.0, "tokens appeared or vanished");
+            // The escrow holds exactly what the market owes: bonds, open deposits, lease escrow.
+            let mut owed: u128 = 0;
+            for p in market::query::providers(&w.state).unwrap() {
+                owed += p.bond.0;
+            }
+            for o in market::query::open_orders(&w.state).unwrap() {
+                owed += o.deposit.0;
+                owed += market::bids(&w.state, o.id).unwrap().iter().map(|b| b.deposit.0).sum::<u128>();
+            }
+            for id in 0..64u64 {
+                if let Some(l) = market::lease(&w.state, id).unwrap()
+                    && l.status == LeaseStatus::Active
+                {
+                    prop_assert!(l.paid.0 + l.escrow.0 <= market::order(&w.state, l.order).unwrap().unwrap().deposit.0);
+                    owed += l.escrow.0 + l.bid_deposit.0;
+                }
+            }
+            prop_assert_eq!(w.balance(&MARKET_ESCROW).0, owed, "escrow differs from what the market owes");
+        }
+    }
+}
