@@ -7,6 +7,7 @@ use hibana_runtime::{
     deliver_tx, end_block,
     subnets::{self, epoch::ONE},
 };
+use hibana_types::records::subnets::SUBNET_DEPOSITS;
 use hibana_types::{
     Amount, Bond, CommitWeights, CreateSubnet, Hash, Message, NeuronRole, RegisterNeuron,
     RevealWeights, SecretKey, SubnetParams, Transaction, TxOutcome,
@@ -151,6 +152,9 @@ fn epochs_pay_miners_validators_and_the_owner_exactly() {
     let mut w = World::new(&[&owner, &v0, &v1, &m0, &m1]);
     let chain_validator = w.validator.public_key().address();
     let supply_before = bank::total_supply(&w.state).unwrap();
+    let owner_before = bank::account(&w.state, &owner.public_key().address())
+        .unwrap()
+        .balance;
     w.ok(vec![(
         &owner,
         Message::CreateSubnet(CreateSubnet {
@@ -159,6 +163,13 @@ fn epochs_pay_miners_validators_and_the_owner_exactly() {
             params: params(),
         }),
     )]);
+    // The deposit is locked in the subnets' account, where the supply still finds it.
+    let locked = bank::account(&w.state, &SUBNET_DEPOSITS).unwrap().balance;
+    assert_eq!(locked, subnets::SUBNET_DEPOSIT);
+    let owner_after = bank::account(&w.state, &owner.public_key().address())
+        .unwrap()
+        .balance;
+    assert!(owner_before.0 - owner_after.0 >= locked.0);
     let bond = |amount| {
         Message::Bond(Bond {
             validator: chain_validator,

@@ -1,6 +1,8 @@
 //! Subnet messages: `CreateSubnet`, `RegisterNeuron`, `CommitWeights` and `RevealWeights`.
 
-use hibana_types::records::subnets::{Neuron, PendingCommit, Subnet, WeightsRecord};
+use hibana_types::records::subnets::{
+    Neuron, PendingCommit, SUBNET_DEPOSITS, Subnet, WeightsRecord,
+};
 use hibana_types::{
     Address, Amount, CommitWeights, CreateSubnet, Event, NeuronRole, RegisterNeuron, RevealWeights,
     SubnetParams, WEIGHTS_TOTAL,
@@ -124,7 +126,9 @@ impl MessageHandler for CreateSubnet {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
+        // Locked, not burned: the supply still counts it, so an account must hold it.
         bank::debit(state, &ctx.sender, SUBNET_DEPOSIT)?;
+        bank::credit(state, &SUBNET_DEPOSITS, SUBNET_DEPOSIT)?;
         let mut ids = subnet_ids(state)?;
         let id = ids.last().map_or(0, |last| last + 1);
         ids.push(id);

@@ -116,6 +116,10 @@ pub struct EpochSummary {
 /// One, in the fixed-point scale of every fraction the epoch computes.
 pub const ONE: u64 = 1_000_000_000;
 
+/// The account that holds the deposits subnet creators lock. Nobody has its key: only the
+/// subnets' rules move its tokens.
+pub const SUBNET_DEPOSITS: Address = Address(*b"hibana/subnet/locked");
+
 /// Splits `pool` in proportion to `weights` so that the parts add up to exactly `pool` (largest
 /// remainder, ties to the lower index). All-zero weights give all-zero parts.
 pub fn apportion(pool: u128, weights: &[u64]) -> Vec<u128> {
@@ -146,4 +150,17 @@ pub fn apportion(pool: u128, weights: &[u64]) -> Vec<u128> {
         }
     }
     parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deposit_address_is_the_one_the_readme_names() {
+        assert_eq!(
+            SUBNET_DEPOSITS.to_string(),
+            "hib1dp5kyctwvyhhxatzdejhgtmvda3kkety62937r"
+        );
+    }
 }
