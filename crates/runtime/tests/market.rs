@@ -205,6 +205,20 @@ fn hib(n: u128) -> Amount {
 }
 
 #[test]
+fn nobody_transfers_to_the_escrow_or_another_module_account() {
+    let p = SecretKey::generate();
+    let mut w = World::new(&[&p], hib(100));
+    for to in hibana_types::records::MODULE_ACCOUNTS {
+        w.fails(
+            &p,
+            Message::Transfer(hibana_types::Transfer { to, amount: hib(1) }),
+            "nobody may transfer to it",
+        );
+        assert_eq!(w.balance(&to), Amount(0));
+    }
+}
+
+#[test]
 fn provider_registers_updates_and_deregisters_with_its_bond() {
     let p = SecretKey::generate();
     let mut w = World::new(&[&p], hib(100));

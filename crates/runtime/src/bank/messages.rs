@@ -1,6 +1,6 @@
 //! Bank messages: `Transfer`.
 
-use hibana_types::{Event, Transfer};
+use hibana_types::{Event, Transfer, records::MODULE_ACCOUNTS};
 
 use super::state::{credit, debit, require_balance};
 use crate::{ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, invalid};
@@ -11,6 +11,12 @@ impl MessageHandler for Transfer {
     fn check_stateless(&self) -> Result<(), TxError> {
         if self.amount.0 == 0 {
             return Err(TxError::Invalid("transfer amount must be positive".into()));
+        }
+        if MODULE_ACCOUNTS.contains(&self.to) {
+            return Err(TxError::Invalid(format!(
+                "{} holds tokens locked by the chain's rules; nobody may transfer to it",
+                self.to
+            )));
         }
         Ok(())
     }
