@@ -3,7 +3,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -74,6 +74,34 @@ pub(super) fn gossip_stream(
     id.extend_from_slice(&sender.0);
     id.extend_from_slice(&number.to_be_bytes());
     stream::messages(StreamId::new(Bytes::from(id)), vec![Part::Txs(txs)])
+}
+
+/// A warning that peers can trigger at will, logged at most once per [`LogLimit::EVERY`] so
+/// that a flooding peer cannot fill the disk with it; the next one logged says how many were
+/// held back.
+#[derive(Debug, Default)]
+struct LogLimit {
+    last: Option<Instant>,
+    held: u64,
+}
+
+impl LogLimit {
+    /// Least time between two logged warnings.
+    const EVERY: Duration = Duration::from_secs(10);
+
+    /// `Some(held back since the last)` if a warning may be logged `now`.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < Self::EVERY => {
+                self.held += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.held))
+            }
+        }
+    }
 }
 
 /// A batch of gossiped transactions and the peer it came from.
@@ -150,6 +178,8 @@ pub(super) struct Host {
     gossip_in: mpsc::Sender<GossipBatch>,
     /// What each peer's gossip may still cost.
     budgets: Arc<Mutex<PeerBudgets<PeerId>>>,
+    /// Warnings of dropped proposal streams, which any peer can cause at will.
+    dropped_streams: LogLimit,
     /// Proposed blocks being received part by part.
     streams: Streams<PeerId>,
     /// Size of the transaction chunks this node streams its proposals in.
@@ -214,6 +244,7 @@ impl Host {
             gossip_sent: 0,
             gossip_in,
             budgets,
+            dropped_streams: LogLimit::default(),
             streams,
             part_bytes,
         }
@@ -471,12 +502,15 @@ impl Host {
                     }
                     StreamContent::Fin if gossip => None,
                     StreamContent::Data(Part::Init(init)) if !self.authentic(&init)? => {
-                        tracing::warn!(
-                            %from,
-                            height = init.height.0,
-                            round = %init.round,
-                            "proposal stream dropped: its init is not signed by the round's proposer"
-                        );
+                        if let Some(held) = self.dropped_streams.allow(Instant::now()) {
+                            tracing::warn!(
+                                %from,
+                                height = init.height.0,
+                                round = %init.round,
+                                held_back = held,
+                                "proposal stream dropped: its init is not signed by the round's proposer"
+                            );
+                        }
                         super::codec::MALFORMED.inc();
                         None
                     }
@@ -484,7 +518,9 @@ impl Host {
                         Ok(Some(block)) => self.received_block(block).await?,
                         Ok(None) => None,
                         Err(reason) => {
-                            tracing::warn!(%from, %reason, "proposal stream dropped");
+                            if let Some(held) = self.dropped_streams.allow(Instant::now()) {
+                                tracing::warn!(%from, %reason, held_back = held, "proposal stream dropped");
+                            }
                             None
                         }
                     },
@@ -704,5 +740,22 @@ impl Host {
             due.saturating_sub(now_ms())
                 .min(block_time.saturating_add(MAX_FUTURE_BLOCK_MS)),
         )
+    }
+}
+
+#[cfg(test)]
+mod log_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_warnings_logs_one_per_interval_and_counts_the_rest() {
+        let mut limit = LogLimit::default();
+        let start = Instant::now();
+        assert_eq!(limit.allow(start), Some(0));
+        for k in 1..=1000u64 {
+            assert_eq!(limit.allow(start + Duration::from_millis(k)), None);
+        }
+        assert_eq!(limit.allow(start + LogLimit::EVERY), Some(1000));
+        assert_eq!(limit.allow(start + LogLimit::EVERY), None);
     }
 }
