@@ -12,8 +12,8 @@ use hibana_types::records::market::{
     BID_DEPOSIT, Bid, Lease, LeaseStatus, MAX_ACTIVE_LEASES_PER_PROVIDER, MAX_BIDS_PER_ORDER,
     MAX_CORES, MAX_GPU_MODEL_BYTES, MAX_GPUS, MAX_LEASE_BLOCKS, MAX_MODELS,
     MAX_OPEN_BIDS_PER_PROVIDER, MAX_ORDER_TTL_BLOCKS, MAX_REGION_BYTES, MIN_DEPOSIT_BLOCKS,
-    MIN_PROVIDER_BOND, OPEN_ORDERS_KEY, Order, OrderStatus, PROVIDERS_KEY, Provider,
-    ProviderAttributes, Resources, expiry_key, owner_leases_key, provider_leases_key,
+    MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, expiry_key,
+    owner_leases_key, provider_leases_key,
 };
 use hibana_types::{
     AcceptBid, Address, Amount, CloseLease, CloseOrder, CreateOrder, DeregisterProvider, Event,
@@ -271,9 +271,7 @@ impl MessageHandler for RegisterProvider {
             active_leases: 0,
         };
         put_provider(state, &p);
-        let mut all = provider_addresses(state)?;
-        all.insert(ctx.sender);
-        put_typed(state, PROVIDERS_KEY.to_vec(), &all);
+        list_provider(state, &ctx.sender, true)?;
         events.push(Event::new(
             "market.provider_registered",
             [
@@ -371,9 +369,7 @@ impl MessageHandler for DeregisterProvider {
         let p = deregister_rules(state, ctx)?;
         release(state, &ctx.sender, p.bond)?;
         state.delete(hibana_types::records::market::provider_key(&ctx.sender));
-        let mut all = provider_addresses(state)?;
-        all.remove(&ctx.sender);
-        put_set(state, PROVIDERS_KEY.to_vec(), &all);
+        list_provider(state, &ctx.sender, false)?;
         events.push(Event::new(
             "market.provider_deregistered",
             [
@@ -462,9 +458,7 @@ impl MessageHandler for CreateOrder {
             lease: None,
         };
         put_order(state, &o);
-        let mut open = open_order_ids(state)?;
-        open.insert(id);
-        put_typed(state, OPEN_ORDERS_KEY.to_vec(), &open);
+        list_open_order(state, id, true)?;
         let mut due = expiring_at(state, self.expires_at)?;
         due.push(id);
         put_typed(state, expiry_key(self.expires_at), &due);
@@ -721,9 +715,7 @@ impl MessageHandler for AcceptBid {
         let mut of_provider = provider_lease_ids(state, &self.provider)?;
         of_provider.insert(id);
         put_set(state, provider_leases_key(&self.provider), &of_provider);
-        let mut open = open_order_ids(state)?;
-        open.remove(&o.id);
-        put_set(state, OPEN_ORDERS_KEY.to_vec(), &open);
+        list_open_order(state, o.id, false)?;
         o.status = OrderStatus::Matched;
         o.lease = Some(id);
         put_order(state, &o);

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 
 use hibana_types::records::market::{
-    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, OPEN_ORDERS_KEY, Order,
-    OrderStatus, PROVIDERS_KEY, Provider, bids_key, expiry_key, lease_key, order_key,
-    owner_leases_key, provider_key, provider_leases_key,
+    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, Order, OrderStatus,
+    Provider, SET_BUCKETS, bids_key, expiry_key, lease_key, open_orders_key, order_key,
+    owner_leases_key, provider_key, provider_leases_key, providers_key,
 };
 use hibana_types::{Address, Amount, Event};
 
@@ -20,11 +20,63 @@ pub fn provider<S: StateRead + ?Sized>(
     get_typed(state, &provider_key(address))
 }
 
-/// The registered providers' addresses, in order.
+/// The registered providers' addresses, in order (every bucket read: for queries).
 pub fn provider_addresses<S: StateRead + ?Sized>(
     state: &S,
 ) -> Result<BTreeSet<Address>, StateError> {
-    Ok(get_typed(state, PROVIDERS_KEY)?.unwrap_or_default())
+    all_buckets(state, providers_key)
+}
+
+/// Adds (`true`) or removes a provider from its bucket of the registered set.
+pub(crate) fn list_provider<S: StateWrite + ?Sized>(
+    state: &mut S,
+    address: &Address,
+    listed: bool,
+) -> Result<(), StateError> {
+    let key = providers_key(address.0[0]);
+    let mut bucket: BTreeSet<Address> = get_typed(state, &key)?.unwrap_or_default();
+    if listed {
+        bucket.insert(*address);
+    } else {
+        bucket.remove(address);
+    }
+    put_set(state, key, &bucket);
+    Ok(())
+}
+
+/// Adds (`true`) or removes an order from its bucket of the open set.
+pub(crate) fn list_open_order<S: StateWrite + ?Sized>(
+    state: &mut S,
+    id: u64,
+    open: bool,
+) -> Result<(), StateError> {
+    let key = open_orders_key(order_bucket(id));
+    let mut bucket: BTreeSet<u64> = get_typed(state, &key)?.unwrap_or_default();
+    if open {
+        bucket.insert(id);
+    } else {
+        bucket.remove(&id);
+    }
+    put_set(state, key, &bucket);
+    Ok(())
+}
+
+/// The bucket of order `id`.
+fn order_bucket(id: u64) -> u8 {
+    (id % SET_BUCKETS as u64) as u8
+}
+
+/// The union of every bucket of a set whose bucket keys `key` gives.
+fn all_buckets<T: Ord + borsh::BorshDeserialize, S: StateRead + ?Sized>(
+    state: &S,
+    key: fn(u8) -> Vec<u8>,
+) -> Result<BTreeSet<T>, StateError> {
+    let mut all = BTreeSet::new();
+    for bucket in 0..SET_BUCKETS {
+        let part: Option<BTreeSet<T>> = get_typed(state, &key(bucket as u8))?;
+        all.extend(part.unwrap_or_default());
+    }
+    Ok(all)
 }
 
 /// Reads an order.
@@ -32,9 +84,9 @@ pub fn order<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Option<Order>,
     get_typed(state, &order_key(id))
 }
 
-/// The ids of the open orders, in order.
+/// The ids of the open orders, in order (every bucket read: for queries).
 pub fn open_order_ids<S: StateRead + ?Sized>(state: &S) -> Result<BTreeSet<u64>, StateError> {
-    Ok(get_typed(state, OPEN_ORDERS_KEY)?.unwrap_or_default())
+    all_buckets(state, open_orders_key)
 }
 
 /// An order's bids, ordered by provider.
@@ -175,9 +227,7 @@ pub(crate) fn end_order<S: StateWrite + ?Sized>(
     release_bids(state, &order_bids, None)?;
     put_bids(state, order.id, &[]);
     release(state, &order.owner, order.deposit)?;
-    let mut open = open_order_ids(state)?;
-    open.remove(&order.id);
-    put_set(state, OPEN_ORDERS_KEY.to_vec(), &open);
+    list_open_order(state, order.id, false)?;
     order.status = status;
     put_order(state, &order);
     Ok(())

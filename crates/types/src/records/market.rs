@@ -222,8 +222,15 @@ pub fn provider_key(address: &Address) -> Vec<u8> {
     [b"market/provider/".as_slice(), &address.0].concat()
 }
 
-/// State key of the set of registered providers (`BTreeSet<Address>`).
-pub const PROVIDERS_KEY: &[u8] = b"market/providers";
+/// Buckets the sets of registered providers and of open orders are spread over, so that adding
+/// or removing one rewrites a 256th of the set, not all of it.
+pub const SET_BUCKETS: usize = 256;
+
+/// State key of one bucket (`BTreeSet<Address>`) of the registered providers: those whose
+/// address starts with the byte `bucket`.
+pub fn providers_key(bucket: u8) -> Vec<u8> {
+    [b"market/providers/".as_slice(), &[bucket]].concat()
+}
 
 /// State key of the next order id (`u64`).
 pub const NEXT_ORDER_KEY: &[u8] = b"market/next_order";
@@ -231,8 +238,11 @@ pub const NEXT_ORDER_KEY: &[u8] = b"market/next_order";
 /// State key of the next lease id (`u64`).
 pub const NEXT_LEASE_KEY: &[u8] = b"market/next_lease";
 
-/// State key of the set of open orders (`BTreeSet<u64>`).
-pub const OPEN_ORDERS_KEY: &[u8] = b"market/open_orders";
+/// State key of one bucket (`BTreeSet<u64>`) of the open orders: those whose id is `bucket`
+/// modulo [`SET_BUCKETS`].
+pub fn open_orders_key(bucket: u8) -> Vec<u8> {
+    [b"market/open_orders/".as_slice(), &[bucket]].concat()
+}
 
 /// State key of an order.
 pub fn order_key(id: u64) -> Vec<u8> {
