@@ -563,26 +563,7 @@ fn a_provider_killed_during_a_request_loop_never_costs_an_answer() {
     };
     let (mut p1, i1) = serve(&p1_home);
     let (p2, i2) = serve(&p2_home);
-    let account = hibana_types::SecretKey::generate()
-        .public_key()
-        .address()
-        .to_string();
-    let created = Command::new(BIN)
-        .args([
-            "--json",
-            "gateway",
-            "--home",
-            gw_home.to_str().unwrap(),
-            "keys",
-            "create",
-            "loop",
-            "--account",
-            &account,
-        ])
-        .output()
-        .unwrap();
-    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = support::gateway_key(&gw_home, "loop");
     let (_gw, gi) = start(&[
         "--json",
         "gateway",
@@ -677,17 +658,7 @@ fn a_gateway_at_its_bound_answers_429_with_retry_after_and_bills_only_answers() 
         "--models",
         "all-minilm-l6-v2",
     ]);
-    let account = hibana_types::SecretKey::generate()
-        .public_key()
-        .address()
-        .to_string();
-    let created = Command::new(BIN)
-        .args(["--json", "gateway", "--home", gw_home.to_str().unwrap()])
-        .args(["keys", "create", "burst", "--account", &account])
-        .output()
-        .unwrap();
-    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let key = support::gateway_key(&gw_home, "burst");
     let (_gw, gi) = start(&[
         "--json",
         "gateway",

@@ -11,8 +11,9 @@ use serde_json::Value;
 mod support;
 
 use support::{
-    Devnet, fails_with, fake_miner, funded_keyring, http, miner_score, ok_json, register_neuron,
-    run_validators, scored_round, staked_validators, start_devnet, uid_at, wait_for_scored_epoch,
+    Devnet, fails_with, fake_miner, funded_keyring, gateway_key, http, miner_score, ok_json,
+    register_neuron, run_validators, scored_round, staked_validators, start_devnet, uid_at,
+    wait_for_scored_epoch,
 };
 
 #[test]
@@ -273,22 +274,7 @@ fn refuses_loopback_miners_outside_a_devnet(dir: &std::path::Path, rpc: &str, h:
     }
 
     let gw_home = dir.join("strict-gateway");
-    let account = hibana_types::SecretKey::generate()
-        .public_key()
-        .address()
-        .to_string();
-    let created = ok_json(&[
-        "--json",
-        "gateway",
-        "--home",
-        gw_home.to_str().unwrap(),
-        "keys",
-        "create",
-        "strict",
-        "--account",
-        &account,
-    ]);
-    let key = created["key"].as_str().unwrap().to_string();
+    let key = gateway_key(&gw_home, "strict");
     let (_gw, info) = support::start(&[
         "--json",
         "gateway",

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 
 mod support;
 
-use support::{Proc, fails_with, hibana, ok_json, post, start, start_command, zk_compile};
+use support::{
+    Proc, fails_with, gateway_key, hibana, ok_json, post, start, start_command, zk_compile,
+};
 
 fn start_devnet(home: &Path) -> (Proc, Value) {
     start_command(
@@ -478,22 +480,7 @@ fn the_gateway_fails_over_when_a_zk_provider_dies() {
     let (mut p1, i1) = serve("p1");
     let (_p2, i2) = serve("p2");
     let gw_home = dir.path().join("gw");
-    let account = hibana_types::SecretKey::generate()
-        .public_key()
-        .address()
-        .to_string();
-    let created = ok_json(&[
-        "--json",
-        "gateway",
-        "--home",
-        gw_home.to_str().unwrap(),
-        "keys",
-        "create",
-        "zk",
-        "--account",
-        &account,
-    ]);
-    let key = created["key"].as_str().unwrap().to_string();
+    let key = gateway_key(&gw_home, "zk");
     let (_gw, gi) = start(&[
         "--json",
         "gateway",

@@ -56,6 +56,27 @@ pub(crate) fn hibana(args: &[&str]) -> Output {
         .expect("run hibana")
 }
 
+/// Creates the API key `name` in the gateway home `home`, billed to a fresh account; returns its
+/// secret.
+pub(crate) fn gateway_key(home: &std::path::Path, name: &str) -> String {
+    let account = hibana_types::SecretKey::generate()
+        .public_key()
+        .address()
+        .to_string();
+    let created = ok_json(&[
+        "--json",
+        "gateway",
+        "--home",
+        home.to_str().unwrap(),
+        "keys",
+        "create",
+        name,
+        "--account",
+        &account,
+    ]);
+    created["key"].as_str().unwrap().to_string()
+}
+
 /// Runs `hibana ARGS`, which must succeed and print JSON.
 pub(crate) fn ok_json(args: &[&str]) -> Value {
     let out = hibana(args);
