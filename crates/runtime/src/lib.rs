@@ -12,8 +12,9 @@
 //! answers the RPC; the records clients read live in `hibana_types::records`. Components now:
 //! [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond, unbond, slash,
 //! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences),
-//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs) and [`market`]
-//! (the compute market: providers, orders, bids, leases paid from escrow).
+//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs), [`market`]
+//! (the compute market: providers, orders, bids, leases paid from escrow) and [`channels`]
+//! (payment channels: deposits, vouchers redeemed in batches, closing with a settle delay).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each [`CheckedTx`] (which first
 //! runs the ante checks: nonce, fee and balance; then pays the fee and runs the messages in a
@@ -52,6 +53,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bank;
+pub mod channels;
 mod error;
 pub mod market;
 mod params;
@@ -171,6 +173,10 @@ impl MessageHandler for Message {
             Message::AcceptBid(m) => plain(m.check_stateless())?,
             Message::WithdrawLease(m) => plain(m.check_stateless())?,
             Message::CloseLease(m) => plain(m.check_stateless())?,
+            Message::OpenChannel(m) => plain(m.check_stateless())?,
+            Message::TopUpChannel(m) => plain(m.check_stateless())?,
+            Message::RedeemVouchers(m) => plain(m.check_stateless())?,
+            Message::CloseChannel(m) => plain(m.check_stateless())?,
             Message::RegisterZkModel(m) => VerifiedMessage::ZkModel(Arc::new(m.check_stateless()?)),
             Message::SubmitZkInference(m) => {
                 VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
@@ -204,6 +210,10 @@ impl MessageHandler for Message {
             (Message::AcceptBid(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::WithdrawLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::OpenChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::TopUpChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RedeemVouchers(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CloseChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
             _ => Err(mismatch()),
@@ -237,6 +247,10 @@ impl MessageHandler for Message {
             (Message::AcceptBid(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::WithdrawLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::OpenChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::TopUpChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RedeemVouchers(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CloseChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
             _ => Err(mismatch()),
@@ -290,6 +304,7 @@ pub static COMPONENTS: &[&dyn Component] = &[
     &verify::Verify,
     &subnets::Subnets,
     &market::Market,
+    &channels::Channels,
 ];
 
 /// The chain parameters stored at genesis.

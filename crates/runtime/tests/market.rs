@@ -4,149 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hibana_runtime::{
-    BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState, bank, begin_block,
-    deliver_tx, end_block,
+    bank,
     market::{self, BID_DEPOSIT, LeaseStatus, MARKET_ESCROW, MIN_PROVIDER_BOND, OrderStatus},
 };
 use hibana_types::records::market::{ProviderAttributes, Resources};
 use hibana_types::{
     AcceptBid, Address, Amount, CloseLease, CloseOrder, CreateOrder, DeregisterProvider, Hash,
-    Message, PlaceBid, RegisterProvider, SecretKey, Transaction, TxOutcome, UpdateProvider,
-    WithdrawLease,
+    Message, PlaceBid, RegisterProvider, SecretKey, UpdateProvider, WithdrawLease,
 };
 use proptest::prelude::*;
 
-const CHAIN: &str = "market-test";
-const FEE: u128 = 1_000;
+mod common;
 
-struct World {
-    state: MemState,
-    validator: SecretKey,
-    accounts: Vec<Address>,
-    height: u64,
-}
-
-impl World {
-    fn new(accounts: &[&SecretKey], balance: Amount) -> World {
-        let validator = SecretKey::generate();
-        let genesis = Genesis {
-            chain_id: CHAIN.into(),
-            genesis_time_ms: 0,
-            params: Default::default(),
-            accounts: accounts
-                .iter()
-                .map(|k| GenesisAccount {
-                    address: k.public_key().address(),
-                    balance,
-                })
-                .collect(),
-            validators: vec![GenesisValidator {
-                public_key: validator.public_key(),
-                stake: Amount::from_hib(1).unwrap(),
-            }],
-        };
-        let mut state = MemState::default();
-        hibana_runtime::init_genesis(&mut state, &genesis).unwrap();
-        World {
-            state,
-            validator,
-            accounts: accounts.iter().map(|k| k.public_key().address()).collect(),
-            height: 0,
-        }
-    }
-
-    fn ctx(&self) -> BlockContext {
-        BlockContext {
-            chain_id: CHAIN.into(),
-            height: self.height,
-            time_ms: self.height,
-            proposer: self.validator.public_key().address(),
-        }
-    }
-
-    /// Runs one block with these (signer, message) transactions; returns each outcome.
-    fn block(&mut self, txs: Vec<(&SecretKey, Message)>) -> Vec<TxOutcome> {
-        self.height += 1;
-        let ctx = self.ctx();
-        begin_block(&mut self.state, &ctx).unwrap();
-        let mut outcomes = Vec::new();
-        for (i, (key, message)) in txs.into_iter().enumerate() {
-            let nonce = bank::account(&self.state, &key.public_key().address())
-                .unwrap()
-                .nonce;
-            let tx = Transaction {
-                chain_id: CHAIN.into(),
-                signer: key.public_key(),
-                nonce,
-                fee: Amount(FEE),
-                messages: vec![message],
-            }
-            .sign(key);
-            let outcome = hibana_runtime::check_stateless(&tx, CHAIN, &Default::default())
-                .map_err(|e| e.to_string())
-                .and_then(|tx| {
-                    deliver_tx(&mut self.state, &ctx, &tx, i as u32)
-                        .unwrap()
-                        .map_err(|e| e.to_string())
-                })
-                .map_or_else(
-                    |e| TxOutcome::Failed(format!("rejected: {e}")),
-                    |r| r.outcome,
-                );
-            outcomes.push(outcome);
-        }
-        end_block(&mut self.state, &ctx).unwrap();
-        outcomes
-    }
-
-    fn ok(&mut self, key: &SecretKey, message: Message) {
-        let outcome = self.block(vec![(key, message)]).remove(0);
-        assert_eq!(outcome, TxOutcome::Success);
-    }
-
-    /// The message fails mentioning `needle`, and no balance but the fee payer's moves (by the
-    /// fee, if the transaction was included).
-    fn fails(&mut self, key: &SecretKey, message: Message, needle: &str) {
-        let before = self.balances();
-        let escrow = self.balance(&MARKET_ESCROW);
-        match &self.block(vec![(key, message)])[0] {
-            TxOutcome::Failed(reason) => {
-                assert!(reason.contains(needle), "{reason:?} lacks {needle:?}")
-            }
-            TxOutcome::Success => panic!("expected a failure mentioning {needle:?}"),
-        }
-        assert_eq!(self.balance(&MARKET_ESCROW), escrow, "escrow moved");
-        let signer = key.public_key().address();
-        for (address, balance) in before {
-            let now = self.balance(&address);
-            if address == signer {
-                assert!(
-                    now == balance || now.0 + FEE == balance.0,
-                    "the signer lost more than the fee"
-                );
-            } else {
-                assert_eq!(now, balance, "a balance moved");
-            }
-        }
-    }
-
-    fn balance(&self, address: &Address) -> Amount {
-        bank::account(&self.state, address).unwrap().balance
-    }
-
-    fn balances(&self) -> Vec<(Address, Amount)> {
-        self.accounts
-            .iter()
-            .map(|a| (*a, self.balance(a)))
-            .collect()
-    }
-
-    fn idle(&mut self, blocks: u64) {
-        for _ in 0..blocks {
-            self.block(Vec::new());
-        }
-    }
-}
+use common::{FEE, World};
 
 fn gpu_box() -> ProviderAttributes {
     ProviderAttributes {
@@ -163,6 +33,7 @@ fn register(attributes: ProviderAttributes) -> Message {
     Message::RegisterProvider(RegisterProvider {
         attributes,
         price_per_block: Amount(1_000),
+        price_per_token: Amount(3),
         endpoint: "http://127.0.0.1:9000".into(),
         bond: MIN_PROVIDER_BOND,
     })
@@ -238,13 +109,18 @@ fn provider_registers_updates_and_deregisters_with_its_bond() {
         Message::UpdateProvider(UpdateProvider {
             attributes: bigger,
             price_per_block: Amount(5),
+            price_per_token: Amount(7),
             endpoint: "https://gpu.example".into(),
         }),
     );
     let stored = market::provider(&w.state, &addr(&p)).unwrap().unwrap();
     assert_eq!(
-        (stored.attributes.cores, stored.price_per_block),
-        (32, Amount(5))
+        (
+            stored.attributes.cores,
+            stored.price_per_block,
+            stored.price_per_token
+        ),
+        (32, Amount(5), Amount(7))
     );
     assert_eq!(stored.bond, MIN_PROVIDER_BOND);
     w.ok(&p, Message::DeregisterProvider(DeregisterProvider {}));
@@ -318,6 +194,7 @@ fn bad_provider_declarations_are_rejected_with_a_reason() {
         Message::UpdateProvider(UpdateProvider {
             attributes: gpu_box(),
             price_per_block: Amount(1),
+            price_per_token: Amount::ZERO,
             endpoint: "http://x".into(),
         }),
         "not a registered provider",

@@ -79,6 +79,14 @@ pub enum Message {
     WithdrawLease(WithdrawLease),
     /// Close a lease, settling what is owed (market).
     CloseLease(CloseLease),
+    /// Lock a deposit for a payee, who redeems vouchers against it (channels).
+    OpenChannel(OpenChannel),
+    /// Add to a channel's deposit, or move its expiry later (channels).
+    TopUpChannel(TopUpChannel),
+    /// Redeem the latest vouchers of channels paying the signer (channels).
+    RedeemVouchers(RedeemVouchers),
+    /// Close a channel, or start closing it before its expiry (channels).
+    CloseChannel(CloseChannel),
 }
 
 impl Message {
@@ -104,8 +112,12 @@ impl Message {
             | Message::CloseOrder(_)
             | Message::WithdrawLease(_)
             | Message::PlaceBid(_)
-            | Message::CloseLease(_) => Vec::new(),
+            | Message::CloseLease(_)
+            | Message::TopUpChannel(_)
+            | Message::RedeemVouchers(_)
+            | Message::CloseChannel(_) => Vec::new(),
             Message::AcceptBid(a) => vec![a.provider],
+            Message::OpenChannel(o) => vec![o.payee],
         }
     }
 }
@@ -117,6 +129,8 @@ pub struct RegisterProvider {
     pub attributes: crate::records::market::ProviderAttributes,
     /// Asking price per block, in base units.
     pub price_per_block: Amount,
+    /// Price per token of an inference request it answers, in base units (0: free).
+    pub price_per_token: Amount,
     /// Where it answers (`http://` or `https://` URL).
     pub endpoint: String,
     /// Stake bond moved from the signer's balance into the market's escrow.
@@ -130,6 +144,8 @@ pub struct UpdateProvider {
     pub attributes: crate::records::market::ProviderAttributes,
     /// Asking price per block, in base units.
     pub price_per_block: Amount,
+    /// Price per token of an inference request it answers, in base units (0: free).
+    pub price_per_token: Amount,
     /// Where it answers.
     pub endpoint: String,
 }
@@ -442,4 +458,46 @@ impl SignedTransaction {
         }
         accounts
     }
+}
+
+/// Lock `deposit` for `payee`: the payee redeems vouchers signed by `signer` (the sender's own
+/// key when absent) up to the deposit, until the payer closes the channel.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct OpenChannel {
+    /// Who is paid.
+    pub payee: Address,
+    /// The key whose vouchers count; `None` for the sender's own key.
+    pub signer: Option<PublicKey>,
+    /// Tokens moved from the sender into the channels' escrow.
+    pub deposit: Amount,
+    /// From this height on the payer may close the channel at once.
+    pub expires_at: u64,
+}
+
+/// Add to an open channel's deposit and optionally move its expiry later (payer only).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TopUpChannel {
+    /// The channel.
+    pub channel: u64,
+    /// Tokens added (may be 0 when only the expiry moves).
+    pub amount: Amount,
+    /// A later expiry height, if any.
+    pub expires_at: Option<u64>,
+}
+
+/// Redeem vouchers, at most one per channel, each paying the signer (the payee) the difference
+/// between its cumulative amount and what the channel paid before.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RedeemVouchers {
+    /// The vouchers, for distinct channels.
+    pub vouchers: Vec<crate::records::channels::SignedVoucher>,
+}
+
+/// Close a channel. The payer closes at once from its expiry height or once a settle period it
+/// started is over, and starts that period before the expiry; the payee closes at once. The
+/// rest of the deposit returns to the payer.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CloseChannel {
+    /// The channel.
+    pub channel: u64,
 }

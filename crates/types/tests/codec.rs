@@ -2,8 +2,9 @@
 //! decoding arbitrary bytes returns an error instead of panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hibana_types::records::channels::{SignedVoucher, Voucher};
 use hibana_types::records::market::{ProviderAttributes, Resources};
-use hibana_types::{AcceptBid, CreateOrder, RegisterProvider};
+use hibana_types::{AcceptBid, CreateOrder, OpenChannel, RedeemVouchers, RegisterProvider};
 use hibana_types::{
     Address, Amount, Block, BlockHeader, Bond, Event, Hash, Message, PublicKey, Receipt, SecretKey,
     Signature, SignedTransaction, Transaction, Transfer, TxOutcome, Unbond, decode, encode,
@@ -46,6 +47,7 @@ fn message() -> impl Strategy<Value = Message> {
                         models,
                     },
                     price_per_block: bond,
+                    price_per_token: bond,
                     endpoint: "http://x".into(),
                     bond,
                 })
@@ -74,6 +76,33 @@ fn message() -> impl Strategy<Value = Message> {
             }),
         (any::<u64>(), address())
             .prop_map(|(order, provider)| Message::AcceptBid(AcceptBid { order, provider })),
+        (address(), any::<[u8; 32]>(), amount(), any::<u64>()).prop_map(
+            |(payee, key, deposit, expires_at)| Message::OpenChannel(OpenChannel {
+                payee,
+                signer: Some(PublicKey(key)),
+                deposit,
+                expires_at,
+            })
+        ),
+        (any::<u64>(), amount(), any::<[u8; 32]>(), any::<u8>()).prop_map(
+            |(channel, cumulative, key, n)| {
+                Message::RedeemVouchers(RedeemVouchers {
+                    vouchers: vec![
+                        SignedVoucher {
+                            voucher: Voucher {
+                                chain_id: "c".into(),
+                                channel,
+                                cumulative,
+                                nonce: u64::from(n),
+                            },
+                            signer: PublicKey(key),
+                            signature: Signature([n; 64]),
+                        };
+                        usize::from(n % 3)
+                    ],
+                })
+            }
+        ),
     ]
 }
 

@@ -264,6 +264,7 @@ impl MessageHandler for RegisterProvider {
             address: ctx.sender,
             attributes: self.attributes.clone(),
             price_per_block: self.price_per_block,
+            price_per_token: self.price_per_token,
             endpoint: self.endpoint.clone(),
             bond: self.bond,
             registered_at: ctx.block.height,
@@ -278,6 +279,7 @@ impl MessageHandler for RegisterProvider {
                 ("provider", ctx.sender.to_string()),
                 ("bond", self.bond.0.to_string()),
                 ("price_per_block", self.price_per_block.0.to_string()),
+                ("price_per_token", self.price_per_token.0.to_string()),
             ],
         ));
         Ok(())
@@ -310,6 +312,7 @@ impl MessageHandler for UpdateProvider {
         let mut p = registered(state, &ctx.sender)?;
         p.attributes = self.attributes.clone();
         p.price_per_block = self.price_per_block;
+        p.price_per_token = self.price_per_token;
         p.endpoint = self.endpoint.clone();
         put_provider(state, &p);
         events.push(Event::new(
@@ -317,6 +320,7 @@ impl MessageHandler for UpdateProvider {
             [
                 ("provider", ctx.sender.to_string()),
                 ("price_per_block", self.price_per_block.0.to_string()),
+                ("price_per_token", self.price_per_token.0.to_string()),
             ],
         ));
         Ok(())

@@ -66,6 +66,9 @@ pub struct Provider {
     pub attributes: ProviderAttributes,
     /// Its asking price per block, in base units.
     pub price_per_block: Amount,
+    /// Its price per token of an inference request, in base units (0: free); a receipt may
+    /// charge at most its tokens times this.
+    pub price_per_token: Amount,
     /// Where it answers (`http://` or `https://` URL).
     pub endpoint: String,
     /// Stake bond held in [`MARKET_ESCROW`].
