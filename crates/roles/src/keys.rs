@@ -72,6 +72,16 @@ fn key_id(hash: &Hash) -> String {
     format!("hib-{}", &hash.to_string()[..8])
 }
 
+/// The key that signs an API key's vouchers: derived from the secret, so the holder of the API
+/// key, and only it, can open a channel that honours them (`OpenChannel { signer }`), and the
+/// gateway signs them only while it holds that secret in a request.
+pub fn voucher_signer(secret: &str) -> hibana_types::SecretKey {
+    hibana_types::SecretKey::from_bytes(blake3::derive_key(
+        "hibana 2026 gateway api key voucher signer v1",
+        secret.trim().as_bytes(),
+    ))
+}
+
 /// Hash under which a secret key is stored.
 pub fn key_hash(secret: &str) -> Hash {
     Hash::digest(secret.as_bytes())

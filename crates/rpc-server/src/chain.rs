@@ -27,6 +27,7 @@ use hibana_rpc::api::{
 
 use crate::{
     errors::{invalid_params, node_error},
+    channels::ChannelsHandler,
     market::MarketHandler,
     subnets::SubnetsHandler,
 };
@@ -388,7 +389,12 @@ pub fn rpc_module(
         },
     ))?;
     module.merge(hibana_rpc::market::MarketApiServer::into_rpc(
-        MarketHandler { chain },
+        MarketHandler {
+            chain: chain.clone(),
+        },
+    ))?;
+    module.merge(hibana_rpc::channels::ChannelsApiServer::into_rpc(
+        ChannelsHandler { chain },
     ))?;
     Ok(module)
 }

@@ -15,6 +15,7 @@
 
 mod chain;
 mod errors;
+mod channels;
 mod market;
 mod subnets;
 

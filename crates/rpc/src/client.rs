@@ -262,6 +262,29 @@ impl RpcClient {
         self.inner.market_lease(id).await.map_err(|e| self.map(e))
     }
 
+    /// A payment channel by id, with the height it was read at.
+    pub async fn channel(
+        &self,
+        id: u64,
+    ) -> Result<(u64, Option<hibana_types::records::channels::Channel>), ClientError> {
+        use crate::channels::ChannelsApiClient;
+        let view = self.inner.channel_get(id).await.map_err(|e| self.map(e))?;
+        Ok((view.height, view.channels.into_iter().next()))
+    }
+
+    /// The open channels `payer` funds (only those paying `payee`, if given).
+    pub async fn channels(
+        &self,
+        payer: Address,
+        payee: Option<Address>,
+    ) -> Result<crate::ChannelsView, ClientError> {
+        use crate::channels::ChannelsApiClient;
+        self.inner
+            .channel_list(payer, payee)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// All subnets.
     pub async fn subnets(&self) -> Result<Vec<subnets::Subnet>, ClientError> {
         use crate::subnets::SubnetsApiClient;

@@ -7,7 +7,8 @@
 //! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
-//! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`. The
+//! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`; for
+//! payment channels `channel_get` and `channel_list`. The
 //! server lives in `hibana-rpc-server` (this crate's
 //! feature `server` only generates the server traits it implements), so a client links neither
 //! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod channels;
 mod client;
 pub mod market;
 pub mod subnets;
@@ -31,5 +33,6 @@ pub use api::{
     ZkInferenceView, ZkModelView,
 };
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
+pub use channels::ChannelsView;
 pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};

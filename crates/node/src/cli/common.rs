@@ -208,6 +208,18 @@ pub(crate) async fn send(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Signs `message` with the `--from` key and sends it to the node, as [`send`] does.
+pub(crate) async fn sign_and_send(
+    rpc: Option<&str>,
+    message: Message,
+    tx: &TxFlags,
+    json: bool,
+) -> Result<ExitCode> {
+    let client = client(rpc, tx.keys.home.as_deref())?;
+    let key = signing_key(&tx.from, &tx.keys)?;
+    send(&client, &key, message, tx, json).await
+}
+
 /// Where a submitted transaction stands when the command returns.
 pub(crate) enum Sent {
     /// Submitted with `--no-wait`.

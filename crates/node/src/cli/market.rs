@@ -14,7 +14,9 @@ use hibana_types::{
 };
 
 use crate::{
-    cli::common::{NodeHome, TxFlags, client, resolve_account, send, signing_key},
+    cli::common::{
+        NodeHome, TxFlags, client, resolve_account, send, sign_and_send, signing_key,
+    },
     output::print_json,
 };
 
@@ -73,6 +75,9 @@ pub(crate) struct OfferArgs {
     /// Asking price per block, e.g. 0.001HIB.
     #[arg(long)]
     price: String,
+    /// Price per token of an inference request, in base units or e.g. 0.000001HIB (0: free).
+    #[arg(long, default_value = "0")]
+    price_per_token: String,
     /// Where the provider answers (http:// or https:// URL).
     #[arg(long)]
     endpoint: String,
@@ -96,6 +101,10 @@ impl OfferArgs {
 
     fn price(&self) -> Result<Amount> {
         self.price.parse().context("--price")
+    }
+
+    fn price_per_token(&self) -> Result<Amount> {
+        self.price_per_token.parse().context("--price-per-token")
     }
 }
 
@@ -223,17 +232,6 @@ pub(crate) enum LeaseCommand {
     },
 }
 
-async fn sign_and_send(
-    rpc: Option<&str>,
-    message: Message,
-    tx: &TxFlags,
-    json: bool,
-) -> Result<ExitCode> {
-    let client = client(rpc, tx.keys.home.as_deref())?;
-    let key = signing_key(&tx.from, &tx.keys)?;
-    send(&client, &key, message, tx, json).await
-}
-
 fn print_provider(p: &Provider) {
     let a = &p.attributes;
     let gpu = if a.gpu_model.is_empty() {
@@ -247,8 +245,8 @@ fn print_provider(p: &Provider) {
         a.cores, a.memory_mib, a.region
     );
     println!(
-        "  price {} per block, bond {}, endpoint {}",
-        p.price_per_block, p.bond, p.endpoint
+        "  price {} per block, {} per token, bond {}, endpoint {}",
+        p.price_per_block, p.price_per_token, p.bond, p.endpoint
     );
     println!(
         "  registered at {}, {} open bid(s), {} active lease(s)",
@@ -362,6 +360,7 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
             let message = Message::RegisterProvider(RegisterProvider {
                 attributes: offer.attributes()?,
                 price_per_block: offer.price()?,
+                price_per_token: offer.price_per_token()?,
                 endpoint: offer.endpoint.clone(),
                 bond: bond.parse().context("--bond")?,
             });
@@ -371,6 +370,7 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
             let message = Message::UpdateProvider(UpdateProvider {
                 attributes: offer.attributes()?,
                 price_per_block: offer.price()?,
+                price_per_token: offer.price_per_token()?,
                 endpoint: offer.endpoint.clone(),
             });
             sign_and_send(rpc, message, &tx, json).await

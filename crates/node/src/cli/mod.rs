@@ -2,6 +2,7 @@
 //! parsed command is dispatched to the module of its group.
 
 mod audit;
+mod channel;
 pub(crate) mod common;
 mod market;
 mod models;
@@ -105,6 +106,9 @@ pub(crate) enum Command {
     /// Leases of the compute market: list, show, withdraw, close.
     #[command(subcommand)]
     Lease(market::LeaseCommand),
+    /// Payment channels: open, top up, status, close, redeem vouchers, sign one.
+    #[command(subcommand)]
+    Channel(channel::ChannelCommand),
 }
 
 impl Command {
@@ -155,6 +159,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Validator(cmd) => block_on(subnet::validator(cmd, rpc)),
         Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
+        Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
