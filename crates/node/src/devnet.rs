@@ -87,13 +87,53 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     } else {
         Some(start_devnet_ai(&dir, &dev_keys, args.gateway_addr, args.zk_only).await?)
     };
-    run_node(&home, config, |url| {
-        if let Some(ai) = &ai
-            && let Err(e) = ai.router.connect_chain(url)
-        {
-            tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
-        }
-        if json {
+    let banner = Banner {
+        json,
+        chain_id: genesis.chain_id.clone(),
+        dir: dir.clone(),
+        created,
+        dev_keys: dev_keys.clone(),
+        ai: ai.clone(),
+    };
+    run_node(&home, config, move |url| {
+        let url = url.to_string();
+        // The banner says the devnet is ready: with the AI side, once every paid request can
+        // move tokens (the provider registered, the channels open).
+        tokio::spawn(async move {
+            if let Some(ai) = &banner.ai {
+                if let Err(e) = ai.router.connect_chain(&url) {
+                    tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
+                }
+                if let Err(e) = ai.provider_handle.payments().connect_chain(&url) {
+                    tracing::warn!(error = %e, "the provider cannot read the chain");
+                }
+                if let Err(e) = setup_payments(&banner.dir, ai, &url).await {
+                    tracing::warn!(error = %e, "cannot set up the devnet's payments");
+                    eprintln!("warning: the devnet's payments are not set up: {e:#}");
+                }
+            }
+            banner.print(&url);
+        });
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the devnet prints once it is ready.
+struct Banner {
+    json: bool,
+    chain_id: String,
+    dir: PathBuf,
+    created: bool,
+    dev_keys: Vec<keys::DevKey>,
+    ai: Option<DevnetAi>,
+}
+
+impl Banner {
+    fn print(&self, url: &str) {
+        let (dev_keys, dir, created) = (&self.dev_keys, &self.dir, self.created);
+        let ai = &self.ai;
+        if self.json {
             let accounts: Vec<_> = dev_keys
                 .iter()
                 .map(|k| serde_json::json!({"name": k.name, "address": k.address}))
@@ -101,23 +141,25 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "chain_id": genesis.chain_id,
+                    "chain_id": self.chain_id,
                     "home": dir,
                     "rpc": url,
                     "metrics": format!("{url}/metrics"),
-                    "dev_keyring": keys::dev_keyring_dir(&dir),
+                    "dev_keyring": keys::dev_keyring_dir(dir),
                     "accounts": accounts,
                     "created": created,
                     "gateway": ai.as_ref().map(|a| &a.gateway),
                     "provider": ai.as_ref().map(|a| &a.provider),
                     "api_key": ai.as_ref().map(|a| &a.api_key),
                     "zk_model": ai.as_ref().map(|a| &a.zk_model),
+                    "operator": ai.as_ref().map(|a| a.operator.public_key().address()),
+                    "provider_account": ai.as_ref().map(|a| a.provider_key.public_key().address()),
                 })
             );
         } else {
             println!(
                 "Hibana devnet `{}` {}",
-                genesis.chain_id,
+                self.chain_id,
                 if created { "created" } else { "resumed" }
             );
             println!("  home:     {}", dir.display());
@@ -125,13 +167,13 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
             println!("  metrics:  {url}/metrics");
             println!(
                 "  dev keyring (INSECURE, plaintext keys): {}",
-                keys::dev_keyring_dir(&dir).display()
+                keys::dev_keyring_dir(dir).display()
             );
-            for k in &dev_keys {
+            for k in dev_keys {
                 println!("    {:<6} {}", k.name, k.address);
             }
             // Commands that work as printed: this program's name and this devnet's home.
-            let (hibana, home) = (program(), shell_arg(&dir));
+            let (hibana, home) = (program(), shell_arg(dir));
             if let Some(bob) = dev_keys.iter().find(|k| k.name == "bob") {
                 println!(
                     "  try:      {hibana} tx transfer --home {home} --from alice --to {} --amount 1.5HIB",
@@ -139,12 +181,21 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                 );
                 println!("            {hibana} query account bob --home {home}");
             }
-            if let Some(ai) = &ai {
+            if let Some(ai) = ai {
                 println!(
                     "  gateway:  {}/v1  (OpenAI-compatible; provider at {})",
                     ai.gateway, ai.provider
                 );
-                println!("  API key:  {}  (demo key billed to alice)", ai.api_key);
+                println!(
+                    "  API key:  {}  (demo key: alice pays through channel to the gateway operator {})",
+                    ai.api_key,
+                    ai.operator.public_key().address()
+                );
+                println!(
+                    "  provider: {} charges {} per token, paid by the gateway through a channel",
+                    ai.provider_key.public_key().address(),
+                    DEVNET_PRICE_PER_TOKEN
+                );
                 println!(
                     "  ZK model: {}  (served at {}/v1/zk/infer as `credit-mlp`)",
                     ai.zk_model.display(),
@@ -154,17 +205,22 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
             println!("Press Ctrl-C to stop.");
         }
         let _ = std::io::stdout().flush();
-    })
-    .await?;
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 /// The AI side of a devnet: where the gateway and provider listen, and a demo key.
+#[derive(Clone)]
 pub(crate) struct DevnetAi {
     pub(crate) gateway: String,
     /// The running gateway, told the devnet's RPC URL once the node listens.
     pub(crate) router: Arc<Gateway>,
     pub(crate) provider: String,
+    /// The running provider, told the devnet's RPC URL to check and redeem vouchers.
+    pub(crate) provider_handle: Arc<hibana_roles::provider::Provider>,
+    /// The provider's key (its account is registered in the market).
+    pub(crate) provider_key: hibana_types::SecretKey,
+    /// The gateway operator's key (its account takes alice's payments).
+    pub(crate) operator: hibana_types::SecretKey,
     pub(crate) api_key: String,
     pub(crate) zk_model: PathBuf,
 }
@@ -233,15 +289,16 @@ pub(crate) async fn start_devnet_ai(
         price: Amount(1000),
         capacity: 1,
     };
-    let provider = start_provider(
+    let (provider, provider_handle) = start_provider(
         &home.join("provider"),
         wanted,
         zk,
         "127.0.0.1:0".parse()?,
-        Amount(1),
+        DEVNET_PRICE_PER_TOKEN,
         4,
     )
     .await?;
+    let provider_key = crate::run::provider_key(&home.join("provider"))?;
     let gateway_home = home.join("gateway");
     let file = KeyFile::new(gateway_home.join("keys.json"));
     let key_path = gateway_home.join("demo-api-key");
@@ -270,6 +327,7 @@ pub(crate) async fn start_devnet_ai(
             secret
         }
     };
+    let operator = crate::run::operator_key(&gateway_home)?;
     let (gateway, router) = start_gateway(
         &gateway_home,
         vec![provider.clone()],
@@ -279,6 +337,7 @@ pub(crate) async fn start_devnet_ai(
         // A devnet's miners all listen on loopback.
         EndpointPolicy::AnyAddress,
         DEFAULT_MAX_IN_FLIGHT,
+        Some(operator.clone()),
     )
     .await?;
     // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.
@@ -287,7 +346,142 @@ pub(crate) async fn start_devnet_ai(
         gateway,
         router,
         provider,
+        provider_handle,
+        provider_key,
+        operator,
         api_key,
         zk_model,
     })
+}
+
+/// What the devnet's provider charges per token, in base units.
+const DEVNET_PRICE_PER_TOKEN: Amount = Amount(1_000);
+
+/// Makes every paid request of the demo key move tokens: funds the provider's and the
+/// operator's accounts from alice, registers the provider in the market at its price and
+/// current URL, opens alice's channel to the operator for the demo key, and lets the gateway
+/// open its channel to the provider. Each step is skipped when the chain already has it.
+async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
+    use hibana_types::{Message, OpenChannel, RegisterProvider, Transfer, UpdateProvider};
+    let client = hibana_rpc::RpcClient::new(url)?;
+    let source = crate::cli::common::KeySource {
+        keyring_dir: None,
+        home: Some(home.to_path_buf()),
+        password_file: None,
+    };
+    let alice = crate::cli::common::signing_key("alice", &source)?;
+    // The first block carries the genesis accounts' first transactions.
+    for _ in 0..200 {
+        if client.status().await.map(|s| s.height).unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hib = |n: u128| Amount(n * hibana_types::BASE_UNITS_PER_HIB);
+    let provider = ai.provider_key.public_key().address();
+    let operator = ai.operator.public_key().address();
+    let send = |key: hibana_types::SecretKey, message: Message| {
+        let client = client.clone();
+        async move {
+            let receipt = client.send(&key, vec![message], None).await?;
+            if !receipt.is_success() {
+                bail!("{:?}", receipt.outcome);
+            }
+            Ok(())
+        }
+    };
+    let mut funding = Vec::new();
+    for (to, want) in [(provider, hib(20)), (operator, hib(20))] {
+        let has = client
+            .account_verified(&to)
+            .await
+            .map(|a| a.balance)
+            .unwrap_or_default();
+        if has.0 < want.0 / 2 {
+            funding.push(Message::Transfer(Transfer { to, amount: want }));
+        }
+    }
+    if !funding.is_empty() {
+        let receipt = client.send(&alice, funding, None).await?;
+        if !receipt.is_success() {
+            bail!("funding the provider and the operator failed: {:?}", receipt.outcome);
+        }
+    }
+    let models: Vec<hibana_types::Hash> = reqwest::get(format!("{}/health", ai.provider))
+        .await?
+        .json::<serde_json::Value>()
+        .await?["models"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|m| m["kind"] != "zk")
+                .filter_map(|m| m["hash"].as_str()?.parse().ok())
+                .take(hibana_types::records::market::MAX_MODELS)
+                .collect()
+        })
+        .unwrap_or_default();
+    let attributes = hibana_types::records::market::ProviderAttributes {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        memory_mib: 1024,
+        gpu_model: String::new(),
+        gpu_count: 0,
+        region: "local".into(),
+        models,
+    };
+    match client.market_provider(provider).await? {
+        None => {
+            send(
+                ai.provider_key.clone(),
+                Message::RegisterProvider(RegisterProvider {
+                    attributes,
+                    price_per_block: Amount(1_000),
+                    price_per_token: DEVNET_PRICE_PER_TOKEN,
+                    endpoint: ai.provider.clone(),
+                    bond: hibana_types::records::market::MIN_PROVIDER_BOND,
+                }),
+            )
+            .await
+            .context("registering the provider")?;
+        }
+        Some(p) if p.endpoint != ai.provider || p.attributes != attributes => {
+            send(
+                ai.provider_key.clone(),
+                Message::UpdateProvider(UpdateProvider {
+                    attributes,
+                    price_per_block: p.price_per_block,
+                    price_per_token: DEVNET_PRICE_PER_TOKEN,
+                    endpoint: ai.provider.clone(),
+                }),
+            )
+            .await
+            .context("updating the provider's endpoint")?;
+        }
+        Some(_) => {}
+    }
+    let signer = hibana_roles::keys::voucher_signer(&ai.api_key).public_key();
+    let alice_address = alice.public_key().address();
+    let view = client.channels(alice_address, Some(operator)).await?;
+    let usable = view.channels.iter().any(|c| {
+        c.signer == signer
+            && c.settling_until.is_none()
+            && c.expires_at > view.height + hibana_roles::gateway::EXPIRY_MARGIN_BLOCKS
+            && c.remaining().0 > 0
+    });
+    if !usable {
+        send(
+            alice.clone(),
+            Message::OpenChannel(OpenChannel {
+                payee: operator,
+                signer: Some(signer),
+                deposit: hib(5),
+                expires_at: view.height + 1_000_000,
+            }),
+        )
+        .await
+        .context("opening alice's channel to the gateway")?;
+    }
+    // The gateway learns the provider's registration, then opens its channel to it.
+    ai.router.refresh_subnets().await;
+    ai.router.billing_upkeep().await;
+    Ok(())
 }

@@ -232,7 +232,7 @@ impl Keyring {
 }
 
 /// A plaintext development key, as `hibana devnet` writes them.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct DevKey {
     pub(crate) warning: String,
     pub(crate) name: String,

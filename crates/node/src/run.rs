@@ -143,7 +143,19 @@ pub(crate) fn models_dir() -> PathBuf {
 
 /// Loads or creates the provider's signing key in `home`.
 pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
-    let path = home.join("provider_key.json");
+    service_key(&home.join("provider_key.json"), "provider signing key")
+}
+
+/// Loads or creates the gateway operator's key in `home`: its account takes the clients'
+/// payments and pays the providers.
+pub(crate) fn operator_key(home: &Path) -> Result<SecretKey> {
+    service_key(&home.join("operator_key.json"), "gateway operator key")
+}
+
+/// Loads or creates the key of a service (`what`) in the file at `path`.
+fn service_key(path: &Path, what: &str) -> Result<SecretKey> {
+    let home = path.parent().unwrap_or(Path::new("."));
+    let path = path.to_path_buf();
     if let Ok(bytes) = std::fs::read(&path) {
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is corrupt", path.display()))?;
@@ -157,7 +169,7 @@ pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
     std::fs::create_dir_all(home)?;
     let key = SecretKey::generate();
     let file = serde_json::json!({
-        "warning": "provider signing key: keep this file private",
+        "warning": format!("{what}: keep this file private"),
         "public_key": key.public_key(),
         "secret_key": hex::encode(key.to_bytes()),
     });
@@ -176,7 +188,8 @@ pub(crate) struct ZkServing {
     pub(crate) capacity: usize,
 }
 
-/// Starts a provider in this process; returns its URL.
+/// Starts a provider in this process; returns its URL and the provider (to connect it to a
+/// chain, where it checks and redeems the vouchers it is paid with).
 pub(crate) async fn start_provider(
     home: &Path,
     models: Vec<String>,
@@ -184,7 +197,7 @@ pub(crate) async fn start_provider(
     addr: SocketAddr,
     price: Amount,
     capacity: usize,
-) -> Result<String> {
+) -> Result<(String, Arc<Provider>)> {
     let key = provider_key(home)?;
     let dir = models_dir();
     // `--models none`: only the auditor (and any ZK models), which need no model files.
@@ -217,8 +230,13 @@ pub(crate) async fn start_provider(
         Ok(Provider::load(&config, key)?.with_zk(service))
     })
     .await??;
-    let (addr, _task) = hibana_roles::provider::serve(Arc::new(provider), addr).await?;
-    Ok(format!("http://{addr}"))
+    let provider = Arc::new(provider.with_vouchers(home.join("vouchers.json")));
+    let (addr, _task) = hibana_roles::provider::serve(provider.clone(), addr).await?;
+    hibana_roles::provider::payments::redeem_in_background(
+        provider.clone(),
+        Duration::from_secs(5),
+    );
+    Ok((format!("http://{addr}"), provider))
 }
 
 /// Starts a gateway in this process, serving at most `max_in_flight` requests at once; returns
@@ -231,6 +249,7 @@ pub(crate) async fn start_gateway(
     timeout: Duration,
     miner_endpoints: EndpointPolicy,
     max_in_flight: usize,
+    operator: Option<SecretKey>,
 ) -> Result<(String, Arc<Gateway>)> {
     if providers.is_empty() && chain.is_none() {
         bail!(
@@ -245,6 +264,8 @@ pub(crate) async fn start_gateway(
         chain_rpc: chain,
         miner_endpoints,
         max_in_flight,
+        operator,
+        provider_deposit: hibana_roles::gateway::DEFAULT_PROVIDER_DEPOSIT,
     };
     let gateway = Arc::new(Gateway::new(config)?);
     let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;

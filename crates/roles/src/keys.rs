@@ -177,8 +177,15 @@ impl KeyFile {
         self.path.with_file_name("usage.json")
     }
 
-    /// Usage per key name, as last written by the gateway.
+    /// Usage per key name, as last written by the gateway: from its ledger when it bills
+    /// through channels, else from its usage file.
     pub fn load_usage(&self) -> std::collections::BTreeMap<String, KeyUsage> {
+        if let Some(dir) = self.path.parent()
+            && dir.join("ledger.json").exists()
+            && let Ok(state) = crate::gateway::ledger::read(dir)
+        {
+            return state.usage;
+        }
         std::fs::read(self.usage_path())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())

@@ -220,6 +220,18 @@ impl ApiError {
         }
     }
 
+    /// 402 for a key whose channel cannot pay for the request.
+    pub fn payment_required(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::PAYMENT_REQUIRED,
+            message: message.into(),
+            kind: "insufficient_quota",
+            code: Some("insufficient_quota"),
+            param: None,
+            retry_after: None,
+        }
+    }
+
     /// 404 for a path that is not an endpoint.
     pub fn unknown_endpoint() -> ApiError {
         ApiError {

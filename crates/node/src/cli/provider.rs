@@ -13,7 +13,9 @@ use hibana_types::{Address, Amount};
 
 use crate::{
     home::data_dir,
-    run::{ZkServing, provider_key, start_gateway, start_provider, wait_for_ctrl_c},
+    run::{
+        ZkServing, operator_key, provider_key, start_gateway, start_provider, wait_for_ctrl_c,
+    },
 };
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +46,10 @@ pub(crate) struct ProviderArgs {
     /// Generations decoded together (one batch); further requests wait.
     #[arg(long, default_value_t = 8)]
     capacity: usize,
+    /// JSON-RPC URL of a node: check the vouchers gateways pay with (`POST /v1/vouchers`)
+    /// against their channels, and redeem them there.
+    #[arg(long, env = "HIBANA_PROVIDER_CHAIN")]
+    chain: Option<String>,
 }
 
 /// The ZK models a provider proves inferences of (`POST /v1/zk/infer`).
@@ -95,6 +101,11 @@ pub(crate) struct GatewayArgs {
     /// network; refused by default, since anyone can register an endpoint).
     #[arg(long, env = "HIBANA_ALLOW_PRIVATE_ENDPOINTS")]
     allow_private_endpoints: bool,
+    /// Bill every key through the payment channel its account opened to the gateway's
+    /// operator (key in `<home>/operator_key.json`, made on first start; fund its account),
+    /// and pay priced providers through channels from it. Needs --chain.
+    #[arg(long, requires = "chain")]
+    bill: bool,
     /// Most inference requests served at once; more get 429 with Retry-After at once.
     #[arg(long, env = "HIBANA_GATEWAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     max_in_flight: usize,
@@ -105,6 +116,12 @@ enum GatewaySub {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// A key's usage: requests, tokens and what it was charged (in base units), as the
+    /// gateway's ledger holds it.
+    Usage {
+        /// The key's name.
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,7 +151,7 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<ExitCod
     let ProviderCommand::Serve(args) = cmd;
     let home = args.home.unwrap_or_else(|| data_dir().join("provider"));
     let price: Amount = args.price_per_token.parse()?;
-    let url = start_provider(
+    let (url, provider) = start_provider(
         &home,
         args.models,
         args.zk.serving()?,
@@ -143,6 +160,12 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<ExitCod
         args.capacity,
     )
     .await?;
+    if let Some(chain) = &args.chain {
+        provider
+            .payments()
+            .connect_chain(chain)
+            .map_err(|e| anyhow::anyhow!("--chain {chain}: {e}"))?;
+    }
     let key = provider_key(&home)?;
     if json {
         println!(
@@ -215,6 +238,17 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                 }
             }
         }
+        Some(GatewaySub::Usage { key }) => {
+            let usage = file.load_usage();
+            let Some(u) = usage.get(&key) else {
+                if file.load()?.iter().any(|k| k.name == key) {
+                    let u = hibana_roles::keys::KeyUsage::default();
+                    return print_usage(&key, &u, json);
+                }
+                anyhow::bail!("no key named {key:?}; see `hibana gateway keys list`");
+            };
+            return print_usage(&key, u, json);
+        }
         Some(GatewaySub::Keys(KeysCommand::Revoke { key })) => {
             let record = file.revoke(&key)?;
             println!("Revoked {:?}", record.name);
@@ -228,6 +262,11 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                 Duration::from_secs(args.timeout_secs),
                 EndpointPolicy::allowing_private(args.allow_private_endpoints),
                 args.max_in_flight,
+                if args.bill {
+                    Some(operator_key(&home)?)
+                } else {
+                    None
+                },
             )
             .await?;
             if json {
@@ -237,6 +276,22 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
             }
             wait_for_ctrl_c().await;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_usage(name: &str, u: &hibana_roles::keys::KeyUsage, json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::json!({"key": name, "usage": u}));
+    } else {
+        println!(
+            "{name}: {} requests, {} prompt and {} completion tokens, charged {} ({} base units)",
+            u.requests,
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.spent,
+            u.spent.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -51,14 +51,7 @@ impl Admission {
 
     /// The request's key, if it is one of the key file's and not revoked.
     pub(super) fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            // The scheme is case-insensitive (RFC 9110).
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(ApiError::bad_key)?;
+        let token = bearer(headers).ok_or_else(ApiError::bad_key)?;
         let mut cache = self.cache.lock();
         let modified = std::fs::metadata(self.keys.path())
             .and_then(|m| m.modified())
@@ -110,4 +103,15 @@ impl Admission {
             window.pop_back();
         }
     }
+}
+
+/// The secret of the request's `Authorization: Bearer` header.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        // The scheme is case-insensitive (RFC 9110).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }

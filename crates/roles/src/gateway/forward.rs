@@ -22,12 +22,14 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use hibana_types::{Hash, PublicKey};
+use hibana_types::{Hash, InferenceReceipt};
 use serde::Deserialize;
 
 use super::{
+    auth::bearer,
+    billing::{Billing, HoldError, Hold, Payer},
     providers::InFlight,
-    receipts,
+    receipts::{self, Expected},
     relay::stream_through,
     routing::Candidate,
     state::{BUSY_RETRY_AFTER_SECS, Gateway},
@@ -39,12 +41,59 @@ use crate::{
     provider::{MODEL_HEADER, RECEIPT_HEADER},
 };
 
-/// The fields of a request the gateway routes by.
+/// The fields of a request the gateway routes and bounds its cost by.
 #[derive(Deserialize)]
 struct Peek {
     model: Option<String>,
     #[serde(default)]
     stream: bool,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+}
+
+/// Tokens a chat template adds to the messages (roles, markers, a default system prompt).
+const TEMPLATE_TOKENS: u64 = 64;
+/// Completion tokens a provider produces when the request names no maximum.
+const DEFAULT_COMPLETION_TOKENS: u64 = 256;
+
+/// The most prompt and completion tokens a request for `path` can be charged for, if it is
+/// priced per token: a prompt has no more tokens than the request has bytes (every tokenizer
+/// here spends at least a byte per token) plus a chat template's own, and a completion no more
+/// than its `max_tokens`.
+fn token_bound(path: &str, body: &[u8], peek: &Peek) -> Option<(u64, u64)> {
+    let prompt = (body.len() as u64).saturating_add(TEMPLATE_TOKENS);
+    match path {
+        "/v1/embeddings" => Some((prompt, 0)),
+        "/v1/chat/completions" | "/v1/completions" => Some((
+            prompt,
+            peek.max_completion_tokens
+                .or(peek.max_tokens)
+                .map_or(DEFAULT_COMPLETION_TOKENS, u64::from),
+        )),
+        _ => None,
+    }
+}
+
+/// A request being billed: its payer and what it holds on the channels.
+pub(super) struct Billed {
+    pub(super) billing: Arc<Billing>,
+    pub(super) payer: Payer,
+    pub(super) hold: Hold,
+    /// The provider is a miner outside the market: no bond backs its answers, so the gateway
+    /// neither charges the client for them nor pays it (miners earn the subnet's emission).
+    pub(super) free: bool,
+}
+
+impl Billed {
+    /// Charges the answer's receipt before it is sent.
+    pub(super) fn charge(&self, receipt: &InferenceReceipt) -> Result<(), String> {
+        if self.free {
+            let mut unpriced = receipt.clone();
+            unpriced.body.price = hibana_types::Amount::ZERO;
+            return self.billing.charge(&self.payer, &self.hold, &unpriced);
+        }
+        self.billing.charge(&self.payer, &self.hold, receipt)
+    }
 }
 
 /// Forwards a request for `path` to the providers of its model.
@@ -65,6 +114,8 @@ async fn forward_inner(
     path: &'static str,
 ) -> Result<Response, ApiError> {
     let key = g.admission.authenticate(request.headers())?;
+    // The secret signs the key's vouchers when the request is billed (see `billing`).
+    let secret = bearer(request.headers()).unwrap_or_default().to_string();
     // The slot comes before the body is read, so the bodies held are bounded too; and before
     // the rate limit, so a refusal for load does not use up the key's minute.
     let slot = g.take_slot()?;
@@ -76,9 +127,20 @@ async fn forward_inner(
     let streamed = peek.stream && matches!(path, "/v1/chat/completions" | "/v1/completions");
     let model = peek
         .model
+        .clone()
         .filter(|m| !m.is_empty())
         .ok_or_else(|| ApiError::invalid(Some("model"), "model is required"))?;
     let candidates = g.candidates(&model)?;
+    let tokens = token_bound(path, &body, &peek);
+    // A priced request is billed to the key's channel; a key without one gets 402 now.
+    let billing = g.billing().filter(|_| tokens.is_some());
+    let payer = match &billing {
+        Some(b) => Some(
+            b.payer(&key, &secret).await?,
+        ),
+        None => None,
+    };
+    let reads_chain = g.reads_chain();
     let mut failures = Vec::new();
     let mut full = 0usize;
     // The client's exact bytes go to every provider, so that the receipt, which covers the
@@ -88,9 +150,73 @@ async fn forward_inner(
         provider: p,
         key: provider_key,
         model: serve,
+        model_hash,
+        terms,
     } in candidates
     {
         let url = format!("{}{}", p.url, path);
+        // With a chain, who the provider is and what it may charge come from its
+        // registration; what it says of itself only has to agree.
+        if reads_chain {
+            let Some(t) = &terms else {
+                failures.push(format!("{}: not registered on chain", p.url));
+                continue;
+            };
+            if t.address != provider_key.address() {
+                failures.push(format!(
+                    "{}: its key is not the one of {} registered on chain",
+                    p.url, t.address
+                ));
+                continue;
+            }
+            if let Some(h) = model_hash
+                && !t.models.contains(&h)
+            {
+                failures.push(format!("{}: model {h} is not registered on chain", p.url));
+                continue;
+            }
+        }
+        let expected = Expected {
+            key: provider_key,
+            request: request_hash,
+            model: model_hash,
+            // A miner outside the market names its own price; it is not charged (below).
+            price_per_token: terms
+                .as_ref()
+                .filter(|t| t.market)
+                .map(|t| t.price_per_token),
+            tokens,
+        };
+        let billed = match (&billing, &payer) {
+            (Some(b), Some(payer)) => {
+                let per_token = terms.as_ref().map_or(0, |t| t.price_per_token.0);
+                let (prompt, completion) = tokens.unwrap_or_default();
+                let most = per_token.saturating_mul(u128::from(prompt + completion));
+                let priced = terms.as_ref().filter(|_| most > 0).map(|t| t.address);
+                match b.hold(payer, priced, most) {
+                    Ok(hold) => Some(Billed {
+                        billing: b.clone(),
+                        payer: payer.clone(),
+                        hold,
+                        free: !terms.as_ref().is_some_and(|t| t.market),
+                    }),
+                    Err(HoldError::Client(left)) => {
+                        return Err(ApiError::payment_required(format!(
+                            "The payment channel of key `{}` has {left} base units left that no request in flight holds; this request may cost up to {most}. Top it up with `hibana channel top-up`.",
+                            key.name
+                        )));
+                    }
+                    Err(HoldError::Provider) => {
+                        failures.push(format!(
+                            "{}: the gateway has no funded channel to it yet",
+                            p.url
+                        ));
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         let Some(in_flight) = InFlight::try_new(&p, &slot) else {
             full += 1;
             continue;
@@ -141,18 +267,9 @@ async fn forward_inner(
                 );
             }
             Ok(resp) if streamed => {
-                stream_through(
-                    &g,
-                    &p,
-                    resp,
-                    provider_key,
-                    request_hash,
-                    key.clone(),
-                    in_flight,
-                )
-                .await
+                stream_through(&g, &p, resp, expected, key.clone(), billed, in_flight).await
             }
-            Ok(resp) => whole_answer(&g, resp, provider_key, request_hash, &key)
+            Ok(resp) => whole_answer(&g, resp, &expected, &key, billed.as_ref())
                 .await
                 .map_err(|e| format!("{url}: {e}")),
         };
@@ -193,13 +310,14 @@ async fn forward_inner(
     ))
 }
 
-/// A non-streamed answer, passed on with its receipt once the receipt checks out.
+/// A non-streamed answer, passed on with its receipt once the receipt checks out and the
+/// answer is charged.
 async fn whole_answer(
     g: &Gateway,
     resp: reqwest::Response,
-    provider_key: PublicKey,
-    request_hash: Hash,
+    expected: &Expected,
     key: &ApiKeyRecord,
+    billed: Option<&Billed>,
 ) -> Result<Response, String> {
     let receipt_hex = resp
         .headers()
@@ -208,13 +326,11 @@ async fn whole_answer(
         .map(str::to_string)
         .ok_or("no receipt in the answer")?;
     let bytes = limits::read_body(resp, limits::MAX_ANSWER_BYTES).await?;
-    let receipt = receipts::check(
-        &receipt_hex,
-        &provider_key,
-        &request_hash,
-        &Hash::digest(&bytes),
-    )?;
-    g.usage.record(key, &receipt);
+    let receipt = receipts::check(&receipt_hex, expected, &Hash::digest(&bytes))?;
+    match billed {
+        Some(b) => b.charge(&receipt)?,
+        None => g.usage.record(key, &receipt),
+    }
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -256,6 +372,8 @@ mod tests {
                 chain_rpc: None,
                 miner_endpoints: Default::default(),
                 max_in_flight,
+                operator: None,
+                provider_deposit: Default::default(),
             })
             .unwrap(),
         );

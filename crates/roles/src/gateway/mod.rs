@@ -27,8 +27,10 @@
 //! them to the HTTP routes.
 
 mod auth;
+mod billing;
 mod forward;
 mod health;
+pub mod ledger;
 mod providers;
 mod receipts;
 mod relay;
@@ -37,7 +39,7 @@ mod state;
 mod subnets;
 mod usage;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -50,7 +52,8 @@ use serde_json::json;
 use self::forward::forward;
 pub use self::{
     providers::IN_FLIGHT_PER_PROVIDER_SLOT,
-    state::{DEFAULT_MAX_IN_FLIGHT, Gateway, GatewayConfig},
+    billing::{Billing, EXPIRY_MARGIN_BLOCKS},
+    state::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROVIDER_DEPOSIT, Gateway, GatewayConfig},
 };
 use crate::{openai::ApiError, provider::MAX_BODY_BYTES};
 
@@ -100,6 +103,18 @@ pub async fn serve(
             background.usage.save();
         }
     });
+    // Billing waits on the chain (a redemption, opening a channel): it runs beside the health
+    // checks, never in their way.
+    let billing = gateway.clone();
+    tokio::spawn(async move {
+        let mut tick =
+            tokio::time::interval(billing.config.health_interval.max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            billing.billing_upkeep().await;
+        }
+    });
     let listener = crate::listen(addr)?;
     let local = listener.local_addr()?;
     let app = router(gateway);
@@ -132,7 +147,10 @@ async fn usage(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let key = g.admission.admit(&headers)?;
-    let usage = g.usage.of(&key.name);
+    let usage = match g.billing() {
+        Some(b) => b.ledger.usage(&key.name),
+        None => g.usage.of(&key.name),
+    };
     Ok(Json(
         json!({"key": key.name, "account": key.account, "usage": usage}),
     ))
@@ -155,6 +173,7 @@ async fn router_table(
                 "provider": s.health.as_ref().map(|h| h.provider),
                 "models": s.health.as_ref().map(|h| h.models.iter().map(|m| m.id.clone()).collect::<Vec<_>>()),
                 "subnets": s.subnets,
+                "terms": s.terms,
                 "latency_ms": s.latency_ms,
                 "in_flight": s.in_flight,
                 "served": s.served,

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use hibana_types::PublicKey;
+use hibana_types::{Address, Amount, Hash, PublicKey};
 use parking_lot::RwLock;
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -56,6 +56,22 @@ pub(super) struct Membership {
     pub(super) incentive: f64,
     /// The model hash it registered.
     pub(super) model: String,
+    /// The account it registered with: its receipts must be signed by that account's key.
+    pub(super) account: Address,
+}
+
+/// What the chain says of a provider: who it is, what it charges and serves. A receipt is
+/// checked against these, never against what the provider says of itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct Terms {
+    /// Its account: receipts must be signed by the key of this address.
+    pub(super) address: Address,
+    /// Most it may charge per token (0 for a miner that is not a market provider).
+    pub(super) price_per_token: Amount,
+    /// The model hashes it registered.
+    pub(super) models: Vec<Hash>,
+    /// Registered in the compute market (with a bond that a challenge can slash).
+    pub(super) market: bool,
 }
 
 /// What the gateway knows of one provider.
@@ -69,6 +85,8 @@ pub(super) struct ProviderState {
     pub(super) served: u64,
     pub(super) failures: u64,
     pub(super) subnets: Vec<Membership>,
+    /// Its registration on chain, when the gateway reads a chain.
+    pub(super) terms: Option<Terms>,
 }
 
 /// A provider by base URL, with what the gateway knows of it.

@@ -9,13 +9,13 @@ use axum::{
     response::Response,
 };
 use futures_util::StreamExt;
-use hibana_types::{Hash, PublicKey};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
+    forward::Billed,
     providers::{InFlight, ProviderHandle},
-    receipts,
+    receipts::{self, Expected},
     state::Gateway,
 };
 use crate::{
@@ -31,9 +31,9 @@ pub(super) async fn stream_through(
     g: &Arc<Gateway>,
     p: &Arc<ProviderHandle>,
     resp: reqwest::Response,
-    provider_key: PublicKey,
-    request_hash: Hash,
+    expected: Expected,
     key: ApiKeyRecord,
+    billed: Option<Billed>,
     in_flight: InFlight,
 ) -> Result<Response, String> {
     let idle = g.config.request_timeout;
@@ -94,13 +94,14 @@ pub(super) async fn stream_through(
                         .strip_prefix(':')
                         .and_then(|c| c.trim_start().strip_prefix(RECEIPT_COMMENT.trim_end()))
                     {
-                        outcome = receipts::check(
-                            hex.trim(),
-                            &provider_key,
-                            &request_hash,
-                            &hasher.finish(),
-                        )
-                        .map(|r| g.usage.record(&key, &r));
+                        outcome = receipts::check(hex.trim(), &expected, &hasher.finish())
+                            .and_then(|r| match &billed {
+                                Some(b) => b.charge(&r),
+                                None => {
+                                    g.usage.record(&key, &r);
+                                    Ok(())
+                                }
+                            });
                         if outcome.is_ok() {
                             let _ = tx
                                 .send(Ok(Bytes::from(format!(

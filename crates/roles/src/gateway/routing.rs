@@ -10,9 +10,9 @@ use std::sync::{
 };
 
 use axum::http::StatusCode;
-use hibana_types::PublicKey;
+use hibana_types::{Hash, PublicKey};
 
-use super::providers::ProviderHandle;
+use super::providers::{ProviderHandle, Terms};
 use crate::openai::ApiError;
 
 /// One provider to try for a request.
@@ -22,6 +22,11 @@ pub(super) struct Candidate {
     pub(super) key: PublicKey,
     /// The model to ask it for, when the client named a subnet or a kind of model.
     pub(super) model: Option<String>,
+    /// The content hash its receipt must name: the model it registered for the subnet, or
+    /// the one it lists under the id asked for.
+    pub(super) model_hash: Option<Hash>,
+    /// Its registration on chain, if the gateway reads one.
+    pub(super) terms: Option<Terms>,
 }
 
 /// Where to send a request for `model`, in the order to try; `next` rotates the order among
@@ -53,19 +58,21 @@ pub(super) fn candidates(
         // A model named by id or hash goes as asked; one named by its kind (`audit`,
         // `chat`) goes to the provider's model of that kind, under its id.
         let target = match h.models.iter().find(|m| m.id == model || m.hash == model) {
-            Some(_) => Some(None),
+            Some(m) => Some((None, m.hash.parse().ok())),
             None => h
                 .models
                 .iter()
                 .find(|m| m.kind == model)
-                .map(|m| Some(m.id.clone())),
+                .map(|m| (Some(m.id.clone()), m.hash.parse().ok())),
         };
-        if let Some(rewrite) = target {
+        if let Some((rewrite, model_hash)) = target {
             known = true;
             let candidate = Candidate {
                 provider: p.clone(),
                 key: h.provider,
                 model: rewrite,
+                model_hash,
+                terms: state.terms.clone(),
             };
             if state.healthy {
                 let load = (h.active + state.in_flight) * 1000 / h.capacity.max(1);
@@ -114,6 +121,8 @@ fn subnet_candidates(
                     provider: p.clone(),
                     key: h.provider,
                     model: Some(m.model.clone()),
+                    model_hash: m.model.parse().ok(),
+                    terms: state.terms.clone(),
                 },
             ));
             continue;
@@ -121,7 +130,14 @@ fn subnet_candidates(
         let load = (h.active + state.in_flight) as f64 / h.capacity.max(1) as f64;
         let latency = state.latency_ms.unwrap_or(1000.0) / 1000.0;
         let weight = (m.incentive + 0.01) / ((1.0 + latency) * (1.0 + load));
-        rows.push((weight, h.price(), p.clone(), h.provider, m.model.clone()));
+        rows.push((
+            weight,
+            h.price(),
+            p.clone(),
+            h.provider,
+            m.model.clone(),
+            state.terms.clone(),
+        ));
     }
     if rows.is_empty() && standby.is_empty() {
         return Err(ApiError::server(
@@ -138,7 +154,7 @@ fn subnet_candidates(
     let mut rng = rand::thread_rng();
     let mut keyed: Vec<(f64, Candidate)> = rows
         .into_iter()
-        .map(|(weight, price, p, key, model)| {
+        .map(|(weight, price, p, key, model, terms)| {
             let price_factor = match price {
                 Some(pr) if pr > 0.0 && cheapest.is_finite() => (cheapest + 1.0) / (pr + 1.0),
                 _ => 1.0,
@@ -150,7 +166,9 @@ fn subnet_candidates(
                 Candidate {
                     provider: p,
                     key,
+                    model_hash: model.parse().ok(),
                     model: Some(model),
+                    terms,
                 },
             )
         })

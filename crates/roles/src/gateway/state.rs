@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::{
     auth::Admission,
+    billing::Billing,
     health,
     providers::{ProviderHandle, Slot},
     routing::{self, Candidate},
@@ -48,7 +49,16 @@ pub struct GatewayConfig {
     pub miner_endpoints: EndpointPolicy,
     /// Most requests served at once (inference endpoints); more get 429 with `Retry-After`.
     pub max_in_flight: usize,
+    /// The operator's key: with a chain, the gateway bills every key through its payment
+    /// channel to this account and pays providers through channels from it.
+    pub operator: Option<hibana_types::SecretKey>,
+    /// Deposit of each channel the gateway opens to a provider, and of each top-up.
+    pub provider_deposit: hibana_types::Amount,
 }
+
+/// Deposit of a gateway's channel to a provider by default.
+pub const DEFAULT_PROVIDER_DEPOSIT: hibana_types::Amount =
+    hibana_types::Amount(5 * hibana_types::BASE_UNITS_PER_HIB);
 
 /// The gateway's shared state.
 pub struct Gateway {
@@ -65,6 +75,8 @@ pub struct Gateway {
     pub(super) usage: UsageBook,
     /// One permit per request the gateway may serve at once.
     slots: Arc<Semaphore>,
+    /// Billing through payment channels, once the chain answered.
+    billing: RwLock<Option<Arc<Billing>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -102,6 +114,7 @@ impl Gateway {
             admission: Admission::new(config.keys.clone()),
             usage: UsageBook::load(&config.keys),
             slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            billing: RwLock::new(None),
             config,
         })
     }
@@ -118,6 +131,7 @@ impl Gateway {
             return;
         };
         let miners = subnets::miners(&chain).await;
+        let market = subnets::market(&chain).await;
         let policy = self.config.miner_endpoints;
         let mut allowed = HashMap::new();
         for (url, memberships) in miners {
@@ -132,7 +146,65 @@ impl Gateway {
                 }
             }
         }
-        subnets::apply(allowed, &self.providers, &self.miner_http);
+        subnets::apply(allowed, market.as_ref(), &self.providers, &self.miner_http);
+    }
+
+    /// Whether the gateway reads a chain: then a provider's key, price and models come from
+    /// its registration there.
+    pub(super) fn reads_chain(&self) -> bool {
+        self.chain.read().is_some()
+    }
+
+    /// Billing, once it started.
+    pub(super) fn billing(&self) -> Option<Arc<Billing>> {
+        self.billing.read().clone()
+    }
+
+    /// Starts billing if the gateway has an operator key and a chain and has not yet.
+    pub async fn start_billing(&self) -> std::io::Result<Option<Arc<Billing>>> {
+        if let Some(b) = self.billing() {
+            return Ok(Some(b));
+        }
+        let (Some(operator), Some(chain)) = (self.config.operator.clone(), self.chain.read().clone())
+        else {
+            return Ok(None);
+        };
+        let dir = self
+            .config
+            .keys
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let billing = Arc::new(
+            Billing::new(operator, chain, &dir, self.config.provider_deposit).await?,
+        );
+        *self.billing.write() = Some(billing.clone());
+        tracing::info!(operator = %billing.operator(), "billing through payment channels");
+        Ok(Some(billing))
+    }
+
+    /// One round of billing upkeep (see [`Billing::upkeep`]) over the priced market providers
+    /// the gateway routes to.
+    pub async fn billing_upkeep(&self) {
+        let billing = match self.start_billing().await {
+            Ok(Some(b)) => b,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start billing yet");
+                return;
+            }
+        };
+        let providers: std::collections::BTreeMap<_, _> = self
+            .snapshot()
+            .iter()
+            .filter_map(|p| {
+                let s = p.state.read();
+                let t = s.terms.as_ref()?;
+                (t.market && t.price_per_token.0 > 0).then(|| (t.address, p.url.clone()))
+            })
+            .collect();
+        billing.upkeep(&providers, &self.miner_http).await;
     }
 
     /// Polls every provider's health once.

@@ -10,6 +10,7 @@
 
 mod auditing;
 mod embed;
+pub mod payments;
 mod proving;
 mod receipts;
 mod state;
@@ -56,6 +57,7 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/zk/infer", post(zk_infer))
         .route("/v1/audit", post(audit_contract))
+        .route("/v1/vouchers", post(payments::take_voucher))
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

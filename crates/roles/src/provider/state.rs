@@ -69,6 +69,8 @@ pub struct Provider {
     /// Audits running at once: one per core (an audit is CPU-bound and quick).
     pub(super) audit_permits: Arc<Semaphore>,
     pub(super) active: AtomicUsize,
+    /// The vouchers gateways paid it with.
+    pub(super) payments: super::payments::Payments,
 }
 
 /// The state the provider's HTTP handlers share.
@@ -115,7 +117,19 @@ impl Provider {
                 std::thread::available_parallelism().map_or(1, usize::from),
             )),
             active: AtomicUsize::new(0),
+            payments: super::payments::Payments::open(config.models_dir.join("vouchers.json")),
         })
+    }
+
+    /// Keeps the vouchers it is paid with in `path` (default: beside the models).
+    pub fn with_vouchers(mut self, path: std::path::PathBuf) -> Provider {
+        self.payments = super::payments::Payments::open(path);
+        self
+    }
+
+    /// The vouchers it holds, and the chain it checks and redeems them on.
+    pub fn payments(&self) -> &super::payments::Payments {
+        &self.payments
     }
 
     /// Also serves proved inference of these ZK models at `POST /v1/zk/infer`.
