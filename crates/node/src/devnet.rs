@@ -404,7 +404,10 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
     if !funding.is_empty() {
         let receipt = client.send(&alice, funding, None).await?;
         if !receipt.is_success() {
-            bail!("funding the provider and the operator failed: {:?}", receipt.outcome);
+            bail!(
+                "funding the provider and the operator failed: {:?}",
+                receipt.outcome
+            );
         }
     }
     let models: Vec<hibana_types::Hash> = reqwest::get(format!("{}/health", ai.provider))

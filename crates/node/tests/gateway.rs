@@ -422,9 +422,87 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
     let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert!(body["usage"]["requests"].as_u64().unwrap() >= 6, "{body}");
 
-    // A key over its rate limit gets 429; a revoked key 401.
+    // Every paid answer moved alice's HIB: through her channel to the gateway's operator, and
+    // from the operator through its channel to the provider. Once both are redeemed, the
+    // key's usage, both channels and the provider's registered price agree to the base unit.
     let home_s = home.to_str().unwrap();
     let gw_home = format!("{home_s}/gateway");
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(BIN).arg("--json").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let keys = cli(&["gateway", "--home", &gw_home, "keys", "list"]);
+    let demo = keys[0]["name"].as_str().unwrap().to_string();
+    let operator = info["operator"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (spent, usage) = loop {
+        let usage = cli(&["gateway", "--home", &gw_home, "usage", &demo]);
+        let spent = usage["usage"]["spent"].as_str().unwrap().to_string();
+        let paid = cli(&["channel", "status", "--payer", "alice", "--home", home_s]);
+        let passed_on = cli(&["channel", "status", "--payer", operator, "--home", home_s]);
+        let (a, p) = (&paid["channels"][0], &passed_on["channels"][0]);
+        if spent != "0" && a["redeemed"] == spent.as_str() && p["redeemed"] == spent.as_str() {
+            assert_eq!(a["payee"].as_str(), Some(operator));
+            assert_eq!(p["payee"], info["provider_account"]);
+            break (spent, usage);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "channels never caught up with usage {spent}: {a} / {p}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let registered = cli(&[
+        "market",
+        "provider",
+        "show",
+        info["provider_account"].as_str().unwrap(),
+        "--home",
+        home_s,
+    ]);
+    let price: u128 = registered["price_per_token"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tokens = usage["usage"]["prompt_tokens"].as_u64().unwrap()
+        + usage["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(price > 0);
+    assert_eq!(
+        spent.parse::<u128>().unwrap(),
+        price * u128::from(tokens),
+        "{usage}"
+    );
+    // A key whose account opened no channel to the gateway gets 402, not a free answer.
+    let unpaid = cli(&[
+        "gateway",
+        "--home",
+        &gw_home,
+        "keys",
+        "create",
+        "unpaid",
+        "--account",
+        info["accounts"][1]["address"].as_str().unwrap(),
+    ]);
+    let (got, text) = http(
+        gw,
+        "POST",
+        "/v1/embeddings",
+        unpaid["key"].as_str(),
+        br#"{"model":"all-minilm-l6-v2","input":"free?"}"#,
+    );
+    assert_eq!(got, 402, "{text}");
+    assert!(
+        text.contains("insufficient_quota") && text.contains("hibana channel open"),
+        "{text}"
+    );
+
+    // A key over its rate limit gets 429; a revoked key 401.
     let created = Command::new(BIN)
         .args([
             "--json",

@@ -340,6 +340,8 @@ async fn main() {
             chain_rpc: None,
             miner_endpoints: Default::default(),
             max_in_flight: gateway::DEFAULT_MAX_IN_FLIGHT,
+            operator: None,
+            provider_deposit: Default::default(),
         })
         .unwrap(),
     );

@@ -294,6 +294,8 @@ async fn main() -> ExitCode {
             chain_rpc: None,
             miner_endpoints: Default::default(),
             max_in_flight: o.max_in_flight,
+            operator: None,
+            provider_deposit: Default::default(),
         })
         .unwrap(),
     );

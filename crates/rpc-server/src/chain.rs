@@ -26,8 +26,8 @@ use hibana_rpc::api::{
 };
 
 use crate::{
-    errors::{invalid_params, node_error},
     channels::ChannelsHandler,
+    errors::{invalid_params, node_error},
     market::MarketHandler,
     subnets::SubnetsHandler,
 };

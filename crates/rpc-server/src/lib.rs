@@ -14,8 +14,8 @@
 #![forbid(unsafe_code)]
 
 mod chain;
-mod errors;
 mod channels;
+mod errors;
 mod market;
 mod subnets;
 

@@ -32,7 +32,7 @@ pub use api::{
     AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, Lookup, TxView,
     ZkInferenceView, ZkModelView,
 };
-pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use channels::ChannelsView;
+pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};

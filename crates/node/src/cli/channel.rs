@@ -151,7 +151,11 @@ async fn expiry(client: &RpcClient, blocks: u64) -> Result<u64> {
 }
 
 /// `hibana channel …`.
-pub(crate) async fn channel(cmd: ChannelCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+pub(crate) async fn channel(
+    cmd: ChannelCommand,
+    rpc: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
     match cmd {
         ChannelCommand::Open {
             to,
@@ -211,9 +215,7 @@ pub(crate) async fn channel(cmd: ChannelCommand, rpc: Option<&str>, json: bool) 
                 }
                 (None, Some(payer)) => {
                     let payer = resolve_account(&payer, home, None)?;
-                    let payee = payee
-                        .map(|p| resolve_account(&p, home, None))
-                        .transpose()?;
+                    let payee = payee.map(|p| resolve_account(&p, home, None)).transpose()?;
                     let view = client.channels(payer, payee).await?;
                     (view.height, view.channels)
                 }
@@ -231,7 +233,13 @@ pub(crate) async fn channel(cmd: ChannelCommand, rpc: Option<&str>, json: bool) 
             Ok(ExitCode::SUCCESS)
         }
         ChannelCommand::Close { channel, tx } => {
-            sign_and_send(rpc, Message::CloseChannel(CloseChannel { channel }), &tx, json).await
+            sign_and_send(
+                rpc,
+                Message::CloseChannel(CloseChannel { channel }),
+                &tx,
+                json,
+            )
+            .await
         }
         ChannelCommand::Redeem { vouchers, tx } => {
             let vouchers = vouchers

@@ -14,9 +14,7 @@ use hibana_types::{
 };
 
 use crate::{
-    cli::common::{
-        NodeHome, TxFlags, client, resolve_account, send, sign_and_send, signing_key,
-    },
+    cli::common::{NodeHome, TxFlags, client, resolve_account, send, sign_and_send, signing_key},
     output::print_json,
 };
 

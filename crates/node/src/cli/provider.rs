@@ -13,9 +13,7 @@ use hibana_types::{Address, Amount};
 
 use crate::{
     home::data_dir,
-    run::{
-        ZkServing, operator_key, provider_key, start_gateway, start_provider, wait_for_ctrl_c,
-    },
+    run::{ZkServing, operator_key, provider_key, start_gateway, start_provider, wait_for_ctrl_c},
 };
 
 #[derive(Debug, Subcommand)]
@@ -286,11 +284,7 @@ fn print_usage(name: &str, u: &hibana_roles::keys::KeyUsage, json: bool) -> Resu
     } else {
         println!(
             "{name}: {} requests, {} prompt and {} completion tokens, charged {} ({} base units)",
-            u.requests,
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.spent,
-            u.spent.0
+            u.requests, u.prompt_tokens, u.completion_tokens, u.spent, u.spent.0
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -143,14 +143,11 @@ impl Billing {
     }
 
     /// The channel through which the key with `secret` pays, read from the chain unless known.
-    pub(super) async fn payer(
-        &self,
-        key: &ApiKeyRecord,
-        secret: &str,
-    ) -> Result<Payer, ApiError> {
+    pub(super) async fn payer(&self, key: &ApiKeyRecord, secret: &str) -> Result<Payer, ApiError> {
         let signer = crate::keys::voucher_signer(secret);
         let known = self.by_key.lock().get(&key.key_hash).copied();
-        let usable = known.filter(|id| self.channels.lock().get(id).is_some_and(|c| self.usable(c)));
+        let usable =
+            known.filter(|id| self.channels.lock().get(id).is_some_and(|c| self.usable(c)));
         let channel = match usable {
             Some(id) => id,
             None => self.find_channel(key, signer.public_key()).await?,
@@ -452,7 +449,9 @@ impl Billing {
             Ok(r) if r.status().is_success() => {
                 self.pushed.lock().insert(id, nonce);
             }
-            Ok(r) => tracing::warn!(%provider, status = %r.status(), "a provider refused its voucher"),
+            Ok(r) => {
+                tracing::warn!(%provider, status = %r.status(), "a provider refused its voucher")
+            }
             Err(e) => tracing::warn!(%provider, error = %e, "cannot hand a provider its voucher"),
         }
     }

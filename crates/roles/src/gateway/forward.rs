@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use super::{
     auth::bearer,
-    billing::{Billing, HoldError, Hold, Payer},
+    billing::{Billing, Hold, HoldError, Payer},
     providers::InFlight,
     receipts::{self, Expected},
     relay::stream_through,
@@ -135,9 +135,7 @@ async fn forward_inner(
     // A priced request is billed to the key's channel; a key without one gets 402 now.
     let billing = g.billing().filter(|_| tokens.is_some());
     let payer = match &billing {
-        Some(b) => Some(
-            b.payer(&key, &secret).await?,
-        ),
+        Some(b) => Some(b.payer(&key, &secret).await?),
         None => None,
     };
     let reads_chain = g.reads_chain();

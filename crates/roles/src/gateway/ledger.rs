@@ -70,7 +70,10 @@ impl LedgerState {
         u.prompt_tokens += u64::from(e.prompt_tokens);
         u.completion_tokens += u64::from(e.completion_tokens);
         u.spent = u.spent.checked_add(e.price).unwrap_or(u.spent);
-        for (book, v) in [(&mut self.clients, e.client), (&mut self.providers, e.provider)] {
+        for (book, v) in [
+            (&mut self.clients, e.client),
+            (&mut self.providers, e.provider),
+        ] {
             if let Some(v) = v {
                 let newer = book
                     .get(&v.voucher.voucher.channel)
@@ -176,7 +179,13 @@ impl Ledger {
 
     /// Usage of the key named `name`.
     pub fn usage(&self, name: &str) -> KeyUsage {
-        self.state.lock().0.usage.get(name).cloned().unwrap_or_default()
+        self.state
+            .lock()
+            .0
+            .usage
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Folds the log into a new snapshot and empties the log.
@@ -191,10 +200,7 @@ impl Ledger {
 /// Appends `bytes` to the file at `path` (tests tear a line with it).
 #[cfg(test)]
 fn append(path: &Path, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     f.write_all(bytes).unwrap();
 }
 
@@ -240,7 +246,12 @@ mod tests {
                     .unwrap();
             }
             // An error records nothing.
-            assert!(ledger.record(|_, _| Err::<Entry, _>("no")).unwrap().is_err());
+            assert!(
+                ledger
+                    .record(|_, _| Err::<Entry, _>("no"))
+                    .unwrap()
+                    .is_err()
+            );
         }
         append(&dir.path().join("ledger.log"), b"{\"seq\": 4, \"key\"");
         let state = read(dir.path()).unwrap();

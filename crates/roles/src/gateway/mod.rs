@@ -51,8 +51,8 @@ use serde_json::json;
 
 use self::forward::forward;
 pub use self::{
-    providers::IN_FLIGHT_PER_PROVIDER_SLOT,
     billing::{Billing, EXPIRY_MARGIN_BLOCKS},
+    providers::IN_FLIGHT_PER_PROVIDER_SLOT,
     state::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROVIDER_DEPOSIT, Gateway, GatewayConfig},
 };
 use crate::{openai::ApiError, provider::MAX_BODY_BYTES};

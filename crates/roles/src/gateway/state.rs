@@ -165,7 +165,8 @@ impl Gateway {
         if let Some(b) = self.billing() {
             return Ok(Some(b));
         }
-        let (Some(operator), Some(chain)) = (self.config.operator.clone(), self.chain.read().clone())
+        let (Some(operator), Some(chain)) =
+            (self.config.operator.clone(), self.chain.read().clone())
         else {
             return Ok(None);
         };
@@ -176,9 +177,8 @@ impl Gateway {
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
-        let billing = Arc::new(
-            Billing::new(operator, chain, &dir, self.config.provider_deposit).await?,
-        );
+        let billing =
+            Arc::new(Billing::new(operator, chain, &dir, self.config.provider_deposit).await?);
         *self.billing.write() = Some(billing.clone());
         tracing::info!(operator = %billing.operator(), "billing through payment channels");
         Ok(Some(billing))

@@ -132,9 +132,15 @@ pub(super) async fn take_voucher(
         .ok_or_else(|| ApiError::invalid(None, format!("channel {id} does not exist")))?;
     let me = p.key.public_key().address();
     let reason = if channel.payee != me {
-        Some(format!("channel {id} pays {}, not this provider", channel.payee))
+        Some(format!(
+            "channel {id} pays {}, not this provider",
+            channel.payee
+        ))
     } else if channel.signer != v.signer {
-        Some(format!("channel {id} honours {}, not {}", channel.signer, v.signer))
+        Some(format!(
+            "channel {id} honours {}, not {}",
+            channel.signer, v.signer
+        ))
     } else if v.voucher.cumulative > channel.deposit {
         Some(format!(
             "the voucher promises {}, more than the deposit {}",
@@ -149,9 +155,9 @@ pub(super) async fn take_voucher(
         return Err(ApiError::invalid(None, reason));
     }
     let mut latest = p.payments.latest.lock();
-    let newer = latest
-        .get(&id)
-        .is_none_or(|old| old.voucher.nonce < v.voucher.nonce && old.voucher.cumulative <= v.voucher.cumulative);
+    let newer = latest.get(&id).is_none_or(|old| {
+        old.voucher.nonce < v.voucher.nonce && old.voucher.cumulative <= v.voucher.cumulative
+    });
     if newer {
         latest.insert(id, v);
         p.payments
