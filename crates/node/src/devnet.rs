@@ -26,7 +26,7 @@ use crate::{
     home::{Home, NodeConfig, data_dir},
     keys,
     output::{program, shell_arg},
-    run::{ZkServing, models_dir, run_node, start_gateway, start_provider},
+    run::{GatewaySettings, ZkServing, models_dir, run_node, start_gateway, start_provider},
 };
 
 /// Arguments of `hibana devnet`.
@@ -330,14 +330,16 @@ pub(crate) async fn start_devnet_ai(
     let operator = crate::run::operator_key(&gateway_home)?;
     let (gateway, router) = start_gateway(
         &gateway_home,
-        vec![provider.clone()],
-        None,
+        GatewaySettings {
+            providers: vec![provider.clone()],
+            chain: None,
+            timeout: Duration::from_secs(120),
+            // A devnet's miners all listen on loopback.
+            miner_endpoints: EndpointPolicy::AnyAddress,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            operator: Some(operator.clone()),
+        },
         gateway_addr,
-        Duration::from_secs(120),
-        // A devnet's miners all listen on loopback.
-        EndpointPolicy::AnyAddress,
-        DEFAULT_MAX_IN_FLIGHT,
-        Some(operator.clone()),
     )
     .await?;
     // Where `hibana audit --remote --home …` and other clients find this devnet's gateway.

@@ -239,32 +239,42 @@ pub(crate) async fn start_provider(
     Ok((format!("http://{addr}"), provider))
 }
 
-/// Starts a gateway in this process, serving at most `max_in_flight` requests at once; returns
-/// its URL.
+/// How a gateway started in this process runs (see [`GatewayConfig`]).
+pub(crate) struct GatewaySettings {
+    /// Provider base URLs.
+    pub(crate) providers: Vec<String>,
+    /// JSON-RPC URL of a node, to route to subnet miners and bill through channels.
+    pub(crate) chain: Option<String>,
+    /// Time allowed for an answer.
+    pub(crate) timeout: Duration,
+    /// Which addresses a miner's endpoint may have.
+    pub(crate) miner_endpoints: EndpointPolicy,
+    /// Most requests served at once.
+    pub(crate) max_in_flight: usize,
+    /// The operator's key, to bill through payment channels.
+    pub(crate) operator: Option<SecretKey>,
+}
+
+/// Starts a gateway with its keys and ledger in `home`, listening on `addr`; returns its URL.
 pub(crate) async fn start_gateway(
     home: &Path,
-    providers: Vec<String>,
-    chain: Option<String>,
+    settings: GatewaySettings,
     addr: SocketAddr,
-    timeout: Duration,
-    miner_endpoints: EndpointPolicy,
-    max_in_flight: usize,
-    operator: Option<SecretKey>,
 ) -> Result<(String, Arc<Gateway>)> {
-    if providers.is_empty() && chain.is_none() {
+    if settings.providers.is_empty() && settings.chain.is_none() {
         bail!(
             "the gateway needs at least one --provider URL, or --chain to route to subnet miners"
         );
     }
     let config = GatewayConfig {
-        providers,
+        providers: settings.providers,
         keys: KeyFile::new(home.join("keys.json")),
-        request_timeout: timeout,
+        request_timeout: settings.timeout,
         health_interval: Duration::from_millis(500),
-        chain_rpc: chain,
-        miner_endpoints,
-        max_in_flight,
-        operator,
+        chain_rpc: settings.chain,
+        miner_endpoints: settings.miner_endpoints,
+        max_in_flight: settings.max_in_flight,
+        operator: settings.operator,
         provider_deposit: hibana_roles::gateway::DEFAULT_PROVIDER_DEPOSIT,
     };
     let gateway = Arc::new(Gateway::new(config)?);

@@ -6,46 +6,9 @@
 
 mod support;
 
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
-use serde_json::Value;
-use support::{BIN, fails_with, ok_json, start_command};
-
-fn balance(home: &str, name: &str) -> u128 {
-    let v = ok_json(&["--json", "query", "account", name, "--home", home]);
-    v["balance"].as_str().unwrap().parse().unwrap()
-}
-
-fn amount(v: &Value) -> u128 {
-    v.as_str().unwrap().parse().unwrap()
-}
-
-/// Runs a market transaction that must commit; returns its fee.
-fn tx(args: &[&str]) -> u128 {
-    let receipt = ok_json(args);
-    assert_eq!(
-        receipt["outcome"]["status"], "success",
-        "{args:?}: {receipt}"
-    );
-    amount(&receipt["fee"])
-}
-
-fn height(home: &str) -> u64 {
-    ok_json(&["--json", "status", "--home", home])["height"]
-        .as_u64()
-        .unwrap()
-}
-
-fn wait_blocks(home: &str, n: u64) {
-    let target = height(home) + n;
-    for _ in 0..200 {
-        if height(home) >= target {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the devnet did not reach height {target}");
-}
+use support::{BIN, amount, balance, fails_with, ok_json, start_command, tx, wait_blocks};
 
 #[test]
 fn lease_a_provider_on_a_devnet_through_the_cli() {

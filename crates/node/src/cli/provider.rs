@@ -13,7 +13,10 @@ use hibana_types::{Address, Amount};
 
 use crate::{
     home::data_dir,
-    run::{ZkServing, operator_key, provider_key, start_gateway, start_provider, wait_for_ctrl_c},
+    run::{
+        GatewaySettings, ZkServing, operator_key, provider_key, start_gateway, start_provider,
+        wait_for_ctrl_c,
+    },
 };
 
 #[derive(Debug, Subcommand)]
@@ -252,19 +255,22 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
             println!("Revoked {:?}", record.name);
         }
         None => {
+            let operator = if args.bill {
+                Some(operator_key(&home)?)
+            } else {
+                None
+            };
             let (url, _gateway) = start_gateway(
                 &home,
-                args.providers,
-                args.chain,
-                args.addr,
-                Duration::from_secs(args.timeout_secs),
-                EndpointPolicy::allowing_private(args.allow_private_endpoints),
-                args.max_in_flight,
-                if args.bill {
-                    Some(operator_key(&home)?)
-                } else {
-                    None
+                GatewaySettings {
+                    providers: args.providers,
+                    chain: args.chain,
+                    timeout: Duration::from_secs(args.timeout_secs),
+                    miner_endpoints: EndpointPolicy::allowing_private(args.allow_private_endpoints),
+                    max_in_flight: args.max_in_flight,
+                    operator,
                 },
+                args.addr,
             )
             .await?;
             if json {

@@ -427,3 +427,43 @@ pub(crate) fn zk_compile(onnx: &str, calibration: &str, zkm: &str) -> Value {
         zkm,
     ])
 }
+
+/// The balance of an account (address or key name) in base units.
+pub(crate) fn balance(home: &str, name: &str) -> u128 {
+    let v = ok_json(&["--json", "query", "account", name, "--home", home]);
+    v["balance"].as_str().unwrap().parse().unwrap()
+}
+
+/// An amount as JSON shows it (a string of base units).
+pub(crate) fn amount(v: &Value) -> u128 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// Runs a transaction command that must commit; returns its fee.
+pub(crate) fn tx(args: &[&str]) -> u128 {
+    let receipt = ok_json(args);
+    assert_eq!(
+        receipt["outcome"]["status"], "success",
+        "{args:?}: {receipt}"
+    );
+    amount(&receipt["fee"])
+}
+
+/// The devnet's height.
+pub(crate) fn height(home: &str) -> u64 {
+    ok_json(&["--json", "status", "--home", home])["height"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Waits until `n` more blocks are committed.
+pub(crate) fn wait_blocks(home: &str, n: u64) {
+    let target = height(home) + n;
+    for _ in 0..200 {
+        if height(home) >= target {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the devnet did not reach height {target}");
+}

@@ -52,10 +52,7 @@ pub(super) fn check(
         ));
     }
     if let Some(per_token) = expected.price_per_token {
-        let most = per_token
-            .0
-            .checked_mul(u128::from(prompt + completion))
-            .unwrap_or(u128::MAX);
+        let most = per_token.0.saturating_mul(u128::from(prompt + completion));
         if body.price.0 > most {
             return Err(format!(
                 "the receipt charges {}, above {} tokens at the registered {per_token} per token",
