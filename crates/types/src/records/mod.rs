@@ -12,7 +12,11 @@ use crate::{Address, Amount};
 
 /// The keyless accounts in which components hold locked tokens; only their rules move those
 /// tokens, so nobody may send to them (a gift would be stuck and break what they owe).
-pub const MODULE_ACCOUNTS: [Address; 2] = [market::MARKET_ESCROW, subnets::SUBNET_DEPOSITS];
+pub const MODULE_ACCOUNTS: [Address; 3] = [
+    market::MARKET_ESCROW,
+    subnets::SUBNET_DEPOSITS,
+    verify::CHALLENGE_ESCROW,
+];
 
 /// An account as the RPC shows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
