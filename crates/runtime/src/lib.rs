@@ -79,6 +79,7 @@ pub use state::{
 
 const PARAMS_KEY: &[u8] = b"params";
 const CHAIN_ID_KEY: &[u8] = b"chain_id";
+const BLOCK_TIME_KEY: &[u8] = b"block_time";
 
 /// What a block tells the runtime about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +296,12 @@ pub static COMPONENTS: &[&dyn Component] = &[
 /// The chain parameters stored at genesis.
 pub fn params<S: StateRead + ?Sized>(state: &S) -> Result<Params, StateError> {
     Ok(get_typed(state, PARAMS_KEY)?.unwrap_or_default())
+}
+
+/// The time of the latest block begun (ms since the Unix epoch; 0 before the first block): the
+/// clock a mempool's dry run uses, since it has no block of its own.
+pub fn block_time<S: StateRead + ?Sized>(state: &S) -> Result<u64, StateError> {
+    Ok(get_typed(state, BLOCK_TIME_KEY)?.unwrap_or(0))
 }
 
 /// The chain id stored at genesis.
@@ -568,7 +575,8 @@ pub fn has_costly_checks(tx: &SignedTransaction) -> bool {
 /// format (chain id, size, message count), then the ante checks (fee, balance, a nonce not yet
 /// used), and only for a transaction that passes them the signature and the messages'
 /// stateless checks (proofs). A transaction next in line is then dry-run against the state at
-/// `next_height`, so one bound to fail is refused with its reason instead of costing its fee.
+/// `next_height` and the latest block's time, so one bound to fail is refused with its reason
+/// instead of costing its fee.
 /// Returns the checked transaction and its sender's next nonce, or `Err` only if storage failed.
 pub fn admit<S: StateRead + ?Sized>(
     state: &S,
@@ -596,7 +604,7 @@ pub fn admit<S: StateRead + ?Sized>(
         let block = BlockContext {
             chain_id: chain_id.to_string(),
             height: next_height,
-            time_ms: 0,
+            time_ms: block_time(state)?,
             proposer: tx.sender(),
         };
         let mut dry = StateDelta::new(state);
@@ -713,12 +721,14 @@ pub fn end_block<S: StateWrite>(
     end_block_with(COMPONENTS, state, block)
 }
 
-/// Start-of-block work of `components`, in order.
+/// Start-of-block work of `components`, in order, after recording the block's time (see
+/// [`block_time`]).
 pub fn begin_block_with<S: StateWrite>(
     components: &[&dyn Component],
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
+    put_typed(state, BLOCK_TIME_KEY.to_vec(), &block.time_ms);
     run_hooks(components, "begin_block", |c, events| {
         c.begin_block(state, block, events)
     })
