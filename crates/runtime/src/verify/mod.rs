@@ -11,6 +11,7 @@
 //! State and fees in [`state`], the messages in `messages`.
 
 mod messages;
+pub mod resolution;
 pub mod state;
 
 pub use hibana_types::records::verify::{
