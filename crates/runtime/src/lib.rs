@@ -11,7 +11,9 @@
 //! is a folder: `mod.rs` (the component), `messages.rs`, `state.rs`, and `query.rs` where it
 //! answers the RPC; the records clients read live in `hibana_types::records`. Components now:
 //! [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond, unbond, slash,
-//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences),
+//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences; challenges
+//! against signed inference receipts, judged by a subnet's validators, and the slashing of the
+//! provider's market bond that follows),
 //! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs) and [`market`]
 //! (the compute market: providers, orders, bids, leases paid from escrow).
 //!
@@ -140,6 +142,8 @@ pub enum VerifiedMessage {
     ZkModel(Arc<hibana_zkml::ZkModel>),
     /// A `SubmitZkInference` whose proof verified.
     ZkInference(Arc<verify::VerifiedSubmission>),
+    /// A `ChallengeReceipt` whose receipt signature and hashes verified: the receipt's id.
+    Challenge(Hash),
 }
 
 /// A message whose verified data does not belong to it: a bug, never a user's doing.
@@ -176,6 +180,8 @@ impl MessageHandler for Message {
             Message::SubmitZkInference(m) => {
                 VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
             }
+            Message::ChallengeReceipt(m) => VerifiedMessage::Challenge(m.check_stateless()?),
+            Message::VoteChallenge(m) => plain(m.check_stateless())?,
         })
     }
 
@@ -207,6 +213,8 @@ impl MessageHandler for Message {
             (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
+            (Message::ChallengeReceipt(m), V::Challenge(id)) => m.check_stateful(id, state, ctx),
+            (Message::VoteChallenge(m), V::Plain) => m.check_stateful(&(), state, ctx),
             _ => Err(mismatch()),
         }
     }
@@ -240,6 +248,8 @@ impl MessageHandler for Message {
             (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
+            (Message::ChallengeReceipt(m), V::Challenge(id)) => m.execute(id, state, ctx, events),
+            (Message::VoteChallenge(m), V::Plain) => m.execute(&(), state, ctx, events),
             _ => Err(mismatch()),
         }
     }
