@@ -29,6 +29,7 @@ use crate::{
     errors::{invalid_params, node_error},
     market::MarketHandler,
     subnets::SubnetsHandler,
+    verify::VerifyHandler,
 };
 
 /// Largest accepted request body (1 MiB).
@@ -388,7 +389,12 @@ pub fn rpc_module(
         },
     ))?;
     module.merge(hibana_rpc::market::MarketApiServer::into_rpc(
-        MarketHandler { chain },
+        MarketHandler {
+            chain: chain.clone(),
+        },
+    ))?;
+    module.merge(hibana_rpc::verify::VerifyApiServer::into_rpc(
+        VerifyHandler { chain },
     ))?;
     Ok(module)
 }

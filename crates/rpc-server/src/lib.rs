@@ -17,5 +17,6 @@ mod chain;
 mod errors;
 mod market;
 mod subnets;
+mod verify;
 
 pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start};

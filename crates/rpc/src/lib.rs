@@ -7,7 +7,8 @@
 //! verified inference results), `tx_submit`, `tx_status`, and the `chain_subscribeHeads`
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
-//! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`. The
+//! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`; for
+//! challenges against signed inference receipts `verify_challenges` and `verify_challenge`. The
 //! server lives in `hibana-rpc-server` (this crate's
 //! feature `server` only generates the server traits it implements), so a client links neither
 //! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
@@ -25,6 +26,7 @@ pub mod api;
 mod client;
 pub mod market;
 pub mod subnets;
+pub mod verify;
 
 pub use api::{
     AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, Lookup, TxView,
@@ -33,3 +35,4 @@ pub use api::{
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};
+pub use verify::{ChallengeView, ChallengeVote, ElectorView};

@@ -293,8 +293,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_challenge_escrow_is_a_20_byte_keyless_address() {
-        assert_eq!(CHALLENGE_ESCROW.0.len(), 20);
-        assert!(CHALLENGE_ESCROW.to_string().starts_with("hib1"));
+    fn the_challenge_escrow_address_is_the_one_the_readme_names() {
+        assert_eq!(
+            CHALLENGE_ESCROW.to_string(),
+            "hib1dp5kyctwvyhhvetjd9n8jtm9wd3hymmhxvd3cf"
+        );
     }
 }
