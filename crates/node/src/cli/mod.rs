@@ -2,6 +2,7 @@
 //! parsed command is dispatched to the module of its group.
 
 mod audit;
+mod challenge;
 pub(crate) mod common;
 mod market;
 mod models;
@@ -105,6 +106,10 @@ pub(crate) enum Command {
     /// Leases of the compute market: list, show, withdraw, close.
     #[command(subcommand)]
     Lease(market::LeaseCommand),
+    /// Challenge a provider's signed answer as wrong, and vote on challenges as a subnet
+    /// validator: submit, list, show, vote.
+    #[command(subcommand)]
+    Challenge(challenge::ChallengeCommand),
 }
 
 impl Command {
@@ -155,6 +160,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Validator(cmd) => block_on(subnet::validator(cmd, rpc)),
         Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
+        Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");
