@@ -522,13 +522,10 @@ fn vote_rules<S: StateRead + ?Sized>(
         )));
     }
     let voter = ctx.sender;
-    let neuron = subnets::uid_of(state, c.subnet, &voter)?
-        .and_then(|uid| {
-            subnets::neurons(state, c.subnet)
-                .ok()?
-                .get(uid as usize)
-                .cloned()
-        })
+    let uid = subnets::uid_of(state, c.subnet, &voter)?;
+    let neurons = subnets::neurons(state, c.subnet)?;
+    let neuron = uid
+        .and_then(|uid| neurons.get(uid as usize))
         .ok_or_else(|| {
             invalid(format!(
                 "{voter} is not a neuron of subnet {}: only its validators vote",
