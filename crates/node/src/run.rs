@@ -141,6 +141,19 @@ pub(crate) fn models_dir() -> PathBuf {
     hibana_ai::catalog::models_dir()
 }
 
+/// The signing key of a provider that ran in `home` (never creates one): what `--from provider
+/// --home H` signs with, so the key that signs a devnet provider's receipts can also register it
+/// in the market and as a miner, and its receipts can be challenged.
+pub(crate) fn saved_provider_key(home: &Path) -> Result<SecretKey> {
+    if !home.join("provider_key.json").exists() {
+        bail!(
+            "no provider key in {}: a devnet started without --no-ai has one",
+            home.display()
+        );
+    }
+    provider_key(home)
+}
+
 /// Loads or creates the provider's signing key in `home`.
 pub(crate) fn provider_key(home: &Path) -> Result<SecretKey> {
     service_key(&home.join("provider_key.json"), "provider signing key")

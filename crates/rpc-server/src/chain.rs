@@ -30,6 +30,7 @@ use crate::{
     errors::{invalid_params, node_error},
     market::MarketHandler,
     subnets::SubnetsHandler,
+    verify::VerifyHandler,
 };
 
 /// Largest accepted request body (1 MiB).
@@ -394,7 +395,12 @@ pub fn rpc_module(
         },
     ))?;
     module.merge(hibana_rpc::channels::ChannelsApiServer::into_rpc(
-        ChannelsHandler { chain },
+        ChannelsHandler {
+            chain: chain.clone(),
+        },
+    ))?;
+    module.merge(hibana_rpc::verify::VerifyApiServer::into_rpc(
+        VerifyHandler { chain },
     ))?;
     Ok(module)
 }

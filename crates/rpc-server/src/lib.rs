@@ -18,5 +18,6 @@ mod channels;
 mod errors;
 mod market;
 mod subnets;
+mod verify;
 
 pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start};

@@ -285,6 +285,27 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// Challenges against signed receipts, newest first, as `filter` selects.
+    pub async fn challenges(
+        &self,
+        filter: verify::ChallengeFilter,
+    ) -> Result<Vec<verify::Challenge>, ClientError> {
+        use crate::verify::VerifyApiClient;
+        self.inner
+            .verify_challenges(Some(filter))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A challenge by id, with its request and response bytes and its electorate's votes.
+    pub async fn challenge(&self, id: u64) -> Result<Option<crate::ChallengeView>, ClientError> {
+        use crate::verify::VerifyApiClient;
+        self.inner
+            .verify_challenge(id)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// All subnets.
     pub async fn subnets(&self) -> Result<Vec<subnets::Subnet>, ClientError> {
         use crate::subnets::SubnetsApiClient;

@@ -8,7 +8,8 @@
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
 //! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`; for
-//! payment channels `channel_get` and `channel_list`. The
+//! payment channels `channel_get` and `channel_list`; for challenges against signed inference
+//! receipts `verify_challenges` and `verify_challenge`. The
 //! server lives in `hibana-rpc-server` (this crate's
 //! feature `server` only generates the server traits it implements), so a client links neither
 //! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
@@ -27,6 +28,7 @@ pub mod channels;
 mod client;
 pub mod market;
 pub mod subnets;
+pub mod verify;
 
 pub use api::{
     AbsenceView, AccountTxs, AccountWithProof, BlockId, BlockView, ChainStatus, Lookup, TxView,
@@ -36,3 +38,4 @@ pub use channels::ChannelsView;
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};
+pub use verify::{ChallengeView, ChallengeVote, ElectorView};

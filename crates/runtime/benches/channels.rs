@@ -74,7 +74,9 @@ fn chain(payers: &[SecretKey], payee: &SecretKey) -> MemState {
             }),
         );
         let checked = check_stateless(&open, CHAIN, &Default::default()).unwrap();
-        let r = deliver_tx(&mut state, &ctx(1), &checked, i as u32).unwrap().unwrap();
+        let r = deliver_tx(&mut state, &ctx(1), &checked, i as u32)
+            .unwrap()
+            .unwrap();
         assert!(r.is_success());
     }
     state
@@ -123,8 +125,14 @@ fn main() {
     println!("|---|---|---|");
     for (what, us) in [
         ("sign a voucher (the gateway, twice per answer)", sign),
-        ("check a voucher's signature (a provider, per voucher it is handed)", verify),
-        ("reference: check a transfer's signature (the mempool)", tx_verify),
+        (
+            "check a voucher's signature (a provider, per voucher it is handed)",
+            verify,
+        ),
+        (
+            "reference: check a transfer's signature (the mempool)",
+            tx_verify,
+        ),
     ] {
         println!("| {what} | {us:.1} | {:.0} |", 1e6 / us);
     }
@@ -152,7 +160,9 @@ fn main() {
         );
         nonce += 1;
         let checked = check_stateless(&t, CHAIN, &Default::default()).unwrap();
-        let r = deliver_tx(&mut state, &ctx(2), &checked, 0).unwrap().unwrap();
+        let r = deliver_tx(&mut state, &ctx(2), &checked, 0)
+            .unwrap()
+            .unwrap();
         assert!(r.is_success());
     });
     println!("| transfer (reference) | {reference:.0} | – | 1.0× |");
@@ -172,7 +182,9 @@ fn main() {
             );
             payee_nonce += 1;
             let checked = check_stateless(&t, CHAIN, &Default::default()).unwrap();
-            let r = deliver_tx(&mut state, &ctx(2), &checked, 0).unwrap().unwrap();
+            let r = deliver_tx(&mut state, &ctx(2), &checked, 0)
+                .unwrap()
+                .unwrap();
             assert!(r.is_success(), "{:?}", r.outcome);
         });
         println!(

@@ -11,10 +11,12 @@
 //! is a folder: `mod.rs` (the component), `messages.rs`, `state.rs`, and `query.rs` where it
 //! answers the RPC; the records clients read live in `hibana_types::records`. Components now:
 //! [`bank`] (balances, nonces, transfers, fees, supply), [`staking`] (bond, unbond, slash,
-//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences),
-//! [`subnets`] (the model network: neurons, commit-reveal weights, Yuma epochs), [`market`]
-//! (the compute market: providers, orders, bids, leases paid from escrow) and [`channels`]
-//! (payment channels: deposits, vouchers redeemed in batches, closing with a settle delay).
+//! jail, validator set), [`verify`] (ZK-verifiable models and proved inferences; challenges
+//! against signed inference receipts, judged by a subnet's validators, and the slashing of the
+//! provider's market bond that follows), [`subnets`] (the model network: neurons,
+//! commit-reveal weights, Yuma epochs), [`market`] (the compute market: providers, orders,
+//! bids, leases paid from escrow) and [`channels`] (payment channels: deposits, vouchers
+//! redeemed in batches, closing with a settle delay).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each [`CheckedTx`] (which first
 //! runs the ante checks: nonce, fee and balance; then pays the fee and runs the messages in a
@@ -81,6 +83,7 @@ pub use state::{
 
 const PARAMS_KEY: &[u8] = b"params";
 const CHAIN_ID_KEY: &[u8] = b"chain_id";
+const BLOCK_TIME_KEY: &[u8] = b"block_time";
 
 /// What a block tells the runtime about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +144,8 @@ pub enum VerifiedMessage {
     ZkModel(Arc<hibana_zkml::ZkModel>),
     /// A `SubmitZkInference` whose proof verified.
     ZkInference(Arc<verify::VerifiedSubmission>),
+    /// A `ChallengeReceipt` whose receipt signature and hashes verified: the receipt's id.
+    Challenge(Hash),
 }
 
 /// A message whose verified data does not belong to it: a bug, never a user's doing.
@@ -181,6 +186,8 @@ impl MessageHandler for Message {
             Message::SubmitZkInference(m) => {
                 VerifiedMessage::ZkInference(Arc::new(m.check_stateless()?))
             }
+            Message::ChallengeReceipt(m) => VerifiedMessage::Challenge(m.check_stateless()?),
+            Message::VoteChallenge(m) => plain(m.check_stateless())?,
         })
     }
 
@@ -216,6 +223,8 @@ impl MessageHandler for Message {
             (Message::CloseChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.check_stateful(v, state, ctx),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
+            (Message::ChallengeReceipt(m), V::Challenge(id)) => m.check_stateful(id, state, ctx),
+            (Message::VoteChallenge(m), V::Plain) => m.check_stateful(&(), state, ctx),
             _ => Err(mismatch()),
         }
     }
@@ -253,6 +262,8 @@ impl MessageHandler for Message {
             (Message::CloseChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::RegisterZkModel(m), V::ZkModel(v)) => m.execute(v, state, ctx, events),
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
+            (Message::ChallengeReceipt(m), V::Challenge(id)) => m.execute(id, state, ctx, events),
+            (Message::VoteChallenge(m), V::Plain) => m.execute(&(), state, ctx, events),
             _ => Err(mismatch()),
         }
     }
@@ -310,6 +321,12 @@ pub static COMPONENTS: &[&dyn Component] = &[
 /// The chain parameters stored at genesis.
 pub fn params<S: StateRead + ?Sized>(state: &S) -> Result<Params, StateError> {
     Ok(get_typed(state, PARAMS_KEY)?.unwrap_or_default())
+}
+
+/// The time of the latest block begun (ms since the Unix epoch; 0 before the first block): the
+/// clock a mempool's dry run uses, since it has no block of its own.
+pub fn block_time<S: StateRead + ?Sized>(state: &S) -> Result<u64, StateError> {
+    Ok(get_typed(state, BLOCK_TIME_KEY)?.unwrap_or(0))
 }
 
 /// The chain id stored at genesis.
@@ -583,7 +600,8 @@ pub fn has_costly_checks(tx: &SignedTransaction) -> bool {
 /// format (chain id, size, message count), then the ante checks (fee, balance, a nonce not yet
 /// used), and only for a transaction that passes them the signature and the messages'
 /// stateless checks (proofs). A transaction next in line is then dry-run against the state at
-/// `next_height`, so one bound to fail is refused with its reason instead of costing its fee.
+/// `next_height` and the latest block's time, so one bound to fail is refused with its reason
+/// instead of costing its fee.
 /// Returns the checked transaction and its sender's next nonce, or `Err` only if storage failed.
 pub fn admit<S: StateRead + ?Sized>(
     state: &S,
@@ -611,7 +629,7 @@ pub fn admit<S: StateRead + ?Sized>(
         let block = BlockContext {
             chain_id: chain_id.to_string(),
             height: next_height,
-            time_ms: 0,
+            time_ms: block_time(state)?,
             proposer: tx.sender(),
         };
         let mut dry = StateDelta::new(state);
@@ -728,12 +746,14 @@ pub fn end_block<S: StateWrite>(
     end_block_with(COMPONENTS, state, block)
 }
 
-/// Start-of-block work of `components`, in order.
+/// Start-of-block work of `components`, in order, after recording the block's time (see
+/// [`block_time`]).
 pub fn begin_block_with<S: StateWrite>(
     components: &[&dyn Component],
     state: &mut S,
     block: &BlockContext,
 ) -> Result<Vec<Event>, StateError> {
+    put_typed(state, BLOCK_TIME_KEY.to_vec(), &block.time_ms);
     run_hooks(components, "begin_block", |c, events| {
         c.begin_block(state, block, events)
     })

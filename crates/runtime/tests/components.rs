@@ -92,7 +92,10 @@ fn a_component_added_to_the_list_runs_its_hooks() {
     assert!(events.iter().all(|e| e.kind != "beacon.tick"));
     assert_eq!(plain.get(b"beacon/blocks").unwrap(), None);
     let names: Vec<&str> = COMPONENTS.iter().map(|c| c.name()).collect();
-    assert_eq!(names, ["bank", "staking", "verify", "subnets", "market"]);
+    assert_eq!(
+        names,
+        ["bank", "staking", "verify", "subnets", "market", "channels"]
+    );
 }
 
 /// Nothing under `src/` reads the environment, the disk, the clock or OS randomness: a verdict

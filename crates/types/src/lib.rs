@@ -49,11 +49,12 @@ pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_stat
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
-    AcceptBid, Bond, CloseChannel, CloseLease, CloseOrder, CommitWeights, CreateOrder,
-    CreateSubnet, DeregisterProvider, Message, NeuronRole, OpenChannel, PlaceBid, RedeemVouchers,
-    RegisterNeuron, RegisterProvider, RegisterZkModel, RevealWeights, SignedTransaction,
-    SubmitEvidence, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel, Transaction,
-    Transfer, Unbond, Unjail, UpdateProvider, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
+    AcceptBid, Bond, ChallengeReceipt, CloseChannel, CloseLease, CloseOrder, CommitWeights,
+    CreateOrder, CreateSubnet, DeregisterProvider, Message, NeuronRole, OpenChannel, PlaceBid,
+    RedeemVouchers, RegisterNeuron, RegisterProvider, RegisterZkModel, RevealWeights,
+    SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
+    TopUpChannel, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
+    WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -87,6 +87,11 @@ pub enum Message {
     RedeemVouchers(RedeemVouchers),
     /// Close a channel, or start closing it before its expiry (channels).
     CloseChannel(CloseChannel),
+    /// Challenge a signed inference receipt as a wrong answer, locking a deposit, for the
+    /// validators of a subnet to judge (verify).
+    ChallengeReceipt(ChallengeReceipt),
+    /// Vote on an open challenge as a validator of its subnet (verify).
+    VoteChallenge(VoteChallenge),
 }
 
 impl Message {
@@ -118,6 +123,9 @@ impl Message {
             | Message::CloseChannel(_) => Vec::new(),
             Message::AcceptBid(a) => vec![a.provider],
             Message::OpenChannel(o) => vec![o.payee],
+            Message::ChallengeReceipt(c) => vec![c.receipt.body.provider.address()],
+            // The challenge's parties are in state, not in the message.
+            Message::VoteChallenge(_) => Vec::new(),
         }
     }
 }
@@ -208,6 +216,34 @@ pub struct WithdrawLease {
 pub struct CloseLease {
     /// The lease id.
     pub lease: u64,
+}
+
+/// Challenge a provider's signed answer as wrong. The message carries the receipt and the exact
+/// request and response bytes it covers (for a stream: each data payload followed by `\n`), so
+/// the chain checks the provider's signature and both hashes without state, and the subnet's
+/// validators can re-run the request and vote.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ChallengeReceipt {
+    /// The subnet whose validators judge: one the provider serves as a miner.
+    pub subnet: u32,
+    /// The provider's signed receipt.
+    pub receipt: crate::InferenceReceipt,
+    /// The request bytes, whose blake3 is the receipt's `request_hash`.
+    pub request: Vec<u8>,
+    /// The response bytes, whose blake3 is the receipt's `response_hash`.
+    pub response: Vec<u8>,
+    /// Deposit locked until the challenge is resolved; lost if the validators find the answer
+    /// right.
+    pub deposit: Amount,
+}
+
+/// A validator's vote on an open challenge.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct VoteChallenge {
+    /// The challenge id.
+    pub id: u64,
+    /// `true`: the provider's answer is wrong (uphold); `false`: it is right (reject).
+    pub wrong: bool,
 }
 
 /// A jailed validator asks to rejoin the validator set (it signs for itself).

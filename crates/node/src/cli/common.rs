@@ -44,7 +44,8 @@ pub(crate) struct KeySource {
 /// Options of every transaction.
 #[derive(Debug, Args)]
 pub(crate) struct TxFlags {
-    /// Name of the signing key.
+    /// Name of the signing key (with a devnet's --home: alice, bob, carol, `validator` for the
+    /// node's key, `provider` for the key its provider signs receipts with).
     #[arg(long)]
     pub(crate) from: String,
     /// Fee (default: the chain's minimum fee).
@@ -145,6 +146,10 @@ pub(crate) fn signing_key(name: &str, source: &KeySource) -> Result<SecretKey> {
         Some(home) if name == "validator" && keys::read_dev_key(home, name).is_err() => {
             Home::new(home.clone()).load_validator_key()
         }
+        // `--from provider --home H`: the key the devnet's provider signs receipts with.
+        Some(home) if name == "provider" && keys::read_dev_key(home, name).is_err() => {
+            crate::run::saved_provider_key(&home.join("provider"))
+        }
         Some(home) => keys::read_dev_key(home, name)?.secret(),
         None => {
             let store = keyring(source).get(name)?;
@@ -175,6 +180,12 @@ pub(crate) fn resolve_account(
     if let Some(home) = home
         && text == "validator"
         && let Ok(k) = Home::new(home.to_path_buf()).load_validator_key()
+    {
+        return Ok(k.public_key().address());
+    }
+    if let Some(home) = home
+        && text == "provider"
+        && let Ok(k) = crate::run::saved_provider_key(&home.join("provider"))
     {
         return Ok(k.public_key().address());
     }

@@ -2,6 +2,7 @@
 //! parsed command is dispatched to the module of its group.
 
 mod audit;
+mod challenge;
 mod channel;
 pub(crate) mod common;
 mod market;
@@ -109,6 +110,10 @@ pub(crate) enum Command {
     /// Payment channels: open, top up, status, close, redeem vouchers, sign one.
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
+    /// Challenge a provider's signed answer as wrong, and vote on challenges as a subnet
+    /// validator: submit, list, show, vote.
+    #[command(subcommand)]
+    Challenge(challenge::ChallengeCommand),
 }
 
 impl Command {
@@ -160,6 +165,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
         Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
+        Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -341,3 +341,58 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
     }
     Ok(())
 }
+
+/// Moves up to `amount` of a registered provider's bond out of the market into `to`, the module
+/// account of another component that owes it from then on (a challenge holding it until its
+/// verdict); the bond shrinks by as much, so the escrow still holds exactly what the market
+/// owes. Returns what moved: less than `amount` only if the bond is smaller.
+pub(crate) fn take_bond<S: StateWrite + ?Sized>(
+    state: &mut S,
+    address: &Address,
+    amount: Amount,
+    to: &Address,
+) -> Result<Amount, ExecError> {
+    let mut p = provider(state, address)?.ok_or_else(|| {
+        ExecError::Tx(TxError::Invalid(format!(
+            "{address} is not a registered provider"
+        )))
+    })?;
+    let taken = amount.min(p.bond);
+    p.bond = Amount(p.bond.0 - taken.0);
+    put_provider(state, &p);
+    if taken.0 > 0 {
+        bank::debit(state, &MARKET_ESCROW, taken)?;
+        bank::credit(state, to, taken)?;
+    }
+    Ok(taken)
+}
+
+/// Gives `amount`, held in the module account `from` since [`take_bond`], back to a provider:
+/// into its bond if it is still registered, else (it left the market meanwhile) to its balance.
+/// Returns whether it went back into the bond.
+pub(crate) fn return_bond<S: StateWrite + ?Sized>(
+    state: &mut S,
+    address: &Address,
+    amount: Amount,
+    from: &Address,
+) -> Result<bool, ExecError> {
+    if amount.0 == 0 {
+        return Ok(provider(state, address)?.is_some());
+    }
+    bank::debit(state, from, amount)?;
+    match provider(state, address)? {
+        Some(mut p) => {
+            p.bond = p
+                .bond
+                .checked_add(amount)
+                .ok_or(TxError::Overflow("provider bond"))?;
+            put_provider(state, &p);
+            bank::credit(state, &MARKET_ESCROW, amount)?;
+            Ok(true)
+        }
+        None => {
+            bank::credit(state, address, amount)?;
+            Ok(false)
+        }
+    }
+}

@@ -1,15 +1,34 @@
-//! Verify messages: `RegisterZkModel` and `SubmitZkInference`.
+//! Verify messages: `RegisterZkModel` and `SubmitZkInference` (proved inferences), and
+//! `ChallengeReceipt` and `VoteChallenge` (signed receipts challenged as wrong answers, judged
+//! by a subnet's validators).
+//!
+//! The challenge messages' stateful rules each live in one function that reads what the
+//! message needs and returns it; `check_stateful` calls it and discards the result, `execute`
+//! calls it again on the same state and writes, so the two can never disagree.
 
-use hibana_types::records::verify::{ZkInferenceRecord, ZkModelRecord, inference_key, model_key};
-use hibana_types::{Amount, Event, RegisterZkModel, SubmitZkInference};
+use hibana_types::records::market::Provider;
+use hibana_types::records::verify::{
+    CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_VOTING_BLOCKS, CHALLENGE_WINDOW_MS,
+    Challenge, ChallengeContent, ChallengeStatus, Elector, MAX_CHALLENGE_REQUEST_BYTES,
+    MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT, ZkInferenceRecord, ZkModelRecord,
+    challenge_content_key, challenge_deadline_key, challenge_vote_key, challenged_receipt_key,
+    electorate_key, inference_key, model_key, receipt_id,
+};
+use hibana_types::{
+    Amount, ChallengeReceipt, Event, Hash, NeuronRole, ReceiptError, RegisterZkModel,
+    SubmitZkInference, VoteChallenge,
+};
 use hibana_zkml::{InferenceProof, VerifiedInference, ZkModel};
 
+use super::resolution::{self, Verdict};
 use super::state::{
-    MAX_CIRCUIT_K, inference, model, model_zkm, registration_fee, submission_id, verification_fee,
-    zkm_key,
+    MAX_CIRCUIT_K, challenge, challenge_of_receipt, challenges_due, electorate, inference, model,
+    model_zkm, next_challenge_id, put_challenge, registration_fee, resolve, submission_id, tally,
+    verification_fee, vote_of, zkm_key,
 };
 use crate::{
-    ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, bank, invalid, put_typed,
+    ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, bank, invalid, market,
+    put_typed, subnets,
 };
 
 /// A proved inference whose proof verified against the `.zkm` it carries: what
@@ -247,6 +266,358 @@ impl MessageHandler for SubmitZkInference {
                 ("submitter", ctx.sender.to_string()),
             ],
         ));
+        Ok(())
+    }
+}
+
+/// Checks a challenge without state: sizes, deposit, that the request and response are the
+/// bytes the receipt covers, and the provider's signature. Returns the receipt's id.
+fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
+    if m.request.len() > MAX_CHALLENGE_REQUEST_BYTES {
+        return Err(TxError::Invalid(format!(
+            "the request is {} bytes, a challenge carries at most {MAX_CHALLENGE_REQUEST_BYTES}",
+            m.request.len()
+        )));
+    }
+    if m.response.len() > MAX_CHALLENGE_RESPONSE_BYTES {
+        return Err(TxError::Invalid(format!(
+            "the response is {} bytes, a challenge carries at most {MAX_CHALLENGE_RESPONSE_BYTES}",
+            m.response.len()
+        )));
+    }
+    if m.deposit < MIN_CHALLENGE_DEPOSIT {
+        return Err(TxError::Invalid(format!(
+            "deposit {} is below the minimum challenge deposit {MIN_CHALLENGE_DEPOSIT}",
+            m.deposit
+        )));
+    }
+    // The hashes first (cheap), then the signature.
+    let body = &m.receipt.body;
+    let (request, response) = (Hash::digest(&m.request), Hash::digest(&m.response));
+    if request != body.request_hash {
+        return Err(TxError::Invalid(format!(
+            "the request does not match the receipt: its blake3 is {request}, the receipt covers \
+             {} (send the request bytes exactly as the provider received them)",
+            body.request_hash
+        )));
+    }
+    if response != body.response_hash {
+        return Err(TxError::Invalid(format!(
+            "the response does not match the receipt: its blake3 is {response}, the receipt \
+             covers {} (send the response bytes exactly as received; for a stream, each data \
+             payload followed by a newline)",
+            body.response_hash
+        )));
+    }
+    m.receipt
+        .verify(&body.provider, &request, &response)
+        .map_err(|e| match e {
+            ReceiptError::Signature(e) => TxError::Invalid(format!(
+                "the receipt's signature does not verify against its provider key {}: {e}",
+                body.provider
+            )),
+            other => TxError::Invalid(other.to_string()),
+        })?;
+    Ok(receipt_id(&m.receipt))
+}
+
+/// What opening a challenge needs from state.
+struct Opening {
+    provider: Provider,
+    held: Amount,
+    electorate: Vec<Elector>,
+    electorate_stake: Amount,
+}
+
+/// The rules of opening a challenge on the receipt `id` (see [`check_challenge`]).
+fn challenge_rules<S: StateRead + ?Sized>(
+    m: &ChallengeReceipt,
+    id: &Hash,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<Opening, ExecError> {
+    let address = m.receipt.body.provider.address();
+    let provider = market::provider(state, &address)?.ok_or_else(|| {
+        invalid(format!(
+            "{address}, which signed the receipt, is not a registered market provider: only a \
+             provider's bond answers for its receipts"
+        ))
+    })?;
+    subnets::subnet(state, m.subnet)?
+        .ok_or_else(|| invalid(format!("subnet {} does not exist", m.subnet)))?;
+    // The judges are the validators of a subnet the provider serves; otherwise anyone could
+    // open a subnet of their own, be its only validator and slash any provider at will.
+    let neurons = subnets::neurons(state, m.subnet)?;
+    let serves = subnets::uid_of(state, m.subnet, &address)?
+        .and_then(|uid| neurons.get(uid as usize))
+        .is_some_and(|n| n.role == NeuronRole::Miner);
+    if !serves {
+        return Err(invalid(format!(
+            "provider {address} is not a miner of subnet {}: a receipt is judged by the \
+             validators of a subnet its provider serves",
+            m.subnet
+        )));
+    }
+    let signed = m.receipt.body.timestamp_ms;
+    let now = ctx.block.time_ms;
+    if signed > now.saturating_add(CHALLENGE_FUTURE_SLACK_MS) {
+        return Err(invalid(format!(
+            "the receipt is from the future: signed at {signed} ms, the block time is {now} ms \
+             (at most {CHALLENGE_FUTURE_SLACK_MS} ms ahead is accepted)"
+        )));
+    }
+    if now.saturating_sub(signed) > CHALLENGE_WINDOW_MS {
+        return Err(invalid(format!(
+            "the receipt expired: signed at {signed} ms, more than {CHALLENGE_WINDOW_MS} ms \
+             before the block time {now} ms"
+        )));
+    }
+    if let Some(earlier) = challenge_of_receipt(state, id)? {
+        return Err(invalid(format!(
+            "this receipt was challenged already (challenge {earlier}): a receipt is challenged \
+             once"
+        )));
+    }
+    let mut electors: Vec<Elector> = neurons
+        .iter()
+        .filter(|n| n.role == NeuronRole::Validator && n.permit && n.stake.0 > 0)
+        .map(|n| Elector {
+            account: n.account,
+            stake: n.stake,
+        })
+        .collect();
+    electors.sort_by_key(|e| e.account);
+    let electorate_stake = electors
+        .iter()
+        .try_fold(Amount::ZERO, |sum, e| sum.checked_add(e.stake))
+        .ok_or(TxError::Overflow("electorate stake"))?;
+    if electorate_stake.0 == 0 {
+        return Err(invalid(format!(
+            "subnet {} has no validator with a permit and stake yet (permits are given at each \
+             epoch): nobody could judge the challenge",
+            m.subnet
+        )));
+    }
+    let held = resolution::hold_for(provider.bond);
+    if held.0 == 0 {
+        return Err(invalid(format!(
+            "provider {address} has no bond left to answer with: open challenges hold all of it"
+        )));
+    }
+    bank::require_balance(state, &ctx.sender, m.deposit)?;
+    Ok(Opening {
+        provider,
+        held,
+        electorate: electors,
+        electorate_stake,
+    })
+}
+
+impl MessageHandler for ChallengeReceipt {
+    /// The receipt's id, once its signature and hashes checked out.
+    type Verified = Hash;
+
+    fn check_stateless(&self) -> Result<Hash, TxError> {
+        check_challenge(self)
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        id: &Hash,
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        challenge_rules(self, id, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        receipt: &Hash,
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let opening = challenge_rules(self, receipt, state, ctx)?;
+        let provider = opening.provider.address;
+        bank::debit(state, &ctx.sender, self.deposit)?;
+        bank::credit(state, &CHALLENGE_ESCROW, self.deposit)?;
+        let held = market::state::take_bond(state, &provider, opening.held, &CHALLENGE_ESCROW)?;
+        let id = next_challenge_id(state)?;
+        let height = ctx.block.height;
+        let deadline = height
+            .checked_add(CHALLENGE_VOTING_BLOCKS)
+            .ok_or(TxError::Overflow("challenge deadline"))?;
+        let c = Challenge {
+            id,
+            subnet: self.subnet,
+            challenger: ctx.sender,
+            provider,
+            receipt_id: *receipt,
+            receipt: self.receipt.clone(),
+            deposit: self.deposit,
+            held,
+            opened_at: height,
+            deadline,
+            electorate_stake: opening.electorate_stake,
+            electorate_size: u32::try_from(opening.electorate.len())
+                .map_err(|_| TxError::Overflow("electorate size"))?,
+            wrong_stake: Amount::ZERO,
+            right_stake: Amount::ZERO,
+            votes: 0,
+            status: ChallengeStatus::Open,
+            settlement: None,
+        };
+        put_challenge(state, &c);
+        put_typed(
+            state,
+            challenge_content_key(id),
+            &ChallengeContent {
+                request: self.request.clone(),
+                response: self.response.clone(),
+            },
+        );
+        put_typed(state, electorate_key(id), &opening.electorate);
+        put_typed(state, challenged_receipt_key(receipt), &id);
+        let mut due = challenges_due(state, deadline)?;
+        due.push(id);
+        put_typed(state, challenge_deadline_key(deadline), &due);
+        events.push(Event::new(
+            "verify.challenge_opened",
+            [
+                ("challenge", id.to_string()),
+                ("subnet", self.subnet.to_string()),
+                ("challenger", ctx.sender.to_string()),
+                ("provider", provider.to_string()),
+                ("receipt", receipt.to_string()),
+                ("deposit", self.deposit.0.to_string()),
+                ("held", held.0.to_string()),
+                ("deadline", deadline.to_string()),
+                ("electorate_stake", opening.electorate_stake.0.to_string()),
+            ],
+        ));
+        Ok(())
+    }
+}
+
+/// The rules of a vote: the open challenge and the voter's place in its electorate.
+fn vote_rules<S: StateRead + ?Sized>(
+    m: &VoteChallenge,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<(Challenge, Elector), ExecError> {
+    let c = challenge(state, m.id)?
+        .ok_or_else(|| invalid(format!("challenge {} does not exist", m.id)))?;
+    if c.status != ChallengeStatus::Open {
+        return Err(invalid(format!(
+            "challenge {} is resolved already ({})",
+            m.id,
+            c.status.name()
+        )));
+    }
+    let height = ctx.block.height;
+    if height > c.deadline {
+        return Err(invalid(format!(
+            "voting on challenge {} closed with block {}",
+            m.id, c.deadline
+        )));
+    }
+    let voter = ctx.sender;
+    let uid = subnets::uid_of(state, c.subnet, &voter)?;
+    let neurons = subnets::neurons(state, c.subnet)?;
+    let neuron = uid
+        .and_then(|uid| neurons.get(uid as usize))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{voter} is not a neuron of subnet {}: only its validators vote",
+                c.subnet
+            ))
+        })?;
+    if neuron.role != NeuronRole::Validator {
+        return Err(invalid(format!(
+            "{voter} is a miner of subnet {}: only its validators vote",
+            c.subnet
+        )));
+    }
+    if !neuron.permit {
+        return Err(invalid(format!(
+            "{voter} holds no validator permit in subnet {}",
+            c.subnet
+        )));
+    }
+    let electors = electorate(state, c.id)?;
+    let elector = electors
+        .binary_search_by(|e| e.account.cmp(&voter))
+        .ok()
+        .and_then(|i| electors.get(i).cloned())
+        .ok_or_else(|| {
+            invalid(format!(
+                "{voter} is not in challenge {}'s electorate: only the validators that held a \
+                 permit when it opened (height {}) vote",
+                m.id, c.opened_at
+            ))
+        })?;
+    if vote_of(state, c.id, &voter)?.is_some() {
+        return Err(invalid(format!(
+            "{voter} has voted on challenge {} already",
+            m.id
+        )));
+    }
+    Ok((c, elector))
+}
+
+impl MessageHandler for VoteChallenge {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        vote_rules(self, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let (mut c, elector) = vote_rules(self, state, ctx)?;
+        put_typed(state, challenge_vote_key(c.id, &ctx.sender), &self.wrong);
+        let side = if self.wrong {
+            &mut c.wrong_stake
+        } else {
+            &mut c.right_stake
+        };
+        *side = side
+            .checked_add(elector.stake)
+            .ok_or(TxError::Overflow("challenge tally"))?;
+        c.votes = c.votes.saturating_add(1);
+        events.push(Event::new(
+            "verify.challenge_vote",
+            [
+                ("challenge", c.id.to_string()),
+                ("voter", ctx.sender.to_string()),
+                (
+                    "vote",
+                    if self.wrong { "wrong" } else { "right" }.to_string(),
+                ),
+                ("stake", elector.stake.0.to_string()),
+                ("wrong_stake", c.wrong_stake.0.to_string()),
+                ("right_stake", c.right_stake.0.to_string()),
+                ("electorate_stake", c.electorate_stake.0.to_string()),
+            ],
+        ));
+        match resolution::verdict(&tally(&c)) {
+            Verdict::Undecided => put_challenge(state, &c),
+            decided => resolve(state, c, decided, ctx.block.height, events)?,
+        }
         Ok(())
     }
 }

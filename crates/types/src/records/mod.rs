@@ -13,10 +13,11 @@ use crate::{Address, Amount};
 
 /// The keyless accounts in which components hold locked tokens; only their rules move those
 /// tokens, so nobody may send to them (a gift would be stuck and break what they owe).
-pub const MODULE_ACCOUNTS: [Address; 3] = [
+pub const MODULE_ACCOUNTS: [Address; 4] = [
     market::MARKET_ESCROW,
     subnets::SUBNET_DEPOSITS,
     channels::CHANNEL_ESCROW,
+    verify::CHALLENGE_ESCROW,
 ];
 
 /// An account as the RPC shows it.
