@@ -43,7 +43,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{endpoints::EndpointPolicy, limits};
+use crate::{endpoints::EndpointPolicy, limits, recheck};
 
 /// How a validator runs.
 #[derive(Debug, Clone)]
@@ -64,6 +64,22 @@ pub struct ValidatorConfig {
     pub rounds: Option<u64>,
     /// Which addresses a miner's endpoint may have; a miner at another is scored 0.
     pub miner_endpoints: EndpointPolicy,
+    /// Share (0 to 1) of the text answers it scores that it also re-checks by teacher forcing on
+    /// its own copy of the model; a wrong one becomes a challenge.
+    pub recheck_share: f64,
+    /// Deposit of each challenge it opens.
+    pub challenge_deposit: hibana_types::Amount,
+}
+
+/// A request sent to a miner, the exact bytes of both sides and the receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request bytes.
+    pub request: Vec<u8>,
+    /// The response bytes.
+    pub response: Vec<u8>,
+    /// The miner's receipt, if it sent one.
+    pub receipt: Option<hibana_types::InferenceReceipt>,
 }
 
 /// One checkable challenge.
@@ -100,6 +116,13 @@ pub struct MinerScore {
     pub price_per_token: Option<u128>,
     /// The combined score.
     pub score: f64,
+    /// Answers its re-check found wrong, and why (each also challenged on chain when the miner
+    /// is a market provider).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrong_answers: Vec<String>,
+    /// The exchanges behind `wrong_answers`, to challenge.
+    #[serde(skip)]
+    pub suspicious: Vec<Exchange>,
 }
 
 impl MinerScore {
@@ -250,6 +273,8 @@ pub struct Validator {
     client: RpcClient,
     http: reqwest::Client,
     local: HashMap<Hash, Option<Arc<Local>>>,
+    /// Challenges it voted on.
+    voted: std::collections::BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -292,6 +317,7 @@ impl Validator {
             client,
             http,
             local: HashMap::new(),
+            voted: Default::default(),
         })
     }
 
@@ -391,6 +417,12 @@ impl Validator {
             let local = self.local_model(&m.model);
             scores.push(self.score_miner(m, &task, seed, local).await);
         }
+        for s in &mut scores {
+            for exchange in std::mem::take(&mut s.suspicious) {
+                self.challenge(view.subnet.id, exchange).await;
+            }
+        }
+        self.vote_on_challenges(view.subnet.id).await;
         // Price: the cheapest miner gets 1, the dearest at least 0.9.
         let cheapest = scores.iter().filter_map(|s| s.price_per_token).min();
         for s in &mut scores {
@@ -438,6 +470,92 @@ impl Validator {
             record.skipped = Some(format!("reveal failed: {reason}"));
         }
         Ok(record)
+    }
+
+    /// Challenges a receipted answer its re-check found wrong. A miner that is not a market
+    /// provider has no bond to slash: the chain refuses the challenge, and nothing is lost.
+    async fn challenge(&self, subnet: u32, exchange: Exchange) {
+        let Some(receipt) = exchange.receipt else {
+            return;
+        };
+        let message = Message::ChallengeReceipt(hibana_types::ChallengeReceipt {
+            subnet,
+            receipt,
+            request: exchange.request,
+            response: exchange.response,
+            deposit: self.config.challenge_deposit,
+        });
+        match self.submit(message).await {
+            Ok(r) if r.is_success() => tracing::info!(tx = %r.tx_hash, "challenged a wrong answer"),
+            Ok(r) => tracing::warn!(outcome = ?r.outcome, "the challenge failed"),
+            Err(e) => tracing::warn!(error = %e, "the challenge was refused"),
+        }
+    }
+
+    /// Re-checks every open challenge of the subnet this validator has not voted on, on its own
+    /// copy of the model the receipt names, and votes; one it cannot judge it leaves alone.
+    pub async fn vote_on_challenges(&mut self, subnet: u32) {
+        let me = self.key.public_key().address();
+        let filter = hibana_types::records::verify::ChallengeFilter {
+            status: Some(hibana_types::records::verify::ChallengeStatus::Open),
+            subnet: Some(subnet),
+            ..Default::default()
+        };
+        let open = match self.client.challenges(filter).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the open challenges");
+                return;
+            }
+        };
+        for c in open {
+            if self.voted.contains(&c.id) {
+                continue;
+            }
+            let Ok(Some(view)) = self.client.challenge(c.id).await else {
+                continue;
+            };
+            let Some(elector) = view.electorate.iter().find(|e| e.account == me) else {
+                continue;
+            };
+            if elector.vote.is_some() {
+                self.voted.insert(c.id);
+                continue;
+            }
+            let Some(local) = self.local_model(&c.receipt.body.model_hash) else {
+                tracing::warn!(id = c.id, model = %c.receipt.body.model_hash, "cannot judge a challenge: the model is not installed here");
+                continue;
+            };
+            let (request, response) = (view.request, view.response);
+            let verdict = tokio::task::spawn_blocking(move || {
+                let judge = match local.as_ref() {
+                    Local::Text(m) => recheck::Judge::Text(m),
+                    Local::Embed(e) => recheck::Judge::Embed(e),
+                };
+                recheck::judge(judge, &request, &response)
+            })
+            .await;
+            let wrong = match verdict {
+                Ok(recheck::Judgement::Wrong(why)) => {
+                    tracing::info!(id = c.id, %why, "voting that a challenged answer is wrong");
+                    true
+                }
+                Ok(recheck::Judgement::Right) => false,
+                Ok(recheck::Judgement::Unjudgeable(why)) => {
+                    tracing::warn!(id = c.id, %why, "cannot judge a challenge");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let vote = Message::VoteChallenge(hibana_types::VoteChallenge { id: c.id, wrong });
+            match self.submit(vote).await {
+                Ok(r) if r.is_success() => {
+                    self.voted.insert(c.id);
+                }
+                Ok(r) => tracing::warn!(id = c.id, outcome = ?r.outcome, "the vote failed"),
+                Err(e) => tracing::warn!(id = c.id, error = %e, "the vote was refused"),
+            }
+        }
     }
 
     /// Sends a one-message transaction at the minimum fee and waits for its receipt.
@@ -520,6 +638,8 @@ impl Validator {
             errors: Vec::new(),
             price_per_token: None,
             score: 0.0,
+            wrong_answers: Vec::new(),
+            suspicious: Vec::new(),
         };
         if let Err(reason) = self.config.miner_endpoints.check(&miner.endpoint) {
             score.errors.push(reason);
@@ -540,12 +660,14 @@ impl Validator {
         &self,
         url: String,
         body: serde_json::Value,
-    ) -> Result<(serde_json::Value, f64), String> {
+    ) -> Result<(serde_json::Value, f64, Exchange), String> {
         let start = Instant::now();
+        let request = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let send = || {
             self.http
                 .post(&url)
-                .json(&body)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(request.clone())
                 .timeout(self.config.timeout)
                 .send()
         };
@@ -564,8 +686,20 @@ impl Validator {
             let text: String = String::from_utf8_lossy(&text).chars().take(200).collect();
             return Err(format!("HTTP {status}: {text}"));
         }
-        let value: serde_json::Value = limits::read_json(resp, limits::MAX_ANSWER_BYTES).await?;
-        Ok((value, start.elapsed().as_secs_f64() * 1e3))
+        let receipt = resp
+            .headers()
+            .get(crate::provider::RECEIPT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| hibana_types::InferenceReceipt::from_hex(v).ok());
+        let response = limits::read_body(resp, limits::MAX_ANSWER_BYTES).await?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&response).map_err(|e| format!("the answer is not JSON: {e}"))?;
+        let exchange = Exchange {
+            request,
+            response: response.to_vec(),
+            receipt,
+        };
+        Ok((value, start.elapsed().as_secs_f64() * 1e3, exchange))
     }
 
     async fn score_text(
@@ -602,7 +736,25 @@ impl Validator {
                 )
             };
             let answer = match self.ask(url, body).await {
-                Ok((v, ms)) => {
+                Ok((v, ms, exchange)) => {
+                    // A share of the answers is re-checked by teacher forcing, which no float
+                    // difference between machines can fail.
+                    if rand::thread_rng().r#gen::<f64>() < self.config.recheck_share
+                        && let Some(l) = &local
+                        && let Local::Text(model) = l.as_ref()
+                    {
+                        let model = model.clone();
+                        let (request, response) = (exchange.request.clone(), exchange.response.clone());
+                        let verdict = tokio::task::spawn_blocking(move || {
+                            recheck::judge(recheck::Judge::Text(&model), &request, &response)
+                        })
+                        .await;
+                        if let Ok(recheck::Judgement::Wrong(why)) = verdict {
+                            tracing::warn!(uid = miner.uid, %why, "a miner's answer is wrong");
+                            score.wrong_answers.push(why);
+                            score.suspicious.push(exchange);
+                        }
+                    }
                     let text = if chat {
                         v.pointer("/choices/0/message/content")
                     } else {
@@ -673,7 +825,7 @@ impl Validator {
             let body =
                 json!({"model": miner.model.to_string(), "path": c.path, "source": c.source});
             let found = match self.ask(url.clone(), body).await {
-                Ok((v, ms)) => match crate::audit::reported(&v) {
+                Ok((v, ms, _)) => match crate::audit::reported(&v) {
                     Some(found) => {
                         latencies.push(ms);
                         found
@@ -736,7 +888,7 @@ impl Validator {
             )
             .await
         {
-            Ok((v, ms)) => {
+            Ok((v, ms, _)) => {
                 let data = v
                     .get("data")
                     .and_then(|d| d.as_array())
@@ -803,6 +955,8 @@ mod tests {
             errors: Vec::new(),
             price_per_token: None,
             score,
+            wrong_answers: Vec::new(),
+            suspicious: Vec::new(),
         };
         let w = weights_from_scores(&[s(5, 0.9), s(2, 0.3), s(7, 0.0)]);
         assert_eq!(w.iter().map(|x| x.1).sum::<u32>(), WEIGHTS_TOTAL);

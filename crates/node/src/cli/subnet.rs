@@ -161,6 +161,13 @@ pub(crate) enum ValidatorCommand {
         /// private network; such miners score 0 by default, since anyone can register one).
         #[arg(long, env = "HIBANA_ALLOW_PRIVATE_ENDPOINTS")]
         allow_private_endpoints: bool,
+        /// Share of the text answers it scores that it also re-checks by teacher forcing (0 to
+        /// 1); a wrong one is challenged on chain.
+        #[arg(long, default_value_t = 1.0)]
+        recheck_share: f64,
+        /// Deposit of each challenge it opens.
+        #[arg(long, default_value = "1HIB")]
+        challenge_deposit: String,
         #[command(flatten)]
         keys: KeySource,
     },
@@ -454,10 +461,15 @@ pub(crate) async fn validator(cmd: ValidatorCommand, rpc: Option<&str>) -> Resul
         rounds,
         history,
         allow_private_endpoints,
+        recheck_share,
+        challenge_deposit,
         keys,
     } = cmd;
     if challenges == 0 {
         bail!("--challenges must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&recheck_share) {
+        bail!("--recheck-share must be between 0 and 1, got {recheck_share}");
     }
     let client = client(rpc, keys.home.as_deref())?;
     let key = signing_key(&from, &keys)?;
@@ -477,6 +489,10 @@ pub(crate) async fn validator(cmd: ValidatorCommand, rpc: Option<&str>) -> Resul
         models_dir: None,
         rounds,
         miner_endpoints: EndpointPolicy::allowing_private(allow_private_endpoints),
+        recheck_share,
+        challenge_deposit: challenge_deposit
+            .parse()
+            .context("--challenge-deposit")?,
     };
     eprintln!(
         "Validator {} scoring; history in {}",

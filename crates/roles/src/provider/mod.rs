@@ -14,7 +14,7 @@ pub mod payments;
 mod proving;
 mod receipts;
 mod state;
-mod text;
+pub(crate) mod text;
 
 use std::{
     net::SocketAddr,

@@ -36,7 +36,13 @@ struct TextJob {
     prompt_tokens: u32,
 }
 
-fn validate_sampling(
+/// Tokens a chat completion generates when the request names no maximum.
+pub(crate) const DEFAULT_CHAT_MAX_TOKENS: u32 = 256;
+/// Tokens a text completion generates when the request names no maximum (OpenAI's default).
+pub(crate) const DEFAULT_COMPLETION_MAX_TOKENS: u32 = 16;
+
+/// The temperature and top-p a request samples with (defaults 1 and 1), or why they are invalid.
+pub(crate) fn validate_sampling(
     temperature: Option<f32>,
     top_p: Option<f32>,
     n: Option<u32>,
@@ -187,7 +193,7 @@ pub(super) async fn chat(
         prompt,
         "messages",
         req.max_completion_tokens.or(req.max_tokens),
-        256,
+        DEFAULT_CHAT_MAX_TOKENS,
         GenerateParams {
             max_tokens: 0,
             temperature: t,
@@ -271,7 +277,7 @@ pub(super) async fn completions(
         prompt,
         "prompt",
         req.max_tokens,
-        16,
+        DEFAULT_COMPLETION_MAX_TOKENS,
         GenerateParams {
             max_tokens: 0,
             temperature: t,
