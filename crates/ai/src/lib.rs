@@ -8,10 +8,14 @@
 //!   greedy (deterministic) or seeded sampling, stop sequences, streaming, several generations
 //!   at once.
 //! * [`embed`] — sentence embeddings with candle (BERT, mean pooling, L2 normalisation).
+//! * [`recheck`] — re-checks a provider's claimed answer without trusting identical floats:
+//!   text by teacher forcing (one forward pass over prompt + claimed tokens, each token within a
+//!   stated logit margin of the best, or, for sampled answers, not improbable as a whole),
+//!   embeddings by cosine with the recomputed vector.
 //! * [`gguf`] — a bounded GGUF header reader; the catalog checks every GGUF file it installs
 //!   with it before llama.cpp may open it.
 //!
-//! The engines (`text`, `embed`) are behind the default `engines` feature; without it the crate
+//! The engines (`text`, `embed`, `recheck`) are behind the default `engines` feature; without it the crate
 //! is the catalog and the header reader, with no C++ to build.
 //!
 //! Data flows one way: `catalog::install` puts files on disk, `catalog::find` returns a
@@ -37,6 +41,8 @@ pub mod catalog;
 pub mod embed;
 mod error;
 pub mod gguf;
+#[cfg(feature = "engines")]
+pub mod recheck;
 #[cfg(feature = "engines")]
 pub mod text;
 

@@ -146,8 +146,8 @@ struct Job {
 
 /// What the engine reports to the caller of [`TextModel::generate`].
 enum Event {
-    /// The bytes of one generated token.
-    Token(Vec<u8>),
+    /// The id and bytes of one generated token.
+    Token(LlamaToken, Vec<u8>),
     /// Generation ended on the engine's side (end-of-generation token, `max_tokens`, context).
     End(FinishReason),
     /// llama.cpp failed.
@@ -326,6 +326,18 @@ impl TextModel {
         params: &GenerateParams,
         on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation, AiError> {
+        self.generate_with_tokens(prompt, params, on_token)
+            .map(|(generation, _)| generation)
+    }
+
+    /// [`TextModel::generate`], also returning the ids of the generated tokens (the last one may
+    /// hold a stop sequence that was cut from the text; an end-of-generation token is not listed).
+    pub fn generate_with_tokens(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        on_token: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(Generation, Vec<i32>), AiError> {
         validate(params)?;
         let tokens: Vec<LlamaToken> = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         if tokens.is_empty() {
@@ -353,11 +365,13 @@ impl TextModel {
         }
         let mut out = TextStream::new(&params.stop);
         let mut completion_tokens = 0u32;
+        let mut ids = Vec::new();
         // Dropping `rx` (returning from here) tells the engine to free the sequence.
         let finish_reason = loop {
             match rx.recv() {
-                Ok(Event::Token(piece)) => {
+                Ok(Event::Token(token, piece)) => {
                     completion_tokens += 1;
+                    ids.push(token.0);
                     if let Flow::Stop = out.push(&piece, on_token) {
                         break FinishReason::Stop;
                     }
@@ -370,12 +384,191 @@ impl TextModel {
             }
         };
         let text = out.finish(on_token);
-        Ok(Generation {
+        let generation = Generation {
             text,
             prompt_tokens: n_prompt,
             completion_tokens,
             finish_reason,
+        };
+        Ok((generation, ids))
+    }
+}
+
+impl TextModel {
+    /// Token ids of `text` as the model's own output: no BOS token, and text that looks like a
+    /// special token (`<|im_end|>`) stays plain text, as it does in a generated answer.
+    pub fn tokenize_output(&self, text: &str) -> Vec<i32> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .into_iter()
+            .map(|t| t.0)
+            .collect()
+    }
+
+    /// Number of tokens in the vocabulary; token ids run from 0 to this, exclusive.
+    pub fn vocab_size(&self) -> u32 {
+        u32::try_from(self.model.n_vocab()).unwrap_or(0)
+    }
+
+    /// The bytes `generate` streams for `token` (empty for control tokens, and for ids outside
+    /// the vocabulary).
+    pub fn token_piece(&self, token: i32) -> Vec<u8> {
+        if !(0..self.model.n_vocab()).contains(&token) {
+            return Vec::new();
+        }
+        self.model
+            .vocab()
+            .token_to_piece(LlamaToken(token), false, None)
+    }
+
+    /// Whether `token` ends a generation (end of sequence, end of turn…).
+    pub fn is_end_of_generation(&self, token: i32) -> bool {
+        (0..self.model.n_vocab()).contains(&token) && self.model.vocab().is_eog(LlamaToken(token))
+    }
+
+    /// Opens a teacher-forcing context for sequences of at most `capacity` tokens (capped at
+    /// [`TextModel::context_length`]), separate from the decoding engine and its streams.
+    pub fn forward_session(&self, capacity: u32) -> Result<ForwardSession<'_>, AiError> {
+        let n_ctx = capacity.clamp(1, self.n_ctx);
+        let n_batch = BATCH_TOKENS.min(n_ctx);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_seq_max(1)
+            .with_n_threads(self.threads as i32)
+            .with_n_threads_batch(self.threads as i32);
+        let ctx = {
+            // llama.cpp may write to the model while it creates a context (see
+            // `LlamaModel::new_context`), so two sessions are never created at once.
+            static CREATING: Mutex<()> = Mutex::new(());
+            let _one_at_a_time = CREATING.lock();
+            self.model
+                .new_context(backend()?, params)
+                .map_err(|e| AiError::Inference(format!("cannot create a context: {e}")))?
+        };
+        Ok(ForwardSession {
+            ctx,
+            batch: LlamaBatch::new(n_batch as usize, 1),
+            n_ctx,
+            n_batch,
+            n_vocab: self.model.n_vocab(),
+            cached: Vec::new(),
         })
+    }
+}
+
+/// Logits computed per llama.cpp call at most: llama.cpp keeps an output buffer of
+/// `outputs × vocabulary` floats, 64 MiB here for Gemma 3's 262,144 tokens.
+const FORWARD_OUTPUTS_PER_DECODE: usize = 64;
+
+/// A llama.cpp context that reads a whole token sequence in one pass (teacher forcing) and hands
+/// back the logits of every requested position, for re-checking an answer without generating it.
+///
+/// It keeps the tokens it has read: a second pass over a sequence that shares a prefix with the
+/// previous one reads only the part after the shared prefix.
+pub struct ForwardSession<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'m>,
+    n_ctx: u32,
+    n_batch: u32,
+    n_vocab: i32,
+    /// The tokens whose keys and values the context holds, from position 0.
+    cached: Vec<LlamaToken>,
+}
+
+impl std::fmt::Debug for ForwardSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardSession")
+            .field("n_ctx", &self.n_ctx)
+            .field("cached", &self.cached.len())
+            .finish()
+    }
+}
+
+impl ForwardSession<'_> {
+    /// Most tokens one sequence may hold.
+    pub fn capacity(&self) -> u32 {
+        self.n_ctx
+    }
+
+    /// Tokens read by llama.cpp since the session opened (cached prefixes not counted).
+    pub fn cached_tokens(&self) -> usize {
+        self.cached.len()
+    }
+
+    /// Reads `tokens` from position 0 and calls `visit(i, logits)` for every `i` in
+    /// `outputs_from..tokens.len()`, in order, with the logits predicting the token after `i`.
+    ///
+    /// `logits` has one entry per vocabulary token. Returns the number of tokens decoded (those
+    /// after the prefix shared with the previous call are; the others come from the cache).
+    pub fn forward(
+        &mut self,
+        tokens: &[i32],
+        outputs_from: usize,
+        visit: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<usize, AiError> {
+        if tokens.is_empty() || outputs_from >= tokens.len() {
+            return Err(AiError::InvalidRequest(
+                "a forward pass needs tokens and at least one position to output".into(),
+            ));
+        }
+        if tokens.len() > self.n_ctx as usize {
+            return Err(AiError::PromptTooLong {
+                prompt_tokens: len_u32(tokens.len()),
+                context_length: self.n_ctx,
+            });
+        }
+        if let Some(bad) = tokens.iter().find(|t| !(0..self.n_vocab).contains(*t)) {
+            return Err(AiError::InvalidRequest(format!(
+                "token id {bad} is outside the vocabulary of {} tokens",
+                self.n_vocab
+            )));
+        }
+        let tokens: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t)).collect();
+        // Positions from `outputs_from` on are read again for their logits.
+        let keep = common_prefix(&self.cached, &tokens).min(outputs_from);
+        let start = reusable_prefix(&mut self.ctx, 0, &mut self.cached, &tokens[..keep + 1]);
+        let mut at = start;
+        let result = (|| {
+            while at < tokens.len() {
+                self.batch.clear();
+                let mut outputs: Vec<(usize, i32)> = Vec::new();
+                while at < tokens.len()
+                    && (self.batch.n_tokens() as u32) < self.n_batch
+                    && outputs.len() < FORWARD_OUTPUTS_PER_DECODE
+                {
+                    let wanted = at >= outputs_from;
+                    self.batch
+                        .add(tokens[at], at as i32, &[0], wanted)
+                        .map_err(|e| AiError::Inference(format!("batch: {e}")))?;
+                    if wanted {
+                        outputs.push((at, self.batch.n_tokens() - 1));
+                    }
+                    at += 1;
+                }
+                self.ctx
+                    .decode(&mut self.batch)
+                    .map_err(|e| AiError::Inference(format!("decode: {e}")))?;
+                for (position, index) in outputs {
+                    visit(position, self.ctx.get_logits_ith(index));
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.cached = tokens;
+                Ok(self.cached.len() - start)
+            }
+            Err(e) => {
+                // The cache holds an unknown part of this sequence; start afresh next time.
+                self.ctx.clear_kv_cache();
+                self.cached.clear();
+                Err(e)
+            }
+        }
     }
 }
 
@@ -572,7 +765,7 @@ impl Engine {
                 } else {
                     seq.generated += 1;
                     let piece = vocab.token_to_piece(token, false, None);
-                    if seq.job.events.send(Event::Token(piece)).is_err() {
+                    if seq.job.events.send(Event::Token(token, piece)).is_err() {
                         // The caller has what it wanted (a stop sequence) or went away.
                         *slot = None;
                         continue;
