@@ -32,6 +32,7 @@ pub mod keys;
 pub mod limits;
 pub mod openai;
 pub mod provider;
+pub mod recheck;
 pub mod validator;
 pub mod zk;
 
