@@ -692,8 +692,8 @@ impl Validator {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| hibana_types::InferenceReceipt::from_hex(v).ok());
         let response = limits::read_body(resp, limits::MAX_ANSWER_BYTES).await?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&response).map_err(|e| format!("the answer is not JSON: {e}"))?;
+        let value: serde_json::Value = serde_json::from_slice(&response)
+            .map_err(|e| format!("the answer is not JSON: {e}"))?;
         let exchange = Exchange {
             request,
             response: response.to_vec(),
@@ -744,7 +744,8 @@ impl Validator {
                         && let Local::Text(model) = l.as_ref()
                     {
                         let model = model.clone();
-                        let (request, response) = (exchange.request.clone(), exchange.response.clone());
+                        let (request, response) =
+                            (exchange.request.clone(), exchange.response.clone());
                         let verdict = tokio::task::spawn_blocking(move || {
                             recheck::judge(recheck::Judge::Text(&model), &request, &response)
                         })

@@ -490,9 +490,7 @@ pub(crate) async fn validator(cmd: ValidatorCommand, rpc: Option<&str>) -> Resul
         rounds,
         miner_endpoints: EndpointPolicy::allowing_private(allow_private_endpoints),
         recheck_share,
-        challenge_deposit: challenge_deposit
-            .parse()
-            .context("--challenge-deposit")?,
+        challenge_deposit: challenge_deposit.parse().context("--challenge-deposit")?,
     };
     eprintln!(
         "Validator {} scoring; history in {}",
