@@ -338,6 +338,7 @@ pub(crate) async fn start_devnet_ai(
             miner_endpoints: EndpointPolicy::AnyAddress,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             operator: Some(operator.clone()),
+            recheck_share: DEVNET_RECHECK_SHARE,
         },
         gateway_addr,
     )
@@ -355,6 +356,9 @@ pub(crate) async fn start_devnet_ai(
         zk_model,
     })
 }
+
+/// Share of the miners' answers the devnet's gateway re-checks by teacher forcing.
+const DEVNET_RECHECK_SHARE: f64 = 0.02;
 
 /// What the devnet's provider charges per token, in base units.
 const DEVNET_PRICE_PER_TOKEN: Amount = Amount(1_000);

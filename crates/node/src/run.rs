@@ -266,6 +266,9 @@ pub(crate) struct GatewaySettings {
     pub(crate) max_in_flight: usize,
     /// The operator's key, to bill through payment channels.
     pub(crate) operator: Option<SecretKey>,
+    /// Share (0 to 1) of the miners' answers re-checked on the gateway's own copies of the
+    /// models (with billing: a wrong one is challenged by the operator).
+    pub(crate) recheck_share: f64,
 }
 
 /// Starts a gateway with its keys and ledger in `home`, listening on `addr`; returns its URL.
@@ -289,6 +292,10 @@ pub(crate) async fn start_gateway(
         max_in_flight: settings.max_in_flight,
         operator: settings.operator,
         provider_deposit: hibana_roles::gateway::DEFAULT_PROVIDER_DEPOSIT,
+        sampling: (settings.recheck_share > 0.0).then(|| hibana_roles::gateway::Sampling {
+            share: settings.recheck_share,
+            models_dir: models_dir(),
+        }),
     };
     let gateway = Arc::new(Gateway::new(config)?);
     let (addr, _task) = hibana_roles::gateway::serve(gateway.clone(), addr).await?;

@@ -342,6 +342,7 @@ async fn main() {
             max_in_flight: gateway::DEFAULT_MAX_IN_FLIGHT,
             operator: None,
             provider_deposit: Default::default(),
+            sampling: None,
         })
         .unwrap(),
     );

@@ -296,6 +296,7 @@ async fn main() -> ExitCode {
             max_in_flight: o.max_in_flight,
             operator: None,
             provider_deposit: Default::default(),
+            sampling: None,
         })
         .unwrap(),
     );

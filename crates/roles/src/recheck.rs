@@ -9,11 +9,20 @@
 //! The gateway and validators use it on a sample of the answers they see, and validators to
 //! vote on challenges.
 
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::Arc,
+};
+
 use hibana_ai::{
+    catalog::{self, ModelKind},
     embed::Embedder,
     recheck::{ClaimedPrompt, TextClaim, TextRechecker, check_embeddings},
-    text::{ChatMessage, FinishReason, TextModel},
+    text::{ChatMessage, FinishReason, LoadOptions, TextModel},
 };
+use hibana_types::Hash;
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::{
@@ -37,6 +46,82 @@ impl Judgement {
     /// Whether the answer was found wrong.
     pub fn is_wrong(&self) -> bool {
         matches!(self, Judgement::Wrong(_))
+    }
+}
+
+/// A local copy of a model, to judge answers of it.
+pub enum Local {
+    /// A chat or completion model.
+    Text(Arc<TextModel>),
+    /// An embedding model.
+    Embed(Arc<Embedder>),
+}
+
+impl Local {
+    /// Re-checks the answer `response` to `request` on this model.
+    pub fn judge(&self, request: &[u8], response: &[u8]) -> Judgement {
+        match self {
+            Local::Text(m) => judge(Judge::Text(m), request, response),
+            Local::Embed(e) => judge(Judge::Embed(e), request, response),
+        }
+    }
+}
+
+/// The installed models by content hash, each loaded on first use (with one thread: judging is
+/// background work beside a node or a provider).
+pub struct LocalModels {
+    dir: PathBuf,
+    loaded: Mutex<HashMap<Hash, Option<Arc<Local>>>>,
+}
+
+impl std::fmt::Debug for LocalModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocalModels({})", self.dir.display())
+    }
+}
+
+impl LocalModels {
+    /// The models installed in `dir`.
+    pub fn new(dir: PathBuf) -> LocalModels {
+        LocalModels {
+            dir,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// The model with content hash `hash`, if it is installed and loads.
+    pub fn get(&self, hash: &Hash) -> Option<Arc<Local>> {
+        if let Some(found) = self.loaded.lock().get(hash) {
+            return found.clone();
+        }
+        let info = catalog::list(&self.dir)
+            .ok()
+            .and_then(|models| models.into_iter().find(|m| m.content_hash == *hash));
+        let loaded = info.and_then(|info| {
+            let loaded = match info.kind {
+                ModelKind::Embedding => Embedder::load(&info).map(|e| Local::Embed(Arc::new(e))),
+                _ => TextModel::load(
+                    &info,
+                    // One thread: more llama.cpp threads than free cores make every model on the
+                    // machine crawl (its threads spin).
+                    LoadOptions {
+                        parallel: 1,
+                        n_ctx: 1024,
+                        threads: 1,
+                    },
+                )
+                .map(|m| Local::Text(Arc::new(m))),
+            };
+            match loaded {
+                Ok(l) => Some(Arc::new(l)),
+                Err(e) => {
+                    tracing::warn!(error = %e, model = %info.name, "cannot load a model to judge answers");
+                    None
+                }
+            }
+        });
+        self.loaded.lock().insert(*hash, loaded.clone());
+        loaded
     }
 }
 

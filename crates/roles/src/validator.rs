@@ -22,7 +22,6 @@
 //! the round's seed, so a round can be reproduced.
 
 use std::{
-    collections::HashMap,
     io::Write,
     path::PathBuf,
     sync::Arc,
@@ -30,9 +29,8 @@ use std::{
 };
 
 use hibana_ai::{
-    catalog::{self, ModelKind},
-    embed::Embedder,
-    text::{ChatMessage, GenerateParams, LoadOptions, TextModel},
+    catalog,
+    text::{ChatMessage, GenerateParams},
 };
 use hibana_rpc::{RpcClient, SubnetView};
 use hibana_types::records::subnets::{Neuron, apportion};
@@ -43,7 +41,11 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{endpoints::EndpointPolicy, limits, recheck};
+use crate::{
+    endpoints::EndpointPolicy,
+    limits,
+    recheck::{self, Local, LocalModels},
+};
 
 /// How a validator runs.
 #[derive(Debug, Clone)]
@@ -261,18 +263,13 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-enum Local {
-    Text(Arc<TextModel>),
-    Embed(Arc<Embedder>),
-}
-
 /// A running validator.
 pub struct Validator {
     config: ValidatorConfig,
     key: SecretKey,
     client: RpcClient,
     http: reqwest::Client,
-    local: HashMap<Hash, Option<Arc<Local>>>,
+    local: LocalModels,
     /// Challenges it voted on.
     voted: std::collections::BTreeSet<u64>,
 }
@@ -309,6 +306,12 @@ pub struct RoundRecord {
 impl Validator {
     /// A validator signing with `key`.
     pub fn new(config: ValidatorConfig, key: SecretKey) -> anyhow::Result<Validator> {
+        let local = LocalModels::new(
+            config
+                .models_dir
+                .clone()
+                .unwrap_or_else(catalog::models_dir),
+        );
         let client = RpcClient::new(&config.rpc)?;
         let http = config.miner_endpoints.client(Duration::from_secs(2))?;
         Ok(Validator {
@@ -316,7 +319,7 @@ impl Validator {
             key,
             client,
             http,
-            local: HashMap::new(),
+            local,
             voted: Default::default(),
         })
     }
@@ -527,14 +530,8 @@ impl Validator {
                 continue;
             };
             let (request, response) = (view.request, view.response);
-            let verdict = tokio::task::spawn_blocking(move || {
-                let judge = match local.as_ref() {
-                    Local::Text(m) => recheck::Judge::Text(m),
-                    Local::Embed(e) => recheck::Judge::Embed(e),
-                };
-                recheck::judge(judge, &request, &response)
-            })
-            .await;
+            let verdict =
+                tokio::task::spawn_blocking(move || local.judge(&request, &response)).await;
             let wrong = match verdict {
                 Ok(recheck::Judgement::Wrong(why)) => {
                     tracing::info!(id = c.id, %why, "voting that a challenged answer is wrong");
@@ -565,43 +562,9 @@ impl Validator {
 
     /// The validator's own copy of a model, loaded on first use; `None` if not installed.
     fn local_model(&mut self, hash: &Hash) -> Option<Arc<Local>> {
-        if let Some(found) = self.local.get(hash) {
-            return found.clone();
-        }
-        let dir = self
-            .config
-            .models_dir
-            .clone()
-            .unwrap_or_else(catalog::models_dir);
-        let info = catalog::list(&dir)
-            .ok()
-            .and_then(|models| models.into_iter().find(|m| m.content_hash == *hash));
-        let loaded = info.and_then(|info| {
-            let loaded = match info.kind {
-                ModelKind::Embedding => Embedder::load(&info).map(|e| Local::Embed(Arc::new(e))),
-                _ => TextModel::load(
-                    &info,
-                    // One thread: re-execution is a background check, and more llama.cpp threads
-                    // than free cores make every model on the machine crawl (its threads spin).
-                    LoadOptions {
-                        parallel: 1,
-                        n_ctx: 1024,
-                        threads: 1,
-                    },
-                )
-                .map(|m| Local::Text(Arc::new(m))),
-            };
-            match loaded {
-                Ok(l) => Some(Arc::new(l)),
-                Err(e) => {
-                    tracing::warn!(error = %e, model = %info.name, "cannot load the model for re-execution");
-                    None
-                }
-            }
-        });
-        self.local.insert(*hash, loaded.clone());
-        loaded
+        self.local.get(hash)
     }
+
 
     async fn health_price(&self, endpoint: &str) -> Option<u128> {
         let resp = self

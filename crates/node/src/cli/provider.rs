@@ -107,6 +107,10 @@ pub(crate) struct GatewayArgs {
     /// and pay priced providers through channels from it. Needs --chain.
     #[arg(long, requires = "chain")]
     bill: bool,
+    /// Share (0 to 1) of the subnet miners' answers re-checked by teacher forcing on this
+    /// machine's installed models; with --bill, a wrong one is challenged on chain.
+    #[arg(long, default_value_t = 0.02)]
+    recheck_share: f64,
     /// Most inference requests served at once; more get 429 with Retry-After at once.
     #[arg(long, env = "HIBANA_GATEWAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
     max_in_flight: usize,
@@ -255,6 +259,12 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
             println!("Revoked {:?}", record.name);
         }
         None => {
+            if !(0.0..=1.0).contains(&args.recheck_share) {
+                anyhow::bail!(
+                    "--recheck-share must be between 0 and 1, got {}",
+                    args.recheck_share
+                );
+            }
             let operator = if args.bill {
                 Some(operator_key(&home)?)
             } else {
@@ -269,6 +279,7 @@ pub(crate) async fn gateway(args: GatewayArgs, json: bool) -> Result<ExitCode> {
                     miner_endpoints: EndpointPolicy::allowing_private(args.allow_private_endpoints),
                     max_in_flight: args.max_in_flight,
                     operator,
+                    recheck_share: args.recheck_share,
                 },
                 args.addr,
             )

@@ -323,6 +323,29 @@ impl Billing {
         }
     }
 
+    /// Challenges a wrong answer on chain as the operator, for the validators of `subnet` to
+    /// judge.
+    pub(super) async fn challenge(
+        &self,
+        subnet: u32,
+        receipt: InferenceReceipt,
+        request: Vec<u8>,
+        response: Vec<u8>,
+    ) {
+        let message = Message::ChallengeReceipt(hibana_types::ChallengeReceipt {
+            subnet,
+            receipt,
+            request,
+            response,
+            deposit: hibana_types::records::verify::MIN_CHALLENGE_DEPOSIT,
+        });
+        match self.chain.send(&self.operator, vec![message], None).await {
+            Ok(r) if r.is_success() => tracing::info!(tx = %r.tx_hash, "challenged a wrong answer"),
+            Ok(r) => tracing::warn!(outcome = ?r.outcome, "the challenge failed"),
+            Err(e) => tracing::warn!(error = %e, "the challenge was refused"),
+        }
+    }
+
     /// Reads every known channel again, and finds the gateway's channels to providers.
     async fn refresh(&self) {
         let ids: Vec<u64> = self.channels.lock().keys().copied().collect();

@@ -265,10 +265,24 @@ async fn forward_inner(
                 );
             }
             Ok(resp) if streamed => {
-                stream_through(&g, &p, resp, expected, key.clone(), billed, in_flight).await
+                stream_through(
+                    &g,
+                    &p,
+                    resp,
+                    expected,
+                    key.clone(),
+                    billed,
+                    in_flight,
+                    body.clone(),
+                )
+                .await
             }
             Ok(resp) => whole_answer(&g, resp, &expected, &key, billed.as_ref())
                 .await
+                .map(|(response, receipt, bytes)| {
+                    g.sample(&p, body.to_vec(), bytes, receipt);
+                    response
+                })
                 .map_err(|e| format!("{url}: {e}")),
         };
         match result {
@@ -316,7 +330,7 @@ async fn whole_answer(
     expected: &Expected,
     key: &ApiKeyRecord,
     billed: Option<&Billed>,
-) -> Result<Response, String> {
+) -> Result<(Response, InferenceReceipt, Vec<u8>), String> {
     let receipt_hex = resp
         .headers()
         .get(RECEIPT_HEADER)
@@ -332,13 +346,13 @@ async fn whole_answer(
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        bytes,
+        bytes.clone(),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&receipt_hex) {
         response.headers_mut().insert(RECEIPT_HEADER, v);
     }
-    Ok(response)
+    Ok((response, receipt, bytes.to_vec()))
 }
 
 #[cfg(test)]
@@ -372,6 +386,7 @@ mod tests {
                 max_in_flight,
                 operator: None,
                 provider_deposit: Default::default(),
+                sampling: None,
             })
             .unwrap(),
         );

@@ -53,7 +53,7 @@ use self::forward::forward;
 pub use self::{
     billing::{Billing, EXPIRY_MARGIN_BLOCKS},
     providers::IN_FLIGHT_PER_PROVIDER_SLOT,
-    state::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROVIDER_DEPOSIT, Gateway, GatewayConfig},
+    state::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_PROVIDER_DEPOSIT, Gateway, GatewayConfig, Sampling},
 };
 use crate::{openai::ApiError, provider::MAX_BODY_BYTES};
 

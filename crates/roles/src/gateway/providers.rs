@@ -49,6 +49,8 @@ impl Health {
 /// A provider's place in a subnet, read from the chain.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(super) struct Membership {
+    /// The subnet's id.
+    pub(super) id: u32,
     pub(super) subnet: String,
     pub(super) task: String,
     pub(super) uid: u16,

@@ -35,6 +35,7 @@ pub(super) async fn stream_through(
     key: ApiKeyRecord,
     billed: Option<Billed>,
     in_flight: InFlight,
+    request: Bytes,
 ) -> Result<Response, String> {
     let idle = g.config.request_timeout;
     let mut upstream = resp.bytes_stream();
@@ -66,6 +67,8 @@ pub(super) async fn stream_through(
         let _in_flight = in_flight;
         let mut client_left = false;
         let mut hasher = StreamHasher::default();
+        // The payloads as the receipt covers them, for a re-check (bounded like the stream).
+        let mut transcript = Vec::new();
         let mut pending = vec![first];
         let mut done = false;
         let mut relayed = 0usize;
@@ -81,6 +84,8 @@ pub(super) async fn stream_through(
                             continue;
                         }
                         hasher.add(data);
+                        transcript.extend_from_slice(data.as_bytes());
+                        transcript.push(b'\n');
                         if tx
                             .send(Ok(Bytes::from(format!("data: {data}\n\n"))))
                             .await
@@ -95,12 +100,13 @@ pub(super) async fn stream_through(
                         .and_then(|c| c.trim_start().strip_prefix(RECEIPT_COMMENT.trim_end()))
                     {
                         outcome = receipts::check(hex.trim(), &expected, &hasher.finish())
-                            .and_then(|r| match &billed {
-                                Some(b) => b.charge(&r),
-                                None => {
-                                    g.usage.record(&key, &r);
-                                    Ok(())
+                            .and_then(|r| {
+                                match &billed {
+                                    Some(b) => b.charge(&r)?,
+                                    None => g.usage.record(&key, &r),
                                 }
+                                g.sample(&p, request.to_vec(), std::mem::take(&mut transcript), r);
+                                Ok(())
                             });
                         if outcome.is_ok() {
                             let _ = tx

@@ -54,6 +54,18 @@ pub struct GatewayConfig {
     pub operator: Option<hibana_types::SecretKey>,
     /// Deposit of each channel the gateway opens to a provider, and of each top-up.
     pub provider_deposit: hibana_types::Amount,
+    /// Re-checking a share of the answers on the gateway's own copies of the models.
+    pub sampling: Option<Sampling>,
+}
+
+/// Which answers the gateway re-checks, and with which models.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// Share (0 to 1) of the answers of subnet miners re-checked; a wrong one is challenged
+    /// on chain by the operator.
+    pub share: f64,
+    /// Folder of the installed models to re-check with.
+    pub models_dir: std::path::PathBuf,
 }
 
 /// Deposit of a gateway's channel to a provider by default.
@@ -77,6 +89,10 @@ pub struct Gateway {
     slots: Arc<Semaphore>,
     /// Billing through payment channels, once the chain answered.
     billing: RwLock<Option<Arc<Billing>>>,
+    /// The models answers are re-checked with, when sampling.
+    local: Option<Arc<crate::recheck::LocalModels>>,
+    /// One re-check at a time: a sample is dropped rather than queued when one runs.
+    rechecking: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -115,6 +131,11 @@ impl Gateway {
             usage: UsageBook::load(&config.keys),
             slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             billing: RwLock::new(None),
+            local: config
+                .sampling
+                .as_ref()
+                .map(|s| Arc::new(crate::recheck::LocalModels::new(s.models_dir.clone()))),
+            rechecking: Arc::new(Semaphore::new(1)),
             config,
         })
     }
@@ -147,6 +168,54 @@ impl Gateway {
             }
         }
         subnets::apply(allowed, market.as_ref(), &self.providers, &self.miner_http);
+    }
+
+    /// Offers an answer for re-checking: a configured share of the answers of subnet miners is
+    /// re-checked in the background on the gateway's own copy of the model, and a wrong one is
+    /// challenged on chain by the operator (which needs billing: an operator and a chain).
+    pub(super) fn sample(
+        &self,
+        provider: &super::providers::ProviderHandle,
+        request: Vec<u8>,
+        response: Vec<u8>,
+        receipt: hibana_types::InferenceReceipt,
+    ) {
+        let (Some(sampling), Some(local), Some(billing)) =
+            (&self.config.sampling, &self.local, self.billing())
+        else {
+            return;
+        };
+        if rand::random::<f64>() >= sampling.share {
+            return;
+        }
+        let model = receipt.body.model_hash.to_string();
+        let Some(subnet) = provider
+            .state
+            .read()
+            .subnets
+            .iter()
+            .find(|m| m.model == model)
+            .map(|m| m.id)
+        else {
+            return;
+        };
+        let Ok(permit) = self.rechecking.clone().try_acquire_owned() else {
+            return;
+        };
+        let local = local.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let hash = receipt.body.model_hash;
+            let (req, resp) = (request.clone(), response.clone());
+            let verdict = tokio::task::spawn_blocking(move || {
+                local.get(&hash).map(|m| m.judge(&req, &resp))
+            })
+            .await;
+            if let Ok(Some(crate::recheck::Judgement::Wrong(why))) = verdict {
+                tracing::warn!(%why, provider = %receipt.body.provider.address(), "a sampled answer is wrong: challenging it");
+                billing.challenge(subnet, receipt, request, response).await;
+            }
+        });
     }
 
     /// Whether the gateway reads a chain: then a provider's key, price and models come from

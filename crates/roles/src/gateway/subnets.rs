@@ -36,6 +36,7 @@ pub(super) async fn miners(chain: &RpcClient) -> HashMap<String, Vec<Membership>
                 .entry(n.endpoint.trim_end_matches('/').to_string())
                 .or_default()
                 .push(Membership {
+                    id: subnet.id,
                     subnet: subnet.name.clone(),
                     task: subnet.task.clone(),
                     uid: n.uid,
