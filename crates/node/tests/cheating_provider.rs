@@ -91,7 +91,7 @@ fn cheating_proxy(upstream: String, key: SecretKey) -> (String, &'static AtomicU
                     .map(|(_, v)| v.clone());
                 if path == "/v1/chat/completions"
                     && status == 200
-                    && answers.fetch_add(1, Ordering::Relaxed) % 4 == 0
+                    && answers.fetch_add(1, Ordering::Relaxed).is_multiple_of(4)
                     && let Some(hex) = &receipt
                 {
                     let mut answer: Value = serde_json::from_str(&text).unwrap();

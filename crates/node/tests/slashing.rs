@@ -142,10 +142,6 @@ fn exchanges(model: &TextModel) -> Vec<Exchange> {
         "What is the largest planet in the solar system?",
         "Say hello in one short sentence.",
         "List three fruits.",
-        "What is 12 plus 30?",
-        "Which animal is known as the king of the jungle?",
-        "What do bees make?",
-        "Name a primary colour.",
     ];
     let params = GenerateParams {
         max_tokens: 16,
@@ -285,7 +281,7 @@ fn run(
         );
     }
     // The first epoch gives the validators their permits.
-    while w.height % TEMPO != 0 {
+    while !w.height.is_multiple_of(TEMPO) {
         w.block(Vec::new());
     }
     w.block(Vec::new());
@@ -348,10 +344,7 @@ fn run(
         w.block(txs);
         // The validators re-check every open challenge themselves and vote.
         let mut votes = Vec::new();
-        loop {
-            let Some(c) = verify::challenge(&w.state, next_challenge).unwrap() else {
-                break;
-            };
+        while let Some(c) = verify::challenge(&w.state, next_challenge).unwrap() {
             if c.status == ChallengeStatus::Open {
                 let content = verify::challenge_content(&w.state, c.id).unwrap().unwrap();
                 let i = exchanges

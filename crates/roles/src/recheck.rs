@@ -9,11 +9,7 @@
 //! The gateway and validators use it on a sample of the answers they see, and validators to
 //! vote on challenges.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::Arc,
-};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use hibana_ai::{
     catalog::{self, ModelKind},

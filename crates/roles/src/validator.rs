@@ -565,7 +565,6 @@ impl Validator {
         self.local.get(hash)
     }
 
-
     async fn health_price(&self, endpoint: &str) -> Option<u128> {
         let resp = self
             .http

@@ -84,6 +84,26 @@ pub(super) struct Billed {
     pub(super) free: bool,
 }
 
+/// Who pays for an answer: its key, and the key's channel when the gateway bills.
+pub(super) struct Charge {
+    pub(super) key: ApiKeyRecord,
+    pub(super) billed: Option<Billed>,
+}
+
+impl Charge {
+    /// Charges a checked receipt to the key's channel (or counts it in the key's usage when
+    /// the gateway does not bill), before the answer is sent.
+    pub(super) fn settle(&self, g: &Gateway, receipt: &InferenceReceipt) -> Result<(), String> {
+        match &self.billed {
+            Some(b) => b.charge(receipt),
+            None => {
+                g.usage.record(&self.key, receipt);
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Billed {
     /// Charges the answer's receipt before it is sent.
     pub(super) fn charge(&self, receipt: &InferenceReceipt) -> Result<(), String> {
@@ -265,25 +285,27 @@ async fn forward_inner(
                 );
             }
             Ok(resp) if streamed => {
-                stream_through(
-                    &g,
-                    &p,
-                    resp,
-                    expected,
-                    key.clone(),
+                let charge = Charge {
+                    key: key.clone(),
                     billed,
-                    in_flight,
-                    body.clone(),
-                )
-                .await
+                };
+                stream_through(&g, &p, resp, expected, charge, in_flight, body.clone()).await
             }
-            Ok(resp) => whole_answer(&g, resp, &expected, &key, billed.as_ref())
-                .await
-                .map(|(response, receipt, bytes)| {
-                    g.sample(&p, body.to_vec(), bytes, receipt);
-                    response
-                })
-                .map_err(|e| format!("{url}: {e}")),
+            Ok(resp) => whole_answer(
+                &g,
+                resp,
+                &expected,
+                &Charge {
+                    key: key.clone(),
+                    billed,
+                },
+            )
+            .await
+            .map(|(response, receipt, bytes)| {
+                g.sample(&p, body.to_vec(), bytes, receipt);
+                response
+            })
+            .map_err(|e| format!("{url}: {e}")),
         };
         match result {
             Ok(response) => {
@@ -328,8 +350,7 @@ async fn whole_answer(
     g: &Gateway,
     resp: reqwest::Response,
     expected: &Expected,
-    key: &ApiKeyRecord,
-    billed: Option<&Billed>,
+    charge: &Charge,
 ) -> Result<(Response, InferenceReceipt, Vec<u8>), String> {
     let receipt_hex = resp
         .headers()
@@ -339,10 +360,7 @@ async fn whole_answer(
         .ok_or("no receipt in the answer")?;
     let bytes = limits::read_body(resp, limits::MAX_ANSWER_BYTES).await?;
     let receipt = receipts::check(&receipt_hex, expected, &Hash::digest(&bytes))?;
-    match billed {
-        Some(b) => b.charge(&receipt)?,
-        None => g.usage.record(key, &receipt),
-    }
+    charge.settle(g, &receipt)?;
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -13,13 +13,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
-    forward::Billed,
+    forward::Charge,
     providers::{InFlight, ProviderHandle},
     receipts::{self, Expected},
     state::Gateway,
 };
 use crate::{
-    keys::ApiKeyRecord,
     limits,
     openai::ApiError,
     provider::{RECEIPT_COMMENT, StreamHasher},
@@ -32,8 +31,7 @@ pub(super) async fn stream_through(
     p: &Arc<ProviderHandle>,
     resp: reqwest::Response,
     expected: Expected,
-    key: ApiKeyRecord,
-    billed: Option<Billed>,
+    charge: Charge,
     in_flight: InFlight,
     request: Bytes,
 ) -> Result<Response, String> {
@@ -101,10 +99,7 @@ pub(super) async fn stream_through(
                     {
                         outcome = receipts::check(hex.trim(), &expected, &hasher.finish())
                             .and_then(|r| {
-                                match &billed {
-                                    Some(b) => b.charge(&r)?,
-                                    None => g.usage.record(&key, &r),
-                                }
+                                charge.settle(&g, &r)?;
                                 g.sample(&p, request.to_vec(), std::mem::take(&mut transcript), r);
                                 Ok(())
                             });

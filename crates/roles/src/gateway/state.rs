@@ -207,10 +207,9 @@ impl Gateway {
             let _permit = permit;
             let hash = receipt.body.model_hash;
             let (req, resp) = (request.clone(), response.clone());
-            let verdict = tokio::task::spawn_blocking(move || {
-                local.get(&hash).map(|m| m.judge(&req, &resp))
-            })
-            .await;
+            let verdict =
+                tokio::task::spawn_blocking(move || local.get(&hash).map(|m| m.judge(&req, &resp)))
+                    .await;
             if let Ok(Some(crate::recheck::Judgement::Wrong(why))) = verdict {
                 tracing::warn!(%why, provider = %receipt.body.provider.address(), "a sampled answer is wrong: challenging it");
                 billing.challenge(subnet, receipt, request, response).await;
