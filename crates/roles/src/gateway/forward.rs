@@ -274,15 +274,28 @@ async fn forward_inner(
             Ok(resp) if resp.status().is_server_error() => {
                 Err(format!("{url}: HTTP {}", resp.status()))
             }
-            Ok(resp) if !resp.status().is_success() => {
-                // The provider judged the request itself invalid: that answer is the client's.
+            Ok(resp) if resp.status().is_client_error() => {
+                // The provider judged the request itself invalid: that verdict is the client's,
+                // unpaid. Only an OpenAI error goes through, rebuilt from its fields, so a 4xx
+                // cannot carry an answer around the receipt checks.
                 let status = resp.status();
                 let bytes = limits::read_body(resp, limits::MAX_ANSWER_BYTES)
                     .await
                     .unwrap_or_default();
-                return Ok(
-                    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-                );
+                match client_error(&bytes) {
+                    Some(error) => {
+                        return Ok((
+                            status,
+                            [(header::CONTENT_TYPE, "application/json")],
+                            error.to_string(),
+                        )
+                            .into_response());
+                    }
+                    None => Err(format!("{url}: HTTP {status} without an OpenAI error body")),
+                }
+            }
+            Ok(resp) if !resp.status().is_success() => {
+                Err(format!("{url}: unexpected HTTP {}", resp.status()))
             }
             Ok(resp) if streamed => {
                 let charge = Charge {
@@ -342,6 +355,25 @@ async fn forward_inner(
             failures.join("; ")
         ),
     ))
+}
+
+/// The OpenAI error in a provider's 4xx body, rebuilt from its short text fields only; `None`
+/// if the body is not one.
+fn client_error(bytes: &[u8]) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let e = v.get("error")?;
+    let field = |k: &str| {
+        e.get(k)
+            .and_then(|x| x.as_str())
+            .map(|x| x.chars().take(1_000).collect::<String>())
+    };
+    let message = field("message")?;
+    Some(serde_json::json!({"error": {
+        "message": message,
+        "type": field("type"),
+        "param": field("param"),
+        "code": field("code"),
+    }}))
 }
 
 /// A non-streamed answer, passed on with its receipt once the receipt checks out and the
@@ -502,5 +534,55 @@ mod tests {
         assert_eq!(p.state.read().failures, 1);
         assert_eq!(p.state.read().in_flight, limit - 1);
         assert_eq!(g.usage.of("k").requests, 0);
+    }
+
+    /// A provider's 4xx reaches the client only as an OpenAI error rebuilt from its fields, so
+    /// it cannot smuggle an answer past the receipt checks; a 4xx without one is a failure.
+    #[tokio::test]
+    async fn a_providers_4xx_passes_only_as_an_openai_error() {
+        let app = axum::Router::new()
+            .route(
+                "/smuggle/v1/embeddings",
+                axum::routing::post(|| async {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        r#"{"error":{"message":"bad input","type":"invalid_request_error"},"data":[{"embedding":[1,2,3]}]}"#,
+                    )
+                }),
+            )
+            .route(
+                "/bare/v1/embeddings",
+                axum::routing::post(|| async { (StatusCode::BAD_REQUEST, r#"{"data":[]}"#) }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        for (path, expected) in [
+            ("smuggle", StatusCode::BAD_REQUEST),
+            ("bare", StatusCode::BAD_GATEWAY),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (g, url, key) = gateway(dir.path(), vec![format!("{base}/{path}")], 8).await;
+            let p = g.snapshot()[0].clone();
+            let health = json!({
+                "provider": hibana_types::SecretKey::generate().public_key(),
+                "models": [{"id": "m", "hash": "00", "kind": "embedding"}],
+                "active": 0,
+                "capacity": 1,
+            });
+            {
+                let mut s = p.state.write();
+                s.health = Some(serde_json::from_value(health).unwrap());
+                s.healthy = true;
+            }
+            let response = embed(&url, &key).await;
+            assert_eq!(response.status(), expected, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert!(body.get("data").is_none(), "{path}: {body}");
+            if path == "smuggle" {
+                assert_eq!(body["error"]["message"], "bad input", "{body}");
+            }
+            assert_eq!(g.usage.of("k").requests, 0);
+        }
     }
 }
