@@ -7,7 +7,14 @@
 //! - [`gateway`]: the OpenAI-compatible front door (`/v1/models`, `/v1/chat/completions` with
 //!   streaming, `/v1/completions`, `/v1/embeddings`, and `/v1/zk/infer`): API keys bound to
 //!   accounts ([`keys`]), per-key rate limits and usage, routing to healthy providers with
-//!   failover, and receipt verification before any answer reaches the client.
+//!   failover, and receipt verification before any answer reaches the client. With a chain
+//!   and an operator key it bills every answer through payment channels (the key's account
+//!   pays the operator, the operator pays the provider; vouchers written to a synced ledger
+//!   before the answer is sent) and takes each provider's key, price and models from its
+//!   registration on chain.
+//! - [`recheck`]: judges a receipted answer from its exact bytes by teacher forcing on a local
+//!   copy of the model; validators and the gateway re-check a share of what they see and
+//!   challenge wrong answers on chain, and validators vote on challenges.
 //! - [`zk`]: proved inference on the provider (`POST /v1/zk/infer`): output plus a
 //!   zero-knowledge proof of a compiled `.zkm` model, with the input private or public; the
 //!   gateway forwards it like the other endpoints.
@@ -18,8 +25,10 @@
 //!
 //! Flow of a chat request: client → gateway (auth, one of its bounded slots for requests in
 //! flight or 429 at once, rate limit, pick the least-loaded healthy provider of the model with
-//! room) → provider (generate, sign receipt) → gateway (check the receipt covers the bytes sent
-//! and received, record usage) → client, with the receipt in the
+//! room; hold the most it can cost on the key's channel, or 402) → provider (generate, sign
+//! receipt) → gateway (check the receipt covers the bytes sent and received, names the model
+//! asked for and charges no more than the registered price; sign and persist the vouchers) →
+//! client, with the receipt in the
 //! `x-hibana-receipt` header (or as a final SSE comment when streaming). The provider gets the
 //! client's exact bytes, so the client can check the receipt too; when the client named a
 //! subnet or a kind of model, the model to serve goes in the `x-hibana-model` header.
