@@ -8,22 +8,14 @@
 
 mod support;
 
-use std::{path::Path, process::Command, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, time::Duration};
 
 use hibana_types::{Amount, Hash, ReceiptBody, SecretKey};
 use serde_json::Value;
-use support::{BIN, fails_with, ok_json, start_command};
+use support::{amount, balance, chain_devnet, fails_with, ok_json};
 
 const CHALLENGE_ESCROW: &str = "hib1dp5kyctwvyhhvetjd9n8jtm9wd3hymmhxvd3cf";
 const HIB: u128 = 1_000_000_000;
-
-fn amount(v: &Value) -> u128 {
-    v.as_str().unwrap().parse().unwrap()
-}
-
-fn balance(home: &str, name: &str) -> u128 {
-    amount(&ok_json(&["--json", "query", "account", name, "--home", home])["balance"])
-}
 
 /// Runs a transaction that must commit; returns its receipt.
 fn tx(args: &[&str]) -> Value {
@@ -87,17 +79,7 @@ fn a_wrong_answer_is_challenged_voted_on_and_slashed_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let (_devnet, _info) = start_command(Command::new(BIN).args([
-        "--json",
-        "devnet",
-        "--home",
-        h,
-        "--rpc-addr",
-        "127.0.0.1:0",
-        "--block-time-ms",
-        "200",
-        "--no-ai",
-    ]));
+    let _devnet = chain_devnet(h);
     let model = Hash::digest(b"smollm2-135m-instruct");
 
     // carol: a market provider, and a miner of subnet "judges", whose validator is bob.

@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::{BIN, amount, balance, fails_with, ok_json, start_command, tx, wait_blocks};
+use support::{amount, balance, chain_devnet, fails_with, ok_json, tx, wait_blocks};
 
 fn voucher(h: &str, channel: &str, cumulative: &str, nonce: &str, from: &str) -> String {
     ok_json(&[
@@ -36,17 +34,7 @@ fn pay_through_a_channel_on_a_devnet_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let (_devnet, _info) = start_command(Command::new(BIN).args([
-        "--json",
-        "devnet",
-        "--home",
-        h,
-        "--rpc-addr",
-        "127.0.0.1:0",
-        "--block-time-ms",
-        "200",
-        "--no-ai",
-    ]));
+    let _devnet = chain_devnet(h);
     let (alice0, bob0) = (balance(h, "alice"), balance(h, "bob"));
     let mut alice_fees = tx(&[
         "--json",

@@ -467,3 +467,19 @@ pub(crate) fn wait_blocks(home: &str, n: u64) {
     }
     panic!("the devnet did not reach height {target}");
 }
+
+/// Starts `hibana devnet --no-ai` (the chain alone) in `home` on a free port with 200 ms blocks.
+pub(crate) fn chain_devnet(home: &str) -> Proc {
+    start_command(Command::new(BIN).args([
+        "--json",
+        "devnet",
+        "--home",
+        home,
+        "--rpc-addr",
+        "127.0.0.1:0",
+        "--block-time-ms",
+        "200",
+        "--no-ai",
+    ]))
+    .0
+}
