@@ -78,7 +78,10 @@ pub const MAX_RECHECK_TOKENS: u32 = 4096;
 /// Longest claimed completion accepted for re-checking, in bytes (checked before tokenizing).
 pub const MAX_COMPLETION_BYTES: usize = 64 * 1024;
 
-/// Most stop sequences a claim may carry (the provider accepts 4) and their longest length.
+/// Longest prompt text accepted for re-checking, in bytes (checked before tokenizing).
+pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
+
+/// Most stop sequences a claim may carry (the provider accepts 4).
 pub const MAX_STOP_SEQUENCES: usize = 4;
 
 /// Longest stop sequence accepted, in bytes.
@@ -111,6 +114,16 @@ pub enum RecheckError {
         tokens: u64,
         /// The limit: the smaller of the model's context length and [`MAX_RECHECK_TOKENS`].
         limit: u32,
+    },
+    /// A part of the claim is larger than a re-check reads (checked before tokenizing it).
+    #[error("the claimed {part} is {bytes} bytes; a re-check reads at most {limit}")]
+    ClaimTooLarge {
+        /// `prompt` or `completion`.
+        part: &'static str,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The claim is malformed (empty prompt, bad temperature, too many stop sequences…).
     #[error("invalid claim: {0}")]
@@ -454,10 +467,11 @@ impl<'m> TextRechecker<'m> {
         let prompt_storage;
         let prompt: &[i32] = match claim.prompt {
             ClaimedPrompt::Text(text) => {
-                if text.len() > limit as usize * 64 {
-                    return Err(RecheckError::ClaimTooLong {
-                        tokens: text.len() as u64,
-                        limit,
+                if text.len() > MAX_PROMPT_BYTES {
+                    return Err(RecheckError::ClaimTooLarge {
+                        part: "prompt",
+                        bytes: text.len(),
+                        limit: MAX_PROMPT_BYTES,
                     });
                 }
                 prompt_storage = self.model.tokenize(text);
@@ -1025,9 +1039,10 @@ fn validate(claim: &TextClaim<'_>) -> Result<(), RecheckError> {
         ));
     }
     if claim.completion.len() > MAX_COMPLETION_BYTES {
-        return Err(RecheckError::ClaimTooLong {
-            tokens: claim.completion.len() as u64,
-            limit: MAX_RECHECK_TOKENS,
+        return Err(RecheckError::ClaimTooLarge {
+            part: "completion",
+            bytes: claim.completion.len(),
+            limit: MAX_COMPLETION_BYTES,
         });
     }
     if claim.stop.len() > MAX_STOP_SEQUENCES || claim.stop.iter().any(|s| s.len() > MAX_STOP_BYTES)
@@ -1116,6 +1131,122 @@ fn check_vector(vector: &[f32], expected: usize) -> Result<(), RecheckError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(gap: f32, chosen_lp: f64, ln_a: f64) -> Step {
+        Step {
+            best: 10.0,
+            chosen_token: 1,
+            chosen: 10.0 - gap,
+            chosen_lp,
+            lse_t: 0.0,
+            ln_a,
+            alternatives: Vec::new(),
+        }
+    }
+
+    fn judged(temperature: f32, max_tokens: u32, end: bool, steps: Vec<Step>) -> Judgement {
+        let claim = TextClaim {
+            prompt: ClaimedPrompt::Tokens(&[1]),
+            completion: "",
+            finish: FinishReason::Stop,
+            stop: &[],
+            temperature,
+            max_tokens,
+        };
+        let search = Search {
+            claim: &claim,
+            target: Target {
+                bytes: Vec::new(),
+                completion_len: 0,
+                ending: if end {
+                    Ending::EndOfGeneration
+                } else {
+                    Ending::Length
+                },
+            },
+            prompt: &[1],
+            limit: 100,
+            passes: 0,
+            decoded: 0,
+            best_failure: None,
+        };
+        let path_len = steps.len() - usize::from(end);
+        let evaluation = Evaluation {
+            path: vec![1; path_len],
+            offsets: vec![0; path_len],
+            steps,
+            fixed: 0,
+        };
+        judge(&search, &evaluation)
+    }
+
+    #[test]
+    fn greedy_rule_names_the_tokens_outside_the_margin_and_a_bad_end() {
+        let ok = judged(
+            0.0,
+            10,
+            true,
+            vec![
+                step(0.0, 0.0, 0.0),
+                step(0.9, 0.0, 0.0),
+                step(0.2, 0.0, 0.0),
+            ],
+        );
+        assert_eq!(ok.rejection, None);
+        let bad = judged(
+            0.0,
+            10,
+            false,
+            vec![
+                step(0.0, 0.0, 0.0),
+                step(3.0, 0.0, 0.0),
+                step(0.0, 0.0, 0.0),
+                step(1.5, 0.0, 0.0),
+            ],
+        );
+        assert_eq!(bad.rejection, Some(Rejection::TokenOutsideMargin));
+        assert_eq!(bad.bad, vec![1, 3]);
+        let end = judged(
+            0.0,
+            10,
+            true,
+            vec![step(0.0, 0.0, 0.0), step(4.0, 0.0, 0.0)],
+        );
+        assert_eq!(end.rejection, Some(Rejection::EndNotPlausible));
+        // Two tokens and an end token need max_tokens 3: the end is sampled after a token.
+        let long = judged(0.0, 2, true, vec![step(0.0, 0.0, 0.0); 3]);
+        assert_eq!(
+            long.rejection,
+            Some(Rejection::TooManyTokens {
+                tokens: 3,
+                max_tokens: 2
+            })
+        );
+    }
+
+    #[test]
+    fn sampled_rule_tolerates_isolated_surprises_but_not_a_run_of_them() {
+        // Typical sampled tokens (p = e^-1), with a few very unlikely ones spread out.
+        let mut steps: Vec<Step> = (0..200).map(|_| step(1.0, -1.0, 0.8)).collect();
+        for i in [20, 90, 160] {
+            steps[i] = step(20.0, -28.0, 0.8);
+        }
+        let honest = judged(0.7, 1000, false, steps.clone());
+        assert_eq!(honest.rejection, None, "{honest:?}");
+        // Six unlikely tokens in a row, as a substituted phrase gives.
+        for step_ in &mut steps[100..106] {
+            *step_ = step(20.0, -28.0, 0.8);
+        }
+        let cheat = judged(0.7, 1000, false, steps);
+        assert!(
+            matches!(cheat.rejection, Some(Rejection::Improbable { .. })),
+            "{cheat:?}"
+        );
+        assert!(
+            cheat.bad.iter().all(|i| (100..106).contains(i)),
+            "{cheat:?}"
+        );
+    }
 
     #[test]
     fn cosine_of_a_vector_with_itself_is_one_and_shapes_are_checked() {

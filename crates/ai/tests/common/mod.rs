@@ -36,3 +36,17 @@ pub fn smollm2() -> Arc<TextModel> {
         })
         .clone()
 }
+
+/// Gemma 3 (completion model) loaded once per test binary.
+pub fn gemma3() -> Arc<TextModel> {
+    static MODEL: OnceLock<Arc<TextModel>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let options = LoadOptions {
+                n_ctx: 512,
+                ..LoadOptions::default()
+            };
+            Arc::new(TextModel::load(&model("gemma3-270m"), options).expect("load gemma3"))
+        })
+        .clone()
+}
