@@ -301,6 +301,29 @@ impl Billing {
         written.map(|_| ())
     }
 
+    /// Records an answer that is not priced per token (a proof, an audit) in the key's usage,
+    /// at no charge: the ledger is the usage of a billing gateway.
+    pub(super) fn record_unbilled(
+        &self,
+        key: &ApiKeyRecord,
+        receipt: &InferenceReceipt,
+    ) -> Result<(), String> {
+        self.ledger
+            .record(|_, seq| {
+                Ok::<_, String>(Entry {
+                    seq,
+                    key: key.name.clone(),
+                    prompt_tokens: receipt.body.prompt_tokens,
+                    completion_tokens: receipt.body.completion_tokens,
+                    price: Amount::ZERO,
+                    client: None,
+                    provider: None,
+                })
+            })
+            .map_err(|e| format!("cannot write the ledger: {e}"))?
+            .map(|_| ())
+    }
+
     /// Background upkeep: reads the channels again, redeems the clients' latest vouchers,
     /// keeps a funded channel open to each priced provider in `providers` (address → URL), and
     /// hands each provider its latest voucher.

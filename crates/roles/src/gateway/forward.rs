@@ -94,9 +94,10 @@ impl Charge {
     /// Charges a checked receipt to the key's channel (or counts it in the key's usage when
     /// the gateway does not bill), before the answer is sent.
     pub(super) fn settle(&self, g: &Gateway, receipt: &InferenceReceipt) -> Result<(), String> {
-        match &self.billed {
-            Some(b) => b.charge(receipt),
-            None => {
+        match (&self.billed, g.billing()) {
+            (Some(b), _) => b.charge(receipt),
+            (None, Some(billing)) => billing.record_unbilled(&self.key, receipt),
+            (None, None) => {
                 g.usage.record(&self.key, receipt);
                 Ok(())
             }
