@@ -423,7 +423,6 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
         .as_array()
         .map(|list| {
             list.iter()
-                .filter(|m| m["kind"] != "zk")
                 .filter_map(|m| m["hash"].as_str()?.parse().ok())
                 .take(hibana_types::records::market::MAX_MODELS)
                 .collect()

@@ -199,10 +199,11 @@ async fn forward_inner(
             key: provider_key,
             request: request_hash,
             model: model_hash,
-            // A miner outside the market names its own price; it is not charged (below).
+            // A miner outside the market names its own price; it is not charged (below). Proofs
+            // and audits are priced per request, not per token, and are not charged either.
             price_per_token: terms
                 .as_ref()
-                .filter(|t| t.market)
+                .filter(|t| t.market && tokens.is_some())
                 .map(|t| t.price_per_token),
             tokens,
         };
