@@ -8,9 +8,9 @@
 //!
 //! `generate` writes honest answers (SmolLM2 chat through its template, Gemma 3 raw completions;
 //! greedy, and sampled at temperature 0.7 with a seed) and honest embeddings as JSONL. `check`
-//! re-checks each one, regenerates it for comparison, and re-checks corrupted copies (words
-//! replaced, another prompt's answer, truncated but claimed stopped, another model's answer) to
-//! measure detection, then prints the table.
+//! re-checks each one, regenerates one in `--regenerate-every K` (default 4) for comparison,
+//! and re-checks corrupted copies (words replaced, another prompt's answer, truncated but
+//! claimed stopped, another model's answer) to measure detection, then prints the table.
 
 use std::{
     io::{BufRead, Write},
@@ -20,7 +20,9 @@ use std::{
 use hibana_ai::{
     catalog,
     embed::Embedder,
-    recheck::{self, ClaimedPrompt, GREEDY_MARGIN, TextClaim, TextRechecker, TextVerdict},
+    recheck::{
+        self, ClaimedPrompt, GREEDY_MARGIN, Rejection, TextClaim, TextRechecker, TextVerdict,
+    },
     text::{ChatMessage, FinishReason, GenerateParams, LoadOptions, TextModel},
 };
 use serde::{Deserialize, Serialize};
@@ -218,6 +220,7 @@ fn run() -> Result<()> {
     let mut out = None;
     let mut file = None;
     let mut limit = usize::MAX;
+    let mut every = 4usize;
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
@@ -227,6 +230,11 @@ fn run() -> Result<()> {
             }
             "--out" => {
                 out = Some(args.get(i + 1).ok_or("--out FILE")?.clone());
+                i += 1;
+            }
+            "--regenerate-every" => {
+                every = args.get(i + 1).ok_or("--regenerate-every K")?.parse()?;
+                every = every.max(1);
                 i += 1;
             }
             "--limit" => {
@@ -239,8 +247,12 @@ fn run() -> Result<()> {
     }
     match args.first().map(String::as_str) {
         Some("generate") => generate(threads, &out.ok_or("generate needs --out FILE")?),
-        Some("check") => check(threads, &file.ok_or("check needs FILE")?, limit),
-        _ => Err("usage: recheck generate --threads N --out FILE | check --threads M FILE".into()),
+        Some("check") => check(threads, &file.ok_or("check needs FILE")?, limit, every),
+        _ => Err(
+            "usage: recheck generate --threads N --out FILE | check --threads M \
+                  [--regenerate-every K] [--limit N] FILE"
+                .into(),
+        ),
     }
 }
 
@@ -341,10 +353,25 @@ fn sampled(i: usize, max_tokens: u32) -> GenerateParams {
 fn generate(threads: u32, out: &str) -> Result<()> {
     let chat = load(CHAT_MODEL, threads)?;
     let completion = load(COMPLETION_MODEL, threads)?;
-    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    // An interrupted run resumes after the answers it wrote.
+    let done = match std::fs::read_to_string(out) {
+        Ok(text) => text
+            .lines()
+            .take_while(|l| matches!(serde_json::from_str(l), Ok(Record::Text(_))))
+            .count(),
+        Err(_) => 0,
+    };
+    let kept: String = std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .take(done)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(out, kept)?;
+    let mut file = std::io::BufWriter::new(std::fs::OpenOptions::new().append(true).open(out)?);
     let started = Instant::now();
     let requests = requests();
-    for (id, (is_chat, question, system, params)) in requests.iter().enumerate() {
+    for (id, (is_chat, question, system, params)) in requests.iter().enumerate().skip(done) {
         let model = if *is_chat { &chat } else { &completion };
         let prompt = if *is_chat {
             chat_prompt(model, question, *system)?
@@ -406,11 +433,41 @@ struct Tally {
     retokenization_differs: usize,
     alternative_path: usize,
     extra_passes: u32,
+    regenerated: usize,
     regenerated_identical: usize,
     recheck_ms: Vec<f64>,
+    /// Re-check times of the answers also regenerated, in the order of `regenerate_ms`.
+    paired_recheck_ms: Vec<f64>,
     regenerate_ms: Vec<f64>,
     tokens: u64,
     caught: [(usize, usize); 4],
+    /// Worst gap of each honest answer.
+    honest_gaps: Vec<f32>,
+    /// What would have caught each corrupted claim: its worst gap (infinite when a rule other
+    /// than the margin did), to show detection at other margins.
+    corrupt_gaps: Vec<f32>,
+    /// Surprisal peak / threshold of honest and corrupted sampled claims.
+    honest_ratios: Vec<f64>,
+    corrupt_ratios: Vec<f64>,
+}
+
+impl Tally {
+    fn corrupted(&mut self, kind: usize, verdict: &TextVerdict) {
+        self.caught[kind].1 += 1;
+        if !verdict.accepted {
+            self.caught[kind].0 += 1;
+        }
+        let gap = match verdict.rejection {
+            Some(Rejection::TooManyTokens { .. }) | Some(Rejection::ContainsStopSequence) => {
+                f32::INFINITY
+            }
+            _ => verdict.worst.as_ref().map_or(0.0, |w| w.gap),
+        };
+        self.corrupt_gaps.push(gap);
+        if let Some((peak, threshold)) = verdict.surprisal_peak {
+            self.corrupt_ratios.push(peak / threshold);
+        }
+    }
 }
 
 const CORRUPTIONS: [&str; 4] = [
@@ -420,7 +477,10 @@ const CORRUPTIONS: [&str; 4] = [
     "other model's answer",
 ];
 
-fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
+/// Re-checks every answer in `path`; one answer in `every` is also regenerated (timed against its
+/// re-check), and another one in `every` is answered by the other model to be claimed as this
+/// model's (generations are what makes the run long).
+fn check(threads: u32, path: &str, limit: usize, every: usize) -> Result<()> {
     let reader = std::io::BufReader::new(std::fs::File::open(path)?);
     let mut answers = Vec::new();
     let mut embeddings = Vec::new();
@@ -481,7 +541,8 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
         );
         let t = Instant::now();
         let verdict = checker.check(&honest)?;
-        tally.recheck_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let recheck_ms = t.elapsed().as_secs_f64() * 1e3;
+        tally.recheck_ms.push(recheck_ms);
         tally.tokens += u64::from(verdict.tokens_checked);
         if !verdict.accepted {
             tally.false_rejections.push(format!(
@@ -493,9 +554,11 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
         }
         if let Some(w) = &verdict.worst {
             tally.worst_gap = tally.worst_gap.max(w.gap);
+            tally.honest_gaps.push(w.gap);
         }
         if let Some((peak, threshold)) = verdict.surprisal_peak {
             tally.worst_ratio = tally.worst_ratio.max(peak / threshold);
+            tally.honest_ratios.push(peak / threshold);
         }
         // Does the text re-tokenize into the ids the model generated?
         let generated: Vec<u8> = a
@@ -513,11 +576,15 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
         }
         tally.extra_passes += verdict.forward_passes.saturating_sub(1);
 
-        let t = Instant::now();
-        let again = model.generate(&a.prompt, &a.params, &mut |_| true)?;
-        tally.regenerate_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        if again.text == a.completion && again.finish_reason == a.finish_reason {
-            tally.regenerated_identical += 1;
+        if n.is_multiple_of(every) {
+            let t = Instant::now();
+            let again = model.generate(&a.prompt, &a.params, &mut |_| true)?;
+            tally.regenerate_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            tally.paired_recheck_ms.push(recheck_ms);
+            tally.regenerated += 1;
+            if again.text == a.completion && again.finish_reason == a.finish_reason {
+                tally.regenerated_identical += 1;
+            }
         }
 
         // Corrupted claims.
@@ -530,7 +597,7 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
                 a.finish_reason,
                 &a.params,
             ))?;
-            count(&mut tally.caught[0], &v);
+            tally.corrupted(0, &v);
             let cut = truncate_half(&a.completion);
             let v = checker.check(&claim(
                 ClaimedPrompt::Text(&a.prompt),
@@ -538,7 +605,7 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
                 FinishReason::Stop,
                 &a.params,
             ))?;
-            count(&mut tally.caught[2], &v);
+            tally.corrupted(2, &v);
         }
         // Another answer of the same model and mode, to a different question.
         if let Some(other) = answers
@@ -564,11 +631,10 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
                 other.finish_reason,
                 &params,
             ))?;
-            count(&mut tally.caught[1], &v);
+            tally.corrupted(1, &v);
         }
-        // The other model's answer to the very same prompt text (every third answer: it costs a
-        // generation).
-        if !n.is_multiple_of(3) {
+        // The other model's answer to the very same prompt text.
+        if n % every != every / 2 {
             continue;
         }
         let impostor = other_model.generate(&a.prompt, &a.params, &mut |_| true)?;
@@ -579,7 +645,7 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
                 impostor.finish_reason,
                 &a.params,
             ))?;
-            count(&mut tally.caught[3], &v);
+            tally.corrupted(3, &v);
         }
     }
 
@@ -645,8 +711,8 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
     );
     row(
         "regeneration identical to the claim",
-        format!("{}/{}", greedy.regenerated_identical, greedy.answers),
-        format!("{}/{}", sampled.regenerated_identical, sampled.answers),
+        format!("{}/{}", greedy.regenerated_identical, greedy.regenerated),
+        format!("{}/{}", sampled.regenerated_identical, sampled.regenerated),
     );
     row(
         "re-check ms/answer (mean, max)",
@@ -654,14 +720,19 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
         mean_max(&sampled.recheck_ms),
     );
     row(
-        "regenerate ms/answer (mean, max)",
+        "same answers: re-check ms (mean, max)",
+        mean_max(&greedy.paired_recheck_ms),
+        mean_max(&sampled.paired_recheck_ms),
+    );
+    row(
+        "same answers: regenerate ms (mean, max)",
         mean_max(&greedy.regenerate_ms),
         mean_max(&sampled.regenerate_ms),
     );
     row(
         "re-check time / regenerate time",
-        ratio(&greedy.recheck_ms, &greedy.regenerate_ms),
-        ratio(&sampled.recheck_ms, &sampled.regenerate_ms),
+        ratio(&greedy.paired_recheck_ms, &greedy.regenerate_ms),
+        ratio(&sampled.paired_recheck_ms, &sampled.regenerate_ms),
     );
     row(
         "positions checked per answer (mean)",
@@ -678,6 +749,28 @@ fn check(threads: u32, path: &str, limit: usize) -> Result<()> {
             share(sampled.caught[i]),
         );
     }
+    row(
+        "honest worst gap p50 / p99 / max",
+        quantiles(&greedy.honest_gaps),
+        quantiles(&sampled.honest_gaps),
+    );
+    for margin in [0.5f32, 1.0, 2.0, 4.0] {
+        row(
+            &format!("corrupted caught if the margin were {margin}"),
+            above(&greedy.corrupt_gaps, margin),
+            "-".into(),
+        );
+    }
+    row(
+        "surprisal run / threshold p50 / p99 / max",
+        "-".into(),
+        format!("honest {}", quantiles_f64(&sampled.honest_ratios)),
+    );
+    row(
+        "",
+        "-".into(),
+        format!("corrupted {}", quantiles_f64(&sampled.corrupt_ratios)),
+    );
     let min_honest = honest
         .iter()
         .map(|v| v.cosine)
@@ -733,13 +826,6 @@ fn describe(v: &TextVerdict) -> String {
     )
 }
 
-fn count(caught: &mut (usize, usize), verdict: &TextVerdict) {
-    caught.1 += 1;
-    if !verdict.accepted {
-        caught.0 += 1;
-    }
-}
-
 /// Replaces three words (at a quarter, half and three quarters of the text) with unrelated ones.
 fn replace_words(text: &str, seed: usize) -> String {
     let words: Vec<(usize, &str)> = text
@@ -776,6 +862,25 @@ fn truncate_half(text: &str) -> &str {
         .min_by_key(|&i| i.abs_diff(middle))
         .unwrap_or(middle);
     text[..cut].trim_end()
+}
+
+fn quantiles(values: &[f32]) -> String {
+    quantiles_f64(&values.iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
+}
+
+fn quantiles_f64(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "-".into();
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    format!("{:.2} / {:.2} / {:.2}", at(0.5), at(0.99), at(1.0))
+}
+
+/// Share of corrupted claims whose worst gap exceeds `margin`.
+fn above(gaps: &[f32], margin: f32) -> String {
+    share((gaps.iter().filter(|&&g| g > margin).count(), gaps.len()))
 }
 
 fn mean_max(values: &[f64]) -> String {
