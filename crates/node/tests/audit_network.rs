@@ -95,11 +95,12 @@ fn the_network_audits_explains_and_pays_the_better_auditor() {
         "{}",
         String::from_utf8_lossy(&explained.stderr)
     );
+    let explain_log = String::from_utf8_lossy(&explained.stderr).to_string();
     let explained: Value = serde_json::from_slice(&explained.stdout).unwrap();
     assert_eq!(findings(&explained), findings(&local));
     for f in explained["files"][0]["findings"].as_array().unwrap() {
         let x = &f["explanation"];
-        assert_eq!(x["generated"], true, "{f}");
+        assert_eq!(x["generated"], true, "{f}\n{explain_log}");
         assert!(x["model"].as_str().unwrap().contains("smollm2"), "{f}");
         assert!(x["text"].as_str().unwrap().len() > 20, "{f}");
     }
