@@ -64,9 +64,9 @@ use crate::{
 /// Largest logit gap below the best token accepted for a greedy token; also twice the float
 /// noise bound assumed between two machines' logits in the sampled rule.
 ///
-/// Honest answers generated and re-checked across dev/release builds and 1/2 threads never came
-/// within a tenth of it (see `examples/recheck.rs`); a substituted word is typically several
-/// logits below the best.
+/// Measured on 250 honest answers across dev/release builds and 1/2 threads (see
+/// `examples/recheck.rs`): largest honest gap 0.44 (p99 0.38), all from batched teacher forcing
+/// against token-by-token decoding on one CPU; other SIMD paths were not measured.
 pub const GREEDY_MARGIN: f32 = 1.0;
 
 /// Bound on the probability that the sampled rule rejects one honestly sampled answer.
