@@ -55,9 +55,12 @@ pub(crate) async fn run_node(
         }
     }
     let chain = Arc::new(Chain::new(store, config.mempool_max_txs)?);
-    let server = hibana_rpc_server::start(chain.clone(), config.rpc_addr)
-        .await
-        .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
+    let blobs = hibana_rpc_server::BlobStore::open(&home.dir.join("blobs"))
+        .with_context(|| format!("cannot open the blob store in {}", home.dir.display()))?;
+    let server =
+        hibana_rpc_server::start_with_blobs(chain.clone(), config.rpc_addr, Some(Arc::new(blobs)))
+            .await
+            .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
     let url = format!("http://{}", server.addr);
     fs::write(home.rpc_url_path(), &url)?;
     on_ready(&url);

@@ -20,6 +20,9 @@
 //!   gateway forwards it like the other endpoints.
 //! - [`audit`]: Solidity audits as a service (`POST /v1/audit` on providers and the gateway),
 //!   scored on `audit` subnets with generated challenges of known answer.
+//! - [`data`]: the data network's checks before review (JSON Schema, near-duplicates by
+//!   MiniLM embedding, spam heuristics, a zero-shot label classifier): hints for reviewers and
+//!   the scripted reviewer's verdict.
 //! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
 //!   the answers and sets weights on chain by commit-reveal.
 //!
@@ -35,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod data;
 pub mod endpoints;
 pub mod gateway;
 pub mod keys;

@@ -27,6 +27,7 @@ use hibana_rpc::api::{
 
 use crate::{
     channels::ChannelsHandler,
+    data::DataHandler,
     errors::{invalid_params, node_error},
     market::MarketHandler,
     subnets::SubnetsHandler,
@@ -399,6 +400,9 @@ pub fn rpc_module(
             chain: chain.clone(),
         },
     ))?;
+    module.merge(hibana_rpc::data::DataApiServer::into_rpc(DataHandler {
+        chain: chain.clone(),
+    }))?;
     module.merge(hibana_rpc::verify::VerifyApiServer::into_rpc(
         VerifyHandler { chain },
     ))?;
@@ -407,9 +411,20 @@ pub fn rpc_module(
 
 /// Starts the JSON-RPC server (HTTP and WebSocket on one port) over `chain`.
 pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer, std::io::Error> {
-    let middleware = tower::ServiceBuilder::new().layer(MetricsLayer {
-        chain: chain.clone(),
-    });
+    start_with_blobs(chain, addr, None).await
+}
+
+/// Starts the JSON-RPC server over `chain`, serving `blobs` at `/blobs` on the same port.
+pub async fn start_with_blobs(
+    chain: Arc<Chain>,
+    addr: SocketAddr,
+    blobs: Option<Arc<crate::BlobStore>>,
+) -> Result<RunningServer, std::io::Error> {
+    let middleware = tower::ServiceBuilder::new()
+        .layer(MetricsLayer {
+            chain: chain.clone(),
+        })
+        .layer(crate::blobs::BlobLayer { store: blobs });
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(64 * 1024 * 1024)

@@ -1,6 +1,7 @@
 //! The JSON-RPC server of a Hibana node: answers the API that `hibana-rpc` defines (and its
 //! typed client calls) from the node's chain, over HTTP and WebSocket on one port, with
-//! Prometheus metrics at `GET /metrics` and a health check at `GET /health`.
+//! Prometheus metrics at `GET /metrics`, a health check at `GET /health`, and the node's
+//! content-addressed blob store at `PUT /blobs` and `GET /blobs/<hash>` ([`BlobStore`]).
 //!
 //! Clients depend on `hibana-rpc` alone; only a node links this crate, the chain and the
 //! runtime. [`start`] binds the server over a [`Chain`](hibana_consensus::Chain):
@@ -13,11 +14,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod blobs;
 mod chain;
 mod channels;
+mod data;
 mod errors;
 mod market;
 mod subnets;
 mod verify;
 
-pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start};
+pub use blobs::{BlobError, BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_TOTAL_BYTES, Stored};
+pub use chain::{MAX_REQUEST_BYTES, RunningServer, rpc_module, start, start_with_blobs};

@@ -285,6 +285,71 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// Bounties, open ones first and newest first, at most `limit`.
+    pub async fn data_bounties(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<hibana_types::records::data::Bounty>, ClientError> {
+        use crate::data::DataApiClient;
+        self.inner
+            .data_bounties(Some(limit))
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A bounty with its reviewers.
+    pub async fn data_bounty(&self, id: u64) -> Result<Option<crate::BountyView>, ClientError> {
+        use crate::data::DataApiClient;
+        self.inner.data_bounty(id).await.map_err(|e| self.map(e))
+    }
+
+    /// Every item of a bounty, in submission order (read page by page).
+    pub async fn data_items(
+        &self,
+        bounty: u64,
+    ) -> Result<Vec<hibana_types::records::data::Item>, ClientError> {
+        use crate::data::DataApiClient;
+        let mut items = Vec::new();
+        loop {
+            let page = self
+                .inner
+                .data_items(bounty, Some(items.len()), None)
+                .await
+                .map_err(|e| self.map(e))?;
+            if page.items.is_empty() {
+                return Ok(items);
+            }
+            items.extend(page.items);
+        }
+    }
+
+    /// An item by id.
+    pub async fn data_item(
+        &self,
+        id: u64,
+    ) -> Result<Option<hibana_types::records::data::Item>, ClientError> {
+        use crate::data::DataApiClient;
+        self.inner.data_item(id).await.map_err(|e| self.map(e))
+    }
+
+    /// The items awaiting `reviewer`'s commit or reveal, with the height they were read at.
+    pub async fn data_assignments(
+        &self,
+        reviewer: Address,
+    ) -> Result<crate::ItemsView, ClientError> {
+        use crate::data::DataApiClient;
+        self.inner
+            .data_assignments(reviewer)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// A finalised dataset with its leaves.
+    pub async fn data_dataset(&self, id: u64) -> Result<Option<crate::DatasetView>, ClientError> {
+        use crate::data::DataApiClient;
+        self.inner.data_dataset(id).await.map_err(|e| self.map(e))
+    }
+
     /// Challenges against signed receipts, newest first, as `filter` selects.
     pub async fn challenges(
         &self,

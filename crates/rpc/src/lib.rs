@@ -9,7 +9,8 @@
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
 //! `market_provider`, `market_orders`, `market_order`, `market_leases` and `market_lease`; for
 //! payment channels `channel_get` and `channel_list`; for challenges against signed inference
-//! receipts `verify_challenges` and `verify_challenge`. The
+//! receipts `verify_challenges` and `verify_challenge`; for the data network `data_bounties`,
+//! `data_bounty`, `data_items`, `data_item`, `data_assignments` and `data_dataset`. The
 //! server lives in `hibana-rpc-server` (this crate's
 //! feature `server` only generates the server traits it implements), so a client links neither
 //! the runtime nor the chain nor a prover: the records it reads come from `hibana-types`.
@@ -26,6 +27,7 @@
 pub mod api;
 pub mod channels;
 mod client;
+pub mod data;
 pub mod market;
 pub mod subnets;
 pub mod verify;
@@ -36,6 +38,7 @@ pub use api::{
 };
 pub use channels::ChannelsView;
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
+pub use data::{BountyView, DatasetView, ItemsView};
 pub use market::{LeaseView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};
 pub use verify::{ChallengeView, ChallengeVote, ElectorView};

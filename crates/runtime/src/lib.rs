@@ -15,8 +15,9 @@
 //! against signed inference receipts, judged by a subnet's validators, and the slashing of the
 //! provider's market bond that follows), [`subnets`] (the model network: neurons,
 //! commit-reveal weights, Yuma epochs), [`market`] (the compute market: providers, orders,
-//! bids, leases paid from escrow) and [`channels`] (payment channels: deposits, vouchers
-//! redeemed in batches, closing with a settle delay).
+//! bids, leases paid from escrow), [`channels`] (payment channels: deposits, vouchers
+//! redeemed in batches, closing with a settle delay) and [`data`] (the data network: bounties,
+//! contributions, commit-reveal reviews, datasets with a Merkle root).
 //!
 //! A block runs as: [`begin_block`], then [`deliver_tx`] for each [`CheckedTx`] (which first
 //! runs the ante checks: nonce, fee and balance; then pays the fee and runs the messages in a
@@ -56,6 +57,7 @@
 
 pub mod bank;
 pub mod channels;
+pub mod data;
 mod error;
 pub mod market;
 mod params;
@@ -188,6 +190,13 @@ impl MessageHandler for Message {
             }
             Message::ChallengeReceipt(m) => VerifiedMessage::Challenge(m.check_stateless()?),
             Message::VoteChallenge(m) => plain(m.check_stateless())?,
+            Message::CreateBounty(m) => plain(m.check_stateless())?,
+            Message::JoinReviewers(m) => plain(m.check_stateless())?,
+            Message::SubmitContribution(m) => plain(m.check_stateless())?,
+            Message::CommitReview(m) => plain(m.check_stateless())?,
+            Message::RevealReview(m) => plain(m.check_stateless())?,
+            Message::CloseBounty(m) => plain(m.check_stateless())?,
+            Message::FinalizeDataset(m) => plain(m.check_stateless())?,
         })
     }
 
@@ -225,6 +234,13 @@ impl MessageHandler for Message {
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.check_stateful(v, state, ctx),
             (Message::ChallengeReceipt(m), V::Challenge(id)) => m.check_stateful(id, state, ctx),
             (Message::VoteChallenge(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CreateBounty(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::JoinReviewers(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::SubmitContribution(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CommitReview(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::RevealReview(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CloseBounty(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::FinalizeDataset(m), V::Plain) => m.check_stateful(&(), state, ctx),
             _ => Err(mismatch()),
         }
     }
@@ -264,6 +280,13 @@ impl MessageHandler for Message {
             (Message::SubmitZkInference(m), V::ZkInference(v)) => m.execute(v, state, ctx, events),
             (Message::ChallengeReceipt(m), V::Challenge(id)) => m.execute(id, state, ctx, events),
             (Message::VoteChallenge(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CreateBounty(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::JoinReviewers(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::SubmitContribution(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CommitReview(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::RevealReview(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CloseBounty(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::FinalizeDataset(m), V::Plain) => m.execute(&(), state, ctx, events),
             _ => Err(mismatch()),
         }
     }
@@ -316,6 +339,7 @@ pub static COMPONENTS: &[&dyn Component] = &[
     &subnets::Subnets,
     &market::Market,
     &channels::Channels,
+    &data::Data,
 ];
 
 /// The chain parameters stored at genesis.

@@ -37,7 +37,7 @@ mod tx;
 
 pub use address::{ADDRESS_HRP, Address, AddressError};
 pub use amount::{Amount, AmountError, BASE_UNITS_PER_HIB};
-pub use block::{Block, BlockHeader, merkle_root};
+pub use block::{Block, BlockHeader, MerkleStep, merkle_proof, merkle_root, verify_merkle_proof};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use evidence::{
     CONSENSUS_SIGN_DOMAIN, ConsensusVote, Equivocation, SignedVote, VoteKind, VoteRound, VoteValue,
@@ -49,12 +49,13 @@ pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_stat
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
-    AcceptBid, Bond, ChallengeReceipt, CloseChannel, CloseLease, CloseOrder, CommitWeights,
-    CreateOrder, CreateSubnet, DeregisterProvider, Message, NeuronRole, OpenChannel, PlaceBid,
-    RedeemVouchers, RegisterNeuron, RegisterProvider, RegisterZkModel, RevealWeights,
-    SignedTransaction, SubmitEvidence, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
-    TopUpChannel, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
-    WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
+    AcceptBid, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease, CloseOrder,
+    CommitReview, CommitWeights, CreateBounty, CreateOrder, CreateSubnet, DeregisterProvider,
+    FinalizeDataset, JoinReviewers, Message, NeuronRole, OpenChannel, PlaceBid, RedeemVouchers,
+    RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview, RevealWeights,
+    SignedTransaction, SubmitContribution, SubmitEvidence, SubmitZkInference, SubnetParams,
+    TX_SIGN_DOMAIN, TopUpChannel, Transaction, Transfer, Unbond, Unjail, UpdateProvider,
+    VoteChallenge, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

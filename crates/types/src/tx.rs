@@ -92,6 +92,20 @@ pub enum Message {
     ChallengeReceipt(ChallengeReceipt),
     /// Vote on an open challenge as a validator of its subnet (verify).
     VoteChallenge(VoteChallenge),
+    /// Open a bounty for data or labels, escrowing its rewards (data).
+    CreateBounty(CreateBounty),
+    /// Stake to review a bounty's items (data).
+    JoinReviewers(JoinReviewers),
+    /// Submit an item to a bounty by its content hash, locking a contribution stake (data).
+    SubmitContribution(SubmitContribution),
+    /// Commit to a verdict on an assigned item (data).
+    CommitReview(CommitReview),
+    /// Reveal a committed verdict (data).
+    RevealReview(RevealReview),
+    /// Stop a bounty's submissions before its deadline (data).
+    CloseBounty(CloseBounty),
+    /// Settle a bounty and publish its dataset's Merkle root (data).
+    FinalizeDataset(FinalizeDataset),
 }
 
 impl Message {
@@ -126,6 +140,14 @@ impl Message {
             Message::ChallengeReceipt(c) => vec![c.receipt.body.provider.address()],
             // The challenge's parties are in state, not in the message.
             Message::VoteChallenge(_) => Vec::new(),
+            // A bounty's parties are in state, not in its messages.
+            Message::CreateBounty(_)
+            | Message::JoinReviewers(_)
+            | Message::SubmitContribution(_)
+            | Message::CommitReview(_)
+            | Message::RevealReview(_)
+            | Message::CloseBounty(_)
+            | Message::FinalizeDataset(_) => Vec::new(),
         }
     }
 }
@@ -536,4 +558,72 @@ pub struct RedeemVouchers {
 pub struct CloseChannel {
     /// The channel.
     pub channel: u64,
+}
+
+/// Open a data bounty on the given terms, escrowing `max_items` items' rewards.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CreateBounty {
+    /// What it asks for and pays.
+    pub terms: crate::records::data::BountyTerms,
+}
+
+/// Stake in a bounty to be assigned its items for review (or add to that stake).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct JoinReviewers {
+    /// The bounty.
+    pub bounty: u64,
+    /// Tokens staked (at least the bounty's review stake when joining).
+    pub stake: Amount,
+}
+
+/// Submit an item, already uploaded to the blob store, to one bounty.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SubmitContribution {
+    /// The bounty, the only one that can pay for the item.
+    pub bounty: u64,
+    /// blake3 of the item's bytes.
+    pub hash: Hash,
+    /// The item's size in bytes.
+    pub size: u64,
+}
+
+/// Commit to a verdict on an item assigned to the sender.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitReview {
+    /// The item.
+    pub item: u64,
+    /// [`crate::records::data::review_commitment`] of the verdict and a secret salt.
+    pub commitment: Hash,
+}
+
+/// Reveal the verdict committed on an item.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RevealReview {
+    /// The item.
+    pub item: u64,
+    /// The verdict (true = accept).
+    pub accept: bool,
+    /// The salt the commitment used.
+    pub salt: Hash,
+}
+
+/// Stop a bounty's submissions now (owner only); items under review are still settled.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CloseBounty {
+    /// The bounty.
+    pub bounty: u64,
+}
+
+/// Settle a bounty whose items are all settled: pay reviewers (measured by the revealed gold
+/// answers), return stakes and unspent escrow, and publish the dataset of accepted items.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct FinalizeDataset {
+    /// The bounty.
+    pub bounty: u64,
+    /// The dataset's licence (e.g. `CC-BY-4.0`).
+    pub licence: String,
+    /// The gold answers committed at creation (owner only; empty when none).
+    pub gold: Vec<crate::records::data::GoldAnswer>,
+    /// The salt of the gold commitment.
+    pub gold_salt: Hash,
 }

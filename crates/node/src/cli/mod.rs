@@ -5,6 +5,7 @@ mod audit;
 mod challenge;
 mod channel;
 pub(crate) mod common;
+mod data;
 mod market;
 mod models;
 mod network;
@@ -114,6 +115,10 @@ pub(crate) enum Command {
     /// validator: submit, list, show, vote.
     #[command(subcommand)]
     Challenge(challenge::ChallengeCommand),
+    /// The data network: bounties for data and labels, submissions, commit-reveal reviews,
+    /// and datasets exported and verified against their root on chain.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 impl Command {
@@ -166,6 +171,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
         Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
         Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
+        Command::Data(cmd) => block_on(data::data(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

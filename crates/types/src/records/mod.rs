@@ -4,6 +4,7 @@
 
 pub mod bank;
 pub mod channels;
+pub mod data;
 pub mod market;
 pub mod staking;
 pub mod subnets;
@@ -13,11 +14,12 @@ use crate::{Address, Amount};
 
 /// The keyless accounts in which components hold locked tokens; only their rules move those
 /// tokens, so nobody may send to them (a gift would be stuck and break what they owe).
-pub const MODULE_ACCOUNTS: [Address; 4] = [
+pub const MODULE_ACCOUNTS: [Address; 5] = [
     market::MARKET_ESCROW,
     subnets::SUBNET_DEPOSITS,
     channels::CHANNEL_ESCROW,
     verify::CHALLENGE_ESCROW,
+    data::DATA_ESCROW,
 ];
 
 /// An account as the RPC shows it.
