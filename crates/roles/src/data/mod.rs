@@ -230,6 +230,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Each label of a label set with its embedding.
+type LabelVectors = Vec<(String, Vec<f32>)>;
+
 /// Checks items of one bounty against its schema and against the items seen before them.
 pub struct ItemChecker<'a> {
     embedder: &'a Embedder,
@@ -237,7 +240,7 @@ pub struct ItemChecker<'a> {
     /// Earlier items (id, text embedding).
     seen: Vec<(u64, Vec<f32>)>,
     /// Per label property: each label's embedding.
-    label_vectors: Vec<(String, Vec<(String, Vec<f32>)>)>,
+    label_vectors: Vec<(String, LabelVectors)>,
 }
 
 impl std::fmt::Debug for ItemChecker<'_> {
