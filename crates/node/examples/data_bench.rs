@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("| cosine ≥ | recall | false positives |");
     println!("|---|---|---|");
-    for t in [0.70f32, 0.75, 0.80, 0.83, DUPLICATE_COSINE, 0.90, 0.95] {
+    for t in [0.70f32, 0.75, DUPLICATE_COSINE, 0.83, 0.86, 0.90, 0.95] {
         let tp = scored.iter().filter(|s| s.1 && s.0 >= t).count() as f64;
         let fp = scored.iter().filter(|s| !s.1 && s.0 >= t).count() as f64;
         let mark = if t == DUPLICATE_COSINE {

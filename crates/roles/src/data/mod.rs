@@ -20,7 +20,7 @@ use serde_json::Value;
 /// Cosine similarity of MiniLM embeddings above which two items are near-duplicates. Measured
 /// on [`paraphrase_pairs`] (`cargo run --release -p hibana-node --example data_bench`): see the
 /// README's benchmark table for recall and false positives at this threshold.
-pub const DUPLICATE_COSINE: f32 = 0.86;
+pub const DUPLICATE_COSINE: f32 = 0.80;
 
 /// Fewest characters of text an item carries.
 pub const MIN_TEXT_CHARS: usize = 3;
