@@ -94,7 +94,9 @@ fn a_component_added_to_the_list_runs_its_hooks() {
     let names: Vec<&str> = COMPONENTS.iter().map(|c| c.name()).collect();
     assert_eq!(
         names,
-        ["bank", "staking", "verify", "subnets", "market", "channels", "data"]
+        [
+            "bank", "staking", "verify", "subnets", "market", "channels", "data"
+        ]
     );
 }
 
