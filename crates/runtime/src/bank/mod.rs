@@ -10,7 +10,8 @@ pub mod state;
 
 pub use hibana_types::records::bank::{Account, account_key};
 pub use state::{
-    account, burn_supply, credit, debit, mint_supply, require_balance, set_account, total_supply,
+    account, burn_supply, credit, debit, mint_supply, move_balance, require_balance, set_account,
+    total_supply,
 };
 
 use crate::{Component, ExecError, Genesis, StateWrite};

@@ -59,6 +59,22 @@ pub fn credit<S: StateWrite + ?Sized>(
     Ok(())
 }
 
+/// Moves `amount` from `from`'s balance to `to`'s, touching neither for 0: how components lock
+/// tokens in their escrow accounts and release them. Releasing more than an escrow holds fails,
+/// so a bookkeeping bug fails the message rather than paying out tokens that are not there.
+pub fn move_balance<S: StateWrite + ?Sized>(
+    state: &mut S,
+    from: &Address,
+    to: &Address,
+    amount: Amount,
+) -> Result<(), ExecError> {
+    if amount.0 == 0 {
+        return Ok(());
+    }
+    debit(state, from, amount)?;
+    credit(state, to, amount)
+}
+
 /// Fails unless `address` can spend `needed`.
 pub fn require_balance<S: StateRead + ?Sized>(
     state: &S,

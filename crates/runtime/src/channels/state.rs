@@ -43,11 +43,7 @@ pub(crate) fn lock<S: StateWrite + ?Sized>(
     from: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    bank::debit(state, from, amount)?;
-    bank::credit(state, &CHANNEL_ESCROW, amount)
+    bank::move_balance(state, from, &CHANNEL_ESCROW, amount)
 }
 
 /// Moves `amount` from the escrow account to `to`'s balance.
@@ -56,13 +52,7 @@ pub(crate) fn release<S: StateWrite + ?Sized>(
     to: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    // The escrow holds every deposit the open channels owe; failing here is a bookkeeping bug,
-    // and the message fails rather than paying out tokens that are not there.
-    bank::debit(state, &CHANNEL_ESCROW, amount)?;
-    bank::credit(state, to, amount)
+    bank::move_balance(state, &CHANNEL_ESCROW, to, amount)
 }
 
 pub(crate) fn put_channel<S: StateWrite + ?Sized>(state: &mut S, c: &Channel) {

@@ -86,11 +86,7 @@ pub(crate) fn lock<S: StateWrite + ?Sized>(
     from: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    bank::debit(state, from, amount)?;
-    bank::credit(state, &DATA_ESCROW, amount)
+    bank::move_balance(state, from, &DATA_ESCROW, amount)
 }
 
 /// Moves `amount` from the escrow to `to`'s balance.
@@ -99,13 +95,7 @@ pub(crate) fn release<S: StateWrite + ?Sized>(
     to: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    // The escrow holds everything the bounties owe; failing here is a bookkeeping bug, and the
-    // message fails rather than paying out tokens that are not there.
-    bank::debit(state, &DATA_ESCROW, amount)?;
-    bank::credit(state, to, amount)
+    bank::move_balance(state, &DATA_ESCROW, to, amount)
 }
 
 pub(crate) fn put_bounty<S: StateWrite + ?Sized>(state: &mut S, b: &Bounty) {

@@ -141,13 +141,7 @@ pub(crate) fn release<S: StateWrite + ?Sized>(
     to: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    // The escrow holds every deposit it owes; failing here means a bookkeeping bug, and the
-    // message fails rather than paying out tokens that are not there.
-    bank::debit(state, &MARKET_ESCROW, amount)?;
-    bank::credit(state, to, amount)
+    bank::move_balance(state, &MARKET_ESCROW, to, amount)
 }
 
 pub(crate) fn put_provider<S: StateWrite + ?Sized>(state: &mut S, p: &Provider) {

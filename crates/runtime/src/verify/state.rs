@@ -318,11 +318,7 @@ fn release<S: StateWrite + ?Sized>(
     to: &Address,
     amount: Amount,
 ) -> Result<(), ExecError> {
-    if amount.0 == 0 {
-        return Ok(());
-    }
-    bank::debit(state, &CHALLENGE_ESCROW, amount)?;
-    bank::credit(state, to, amount)
+    bank::move_balance(state, &CHALLENGE_ESCROW, to, amount)
 }
 
 /// Closes with no quorum the challenges whose voting ended with block `height` undecided
