@@ -5,7 +5,6 @@ use std::{
     io::{BufRead, Write},
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -627,14 +626,19 @@ async fn fetch(
     if response.content_length().is_some_and(|n| n > max) {
         bail!("blob {hash} is larger than {max} bytes");
     }
-    let bytes = response.bytes().await?;
-    if bytes.len() as u64 > max {
-        bail!("blob {hash} is larger than {max} bytes");
+    // Read at most `max` bytes whatever the node claims: a hostile node cannot make us buffer more.
+    let mut response = response;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if (bytes.len() + chunk.len()) as u64 > max {
+            bail!("blob {hash} is larger than {max} bytes");
+        }
+        bytes.extend_from_slice(&chunk);
     }
     if blake3::hash(&bytes).as_bytes() != &hash.0 {
         bail!("the node's blob {hash} does not match its hash");
     }
-    Ok(bytes.to_vec())
+    Ok(bytes)
 }
 
 async fn submit(
@@ -746,19 +750,19 @@ fn load_embedder() -> Result<hibana_ai::embed::Embedder> {
     Ok(hibana_ai::embed::Embedder::load(&info)?)
 }
 
+/// One checker per bounty, each keeping the embeddings of the items it has seen.
+type Checkers<'e> = std::collections::BTreeMap<u64, ItemChecker<'e>>;
+
 /// The hints for `item`, compared with its bounty's accepted and pending items submitted
-/// before it. An item whose bytes the node cannot produce gets a schema error saying so.
-async fn hints_for(
+/// before it (each fetched and embedded once per run, in `checkers`). An item whose bytes the
+/// node cannot produce gets a schema error saying so.
+async fn hints_for<'e>(
     http: &reqwest::Client,
     client: &RpcClient,
-    embedder: &hibana_ai::embed::Embedder,
+    embedder: &'e hibana_ai::embed::Embedder,
+    checkers: &mut Checkers<'e>,
     item: &Item,
 ) -> Result<Hints> {
-    let view = client
-        .data_bounty(item.bounty)
-        .await?
-        .ok_or_else(|| anyhow!("no bounty {}", item.bounty))?;
-    let schema = ItemSchema::parse(&view.bounty.terms.schema).map_err(|e| anyhow!(e))?;
     let max = hibana_types::records::data::MAX_ITEM_BYTES;
     let bytes = match fetch(http, client, &item.hash, max).await {
         Ok(b) if b.len() as u64 == item.size => b,
@@ -771,17 +775,36 @@ async fn hints_for(
         }
         Err(e) => return Ok(unavailable(format!("the item cannot be fetched: {e}"))),
     };
-    let mut checker = ItemChecker::new(embedder, schema).map_err(|e| anyhow!(e))?;
-    for other in client.data_items(item.bounty).await? {
-        let counts = matches!(other.status, ItemStatus::Accepted | ItemStatus::Pending);
+    if !checkers.contains_key(&item.bounty) {
+        let view = client
+            .data_bounty(item.bounty)
+            .await?
+            .ok_or_else(|| anyhow!("no bounty {}", item.bounty))?;
+        let schema = ItemSchema::parse(&view.bounty.terms.schema).map_err(|e| anyhow!(e))?;
+        let checker = ItemChecker::new(embedder, schema).map_err(|e| anyhow!(e))?;
+        checkers.insert(item.bounty, checker);
+    }
+    let Some(checker) = checkers.get_mut(&item.bounty) else {
+        bail!("no checker for bounty {}", item.bounty);
+    };
+    let items = client.data_items(item.bounty).await?;
+    let counted: std::collections::BTreeSet<u64> = items
+        .iter()
+        .filter(|o| matches!(o.status, ItemStatus::Accepted | ItemStatus::Pending))
+        .map(|o| o.id)
+        .collect();
+    for other in &items {
         if other.id < item.id
-            && counts
+            && counted.contains(&other.id)
+            && !checker.knows(other.id)
             && let Ok(b) = fetch(http, client, &other.hash, max).await
         {
             checker.remember(other.id, &b).map_err(|e| anyhow!(e))?;
         }
     }
-    checker.check(&bytes).map_err(|e| anyhow!(e))
+    checker
+        .check(item.id, &bytes, |id| counted.contains(&id))
+        .map_err(|e| anyhow!(e))
 }
 
 fn unavailable(reason: String) -> Hints {
@@ -802,10 +825,11 @@ async fn list_assignments(client: &RpcClient, key: &SecretKey, json: bool) -> Re
     } else {
         Some(load_embedder()?)
     };
+    let mut checkers = Checkers::new();
     let mut out = Vec::new();
     for item in &view.items {
         let hints = match &embedder {
-            Some(e) => Some(hints_for(&http, client, e, item).await?),
+            Some(e) => Some(hints_for(&http, client, e, &mut checkers, item).await?),
             None => None,
         };
         let slot = item.reviews.iter().find(|s| s.reviewer == me);
@@ -863,7 +887,9 @@ async fn review_loop(
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0));
     let fee = tx.fee.as_deref().map(str::parse).transpose()?;
-    let mut embedder: Option<Arc<hibana_ai::embed::Embedder>> = None;
+    // The scripted reviewer needs the model for its first commit; loaded once, up front.
+    let embedder = if auto { Some(load_embedder()?) } else { None };
+    let mut checkers = Checkers::new();
     let mut log = Vec::new();
     loop {
         let view = client.data_assignments(me).await?;
@@ -875,16 +901,9 @@ async fn review_loop(
             };
             let salt = review_salt(key, item.id);
             let message = match (slot.commitment, slot.verdict) {
-                (None, _) if auto && next <= item.commit_until => {
-                    let e = match &embedder {
-                        Some(e) => e.clone(),
-                        None => {
-                            let loaded = Arc::new(load_embedder()?);
-                            embedder = Some(loaded.clone());
-                            loaded
-                        }
-                    };
-                    let hints = hints_for(&http, client, &e, item).await?;
+                (None, _) if next <= item.commit_until && embedder.is_some() => {
+                    let Some(e) = &embedder else { continue };
+                    let hints = hints_for(&http, client, e, &mut checkers, item).await?;
                     let (accept, reasons) = hints.verdict();
                     log.push(serde_json::json!({
                         "item": item.id, "action": "commit", "accept": accept, "reasons": reasons

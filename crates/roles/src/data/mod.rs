@@ -12,6 +12,8 @@
 
 pub mod parquet;
 
+use std::collections::BTreeMap;
+
 use hibana_ai::embed::Embedder;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::Serialize;
@@ -233,12 +235,14 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// Each label of a label set with its embedding.
 type LabelVectors = Vec<(String, Vec<f32>)>;
 
-/// Checks items of one bounty against its schema and against the items seen before them.
+/// Checks items of one bounty against its schema and against the bounty's earlier items. Each
+/// item's text is embedded once and kept by item id, so checking many items compares vectors
+/// rather than embedding the same items again.
 pub struct ItemChecker<'a> {
     embedder: &'a Embedder,
     schema: ItemSchema,
-    /// Earlier items (id, text embedding).
-    seen: Vec<(u64, Vec<f32>)>,
+    /// Items embedded so far, by id.
+    seen: BTreeMap<u64, Vec<f32>>,
     /// Per label property: each label's embedding.
     label_vectors: Vec<(String, LabelVectors)>,
 }
@@ -263,18 +267,31 @@ impl<'a> ItemChecker<'a> {
         Ok(ItemChecker {
             embedder,
             schema,
-            seen: Vec::new(),
+            seen: BTreeMap::new(),
             label_vectors,
         })
     }
 
-    /// Records an earlier item (accepted or pending) that later items are compared with. Items
-    /// that fail the schema are remembered by their raw text.
+    /// Whether item `id` has been embedded already.
+    pub fn knows(&self, id: u64) -> bool {
+        self.seen.contains_key(&id)
+    }
+
+    /// Embeds item `id` (once) so later items are compared with it. Items that fail the schema
+    /// are embedded by their raw text.
     pub fn remember(&mut self, id: u64, bytes: &[u8]) -> Result<(), String> {
+        self.vector(id, bytes).map(|_| ())
+    }
+
+    fn vector(&mut self, id: u64, bytes: &[u8]) -> Result<Vec<f32>, String> {
+        if let Some(v) = self.seen.get(&id) {
+            return Ok(v.clone());
+        }
         let text = self.text(bytes);
         let (mut v, _) = self.embedder.embed(&[text]).map_err(|e| e.to_string())?;
-        self.seen.push((id, v.pop().unwrap_or_default()));
-        Ok(())
+        let vector = v.pop().unwrap_or_default();
+        self.seen.insert(id, vector.clone());
+        Ok(vector)
     }
 
     fn text(&self, bytes: &[u8]) -> String {
@@ -284,19 +301,22 @@ impl<'a> ItemChecker<'a> {
         }
     }
 
-    /// The hints about one item (compared with every item remembered before it).
-    pub fn check(&self, bytes: &[u8]) -> Result<Hints, String> {
+    /// The hints about item `id`: compared with the remembered items of lower id for which
+    /// `counts` holds (the bounty's accepted and pending items).
+    pub fn check(
+        &mut self,
+        id: u64,
+        bytes: &[u8],
+        counts: impl Fn(u64) -> bool,
+    ) -> Result<Hints, String> {
         let parsed = self.schema.check(bytes);
         let text = self.text(bytes);
-        let (mut v, _) = self
-            .embedder
-            .embed(std::slice::from_ref(&text))
-            .map_err(|e| e.to_string())?;
-        let vector = v.pop().unwrap_or_default();
+        let vector = self.vector(id, bytes)?;
         let duplicate_of = self
             .seen
-            .iter()
-            .map(|(id, other)| (*id, cosine(&vector, other)))
+            .range(..id)
+            .filter(|(other, _)| counts(**other))
+            .map(|(other, v)| (*other, cosine(&vector, v)))
             .filter(|(_, c)| *c >= DUPLICATE_COSINE)
             .max_by(|a, b| a.1.total_cmp(&b.1));
         let mut labels = Vec::new();
