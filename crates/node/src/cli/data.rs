@@ -775,14 +775,14 @@ async fn hints_for<'e>(
         }
         Err(e) => return Ok(unavailable(format!("the item cannot be fetched: {e}"))),
     };
-    if !checkers.contains_key(&item.bounty) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = checkers.entry(item.bounty) {
         let view = client
             .data_bounty(item.bounty)
             .await?
             .ok_or_else(|| anyhow!("no bounty {}", item.bounty))?;
         let schema = ItemSchema::parse(&view.bounty.terms.schema).map_err(|e| anyhow!(e))?;
         let checker = ItemChecker::new(embedder, schema).map_err(|e| anyhow!(e))?;
-        checkers.insert(item.bounty, checker);
+        slot.insert(checker);
     }
     let Some(checker) = checkers.get_mut(&item.bounty) else {
         bail!("no checker for bounty {}", item.bounty);
