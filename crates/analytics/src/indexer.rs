@@ -237,16 +237,14 @@ impl Indexer {
                     continue;
                 };
                 let view = self.client.account_verified(&parsed).await?;
-                self.accounts.insert(
-                    address.clone(),
-                    vec![
-                        cell::str(&address),
-                        cell::amount(view.balance.0),
-                        cell::amount(view.stake.0),
-                        cell::u64(view.nonce),
-                        cell::u64(status.height),
-                    ],
-                );
+                let row = vec![
+                    cell::str(&address),
+                    cell::amount(view.balance.0),
+                    cell::amount(view.stake.0),
+                    cell::u64(view.nonce),
+                    cell::u64(status.height),
+                ];
+                self.accounts.insert(address, row);
             }
             let rows: Vec<Row> = self
                 .accounts
@@ -290,8 +288,8 @@ impl Indexer {
             let view = self.client.subnet(&key).await?;
             subnets.push(vec![
                 cell::u64(id),
-                cell::str(&subnet.name),
-                cell::str(&subnet.task),
+                cell::str(subnet.name),
+                cell::str(subnet.task),
                 cell::str(subnet.owner.to_string()),
                 cell::amount(subnet.deposit.0),
                 cell::u64(subnet.created_at),
@@ -305,7 +303,7 @@ impl Indexer {
                     cell::u64(u64::from(n.uid)),
                     cell::str(n.account.to_string()),
                     cell::str(format!("{:?}", n.role).to_lowercase()),
-                    cell::str(&n.endpoint),
+                    cell::str(n.endpoint),
                     cell::str(n.model.to_string()),
                     cell::u64(n.registered_at),
                     cell::amount(n.stake.0),
@@ -356,12 +354,12 @@ impl Indexer {
             .map(|p| {
                 vec![
                     cell::str(p.address.to_string()),
-                    cell::str(&p.endpoint),
+                    cell::str(p.endpoint),
                     cell::u64(u64::from(p.attributes.cores)),
                     cell::u64(p.attributes.memory_mib),
-                    cell::str(&p.attributes.gpu_model),
+                    cell::str(p.attributes.gpu_model),
                     cell::u64(u64::from(p.attributes.gpu_count)),
-                    cell::str(&p.attributes.region),
+                    cell::str(p.attributes.region),
                     cell::amount(p.price_per_block.0),
                     cell::amount(p.price_per_token.0),
                     cell::amount(p.bond.0),
@@ -420,7 +418,9 @@ impl Indexer {
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut heads: Option<HeadSubscription> = None;
         let mut backoff = Duration::from_millis(250);
-        let mut last_write = Instant::now() - self.config.flush_every;
+        let mut last_write = Instant::now()
+            .checked_sub(self.config.flush_every)
+            .unwrap_or_else(Instant::now);
         loop {
             if *stop.borrow() {
                 return;

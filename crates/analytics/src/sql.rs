@@ -257,7 +257,7 @@ impl SqlEngine {
                 | datafusion::error::DataFusionError::SchemaError(..)
         ) {
             SqlError::Invalid(text)
-        } else if text.contains("not supported") && text.contains("DDL")
+        } else if (text.contains("not supported") && text.contains("DDL"))
             || text.contains("DML")
             || text.contains("Statement not supported")
         {
@@ -289,7 +289,7 @@ impl SqlEngine {
             } else {
                 let urls = files
                     .iter()
-                    .map(|f| listing_url(f))
+                    .map(|f| listing_url(f.as_path()))
                     .collect::<Result<Vec<_>, _>>()?;
                 let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                     .with_file_extension(".parquet");

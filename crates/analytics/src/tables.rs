@@ -456,10 +456,9 @@ impl TableDef {
                         }
                     }
                     for scale in [0, HIB_DECIMALS] {
-                        let b = Decimal128Builder::with_capacity(values.len())
+                        let mut b = Decimal128Builder::with_capacity(values.len())
                             .with_precision_and_scale(AMOUNT_PRECISION, scale)
                             .map_err(AnalyticsError::Arrow)?;
-                        let mut b = b;
                         for v in &values {
                             b.append_option(*v);
                         }

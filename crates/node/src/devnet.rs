@@ -131,8 +131,7 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                         (ai.operator.public_key().address(), "gateway operator"),
                     ]
                 });
-                match crate::cli::analytics::start_for_devnet(&banner.dir, &url, addr, names)
-                    .await
+                match crate::cli::analytics::start_for_devnet(&banner.dir, &url, addr, names).await
                 {
                     Ok(running) => {
                         banner.analytics = Some(running.url.clone());

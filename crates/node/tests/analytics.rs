@@ -10,15 +10,14 @@ mod support;
 
 use std::{
     collections::BTreeMap,
-    path::Path,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use support::{Proc, fails_with, hibana, ok_json, start};
+use support::{Proc, fails_with, hibana, ok_json, start_command};
 
 fn start_devnet(home: &str) -> (Proc, Value) {
-    start(&[
+    start_with_keyring(&[
         "--json",
         "devnet",
         "--home",
@@ -29,6 +28,20 @@ fn start_devnet(home: &str) -> (Proc, Value) {
         "100",
         "--no-ai",
     ])
+}
+
+/// Starts `hibana ARGS` with an empty encrypted keyring beside `--home`/`--data`, so that the
+/// labels come from this test's keys only.
+fn start_with_keyring(args: &[&str]) -> (Proc, Value) {
+    let folder = args
+        .windows(2)
+        .find(|w| w[0] == "--home" || w[0] == "--data")
+        .map(|w| std::path::Path::new(w[1]))
+        .unwrap();
+    start_command(std::process::Command::new(support::BIN).args(args).env(
+        "HIBANA_KEYRING_DIR",
+        folder.parent().unwrap().join("keyring"),
+    ))
 }
 
 /// Rows of `hibana sql --format json` with the tables of `source` (`--home H`, `--data D`…).
@@ -59,7 +72,10 @@ fn caught_up(source: &[&str], rpc: &str) -> u64 {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let indexed = number(source, "SELECT CAST(max(height) AS VARCHAR) AS v FROM blocks");
+        let indexed = number(
+            source,
+            "SELECT CAST(max(height) AS VARCHAR) AS v FROM blocks",
+        );
         if indexed >= u128::from(head) {
             return head;
         }
@@ -124,7 +140,12 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     let home = home_path.to_str().unwrap();
     let (devnet, info) = start_devnet(home);
     let rpc = info["rpc"].as_str().unwrap().to_string();
-    assert!(info["analytics"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(
+        info["analytics"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     let at_home: &[&str] = &["--home", home];
 
     // Scripted traffic: transfers around the three demo accounts, a bond and an unbond.
@@ -142,21 +163,34 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
             amount,
         ]);
     }
-    ok_json(&["--json", "tx", "stake", "--home", home, "--from", "bob", "--amount", "10HIB"]);
-    ok_json(&["--json", "tx", "unstake", "--home", home, "--from", "bob", "--amount", "4HIB"]);
+    ok_json(&[
+        "--json", "tx", "stake", "--home", home, "--from", "bob", "--amount", "10HIB",
+    ]);
+    ok_json(&[
+        "--json", "tx", "unstake", "--home", home, "--from", "bob", "--amount", "4HIB",
+    ]);
 
     // The unbonded stake comes back after the unbonding period, in a block event.
     wait_for("the unbonded stake to return", || {
         caught_up(at_home, &rpc);
-        number(at_home, "SELECT CAST(count(*) AS VARCHAR) AS v FROM stakes WHERE kind = 'unbonded'") == 1
+        number(
+            at_home,
+            "SELECT CAST(count(*) AS VARCHAR) AS v FROM stakes WHERE kind = 'unbonded'",
+        ) == 1
     });
     let height = caught_up(at_home, &rpc);
     assert_eq!(
-        number(at_home, "SELECT CAST(count(*) AS VARCHAR) AS v FROM transfers"),
+        number(
+            at_home,
+            "SELECT CAST(count(*) AS VARCHAR) AS v FROM transfers"
+        ),
         transfers.len() as u128
     );
     assert_eq!(
-        number(at_home, "SELECT CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'bond'"),
+        number(
+            at_home,
+            "SELECT CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'bond'"
+        ),
         10_000_000_000
     );
     // Amounts in base units and in HIB side by side.
@@ -182,7 +216,13 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
         .unwrap()
         .iter()
         .map(|a| amount(&a["balance"]))
-        .chain(genesis["validators"].as_array().unwrap().iter().map(|v| amount(&v["stake"])))
+        .chain(
+            genesis["validators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| amount(&v["stake"])),
+        )
         .sum();
     wait_for("accounts to match the supply", || {
         number(
@@ -194,18 +234,41 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     // Each demo account: genesis + transfers in − transfers out − fees − bonds + returned
     // stake, all summed in SQL, equals the node's balance; so does the accounts table.
     let source = at_home;
-    let received = by_address(source, r#"SELECT "to" AS a, CAST(sum(amount) AS VARCHAR) AS v FROM transfers GROUP BY "to""#);
-    let sent = by_address(source, r#"SELECT "from" AS a, CAST(sum(amount) AS VARCHAR) AS v FROM transfers GROUP BY "from""#);
-    let fees = by_address(source, "SELECT payer AS a, CAST(sum(amount) AS VARCHAR) AS v FROM fees GROUP BY payer");
-    let fees_earned = by_address(source, "SELECT proposer AS a, CAST(sum(amount) AS VARCHAR) AS v FROM fees GROUP BY proposer");
-    let bonded = by_address(source, "SELECT delegator AS a, CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'bond' GROUP BY delegator");
-    let returned = by_address(source, "SELECT delegator AS a, CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'unbonded' GROUP BY delegator");
+    let received = by_address(
+        source,
+        r#"SELECT "to" AS a, CAST(sum(amount) AS VARCHAR) AS v FROM transfers GROUP BY "to""#,
+    );
+    let sent = by_address(
+        source,
+        r#"SELECT "from" AS a, CAST(sum(amount) AS VARCHAR) AS v FROM transfers GROUP BY "from""#,
+    );
+    let fees = by_address(
+        source,
+        "SELECT payer AS a, CAST(sum(amount) AS VARCHAR) AS v FROM fees GROUP BY payer",
+    );
+    let fees_earned = by_address(
+        source,
+        "SELECT proposer AS a, CAST(sum(amount) AS VARCHAR) AS v FROM fees GROUP BY proposer",
+    );
+    let bonded = by_address(
+        source,
+        "SELECT delegator AS a, CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'bond' GROUP BY delegator",
+    );
+    let returned = by_address(
+        source,
+        "SELECT delegator AS a, CAST(sum(amount) AS VARCHAR) AS v FROM stakes WHERE kind = 'unbonded' GROUP BY delegator",
+    );
     let names: BTreeMap<String, String> = sql(
         source,
         "SELECT name, address FROM labels WHERE source = 'keyring'",
     )
     .iter()
-    .map(|r| (r["name"].as_str().unwrap().into(), r["address"].as_str().unwrap().into()))
+    .map(|r| {
+        (
+            r["name"].as_str().unwrap().into(),
+            r["address"].as_str().unwrap().into(),
+        )
+    })
     .collect();
     assert_eq!(names.keys().collect::<Vec<_>>(), ["alice", "bob", "carol"]);
     for (name, address) in &names {
@@ -217,12 +280,15 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
             .map(|a| amount(&a["balance"]))
             .unwrap();
         let get = |m: &BTreeMap<String, u128>| m.get(address).copied().unwrap_or(0);
-        let derived = start + get(&received) + get(&returned) - get(&sent) - get(&fees) - get(&bonded);
+        let derived =
+            start + get(&received) + get(&returned) - get(&sent) - get(&fees) - get(&bonded);
         let (chain_balance, _) = balance(home, name);
         assert_eq!(derived, chain_balance, "{name}: tables and chain disagree");
         let indexed = number(
             source,
-            &format!("SELECT CAST(balance AS VARCHAR) AS v FROM accounts WHERE address = '{address}'"),
+            &format!(
+                "SELECT CAST(balance AS VARCHAR) AS v FROM accounts WHERE address = '{address}'"
+            ),
         );
         assert_eq!(indexed, chain_balance, "{name}: accounts table");
     }
@@ -232,24 +298,52 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
         .unwrap()
         .to_string();
     let (validator_balance, _) = balance(home, &validator);
-    assert_eq!(fees_earned.get(&validator).copied().unwrap_or(0), validator_balance);
+    assert_eq!(
+        fees_earned.get(&validator).copied().unwrap_or(0),
+        validator_balance
+    );
     assert!(validator_balance > 0);
 
     // Labels: a name set by a user appears in `labels`.
     let bob = &names["bob"];
-    ok_json(&["--json", "analytics", "label", bob, "Bob's exchange", "--home", home]);
+    ok_json(&[
+        "--json",
+        "analytics",
+        "label",
+        bob,
+        "Bob's exchange",
+        "--home",
+        home,
+    ]);
     wait_for("the new label", || {
-        !sql(at_home, "SELECT name FROM labels WHERE source = 'user' AND name = 'Bob''s exchange'").is_empty()
+        !sql(
+            at_home,
+            "SELECT name FROM labels WHERE source = 'user' AND name = 'Bob''s exchange'",
+        )
+        .is_empty()
     });
 
     // An account's full history: bob received 2 transfers, sent 2, paid 4 fees, bonded,
     // unbonded and got his stake back.
     let csv = dir.path().join("bob.csv");
-    ok_json_or_text(&["analytics", "export", "bob", "--home", home, "--format", "csv", "--out", csv.to_str().unwrap()]);
+    ok_json_or_text(&[
+        "analytics",
+        "export",
+        "bob",
+        "--home",
+        home,
+        "--format",
+        "csv",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("height,time,tx_hash"), "{}", lines[0]);
-    let kinds: Vec<&str> = lines[1..].iter().map(|l| l.split(',').nth(5).unwrap()).collect();
+    let kinds: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(5).unwrap())
+        .collect();
     let count = |k: &str| kinds.iter().filter(|x| **x == k).count();
     assert_eq!(count("bank.transfer"), 4, "{text}");
     assert_eq!(count("bank.fee"), 4, "{text}");
@@ -257,7 +351,17 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     assert_eq!(count("staking.unbond"), 1, "{text}");
     assert_eq!(count("staking.unbonded"), 1, "{text}");
     let parquet = dir.path().join("bob.parquet");
-    ok_json_or_text(&["analytics", "export", bob, "--home", home, "--format", "parquet", "--out", parquet.to_str().unwrap()]);
+    ok_json_or_text(&[
+        "analytics",
+        "export",
+        bob,
+        "--home",
+        home,
+        "--format",
+        "parquet",
+        "--out",
+        parquet.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&parquet).unwrap();
     assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
 
@@ -267,9 +371,21 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
         ("DROP TABLE transfers", "refused"),
         ("INSERT INTO labels VALUES ('a', 'b', 'c')", "refused"),
         ("DELETE FROM transfers", "refused"),
-        (&format!("COPY transfers TO '{}/x.csv'", dir.path().display()), "refused"),
-        (&format!("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'", tables_dir.display()), "refused"),
-        (&format!("SELECT * FROM '{}'", tables_dir.display()), "transfers"),
+        (
+            &format!("COPY transfers TO '{}/x.csv'", dir.path().display()),
+            "refused",
+        ),
+        (
+            &format!(
+                "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'",
+                tables_dir.display()
+            ),
+            "refused",
+        ),
+        (
+            &format!("SELECT * FROM '{}'", tables_dir.display()),
+            "transfers",
+        ),
         ("SELECT 1; SELECT 2", "refused"),
         ("SELECT nonsense FROM transfers", "invalid query"),
     ] {
@@ -277,7 +393,14 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     }
     assert!(!dir.path().join("x.csv").exists());
     fails_with(
-        &["sql", "--home", home, "--max-rows", "3", "SELECT * FROM blocks"],
+        &[
+            "sql",
+            "--home",
+            home,
+            "--max-rows",
+            "3",
+            "SELECT * FROM blocks",
+        ],
         "more than 3 rows",
     );
 
@@ -285,9 +408,18 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     // short time limit, and agrees with the devnet's tables on every height.
     let data = dir.path().join("served");
     let data_s = data.to_str().unwrap();
-    let (served, served_info) = start(&[
-        "--json", "--rpc", &rpc, "analytics", "serve", "--data", data_s, "--addr", "127.0.0.1:0",
-        "--timeout-ms", "300",
+    let (served, served_info) = start_with_keyring(&[
+        "--json",
+        "--rpc",
+        &rpc,
+        "analytics",
+        "serve",
+        "--data",
+        data_s,
+        "--addr",
+        "127.0.0.1:0",
+        "--timeout-ms",
+        "300",
     ]);
     let url = served_info["analytics"].as_str().unwrap().to_string();
     let over_http: &[&str] = &["--analytics", &url];
@@ -302,8 +434,10 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     let started = Instant::now();
     fails_with(
         &[
-            "sql", "--analytics", &url,
-            "SELECT count(*) FROM events a, events b, events c, events d WHERE a.height + b.height + c.height + d.height > 0",
+            "sql",
+            "--analytics",
+            &url,
+            "SELECT count(*) FROM blocks a, blocks b, blocks c, blocks d WHERE a.height + b.height + c.height + d.height > 0",
         ],
         "time limit",
     );
@@ -312,8 +446,16 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     // Restarts: the served indexer killed and started again on its folder, and the devnet
     // killed (-9) and resumed. No height is indexed twice, nothing is lost.
     drop(served);
-    let (served, served_info) = start(&[
-        "--json", "--rpc", &rpc, "analytics", "serve", "--data", data_s, "--addr", "127.0.0.1:0",
+    let (served, served_info) = start_with_keyring(&[
+        "--json",
+        "--rpc",
+        &rpc,
+        "analytics",
+        "serve",
+        "--data",
+        data_s,
+        "--addr",
+        "127.0.0.1:0",
     ]);
     let over_http: &[&str] = &["--analytics", served_info["analytics"].as_str().unwrap()];
     caught_up(over_http, &rpc);
@@ -330,8 +472,11 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
     assert_eq!(counts(at_home, height), before);
     let all = counts(at_home, head);
     let blocks = all.iter().find(|(t, ..)| t == "blocks").unwrap();
-    assert_eq!((blocks.1, blocks.2), (u128::from(head), u128::from(head)), "one row per height");
-    let _ = Path::new(home);
+    assert_eq!(
+        (blocks.1, blocks.2),
+        (u128::from(head), u128::from(head)),
+        "one row per height"
+    );
 }
 
 /// Runs `hibana ARGS`, which must succeed (its output is not JSON).

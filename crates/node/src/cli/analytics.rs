@@ -135,8 +135,7 @@ pub(crate) async fn analytics(
                  FROM events WHERE attributes LIKE '%\"{address}\"%' \
                  ORDER BY height, tx_index NULLS FIRST, event_index"
             );
-            let bytes =
-                run_query(&source, &sql, format.parse()?, Some(MAX_ROWS_CEILING)).await?;
+            let bytes = run_query(&source, &sql, format.parse()?, Some(MAX_ROWS_CEILING)).await?;
             emit(&bytes, out.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -161,7 +160,10 @@ pub(crate) async fn analytics(
                 Endpoint::Local(dir) => TableStore::reader(&dir).set_label(&address, &name)?,
             }
             if json {
-                println!("{}", serde_json::json!({"address": address, "name": name.trim()}));
+                println!(
+                    "{}",
+                    serde_json::json!({"address": address, "name": name.trim()})
+                );
             } else {
                 println!("{address} is now labelled {:?}", name.trim());
             }
@@ -234,7 +236,9 @@ async fn run_query(
             let body = serde_json::json!({"sql": sql, "format": format_name, "max_rows": max_rows});
             match (post(&url, "/sql", &body).await, fallback) {
                 // A devnet that was killed leaves its URL behind; its tables are still here.
-                (Err(e), Some(dir)) if e.is::<Unreached>() => local_query(&dir, sql, format, max_rows).await,
+                (Err(e), Some(dir)) if e.is::<Unreached>() => {
+                    local_query(&dir, sql, format, max_rows).await
+                }
                 (result, _) => result,
             }
         }
@@ -342,7 +346,12 @@ pub(crate) async fn start(
 ) -> Result<RunningAnalytics> {
     let store = TableStore::open(dir)
         .with_context(|| format!("cannot open the analytics tables in {}", dir.display()))?;
-    let indexer = Indexer::new(rpc, store.clone(), IndexerConfig::default(), seed_labels(seeds))?;
+    let indexer = Indexer::new(
+        rpc,
+        store.clone(),
+        IndexerConfig::default(),
+        seed_labels(seeds),
+    )?;
     let server = hibana_analytics::server::serve(store, limits, addr)
         .await
         .with_context(|| format!("cannot serve analytics on {addr}"))?;
