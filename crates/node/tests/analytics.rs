@@ -372,18 +372,19 @@ fn sql_totals_equal_the_chain_and_reindexing_changes_nothing() {
         ("INSERT INTO labels VALUES ('a', 'b', 'c')", "refused"),
         ("DELETE FROM transfers", "refused"),
         (
-            &format!("COPY transfers TO '{}/x.csv'", dir.path().display()),
+            format!("COPY transfers TO '{}/x.csv'", dir.path().display()).as_str(),
             "refused",
         ),
         (
-            &format!(
+            format!(
                 "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}'",
                 tables_dir.display()
-            ),
+            )
+            .as_str(),
             "refused",
         ),
         (
-            &format!("SELECT * FROM '{}'", tables_dir.display()),
+            format!("SELECT * FROM '{}'", tables_dir.display()).as_str(),
             "transfers",
         ),
         ("SELECT 1; SELECT 2", "refused"),
