@@ -48,6 +48,13 @@ pub(crate) struct DevnetArgs {
     /// Address of the devnet's OpenAI-compatible gateway.
     #[arg(long, env = "HIBANA_GATEWAY_ADDR", default_value = "127.0.0.1:8088")]
     gateway_addr: SocketAddr,
+    /// Address of the analytics SQL endpoint (port 0 picks a free port; `hibana sql --home`
+    /// finds it).
+    #[arg(long, env = "HIBANA_ANALYTICS_ADDR", default_value = "127.0.0.1:0")]
+    analytics_addr: SocketAddr,
+    /// Do not run the analytics indexer and SQL endpoint.
+    #[arg(long)]
+    no_analytics: bool,
     #[command(flatten)]
     node: NodeFlags,
 }
@@ -94,7 +101,9 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         created,
         dev_keys: dev_keys.clone(),
         ai: ai.clone(),
+        analytics: None,
     };
+    let analytics_addr = (!args.no_analytics).then_some(args.analytics_addr);
     run_node(&home, config, move |url| {
         let url = url.to_string();
         // The banner says the devnet is ready: with the AI side, once every paid request can
@@ -112,7 +121,29 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     eprintln!("warning: the devnet's payments are not set up: {e:#}");
                 }
             }
+            let mut banner = banner;
+            // Held for as long as the devnet runs: dropping it stops the indexer.
+            let mut analytics = None;
+            if let Some(addr) = analytics_addr {
+                let names = banner.ai.as_ref().map(|ai| {
+                    [
+                        (ai.provider_key.public_key().address(), "provider"),
+                        (ai.operator.public_key().address(), "gateway operator"),
+                    ]
+                });
+                match crate::cli::analytics::start_for_devnet(&banner.dir, &url, addr, names).await
+                {
+                    Ok(running) => {
+                        banner.analytics = Some(running.url.clone());
+                        analytics = Some(running);
+                    }
+                    Err(e) => eprintln!("warning: analytics is not running: {e:#}"),
+                }
+            }
             banner.print(&url);
+            if analytics.is_some() {
+                std::future::pending::<()>().await;
+            }
         });
     })
     .await?;
@@ -127,6 +158,8 @@ struct Banner {
     created: bool,
     dev_keys: Vec<keys::DevKey>,
     ai: Option<DevnetAi>,
+    /// URL of the analytics SQL endpoint, when it runs.
+    analytics: Option<String>,
 }
 
 impl Banner {
@@ -145,6 +178,7 @@ impl Banner {
                     "home": dir,
                     "rpc": url,
                     "metrics": format!("{url}/metrics"),
+                    "analytics": self.analytics,
                     "dev_keyring": keys::dev_keyring_dir(dir),
                     "accounts": accounts,
                     "created": created,
@@ -165,6 +199,13 @@ impl Banner {
             println!("  home:     {}", dir.display());
             println!("  RPC:      {url}");
             println!("  metrics:  {url}/metrics");
+            if let Some(analytics) = &self.analytics {
+                println!(
+                    "  SQL:      {analytics}/sql  (try: {} sql --home {} \"SELECT * FROM labels\")",
+                    program(),
+                    shell_arg(dir)
+                );
+            }
             println!(
                 "  dev keyring (INSECURE, plaintext keys): {}",
                 keys::dev_keyring_dir(dir).display()

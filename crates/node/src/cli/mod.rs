@@ -1,6 +1,7 @@
 //! The command line: the [`Cli`] parser, the [`Command`] tree, and [`run`], the one place a
 //! parsed command is dispatched to the module of its group.
 
+pub(crate) mod analytics;
 mod audit;
 mod challenge;
 mod channel;
@@ -111,6 +112,13 @@ pub(crate) enum Command {
     /// Payment channels: open, top up, status, close, redeem vouchers, sign one.
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
+    /// Run one read-only SQL query over the chain's tables (blocks, transactions, transfers,
+    /// stakes, accounts, labels…).
+    Sql(analytics::SqlArgs),
+    /// The chain as SQL tables: serve the indexer and SQL endpoint, export an account's
+    /// history, label addresses.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
     /// Challenge a provider's signed answer as wrong, and vote on challenges as a subnet
     /// validator: submit, list, show, vote.
     #[command(subcommand)]
@@ -133,6 +141,7 @@ impl Command {
                 | Command::Provider(_)
                 | Command::Gateway(_)
                 | Command::Validator(_)
+                | Command::Analytics(analytics::AnalyticsCommand::Serve(_))
         )
     }
 }
@@ -172,6 +181,8 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
         Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
         Command::Data(cmd) => block_on(data::data(cmd, rpc, json)),
+        Command::Sql(args) => block_on(analytics::sql(args)),
+        Command::Analytics(cmd) => block_on(analytics::analytics(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

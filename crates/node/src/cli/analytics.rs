@@ -1,0 +1,427 @@
+//! `hibana sql` and `hibana analytics …`: the chain as SQL tables (see `hibana-analytics`), and
+//! the indexer and SQL endpoint that `hibana devnet` runs inside itself.
+
+use std::{
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use hibana_analytics::{
+    Format, Indexer, IndexerConfig, Label, SqlEngine, SqlLimits, TableStore,
+    server::MAX_ROWS_CEILING,
+};
+
+use crate::{
+    cli::common::resolve_account,
+    home::{data_dir, resolve_rpc},
+    keys::{self, Keyring},
+};
+
+/// Where the tables are: a running endpoint, or a folder read in this process.
+#[derive(Debug, Args)]
+pub(crate) struct TablesSource {
+    /// URL of a running analytics endpoint (`hibana devnet` and `hibana analytics serve` print
+    /// it).
+    #[arg(long, env = "HIBANA_ANALYTICS")]
+    analytics: Option<String>,
+    /// Read the tables from this folder, in this process (no endpoint needed).
+    #[arg(long, conflicts_with = "analytics")]
+    data: Option<PathBuf>,
+    /// A devnet home: its running endpoint, else its tables folder (default: the default
+    /// devnet's).
+    #[arg(long, env = "HIBANA_HOME")]
+    home: Option<PathBuf>,
+}
+
+/// `hibana sql`.
+#[derive(Debug, Args)]
+pub(crate) struct SqlArgs {
+    /// One read-only query, e.g. `SELECT count(*) FROM transfers`.
+    sql: String,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv", "parquet"])]
+    format: String,
+    /// Write the output to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Most rows the result may have.
+    #[arg(long)]
+    max_rows: Option<usize>,
+    #[command(flatten)]
+    source: TablesSource,
+}
+
+/// `hibana analytics …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AnalyticsCommand {
+    /// Index a node into SQL tables and serve SQL over HTTP (`POST /sql`), until Ctrl-C.
+    Serve(ServeArgs),
+    /// An account's full history (every event naming it), as CSV or Parquet.
+    Export {
+        /// Address (or a devnet key name with --home).
+        address: String,
+        /// Output format.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "json", "table"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        source: TablesSource,
+    },
+    /// Name an address in the `labels` table.
+    Label {
+        /// The address.
+        address: String,
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        source: TablesSource,
+    },
+}
+
+/// `hibana analytics serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Folder of the tables (default: <data dir>/hibana/analytics).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Address of the SQL endpoint (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    addr: SocketAddr,
+    /// A node home whose RPC URL to use when --rpc is not given.
+    #[arg(long, env = "HIBANA_HOME")]
+    home: Option<PathBuf>,
+    /// Most rows a query may return unless the request asks for fewer or more.
+    #[arg(long, default_value_t = 10_000)]
+    max_rows: usize,
+    /// Longest a query may run, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+}
+
+/// Runs `hibana sql`.
+pub(crate) async fn sql(args: SqlArgs) -> Result<ExitCode> {
+    let format: Format = args.format.parse()?;
+    let bytes = run_query(&args.source, &args.sql, format, args.max_rows).await?;
+    emit(&bytes, args.out.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a `hibana analytics` command.
+pub(crate) async fn analytics(
+    cmd: AnalyticsCommand,
+    rpc: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    match cmd {
+        AnalyticsCommand::Serve(args) => serve(args, rpc, json).await,
+        AnalyticsCommand::Export {
+            address,
+            format,
+            out,
+            source,
+        } => {
+            let address = resolve_account(&address, source.home.as_deref(), None)?;
+            // The address is checked bech32, so it cannot carry SQL; quoted, it matches only a
+            // whole attribute value.
+            let sql = format!(
+                "SELECT height, time, tx_hash, tx_index, event_index, kind, amount, amount_hib, attributes \
+                 FROM events WHERE attributes LIKE '%\"{address}\"%' \
+                 ORDER BY height, tx_index NULLS FIRST, event_index"
+            );
+            let bytes = run_query(&source, &sql, format.parse()?, Some(MAX_ROWS_CEILING)).await?;
+            emit(&bytes, out.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AnalyticsCommand::Label {
+            address,
+            name,
+            source,
+        } => {
+            let address = resolve_account(&address, source.home.as_deref(), None)?.to_string();
+            match endpoint(&source)? {
+                Endpoint::Http(url, fallback) => {
+                    let body = serde_json::json!({"address": address, "name": name});
+                    match (post(&url, "/labels", &body).await, fallback) {
+                        (Err(e), Some(dir)) if e.is::<Unreached>() => {
+                            TableStore::reader(&dir).set_label(&address, &name)?
+                        }
+                        (result, _) => {
+                            result?;
+                        }
+                    }
+                }
+                Endpoint::Local(dir) => TableStore::reader(&dir).set_label(&address, &name)?,
+            }
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"address": address, "name": name.trim()})
+                );
+            } else {
+                println!("{address} is now labelled {:?}", name.trim());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+enum Endpoint {
+    /// A running endpoint; when its URL came from a home, the folder to read if it is down.
+    Http(String, Option<PathBuf>),
+    Local(PathBuf),
+}
+
+/// The file a running analytics endpoint writes its URL to, in its tables folder.
+fn url_file(dir: &Path) -> PathBuf {
+    dir.join("endpoint.url")
+}
+
+/// The tables folder of a devnet home.
+pub(crate) fn devnet_tables(home: &Path) -> PathBuf {
+    home.join("analytics")
+}
+
+fn endpoint(source: &TablesSource) -> Result<Endpoint> {
+    if let Some(url) = &source.analytics {
+        return Ok(Endpoint::Http(url.trim_end_matches('/').to_string(), None));
+    }
+    if let Some(dir) = &source.data {
+        if !dir.join("tables").is_dir() {
+            bail!(
+                "{} holds no analytics tables; index a node into it with `hibana analytics serve --data {}`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        return Ok(Endpoint::Local(dir.clone()));
+    }
+    let home = source
+        .home
+        .clone()
+        .unwrap_or_else(|| data_dir().join("devnet"));
+    let dir = devnet_tables(&home);
+    if let Ok(url) = std::fs::read_to_string(url_file(&dir)) {
+        return Ok(Endpoint::Http(url.trim().to_string(), Some(dir)));
+    }
+    if dir.join("tables").is_dir() {
+        return Ok(Endpoint::Local(dir));
+    }
+    Err(anyhow!(
+        "no analytics tables for {}: start `hibana devnet`, or pass --analytics URL (of `hibana analytics serve`) or --data DIR",
+        home.display()
+    ))
+}
+
+async fn run_query(
+    source: &TablesSource,
+    sql: &str,
+    format: Format,
+    max_rows: Option<usize>,
+) -> Result<Vec<u8>> {
+    match endpoint(source)? {
+        Endpoint::Http(url, fallback) => {
+            let format_name = match format {
+                Format::Table => "table",
+                Format::Json => "json",
+                Format::Csv => "csv",
+                Format::Parquet => "parquet",
+            };
+            let body = serde_json::json!({"sql": sql, "format": format_name, "max_rows": max_rows});
+            match (post(&url, "/sql", &body).await, fallback) {
+                // A devnet that was killed leaves its URL behind; its tables are still here.
+                (Err(e), Some(dir)) if e.is::<Unreached>() => {
+                    local_query(&dir, sql, format, max_rows).await
+                }
+                (result, _) => result,
+            }
+        }
+        Endpoint::Local(dir) => local_query(&dir, sql, format, max_rows).await,
+    }
+}
+
+async fn local_query(
+    dir: &Path,
+    sql: &str,
+    format: Format,
+    max_rows: Option<usize>,
+) -> Result<Vec<u8>> {
+    let mut limits = SqlLimits::default();
+    if let Some(n) = max_rows {
+        limits.max_rows = n.min(MAX_ROWS_CEILING);
+    }
+    let engine = SqlEngine::new(TableStore::reader(dir), limits);
+    Ok(engine.query(sql).await?.render(format)?)
+}
+
+/// The endpoint could not be reached at all (as opposed to answering an error).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the analytics endpoint at {0}; is it running?")]
+struct Unreached(String);
+
+async fn post(url: &str, path: &str, body: &serde_json::Value) -> Result<Vec<u8>> {
+    let response = match reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(body)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return Err(Unreached(url.to_string()).into()),
+        Err(e) => return Err(e).context(format!("the analytics endpoint at {url} failed")),
+    };
+    let status = response.status();
+    let bytes = response.bytes().await?.to_vec();
+    if !status.is_success() {
+        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        bail!("{message}");
+    }
+    Ok(bytes)
+}
+
+fn emit(bytes: &[u8], out: Option<&Path>) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Names the indexer starts from: the keys of the default encrypted keyring (names are public,
+/// keys are not), plus `extra`.
+fn seed_labels(extra: Vec<Label>) -> Vec<Label> {
+    let dir = std::env::var_os("HIBANA_KEYRING_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir().join("keyring"));
+    let mut labels = extra;
+    for store in Keyring::new(dir).list().unwrap_or_default() {
+        labels.push(Label {
+            address: store.address.to_string(),
+            name: store.name,
+            source: "keyring".into(),
+        });
+    }
+    labels
+}
+
+/// A running indexer and SQL endpoint.
+pub(crate) struct RunningAnalytics {
+    /// URL of the SQL endpoint.
+    pub(crate) url: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    dir: PathBuf,
+}
+
+impl RunningAnalytics {
+    /// Stops the indexer and forgets the endpoint's URL file.
+    pub(crate) fn stop(&self) {
+        let _ = self.stop.send(true);
+        let _ = std::fs::remove_file(url_file(&self.dir));
+    }
+}
+
+/// Starts the indexer of the node at `rpc` into `dir` and the SQL endpoint on `addr`.
+pub(crate) async fn start(
+    dir: &Path,
+    rpc: &str,
+    addr: SocketAddr,
+    limits: SqlLimits,
+    seeds: Vec<Label>,
+) -> Result<RunningAnalytics> {
+    let store = TableStore::open(dir)
+        .with_context(|| format!("cannot open the analytics tables in {}", dir.display()))?;
+    let indexer = Indexer::new(
+        rpc,
+        store.clone(),
+        IndexerConfig::default(),
+        seed_labels(seeds),
+    )?;
+    let server = hibana_analytics::server::serve(store, limits, addr)
+        .await
+        .with_context(|| format!("cannot serve analytics on {addr}"))?;
+    let url = format!("http://{}", server.addr);
+    std::fs::write(url_file(dir), &url)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(indexer.run(stopped));
+    Ok(RunningAnalytics {
+        url,
+        stop,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Starts analytics inside `hibana devnet`: tables in the home, its dev keys as labels.
+pub(crate) async fn start_for_devnet(
+    home: &Path,
+    rpc: &str,
+    addr: SocketAddr,
+    names: Option<[(hibana_types::Address, &str); 2]>,
+) -> Result<RunningAnalytics> {
+    let mut seeds: Vec<Label> = keys::list_dev_keys(home)
+        .into_iter()
+        .map(|k| Label {
+            address: k.address.to_string(),
+            name: k.name,
+            source: "keyring".into(),
+        })
+        .collect();
+    if let Ok(key) = crate::home::Home::new(home.to_path_buf()).load_validator_key() {
+        seeds.push(Label {
+            address: key.public_key().address().to_string(),
+            name: "validator".into(),
+            source: "node".into(),
+        });
+    }
+    for (address, name) in names.into_iter().flatten() {
+        seeds.push(Label {
+            address: address.to_string(),
+            name: name.into(),
+            source: "node".into(),
+        });
+    }
+    start(&devnet_tables(home), rpc, addr, SqlLimits::default(), seeds).await
+}
+
+async fn serve(args: ServeArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    let rpc = resolve_rpc(rpc, args.home.as_deref());
+    let dir = args.data.unwrap_or_else(|| data_dir().join("analytics"));
+    let limits = SqlLimits {
+        max_rows: args.max_rows,
+        timeout: Duration::from_millis(args.timeout_ms),
+        ..SqlLimits::default()
+    };
+    let running = start(&dir, &rpc, args.addr, limits, Vec::new()).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"analytics": running.url, "data": dir, "rpc": rpc})
+        );
+    } else {
+        println!("Indexing {rpc} into {}", dir.display());
+        println!("  SQL endpoint: {}/sql", running.url);
+        println!(
+            "  try: {} sql --analytics {} \"SELECT count(*) FROM blocks\"",
+            crate::output::program(),
+            running.url
+        );
+    }
+    crate::run::wait_for_ctrl_c().await;
+    running.stop();
+    Ok(ExitCode::SUCCESS)
+}
