@@ -141,6 +141,8 @@ fn backend() -> Result<&'static LlamaBackend, AiError> {
 struct Job {
     tokens: Vec<LlamaToken>,
     params: GenerateParams,
+    /// A GBNF grammar (root rule `root`) every generated token must keep the text inside.
+    grammar: Option<String>,
     events: mpsc::Sender<Event>,
 }
 
@@ -338,6 +340,29 @@ impl TextModel {
         params: &GenerateParams,
         on_token: &mut dyn FnMut(&str) -> bool,
     ) -> Result<(Generation, Vec<i32>), AiError> {
+        self.run_job(prompt, params, None, on_token)
+    }
+
+    /// [`TextModel::generate`] held to a GBNF grammar (llama.cpp's format, root rule `root`):
+    /// only tokens that keep the text a prefix of the grammar's language are sampled, and the
+    /// generation ends when the grammar is complete. A grammar that does not parse is refused.
+    pub fn generate_constrained(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        grammar: &str,
+    ) -> Result<Generation, AiError> {
+        self.run_job(prompt, params, Some(grammar.to_string()), &mut |_| true)
+            .map(|(generation, _)| generation)
+    }
+
+    fn run_job(
+        &self,
+        prompt: &str,
+        params: &GenerateParams,
+        grammar: Option<String>,
+        on_token: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(Generation, Vec<i32>), AiError> {
         validate(params)?;
         let tokens: Vec<LlamaToken> = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         if tokens.is_empty() {
@@ -354,6 +379,7 @@ impl TextModel {
         let job = Job {
             tokens,
             params: params.clone(),
+            grammar,
             events,
         };
         let sent = match self.jobs.lock().as_ref() {
@@ -682,7 +708,13 @@ impl Engine {
                 last_used[id] = jobs_started;
                 let reuse = reusable_prefix(&mut ctx, id, &mut cached[id], &job.tokens);
                 self.reused.fetch_add(reuse as u64, Ordering::Relaxed);
-                let sampler = sampler(&job.params);
+                let sampler = match sampler(&self.model, &job.params, job.grammar.as_deref()) {
+                    Ok(sampler) => sampler,
+                    Err(reason) => {
+                        let _ = job.events.send(Event::Failed(reason));
+                        continue;
+                    }
+                };
                 slots[id] = Some(Sequence {
                     job,
                     sampler,
@@ -833,19 +865,37 @@ fn validate(params: &GenerateParams) -> Result<(), AiError> {
     Ok(())
 }
 
-/// Greedy for temperature 0, else temperature then nucleus then a seeded draw.
-fn sampler(params: &GenerateParams) -> LlamaSampler {
-    if params.temperature == 0.0 {
-        return LlamaSampler::greedy();
+/// Greedy for temperature 0, else temperature then nucleus then a seeded draw; behind the
+/// grammar's filter when there is one.
+fn sampler(
+    model: &LlamaModel,
+    params: &GenerateParams,
+    grammar: Option<&str>,
+) -> Result<LlamaSampler, String> {
+    let mut chain = Vec::new();
+    if let Some(grammar) = grammar {
+        chain.push(
+            LlamaSampler::grammar(model, grammar, "root")
+                .map_err(|e| format!("the grammar is not valid GBNF: {e}"))?,
+        );
     }
-    // llama.cpp seeds are 32-bit and u32::MAX means "random"; fold the 64-bit seed and avoid it.
-    let folded = (params.seed ^ (params.seed >> 32)) as u32;
-    let seed = if folded == u32::MAX { 0 } else { folded };
-    LlamaSampler::chain_simple([
-        LlamaSampler::temp(params.temperature),
-        LlamaSampler::top_p(params.top_p, 1),
-        LlamaSampler::dist(seed),
-    ])
+    if params.temperature == 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        // llama.cpp seeds are 32-bit and u32::MAX means "random"; fold the 64-bit seed and
+        // avoid it.
+        let folded = (params.seed ^ (params.seed >> 32)) as u32;
+        let seed = if folded == u32::MAX { 0 } else { folded };
+        chain.extend([
+            LlamaSampler::temp(params.temperature),
+            LlamaSampler::top_p(params.top_p, 1),
+            LlamaSampler::dist(seed),
+        ]);
+    }
+    Ok(match chain.len() {
+        1 => chain.remove(0),
+        _ => LlamaSampler::chain_simple(chain),
+    })
 }
 
 enum Flow {
