@@ -204,6 +204,23 @@ fn event_rows(
             ]);
             rows.entry("channel_events").or_default().push(row);
         }
+        ("data", kind) => {
+            let mut row = head();
+            row.extend([
+                cell::str(kind),
+                cell::u64_of(at("bounty")),
+                cell::u64_of(at("item")),
+                cell::opt_str(at("contributor").or(at("reviewer")).or(at("owner"))),
+                cell::opt_str(at("outcome").or(at("accept"))),
+                cell::amount_of(
+                    at("amount")
+                        .or(at("escrow"))
+                        .or(at("stake"))
+                        .or(at("refund")),
+                ),
+            ]);
+            rows.entry("data_events").or_default().push(row);
+        }
         _ => {}
     }
 }

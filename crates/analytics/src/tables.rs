@@ -229,6 +229,23 @@ pub const TABLES: &[TableDef] = &[
         ],
     },
     TableDef {
+        name: "data_events",
+        refresh: Refresh::Append,
+        about: "data network: bounty_created, reviewer_staked, item_submitted, review_committed, review_revealed, item_settled, reviewer_slashed, earnings_withheld, bounty_closed, dataset_finalized",
+        columns: &[
+            ("height", U64),
+            ("time", T),
+            ("tx_hash", S),
+            ("event_index", U64),
+            ("kind", S),
+            ("bounty_id", U64),
+            ("item_id", U64),
+            ("account", S),
+            ("outcome", S),
+            ("amount", A),
+        ],
+    },
+    TableDef {
         name: "accounts",
         refresh: Refresh::Snapshot,
         about: "every account the indexer has seen, with its balance and bonded stake now",
