@@ -23,6 +23,9 @@
 //! - [`data`]: the data network's checks before review (JSON Schema, near-duplicates by
 //!   MiniLM embedding, spam heuristics, a zero-shot label classifier): hints for reviewers and
 //!   the scripted reviewer's verdict.
+//! - [`ask`]: questions in plain language answered by SQL a small CPU model writes over the
+//!   analytics tables (retrieved worked examples, decoding under a grammar of the live schema,
+//!   execution and a vote), always with the SQL and its rows.
 //! - [`validator`]: the model network's validator: challenges every miner of a subnet, scores
 //!   the answers and sets weights on chain by commit-reveal.
 //!
@@ -37,6 +40,7 @@
 //! subnet or a kind of model, the model to serve goes in the `x-hibana-model` header.
 #![forbid(unsafe_code)]
 
+pub mod ask;
 pub mod audit;
 pub mod data;
 pub mod endpoints;

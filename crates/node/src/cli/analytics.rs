@@ -16,6 +16,8 @@ use hibana_analytics::{
     server::MAX_ROWS_CEILING,
 };
 
+use hibana_roles::ask;
+
 use crate::{
     cli::common::resolve_account,
     home::{data_dir, resolve_rpc},
@@ -52,6 +54,38 @@ pub(crate) struct SqlArgs {
     /// Most rows the result may have.
     #[arg(long)]
     max_rows: Option<usize>,
+    #[command(flatten)]
+    source: TablesSource,
+}
+
+/// `hibana ask`.
+#[derive(Debug, Args)]
+pub(crate) struct AskArgs {
+    /// The question, e.g. "how much HIB did alice send to bob?".
+    #[arg(required_unless_present = "eval")]
+    question: Option<String>,
+    /// Measure instead: ask every question of this JSONL file (`{"q": …, "gold": SQL}`) on each
+    /// route, and report execution accuracy (the gold SQL's rows against the answer's) and
+    /// latency per route.
+    #[arg(long, conflicts_with = "question")]
+    eval: Option<PathBuf>,
+    /// Routes measured by --eval: `retrieval` (the closest worked example's SQL, no model),
+    /// `greedy` (one grammar-constrained decoding), `vote` (--candidates decodings, voted).
+    #[arg(long, value_delimiter = ',', default_value = "retrieval,greedy,vote")]
+    routes: Vec<String>,
+    /// SQL candidates the model writes (1: greedy only; more are sampled), voted on with the
+    /// closest worked example adapted to the question.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    candidates: u32,
+    /// Worked examples from the library put in the prompt.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=12))]
+    examples: u32,
+    /// Chat model (from `hibana models list`) that writes the SQL.
+    #[arg(long, default_value = "smollm2-135m-instruct")]
+    model: String,
+    /// Decode freely instead of under the grammar of the live schema (to measure the grammar).
+    #[arg(long)]
+    no_grammar: bool,
     #[command(flatten)]
     source: TablesSource,
 }
@@ -111,6 +145,357 @@ pub(crate) async fn sql(args: SqlArgs) -> Result<ExitCode> {
     let bytes = run_query(&args.source, &args.sql, format, args.max_rows).await?;
     emit(&bytes, args.out.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Columns whose values the prompt shows (few distinct values that questions name).
+const SAMPLED_COLUMNS: &[&str] = &["kind", "role", "task", "source", "region", "message_types"];
+
+/// The live schema of the tables, with sample values and the `labels` names.
+async fn live_schema(source: &TablesSource) -> Result<ask::Schema> {
+    let rows = |bytes: Vec<u8>| -> Result<Vec<serde_json::Value>> {
+        Ok(serde_json::from_slice::<Vec<serde_json::Value>>(&bytes)?)
+    };
+    let mut tables = Vec::new();
+    for def in hibana_analytics::tables::TABLES {
+        let mut columns = Vec::new();
+        for field in def.schema().fields() {
+            let mut samples = Vec::new();
+            if SAMPLED_COLUMNS.contains(&field.name().as_str()) {
+                let sql = format!(
+                    "SELECT DISTINCT {0} AS v FROM {1} WHERE {0} IS NOT NULL ORDER BY v LIMIT 8",
+                    field.name(),
+                    def.name
+                );
+                for row in rows(run_query(source, &sql, Format::Json, Some(8)).await?)? {
+                    if let Some(v) = row["v"].as_str() {
+                        samples.push(v.chars().take(40).collect());
+                    }
+                }
+            }
+            columns.push(ask::Column {
+                name: field.name().clone(),
+                data_type: field.data_type().to_string(),
+                samples,
+            });
+        }
+        tables.push(ask::Table {
+            name: def.name.to_string(),
+            about: def.about.to_string(),
+            columns,
+        });
+    }
+    let names = rows(
+        run_query(
+            source,
+            "SELECT DISTINCT name FROM labels ORDER BY name LIMIT 64",
+            Format::Json,
+            Some(64),
+        )
+        .await?,
+    )?
+    .iter()
+    .filter_map(|r| r["name"].as_str().map(str::to_string))
+    .collect();
+    Ok(ask::Schema { tables, names })
+}
+
+/// Runs the asker's SQL on the tables, from the blocking thread the model runs on.
+struct Runner<'a> {
+    source: &'a TablesSource,
+    handle: tokio::runtime::Handle,
+}
+
+impl ask::SqlRunner for Runner<'_> {
+    fn run(&mut self, sql: &str) -> std::result::Result<Vec<serde_json::Value>, String> {
+        let bytes = self
+            .handle
+            .block_on(run_query(
+                self.source,
+                sql,
+                Format::Json,
+                Some(ASK_MAX_ROWS),
+            ))
+            .map_err(|e| format!("{e:#}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Most rows an answer to `ask` shows.
+const ASK_MAX_ROWS: usize = 1000;
+
+/// Runs `hibana ask`.
+pub(crate) async fn ask(args: AskArgs, json: bool) -> Result<ExitCode> {
+    let schema = live_schema(&args.source).await?;
+    let eval = match &args.eval {
+        Some(path) => Some(read_eval(path)?),
+        None => None,
+    };
+    for route in &args.routes {
+        if !["retrieval", "greedy", "vote"].contains(&route.as_str()) {
+            bail!("unknown route {route:?}: the routes are retrieval, greedy and vote");
+        }
+    }
+    let handle = tokio::runtime::Handle::current();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<AskOutcome> {
+        let dir = hibana_ai::catalog::models_dir();
+        let chat = hibana_ai::catalog::find(&dir, &args.model)
+            .with_context(|| format!("the model {} is not installed", args.model))?;
+        let model = hibana_ai::text::TextModel::load(
+            &chat,
+            hibana_ai::text::LoadOptions {
+                parallel: args.candidates,
+                ..Default::default()
+            },
+        )?;
+        let minilm = hibana_ai::catalog::find(&dir, "all-minilm-l6-v2")
+            .context("the embedding model all-minilm-l6-v2 is not installed")?;
+        let embedder = hibana_ai::embed::Embedder::load(&minilm)?;
+        let library = ask::library().map_err(|e| anyhow!(e))?;
+        let asker = ask::Asker::new(&model, &embedder, library)?;
+        let mut runner = Runner {
+            source: &args.source,
+            handle,
+        };
+        let options = ask::AskOptions {
+            candidates: args.candidates as usize,
+            examples: args.examples as usize,
+            grammar: !args.no_grammar,
+            ..Default::default()
+        };
+        match (eval, args.question) {
+            (Some(questions), _) => Ok(AskOutcome::Eval(evaluate(
+                &asker,
+                &schema,
+                &mut runner,
+                options,
+                &questions,
+                &args.routes,
+            )?)),
+            (None, Some(question)) => Ok(AskOutcome::Answer(Box::new(asker.ask(
+                &question,
+                &schema,
+                &mut runner,
+                options,
+            )?))),
+            (None, None) => bail!("give a question, or --eval FILE"),
+        }
+    })
+    .await
+    .context("the asking thread failed")??;
+    let answer = match outcome {
+        AskOutcome::Eval(report) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_eval(&report);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AskOutcome::Answer(answer) => answer,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{}", answer.text);
+        if let Some(sql) = &answer.sql {
+            println!("\nSQL: {sql}");
+        }
+        if answer.answered && !answer.rows.is_empty() {
+            println!();
+            print_rows(&answer.rows);
+        }
+        for a in answer.attempts.iter().filter(|a| a.error.is_some()) {
+            println!(
+                "\ntried: {}\n  error: {}",
+                a.sql,
+                a.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    Ok(if answer.answered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+enum AskOutcome {
+    Answer(Box<ask::Answer>),
+    Eval(Vec<RouteReport>),
+}
+
+/// One question of an --eval file.
+#[derive(Debug, serde::Deserialize)]
+struct EvalQuestion {
+    q: String,
+    gold: String,
+}
+
+fn read_eval(path: &Path) -> Result<Vec<EvalQuestion>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let questions = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<EvalQuestion>(l).with_context(|| {
+                format!("{} line {}: not {{\"q\", \"gold\"}}", path.display(), i + 1)
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if questions.is_empty() {
+        bail!("{} holds no questions", path.display());
+    }
+    Ok(questions)
+}
+
+/// What one route scored on an --eval file.
+#[derive(Debug, serde::Serialize)]
+struct RouteReport {
+    route: String,
+    questions: usize,
+    correct: usize,
+    accuracy: f64,
+    p50_ms: u64,
+    p90_ms: u64,
+    /// The lowest retrieval similarity among the questions (where the refusal threshold must
+    /// stay under).
+    lowest_similarity: f32,
+    misses: Vec<serde_json::Value>,
+}
+
+fn evaluate(
+    asker: &ask::Asker<'_>,
+    schema: &ask::Schema,
+    runner: &mut Runner<'_>,
+    options: ask::AskOptions,
+    questions: &[EvalQuestion],
+    routes: &[String],
+) -> Result<Vec<RouteReport>> {
+    use ask::SqlRunner;
+    let mut golds = Vec::new();
+    for q in questions {
+        let rows = runner
+            .run(&q.gold)
+            .map_err(|e| anyhow!("the gold SQL of {:?} fails: {e}", q.q))?;
+        golds.push(rows);
+    }
+    let mut reports = Vec::new();
+    for route in routes {
+        let candidates = match route.as_str() {
+            "retrieval" => 0,
+            "greedy" => 1,
+            _ => options.candidates.max(2),
+        };
+        let options = ask::AskOptions {
+            candidates,
+            ..options
+        };
+        let mut correct = 0;
+        let mut times = Vec::new();
+        let mut misses = Vec::new();
+        let mut lowest_similarity = f32::MAX;
+        for (q, gold) in questions.iter().zip(&golds) {
+            let answer = asker.ask(&q.q, schema, runner, options)?;
+            if let Some((_, similarity)) = answer.examples.first() {
+                lowest_similarity = lowest_similarity.min(*similarity);
+            }
+            times.push(answer.elapsed_ms);
+            if answer.answered && ask::matches(gold, &answer.rows) {
+                correct += 1;
+            } else {
+                misses.push(serde_json::json!({
+                    "q": q.q,
+                    "sql": answer.sql,
+                    "answered": answer.answered,
+                    "rows": answer.rows.iter().take(3).collect::<Vec<_>>(),
+                    "gold": gold.iter().take(3).collect::<Vec<_>>(),
+                }));
+            }
+        }
+        times.sort_unstable();
+        let at = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+        reports.push(RouteReport {
+            route: route.clone(),
+            questions: questions.len(),
+            correct,
+            accuracy: correct as f64 / questions.len() as f64,
+            p50_ms: at(50),
+            p90_ms: at(90),
+            lowest_similarity,
+            misses,
+        });
+    }
+    Ok(reports)
+}
+
+fn print_eval(reports: &[RouteReport]) {
+    println!(
+        "{:<10} {:>9} {:>9} {:>9} {:>9}",
+        "route", "correct", "accuracy", "p50 ms", "p90 ms"
+    );
+    for r in reports {
+        println!(
+            "{:<10} {:>4}/{:<4} {:>8.1}% {:>9} {:>9}",
+            r.route,
+            r.correct,
+            r.questions,
+            r.accuracy * 100.0,
+            r.p50_ms,
+            r.p90_ms
+        );
+    }
+    for r in reports {
+        for m in &r.misses {
+            println!("[{}] missed {}: {}", r.route, m["q"], m["sql"]);
+        }
+    }
+}
+
+/// Rows as an aligned text table (at most 50 shown).
+fn print_rows(rows: &[serde_json::Value]) {
+    let Some(first) = rows.first().and_then(|r| r.as_object()) else {
+        return;
+    };
+    let headers: Vec<&String> = first.keys().collect();
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let shown: Vec<Vec<String>> = rows
+        .iter()
+        .take(50)
+        .map(|r| headers.iter().map(|h| cell(&r[h.as_str()])).collect())
+        .collect();
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            shown
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(headers.iter().map(|h| h.to_string()).collect()));
+    for row in shown {
+        println!("{}", line(row));
+    }
+    if rows.len() > 50 {
+        println!("… {} rows in all (--json shows every one)", rows.len());
+    }
 }
 
 /// Runs a `hibana analytics` command.

@@ -115,6 +115,9 @@ pub(crate) enum Command {
     /// Run one read-only SQL query over the chain's tables (blocks, transactions, transfers,
     /// stakes, accounts, labels…).
     Sql(analytics::SqlArgs),
+    /// Ask the chain's tables a question in plain language: a CPU model writes the SQL, which
+    /// is shown with the rows it returned.
+    Ask(analytics::AskArgs),
     /// The chain as SQL tables: serve the indexer and SQL endpoint, export an account's
     /// history, label addresses.
     #[command(subcommand)]
@@ -182,6 +185,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
         Command::Data(cmd) => block_on(data::data(cmd, rpc, json)),
         Command::Sql(args) => block_on(analytics::sql(args)),
+        Command::Ask(args) => block_on(analytics::ask(args, json)),
         Command::Analytics(cmd) => block_on(analytics::analytics(cmd, rpc, json)),
     };
     result.unwrap_or_else(|e| {

@@ -1,0 +1,993 @@
+//! `hibana ask`: a question in plain language, answered by SQL that a small CPU model writes
+//! over the analytics tables, always shown with the rows it returned.
+//!
+//! The route, in order:
+//! 1. **Retrieve**: the MiniLM embedding of the question picks the most similar worked
+//!    examples (question, SQL) from the library the project ships ([`LIBRARY`]).
+//! 2. **Prompt**: the live schema of the tables those examples and the question name (columns,
+//!    types, a few sample values of the columns with few values), the names of the `labels`
+//!    table, then the examples, then the question.
+//! 3. **Decode under a grammar** generated from the live schema ([`grammar::sql_grammar`]):
+//!    only a single `SELECT` over real tables, columns and functions can come out.
+//! 4. **Execute** every distinct candidate (greedy, plus sampled ones when voting); when none
+//!    runs, decode again with the error in the prompt.
+//! 5. **Vote** on the results (execution consistency): the result most candidates agree on,
+//!    preferring non-empty results, then the greedy candidate's.
+//!
+//! Nothing in the route knows any particular question's answer: the model writes the SQL and
+//! the tables answer it. A question that looks like none of the library's (retrieval
+//! similarity under [`MIN_SIMILARITY`]), or whose every candidate fails, is answered with what
+//! was tried and no number.
+
+pub mod grammar;
+
+use std::collections::BTreeMap;
+
+use hibana_ai::{
+    AiError,
+    embed::Embedder,
+    text::{GenerateParams, TextModel},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One worked example of the library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// The question.
+    pub q: String,
+    /// SQL that answers it over the analytics tables.
+    pub sql: String,
+}
+
+/// The worked examples the project ships, one JSON object per line.
+pub const LIBRARY: &str = include_str!("library.jsonl");
+
+/// Parses the shipped library.
+pub fn library() -> Result<Vec<Example>, String> {
+    LIBRARY
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("library line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// A column of the live schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its Arrow type, as DataFusion prints it.
+    pub data_type: String,
+    /// A few of its values (for columns with few distinct values), shown in the prompt.
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+/// A table of the live schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    /// Its name.
+    pub name: String,
+    /// What a row is.
+    pub about: String,
+    /// Its columns in order.
+    pub columns: Vec<Column>,
+}
+
+/// The live schema a question is answered over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// Every table.
+    pub tables: Vec<Table>,
+    /// The names of the `labels` table (people, validators, providers).
+    pub names: Vec<String>,
+}
+
+/// Runs SQL for the asker (the analytics endpoint, or tables read in process).
+pub trait SqlRunner {
+    /// The rows of `sql` as JSON objects, or the engine's error message.
+    fn run(&mut self, sql: &str) -> Result<Vec<Value>, String>;
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskOptions {
+    /// Candidates decoded (1: greedy only; more: greedy plus sampled ones, voted on; 0: no
+    /// model, the closest worked example's SQL as it is, a baseline).
+    pub candidates: usize,
+    /// Worked examples in the prompt.
+    pub examples: usize,
+    /// Decodings again with the error in the prompt when no candidate runs.
+    pub retries: usize,
+    /// Longest SQL, in tokens.
+    pub max_tokens: u32,
+    /// Decode under the grammar of the live schema (off: free decoding, to measure what the
+    /// grammar adds).
+    pub grammar: bool,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            candidates: 3,
+            examples: 4,
+            retries: 1,
+            max_tokens: 160,
+            grammar: true,
+        }
+    }
+}
+
+/// One SQL candidate and what running it gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The SQL.
+    pub sql: String,
+    /// How it was produced: `adapted` (the closest example with the question's names and
+    /// numbers), `greedy`, `sampled`, `retry`, or `retrieval`.
+    pub source: String,
+    /// Rows it returned, when it ran.
+    pub rows: Option<usize>,
+    /// The engine's error, when it did not.
+    pub error: Option<String>,
+    /// Candidates whose result was the same as this one's.
+    pub votes: usize,
+}
+
+/// The answer to a question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The question asked.
+    pub question: String,
+    /// Whether the rows answer it (false: nothing ran, or the question looks unanswerable).
+    pub answered: bool,
+    /// The SQL whose rows are the answer (or, unanswered, the best SQL tried).
+    pub sql: Option<String>,
+    /// The rows of that SQL.
+    pub rows: Vec<Value>,
+    /// The answer in words, made from the rows (never from the model alone).
+    pub text: String,
+    /// The worked examples the prompt held, with their similarity to the question.
+    pub examples: Vec<(String, f32)>,
+    /// Every candidate tried.
+    pub attempts: Vec<Attempt>,
+    /// Time spent, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Retrieval similarity under which a question is taken to be about something the tables do
+/// not hold (the team's question set scores 0.60 at the lowest; "Who won the football
+/// match?" 0.31, the weather in Paris 0.21).
+pub const MIN_SIMILARITY: f32 = 0.45;
+
+/// Longest question, in bytes.
+pub const MAX_QUESTION: usize = 500;
+
+/// Sampling temperature of the candidates after the greedy one.
+const SAMPLED_TEMPERATURE: f32 = 0.6;
+
+/// The question answerer: a text model, the embedder, and the library with its embeddings.
+pub struct Asker<'m> {
+    model: &'m TextModel,
+    embedder: &'m Embedder,
+    library: Vec<Example>,
+    vectors: Vec<Vec<f32>>,
+}
+
+impl std::fmt::Debug for Asker<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Asker")
+            .field("model", &self.model.name())
+            .field("examples", &self.library.len())
+            .finish()
+    }
+}
+
+impl<'m> Asker<'m> {
+    /// An asker over `library`, embedding its questions once.
+    pub fn new(
+        model: &'m TextModel,
+        embedder: &'m Embedder,
+        library: Vec<Example>,
+    ) -> Result<Asker<'m>, AiError> {
+        // The names the examples use are the ones their SQL quotes (`name = 'bob'`).
+        let names: Vec<String> = library
+            .iter()
+            .flat_map(|e| quoted_names(&e.sql))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let questions: Vec<String> = library.iter().map(|e| masked(&e.q, &names)).collect();
+        let (vectors, _) = embedder.embed(&questions)?;
+        Ok(Asker {
+            model,
+            embedder,
+            library,
+            vectors,
+        })
+    }
+
+    /// The `k` library examples most similar to `question` (names from `names` and numbers
+    /// masked on both sides, so that the shape of the question decides), best first, with
+    /// their cosine.
+    pub fn retrieve(
+        &self,
+        question: &str,
+        names: &[String],
+        k: usize,
+    ) -> Result<Vec<(&Example, f32)>, AiError> {
+        let (v, _) = self.embedder.embed(&[masked(question, names)])?;
+        let q = v.into_iter().next().unwrap_or_default();
+        let words = content_words(question);
+        let mut scored: Vec<(&Example, f32)> = self
+            .library
+            .iter()
+            .zip(&self.vectors)
+            .map(|(e, v)| {
+                (
+                    e,
+                    dot(&q, v) + LEXICAL_WEIGHT * overlap(&words, &content_words(&e.q)),
+                )
+            })
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.truncate(k);
+        Ok(scored)
+    }
+
+    /// Answers `question` over `schema`, running SQL with `runner`.
+    pub fn ask(
+        &self,
+        question: &str,
+        schema: &Schema,
+        runner: &mut dyn SqlRunner,
+        options: AskOptions,
+    ) -> Result<Answer, AiError> {
+        let started = std::time::Instant::now();
+        let question = question.trim();
+        if question.is_empty() {
+            return Err(AiError::InvalidRequest("the question is empty".into()));
+        }
+        if question.len() > MAX_QUESTION {
+            return Err(AiError::InvalidRequest(format!(
+                "the question is {} bytes long; at most {MAX_QUESTION}",
+                question.len()
+            )));
+        }
+        let nearest = self.retrieve(question, &schema.names, options.examples.max(8))?;
+        let examples = &nearest[..options.examples.max(1).min(nearest.len())];
+        let best_similarity = examples.first().map(|e| e.1).unwrap_or(0.0);
+        let prompt_schema = relevant_schema(schema, question, examples);
+        let grammar = options
+            .grammar
+            .then(|| grammar::sql_grammar(&prompt_schema));
+        let first_prompt = prompt(&prompt_schema, &schema.names, examples, question, None);
+        tracing::debug!(prompt = %first_prompt, "ask");
+
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut results: Vec<Option<Vec<Value>>> = Vec::new();
+        let candidates = match (options.candidates, examples.first()) {
+            // The retrieval-only route (a baseline): the closest example's SQL as it is.
+            (0, Some((example, _))) => vec![(example.sql.clone(), "retrieval")],
+            (_, closest) => {
+                // The closest example with the question's names and numbers put in its
+                // place, then what the model writes.
+                let mut out: Vec<(String, &'static str)> = closest
+                    .and_then(|_| adaptable(&nearest, question, schema))
+                    .map(|sql| (sql, "adapted"))
+                    .into_iter()
+                    .collect();
+                out.extend(self.decode(&first_prompt, grammar.as_deref(), options)?);
+                out
+            }
+        };
+        for (sql, source) in candidates {
+            run_attempt(runner, sql, source, &mut attempts, &mut results);
+        }
+        for _ in 0..options.retries {
+            if options.candidates == 0 || results.iter().any(Option::is_some) {
+                break;
+            }
+            let Some(failed) = attempts.iter().rev().find(|a| a.error.is_some()) else {
+                break;
+            };
+            let feedback = (failed.sql.clone(), failed.error.clone().unwrap_or_default());
+            let retry_prompt = prompt(
+                &prompt_schema,
+                &schema.names,
+                examples,
+                question,
+                Some(&feedback),
+            );
+            let retry = self.decode(
+                &retry_prompt,
+                grammar.as_deref(),
+                AskOptions {
+                    candidates: 1,
+                    ..options
+                },
+            )?;
+            for (sql, _) in retry {
+                run_attempt(runner, sql, "retry", &mut attempts, &mut results);
+            }
+        }
+
+        let chosen = vote(&mut attempts, &results);
+        let examples_out: Vec<(String, f32)> =
+            examples.iter().map(|(e, s)| (e.q.clone(), *s)).collect();
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut answer = Answer {
+            question: question.to_string(),
+            answered: false,
+            sql: None,
+            rows: Vec::new(),
+            text: String::new(),
+            examples: examples_out,
+            attempts,
+            elapsed_ms,
+        };
+        if best_similarity < MIN_SIMILARITY {
+            answer.sql = answer.attempts.first().map(|a| a.sql.clone());
+            answer.text = format!(
+                "This question does not look like one the chain's tables can answer (it is \
+                 {best_similarity:.2} similar to the closest worked example; at least \
+                 {MIN_SIMILARITY:.2} is needed), so no number is given."
+            );
+            return Ok(answer);
+        }
+        match chosen {
+            Some(i) => {
+                let rows = results[i].clone().unwrap_or_default();
+                answer.answered = true;
+                answer.sql = Some(answer.attempts[i].sql.clone());
+                answer.text = describe(&rows);
+                answer.rows = rows;
+            }
+            None => {
+                let last = answer.attempts.last();
+                answer.sql = last.map(|a| a.sql.clone());
+                answer.text = format!(
+                    "No SQL the model wrote for this question ran ({}), so no number is given.",
+                    last.and_then(|a| a.error.clone())
+                        .unwrap_or_else(|| "nothing was decoded".into())
+                );
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Decodes the candidates: greedy first, then sampled ones with distinct seeds, all at
+    /// once (the engine batches them).
+    fn decode(
+        &self,
+        prompt: &str,
+        grammar: Option<&str>,
+        options: AskOptions,
+    ) -> Result<Vec<(String, &'static str)>, AiError> {
+        let n = options.candidates.max(1);
+        let outputs: Vec<Result<String, AiError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let params = GenerateParams {
+                        max_tokens: options.max_tokens,
+                        temperature: if i == 0 { 0.0 } else { SAMPLED_TEMPERATURE },
+                        top_p: 0.95,
+                        seed: i as u64,
+                        stop: vec!["\n".into()],
+                    };
+                    scope.spawn(move || {
+                        match grammar {
+                            Some(grammar) => {
+                                self.model.generate_constrained(prompt, &params, grammar)
+                            }
+                            None => self.model.generate(prompt, &params, &mut |_| true),
+                        }
+                        .map(|g| g.text)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(AiError::Inference("a decoding thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut out = Vec::new();
+        for (i, text) in outputs.into_iter().enumerate() {
+            let sql = text?.trim().to_string();
+            if !sql.is_empty() {
+                out.push((sql, if i == 0 { "greedy" } else { "sampled" }));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The names an example's SQL compares `name` with (`name = 'bob'`).
+fn quoted_names(sql: &str) -> Vec<String> {
+    sql.split("name = '")
+        .skip(1)
+        .filter_map(|rest| rest.split('\'').next())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// `text` with each of `names` replaced by "someone" and each number by "N".
+fn masked(text: &str, names: &[String]) -> String {
+    text.split(' ')
+        .map(|word| {
+            let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+            let stem = core.strip_suffix("'s").unwrap_or(core);
+            let stem = stem.strip_suffix("’s").unwrap_or(stem);
+            if stem.is_empty() {
+                word.to_string()
+            } else if names.iter().any(|n| n.eq_ignore_ascii_case(stem)) {
+                word.replacen(stem, "someone", 1)
+            } else if stem.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                word.replacen(stem, "N", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The slots of a question: the names (from `labels`), the category values (`bond`,
+/// `miner`…, from the columns' samples) and the numbers it mentions, in order.
+#[derive(Debug, PartialEq, Eq)]
+struct Slots {
+    names: Vec<String>,
+    values: Vec<String>,
+    numbers: Vec<String>,
+}
+
+impl Slots {
+    fn of(text: &str, names: &[String], values: &[String]) -> Slots {
+        let mut slots = Slots {
+            names: Vec::new(),
+            values: Vec::new(),
+            numbers: Vec::new(),
+        };
+        let lower = text.to_lowercase();
+        for word in lower.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_')) {
+            let word = word.trim_end_matches('.');
+            if word.is_empty() {
+                continue;
+            }
+            if word.chars().all(|c| c.is_ascii_digit() || c == '.') && word.parse::<f64>().is_ok() {
+                slots.numbers.push(word.to_string());
+            } else if names.iter().any(|n| n.eq_ignore_ascii_case(word)) {
+                slots.names.push(word.to_string());
+            } else if let Some(v) = values.iter().find(|v| {
+                word == v.as_str()
+                    || word
+                        .strip_prefix(v.as_str())
+                        .is_some_and(|rest| ["s", "ed", "d", "ing"].contains(&rest))
+            }) {
+                slots.values.push(v.clone());
+            }
+        }
+        slots
+    }
+
+    fn fits(&self, other: &Slots) -> bool {
+        self.names.len() == other.names.len()
+            && self.values.len() == other.values.len()
+            && self.numbers.len() == other.numbers.len()
+    }
+}
+
+/// Category values of the schema that a question may name (single lowercase words of the
+/// columns' samples that are not names).
+fn category_values(schema: &Schema) -> Vec<String> {
+    let mut values: Vec<String> = schema
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter().flat_map(|c| c.samples.iter()))
+        .filter(|v| v.len() >= 3 && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|v| !schema.names.iter().any(|n| n == *v))
+        .cloned()
+        .collect();
+    values.sort();
+    values.dedup();
+    // Longest first, so that `unbond` is not read as `bond`.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values
+}
+
+/// The example's SQL adapted to `question`: each name, category value and number the
+/// example's question mentions is replaced, in order, by the one the question mentions in the
+/// same place. None when the two mention different counts of them (the shapes differ: the
+/// model decides).
+pub fn adapt(example: &Example, question: &str, schema: &Schema) -> Option<String> {
+    let values = category_values(schema);
+    let from = Slots::of(&example.q, &schema.names, &values);
+    let to = Slots::of(question, &schema.names, &values);
+    if !from.fits(&to) {
+        return None;
+    }
+    let mut sql = example.sql.clone();
+    // Through placeholders, so that swapping two names does not replace a replacement.
+    let quoted = from.names.iter().chain(&from.values).enumerate();
+    for (i, word) in quoted {
+        sql = sql.replace(&format!("'{word}'"), &format!("'\u{1}{i}\u{1}'"));
+    }
+    for (i, word) in to.names.iter().chain(&to.values).enumerate() {
+        sql = sql.replace(&format!("\u{1}{i}\u{1}"), &word.replace('\'', "''"));
+    }
+    for (a, b) in from.numbers.iter().zip(&to.numbers) {
+        sql = replace_number(&sql, a, b);
+    }
+    Some(sql)
+}
+
+/// The example to adapt: the most similar one of `examples` whose slots fit the question's,
+/// if it is nearly as similar as the best.
+fn adaptable(examples: &[(&Example, f32)], question: &str, schema: &Schema) -> Option<String> {
+    let best = examples.first()?.1;
+    examples
+        .iter()
+        .take_while(|(_, similarity)| *similarity >= best - ADAPT_MARGIN)
+        .find_map(|(e, _)| adapt(e, question, schema))
+}
+
+/// How much less similar than the best an example may be and still be adapted.
+const ADAPT_MARGIN: f32 = 0.08;
+
+/// Replaces the number `from` where it stands alone in `sql` (not inside a longer number or a
+/// name).
+fn replace_number(sql: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < sql.len() {
+        let rest = &sql[i..];
+        let before_ok = i == 0
+            || !(bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'.'
+                || bytes[i - 1] == b'_');
+        let after = i + from.len();
+        let after_ok = after >= sql.len()
+            || !(bytes[after].is_ascii_alphanumeric()
+                || bytes[after] == b'.'
+                || bytes[after] == b'_');
+        if before_ok && rest.starts_with(from) && after_ok {
+            out.push_str(to);
+            i = after;
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Runs one candidate, unless the same SQL already ran (then it shares that result).
+fn run_attempt(
+    runner: &mut dyn SqlRunner,
+    sql: String,
+    source: &str,
+    attempts: &mut Vec<Attempt>,
+    results: &mut Vec<Option<Vec<Value>>>,
+) {
+    let earlier = attempts.iter().position(|a| a.sql == sql);
+    let (rows, error) = match earlier {
+        Some(i) => (results[i].clone(), attempts[i].error.clone()),
+        None => match runner.run(&sql) {
+            Ok(rows) => (Some(rows), None),
+            Err(e) => (None, Some(e)),
+        },
+    };
+    attempts.push(Attempt {
+        sql,
+        source: source.to_string(),
+        rows: rows.as_ref().map(Vec::len),
+        error,
+        votes: 0,
+    });
+    results.push(rows);
+}
+
+/// Execution-consistency vote: groups candidates by result; the largest group wins, a
+/// non-empty result before an empty one, then the group of the earliest candidate. Returns the
+/// winning candidate's index and records every candidate's votes.
+fn vote(attempts: &mut [Attempt], results: &[Option<Vec<Value>>]) -> Option<usize> {
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in results.iter().enumerate() {
+        if let Some(rows) = r {
+            groups.entry(canonical(rows)).or_default().push(i);
+        }
+    }
+    for members in groups.values() {
+        for &i in members {
+            attempts[i].votes = members.len();
+        }
+    }
+    groups
+        .values()
+        .max_by_key(|members| {
+            let first = members[0];
+            let non_empty = !is_empty_result(results[first].as_deref().unwrap_or_default());
+            (non_empty, members.len(), std::cmp::Reverse(first))
+        })
+        .map(|members| members[0])
+}
+
+/// Whether a result says nothing: no rows, or one row of nulls.
+fn is_empty_result(rows: &[Value]) -> bool {
+    match rows {
+        [] => true,
+        [row] => row
+            .as_object()
+            .is_some_and(|o| o.values().all(Value::is_null)),
+        _ => false,
+    }
+}
+
+/// A result as a key that ignores column names and row order (two queries that agree on the
+/// values agree, whatever they called the columns).
+pub fn canonical(rows: &[Value]) -> String {
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|row| match row {
+            Value::Object(o) => o
+                .values()
+                .map(canonical_value)
+                .collect::<Vec<_>>()
+                .join("\u{1f}"),
+            other => canonical_value(other),
+        })
+        .collect();
+    lines.sort();
+    lines.join("\u{1e}")
+}
+
+/// A value as text, numbers without trailing zeros (`3.000000000` and `3` agree).
+pub fn canonical_value(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Null => return "null".into(),
+        other => other.to_string(),
+    };
+    match text.parse::<f64>() {
+        Ok(x) if text.contains('.') || text.contains('e') => {
+            let rounded = (x * 1e6).round() / 1e6;
+            format!("{rounded}")
+        }
+        _ => text,
+    }
+}
+
+/// Execution accuracy's test: `rows` answer the question that `gold` answers when they have
+/// as many rows and every column of `gold` appears among the columns of `rows` with the same
+/// values (as a multiset, whatever the names and order; extra columns are allowed, as a person
+/// asking "who sent the most" is well served by the name and the amount).
+pub fn matches(gold: &[Value], rows: &[Value]) -> bool {
+    if gold.len() != rows.len() {
+        return false;
+    }
+    if gold.is_empty() {
+        return true;
+    }
+    let columns = |rows: &[Value]| -> Vec<Vec<String>> {
+        let width = rows[0].as_object().map_or(0, serde_json::Map::len);
+        (0..width)
+            .map(|i| {
+                let mut values: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        r.as_object()
+                            .and_then(|o| o.values().nth(i))
+                            .map(canonical_value)
+                            .unwrap_or_else(|| "null".into())
+                    })
+                    .collect();
+                values.sort();
+                values
+            })
+            .collect()
+    };
+    let theirs = columns(rows);
+    columns(gold).iter().all(|g| theirs.contains(g))
+}
+
+/// The answer in words: the value of a single cell, else the row count.
+fn describe(rows: &[Value]) -> String {
+    match rows {
+        [] => "No rows match.".into(),
+        [Value::Object(row)] if row.len() == 1 => row
+            .iter()
+            .next()
+            .map(|(name, value)| format!("{name}: {}", plain(value)))
+            .unwrap_or_default(),
+        _ => format!("{} rows.", rows.len()),
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Weight of the shared words in retrieval's score, beside the embeddings' cosine (which
+/// puts antonyms such as "largest" and "smallest" close together).
+const LEXICAL_WEIGHT: f32 = 0.15;
+
+/// Words that say nothing about a question's shape.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "of", "in", "on", "to", "is", "are", "was", "were", "be", "been", "has",
+    "have", "had", "do", "does", "did", "what", "which", "who", "how", "many", "much", "by", "for",
+    "at", "so", "far", "there", "it", "its", "and", "or", "all", "any", "me", "i",
+];
+
+/// The lowercase content words of `text`.
+fn content_words(text: &str) -> std::collections::BTreeSet<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| {
+            w.len() > 1 && !STOP_WORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Jaccard overlap of two word sets.
+fn overlap(a: &std::collections::BTreeSet<String>, b: &std::collections::BTreeSet<String>) -> f32 {
+    let union = a.union(b).count();
+    if union == 0 {
+        return 0.0;
+    }
+    a.intersection(b).count() as f32 / union as f32
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The tables the prompt shows: those the retrieved examples use, those the question names,
+/// and `labels`.
+fn relevant_schema(schema: &Schema, question: &str, examples: &[(&Example, f32)]) -> Schema {
+    let q = question.to_lowercase();
+    let tables = schema
+        .tables
+        .iter()
+        .filter(|t| {
+            let singular = t.name.trim_end_matches('s');
+            t.name == "labels"
+                || q.contains(singular)
+                || examples
+                    .iter()
+                    .any(|(e, _)| mentions_table(&e.sql, &t.name))
+        })
+        .cloned()
+        .collect();
+    Schema {
+        tables,
+        names: schema.names.clone(),
+    }
+}
+
+/// Whether `sql` reads `table` (after FROM or JOIN).
+fn mentions_table(sql: &str, table: &str) -> bool {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        (w[0].eq_ignore_ascii_case("FROM") || w[0].eq_ignore_ascii_case("JOIN"))
+            && w[1].trim_matches(|c| c == '(' || c == ')') == table
+    })
+}
+
+/// The prompt: schema, names, worked examples, then the question.
+fn prompt(
+    schema: &Schema,
+    names: &[String],
+    examples: &[(&Example, f32)],
+    question: &str,
+    feedback: Option<&(String, String)>,
+) -> String {
+    let mut p = String::from(
+        "-- Hibana chain analytics. DataFusion SQL over these tables (amount columns are base \
+         units; *_hib columns are HIB; time is a UTC timestamp; names are in labels).\n",
+    );
+    for t in &schema.tables {
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| {
+                let mut s = format!(
+                    "{} {}",
+                    grammar::sql_ident(&c.name),
+                    short_type(&c.data_type)
+                );
+                if !c.samples.is_empty() {
+                    s.push_str(&format!(" e.g. {}", c.samples.join("|")));
+                }
+                s
+            })
+            .collect();
+        p.push_str(&format!(
+            "-- {}({}): {}\n",
+            t.name,
+            cols.join(", "),
+            t.about
+        ));
+    }
+    if !names.is_empty() {
+        p.push_str(&format!("-- labels.name values: {}\n", names.join(", ")));
+    }
+    p.push('\n');
+    // Least similar first, so the closest example sits next to the question.
+    for (e, _) in examples.iter().rev() {
+        p.push_str(&format!("Question: {}\nSQL: {}\n\n", e.q, e.sql));
+    }
+    if let Some((sql, error)) = feedback {
+        p.push_str(&format!(
+            "Question: {question}\nSQL: {sql}\n-- that failed: {}\n",
+            error.lines().next().unwrap_or_default()
+        ));
+    }
+    // No space after the colon: the model writes " SELECT" as one token, as in the examples.
+    p.push_str(&format!("Question: {question}\nSQL:"));
+    p
+}
+
+/// Arrow type names as a reader expects them.
+fn short_type(t: &str) -> &str {
+    if t.starts_with("Decimal128(38, 9)") {
+        "hib"
+    } else if t.starts_with("Decimal128") {
+        "int"
+    } else if t.starts_with("Timestamp") {
+        "timestamp"
+    } else if t.starts_with("UInt") || t.starts_with("Int") {
+        "int"
+    } else if t == "Utf8" {
+        "text"
+    } else if t == "Boolean" {
+        "bool"
+    } else {
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_shipped_library_parses_and_every_example_is_a_select() {
+        let lib = library().unwrap();
+        assert!(lib.len() >= 60, "{}", lib.len());
+        for e in &lib {
+            assert!(e.sql.starts_with("SELECT "), "{}", e.sql);
+            assert!(!e.sql.contains('\n'), "{}", e.sql);
+        }
+    }
+
+    #[test]
+    fn results_agree_whatever_the_column_names_row_order_and_trailing_zeros() {
+        let a = vec![json!({"n": "3.000000000"}), json!({"n": "1"})];
+        let b = vec![json!({"total": 1}), json!({"total": 3})];
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_ne!(canonical(&a), canonical(&[json!({"n": 2})]));
+    }
+
+    #[test]
+    fn an_answer_matches_when_it_holds_every_gold_column_and_no_other_row() {
+        let gold = vec![json!({"name": "bob"})];
+        assert!(matches(&gold, &[json!({"name": "bob", "sent": "12.5"})]));
+        assert!(!matches(&gold, &[json!({"name": "alice", "sent": "12.5"})]));
+        assert!(!matches(
+            &gold,
+            &[json!({"name": "bob"}), json!({"name": "carol"})]
+        ));
+        let sums = vec![json!({"s": "1.500000000"}), json!({"s": "2"})];
+        assert!(matches(&sums, &[json!({"x": 2}), json!({"x": 1.5})]));
+        assert!(matches(&[], &[]));
+    }
+
+    #[test]
+    fn an_example_is_adapted_to_the_question_s_names_and_numbers() {
+        let schema = Schema {
+            tables: vec![Table {
+                name: "stakes".into(),
+                about: String::new(),
+                columns: vec![Column {
+                    name: "kind".into(),
+                    data_type: "Utf8".into(),
+                    samples: vec!["bond".into(), "unbond".into()],
+                }],
+            }],
+            names: ["alice", "bob", "carol"].map(String::from).to_vec(),
+        };
+        let e = Example {
+            q: "How much did bob send to alice in the last 50 blocks?".into(),
+            sql: "SELECT sum(amount_hib) FROM transfers WHERE \"from\" IN (SELECT address FROM labels WHERE name = 'bob') AND \"to\" IN (SELECT address FROM labels WHERE name = 'alice') AND height > (SELECT max(height) FROM blocks) - 50".into(),
+        };
+        let sql = adapt(
+            &e,
+            "how much did Alice send to bob over the last 250 blocks",
+            &schema,
+        )
+        .unwrap();
+        assert!(
+            sql.contains("\"from\" IN (SELECT address FROM labels WHERE name = 'alice')"),
+            "{sql}"
+        );
+        assert!(sql.contains("name = 'bob') AND height"), "{sql}");
+        assert!(sql.ends_with("- 250"), "{sql}");
+        assert_eq!(adapt(&e, "How much did carol send?", &schema), None);
+        let bonds = Example {
+            q: "How much has carol bonded?".into(),
+            sql: "SELECT sum(amount_hib) FROM stakes WHERE kind = 'bond' AND delegator IN (SELECT address FROM labels WHERE name = 'carol')".into(),
+        };
+        let sql = adapt(&bonds, "how much did bob unbond", &schema).unwrap();
+        assert!(sql.contains("kind = 'unbond' AND"), "{sql}");
+        assert!(sql.contains("name = 'bob'"), "{sql}");
+        assert_eq!(
+            replace_number("LIMIT 5 OFFSET 15", "5", "7"),
+            "LIMIT 7 OFFSET 15"
+        );
+    }
+
+    #[test]
+    fn names_and_numbers_are_masked_before_retrieval() {
+        let names: Vec<String> = ["alice", "bob"].map(String::from).to_vec();
+        assert_eq!(
+            masked("What is Bob's balance after the last 50 blocks?", &names),
+            "What is someone's balance after the last N blocks?"
+        );
+        assert_eq!(
+            quoted_names("SELECT 1 FROM labels WHERE name = 'carol' OR name = 'Dave'"),
+            ["carol", "dave"]
+        );
+    }
+
+    #[test]
+    fn the_vote_prefers_the_largest_non_empty_group_then_the_earliest() {
+        let attempt = |sql: &str| Attempt {
+            sql: sql.into(),
+            source: "greedy".into(),
+            rows: None,
+            error: None,
+            votes: 0,
+        };
+        let mut attempts = vec![attempt("a"), attempt("b"), attempt("c"), attempt("d")];
+        let results = vec![
+            Some(vec![]),
+            Some(vec![json!({"n": 2})]),
+            None,
+            Some(vec![json!({"x": 2})]),
+        ];
+        assert_eq!(vote(&mut attempts, &results), Some(1));
+        assert_eq!(attempts[1].votes, 2);
+        assert_eq!(attempts[3].votes, 2);
+        let mut two = vec![attempt("a"), attempt("b")];
+        let empty_only = vec![Some(vec![json!({"n": null})]), None];
+        assert_eq!(vote(&mut two, &empty_only), Some(0));
+        assert_eq!(vote(&mut two, &[None, None]), None);
+    }
+
+    #[test]
+    fn the_prompt_names_tables_that_the_examples_read() {
+        assert!(mentions_table(
+            "SELECT count(*) FROM transfers t JOIN labels l ON l.address = t.\"from\"",
+            "labels"
+        ));
+        assert!(mentions_table(
+            "SELECT * FROM (SELECT height FROM blocks) b",
+            "blocks"
+        ));
+        assert!(!mentions_table("SELECT count(*) FROM transfers", "blocks"));
+    }
+}
