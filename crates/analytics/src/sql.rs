@@ -205,20 +205,23 @@ impl SqlEngine {
     /// Runs one read-only query under the limits.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
         check_single_query(sql)?;
-        let ctx = self.context().await?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let frame = ctx
-            .sql_with_options(sql, options)
-            .await
-            .map_err(|e| self.classify(e))?;
-        check_tables(frame.logical_plan())?;
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let limits = self.limits;
         let engine = self.clone();
-        let run = tokio::spawn(async move {
+        let sql = sql.to_string();
+        // Planning and execution run on their own threads: a query that keeps them busy must
+        // not keep the caller's runtime (the HTTP server, its timers) from answering on time.
+        let run = sql_runtime().spawn(async move {
+            let ctx = engine.context().await?;
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            let frame = ctx
+                .sql_with_options(&sql, options)
+                .await
+                .map_err(|e| engine.classify(e))?;
+            check_tables(frame.logical_plan())?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
             let mut stream = frame
                 .execute_stream()
                 .await
@@ -232,18 +235,18 @@ impl SqlEngine {
                 }
                 batches.push(batch);
             }
-            Ok(batches)
+            Ok(QueryResult { schema, batches })
         });
         let abort = run.abort_handle();
-        let batches = match tokio::time::timeout(limits.timeout, run).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(e)) => return Err(SqlError::Failed(e.to_string())),
+        match tokio::time::timeout(limits.timeout, run).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(SqlError::Failed(e.to_string())),
             Err(_) => {
+                // Dropping the plan's streams at their next yield stops its work.
                 abort.abort();
-                return Err(SqlError::Timeout(limits.timeout));
+                Err(SqlError::Timeout(limits.timeout))
             }
-        };
-        Ok(QueryResult { schema, batches })
+        }
     }
 
     fn classify(&self, e: datafusion::error::DataFusionError) -> SqlError {
@@ -302,6 +305,19 @@ impl SqlEngine {
         }
         Ok(ctx)
     }
+}
+
+/// The runtime SQL plans run on: its own worker threads, apart from any server's.
+fn sql_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hibana-sql")
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the SQL runtime: {e}"))
+    })
 }
 
 fn listing_url(path: &Path) -> Result<ListingTableUrl, SqlError> {
