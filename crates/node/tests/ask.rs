@@ -37,18 +37,7 @@ fn questions_in_plain_language_are_answered_with_their_sql_above_the_accuracy_fl
     let home_path = dir.path().join("devnet");
     let home = home_path.to_str().unwrap();
     let (devnet, info) = start_command(
-        std::process::Command::new(support::BIN)
-            .args([
-                "--json",
-                "devnet",
-                "--home",
-                home,
-                "--rpc-addr",
-                "127.0.0.1:0",
-                "--block-time-ms",
-                "100",
-                "--no-ai",
-            ])
+        support::chain_devnet_command(home, 100)
             .env("HIBANA_KEYRING_DIR", dir.path().join("keyring")),
     );
     let rpc = info["rpc"].as_str().unwrap().to_string();

@@ -470,7 +470,14 @@ pub(crate) fn wait_blocks(home: &str, n: u64) {
 
 /// Starts `hibana devnet --no-ai` (the chain alone) in `home` on a free port with 200 ms blocks.
 pub(crate) fn chain_devnet(home: &str) -> Proc {
-    start_command(Command::new(BIN).args([
+    start_command(&mut chain_devnet_command(home, 200)).0
+}
+
+/// The command line of `hibana devnet --no-ai` in `home` on a free port with `block_ms`
+/// blocks, to add environment to before starting it with [`start_command`].
+pub(crate) fn chain_devnet_command(home: &str, block_ms: u64) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
         "--json",
         "devnet",
         "--home",
@@ -478,8 +485,8 @@ pub(crate) fn chain_devnet(home: &str) -> Proc {
         "--rpc-addr",
         "127.0.0.1:0",
         "--block-time-ms",
-        "200",
+        &block_ms.to_string(),
         "--no-ai",
-    ]))
-    .0
+    ]);
+    cmd
 }
