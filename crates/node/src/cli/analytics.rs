@@ -297,8 +297,10 @@ pub(crate) async fn ask(args: AskArgs, json: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         println!("{}", answer.text);
-        if let Some(sql) = &answer.sql {
-            println!("\nSQL: {sql}");
+        match (&answer.sql, answer.answered) {
+            (Some(sql), true) => println!("\nSQL: {sql}"),
+            (Some(sql), false) => println!("\nbest SQL tried (its rows are not an answer): {sql}"),
+            (None, _) => {}
         }
         if answer.answered && !answer.rows.is_empty() {
             println!();

@@ -483,13 +483,17 @@ impl Slots {
     }
 }
 
-/// Category values of the schema that a question may name (single lowercase words of the
-/// columns' samples that are not names).
+/// Category values of the schema that a question may name (single lowercase words among the
+/// samples of the `kind` and `role` columns that are not names).
 fn category_values(schema: &Schema) -> Vec<String> {
     let mut values: Vec<String> = schema
         .tables
         .iter()
-        .flat_map(|t| t.columns.iter().flat_map(|c| c.samples.iter()))
+        .flat_map(|t| t.columns.iter())
+        // Kinds and roles only: other columns' values (`transfer` in `message_types`) are
+        // everyday words of questions.
+        .filter(|c| c.name == "kind" || c.name == "role")
+        .flat_map(|c| c.samples.iter())
         .filter(|v| v.len() >= 3 && v.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         .filter(|v| !schema.names.iter().any(|n| n == *v))
         .cloned()
