@@ -32,9 +32,20 @@ impl NodeProcess {
     /// Like [`NodeProcess::start`], with the node's wall clock `offset` away from the true time
     /// (`+1h`, `-30s`: libfaketime, which `scripts/setup.sh` installs; monotonic time is real).
     pub(crate) fn start_skewed(home: &Path, offset: &str) -> NodeProcess {
-        let mut cmd = Command::new("faketime");
-        cmd.args(["-f", offset, BIN])
-            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        // The library preloaded into the node itself, not the `faketime` wrapper: the wrapper
+        // forks the node as its child, and killing the wrapper left the node running after
+        // the test.
+        let lib = Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1");
+        let mut cmd = if lib.exists() {
+            let mut cmd = Command::new(BIN);
+            cmd.env("LD_PRELOAD", lib).env("FAKETIME", offset);
+            cmd
+        } else {
+            let mut cmd = Command::new("faketime");
+            cmd.args(["-f", offset, BIN]);
+            cmd
+        };
+        cmd.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         NodeProcess::start_command(home, cmd)
     }
 
