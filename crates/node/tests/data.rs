@@ -35,6 +35,22 @@ fn devnet(home: &str) -> (support::Proc, String) {
 }
 
 /// The arguments that sign with a keyring key.
+/// `hibana [--json] data submit 0 FILE --rpc RPC EXTRA…` signed by `who`.
+fn submit<'a>(
+    rpc: &'a str,
+    file: &'a std::path::Path,
+    who: &'a str,
+    keyring: &'a (String, String),
+    json: bool,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = if json { vec!["--json"] } else { Vec::new() };
+    args.extend(["data", "submit", "0", file.to_str().unwrap(), "--rpc", rpc]);
+    args.extend_from_slice(extra);
+    args.extend(signer(who, keyring));
+    args
+}
+
 fn signer<'a>(name: &'a str, keyring: &'a (String, String)) -> Vec<&'a str> {
     vec![
         "--from",
@@ -169,17 +185,7 @@ fn a_bounty_pays_honest_work_and_costs_spam_and_laziness_and_its_dataset_verifie
         ),
     )
     .unwrap();
-    let mut args = vec![
-        "--json",
-        "--rpc",
-        r,
-        "data",
-        "submit",
-        "0",
-        good.to_str().unwrap(),
-    ];
-    args.extend(signer("dana", &keys));
-    let submitted = ok_json(&args);
+    let submitted = ok_json(&submit(r, &good, "dana", &keys, true, &[]));
     assert_eq!(
         submitted["submitted"].as_array().unwrap().len(),
         3,
@@ -199,36 +205,16 @@ fn a_bounty_pays_honest_work_and_costs_spam_and_laziness_and_its_dataset_verifie
     .unwrap();
     // Checked before anything moves: the CLI refuses the file as it is.
     let sam0 = balance(r, &keys, "sam");
-    let mut args = vec!["data", "submit", "0", spam.to_str().unwrap(), "--rpc", r];
-    args.extend(signer("sam", &keys));
-    fails_with(&args, "line 2 does not fit bounty 0's schema");
+    fails_with(
+        &submit(r, &spam, "sam", &keys, false, &[]),
+        "line 2 does not fit bounty 0's schema",
+    );
     assert_eq!(balance(r, &keys, "sam"), sam0);
-    let mut args = vec![
-        "--json",
-        "--rpc",
-        r,
-        "data",
-        "submit",
-        "0",
-        spam.to_str().unwrap(),
-        "--skip-checks",
-    ];
-    args.extend(signer("sam", &keys));
-    ok_json(&args);
+    ok_json(&submit(r, &spam, "sam", &keys, true, &["--skip-checks"]));
     // gil, alice's second account, submits the gold item.
     let gold_file = dir.path().join("gold-item.jsonl");
     std::fs::write(&gold_file, format!("{gold_item}\n")).unwrap();
-    let mut args = vec![
-        "--json",
-        "--rpc",
-        r,
-        "data",
-        "submit",
-        "0",
-        gold_file.to_str().unwrap(),
-    ];
-    args.extend(signer("gil", &keys));
-    ok_json(&args);
+    ok_json(&submit(r, &gold_file, "gil", &keys, true, &[]));
     // Over the blob store's limit: refused by the node.
     let big = dir.path().join("big.jsonl");
     std::fs::write(
@@ -239,17 +225,10 @@ fn a_bounty_pays_honest_work_and_costs_spam_and_laziness_and_its_dataset_verifie
         ),
     )
     .unwrap();
-    let mut args = vec![
-        "data",
-        "submit",
-        "0",
-        big.to_str().unwrap(),
-        "--rpc",
-        r,
-        "--skip-checks",
-    ];
-    args.extend(signer("dana", &keys));
-    fails_with(&args, "items are at most 65536");
+    fails_with(
+        &submit(r, &big, "dana", &keys, false, &["--skip-checks"]),
+        "items are at most 65536",
+    );
 
     let view = show(r);
     let dana = address(r, &keys, "dana");
@@ -344,9 +323,10 @@ fn a_bounty_pays_honest_work_and_costs_spam_and_laziness_and_its_dataset_verifie
     tx(&[
         "--json", "--rpc", r, "data", "bounty", "close", "0", "--from", "alice", "--home", h,
     ]);
-    let mut args = vec!["data", "submit", "0", good.to_str().unwrap(), "--rpc", r];
-    args.extend(signer("dana", &keys));
-    fails_with(&args, "closed to submissions");
+    fails_with(
+        &submit(r, &good, "dana", &keys, false, &[]),
+        "closed to submissions",
+    );
     tx(&[
         "--json", "--rpc", r, "data", "bounty", "finalize", "0", "--from", "alice", "--home", h,
     ]);
