@@ -299,7 +299,7 @@ pub(crate) async fn ask(args: AskArgs, json: bool) -> Result<ExitCode> {
         println!("{}", answer.text);
         match (&answer.sql, answer.answered) {
             (Some(sql), true) => println!("\nSQL: {sql}"),
-            (Some(sql), false) => println!("\nbest SQL tried (its rows are not an answer): {sql}"),
+            (Some(sql), false) => println!("\nbest SQL (not an answer): {sql}"),
             (None, _) => {}
         }
         if answer.answered && !answer.rows.is_empty() {

@@ -283,11 +283,24 @@ impl<'m> Asker<'m> {
                 out
             }
         };
+        // A question unlike any worked example is not answered: its SQL is shown, not run.
+        let refused = best_similarity < MIN_SIMILARITY;
         for (sql, source) in candidates {
-            run_attempt(runner, sql, source, &mut attempts, &mut results);
+            if refused {
+                attempts.push(Attempt {
+                    sql,
+                    source: source.to_string(),
+                    rows: None,
+                    error: None,
+                    votes: 0,
+                });
+                results.push(None);
+            } else {
+                run_attempt(runner, sql, source, &mut attempts, &mut results);
+            }
         }
         for _ in 0..options.retries {
-            if options.candidates == 0 || results.iter().any(Option::is_some) {
+            if refused || options.candidates == 0 || results.iter().any(Option::is_some) {
                 break;
             }
             let Some(failed) = attempts.iter().rev().find(|a| a.error.is_some()) else {
@@ -328,7 +341,7 @@ impl<'m> Asker<'m> {
             attempts,
             elapsed_ms,
         };
-        if best_similarity < MIN_SIMILARITY {
+        if refused {
             answer.sql = answer.attempts.first().map(|a| a.sql.clone());
             answer.text = format!(
                 "This question does not look like one the chain's tables can answer (it is \
