@@ -59,11 +59,22 @@ pub struct LabelRequest {
     pub name: String,
 }
 
+/// What an endpoint serves besides SQL, and to which web pages.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// Origins of the web pages allowed to call the endpoint from a browser (a node's
+    /// dashboard, e.g. `http://127.0.0.1:26657`); none: no page of another origin may.
+    pub allowed_origins: Vec<String>,
+    /// More routes served on the same port (`POST /ask`, which needs the models).
+    pub routes: Option<Router>,
+}
+
 /// Serves SQL over `store` on `addr` (port 0 picks a free one).
 pub async fn serve(
     store: TableStore,
     limits: SqlLimits,
     addr: SocketAddr,
+    options: ServeOptions,
 ) -> std::io::Result<AnalyticsServer> {
     let shared = Arc::new(Shared {
         engine: SqlEngine::new(store.clone(), limits),
@@ -74,7 +85,9 @@ pub async fn serve(
         .route("/labels", post(label))
         .route("/tables", get(tables))
         .route("/status", get(status))
-        .with_state(shared);
+        .with_state(shared)
+        .merge(options.routes.unwrap_or_default())
+        .layer(cors(&options.allowed_origins));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -83,6 +96,20 @@ pub async fn serve(
         }
     });
     Ok(AnalyticsServer { addr, task })
+}
+
+/// Only the listed origins' pages may call the endpoint from a browser: it also names
+/// addresses (`POST /labels`) and spends CPU on queries, which no other site should trigger.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
 }
 
 fn error(status: StatusCode, message: String) -> Response {

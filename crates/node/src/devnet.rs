@@ -104,7 +104,21 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         analytics: None,
     };
     let analytics_addr = (!args.no_analytics).then_some(args.analytics_addr);
-    run_node(&home, config, move |url| {
+    let dashboard = crate::dashboard::Dashboard::new(crate::dashboard::DashboardConfig {
+        devnet: true,
+        gateway: ai.as_ref().map(|a| a.gateway.clone()),
+        api_key: ai.as_ref().map(|a| a.api_key.clone()),
+        accounts: dev_keys
+            .iter()
+            .map(|k| crate::dashboard::NamedAccount {
+                name: k.name.clone(),
+                address: k.address.to_string(),
+            })
+            .collect(),
+        ..Default::default()
+    });
+    let page = dashboard.clone();
+    run_node(&home, config, dashboard, move |url| {
         let url = url.to_string();
         // The banner says the devnet is ready: with the AI side, once every paid request can
         // move tokens (the provider registered, the channels open).
@@ -134,6 +148,7 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                 match crate::cli::analytics::start_for_devnet(&banner.dir, &url, addr, names).await
                 {
                     Ok(running) => {
+                        page.update(|c| c.analytics = Some(running.url.clone()));
                         banner.analytics = Some(running.url.clone());
                         analytics = Some(running);
                     }
@@ -177,6 +192,7 @@ impl Banner {
                     "chain_id": self.chain_id,
                     "home": dir,
                     "rpc": url,
+                    "dashboard": format!("{url}/"),
                     "metrics": format!("{url}/metrics"),
                     "analytics": self.analytics,
                     "dev_keyring": keys::dev_keyring_dir(dir),
@@ -197,6 +213,7 @@ impl Banner {
                 if created { "created" } else { "resumed" }
             );
             println!("  home:     {}", dir.display());
+            println!("  dashboard: {url}/  (open it in a browser)");
             println!("  RPC:      {url}");
             println!("  metrics:  {url}/metrics");
             if let Some(analytics) = &self.analytics {

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod dashboard;
 mod devnet;
 mod home;
 mod keys;

@@ -28,10 +28,11 @@ use crate::{
 
 /// Runs a node from its home until Ctrl-C or SIGTERM: opens (or initialises) the store, serves
 /// RPC and runs the BFT engine as one validator of the network (the only one in a devnet).
-/// `on_ready` receives the RPC URL.
+/// `on_ready` receives the RPC URL. The RPC port also serves `dashboard` to browsers at `/`.
 pub(crate) async fn run_node(
     home: &Home,
     config: NodeConfig,
+    dashboard: Arc<crate::dashboard::Dashboard>,
     on_ready: impl FnOnce(&str),
 ) -> Result<()> {
     let genesis = home.load_genesis()?;
@@ -57,10 +58,14 @@ pub(crate) async fn run_node(
     let chain = Arc::new(Chain::new(store, config.mempool_max_txs)?);
     let blobs = hibana_rpc_server::BlobStore::open(&home.dir.join("blobs"))
         .with_context(|| format!("cannot open the blob store in {}", home.dir.display()))?;
-    let server =
-        hibana_rpc_server::start_with_blobs(chain.clone(), config.rpc_addr, Some(Arc::new(blobs)))
-            .await
-            .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
+    dashboard.update(|c| c.chain_id = genesis.chain_id.clone());
+    let extras = hibana_rpc_server::Extras {
+        blobs: Some(Arc::new(blobs)),
+        site: Some(dashboard),
+    };
+    let server = hibana_rpc_server::start_with(chain.clone(), config.rpc_addr, extras)
+        .await
+        .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
     let url = format!("http://{}", server.addr);
     fs::write(home.rpc_url_path(), &url)?;
     on_ready(&url);

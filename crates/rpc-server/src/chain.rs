@@ -411,20 +411,33 @@ pub fn rpc_module(
 
 /// Starts the JSON-RPC server (HTTP and WebSocket on one port) over `chain`.
 pub async fn start(chain: Arc<Chain>, addr: SocketAddr) -> Result<RunningServer, std::io::Error> {
-    start_with_blobs(chain, addr, None).await
+    start_with(chain, addr, Extras::default()).await
 }
 
-/// Starts the JSON-RPC server over `chain`, serving `blobs` at `/blobs` on the same port.
-pub async fn start_with_blobs(
+/// What a node serves on its RPC port besides the API.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    /// The blob store, served at `/blobs`.
+    pub blobs: Option<Arc<crate::BlobStore>>,
+    /// Pages served to browsers (the dashboard).
+    pub site: Option<Arc<dyn crate::Site>>,
+}
+
+/// Starts the JSON-RPC server over `chain`, with the blob store and pages of `extras` on the
+/// same port.
+pub async fn start_with(
     chain: Arc<Chain>,
     addr: SocketAddr,
-    blobs: Option<Arc<crate::BlobStore>>,
+    extras: Extras,
 ) -> Result<RunningServer, std::io::Error> {
     let middleware = tower::ServiceBuilder::new()
         .layer(MetricsLayer {
             chain: chain.clone(),
         })
-        .layer(crate::blobs::BlobLayer { store: blobs });
+        .layer(crate::blobs::BlobLayer {
+            store: extras.blobs,
+        })
+        .layer(crate::site::SiteLayer { site: extras.site });
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(64 * 1024 * 1024)

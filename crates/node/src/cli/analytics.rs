@@ -137,6 +137,10 @@ pub(crate) struct ServeArgs {
     /// Longest a query may run, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Origin of a web page allowed to query the endpoint from a browser, e.g. a node's
+    /// dashboard `http://127.0.0.1:26657` (repeatable).
+    #[arg(long)]
+    allow_origin: Vec<String>,
 }
 
 /// Runs `hibana sql`.
@@ -223,6 +227,140 @@ impl ask::SqlRunner for Runner<'_> {
 /// Most rows an answer to `ask` shows.
 const ASK_MAX_ROWS: usize = 1000;
 
+/// The chat model `ask` writes SQL with (`parallel` sequences at once) and the embedder it
+/// retrieves examples with.
+fn load_ask_models(
+    name: &str,
+    parallel: u32,
+) -> Result<(hibana_ai::text::TextModel, hibana_ai::embed::Embedder)> {
+    let dir = hibana_ai::catalog::models_dir();
+    let chat = hibana_ai::catalog::find(&dir, name)
+        .with_context(|| format!("the model {name} is not installed"))?;
+    let model = hibana_ai::text::TextModel::load(
+        &chat,
+        hibana_ai::text::LoadOptions {
+            parallel,
+            ..Default::default()
+        },
+    )?;
+    let minilm = hibana_ai::catalog::find(&dir, "all-minilm-l6-v2")
+        .context("the embedding model all-minilm-l6-v2 is not installed")?;
+    let embedder = hibana_ai::embed::Embedder::load(&minilm)?;
+    Ok((model, embedder))
+}
+
+/// The chat model the endpoint's `POST /ask` uses.
+const ASK_MODEL: &str = "smollm2-135m-instruct";
+
+/// A question for the asking thread, and where its answer goes.
+type AskJob = (
+    String,
+    tokio::sync::oneshot::Sender<std::result::Result<ask::Answer, String>>,
+);
+
+/// `POST /ask` of an analytics endpoint over the tables in `dir`: `{"question": "…"}` answers
+/// what `hibana ask --json` prints. One thread owns the models (loaded at the first question)
+/// and answers one question at a time, with one more waiting; a question beyond that gets 503
+/// rather than a queue that could grow without bound.
+fn ask_routes(dir: PathBuf) -> axum::Router {
+    use axum::{Json, http::StatusCode, response::IntoResponse};
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<AskJob>(1);
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(Some(queue)));
+    let handle = tokio::runtime::Handle::current();
+    let answer = move |Json(body): Json<serde_json::Value>| {
+        let jobs = jobs.clone();
+        let queue = queue.clone();
+        let handle = handle.clone();
+        let dir = dir.clone();
+        async move {
+            let error = |status: StatusCode, message: String| {
+                (status, Json(serde_json::json!({ "error": message }))).into_response()
+            };
+            let question = body["question"].as_str().unwrap_or_default().trim().to_string();
+            if question.is_empty() {
+                return error(StatusCode::BAD_REQUEST, "give {\"question\": \"…\"}".into());
+            }
+            if question.len() > ask::MAX_QUESTION {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("a question is at most {} bytes", ask::MAX_QUESTION),
+                );
+            }
+            // The first question starts the thread that owns the models.
+            if let Some(queue) = queue.lock().ok().and_then(|mut q| q.take()) {
+                std::thread::spawn(move || asking_thread(queue, dir, handle));
+            }
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if jobs.try_send((question, reply)).is_err() {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "another question is being answered: ask again in a few seconds".into(),
+                );
+            }
+            match answer.await {
+                Ok(Ok(answer)) => Json(answer).into_response(),
+                Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+                Err(_) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the asking thread stopped".into(),
+                ),
+            }
+        }
+    };
+    axum::Router::new().route("/ask", axum::routing::post(answer))
+}
+
+/// Owns the models and answers the questions of `queue`, one at a time, until the endpoint
+/// is dropped.
+fn asking_thread(
+    queue: std::sync::mpsc::Receiver<AskJob>,
+    dir: PathBuf,
+    handle: tokio::runtime::Handle,
+) {
+    let loaded = load_ask_models(ASK_MODEL, 1).and_then(|(model, embedder)| {
+        Ok((model, embedder, ask::library().map_err(|e| anyhow!(e))?))
+    });
+    let (model, embedder, library) = match loaded {
+        Ok(parts) => parts,
+        Err(e) => {
+            let message = format!("ask cannot load its models: {e:#}");
+            for (_, reply) in queue {
+                let _ = reply.send(Err(message.clone()));
+            }
+            return;
+        }
+    };
+    let asker = match ask::Asker::new(&model, &embedder, library) {
+        Ok(asker) => asker,
+        Err(e) => {
+            for (_, reply) in queue {
+                let _ = reply.send(Err(format!("ask cannot start: {e}")));
+            }
+            return;
+        }
+    };
+    let source = TablesSource {
+        analytics: None,
+        data: Some(dir),
+        home: None,
+    };
+    for (question, reply) in queue {
+        let answer = handle
+            .block_on(live_schema(&source))
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|schema| {
+                let mut runner = Runner {
+                    source: &source,
+                    handle: handle.clone(),
+                };
+                asker
+                    .ask(&question, &schema, &mut runner, ask::AskOptions::default())
+                    .map_err(|e| e.to_string())
+            });
+        let _ = reply.send(answer);
+    }
+}
+
 /// Runs `hibana ask`.
 pub(crate) async fn ask(args: AskArgs, json: bool) -> Result<ExitCode> {
     let schema = live_schema(&args.source).await?;
@@ -237,19 +375,7 @@ pub(crate) async fn ask(args: AskArgs, json: bool) -> Result<ExitCode> {
     }
     let handle = tokio::runtime::Handle::current();
     let outcome = tokio::task::spawn_blocking(move || -> Result<AskOutcome> {
-        let dir = hibana_ai::catalog::models_dir();
-        let chat = hibana_ai::catalog::find(&dir, &args.model)
-            .with_context(|| format!("the model {} is not installed", args.model))?;
-        let model = hibana_ai::text::TextModel::load(
-            &chat,
-            hibana_ai::text::LoadOptions {
-                parallel: args.candidates,
-                ..Default::default()
-            },
-        )?;
-        let minilm = hibana_ai::catalog::find(&dir, "all-minilm-l6-v2")
-            .context("the embedding model all-minilm-l6-v2 is not installed")?;
-        let embedder = hibana_ai::embed::Embedder::load(&minilm)?;
+        let (model, embedder) = load_ask_models(&args.model, args.candidates)?;
         let library = ask::library().map_err(|e| anyhow!(e))?;
         let asker = ask::Asker::new(&model, &embedder, library)?;
         let mut runner = Runner {
@@ -730,6 +856,7 @@ pub(crate) async fn start(
     addr: SocketAddr,
     limits: SqlLimits,
     seeds: Vec<Label>,
+    allowed_origins: Vec<String>,
 ) -> Result<RunningAnalytics> {
     let store = TableStore::open(dir)
         .with_context(|| format!("cannot open the analytics tables in {}", dir.display()))?;
@@ -739,7 +866,11 @@ pub(crate) async fn start(
         IndexerConfig::default(),
         seed_labels(seeds),
     )?;
-    let server = hibana_analytics::server::serve(store, limits, addr)
+    let options = hibana_analytics::server::ServeOptions {
+        allowed_origins,
+        routes: Some(ask_routes(dir.to_path_buf())),
+    };
+    let server = hibana_analytics::server::serve(store, limits, addr, options)
         .await
         .with_context(|| format!("cannot serve analytics on {addr}"))?;
     let url = format!("http://{}", server.addr);
@@ -782,7 +913,17 @@ pub(crate) async fn start_for_devnet(
             source: "node".into(),
         });
     }
-    start(&devnet_tables(home), rpc, addr, SqlLimits::default(), seeds).await
+    // The devnet's dashboard (served by the node at `rpc`) may call the endpoint.
+    let origins = vec![rpc.to_string(), rpc.replacen("127.0.0.1", "localhost", 1)];
+    start(
+        &devnet_tables(home),
+        rpc,
+        addr,
+        SqlLimits::default(),
+        seeds,
+        origins,
+    )
+    .await
 }
 
 async fn serve(args: ServeArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
@@ -793,7 +934,15 @@ async fn serve(args: ServeArgs, rpc: Option<&str>, json: bool) -> Result<ExitCod
         timeout: Duration::from_millis(args.timeout_ms),
         ..SqlLimits::default()
     };
-    let running = start(&dir, &rpc, args.addr, limits, Vec::new()).await?;
+    let running = start(
+        &dir,
+        &rpc,
+        args.addr,
+        limits,
+        Vec::new(),
+        args.allow_origin,
+    )
+    .await?;
     if json {
         println!(
             "{}",

@@ -180,8 +180,9 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
 pub(crate) async fn node(args: NodeArgs) -> Result<ExitCode> {
     let home = Home::new(args.home);
     let config = args.node.apply(home.load_config()?);
-    run_node(&home, config, |url| {
-        println!("Hibana node serving RPC at {url}");
+    let dashboard = crate::dashboard::Dashboard::new(Default::default());
+    run_node(&home, config, dashboard, |url| {
+        println!("Hibana node serving RPC at {url} (dashboard: {url}/)");
         let _ = std::io::stdout().flush();
     })
     .await?;

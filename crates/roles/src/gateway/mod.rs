@@ -83,7 +83,25 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors())
         .with_state(gateway)
+}
+
+/// Lets web pages of any origin (the node's dashboard, a user's own app) call the API, as
+/// OpenAI's own API does: requests are authorised by their bearer key, never by cookies, so
+/// a page learns nothing it could not fetch with the key itself. The receipt header is exposed
+/// so a page can check it.
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, Method, header};
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(crate::provider::MODEL_HEADER),
+        ])
+        .expose_headers([HeaderName::from_static(crate::provider::RECEIPT_HEADER)])
 }
 
 /// Serves the gateway on `addr` with background health checks and usage persistence.
