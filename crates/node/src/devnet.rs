@@ -55,6 +55,11 @@ pub(crate) struct DevnetArgs {
     /// Do not run the analytics indexer and SQL endpoint.
     #[arg(long)]
     no_analytics: bool,
+    /// Do not populate the model network: without this flag the devnet (with AI) creates the
+    /// `chat` and `embeddings` subnets, registers its provider as their miner and bob as their
+    /// validator (bonded), and scores the miner every few blocks, so that epochs pay.
+    #[arg(long)]
+    no_demo: bool,
     #[command(flatten)]
     node: NodeFlags,
 }
@@ -102,6 +107,7 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         dev_keys: dev_keys.clone(),
         ai: ai.clone(),
         analytics: None,
+        subnets: Vec::new(),
     };
     let analytics_addr = (!args.no_analytics).then_some(args.analytics_addr);
     let dashboard = crate::dashboard::Dashboard::new(crate::dashboard::DashboardConfig {
@@ -118,12 +124,14 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
         ..Default::default()
     });
     let page = dashboard.clone();
+    let (demo, zk_only) = (!args.no_demo, args.zk_only);
     run_node(&home, config, dashboard, move |url| {
         let url = url.to_string();
         // The banner says the devnet is ready: with the AI side, once every paid request can
         // move tokens (the provider registered, the channels open).
         tokio::spawn(async move {
-            if let Some(ai) = &banner.ai {
+            let mut banner = banner;
+            if let Some(ai) = &banner.ai.clone() {
                 if let Err(e) = ai.router.connect_chain(&url) {
                     tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
                 }
@@ -134,17 +142,30 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     tracing::warn!(error = %e, "cannot set up the devnet's payments");
                     eprintln!("warning: the devnet's payments are not set up: {e:#}");
                 }
+                if demo && !zk_only {
+                    match setup_model_network(&banner.dir, ai, &url).await {
+                        Ok(subnets) => {
+                            banner.subnets = subnets.clone();
+                            tokio::spawn(score_forever(banner.dir.clone(), url.clone(), subnets));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot set up the demo model network");
+                            eprintln!("warning: the demo subnets are not set up: {e:#}");
+                        }
+                    }
+                }
             }
-            let mut banner = banner;
             // Held for as long as the devnet runs: dropping it stops the indexer.
             let mut analytics = None;
             if let Some(addr) = analytics_addr {
-                let names = banner.ai.as_ref().map(|ai| {
-                    [
-                        (ai.provider_key.public_key().address(), "provider"),
-                        (ai.operator.public_key().address(), "gateway operator"),
-                    ]
-                });
+                let mut names = Vec::new();
+                if let Some(ai) = &banner.ai {
+                    names.push((ai.provider_key.public_key().address(), "provider"));
+                    names.push((ai.operator.public_key().address(), "gateway operator"));
+                    if let Ok(key) = crate::run::scorer_key(&banner.dir.join("validator")) {
+                        names.push((key.public_key().address(), "scoring validator"));
+                    }
+                }
                 match crate::cli::analytics::start_for_devnet(&banner.dir, &url, addr, names).await
                 {
                     Ok(running) => {
@@ -175,6 +196,8 @@ struct Banner {
     ai: Option<DevnetAi>,
     /// URL of the analytics SQL endpoint, when it runs.
     analytics: Option<String>,
+    /// The demo subnets, when the devnet runs them.
+    subnets: Vec<String>,
 }
 
 impl Banner {
@@ -195,6 +218,7 @@ impl Banner {
                     "dashboard": format!("{url}/"),
                     "metrics": format!("{url}/metrics"),
                     "analytics": self.analytics,
+                    "subnets": self.subnets,
                     "dev_keyring": keys::dev_keyring_dir(dir),
                     "accounts": accounts,
                     "created": created,
@@ -258,6 +282,14 @@ impl Banner {
                     "  ZK model: {}  (served at {}/v1/zk/infer as `credit-mlp`)",
                     ai.zk_model.display(),
                     ai.gateway
+                );
+            }
+            if !self.subnets.is_empty() {
+                println!(
+                    "  subnets:  {} (the provider mines, a scoring validator scores it; epochs every {DEMO_TEMPO} blocks: {} subnet emissions chat --home {})",
+                    self.subnets.join(", "),
+                    program(),
+                    shell_arg(dir)
                 );
             }
             println!("Press Ctrl-C to stop.");
@@ -413,6 +445,145 @@ pub(crate) async fn start_devnet_ai(
         api_key,
         zk_model,
     })
+}
+
+/// The subnets a devnet runs (name, task): one per kind of model its provider serves.
+const DEMO_SUBNETS: [(&str, &str); 2] = [("chat", "chat"), ("embeddings", "embeddings")];
+
+/// Blocks between a demo subnet's epochs.
+const DEMO_TEMPO: u64 = 10;
+
+/// Makes the model network live: creates the demo subnets (alice owns them), registers the
+/// provider as their miner and the devnet's scoring validator (its own key, funded and bonded
+/// by alice's tokens so that its weights count) as their validator. Each step is skipped when
+/// the chain already has it. Returns the subnets' names.
+async fn setup_model_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec<String>> {
+    use hibana_types::{
+        Bond, CreateSubnet, Message, NeuronRole, RegisterNeuron, SubnetParams, Transfer,
+    };
+    let client = hibana_rpc::RpcClient::new(url)?;
+    let source = crate::cli::common::KeySource {
+        keyring_dir: None,
+        home: Some(home.to_path_buf()),
+        password_file: None,
+    };
+    let alice = crate::cli::common::signing_key("alice", &source)?;
+    let scorer = crate::run::scorer_key(&home.join("validator"))?;
+    let send = |key: &hibana_types::SecretKey, messages: Vec<Message>, what: &'static str| {
+        let client = client.clone();
+        let key = key.clone();
+        async move {
+            if messages.is_empty() {
+                return Ok(());
+            }
+            let receipt = client.send(&key, messages, None).await.context(what)?;
+            if !receipt.is_success() {
+                bail!("{what}: {:?}", receipt.outcome);
+            }
+            Ok(())
+        }
+    };
+    let hib = |n: u128| Amount(n * hibana_types::BASE_UNITS_PER_HIB);
+    let scorer_address = scorer.public_key().address();
+    let mut alice_sends = Vec::new();
+    let scorer_account = client.account_verified(&scorer_address).await?;
+    if scorer_account.stake.0 == 0 && scorer_account.balance.0 < hib(1_000).0 {
+        alice_sends.push(Message::Transfer(Transfer {
+            to: scorer_address,
+            amount: hib(1_010),
+        }));
+    }
+    for (name, task) in DEMO_SUBNETS {
+        if client.subnet(name).await?.is_none() {
+            alice_sends.push(Message::CreateSubnet(CreateSubnet {
+                name: name.into(),
+                task: task.into(),
+                params: SubnetParams {
+                    tempo: DEMO_TEMPO,
+                    commit_reveal_interval: 2,
+                    ..SubnetParams::default()
+                },
+            }));
+        }
+    }
+    send(&alice, alice_sends, "creating the demo subnets").await?;
+    let provider = ai.provider_key.public_key().address();
+    let (mut miner, mut validator) = (Vec::new(), Vec::new());
+    if scorer_account.stake.0 == 0 {
+        let status = client.status().await?;
+        let Some(bonded) = status.validators.first() else {
+            bail!("the devnet has no validator to bond to");
+        };
+        validator.push(Message::Bond(Bond {
+            validator: bonded.address,
+            amount: hib(1_000),
+        }));
+    }
+    for (name, task) in DEMO_SUBNETS {
+        let Some(view) = client.subnet(name).await? else {
+            bail!("the subnet {name} was not created");
+        };
+        let registered = |who| view.neurons.iter().any(|n| n.account == who);
+        if !registered(provider) {
+            let model = crate::cli::subnet::endpoint_model(&ai.provider, task).await?;
+            miner.push(Message::RegisterNeuron(RegisterNeuron {
+                subnet: view.subnet.id,
+                role: NeuronRole::Miner,
+                endpoint: ai.provider.clone(),
+                model,
+            }));
+        }
+        if !registered(scorer_address) {
+            validator.push(Message::RegisterNeuron(RegisterNeuron {
+                subnet: view.subnet.id,
+                role: NeuronRole::Validator,
+                // A validator serves nothing; the runtime wants a URL.
+                endpoint: "http://127.0.0.1:9".into(),
+                model: hibana_types::Hash::ZERO,
+            }));
+        }
+    }
+    send(&ai.provider_key, miner, "registering the provider as a miner").await?;
+    send(&scorer, validator, "registering the scoring validator").await?;
+    Ok(DEMO_SUBNETS.iter().map(|(name, _)| name.to_string()).collect())
+}
+
+/// The devnet's scoring validator scores the miners of every subnet in `subnets` about once
+/// per tempo, one round at a time (its transactions share one nonce sequence), for as long
+/// as the devnet runs; a failed round is logged and the next one tried later.
+async fn score_forever(home: PathBuf, url: String, subnets: Vec<String>) {
+    let mut validators = Vec::new();
+    for subnet in subnets {
+        let validator = crate::run::scorer_key(&home.join("validator")).and_then(|key| {
+            let config = hibana_roles::validator::ValidatorConfig {
+                rpc: url.clone(),
+                subnet: subnet.clone(),
+                challenges: 1,
+                timeout: Duration::from_secs(60),
+                history: home.join("validator").join(format!("{subnet}.jsonl")),
+                models_dir: None,
+                rounds: None,
+                miner_endpoints: EndpointPolicy::AnyAddress,
+                // The gateway already re-checks a share of answers; this one only scores.
+                recheck_share: 0.0,
+                challenge_deposit: Amount(hibana_types::BASE_UNITS_PER_HIB),
+            };
+            hibana_roles::validator::Validator::new(config, key)
+        });
+        match validator {
+            Ok(v) => validators.push((subnet, v)),
+            Err(e) => eprintln!("warning: the demo validator of {subnet} cannot start: {e:#}"),
+        }
+    }
+    for round in 1.. {
+        for (subnet, validator) in &mut validators {
+            if let Err(e) = validator.round(round).await {
+                tracing::warn!(%subnet, error = %e, "demo validator round failed");
+            }
+        }
+        // About one round per epoch keeps the CPU free for the devnet's users.
+        tokio::time::sleep(Duration::from_secs(DEMO_TEMPO)).await;
+    }
 }
 
 /// Share of the miners' answers the devnet's gateway re-checks by teacher forcing.

@@ -173,6 +173,12 @@ pub(crate) fn operator_key(home: &Path) -> Result<SecretKey> {
     service_key(&home.join("operator_key.json"), "gateway operator key")
 }
 
+/// Loads or creates the key of a devnet's scoring validator in `home`: its neurons score the
+/// demo subnets' miners.
+pub(crate) fn scorer_key(home: &Path) -> Result<SecretKey> {
+    service_key(&home.join("scorer_key.json"), "scoring validator key")
+}
+
 /// Loads or creates the key of a service (`what`) in the file at `path`.
 fn service_key(path: &Path, what: &str) -> Result<SecretKey> {
     let home = path.parent().unwrap_or(Path::new("."));

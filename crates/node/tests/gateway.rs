@@ -198,6 +198,7 @@ fn openai_sdk_talks_to_the_devnet_gateway() {
         "127.0.0.1:0",
         "--block-time-ms",
         "200",
+        "--no-demo",
     ]);
     let gw = info["gateway"]
         .as_str()

@@ -889,7 +889,7 @@ pub(crate) async fn start_for_devnet(
     home: &Path,
     rpc: &str,
     addr: SocketAddr,
-    names: Option<[(hibana_types::Address, &str); 2]>,
+    names: Vec<(hibana_types::Address, &str)>,
 ) -> Result<RunningAnalytics> {
     let mut seeds: Vec<Label> = keys::list_dev_keys(home)
         .into_iter()
@@ -906,7 +906,7 @@ pub(crate) async fn start_for_devnet(
             source: "node".into(),
         });
     }
-    for (address, name) in names.into_iter().flatten() {
+    for (address, name) in names {
         seeds.push(Label {
             address: address.to_string(),
             name: name.into(),

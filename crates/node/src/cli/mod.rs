@@ -12,7 +12,7 @@ mod models;
 mod network;
 mod provider;
 mod query;
-mod subnet;
+pub(crate) mod subnet;
 mod tx;
 mod wallet;
 mod zk;
@@ -59,6 +59,13 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Start (or resume) a one-validator development network with funded demo accounts.
+    ///
+    /// It runs, in one process: the chain and its JSON-RPC API, the web dashboard at the RPC
+    /// URL, the analytics indexer and SQL/ask endpoint; and unless --no-ai: a provider serving
+    /// the chat, completion, embedding and demo ZK models, registered in the market, an
+    /// OpenAI-compatible gateway with a demo API key paid through alice's channel, and (unless
+    /// --no-demo) the `chat` and `embeddings` subnets mined by the provider and scored by a
+    /// validator, whose epochs pay every 10 blocks.
     Devnet(DevnetArgs),
     /// Create a node home: validator key, genesis and config.
     Init(network::InitArgs),

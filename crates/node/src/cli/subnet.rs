@@ -329,7 +329,7 @@ pub(crate) async fn subnet(cmd: SubnetCommand, rpc: Option<&str>, json: bool) ->
 }
 
 /// The hash of the model a miner's endpoint serves for `task`, from its /health.
-async fn endpoint_model(endpoint: &str, task: &str) -> Result<Hash> {
+pub(crate) async fn endpoint_model(endpoint: &str, task: &str) -> Result<Hash> {
     let kind = match task {
         "chat" => "chat",
         "text-generation" => "completion",

@@ -355,7 +355,8 @@ pub(crate) struct Devnet {
     pub(crate) provider: String,
 }
 
-/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks, plus `extra` flags.
+/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks and without the demo
+/// subnets (a test builds the network it checks), plus `extra` flags.
 pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
     let mut cmd = Command::new(BIN);
     cmd.args([
@@ -369,6 +370,7 @@ pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
         "127.0.0.1:0",
         "--block-time-ms",
         "250",
+        "--no-demo",
     ])
     .args(extra);
     let (process, info) = start_command(&mut cmd);
