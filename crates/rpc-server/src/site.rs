@@ -1,6 +1,6 @@
 //! Pages a node serves beside its API on the same port (the web dashboard): `GET` and `HEAD`
-//! requests that are not WebSocket upgrades are answered from a [`Site`] when it has the path;
-//! everything else (JSON-RPC posts, subscriptions, metrics, blobs) passes on untouched.
+//! requests that are not WebSocket upgrades are answered from a [`Site`] (404 when it lacks
+//! the path); everything else (JSON-RPC posts, subscriptions) passes on untouched.
 
 use std::{
     future::Future,
@@ -87,9 +87,17 @@ where
         if let Some(site) = &self.site
             && (head || req.method() == http::Method::GET)
             && !upgrade
-            && let Some(page) = site.page(req.uri().path())
         {
-            let response = page_response(page, head);
+            // The API answers no plain GET (metrics and blobs are served before this layer),
+            // so a page the site lacks is a 404, not the API's 405.
+            let response = match site.page(req.uri().path()) {
+                Some(page) => page_response(page, head),
+                None => http::Response::builder()
+                    .status(404)
+                    .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body("no such page\n".to_string().into())
+                    .unwrap_or_else(|_| http::Response::new(String::new().into())),
+            };
             return Box::pin(async move { Ok(response) });
         }
         Box::pin(self.inner.call(req))
