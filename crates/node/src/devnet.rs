@@ -113,7 +113,11 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     let dashboard = crate::dashboard::Dashboard::new(crate::dashboard::DashboardConfig {
         devnet: true,
         gateway: ai.as_ref().map(|a| a.gateway.clone()),
-        api_key: ai.as_ref().map(|a| a.api_key.clone()),
+        // The page hands the demo key to whoever loads it: only when only this machine can.
+        api_key: ai
+            .as_ref()
+            .filter(|_| config.rpc_addr.ip().is_loopback())
+            .map(|a| a.api_key.clone()),
         accounts: dev_keys
             .iter()
             .map(|k| crate::dashboard::NamedAccount {

@@ -112,6 +112,7 @@ impl HibanaApiServer for RpcHandler {
         .map_err(node_error)?;
         Ok(block.map(|block| BlockView {
             hash: block.hash(),
+            tx_hashes: block.txs.iter().map(SignedTransaction::hash).collect(),
             block,
         }))
     }

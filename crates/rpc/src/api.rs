@@ -55,6 +55,9 @@ pub struct BlockView {
     pub hash: Hash,
     /// The block.
     pub block: Block,
+    /// The hashes of its transactions, in order (what `chain_getTx` takes).
+    #[serde(default)]
+    pub tx_hashes: Vec<Hash>,
 }
 
 /// A committed transaction with its receipt.
