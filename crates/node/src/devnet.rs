@@ -55,9 +55,10 @@ pub(crate) struct DevnetArgs {
     /// Do not run the analytics indexer and SQL endpoint.
     #[arg(long)]
     no_analytics: bool,
-    /// Do not populate the model network: without this flag the devnet (with AI) creates the
-    /// `chat` and `embeddings` subnets, registers its provider as their miner and bob as their
-    /// validator (bonded), and scores the miner every few blocks, so that epochs pay.
+    /// Do not populate the network: without this flag the devnet (with AI) creates the `chat`
+    /// and `embeddings` subnets, registers its provider as their miner and a validator of its
+    /// own (bonded), scores the miner every few blocks so that epochs pay, and opens a demo data
+    /// bounty (id 0 on a new devnet).
     #[arg(long)]
     no_demo: bool,
     #[command(flatten)]
@@ -147,14 +148,14 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                     eprintln!("warning: the devnet's payments are not set up: {e:#}");
                 }
                 if demo && !zk_only {
-                    match setup_model_network(&banner.dir, ai, &url).await {
+                    match setup_demo_network(&banner.dir, ai, &url).await {
                         Ok(subnets) => {
                             banner.subnets = subnets.clone();
                             tokio::spawn(score_forever(banner.dir.clone(), url.clone(), subnets));
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "cannot set up the demo model network");
-                            eprintln!("warning: the demo subnets are not set up: {e:#}");
+                            tracing::warn!(error = %e, "cannot set up the demo network");
+                            eprintln!("warning: the demo subnets and bounty are not set up: {e:#}");
                         }
                     }
                 }
@@ -383,15 +384,41 @@ pub(crate) async fn start_devnet_ai(
         price: Amount(1000),
         capacity: 1,
     };
-    let (provider, provider_handle) = start_provider(
-        &home.join("provider"),
-        wanted,
-        zk,
-        "127.0.0.1:0".parse()?,
-        DEVNET_PRICE_PER_TOKEN,
-        4,
-    )
-    .await?;
+    // The provider keeps its port across restarts when it can: its neurons registered that
+    // URL, and the chain has no message to move a neuron.
+    let port_file = home.join("provider").join("port");
+    let saved_port = fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok());
+    let mut started = None;
+    for port in saved_port.into_iter().chain([0]) {
+        match start_provider(
+            &home.join("provider"),
+            wanted.clone(),
+            zk.clone(),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            DEVNET_PRICE_PER_TOKEN,
+            4,
+        )
+        .await
+        {
+            Ok(running) => {
+                started = Some(running);
+                break;
+            }
+            Err(e) if port != 0 => {
+                eprintln!(
+                    "warning: the provider cannot listen on its port {port} again ({e:#}); it takes a new one, and the demo subnets' miner stops being reachable"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (provider, provider_handle) =
+        started.ok_or_else(|| anyhow!("the provider did not start"))?;
+    if let Some(port) = provider.rsplit(':').next() {
+        fs::write(&port_file, port)?;
+    }
     let provider_key = crate::run::provider_key(&home.join("provider"))?;
     let gateway_home = home.join("gateway");
     let file = KeyFile::new(gateway_home.join("keys.json"));
@@ -457,11 +484,11 @@ const DEMO_SUBNETS: [(&str, &str); 2] = [("chat", "chat"), ("embeddings", "embed
 /// Blocks between a demo subnet's epochs.
 const DEMO_TEMPO: u64 = 10;
 
-/// Makes the model network live: creates the demo subnets (alice owns them), registers the
-/// provider as their miner and the devnet's scoring validator (its own key, funded and bonded
-/// by alice's tokens so that its weights count) as their validator. Each step is skipped when
-/// the chain already has it. Returns the subnets' names.
-async fn setup_model_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec<String>> {
+/// Makes the network live: creates the demo subnets (alice owns them), registers the provider
+/// as their miner and the devnet's scoring validator (its own key, funded and bonded by
+/// alice's tokens so that its weights count) as their validator, and opens alice's demo data
+/// bounty. Each step is skipped when the chain already has it. Returns the subnets' names.
+async fn setup_demo_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec<String>> {
     use hibana_types::{
         Bond, CreateSubnet, Message, NeuronRole, RegisterNeuron, SubnetParams, Transfer,
     };
@@ -510,7 +537,17 @@ async fn setup_model_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Ve
             }));
         }
     }
-    send(&alice, alice_sends, "creating the demo subnets").await?;
+    let bounties = client.data_bounties(64).await?;
+    let alice_address = alice.public_key().address();
+    if !bounties
+        .iter()
+        .any(|b| b.owner == alice_address && b.terms.title == DEMO_BOUNTY_TITLE)
+    {
+        alice_sends.push(Message::CreateBounty(hibana_types::CreateBounty {
+            terms: demo_bounty(client.status().await?.height),
+        }));
+    }
+    send(&alice, alice_sends, "creating the demo subnets and bounty").await?;
     let provider = ai.provider_key.public_key().address();
     let (mut miner, mut validator) = (Vec::new(), Vec::new());
     if scorer_account.stake.0 == 0 {
@@ -547,9 +584,43 @@ async fn setup_model_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Ve
             }));
         }
     }
-    send(&ai.provider_key, miner, "registering the provider as a miner").await?;
+    send(
+        &ai.provider_key,
+        miner,
+        "registering the provider as a miner",
+    )
+    .await?;
     send(&scorer, validator, "registering the scoring validator").await?;
-    Ok(DEMO_SUBNETS.iter().map(|(name, _)| name.to_string()).collect())
+    Ok(DEMO_SUBNETS
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect())
+}
+
+/// Title of the data bounty a devnet opens for its users to contribute to.
+const DEMO_BOUNTY_TITLE: &str = "demo: sentiment labels";
+
+/// The devnet's demo bounty, opened at `height`: short texts labelled positive or negative,
+/// 0.1 HIB per accepted item, one reviewer per item, open for a million blocks.
+fn demo_bounty(height: u64) -> hibana_types::records::data::BountyTerms {
+    let hib = |milli: u128| Amount(milli * hibana_types::BASE_UNITS_PER_HIB / 1000);
+    hibana_types::records::data::BountyTerms {
+        title: DEMO_BOUNTY_TITLE.into(),
+        schema: r#"{"type":"object","required":["text","label"],"additionalProperties":false,"properties":{"text":{"type":"string","minLength":1,"maxLength":500},"label":{"enum":["positive","negative"]}}}"#.into(),
+        reward_per_item: hib(100),
+        reviewer_reward: hib(10),
+        reviewers_per_item: 1,
+        quorum_bps: 6_000,
+        contribution_stake: hib(10),
+        review_stake: hib(1_000),
+        slash_bps: 1_000,
+        deadline: height.saturating_add(1_000_000),
+        max_items: 100,
+        commit_blocks: 30,
+        reveal_blocks: 30,
+        gold_commitment: None,
+        gold_floor_bps: 0,
+    }
 }
 
 /// The devnet's scoring validator scores the miners of every subnet in `subnets` about once

@@ -39,7 +39,9 @@ fn the_browser_checks_proofs_and_receipts_with_verify_js() {
 #[test]
 fn every_view_works_in_headless_chromium_against_a_living_devnet() {
     assert!(
-        dashboard_tests().join("node_modules/playwright-core").is_dir(),
+        dashboard_tests()
+            .join("node_modules/playwright-core")
+            .is_dir(),
         "playwright-core is missing: run scripts/setup.sh"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -68,9 +70,11 @@ fn every_view_works_in_headless_chromium_against_a_living_devnet() {
         let epochs = ok_json(&["--json", "subnet", "emissions", "chat", "--home", home]);
         // Each epoch lists what it paid as [uid, account, amount].
         let paid = epochs.as_array().into_iter().flatten().any(|e| {
-            e["paid"].as_array().into_iter().flatten().any(|p| {
-                p[1] == provider.as_str() && p[2].as_str().unwrap_or("0") != "0"
-            })
+            e["paid"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p[1] == provider.as_str() && p[2].as_str().unwrap_or("0") != "0")
         });
         if paid {
             break;

@@ -276,7 +276,11 @@ fn ask_routes(dir: PathBuf) -> axum::Router {
             let error = |status: StatusCode, message: String| {
                 (status, Json(serde_json::json!({ "error": message }))).into_response()
             };
-            let question = body["question"].as_str().unwrap_or_default().trim().to_string();
+            let question = body["question"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             if question.is_empty() {
                 return error(StatusCode::BAD_REQUEST, "give {\"question\": \"…\"}".into());
             }
@@ -934,15 +938,7 @@ async fn serve(args: ServeArgs, rpc: Option<&str>, json: bool) -> Result<ExitCod
         timeout: Duration::from_millis(args.timeout_ms),
         ..SqlLimits::default()
     };
-    let running = start(
-        &dir,
-        &rpc,
-        args.addr,
-        limits,
-        Vec::new(),
-        args.allow_origin,
-    )
-    .await?;
+    let running = start(&dir, &rpc, args.addr, limits, Vec::new(), args.allow_origin).await?;
     if json {
         println!(
             "{}",
