@@ -59,7 +59,7 @@ impl Dashboard {
         }
     }
 
-    fn from_dir(&self, path: &str) -> Option<Vec<u8>> {
+    fn read_from_dir(&self, path: &str) -> Option<Vec<u8>> {
         let dir = self.dir.as_ref()?;
         let mut file = dir.clone();
         for part in path.trim_start_matches('/').split('/') {
@@ -102,7 +102,7 @@ impl Site for Dashboard {
         }
         let path = if path == "/" { "/index.html" } else { path };
         let body = match &self.dir {
-            Some(_) => self.from_dir(path)?,
+            Some(_) => self.read_from_dir(path)?,
             None => FILES
                 .iter()
                 .find(|(name, _)| *name == path)
