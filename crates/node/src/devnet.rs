@@ -484,6 +484,37 @@ const DEMO_SUBNETS: [(&str, &str); 2] = [("chat", "chat"), ("embeddings", "embed
 /// Blocks between a demo subnet's epochs.
 const DEMO_TEMPO: u64 = 10;
 
+/// A development key of the devnet in `home` (`alice`, `bob`, `carol`).
+fn dev_key(home: &Path, name: &str) -> Result<hibana_types::SecretKey> {
+    let source = crate::cli::common::KeySource {
+        keyring_dir: None,
+        home: Some(home.to_path_buf()),
+        password_file: None,
+    };
+    crate::cli::common::signing_key(name, &source)
+}
+
+/// Sends `messages` as one transaction of `key` and waits for its success; `what` names the
+/// step in the error.
+async fn send_step(
+    client: &hibana_rpc::RpcClient,
+    key: &hibana_types::SecretKey,
+    messages: Vec<hibana_types::Message>,
+    what: &str,
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let receipt = client
+        .send(key, messages, None)
+        .await
+        .with_context(|| what.to_string())?;
+    if !receipt.is_success() {
+        bail!("{what}: {:?}", receipt.outcome);
+    }
+    Ok(())
+}
+
 /// Makes the network live: creates the demo subnets (alice owns them), registers the provider
 /// as their miner and the devnet's scoring validator (its own key, funded and bonded by
 /// alice's tokens so that its weights count) as their validator, and opens alice's demo data
@@ -493,27 +524,8 @@ async fn setup_demo_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec
         Bond, CreateSubnet, Message, NeuronRole, RegisterNeuron, SubnetParams, Transfer,
     };
     let client = hibana_rpc::RpcClient::new(url)?;
-    let source = crate::cli::common::KeySource {
-        keyring_dir: None,
-        home: Some(home.to_path_buf()),
-        password_file: None,
-    };
-    let alice = crate::cli::common::signing_key("alice", &source)?;
+    let alice = dev_key(home, "alice")?;
     let scorer = crate::run::scorer_key(&home.join("validator"))?;
-    let send = |key: &hibana_types::SecretKey, messages: Vec<Message>, what: &'static str| {
-        let client = client.clone();
-        let key = key.clone();
-        async move {
-            if messages.is_empty() {
-                return Ok(());
-            }
-            let receipt = client.send(&key, messages, None).await.context(what)?;
-            if !receipt.is_success() {
-                bail!("{what}: {:?}", receipt.outcome);
-            }
-            Ok(())
-        }
-    };
     let hib = |n: u128| Amount(n * hibana_types::BASE_UNITS_PER_HIB);
     let scorer_address = scorer.public_key().address();
     let mut alice_sends = Vec::new();
@@ -547,7 +559,13 @@ async fn setup_demo_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec
             terms: demo_bounty(client.status().await?.height),
         }));
     }
-    send(&alice, alice_sends, "creating the demo subnets and bounty").await?;
+    send_step(
+        &client,
+        &alice,
+        alice_sends,
+        "creating the demo subnets and bounty",
+    )
+    .await?;
     let provider = ai.provider_key.public_key().address();
     let (mut miner, mut validator) = (Vec::new(), Vec::new());
     if scorer_account.stake.0 == 0 {
@@ -584,13 +602,20 @@ async fn setup_demo_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec
             }));
         }
     }
-    send(
+    send_step(
+        &client,
         &ai.provider_key,
         miner,
         "registering the provider as a miner",
     )
     .await?;
-    send(&scorer, validator, "registering the scoring validator").await?;
+    send_step(
+        &client,
+        &scorer,
+        validator,
+        "registering the scoring validator",
+    )
+    .await?;
     Ok(DEMO_SUBNETS
         .iter()
         .map(|(name, _)| name.to_string())
@@ -674,12 +699,7 @@ const DEVNET_PRICE_PER_TOKEN: Amount = Amount(1_000);
 async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
     use hibana_types::{Message, OpenChannel, RegisterProvider, Transfer, UpdateProvider};
     let client = hibana_rpc::RpcClient::new(url)?;
-    let source = crate::cli::common::KeySource {
-        keyring_dir: None,
-        home: Some(home.to_path_buf()),
-        password_file: None,
-    };
-    let alice = crate::cli::common::signing_key("alice", &source)?;
+    let alice = dev_key(home, "alice")?;
     // The first block carries the genesis accounts' first transactions.
     for _ in 0..200 {
         if client.status().await.map(|s| s.height).unwrap_or(0) >= 1 {
@@ -690,16 +710,6 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
     let hib = |n: u128| Amount(n * hibana_types::BASE_UNITS_PER_HIB);
     let provider = ai.provider_key.public_key().address();
     let operator = ai.operator.public_key().address();
-    let send = |key: hibana_types::SecretKey, message: Message| {
-        let client = client.clone();
-        async move {
-            let receipt = client.send(&key, vec![message], None).await?;
-            if !receipt.is_success() {
-                bail!("{:?}", receipt.outcome);
-            }
-            Ok(())
-        }
-    };
     let mut funding = Vec::new();
     for (to, want) in [(provider, hib(20)), (operator, hib(20))] {
         let has = client
@@ -711,15 +721,13 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
             funding.push(Message::Transfer(Transfer { to, amount: want }));
         }
     }
-    if !funding.is_empty() {
-        let receipt = client.send(&alice, funding, None).await?;
-        if !receipt.is_success() {
-            bail!(
-                "funding the provider and the operator failed: {:?}",
-                receipt.outcome
-            );
-        }
-    }
+    send_step(
+        &client,
+        &alice,
+        funding,
+        "funding the provider and the operator",
+    )
+    .await?;
     let models: Vec<hibana_types::Hash> = reqwest::get(format!("{}/health", ai.provider))
         .await?
         .json::<serde_json::Value>()
@@ -742,31 +750,33 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
     };
     match client.market_provider(provider).await? {
         None => {
-            send(
-                ai.provider_key.clone(),
-                Message::RegisterProvider(RegisterProvider {
+            send_step(
+                &client,
+                &ai.provider_key,
+                vec![Message::RegisterProvider(RegisterProvider {
                     attributes,
                     price_per_block: Amount(1_000),
                     price_per_token: DEVNET_PRICE_PER_TOKEN,
                     endpoint: ai.provider.clone(),
                     bond: hibana_types::records::market::MIN_PROVIDER_BOND,
-                }),
+                })],
+                "registering the provider",
             )
-            .await
-            .context("registering the provider")?;
+            .await?;
         }
         Some(p) if p.endpoint != ai.provider || p.attributes != attributes => {
-            send(
-                ai.provider_key.clone(),
-                Message::UpdateProvider(UpdateProvider {
+            send_step(
+                &client,
+                &ai.provider_key,
+                vec![Message::UpdateProvider(UpdateProvider {
                     attributes,
                     price_per_block: p.price_per_block,
                     price_per_token: DEVNET_PRICE_PER_TOKEN,
                     endpoint: ai.provider.clone(),
-                }),
+                })],
+                "updating the provider's endpoint",
             )
-            .await
-            .context("updating the provider's endpoint")?;
+            .await?;
         }
         Some(_) => {}
     }
@@ -780,17 +790,18 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
             && c.remaining().0 > 0
     });
     if !usable {
-        send(
-            alice.clone(),
-            Message::OpenChannel(OpenChannel {
+        send_step(
+            &client,
+            &alice,
+            vec![Message::OpenChannel(OpenChannel {
                 payee: operator,
                 signer: Some(signer),
                 deposit: hib(5),
                 expires_at: view.height + 1_000_000,
-            }),
+            })],
+            "opening alice's channel to the gateway",
         )
-        .await
-        .context("opening alice's channel to the gateway")?;
+        .await?;
     }
     // The gateway learns the provider's registration, then opens its channel to it.
     ai.router.refresh_subnets().await;

@@ -47,18 +47,7 @@ fn every_view_works_in_headless_chromium_against_a_living_devnet() {
     let dir = tempfile::tempdir().unwrap();
     let home_path = dir.path().join("devnet");
     let home = home_path.to_str().unwrap();
-    let (_devnet, info) = start_command(Command::new(BIN).args([
-        "--json",
-        "devnet",
-        "--home",
-        home,
-        "--rpc-addr",
-        "127.0.0.1:0",
-        "--gateway-addr",
-        "127.0.0.1:0",
-        "--block-time-ms",
-        "500",
-    ]));
+    let (_devnet, info) = start_command(&mut support::devnet_command(home, 500));
     let url = info["dashboard"].as_str().unwrap().to_string();
     assert_eq!(info["subnets"], serde_json::json!(["chat", "embeddings"]));
 

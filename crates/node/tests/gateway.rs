@@ -187,19 +187,9 @@ print(json.dumps(out))
 fn openai_sdk_talks_to_the_devnet_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
-    let (_devnet, info) = start(&[
-        "--json",
-        "devnet",
-        "--home",
-        home.to_str().unwrap(),
-        "--rpc-addr",
-        "127.0.0.1:0",
-        "--gateway-addr",
-        "127.0.0.1:0",
-        "--block-time-ms",
-        "200",
-        "--no-demo",
-    ]);
+    let (_devnet, info) = support::start_command(
+        support::devnet_command(home.to_str().unwrap(), 200).arg("--no-demo"),
+    );
     let gw = info["gateway"]
         .as_str()
         .expect("devnet prints the gateway URL");

@@ -182,7 +182,7 @@ pub(crate) async fn node(args: NodeArgs) -> Result<ExitCode> {
     let config = args.node.apply(home.load_config()?);
     let dashboard = crate::dashboard::Dashboard::new(Default::default());
     run_node(&home, config, dashboard, |url| {
-        println!("Hibana node serving RPC at {url} (dashboard: {url}/)");
+        println!("Hibana node serving RPC and the dashboard at {url}");
         let _ = std::io::stdout().flush();
     })
     .await?;

@@ -355,9 +355,9 @@ pub(crate) struct Devnet {
     pub(crate) provider: String,
 }
 
-/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks and without the demo
-/// subnets (a test builds the network it checks), plus `extra` flags.
-pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
+/// The command line of `hibana devnet` with its AI side in `home` on free ports with
+/// `block_ms` blocks.
+pub(crate) fn devnet_command(home: &str, block_ms: u64) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "--json",
@@ -369,10 +369,16 @@ pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
         "--gateway-addr",
         "127.0.0.1:0",
         "--block-time-ms",
-        "250",
-        "--no-demo",
-    ])
-    .args(extra);
+        &block_ms.to_string(),
+    ]);
+    cmd
+}
+
+/// Starts `hibana devnet` in `home` on free ports with 250 ms blocks and without the demo
+/// subnets (a test builds the network it checks), plus `extra` flags.
+pub(crate) fn start_devnet(home: &str, extra: &[&str]) -> Devnet {
+    let mut cmd = devnet_command(home, 250);
+    cmd.arg("--no-demo").args(extra);
     let (process, info) = start_command(&mut cmd);
     let field = |k: &str| info[k].as_str().unwrap_or_default().to_string();
     Devnet {
