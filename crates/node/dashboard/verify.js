@@ -6,6 +6,8 @@
 //   - state proofs: crates/types/src/proof.rs and jmt-0.12.0 src/types/proof{,/definition}.rs
 //   - account answers: verify_account in crates/rpc/src/client.rs
 //   - receipts: crates/types/src/inference.rs, StreamHasher in crates/roles/src/provider/receipts.rs
+//   - block headers (light client): verify_header in crates/types/src/light.rs, as the RPC client
+//     uses it (verified_header, proven_validators in crates/rpc/src/client.rs)
 // No dependencies: the page is served as static files without a bundler.
 
 // ---------------------------------------------------------------------------------------------
@@ -698,3 +700,450 @@ export class StreamHasher {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Light client: whether a block header is the one the validators decided (verify_header in
+// crates/types/src/light.rs, used the way verified_header and proven_validators in
+// crates/rpc/src/client.rs use it). A header is accepted when the commit signs its hash, when
+// validators holding more than two thirds of the power of the set that decided it (staking's
+// set in the state before the block, proven under the header's app_hash) signed a precommit for
+// it, and, when a set from another height is trusted, when validators holding more than a third
+// of that set's power are among the signers.
+
+const VALIDATOR_SET_KEY = utf8.encode('staking/validator_set');
+const CONSENSUS_SIGN_DOMAIN = utf8.encode('hibana/consensus/v1');
+/** Most validators a set, and most signatures a commit, may have here. */
+export const MAX_VALIDATORS = 1024;
+const VALIDATOR_INFO_LEN = ADDRESS_LEN + 32 + 16; // address, public key, power (u128)
+const U128_MAX = (1n << 128n) - 1n;
+const U32_MAX = 0xffffffff;
+/** How many times verifyHeight may split the way from a trusted height (as the Rust client). */
+const MAX_BISECTIONS = 32;
+
+/**
+ * Why a header was not accepted; `kind` is LightError's variant: 'mismatch', 'bad-signature',
+ * 'no-quorum', 'untrusted' or 'bad-set'; or 'malformed' for an answer that does not decode or
+ * whose validator set proof fails, and 'unsupported' when signatures cannot be checked here.
+ */
+export class LightError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = 'LightError';
+    this.kind = kind;
+  }
+}
+
+const mismatch = (why) => new LightError('mismatch', `the commit is not for this header: ${why}`);
+const badSignature = (why) => new LightError('bad-signature', `bad commit signature: ${why}`);
+const badSet = (why) => new LightError('bad-set', `invalid validator set: ${why}`);
+const malformed = (why) => new LightError('malformed', why);
+
+/** Borsh writing: little-endian integers of a given width, strings as u32 length and UTF-8. */
+class Writer {
+  constructor() {
+    this.parts = [];
+  }
+  bytes(b) {
+    this.parts.push(b);
+    return this;
+  }
+  uint(value, width) {
+    let v = BigInt(value);
+    const out = new Uint8Array(width);
+    for (let i = 0; i < width; i++) {
+      out[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    return this.bytes(out);
+  }
+  u8(v) {
+    return this.uint(v, 1);
+  }
+  u32(v) {
+    return this.uint(v, 4);
+  }
+  u64(v) {
+    return this.uint(v, 8);
+  }
+  string(s) {
+    const b = utf8.encode(s);
+    return this.u32(b.length).bytes(b);
+  }
+  finish() {
+    return concat(...this.parts);
+  }
+}
+
+// Fields of a JSON answer, checked as serde would parse them into the Rust types.
+
+/**
+ * A u64 (or u32) JSON number. JSON.parse rounds integers beyond 2^53, so those cannot be
+ * re-encoded exactly and are refused (no real height or time comes near).
+ */
+function jsonUint(value, what, max = Number.MAX_SAFE_INTEGER) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw malformed(`${what} must be an integer from 0 to ${max}, found ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function jsonString(value, what) {
+  if (typeof value !== 'string') throw malformed(`${what} must be a string`);
+  // A lone surrogate has no UTF-8 encoding (serde refuses it too).
+  if (typeof value.isWellFormed === 'function' && !value.isWellFormed()) {
+    throw malformed(`${what} is not valid Unicode`);
+  }
+  return value;
+}
+
+function jsonHash(value, what) {
+  try {
+    return hash32(value, what);
+  } catch (e) {
+    throw malformed(e.message);
+  }
+}
+
+function jsonAddress(value, what) {
+  try {
+    return addressBytes(value);
+  } catch (e) {
+    throw malformed(`${what}: ${e.message}`);
+  }
+}
+
+function jsonFixedHex(value, length, what) {
+  let bytes;
+  try {
+    bytes = unhex(value);
+  } catch (e) {
+    throw malformed(`${what} is not hex: ${e.message}`);
+  }
+  if (bytes.length !== length) throw malformed(`${what} must be ${length} bytes, found ${bytes.length}`);
+  return bytes;
+}
+
+/** An Amount (u128): a string of base units, or a JSON number within 2^53. */
+function jsonPower(value, what) {
+  let v = null;
+  if (typeof value === 'string' && /^[0-9]{1,39}$/.test(value)) v = BigInt(value);
+  else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) v = BigInt(value);
+  if (v === null || v > U128_MAX) {
+    throw malformed(`${what} must be an amount of base units, found ${JSON.stringify(value)}`);
+  }
+  return v;
+}
+
+/** The borsh encoding of a BlockHeader given as JSON, field by field. */
+function encodeHeader(header) {
+  if (header === null || typeof header !== 'object') throw malformed('the answer has no header');
+  return new Writer()
+    .string(jsonString(header.chain_id, 'the header\'s chain id'))
+    .u64(jsonUint(header.height, 'the header\'s height'))
+    .bytes(jsonHash(header.parent_hash, 'the header\'s parent hash'))
+    .u64(jsonUint(header.time_ms, 'the header\'s time'))
+    .bytes(jsonAddress(header.proposer, 'the header\'s proposer'))
+    .bytes(jsonHash(header.tx_root, 'the header\'s tx root'))
+    .bytes(jsonHash(header.state_root, 'the header\'s state root'))
+    .bytes(jsonHash(header.app_hash, 'the header\'s app hash'))
+    .finish();
+}
+
+/** The hash of a block header given as JSON (BlockHeader::hash: blake3 of its borsh), as hex. */
+export function blockHash(header) {
+  return hex(blake3(encodeHeader(header)));
+}
+
+/**
+ * What a validator signs to precommit `blockHashBytes` at `height` and `round`:
+ * consensus_sign_bytes(chain id, "vote", ConsensusVote { kind: Precommit, height,
+ * round: VoteRound::Some(round), value: VoteValue::Block(hash), validator }), i.e. the domain tag,
+ * borsh (chain id, "vote"), then the vote's borsh (enum tags are one byte: Precommit = 1,
+ * Some = 1, Block = 1).
+ */
+function precommitSignBytes(chainId, height, round, blockHashBytes, validator) {
+  return new Writer()
+    .bytes(CONSENSUS_SIGN_DOMAIN)
+    .string(chainId)
+    .string('vote')
+    .u8(1) // VoteKind::Precommit
+    .u64(height)
+    .u8(1) // VoteRound::Some
+    .u32(round)
+    .u8(1) // VoteValue::Block
+    .bytes(blockHashBytes)
+    .bytes(validator)
+    .finish();
+}
+
+const validatorJson = (v) => ({
+  address: encodeAddress(v.address),
+  public_key: hex(v.publicKey),
+  power: v.power.toString(),
+});
+
+/** Decodes the borsh Vec<ValidatorInfo> of the validator set entry (at most MAX_VALIDATORS). */
+function decodeValidatorSet(bytes) {
+  const r = new Reader(bytes, 'validator set entry');
+  const count = r.u32();
+  if (count > MAX_VALIDATORS) {
+    throw badSet(`the entry holds ${count} validators, more than ${MAX_VALIDATORS}`);
+  }
+  if (count * VALIDATOR_INFO_LEN !== bytes.length - 4) {
+    const need = count * VALIDATOR_INFO_LEN;
+    throw malformed(`validator set entry: ${count} validators take ${need} bytes, found ${bytes.length - 4}`);
+  }
+  const set = [];
+  for (let i = 0; i < count; i++) {
+    set.push({ address: r.take(ADDRESS_LEN).slice(), publicKey: r.take(32).slice(), power: r.uint(16) });
+  }
+  r.end();
+  return set;
+}
+
+/** A validator set given as JSON ({address, public_key, power} each), at most MAX_VALIDATORS. */
+function parseValidators(list, what) {
+  if (!Array.isArray(list)) throw malformed(`${what} is not a list`);
+  if (list.length > MAX_VALIDATORS) {
+    throw badSet(`${what} has ${list.length} validators, more than ${MAX_VALIDATORS}`);
+  }
+  return list.map((v, i) => {
+    if (v === null || typeof v !== 'object') throw malformed(`${what}: validator ${i} is not an object`);
+    return {
+      address: jsonAddress(v.address, `${what}: validator ${i}'s address`),
+      publicKey: jsonFixedHex(v.public_key, 32, `${what}: validator ${i}'s public key`),
+      power: jsonPower(v.power, `${what}: validator ${i}'s power`),
+    };
+  });
+}
+
+/** Vec<ValidatorInfo> equality: same validators, keys and powers, in the same order. */
+function sameSet(a, b) {
+  return a.length === b.length && a.every((v, i) => equalBytes(v.address, b[i].address)
+    && equalBytes(v.publicKey, b[i].publicKey) && v.power === b[i].power);
+}
+
+function totalPower(set) {
+  const total = set.reduce((t, v) => t + v.power, 0n);
+  if (total > U128_MAX) throw badSet('voting power overflows');
+  if (total === 0n) throw badSet('no voting power');
+  return total;
+}
+
+/** Whether part/total > num/den, exactly. */
+const moreThan = (part, total, num, den) => part * den > total * num;
+
+/** The validator set in a commit answer, after checking its proof under the header's app_hash. */
+function provenValidators(view, height) {
+  if (view.validators_entry == null) {
+    throw malformed(`the state before height ${height} records no validator set`);
+  }
+  const most = 4 + MAX_VALIDATORS * VALIDATOR_INFO_LEN;
+  if (typeof view.validators_entry === 'string' && view.validators_entry.length > 2 * most) {
+    throw badSet(`the entry is ${view.validators_entry.length / 2} bytes, more than ${MAX_VALIDATORS} validators take`);
+  }
+  let entry;
+  try {
+    entry = unhex(view.validators_entry);
+  } catch (e) {
+    throw malformed(`the validator set entry is not hex: ${e.message}`);
+  }
+  try {
+    // app_hash is the state root after the block before: the state that chose this block's set.
+    verifyStateProof(view.header.app_hash, VALIDATOR_SET_KEY, entry, view.validators_proof);
+  } catch (e) {
+    throw malformed(`validator set proof: ${e.message}`);
+  }
+  const set = decodeValidatorSet(entry);
+  if (!sameSet(set, parseValidators(view.validators, 'the validators shown'))) {
+    throw malformed('the validator set differs from the proven entry');
+  }
+  return set;
+}
+
+/** The fields of a Commit given as JSON; at most MAX_VALIDATORS signatures. */
+function parseCommit(commit) {
+  if (commit === null || typeof commit !== 'object') throw malformed('the answer has no commit');
+  if (!Array.isArray(commit.signatures)) throw malformed('the commit\'s signatures are not a list');
+  if (commit.signatures.length > MAX_VALIDATORS) {
+    throw malformed(`the commit has ${commit.signatures.length} signatures, more than ${MAX_VALIDATORS}`);
+  }
+  return {
+    height: jsonUint(commit.height, 'the commit\'s height'),
+    round: jsonUint(commit.round, 'the commit\'s round', U32_MAX),
+    blockHash: jsonHash(commit.block_hash, 'the commit\'s block hash'),
+    signatures: commit.signatures.map((s, i) => {
+      if (s === null || typeof s !== 'object') throw malformed(`commit signature ${i} is not an object`);
+      return {
+        name: String(s.validator),
+        address: jsonAddress(s.validator, `commit signature ${i}'s validator`),
+        signature: jsonFixedHex(s.signature, 64, `commit signature ${i}`),
+      };
+    }),
+  };
+}
+
+/**
+ * Checks ed25519 signatures with WebCrypto, each (key, signer, signature) once: the deciding and
+ * the trusted set usually share their validators. Resolves to null, why the signature fails, or
+ * an Error when signatures cannot be checked here at all.
+ */
+function signatureChecker(chainId, commit) {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) {
+    throw new LightError('unsupported',
+      'this page is not a secure context: open it at 127.0.0.1 or over https to check signatures');
+  }
+  const done = new Map();
+  const check = async (publicKey, s) => {
+    let key;
+    try {
+      key = await subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+    } catch (e) {
+      if (e?.name === 'NotSupportedError') {
+        throw new LightError('unsupported',
+          'this browser cannot check Ed25519 signatures (WebCrypto Ed25519 is missing)');
+      }
+      return 'the signer\'s public key is not a valid ed25519 key';
+    }
+    const message = precommitSignBytes(chainId, commit.height, commit.round, commit.blockHash, s.address);
+    let ok = false;
+    try {
+      ok = await subtle.verify('Ed25519', key, s.signature, message);
+    } catch {
+      ok = false;
+    }
+    return ok ? null : 'the signature does not match the signer\'s public key';
+  };
+  return (publicKey, s) => {
+    const id = `${hex(publicKey)}/${hex(s.address)}/${hex(s.signature)}`;
+    // Never rejects (an unawaited rejection would go unhandled): an error is the result.
+    if (!done.has(id)) done.set(id, check(publicKey, s).catch((e) => e));
+    return done.get(id);
+  };
+}
+
+/**
+ * Commit::signed_power: the power of the members of `set` whose valid precommit is in the
+ * commit, each counted once. Signatures of others count for nothing; a member signing twice, or
+ * a member's signature that fails, is an error.
+ */
+async function signedPower(commit, set, check) {
+  const members = new Map();
+  for (const v of set) {
+    const id = hex(v.address);
+    if (!members.has(id)) members.set(id, v); // the first of a repeated address, as iter().find
+  }
+  const seen = new Set();
+  const counted = [];
+  for (const s of commit.signatures) {
+    const id = hex(s.address);
+    const v = members.get(id);
+    if (!v) continue;
+    if (seen.has(id)) throw badSignature(`${s.name} signed twice`);
+    seen.add(id);
+    counted.push({ s, v, result: check(v.publicKey, s) });
+  }
+  let power = 0n;
+  for (const { s, v, result } of counted) {
+    const why = await result;
+    if (why instanceof Error) throw why;
+    if (why) throw badSignature(`${s.name}: ${why}`);
+    power += v.power;
+    if (power > U128_MAX) throw badSet('voting power overflows');
+  }
+  return power;
+}
+
+/** A trusted set {chainId, height, validators} as verifyCommit returns it (or as saved). */
+function parseTrusted(trusted) {
+  if (trusted === null || typeof trusted !== 'object') throw malformed('the trusted set is not an object');
+  return {
+    chainId: jsonString(trusted.chainId, 'the trusted set\'s chain id'),
+    height: jsonUint(trusted.height, 'the trusted set\'s height'),
+    validators: parseValidators(trusted.validators, 'the trusted set'),
+  };
+}
+
+/**
+ * Checks a `chain_getCommit` answer (`commitView`: header, commit, validators, validators_entry,
+ * validators_proof) as the Rust light client does: the validator set entry is proven under the
+ * header's app_hash and decoded (the shown `validators` must equal it); the header is of
+ * `chainId`, the commit is for its height and signs its hash; the signers hold more than two
+ * thirds of that set's power; and, if `trusted` ({chainId, height, validators}, as returned
+ * here) is given and its set is another, more than a third of the trusted set's power signed.
+ *
+ * Resolves to the set to trust from now on, {chainId, height, validators} (validators as
+ * {address, public_key, power} JSON, power in base units), with `signedPower` and `totalPower`
+ * (decimal strings) of the deciding set. Rejects with a LightError(reason) otherwise.
+ */
+export async function verifyCommit(chainId, commitView, trusted) {
+  if (typeof chainId !== 'string' || chainId === '') throw new TypeError('verifyCommit needs a chain id');
+  const trust = trusted == null ? null : parseTrusted(trusted);
+  if (trust && trust.chainId !== chainId) {
+    throw new LightError('mismatch',
+      `the trusted set is of chain ${JSON.stringify(trust.chainId)}, not ${JSON.stringify(chainId)}`);
+  }
+  if (commitView === null || typeof commitView !== 'object') throw malformed('the node has no commit for this height');
+  const header = commitView.header;
+  const headerBytes = encodeHeader(header); // also checks every header field
+  const commit = parseCommit(commitView.commit);
+  const deciding = provenValidators(commitView, header.height);
+
+  if (header.chain_id !== chainId) {
+    throw mismatch(`the header is of chain ${JSON.stringify(header.chain_id)}, not ${JSON.stringify(chainId)}`);
+  }
+  if (commit.height !== header.height) {
+    throw mismatch(`commit height ${commit.height} for header height ${header.height}`);
+  }
+  const hash = blake3(headerBytes);
+  if (!equalBytes(commit.blockHash, hash)) {
+    throw mismatch(`the commit signs block ${hex(commit.blockHash)}, the header hashes to ${hex(hash)}`);
+  }
+  const check = signatureChecker(chainId, commit);
+  const total = totalPower(deciding);
+  const signed = await signedPower(commit, deciding, check);
+  if (!moreThan(signed, total, 2n, 3n)) {
+    throw new LightError('no-quorum',
+      `validators with ${signed} of ${total} voting power signed; more than two thirds are needed`);
+  }
+  if (trust && !sameSet(trust.validators, deciding)) {
+    const trustedTotal = totalPower(trust.validators);
+    const trustedSigned = await signedPower(commit, trust.validators, check);
+    if (!moreThan(trustedSigned, trustedTotal, 1n, 3n)) {
+      throw new LightError('untrusted', `validators this page trusts (height ${trust.height}) hold `
+        + `${trustedSigned} of ${trustedTotal} power among the signers; more than a third is needed`);
+    }
+  }
+  return {
+    chainId,
+    height: header.height,
+    validators: deciding.map(validatorJson),
+    signedPower: signed.toString(),
+    totalPower: total.toString(),
+  };
+}
+
+/**
+ * The header at `height`, checked as the Rust client's verified_header does: `fetchCommit(h)`
+ * gives the `chain_getCommit` answer for height h (or null); when too little of `trusted` signed
+ * and the way from its height is long, the way is split in two (at most 32 times), each half
+ * checked in turn, as CometBFT's light client does. Resolves to {view, trusted}: the answer
+ * whose header is now checked, and the set to trust from now on (see verifyCommit).
+ */
+export async function verifyHeight(chainId, height, trusted, fetchCommit, depth = MAX_BISECTIONS) {
+  const view = await fetchCommit(height);
+  if (view == null) throw malformed(`the node has no commit for height ${height}`);
+  try {
+    return { view, trusted: await verifyCommit(chainId, view, trusted) };
+  } catch (e) {
+    if (!(e instanceof LightError)) throw e;
+    const from = trusted?.height;
+    if (e.kind !== 'untrusted' || depth <= 0 || !(from < height && height - from > 1)) {
+      throw new LightError(e.kind, `the header at height ${height}: ${e.message}`);
+    }
+    const middle = from + Math.floor((height - from) / 2);
+    const between = await verifyHeight(chainId, middle, trusted, fetchCommit, depth - 1);
+    return verifyHeight(chainId, height, between.trusted, fetchCommit, depth - 1);
+  }
+}

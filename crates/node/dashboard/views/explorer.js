@@ -527,22 +527,84 @@ export async function renderAccount(root, [addr], ctx) {
   loadHistory(addr, history, ctx);
 }
 
+// The validator set this page trusts, per chain id, for the browser session: taken on first use
+// (like the CLI's trusted checkpoint) from the first header checked, then advanced by every
+// header checked after it, each signed by more than a third of the set trusted before.
+const trustKey = (chainId) => `hibana.trusted-validators.${chainId}`;
+
+function loadTrust(chainId) {
+  try {
+    const t = JSON.parse(sessionStorage.getItem(trustKey(chainId)) || 'null');
+    const ok = t && typeof t === 'object' && t.chainId === chainId && Number.isSafeInteger(t.height)
+      && Number.isSafeInteger(t.since) && Array.isArray(t.validators);
+    return ok ? t : null;
+  } catch {
+    return null; // storage off or unreadable: nothing is trusted yet
+  }
+}
+
+function saveTrust(t) {
+  try {
+    sessionStorage.setItem(trustKey(t.chainId), JSON.stringify(t));
+  } catch { /* storage off or full: the next page trusts on first use again */ }
+}
+
+/** An error's text for the badge, which says "verified" only when everything was checked. */
+const why = (e) => errText(e).replace(/verified/gi, 'checked');
+
 async function verifyAccount(addr, answer, vbadge, proven, detail, ctx) {
   try {
-    const bv = await rpc('chain_getBlock', [answer.height], ctx.signal);
-    if (!ctx.alive) return;
-    if (!bv) { setBadge(vbadge, `cannot check: the node has no block ${answer.height} to take a state root from`, 'bad'); return; }
-    const root = bv.block.header.state_root;
     let v;
     try { v = await loadVerify(); } catch (e) {
-      setBadge(vbadge, `cannot check: the proof checker (verify.js) did not load (${errText(e)})`, 'bad');
+      setBadge(vbadge, `cannot check: the proof checker (verify.js) did not load (${why(e)})`, 'bad');
       return;
+    }
+    const height = answer.height;
+    let checked = null; // { header, now, since, firstUse } once the header is checked
+    if (height === 0) {
+      // Only a chain with no block yet answers from its genesis state (check_root in the CLI).
+      const t = config.chain_id ? loadTrust(config.chain_id) : null;
+      if (t && t.height > 0) {
+        setBadge(vbadge, `header rejected: the node answered from the genesis state, but this page already checked block ${t.height}`, 'bad');
+        return;
+      }
+    } else {
+      const first = await rpc('chain_getCommit', [height], ctx.signal);
+      if (!ctx.alive) return;
+      if (!first) { setBadge(vbadge, `cannot check: the node has no commit for block ${height} to check its header with`, 'bad'); return; }
+      // The chain this page is about; with no config, the header's own (trust on first use).
+      const chainId = config.chain_id || (first.header && typeof first.header.chain_id === 'string' ? first.header.chain_id : '');
+      if (!chainId) { setBadge(vbadge, 'header rejected: the commit answer names no chain', 'bad'); return; }
+      const stored = loadTrust(chainId);
+      const fetchCommit = (x) => (x === height ? first : rpc('chain_getCommit', [x], ctx.signal));
+      let res;
+      try {
+        res = await v.verifyHeight(chainId, height, stored, fetchCommit);
+      } catch (e) {
+        if (!ctx.alive) return;
+        const refused = e instanceof v.LightError && e.kind !== 'unsupported';
+        setBadge(vbadge, refused ? `header rejected: ${why(e)}` : `cannot check: ${why(e)}`, 'bad');
+        return;
+      }
+      if (!ctx.alive) return;
+      const since = stored ? stored.since : res.trusted.height;
+      // The set of the highest height checked is kept, as the CLI's verified_header does.
+      const latest = loadTrust(chainId);
+      if (!latest || latest.height <= res.trusted.height) {
+        const { chainId: c, height: hh, validators } = res.trusted;
+        saveTrust({ chainId: c, height: hh, validators, since: latest ? latest.since : since });
+      }
+      checked = { header: res.view.header, now: res.trusted, since, firstUse: !stored };
+      if (String(checked.header.state_root).toLowerCase() !== String(answer.state_root).toLowerCase()) {
+        setBadge(vbadge, `proof rejected: the answer's state root ${truncate(String(answer.state_root), 16)} is not the root in block ${height}'s header`, 'bad');
+        return;
+      }
     }
     let got;
     try {
-      got = await v.verifyAccountAnswer(addr, answer, root);
+      got = await v.verifyAccountAnswer(addr, answer, checked ? checked.header.state_root : null);
     } catch (e) {
-      if (ctx.alive) setBadge(vbadge, `proof rejected: ${errText(e)}`, 'bad');
+      if (ctx.alive) setBadge(vbadge, `proof rejected: ${why(e)}`, 'bad');
       return;
     }
     if (!ctx.alive) return;
@@ -554,10 +616,19 @@ async function verifyAccount(addr, answer, vbadge, proven, detail, ctx) {
       detail.textContent = `Proved balance ${fmtHib(balance)} and nonce ${nonce}; the node said ${fmtHib(answer.account.balance)} and ${answer.account.nonce}.`;
       return;
     }
+    if (!checked) {
+      setBadge(vbadge, 'genesis state: no signed header yet', 'wait');
+      detail.textContent = 'The node answered from the genesis state (height 0): the proof matches the state root it gave, but no block has been decided yet, so no validator signatures vouch for that root.';
+      return;
+    }
+    const { header, now, since, firstUse } = checked;
     setBadge(vbadge, 'verified', 'ok');
-    detail.textContent = `This page checked the Merkle proof of the balance and nonce against state root ${root.slice(0, 16)}… of block ${answer.height}'s header (the header itself is taken from this node).`;
+    const trust = firstUse
+      ? `This page took the set of validators that decided block ${header.height} on trust (the first header it checked on this chain in this browser session, like the CLI's trusted checkpoint); a later header decided by another set must be signed by more than a third of the set it trusts.`
+      : `Trust in the validator set started at block ${since} (the first header checked on this chain in this browser session) and was carried to block ${now.height}: every header checked since was signed by more than two thirds of its own validator set and, where that set changed, by more than a third of the set trusted before.`;
+    detail.textContent = `proof checked against block ${header.height}'s state root; header ${header.height} signed by validators holding ${fmtHib(now.signedPower)} of ${fmtHib(now.totalPower)} voting power. ${trust}`;
   } catch (e) {
-    if (ctx.alive) setBadge(vbadge, `cannot check: ${errText(e)}`, 'bad');
+    if (ctx.alive) setBadge(vbadge, `cannot check: ${why(e)}`, 'bad');
   }
 }
 
