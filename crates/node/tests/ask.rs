@@ -185,4 +185,20 @@ fn questions_in_plain_language_are_answered_with_their_sql_above_the_accuracy_fl
         accuracy >= ACCURACY_FLOOR,
         "ask's execution accuracy {accuracy:.3} fell under {ACCURACY_FLOOR}"
     );
+
+    // Questions written after the ranking rules, which they never shaped: the same floor.
+    let heldout = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ask/heldout.jsonl");
+    let report = ok_json(&[
+        "--json", "ask", "--eval", heldout, "--routes", "greedy", "--home", home,
+    ]);
+    let route = &report[0];
+    eprintln!(
+        "held out: {}/{} correct, p50 {} ms",
+        route["correct"], route["questions"], route["p50_ms"]
+    );
+    let accuracy = route["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy >= ACCURACY_FLOOR,
+        "ask's execution accuracy on the held-out questions {accuracy:.3} fell under {ACCURACY_FLOOR}"
+    );
 }

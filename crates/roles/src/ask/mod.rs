@@ -327,7 +327,7 @@ impl<'m> Asker<'m> {
             }
         }
 
-        let chosen = vote(&mut attempts, &results);
+        let chosen = vote(question, &mut attempts, &results);
         let examples_out: Vec<(String, f32)> =
             examples.iter().map(|(e, s)| (e.q.clone(), *s)).collect();
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -615,7 +615,7 @@ fn run_attempt(
 /// Execution-consistency vote: groups candidates by result; the largest group wins, a
 /// non-empty result before an empty one, then the group of the earliest candidate. Returns the
 /// winning candidate's index and records every candidate's votes.
-fn vote(attempts: &mut [Attempt], results: &[Option<Vec<Value>>]) -> Option<usize> {
+fn vote(question: &str, attempts: &mut [Attempt], results: &[Option<Vec<Value>>]) -> Option<usize> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in results.iter().enumerate() {
         if let Some(rows) = r {
@@ -632,9 +632,101 @@ fn vote(attempts: &mut [Attempt], results: &[Option<Vec<Value>>]) -> Option<usiz
         .max_by_key(|members| {
             let first = members[0];
             let non_empty = !is_empty_result(results[first].as_deref().unwrap_or_default());
-            (non_empty, members.len(), std::cmp::Reverse(first))
+            let fit = members
+                .iter()
+                .map(|&i| cue_fit(question, &attempts[i].sql))
+                .max()
+                .unwrap_or(0);
+            (non_empty, fit, members.len(), std::cmp::Reverse(first))
         })
         .map(|members| members[0])
+}
+
+/// How well a query does what the question's words ask for: one point for each cue the SQL
+/// follows, minus one for each it contradicts. The cues are the question's aggregate (`how
+/// many` counts, `total` sums, `average` averages, `biggest` takes the largest…), its direction
+/// (`sent` reads the sender, `received` the recipient), whether it names a time, and the
+/// tables it names. Candidates that agree on nothing else are ranked by it.
+pub fn cue_fit(question: &str, sql: &str) -> i32 {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    let sql = sql.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    let uses = |parts: &[&str]| parts.iter().any(|p| sql.contains(p));
+    let mut fit = 0;
+    let mut cue = |asked: bool, followed: bool, contradicted: bool| {
+        if asked {
+            fit += i32::from(followed) - i32::from(contradicted);
+        }
+    };
+    let largest = has(&[
+        "biggest", "largest", "highest", "maximum", "greatest", "most", "top", "last", "latest",
+    ]);
+    let smallest = has(&[
+        "smallest", "lowest", "least", "minimum", "fewest", "first", "earliest",
+    ]);
+    cue(
+        largest && !smallest,
+        uses(&["max(", " desc"]),
+        uses(&["min("]) && !uses(&[" desc"]),
+    );
+    cue(
+        smallest && !largest,
+        uses(&["min(", " asc"]),
+        uses(&["max(", " desc"]),
+    );
+    cue(
+        has(&["average", "mean"]),
+        uses(&["avg("]),
+        uses(&["median("]),
+    );
+    cue(has(&["median"]), uses(&["median("]), uses(&["avg("]));
+    let counting = q.contains(" how many ") || has(&["number", "count"]);
+    cue(counting, uses(&["count("]), !uses(&["count("]));
+    let summing = !counting && (q.contains(" how much ") || has(&["total", "sum", "volume"]));
+    cue(
+        summing,
+        uses(&["sum("]),
+        !uses(&["sum("]) && uses(&["count("]),
+    );
+    let sending = has(&[
+        "sent", "send", "sends", "paid", "pay", "pays", "spent", "spend",
+    ]);
+    let receiving = has(&["received", "receive", "receives", "got", "earned", "earn"]);
+    let reads_from = uses(&["\"from\""]);
+    let reads_to = uses(&["\"to\""]);
+    cue(sending && !receiving, reads_from, reads_to && !reads_from);
+    cue(receiving && !sending, reads_to, reads_from && !reads_to);
+    let timed = has(&[
+        "yesterday",
+        "today",
+        "hour",
+        "hours",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "since",
+        "ago",
+        "recent",
+        "recently",
+        "past",
+    ]);
+    cue(!timed, false, uses(&["now()"]));
+    cue(
+        has(&["transfer", "transfers"]),
+        uses(&[" transfers"]),
+        !uses(&[" transfers"]),
+    );
+    cue(
+        has(&["transaction", "transactions"]),
+        uses(&[" transactions"]),
+        !uses(&[" transactions"]),
+    );
+    fit
 }
 
 /// Whether a result says nothing: no rows, or one row of nulls.
@@ -986,13 +1078,63 @@ mod tests {
             None,
             Some(vec![json!({"x": 2})]),
         ];
-        assert_eq!(vote(&mut attempts, &results), Some(1));
+        assert_eq!(vote("which", &mut attempts, &results), Some(1));
         assert_eq!(attempts[1].votes, 2);
         assert_eq!(attempts[3].votes, 2);
         let mut two = vec![attempt("a"), attempt("b")];
         let empty_only = vec![Some(vec![json!({"n": null})]), None];
-        assert_eq!(vote(&mut two, &empty_only), Some(0));
-        assert_eq!(vote(&mut two, &[None, None]), None);
+        assert_eq!(vote("which", &mut two, &empty_only), Some(0));
+        assert_eq!(vote("which", &mut two, &[None, None]), None);
+    }
+
+    #[test]
+    fn the_question_words_rank_candidates_that_follow_them() {
+        let q = "Who sent the most HIB?";
+        let by_sender = r#"SELECT l.name FROM transfers t JOIN labels l ON l.address = t."from" GROUP BY l.name ORDER BY sum(t.amount_hib) DESC LIMIT 1"#;
+        let by_recipient = by_sender.replace(r#"t."from""#, r#"t."to""#);
+        assert!(cue_fit(q, by_sender) > cue_fit(q, &by_recipient));
+        let q = "What is the total amount of HIB moved by transfers?";
+        assert!(
+            cue_fit(q, "SELECT sum(amount_hib) FROM transfers")
+                > cue_fit(q, "SELECT min(amount_hib) FROM transfers")
+        );
+        let q = "How many blocks have been produced so far?";
+        assert!(
+            cue_fit(q, "SELECT count(*) FROM blocks")
+                > cue_fit(q, "SELECT count(*) FROM blocks WHERE time >= now()")
+        );
+        let q = "What was the smallest transfer?";
+        assert!(
+            cue_fit(q, "SELECT min(amount_hib) FROM transfers")
+                > cue_fit(
+                    q,
+                    "SELECT amount_hib FROM transfers ORDER BY amount DESC LIMIT 1"
+                )
+        );
+        // Two candidates that agree on nothing: the one that follows the words wins the vote.
+        let attempt = |sql: &str| Attempt {
+            sql: sql.into(),
+            source: "greedy".into(),
+            rows: None,
+            error: None,
+            votes: 0,
+        };
+        let mut attempts = vec![
+            attempt("SELECT count(*) FROM transfers"),
+            attempt("SELECT sum(amount_hib) FROM transfers"),
+        ];
+        let results = vec![
+            Some(vec![json!({"n": 10})]),
+            Some(vec![json!({"s": 46.25})]),
+        ];
+        assert_eq!(
+            vote(
+                "What is the total of all transfers in HIB?",
+                &mut attempts,
+                &results
+            ),
+            Some(1)
+        );
     }
 
     #[test]
