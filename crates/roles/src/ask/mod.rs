@@ -1064,13 +1064,6 @@ mod tests {
 
     #[test]
     fn the_vote_prefers_the_largest_non_empty_group_then_the_earliest() {
-        let attempt = |sql: &str| Attempt {
-            sql: sql.into(),
-            source: "greedy".into(),
-            rows: None,
-            error: None,
-            votes: 0,
-        };
         let mut attempts = vec![attempt("a"), attempt("b"), attempt("c"), attempt("d")];
         let results = vec![
             Some(vec![]),
@@ -1085,6 +1078,17 @@ mod tests {
         let empty_only = vec![Some(vec![json!({"n": null})]), None];
         assert_eq!(vote("which", &mut two, &empty_only), Some(0));
         assert_eq!(vote("which", &mut two, &[None, None]), None);
+    }
+
+    /// A greedy candidate that has not run yet.
+    fn attempt(sql: &str) -> Attempt {
+        Attempt {
+            sql: sql.into(),
+            source: "greedy".into(),
+            rows: None,
+            error: None,
+            votes: 0,
+        }
     }
 
     #[test]
@@ -1112,13 +1116,6 @@ mod tests {
                 )
         );
         // Two candidates that agree on nothing: the one that follows the words wins the vote.
-        let attempt = |sql: &str| Attempt {
-            sql: sql.into(),
-            source: "greedy".into(),
-            rows: None,
-            error: None,
-            votes: 0,
-        };
         let mut attempts = vec![
             attempt("SELECT count(*) FROM transfers"),
             attempt("SELECT sum(amount_hib) FROM transfers"),
