@@ -6,11 +6,13 @@
 //! page can be edited without rebuilding the node.
 
 use std::{
+    collections::BTreeMap,
+    io::Write,
     path::PathBuf,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
 };
 
-use hibana_rpc_server::{Page, Site};
+use hibana_rpc_server::{Page, PageRequest, Site};
 use serde::Serialize;
 
 include!(concat!(env!("OUT_DIR"), "/dashboard.rs"));
@@ -41,6 +43,8 @@ pub(crate) struct DashboardConfig {
 pub(crate) struct Dashboard {
     config: RwLock<DashboardConfig>,
     dir: Option<PathBuf>,
+    /// Compiled-in files, gzipped once at their first request.
+    gzipped: Mutex<BTreeMap<&'static str, Arc<Vec<u8>>>>,
 }
 
 impl Dashboard {
@@ -49,6 +53,7 @@ impl Dashboard {
         Arc::new(Dashboard {
             config: RwLock::new(config),
             dir: std::env::var_os("HIBANA_DASHBOARD_DIR").map(PathBuf::from),
+            gzipped: Mutex::default(),
         })
     }
 
@@ -91,27 +96,78 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// The gzip of `bytes`.
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).ok()?;
+    encoder.finish().ok()
+}
+
+impl Dashboard {
+    /// A compiled-in file, gzipped when the browser takes it and it gains from it.
+    fn compiled(&self, name: &'static str, bytes: &'static [u8], accepts_gzip: bool) -> Page {
+        let content_type = content_type(name);
+        let plain = Page {
+            content_type,
+            body: bytes.to_vec(),
+            gzip: false,
+        };
+        if !accepts_gzip || bytes.len() < 1024 || content_type == "image/png" {
+            return plain;
+        }
+        let Ok(mut cache) = self.gzipped.lock() else {
+            return plain;
+        };
+        let packed = match cache.get(name) {
+            Some(packed) => packed.clone(),
+            None => match gzip(bytes) {
+                Some(packed) => {
+                    let packed = Arc::new(packed);
+                    cache.insert(name, packed.clone());
+                    packed
+                }
+                None => return plain,
+            },
+        };
+        Page {
+            content_type,
+            body: packed.to_vec(),
+            gzip: true,
+        }
+    }
+}
+
 impl Site for Dashboard {
-    fn page(&self, path: &str) -> Option<Page> {
-        if path == "/dashboard/config.json" {
-            let config = self.config.read().ok()?.clone();
+    fn page(&self, request: PageRequest<'_>) -> Option<Page> {
+        if request.path == "/dashboard/config.json" {
+            let mut config = self.config.read().ok()?.clone();
+            // A page reached under another name than this machine's may be a site that
+            // rebound its name to 127.0.0.1: it gets no key.
+            if !request.local_host {
+                config.api_key = None;
+            }
             return Some(Page {
                 content_type: "application/json",
                 body: serde_json::to_vec(&config).ok()?,
+                gzip: false,
             });
         }
-        let path = if path == "/" { "/index.html" } else { path };
-        let body = match &self.dir {
-            Some(_) => self.read_from_dir(path)?,
+        let path = if request.path == "/" {
+            "/index.html"
+        } else {
+            request.path
+        };
+        match &self.dir {
+            Some(_) => Some(Page {
+                content_type: content_type(path),
+                body: self.read_from_dir(path)?,
+                gzip: false,
+            }),
             None => FILES
                 .iter()
                 .find(|(name, _)| *name == path)
-                .map(|(_, bytes)| bytes.to_vec())?,
-        };
-        Some(Page {
-            content_type: content_type(path),
-            body,
-        })
+                .map(|(name, bytes)| self.compiled(name, bytes, request.gzip)),
+        }
     }
 }
 
@@ -120,26 +176,62 @@ impl Site for Dashboard {
 mod tests {
     use super::*;
 
+    /// A plain request from this machine.
+    fn get(path: &str) -> PageRequest<'_> {
+        PageRequest {
+            path,
+            local_host: true,
+            gzip: false,
+        }
+    }
+
     #[test]
     fn the_index_and_config_are_served_and_nothing_else_is_invented() {
         let site = Dashboard {
             config: RwLock::new(DashboardConfig {
                 chain_id: "c".into(),
+                api_key: Some("hib-demo".into()),
                 ..Default::default()
             }),
-            dir: None,
+            ..Default::default()
         };
-        let index = site.page("/").unwrap();
+        let index = site.page(get("/")).unwrap();
         assert_eq!(index.content_type, "text/html; charset=utf-8");
         assert!(String::from_utf8(index.body).unwrap().contains("<html"));
         let config: serde_json::Value =
-            serde_json::from_slice(&site.page("/dashboard/config.json").unwrap().body).unwrap();
+            serde_json::from_slice(&site.page(get("/dashboard/config.json")).unwrap().body)
+                .unwrap();
         assert_eq!(config["chain_id"], "c");
+        assert_eq!(config["api_key"], "hib-demo");
         assert!(config["gateway"].is_null());
-        assert!(site.page("/no-such-file.js").is_none());
-        // Every compiled-in file is reachable under its own path.
+        // Under a name that is not this machine's, the page gets no key.
+        let rebound = PageRequest {
+            local_host: false,
+            ..get("/dashboard/config.json")
+        };
+        let config: serde_json::Value =
+            serde_json::from_slice(&site.page(rebound).unwrap().body).unwrap();
+        assert!(config["api_key"].is_null());
+        assert!(site.page(get("/no-such-file.js")).is_none());
+        // Every compiled-in file is reachable under its own path, plain or gzipped.
         for (name, bytes) in FILES {
-            assert_eq!(site.page(name).unwrap().body, *bytes);
+            assert_eq!(site.page(get(name)).unwrap().body, *bytes);
+            let packed = site
+                .page(PageRequest {
+                    gzip: true,
+                    ..get(name)
+                })
+                .unwrap();
+            if packed.gzip {
+                let mut unpacked = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&packed.body[..]),
+                    &mut unpacked,
+                )
+                .unwrap();
+                assert_eq!(unpacked, *bytes, "{name}");
+                assert!(packed.body.len() < bytes.len(), "{name}");
+            }
         }
     }
 
@@ -149,12 +241,12 @@ mod tests {
         std::fs::write(dir.path().join("app.js"), b"ok").unwrap();
         std::fs::write(dir.path().join(".secret"), b"no").unwrap();
         let site = Dashboard {
-            config: RwLock::default(),
             dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
         };
-        assert_eq!(site.page("/app.js").unwrap().body, b"ok");
-        assert!(site.page("/.secret").is_none());
-        assert!(site.page("/../etc/passwd").is_none());
-        assert!(site.page("/sub/../app.js").is_none());
+        assert_eq!(site.page(get("/app.js")).unwrap().body, b"ok");
+        assert!(site.page(get("/.secret")).is_none());
+        assert!(site.page(get("/../etc/passwd")).is_none());
+        assert!(site.page(get("/sub/../app.js")).is_none());
     }
 }

@@ -27,4 +27,4 @@ mod verify;
 
 pub use blobs::{BlobError, BlobStore, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_TOTAL_BYTES, Stored};
 pub use chain::{Extras, MAX_REQUEST_BYTES, RunningServer, rpc_module, start, start_with};
-pub use site::{Page, Site};
+pub use site::{Page, PageRequest, Site};
