@@ -6,19 +6,18 @@
 
 use std::{
     fs,
-    future::Future,
     io::Write,
     path::{Path, PathBuf},
-    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    task::{Context, Poll},
 };
 
 use http_body_util::BodyExt;
 use jsonrpsee::server::{HttpRequest, HttpResponse};
+
+use crate::intercept::{Answer, Intercept, respond};
 
 /// Largest blob the store takes by default (the data network's largest item).
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = hibana_types::records::data::MAX_ITEM_BYTES;
@@ -155,35 +154,10 @@ impl BlobStore {
     }
 }
 
-/// Serves `PUT /blobs` and `GET /blobs/<hash>` from a [`BlobStore`]; passes everything else on.
+/// Serves `PUT /blobs` and `GET /blobs/<hash>` from a [`BlobStore`].
 #[derive(Debug, Clone)]
-pub(crate) struct BlobLayer {
+pub(crate) struct Blobs {
     pub(crate) store: Option<Arc<BlobStore>>,
-}
-
-impl<S> tower::Layer<S> for BlobLayer {
-    type Service = BlobService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        BlobService {
-            inner,
-            store: self.store.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct BlobService<S> {
-    inner: S,
-    store: Option<Arc<BlobStore>>,
-}
-
-fn respond(status: u16, content_type: &str, body: Vec<u8>) -> HttpResponse {
-    http::Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, content_type)
-        .body(body.into())
-        .unwrap_or_else(|_| http::Response::new(String::new().into()))
 }
 
 fn error(status: u16, message: &str) -> HttpResponse {
@@ -191,33 +165,25 @@ fn error(status: u16, message: &str) -> HttpResponse {
     respond(status, "application/json", body.into_bytes())
 }
 
-impl<S, B> tower::Service<HttpRequest<B>> for BlobService<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = HttpResponse;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+impl Intercept for Blobs {
+    fn intercept<B>(&self, req: HttpRequest<B>) -> Result<Answer, HttpRequest<B>>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path().to_string();
         if !(path == "/blobs" || path.starts_with("/blobs/")) {
-            return Box::pin(self.inner.call(req));
+            return Err(req);
         }
         let Some(store) = self.store.clone() else {
-            return Box::pin(async { Ok(error(404, "this node keeps no blob store")) });
+            return Ok(Box::pin(async {
+                error(404, "this node keeps no blob store")
+            }));
         };
         let method = req.method().clone();
-        Box::pin(async move {
-            let response = match (method, path.strip_prefix("/blobs/")) {
+        Ok(Box::pin(async move {
+            match (method, path.strip_prefix("/blobs/")) {
                 (http::Method::PUT, None) | (http::Method::POST, None) => {
                     let limit = usize::try_from(store.max_blob())
                         .unwrap_or(usize::MAX)
@@ -262,9 +228,8 @@ where
                     405,
                     "blobs are stored with PUT /blobs and read with GET /blobs/<hash>",
                 ),
-            };
-            Ok(response)
-        })
+            }
+        }))
     }
 }
 

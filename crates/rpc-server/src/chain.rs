@@ -1,13 +1,7 @@
 //! The chain's JSON-RPC methods, and the server that answers them with Prometheus metrics at
 //! `GET /metrics` and a health check at `GET /health` on the same port.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use hibana_consensus::{Chain, ChainError, MempoolError};
 use hibana_runtime::{bank, query_account, staking, verify};
@@ -15,7 +9,7 @@ use hibana_types::{Address, Hash, SignedTransaction, TxStatus, decode, encode};
 use jsonrpsee::{
     PendingSubscriptionSink,
     core::{RpcResult, SubscriptionResult, async_trait},
-    server::{HttpRequest, HttpResponse, Server, ServerConfig, ServerHandle},
+    server::{HttpRequest, Server, ServerConfig, ServerHandle},
     types::ErrorObjectOwned,
 };
 
@@ -29,6 +23,7 @@ use crate::{
     channels::ChannelsHandler,
     data::DataHandler,
     errors::{invalid_params, node_error},
+    intercept::{Answer, Intercept, InterceptLayer, respond},
     market::MarketHandler,
     subnets::SubnetsHandler,
     verify::VerifyHandler,
@@ -308,60 +303,24 @@ impl HibanaApiServer for RpcHandler {
     }
 }
 
-/// Serves `GET /metrics` (Prometheus text) and `GET /health`; passes everything else on.
+/// Serves `GET /metrics` (Prometheus text) and `GET /health`.
 #[derive(Debug, Clone)]
-struct MetricsLayer {
+struct Metrics {
     chain: Arc<Chain>,
 }
 
-impl<S> tower::Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MetricsService {
-            inner,
-            chain: self.chain.clone(),
+impl Intercept for Metrics {
+    fn intercept<B>(&self, req: HttpRequest<B>) -> Result<Answer, HttpRequest<B>> {
+        if req.method() != http::Method::GET {
+            return Err(req);
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct MetricsService<S> {
-    inner: S,
-    chain: Arc<Chain>,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for MetricsService<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
-        if req.method() == http::Method::GET {
-            let body = match req.uri().path() {
-                "/metrics" => Some(("text/plain; version=0.0.4", self.chain.metrics().render())),
-                "/health" => Some(("text/plain", "ok\n".to_string())),
-                _ => None,
-            };
-            if let Some((content_type, body)) = body {
-                let response = http::Response::builder()
-                    .status(200)
-                    .header(http::header::CONTENT_TYPE, content_type)
-                    .body(body.into());
-                return Box::pin(async move {
-                    Ok(response.unwrap_or_else(|_| http::Response::new(String::new().into())))
-                });
-            }
-        }
-        Box::pin(self.inner.call(req))
+        let (content_type, body) = match req.uri().path() {
+            "/metrics" => ("text/plain; version=0.0.4", self.chain.metrics().render()),
+            "/health" => ("text/plain", "ok\n".to_string()),
+            _ => return Err(req),
+        };
+        let response = respond(200, content_type, body.into_bytes());
+        Ok(Box::pin(async move { response }))
     }
 }
 
@@ -431,14 +390,15 @@ pub async fn start_with(
     addr: SocketAddr,
     extras: Extras,
 ) -> Result<RunningServer, std::io::Error> {
+    // Metrics and blobs before the pages: the site answers every other GET.
     let middleware = tower::ServiceBuilder::new()
-        .layer(MetricsLayer {
+        .layer(InterceptLayer(Metrics {
             chain: chain.clone(),
-        })
-        .layer(crate::blobs::BlobLayer {
+        }))
+        .layer(InterceptLayer(crate::blobs::Blobs {
             store: extras.blobs,
-        })
-        .layer(crate::site::SiteLayer { site: extras.site });
+        }))
+        .layer(InterceptLayer(crate::site::Pages { site: extras.site }));
     let config = ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BYTES)
         .max_response_body_size(64 * 1024 * 1024)

@@ -20,6 +20,7 @@ mod chain;
 mod channels;
 mod data;
 mod errors;
+mod intercept;
 mod market;
 mod site;
 mod subnets;

@@ -2,14 +2,11 @@
 //! requests that are not WebSocket upgrades are answered from a [`Site`] (404 when it lacks
 //! the path); everything else (JSON-RPC posts, subscriptions) passes on untouched.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use jsonrpsee::server::{HttpRequest, HttpResponse};
+
+use crate::intercept::{Answer, Intercept, respond};
 
 /// One page: its media type and bytes.
 #[derive(Debug, Clone)]
@@ -54,26 +51,10 @@ fn is_local_host(host: &str) -> bool {
 /// gateway and analytics endpoints it names.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// Serves a [`Site`]'s pages.
 #[derive(Debug, Clone)]
-pub(crate) struct SiteLayer {
+pub(crate) struct Pages {
     pub(crate) site: Option<Arc<dyn Site>>,
-}
-
-impl<S> tower::Layer<S> for SiteLayer {
-    type Service = SiteService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SiteService {
-            inner,
-            site: self.site.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct SiteService<S> {
-    inner: S,
-    site: Option<Arc<dyn Site>>,
 }
 
 fn page_response(page: Page, head: bool) -> HttpResponse {
@@ -95,52 +76,36 @@ fn page_response(page: Page, head: bool) -> HttpResponse {
         .unwrap_or_else(|_| http::Response::new(String::new().into()))
 }
 
-impl<S, B> tower::Service<HttpRequest<B>> for SiteService<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+impl Intercept for Pages {
+    fn intercept<B>(&self, req: HttpRequest<B>) -> Result<Answer, HttpRequest<B>> {
         let head = req.method() == http::Method::HEAD;
         let upgrade = req.headers().contains_key(http::header::UPGRADE);
-        if let Some(site) = &self.site
-            && (head || req.method() == http::Method::GET)
-            && !upgrade
-        {
-            // The API answers no plain GET (metrics and blobs are served before this layer),
-            // so a page the site lacks is a 404, not the API's 405.
-            let header = |name| {
-                req.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-            };
-            let request = PageRequest {
-                path: req.uri().path(),
-                local_host: is_local_host(header(http::header::HOST)),
-                gzip: header(http::header::ACCEPT_ENCODING)
-                    .split(',')
-                    .any(|e| e.split(';').next().unwrap_or_default().trim() == "gzip"),
-            };
-            let response = match site.page(request) {
-                Some(page) => page_response(page, head),
-                None => http::Response::builder()
-                    .status(404)
-                    .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                    .body("no such page\n".to_string().into())
-                    .unwrap_or_else(|_| http::Response::new(String::new().into())),
-            };
-            return Box::pin(async move { Ok(response) });
+        let Some(site) = &self.site else {
+            return Err(req);
+        };
+        if upgrade || !(head || req.method() == http::Method::GET) {
+            return Err(req);
         }
-        Box::pin(self.inner.call(req))
+        // The API answers no plain GET (metrics and blobs are served before this layer), so
+        // a page the site lacks is a 404, not the API's 405.
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let request = PageRequest {
+            path: req.uri().path(),
+            local_host: is_local_host(header(http::header::HOST)),
+            gzip: header(http::header::ACCEPT_ENCODING)
+                .split(',')
+                .any(|e| e.split(';').next().unwrap_or_default().trim() == "gzip"),
+        };
+        let response = match site.page(request) {
+            Some(page) => page_response(page, head),
+            None => respond(404, "text/plain; charset=utf-8", b"no such page\n".to_vec()),
+        };
+        Ok(Box::pin(async move { response }))
     }
 }
 
