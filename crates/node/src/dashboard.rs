@@ -107,33 +107,32 @@ impl Dashboard {
     /// A compiled-in file, gzipped when the browser takes it and it gains from it.
     fn compiled(&self, name: &'static str, bytes: &'static [u8], accepts_gzip: bool) -> Page {
         let content_type = content_type(name);
-        let plain = Page {
-            content_type,
-            body: bytes.to_vec(),
-            gzip: false,
-        };
-        if !accepts_gzip || bytes.len() < 1024 || content_type == "image/png" {
-            return plain;
-        }
-        let Ok(mut cache) = self.gzipped.lock() else {
-            return plain;
-        };
-        let packed = match cache.get(name) {
-            Some(packed) => packed.clone(),
-            None => match gzip(bytes) {
-                Some(packed) => {
-                    let packed = Arc::new(packed);
-                    cache.insert(name, packed.clone());
-                    packed
-                }
-                None => return plain,
+        let packed = (accepts_gzip && bytes.len() >= 1024 && content_type != "image/png")
+            .then(|| self.gzipped(name, bytes))
+            .flatten();
+        match packed {
+            Some(packed) => Page {
+                content_type,
+                body: packed.to_vec(),
+                gzip: true,
             },
-        };
-        Page {
-            content_type,
-            body: packed.to_vec(),
-            gzip: true,
+            None => Page {
+                content_type,
+                body: bytes.to_vec(),
+                gzip: false,
+            },
         }
+    }
+
+    /// The gzip of a compiled-in file, made at its first request.
+    fn gzipped(&self, name: &'static str, bytes: &'static [u8]) -> Option<Arc<Vec<u8>>> {
+        let mut cache = self.gzipped.lock().ok()?;
+        if let Some(packed) = cache.get(name) {
+            return Some(packed.clone());
+        }
+        let packed = Arc::new(gzip(bytes)?);
+        cache.insert(name, packed.clone());
+        Some(packed)
     }
 }
 
