@@ -309,17 +309,29 @@ impl Store {
                 .insert(height, encode(block).as_slice())?;
             txn.open_table(BLOCK_HASHES)?
                 .insert(block.hash().0, height)?;
-            let mut txs = txn.open_table(TXS)?;
+            // Keys inserted in order: a B-tree fills its pages one after another instead of
+            // touching a random page per key.
+            let mut by_hash = Vec::with_capacity(receipts.len());
+            let mut by_account = Vec::with_capacity(receipts.len() * 2);
             let mut receipts_table = txn.open_table(RECEIPTS)?;
-            let mut account_txs = txn.open_table(ACCOUNT_TXS)?;
             for (i, (tx, receipt)) in block.txs.iter().zip(receipts).enumerate() {
                 let index = u32::try_from(i).map_err(|_| StoreError::Corrupt("tx index"))?;
                 let hash = receipt.tx_hash.0;
-                txs.insert(hash, (height, index))?;
+                by_hash.push((hash, index));
                 receipts_table.insert((height, index), encode(receipt).as_slice())?;
                 for account in tx.accounts() {
-                    account_txs.insert((account.0, height, index), hash)?;
+                    by_account.push((account.0, index, hash));
                 }
+            }
+            by_hash.sort_unstable();
+            by_account.sort_unstable();
+            let mut txs = txn.open_table(TXS)?;
+            for (hash, index) in by_hash {
+                txs.insert(hash, (height, index))?;
+            }
+            let mut account_txs = txn.open_table(ACCOUNT_TXS)?;
+            for (account, index, hash) in by_account {
+                account_txs.insert((account, height, index), hash)?;
             }
             if let Some(certificate) = certificate {
                 txn.open_table(CERTIFICATES)?.insert(height, certificate)?;
