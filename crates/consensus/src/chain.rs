@@ -12,6 +12,7 @@ use hibana_types::{
     Address, Block, BlockHeader, Hash, Receipt, SignedTransaction, TxStatus, merkle_root,
 };
 use parking_lot::Mutex;
+use rayon::prelude::*;
 use tokio::sync::broadcast;
 
 use crate::{
@@ -482,7 +483,9 @@ impl BlockApplication for Chain {
                 block.txs.len()
             )));
         }
-        if block.compute_tx_root() != h.tx_root {
+        // Each transaction's hash, once, for the root and the mempool lookups.
+        let hashes: Vec<Hash> = block.txs.par_iter().map(SignedTransaction::hash).collect();
+        if merkle_root(&hashes) != h.tx_root {
             return Err(invalid(
                 "transaction root does not match the transactions".into(),
             ));
@@ -499,10 +502,9 @@ impl BlockApplication for Chain {
         // here.
         let mut pending: Vec<Option<CheckedTx>> = {
             let pool = self.mempool.lock();
-            block
-                .txs
+            hashes
                 .iter()
-                .map(|tx| pool.get(&tx.hash()).cloned())
+                .map(|hash| pool.get(hash).cloned())
                 .collect()
         };
         let unchecked: Vec<SignedTransaction> = block
@@ -621,8 +623,9 @@ impl Chain {
         self.phase_times.lock().write = now_secs(start);
         let snapshot = self.store.snapshot()?;
         let mut mempool = self.mempool.lock();
-        for tx in &block.txs {
-            mempool.remove(&tx.hash());
+        // The receipts carry the block's transaction hashes, in order.
+        for receipt in &execution.receipts {
+            mempool.remove(&receipt.tx_hash);
         }
         let dropped = mempool.prune(|a| {
             bank::account(&snapshot, a)
