@@ -502,10 +502,7 @@ impl BlockApplication for Chain {
         // here.
         let mut pending: Vec<Option<CheckedTx>> = {
             let pool = self.mempool.lock();
-            hashes
-                .iter()
-                .map(|hash| pool.get(hash).cloned())
-                .collect()
+            hashes.iter().map(|hash| pool.get(hash).cloned()).collect()
         };
         let unchecked: Vec<SignedTransaction> = block
             .txs

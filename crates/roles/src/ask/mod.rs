@@ -283,6 +283,16 @@ impl<'m> Asker<'m> {
                 out
             }
         };
+        // Each candidate that contradicts what the question's words fix (who sent, who
+        // received, success or failure, a count) is followed by its repair; the vote weighs
+        // both by those cues.
+        let candidates: Vec<(String, &'static str)> = candidates
+            .into_iter()
+            .flat_map(|(sql, source)| {
+                let repaired = repair(question, &sql, &schema.names).map(|r| (r, "repaired"));
+                std::iter::once((sql, source)).chain(repaired)
+            })
+            .collect();
         // A question unlike any worked example is not answered: its SQL is shown, not run.
         let refused = best_similarity < MIN_SIMILARITY;
         for (sql, source) in candidates {
@@ -327,7 +337,7 @@ impl<'m> Asker<'m> {
             }
         }
 
-        let chosen = vote(question, &mut attempts, &results);
+        let chosen = vote(question, &schema.names, &mut attempts, &results);
         let examples_out: Vec<(String, f32)> =
             examples.iter().map(|(e, s)| (e.q.clone(), *s)).collect();
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -615,7 +625,12 @@ fn run_attempt(
 /// Execution-consistency vote: groups candidates by result; the largest group wins, a
 /// non-empty result before an empty one, then the group of the earliest candidate. Returns the
 /// winning candidate's index and records every candidate's votes.
-fn vote(question: &str, attempts: &mut [Attempt], results: &[Option<Vec<Value>>]) -> Option<usize> {
+fn vote(
+    question: &str,
+    names: &[String],
+    attempts: &mut [Attempt],
+    results: &[Option<Vec<Value>>],
+) -> Option<usize> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in results.iter().enumerate() {
         if let Some(rows) = r {
@@ -634,12 +649,327 @@ fn vote(question: &str, attempts: &mut [Attempt], results: &[Option<Vec<Value>>]
             let non_empty = !is_empty_result(results[first].as_deref().unwrap_or_default());
             let fit = members
                 .iter()
-                .map(|&i| cue_fit(question, &attempts[i].sql))
+                .map(|&i| {
+                    cue_fit(question, &attempts[i].sql)
+                        + party_fit(question, &attempts[i].sql, names)
+                })
                 .max()
                 .unwrap_or(0);
             (non_empty, fit, members.len(), std::cmp::Reverse(first))
         })
         .map(|members| members[0])
+}
+
+/// The part a name plays in a transfer the question describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Party {
+    Sender,
+    Recipient,
+}
+
+/// Verbs whose subject sends (`alice sent`, `bob paid`) and whose object receives (`paid bob`).
+const SENDING: &[&str] = &[
+    "sent",
+    "send",
+    "sends",
+    "sending",
+    "paid",
+    "pay",
+    "pays",
+    "paying",
+    "made",
+    "make",
+    "makes",
+    "transferred",
+    "spent",
+    "spend",
+    "spends",
+    "moved",
+    "gave",
+    "give",
+    "gives",
+];
+/// Verbs whose subject receives.
+const RECEIVING: &[&str] = &[
+    "received",
+    "receive",
+    "receives",
+    "receiving",
+    "got",
+    "get",
+    "gets",
+    "earned",
+    "earn",
+    "earns",
+];
+/// Words that may stand between a subject and its verb (`alice has sent`, `bob ever paid`).
+const AUXILIARIES: &[&str] = &[
+    "has", "have", "had", "did", "does", "do", "ever", "already", "just", "actually", "been",
+    "really",
+];
+
+fn verb_party(word: &str) -> Option<Party> {
+    if SENDING.contains(&word) {
+        Some(Party::Sender)
+    } else if RECEIVING.contains(&word) {
+        Some(Party::Recipient)
+    } else {
+        None
+    }
+}
+
+/// The names of `names` that the question makes a sender or a recipient: `from X`, `X sent`,
+/// `sent by X` and `X paid` send; `to X`, `X received`, `received by X` and `paid X` receive. A
+/// name given both parts is left out.
+fn parties(question: &str, names: &[String]) -> Vec<(String, Party)> {
+    let words: Vec<String> = question
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’' || c == '_'))
+        .map(|w| {
+            let w = w.trim_matches(|c| c == '\'' || c == '’');
+            let w = w.strip_suffix("'s").unwrap_or(w);
+            w.strip_suffix("’s").unwrap_or(w).to_string()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut found: Vec<(String, Party)> = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(word)) {
+            continue;
+        }
+        let before = |k: usize| i.checked_sub(k).map(|j| words[j].as_str());
+        let party = match before(1) {
+            Some("from") => Some(Party::Sender),
+            Some("to") => Some(Party::Recipient),
+            Some("by") => before(2).and_then(verb_party),
+            Some(verb) if SENDING.contains(&verb) => Some(Party::Recipient),
+            _ => None,
+        }
+        .or_else(|| {
+            words[i + 1..]
+                .iter()
+                .find(|w| !AUXILIARIES.contains(&w.as_str()))
+                .and_then(|w| verb_party(w))
+        });
+        if let Some(party) = party {
+            found.push((word.clone(), party));
+        }
+    }
+    let conflicted = |name: &str| {
+        let mut roles = found.iter().filter(|(n, _)| n == name).map(|(_, p)| *p);
+        let first = roles.next();
+        roles.any(|p| Some(p) != first)
+    };
+    let mut out: Vec<(String, Party)> = found
+        .iter()
+        .filter(|(n, _)| !conflicted(n))
+        .cloned()
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The filter that puts `name` in a transfer's `column` (`"from"` or `"to"`), as the library's
+/// examples write it.
+fn party_clause(column: &str, name: &str) -> String {
+    format!("{column} IN (SELECT address FROM labels WHERE name = '{name}')")
+}
+
+/// Where `needle` occurs in `haystack`, ignoring ASCII case.
+fn find_ignoring_case(haystack: &str, needle: &str) -> Option<usize> {
+    haystack
+        .to_ascii_lowercase()
+        .find(&needle.to_ascii_lowercase())
+}
+
+/// Whether the question asks about successful transactions (`Some(true)`), failed ones
+/// (`Some(false)`), or neither.
+fn asks_success(question: &str) -> Option<bool> {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    let succeeded = has(&[
+        "succeeded",
+        "succeed",
+        "succeeds",
+        "successful",
+        "successfully",
+        "success",
+    ]);
+    let failed = has(&[
+        "failed",
+        "fail",
+        "fails",
+        "failure",
+        "failures",
+        "unsuccessful",
+    ]);
+    (succeeded != failed).then_some(succeeded)
+}
+
+/// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
+/// than an amount (`how many HIB`).
+fn asks_count(question: &str) -> bool {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    let amount_words = ["hib", "tokens", "token", "coins"];
+    let how_many = q.split(" how many ").skip(1).any(|rest| {
+        rest.split_whitespace()
+            .next()
+            .is_some_and(|w| !amount_words.contains(&w))
+    });
+    how_many || q.contains(" number of ")
+}
+
+/// One point for each name the question makes a sender or recipient that `sql` reads in that
+/// column, minus one for each it reads in the other.
+fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
+    parties(question, names)
+        .iter()
+        .map(|(name, party)| {
+            let (want, other) = match party {
+                Party::Sender => ("\"from\"", "\"to\""),
+                Party::Recipient => ("\"to\"", "\"from\""),
+            };
+            i32::from(find_ignoring_case(sql, &party_clause(want, name)).is_some())
+                - i32::from(find_ignoring_case(sql, &party_clause(other, name)).is_some())
+        })
+        .sum()
+}
+
+/// `sql` with what contradicts the question's words put right, or None when nothing does:
+/// - a name the question makes a sender read as the recipient (or the other way) is moved to
+///   the other column, and one missing from a plain filter over `transfers` is added;
+/// - `success = FALSE` for a question about successful transactions, and the other way;
+/// - a `sum(…)` where the question counts (and nothing is counted) becomes `count(*)`.
+///
+/// These are rules of the language, not of any question: the model's SQL stays, with the
+/// part the words fix made to follow them.
+pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
+    if !sql.is_ascii() {
+        return None;
+    }
+    let mut out = sql.to_string();
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.', '\''], " ")
+    );
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    let named = parties(question, names);
+    let mentioned = |name: &str| q.contains(&format!(" {name} "));
+    for (name, party) in &named {
+        let (want, other) = match party {
+            Party::Sender => ("\"from\"", "\"to\""),
+            Party::Recipient => ("\"to\"", "\"from\""),
+        };
+        let wanted = party_clause(want, name);
+        if find_ignoring_case(&out, &wanted).is_some() {
+            continue;
+        }
+        let wrong = party_clause(other, name);
+        if let Some(at) = find_ignoring_case(&out, &wrong) {
+            out.replace_range(at..at + wrong.len(), &wanted);
+            continue;
+        }
+        // The right column holds someone the question never names (a name copied from an
+        // example): it becomes this one.
+        let stranger = names
+            .iter()
+            .filter(|n| !mentioned(n))
+            .map(|n| party_clause(want, n))
+            .find_map(|clause| find_ignoring_case(&out, &clause).map(|at| (at, clause.len())));
+        if let Some((at, len)) = stranger {
+            out.replace_range(at..at + len, &wanted);
+            continue;
+        }
+        let lower = out.to_ascii_lowercase();
+        let plain_filter = lower.contains(" from transfers where ")
+            && !["group by", "order by", " limit ", " join ", " union "]
+                .iter()
+                .any(|k| lower.contains(k));
+        if plain_filter && !lower.contains(&format!("'{name}'")) {
+            out.push_str(" AND ");
+            out.push_str(&wanted);
+        }
+    }
+    // With no name to place, a question about who sent reads the sender, and one about who
+    // received the recipient.
+    let sending = has(SENDING) || has(&["paid out"]);
+    let receiving = has(RECEIVING);
+    if named.is_empty() && sending != receiving {
+        let (want, other) = if sending {
+            ("\"from\"", "\"to\"")
+        } else {
+            ("\"to\"", "\"from\"")
+        };
+        if out.contains(other) && !out.contains(want) {
+            out = out.replace(other, want);
+        }
+    }
+    // The smallest is not the largest.
+    let largest = has(&["biggest", "largest", "highest", "maximum", "greatest"]);
+    let smallest = has(&["smallest", "lowest", "minimum", "tiniest"]);
+    if largest != smallest {
+        let lower = out.to_ascii_lowercase();
+        let (wrong_agg, right_agg, wrong_order, right_order) = if largest {
+            ("min(", "max(", " asc", " DESC")
+        } else {
+            ("max(", "min(", " desc", " ASC")
+        };
+        if lower.contains(wrong_agg) && !lower.contains(right_agg) {
+            let at = lower.find(wrong_agg).unwrap_or(0);
+            out.replace_range(at..at + wrong_agg.len(), right_agg);
+        } else if let Some(at) = lower.find(wrong_order)
+            && !lower.contains(right_agg)
+        {
+            out.replace_range(at..at + wrong_order.len(), right_order);
+        }
+    }
+    if let Some(succeeded) = asks_success(question) {
+        let (wrong, right) = if succeeded {
+            ("success = false", "success = TRUE")
+        } else {
+            ("success = true", "success = FALSE")
+        };
+        if let Some(at) = find_ignoring_case(&out, wrong) {
+            out.replace_range(at..at + wrong.len(), right);
+        }
+    }
+    if asks_count(question) {
+        let lower = out.to_ascii_lowercase();
+        if let (Some(at), false) = (lower.find("sum("), lower.contains("count(")) {
+            let mut depth = 0usize;
+            let end = lower[at + 3..].char_indices().find_map(|(k, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 3 + k + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            });
+            if let Some(end) = end {
+                out.replace_range(at..end, "count(*)");
+            }
+        }
+        // A count asked of a query that lists the rows: count them.
+        let lower = out.to_ascii_lowercase();
+        let aggregates = [
+            "count(", "sum(", "avg(", "min(", "max(", "median(", "group by",
+        ];
+        if !aggregates.iter().any(|a| lower.contains(a)) && !lower.contains(" limit ") {
+            out = format!("SELECT count(*) FROM ({out})");
+        }
+    }
+    (out != sql).then_some(out)
 }
 
 /// How well a query does what the question's words ask for: one point for each cue the SQL
@@ -716,6 +1046,14 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         "past",
     ]);
     cue(!timed, false, uses(&["now()"]));
+    if let Some(succeeded) = asks_success(question) {
+        let (right, wrong) = if succeeded {
+            ("success = true", "success = false")
+        } else {
+            ("success = false", "success = true")
+        };
+        cue(true, uses(&[right]), uses(&[wrong]));
+    }
     cue(
         has(&["transfer", "transfers"]),
         uses(&[" transfers"]),
@@ -1071,13 +1409,13 @@ mod tests {
             None,
             Some(vec![json!({"x": 2})]),
         ];
-        assert_eq!(vote("which", &mut attempts, &results), Some(1));
+        assert_eq!(vote("which", &[], &mut attempts, &results), Some(1));
         assert_eq!(attempts[1].votes, 2);
         assert_eq!(attempts[3].votes, 2);
         let mut two = vec![attempt("a"), attempt("b")];
         let empty_only = vec![Some(vec![json!({"n": null})]), None];
-        assert_eq!(vote("which", &mut two, &empty_only), Some(0));
-        assert_eq!(vote("which", &mut two, &[None, None]), None);
+        assert_eq!(vote("which", &[], &mut two, &empty_only), Some(0));
+        assert_eq!(vote("which", &[], &mut two, &[None, None]), None);
     }
 
     /// A greedy candidate that has not run yet.
@@ -1127,10 +1465,181 @@ mod tests {
         assert_eq!(
             vote(
                 "What is the total of all transfers in HIB?",
+                &[],
                 &mut attempts,
                 &results
             ),
             Some(1)
+        );
+    }
+
+    fn people() -> Vec<String> {
+        ["alice", "bob", "carol"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn names_are_senders_or_recipients_as_the_words_say() {
+        let names = people();
+        let of = |q: &str| parties(q, &names);
+        assert_eq!(
+            of("How many transfers went from bob to alice?"),
+            vec![
+                ("bob".into(), Party::Sender),
+                ("alice".into(), Party::Recipient)
+            ]
+        );
+        assert_eq!(
+            of("How much did carol pay bob?"),
+            vec![
+                ("carol".into(), Party::Sender),
+                ("bob".into(), Party::Recipient)
+            ]
+        );
+        assert_eq!(
+            of("Total HIB that alice has received"),
+            vec![("alice".into(), Party::Recipient)]
+        );
+        assert_eq!(
+            of("What was the largest transfer bob made?"),
+            vec![("bob".into(), Party::Sender)]
+        );
+        assert_eq!(
+            of("Total HIB received by carol"),
+            vec![("carol".into(), Party::Recipient)]
+        );
+        assert_eq!(of("What is bob's balance?"), vec![]);
+        // Both parts for one name: no cue.
+        assert_eq!(of("Did alice send anything to alice?"), vec![]);
+    }
+
+    #[test]
+    fn repairs_follow_the_words_and_leave_agreeing_sql_alone() {
+        let names = people();
+        let from = |n: &str| party_clause("\"from\"", n);
+        let to = |n: &str| party_clause("\"to\"", n);
+        // Reversed parties are swapped.
+        let sql = format!(
+            "SELECT sum(amount_hib) FROM transfers WHERE {} AND {}",
+            to("carol"),
+            from("alice")
+        );
+        assert_eq!(
+            repair("How much HIB went from carol to alice?", &sql, &names),
+            Some(format!(
+                "SELECT sum(amount_hib) FROM transfers WHERE {} AND {}",
+                from("carol"),
+                to("alice")
+            ))
+        );
+        // A party the filter forgot is added.
+        let sql = format!("SELECT count(*) FROM transfers WHERE {}", to("bob"));
+        assert_eq!(
+            repair("How many transfers went from bob to alice?", &sql, &names),
+            Some(format!(
+                "SELECT count(*) FROM transfers WHERE {} AND {}",
+                from("bob"),
+                to("alice")
+            ))
+        );
+        // Success and failure.
+        assert_eq!(
+            repair(
+                "How many transactions succeeded?",
+                "SELECT count(*) FROM transactions WHERE success = FALSE",
+                &names
+            ),
+            Some("SELECT count(*) FROM transactions WHERE success = TRUE".into())
+        );
+        // A count, not an amount; "how many HIB" stays a sum.
+        assert_eq!(
+            repair(
+                "How many fee payments are recorded?",
+                "SELECT sum(amount_hib) AS fees FROM fees",
+                &names
+            ),
+            Some("SELECT count(*) AS fees FROM fees".into())
+        );
+        assert_eq!(
+            repair(
+                "How many HIB did alice send?",
+                &format!(
+                    "SELECT sum(amount_hib) FROM transfers WHERE {}",
+                    from("alice")
+                ),
+                &names
+            ),
+            None
+        );
+        // Someone the question never names is replaced by the one it does.
+        let sql = format!(
+            "SELECT sum(amount_hib) FROM transfers WHERE {} AND {}",
+            from("carol"),
+            to("alice")
+        );
+        assert_eq!(
+            repair("How much did carol pay bob?", &sql, &names),
+            Some(format!(
+                "SELECT sum(amount_hib) FROM transfers WHERE {} AND {}",
+                from("carol"),
+                to("bob")
+            ))
+        );
+        // Who sent, without names: the sender's column.
+        assert_eq!(
+            repair(
+                "Who has paid out the most HIB?",
+                "SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"to\" GROUP BY l.name ORDER BY sum(t.amount_hib) DESC LIMIT 1",
+                &names
+            ),
+            Some("SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY sum(t.amount_hib) DESC LIMIT 1".into())
+        );
+        // The smallest, not the largest.
+        assert_eq!(
+            repair(
+                "What was the smallest transfer?",
+                "SELECT amount_hib FROM transfers ORDER BY amount DESC LIMIT 1",
+                &names
+            ),
+            Some("SELECT amount_hib FROM transfers ORDER BY amount ASC LIMIT 1".into())
+        );
+        assert_eq!(
+            repair(
+                "What is the largest transfer?",
+                "SELECT min(amount_hib) FROM transfers",
+                &names
+            ),
+            Some("SELECT max(amount_hib) FROM transfers".into())
+        );
+        // A count of listed rows.
+        assert_eq!(
+            repair(
+                "How many addresses have a label?",
+                "SELECT name, address FROM labels",
+                &names
+            ),
+            Some("SELECT count(*) FROM (SELECT name, address FROM labels)".into())
+        );
+        // SQL that already follows the words is left alone.
+        let sql = format!(
+            "SELECT count(*) FROM transfers WHERE {} AND {}",
+            from("alice"),
+            to("carol")
+        );
+        assert_eq!(
+            repair("How many times did alice pay carol?", &sql, &names),
+            None
+        );
+        assert!(
+            party_fit("How many times did alice pay carol?", &sql, &names)
+                > party_fit(
+                    "How many times did alice pay carol?",
+                    &format!(
+                        "SELECT count(*) FROM transfers WHERE {} AND {}",
+                        to("alice"),
+                        from("carol")
+                    ),
+                    &names
+                )
         );
     }
 
