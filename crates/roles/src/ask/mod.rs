@@ -960,12 +960,18 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
                 out.replace_range(at..end, "count(*)");
             }
         }
-        // A count asked of a query that lists the rows: count them.
+        // A count asked of a query that lists rows: count them. A single column of one named
+        // account may already hold the number (its nonce counts its transactions).
         let lower = out.to_ascii_lowercase();
         let aggregates = [
             "count(", "sum(", "avg(", "min(", "max(", "median(", "group by",
         ];
-        if !aggregates.iter().any(|a| lower.contains(a)) && !lower.contains(" limit ") {
+        let listed = lower
+            .strip_prefix("select ")
+            .and_then(|rest| rest.split(" from ").next())
+            .is_some_and(|columns| columns.contains(','))
+            || !lower.contains(" name = '");
+        if listed && !aggregates.iter().any(|a| lower.contains(a)) && !lower.contains(" limit ") {
             out = format!("SELECT count(*) FROM ({out})");
         }
     }
