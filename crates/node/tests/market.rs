@@ -136,6 +136,29 @@ fn lease_a_provider_on_a_devnet_through_the_cli() {
         carol0 - bond - bid_deposit + paid - carol_fees
     );
 
+    // The client tops the lease up; the provider cannot.
+    fails_with(
+        &[
+            "lease", "top-up", "0", "0.5HIB", "--from", "carol", "--home", h,
+        ],
+        "only its client tops it up",
+    );
+    alice_fees += tx(&[
+        "--json", "lease", "top-up", "0", "0.5HIB", "--from", "alice", "--home", h,
+    ]);
+    let lease = ok_json(&["--json", "lease", "show", "0", "--home", h]);
+    assert_eq!(
+        amount(&lease["lease"]["paid"]) + amount(&lease["lease"]["escrow"]),
+        1_500_000_000,
+        "{lease}"
+    );
+    let shown = support::hibana(&["lease", "show", "0", "--home", h]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success() && text.contains("runs out at height"),
+        "{text}"
+    );
+
     wait_blocks(h, 2);
     alice_fees += tx(&[
         "--json", "lease", "close", "0", "--from", "alice", "--home", h,

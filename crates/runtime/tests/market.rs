@@ -10,7 +10,7 @@ use hibana_runtime::{
 use hibana_types::records::market::{ProviderAttributes, Resources};
 use hibana_types::{
     AcceptBid, Address, Amount, CloseLease, CloseOrder, CreateOrder, DeregisterProvider, Hash,
-    Message, PlaceBid, RegisterProvider, SecretKey, UpdateProvider, WithdrawLease,
+    Message, PlaceBid, RegisterProvider, SecretKey, TopUpLease, UpdateProvider, WithdrawLease,
 };
 use proptest::prelude::*;
 
@@ -431,13 +431,102 @@ fn a_lease_whose_escrow_runs_out_closes_overdrawn() {
         "active lease",
     );
     let p0 = w.balance(&addr(&p));
-    w.idle(20);
-    w.ok(&p, Message::WithdrawLease(WithdrawLease { lease: 0 }));
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    let due = l.due_at();
+    assert_eq!(due, l.started_at + 10);
+    assert_eq!(market::leases_due_at(&w.state, due).unwrap().len(), 1);
+    // Nobody settles: the chain closes it at the block its escrow runs out.
+    w.idle(due - w.height - 1);
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().status,
+        LeaseStatus::Active
+    );
+    w.idle(1);
     let l = market::lease(&w.state, 0).unwrap().unwrap();
     assert_eq!(l.status, LeaseStatus::Overdrawn);
+    assert_eq!(l.closed_at, Some(due));
     assert_eq!((l.paid, l.escrow), (Amount(10_000), Amount::ZERO));
-    assert_eq!(w.balance(&addr(&p)).0, p0.0 + 10_000 + BID_DEPOSIT.0 - FEE);
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + 10_000 + BID_DEPOSIT.0);
     assert_eq!(w.balance(&MARKET_ESCROW), MIN_PROVIDER_BOND);
+    assert!(market::leases_due_at(&w.state, due).unwrap().is_empty());
+    w.fails(
+        &p,
+        Message::WithdrawLease(WithdrawLease { lease: 0 }),
+        "closed already",
+    );
+    // With no lease left, the provider may leave.
+    w.ok(&p, Message::DeregisterProvider(DeregisterProvider {}));
+}
+
+#[test]
+fn a_lease_closes_at_the_end_of_its_term_and_a_top_up_keeps_it_running() {
+    let c = SecretKey::generate();
+    let p = SecretKey::generate();
+    let stranger = SecretKey::generate();
+    let mut w = World::new(&[&c, &p, &stranger], hib(100));
+    w.ok(&p, register(gpu_box()));
+    // 20 blocks' worth of escrow for a 100-block lease at 1,000 per block.
+    w.ok(&c, create(needs(), 20_000, w.height + 50));
+    w.ok(&p, bid(0, 1_000));
+    w.ok(
+        &c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&p),
+        }),
+    );
+    let start = market::lease(&w.state, 0).unwrap().unwrap().started_at;
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().due_at(),
+        start + 20
+    );
+    let top_up = |amount: u128| {
+        Message::TopUpLease(TopUpLease {
+            lease: 0,
+            amount: Amount(amount),
+        })
+    };
+    w.fails(&stranger, top_up(1_000), "only its client tops it up");
+    w.fails(&p, top_up(1_000), "only its client tops it up");
+    w.fails(&c, top_up(0), "more than 0");
+    w.fails(&c, top_up(hib(1_000).0), "insufficient funds");
+    w.idle(5);
+    // A top-up pays what is owed first, then adds to the escrow: 80 more blocks, to the end of
+    // the term.
+    let c0 = w.balance(&addr(&c));
+    let p0 = w.balance(&addr(&p));
+    w.ok(&c, top_up(100_000));
+    let at = w.height;
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(l.settled_at, at);
+    assert_eq!(l.paid, Amount(1_000 * u128::from(at - start)));
+    assert_eq!(l.escrow.0, 20_000 - l.paid.0 + 100_000);
+    assert_eq!(l.due_at(), l.ends_at);
+    assert_eq!(w.balance(&addr(&c)).0, c0.0 - 100_000 - FEE);
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + l.paid.0);
+    assert!(
+        market::leases_due_at(&w.state, start + 20)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        market::leases_due_at(&w.state, l.ends_at).unwrap(),
+        [0].into()
+    );
+    // Nobody settles: the chain closes it at the end of its term, paying the provider for
+    // every block and refunding the rest.
+    let ends = l.ends_at;
+    w.idle(ends - w.height);
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(l.status, LeaseStatus::Closed);
+    assert_eq!(l.paid, Amount(100_000));
+    assert_eq!(
+        w.balance(&addr(&c)).0,
+        c0.0 - 100_000 - FEE + (120_000 - 100_000)
+    );
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + 100_000 + BID_DEPOSIT.0);
+    assert_eq!(w.balance(&MARKET_ESCROW), MIN_PROVIDER_BOND);
+    w.fails(&c, top_up(1_000), "closed already");
 }
 
 #[test]
@@ -510,6 +599,11 @@ enum Action {
         by_provider: bool,
         lease: u64,
     },
+    /// Signed by the lease's client.
+    TopUp {
+        lease: u64,
+        amount: u64,
+    },
     Idle(u64),
 }
 
@@ -523,6 +617,7 @@ fn action(n: usize) -> impl Strategy<Value = Action> {
         3 => (0u64..8, 0..n).prop_map(|(order, provider)| Action::Accept { order, provider }),
         2 => (0u64..5).prop_map(|lease| Action::Withdraw { lease }),
         1 => (any::<bool>(), 0u64..5).prop_map(|(by_provider, lease)| Action::CloseLease { by_provider, lease }),
+        1 => (0u64..5, 0u64..200_000).prop_map(|(lease, amount)| Action::TopUp { lease, amount }),
         1 => (1u64..15).prop_map(Action::Idle),
     ]
 }
@@ -545,6 +640,8 @@ proptest! {
         // Every token moved into escrow and out of it, over the whole run.
         let mut deposited: u128 = w.balance(&MARKET_ESCROW).0;
         let mut paid_out: u128 = 0;
+        // What top-ups added to each lease's funding, beyond its order's deposit.
+        let mut topped: std::collections::BTreeMap<u64, u128> = Default::default();
         let index = |a: Address| keys.iter().position(|k| addr(k) == a).unwrap_or(0);
         for a in actions {
             // Actions name the k-th order or lease that exists, so that most of them land.
@@ -561,6 +658,7 @@ proptest! {
                 Action::Accept { order, provider } => Action::Accept { order: order % orders.max(1), provider },
                 Action::Withdraw { lease } => Action::Withdraw { lease: lease % leases.max(1) },
                 Action::CloseLease { by_provider, lease } => Action::CloseLease { by_provider, lease: lease % leases.max(1) },
+                Action::TopUp { lease, amount } => Action::TopUp { lease: lease % leases.max(1), amount },
                 other => other,
             };
             let message = match a {
@@ -592,11 +690,23 @@ proptest! {
                     });
                     Some((who, Message::CloseLease(CloseLease { lease })))
                 }
+                Action::TopUp { lease, amount } => {
+                    let owner = market::lease(&w.state, lease).unwrap().map_or(0, |l| index(l.owner));
+                    Some((owner, Message::TopUpLease(TopUpLease { lease, amount: Amount(u128::from(amount)) })))
+                }
                 Action::Idle(n) => { w.idle(n); None }
+            };
+            let funded = |w: &World, id: u64| market::lease(&w.state, id).unwrap().map_or(0, |l| l.paid.0 + l.escrow.0);
+            let topped_before = match a {
+                Action::TopUp { lease, .. } => Some((lease, funded(&w, lease))),
+                _ => None,
             };
             let escrow_before = w.balance(&MARKET_ESCROW).0;
             if let Some((who, m)) = message {
                 w.block(vec![(&keys[who], m)]);
+            }
+            if let Some((lease, before)) = topped_before {
+                *topped.entry(lease).or_insert(0) += funded(&w, lease).saturating_sub(before);
             }
             let escrow_after = w.balance(&MARKET_ESCROW).0;
             if escrow_after >= escrow_before {
@@ -624,7 +734,10 @@ proptest! {
                 if let Some(l) = market::lease(&w.state, id).unwrap()
                     && l.status == LeaseStatus::Active
                 {
-                    prop_assert!(l.paid.0 + l.escrow.0 <= market::order(&w.state, l.order).unwrap().unwrap().deposit.0);
+                    let deposit = market::order(&w.state, l.order).unwrap().unwrap().deposit.0;
+                    prop_assert!(l.paid.0 + l.escrow.0 <= deposit + topped.get(&id).copied().unwrap_or(0));
+                    // The chain closed every lease whose term or escrow ran out.
+                    prop_assert!(l.due_at() > w.height, "lease {} outlived its due height {}", id, l.due_at());
                     owed += l.escrow.0 + l.bid_deposit.0;
                 }
             }

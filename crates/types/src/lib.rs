@@ -54,8 +54,8 @@ pub use tx::{
     FinalizeDataset, JoinReviewers, Message, NeuronRole, OpenChannel, PlaceBid, RedeemVouchers,
     RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview, RevealWeights,
     SignedTransaction, SubmitContribution, SubmitEvidence, SubmitZkInference, SubnetParams,
-    TX_SIGN_DOMAIN, TopUpChannel, Transaction, Transfer, Unbond, Unjail, UpdateProvider,
-    VoteChallenge, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
+    TX_SIGN_DOMAIN, TopUpChannel, TopUpLease, Transaction, Transfer, Unbond, Unjail,
+    UpdateProvider, VoteChallenge, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

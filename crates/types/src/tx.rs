@@ -106,6 +106,8 @@ pub enum Message {
     CloseBounty(CloseBounty),
     /// Settle a bounty and publish its dataset's Merkle root (data).
     FinalizeDataset(FinalizeDataset),
+    /// Add to a lease's escrow, settling what is owed first (market).
+    TopUpLease(TopUpLease),
 }
 
 impl Message {
@@ -132,6 +134,7 @@ impl Message {
             | Message::WithdrawLease(_)
             | Message::PlaceBid(_)
             | Message::CloseLease(_)
+            | Message::TopUpLease(_)
             | Message::TopUpChannel(_)
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
@@ -231,6 +234,15 @@ pub struct AcceptBid {
 pub struct WithdrawLease {
     /// The lease id.
     pub lease: u64,
+}
+
+/// A lease's client adds to its escrow, so that it runs longer before it is overdrawn.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TopUpLease {
+    /// The lease id.
+    pub lease: u64,
+    /// Added to the escrow, from the client's balance.
+    pub amount: Amount,
 }
 
 /// Either side of a lease closes it.

@@ -10,7 +10,7 @@ use hibana_types::records::market::{
 };
 use hibana_types::{
     AcceptBid, Amount, CloseLease, CloseOrder, CreateOrder, Hash, Message, PlaceBid,
-    RegisterProvider, UpdateProvider, WithdrawLease,
+    RegisterProvider, TopUpLease, UpdateProvider, WithdrawLease,
 };
 
 use crate::{
@@ -221,6 +221,15 @@ pub(crate) enum LeaseCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
+    /// As the lease's client, add to its escrow so it runs longer (what is owed is paid first).
+    TopUp {
+        /// The lease id.
+        lease: u64,
+        /// Tokens to add, e.g. 0.5HIB.
+        amount: String,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
     /// Close a lease (either side): the provider is paid to now, the rest goes back.
     Close {
         /// The lease id.
@@ -317,6 +326,10 @@ fn print_lease(v: &LeaseView) {
             } else {
                 ""
             }
+        );
+        println!(
+            "  runs out at height {} (the chain closes it then; `hibana lease top-up` adds escrow)",
+            l.due_at()
         );
     }
 }
@@ -499,6 +512,11 @@ pub(crate) async fn lease(cmd: LeaseCommand, rpc: Option<&str>, json: bool) -> R
         }
         LeaseCommand::Withdraw { lease, tx } => {
             let message = Message::WithdrawLease(WithdrawLease { lease });
+            sign_and_send(rpc, message, &tx, json).await
+        }
+        LeaseCommand::TopUp { lease, amount, tx } => {
+            let amount: Amount = amount.parse().context("the amount")?;
+            let message = Message::TopUpLease(TopUpLease { lease, amount });
             sign_and_send(rpc, message, &tx, json).await
         }
         LeaseCommand::Close { lease, tx } => {

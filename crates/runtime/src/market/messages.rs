@@ -1,6 +1,6 @@
 //! Market messages: providers (`RegisterProvider`, `UpdateProvider`, `DeregisterProvider`),
 //! orders and bids (`CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`) and leases
-//! (`WithdrawLease`, `CloseLease`).
+//! (`WithdrawLease`, `TopUpLease`, `CloseLease`).
 //!
 //! Each message's stateful rules live in one function that reads what the message needs and
 //! returns it; `check_stateful` calls it and discards the result, `execute` calls it again on
@@ -17,7 +17,7 @@ use hibana_types::records::market::{
 };
 use hibana_types::{
     AcceptBid, Address, Amount, CloseLease, CloseOrder, CreateOrder, DeregisterProvider, Event,
-    Hash, PlaceBid, RegisterProvider, UpdateProvider, WithdrawLease,
+    Hash, PlaceBid, RegisterProvider, TopUpLease, UpdateProvider, WithdrawLease,
 };
 
 use super::state::*;
@@ -708,6 +708,7 @@ impl MessageHandler for AcceptBid {
             closed_at: None,
         };
         put_lease(state, &lease);
+        file_lease_due(state, &lease)?;
         // The winner's bid is no longer open: it is now a lease.
         let mut p = registered(state, &self.provider)?;
         p.open_bids = p.open_bids.saturating_sub(1);
@@ -822,6 +823,83 @@ impl MessageHandler for CloseLease {
     ) -> Result<(), ExecError> {
         let l = close_lease_rules(self, state, ctx)?;
         settle(state, l, ctx.block.height, true, events)?;
+        Ok(())
+    }
+}
+
+fn top_up_rules<S: StateRead + ?Sized>(
+    m: &TopUpLease,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<Lease, ExecError> {
+    let l = active_lease(state, m.lease)?;
+    if l.owner != ctx.sender {
+        return Err(invalid(format!(
+            "lease {} belongs to {}, not to {}: only its client tops it up",
+            m.lease, l.owner, ctx.sender
+        )));
+    }
+    let height = ctx.block.height;
+    let (_, ran_out) = l.owed_at(height);
+    if ran_out || height >= l.ends_at {
+        return Err(invalid(format!(
+            "lease {} ran out at height {} and closes; open a new order instead",
+            m.lease,
+            l.due_at()
+        )));
+    }
+    bank::require_balance(state, &ctx.sender, m.amount)?;
+    Ok(l)
+}
+
+impl MessageHandler for TopUpLease {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        if self.amount.0 == 0 {
+            return Err(bad("a top-up adds more than 0"));
+        }
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        top_up_rules(self, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let l = top_up_rules(self, state, ctx)?;
+        // What is owed so far is paid at the old escrow, as Akash settles on a deposit.
+        settle(state, l, ctx.block.height, false, events)?;
+        let mut l = active_lease(state, self.lease)?;
+        unfile_lease_due(state, l.id, l.due_at())?;
+        lock(state, &ctx.sender, self.amount)?;
+        l.escrow = l
+            .escrow
+            .checked_add(self.amount)
+            .ok_or(TxError::Overflow("lease escrow"))?;
+        put_lease(state, &l);
+        file_lease_due(state, &l)?;
+        events.push(Event::new(
+            "market.lease_topped_up",
+            [
+                ("lease", l.id.to_string()),
+                ("owner", l.owner.to_string()),
+                ("amount", self.amount.0.to_string()),
+                ("escrow", l.escrow.0.to_string()),
+                ("due_at", l.due_at().to_string()),
+            ],
+        ));
         Ok(())
     }
 }

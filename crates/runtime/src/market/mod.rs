@@ -1,14 +1,16 @@
 //! Market: the compute market (after Akash). Providers register what they offer with a stake
 //! bond, clients post orders with a deposit, providers that match bid, the client accepts one
 //! and the order becomes a lease that pays the provider per block from escrow, settled lazily
-//! (on withdraw or close).
+//! (on withdraw, top-up or close), and closed by the chain at the end of its term or of its
+//! escrow.
 //!
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
-//! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `CloseLease`. Every
+//! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
+//! `CloseLease`. Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
-//! ends by expiring the unmatched orders indexed under its height.
+//! ends by expiring the unmatched orders and closing the leases indexed under its height.
 
 mod messages;
 pub mod query;
@@ -20,8 +22,8 @@ pub use hibana_types::records::market::{
 };
 pub use messages::mismatch;
 pub use state::{
-    bids, escrow_balance, expiring_at, lease, open_order_ids, order, owner_lease_ids, provider,
-    provider_addresses, provider_lease_ids,
+    bids, escrow_balance, expiring_at, lease, leases_due_at, open_order_ids, order,
+    owner_lease_ids, provider, provider_addresses, provider_lease_ids,
 };
 
 use hibana_types::Event;

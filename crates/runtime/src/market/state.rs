@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use hibana_types::records::market::{
     Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, Order, OrderStatus,
-    Provider, SET_BUCKETS, bids_key, expiry_key, lease_key, open_orders_key, order_key,
-    owner_leases_key, provider_key, provider_leases_key, providers_key,
+    Provider, SET_BUCKETS, bids_key, expiry_key, lease_due_key, lease_key, open_orders_key,
+    order_key, owner_leases_key, provider_key, provider_leases_key, providers_key,
 };
 use hibana_types::{Address, Amount, Event};
 
@@ -97,6 +97,39 @@ pub fn bids<S: StateRead + ?Sized>(state: &S, order: u64) -> Result<Vec<Bid>, St
 /// The orders that expire at the end of block `height`.
 pub fn expiring_at<S: StateRead + ?Sized>(state: &S, height: u64) -> Result<Vec<u64>, StateError> {
     Ok(get_typed(state, &expiry_key(height))?.unwrap_or_default())
+}
+
+/// The active leases that run out at the end of block `height` ([`Lease::due_at`]).
+pub fn leases_due_at<S: StateRead + ?Sized>(
+    state: &S,
+    height: u64,
+) -> Result<BTreeSet<u64>, StateError> {
+    Ok(get_typed(state, &lease_due_key(height))?.unwrap_or_default())
+}
+
+/// Files an active lease under the height it runs out at.
+pub(crate) fn file_lease_due<S: StateWrite + ?Sized>(
+    state: &mut S,
+    lease: &Lease,
+) -> Result<(), StateError> {
+    let due = lease.due_at();
+    let mut set = leases_due_at(state, due)?;
+    set.insert(lease.id);
+    put_set(state, lease_due_key(due), &set);
+    Ok(())
+}
+
+/// Takes a lease out of the file of the height it was due at.
+pub(crate) fn unfile_lease_due<S: StateWrite + ?Sized>(
+    state: &mut S,
+    id: u64,
+    due: u64,
+) -> Result<(), StateError> {
+    let mut set = leases_due_at(state, due)?;
+    if set.remove(&id) {
+        put_set(state, lease_due_key(due), &set);
+    }
+    Ok(())
 }
 
 /// Reads a lease.
@@ -238,6 +271,7 @@ pub(crate) fn settle<S: StateWrite + ?Sized>(
     close: bool,
     events: &mut Vec<Event>,
 ) -> Result<Amount, ExecError> {
+    let due = lease.due_at();
     let (pay, overdrawn) = lease.owed_at(height);
     release(state, &lease.provider, pay)?;
     lease.escrow = lease
@@ -263,6 +297,7 @@ pub(crate) fn settle<S: StateWrite + ?Sized>(
             LeaseStatus::Closed
         };
         lease.closed_at = Some(height);
+        unfile_lease_due(state, lease.id, due)?;
         let mut of_owner = owner_lease_ids(state, &lease.owner)?;
         of_owner.remove(&lease.id);
         put_set(state, owner_leases_key(&lease.owner), &of_owner);
@@ -303,13 +338,25 @@ pub(crate) fn settle<S: StateWrite + ?Sized>(
     Ok(pay)
 }
 
-/// Expires the unmatched orders whose expiry height is `height`, releasing every deposit.
-/// Only the orders indexed under this height are read.
+/// Expires the unmatched orders whose expiry height is `height`, releasing every deposit, and
+/// closes the leases that run out at `height` (term over or escrow spent), paying the provider
+/// and refunding the client, so that nobody has to settle them. Only the orders and leases
+/// indexed under this height are read.
 pub(crate) fn end_block<S: StateWrite + ?Sized>(
     state: &mut S,
     height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
+    let leases_due = leases_due_at(state, height)?;
+    if !leases_due.is_empty() {
+        state.delete(lease_due_key(height));
+        for id in leases_due {
+            let Some(l) = lease(state, id)? else { continue };
+            if l.status == LeaseStatus::Active && l.due_at() <= height {
+                settle(state, l, height, false, events)?;
+            }
+        }
+    }
     let due = expiring_at(state, height)?;
     if due.is_empty() {
         return Ok(());

@@ -202,6 +202,19 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// The height at which the lease runs out unless topped up: the end of its term, or the
+    /// first height [`Lease::owed_at`] finds its escrow spent if that comes first.
+    pub fn due_at(&self) -> u64 {
+        match (self.price_per_block.0 > 0).then(|| self.escrow.0.div_ceil(self.price_per_block.0)) {
+            Some(blocks) => {
+                let blocks = u64::try_from(blocks).unwrap_or(u64::MAX);
+                self.settled_at.saturating_add(blocks).min(self.ends_at)
+            }
+            // Free: only the term ends it.
+            None => self.ends_at,
+        }
+    }
+
     /// What settling at `height` pays the provider (price × blocks since `settled_at`, capped
     /// at `ends_at` and by the escrow left), and whether the escrow runs out before `ends_at`.
     pub fn owed_at(&self, height: u64) -> (Amount, bool) {
@@ -260,6 +273,12 @@ pub fn bids_key(order: u64) -> Vec<u8> {
 /// State key of the orders that expire at the end of a block (`Vec<u64>`).
 pub fn expiry_key(height: u64) -> Vec<u8> {
     [b"market/expiry/".as_slice(), &height.to_be_bytes()].concat()
+}
+
+/// State key of the active leases that run out at the end of a block, their term over or
+/// their escrow spent (`BTreeSet<u64>`).
+pub fn lease_due_key(height: u64) -> Vec<u8> {
+    [b"market/lease_due/".as_slice(), &height.to_be_bytes()].concat()
 }
 
 /// State key of a lease.
