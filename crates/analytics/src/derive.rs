@@ -183,7 +183,8 @@ fn event_rows(
                 cell::u64_of(at("order")),
                 cell::u64_of(at("lease")),
                 cell::amount_of(
-                    at("paid")
+                    at("amount")
+                        .or(at("paid"))
                         .or(at("escrow"))
                         .or(at("deposit"))
                         .or(at("refund"))
