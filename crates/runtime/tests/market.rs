@@ -409,22 +409,28 @@ fn lease_pays_per_block_lazily_and_closes_refunding_the_rest() {
     w.ok(&q, Message::DeregisterProvider(DeregisterProvider {}));
 }
 
+/// Provider `p` registers, client `c` orders 100 blocks with `deposit`, `p` bids 1,000 per
+/// block and `c` accepts: lease 0.
+fn lease_at_1000_per_block(w: &mut World, c: &SecretKey, p: &SecretKey, deposit: u128) {
+    w.ok(p, register(gpu_box()));
+    w.ok(c, create(needs(), deposit, w.height + 50));
+    w.ok(p, bid(0, 1_000));
+    w.ok(
+        c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(p),
+        }),
+    );
+}
+
 #[test]
 fn a_lease_whose_escrow_runs_out_closes_overdrawn() {
     let c = SecretKey::generate();
     let p = SecretKey::generate();
     let mut w = World::new(&[&c, &p], hib(100));
-    w.ok(&p, register(gpu_box()));
     // 10 blocks' worth of escrow for a 100-block lease.
-    w.ok(&c, create(needs(), 10_000, 500));
-    w.ok(&p, bid(0, 1_000));
-    w.ok(
-        &c,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(&p),
-        }),
-    );
+    lease_at_1000_per_block(&mut w, &c, &p, 10_000);
     w.fails(
         &p,
         Message::DeregisterProvider(DeregisterProvider {}),
@@ -464,17 +470,8 @@ fn a_lease_closes_at_the_end_of_its_term_and_a_top_up_keeps_it_running() {
     let p = SecretKey::generate();
     let stranger = SecretKey::generate();
     let mut w = World::new(&[&c, &p, &stranger], hib(100));
-    w.ok(&p, register(gpu_box()));
-    // 20 blocks' worth of escrow for a 100-block lease at 1,000 per block.
-    w.ok(&c, create(needs(), 20_000, w.height + 50));
-    w.ok(&p, bid(0, 1_000));
-    w.ok(
-        &c,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(&p),
-        }),
-    );
+    // 20 blocks' worth of escrow for a 100-block lease.
+    lease_at_1000_per_block(&mut w, &c, &p, 20_000);
     let start = market::lease(&w.state, 0).unwrap().unwrap().started_at;
     assert_eq!(
         market::lease(&w.state, 0).unwrap().unwrap().due_at(),
