@@ -70,7 +70,7 @@ use std::sync::Arc;
 
 use hibana_types::{
     Address, Amount, Event, Hash, Message, PublicKey, Receipt, Signature, SignedTransaction,
-    TxOutcome, encode,
+    TX_SIGN_DOMAIN, TxOutcome,
 };
 use rand::{SeedableRng, rngs::StdRng};
 use rayon::prelude::*;
@@ -432,10 +432,24 @@ pub fn check_stateless(
     chain_id: &str,
     params: &Params,
 ) -> Result<CheckedTx, Rejection> {
-    let format = check_format(tx, chain_id, params)?;
-    tx.verify_signature()
+    let (message, encoded) = encodings(tx);
+    let format = check_format(tx, &encoded, chain_id, params)?;
+    tx.tx
+        .signer
+        .verify(&message, &tx.signature)
         .map_err(|e| Rejection::BadSignature(e.to_string()))?;
     check_messages(tx.clone(), format)
+}
+
+/// A transaction's signed bytes and its encoding, from one encoding of its body: the signed
+/// bytes are the domain then the body, the encoding is the body then the signature.
+fn encodings(tx: &SignedTransaction) -> (Vec<u8>, Vec<u8>) {
+    let message = tx.tx.sign_bytes();
+    let body = message.get(TX_SIGN_DOMAIN.len()..).unwrap_or_default();
+    let mut encoded = Vec::with_capacity(body.len() + tx.signature.0.len());
+    encoded.extend_from_slice(body);
+    encoded.extend_from_slice(&tx.signature.0);
+    (message, encoded)
 }
 
 /// What the format check learnt about a transaction's encoding.
@@ -448,6 +462,7 @@ struct Format {
 /// The cheap checks: chain id, message count and size. No signature, no message checks.
 fn check_format(
     tx: &SignedTransaction,
+    encoded: &[u8],
     chain_id: &str,
     params: &Params,
 ) -> Result<Format, Rejection> {
@@ -469,8 +484,7 @@ fn check_format(
             params.max_messages_per_tx
         )));
     }
-    let bytes = encode(tx);
-    let size = bytes.len();
+    let size = encoded.len();
     if size > params.max_tx_bytes as usize {
         return Err(Rejection::Malformed(format!(
             "{size} bytes exceed the limit of {}",
@@ -478,7 +492,7 @@ fn check_format(
         )));
     }
     Ok(Format {
-        hash: Hash::digest(&bytes),
+        hash: Hash::digest(encoded),
         size,
     })
 }
@@ -575,12 +589,14 @@ fn check_unsigned(
 ) -> (Vec<Result<CheckedTx, Rejection>>, Vec<Option<SignatureJob>>) {
     txs.into_par_iter()
         .map(|tx| {
+            let (message, encoded) = encodings(&tx);
             let job = SignatureJob {
                 signer: tx.tx.signer,
                 signature: tx.signature,
-                message: tx.tx.sign_bytes(),
+                message,
             };
-            match check_format(&tx, chain_id, params).and_then(|f| check_messages(tx, f)) {
+            match check_format(&tx, &encoded, chain_id, params).and_then(|f| check_messages(tx, f))
+            {
                 Ok(checked) => (Ok(checked), Some(job)),
                 Err(rejection) => (Err(rejection), None),
             }
@@ -706,7 +722,8 @@ pub fn admit<S: StateRead + ?Sized>(
     params: &Params,
     next_height: u64,
 ) -> Result<Result<(CheckedTx, u64), Rejection>, StateError> {
-    let format = match check_format(tx, chain_id, params) {
+    let (message, encoded) = encodings(tx);
+    let format = match check_format(tx, &encoded, chain_id, params) {
         Ok(f) => f,
         Err(rejection) => return Ok(Err(rejection)),
     };
@@ -714,7 +731,7 @@ pub fn admit<S: StateRead + ?Sized>(
         Ok(nonce) => nonce,
         Err(rejection) => return Ok(Err(rejection)),
     };
-    if let Err(e) = tx.verify_signature() {
+    if let Err(e) = tx.tx.signer.verify(&message, &tx.signature) {
         return Ok(Err(Rejection::BadSignature(e.to_string())));
     }
     let checked = match check_messages(tx.clone(), format) {

@@ -122,6 +122,23 @@ fn small_order_keys_and_commitments_get_the_same_verdicts() {
     }
 }
 
+#[test]
+fn a_checked_transaction_keeps_the_hash_and_size_of_its_encoding() {
+    // The checks derive the encoding from the signed bytes instead of encoding twice.
+    let params = Params::default();
+    for seed in 0..8u64 {
+        let tx = make(seed, &Damage::None);
+        let encoded = hibana_types::encode(&tx);
+        let single = check_stateless(&tx, CHAIN, &params).unwrap();
+        assert_eq!((single.hash(), single.size()), (tx.hash(), encoded.len()));
+        let batch = check_stateless_batch(vec![tx.clone()], CHAIN, &params)
+            .pop()
+            .unwrap()
+            .unwrap();
+        assert_eq!((batch.hash(), batch.size()), (tx.hash(), encoded.len()));
+    }
+}
+
 /// How a generated transaction's signature is damaged, if at all.
 #[derive(Debug, Clone)]
 enum Damage {
