@@ -898,7 +898,7 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // With no name to place, a question about who sent reads the sender, and one about who
     // received the recipient.
-    let sending = has(SENDING) || has(&["paid out"]);
+    let sending = has(SENDING);
     let receiving = has(RECEIVING);
     if named.is_empty() && sending != receiving {
         let (want, other) = if sending {
