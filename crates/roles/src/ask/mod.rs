@@ -667,6 +667,16 @@ enum Party {
     Recipient,
 }
 
+impl Party {
+    /// The transfers column this party is read from, and the other one.
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Party::Sender => ("\"from\"", "\"to\""),
+            Party::Recipient => ("\"to\"", "\"from\""),
+        }
+    }
+}
+
 /// Verbs whose subject sends (`alice sent`, `bob paid`) and whose object receives (`paid bob`).
 const SENDING: &[&str] = &[
     "sent",
@@ -831,10 +841,7 @@ fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
     parties(question, names)
         .iter()
         .map(|(name, party)| {
-            let (want, other) = match party {
-                Party::Sender => ("\"from\"", "\"to\""),
-                Party::Recipient => ("\"to\"", "\"from\""),
-            };
+            let (want, other) = party.columns();
             i32::from(find_ignoring_case(sql, &party_clause(want, name)).is_some())
                 - i32::from(find_ignoring_case(sql, &party_clause(other, name)).is_some())
         })
@@ -862,10 +869,7 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     let named = parties(question, names);
     let mentioned = |name: &str| q.contains(&format!(" {name} "));
     for (name, party) in &named {
-        let (want, other) = match party {
-            Party::Sender => ("\"from\"", "\"to\""),
-            Party::Recipient => ("\"to\"", "\"from\""),
-        };
+        let (want, other) = party.columns();
         let wanted = party_clause(want, name);
         if find_ignoring_case(&out, &wanted).is_some() {
             continue;
