@@ -50,12 +50,13 @@ pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
     AcceptBid, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease, CloseOrder,
-    CommitReview, CommitWeights, CreateBounty, CreateOrder, CreateSubnet, DeregisterProvider,
-    FinalizeDataset, JoinReviewers, Message, NeuronRole, OpenChannel, PlaceBid, RedeemVouchers,
-    RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview, RevealWeights,
-    SignedTransaction, SubmitContribution, SubmitEvidence, SubmitZkInference, SubnetParams,
-    TX_SIGN_DOMAIN, TopUpChannel, TopUpLease, Transaction, Transfer, Unbond, Unjail,
-    UpdateProvider, VoteChallenge, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
+    CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
+    DeregisterProvider, DisputeStep, FinalizeDataset, JoinReviewers, Message, NeuronRole,
+    OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
+    RegisterZkModel, RevealReview, RevealWeights, SignedTransaction, SubmitContribution,
+    SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,
+    TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
+    WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

@@ -108,6 +108,12 @@ pub enum Message {
     FinalizeDataset(FinalizeDataset),
     /// Add to a lease's escrow, settling what is owed first (market).
     TopUpLease(TopUpLease),
+    /// Give a lease's provider a training job (market).
+    SubmitJob(SubmitJob),
+    /// Commit the state hashes of a training job's next steps (market).
+    CommitSteps(CommitSteps),
+    /// Show one committed training step wrong by re-running it on chain (market).
+    DisputeStep(DisputeStep),
 }
 
 impl Message {
@@ -135,6 +141,9 @@ impl Message {
             | Message::PlaceBid(_)
             | Message::CloseLease(_)
             | Message::TopUpLease(_)
+            | Message::SubmitJob(_)
+            | Message::CommitSteps(_)
+            | Message::DisputeStep(_)
             | Message::TopUpChannel(_)
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
@@ -243,6 +252,55 @@ pub struct TopUpLease {
     pub lease: u64,
     /// Added to the escrow, from the client's balance.
     pub amount: Amount,
+}
+
+/// A lease's client gives its provider a training job.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SubmitJob {
+    /// The lease id.
+    pub lease: u64,
+    /// What to train.
+    pub spec: crate::records::market::TrainingSpec,
+}
+
+/// A job's provider commits the state hash after each of its next steps: one checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitSteps {
+    /// The job id.
+    pub job: u64,
+    /// The hash after each step, in order, starting with the first uncommitted step; exactly
+    /// one checkpoint's worth (fewer only for the last).
+    pub hashes: Vec<Hash>,
+}
+
+/// One row of a training dataset with the proof that it is row `index` under the job's
+/// dataset root.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ProvenRow {
+    /// Its index in the dataset.
+    pub index: u64,
+    /// Its class.
+    pub label: u32,
+    /// Its features, fixed-point (65,536 is 1.0).
+    pub features: Vec<i32>,
+    /// Merkle proof of its leaf under the dataset root.
+    pub proof: Vec<crate::MerkleStep>,
+}
+
+/// Anyone shows that the provider's hash after `step` is wrong: the message carries the
+/// parameters before the step (they must hash to the provider's own hash of step `step - 1`)
+/// and the step's batch rows with their proofs; the chain re-runs that one step. Locks
+/// [`DISPUTE_DEPOSIT`](crate::records::market::DISPUTE_DEPOSIT) from the sender.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DisputeStep {
+    /// The job id.
+    pub job: u64,
+    /// The disputed step (1 is the first).
+    pub step: u64,
+    /// The parameters before the step, fixed-point.
+    pub params: Vec<i32>,
+    /// The step's batch, in batch order.
+    pub rows: Vec<ProvenRow>,
 }
 
 /// Either side of a lease closes it.

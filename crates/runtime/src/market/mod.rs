@@ -6,20 +6,23 @@
 //!
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
-//! `CloseLease`. Every
+//! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
+//! `DisputeStep`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
 //! ends by expiring the unmatched orders and closing the leases indexed under its height.
 
+mod jobs;
 mod messages;
 pub mod query;
 pub mod state;
 
 pub use hibana_types::records::market::{
-    BID_DEPOSIT, Bid, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS, MIN_PROVIDER_BOND,
-    Order, OrderStatus, Provider, ProviderAttributes, Resources,
+    BID_DEPOSIT, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
+    MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
 };
+pub use jobs::{checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
 pub use messages::mismatch;
 pub use state::{
     bids, escrow_balance, expiring_at, lease, leases_due_at, open_order_ids, order,
@@ -45,6 +48,7 @@ impl Component for Market {
         block: &BlockContext,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        state::end_block(state, block.height, events)
+        state::end_block(state, block.height, events)?;
+        jobs::end_block(state, block.height, events)
     }
 }

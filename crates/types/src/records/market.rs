@@ -296,6 +296,216 @@ pub fn provider_leases_key(provider: &Address) -> Vec<u8> {
     [b"market/leases_of_provider/".as_slice(), &provider.0].concat()
 }
 
+/// Most input features a training job's rows carry.
+pub const MAX_TRAIN_FEATURES: u32 = 64;
+/// Most neurons in one hidden layer of a training job's model.
+pub const MAX_TRAIN_HIDDEN: u32 = 128;
+/// Most hidden layers of a training job's model (0 is logistic regression).
+pub const MAX_TRAIN_HIDDEN_LAYERS: usize = 2;
+/// Most classes a training job's model tells apart.
+pub const MAX_TRAIN_CLASSES: u32 = 16;
+/// Most parameters of a training job's model: a dispute carries them all.
+pub const MAX_TRAIN_PARAMS: u64 = 16_384;
+/// Most rows in one training step: a dispute carries them all, with their proofs.
+pub const MAX_TRAIN_BATCH: u32 = 64;
+/// Most steps of one training job: its step hashes stay in state until it settles.
+pub const MAX_TRAIN_STEPS: u64 = 100_000;
+/// Most rows of a training job's dataset.
+pub const MAX_TRAIN_ROWS: u64 = 1 << 24;
+/// Most steps between two checkpoints (one `CommitSteps` message each).
+pub const MAX_CHECKPOINT_EVERY: u32 = 1_024;
+/// Blocks after a job's last commit during which its steps can be disputed.
+pub const DISPUTE_WINDOW_BLOCKS: u64 = 1_000;
+/// What a challenger locks to dispute a step; the provider takes it if the step was right.
+pub const DISPUTE_DEPOSIT: Amount = Amount(BASE_UNITS_PER_HIB);
+/// What a provider loses from its bond when a dispute shows one of its steps wrong.
+pub const DISPUTE_SLASH: Amount = MIN_PROVIDER_BOND;
+
+/// A training job: which data, which model, how to train it. Every number is exact (the
+/// learning rate is fixed-point with 16 fractional bits), so every machine computes the same
+/// parameters, bit for bit, and the chain can re-run any one step.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TrainingSpec {
+    /// Merkle root of the dataset's rows (each leaf binds a row to its index).
+    pub dataset_root: Hash,
+    /// Rows in the dataset.
+    pub rows: u64,
+    /// Input features per row.
+    pub features: u32,
+    /// Neurons per hidden layer (ReLU); empty for logistic regression.
+    pub hidden: Vec<u32>,
+    /// Classes (softmax outputs).
+    pub classes: u32,
+    /// Learning rate, fixed-point: 65,536 is 1.0.
+    pub learning_rate: u32,
+    /// Rows per step, drawn from the dataset by the seed.
+    pub batch: u32,
+    /// Steps to train.
+    pub steps: u64,
+    /// Seed of the initial parameters and of the batches.
+    pub seed: u64,
+    /// Steps per checkpoint: the provider commits their hashes together.
+    pub checkpoint_every: u32,
+}
+
+impl TrainingSpec {
+    /// The width of every layer, inputs first and classes last.
+    pub fn widths(&self) -> Vec<u32> {
+        let mut w = Vec::with_capacity(self.hidden.len() + 2);
+        w.push(self.features);
+        w.extend(&self.hidden);
+        w.push(self.classes);
+        w
+    }
+
+    /// The number of parameters (weights and biases of every layer), saturating.
+    pub fn param_count(&self) -> u64 {
+        self.widths().windows(2).fold(0u64, |n, w| {
+            let (i, o) = (u64::from(w[0]), u64::from(w[1]));
+            n.saturating_add(i.saturating_mul(o).saturating_add(o))
+        })
+    }
+
+    /// The checkpoints a job commits: one per `checkpoint_every` steps, the last maybe shorter.
+    pub fn checkpoints(&self) -> u64 {
+        self.steps.div_ceil(u64::from(self.checkpoint_every.max(1)))
+    }
+
+    /// Why the spec is out of the chain's limits, if it is.
+    pub fn check(&self) -> Result<(), String> {
+        let within = |what: &str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err(format!("{what} is {v}: it must be between {lo} and {hi}"))
+            } else {
+                Ok(())
+            }
+        };
+        within(
+            "the feature count",
+            self.features.into(),
+            1,
+            MAX_TRAIN_FEATURES.into(),
+        )?;
+        within(
+            "the class count",
+            self.classes.into(),
+            2,
+            MAX_TRAIN_CLASSES.into(),
+        )?;
+        if self.hidden.len() > MAX_TRAIN_HIDDEN_LAYERS {
+            return Err(format!(
+                "{} hidden layers: at most {MAX_TRAIN_HIDDEN_LAYERS}",
+                self.hidden.len()
+            ));
+        }
+        for &h in &self.hidden {
+            within(
+                "a hidden layer's width",
+                h.into(),
+                1,
+                MAX_TRAIN_HIDDEN.into(),
+            )?;
+        }
+        within(
+            "the parameter count",
+            self.param_count(),
+            1,
+            MAX_TRAIN_PARAMS,
+        )?;
+        within("the batch", self.batch.into(), 1, MAX_TRAIN_BATCH.into())?;
+        within("the step count", self.steps, 1, MAX_TRAIN_STEPS)?;
+        within("the row count", self.rows, 1, MAX_TRAIN_ROWS)?;
+        within("the learning rate", self.learning_rate.into(), 1, 1 << 20)?;
+        within(
+            "the checkpoint interval",
+            self.checkpoint_every.into(),
+            1,
+            MAX_CHECKPOINT_EVERY.into(),
+        )?;
+        Ok(())
+    }
+}
+
+/// Where a training job stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// The provider is committing its steps.
+    Running,
+    /// Every step is committed; disputes are open until `Job::dispute_until`.
+    Done,
+    /// A dispute showed one of the provider's steps wrong: it was slashed, the lease closed.
+    Refuted,
+    /// The dispute window passed: the result stands and the step hashes are pruned.
+    Settled,
+}
+
+/// A training job on a lease, as the chain keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Job {
+    /// Job id.
+    pub id: u64,
+    /// The lease it runs on.
+    pub lease: u64,
+    /// The lease's client, who submitted it.
+    pub client: Address,
+    /// The lease's provider, who trains.
+    pub provider: Address,
+    /// What to train.
+    pub spec: TrainingSpec,
+    /// Height it was submitted at.
+    pub submitted_at: u64,
+    /// Steps whose state hashes are committed.
+    pub committed_steps: u64,
+    /// Hash of the state after the last committed step: the trained model's, once done.
+    pub last_hash: Hash,
+    /// Height of the last commit.
+    pub last_commit_at: u64,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// The step a dispute showed wrong.
+    pub refuted_step: Option<u64>,
+}
+
+impl Job {
+    /// The last height at which a step can be disputed (while running: the window after the
+    /// latest commit).
+    pub fn dispute_until(&self) -> u64 {
+        self.last_commit_at.saturating_add(DISPUTE_WINDOW_BLOCKS)
+    }
+}
+
+/// Key of the next job id.
+pub const NEXT_JOB_KEY: &[u8] = b"market/next_job";
+
+/// Key of a job.
+pub fn job_key(id: u64) -> Vec<u8> {
+    [b"market/job/".as_slice(), &id.to_be_bytes()].concat()
+}
+
+/// Key of the job running on a lease.
+pub fn lease_job_key(lease: u64) -> Vec<u8> {
+    [b"market/job_of_lease/".as_slice(), &lease.to_be_bytes()].concat()
+}
+
+/// Key of one checkpoint's step hashes (checkpoint `index` covers steps
+/// `index * checkpoint_every + 1 ..`).
+pub fn job_steps_key(job: u64, index: u64) -> Vec<u8> {
+    [
+        b"market/job_steps/".as_slice(),
+        &job.to_be_bytes(),
+        &index.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Key of the jobs whose dispute window ends at a height (they settle then).
+pub fn job_due_key(height: u64) -> Vec<u8> {
+    [b"market/job_due/".as_slice(), &height.to_be_bytes()].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,349 @@
+//! Training jobs on leases through transactions: an honest job commits every step, survives a
+//! dispute (the challenger's deposit goes to the provider) and settles, pruning its hashes; a
+//! provider that cheats at one step loses the dispute on that step, its bond slashed and the
+//! client refunded; bad input is refused with a reason and moves no balance.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hibana_runtime::market::{
+    self, JobStatus, LeaseStatus, MARKET_ESCROW, MIN_PROVIDER_BOND, TrainingSpec,
+};
+use hibana_train::{Dataset, Row, Trainer, batch_indices, init_params, quantise};
+use hibana_types::records::market::{
+    DISPUTE_DEPOSIT, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS, ProviderAttributes, Resources,
+};
+use hibana_types::{
+    AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Hash, Message, PlaceBid,
+    RegisterProvider, SecretKey, SubmitJob,
+};
+
+mod common;
+
+use common::World;
+
+fn addr(k: &SecretKey) -> Address {
+    k.public_key().address()
+}
+
+fn hib(n: u128) -> Amount {
+    Amount(n * 1_000_000_000)
+}
+
+/// 120 rows of two noisy classes split by x > y.
+fn dataset() -> Dataset {
+    let rows = (0..120u32)
+        .map(|i| {
+            let x = f64::from(i % 11) / 10.0 - 0.5;
+            let y = f64::from((i * 7) % 13) / 12.0 - 0.5;
+            Row {
+                label: u32::from(x > y),
+                features: vec![quantise(x).unwrap(), quantise(y).unwrap(), 1 << 14],
+            }
+        })
+        .collect();
+    Dataset::from_rows(rows).unwrap()
+}
+
+fn spec(data: &Dataset) -> TrainingSpec {
+    TrainingSpec {
+        dataset_root: data.root(),
+        rows: data.len() as u64,
+        features: 3,
+        hidden: vec![6],
+        classes: 2,
+        learning_rate: 1 << 15,
+        batch: 8,
+        steps: 25,
+        seed: 11,
+        checkpoint_every: 10,
+    }
+}
+
+/// Client `c` leases provider `p`'s machine for 200 blocks at 1,000 per block: lease 0.
+fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
+    w.ok(
+        p,
+        Message::RegisterProvider(RegisterProvider {
+            attributes: ProviderAttributes {
+                cores: 2,
+                memory_mib: 4_096,
+                gpu_model: String::new(),
+                gpu_count: 0,
+                region: "eu".into(),
+                models: vec![],
+            },
+            price_per_block: Amount(1_000),
+            price_per_token: Amount(1),
+            endpoint: "http://127.0.0.1:9".into(),
+            bond: MIN_PROVIDER_BOND,
+        }),
+    );
+    w.ok(
+        c,
+        Message::CreateOrder(CreateOrder {
+            resources: Resources {
+                min_cores: 1,
+                ..Default::default()
+            },
+            duration_blocks: 200,
+            max_price_per_block: Amount(1_000),
+            deposit: Amount(200_000),
+            expires_at: w.height + 20,
+        }),
+    );
+    w.ok(
+        p,
+        Message::PlaceBid(PlaceBid {
+            order: 0,
+            price_per_block: Amount(1_000),
+        }),
+    );
+    w.ok(
+        c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(p),
+        }),
+    );
+}
+
+/// Every state of a run: `states[s]` is the parameters after step `s`. `cheat` adds 1 to the
+/// first parameter after that step, as a provider that skimps would diverge.
+fn run(spec: &TrainingSpec, data: &Dataset, cheat: Option<u64>) -> Vec<Vec<i32>> {
+    let mut t = Trainer::new(spec).unwrap();
+    let mut states = vec![t.params().to_vec()];
+    for s in 1..=spec.steps {
+        t.next_step(data).unwrap();
+        let mut p = t.params().to_vec();
+        if cheat == Some(s) {
+            p[0] += 1;
+            let h = hibana_train::state_hash(s, &p);
+            t = Trainer::resume(spec, s, p.clone(), &h).unwrap();
+        }
+        states.push(p);
+    }
+    states
+}
+
+fn hashes(states: &[Vec<i32>]) -> Vec<Hash> {
+    states
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(s, p)| hibana_train::state_hash(s as u64, p))
+        .collect()
+}
+
+fn commit_all(w: &mut World, p: &SecretKey, job: u64, hashes: &[Hash], every: usize) {
+    for chunk in hashes.chunks(every) {
+        w.ok(
+            p,
+            Message::CommitSteps(CommitSteps {
+                job,
+                hashes: chunk.to_vec(),
+            }),
+        );
+    }
+}
+
+fn dispute(data: &Dataset, spec: &TrainingSpec, states: &[Vec<i32>], step: u64) -> Message {
+    Message::DisputeStep(DisputeStep {
+        job: 0,
+        step,
+        params: states[step as usize - 1].clone(),
+        rows: batch_indices(spec, step)
+            .iter()
+            .map(|&i| data.proven_row(i).unwrap())
+            .collect(),
+    })
+}
+
+#[test]
+fn an_honest_job_survives_a_dispute_and_settles_pruning_its_hashes() {
+    let (c, p, v) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&c, &p, &v], hib(100));
+    lease(&mut w, &c, &p);
+    let data = dataset();
+    let spec = spec(&data);
+    w.ok(
+        &c,
+        Message::SubmitJob(SubmitJob {
+            lease: 0,
+            spec: spec.clone(),
+        }),
+    );
+    let states = run(&spec, &data, None);
+    commit_all(&mut w, &p, 0, &hashes(&states), 10);
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Done);
+    assert_eq!(job.committed_steps, 25);
+    assert_eq!(job.last_hash, hibana_train::state_hash(25, &states[25]));
+    assert_eq!(market::checkpoint_hashes(&w.state, 0, 2).unwrap().len(), 5);
+
+    // A wrong dispute costs the challenger its deposit, paid to the provider.
+    let (v0, p0) = (w.balance(&addr(&v)), w.balance(&addr(&p)));
+    w.ok(&v, dispute(&data, &spec, &states, 13));
+    assert_eq!(
+        w.balance(&addr(&v)).0,
+        v0.0 - DISPUTE_DEPOSIT.0 - common::FEE
+    );
+    assert_eq!(w.balance(&addr(&p)).0, p0.0 + DISPUTE_DEPOSIT.0);
+    assert_eq!(
+        market::job(&w.state, 0).unwrap().unwrap().status,
+        JobStatus::Done
+    );
+
+    // The window closes: the result stands and the hashes go.
+    let until = job.dispute_until();
+    assert_eq!(until, job.last_commit_at + DISPUTE_WINDOW_BLOCKS);
+    w.idle(until - w.height);
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Settled);
+    assert!(
+        market::checkpoint_hashes(&w.state, 0, 0)
+            .unwrap()
+            .is_empty()
+    );
+    w.fails(&v, dispute(&data, &spec, &states, 2), "settled");
+}
+
+#[test]
+fn a_provider_that_cheats_at_one_step_loses_the_dispute_on_that_step() {
+    let (c, p, v) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&c, &p, &v], hib(100));
+    lease(&mut w, &c, &p);
+    let data = dataset();
+    let spec = spec(&data);
+    w.ok(
+        &c,
+        Message::SubmitJob(SubmitJob {
+            lease: 0,
+            spec: spec.clone(),
+        }),
+    );
+    let cheat = run(&spec, &data, Some(14));
+    commit_all(&mut w, &p, 0, &hashes(&cheat), 10);
+    w.idle(5);
+
+    // The challenger re-runs honestly; the first hash that differs is step 14's.
+    let honest = run(&spec, &data, None);
+    let first = hashes(&honest)
+        .iter()
+        .zip(hashes(&cheat))
+        .position(|(a, b)| *a != b)
+        .unwrap() as u64
+        + 1;
+    assert_eq!(first, 14);
+    // A later step cannot be disputed from the honest state: the parameters must be the
+    // provider's own.
+    w.fails(
+        &v,
+        dispute(&data, &spec, &honest, 16),
+        "dispute the first step",
+    );
+
+    let before = w.balances();
+    let bal = |a: &SecretKey| before.iter().find(|(x, _)| *x == addr(a)).unwrap().1;
+    let lease0 = market::lease(&w.state, 0).unwrap().unwrap();
+    let escrow0 = lease0.escrow.0;
+    w.ok(&v, dispute(&data, &spec, &honest, first));
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Refuted);
+    assert_eq!(job.refuted_step, Some(14));
+    let l = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(l.status, LeaseStatus::Closed);
+    // Nothing more was paid for the lease: the escrow went back to the client.
+    assert_eq!(l.paid, lease0.paid);
+    let provider = market::provider(&w.state, &addr(&p)).unwrap().unwrap();
+    assert_eq!(provider.bond.0, MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0);
+    // The client gets the escrow and what the lease paid back; the challenger the rest.
+    assert_eq!(w.balance(&addr(&c)).0, bal(&c).0 + escrow0 + l.paid.0);
+    assert_eq!(
+        w.balance(&addr(&v)).0,
+        bal(&v).0 - common::FEE + DISPUTE_SLASH.0 - l.paid.0
+    );
+    assert!(
+        market::checkpoint_hashes(&w.state, 0, 1)
+            .unwrap()
+            .is_empty()
+    );
+    // What the market holds is the provider's bond and its bid deposit, now returned.
+    assert_eq!(w.balance(&MARKET_ESCROW), provider.bond);
+    w.fails(&v, dispute(&data, &spec, &honest, first), "refuted already");
+}
+
+#[test]
+fn bad_job_messages_are_refused_with_a_reason() {
+    let (c, p, v) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&c, &p, &v], hib(100));
+    lease(&mut w, &c, &p);
+    let data = dataset();
+    let spec = spec(&data);
+    let submit = |spec: TrainingSpec| Message::SubmitJob(SubmitJob { lease: 0, spec });
+    w.fails(&v, submit(spec.clone()), "only its client submits jobs");
+    w.fails(
+        &c,
+        submit(TrainingSpec {
+            hidden: vec![500],
+            ..spec.clone()
+        }),
+        "hidden layer",
+    );
+    w.fails(
+        &c,
+        Message::SubmitJob(SubmitJob {
+            lease: 9,
+            spec: spec.clone(),
+        }),
+        "does not exist",
+    );
+    w.ok(&c, submit(spec.clone()));
+    w.fails(&c, submit(spec.clone()), "running job 0");
+
+    let states = run(&spec, &data, None);
+    let hs = hashes(&states);
+    let commit = |hashes: &[Hash]| {
+        Message::CommitSteps(CommitSteps {
+            job: 0,
+            hashes: hashes.to_vec(),
+        })
+    };
+    w.fails(&v, commit(&hs[..10]), "trained by");
+    w.fails(&p, commit(&hs[..9]), "10 step hashes at a time");
+    w.fails(&p, commit(&[]), "1 to 1024");
+    w.ok(&p, commit(&hs[..10]));
+
+    w.fails(&v, dispute(&data, &spec, &states, 11), "not among them");
+    w.fails(&p, dispute(&data, &spec, &states, 4), "its own job");
+    let mut wrong = dispute(&data, &spec, &states, 4);
+    if let Message::DisputeStep(d) = &mut wrong {
+        d.rows[2].label ^= 1;
+    }
+    w.fails(&v, wrong, "is not in dataset");
+    let mut short = dispute(&data, &spec, &states, 4);
+    if let Message::DisputeStep(d) = &mut short {
+        d.params.pop();
+    }
+    w.fails(&v, short, "parameters");
+    let mut first = dispute(&data, &spec, &states, 1);
+    if let Message::DisputeStep(d) = &mut first {
+        d.params[0] += 1;
+    }
+    w.fails(&v, first, "dispute the first step");
+    // The initial parameters are agreed without any commitment: the spec names them.
+    assert_eq!(
+        hibana_train::state_hash(0, &init_params(&spec)),
+        hibana_train::state_hash(0, &states[0])
+    );
+}
