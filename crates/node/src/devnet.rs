@@ -25,6 +25,7 @@ use crate::{
     cli::common::NodeFlags,
     home::{Home, NodeConfig, data_dir},
     keys,
+    market_provider::send as send_step,
     output::{program, shell_arg},
     run::{GatewaySettings, ZkServing, models_dir, run_node, start_gateway, start_provider},
 };
@@ -140,7 +141,7 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                 if let Err(e) = ai.router.connect_chain(&url) {
                     tracing::warn!(error = %e, "the gateway cannot read the chain's subnets");
                 }
-                if let Err(e) = ai.provider_handle.payments().connect_chain(&url) {
+                if let Err(e) = crate::market_provider::connect(&ai.provider_handle, &url) {
                     tracing::warn!(error = %e, "the provider cannot read the chain");
                 }
                 if let Err(e) = setup_payments(&banner.dir, ai, &url).await {
@@ -494,27 +495,6 @@ fn dev_key(home: &Path, name: &str) -> Result<hibana_types::SecretKey> {
     crate::cli::common::signing_key(name, &source)
 }
 
-/// Sends `messages` as one transaction of `key` and waits for its success; `what` names the
-/// step in the error.
-async fn send_step(
-    client: &hibana_rpc::RpcClient,
-    key: &hibana_types::SecretKey,
-    messages: Vec<hibana_types::Message>,
-    what: &str,
-) -> Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let receipt = client
-        .send(key, messages, None)
-        .await
-        .with_context(|| what.to_string())?;
-    if !receipt.is_success() {
-        bail!("{what}: {:?}", receipt.outcome);
-    }
-    Ok(())
-}
-
 /// Makes the network live: creates the demo subnets (alice owns them), registers the provider
 /// as their miner and the devnet's scoring validator (its own key, funded and bonded by
 /// alice's tokens so that its weights count) as their validator, and opens alice's demo data
@@ -697,7 +677,7 @@ const DEVNET_PRICE_PER_TOKEN: Amount = Amount(1_000);
 /// current URL, opens alice's channel to the operator for the demo key, and lets the gateway
 /// open its channel to the provider. Each step is skipped when the chain already has it.
 async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
-    use hibana_types::{Message, OpenChannel, RegisterProvider, Transfer, UpdateProvider};
+    use hibana_types::{Message, OpenChannel, Transfer};
     let client = hibana_rpc::RpcClient::new(url)?;
     let alice = dev_key(home, "alice")?;
     // The first block carries the genesis accounts' first transactions.
@@ -736,50 +716,18 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
         .map(|list| {
             list.iter()
                 .filter_map(|m| m["hash"].as_str()?.parse().ok())
-                .take(hibana_types::records::market::MAX_MODELS)
                 .collect()
         })
         .unwrap_or_default();
-    let attributes = hibana_types::records::market::ProviderAttributes {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        memory_mib: 1024,
-        gpu_model: String::new(),
-        gpu_count: 0,
-        region: "local".into(),
-        models,
-    };
-    match client.market_provider(provider).await? {
-        None => {
-            send_step(
-                &client,
-                &ai.provider_key,
-                vec![Message::RegisterProvider(RegisterProvider {
-                    attributes,
-                    price_per_block: Amount(1_000),
-                    price_per_token: DEVNET_PRICE_PER_TOKEN,
-                    endpoint: ai.provider.clone(),
-                    bond: hibana_types::records::market::MIN_PROVIDER_BOND,
-                })],
-                "registering the provider",
-            )
-            .await?;
-        }
-        Some(p) if p.endpoint != ai.provider || p.attributes != attributes => {
-            send_step(
-                &client,
-                &ai.provider_key,
-                vec![Message::UpdateProvider(UpdateProvider {
-                    attributes,
-                    price_per_block: p.price_per_block,
-                    price_per_token: DEVNET_PRICE_PER_TOKEN,
-                    endpoint: ai.provider.clone(),
-                })],
-                "updating the provider's endpoint",
-            )
-            .await?;
-        }
-        Some(_) => {}
-    }
+    crate::market_provider::register(
+        &client,
+        &ai.provider_key,
+        &ai.provider,
+        crate::market_provider::this_machine("local", models),
+        Amount(1_000),
+        DEVNET_PRICE_PER_TOKEN,
+    )
+    .await?;
     let signer = hibana_roles::keys::voucher_signer(&ai.api_key).public_key();
     let alice_address = alice.public_key().address();
     let view = client.channels(alice_address, Some(operator)).await?;

@@ -17,6 +17,7 @@ mod dashboard;
 mod devnet;
 mod home;
 mod keys;
+mod market_provider;
 mod output;
 mod run;
 

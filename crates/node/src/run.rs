@@ -257,7 +257,11 @@ pub(crate) async fn start_provider(
         Ok(Provider::load(&config, key)?.with_zk(service))
     })
     .await??;
-    let provider = Arc::new(provider.with_vouchers(home.join("vouchers.json")));
+    let provider = Arc::new(
+        provider
+            .with_vouchers(home.join("vouchers.json"))
+            .with_jobs(home.join("jobs")),
+    );
     let (addr, _task) = hibana_roles::provider::serve(provider.clone(), addr).await?;
     hibana_roles::provider::payments::redeem_in_background(
         provider.clone(),

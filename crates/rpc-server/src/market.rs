@@ -8,7 +8,7 @@ use hibana_types::Address;
 use hibana_types::records::market::{Order, Provider};
 use jsonrpsee::core::{RpcResult, async_trait};
 
-use hibana_rpc::market::{LeaseView, MarketApiServer, OrderView};
+use hibana_rpc::market::{JobView, LeaseView, MarketApiServer, OrderView};
 
 use crate::errors::node_error;
 
@@ -78,5 +78,23 @@ impl MarketApiServer for MarketHandler {
         Ok(market::lease(&snapshot, id)
             .map_err(node_error)?
             .map(|l| view(l, height)))
+    }
+
+    async fn market_job(&self, id: u64) -> RpcResult<Option<JobView>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        Ok(market::job(&snapshot, id)
+            .map_err(node_error)?
+            .map(|job| JobView { height, job }))
+    }
+
+    async fn market_lease_job(&self, lease: u64) -> RpcResult<Option<u64>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::job_of_lease(&snapshot, lease).map_err(node_error)
+    }
+
+    async fn market_job_steps(&self, id: u64, index: u64) -> RpcResult<Vec<hibana_types::Hash>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::checkpoint_hashes(&snapshot, id, index).map_err(node_error)
     }
 }

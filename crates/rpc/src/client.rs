@@ -262,6 +262,34 @@ impl RpcClient {
         self.inner.market_lease(id).await.map_err(|e| self.map(e))
     }
 
+    /// A training job by id.
+    pub async fn market_job(&self, id: u64) -> Result<Option<crate::JobView>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_job(id).await.map_err(|e| self.map(e))
+    }
+
+    /// The training job that runs (or ran last) on a lease.
+    pub async fn market_lease_job(&self, lease: u64) -> Result<Option<u64>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_lease_job(lease)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The committed step hashes of one checkpoint of a job.
+    pub async fn market_job_steps(
+        &self,
+        id: u64,
+        index: u64,
+    ) -> Result<Vec<hibana_types::Hash>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_job_steps(id, index)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// A payment channel by id, with the height it was read at.
     pub async fn channel(
         &self,

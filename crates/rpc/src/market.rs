@@ -1,7 +1,8 @@
-//! JSON-RPC methods of the compute market: providers, orders with their bids, and leases.
+//! JSON-RPC methods of the compute market: providers, orders with their bids, leases, and the
+//! training jobs on them with their committed step hashes.
 
-use hibana_types::records::market::{Bid, Lease, Order, Provider};
-use hibana_types::{Address, Amount};
+use hibana_types::records::market::{Bid, Job, Lease, Order, Provider};
+use hibana_types::{Address, Amount, Hash};
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
@@ -31,6 +32,15 @@ pub struct LeaseView {
     pub overdrawn: bool,
 }
 
+/// A training job as of a height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Height the view was read at.
+    pub height: u64,
+    /// The job.
+    pub job: Job,
+}
+
 /// The compute market's JSON-RPC API.
 #[cfg_attr(feature = "server", rpc(server, client))]
 #[cfg_attr(not(feature = "server"), rpc(client))]
@@ -58,4 +68,17 @@ pub trait MarketApi {
     /// A lease by id (closed ones too).
     #[method(name = "market_lease")]
     async fn market_lease(&self, id: u64) -> RpcResult<Option<LeaseView>>;
+
+    /// A training job by id.
+    #[method(name = "market_job")]
+    async fn market_job(&self, id: u64) -> RpcResult<Option<JobView>>;
+
+    /// The id of the training job that runs (or ran last) on a lease.
+    #[method(name = "market_lease_job")]
+    async fn market_lease_job(&self, lease: u64) -> RpcResult<Option<u64>>;
+
+    /// The provider's committed hash after each step of one checkpoint of a job (checkpoint
+    /// `index` covers steps `index × checkpoint_every + 1 …`); empty once pruned.
+    #[method(name = "market_job_steps")]
+    async fn market_job_steps(&self, id: u64, index: u64) -> RpcResult<Vec<Hash>>;
 }

@@ -321,6 +321,122 @@ fn node_label(node: &NodeProto, index: usize) -> String {
     }
 }
 
+/// One dense layer to write: weights `[n_out][n_in]` row by row, and biases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseLayer {
+    /// Weights, `n_out` rows of `n_in`.
+    pub weights: Vec<f32>,
+    /// Biases, `n_out`.
+    pub biases: Vec<f32>,
+    /// Inputs.
+    pub n_in: usize,
+    /// Outputs.
+    pub n_out: usize,
+}
+
+/// A dense classifier as an ONNX model that [`import`] reads: one `Gemm` per layer (weights
+/// `W{i}` as `[out, in]` with `transB = 1`, bias `B{i}`), `Relu` between layers and `Softmax`
+/// on the last, from input `input` (`[batch, n_in]`) to output `probabilities`.
+pub fn dense_classifier(name: &str, layers: &[DenseLayer]) -> Vec<u8> {
+    use proto::{
+        Dimension, FLOAT, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto,
+        TensorTypeProto, TypeProto, ValueInfoProto,
+    };
+    let value = |name: &str, width: usize| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: vec![
+                        Dimension {
+                            dim_value: None,
+                            dim_param: Some("batch".into()),
+                        },
+                        Dimension {
+                            dim_value: Some(width as i64),
+                            dim_param: None,
+                        },
+                    ],
+                }),
+            }),
+        }),
+    };
+    let tensor = |name: String, dims: Vec<i64>, values: &[f32]| TensorProto {
+        dims,
+        data_type: FLOAT,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        name,
+        ..Default::default()
+    };
+    let node = |op: &str, name: String, inputs: Vec<String>, output: String, attribute| NodeProto {
+        input: inputs,
+        output: vec![output],
+        name,
+        op_type: op.into(),
+        attribute,
+        domain: String::new(),
+    };
+    let int = |name: &str, i: i64| AttributeProto {
+        name: name.into(),
+        i,
+        r#type: 2,
+        ..Default::default()
+    };
+    let mut initializer = Vec::new();
+    let mut nodes = Vec::new();
+    let mut current = "input".to_string();
+    for (i, l) in layers.iter().enumerate() {
+        initializer.push(tensor(
+            format!("W{i}"),
+            vec![l.n_out as i64, l.n_in as i64],
+            &l.weights,
+        ));
+        initializer.push(tensor(format!("B{i}"), vec![l.n_out as i64], &l.biases));
+        let out = format!("dense{i}");
+        nodes.push(node(
+            "Gemm",
+            format!("gemm{i}"),
+            vec![current.clone(), format!("W{i}"), format!("B{i}")],
+            out.clone(),
+            vec![int("transB", 1)],
+        ));
+        current = out;
+        if i + 1 < layers.len() {
+            let relu = format!("relu{i}");
+            nodes.push(node("Relu", relu.clone(), vec![current], relu.clone(), vec![]));
+            current = relu;
+        }
+    }
+    nodes.push(node(
+        "Softmax",
+        "softmax".into(),
+        vec![current],
+        "probabilities".into(),
+        vec![int("axis", 1)],
+    ));
+    let (n_in, n_out) = (
+        layers.first().map_or(0, |l| l.n_in),
+        layers.last().map_or(0, |l| l.n_out),
+    );
+    ModelProto {
+        ir_version: 8,
+        producer_name: "hibana".into(),
+        graph: Some(GraphProto {
+            node: nodes,
+            name: name.into(),
+            initializer,
+            input: vec![value("input", n_in)],
+            output: vec![value("probabilities", n_out)],
+        }),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+    }
+    .encode_to_vec()
+}
+
 /// Parses ONNX bytes and lowers the graph to a [`FloatModel`].
 pub fn import(bytes: &[u8]) -> Result<FloatModel, ZkError> {
     let model = proto::ModelProto::decode(bytes)
@@ -981,5 +1097,36 @@ impl Window {
                 (iy < self.h && ix < self.w).then_some((ky, kx, iy, ix))
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_dense_classifier_reads_back_and_computes_its_layers() {
+        let layers = [
+            DenseLayer {
+                weights: vec![1.0, -1.0, 0.5, 2.0],
+                biases: vec![0.0, -1.0],
+                n_in: 2,
+                n_out: 2,
+            },
+            DenseLayer {
+                weights: vec![1.0, 0.0, -1.0, 3.0, 0.25, 0.5],
+                biases: vec![0.5, 0.0, -0.5],
+                n_in: 2,
+                n_out: 3,
+            },
+        ];
+        let model = import(&dense_classifier("t", &layers)).expect("reads back");
+        let out = model.eval(&[1.0, 2.0]).expect("evaluates");
+        // Hidden: relu(1 - 2) = 0, relu(0.5 + 4 - 1) = 3.5; logits before softmax.
+        let want = [0.5, 10.5, 1.25];
+        assert_eq!(out.len(), 3);
+        for (o, w) in out.iter().zip(want) {
+            assert!((o - w).abs() < 1e-5, "{out:?}");
+        }
     }
 }

@@ -7,6 +7,7 @@ mod challenge;
 mod channel;
 pub(crate) mod common;
 mod data;
+mod job;
 mod market;
 mod models;
 mod network;
@@ -116,6 +117,10 @@ pub(crate) enum Command {
     /// Leases of the compute market: list, show, withdraw, close.
     #[command(subcommand)]
     Lease(market::LeaseCommand),
+    /// Training jobs on a lease: submit (and upload the data), status, fetch the model, verify
+    /// every step by re-training, dispute a wrong step.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Payment channels: open, top up, status, close, redeem vouchers, sign one.
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
@@ -188,6 +193,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Validator(cmd) => block_on(subnet::validator(cmd, rpc)),
         Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
+        Command::Job(cmd) => block_on(job::job(cmd, rpc, json)),
         Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
         Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
         Command::Data(cmd) => block_on(data::data(cmd, rpc, json)),

@@ -48,9 +48,24 @@ pub(crate) struct ProviderArgs {
     #[arg(long, default_value_t = 8)]
     capacity: usize,
     /// JSON-RPC URL of a node: check the vouchers gateways pay with (`POST /v1/vouchers`)
-    /// against their channels, and redeem them there.
+    /// against their channels, and redeem them there; train the jobs of this provider's leases
+    /// and commit their steps there.
     #[arg(long, env = "HIBANA_PROVIDER_CHAIN")]
     chain: Option<String>,
+    /// Take part in the compute market: register (or update) this provider on the chain with
+    /// its endpoint, then bid --price-per-block on every open order it can serve. Its account
+    /// must hold the 10 HIB bond.
+    #[arg(long, requires = "chain")]
+    market: bool,
+    /// The price this provider bids per block of a lease, e.g. 0.001HIB.
+    #[arg(long, default_value = "0.001HIB")]
+    price_per_block: String,
+    /// The region this provider declares.
+    #[arg(long, default_value = "local")]
+    region: String,
+    /// The URL clients reach this provider at (default: the address it listens on).
+    #[arg(long)]
+    public_url: Option<String>,
 }
 
 /// The ZK models a provider proves inferences of (`POST /v1/zk/infer`).
@@ -166,16 +181,34 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<ExitCod
     )
     .await?;
     if let Some(chain) = &args.chain {
-        provider
-            .payments()
-            .connect_chain(chain)
-            .map_err(|e| anyhow::anyhow!("--chain {chain}: {e}"))?;
+        crate::market_provider::connect(&provider, chain)
+            .map_err(|e| anyhow::anyhow!("--chain {chain}: {e:#}"))?;
     }
     let key = provider_key(&home)?;
+    if args.market
+        && let Some(chain) = &args.chain
+    {
+        let client = hibana_rpc::RpcClient::new(chain)?;
+        let endpoint = args.public_url.clone().unwrap_or_else(|| url.clone());
+        let per_block: Amount = args.price_per_block.parse()?;
+        let attributes = crate::market_provider::this_machine(&args.region, Vec::new());
+        tokio::spawn(crate::market_provider::join_and_bid(
+            client,
+            key.clone(),
+            endpoint,
+            attributes,
+            (per_block, price),
+            Duration::from_secs(2),
+        ));
+    }
     if json {
         println!(
             "{}",
-            serde_json::json!({"provider": url, "public_key": key.public_key()})
+            serde_json::json!({
+                "provider": url,
+                "public_key": key.public_key(),
+                "address": key.public_key().address(),
+            })
         );
     } else {
         println!(

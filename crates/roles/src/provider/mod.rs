@@ -1,15 +1,18 @@
 //! The provider role: serves models over an OpenAI-shaped HTTP API and returns, with every
 //! result, a receipt signed by the provider's key that binds the model, the exact request and
 //! response bytes, the token counts and the price. With [`Provider::with_zk`] it also proves
-//! inferences of compiled ZK models at `POST /v1/zk/infer` (see [`crate::zk`]).
+//! inferences of compiled ZK models at `POST /v1/zk/infer` (see [`crate::zk`]); connected to a
+//! chain, it trains the jobs its leases' clients submit (see [`jobs`]).
 //!
 //! One module per concern, each using only those listed before it: `state` (the [`Provider`],
 //! its models and capacity), `receipts` (signing), then one module per endpoint family: `text`
 //! (chat and completions), `embed` (embeddings), `proving` (ZK inference) and `auditing`
-//! (Solidity audits); this file wires them to the HTTP routes and reports health.
+//! (Solidity audits), `jobs` (training jobs leased through the market); this file wires them
+//! to the HTTP routes and reports health.
 
 mod auditing;
 mod embed;
+pub mod jobs;
 pub mod payments;
 mod proving;
 mod receipts;
@@ -24,7 +27,7 @@ use std::{
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, State},
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use serde_json::json;
 
@@ -58,6 +61,12 @@ pub fn router(provider: Arc<Provider>) -> Router {
         .route("/v1/zk/infer", post(zk_infer))
         .route("/v1/audit", post(audit_contract))
         .route("/v1/vouchers", post(payments::take_voucher))
+        .route(
+            "/v1/jobs/{id}/data",
+            put(jobs::upload_data).layer(DefaultBodyLimit::max(jobs::MAX_DATASET_UPLOAD)),
+        )
+        .route("/v1/jobs/{id}", get(jobs::status))
+        .route("/v1/jobs/{id}/params", get(jobs::params))
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

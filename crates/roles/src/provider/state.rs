@@ -71,6 +71,8 @@ pub struct Provider {
     pub(super) active: AtomicUsize,
     /// The vouchers gateways paid it with.
     pub(super) payments: super::payments::Payments,
+    /// The training jobs it runs.
+    pub(super) jobs: super::jobs::Jobs,
 }
 
 /// The state the provider's HTTP handlers share.
@@ -118,6 +120,7 @@ impl Provider {
             )),
             active: AtomicUsize::new(0),
             payments: super::payments::Payments::open(config.models_dir.join("vouchers.json")),
+            jobs: super::jobs::Jobs::open(config.models_dir.join("jobs")),
         })
     }
 
@@ -130,6 +133,17 @@ impl Provider {
     /// The vouchers it holds, and the chain it checks and redeems them on.
     pub fn payments(&self) -> &super::payments::Payments {
         &self.payments
+    }
+
+    /// Keeps its training jobs' data and checkpoints under `dir` (default: beside the models).
+    pub fn with_jobs(mut self, dir: std::path::PathBuf) -> Provider {
+        self.jobs = super::jobs::Jobs::open(dir);
+        self
+    }
+
+    /// The training jobs it runs, and the chain it commits them on.
+    pub fn jobs(&self) -> &super::jobs::Jobs {
+        &self.jobs
     }
 
     /// Also serves proved inference of these ZK models at `POST /v1/zk/infer`.

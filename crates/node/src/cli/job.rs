@@ -1,0 +1,537 @@
+//! Training jobs on the command line: `job submit` (the job on chain, then the dataset uploaded
+//! to the lease's provider), `job status` (with `--wait`, a progress bar until every step is
+//! committed), `job fetch` (the trained parameters, checked against the chain's hash, written
+//! as JSON and ONNX), `job verify` (re-train locally and compare every committed step hash) and
+//! `job dispute` (re-train, find the first step whose hash differs, and have the chain re-run
+//! it).
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use hibana_rpc::RpcClient;
+use hibana_train::{Dataset, Trainer, TrainingSpec};
+use hibana_types::records::market::{Job, JobStatus};
+use hibana_types::{DisputeStep, Hash, Message, SubmitJob};
+use serde_json::json;
+
+use crate::{
+    cli::common::{NodeHome, TxFlags, client, sign_and_submit, signing_key, Sent},
+    output::{print_json, print_receipt},
+};
+
+/// `hibana job …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobCommand {
+    /// Submit a training job on one of your leases and upload its dataset to the provider.
+    Submit(SubmitArgs),
+    /// Show a job as the chain and its provider see it.
+    Status {
+        /// The job id.
+        job: u64,
+        /// Wait, with a progress bar, until every step is committed (or the job is refuted).
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Download the trained model from the provider, check it against the chain's hash, and
+    /// write it as JSON and ONNX (for `hibana zk compile`).
+    Fetch {
+        /// The job id.
+        job: u64,
+        /// Folder to write model.json, model.onnx (and calibration.json with --data).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// The job's dataset: also write calibration data for `hibana zk compile` and report
+        /// the model's accuracy on it.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Re-train the job locally and compare every committed step hash with the provider's.
+    Verify {
+        /// The job id.
+        job: u64,
+        /// The job's dataset (JSON lines).
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Re-train the job locally and, at the first step whose committed hash is wrong, have the
+    /// chain re-run that step (locks a 1 HIB deposit, lost if the step was right).
+    Dispute {
+        /// The job id.
+        job: u64,
+        /// The job's dataset (JSON lines).
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+}
+
+/// What `job submit` trains.
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    /// The lease to run it on (yours).
+    #[arg(long)]
+    lease: u64,
+    /// The dataset: JSON lines {"features": [numbers], "label": class}.
+    #[arg(long)]
+    data: PathBuf,
+    /// Hidden layer widths, comma-separated (none: logistic regression).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Vec<u32>,
+    /// Classes (default: one more than the largest label, at least 2).
+    #[arg(long)]
+    classes: Option<u32>,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.5)]
+    learning_rate: f64,
+    /// Rows per step.
+    #[arg(long, default_value_t = 32)]
+    batch: u32,
+    /// Steps to train.
+    #[arg(long, default_value_t = 300)]
+    steps: u64,
+    /// Seed of the initial parameters and of the batches.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Steps per checkpoint (one on-chain commitment each).
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: u32,
+    #[command(flatten)]
+    tx: TxFlags,
+}
+
+/// `hibana job …`.
+pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    match cmd {
+        JobCommand::Submit(a) => submit(a, rpc, json).await,
+        JobCommand::Status {
+            job,
+            wait,
+            timeout,
+            node,
+        } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let j = if wait {
+                wait_for(&client, job, Duration::from_secs(timeout), json).await?
+            } else {
+                chain_job(&client, job).await?
+            };
+            let progress = provider_progress(&client, &j).await.ok();
+            if json {
+                print_json(&json!({"job": j, "provider": progress}))?;
+            } else {
+                print_job(&j);
+                if let Some(p) = progress {
+                    println!(
+                        "  provider: {} ({} of {} steps trained)",
+                        p["state"].as_str().unwrap_or("?"),
+                        p["trained"],
+                        p["steps"]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobCommand::Fetch {
+            job,
+            out,
+            data,
+            node,
+        } => fetch(&client(rpc, node.home.as_deref())?, job, &out, data, json).await,
+        JobCommand::Verify { job, data, node } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let j = chain_job(&client, job).await?;
+            let data = load(&data, &j.spec)?;
+            let found = first_divergence(&client, &j, &data).await?;
+            let ok = found.is_none();
+            if json {
+                print_json(&json!({
+                    "job": job,
+                    "steps_checked": j.committed_steps,
+                    "matches": ok,
+                    "first_wrong_step": found.as_ref().map(|d| d.step),
+                }))?;
+            } else if let Some(d) = &found {
+                println!(
+                    "Job {job}: step {} is wrong: the provider committed {}, re-training gives {}. \
+                     Run `hibana job dispute {job} --data …` to have the chain re-run it.",
+                    d.step, d.claimed, d.honest
+                );
+            } else {
+                println!(
+                    "Job {job}: all {} committed steps match a local re-run, bit for bit.",
+                    j.committed_steps
+                );
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        JobCommand::Dispute { job, data, tx } => {
+            let client = client(rpc, tx.keys.home.as_deref())?;
+            let j = chain_job(&client, job).await?;
+            let data = load(&data, &j.spec)?;
+            let Some(d) = first_divergence(&client, &j, &data).await? else {
+                bail!(
+                    "every committed step of job {job} matches a local re-run: there is nothing to dispute"
+                );
+            };
+            let rows = hibana_train::batch_indices(&j.spec, d.step)
+                .iter()
+                .map(|&i| {
+                    data.proven_row(i)
+                        .ok_or_else(|| anyhow!("row {i} is not in the dataset"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let message = Message::DisputeStep(DisputeStep {
+                job,
+                step: d.step,
+                params: d.params_before,
+                rows,
+            });
+            let key = signing_key(&tx.from, &tx.keys)?;
+            if !json {
+                println!("Disputing step {} of job {job}.", d.step);
+            }
+            match sign_and_submit(&client, &key, message, &tx).await? {
+                Sent::Pending(hash) => crate::output::print_pending(&hash, json)?,
+                Sent::Committed(receipt) => {
+                    print_receipt(&receipt, json)?;
+                    if !receipt.is_success() {
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn chain_job(client: &RpcClient, id: u64) -> Result<Job> {
+    Ok(client
+        .market_job(id)
+        .await?
+        .ok_or_else(|| anyhow!("no job {id} on chain"))?
+        .job)
+}
+
+/// The base URL of the provider serving a job's lease.
+async fn provider_url(client: &RpcClient, job: &Job) -> Result<String> {
+    let p = client
+        .market_provider(job.provider)
+        .await?
+        .ok_or_else(|| anyhow!("provider {} left the market", job.provider))?;
+    Ok(p.endpoint.trim_end_matches('/').to_string())
+}
+
+async fn provider_progress(client: &RpcClient, job: &Job) -> Result<serde_json::Value> {
+    let url = provider_url(client, job).await?;
+    let answer = http()?
+        .get(format!("{url}/v1/jobs/{}", job.id))
+        .send()
+        .await?;
+    if !answer.status().is_success() {
+        bail!("{}", answer.text().await.unwrap_or_default());
+    }
+    Ok(answer.json().await?)
+}
+
+fn http() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?)
+}
+
+fn load(path: &PathBuf, spec: &TrainingSpec) -> Result<Dataset> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let data = Dataset::from_jsonl(&text).with_context(|| path.display().to_string())?;
+    data.check_spec(spec)?;
+    Ok(data)
+}
+
+async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    let client = client(rpc, a.tx.keys.home.as_deref())?;
+    let bytes = std::fs::read(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
+    let text = String::from_utf8(bytes).context("the dataset is not UTF-8 JSON lines")?;
+    let data = Dataset::from_jsonl(&text).with_context(|| a.data.display().to_string())?;
+    let lr = hibana_train::quantise(a.learning_rate)
+        .filter(|&q| q > 0)
+        .ok_or_else(|| anyhow!("--learning-rate must be a positive number up to 16"))?;
+    let spec = TrainingSpec {
+        dataset_root: data.root(),
+        rows: data.len() as u64,
+        features: data.features() as u32,
+        hidden: a.hidden.clone(),
+        classes: a.classes.unwrap_or(data.classes().max(2)),
+        learning_rate: lr as u32,
+        batch: a.batch,
+        steps: a.steps,
+        seed: a.seed,
+        checkpoint_every: a.checkpoint_every,
+    };
+    data.check_spec(&spec)?;
+    let key = signing_key(&a.tx.from, &a.tx.keys)?;
+    let receipt = client
+        .send(&key, vec![Message::SubmitJob(SubmitJob { lease: a.lease, spec })], None)
+        .await?;
+    if !receipt.is_success() {
+        print_receipt(&receipt, json)?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let id: u64 = receipt
+        .events
+        .iter()
+        .find(|e| e.kind == "market.job_submitted")
+        .and_then(|e| e.attributes.iter().find(|(k, _)| k == "job"))
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| anyhow!("the receipt names no job"))?;
+    let job = chain_job(&client, id).await?;
+    let url = provider_url(&client, &job).await?;
+    let answer = http()?
+        .put(format!("{url}/v1/jobs/{id}/data"))
+        .header("content-type", "application/x-ndjson")
+        .body(text)
+        .send()
+        .await
+        .with_context(|| format!("uploading the dataset to the provider at {url}"))?;
+    if !answer.status().is_success() {
+        let body = answer.text().await.unwrap_or_default();
+        bail!(
+            "job {id} is on chain, but the provider at {url} refused the dataset: {body}"
+        );
+    }
+    if json {
+        print_json(&json!({
+            "job": id,
+            "lease": a.lease,
+            "provider": job.provider,
+            "dataset": job.spec.dataset_root,
+            "rows": job.spec.rows,
+            "steps": job.spec.steps,
+            "tx_hash": receipt.tx_hash,
+        }))?;
+    } else {
+        println!(
+            "Job {id} submitted on lease {} (tx {}); {} rows uploaded to {url}.",
+            a.lease, receipt.tx_hash, job.spec.rows
+        );
+        println!("  Follow it with `hibana job status {id} --wait`.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) -> Result<Job> {
+    let start = std::time::Instant::now();
+    let mut j = chain_job(client, id).await?;
+    let bar = indicatif::ProgressBar::new(j.spec.steps);
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_message(format!("job {id}: steps committed"));
+    loop {
+        bar.set_position(j.committed_steps);
+        if j.status != JobStatus::Running {
+            bar.finish();
+            return Ok(j);
+        }
+        if start.elapsed() > timeout {
+            bar.abandon();
+            bail!(
+                "job {id} has {} of {} steps committed after {}s",
+                j.committed_steps,
+                j.spec.steps,
+                timeout.as_secs()
+            );
+        }
+        if let Ok(p) = provider_progress(client, &j).await
+            && p["state"] == "failed"
+        {
+            bar.abandon();
+            bail!("the provider's training of job {id} failed: {}", p["error"]);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        j = chain_job(client, id).await?;
+    }
+}
+
+fn print_job(j: &Job) {
+    let status = match j.status {
+        JobStatus::Running => "running",
+        JobStatus::Done => "done",
+        JobStatus::Refuted => "refuted",
+        JobStatus::Settled => "settled",
+    };
+    println!(
+        "job {} on lease {}: {status}, {} of {} steps committed (provider {})",
+        j.id, j.lease, j.committed_steps, j.spec.steps, j.provider
+    );
+    println!(
+        "  model: {} features, hidden {:?}, {} classes; batch {}, seed {}, dataset {}",
+        j.spec.features, j.spec.hidden, j.spec.classes, j.spec.batch, j.spec.seed, j.spec.dataset_root
+    );
+    println!("  state hash after step {}: {}", j.committed_steps, j.last_hash);
+    match j.status {
+        JobStatus::Done => println!("  disputable until height {}", j.dispute_until()),
+        JobStatus::Refuted => println!(
+            "  a dispute showed step {} wrong: the provider was slashed",
+            j.refuted_step.unwrap_or_default()
+        ),
+        _ => {}
+    }
+}
+
+/// A step whose committed hash is not what re-training gives.
+struct Divergence {
+    step: u64,
+    claimed: Hash,
+    honest: Hash,
+    /// The parameters before the step (agreed by both sides).
+    params_before: Vec<i32>,
+}
+
+/// Re-trains the committed steps of `job` and returns the first whose hash differs.
+async fn first_divergence(
+    client: &RpcClient,
+    job: &Job,
+    data: &Dataset,
+) -> Result<Option<Divergence>> {
+    let every = u64::from(job.spec.checkpoint_every);
+    let mut committed = Vec::with_capacity(job.committed_steps as usize);
+    for index in 0..job.committed_steps.div_ceil(every) {
+        let hashes = client.market_job_steps(job.id, index).await?;
+        if hashes.is_empty() {
+            bail!(
+                "job {}'s step hashes are pruned (it settled): there is nothing left to check",
+                job.id
+            );
+        }
+        committed.extend(hashes);
+    }
+    let spec = job.spec.clone();
+    let data = data.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut t = Trainer::new(&spec)?;
+        for (i, claimed) in committed.iter().enumerate() {
+            let before = t.params().to_vec();
+            let honest = t.next_step(&data)?;
+            if honest != *claimed {
+                return Ok(Some(Divergence {
+                    step: i as u64 + 1,
+                    claimed: *claimed,
+                    honest,
+                    params_before: before,
+                }));
+            }
+        }
+        Ok(None)
+    })
+    .await?
+}
+
+async fn fetch(
+    client: &RpcClient,
+    id: u64,
+    out: &PathBuf,
+    data: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let j = chain_job(client, id).await?;
+    if j.committed_steps == 0 {
+        bail!("job {id} has no committed step yet");
+    }
+    let url = provider_url(client, &j).await?;
+    let answer = http()?
+        .get(format!("{url}/v1/jobs/{id}/params?step={}", j.committed_steps))
+        .send()
+        .await
+        .with_context(|| format!("asking the provider at {url}"))?;
+    if !answer.status().is_success() {
+        bail!(
+            "the provider has no model of job {id}: {}",
+            answer.text().await.unwrap_or_default()
+        );
+    }
+    let c: hibana_roles::provider::jobs::Checkpoint = answer.json().await?;
+    let got = hibana_train::state_hash(j.committed_steps, &c.params);
+    if got != j.last_hash {
+        bail!(
+            "the provider's parameters hash to {got}, but the chain has {} for step {}: do not use them",
+            j.last_hash,
+            j.committed_steps
+        );
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(
+        out.join("model.json"),
+        serde_json::to_vec_pretty(&json!({
+            "job": id,
+            "step": j.committed_steps,
+            "hash": got,
+            "spec": j.spec,
+            "params": c.params,
+        }))?,
+    )?;
+    let layers: Vec<hibana_zkml::onnx::DenseLayer> = hibana_train::float_layers(&j.spec, &c.params)?
+        .into_iter()
+        .map(|l| hibana_zkml::onnx::DenseLayer {
+            weights: l.weights,
+            biases: l.biases,
+            n_in: l.n_in,
+            n_out: l.n_out,
+        })
+        .collect();
+    std::fs::write(
+        out.join("model.onnx"),
+        hibana_zkml::onnx::dense_classifier(&format!("hibana-job-{id}"), &layers),
+    )?;
+    let mut accuracy = None;
+    if let Some(path) = data {
+        let data = load(&path, &j.spec)?;
+        let right = hibana_train::correct(&j.spec, &c.params, &data)?;
+        accuracy = Some(right as f64 / data.len() as f64);
+        let scale = hibana_train::ONE as f64;
+        let sample: Vec<_> = data.rows().iter().take(256).collect();
+        let calibration = json!({
+            "inputs": sample.iter().map(|r| r.features.iter().map(|&f| f64::from(f) / scale).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "labels": sample.iter().map(|r| r.label).collect::<Vec<_>>(),
+        });
+        std::fs::write(
+            out.join("calibration.json"),
+            serde_json::to_vec(&calibration)?,
+        )?;
+    }
+    if json {
+        print_json(&json!({
+            "job": id,
+            "step": j.committed_steps,
+            "hash": got,
+            "out": out,
+            "accuracy": accuracy,
+        }))?;
+    } else {
+        println!(
+            "Job {id}: the model after step {} matches the chain's hash {got}.",
+            j.committed_steps
+        );
+        println!("  wrote {}/model.json and model.onnx", out.display());
+        if let Some(a) = accuracy {
+            println!(
+                "  accuracy on the dataset: {:.1}%; calibration.json is ready for `hibana zk compile`",
+                a * 100.0
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,344 @@
+//! Training jobs: the client of a lease submits a job on chain, then uploads its dataset here
+//! (`PUT /v1/jobs/{id}/data`). The provider checks the job is its own and the file is the
+//! dataset the job names (same Merkle root, rows and features), then trains it with the integer
+//! trainer one checkpoint at a time: after each checkpoint it saves the parameters under its
+//! jobs folder and commits the checkpoint's step hashes on chain (`CommitSteps`), waiting for
+//! inclusion before the next. Progress is at `GET /v1/jobs/{id}`, the parameters of any
+//! committed checkpoint (the trained model at the last step) at `GET /v1/jobs/{id}/params?step=N`.
+//!
+//! Everything restarts from the chain: a runner reads the job's committed step count and resumes
+//! from its own checkpoint of that step, so a provider killed mid-job goes on where its last
+//! commit left it.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path as UrlPath, Query, State},
+    http::StatusCode,
+};
+use hibana_rpc::RpcClient;
+use hibana_train::{Dataset, Trainer};
+use hibana_types::{CommitSteps, Hash, Message, records::market::JobStatus};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use super::state::{AppState, Provider};
+use crate::openai::ApiError;
+
+/// Largest dataset upload.
+pub const MAX_DATASET_UPLOAD: usize = 64 << 20;
+
+/// Where a job stands on this provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Steps trained here.
+    pub trained: u64,
+    /// Steps committed on chain.
+    pub committed: u64,
+    /// The job's step count.
+    pub steps: u64,
+    /// `training`, `done` or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A checkpoint as saved and served: the parameters after `step` and their state hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The job.
+    pub job: u64,
+    /// Steps done.
+    pub step: u64,
+    /// [`hibana_train::state_hash`] of the parameters at `step`.
+    pub hash: Hash,
+    /// The parameters, fixed-point.
+    pub params: Vec<i32>,
+}
+
+/// The jobs a provider trains: their files, the chain they are committed on, their progress.
+#[derive(Debug)]
+pub struct Jobs {
+    dir: PathBuf,
+    chain: RwLock<Option<RpcClient>>,
+    progress: Mutex<BTreeMap<u64, Progress>>,
+}
+
+impl Jobs {
+    /// Jobs kept under `dir`.
+    pub fn open(dir: PathBuf) -> Jobs {
+        Jobs {
+            dir,
+            chain: RwLock::new(None),
+            progress: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Reads jobs from, and commits their steps on, the chain whose node answers at `url`.
+    pub fn connect_chain(&self, url: &str) -> Result<(), String> {
+        *self.chain.write() = Some(RpcClient::new(url).map_err(|e| e.to_string())?);
+        Ok(())
+    }
+
+    fn chain(&self) -> Option<RpcClient> {
+        self.chain.read().clone()
+    }
+
+    fn job_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    fn data_path(&self, id: u64) -> PathBuf {
+        self.job_dir(id).join("data.jsonl")
+    }
+
+    fn checkpoint_path(&self, id: u64, step: u64) -> PathBuf {
+        self.job_dir(id).join(format!("step-{step}.json"))
+    }
+
+    /// The saved checkpoint of `step`, if this provider has it.
+    pub fn checkpoint(&self, id: u64, step: u64) -> Option<Checkpoint> {
+        let bytes = std::fs::read(self.checkpoint_path(id, step)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save_checkpoint(&self, c: &Checkpoint) -> std::io::Result<()> {
+        write_atomic(
+            &self.checkpoint_path(c.job, c.step),
+            &serde_json::to_vec(c).map_err(std::io::Error::other)?,
+        )
+    }
+
+    /// A job's progress here.
+    pub fn progress(&self, id: u64) -> Option<Progress> {
+        self.progress.lock().get(&id).cloned()
+    }
+
+    fn set(&self, id: u64, f: impl FnOnce(&mut Progress)) {
+        let mut all = self.progress.lock();
+        let p = all.entry(id).or_insert_with(|| Progress {
+            trained: 0,
+            committed: 0,
+            steps: 0,
+            state: "training".into(),
+            error: None,
+        });
+        f(p);
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// `PUT /v1/jobs/{id}/data`: takes a job's dataset and starts training it.
+pub(super) async fn upload_data(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let chain = p.jobs.chain().ok_or_else(|| {
+        ApiError::server(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this provider is not connected to a chain (start it with --chain URL)",
+        )
+    })?;
+    let view = chain
+        .market_job(id)
+        .await
+        .map_err(|e| ApiError::server(StatusCode::BAD_GATEWAY, format!("chain: {e}")))?
+        .ok_or_else(|| ApiError::invalid(None, format!("job {id} does not exist on chain")))?;
+    let job = view.job;
+    let me = p.key.public_key().address();
+    if job.provider != me {
+        return Err(ApiError::invalid(
+            None,
+            format!("job {id} is for provider {}, not for {me}", job.provider),
+        ));
+    }
+    if job.status != JobStatus::Running {
+        return Err(ApiError::invalid(
+            None,
+            format!("job {id} has every step committed already"),
+        ));
+    }
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::invalid(None, "the dataset is not UTF-8 JSON lines"))?;
+    let spec = job.spec.clone();
+    let data = tokio::task::spawn_blocking(move || {
+        let data = Dataset::from_jsonl(&text)?;
+        data.check_spec(&spec)?;
+        Ok::<_, hibana_train::TrainError>((data, text))
+    })
+    .await
+    .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError::invalid(None, format!("job {id}: {e}")))?;
+    let (data, text) = data;
+    write_atomic(&p.jobs.data_path(id), text.as_bytes())
+        .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let rows = data.len();
+    start(p.clone(), id, Arc::new(data));
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"job": id, "rows": rows, "dataset": job.spec.dataset_root})),
+    ))
+}
+
+/// `GET /v1/jobs/{id}`: a job's progress on this provider.
+pub(super) async fn status(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<Progress>, ApiError> {
+    p.jobs
+        .progress(id)
+        .map(Json)
+        .ok_or_else(|| ApiError::invalid(None, format!("job {id} has no data here yet")))
+}
+
+/// The query of `GET /v1/jobs/{id}/params`.
+#[derive(Debug, Deserialize)]
+pub(super) struct StepQuery {
+    step: u64,
+}
+
+/// `GET /v1/jobs/{id}/params?step=N`: the parameters of a committed checkpoint.
+pub(super) async fn params(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+    Query(q): Query<StepQuery>,
+) -> Result<Json<Checkpoint>, ApiError> {
+    p.jobs.checkpoint(id, q.step).map(Json).ok_or_else(|| {
+        ApiError::invalid(
+            None,
+            format!("job {id} has no checkpoint of step {} here", q.step),
+        )
+    })
+}
+
+/// Starts training job `id` unless it is running already.
+fn start(p: Arc<Provider>, id: u64, data: Arc<Dataset>) {
+    {
+        let mut all = p.jobs.progress.lock();
+        if all.get(&id).is_some_and(|g| g.state == "training") {
+            return;
+        }
+        all.insert(
+            id,
+            Progress {
+                trained: 0,
+                committed: 0,
+                steps: 0,
+                state: "training".into(),
+                error: None,
+            },
+        );
+    }
+    tokio::spawn(async move {
+        let outcome = run(&p, id, data).await;
+        p.jobs.set(id, |g| match outcome {
+            Ok(()) => g.state = "done".into(),
+            Err(e) => {
+                tracing::warn!(job = id, "training job failed: {e}");
+                g.state = "failed".into();
+                g.error = Some(e);
+            }
+        });
+    });
+}
+
+/// Resumes every job whose dataset this provider holds and whose steps are not all committed.
+pub fn resume_all(p: &Arc<Provider>) {
+    let Ok(entries) = std::fs::read_dir(&p.jobs.dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(id) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(p.jobs.data_path(id)) else {
+            continue;
+        };
+        match Dataset::from_jsonl(&text) {
+            Ok(data) => start(p.clone(), id, Arc::new(data)),
+            Err(e) => tracing::warn!(job = id, "its saved dataset does not load: {e}"),
+        }
+    }
+}
+
+/// Trains job `id` checkpoint by checkpoint, committing each, until every step is committed.
+async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), String> {
+    let chain = p.jobs.chain().ok_or("not connected to a chain")?;
+    loop {
+        let job = chain
+            .market_job(id)
+            .await
+            .map_err(|e| format!("chain: {e}"))?
+            .ok_or_else(|| format!("job {id} does not exist"))?
+            .job;
+        let spec = job.spec.clone();
+        let done = job.committed_steps;
+        p.jobs.set(id, |g| {
+            g.committed = done;
+            g.steps = spec.steps;
+            g.trained = g.trained.max(done);
+        });
+        if job.status != JobStatus::Running {
+            return Ok(());
+        }
+        let trainer = if done == 0 {
+            Trainer::new(&spec).map_err(|e| e.to_string())?
+        } else {
+            let c = p.jobs.checkpoint(id, done).ok_or_else(|| {
+                format!("step {done} is committed but its checkpoint is not here")
+            })?;
+            Trainer::resume(&spec, done, c.params, &job.last_hash).map_err(|e| e.to_string())?
+        };
+        let window = u64::from(spec.checkpoint_every).min(spec.steps - done);
+        let data = data.clone();
+        let (trainer, hashes) = tokio::task::spawn_blocking(move || {
+            let mut trainer = trainer;
+            let hashes = (0..window)
+                .map(|_| trainer.next_step(&data))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, hibana_train::TrainError>((trainer, hashes))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let step = trainer.step();
+        p.jobs
+            .save_checkpoint(&Checkpoint {
+                job: id,
+                step,
+                hash: state_hash_of(&trainer),
+                params: trainer.params().to_vec(),
+            })
+            .map_err(|e| format!("saving the checkpoint of step {step}: {e}"))?;
+        p.jobs.set(id, |g| g.trained = step);
+        let receipt = chain
+            .send(&p.key, vec![Message::CommitSteps(CommitSteps { job: id, hashes })], None)
+            .await
+            .map_err(|e| format!("committing steps to {step}: {e}"))?;
+        if !receipt.is_success() {
+            return Err(format!(
+                "committing steps to {step}: {:?}",
+                receipt.outcome
+            ));
+        }
+    }
+}
+
+fn state_hash_of(t: &Trainer) -> Hash {
+    hibana_train::state_hash(t.step(), t.params())
+}
