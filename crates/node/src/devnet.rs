@@ -582,9 +582,9 @@ async fn setup_demo_network(home: &Path, ai: &DevnetAi, url: &str) -> Result<Vec
             }));
         }
     }
-    send_step(
+    crate::market_provider::send_as(
         &client,
-        &ai.provider_key,
+        &ai.provider_handle,
         miner,
         "registering the provider as a miner",
     )
@@ -721,7 +721,7 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
         .unwrap_or_default();
     crate::market_provider::register(
         &client,
-        &ai.provider_key,
+        &ai.provider_handle,
         &ai.provider,
         crate::market_provider::this_machine("local", models),
         Amount(1_000),

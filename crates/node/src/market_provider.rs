@@ -48,22 +48,43 @@ pub(crate) fn this_machine(region: &str, models: Vec<Hash>) -> ProviderAttribute
     }
 }
 
-/// Registers `key` as a provider at `endpoint` (bonding [`MIN_PROVIDER_BOND`]), or updates its
+/// Signs `messages` as one transaction of the provider (one at a time with its other
+/// transactions) and waits for it to succeed.
+pub(crate) async fn send_as(
+    client: &RpcClient,
+    provider: &Provider,
+    messages: Vec<Message>,
+    what: &str,
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let receipt = provider
+        .send_tx(client, messages)
+        .await
+        .with_context(|| what.to_string())?;
+    if !receipt.is_success() {
+        bail!("{what}: {:?}", receipt.outcome);
+    }
+    Ok(())
+}
+
+/// Registers the provider at `endpoint` (bonding [`MIN_PROVIDER_BOND`]), or updates its
 /// record when the endpoint or attributes changed; nothing when the chain already has them.
 pub(crate) async fn register(
     client: &RpcClient,
-    key: &SecretKey,
+    provider: &Provider,
     endpoint: &str,
     attributes: ProviderAttributes,
     price_per_block: Amount,
     price_per_token: Amount,
 ) -> Result<()> {
-    let address = key.public_key().address();
+    let address = provider.public_key().address();
     match client.market_provider(address).await? {
         None => {
-            send(
+            send_as(
                 client,
-                key,
+                provider,
                 vec![Message::RegisterProvider(RegisterProvider {
                     attributes,
                     price_per_block,
@@ -81,9 +102,9 @@ pub(crate) async fn register(
                 || p.price_per_block != price_per_block
                 || p.price_per_token != price_per_token =>
         {
-            send(
+            send_as(
                 client,
-                key,
+                provider,
                 vec![Message::UpdateProvider(UpdateProvider {
                     attributes,
                     price_per_block,
@@ -118,16 +139,25 @@ pub(crate) fn connect(provider: &Arc<Provider>, url: &str) -> Result<()> {
 /// price, once per order, every `every`; runs until the process ends.
 pub(crate) async fn join_and_bid(
     client: RpcClient,
-    key: SecretKey,
+    provider: Arc<Provider>,
     endpoint: String,
     attributes: ProviderAttributes,
     (per_block, per_token): (Amount, Amount),
     every: Duration,
 ) {
-    let me = key.public_key().address();
+    let me = provider.public_key().address();
     let mut warned = false;
     loop {
-        match register(&client, &key, &endpoint, attributes.clone(), per_block, per_token).await {
+        match register(
+            &client,
+            &provider,
+            &endpoint,
+            attributes.clone(),
+            per_block,
+            per_token,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(e) => {
                 if !warned {
@@ -143,7 +173,7 @@ pub(crate) async fn join_and_bid(
     }
     tracing::info!(provider = %me, "registered in the market");
     loop {
-        if let Err(e) = bid_once(&client, &key, &me).await {
+        if let Err(e) = bid_once(&client, &provider).await {
             tracing::warn!("bidding: {e:#}");
         }
         tokio::time::sleep(every).await;
@@ -152,11 +182,8 @@ pub(crate) async fn join_and_bid(
 
 /// One round of bidding: a bid on each open order this provider can serve at its price and
 /// has not bid on; returns the orders bid on.
-pub(crate) async fn bid_once(
-    client: &RpcClient,
-    key: &SecretKey,
-    me: &hibana_types::Address,
-) -> Result<Vec<u64>> {
+pub(crate) async fn bid_once(client: &RpcClient, provider: &Provider) -> Result<Vec<u64>> {
+    let me = &provider.public_key().address();
     let Some(record) = client.market_provider(*me).await? else {
         return Ok(Vec::new());
     };
@@ -174,9 +201,9 @@ pub(crate) async fn bid_once(
         if view.bids.iter().any(|b| b.provider == *me) {
             continue;
         }
-        send(
+        send_as(
             client,
-            key,
+            provider,
             vec![Message::PlaceBid(PlaceBid {
                 order: order.id,
                 price_per_block: record.price_per_block,

@@ -404,7 +404,13 @@ pub fn dense_classifier(name: &str, layers: &[DenseLayer]) -> Vec<u8> {
         current = out;
         if i + 1 < layers.len() {
             let relu = format!("relu{i}");
-            nodes.push(node("Relu", relu.clone(), vec![current], relu.clone(), vec![]));
+            nodes.push(node(
+                "Relu",
+                relu.clone(),
+                vec![current],
+                relu.clone(),
+                vec![],
+            ));
             current = relu;
         }
     }

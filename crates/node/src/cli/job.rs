@@ -16,7 +16,7 @@ use hibana_types::{DisputeStep, Hash, Message, SubmitJob};
 use serde_json::json;
 
 use crate::{
-    cli::common::{NodeHome, TxFlags, client, sign_and_submit, signing_key, Sent},
+    cli::common::{NodeHome, Sent, TxFlags, client, sign_and_submit, signing_key},
     output::{print_json, print_receipt},
 };
 
@@ -25,6 +25,17 @@ use crate::{
 pub(crate) enum JobCommand {
     /// Submit a training job on one of your leases and upload its dataset to the provider.
     Submit(SubmitArgs),
+    /// Upload a submitted job's dataset to its provider again (after a failed upload, or to a
+    /// provider that lost it).
+    Upload {
+        /// The job id.
+        job: u64,
+        /// The job's dataset (JSON lines).
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        node: NodeHome,
+    },
     /// Show a job as the chain and its provider see it.
     Status {
         /// The job id.
@@ -114,6 +125,20 @@ pub(crate) struct SubmitArgs {
 pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
     match cmd {
         JobCommand::Submit(a) => submit(a, rpc, json).await,
+        JobCommand::Upload { job, data, node } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let j = chain_job(&client, job).await?;
+            let text = std::fs::read_to_string(&data)
+                .with_context(|| format!("reading {}", data.display()))?;
+            load(&data, &j.spec)?;
+            let url = upload(&client, &j, text).await?;
+            if json {
+                print_json(&json!({"job": job, "provider": url, "rows": j.spec.rows}))?;
+            } else {
+                println!("Job {job}: {} rows uploaded to {url}.", j.spec.rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         JobCommand::Status {
             job,
             wait,
@@ -255,7 +280,8 @@ fn http() -> Result<reqwest::Client> {
 }
 
 fn load(path: &PathBuf, spec: &TrainingSpec) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let data = Dataset::from_jsonl(&text).with_context(|| path.display().to_string())?;
     data.check_spec(spec)?;
     Ok(data)
@@ -284,7 +310,14 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
     data.check_spec(&spec)?;
     let key = signing_key(&a.tx.from, &a.tx.keys)?;
     let receipt = client
-        .send(&key, vec![Message::SubmitJob(SubmitJob { lease: a.lease, spec })], None)
+        .send(
+            &key,
+            vec![Message::SubmitJob(SubmitJob {
+                lease: a.lease,
+                spec,
+            })],
+            None,
+        )
         .await?;
     if !receipt.is_success() {
         print_receipt(&receipt, json)?;
@@ -298,20 +331,13 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
         .and_then(|(_, v)| v.parse().ok())
         .ok_or_else(|| anyhow!("the receipt names no job"))?;
     let job = chain_job(&client, id).await?;
-    let url = provider_url(&client, &job).await?;
-    let answer = http()?
-        .put(format!("{url}/v1/jobs/{id}/data"))
-        .header("content-type", "application/x-ndjson")
-        .body(text)
-        .send()
-        .await
-        .with_context(|| format!("uploading the dataset to the provider at {url}"))?;
-    if !answer.status().is_success() {
-        let body = answer.text().await.unwrap_or_default();
-        bail!(
-            "job {id} is on chain, but the provider at {url} refused the dataset: {body}"
-        );
-    }
+    let url = upload(&client, &job, text).await.with_context(|| {
+        format!(
+            "job {id} is on chain, but its dataset did not reach the provider; retry with \
+             `hibana job upload {id} --data {}`",
+            a.data.display()
+        )
+    })?;
     if json {
         print_json(&json!({
             "job": id,
@@ -330,6 +356,23 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
         println!("  Follow it with `hibana job status {id} --wait`.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Uploads a job's dataset to its provider; returns the provider's URL.
+async fn upload(client: &RpcClient, job: &Job, text: String) -> Result<String> {
+    let url = provider_url(client, job).await?;
+    let answer = http()?
+        .put(format!("{url}/v1/jobs/{}/data", job.id))
+        .header("content-type", "application/x-ndjson")
+        .body(text)
+        .send()
+        .await
+        .with_context(|| format!("uploading the dataset to the provider at {url}"))?;
+    if !answer.status().is_success() {
+        let body = answer.text().await.unwrap_or_default();
+        bail!("the provider at {url} refused the dataset: {body}");
+    }
+    Ok(url)
 }
 
 async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) -> Result<Job> {
@@ -379,9 +422,17 @@ fn print_job(j: &Job) {
     );
     println!(
         "  model: {} features, hidden {:?}, {} classes; batch {}, seed {}, dataset {}",
-        j.spec.features, j.spec.hidden, j.spec.classes, j.spec.batch, j.spec.seed, j.spec.dataset_root
+        j.spec.features,
+        j.spec.hidden,
+        j.spec.classes,
+        j.spec.batch,
+        j.spec.seed,
+        j.spec.dataset_root
     );
-    println!("  state hash after step {}: {}", j.committed_steps, j.last_hash);
+    println!(
+        "  state hash after step {}: {}",
+        j.committed_steps, j.last_hash
+    );
     match j.status {
         JobStatus::Done => println!("  disputable until height {}", j.dispute_until()),
         JobStatus::Refuted => println!(
@@ -453,7 +504,10 @@ async fn fetch(
     }
     let url = provider_url(client, &j).await?;
     let answer = http()?
-        .get(format!("{url}/v1/jobs/{id}/params?step={}", j.committed_steps))
+        .get(format!(
+            "{url}/v1/jobs/{id}/params?step={}",
+            j.committed_steps
+        ))
         .send()
         .await
         .with_context(|| format!("asking the provider at {url}"))?;
@@ -483,15 +537,16 @@ async fn fetch(
             "params": c.params,
         }))?,
     )?;
-    let layers: Vec<hibana_zkml::onnx::DenseLayer> = hibana_train::float_layers(&j.spec, &c.params)?
-        .into_iter()
-        .map(|l| hibana_zkml::onnx::DenseLayer {
-            weights: l.weights,
-            biases: l.biases,
-            n_in: l.n_in,
-            n_out: l.n_out,
-        })
-        .collect();
+    let layers: Vec<hibana_zkml::onnx::DenseLayer> =
+        hibana_train::float_layers(&j.spec, &c.params)?
+            .into_iter()
+            .map(|l| hibana_zkml::onnx::DenseLayer {
+                weights: l.weights,
+                biases: l.biases,
+                n_in: l.n_in,
+                n_out: l.n_out,
+            })
+            .collect();
     std::fs::write(
         out.join("model.onnx"),
         hibana_zkml::onnx::dense_classifier(&format!("hibana-job-{id}"), &layers),

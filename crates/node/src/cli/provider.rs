@@ -194,7 +194,7 @@ pub(crate) async fn provider(cmd: ProviderCommand, json: bool) -> Result<ExitCod
         let attributes = crate::market_provider::this_machine(&args.region, Vec::new());
         tokio::spawn(crate::market_provider::join_and_bid(
             client,
-            key.clone(),
+            provider.clone(),
             endpoint,
             attributes,
             (per_block, price),

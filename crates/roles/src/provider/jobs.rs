@@ -279,6 +279,7 @@ pub fn resume_all(p: &Arc<Provider>) {
 /// Trains job `id` checkpoint by checkpoint, committing each, until every step is committed.
 async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), String> {
     let chain = p.jobs.chain().ok_or("not connected to a chain")?;
+    let mut failures = 0;
     loop {
         let job = chain
             .market_job(id)
@@ -326,15 +327,27 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
             })
             .map_err(|e| format!("saving the checkpoint of step {step}: {e}"))?;
         p.jobs.set(id, |g| g.trained = step);
-        let receipt = chain
-            .send(&p.key, vec![Message::CommitSteps(CommitSteps { job: id, hashes })], None)
+        // A commit that fails for a passing reason (a busy mempool, a lost connection) is
+        // retried from the chain's view; the same reason five times in a row stops the job.
+        match p
+            .send_tx(
+                &chain,
+                vec![Message::CommitSteps(CommitSteps { job: id, hashes })],
+            )
             .await
-            .map_err(|e| format!("committing steps to {step}: {e}"))?;
-        if !receipt.is_success() {
-            return Err(format!(
-                "committing steps to {step}: {:?}",
-                receipt.outcome
-            ));
+        {
+            Ok(receipt) if receipt.is_success() => failures = 0,
+            Ok(receipt) => {
+                return Err(format!("committing steps to {step}: {:?}", receipt.outcome));
+            }
+            Err(e) => {
+                failures += 1;
+                if failures >= 5 {
+                    return Err(format!("committing steps to {step}: {e}"));
+                }
+                tracing::warn!(job = id, "committing steps to {step}: {e}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 use axum::{Json, extract::State, http::StatusCode};
 use hibana_rpc::RpcClient;
 use hibana_types::{
-    Message, RedeemVouchers, SecretKey,
+    Message, RedeemVouchers,
     records::channels::{ChannelStatus, MAX_VOUCHERS_PER_REDEEM, SignedVoucher},
 };
 use parking_lot::{Mutex, RwLock};
@@ -58,7 +58,7 @@ impl Payments {
     }
 
     /// Redeems every held voucher that promises more than its channel paid.
-    pub async fn redeem(&self, key: &SecretKey) -> Result<usize, String> {
+    pub async fn redeem(&self, provider: &super::Provider) -> Result<usize, String> {
         let Some(chain) = self.chain.read().clone() else {
             return Ok(0);
         };
@@ -76,8 +76,8 @@ impl Payments {
             let message = Message::RedeemVouchers(RedeemVouchers {
                 vouchers: batch.to_vec(),
             });
-            let receipt = chain
-                .send(key, vec![message], None)
+            let receipt = provider
+                .send_tx(&chain, vec![message])
                 .await
                 .map_err(|e| e.to_string())?;
             if !receipt.is_success() {
@@ -95,7 +95,7 @@ pub fn redeem_in_background(provider: Arc<super::Provider>, every: std::time::Du
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match provider.payments.redeem(&provider.key).await {
+            match provider.payments.redeem(&provider).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(vouchers = n, "redeemed vouchers"),
                 Err(e) => tracing::warn!(error = %e, "cannot redeem vouchers"),

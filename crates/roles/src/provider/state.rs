@@ -73,6 +73,9 @@ pub struct Provider {
     pub(super) payments: super::payments::Payments,
     /// The training jobs it runs.
     pub(super) jobs: super::jobs::Jobs,
+    /// Held while one of its transactions is in flight: jobs, redemptions and the market
+    /// loop share its account's nonce.
+    tx_lock: tokio::sync::Mutex<()>,
 }
 
 /// The state the provider's HTTP handlers share.
@@ -121,6 +124,7 @@ impl Provider {
             active: AtomicUsize::new(0),
             payments: super::payments::Payments::open(config.models_dir.join("vouchers.json")),
             jobs: super::jobs::Jobs::open(config.models_dir.join("jobs")),
+            tx_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -133,6 +137,17 @@ impl Provider {
     /// The vouchers it holds, and the chain it checks and redeems them on.
     pub fn payments(&self) -> &super::payments::Payments {
         &self.payments
+    }
+
+    /// Signs `messages` as one transaction of the provider's key, sends it and waits for its
+    /// receipt; its transactions go one at a time, so they never race for a nonce.
+    pub async fn send_tx(
+        &self,
+        chain: &hibana_rpc::RpcClient,
+        messages: Vec<hibana_types::Message>,
+    ) -> Result<hibana_types::Receipt, hibana_rpc::ClientError> {
+        let _one_at_a_time = self.tx_lock.lock().await;
+        chain.send(&self.key, messages, None).await
     }
 
     /// Keeps its training jobs' data and checkpoints under `dir` (default: beside the models).

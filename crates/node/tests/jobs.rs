@@ -1,0 +1,314 @@
+//! End-to-end: a training job on the compute market, with real processes. A devnet (`--no-ai`)
+//! and a provider started with `provider serve --market`: the provider registers once funded
+//! and bids by itself; alice accepts, submits a job and uploads its dataset; the provider is
+//! killed (`kill -9`) after its first checkpoint, restarted, and resumes from that checkpoint;
+//! alice verifies every step by re-training, fetches the model (checked against the chain's
+//! hash) and compiles it into a ZK circuit. Then a provider that cheats at one step (this test
+//! plays it, signing with the provider's key) is caught by `job verify`, and `job dispute` has the
+//! chain re-run that step: the provider is slashed and the lease closed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{BIN, Proc, amount, chain_devnet, fails_with, hibana, ok_json, start, tx};
+
+fn dataset() -> String {
+    format!(
+        "{}/../../examples/jobs/circles.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn provider(home: &str, rpc: &str) -> (Proc, Value) {
+    start(&[
+        "--json",
+        "provider",
+        "serve",
+        "--models",
+        "none",
+        "--home",
+        home,
+        "--addr",
+        "127.0.0.1:0",
+        "--chain",
+        rpc,
+        "--market",
+    ])
+}
+
+/// Polls `f` every 200 ms for up to a minute until it returns something.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn job(h: &str, id: &str) -> Value {
+    ok_json(&["--json", "job", "status", id, "--home", h])["job"].clone()
+}
+
+#[test]
+fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let _devnet = chain_devnet(h);
+    let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
+    let rpc = rpc.trim();
+    let phome = dir.path().join("provider");
+    let p = phome.to_str().unwrap();
+    let data = dataset();
+
+    // The provider waits for its bond, then registers by itself.
+    let (running, info) = provider(p, rpc);
+    let address = info["address"].as_str().unwrap().to_string();
+    tx(&[
+        "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",
+        "--home", h,
+    ]);
+    eventually("the provider's registration", || {
+        let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
+        (list.as_array().unwrap().len() == 1).then_some(())
+    });
+    tx(&[
+        "--json",
+        "market",
+        "order",
+        "create",
+        "--min-cores",
+        "1",
+        "--duration",
+        "5000",
+        "--max-price",
+        "0.002HIB",
+        "--deposit",
+        "5HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    // It bids on the order by itself, at its price.
+    let bid = eventually("the provider's bid", || {
+        let order = ok_json(&["--json", "market", "order", "show", "0", "--home", h]);
+        order["bids"].as_array().unwrap().first().cloned()
+    });
+    assert_eq!(bid["provider"], address.as_str());
+    assert_eq!(amount(&bid["price_per_block"]), 1_000_000);
+    tx(&[
+        "--json",
+        "market",
+        "accept",
+        "0",
+        "--provider",
+        &address,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+
+    // Bad jobs are refused before anything is sent.
+    fails_with(
+        &[
+            "job", "submit", "--lease", "0", "--data", &data, "--hidden", "500", "--from", "alice",
+            "--home", h,
+        ],
+        "hidden layer",
+    );
+    let submitted = ok_json(&[
+        "--json",
+        "job",
+        "submit",
+        "--lease",
+        "0",
+        "--data",
+        &data,
+        "--hidden",
+        "16",
+        "--steps",
+        "400",
+        "--checkpoint-every",
+        "20",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(submitted["job"], 0);
+    assert_eq!(submitted["rows"], 800);
+
+    // Killed after its first checkpoints, the provider resumes from its last commit.
+    let at_kill = eventually("a first checkpoint", || {
+        let c = job(h, "0")["committed_steps"].as_u64().unwrap();
+        (c >= 20).then_some(c)
+    });
+    drop(running);
+    let after_kill = job(h, "0")["committed_steps"].as_u64().unwrap();
+    assert!(after_kill >= at_kill);
+    let (running, _) = provider(p, rpc);
+    let done = ok_json(&[
+        "--json",
+        "job",
+        "status",
+        "0",
+        "--wait",
+        "--timeout",
+        "300",
+        "--home",
+        h,
+    ]);
+    assert_eq!(done["job"]["status"], "done", "{done}");
+    assert_eq!(done["job"]["committed_steps"], 400);
+    if after_kill < 400 {
+        // The restarted provider trained only what was not committed.
+        assert!(
+            done["provider"]["trained"].as_u64().unwrap() == 400,
+            "{done}"
+        );
+    }
+
+    let verified = ok_json(&["--json", "job", "verify", "0", "--data", &data, "--home", h]);
+    assert_eq!(verified["matches"], true, "{verified}");
+    assert_eq!(verified["steps_checked"], 400);
+
+    let out = dir.path().join("model");
+    let o = out.to_str().unwrap();
+    let fetched = ok_json(&[
+        "--json", "job", "fetch", "0", "--out", o, "--data", &data, "--home", h,
+    ]);
+    assert_eq!(fetched["hash"], done["job"]["last_hash"]);
+    let accuracy = fetched["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "accuracy {accuracy}");
+    let zkm = out.join("model.zkm");
+    let compiled = ok_json(&[
+        "--json",
+        "zk",
+        "compile",
+        &format!("{o}/model.onnx"),
+        "--calibration",
+        &format!("{o}/calibration.json"),
+        "-o",
+        zkm.to_str().unwrap(),
+    ]);
+    assert_eq!(compiled["input_shape"], serde_json::json!([4]));
+
+    // A cheating provider: job 1 is trained by this test with the provider's key, wrong from
+    // step 7 on.
+    drop(running);
+    fails_with(
+        &[
+            "job",
+            "submit",
+            "--lease",
+            "0",
+            "--data",
+            &data,
+            "--hidden",
+            "8",
+            "--steps",
+            "30",
+            "--checkpoint-every",
+            "10",
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "hibana job upload 1",
+    );
+    let spec: hibana_train::TrainingSpec =
+        serde_json::from_value(job(h, "1")["spec"].clone()).unwrap();
+    let text = std::fs::read_to_string(&data).unwrap();
+    let rows = hibana_train::Dataset::from_jsonl(&text).unwrap();
+    let mut trainer = hibana_train::Trainer::new(&spec).unwrap();
+    let mut hashes = Vec::new();
+    for step in 1..=30u64 {
+        trainer.next_step(&rows).unwrap();
+        let mut params = trainer.params().to_vec();
+        if step == 7 {
+            params[3] += 1;
+            let hash = hibana_train::state_hash(step, &params);
+            trainer = hibana_train::Trainer::resume(&spec, step, params.clone(), &hash).unwrap();
+        }
+        hashes.push(hibana_train::state_hash(step, &params));
+    }
+    let key_file: Value =
+        serde_json::from_slice(&std::fs::read(phome.join("provider_key.json")).unwrap()).unwrap();
+    let secret: [u8; 32] = hex::decode(key_file["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = hibana_types::SecretKey::from_bytes(secret);
+    let client = hibana_rpc::RpcClient::new(rpc).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        for chunk in hashes.chunks(10) {
+            let receipt = client
+                .send(
+                    &key,
+                    vec![hibana_types::Message::CommitSteps(
+                        hibana_types::CommitSteps {
+                            job: 1,
+                            hashes: chunk.to_vec(),
+                        },
+                    )],
+                    None,
+                )
+                .await
+                .unwrap();
+            assert!(receipt.is_success(), "{receipt:?}");
+        }
+    });
+    assert_eq!(job(h, "1")["status"], "done");
+
+    let out = hibana(&["--json", "job", "verify", "1", "--data", &data, "--home", h]);
+    assert!(!out.status.success());
+    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["first_wrong_step"], 7, "{verdict}");
+
+    let bond_before = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &address, "--home", h,
+        ])["bond"],
+    );
+    let receipt = ok_json(&[
+        "--json", "job", "dispute", "1", "--data", &data, "--from", "bob", "--home", h,
+    ]);
+    assert_eq!(receipt["outcome"]["status"], "success", "{receipt}");
+    let refuted = receipt["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "market.job_refuted")
+        .unwrap_or_else(|| panic!("no refutation in {receipt}"));
+    assert!(refuted.to_string().contains("\"7\""), "{refuted}");
+    let j = job(h, "1");
+    assert_eq!(j["status"], "refuted");
+    assert_eq!(j["refuted_step"], 7);
+    let bond_after = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &address, "--home", h,
+        ])["bond"],
+    );
+    assert_eq!(
+        bond_before - bond_after,
+        10_000_000_000,
+        "the slash is 10 HIB"
+    );
+    let lease = ok_json(&["--json", "lease", "show", "0", "--home", h]);
+    assert_eq!(lease["lease"]["status"], "closed");
+    fails_with(
+        &[
+            "job", "dispute", "0", "--data", &data, "--from", "bob", "--home", h,
+        ],
+        "nothing to dispute",
+    );
+    let _ = BIN;
+}
