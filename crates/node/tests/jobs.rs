@@ -1,11 +1,13 @@
 //! End-to-end: a training job on the compute market, with real processes. A devnet (`--no-ai`)
 //! and a provider started with `provider serve --market`: the provider registers once funded
 //! and bids by itself; alice accepts, submits a job and uploads its dataset; the provider is
-//! killed (`kill -9`) after its first checkpoint, restarted, and resumes from that checkpoint;
-//! alice verifies every step by re-training, fetches the model (checked against the chain's
-//! hash) and compiles it into a ZK circuit. Then a provider that cheats at one step (this test
-//! plays it, signing with the provider's key) is caught by `job verify`, and `job dispute` has the
-//! chain re-run that step: the provider is slashed and the lease closed.
+//! killed (`kill -9`) after its first checkpoints and `job submit --reorder` moves the job to a
+//! second provider, which goes on from the last committed checkpoint; that one is killed and
+//! restarted too, and resumes from its own. Alice verifies every step by re-training, fetches
+//! the model (checked against the chain's hash) and compiles it into a ZK circuit. Then a
+//! provider that cheats at one step (this test plays it, signing with the provider's key) is
+//! caught by `job verify`, and `job dispute` has the chain re-run that step: the provider is
+//! slashed and its lease closed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -145,15 +147,52 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     assert_eq!(submitted["job"], 0);
     assert_eq!(submitted["rows"], 800);
 
-    // Killed after its first checkpoints, the provider resumes from its last commit.
+    // Provider A is killed (kill -9) after its first checkpoints; alice goes on with provider B,
+    // which starts from the last committed checkpoint (A stored it on the node).
     let at_kill = eventually("a first checkpoint", || {
         let c = job(h, "0")["committed_steps"].as_u64().unwrap();
         (c >= 20).then_some(c)
     });
     drop(running);
-    let after_kill = job(h, "0")["committed_steps"].as_u64().unwrap();
-    assert!(after_kill >= at_kill);
-    let (running, _) = provider(p, rpc);
+    let bhome = dir.path().join("provider-b");
+    let b = bhome.to_str().unwrap();
+    let (running_b, info_b) = provider(b, rpc);
+    let address_b = info_b["address"].as_str().unwrap().to_string();
+    tx(&[
+        "--json", "tx", "transfer", "--to", &address_b, "--amount", "20HIB", "--from", "alice",
+        "--home", h,
+    ]);
+    eventually("provider B's registration", || {
+        let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
+        (list.as_array().unwrap().len() == 2).then_some(())
+    });
+    let moved = ok_json(&[
+        "--json",
+        "job",
+        "submit",
+        "--reorder",
+        "0",
+        "--data",
+        &data,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(moved["provider"], address_b.as_str(), "{moved}");
+    let from_step = moved["from_step"].as_u64().unwrap();
+    assert!(from_step >= at_kill && from_step < 400, "{moved}");
+    assert_eq!(
+        ok_json(&["--json", "lease", "show", "0", "--home", h])["lease"]["status"],
+        "closed"
+    );
+    // B is killed too once it has committed a checkpoint of its own, and resumes from it.
+    eventually("B's first checkpoint", || {
+        let c = job(h, "0")["committed_steps"].as_u64().unwrap();
+        (c >= from_step + 20).then_some(())
+    });
+    drop(running_b);
+    let (running_b, _) = provider(b, rpc);
     let done = ok_json(&[
         "--json",
         "job",
@@ -167,13 +206,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     ]);
     assert_eq!(done["job"]["status"], "done", "{done}");
     assert_eq!(done["job"]["committed_steps"], 400);
-    if after_kill < 400 {
-        // The restarted provider trained only what was not committed.
-        assert!(
-            done["provider"]["trained"].as_u64().unwrap() == 400,
-            "{done}"
-        );
-    }
+    assert_eq!(done["job"]["provider"], address_b.as_str());
 
     let verified = ok_json(&["--json", "job", "verify", "0", "--data", &data, "--home", h]);
     assert_eq!(verified["matches"], true, "{verified}");
@@ -200,15 +233,15 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     ]);
     assert_eq!(compiled["input_shape"], serde_json::json!([4]));
 
-    // A cheating provider: job 1 is trained by this test with the provider's key, wrong from
-    // step 7 on.
-    drop(running);
+    // A cheating provider: job 1, on B's lease, is trained by this test with B's key, wrong
+    // from step 7 on.
+    drop(running_b);
     fails_with(
         &[
             "job",
             "submit",
             "--lease",
-            "0",
+            "1",
             "--data",
             &data,
             "--hidden",
@@ -241,7 +274,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         hashes.push(hibana_train::state_hash(step, &params));
     }
     let key_file: Value =
-        serde_json::from_slice(&std::fs::read(phome.join("provider_key.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(bhome.join("provider_key.json")).unwrap()).unwrap();
     let secret: [u8; 32] = hex::decode(key_file["secret_key"].as_str().unwrap())
         .unwrap()
         .try_into()
@@ -275,7 +308,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
 
     let bond_before = amount(
         &ok_json(&[
-            "--json", "market", "provider", "show", &address, "--home", h,
+            "--json", "market", "provider", "show", &address_b, "--home", h,
         ])["bond"],
     );
     let receipt = ok_json(&[
@@ -294,7 +327,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     assert_eq!(j["refuted_step"], 7);
     let bond_after = amount(
         &ok_json(&[
-            "--json", "market", "provider", "show", &address, "--home", h,
+            "--json", "market", "provider", "show", &address_b, "--home", h,
         ])["bond"],
     );
     assert_eq!(
@@ -302,7 +335,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         10_000_000_000,
         "the slash is 10 HIB"
     );
-    let lease = ok_json(&["--json", "lease", "show", "0", "--home", h]);
+    let lease = ok_json(&["--json", "lease", "show", "1", "--home", h]);
     assert_eq!(lease["lease"]["status"], "closed");
     fails_with(
         &[

@@ -12,8 +12,8 @@ use hibana_types::records::market::{
     DISPUTE_DEPOSIT, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS, ProviderAttributes, Resources,
 };
 use hibana_types::{
-    AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Hash, Message, PlaceBid,
-    RegisterProvider, SecretKey, SubmitJob,
+    AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Hash, Message, MoveJob,
+    PlaceBid, RegisterProvider, SecretKey, SubmitJob,
 };
 
 mod common;
@@ -60,6 +60,11 @@ fn spec(data: &Dataset) -> TrainingSpec {
 
 /// Client `c` leases provider `p`'s machine for 200 blocks at 1,000 per block: lease 0.
 fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
+    lease_as(w, c, p, 0);
+}
+
+/// As [`lease`], for the market's `order`-th order (and lease).
+fn lease_as(w: &mut World, c: &SecretKey, p: &SecretKey, order: u64) {
     w.ok(
         p,
         Message::RegisterProvider(RegisterProvider {
@@ -93,14 +98,14 @@ fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
     w.ok(
         p,
         Message::PlaceBid(PlaceBid {
-            order: 0,
+            order,
             price_per_block: Amount(1_000),
         }),
     );
     w.ok(
         c,
         Message::AcceptBid(AcceptBid {
-            order: 0,
+            order,
             provider: addr(p),
         }),
     );
@@ -325,7 +330,7 @@ fn bad_job_messages_are_refused_with_a_reason() {
     w.ok(&p, commit(&hs[..10]));
 
     w.fails(&v, dispute(&data, &spec, &states, 11), "not among them");
-    w.fails(&p, dispute(&data, &spec, &states, 4), "its own job");
+    w.fails(&p, dispute(&data, &spec, &states, 4), "its own step");
     let mut wrong = dispute(&data, &spec, &states, 4);
     if let Message::DisputeStep(d) = &mut wrong {
         d.rows[2].label ^= 1;
@@ -345,5 +350,83 @@ fn bad_job_messages_are_refused_with_a_reason() {
     assert_eq!(
         hibana_train::state_hash(0, &init_params(&spec)),
         hibana_train::state_hash(0, &states[0])
+    );
+}
+
+#[test]
+fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_cheated() {
+    let (c, p1, p2, v) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&c, &p1, &p2, &v], hib(100));
+    lease_as(&mut w, &c, &p1, 0);
+    lease_as(&mut w, &c, &p2, 1);
+    let data = dataset();
+    let spec = spec(&data);
+    w.ok(
+        &c,
+        Message::SubmitJob(SubmitJob {
+            lease: 0,
+            spec: spec.clone(),
+        }),
+    );
+    // p1 cheats at step 4 and stops after its first checkpoint.
+    let cheat = run(&spec, &data, Some(4));
+    commit_all(&mut w, &p1, 0, &hashes(&cheat)[..10], 10);
+    let move_to = |lease| Message::MoveJob(MoveJob { job: 0, lease });
+    w.fails(&v, move_to(1), "only its client moves it");
+    w.fails(&c, move_to(0), "already");
+    w.fails(&c, move_to(7), "does not exist");
+    w.ok(&c, move_to(1));
+    let j = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!((j.lease, j.provider, j.committed_steps), (1, addr(&p2), 10));
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().status,
+        LeaseStatus::Closed
+    );
+    assert_eq!(market::job_of_lease(&w.state, 1).unwrap(), Some(0));
+    // The old provider can no longer commit; the new one goes on from step 10.
+    let rest = hashes(&cheat)[10..20].to_vec();
+    w.fails(
+        &p1,
+        Message::CommitSteps(CommitSteps {
+            job: 0,
+            hashes: rest.clone(),
+        }),
+        "trained by",
+    );
+    w.ok(
+        &p2,
+        Message::CommitSteps(CommitSteps {
+            job: 0,
+            hashes: rest,
+        }),
+    );
+    let cp = market::checkpoint(&w.state, 0, 0).unwrap().unwrap();
+    assert_eq!((cp.provider, cp.lease), (addr(&p1), 0));
+    assert_eq!(
+        market::checkpoint(&w.state, 0, 1)
+            .unwrap()
+            .unwrap()
+            .provider,
+        addr(&p2)
+    );
+
+    // The dispute of step 4 slashes p1, who committed it; p2 keeps its bond and its lease.
+    let honest = run(&spec, &data, None);
+    w.ok(&v, dispute(&data, &spec, &honest, 4));
+    let bond = |k: &SecretKey| market::provider(&w.state, &addr(k)).unwrap().unwrap().bond;
+    assert_eq!(bond(&p1).0, MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0);
+    assert_eq!(bond(&p2), MIN_PROVIDER_BOND);
+    assert_eq!(
+        market::job(&w.state, 0).unwrap().unwrap().status,
+        JobStatus::Refuted
+    );
+    assert_eq!(
+        market::lease(&w.state, 1).unwrap().unwrap().status,
+        LeaseStatus::Active
     );
 }

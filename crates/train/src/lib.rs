@@ -311,16 +311,50 @@ pub fn batch_indices(spec: &TrainingSpec, step: u64) -> Vec<u64> {
         .collect()
 }
 
-/// The name of the state after `step` steps: a hash of the step and every parameter.
-pub fn state_hash(step: u64, params: &[i32]) -> Hash {
-    let mut h = blake3::Hasher::new();
-    h.update(b"hibana/train/state");
-    h.update(&step.to_le_bytes());
-    h.update(&(params.len() as u64).to_le_bytes());
+/// The bytes of a checkpoint: a domain tag, the step, the parameter count and every parameter,
+/// little-endian. Their blake3 hash is [`state_hash`], so a checkpoint stored in a
+/// content-addressed blob store is found by the hash committed on chain.
+pub fn checkpoint_bytes(step: u64, params: &[i32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STATE_TAG.len() + 16 + 4 * params.len());
+    out.extend_from_slice(STATE_TAG);
+    out.extend_from_slice(&step.to_le_bytes());
+    out.extend_from_slice(&(params.len() as u64).to_le_bytes());
     for p in params {
-        h.update(&p.to_le_bytes());
+        out.extend_from_slice(&p.to_le_bytes());
     }
-    Hash(*h.finalize().as_bytes())
+    out
+}
+
+const STATE_TAG: &[u8] = b"hibana/train/state";
+
+/// Reads [`checkpoint_bytes`] back: the step and the parameters.
+pub fn parse_checkpoint(bytes: &[u8]) -> Result<(u64, Vec<i32>), TrainError> {
+    let rest = bytes
+        .strip_prefix(STATE_TAG)
+        .ok_or_else(|| TrainError::Spec("not a checkpoint".into()))?;
+    if rest.len() < 16 {
+        return Err(TrainError::Spec("a truncated checkpoint".into()));
+    }
+    let (head, body) = rest.split_at(16);
+    let step = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
+    let count = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
+    if count > hibana_types::records::market::MAX_TRAIN_PARAMS || body.len() as u64 != 4 * count {
+        return Err(TrainError::Spec(format!(
+            "a checkpoint of {count} parameters must have {} bytes of them, not {}",
+            4 * count,
+            body.len()
+        )));
+    }
+    let params = body
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((step, params))
+}
+
+/// The name of the state after `step` steps: the blake3 hash of its [`checkpoint_bytes`].
+pub fn state_hash(step: u64, params: &[i32]) -> Hash {
+    Hash(*blake3::hash(&checkpoint_bytes(step, params)).as_bytes())
 }
 
 fn clamp(x: i64) -> i64 {

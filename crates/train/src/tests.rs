@@ -294,3 +294,17 @@ fn resuming_from_a_checkpoint_continues_the_same_run() {
         "a finished run takes no more steps"
     );
 }
+
+#[test]
+fn a_checkpoint_reads_back_and_is_named_by_its_state_hash() {
+    let params: Vec<i32> = (-50..50).collect();
+    let bytes = checkpoint_bytes(12, &params);
+    assert_eq!(
+        Hash(*blake3::hash(&bytes).as_bytes()),
+        state_hash(12, &params)
+    );
+    assert_eq!(parse_checkpoint(&bytes).expect("valid"), (12, params));
+    assert!(parse_checkpoint(&bytes[..bytes.len() - 1]).is_err());
+    assert!(parse_checkpoint(&bytes[1..]).is_err());
+    assert!(parse_checkpoint(b"hibana/train/state").is_err());
+}

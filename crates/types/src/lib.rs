@@ -51,7 +51,7 @@ pub use records::AccountView;
 pub use tx::{
     AcceptBid, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease, CloseOrder,
     CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
-    DeregisterProvider, DisputeStep, FinalizeDataset, JoinReviewers, Message, NeuronRole,
+    DeregisterProvider, DisputeStep, FinalizeDataset, JoinReviewers, Message, MoveJob, NeuronRole,
     OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
     RegisterZkModel, RevealReview, RevealWeights, SignedTransaction, SubmitContribution,
     SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,

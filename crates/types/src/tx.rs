@@ -114,6 +114,8 @@ pub enum Message {
     CommitSteps(CommitSteps),
     /// Show one committed training step wrong by re-running it on chain (market).
     DisputeStep(DisputeStep),
+    /// Move a training job to another lease, to go on from its last checkpoint (market).
+    MoveJob(MoveJob),
 }
 
 impl Message {
@@ -144,6 +146,7 @@ impl Message {
             | Message::SubmitJob(_)
             | Message::CommitSteps(_)
             | Message::DisputeStep(_)
+            | Message::MoveJob(_)
             | Message::TopUpChannel(_)
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
@@ -301,6 +304,17 @@ pub struct DisputeStep {
     pub params: Vec<i32>,
     /// The step's batch, in batch order.
     pub rows: Vec<ProvenRow>,
+}
+
+/// A job's client moves it to another of its leases (its provider stopped, or was too slow):
+/// the old lease is closed, and the new lease's provider goes on from the last committed step,
+/// whose checkpoint it fetches by its state hash.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct MoveJob {
+    /// The job id.
+    pub job: u64,
+    /// The lease to go on on.
+    pub lease: u64,
 }
 
 /// Either side of a lease closes it.

@@ -91,8 +91,16 @@ pub(crate) enum JobCommand {
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
     /// The lease to run it on (yours).
-    #[arg(long)]
-    lease: u64,
+    #[arg(long, required_unless_present = "reorder")]
+    lease: Option<u64>,
+    /// Instead of a new job, go on with this running job on another provider: post an order
+    /// like its lease's, accept the cheapest bid from another provider, move the job there and
+    /// upload the dataset; the new provider starts from the last committed checkpoint.
+    #[arg(long, conflicts_with = "lease")]
+    reorder: Option<u64>,
+    /// With --reorder: how long to wait for a bid, in seconds.
+    #[arg(long, default_value_t = 60)]
+    bid_timeout: u64,
     /// The dataset: JSON lines {"features": [numbers], "label": class}.
     #[arg(long)]
     data: PathBuf,
@@ -289,6 +297,12 @@ fn load(path: &PathBuf, spec: &TrainingSpec) -> Result<Dataset> {
 
 async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
     let client = client(rpc, a.tx.keys.home.as_deref())?;
+    if let Some(job) = a.reorder {
+        return reorder(&client, job, &a, json).await;
+    }
+    let lease = a
+        .lease
+        .ok_or_else(|| anyhow!("--lease or --reorder is needed"))?;
     let bytes = std::fs::read(&a.data).with_context(|| format!("reading {}", a.data.display()))?;
     let text = String::from_utf8(bytes).context("the dataset is not UTF-8 JSON lines")?;
     let data = Dataset::from_jsonl(&text).with_context(|| a.data.display().to_string())?;
@@ -312,10 +326,7 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
     let receipt = client
         .send(
             &key,
-            vec![Message::SubmitJob(SubmitJob {
-                lease: a.lease,
-                spec,
-            })],
+            vec![Message::SubmitJob(SubmitJob { lease, spec })],
             None,
         )
         .await?;
@@ -323,12 +334,8 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
         print_receipt(&receipt, json)?;
         return Ok(ExitCode::FAILURE);
     }
-    let id: u64 = receipt
-        .events
-        .iter()
-        .find(|e| e.kind == "market.job_submitted")
-        .and_then(|e| e.attributes.iter().find(|(k, _)| k == "job"))
-        .and_then(|(_, v)| v.parse().ok())
+    let id: u64 = event_value(&receipt, "market.job_submitted", "job")
+        .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("the receipt names no job"))?;
     let job = chain_job(&client, id).await?;
     let url = upload(&client, &job, text).await.with_context(|| {
@@ -341,7 +348,7 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
     if json {
         print_json(&json!({
             "job": id,
-            "lease": a.lease,
+            "lease": lease,
             "provider": job.provider,
             "dataset": job.spec.dataset_root,
             "rows": job.spec.rows,
@@ -350,10 +357,155 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
         }))?;
     } else {
         println!(
-            "Job {id} submitted on lease {} (tx {}); {} rows uploaded to {url}.",
-            a.lease, receipt.tx_hash, job.spec.rows
+            "Job {id} submitted on lease {lease} (tx {}); {} rows uploaded to {url}.",
+            receipt.tx_hash, job.spec.rows
         );
         println!("  Follow it with `hibana job status {id} --wait`.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The value of attribute `key` of the first `kind` event of a receipt.
+fn event_value(receipt: &hibana_types::Receipt, kind: &str, key: &str) -> Option<String> {
+    receipt
+        .events
+        .iter()
+        .find(|e| e.kind == kind)?
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+/// Sends one message as `key` and fails unless it commits successfully.
+async fn must_send(
+    client: &RpcClient,
+    key: &hibana_types::SecretKey,
+    message: Message,
+    what: &str,
+) -> Result<hibana_types::Receipt> {
+    let receipt = client
+        .send(key, vec![message], None)
+        .await
+        .with_context(|| what.to_string())?;
+    if !receipt.is_success() {
+        bail!("{what}: {:?}", receipt.outcome);
+    }
+    Ok(receipt)
+}
+
+/// `job submit --reorder JOB`: the job goes on on another provider.
+async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Result<ExitCode> {
+    use hibana_types::{AcceptBid, CreateOrder, MoveJob};
+    let old = chain_job(client, id).await?;
+    if old.status != JobStatus::Running {
+        bail!("job {id} has every step committed: there is nothing to go on with");
+    }
+    let text = std::fs::read_to_string(&a.data)
+        .with_context(|| format!("reading {}", a.data.display()))?;
+    load(&a.data, &old.spec)?;
+    let key = signing_key(&a.tx.from, &a.tx.keys)?;
+    let lease = client
+        .market_lease(old.lease)
+        .await?
+        .ok_or_else(|| anyhow!("lease {} of job {id} does not exist", old.lease))?
+        .lease;
+    let order = client
+        .market_order(lease.order)
+        .await?
+        .ok_or_else(|| anyhow!("order {} of lease {} does not exist", lease.order, lease.id))?
+        .order;
+    let height = client.status().await?.height;
+    let created = must_send(
+        client,
+        &key,
+        Message::CreateOrder(CreateOrder {
+            resources: order.resources.clone(),
+            duration_blocks: order.duration_blocks,
+            max_price_per_block: order.max_price_per_block,
+            deposit: order.deposit,
+            expires_at: height + 1 + 1_000,
+        }),
+        "posting the new order",
+    )
+    .await?;
+    let new_order: u64 = event_value(&created, "market.order_created", "order")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("the receipt names no order"))?;
+    if !json {
+        println!(
+            "Order {new_order} posted; waiting up to {}s for a bid from another provider.",
+            a.bid_timeout
+        );
+    }
+    let start = std::time::Instant::now();
+    let bid = loop {
+        let view = client
+            .market_order(new_order)
+            .await?
+            .ok_or_else(|| anyhow!("order {new_order} vanished"))?;
+        let best = view
+            .bids
+            .iter()
+            .filter(|b| b.provider != old.provider)
+            .min_by_key(|b| b.price_per_block.0)
+            .cloned();
+        if let Some(b) = best {
+            break b;
+        }
+        if start.elapsed() > Duration::from_secs(a.bid_timeout) {
+            bail!(
+                "no other provider bid on order {new_order} in {}s; it stays open (close it with \
+                 `hibana market order close {new_order}`)",
+                a.bid_timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let accepted = must_send(
+        client,
+        &key,
+        Message::AcceptBid(AcceptBid {
+            order: new_order,
+            provider: bid.provider,
+        }),
+        "accepting the bid",
+    )
+    .await?;
+    let new_lease: u64 = event_value(&accepted, "market.lease_created", "lease")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("the receipt names no lease"))?;
+    must_send(
+        client,
+        &key,
+        Message::MoveJob(MoveJob {
+            job: id,
+            lease: new_lease,
+        }),
+        "moving the job",
+    )
+    .await?;
+    let job = chain_job(client, id).await?;
+    let url = upload(client, &job, text).await.with_context(|| {
+        format!(
+            "job {id} moved to lease {new_lease}, but its dataset did not reach the provider; \
+             retry with `hibana job upload {id} --data {}`",
+            a.data.display()
+        )
+    })?;
+    if json {
+        print_json(&json!({
+            "job": id,
+            "lease": new_lease,
+            "order": new_order,
+            "provider": job.provider,
+            "from_step": job.committed_steps,
+        }))?;
+    } else {
+        println!(
+            "Job {id} moved to lease {new_lease} with {} ({url}); it goes on from step {}.",
+            job.provider, job.committed_steps
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

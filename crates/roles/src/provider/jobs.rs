@@ -300,10 +300,13 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
         let trainer = if done == 0 {
             Trainer::new(&spec).map_err(|e| e.to_string())?
         } else {
-            let c = p.jobs.checkpoint(id, done).ok_or_else(|| {
-                format!("step {done} is committed but its checkpoint is not here")
-            })?;
-            Trainer::resume(&spec, done, c.params, &job.last_hash).map_err(|e| e.to_string())?
+            // Its own checkpoint, or (a job moved here from another provider) the one that
+            // provider stored in the node's blob store under the committed hash.
+            let params = match p.jobs.checkpoint(id, done) {
+                Some(c) => c.params,
+                None => fetch_blob(&chain, &job.last_hash, done).await?,
+            };
+            Trainer::resume(&spec, done, params, &job.last_hash).map_err(|e| e.to_string())?
         };
         let window = u64::from(spec.checkpoint_every).min(spec.steps - done);
         let data = data.clone();
@@ -327,6 +330,18 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
             })
             .map_err(|e| format!("saving the checkpoint of step {step}: {e}"))?;
         p.jobs.set(id, |g| g.trained = step);
+        // Stored by its hash on the node too, so that another provider can go on from it.
+        if let Err(e) = store_blob(
+            &chain,
+            &hibana_train::checkpoint_bytes(step, trainer.params()),
+        )
+        .await
+        {
+            tracing::warn!(
+                job = id,
+                "cannot store the checkpoint of step {step} on the node: {e}"
+            );
+        }
         // A commit that fails for a passing reason (a busy mempool, a lost connection) is
         // retried from the chain's view; the same reason five times in a row stops the job.
         match p
@@ -350,6 +365,48 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
             }
         }
     }
+}
+
+/// `PUT {node}/blobs`: stores bytes in the node's content-addressed blob store.
+async fn store_blob(chain: &RpcClient, bytes: &[u8]) -> Result<(), String> {
+    let url = format!("{}/blobs", chain.url().trim_end_matches('/'));
+    let answer = reqwest::Client::new()
+        .put(&url)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.status().is_success() {
+        return Err(answer.text().await.unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// The parameters of the checkpoint whose state hash is `hash` (step `step`), from the node's
+/// blob store; the hash is checked, so the store need not be trusted.
+async fn fetch_blob(chain: &RpcClient, hash: &Hash, step: u64) -> Result<Vec<i32>, String> {
+    let url = format!("{}/blobs/{hash}", chain.url().trim_end_matches('/'));
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("fetching the checkpoint of step {step}: {e}"))?;
+    if !answer.status().is_success() {
+        return Err(format!(
+            "step {step} is committed but its checkpoint is neither here nor on the node"
+        ));
+    }
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    if hibana_types::Hash(*blake3::hash(&bytes).as_bytes()) != *hash {
+        return Err(format!(
+            "the node's checkpoint of step {step} does not match its hash"
+        ));
+    }
+    let (at, params) = hibana_train::parse_checkpoint(&bytes).map_err(|e| e.to_string())?;
+    if at != step {
+        return Err(format!("the checkpoint is of step {at}, not {step}"));
+    }
+    Ok(params)
 }
 
 fn state_hash_of(t: &Trainer) -> Hash {

@@ -16,11 +16,11 @@
 //! are then pruned, so state holds hashes only of jobs that can still be disputed.
 
 use hibana_types::records::market::{
-    DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, LeaseStatus, MAX_CHECKPOINT_EVERY,
-    MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, job_due_key, job_key, job_steps_key,
-    lease_job_key,
+    CheckpointCommit, DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, LeaseStatus,
+    MAX_CHECKPOINT_EVERY, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, job_due_key, job_key,
+    job_steps_key, lease_job_key,
 };
-use hibana_types::{Amount, CommitSteps, DisputeStep, Event, Hash, SubmitJob};
+use hibana_types::{Address, Amount, CommitSteps, DisputeStep, Event, Hash, MoveJob, SubmitJob};
 
 use super::state::{
     file_lease_due, lease, next_id, provider, put_lease, put_set, settle, take_bond,
@@ -44,6 +44,15 @@ pub fn job_of_lease<S: StateRead + ?Sized>(
     get_typed(state, &lease_job_key(lease))
 }
 
+/// Checkpoint `index` of a job (`None` once pruned or not yet committed).
+pub fn checkpoint<S: StateRead + ?Sized>(
+    state: &S,
+    job: u64,
+    index: u64,
+) -> Result<Option<CheckpointCommit>, StateError> {
+    get_typed(state, &job_steps_key(job, index))
+}
+
 /// The committed hashes of checkpoint `index` of a job (empty once pruned or not yet
 /// committed).
 pub fn checkpoint_hashes<S: StateRead + ?Sized>(
@@ -51,7 +60,7 @@ pub fn checkpoint_hashes<S: StateRead + ?Sized>(
     job: u64,
     index: u64,
 ) -> Result<Vec<Hash>, StateError> {
-    Ok(get_typed(state, &job_steps_key(job, index))?.unwrap_or_default())
+    Ok(checkpoint(state, job, index)?.map_or_else(Vec::new, |c| c.hashes))
 }
 
 /// The provider's committed hash after `step` (1-based), if it is still in state.
@@ -66,6 +75,16 @@ pub fn step_hash<S: StateRead + ?Sized>(
     let every = u64::from(job.spec.checkpoint_every.max(1));
     let hashes = checkpoint_hashes(state, job.id, (step - 1) / every)?;
     Ok(hashes.get(((step - 1) % every) as usize).copied())
+}
+
+/// The checkpoint that holds step `step`'s hash.
+fn checkpoint_of<S: StateRead + ?Sized>(
+    state: &S,
+    job: &Job,
+    step: u64,
+) -> Result<Option<CheckpointCommit>, StateError> {
+    let every = u64::from(job.spec.checkpoint_every.max(1));
+    checkpoint(state, job.id, step.saturating_sub(1) / every)
 }
 
 /// The jobs whose dispute window ends at `height`.
@@ -237,7 +256,15 @@ impl MessageHandler for CommitSteps {
     ) -> Result<(), ExecError> {
         let mut j = commit_rules(self, state, ctx)?;
         let index = j.committed_steps / u64::from(j.spec.checkpoint_every);
-        put_typed(state, job_steps_key(j.id, index), &self.hashes);
+        put_typed(
+            state,
+            job_steps_key(j.id, index),
+            &CheckpointCommit {
+                provider: j.provider,
+                lease: j.lease,
+                hashes: self.hashes.clone(),
+            },
+        );
         let from = j.committed_steps + 1;
         j.committed_steps += self.hashes.len() as u64;
         j.last_hash = *self.hashes.last().unwrap_or(&j.last_hash);
@@ -280,6 +307,8 @@ struct Disputed {
     job: Job,
     rows: Vec<hibana_train::Row>,
     claimed: Hash,
+    /// Who committed the step, and on which lease.
+    committer: (Address, u64),
 }
 
 fn dispute_rules<S: StateRead + ?Sized>(
@@ -297,9 +326,6 @@ fn dispute_rules<S: StateRead + ?Sized>(
                 _ => "settled",
             }
         )));
-    }
-    if ctx.sender == j.provider {
-        return Err(invalid("a provider cannot dispute its own job"));
     }
     if m.step == 0 || m.step > j.committed_steps {
         return Err(invalid(format!(
@@ -332,11 +358,17 @@ fn dispute_rules<S: StateRead + ?Sized>(
         .map_err(|e| invalid(format!("job {}: {e}", j.id)))?;
     let claimed = step_hash(state, &j, m.step)?
         .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?;
+    let window = checkpoint_of(state, &j, m.step)?
+        .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?;
+    if ctx.sender == window.provider {
+        return Err(invalid("a provider cannot dispute its own step"));
+    }
     bank::require_balance(state, &ctx.sender, DISPUTE_DEPOSIT)?;
     Ok(Disputed {
         job: j,
         rows,
         claimed,
+        committer: (window.provider, window.lease),
     })
 }
 
@@ -384,29 +416,31 @@ impl MessageHandler for DisputeStep {
             mut job,
             rows,
             claimed,
+            committer: (cheat, cheat_lease),
         } = dispute_rules(self, state, ctx)?;
         let refs: Vec<&hibana_train::Row> = rows.iter().collect();
         let after = hibana_train::step(&job.spec, &self.params, &refs)
             .map_err(|e| invalid(format!("job {}: {e}", job.id)))?;
         let honest = hibana_train::state_hash(self.step, &after);
         if honest == claimed {
-            bank::move_balance(state, &ctx.sender, &job.provider, DISPUTE_DEPOSIT)?;
+            bank::move_balance(state, &ctx.sender, &cheat, DISPUTE_DEPOSIT)?;
             events.push(Event::new(
                 "market.dispute_lost",
                 [
                     ("job", job.id.to_string()),
                     ("step", self.step.to_string()),
                     ("challenger", ctx.sender.to_string()),
-                    ("provider", job.provider.to_string()),
+                    ("provider", cheat.to_string()),
                     ("amount", DISPUTE_DEPOSIT.0.to_string()),
                 ],
             ));
             return Ok(());
         }
         let height = ctx.block.height;
-        // The lease closes without paying for any block after the last settlement.
+        // The lease the wrong step was trained on closes without paying for any block after
+        // its last settlement.
         let mut paid = Amount::ZERO;
-        if let Some(mut l) = lease(state, job.lease)? {
+        if let Some(mut l) = lease(state, cheat_lease)? {
             if l.status == LeaseStatus::Active {
                 unfile_lease_due(state, l.id, l.due_at())?;
                 l.settled_at = l.settled_at.max(height.min(l.ends_at));
@@ -414,10 +448,10 @@ impl MessageHandler for DisputeStep {
                 file_lease_due(state, &l)?;
                 settle(state, l, height, true, events)?;
             }
-            paid = lease(state, job.lease)?.map_or(Amount::ZERO, |l| l.paid);
+            paid = lease(state, cheat_lease)?.map_or(Amount::ZERO, |l| l.paid);
         }
-        let slashed = if provider(state, &job.provider)?.is_some() {
-            take_bond(state, &job.provider, DISPUTE_SLASH, &job.client)?
+        let slashed = if provider(state, &cheat)?.is_some() {
+            take_bond(state, &cheat, DISPUTE_SLASH, &job.client)?
         } else {
             Amount::ZERO
         };
@@ -442,13 +476,99 @@ impl MessageHandler for DisputeStep {
             [
                 ("job", job.id.to_string()),
                 ("step", self.step.to_string()),
-                ("provider", job.provider.to_string()),
+                ("provider", cheat.to_string()),
                 ("challenger", ctx.sender.to_string()),
                 ("slashed", slashed.0.to_string()),
                 ("refund", to_client.0.to_string()),
                 ("reward", reward.0.to_string()),
                 ("claimed", claimed.to_string()),
                 ("recomputed", honest.to_string()),
+            ],
+        ));
+        Ok(())
+    }
+}
+
+fn move_rules<S: StateRead + ?Sized>(
+    m: &MoveJob,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<(Job, hibana_types::records::market::Lease), ExecError> {
+    let j = existing_job(state, m.job)?;
+    if j.client != ctx.sender {
+        return Err(invalid(format!(
+            "job {} belongs to {}, not to {}: only its client moves it",
+            j.id, j.client, ctx.sender
+        )));
+    }
+    if j.status != JobStatus::Running {
+        return Err(invalid(format!(
+            "job {} has every step committed already: there is nothing to move",
+            j.id
+        )));
+    }
+    if m.lease == j.lease {
+        return Err(invalid(format!(
+            "job {} runs on lease {} already",
+            j.id, m.lease
+        )));
+    }
+    let to = submit_rules(
+        &SubmitJob {
+            lease: m.lease,
+            spec: j.spec.clone(),
+        },
+        state,
+        ctx,
+    )?;
+    Ok((j, to))
+}
+
+impl MessageHandler for MoveJob {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        move_rules(self, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let (mut j, to) = move_rules(self, state, ctx)?;
+        // The old lease ends: what its provider earned until now is paid, the rest refunded.
+        if let Some(old) = lease(state, j.lease)?
+            && old.status == LeaseStatus::Active
+        {
+            settle(state, old, ctx.block.height, true, events)?;
+        }
+        let from = (j.lease, j.provider);
+        j.lease = to.id;
+        j.provider = to.provider;
+        put_job(state, &j);
+        put_typed(state, lease_job_key(to.id), &j.id);
+        events.push(Event::new(
+            "market.job_moved",
+            [
+                ("job", j.id.to_string()),
+                ("from_lease", from.0.to_string()),
+                ("from_provider", from.1.to_string()),
+                ("lease", to.id.to_string()),
+                ("provider", to.provider.to_string()),
+                ("step", j.committed_steps.to_string()),
+                ("hash", j.last_hash.to_string()),
             ],
         ));
         Ok(())

@@ -7,7 +7,7 @@
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
-//! `DisputeStep`). Every
+//! `DisputeStep`, `MoveJob`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
@@ -22,7 +22,7 @@ pub use hibana_types::records::market::{
     BID_DEPOSIT, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
     MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
 };
-pub use jobs::{checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
+pub use jobs::{checkpoint, checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
 pub use messages::mismatch;
 pub use state::{
     bids, escrow_balance, expiring_at, lease, leases_due_at, open_order_ids, order,

@@ -304,8 +304,9 @@ pub const MAX_TRAIN_HIDDEN: u32 = 128;
 pub const MAX_TRAIN_HIDDEN_LAYERS: usize = 2;
 /// Most classes a training job's model tells apart.
 pub const MAX_TRAIN_CLASSES: u32 = 16;
-/// Most parameters of a training job's model: a dispute carries them all.
-pub const MAX_TRAIN_PARAMS: u64 = 16_384;
+/// Most parameters of a training job's model: a dispute carries them all, and a checkpoint
+/// (4 bytes each) fits in one blob of the node's store.
+pub const MAX_TRAIN_PARAMS: u64 = 16_000;
 /// Most rows in one training step: a dispute carries them all, with their proofs.
 pub const MAX_TRAIN_BATCH: u32 = 64;
 /// Most steps of one training job: its step hashes stay in state until it settles.
@@ -475,6 +476,19 @@ impl Job {
     pub fn dispute_until(&self) -> u64 {
         self.last_commit_at.saturating_add(DISPUTE_WINDOW_BLOCKS)
     }
+}
+
+/// One committed checkpoint of a job: the provider that committed it, the lease it trained on,
+/// and the state hash after each of its steps. A job moved to another lease keeps the
+/// checkpoints of its earlier provider, and a dispute of one of their steps slashes that one.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CheckpointCommit {
+    /// Who committed it.
+    pub provider: Address,
+    /// The lease it was trained on.
+    pub lease: u64,
+    /// The hash after each of its steps.
+    pub hashes: Vec<Hash>,
 }
 
 /// Key of the next job id.
