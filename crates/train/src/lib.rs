@@ -752,5 +752,7 @@ pub fn float_layers(spec: &TrainingSpec, params: &[i32]) -> Result<Vec<FloatLaye
         .collect())
 }
 
+pub mod synthetic;
+
 #[cfg(test)]
 mod tests;

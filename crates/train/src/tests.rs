@@ -2,23 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// Two interleaved classes on a plane that no straight line separates (XOR of the signs of
-/// the coordinates, with noise), plus `extra` features of noise; drawn from `seed`.
-pub(crate) fn xor_rows(n: usize, extra: usize, seed: u64) -> Vec<Row> {
-    let mut rng = seed;
-    let mut unit = move || (splitmix(&mut rng) % 2_001) as f64 / 1_000.0 - 1.0;
-    (0..n)
-        .map(|_| {
-            let (x, y) = (unit(), unit());
-            let mut features = vec![quantise(x).unwrap_or(0), quantise(y).unwrap_or(0)];
-            features.extend((0..extra).map(|_| quantise(unit() * 0.1).unwrap_or(0)));
-            Row {
-                label: u32::from((x > 0.0) != (y > 0.0)),
-                features,
-            }
-        })
-        .collect()
-}
+use crate::synthetic::{REFERENCE_JOB_HASH, reference_job, xor_rows};
 
 /// Two classes split by the line x + y = 0.
 fn linear_rows(n: usize, seed: u64) -> Vec<Row> {
@@ -101,21 +85,9 @@ fn an_mlp_learns_what_logistic_regression_cannot() {
     assert!(mlp_acc >= 540, "the MLP should learn XOR: {mlp_acc}/600");
 }
 
-/// The state after 100 steps of a fixed job, computed once and pinned: every machine, profile
-/// and thread count must reach it (the benchmark checks it again in a release build).
-pub(crate) const PINNED_JOB_HASH: &str =
-    "19ca16527602fcb98622b77c6621c537cfcde32e3c1eee9e247f2b2d737bcd51";
-
-pub(crate) fn pinned_job() -> (TrainingSpec, Dataset) {
-    let data = Dataset::from_rows(xor_rows(500, 6, 9)).expect("data");
-    let mut spec = spec_for(&data, vec![24, 12], 100);
-    spec.classes = 3;
-    (spec, data)
-}
-
 #[test]
 fn the_pinned_job_reaches_the_same_hash_on_one_thread_and_on_two() {
-    let (spec, data) = pinned_job();
+    let (spec, data) = reference_job().expect("reference job");
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -128,7 +100,7 @@ fn the_pinned_job_reaches_the_same_hash_on_one_thread_and_on_two() {
     };
     let one = run(1);
     assert_eq!(one, run(2));
-    assert_eq!(one.to_string(), PINNED_JOB_HASH);
+    assert_eq!(one.to_string(), REFERENCE_JOB_HASH);
 }
 
 proptest! {
