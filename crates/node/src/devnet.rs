@@ -147,6 +147,13 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                 if let Err(e) = setup_payments(&banner.dir, ai, &url).await {
                     tracing::warn!(error = %e, "cannot set up the devnet's payments");
                     eprintln!("warning: the devnet's payments are not set up: {e:#}");
+                } else if let Ok(client) = hibana_rpc::RpcClient::new(&url) {
+                    // The devnet's provider bids on the orders it can serve, by itself.
+                    tokio::spawn(crate::market_provider::bid_forever(
+                        client,
+                        ai.provider_handle.clone(),
+                        Duration::from_secs(2),
+                    ));
                 }
                 if demo && !zk_only {
                     match setup_demo_network(&banner.dir, ai, &url).await {

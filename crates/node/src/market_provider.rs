@@ -172,6 +172,12 @@ pub(crate) async fn join_and_bid(
         }
     }
     tracing::info!(provider = %me, "registered in the market");
+    bid_forever(client, provider, every).await;
+}
+
+/// Bids on every open order the provider can serve at its price, once per order, every
+/// `every`; runs until the process ends.
+pub(crate) async fn bid_forever(client: RpcClient, provider: Arc<Provider>, every: Duration) {
     loop {
         if let Err(e) = bid_once(&client, &provider).await {
             tracing::warn!("bidding: {e:#}");

@@ -4,6 +4,7 @@
 //! client refunded; bad input is refused with a reason and moves no balance.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hibana_runtime::bank;
 use hibana_runtime::market::{
     self, JobStatus, LeaseStatus, MARKET_ESCROW, MIN_PROVIDER_BOND, TrainingSpec,
 };
@@ -15,6 +16,8 @@ use hibana_types::{
     AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Hash, Message, MoveJob,
     PlaceBid, RegisterProvider, SecretKey, SubmitJob,
 };
+
+use proptest::prelude::*;
 
 mod common;
 
@@ -429,4 +432,102 @@ fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_
         market::lease(&w.state, 1).unwrap().unwrap().status,
         LeaseStatus::Active
     );
+}
+
+#[derive(Debug, Clone)]
+enum JobAction {
+    /// The job's current provider commits its next checkpoint.
+    Commit,
+    /// The client moves the job to the other lease.
+    Move,
+    /// The challenger disputes a step, carrying the parameters of the honest run (`true`) or
+    /// of the provider's run.
+    Dispute {
+        step: u64,
+        honest: bool,
+    },
+    /// Either side closes the lease the job runs on.
+    CloseLease,
+    Idle(u64),
+}
+
+fn job_action() -> impl Strategy<Value = JobAction> {
+    prop_oneof![
+        5 => Just(JobAction::Commit),
+        1 => Just(JobAction::Move),
+        3 => (1u64..=25, any::<bool>()).prop_map(|(step, honest)| JobAction::Dispute { step, honest }),
+        1 => Just(JobAction::CloseLease),
+        1 => (1u64..30).prop_map(JobAction::Idle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever the order of commits, moves, disputes and closes: the supply never changes, a
+    /// job is refuted only at the one wrong step, and then exactly the provider that committed
+    /// it loses exactly the slash.
+    #[test]
+    fn jobs_conserve_supply_and_only_the_wrong_step_is_refuted(
+        wrong in 1u64..=25,
+        actions in proptest::collection::vec(job_action(), 1..40),
+    ) {
+        let (c, p1, p2, v) = (SecretKey::generate(), SecretKey::generate(), SecretKey::generate(), SecretKey::generate());
+        let mut w = World::new(&[&c, &p1, &p2, &v], hib(100));
+        lease_as(&mut w, &c, &p1, 0);
+        lease_as(&mut w, &c, &p2, 1);
+        let data = dataset();
+        let spec = spec(&data);
+        w.ok(&c, Message::SubmitJob(SubmitJob { lease: 0, spec: spec.clone() }));
+        let cheat = run(&spec, &data, Some(wrong));
+        let honest = run(&spec, &data, None);
+        let cheat_hashes = hashes(&cheat);
+        let supply = bank::total_supply(&w.state).unwrap();
+        let mut committer_of_wrong = None;
+        for a in actions {
+            let j = market::job(&w.state, 0).unwrap().unwrap();
+            let current = if j.provider == addr(&p1) { &p1 } else { &p2 };
+            match a {
+                JobAction::Commit => {
+                    let from = j.committed_steps as usize;
+                    let to = (from + 10).min(25);
+                    if from < 25 {
+                        let outcome = w.block(vec![(current, Message::CommitSteps(CommitSteps {
+                            job: 0,
+                            hashes: cheat_hashes[from..to].to_vec(),
+                        }))]).remove(0);
+                        if outcome == hibana_types::TxOutcome::Success && (from as u64) < wrong && wrong <= to as u64 {
+                            committer_of_wrong = Some(j.provider);
+                        }
+                    }
+                }
+                JobAction::Move => {
+                    let to = 1 - j.lease.min(1);
+                    w.block(vec![(&c, Message::MoveJob(MoveJob { job: 0, lease: to }))]);
+                }
+                JobAction::Dispute { step, honest: h } => {
+                    let states = if h { &honest } else { &cheat };
+                    w.block(vec![(&v, dispute(&data, &spec, states, step))]);
+                }
+                JobAction::CloseLease => {
+                    w.block(vec![(&c, Message::CloseLease(hibana_types::CloseLease { lease: j.lease }))]);
+                }
+                JobAction::Idle(n) => w.idle(n),
+            }
+            prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+        }
+        let j = market::job(&w.state, 0).unwrap().unwrap();
+        let bond = |k: &SecretKey| market::provider(&w.state, &addr(k)).unwrap().unwrap().bond.0;
+        if j.status == JobStatus::Refuted {
+            prop_assert_eq!(j.refuted_step, Some(wrong));
+            let slashed = committer_of_wrong.expect("a refuted step was committed");
+            for k in [&p1, &p2] {
+                let want = if addr(k) == slashed { MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0 } else { MIN_PROVIDER_BOND.0 };
+                prop_assert_eq!(bond(k), want);
+            }
+        } else {
+            prop_assert_eq!(bond(&p1), MIN_PROVIDER_BOND.0);
+            prop_assert_eq!(bond(&p2), MIN_PROVIDER_BOND.0);
+        }
+    }
 }
