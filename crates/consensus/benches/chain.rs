@@ -25,6 +25,7 @@ fn main() {
     let validator = SecretKey::generate();
     let senders: Vec<SecretKey> = (0..TXS).map(|_| SecretKey::generate()).collect();
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: "bench".into(),
         genesis_time_ms: 0,
         params: Params {

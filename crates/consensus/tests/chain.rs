@@ -23,6 +23,7 @@ fn net() -> Net {
     let (validator, alice) = (SecretKey::generate(), SecretKey::generate());
     store
         .init_genesis(&Genesis {
+            market: Default::default(),
             chain_id: "c".into(),
             genesis_time_ms: 1,
             params: Default::default(),

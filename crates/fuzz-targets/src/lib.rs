@@ -161,6 +161,7 @@ fn rpc_chain() -> &'static (tempfile::TempDir, Arc<Chain>) {
         );
         store
             .init_genesis(&Genesis {
+                market: Default::default(),
                 chain_id: CHAIN_ID.into(),
                 genesis_time_ms: 1,
                 params: Params::default(),

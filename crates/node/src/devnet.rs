@@ -36,6 +36,10 @@ pub(crate) struct DevnetArgs {
     /// Home folder of the devnet (default: <data dir>/hibana/devnet).
     #[arg(long, env = "HIBANA_HOME")]
     home: Option<PathBuf>,
+    /// Blocks a market provider stays live after its last heartbeat (a new devnet's genesis):
+    /// its leases pay no block after that.
+    #[arg(long, default_value_t = hibana_types::records::market::MarketParams::default().liveness_blocks, value_parser = clap::value_parser!(u64).range(1..))]
+    liveness_blocks: u64,
     /// Delete the devnet's home and start from a new genesis.
     #[arg(long)]
     reset: bool,
@@ -85,7 +89,12 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
     }
     let created = !home.is_initialised();
     if created {
-        home.create_devnet(&NodeConfig::default())?;
+        home.create_devnet(
+            &NodeConfig::default(),
+            hibana_types::records::market::MarketParams {
+                liveness_blocks: args.liveness_blocks,
+            },
+        )?;
     }
     let config = args.node.apply(home.load_config()?);
     let genesis = home.load_genesis().map_err(|e| {

@@ -143,6 +143,7 @@ impl Home {
         accounts: Vec<GenesisAccount>,
         config: &NodeConfig,
         params: Params,
+        market: hibana_types::records::market::MarketParams,
     ) -> Result<Genesis> {
         if self.is_initialised() {
             bail!(
@@ -155,6 +156,7 @@ impl Home {
         let validator = SecretKey::generate();
         self.write_validator_key(&validator)?;
         let genesis = Genesis {
+            market,
             chain_id: chain_id.to_string(),
             genesis_time_ms: hibana_consensus::now_ms(),
             params,
@@ -172,7 +174,11 @@ impl Home {
 
     /// Creates a devnet home: a validator and the funded demo accounts alice, bob and carol in
     /// a plaintext development keyring.
-    pub(crate) fn create_devnet(&self, config: &NodeConfig) -> Result<Genesis> {
+    pub(crate) fn create_devnet(
+        &self,
+        config: &NodeConfig,
+        market: hibana_types::records::market::MarketParams,
+    ) -> Result<Genesis> {
         let mut accounts = Vec::new();
         let mut dev_keys = Vec::new();
         for name in ["alice", "bob", "carol"] {
@@ -183,7 +189,7 @@ impl Home {
             });
             dev_keys.push(dev);
         }
-        let genesis = self.create("hibana-devnet", accounts, config, Params::default())?;
+        let genesis = self.create("hibana-devnet", accounts, config, Params::default(), market)?;
         for dev in &dev_keys {
             keys::write_dev_key(&self.dir, dev)?;
         }
@@ -299,6 +305,7 @@ pub(crate) fn create_network(
         });
     }
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: chain_id.to_string(),
         genesis_time_ms: hibana_consensus::now_ms(),
         params: Params::default(),

@@ -131,6 +131,48 @@ pub(crate) fn connect(provider: &Arc<Provider>, url: &str) -> Result<()> {
         .connect_chain(url)
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     hibana_roles::provider::jobs::resume_all(provider);
+    let client = RpcClient::new(url)?;
+    tokio::spawn(heartbeat_forever(
+        client,
+        provider.clone(),
+        Duration::from_millis(500),
+    ));
+    Ok(())
+}
+
+/// Proves the provider is up whenever a third of the chain's liveness interval has passed since
+/// its last heartbeat (once it is registered), checking every `every`; runs until the process
+/// ends.
+pub(crate) async fn heartbeat_forever(client: RpcClient, provider: Arc<Provider>, every: Duration) {
+    let me = provider.public_key().address();
+    loop {
+        if let Err(e) = heartbeat_if_due(&client, &provider, &me).await {
+            tracing::warn!("heartbeat: {e:#}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn heartbeat_if_due(
+    client: &RpcClient,
+    provider: &Provider,
+    me: &hibana_types::Address,
+) -> Result<()> {
+    let view = client.market_liveness(*me).await?;
+    let due = match &view.liveness {
+        Some(l) => view.height >= l.last_seen + (view.liveness_blocks / 3).max(1),
+        // Registered before liveness was kept, or not registered (the heartbeat would fail).
+        None => client.market_provider(*me).await?.is_some(),
+    };
+    if due {
+        send_as(
+            client,
+            provider,
+            vec![Message::Heartbeat(hibana_types::Heartbeat {})],
+            "sending a heartbeat",
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! End-to-end: a training job on the compute market, with real processes. A devnet (`--no-ai`)
 //! and a provider started with `provider serve --market`: the provider registers once funded
 //! and bids by itself; alice accepts, submits a job and uploads its dataset; the provider is
-//! killed (`kill -9`) after its first checkpoints and `job submit --reorder` moves the job to a
+//! killed (`kill -9`) after its first checkpoints, its lease stops paying once its liveness runs
+//! out (and `job status` says so), and `job submit --reorder` moves the job to a
 //! second provider, which goes on from the last committed checkpoint; that one is killed and
 //! restarted too, and resumes from its own. Alice verifies every step by re-training, fetches
 //! the model (checked against the chain's hash) and compiles it into a ZK circuit. Then a
@@ -15,7 +16,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{BIN, Proc, amount, chain_devnet, fails_with, hibana, ok_json, start, tx};
+use support::{
+    BIN, Proc, amount, chain_devnet_command, fails_with, hibana, ok_json, start, start_command, tx,
+};
 
 fn dataset() -> String {
     format!(
@@ -61,7 +64,9 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("devnet");
     let h = home.to_str().unwrap();
-    let _devnet = chain_devnet(h);
+    // Providers stay live 20 blocks (4 s) after a heartbeat.
+    let (_devnet, _) =
+        start_command(chain_devnet_command(h, 200).args(["--liveness-blocks", "20"]));
     let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
     let rpc = rpc.trim();
     let phome = dir.path().join("provider");
@@ -154,6 +159,26 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         (c >= 20).then_some(c)
     });
     drop(running);
+    // Its lease stops paying once its liveness runs out, and alice is told.
+    let paid_until = eventually("the lease to stall", || {
+        let status = ok_json(&["--json", "job", "status", "0", "--home", h]);
+        status["lease_paid_until"].as_u64()
+    });
+    let lease_at =
+        |what| ok_json(&["--json", "lease", "show", "0", "--home", h])["lease"][what].clone();
+    assert!(lease_at("status") == "active");
+    let owed = || amount(&ok_json(&["--json", "lease", "show", "0", "--home", h])["withdrawable"]);
+    let before = owed();
+    support::wait_blocks(h, 3);
+    assert_eq!(owed(), before, "a stalled lease owes nothing more");
+    let started = lease_at("started_at").as_u64().unwrap();
+    let settled = lease_at("settled_at").as_u64().unwrap();
+    assert!(paid_until > started);
+    assert_eq!(
+        before + amount(&lease_at("paid")),
+        1_000_000 * u128::from(paid_until - started),
+        "paid for exactly the blocks up to its liveness (settled at {settled})"
+    );
     let bhome = dir.path().join("provider-b");
     let b = bhome.to_str().unwrap();
     let (running_b, info_b) = provider(b, rpc);

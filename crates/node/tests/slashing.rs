@@ -207,6 +207,7 @@ fn run(
         });
     }
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: CHAIN.into(),
         genesis_time_ms: T0,
         params: Default::default(),

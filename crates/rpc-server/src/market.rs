@@ -8,7 +8,7 @@ use hibana_types::Address;
 use hibana_types::records::market::{Order, Provider};
 use jsonrpsee::core::{RpcResult, async_trait};
 
-use hibana_rpc::market::{JobView, LeaseView, MarketApiServer, OrderView};
+use hibana_rpc::market::{JobView, LeaseView, LivenessView, MarketApiServer, OrderView};
 
 use crate::errors::node_error;
 
@@ -18,19 +18,28 @@ pub(crate) struct MarketHandler {
     pub(crate) chain: Arc<Chain>,
 }
 
-/// A lease with what settling it at `height` would pay.
-fn view(lease: Lease, height: u64) -> LeaseView {
+/// A lease with what settling it at `height` would pay, as its provider's liveness stands.
+fn view<S: hibana_runtime::StateRead + ?Sized>(
+    state: &S,
+    lease: Lease,
+    height: u64,
+) -> Result<LeaseView, hibana_runtime::StateError> {
     let (withdrawable, overdrawn) = if lease.status == LeaseStatus::Active {
-        lease.owed_at(height)
+        market::owed(state, &lease, height)?
     } else {
         (hibana_types::Amount::ZERO, false)
     };
-    LeaseView {
+    let live_until = market::live_until(state, &lease.provider)?;
+    let paid_until = (lease.status == LeaseStatus::Active
+        && live_until < height.min(lease.ends_at))
+    .then_some(live_until);
+    Ok(LeaseView {
         height,
         lease,
         withdrawable,
         overdrawn,
-    }
+        paid_until,
+    })
 }
 
 #[async_trait]
@@ -65,19 +74,31 @@ impl MarketApiServer for MarketHandler {
     async fn market_leases(&self, account: Address) -> RpcResult<Vec<LeaseView>> {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
         let height = snapshot.height();
-        Ok(market::query::active_leases(&snapshot, &account)
+        market::query::active_leases(&snapshot, &account)
             .map_err(node_error)?
             .into_iter()
-            .map(|l| view(l, height))
-            .collect())
+            .map(|l| view(&snapshot, l, height).map_err(node_error))
+            .collect()
     }
 
     async fn market_lease(&self, id: u64) -> RpcResult<Option<LeaseView>> {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
         let height = snapshot.height();
-        Ok(market::lease(&snapshot, id)
+        market::lease(&snapshot, id)
             .map_err(node_error)?
-            .map(|l| view(l, height)))
+            .map(|l| view(&snapshot, l, height).map_err(node_error))
+            .transpose()
+    }
+
+    async fn market_liveness(&self, address: Address) -> RpcResult<LivenessView> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        Ok(LivenessView {
+            height: snapshot.height(),
+            liveness: market::liveness(&snapshot, &address).map_err(node_error)?,
+            liveness_blocks: market::market_params(&snapshot)
+                .map_err(node_error)?
+                .liveness_blocks,
+        })
     }
 
     async fn market_job(&self, id: u64) -> RpcResult<Option<JobView>> {

@@ -262,6 +262,18 @@ impl RpcClient {
         self.inner.market_lease(id).await.map_err(|e| self.map(e))
     }
 
+    /// A provider's liveness.
+    pub async fn market_liveness(
+        &self,
+        address: Address,
+    ) -> Result<crate::LivenessView, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_liveness(address)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// A training job by id.
     pub async fn market_job(&self, id: u64) -> Result<Option<crate::JobView>, ClientError> {
         use crate::market::MarketApiClient;

@@ -1,7 +1,7 @@
 //! JSON-RPC methods of the compute market: providers, orders with their bids, leases, and the
 //! training jobs on them with their committed step hashes.
 
-use hibana_types::records::market::{Bid, Job, Lease, Order, Provider};
+use hibana_types::records::market::{Bid, Job, Lease, Liveness, Order, Provider};
 use hibana_types::{Address, Amount, Hash};
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use jsonrpsee::core::RpcResult;
@@ -30,6 +30,21 @@ pub struct LeaseView {
     pub withdrawable: Amount,
     /// Whether settling at `height` would find the escrow exhausted.
     pub overdrawn: bool,
+    /// The last height the lease pays for, as its provider's liveness stands (none while the
+    /// provider keeps proving it is up beyond `height`).
+    #[serde(default)]
+    pub paid_until: Option<u64>,
+}
+
+/// A provider's liveness as of a height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LivenessView {
+    /// Height the view was read at.
+    pub height: u64,
+    /// Its liveness (none for a provider registered before liveness was kept).
+    pub liveness: Option<Liveness>,
+    /// The chain's liveness interval, in blocks.
+    pub liveness_blocks: u64,
 }
 
 /// A training job as of a height.
@@ -68,6 +83,10 @@ pub trait MarketApi {
     /// A lease by id (closed ones too).
     #[method(name = "market_lease")]
     async fn market_lease(&self, id: u64) -> RpcResult<Option<LeaseView>>;
+
+    /// A provider's liveness: last heartbeat, missed checks, reputation, listed.
+    #[method(name = "market_liveness")]
+    async fn market_liveness(&self, address: Address) -> RpcResult<LivenessView>;
 
     /// A training job by id.
     #[method(name = "market_job")]

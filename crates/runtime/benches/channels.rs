@@ -51,6 +51,7 @@ fn chain(payers: &[SecretKey], payee: &SecretKey) -> MemState {
         balance: Amount(100 * HIB),
     });
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         params: Default::default(),

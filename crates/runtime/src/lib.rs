@@ -32,6 +32,7 @@
 //! let alice = SecretKey::generate();
 //! let validator = SecretKey::generate();
 //! let genesis = Genesis {
+//!     market: Default::default(),
 //!     chain_id: "doc".into(),
 //!     genesis_time_ms: 0,
 //!     params: Default::default(),
@@ -185,6 +186,7 @@ impl MessageHandler for Message {
             Message::CommitSteps(m) => plain(m.check_stateless())?,
             Message::DisputeStep(m) => plain(m.check_stateless())?,
             Message::MoveJob(m) => plain(m.check_stateless())?,
+            Message::Heartbeat(m) => plain(m.check_stateless())?,
             Message::CloseLease(m) => plain(m.check_stateless())?,
             Message::OpenChannel(m) => plain(m.check_stateless())?,
             Message::TopUpChannel(m) => plain(m.check_stateless())?,
@@ -236,6 +238,7 @@ impl MessageHandler for Message {
             (Message::CommitSteps(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::DisputeStep(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::MoveJob(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::Heartbeat(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::OpenChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::TopUpChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
@@ -287,6 +290,7 @@ impl MessageHandler for Message {
             (Message::CommitSteps(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::DisputeStep(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::MoveJob(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::Heartbeat(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::OpenChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::TopUpChannel(m), V::Plain) => m.execute(&(), state, ctx, events),

@@ -71,6 +71,9 @@ pub struct Genesis {
     pub accounts: Vec<GenesisAccount>,
     /// Initial validators.
     pub validators: Vec<GenesisValidator>,
+    /// The compute market's parameters.
+    #[serde(default)]
+    pub market: hibana_types::records::market::MarketParams,
 }
 
 /// A genesis file that cannot start a chain.

@@ -43,6 +43,7 @@ impl World {
     fn new(keys: &[&SecretKey], balance: Amount) -> World {
         let validator = SecretKey::generate();
         let genesis = Genesis {
+            market: Default::default(),
             chain_id: CHAIN.into(),
             genesis_time_ms: T0,
             params: Default::default(),

@@ -42,6 +42,7 @@ impl Component for Beacon {
 
 fn genesis() -> Genesis {
     Genesis {
+        market: Default::default(),
         chain_id: "components".into(),
         genesis_time_ms: 0,
         params: Default::default(),

@@ -39,6 +39,7 @@ fn equivocation_is_slashed_and_jailed_once_and_bad_evidence_is_refused() {
     let cheater = SecretKey::generate();
     let stake = Amount::from_hib(1_000).unwrap();
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         params: Default::default(),

@@ -27,6 +27,7 @@ fn world(balances: &[u64]) -> World {
         ..Params::default()
     };
     let genesis = Genesis {
+        market: Default::default(),
         chain_id: CHAIN.into(),
         genesis_time_ms: 0,
         params: params.clone(),

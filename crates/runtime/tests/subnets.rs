@@ -25,6 +25,7 @@ impl World {
     fn new(accounts: &[&SecretKey]) -> World {
         let validator = SecretKey::generate();
         let genesis = Genesis {
+            market: Default::default(),
             chain_id: CHAIN.into(),
             genesis_time_ms: 0,
             params: Default::default(),

@@ -51,6 +51,7 @@ impl Chain {
         let alice = SecretKey::generate();
         let proposer = SecretKey::generate();
         let genesis = Genesis {
+            market: Default::default(),
             chain_id: CHAIN.into(),
             genesis_time_ms: 0,
             params: Default::default(),

@@ -14,6 +14,7 @@ use hibana_types::{
 
 fn genesis(alice: &SecretKey, validator: &SecretKey) -> Genesis {
     Genesis {
+        market: Default::default(),
         chain_id: "store-test".into(),
         genesis_time_ms: 0,
         params: Default::default(),

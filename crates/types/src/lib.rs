@@ -51,8 +51,8 @@ pub use records::AccountView;
 pub use tx::{
     AcceptBid, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease, CloseOrder,
     CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
-    DeregisterProvider, DisputeStep, FinalizeDataset, JoinReviewers, Message, MoveJob, NeuronRole,
-    OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
+    DeregisterProvider, DisputeStep, FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob,
+    NeuronRole, OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
     RegisterZkModel, RevealReview, RevealWeights, SignedTransaction, SubmitContribution,
     SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,
     TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,

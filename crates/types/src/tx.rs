@@ -116,6 +116,8 @@ pub enum Message {
     DisputeStep(DisputeStep),
     /// Move a training job to another lease, to go on from its last checkpoint (market).
     MoveJob(MoveJob),
+    /// A provider proves it is up (market).
+    Heartbeat(Heartbeat),
 }
 
 impl Message {
@@ -147,6 +149,7 @@ impl Message {
             | Message::CommitSteps(_)
             | Message::DisputeStep(_)
             | Message::MoveJob(_)
+            | Message::Heartbeat(_)
             | Message::TopUpChannel(_)
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
@@ -316,6 +319,11 @@ pub struct MoveJob {
     /// The lease to go on on.
     pub lease: u64,
 }
+
+/// A registered provider proves it is up: its leases pay until `liveness_blocks` after this,
+/// and it is listed again if missed checks had unlisted it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Heartbeat {}
 
 /// Either side of a lease closes it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -160,10 +160,21 @@ pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Resul
                 chain_job(&client, job).await?
             };
             let progress = provider_progress(&client, &j).await.ok();
+            let lease = client.market_lease(j.lease).await?;
+            let paid_until = lease.as_ref().and_then(|l| l.paid_until);
             if json {
-                print_json(&json!({"job": j, "provider": progress}))?;
+                print_json(
+                    &json!({"job": j, "provider": progress, "lease_paid_until": paid_until}),
+                )?;
             } else {
                 print_job(&j);
+                if let Some(until) = paid_until {
+                    println!(
+                        "  the provider stopped proving it is up: lease {} pays no block after {until}; \
+                         go on elsewhere with `hibana job submit --reorder {}`",
+                        j.lease, j.id
+                    );
+                }
                 if let Some(p) = progress {
                     println!(
                         "  provider: {} ({} of {} steps trained)",

@@ -331,6 +331,12 @@ fn print_lease(v: &LeaseView) {
             "  runs out at height {} (the chain closes it then; `hibana lease top-up` adds escrow)",
             l.due_at()
         );
+        if let Some(until) = v.paid_until {
+            println!(
+                "  STALLED: the provider has not proved it is up since; the lease pays no block \
+                 after {until} (close it, or move its job with `hibana job submit --reorder`)"
+            );
+        }
     }
 }
 
@@ -407,10 +413,28 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
                 .market_provider(address)
                 .await?
                 .ok_or_else(|| anyhow!("{address} is not a registered provider"))?;
+            let live = client.market_liveness(address).await?;
             if json {
-                print_json(&p)?;
+                let mut v = serde_json::to_value(&p)?;
+                v["liveness"] = serde_json::to_value(&live.liveness)?;
+                print_json(&v)?;
             } else {
                 print_provider(&p);
+                if let Some(l) = &live.liveness {
+                    println!(
+                        "  last heartbeat at {} (live until {}), {} missed check(s) in a row, \
+                         reputation {}/1000{}",
+                        l.last_seen,
+                        l.last_seen + live.liveness_blocks,
+                        l.missed,
+                        l.reputation,
+                        if l.listed {
+                            ""
+                        } else {
+                            ", UNLISTED: it cannot bid until its next heartbeat"
+                        }
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -152,6 +152,7 @@ pub(crate) fn init(args: InitArgs, json: bool) -> Result<ExitCode> {
         accounts,
         &NodeConfig::default(),
         Default::default(),
+        Default::default(),
     )?;
     if json {
         print_json(

@@ -273,6 +273,7 @@ impl MessageHandler for RegisterProvider {
         };
         put_provider(state, &p);
         list_provider(state, &ctx.sender, true)?;
+        super::liveness::start(state, &ctx.sender, ctx.block.height)?;
         events.push(Event::new(
             "market.provider_registered",
             [
@@ -374,6 +375,7 @@ impl MessageHandler for DeregisterProvider {
         release(state, &ctx.sender, p.bond)?;
         state.delete(hibana_types::records::market::provider_key(&ctx.sender));
         list_provider(state, &ctx.sender, false)?;
+        super::liveness::forget(state, &ctx.sender);
         events.push(Event::new(
             "market.provider_deregistered",
             [
@@ -541,6 +543,7 @@ fn bid_rules<S: StateRead + ?Sized>(
     ctx: &TxContext<'_>,
 ) -> Result<(Provider, Vec<Bid>), ExecError> {
     let p = registered(state, &ctx.sender)?;
+    super::liveness::check_listed(state, &ctx.sender)?;
     let o = open_order(state, m.order)?;
     if o.owner == ctx.sender {
         return Err(invalid(format!("cannot bid on your own order {}", m.order)));

@@ -7,13 +7,14 @@
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
-//! `DisputeStep`, `MoveJob`). Every
+//! `DisputeStep`, `MoveJob`); providers prove they are up in `liveness` (`Heartbeat`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
 //! ends by expiring the unmatched orders and closing the leases indexed under its height.
 
 mod jobs;
+mod liveness;
 mod messages;
 pub mod query;
 pub mod state;
@@ -23,9 +24,10 @@ pub use hibana_types::records::market::{
     MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
 };
 pub use jobs::{checkpoint, checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
+pub use liveness::{live_until, liveness, liveness_due_at, market_params};
 pub use messages::mismatch;
 pub use state::{
-    bids, escrow_balance, expiring_at, lease, leases_due_at, open_order_ids, order,
+    bids, escrow_balance, expiring_at, lease, leases_due_at, open_order_ids, order, owed,
     owner_lease_ids, provider, provider_addresses, provider_lease_ids,
 };
 
@@ -42,12 +44,32 @@ impl Component for Market {
         "market"
     }
 
+    fn init_genesis(
+        &self,
+        state: &mut dyn StateWrite,
+        genesis: &crate::Genesis,
+    ) -> Result<(), ExecError> {
+        if genesis.market.liveness_blocks == 0 {
+            return Err(ExecError::Tx(crate::TxError::Invalid(
+                "market.liveness_blocks must be at least 1".into(),
+            )));
+        }
+        crate::put_typed(
+            state,
+            hibana_types::records::market::MARKET_PARAMS_KEY.to_vec(),
+            &genesis.market,
+        );
+        Ok(())
+    }
+
     fn end_block(
         &self,
         state: &mut dyn StateWrite,
         block: &BlockContext,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
+        // Liveness first: a provider that missed its check is not paid for the blocks after.
+        liveness::end_block(state, block.height, events)?;
         state::end_block(state, block.height, events)?;
         jobs::end_block(state, block.height, events)
     }

@@ -260,8 +260,24 @@ pub(crate) fn end_order<S: StateWrite + ?Sized>(
     Ok(())
 }
 
+/// What settling `lease` at `height` would pay its provider, and whether its escrow would be
+/// spent: price × blocks since it was last settled, counting no block after its provider's
+/// liveness ran out ([`Lease::owed_at`] up to that height).
+pub fn owed<S: StateRead + ?Sized>(
+    state: &S,
+    lease: &Lease,
+    height: u64,
+) -> Result<(Amount, bool), StateError> {
+    let paid_to = height.min(super::liveness::live_until(state, &lease.provider)?);
+    Ok(if paid_to < lease.settled_at {
+        (Amount::ZERO, false)
+    } else {
+        lease.owed_at(paid_to)
+    })
+}
+
 /// Settles a lease at `height`: pays the provider what it earned since `settled_at` from the
-/// escrow. Closes the lease if its escrow ran out (overdrawn), if its term is over, or if
+/// escrow, for the blocks it was live (no block after its last heartbeat's interval). Closes the lease if its escrow ran out (overdrawn), if its term is over, or if
 /// `close` asks to; a closed lease refunds the rest of the escrow to the client and returns
 /// the provider's bid deposit. Returns what was paid.
 pub(crate) fn settle<S: StateWrite + ?Sized>(
@@ -272,7 +288,7 @@ pub(crate) fn settle<S: StateWrite + ?Sized>(
     events: &mut Vec<Event>,
 ) -> Result<Amount, ExecError> {
     let due = lease.due_at();
-    let (pay, overdrawn) = lease.owed_at(height);
+    let (pay, overdrawn) = owed(state, &lease, height)?;
     release(state, &lease.provider, pay)?;
     lease.escrow = lease
         .escrow
@@ -308,6 +324,11 @@ pub(crate) fn settle<S: StateWrite + ?Sized>(
             p.active_leases = p.active_leases.saturating_sub(1);
             put_provider(state, &p);
         }
+    }
+    if !closing && lease.due_at() != due {
+        // Blocks the provider was down for are skipped, not paid: the escrow lasts longer.
+        unfile_lease_due(state, lease.id, due)?;
+        file_lease_due(state, &lease)?;
     }
     put_lease(state, &lease);
     events.push(Event::new(

@@ -28,8 +28,18 @@ pub struct World {
 impl World {
     /// A chain where each of `accounts` has `balance`.
     pub fn new(accounts: &[&SecretKey], balance: Amount) -> World {
+        World::with_market(accounts, balance, Default::default())
+    }
+
+    /// [`World::new`] with these market parameters.
+    pub fn with_market(
+        accounts: &[&SecretKey],
+        balance: Amount,
+        market: hibana_types::records::market::MarketParams,
+    ) -> World {
         let validator = SecretKey::generate();
         let genesis = Genesis {
+            market,
             chain_id: CHAIN.into(),
             genesis_time_ms: 0,
             params: Default::default(),

@@ -296,6 +296,67 @@ pub fn provider_leases_key(provider: &Address) -> Vec<u8> {
     [b"market/leases_of_provider/".as_slice(), &provider.0].concat()
 }
 
+/// The market's parameters, fixed at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketParams {
+    /// Blocks a provider stays live after its last heartbeat: a lease pays no block after
+    /// that, and each further interval without one is a missed liveness check.
+    pub liveness_blocks: u64,
+}
+
+impl Default for MarketParams {
+    fn default() -> Self {
+        MarketParams {
+            liveness_blocks: 600,
+        }
+    }
+}
+
+/// Missed liveness checks in a row after which a provider is unlisted (it cannot bid, and
+/// auto-accepting orders pass it over) until its next heartbeat.
+pub const MAX_MISSED_CHECKS: u32 = 3;
+/// Highest reputation, which a new provider starts at.
+pub const MAX_REPUTATION: u32 = 1_000;
+/// Reputation a missed liveness check costs.
+pub const MISSED_CHECK_COST: u32 = 200;
+/// Reputation a heartbeat earns back.
+pub const HEARTBEAT_GAIN: u32 = 20;
+
+/// A provider's liveness: when it last proved it was up, how many checks it has missed in a
+/// row, and the reputation that follows from both.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Liveness {
+    /// Height of its last heartbeat (or registration).
+    pub last_seen: u64,
+    /// Liveness checks missed since then.
+    pub missed: u32,
+    /// 0 to [`MAX_REPUTATION`].
+    pub reputation: u32,
+    /// Whether it may bid.
+    pub listed: bool,
+}
+
+impl Liveness {
+    /// The last height its leases pay for, given the chain's liveness interval.
+    pub fn live_until(&self, params: &MarketParams) -> u64 {
+        self.last_seen.saturating_add(params.liveness_blocks)
+    }
+}
+
+/// Key of the market's parameters.
+pub const MARKET_PARAMS_KEY: &[u8] = b"market/params";
+
+/// Key of a provider's liveness.
+pub fn liveness_key(address: &Address) -> Vec<u8> {
+    [b"market/liveness/".as_slice(), &address.0].concat()
+}
+
+/// Key of the providers whose liveness is checked at the end of a height.
+pub fn liveness_due_key(height: u64) -> Vec<u8> {
+    [b"market/liveness_due/".as_slice(), &height.to_be_bytes()].concat()
+}
+
 /// Most input features a training job's rows carry.
 pub const MAX_TRAIN_FEATURES: u32 = 64;
 /// Most neurons in one hidden layer of a training job's model.
