@@ -84,7 +84,9 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
         (list.as_array().unwrap().len() == 1).then_some(())
     });
-    tx(&[
+    // The chain accepts the cheapest bid of a provider of reputation 500 or more, 25 blocks
+    // after the order.
+    let created = ok_json(&[
         "--json",
         "market",
         "order",
@@ -97,11 +99,19 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         "0.002HIB",
         "--deposit",
         "5HIB",
+        "--auto-accept-in",
+        "25",
+        "--min-reputation",
+        "500",
         "--from",
         "alice",
         "--home",
         h,
     ]);
+    assert_eq!(
+        created["auto_accept_receipt"]["outcome"]["status"], "success",
+        "{created}"
+    );
     // It bids on the order by itself, at its price.
     let bid = eventually("the provider's bid", || {
         let order = ok_json(&["--json", "market", "order", "show", "0", "--home", h]);
@@ -109,18 +119,13 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     });
     assert_eq!(bid["provider"], address.as_str());
     assert_eq!(amount(&bid["price_per_block"]), 1_000_000);
-    tx(&[
-        "--json",
-        "market",
-        "accept",
-        "0",
-        "--provider",
-        &address,
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let lease = eventually("the auto-accepted lease", || {
+        let out = hibana(&["--json", "lease", "show", "0", "--home", h]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    });
+    assert_eq!(lease["lease"]["provider"], address.as_str());
 
     // Bad jobs are refused before anything is sent.
     fails_with(

@@ -11,7 +11,7 @@ use hibana_types::records::market::{
 };
 use hibana_types::{
     AcceptBid, Address, Amount, CreateOrder, Heartbeat, Message, PlaceBid, RegisterProvider,
-    SecretKey, WithdrawLease,
+    SecretKey, SetAutoAccept, WithdrawLease,
 };
 
 mod common;
@@ -227,4 +227,87 @@ fn the_chain_tells_a_client_its_lease_stalled() {
             .iter()
             .any(|(k, v)| k == "paid_until" && *v == (registered + LIVENESS).to_string())
     );
+}
+
+#[test]
+fn auto_accept_takes_the_cheapest_bid_of_a_reputable_provider() {
+    let (c, cheap, good, other) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = world(&[&c, &cheap, &good, &other]);
+    w.ok(&cheap, register());
+    // `cheap` misses two checks (reputation 600, 620 after its heartbeat); `good` registers
+    // later and keeps 1,000.
+    w.idle(2 * LIVENESS + 2);
+    w.ok(&cheap, Message::Heartbeat(Heartbeat {}));
+    assert_eq!(
+        market::liveness(&w.state, &addr(&cheap))
+            .unwrap()
+            .unwrap()
+            .reputation,
+        620
+    );
+    w.ok(&good, register());
+    w.ok(&c, order(&w));
+    let bid = |price| {
+        Message::PlaceBid(PlaceBid {
+            order: 0,
+            price_per_block: Amount(price),
+        })
+    };
+    w.ok(&cheap, bid(500));
+    w.ok(&good, bid(900));
+    let rule = |min_reputation, at| {
+        Message::SetAutoAccept(SetAutoAccept {
+            order: 0,
+            min_reputation,
+            at,
+        })
+    };
+    w.fails(&other, rule(700, w.height + 5), "belongs to");
+    w.fails(&c, rule(700, w.height), "must be after");
+    w.fails(&c, rule(700, w.height + 1_000), "before the order expires");
+    w.fails(&c, rule(1_001, w.height + 5), "0 to 1000");
+    let at = w.height + 5;
+    w.ok(&c, rule(700, at));
+    w.idle(at - w.height - 1);
+    assert!(market::order(&w.state, 0).unwrap().unwrap().lease.is_none());
+    w.idle(1);
+    let o = market::order(&w.state, 0).unwrap().unwrap();
+    let lease = market::lease(&w.state, o.lease.expect("accepted"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        lease.provider,
+        addr(&good),
+        "the cheaper bid's provider is below the floor"
+    );
+    assert_eq!(lease.price_per_block, Amount(900));
+    assert_eq!(lease.started_at, at);
+
+    // With no eligible bid, the order stays open.
+    w.ok(&cheap, Message::Heartbeat(Heartbeat {}));
+    w.ok(&c, order(&w));
+    w.ok(
+        &cheap,
+        Message::PlaceBid(PlaceBid {
+            order: 1,
+            price_per_block: Amount(500),
+        }),
+    );
+    let at = w.height + 3;
+    w.ok(
+        &c,
+        Message::SetAutoAccept(SetAutoAccept {
+            order: 1,
+            min_reputation: 900,
+            at,
+        }),
+    );
+    w.idle(5);
+    assert!(market::order(&w.state, 1).unwrap().unwrap().lease.is_none());
+    assert!(market::auto_accept(&w.state, 1).unwrap().is_none());
 }

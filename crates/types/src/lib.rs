@@ -53,9 +53,9 @@ pub use tx::{
     CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
     DeregisterProvider, DisputeStep, FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob,
     NeuronRole, OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
-    RegisterZkModel, RevealReview, RevealWeights, SignedTransaction, SubmitContribution,
-    SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,
-    TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
+    RegisterZkModel, RevealReview, RevealWeights, SetAutoAccept, SignedTransaction,
+    SubmitContribution, SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
+    TopUpChannel, TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
     WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 

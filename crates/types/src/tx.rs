@@ -118,6 +118,8 @@ pub enum Message {
     MoveJob(MoveJob),
     /// A provider proves it is up (market).
     Heartbeat(Heartbeat),
+    /// Let the chain accept an order's cheapest bid from a reputable provider (market).
+    SetAutoAccept(SetAutoAccept),
 }
 
 impl Message {
@@ -150,6 +152,7 @@ impl Message {
             | Message::DisputeStep(_)
             | Message::MoveJob(_)
             | Message::Heartbeat(_)
+            | Message::SetAutoAccept(_)
             | Message::TopUpChannel(_)
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
@@ -324,6 +327,20 @@ pub struct MoveJob {
 /// and it is listed again if missed checks had unlisted it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Heartbeat {}
+
+/// An order's owner lets the chain accept, at the end of height `at`, the cheapest bid from a
+/// listed provider with at least `min_reputation` (ties: the earliest bid). Replaces an earlier
+/// rule of the order.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SetAutoAccept {
+    /// The order id.
+    pub order: u64,
+    /// The least reputation (0 to 1,000) of a provider whose bid may be taken.
+    pub min_reputation: u32,
+    /// The height at whose end the bid is taken: after the current one, before the order
+    /// expires.
+    pub at: u64,
+}
 
 /// Either side of a lease closes it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

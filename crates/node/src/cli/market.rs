@@ -15,7 +15,7 @@ use hibana_types::{
 
 use crate::{
     cli::common::{NodeHome, TxFlags, client, resolve_account, send, sign_and_send, signing_key},
-    output::print_json,
+    output::{print_json, print_receipt},
 };
 
 /// `hibana market …`.
@@ -192,6 +192,13 @@ pub(crate) struct OrderArgs {
     /// Blocks from now until the order expires unmatched.
     #[arg(long, default_value_t = 100)]
     expires_in: u64,
+    /// Let the chain accept the cheapest bid from a reputable provider this many blocks after
+    /// the order (a second transaction, `SetAutoAccept`).
+    #[arg(long, conflicts_with = "no_wait")]
+    auto_accept_in: Option<u64>,
+    /// With --auto-accept-in: the least reputation (0 to 1000) of a provider whose bid is taken.
+    #[arg(long, default_value_t = 500, requires = "auto_accept_in")]
+    min_reputation: u32,
     #[command(flatten)]
     tx: TxFlags,
 }
@@ -463,7 +470,39 @@ async fn order(cmd: OrderCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 expires_at,
             });
             let key = signing_key(&a.tx.from, &a.tx.keys)?;
-            send(&client, &key, message, &a.tx, json).await
+            let Some(blocks) = a.auto_accept_in else {
+                return send(&client, &key, message, &a.tx, json).await;
+            };
+            let receipt = client.send(&key, vec![message], None).await?;
+            let order = receipt
+                .events
+                .iter()
+                .find(|e| e.kind == "market.order_created")
+                .and_then(|e| e.attributes.iter().find(|(k, _)| k == "order"))
+                .and_then(|(_, v)| v.parse::<u64>().ok());
+            let Some(order) = order else {
+                print_receipt(&receipt, json)?;
+                return Ok(ExitCode::FAILURE);
+            };
+            let rule = Message::SetAutoAccept(hibana_types::SetAutoAccept {
+                order,
+                min_reputation: a.min_reputation,
+                at: receipt.height.saturating_add(blocks.max(1)),
+            });
+            let second = client.send(&key, vec![rule], None).await?;
+            if json {
+                print_json(
+                    &serde_json::json!({"order": order, "order_receipt": receipt, "auto_accept_receipt": second}),
+                )?;
+            } else {
+                print_receipt(&receipt, false)?;
+                print_receipt(&second, false)?;
+            }
+            Ok(if second.is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         OrderCommand::List(node) => {
             let client = client(rpc, node.home.as_deref())?;

@@ -664,6 +664,69 @@ fn accept_rules<S: StateRead + ?Sized>(
     Ok((o, order_bids, bid, p))
 }
 
+/// Turns an open order into a lease with `bid` (one of `order_bids`, all of the order's bids)
+/// at `height`: the other bids' deposits go back, the order's deposit becomes the escrow.
+/// Returns the lease id.
+pub(crate) fn open_lease<S: StateWrite + ?Sized>(
+    state: &mut S,
+    mut o: Order,
+    order_bids: &[Bid],
+    bid: &Bid,
+    height: u64,
+    events: &mut Vec<Event>,
+) -> Result<u64, ExecError> {
+    // The losing bids' deposits go back; the winner's stays locked with the lease.
+    release_bids(state, order_bids, Some(&bid.provider))?;
+    put_bids(state, o.id, &[]);
+    let id = next_lease_id(state)?;
+    let lease = Lease {
+        id,
+        order: o.id,
+        owner: o.owner,
+        provider: bid.provider,
+        price_per_block: bid.price_per_block,
+        escrow: o.deposit,
+        bid_deposit: bid.deposit,
+        paid: Amount::ZERO,
+        started_at: height,
+        ends_at: height
+            .checked_add(o.duration_blocks)
+            .ok_or(TxError::Overflow("lease end height"))?,
+        settled_at: height,
+        status: LeaseStatus::Active,
+        closed_at: None,
+    };
+    put_lease(state, &lease);
+    file_lease_due(state, &lease)?;
+    // The winner's bid is no longer open: it is now a lease.
+    let mut p = registered(state, &bid.provider)?;
+    p.open_bids = p.open_bids.saturating_sub(1);
+    p.active_leases = p.active_leases.saturating_add(1);
+    put_provider(state, &p);
+    let mut of_owner = owner_lease_ids(state, &o.owner)?;
+    of_owner.insert(id);
+    put_set(state, owner_leases_key(&o.owner), &of_owner);
+    let mut of_provider = provider_lease_ids(state, &bid.provider)?;
+    of_provider.insert(id);
+    put_set(state, provider_leases_key(&bid.provider), &of_provider);
+    list_open_order(state, o.id, false)?;
+    o.status = OrderStatus::Matched;
+    o.lease = Some(id);
+    put_order(state, &o);
+    events.push(Event::new(
+        "market.lease_created",
+        [
+            ("lease", id.to_string()),
+            ("order", o.id.to_string()),
+            ("owner", o.owner.to_string()),
+            ("provider", bid.provider.to_string()),
+            ("price_per_block", bid.price_per_block.0.to_string()),
+            ("escrow", o.deposit.0.to_string()),
+        ],
+    ));
+    Ok(id)
+}
+
 impl MessageHandler for AcceptBid {
     type Verified = ();
 
@@ -687,57 +750,8 @@ impl MessageHandler for AcceptBid {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let (mut o, order_bids, bid, _) = accept_rules(self, state, ctx)?;
-        // The losing bids' deposits go back; the winner's stays locked with the lease.
-        release_bids(state, &order_bids, Some(&self.provider))?;
-        put_bids(state, self.order, &[]);
-        let height = ctx.block.height;
-        let id = next_lease_id(state)?;
-        let lease = Lease {
-            id,
-            order: o.id,
-            owner: o.owner,
-            provider: self.provider,
-            price_per_block: bid.price_per_block,
-            escrow: o.deposit,
-            bid_deposit: bid.deposit,
-            paid: Amount::ZERO,
-            started_at: height,
-            ends_at: height
-                .checked_add(o.duration_blocks)
-                .ok_or(TxError::Overflow("lease end height"))?,
-            settled_at: height,
-            status: LeaseStatus::Active,
-            closed_at: None,
-        };
-        put_lease(state, &lease);
-        file_lease_due(state, &lease)?;
-        // The winner's bid is no longer open: it is now a lease.
-        let mut p = registered(state, &self.provider)?;
-        p.open_bids = p.open_bids.saturating_sub(1);
-        p.active_leases = p.active_leases.saturating_add(1);
-        put_provider(state, &p);
-        let mut of_owner = owner_lease_ids(state, &o.owner)?;
-        of_owner.insert(id);
-        put_set(state, owner_leases_key(&o.owner), &of_owner);
-        let mut of_provider = provider_lease_ids(state, &self.provider)?;
-        of_provider.insert(id);
-        put_set(state, provider_leases_key(&self.provider), &of_provider);
-        list_open_order(state, o.id, false)?;
-        o.status = OrderStatus::Matched;
-        o.lease = Some(id);
-        put_order(state, &o);
-        events.push(Event::new(
-            "market.lease_created",
-            [
-                ("lease", id.to_string()),
-                ("order", o.id.to_string()),
-                ("owner", o.owner.to_string()),
-                ("provider", self.provider.to_string()),
-                ("price_per_block", bid.price_per_block.0.to_string()),
-                ("escrow", o.deposit.0.to_string()),
-            ],
-        ));
+        let (o, order_bids, bid, _) = accept_rules(self, state, ctx)?;
+        open_lease(state, o, &order_bids, &bid, ctx.block.height, events)?;
         Ok(())
     }
 }

@@ -7,18 +7,21 @@
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
-//! `DisputeStep`, `MoveJob`); providers prove they are up in `liveness` (`Heartbeat`). Every
+//! `DisputeStep`, `MoveJob`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
+//! reputable bid by themselves in `auto_accept` (`SetAutoAccept`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
 //! ends by expiring the unmatched orders and closing the leases indexed under its height.
 
+mod auto_accept;
 mod jobs;
 mod liveness;
 mod messages;
 pub mod query;
 pub mod state;
 
+pub use auto_accept::auto_accept;
 pub use hibana_types::records::market::{
     BID_DEPOSIT, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
     MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
@@ -70,6 +73,7 @@ impl Component for Market {
     ) -> Result<(), ExecError> {
         // Liveness first: a provider that missed its check is not paid for the blocks after.
         liveness::end_block(state, block.height, events)?;
+        auto_accept::end_block(state, block.height, events)?;
         state::end_block(state, block.height, events)?;
         jobs::end_block(state, block.height, events)
     }

@@ -344,6 +344,28 @@ impl Liveness {
     }
 }
 
+/// An order's auto-accept rule: at the end of height `at`, the chain accepts the cheapest bid
+/// from a listed provider whose reputation is at least `min_reputation`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AutoAccept {
+    /// The order.
+    pub order: u64,
+    /// The least reputation of a provider whose bid may be taken.
+    pub min_reputation: u32,
+    /// The height at whose end the bid is taken.
+    pub at: u64,
+}
+
+/// Key of an order's auto-accept rule.
+pub fn auto_accept_key(order: u64) -> Vec<u8> {
+    [b"market/auto_accept/".as_slice(), &order.to_be_bytes()].concat()
+}
+
+/// Key of the orders auto-accepted at the end of a height.
+pub fn auto_accept_due_key(height: u64) -> Vec<u8> {
+    [b"market/auto_accept_due/".as_slice(), &height.to_be_bytes()].concat()
+}
+
 /// Key of the market's parameters.
 pub const MARKET_PARAMS_KEY: &[u8] = b"market/params";
 
