@@ -165,8 +165,15 @@ fn dispute(data: &Dataset, spec: &TrainingSpec, states: &[Vec<i32>], step: u64) 
     })
 }
 
-#[test]
-fn an_honest_job_survives_a_dispute_and_settles_pruning_its_hashes() {
+/// A client, a provider and a challenger; lease 0 between the first two, and job 0 on it.
+fn submitted() -> (
+    World,
+    SecretKey,
+    SecretKey,
+    SecretKey,
+    Dataset,
+    TrainingSpec,
+) {
     let (c, p, v) = (
         SecretKey::generate(),
         SecretKey::generate(),
@@ -183,6 +190,12 @@ fn an_honest_job_survives_a_dispute_and_settles_pruning_its_hashes() {
             spec: spec.clone(),
         }),
     );
+    (w, c, p, v, data, spec)
+}
+
+#[test]
+fn an_honest_job_survives_a_dispute_and_settles_pruning_its_hashes() {
+    let (mut w, _, p, v, data, spec) = submitted();
     let states = run(&spec, &data, None);
     commit_all(&mut w, &p, 0, &hashes(&states), 10);
     let job = market::job(&w.state, 0).unwrap().unwrap();
@@ -220,22 +233,7 @@ fn an_honest_job_survives_a_dispute_and_settles_pruning_its_hashes() {
 
 #[test]
 fn a_provider_that_cheats_at_one_step_loses_the_dispute_on_that_step() {
-    let (c, p, v) = (
-        SecretKey::generate(),
-        SecretKey::generate(),
-        SecretKey::generate(),
-    );
-    let mut w = World::new(&[&c, &p, &v], hib(100));
-    lease(&mut w, &c, &p);
-    let data = dataset();
-    let spec = spec(&data);
-    w.ok(
-        &c,
-        Message::SubmitJob(SubmitJob {
-            lease: 0,
-            spec: spec.clone(),
-        }),
-    );
+    let (mut w, c, p, v, data, spec) = submitted();
     let cheat = run(&spec, &data, Some(14));
     commit_all(&mut w, &p, 0, &hashes(&cheat), 10);
     w.idle(5);

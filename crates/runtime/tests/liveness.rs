@@ -64,27 +64,32 @@ fn order(w: &World) -> Message {
     })
 }
 
-#[test]
-fn a_lease_stops_paying_when_its_provider_stops_proving_it_is_up() {
-    let (c, p) = (SecretKey::generate(), SecretKey::generate());
-    let mut w = world(&[&c, &p]);
-    w.ok(&p, register());
-    let registered = w.height;
-    w.ok(&c, order(&w));
+/// Client `c` orders, provider `p` bids, `c` accepts: lease 0.
+fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
+    w.ok(c, order(w));
     w.ok(
-        &p,
+        p,
         Message::PlaceBid(PlaceBid {
             order: 0,
             price_per_block: Amount(1_000),
         }),
     );
     w.ok(
-        &c,
+        c,
         Message::AcceptBid(AcceptBid {
             order: 0,
-            provider: addr(&p),
+            provider: addr(p),
         }),
     );
+}
+
+#[test]
+fn a_lease_stops_paying_when_its_provider_stops_proving_it_is_up() {
+    let (c, p) = (SecretKey::generate(), SecretKey::generate());
+    let mut w = world(&[&c, &p]);
+    w.ok(&p, register());
+    let registered = w.height;
+    lease(&mut w, &c, &p);
     let started = market::lease(&w.state, 0).unwrap().unwrap().started_at;
     // The provider sends no heartbeat: it is live until `registered + LIVENESS`, and misses
     // the checks at the ends of `registered + 11` and `registered + 21`.
@@ -125,21 +130,7 @@ fn missed_checks_unlist_a_provider_and_tell_its_clients_until_it_heartbeats() {
     let (c, p) = (SecretKey::generate(), SecretKey::generate());
     let mut w = world(&[&c, &p]);
     w.ok(&p, register());
-    w.ok(&c, order(&w));
-    w.ok(
-        &p,
-        Message::PlaceBid(PlaceBid {
-            order: 0,
-            price_per_block: Amount(1_000),
-        }),
-    );
-    w.ok(
-        &c,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(&p),
-        }),
-    );
+    lease(&mut w, &c, &p);
     // Each interval without a heartbeat is one missed check.
     let mut seen = Vec::new();
     for _ in 0..(LIVENESS * u64::from(MAX_MISSED_CHECKS) + 3) {
@@ -189,21 +180,7 @@ fn the_chain_tells_a_client_its_lease_stalled() {
     let mut w = world(&[&c, &p]);
     w.ok(&p, register());
     let registered = w.height;
-    w.ok(&c, order(&w));
-    w.ok(
-        &p,
-        Message::PlaceBid(PlaceBid {
-            order: 0,
-            price_per_block: Amount(1_000),
-        }),
-    );
-    w.ok(
-        &c,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(&p),
-        }),
-    );
+    lease(&mut w, &c, &p);
     // The first missed check is at the end of registered + LIVENESS + 1: the events of that
     // block's end name the lease.
     let check = registered + LIVENESS + 1;

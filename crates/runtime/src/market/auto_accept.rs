@@ -3,8 +3,6 @@
 //! least the rule's floor (ties: the earliest bid, then the lower address), so a client need
 //! not watch the bids. No eligible bid: the order stays open, and its owner is told.
 
-use std::collections::BTreeSet;
-
 use hibana_types::records::market::{
     AutoAccept, MAX_ACTIVE_LEASES_PER_PROVIDER, MAX_REPUTATION, OrderStatus, auto_accept_due_key,
     auto_accept_key,
@@ -13,7 +11,7 @@ use hibana_types::{Event, SetAutoAccept};
 
 use super::liveness::liveness;
 use super::messages::open_lease;
-use super::state::{bids, order, provider, put_set};
+use super::state::{bids, edit_set, order, provider, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
     invalid, put_typed,
@@ -25,10 +23,6 @@ pub fn auto_accept<S: StateRead + ?Sized>(
     order: u64,
 ) -> Result<Option<AutoAccept>, StateError> {
     get_typed(state, &auto_accept_key(order))
-}
-
-fn due_at<S: StateRead + ?Sized>(state: &S, height: u64) -> Result<BTreeSet<u64>, StateError> {
-    Ok(get_typed(state, &auto_accept_due_key(height))?.unwrap_or_default())
 }
 
 fn rules<S: StateRead + ?Sized>(
@@ -86,9 +80,7 @@ impl MessageHandler for SetAutoAccept {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         if let Some(old) = rules(self, state, ctx)? {
-            let mut due = due_at(state, old.at)?;
-            due.remove(&old.order);
-            put_set(state, auto_accept_due_key(old.at), &due);
+            edit_set(state, auto_accept_due_key(old.at), old.order, false)?;
         }
         let rule = AutoAccept {
             order: self.order,
@@ -96,9 +88,7 @@ impl MessageHandler for SetAutoAccept {
             at: self.at,
         };
         put_typed(state, auto_accept_key(self.order), &rule);
-        let mut due = due_at(state, self.at)?;
-        due.insert(self.order);
-        put_set(state, auto_accept_due_key(self.at), &due);
+        edit_set(state, auto_accept_due_key(self.at), self.order, true)?;
         events.push(Event::new(
             "market.auto_accept_set",
             [
@@ -117,12 +107,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
     height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let due = due_at(state, height)?;
-    if due.is_empty() {
-        return Ok(());
-    }
-    state.delete(auto_accept_due_key(height));
-    for id in due {
+    for id in take_set::<u64, _>(state, auto_accept_due_key(height))? {
         let Some(rule) = auto_accept(state, id)? else {
             continue;
         };

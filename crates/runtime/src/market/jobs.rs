@@ -23,7 +23,7 @@ use hibana_types::records::market::{
 use hibana_types::{Address, Amount, CommitSteps, DisputeStep, Event, Hash, MoveJob, SubmitJob};
 
 use super::state::{
-    file_lease_due, lease, next_id, provider, put_lease, put_set, settle, take_bond,
+    edit_set, file_lease_due, lease, next_id, provider, put_lease, settle, take_bond, take_set,
     unfile_lease_due,
 };
 use crate::{
@@ -271,10 +271,7 @@ impl MessageHandler for CommitSteps {
         j.last_commit_at = ctx.block.height;
         if j.committed_steps == j.spec.steps {
             j.status = JobStatus::Done;
-            let due = j.dispute_until();
-            let mut set = jobs_due_at(state, due)?;
-            set.insert(j.id);
-            put_set(state, job_due_key(due), &set);
+            edit_set(state, job_due_key(j.dispute_until()), j.id, true)?;
         }
         put_job(state, &j);
         events.push(Event::new(
@@ -462,10 +459,7 @@ impl MessageHandler for DisputeStep {
             bank::move_balance(state, &job.client, &ctx.sender, reward)?;
         }
         if job.status == JobStatus::Done {
-            let due = job.dispute_until();
-            let mut set = jobs_due_at(state, due)?;
-            set.remove(&job.id);
-            put_set(state, job_due_key(due), &set);
+            edit_set(state, job_due_key(job.dispute_until()), job.id, false)?;
         }
         prune_steps(state, &job);
         job.status = JobStatus::Refuted;
@@ -582,12 +576,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
     height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let due = jobs_due_at(state, height)?;
-    if due.is_empty() {
-        return Ok(());
-    }
-    state.delete(job_due_key(height));
-    for id in due {
+    for id in take_set::<u64, _>(state, job_due_key(height))? {
         let Some(mut j) = job(state, id)? else {
             continue;
         };

@@ -16,7 +16,7 @@ use hibana_types::records::market::{
 };
 use hibana_types::{Address, Event, Heartbeat};
 
-use super::state::{provider, provider_lease_ids, put_set};
+use super::state::{edit_set, provider, provider_lease_ids, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
     invalid, put_typed,
@@ -49,10 +49,7 @@ fn file_check<S: StateWrite + ?Sized>(
     address: &Address,
     at: u64,
 ) -> Result<(), StateError> {
-    let mut due = liveness_due_at(state, at)?;
-    due.insert(*address);
-    put_set(state, liveness_due_key(at), &due);
-    Ok(())
+    edit_set(state, liveness_due_key(at), *address, true)
 }
 
 /// The last height a lease of `provider` pays for (`u64::MAX` when no liveness is kept).
@@ -180,11 +177,10 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
     height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    let due = liveness_due_at(state, height)?;
+    let due: BTreeSet<Address> = take_set(state, liveness_due_key(height))?;
     if due.is_empty() {
         return Ok(());
     }
-    state.delete(liveness_due_key(height));
     let params = market_params(state)?;
     for address in due {
         let Some(mut l) = liveness(state, &address)? else {

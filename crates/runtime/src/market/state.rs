@@ -210,6 +210,42 @@ pub(crate) fn put_set<T: borsh::BorshSerialize, S: StateWrite + ?Sized>(
     }
 }
 
+/// Adds (`true`) or removes `item` in the set under `key`.
+pub(crate) fn edit_set<T, S>(
+    state: &mut S,
+    key: Vec<u8>,
+    item: T,
+    add: bool,
+) -> Result<(), StateError>
+where
+    T: Ord + borsh::BorshSerialize + borsh::BorshDeserialize,
+    S: StateWrite + ?Sized,
+{
+    let mut set: BTreeSet<T> = get_typed(state, &key)?.unwrap_or_default();
+    let changed = if add {
+        set.insert(item)
+    } else {
+        set.remove(&item)
+    };
+    if changed {
+        put_set(state, key, &set);
+    }
+    Ok(())
+}
+
+/// Takes the whole set under `key` out of state (an index of what falls due at a height).
+pub(crate) fn take_set<T, S>(state: &mut S, key: Vec<u8>) -> Result<BTreeSet<T>, StateError>
+where
+    T: Ord + borsh::BorshDeserialize,
+    S: StateWrite + ?Sized,
+{
+    let set: BTreeSet<T> = get_typed(state, &key)?.unwrap_or_default();
+    if !set.is_empty() {
+        state.delete(key);
+    }
+    Ok(set)
+}
+
 /// Takes the next id from the counter under `key`.
 pub(crate) fn next_id<S: StateWrite + ?Sized>(state: &mut S, key: &[u8]) -> Result<u64, ExecError> {
     let id: u64 = get_typed(state, key)?.unwrap_or(0);
