@@ -156,6 +156,19 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     ]);
     assert_eq!(submitted["job"], 0);
     assert_eq!(submitted["rows"], 800);
+    // The provider refuses a file that is not the job's dataset, and one over its limit.
+    let url = info["provider"].as_str().unwrap();
+    let text = std::fs::read_to_string(&data).unwrap();
+    let part: String = text.lines().take(100).map(|l| format!("{l}\n")).collect();
+    let (status, _, body) = support::http(url, "PUT", "/v1/jobs/0/data", None, part.as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("names dataset"), "{body}");
+    let huge = vec![b' '; 65 << 20];
+    let (status, _, _) = support::http(url, "PUT", "/v1/jobs/0/data", None, &huge);
+    assert_eq!(status, 413);
+    let (status, _, body) = support::http(url, "PUT", "/v1/jobs/9/data", None, text.as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("does not exist"), "{body}");
 
     // Provider A is killed (kill -9) after its first checkpoints; alice goes on with provider B,
     // which starts from the last committed checkpoint (A stored it on the node).
