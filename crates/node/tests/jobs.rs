@@ -84,8 +84,65 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
         (list.as_array().unwrap().len() == 1).then_some(())
     });
-    // The chain accepts the cheapest bid of a provider of reputation 500 or more, 25 blocks
-    // after the order.
+    // The devnet's validator audits the provider and attests what it found.
+    tx(&[
+        "--json",
+        "tx",
+        "transfer",
+        "--to",
+        "validator",
+        "--amount",
+        "1HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    tx(&[
+        "--json",
+        "market",
+        "provider",
+        "attest",
+        &address,
+        "--cores",
+        "1",
+        "--memory-mib",
+        "512",
+        "--region",
+        "local",
+        "--from",
+        "validator",
+        "--home",
+        h,
+    ]);
+    fails_with(
+        &[
+            "market",
+            "provider",
+            "attest",
+            &address,
+            "--cores",
+            "1",
+            "--memory-mib",
+            "512",
+            "--region",
+            "local",
+            "--from",
+            "bob",
+            "--home",
+            h,
+        ],
+        "only validators attest",
+    );
+    let shown = ok_json(&[
+        "--json", "market", "provider", "show", &address, "--home", h,
+    ]);
+    assert_eq!(
+        shown["attestations"][0]["attributes"]["cores"], 1,
+        "{shown}"
+    );
+    // The chain accepts the cheapest bid of an attested provider of reputation 500 or more, 25
+    // blocks after the order.
     let created = ok_json(&[
         "--json",
         "market",
@@ -103,6 +160,7 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         "25",
         "--min-reputation",
         "500",
+        "--attested-only",
         "--from",
         "alice",
         "--home",

@@ -101,6 +101,14 @@ impl MarketApiServer for MarketHandler {
         })
     }
 
+    async fn market_attestations(
+        &self,
+        address: Address,
+    ) -> RpcResult<Vec<hibana_types::records::market::Attestation>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::attestations(&snapshot, &address).map_err(node_error)
+    }
+
     async fn market_job(&self, id: u64) -> RpcResult<Option<JobView>> {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
         let height = snapshot.height();

@@ -274,6 +274,18 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// The validators' attestations of a provider.
+    pub async fn market_attestations(
+        &self,
+        address: Address,
+    ) -> Result<Vec<hibana_types::records::market::Attestation>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_attestations(address)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// A training job by id.
     pub async fn market_job(&self, id: u64) -> Result<Option<crate::JobView>, ClientError> {
         use crate::market::MarketApiClient;

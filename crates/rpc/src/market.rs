@@ -1,7 +1,7 @@
 //! JSON-RPC methods of the compute market: providers, orders with their bids, leases, and the
 //! training jobs on them with their committed step hashes.
 
-use hibana_types::records::market::{Bid, Job, Lease, Liveness, Order, Provider};
+use hibana_types::records::market::{Attestation, Bid, Job, Lease, Liveness, Order, Provider};
 use hibana_types::{Address, Amount, Hash};
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use jsonrpsee::core::RpcResult;
@@ -87,6 +87,10 @@ pub trait MarketApi {
     /// A provider's liveness: last heartbeat, missed checks, reputation, listed.
     #[method(name = "market_liveness")]
     async fn market_liveness(&self, address: Address) -> RpcResult<LivenessView>;
+
+    /// The validators' attestations of a provider's attributes.
+    #[method(name = "market_attestations")]
+    async fn market_attestations(&self, address: Address) -> RpcResult<Vec<Attestation>>;
 
     /// A training job by id.
     #[method(name = "market_job")]

@@ -10,8 +10,8 @@ use hibana_types::records::market::{
     Resources,
 };
 use hibana_types::{
-    AcceptBid, Address, Amount, CreateOrder, Heartbeat, Message, PlaceBid, RegisterProvider,
-    SecretKey, SetAutoAccept, WithdrawLease,
+    AcceptBid, Address, Amount, AttestProvider, CreateOrder, Heartbeat, Message, PlaceBid,
+    RegisterProvider, SecretKey, SetAutoAccept, WithdrawLease,
 };
 
 mod common;
@@ -242,6 +242,7 @@ fn auto_accept_takes_the_cheapest_bid_of_a_reputable_provider() {
             order: 0,
             min_reputation,
             at,
+            attested_only: false,
         })
     };
     w.fails(&other, rule(700, w.height + 5), "belongs to");
@@ -282,9 +283,90 @@ fn auto_accept_takes_the_cheapest_bid_of_a_reputable_provider() {
             order: 1,
             min_reputation: 900,
             at,
+            attested_only: false,
         }),
     );
     w.idle(5);
     assert!(market::order(&w.state, 1).unwrap().unwrap().lease.is_none());
     assert!(market::auto_accept(&w.state, 1).unwrap().is_none());
+}
+
+#[test]
+fn an_attested_only_rule_takes_the_provider_a_validator_audited() {
+    let (c, cheap, audited) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = world(&[&c, &cheap, &audited]);
+    let validator = w.validator.clone();
+    w.ok(
+        &c,
+        Message::Transfer(hibana_types::Transfer {
+            to: addr(&validator),
+            amount: Amount(1_000_000_000),
+        }),
+    );
+    w.ok(&cheap, register());
+    w.ok(&audited, register());
+    let attest = |provider: &SecretKey, cores| {
+        Message::AttestProvider(AttestProvider {
+            provider: addr(provider),
+            attributes: ProviderAttributes {
+                cores,
+                memory_mib: 1024,
+                gpu_model: String::new(),
+                gpu_count: 0,
+                region: "eu".into(),
+                models: vec![],
+            },
+        })
+    };
+    w.fails(&c, attest(&audited, 4), "only validators attest");
+    w.fails(&validator, attest(&c, 4), "not a registered provider");
+    w.ok(&validator, attest(&audited, 4));
+    // An attestation of fewer cores than the order needs does not count.
+    w.ok(&validator, attest(&cheap, 1));
+    let found = market::attestations(&w.state, &addr(&audited)).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].attester, addr(&validator));
+
+    w.ok(
+        &c,
+        Message::CreateOrder(CreateOrder {
+            resources: Resources {
+                min_cores: 2,
+                ..Default::default()
+            },
+            duration_blocks: 500,
+            max_price_per_block: Amount(1_000),
+            deposit: Amount(500_000),
+            expires_at: w.height + 100,
+        }),
+    );
+    for (k, price) in [(&cheap, 100), (&audited, 900)] {
+        w.ok(
+            k,
+            Message::PlaceBid(PlaceBid {
+                order: 0,
+                price_per_block: Amount(price),
+            }),
+        );
+    }
+    let at = w.height + 2;
+    w.ok(
+        &c,
+        Message::SetAutoAccept(SetAutoAccept {
+            order: 0,
+            min_reputation: 0,
+            at,
+            attested_only: true,
+        }),
+    );
+    w.idle(2);
+    let o = market::order(&w.state, 0).unwrap().unwrap();
+    let lease = market::lease(&w.state, o.lease.expect("accepted"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.provider, addr(&audited));
 }

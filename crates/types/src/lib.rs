@@ -49,8 +49,8 @@ pub use proof::{ProofError, StateHasher, StateProof, state_key_hash, verify_stat
 pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
-    AcceptBid, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease, CloseOrder,
-    CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
+    AcceptBid, AttestProvider, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease,
+    CloseOrder, CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
     DeregisterProvider, DisputeStep, FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob,
     NeuronRole, OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
     RegisterZkModel, RevealReview, RevealWeights, SetAutoAccept, SignedTransaction,

@@ -120,6 +120,8 @@ pub enum Message {
     Heartbeat(Heartbeat),
     /// Let the chain accept an order's cheapest bid from a reputable provider (market).
     SetAutoAccept(SetAutoAccept),
+    /// A validator attests the attributes it audited on a provider (market).
+    AttestProvider(AttestProvider),
 }
 
 impl Message {
@@ -157,6 +159,7 @@ impl Message {
             | Message::RedeemVouchers(_)
             | Message::CloseChannel(_) => Vec::new(),
             Message::AcceptBid(a) => vec![a.provider],
+            Message::AttestProvider(a) => vec![a.provider],
             Message::OpenChannel(o) => vec![o.payee],
             Message::ChallengeReceipt(c) => vec![c.receipt.body.provider.address()],
             // The challenge's parties are in state, not in the message.
@@ -340,6 +343,18 @@ pub struct SetAutoAccept {
     /// The height at whose end the bid is taken: after the current one, before the order
     /// expires.
     pub at: u64,
+    /// Take only providers whose attributes a validator attested to meet the order.
+    pub attested_only: bool,
+}
+
+/// A bonded, unjailed validator attests the attributes it audited on a registered provider
+/// (after Akash's auditors); an order's auto-accept rule can require such an attestation.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AttestProvider {
+    /// The provider.
+    pub provider: Address,
+    /// What the validator found.
+    pub attributes: crate::records::market::ProviderAttributes,
 }
 
 /// Either side of a lease closes it.

@@ -49,9 +49,9 @@ pub(crate) enum MarketCommand {
     },
 }
 
-/// What a provider declares.
+/// A provider's attributes, as it declares them or a validator attests them.
 #[derive(Debug, Args)]
-pub(crate) struct OfferArgs {
+pub(crate) struct AttributeArgs {
     /// CPU cores.
     #[arg(long)]
     cores: u32,
@@ -70,18 +70,9 @@ pub(crate) struct OfferArgs {
     /// Content hash of a served model (repeat for several).
     #[arg(long = "model")]
     models: Vec<String>,
-    /// Asking price per block, e.g. 0.001HIB.
-    #[arg(long)]
-    price: String,
-    /// Price per token of an inference request, in base units or e.g. 0.000001HIB (0: free).
-    #[arg(long, default_value = "0")]
-    price_per_token: String,
-    /// Where the provider answers (http:// or https:// URL).
-    #[arg(long)]
-    endpoint: String,
 }
 
-impl OfferArgs {
+impl AttributeArgs {
     fn attributes(&self) -> Result<ProviderAttributes> {
         Ok(ProviderAttributes {
             cores: self.cores,
@@ -95,6 +86,28 @@ impl OfferArgs {
                 .map(|m| m.parse::<Hash>())
                 .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+/// What a provider declares.
+#[derive(Debug, Args)]
+pub(crate) struct OfferArgs {
+    #[command(flatten)]
+    attributes: AttributeArgs,
+    /// Asking price per block, e.g. 0.001HIB.
+    #[arg(long)]
+    price: String,
+    /// Price per token of an inference request, in base units or e.g. 0.000001HIB (0: free).
+    #[arg(long, default_value = "0")]
+    price_per_token: String,
+    /// Where the provider answers (http:// or https:// URL).
+    #[arg(long)]
+    endpoint: String,
+}
+
+impl OfferArgs {
+    fn attributes(&self) -> Result<ProviderAttributes> {
+        self.attributes.attributes()
     }
 
     fn price(&self) -> Result<Amount> {
@@ -128,12 +141,22 @@ pub(crate) enum ProviderCommand {
     },
     /// List the registered providers.
     List(NodeHome),
-    /// Show a provider.
+    /// Show a provider, with its liveness and the validators' attestations.
     Show {
         /// Address or key name.
         provider: String,
         #[command(flatten)]
         node: NodeHome,
+    },
+    /// As a validator, attest the attributes you audited on a provider (auto-accept rules can
+    /// require an attestation).
+    Attest {
+        /// The provider (address or key name).
+        provider: String,
+        #[command(flatten)]
+        attributes: AttributeArgs,
+        #[command(flatten)]
+        tx: TxFlags,
     },
 }
 
@@ -199,6 +222,9 @@ pub(crate) struct OrderArgs {
     /// With --auto-accept-in: the least reputation (0 to 1000) of a provider whose bid is taken.
     #[arg(long, default_value_t = 500, requires = "auto_accept_in")]
     min_reputation: u32,
+    /// With --auto-accept-in: take only providers a validator attested to meet the order.
+    #[arg(long, requires = "auto_accept_in")]
+    attested_only: bool,
     #[command(flatten)]
     tx: TxFlags,
 }
@@ -413,6 +439,18 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
             }
             Ok(ExitCode::SUCCESS)
         }
+        ProviderCommand::Attest {
+            provider,
+            attributes,
+            tx,
+        } => {
+            let provider = resolve_account(&provider, tx.keys.home.as_deref(), None)?;
+            let message = Message::AttestProvider(hibana_types::AttestProvider {
+                provider,
+                attributes: attributes.attributes()?,
+            });
+            sign_and_send(rpc, message, &tx, json).await
+        }
         ProviderCommand::Show { provider, node } => {
             let address = resolve_account(&provider, node.home.as_deref(), None)?;
             let client = client(rpc, node.home.as_deref())?;
@@ -421,9 +459,11 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
                 .await?
                 .ok_or_else(|| anyhow!("{address} is not a registered provider"))?;
             let live = client.market_liveness(address).await?;
+            let attested = client.market_attestations(address).await?;
             if json {
                 let mut v = serde_json::to_value(&p)?;
                 v["liveness"] = serde_json::to_value(&live.liveness)?;
+                v["attestations"] = serde_json::to_value(&attested)?;
                 print_json(&v)?;
             } else {
                 print_provider(&p);
@@ -440,6 +480,16 @@ async fn provider(cmd: ProviderCommand, rpc: Option<&str>, json: bool) -> Result
                         } else {
                             ", UNLISTED: it cannot bid until its next heartbeat"
                         }
+                    );
+                }
+                for a in &attested {
+                    println!(
+                        "  attested by validator {} at height {}: {} cores, {} MiB, region {}",
+                        a.attester,
+                        a.height,
+                        a.attributes.cores,
+                        a.attributes.memory_mib,
+                        a.attributes.region
                     );
                 }
             }
@@ -488,6 +538,7 @@ async fn order(cmd: OrderCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
                 order,
                 min_reputation: a.min_reputation,
                 at: receipt.height.saturating_add(blocks.max(1)),
+                attested_only: a.attested_only,
             });
             let second = client.send(&key, vec![rule], None).await?;
             if json {

@@ -1,6 +1,7 @@
 //! Auto-accept: an order's owner sets a rule (`SetAutoAccept`), and at the end of the rule's
 //! height the chain accepts the cheapest bid from a listed provider whose reputation is at
-//! least the rule's floor (ties: the earliest bid, then the lower address), so a client need
+//! least the rule's floor, and if the rule says so with a validator's attestation that meets
+//! the order (ties: the earliest bid, then the lower address), so a client need
 //! not watch the bids. No eligible bid: the order stays open, and its owner is told.
 
 use hibana_types::records::market::{
@@ -86,6 +87,7 @@ impl MessageHandler for SetAutoAccept {
             order: self.order,
             min_reputation: self.min_reputation,
             at: self.at,
+            attested_only: self.attested_only,
         };
         put_typed(state, auto_accept_key(self.order), &rule);
         edit_set(state, auto_accept_due_key(self.at), self.order, true)?;
@@ -95,6 +97,7 @@ impl MessageHandler for SetAutoAccept {
                 ("order", self.order.to_string()),
                 ("min_reputation", self.min_reputation.to_string()),
                 ("at", self.at.to_string()),
+                ("attested_only", self.attested_only.to_string()),
             ],
         ));
         Ok(())
@@ -123,7 +126,9 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                 Some(l) => l.listed && l.reputation >= rule.min_reputation,
                 None => rule.min_reputation == 0,
             } && provider(state, &b.provider)?
-                .is_some_and(|p| p.active_leases < MAX_ACTIVE_LEASES_PER_PROVIDER);
+                .is_some_and(|p| p.active_leases < MAX_ACTIVE_LEASES_PER_PROVIDER)
+                && (!rule.attested_only
+                    || super::attest::attested_for(state, &b.provider, &o.resources)?);
             let better = best.is_none_or(|x| {
                 (b.price_per_block, b.placed_at, b.provider)
                     < (x.price_per_block, x.placed_at, x.provider)

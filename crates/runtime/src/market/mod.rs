@@ -8,12 +8,14 @@
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
 //! `DisputeStep`, `MoveJob`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
-//! reputable bid by themselves in `auto_accept` (`SetAutoAccept`). Every
+//! reputable bid by themselves in `auto_accept` (`SetAutoAccept`); validators attest providers'
+//! attributes in `attest` (`AttestProvider`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
 //! bank account, [`MARKET_ESCROW`], so the total supply never changes and the escrow's balance
 //! is what the market owes. State in [`state`], what the RPC answers in [`query`]; each block
 //! ends by expiring the unmatched orders and closing the leases indexed under its height.
 
+mod attest;
 mod auto_accept;
 mod jobs;
 mod liveness;
@@ -21,6 +23,7 @@ mod messages;
 pub mod query;
 pub mod state;
 
+pub use attest::attestations;
 pub use auto_accept::auto_accept;
 pub use hibana_types::records::market::{
     BID_DEPOSIT, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,

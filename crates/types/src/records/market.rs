@@ -344,6 +344,22 @@ impl Liveness {
     }
 }
 
+/// A validator's attestation of a provider's attributes: what it audited, and when.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Attestation {
+    /// The validator that attested.
+    pub attester: Address,
+    /// The attributes it found.
+    pub attributes: ProviderAttributes,
+    /// Height of the attestation.
+    pub height: u64,
+}
+
+/// Key of a provider's attestations (one per attester, the latest).
+pub fn attestations_key(provider: &Address) -> Vec<u8> {
+    [b"market/attestations/".as_slice(), &provider.0].concat()
+}
+
 /// An order's auto-accept rule: at the end of height `at`, the chain accepts the cheapest bid
 /// from a listed provider whose reputation is at least `min_reputation`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -354,6 +370,8 @@ pub struct AutoAccept {
     pub min_reputation: u32,
     /// The height at whose end the bid is taken.
     pub at: u64,
+    /// Whether only providers with a validator's attestation that meets the order are eligible.
+    pub attested_only: bool,
 }
 
 /// Key of an order's auto-accept rule.
