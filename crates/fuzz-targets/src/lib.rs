@@ -18,6 +18,7 @@
 //! | [`onnx`] | an ONNX model | `onnx::import`, evaluation |
 //! | [`gguf`] | a GGUF model's header | [`hibana_ai::gguf::read_header`] (the catalog's check) |
 //! | [`solidity`] | a Solidity source file | [`hibana_audit::analyse_bytes`] |
+//! | [`training`] | a training dataset upload, or a checkpoint from the blob store | [`hibana_train::Dataset::from_jsonl`], [`hibana_train::parse_checkpoint`], one training step |
 //!
 //! ```
 //! hibana_fuzz_targets::tx(&[0xff; 8]); // not a transaction: refused, no panic
@@ -59,6 +60,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("onnx", onnx),
     ("gguf", gguf),
     ("solidity", solidity),
+    ("training", training),
 ];
 
 /// The chain id the seeds and the RPC target's chain use.
@@ -297,6 +299,41 @@ pub fn onnx(data: &[u8]) {
 /// A GGUF file's header as the model catalog reads it before llama.cpp may open the file.
 pub fn gguf(data: &[u8]) {
     let _ = hibana_ai::gguf::read_header(&mut &data[..]);
+}
+
+/// A dataset a client uploads to a provider (JSON lines, as the provider reads it), and the same
+/// bytes as a checkpoint a provider fetches from the node's blob store; whatever decodes is
+/// trained one step on, as a provider and a dispute would.
+pub fn training(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(set) = hibana_train::Dataset::from_jsonl(text)
+    {
+        let spec = hibana_train::TrainingSpec {
+            dataset_root: set.root(),
+            rows: set.len() as u64,
+            features: set.features() as u32,
+            hidden: vec![3],
+            classes: set.classes().clamp(2, 16),
+            learning_rate: 1 << 15,
+            batch: 4,
+            steps: 2,
+            seed: 1,
+            checkpoint_every: 1,
+        };
+        if set.check_spec(&spec).is_ok()
+            && let Ok(mut t) = hibana_train::Trainer::new(&spec)
+        {
+            let _ = t.next_step(&set);
+            let rows: Vec<_> = hibana_train::batch_indices(&spec, 2)
+                .iter()
+                .filter_map(|&i| set.proven_row(i))
+                .collect();
+            let _ = hibana_train::check_rows(&spec, 2, &rows);
+        }
+    }
+    if let Ok((step, params)) = hibana_train::parse_checkpoint(data) {
+        let _ = hibana_train::state_hash(step, &params);
+    }
 }
 
 /// A Solidity source file as `hibana audit` and the audit role analyse it (bytes that are not

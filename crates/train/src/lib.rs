@@ -338,7 +338,13 @@ pub fn parse_checkpoint(bytes: &[u8]) -> Result<(u64, Vec<i32>), TrainError> {
     let (head, body) = rest.split_at(16);
     let step = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
     let count = u64::from_le_bytes(head[8..].try_into().unwrap_or_default());
-    if count > hibana_types::records::market::MAX_TRAIN_PARAMS || body.len() as u64 != 4 * count {
+    let max = hibana_types::records::market::MAX_TRAIN_PARAMS;
+    if count > max {
+        return Err(TrainError::Spec(format!(
+            "a checkpoint of {count} parameters: at most {max}"
+        )));
+    }
+    if body.len() as u64 != 4 * count {
         return Err(TrainError::Spec(format!(
             "a checkpoint of {count} parameters must have {} bytes of them, not {}",
             4 * count,

@@ -280,3 +280,12 @@ fn a_checkpoint_reads_back_and_is_named_by_its_state_hash() {
     assert!(parse_checkpoint(&bytes[1..]).is_err());
     assert!(parse_checkpoint(b"hibana/train/state").is_err());
 }
+
+#[test]
+fn a_checkpoint_claiming_too_many_parameters_is_refused_not_overflowed() {
+    let mut bytes = checkpoint_bytes(1, &[]);
+    let at = bytes.len() - 8;
+    bytes[at..].copy_from_slice(&u64::MAX.to_le_bytes());
+    let e = parse_checkpoint(&bytes).expect_err("refused");
+    assert!(e.to_string().contains("at most"), "{e}");
+}
