@@ -12,16 +12,26 @@ use hibana_types::{
     records::market::{MIN_PROVIDER_BOND, ProviderAttributes},
 };
 
-/// Sends `messages` signed by `key` and waits for them to succeed.
+/// Sends `messages` signed by `key` and waits for them to succeed (nothing when empty).
 pub(crate) async fn send(
     client: &RpcClient,
     key: &SecretKey,
     messages: Vec<Message>,
     what: &str,
 ) -> Result<()> {
-    if messages.is_empty() {
-        return Ok(());
+    if !messages.is_empty() {
+        send_receipt(client, key, messages, what).await?;
     }
+    Ok(())
+}
+
+/// Sends `messages` signed by `key`, waits for them to succeed and returns the receipt.
+pub(crate) async fn send_receipt(
+    client: &RpcClient,
+    key: &SecretKey,
+    messages: Vec<Message>,
+    what: &str,
+) -> Result<hibana_types::Receipt> {
     let receipt = client
         .send(key, messages, None)
         .await
@@ -29,7 +39,7 @@ pub(crate) async fn send(
     if !receipt.is_success() {
         bail!("{what}: {:?}", receipt.outcome);
     }
-    Ok(())
+    Ok(receipt)
 }
 
 /// What a provider on this machine declares: its cores, 1 GiB of memory, no GPU, `region`, and

@@ -63,6 +63,20 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The value of attribute `key` of the first event of kind `kind` (how a client learns the
+    /// id its transaction created).
+    pub fn attribute(&self, kind: &str, key: &str) -> Option<&str> {
+        self.events
+            .iter()
+            .find(|e| e.kind == kind)?
+            .attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Receipt {
     /// True if every message executed.
     pub fn is_success(&self) -> bool {
         self.outcome == TxOutcome::Success

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::{
     cli::common::{NodeHome, Sent, TxFlags, client, sign_and_submit, signing_key},
+    market_provider::send_receipt,
     output::{print_json, print_receipt},
 };
 
@@ -289,7 +290,10 @@ async fn provider_progress(client: &RpcClient, job: &Job) -> Result<serde_json::
     if !answer.status().is_success() {
         bail!("{}", answer.text().await.unwrap_or_default());
     }
-    Ok(answer.json().await?)
+    let body = hibana_roles::provider::jobs::read_capped(answer, 64 << 10)
+        .await
+        .map_err(|e| anyhow!("the provider's progress: {e}"))?;
+    Ok(serde_json::from_slice(&body)?)
 }
 
 fn http() -> Result<reqwest::Client> {
@@ -345,7 +349,8 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
         print_receipt(&receipt, json)?;
         return Ok(ExitCode::FAILURE);
     }
-    let id: u64 = event_value(&receipt, "market.job_submitted", "job")
+    let id: u64 = receipt
+        .attribute("market.job_submitted", "job")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("the receipt names no job"))?;
     let job = chain_job(&client, id).await?;
@@ -376,35 +381,6 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// The value of attribute `key` of the first `kind` event of a receipt.
-fn event_value(receipt: &hibana_types::Receipt, kind: &str, key: &str) -> Option<String> {
-    receipt
-        .events
-        .iter()
-        .find(|e| e.kind == kind)?
-        .attributes
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-}
-
-/// Sends one message as `key` and fails unless it commits successfully.
-async fn must_send(
-    client: &RpcClient,
-    key: &hibana_types::SecretKey,
-    message: Message,
-    what: &str,
-) -> Result<hibana_types::Receipt> {
-    let receipt = client
-        .send(key, vec![message], None)
-        .await
-        .with_context(|| what.to_string())?;
-    if !receipt.is_success() {
-        bail!("{what}: {:?}", receipt.outcome);
-    }
-    Ok(receipt)
-}
-
 /// `job submit --reorder JOB`: the job goes on on another provider.
 async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Result<ExitCode> {
     use hibana_types::{AcceptBid, CreateOrder, MoveJob};
@@ -427,20 +403,21 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
         .ok_or_else(|| anyhow!("order {} of lease {} does not exist", lease.order, lease.id))?
         .order;
     let height = client.status().await?.height;
-    let created = must_send(
+    let created = send_receipt(
         client,
         &key,
-        Message::CreateOrder(CreateOrder {
+        vec![Message::CreateOrder(CreateOrder {
             resources: order.resources.clone(),
             duration_blocks: order.duration_blocks,
             max_price_per_block: order.max_price_per_block,
             deposit: order.deposit,
             expires_at: height + 1 + 1_000,
-        }),
+        })],
         "posting the new order",
     )
     .await?;
-    let new_order: u64 = event_value(&created, "market.order_created", "order")
+    let new_order: u64 = created
+        .attribute("market.order_created", "order")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("the receipt names no order"))?;
     if !json {
@@ -473,26 +450,27 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let accepted = must_send(
+    let accepted = send_receipt(
         client,
         &key,
-        Message::AcceptBid(AcceptBid {
+        vec![Message::AcceptBid(AcceptBid {
             order: new_order,
             provider: bid.provider,
-        }),
+        })],
         "accepting the bid",
     )
     .await?;
-    let new_lease: u64 = event_value(&accepted, "market.lease_created", "lease")
+    let new_lease: u64 = accepted
+        .attribute("market.lease_created", "lease")
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow!("the receipt names no lease"))?;
-    must_send(
+    send_receipt(
         client,
         &key,
-        Message::MoveJob(MoveJob {
+        vec![Message::MoveJob(MoveJob {
             job: id,
             lease: new_lease,
-        }),
+        })],
         "moving the job",
     )
     .await?;
@@ -680,7 +658,11 @@ async fn fetch(
             answer.text().await.unwrap_or_default()
         );
     }
-    let c: hibana_roles::provider::jobs::Checkpoint = answer.json().await?;
+    // A checkpoint of the largest model, as JSON, is well under 1 MiB; the hash is checked next.
+    let body = hibana_roles::provider::jobs::read_capped(answer, 1 << 20)
+        .await
+        .map_err(|e| anyhow!("the provider's model: {e}"))?;
+    let c: hibana_roles::provider::jobs::Checkpoint = serde_json::from_slice(&body)?;
     let got = hibana_train::state_hash(j.committed_steps, &c.params);
     if got != j.last_hash {
         bail!(

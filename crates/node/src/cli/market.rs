@@ -525,11 +525,8 @@ async fn order(cmd: OrderCommand, rpc: Option<&str>, json: bool) -> Result<ExitC
             };
             let receipt = client.send(&key, vec![message], None).await?;
             let order = receipt
-                .events
-                .iter()
-                .find(|e| e.kind == "market.order_created")
-                .and_then(|e| e.attributes.iter().find(|(k, _)| k == "order"))
-                .and_then(|(_, v)| v.parse::<u64>().ok());
+                .attribute("market.order_created", "order")
+                .and_then(|v| v.parse::<u64>().ok());
             let Some(order) = order else {
                 print_receipt(&receipt, json)?;
                 return Ok(ExitCode::FAILURE);

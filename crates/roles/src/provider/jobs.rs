@@ -34,6 +34,28 @@ use crate::openai::ApiError;
 /// Largest dataset upload.
 pub const MAX_DATASET_UPLOAD: usize = 64 << 20;
 
+/// Largest checkpoint the provider reads from the node (the blob store's own limit).
+const MAX_CHECKPOINT_BYTES: usize = 64 << 10;
+
+/// Reads an HTTP answer's body, refusing one over `max` bytes before holding more.
+pub async fn read_capped(mut answer: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("the answer is over {max} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn node_http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Where a job stands on this provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -173,7 +195,7 @@ pub(super) async fn upload_data(
             format!("job {id} has every step committed already"),
         ));
     }
-    let text = String::from_utf8(body.to_vec())
+    let text = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::invalid(None, "the dataset is not UTF-8 JSON lines"))?;
     let spec = job.spec.clone();
     let data = tokio::task::spawn_blocking(move || {
@@ -370,7 +392,7 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
 /// `PUT {node}/blobs`: stores bytes in the node's content-addressed blob store.
 async fn store_blob(chain: &RpcClient, bytes: &[u8]) -> Result<(), String> {
     let url = format!("{}/blobs", chain.url().trim_end_matches('/'));
-    let answer = reqwest::Client::new()
+    let answer = node_http()?
         .put(&url)
         .body(bytes.to_vec())
         .send()
@@ -386,7 +408,7 @@ async fn store_blob(chain: &RpcClient, bytes: &[u8]) -> Result<(), String> {
 /// blob store; the hash is checked, so the store need not be trusted.
 async fn fetch_blob(chain: &RpcClient, hash: &Hash, step: u64) -> Result<Vec<i32>, String> {
     let url = format!("{}/blobs/{hash}", chain.url().trim_end_matches('/'));
-    let answer = reqwest::Client::new()
+    let answer = node_http()?
         .get(&url)
         .send()
         .await
@@ -396,7 +418,7 @@ async fn fetch_blob(chain: &RpcClient, hash: &Hash, step: u64) -> Result<Vec<i32
             "step {step} is committed but its checkpoint is neither here nor on the node"
         ));
     }
-    let bytes = answer.bytes().await.map_err(|e| e.to_string())?;
+    let bytes = read_capped(answer, MAX_CHECKPOINT_BYTES).await?;
     if hibana_types::Hash(*blake3::hash(&bytes).as_bytes()) != *hash {
         return Err(format!(
             "the node's checkpoint of step {step} does not match its hash"
