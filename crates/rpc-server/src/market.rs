@@ -126,4 +126,12 @@ impl MarketApiServer for MarketHandler {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
         market::checkpoint_hashes(&snapshot, id, index).map_err(node_error)
     }
+
+    async fn market_batch(&self, id: u64) -> RpcResult<Option<hibana_rpc::BatchView>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        let height = snapshot.height();
+        Ok(market::batch(&snapshot, id)
+            .map_err(node_error)?
+            .map(|batch| hibana_rpc::BatchView { height, batch }))
+    }
 }

@@ -314,6 +314,12 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// A batch inference job by id, with the height it was read at.
+    pub async fn market_batch(&self, id: u64) -> Result<Option<crate::BatchView>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner.market_batch(id).await.map_err(|e| self.map(e))
+    }
+
     /// A payment channel by id, with the height it was read at.
     pub async fn channel(
         &self,

@@ -8,7 +8,7 @@
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
 //! `market_provider`, `market_orders`, `market_order`, `market_leases`, `market_lease`,
-//! `market_liveness`, `market_attestations`, `market_job`, `market_lease_job` and `market_job_steps`; for
+//! `market_liveness`, `market_attestations`, `market_job`, `market_lease_job`, `market_job_steps` and `market_batch`; for
 //! payment channels `channel_get` and `channel_list`; for challenges against signed inference
 //! receipts `verify_challenges` and `verify_challenge`; for the data network `data_bounties`,
 //! `data_bounty`, `data_items`, `data_item`, `data_assignments` and `data_dataset`. The
@@ -40,6 +40,6 @@ pub use api::{
 pub use channels::ChannelsView;
 pub use client::{ClientError, HeadSubscription, RpcClient, verify_account};
 pub use data::{BountyView, DatasetView, ItemsView};
-pub use market::{JobView, LeaseView, LivenessView, OrderView};
+pub use market::{BatchView, JobView, LeaseView, LivenessView, OrderView};
 pub use subnets::{SubnetView, ValidatorWeights};
 pub use verify::{ChallengeView, ChallengeVote, ElectorView};

@@ -1,7 +1,9 @@
 //! JSON-RPC methods of the compute market: providers, orders with their bids, leases, and the
 //! training jobs on them with their committed step hashes.
 
-use hibana_types::records::market::{Attestation, Bid, Job, Lease, Liveness, Order, Provider};
+use hibana_types::records::market::{
+    Attestation, BatchJob, Bid, Job, Lease, Liveness, Order, Provider,
+};
 use hibana_types::{Address, Amount, Hash};
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
 use jsonrpsee::core::RpcResult;
@@ -56,6 +58,15 @@ pub struct JobView {
     pub job: Job,
 }
 
+/// A batch inference job as of a height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    /// Height the view was read at.
+    pub height: u64,
+    /// The batch.
+    pub batch: BatchJob,
+}
+
 /// The compute market's JSON-RPC API.
 #[cfg_attr(feature = "server", rpc(server, client))]
 #[cfg_attr(not(feature = "server"), rpc(client))]
@@ -104,4 +115,8 @@ pub trait MarketApi {
     /// `index` covers steps `index × checkpoint_every + 1 …`); empty once pruned.
     #[method(name = "market_job_steps")]
     async fn market_job_steps(&self, id: u64, index: u64) -> RpcResult<Vec<Hash>>;
+
+    /// A batch inference job by id.
+    #[method(name = "market_batch")]
+    async fn market_batch(&self, id: u64) -> RpcResult<Option<BatchView>>;
 }

@@ -148,7 +148,8 @@ pub enum VerifiedMessage {
     ZkModel(Arc<hibana_zkml::ZkModel>),
     /// A `SubmitZkInference` whose proof verified.
     ZkInference(Arc<verify::VerifiedSubmission>),
-    /// A `ChallengeReceipt` whose receipt signature and hashes verified: the receipt's id.
+    /// A `ChallengeReceipt` or `DisputeBatchLine` whose receipt signature and hashes verified:
+    /// the receipt's id.
     Challenge(Hash),
 }
 
@@ -189,6 +190,9 @@ impl MessageHandler for Message {
             Message::Heartbeat(m) => plain(m.check_stateless())?,
             Message::SetAutoAccept(m) => plain(m.check_stateless())?,
             Message::AttestProvider(m) => plain(m.check_stateless())?,
+            Message::SubmitBatch(m) => plain(m.check_stateless())?,
+            Message::CommitBatch(m) => plain(m.check_stateless())?,
+            Message::DisputeBatchLine(m) => VerifiedMessage::Challenge(m.check_stateless()?),
             Message::CloseLease(m) => plain(m.check_stateless())?,
             Message::OpenChannel(m) => plain(m.check_stateless())?,
             Message::TopUpChannel(m) => plain(m.check_stateless())?,
@@ -243,6 +247,9 @@ impl MessageHandler for Message {
             (Message::Heartbeat(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::SetAutoAccept(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::AttestProvider(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::SubmitBatch(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::CommitBatch(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::DisputeBatchLine(m), V::Challenge(id)) => m.check_stateful(id, state, ctx),
             (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::OpenChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::TopUpChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
@@ -297,6 +304,9 @@ impl MessageHandler for Message {
             (Message::Heartbeat(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::SetAutoAccept(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::AttestProvider(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::SubmitBatch(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::CommitBatch(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::DisputeBatchLine(m), V::Challenge(id)) => m.execute(id, state, ctx, events),
             (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::OpenChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::TopUpChannel(m), V::Plain) => m.execute(&(), state, ctx, events),

@@ -51,10 +51,10 @@ pub use records::AccountView;
 pub use tx::{
     AcceptBid, AttestProvider, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease,
     CloseOrder, CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder, CreateSubnet,
-    DeregisterProvider, DisputeStep, FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob,
+    CommitBatch, DeregisterProvider, DisputeBatchLine, DisputeStep, FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob,
     NeuronRole, OpenChannel, PlaceBid, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider,
     RegisterZkModel, RevealReview, RevealWeights, SetAutoAccept, SignedTransaction,
-    SubmitContribution, SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
+    SubmitBatch, SubmitContribution, SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
     TopUpChannel, TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
     WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };

@@ -122,6 +122,13 @@ pub enum Message {
     SetAutoAccept(SetAutoAccept),
     /// A validator attests the attributes it audited on a provider (market).
     AttestProvider(AttestProvider),
+    /// Give a lease's provider a batch of inference requests (market).
+    SubmitBatch(SubmitBatch),
+    /// Commit the results root of a batch (market).
+    CommitBatch(CommitBatch),
+    /// Challenge one answered line of a batch as wrong, for the chain's validators to judge
+    /// (verify).
+    DisputeBatchLine(DisputeBatchLine),
 }
 
 impl Message {
@@ -160,6 +167,8 @@ impl Message {
             | Message::CloseChannel(_) => Vec::new(),
             Message::AcceptBid(a) => vec![a.provider],
             Message::AttestProvider(a) => vec![a.provider],
+            Message::SubmitBatch(_) | Message::CommitBatch(_) => Vec::new(),
+            Message::DisputeBatchLine(d) => vec![d.receipt.body.provider.address()],
             Message::OpenChannel(o) => vec![o.payee],
             Message::ChallengeReceipt(c) => vec![c.receipt.body.provider.address()],
             // The challenge's parties are in state, not in the message.
@@ -355,6 +364,58 @@ pub struct AttestProvider {
     pub provider: Address,
     /// What the validator found.
     pub attributes: crate::records::market::ProviderAttributes,
+}
+
+/// A lease's client gives its provider a batch of inference requests: a JSONL file of
+/// OpenAI batch lines, named by the Merkle root over the lines' request hashes, uploaded to the
+/// provider afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct SubmitBatch {
+    /// The lease (the signer's).
+    pub lease: u64,
+    /// Merkle root over the lines' input leaves.
+    pub input_root: Hash,
+    /// Lines in the file.
+    pub lines: u32,
+    /// Size of the file, in bytes.
+    pub input_bytes: u64,
+}
+
+/// A batch's provider commits the Merkle root over its lines' results (a signed receipt's id
+/// per answered line): the client fetches the results and checks them against it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitBatch {
+    /// The batch id.
+    pub batch: u64,
+    /// Merkle root over the lines' result leaves.
+    pub results_root: Hash,
+    /// Lines answered with a receipt.
+    pub answered: u32,
+}
+
+/// Anyone but the provider challenges one answered line of a committed batch as a wrong
+/// answer: the message carries the line's receipt, its exact request and response bytes, and
+/// the Merkle proofs that the request is the line's under the input root and the receipt its
+/// result under the results root. The chain's validators re-run it and vote, as for
+/// `ChallengeReceipt`; an upheld challenge also refutes the batch and closes its lease.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DisputeBatchLine {
+    /// The batch id.
+    pub batch: u64,
+    /// The line (0 is the first).
+    pub line: u32,
+    /// The provider's signed receipt of the line.
+    pub receipt: crate::InferenceReceipt,
+    /// The line's request bytes (its `body`, as the batch format encodes it).
+    pub request: Vec<u8>,
+    /// The response bytes the receipt covers.
+    pub response: Vec<u8>,
+    /// Proof of the line's input leaf under the batch's input root.
+    pub input_proof: Vec<crate::MerkleStep>,
+    /// Proof of the line's result leaf under the batch's results root.
+    pub result_proof: Vec<crate::MerkleStep>,
+    /// Deposit locked until the validators decide; lost if they find the answer right.
+    pub deposit: Amount,
 }
 
 /// Either side of a lease closes it.

@@ -436,17 +436,7 @@ impl MessageHandler for DisputeStep {
         let height = ctx.block.height;
         // The lease the wrong step was trained on closes without paying for any block after
         // its last settlement.
-        let mut paid = Amount::ZERO;
-        if let Some(mut l) = lease(state, cheat_lease)? {
-            if l.status == LeaseStatus::Active {
-                unfile_lease_due(state, l.id, l.due_at())?;
-                l.settled_at = l.settled_at.max(height.min(l.ends_at));
-                put_lease(state, &l);
-                file_lease_due(state, &l)?;
-                settle(state, l, height, true, events)?;
-            }
-            paid = lease(state, cheat_lease)?.map_or(Amount::ZERO, |l| l.paid);
-        }
+        let paid = close_unpaid(state, cheat_lease, height, events)?;
         let slashed = if provider(state, &cheat)?.is_some() {
             take_bond(state, &cheat, DISPUTE_SLASH, &job.client)?
         } else {
@@ -481,6 +471,27 @@ impl MessageHandler for DisputeStep {
         ));
         Ok(())
     }
+}
+
+/// Closes a lease whose provider was caught cheating, paying nothing for the blocks since its
+/// last settlement; returns what the lease paid the provider in all.
+pub(crate) fn close_unpaid<S: StateWrite + ?Sized>(
+    state: &mut S,
+    lease_id: u64,
+    height: u64,
+    events: &mut Vec<Event>,
+) -> Result<Amount, ExecError> {
+    let Some(mut l) = lease(state, lease_id)? else {
+        return Ok(Amount::ZERO);
+    };
+    if l.status == LeaseStatus::Active {
+        unfile_lease_due(state, l.id, l.due_at())?;
+        l.settled_at = l.settled_at.max(height.min(l.ends_at));
+        put_lease(state, &l);
+        file_lease_due(state, &l)?;
+        settle(state, l, height, true, events)?;
+    }
+    Ok(lease(state, lease_id)?.map_or(Amount::ZERO, |l| l.paid))
 }
 
 fn move_rules<S: StateRead + ?Sized>(

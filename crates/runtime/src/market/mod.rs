@@ -7,7 +7,8 @@
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
-//! `DisputeStep`, `MoveJob`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
+//! `DisputeStep`, `MoveJob`); batch inference jobs in `batch` (`SubmitBatch`,
+//! `CommitBatch`; their lines are challenged through `verify`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
 //! reputable bid by themselves in `auto_accept` (`SetAutoAccept`); validators attest providers'
 //! attributes in `attest` (`AttestProvider`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
@@ -17,6 +18,7 @@
 
 mod attest;
 mod auto_accept;
+mod batch;
 mod jobs;
 mod liveness;
 mod messages;
@@ -25,8 +27,10 @@ pub mod state;
 
 pub use attest::attestations;
 pub use auto_accept::auto_accept;
+pub use batch::{batch, challenged_line};
+pub(crate) use batch::{existing_batch, link_challenge, refute as refute_batch};
 pub use hibana_types::records::market::{
-    BID_DEPOSIT, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
+    BID_DEPOSIT, BatchJob, BatchStatus, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
     MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
 };
 pub use jobs::{checkpoint, checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};

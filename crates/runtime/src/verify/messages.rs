@@ -8,14 +8,14 @@
 
 use hibana_types::records::market::Provider;
 use hibana_types::records::verify::{
-    CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_VOTING_BLOCKS, CHALLENGE_WINDOW_MS,
+    CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_VOTING_BLOCKS, CHALLENGE_WINDOW_MS,
     Challenge, ChallengeContent, ChallengeStatus, Elector, MAX_CHALLENGE_REQUEST_BYTES,
     MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT, ZkInferenceRecord, ZkModelRecord,
     challenge_content_key, challenge_deadline_key, challenge_vote_key, challenged_receipt_key,
     electorate_key, inference_key, model_key, receipt_id,
 };
 use hibana_types::{
-    Amount, ChallengeReceipt, Event, Hash, NeuronRole, ReceiptError, RegisterZkModel,
+    Amount, ChallengeReceipt, Event, Hash, InferenceReceipt, NeuronRole, ReceiptError, RegisterZkModel,
     SubmitZkInference, VoteChallenge,
 };
 use hibana_zkml::{InferenceProof, VerifiedInference, ZkModel};
@@ -273,27 +273,38 @@ impl MessageHandler for SubmitZkInference {
 /// Checks a challenge without state: sizes, deposit, that the request and response are the
 /// bytes the receipt covers, and the provider's signature. Returns the receipt's id.
 fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
-    if m.request.len() > MAX_CHALLENGE_REQUEST_BYTES {
+    check_exchange(&m.receipt, &m.request, &m.response, m.deposit)
+}
+
+/// The stateless checks of a challenged exchange: sizes, deposit, both hashes and the
+/// provider's signature; returns the receipt's id.
+pub(super) fn check_exchange(
+    receipt: &InferenceReceipt,
+    request: &[u8],
+    response: &[u8],
+    deposit: Amount,
+) -> Result<Hash, TxError> {
+    if request.len() > MAX_CHALLENGE_REQUEST_BYTES {
         return Err(TxError::Invalid(format!(
             "the request is {} bytes, a challenge carries at most {MAX_CHALLENGE_REQUEST_BYTES}",
-            m.request.len()
+            request.len()
         )));
     }
-    if m.response.len() > MAX_CHALLENGE_RESPONSE_BYTES {
+    if response.len() > MAX_CHALLENGE_RESPONSE_BYTES {
         return Err(TxError::Invalid(format!(
             "the response is {} bytes, a challenge carries at most {MAX_CHALLENGE_RESPONSE_BYTES}",
-            m.response.len()
+            response.len()
         )));
     }
-    if m.deposit < MIN_CHALLENGE_DEPOSIT {
+    if deposit < MIN_CHALLENGE_DEPOSIT {
         return Err(TxError::Invalid(format!(
             "deposit {} is below the minimum challenge deposit {MIN_CHALLENGE_DEPOSIT}",
-            m.deposit
+            deposit
         )));
     }
     // The hashes first (cheap), then the signature.
-    let body = &m.receipt.body;
-    let (request, response) = (Hash::digest(&m.request), Hash::digest(&m.response));
+    let body = &receipt.body;
+    let (request, response) = (Hash::digest(request), Hash::digest(response));
     if request != body.request_hash {
         return Err(TxError::Invalid(format!(
             "the request does not match the receipt: its blake3 is {request}, the receipt covers \
@@ -309,7 +320,7 @@ fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
             body.response_hash
         )));
     }
-    m.receipt
+    receipt
         .verify(&body.provider, &request, &response)
         .map_err(|e| match e {
             ReceiptError::Signature(e) => TxError::Invalid(format!(
@@ -318,11 +329,11 @@ fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
             )),
             other => TxError::Invalid(other.to_string()),
         })?;
-    Ok(receipt_id(&m.receipt))
+    Ok(receipt_id(receipt))
 }
 
 /// What opening a challenge needs from state.
-struct Opening {
+pub(super) struct Opening {
     provider: Provider,
     held: Amount,
     electorate: Vec<Elector>,
@@ -378,7 +389,7 @@ fn challenge_rules<S: StateRead + ?Sized>(
              once"
         )));
     }
-    let mut electors: Vec<Elector> = neurons
+    let electors: Vec<Elector> = neurons
         .iter()
         .filter(|n| n.role == NeuronRole::Validator && n.permit && n.stake.0 > 0)
         .map(|n| Elector {
@@ -386,25 +397,41 @@ fn challenge_rules<S: StateRead + ?Sized>(
             stake: n.stake,
         })
         .collect();
+    let no_judges = format!(
+        "subnet {} has no validator with a permit and stake yet (permits are given at each \
+         epoch): nobody could judge the challenge",
+        m.subnet
+    );
+    opening(state, ctx, provider, electors, m.deposit, no_judges)
+}
+
+/// The opening of a challenge of `provider` judged by `electors` (sorted here), once the
+/// electorate has stake, the provider a bond to hold and the challenger its deposit;
+/// `no_judges` says why an electorate without stake cannot judge.
+pub(super) fn opening<S: StateRead + ?Sized>(
+    state: &S,
+    ctx: &TxContext<'_>,
+    provider: Provider,
+    mut electors: Vec<Elector>,
+    deposit: Amount,
+    no_judges: String,
+) -> Result<Opening, ExecError> {
     electors.sort_by_key(|e| e.account);
     let electorate_stake = electors
         .iter()
         .try_fold(Amount::ZERO, |sum, e| sum.checked_add(e.stake))
         .ok_or(TxError::Overflow("electorate stake"))?;
     if electorate_stake.0 == 0 {
-        return Err(invalid(format!(
-            "subnet {} has no validator with a permit and stake yet (permits are given at each \
-             epoch): nobody could judge the challenge",
-            m.subnet
-        )));
+        return Err(invalid(no_judges));
     }
     let held = resolution::hold_for(provider.bond);
     if held.0 == 0 {
         return Err(invalid(format!(
-            "provider {address} has no bond left to answer with: open challenges hold all of it"
+            "provider {} has no bond left to answer with: open challenges hold all of it",
+            provider.address
         )));
     }
-    bank::require_balance(state, &ctx.sender, m.deposit)?;
+    bank::require_balance(state, &ctx.sender, deposit)?;
     Ok(Opening {
         provider,
         held,
@@ -438,65 +465,126 @@ impl MessageHandler for ChallengeReceipt {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         let opening = challenge_rules(self, receipt, state, ctx)?;
-        let provider = opening.provider.address;
-        bank::debit(state, &ctx.sender, self.deposit)?;
-        bank::credit(state, &CHALLENGE_ESCROW, self.deposit)?;
-        let held = market::state::take_bond(state, &provider, opening.held, &CHALLENGE_ESCROW)?;
-        let id = next_challenge_id(state)?;
-        let height = ctx.block.height;
-        let deadline = height
-            .checked_add(CHALLENGE_VOTING_BLOCKS)
-            .ok_or(TxError::Overflow("challenge deadline"))?;
-        let c = Challenge {
-            id,
+        let exchange = Exchange {
             subnet: self.subnet,
-            challenger: ctx.sender,
-            provider,
             receipt_id: *receipt,
-            receipt: self.receipt.clone(),
+            receipt: &self.receipt,
+            request: &self.request,
+            response: &self.response,
             deposit: self.deposit,
-            held,
-            opened_at: height,
-            deadline,
-            electorate_stake: opening.electorate_stake,
-            electorate_size: u32::try_from(opening.electorate.len())
-                .map_err(|_| TxError::Overflow("electorate size"))?,
-            wrong_stake: Amount::ZERO,
-            right_stake: Amount::ZERO,
-            votes: 0,
-            status: ChallengeStatus::Open,
-            settlement: None,
         };
-        put_challenge(state, &c);
-        put_typed(
-            state,
-            challenge_content_key(id),
-            &ChallengeContent {
-                request: self.request.clone(),
-                response: self.response.clone(),
-            },
-        );
-        put_typed(state, electorate_key(id), &opening.electorate);
-        put_typed(state, challenged_receipt_key(receipt), &id);
-        let mut due = challenges_due(state, deadline)?;
-        due.push(id);
-        put_typed(state, challenge_deadline_key(deadline), &due);
-        events.push(Event::new(
-            "verify.challenge_opened",
-            [
-                ("challenge", id.to_string()),
-                ("subnet", self.subnet.to_string()),
-                ("challenger", ctx.sender.to_string()),
-                ("provider", provider.to_string()),
-                ("receipt", receipt.to_string()),
-                ("deposit", self.deposit.0.to_string()),
-                ("held", held.0.to_string()),
-                ("deadline", deadline.to_string()),
-                ("electorate_stake", opening.electorate_stake.0.to_string()),
-            ],
-        ));
-        Ok(())
+        open_challenge(state, ctx, &exchange, opening, events).map(|_| ())
     }
+}
+
+/// A challenged exchange: what a new challenge holds.
+pub(super) struct Exchange<'a> {
+    pub(super) subnet: u32,
+    pub(super) receipt_id: Hash,
+    pub(super) receipt: &'a InferenceReceipt,
+    pub(super) request: &'a [u8],
+    pub(super) response: &'a [u8],
+    pub(super) deposit: Amount,
+}
+
+/// Opens a challenge of `x` that `opening`'s electorate judges: locks the deposit and the held
+/// part of the bond, files the deadline; returns the challenge's id.
+pub(super) fn open_challenge<S: StateWrite + ?Sized>(
+    state: &mut S,
+    ctx: &TxContext<'_>,
+    x: &Exchange<'_>,
+    opening: Opening,
+    events: &mut Vec<Event>,
+) -> Result<u64, ExecError> {
+    let provider = opening.provider.address;
+    bank::debit(state, &ctx.sender, x.deposit)?;
+    bank::credit(state, &CHALLENGE_ESCROW, x.deposit)?;
+    let held = market::state::take_bond(state, &provider, opening.held, &CHALLENGE_ESCROW)?;
+    let id = next_challenge_id(state)?;
+    let height = ctx.block.height;
+    let deadline = height
+        .checked_add(CHALLENGE_VOTING_BLOCKS)
+        .ok_or(TxError::Overflow("challenge deadline"))?;
+    let c = Challenge {
+        id,
+        subnet: x.subnet,
+        challenger: ctx.sender,
+        provider,
+        receipt_id: x.receipt_id,
+        receipt: x.receipt.clone(),
+        deposit: x.deposit,
+        held,
+        opened_at: height,
+        deadline,
+        electorate_stake: opening.electorate_stake,
+        electorate_size: u32::try_from(opening.electorate.len())
+            .map_err(|_| TxError::Overflow("electorate size"))?,
+        wrong_stake: Amount::ZERO,
+        right_stake: Amount::ZERO,
+        votes: 0,
+        status: ChallengeStatus::Open,
+        settlement: None,
+    };
+    put_challenge(state, &c);
+    put_typed(
+        state,
+        challenge_content_key(id),
+        &ChallengeContent {
+            request: x.request.to_vec(),
+            response: x.response.to_vec(),
+        },
+    );
+    put_typed(state, electorate_key(id), &opening.electorate);
+    put_typed(state, challenged_receipt_key(&x.receipt_id), &id);
+    let mut due = challenges_due(state, deadline)?;
+    due.push(id);
+    put_typed(state, challenge_deadline_key(deadline), &due);
+    events.push(Event::new(
+        "verify.challenge_opened",
+        [
+            ("challenge", id.to_string()),
+            ("subnet", x.subnet.to_string()),
+            ("challenger", ctx.sender.to_string()),
+            ("provider", provider.to_string()),
+            ("receipt", x.receipt_id.to_string()),
+            ("deposit", x.deposit.0.to_string()),
+            ("held", held.0.to_string()),
+            ("deadline", deadline.to_string()),
+            ("electorate_stake", opening.electorate_stake.0.to_string()),
+        ],
+    ));
+    Ok(id)
+}
+
+/// A subnet challenge's voter must be a validator of its subnet holding a permit.
+fn subnet_voter<S: StateRead + ?Sized>(
+    state: &S,
+    c: &Challenge,
+    voter: &hibana_types::Address,
+) -> Result<(), ExecError> {
+    let uid = subnets::uid_of(state, c.subnet, voter)?;
+    let neurons = subnets::neurons(state, c.subnet)?;
+    let neuron = uid
+        .and_then(|uid| neurons.get(uid as usize))
+        .ok_or_else(|| {
+            invalid(format!(
+                "{voter} is not a neuron of subnet {}: only its validators vote",
+                c.subnet
+            ))
+        })?;
+    if neuron.role != NeuronRole::Validator {
+        return Err(invalid(format!(
+            "{voter} is a miner of subnet {}: only its validators vote",
+            c.subnet
+        )));
+    }
+    if !neuron.permit {
+        return Err(invalid(format!(
+            "{voter} holds no validator permit in subnet {}",
+            c.subnet
+        )));
+    }
+    Ok(())
 }
 
 /// The rules of a vote: the open challenge and the voter's place in its electorate.
@@ -522,27 +610,17 @@ fn vote_rules<S: StateRead + ?Sized>(
         )));
     }
     let voter = ctx.sender;
-    let uid = subnets::uid_of(state, c.subnet, &voter)?;
-    let neurons = subnets::neurons(state, c.subnet)?;
-    let neuron = uid
-        .and_then(|uid| neurons.get(uid as usize))
-        .ok_or_else(|| {
-            invalid(format!(
-                "{voter} is not a neuron of subnet {}: only its validators vote",
-                c.subnet
-            ))
-        })?;
-    if neuron.role != NeuronRole::Validator {
-        return Err(invalid(format!(
-            "{voter} is a miner of subnet {}: only its validators vote",
-            c.subnet
-        )));
-    }
-    if !neuron.permit {
-        return Err(invalid(format!(
-            "{voter} holds no validator permit in subnet {}",
-            c.subnet
-        )));
+    if c.subnet == CHAIN_JUDGED {
+        // A batch line: the chain's validators judge, while bonded and unjailed.
+        let active = crate::staking::validator(state, &voter)?.is_some_and(|v| !v.jailed);
+        if !active {
+            return Err(invalid(format!(
+                "{voter} is not a bonded, unjailed validator: only the chain's validators vote \
+                 on a batch line"
+            )));
+        }
+    } else {
+        subnet_voter(state, &c, &voter)?;
     }
     let electors = electorate(state, c.id)?;
     let elector = electors

@@ -27,13 +27,14 @@
 //! State and fees in [`state`], the messages in `messages`, the pure settlement in
 //! [`resolution`], what the RPC answers in [`query`].
 
+mod batch_line;
 mod messages;
 pub mod query;
 pub mod resolution;
 pub mod state;
 
 pub use hibana_types::records::verify::{
-    BPS, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_SLASH_BPS, CHALLENGE_VOTING_BLOCKS,
+    BPS, CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_SLASH_BPS, CHALLENGE_VOTING_BLOCKS,
     CHALLENGE_WINDOW_MS, CHALLENGER_REWARD_BPS, Challenge, ChallengeContent, ChallengeFilter,
     ChallengeSettlement, ChallengeStatus, Elector, MAX_CHALLENGE_REQUEST_BYTES,
     MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT, MIN_CHALLENGE_SLASH, REJECTED_VOTERS_BPS,

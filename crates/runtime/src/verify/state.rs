@@ -254,6 +254,10 @@ pub(crate) fn resolve<S: StateWrite + ?Sized>(
     ));
     c.settlement = Some(settlement);
     put_challenge(state, &c);
+    if c.status == ChallengeStatus::Upheld {
+        // A wrong batch line refutes its batch and closes the lease.
+        market::refute_batch(state, c.id, height, events)?;
+    }
     Ok(())
 }
 

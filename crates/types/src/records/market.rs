@@ -621,6 +621,100 @@ pub fn job_due_key(height: u64) -> Vec<u8> {
     [b"market/job_due/".as_slice(), &height.to_be_bytes()].concat()
 }
 
+/// Most lines (requests) in one batch inference job.
+pub const MAX_BATCH_LINES: u32 = 10_000;
+/// Largest batch input file, in bytes.
+pub const MAX_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// Most steps in a batch Merkle proof: enough for [`MAX_BATCH_LINES`] leaves.
+pub const MAX_BATCH_PROOF_STEPS: usize = 32;
+/// Domain of a batch input leaf: `blake3(domain || line index (u32 LE) || request hash)`.
+pub const BATCH_INPUT_LEAF_DOMAIN: &[u8] = b"hibana/batch/input/v1\0";
+/// Domain of a batch result leaf: `blake3(domain || line index (u32 LE) || outcome hash)`,
+/// where the outcome hash is the receipt's id for an answered line and the blake3 of the
+/// error body for a refused one.
+pub const BATCH_RESULT_LEAF_DOMAIN: &[u8] = b"hibana/batch/result/v1\0";
+
+/// The leaf of line `index` of a batch: under the input root for its request hash, under the
+/// results root for its outcome hash.
+pub fn batch_leaf(domain: &[u8], index: u32, hash: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(domain);
+    h.update(&index.to_le_bytes());
+    h.update(&hash.0);
+    Hash(*h.finalize().as_bytes())
+}
+
+/// Where a batch inference job stands.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// The provider is answering the lines.
+    Running,
+    /// The results root is committed; lines can be challenged until `BatchJob::dispute_until`.
+    Done,
+    /// The validators upheld a challenge of one of its lines: the provider was slashed and the
+    /// lease closed.
+    Refuted,
+}
+
+/// A batch inference job on a lease: a JSONL file of OpenAI-shaped requests, named by the
+/// Merkle root over its lines' request hashes, answered by the lease's provider with a signed
+/// receipt per line.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BatchJob {
+    /// Batch id.
+    pub id: u64,
+    /// The lease it runs on.
+    pub lease: u64,
+    /// The lease's client, who submitted it.
+    pub client: Address,
+    /// The lease's provider, who answers.
+    pub provider: Address,
+    /// Merkle root over the lines' input leaves ([`BATCH_INPUT_LEAF_DOMAIN`]).
+    pub input_root: Hash,
+    /// Lines in the input.
+    pub lines: u32,
+    /// Size of the input file, in bytes.
+    pub input_bytes: u64,
+    /// Height it was submitted at.
+    pub submitted_at: u64,
+    /// Merkle root over the lines' result leaves ([`BATCH_RESULT_LEAF_DOMAIN`]), once committed.
+    pub results_root: Option<Hash>,
+    /// Lines the provider answered with a receipt (the rest it refused as invalid requests).
+    pub answered: u32,
+    /// Height of the results commit.
+    pub committed_at: u64,
+    /// Where it stands.
+    pub status: BatchStatus,
+    /// The line whose challenge was upheld.
+    pub refuted_line: Option<u32>,
+}
+
+impl BatchJob {
+    /// The last height at which a line can be challenged (0 before the results are committed).
+    pub fn dispute_until(&self) -> u64 {
+        if self.results_root.is_none() {
+            return 0;
+        }
+        self.committed_at.saturating_add(DISPUTE_WINDOW_BLOCKS)
+    }
+}
+
+/// Key of the next batch id.
+pub const NEXT_BATCH_KEY: &[u8] = b"market/next_batch";
+
+/// Key of a batch inference job.
+pub fn batch_key(id: u64) -> Vec<u8> {
+    [b"market/batch/".as_slice(), &id.to_be_bytes()].concat()
+}
+
+/// Key of the batch line a challenge disputes (`(batch id, line)`).
+pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
+    [b"market/batch_challenge/".as_slice(), &challenge.to_be_bytes()].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

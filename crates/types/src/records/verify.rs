@@ -61,6 +61,10 @@ pub fn inference_key(id: &[u8; 32]) -> Vec<u8> {
 /// rules move its tokens.
 pub const CHALLENGE_ESCROW: Address = Address(*b"hibana/verify/escrow");
 
+/// The `subnet` of a challenge judged by the chain's validators rather than a subnet's: a
+/// batch inference line (`DisputeBatchLine`). No subnet has this id.
+pub const CHAIN_JUDGED: u32 = u32::MAX;
+
 /// Largest request a challenge carries, in bytes.
 pub const MAX_CHALLENGE_REQUEST_BYTES: usize = 64 * 1024;
 /// Largest response a challenge carries, in bytes.

@@ -1,0 +1,254 @@
+//! Batch inference jobs on leases: `SubmitBatch` (the client names a JSONL file of OpenAI batch
+//! lines by the Merkle root over their request hashes) and `CommitBatch` (the provider commits
+//! the Merkle root over its results: a signed receipt's id per answered line).
+//!
+//! The chain cannot re-run a language model, so a wrong line is judged the way a wrong receipt
+//! is: `DisputeBatchLine` (in `verify`) carries the line's receipt, request and response with
+//! their proofs under both roots, and opens a challenge that the chain's validators re-check and
+//! vote on. When one is upheld, [`refute`] marks the batch refuted and closes its lease without
+//! pay for the blocks since its last settlement. Lines can be challenged for
+//! `DISPUTE_WINDOW_BLOCKS` after the commit.
+
+use hibana_types::records::market::{
+    BatchJob, BatchStatus, LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, NEXT_BATCH_KEY,
+    batch_challenge_key, batch_key,
+};
+use hibana_types::{CommitBatch, Event, SubmitBatch};
+
+use super::jobs::close_unpaid;
+use super::state::{lease, next_id};
+use crate::{
+    ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
+    invalid, put_typed,
+};
+
+/// Reads a batch job.
+pub fn batch<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Option<BatchJob>, StateError> {
+    get_typed(state, &batch_key(id))
+}
+
+/// The batch line a challenge disputes, if it disputes one.
+pub fn challenged_line<S: StateRead + ?Sized>(
+    state: &S,
+    challenge: u64,
+) -> Result<Option<(u64, u32)>, StateError> {
+    get_typed(state, &batch_challenge_key(challenge))
+}
+
+/// Records that `challenge` disputes line `line` of batch `batch`.
+pub(crate) fn link_challenge<S: StateWrite + ?Sized>(
+    state: &mut S,
+    challenge: u64,
+    batch: u64,
+    line: u32,
+) {
+    put_typed(state, batch_challenge_key(challenge), &(batch, line));
+}
+
+fn put_batch<S: StateWrite + ?Sized>(state: &mut S, b: &BatchJob) {
+    put_typed(state, batch_key(b.id), b);
+}
+
+/// Reads a batch job that must exist.
+pub(crate) fn existing_batch<S: StateRead + ?Sized>(
+    state: &S,
+    id: u64,
+) -> Result<BatchJob, ExecError> {
+    batch(state, id)?.ok_or_else(|| invalid(format!("batch {id} does not exist")))
+}
+
+/// After the validators upheld `challenge`: if it disputed a batch line, the batch is refuted
+/// and its lease closes unpaid since its last settlement.
+pub(crate) fn refute<S: StateWrite + ?Sized>(
+    state: &mut S,
+    challenge: u64,
+    height: u64,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let Some((id, line)) = challenged_line(state, challenge)? else {
+        return Ok(());
+    };
+    let mut b = existing_batch(state, id)?;
+    if b.status == BatchStatus::Refuted {
+        return Ok(());
+    }
+    close_unpaid(state, b.lease, height, events)?;
+    b.status = BatchStatus::Refuted;
+    b.refuted_line = Some(line);
+    put_batch(state, &b);
+    events.push(Event::new(
+        "market.batch_refuted",
+        [
+            ("batch", id.to_string()),
+            ("line", line.to_string()),
+            ("challenge", challenge.to_string()),
+            ("provider", b.provider.to_string()),
+            ("lease", b.lease.to_string()),
+        ],
+    ));
+    Ok(())
+}
+
+fn submit_rules<S: StateRead + ?Sized>(
+    m: &SubmitBatch,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<hibana_types::records::market::Lease, ExecError> {
+    let l = lease(state, m.lease)?
+        .ok_or_else(|| invalid(format!("lease {} does not exist", m.lease)))?;
+    if l.status != LeaseStatus::Active {
+        return Err(invalid(format!("lease {} is closed already", m.lease)));
+    }
+    if l.owner != ctx.sender {
+        return Err(invalid(format!(
+            "lease {} belongs to {}, not to {}: only its client submits batches",
+            m.lease, l.owner, ctx.sender
+        )));
+    }
+    Ok(l)
+}
+
+impl MessageHandler for SubmitBatch {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        if self.lines == 0 || self.lines > MAX_BATCH_LINES {
+            return Err(TxError::Invalid(format!(
+                "a batch has 1 to {MAX_BATCH_LINES} lines, not {}",
+                self.lines
+            )));
+        }
+        if self.input_bytes == 0 || self.input_bytes > MAX_BATCH_BYTES {
+            return Err(TxError::Invalid(format!(
+                "a batch file has 1 to {MAX_BATCH_BYTES} bytes, not {}",
+                self.input_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        submit_rules(self, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let l = submit_rules(self, state, ctx)?;
+        let id = next_id(state, NEXT_BATCH_KEY)?;
+        let b = BatchJob {
+            id,
+            lease: l.id,
+            client: l.owner,
+            provider: l.provider,
+            input_root: self.input_root,
+            lines: self.lines,
+            input_bytes: self.input_bytes,
+            submitted_at: ctx.block.height,
+            results_root: None,
+            answered: 0,
+            committed_at: 0,
+            status: BatchStatus::Running,
+            refuted_line: None,
+        };
+        put_batch(state, &b);
+        events.push(Event::new(
+            "market.batch_submitted",
+            [
+                ("batch", id.to_string()),
+                ("lease", l.id.to_string()),
+                ("provider", l.provider.to_string()),
+                ("input", self.input_root.to_string()),
+                ("lines", self.lines.to_string()),
+            ],
+        ));
+        Ok(())
+    }
+}
+
+fn commit_rules<S: StateRead + ?Sized>(
+    m: &CommitBatch,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<BatchJob, ExecError> {
+    let b = existing_batch(state, m.batch)?;
+    if b.provider != ctx.sender {
+        return Err(invalid(format!(
+            "batch {} is answered by {}, not by {}",
+            b.id, b.provider, ctx.sender
+        )));
+    }
+    if b.status != BatchStatus::Running {
+        return Err(invalid(format!(
+            "batch {}'s results are committed already",
+            b.id
+        )));
+    }
+    if m.answered > b.lines {
+        return Err(invalid(format!(
+            "batch {} has {} lines; {} cannot be answered",
+            b.id, b.lines, m.answered
+        )));
+    }
+    let l = lease(state, b.lease)?
+        .ok_or_else(|| invalid(format!("lease {} does not exist", b.lease)))?;
+    if l.status != LeaseStatus::Active {
+        return Err(invalid(format!(
+            "lease {} closed before batch {} was committed",
+            b.lease, b.id
+        )));
+    }
+    Ok(b)
+}
+
+impl MessageHandler for CommitBatch {
+    type Verified = ();
+
+    fn check_stateless(&self) -> Result<(), TxError> {
+        Ok(())
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        _: &(),
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        commit_rules(self, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        _: &(),
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let mut b = commit_rules(self, state, ctx)?;
+        b.results_root = Some(self.results_root);
+        b.answered = self.answered;
+        b.committed_at = ctx.block.height;
+        b.status = BatchStatus::Done;
+        put_batch(state, &b);
+        events.push(Event::new(
+            "market.batch_done",
+            [
+                ("batch", b.id.to_string()),
+                ("lease", b.lease.to_string()),
+                ("results", self.results_root.to_string()),
+                ("answered", self.answered.to_string()),
+                ("lines", b.lines.to_string()),
+            ],
+        ));
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! `DisputeBatchLine`: a challenge of one answered line of a batch inference job, judged by the
+//! chain's validators.
+//!
+//! Stateless: the exchange's sizes, deposit, hashes and signature (as for `ChallengeReceipt`)
+//! and the proofs' lengths. Stateful: the batch is committed and inside its dispute window, the
+//! receipt is signed by the batch's provider, the request is the line's under the input root and
+//! the receipt its result under the results root, and the challenger is not the provider. The
+//! electorate is the validator set deciding the next block, weighted by power; an upheld
+//! challenge also refutes the batch (`market::refute_batch`, called when it resolves).
+
+use hibana_types::records::market::{
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchStatus, MAX_BATCH_PROOF_STEPS,
+    batch_leaf,
+};
+use hibana_types::records::verify::{CHAIN_JUDGED, Elector};
+use hibana_types::{DisputeBatchLine, Event, Hash, verify_merkle_proof};
+
+use super::messages::{Exchange, Opening, check_exchange, open_challenge, opening};
+use super::state::challenge_of_receipt;
+use crate::{
+    ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, invalid, market, staking,
+};
+
+fn rules<S: StateRead + ?Sized>(
+    m: &DisputeBatchLine,
+    receipt_id: &Hash,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<Opening, ExecError> {
+    let b = market::existing_batch(state, m.batch)?;
+    let Some(results_root) = b.results_root else {
+        return Err(invalid(format!(
+            "batch {}'s results are not committed yet: there is no answer to challenge",
+            b.id
+        )));
+    };
+    if b.status == BatchStatus::Refuted {
+        return Err(invalid(format!("batch {} is refuted already", b.id)));
+    }
+    let height = ctx.block.height;
+    if height > b.dispute_until() {
+        return Err(invalid(format!(
+            "batch {}'s lines could be challenged until height {}; this is {height}",
+            b.id,
+            b.dispute_until()
+        )));
+    }
+    if m.line >= b.lines {
+        return Err(invalid(format!(
+            "batch {} has lines 0 to {}; line {} is not among them",
+            b.id,
+            b.lines - 1,
+            m.line
+        )));
+    }
+    let signer = m.receipt.body.provider.address();
+    if signer != b.provider {
+        return Err(invalid(format!(
+            "the receipt is signed by {signer}, but batch {} is answered by {}",
+            b.id, b.provider
+        )));
+    }
+    if ctx.sender == b.provider {
+        return Err(invalid("a provider cannot challenge its own answer"));
+    }
+    let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, m.line, &m.receipt.body.request_hash);
+    if !verify_merkle_proof(&input, &m.input_proof, &b.input_root) {
+        return Err(invalid(format!(
+            "the request is not line {} of batch {}'s input (its proof does not reach the input \
+             root {})",
+            m.line, b.id, b.input_root
+        )));
+    }
+    let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, m.line, receipt_id);
+    if !verify_merkle_proof(&result, &m.result_proof, &results_root) {
+        return Err(invalid(format!(
+            "the receipt is not line {}'s result in batch {} (its proof does not reach the \
+             results root {results_root})",
+            m.line, b.id
+        )));
+    }
+    if let Some(earlier) = challenge_of_receipt(state, receipt_id)? {
+        return Err(invalid(format!(
+            "this line was challenged already (challenge {earlier}): a receipt is challenged once"
+        )));
+    }
+    let provider = market::provider(state, &b.provider)?.ok_or_else(|| {
+        invalid(format!(
+            "{} left the market: it has no bond to answer for its answers",
+            b.provider
+        ))
+    })?;
+    let electors: Vec<Elector> = staking::deciding_validator_set(state)?
+        .into_iter()
+        .map(|v| Elector {
+            account: v.address,
+            stake: v.power,
+        })
+        .collect();
+    opening(
+        state,
+        ctx,
+        provider,
+        electors,
+        m.deposit,
+        "the chain has no validator with power to judge the challenge".into(),
+    )
+}
+
+impl MessageHandler for DisputeBatchLine {
+    /// The receipt's id, once its signature and hashes checked out.
+    type Verified = Hash;
+
+    fn check_stateless(&self) -> Result<Hash, TxError> {
+        for (what, proof) in [("input", &self.input_proof), ("result", &self.result_proof)] {
+            if proof.len() > MAX_BATCH_PROOF_STEPS {
+                return Err(TxError::Invalid(format!(
+                    "the {what} proof has {} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted",
+                    proof.len()
+                )));
+            }
+        }
+        check_exchange(&self.receipt, &self.request, &self.response, self.deposit)
+    }
+
+    fn check_stateful<S: StateRead + ?Sized>(
+        &self,
+        id: &Hash,
+        state: &S,
+        ctx: &TxContext<'_>,
+    ) -> Result<(), ExecError> {
+        rules(self, id, state, ctx).map(|_| ())
+    }
+
+    fn execute<S: StateWrite + ?Sized>(
+        &self,
+        receipt_id: &Hash,
+        state: &mut S,
+        ctx: &TxContext<'_>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), ExecError> {
+        let opening = rules(self, receipt_id, state, ctx)?;
+        let exchange = Exchange {
+            subnet: CHAIN_JUDGED,
+            receipt_id: *receipt_id,
+            receipt: &self.receipt,
+            request: &self.request,
+            response: &self.response,
+            deposit: self.deposit,
+        };
+        let id = open_challenge(state, ctx, &exchange, opening, events)?;
+        market::link_challenge(state, id, self.batch, self.line);
+        events.push(Event::new(
+            "market.batch_disputed",
+            [
+                ("batch", self.batch.to_string()),
+                ("line", self.line.to_string()),
+                ("challenge", id.to_string()),
+                ("challenger", ctx.sender.to_string()),
+            ],
+        ));
+        Ok(())
+    }
+}

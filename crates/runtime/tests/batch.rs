@@ -1,0 +1,376 @@
+//! Batch inference jobs on leases through transactions: a batch is submitted by the lease's
+//! client and committed by its provider; a line challenged with its receipt and both Merkle
+//! proofs opens a challenge the chain's validators judge; upheld, it slashes the provider,
+//! refutes the batch and closes the lease; rejected, the challenger's deposit is lost and the
+//! batch stands. Bad input is refused with its reason and moves no balance, and the supply
+//! only falls by what a resolution burns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hibana_runtime::market::{self, BatchStatus, LeaseStatus, MIN_PROVIDER_BOND};
+use hibana_runtime::{bank, verify};
+use hibana_types::records::market::{
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_WINDOW_BLOCKS, ProviderAttributes,
+    Resources, batch_leaf,
+};
+use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
+use hibana_types::{
+    AcceptBid, Address, Amount, CommitBatch, CreateOrder, DisputeBatchLine, Hash,
+    InferenceReceipt, Message, PlaceBid, ReceiptBody, RegisterProvider, SecretKey, SubmitBatch,
+    Transfer, VoteChallenge, merkle_proof, merkle_root,
+};
+
+mod common;
+
+use common::World;
+
+const HIB: u128 = 1_000_000_000;
+
+fn addr(k: &SecretKey) -> Address {
+    k.public_key().address()
+}
+
+/// Client `c` leases provider `p`'s machine: lease 0.
+fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
+    w.ok(
+        p,
+        Message::RegisterProvider(RegisterProvider {
+            attributes: ProviderAttributes {
+                cores: 2,
+                memory_mib: 4_096,
+                gpu_model: String::new(),
+                gpu_count: 0,
+                region: "eu".into(),
+                models: vec![],
+            },
+            price_per_block: Amount(1_000),
+            price_per_token: Amount(1),
+            endpoint: "http://127.0.0.1:9".into(),
+            bond: MIN_PROVIDER_BOND,
+        }),
+    );
+    w.ok(
+        c,
+        Message::CreateOrder(CreateOrder {
+            resources: Resources {
+                min_cores: 1,
+                ..Default::default()
+            },
+            duration_blocks: 2_000,
+            max_price_per_block: Amount(1_000),
+            deposit: Amount(2_000_000),
+            expires_at: w.height + 20,
+        }),
+    );
+    w.ok(
+        p,
+        Message::PlaceBid(PlaceBid {
+            order: 0,
+            price_per_block: Amount(1_000),
+        }),
+    );
+    w.ok(
+        c,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(p),
+        }),
+    );
+}
+
+/// A batch of `n` requests answered by `p`: requests, responses, receipts and both roots.
+struct Answered {
+    requests: Vec<Vec<u8>>,
+    responses: Vec<Vec<u8>>,
+    receipts: Vec<InferenceReceipt>,
+}
+
+impl Answered {
+    fn new(p: &SecretKey, n: u32) -> Answered {
+        let requests: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("{{\"prompt\":\"line {i}\"}}").into_bytes())
+            .collect();
+        let responses: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("{{\"text\":\"answer {i}\"}}").into_bytes())
+            .collect();
+        let receipts = requests
+            .iter()
+            .zip(&responses)
+            .map(|(q, a)| {
+                ReceiptBody {
+                    provider: p.public_key(),
+                    model_hash: Hash([5; 32]),
+                    request_hash: Hash::digest(q),
+                    response_hash: Hash::digest(a),
+                    prompt_tokens: 3,
+                    completion_tokens: 2,
+                    price: Amount(500),
+                    timestamp_ms: 1,
+                }
+                .sign(p)
+            })
+            .collect();
+        Answered {
+            requests,
+            responses,
+            receipts,
+        }
+    }
+
+    fn input_leaves(&self) -> Vec<Hash> {
+        self.requests
+            .iter()
+            .enumerate()
+            .map(|(i, q)| batch_leaf(BATCH_INPUT_LEAF_DOMAIN, i as u32, &Hash::digest(q)))
+            .collect()
+    }
+
+    fn result_leaves(&self) -> Vec<Hash> {
+        self.receipts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)))
+            .collect()
+    }
+
+    fn submit(&self) -> Message {
+        Message::SubmitBatch(SubmitBatch {
+            lease: 0,
+            input_root: merkle_root(&self.input_leaves()),
+            lines: self.requests.len() as u32,
+            input_bytes: 1_000,
+        })
+    }
+
+    fn commit(&self) -> Message {
+        Message::CommitBatch(CommitBatch {
+            batch: 0,
+            results_root: merkle_root(&self.result_leaves()),
+            answered: self.requests.len() as u32,
+        })
+    }
+
+    fn dispute(&self, line: u32) -> DisputeBatchLine {
+        let i = line as usize;
+        DisputeBatchLine {
+            batch: 0,
+            line,
+            receipt: self.receipts[i].clone(),
+            request: self.requests[i].clone(),
+            response: self.responses[i].clone(),
+            input_proof: merkle_proof(&self.input_leaves(), i).unwrap(),
+            result_proof: merkle_proof(&self.result_leaves(), i).unwrap(),
+            deposit: Amount(HIB),
+        }
+    }
+}
+
+struct Cast {
+    w: World,
+    client: SecretKey,
+    provider: SecretKey,
+    bob: SecretKey,
+    batch: Answered,
+}
+
+/// A lease, a batch of 5 lines submitted and committed, and a validator that can pay its votes.
+fn cast() -> Cast {
+    let (client, provider, bob) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&client, &provider, &bob], Amount(1_000 * HIB));
+    let validator = addr(&w.validator);
+    w.ok(
+        &bob,
+        Message::Transfer(Transfer {
+            to: validator,
+            amount: Amount(HIB),
+        }),
+    );
+    lease(&mut w, &client, &provider);
+    let batch = Answered::new(&provider, 5);
+    w.ok(&client, batch.submit());
+    Cast {
+        w,
+        client,
+        provider,
+        bob,
+        batch,
+    }
+}
+
+#[test]
+fn an_upheld_line_slashes_the_provider_refutes_the_batch_and_closes_the_lease() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        batch,
+        ..
+    } = cast();
+    let supply = bank::total_supply(&w.state).unwrap();
+    // Only the provider commits, and only once.
+    w.fails(&client, batch.commit(), "answered by");
+    w.ok(&provider, batch.commit());
+    w.fails(&provider, batch.commit(), "committed already");
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Done);
+    assert_eq!(b.answered, 5);
+
+    let bond = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    w.ok(&client, Message::DisputeBatchLine(batch.dispute(3)));
+    let c = verify::challenge(&w.state, 0).unwrap().unwrap();
+    assert_eq!(c.subnet, CHAIN_JUDGED);
+    assert_eq!(c.status, ChallengeStatus::Open);
+    assert_eq!(c.electorate_size, 1, "the chain's one validator judges");
+    // The same line cannot be challenged twice, and the provider cannot challenge itself.
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(batch.dispute(3)),
+        "challenged already",
+    );
+    w.fails(
+        &provider,
+        Message::DisputeBatchLine(batch.dispute(2)),
+        "its own answer",
+    );
+
+    let validator = SecretKey::from_bytes(w.validator.to_bytes());
+    w.ok(
+        &validator,
+        Message::VoteChallenge(VoteChallenge { id: 0, wrong: true }),
+    );
+    let c = verify::challenge(&w.state, 0).unwrap().unwrap();
+    assert_eq!(c.status, ChallengeStatus::Upheld);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Refuted);
+    assert_eq!(b.refuted_line, Some(3));
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().status,
+        LeaseStatus::Closed
+    );
+    let after = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    let slashed = c.settlement.as_ref().unwrap().slashed;
+    assert!(slashed.0 > 0);
+    assert_eq!(after.0, bond.0 - slashed.0);
+    // Tokens only left the supply by the resolution's burn (fees stay with the proposer).
+    let burned = c.settlement.as_ref().unwrap().burned;
+    assert_eq!(
+        bank::total_supply(&w.state).unwrap().0,
+        supply.0 - burned.0
+    );
+    // A refuted batch takes no further challenge.
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(batch.dispute(1)),
+        "refuted already",
+    );
+}
+
+#[test]
+fn a_rejected_line_costs_the_deposit_and_the_batch_stands() {
+    let Cast {
+        mut w,
+        provider,
+        bob,
+        batch,
+        ..
+    } = cast();
+    w.ok(&provider, batch.commit());
+    let before = w.balance(&addr(&bob));
+    w.ok(&bob, Message::DisputeBatchLine(batch.dispute(0)));
+    let validator = SecretKey::from_bytes(w.validator.to_bytes());
+    w.ok(
+        &validator,
+        Message::VoteChallenge(VoteChallenge {
+            id: 0,
+            wrong: false,
+        }),
+    );
+    let c = verify::challenge(&w.state, 0).unwrap().unwrap();
+    assert_eq!(c.status, ChallengeStatus::Rejected);
+    assert_eq!(w.balance(&addr(&bob)).0, before.0 - HIB - common::FEE);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Done);
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().status,
+        LeaseStatus::Active
+    );
+}
+
+#[test]
+fn bad_batches_and_disputes_are_refused_with_their_reason_and_balances_untouched() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        batch,
+    } = cast();
+    // Submitting: someone else's lease, no lines, too many bytes, a lease that does not exist.
+    w.fails(&bob, batch.submit(), "only its client");
+    let mut empty = SubmitBatch {
+        lease: 0,
+        input_root: Hash::ZERO,
+        lines: 0,
+        input_bytes: 10,
+    };
+    w.fails(&client, Message::SubmitBatch(empty.clone()), "1 to 10000 lines");
+    empty.lines = 1;
+    empty.input_bytes = u64::MAX;
+    w.fails(&client, Message::SubmitBatch(empty.clone()), "bytes");
+    empty.input_bytes = 1;
+    empty.lease = 9;
+    w.fails(&client, Message::SubmitBatch(empty), "lease 9 does not exist");
+    // Disputing before the commit.
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(batch.dispute(0)),
+        "not committed yet",
+    );
+    w.ok(&provider, batch.commit());
+    // A response that is not the one signed.
+    let mut d = batch.dispute(0);
+    d.response = b"{\"text\":\"other\"}".to_vec();
+    w.fails(&client, Message::DisputeBatchLine(d), "does not match the receipt");
+    // A receipt of another line under this line's number.
+    let mut d = batch.dispute(1);
+    d.line = 2;
+    w.fails(&client, Message::DisputeBatchLine(d), "not line 2");
+    // A receipt that is not among the committed results (re-signed by the provider).
+    let mut d = batch.dispute(1);
+    let mut body = d.receipt.body.clone();
+    body.timestamp_ms = 99;
+    d.receipt = body.sign(&provider);
+    w.fails(&client, Message::DisputeBatchLine(d), "results root");
+    // A receipt of another key.
+    let mut d = batch.dispute(1);
+    let mut body = d.receipt.body.clone();
+    body.provider = bob.public_key();
+    d.receipt = body.sign(&bob);
+    w.fails(&client, Message::DisputeBatchLine(d), "is answered by");
+    // A deposit below the minimum, a line out of range, an over-long proof.
+    let mut d = batch.dispute(1);
+    d.deposit = Amount(1);
+    w.fails(&client, Message::DisputeBatchLine(d), "minimum");
+    let mut d = batch.dispute(1);
+    d.line = 5;
+    w.fails(&client, Message::DisputeBatchLine(d), "lines 0 to 4");
+    let mut d = batch.dispute(1);
+    d.input_proof = vec![d.input_proof[0]; 33];
+    w.fails(&client, Message::DisputeBatchLine(d), "at most 32");
+    // After the window.
+    w.idle(DISPUTE_WINDOW_BLOCKS + 1);
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(batch.dispute(1)),
+        "could be challenged until",
+    );
+}
