@@ -1,8 +1,9 @@
 //! The reproducible trainer against an ordinary float library: the same MLP (same data, same
 //! batches, same initial weights, same learning rate) trained with Hibana's integer trainer and
 //! with candle's f32 autograd, steps per second and accuracy side by side; what re-running one
-//! step costs a validator settling a dispute against the whole job; and whether this build
-//! reproduces the reference job's pinned hash. Run with
+//! step costs a validator settling a dispute against the whole job; whether this build
+//! reproduces the reference job's pinned hash; and two or four providers averaging periodically
+//! (`diloco`) against one, with the bytes they exchange. Run with
 //! `cargo bench -p hibana-train --bench trainer`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,8 +12,8 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Module, Optimizer};
 use hibana_train::{
-    Dataset, ONE, Row, Trainer, TrainingSpec, batch_indices, check_rows, correct, float_layers,
-    init_params, state_hash, step,
+    Dataset, ONE, Row, Trainer, TrainingSpec, batch_indices, check_rows, correct, diloco,
+    float_layers, init_params, state_hash, step,
     synthetic::{REFERENCE_JOB_HASH, reference_job, xor_rows},
 };
 
@@ -220,4 +221,33 @@ fn main() {
         }
     );
     assert_eq!(got, REFERENCE_JOB_HASH);
+
+    // Two or four providers with periodic averaging against one provider alone, the same total
+    // steps (so the same batches), and the bytes they exchange against a per-step gradient
+    // exchange.
+    println!();
+    println!(
+        "| training | rounds | accuracy | bytes exchanged | per-step gradient exchange | saved |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| one provider, {steps} steps | – | {:.1}% | 0 | – | – |",
+        ours[0].1 * 100.0
+    );
+    for (workers, local_steps) in [(2, 10), (2, 50), (4, 25)] {
+        let plan = diloco::Plan {
+            workers,
+            local_steps,
+        };
+        let run = diloco::train(&spec, &data, &plan).unwrap();
+        let acc = correct(&spec, &run.params, &data).unwrap() as f64 / data.len() as f64;
+        println!(
+            "| {workers} providers, averaging every {local_steps} local steps | {} | {:.1}% | {:.2} MB | {:.2} MB | {:.0}× |",
+            run.rounds,
+            acc * 100.0,
+            run.bytes_exchanged as f64 / 1e6,
+            run.bytes_per_step_exchange as f64 / 1e6,
+            run.bytes_per_step_exchange as f64 / run.bytes_exchanged as f64
+        );
+    }
 }

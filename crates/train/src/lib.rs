@@ -758,6 +758,7 @@ pub fn float_layers(spec: &TrainingSpec, params: &[i32]) -> Result<Vec<FloatLaye
         .collect())
 }
 
+pub mod diloco;
 pub mod synthetic;
 
 #[cfg(test)]
