@@ -14,9 +14,9 @@ use hibana_types::records::market::{
 };
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
-    AcceptBid, Address, Amount, CommitBatch, CreateOrder, DisputeBatchLine, Hash,
-    InferenceReceipt, Message, PlaceBid, ReceiptBody, RegisterProvider, SecretKey, SubmitBatch,
-    Transfer, VoteChallenge, merkle_proof, merkle_root,
+    AcceptBid, Address, Amount, CommitBatch, CreateOrder, DisputeBatchLine, Hash, InferenceReceipt,
+    Message, PlaceBid, ReceiptBody, RegisterProvider, SecretKey, SubmitBatch, Transfer,
+    VoteChallenge, merkle_proof, merkle_root,
 };
 
 mod common;
@@ -262,10 +262,7 @@ fn an_upheld_line_slashes_the_provider_refutes_the_batch_and_closes_the_lease() 
     assert_eq!(after.0, bond.0 - slashed.0);
     // Tokens only left the supply by the resolution's burn (fees stay with the proposer).
     let burned = c.settlement.as_ref().unwrap().burned;
-    assert_eq!(
-        bank::total_supply(&w.state).unwrap().0,
-        supply.0 - burned.0
-    );
+    assert_eq!(bank::total_supply(&w.state).unwrap().0, supply.0 - burned.0);
     // A refuted batch takes no further challenge.
     w.fails(
         &client,
@@ -322,13 +319,21 @@ fn bad_batches_and_disputes_are_refused_with_their_reason_and_balances_untouched
         lines: 0,
         input_bytes: 10,
     };
-    w.fails(&client, Message::SubmitBatch(empty.clone()), "1 to 10000 lines");
+    w.fails(
+        &client,
+        Message::SubmitBatch(empty.clone()),
+        "1 to 10000 lines",
+    );
     empty.lines = 1;
     empty.input_bytes = u64::MAX;
     w.fails(&client, Message::SubmitBatch(empty.clone()), "bytes");
     empty.input_bytes = 1;
     empty.lease = 9;
-    w.fails(&client, Message::SubmitBatch(empty), "lease 9 does not exist");
+    w.fails(
+        &client,
+        Message::SubmitBatch(empty),
+        "lease 9 does not exist",
+    );
     // Disputing before the commit.
     w.fails(
         &client,
@@ -339,7 +344,11 @@ fn bad_batches_and_disputes_are_refused_with_their_reason_and_balances_untouched
     // A response that is not the one signed.
     let mut d = batch.dispute(0);
     d.response = b"{\"text\":\"other\"}".to_vec();
-    w.fails(&client, Message::DisputeBatchLine(d), "does not match the receipt");
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(d),
+        "does not match the receipt",
+    );
     // A receipt of another line under this line's number.
     let mut d = batch.dispute(1);
     d.line = 2;

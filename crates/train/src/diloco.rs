@@ -157,7 +157,9 @@ mod tests {
             local_steps: 4,
         };
         let mut seen: Vec<u64> = (0..2)
-            .flat_map(|r| (0..4).flat_map(move |s| (0..3).map(move |w| global_step(&plan, r, s, w))))
+            .flat_map(|r| {
+                (0..4).flat_map(move |s| (0..3).map(move |w| global_step(&plan, r, s, w)))
+            })
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, (1..=24).collect::<Vec<_>>());
@@ -194,7 +196,10 @@ mod tests {
         };
         let a = train(&spec, &data, &plan).unwrap();
         // The same run on one thread: the same bits.
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let b = pool.install(|| train(&spec, &data, &plan)).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.rounds, 5);
@@ -204,6 +209,10 @@ mod tests {
             correct(&spec, t.params(), &data).unwrap(),
             correct(&spec, &a.params, &data).unwrap(),
         );
-        assert!(two * 100 >= one * 90, "one provider {one}, two {two} of {}", data.len());
+        assert!(
+            two * 100 >= one * 90,
+            "one provider {one}, two {two} of {}",
+            data.len()
+        );
     }
 }

@@ -30,8 +30,9 @@ pub use auto_accept::auto_accept;
 pub use batch::{batch, challenged_line};
 pub(crate) use batch::{existing_batch, link_challenge, refute as refute_batch};
 pub use hibana_types::records::market::{
-    BID_DEPOSIT, BatchJob, BatchStatus, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW, MIN_DEPOSIT_BLOCKS,
-    MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes, Resources, TrainingSpec,
+    BID_DEPOSIT, BatchJob, BatchStatus, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW,
+    MIN_DEPOSIT_BLOCKS, MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes,
+    Resources, TrainingSpec,
 };
 pub use jobs::{checkpoint, checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
 pub use liveness::{live_until, liveness, liveness_due_at, market_params};

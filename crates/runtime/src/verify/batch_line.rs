@@ -63,7 +63,11 @@ fn rules<S: StateRead + ?Sized>(
     if ctx.sender == b.provider {
         return Err(invalid("a provider cannot challenge its own answer"));
     }
-    let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, m.line, &m.receipt.body.request_hash);
+    let input = batch_leaf(
+        BATCH_INPUT_LEAF_DOMAIN,
+        m.line,
+        &m.receipt.body.request_hash,
+    );
     if !verify_merkle_proof(&input, &m.input_proof, &b.input_root) {
         return Err(invalid(format!(
             "the request is not line {} of batch {}'s input (its proof does not reach the input \

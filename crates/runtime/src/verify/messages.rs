@@ -8,15 +8,16 @@
 
 use hibana_types::records::market::Provider;
 use hibana_types::records::verify::{
-    CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_VOTING_BLOCKS, CHALLENGE_WINDOW_MS,
-    Challenge, ChallengeContent, ChallengeStatus, Elector, MAX_CHALLENGE_REQUEST_BYTES,
-    MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT, ZkInferenceRecord, ZkModelRecord,
-    challenge_content_key, challenge_deadline_key, challenge_vote_key, challenged_receipt_key,
-    electorate_key, inference_key, model_key, receipt_id,
+    CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_VOTING_BLOCKS,
+    CHALLENGE_WINDOW_MS, Challenge, ChallengeContent, ChallengeStatus, Elector,
+    MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT,
+    ZkInferenceRecord, ZkModelRecord, challenge_content_key, challenge_deadline_key,
+    challenge_vote_key, challenged_receipt_key, electorate_key, inference_key, model_key,
+    receipt_id,
 };
 use hibana_types::{
-    Amount, ChallengeReceipt, Event, Hash, InferenceReceipt, NeuronRole, ReceiptError, RegisterZkModel,
-    SubmitZkInference, VoteChallenge,
+    Amount, ChallengeReceipt, Event, Hash, InferenceReceipt, NeuronRole, ReceiptError,
+    RegisterZkModel, SubmitZkInference, VoteChallenge,
 };
 use hibana_zkml::{InferenceProof, VerifiedInference, ZkModel};
 

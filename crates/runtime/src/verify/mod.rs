@@ -34,11 +34,12 @@ pub mod resolution;
 pub mod state;
 
 pub use hibana_types::records::verify::{
-    BPS, CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_SLASH_BPS, CHALLENGE_VOTING_BLOCKS,
-    CHALLENGE_WINDOW_MS, CHALLENGER_REWARD_BPS, Challenge, ChallengeContent, ChallengeFilter,
-    ChallengeSettlement, ChallengeStatus, Elector, MAX_CHALLENGE_REQUEST_BYTES,
-    MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT, MIN_CHALLENGE_SLASH, REJECTED_VOTERS_BPS,
-    UPHELD_VOTERS_BPS, ZkInferenceRecord, ZkModelRecord, inference_key, model_key, receipt_id,
+    BPS, CHAIN_JUDGED, CHALLENGE_ESCROW, CHALLENGE_FUTURE_SLACK_MS, CHALLENGE_SLASH_BPS,
+    CHALLENGE_VOTING_BLOCKS, CHALLENGE_WINDOW_MS, CHALLENGER_REWARD_BPS, Challenge,
+    ChallengeContent, ChallengeFilter, ChallengeSettlement, ChallengeStatus, Elector,
+    MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES, MIN_CHALLENGE_DEPOSIT,
+    MIN_CHALLENGE_SLASH, REJECTED_VOTERS_BPS, UPHELD_VOTERS_BPS, ZkInferenceRecord, ZkModelRecord,
+    inference_key, model_key, receipt_id,
 };
 pub use messages::{VerifiedSubmission, verify_submission};
 pub use state::{

@@ -712,7 +712,11 @@ pub fn batch_key(id: u64) -> Vec<u8> {
 
 /// Key of the batch line a challenge disputes (`(batch id, line)`).
 pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
-    [b"market/batch_challenge/".as_slice(), &challenge.to_be_bytes()].concat()
+    [
+        b"market/batch_challenge/".as_slice(),
+        &challenge.to_be_bytes(),
+    ]
+    .concat()
 }
 
 #[cfg(test)]
