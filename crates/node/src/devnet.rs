@@ -163,6 +163,8 @@ pub(crate) async fn devnet(args: DevnetArgs, json: bool) -> Result<ExitCode> {
                         ai.provider_handle.clone(),
                         Duration::from_secs(2),
                     ));
+                    // Its validator judges the batch lines challenged on its provider's leases.
+                    tokio::spawn(judge_forever(banner.dir.clone(), url.clone()));
                 }
                 if demo && !zk_only {
                     match setup_demo_network(&banner.dir, ai, &url).await {
@@ -682,6 +684,36 @@ async fn score_forever(home: PathBuf, url: String, subnets: Vec<String>) {
     }
 }
 
+/// The devnet's validator re-checks, on the installed models, the batch lines challenged for
+/// the chain's validators to judge, and votes (its fees were funded with the provider's).
+async fn judge_forever(dir: PathBuf, url: String) {
+    let ready = crate::home::Home::new(dir)
+        .load_validator_key()
+        .and_then(|key| Ok((key, hibana_rpc::RpcClient::new(&url)?)));
+    let (key, client) = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!(
+                "warning: the devnet's validator will not judge challenged batch lines: {e:#}"
+            );
+            return;
+        }
+    };
+    let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+    let mut voted = std::collections::BTreeSet::new();
+    loop {
+        hibana_roles::validator::vote_on_challenges(
+            &client,
+            &key,
+            &local,
+            hibana_types::records::verify::CHAIN_JUDGED,
+            &mut voted,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// Share of the miners' answers the devnet's gateway re-checks by teacher forcing.
 const DEVNET_RECHECK_SHARE: f64 = 0.02;
 
@@ -706,8 +738,17 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
     let hib = |n: u128| Amount(n * hibana_types::BASE_UNITS_PER_HIB);
     let provider = ai.provider_key.public_key().address();
     let operator = ai.operator.public_key().address();
+    // The validator pays its votes on challenged batch lines (`judge_forever`).
+    let validator = crate::home::Home::new(home.to_path_buf())
+        .load_validator_key()?
+        .public_key()
+        .address();
     let mut funding = Vec::new();
-    for (to, want) in [(provider, hib(20)), (operator, hib(20))] {
+    for (to, want) in [
+        (provider, hib(20)),
+        (operator, hib(20)),
+        (validator, hib(10)),
+    ] {
         let has = client
             .account_verified(&to)
             .await
@@ -721,7 +762,7 @@ async fn setup_payments(home: &Path, ai: &DevnetAi, url: &str) -> Result<()> {
         &client,
         &alice,
         funding,
-        "funding the provider and the operator",
+        "funding the provider, the operator and the validator",
     )
     .await?;
     let models: Vec<hibana_types::Hash> = reqwest::get(format!("{}/health", ai.provider))

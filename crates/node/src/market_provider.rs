@@ -141,6 +141,7 @@ pub(crate) fn connect(provider: &Arc<Provider>, url: &str) -> Result<()> {
         .connect_chain(url)
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     hibana_roles::provider::jobs::resume_all(provider);
+    hibana_roles::provider::batch::resume_all(provider);
     let client = RpcClient::new(url)?;
     tokio::spawn(heartbeat_forever(
         client,

@@ -42,6 +42,7 @@
 
 pub mod ask;
 pub mod audit;
+pub mod batch;
 pub mod data;
 pub mod endpoints;
 pub mod gateway;

@@ -498,61 +498,14 @@ impl Validator {
     /// Re-checks every open challenge of the subnet this validator has not voted on, on its own
     /// copy of the model the receipt names, and votes; one it cannot judge it leaves alone.
     pub async fn vote_on_challenges(&mut self, subnet: u32) {
-        let me = self.key.public_key().address();
-        let filter = hibana_types::records::verify::ChallengeFilter {
-            status: Some(hibana_types::records::verify::ChallengeStatus::Open),
-            subnet: Some(subnet),
-            ..Default::default()
-        };
-        let open = match self.client.challenges(filter).await {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the open challenges");
-                return;
-            }
-        };
-        for c in open {
-            if self.voted.contains(&c.id) {
-                continue;
-            }
-            let Ok(Some(view)) = self.client.challenge(c.id).await else {
-                continue;
-            };
-            let Some(elector) = view.electorate.iter().find(|e| e.account == me) else {
-                continue;
-            };
-            if elector.vote.is_some() {
-                self.voted.insert(c.id);
-                continue;
-            }
-            let Some(local) = self.local_model(&c.receipt.body.model_hash) else {
-                tracing::warn!(id = c.id, model = %c.receipt.body.model_hash, "cannot judge a challenge: the model is not installed here");
-                continue;
-            };
-            let (request, response) = (view.request, view.response);
-            let verdict =
-                tokio::task::spawn_blocking(move || local.judge(&request, &response)).await;
-            let wrong = match verdict {
-                Ok(recheck::Judgement::Wrong(why)) => {
-                    tracing::info!(id = c.id, %why, "voting that a challenged answer is wrong");
-                    true
-                }
-                Ok(recheck::Judgement::Right) => false,
-                Ok(recheck::Judgement::Unjudgeable(why)) => {
-                    tracing::warn!(id = c.id, %why, "cannot judge a challenge");
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            let vote = Message::VoteChallenge(hibana_types::VoteChallenge { id: c.id, wrong });
-            match self.submit(vote).await {
-                Ok(r) if r.is_success() => {
-                    self.voted.insert(c.id);
-                }
-                Ok(r) => tracing::warn!(id = c.id, outcome = ?r.outcome, "the vote failed"),
-                Err(e) => tracing::warn!(id = c.id, error = %e, "the vote was refused"),
-            }
-        }
+        vote_on_challenges(
+            &self.client,
+            &self.key,
+            &self.local,
+            subnet,
+            &mut self.voted,
+        )
+        .await;
     }
 
     /// Sends a one-message transaction at the minimum fee and waits for its receipt.
@@ -880,6 +833,75 @@ impl Validator {
                 tracing::debug!(uid = miner.uid, error = %e, "miner failed the embeddings");
                 score.fail(e);
             }
+        }
+    }
+}
+
+/// Re-checks every open challenge of `subnet` (or, with
+/// [`CHAIN_JUDGED`](hibana_types::records::verify::CHAIN_JUDGED), the batch lines the chain's
+/// validators judge) in which `key` is an elector and has not voted, on its own copy of the
+/// model the receipt names, and votes; one it cannot judge it leaves alone. `voted` remembers
+/// the challenges done with.
+pub async fn vote_on_challenges(
+    client: &RpcClient,
+    key: &hibana_types::SecretKey,
+    local: &LocalModels,
+    subnet: u32,
+    voted: &mut std::collections::BTreeSet<u64>,
+) {
+    let me = key.public_key().address();
+    let filter = hibana_types::records::verify::ChallengeFilter {
+        status: Some(hibana_types::records::verify::ChallengeStatus::Open),
+        subnet: Some(subnet),
+        ..Default::default()
+    };
+    let open = match client.challenges(filter).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open challenges");
+            return;
+        }
+    };
+    for c in open {
+        if voted.contains(&c.id) {
+            continue;
+        }
+        let Ok(Some(view)) = client.challenge(c.id).await else {
+            continue;
+        };
+        let Some(elector) = view.electorate.iter().find(|e| e.account == me) else {
+            voted.insert(c.id);
+            continue;
+        };
+        if elector.vote.is_some() {
+            voted.insert(c.id);
+            continue;
+        }
+        let Some(model) = local.get(&c.receipt.body.model_hash) else {
+            tracing::warn!(id = c.id, model = %c.receipt.body.model_hash, "cannot judge a challenge: the model is not installed here");
+            continue;
+        };
+        let (request, response) = (view.request, view.response);
+        let verdict = tokio::task::spawn_blocking(move || model.judge(&request, &response)).await;
+        let wrong = match verdict {
+            Ok(recheck::Judgement::Wrong(why)) => {
+                tracing::info!(id = c.id, %why, "voting that a challenged answer is wrong");
+                true
+            }
+            Ok(recheck::Judgement::Right) => false,
+            Ok(recheck::Judgement::Unjudgeable(why)) => {
+                tracing::warn!(id = c.id, %why, "cannot judge a challenge");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let vote = Message::VoteChallenge(hibana_types::VoteChallenge { id: c.id, wrong });
+        match client.send(key, vec![vote], None).await {
+            Ok(r) if r.is_success() => {
+                voted.insert(c.id);
+            }
+            Ok(r) => tracing::warn!(id = c.id, outcome = ?r.outcome, "the vote failed"),
+            Err(e) => tracing::warn!(id = c.id, error = %e, "the vote was refused"),
         }
     }
 }

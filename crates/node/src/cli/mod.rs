@@ -3,6 +3,7 @@
 
 pub(crate) mod analytics;
 mod audit;
+mod batch;
 mod challenge;
 mod channel;
 pub(crate) mod common;
@@ -121,6 +122,10 @@ pub(crate) enum Command {
     /// every step by re-training, dispute a wrong step.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Batch inference jobs on a lease: submit a JSONL file of OpenAI requests, status, fetch
+    /// the results checked against the chain, verify a sample on local models, dispute a line.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
     /// Payment channels: open, top up, status, close, redeem vouchers, sign one.
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
@@ -194,6 +199,7 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
         Command::Market(cmd) => block_on(market::market(cmd, rpc, json)),
         Command::Lease(cmd) => block_on(market::lease(cmd, rpc, json)),
         Command::Job(cmd) => block_on(job::job(cmd, rpc, json)),
+        Command::Batch(cmd) => block_on(batch::batch(cmd, rpc, json)),
         Command::Channel(cmd) => block_on(channel::channel(cmd, rpc, json)),
         Command::Challenge(cmd) => block_on(challenge::challenge(cmd, rpc, json)),
         Command::Data(cmd) => block_on(data::data(cmd, rpc, json)),

@@ -108,7 +108,7 @@ impl Jobs {
         Ok(())
     }
 
-    fn chain(&self) -> Option<RpcClient> {
+    pub(super) fn chain(&self) -> Option<RpcClient> {
         self.chain.read().clone()
     }
 
@@ -155,7 +155,7 @@ impl Jobs {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -2,15 +2,18 @@
 //! result, a receipt signed by the provider's key that binds the model, the exact request and
 //! response bytes, the token counts and the price. With [`Provider::with_zk`] it also proves
 //! inferences of compiled ZK models at `POST /v1/zk/infer` (see [`crate::zk`]); connected to a
-//! chain, it trains the jobs its leases' clients submit (see [`jobs`]).
+//! chain, it trains the jobs its leases' clients submit (see [`jobs`]) and answers their batches
+//! (see [`batch`]).
 //!
 //! One module per concern, each using only those listed before it: `state` (the [`Provider`],
 //! its models and capacity), `receipts` (signing), then one module per endpoint family: `text`
 //! (chat and completions), `embed` (embeddings), `proving` (ZK inference) and `auditing`
-//! (Solidity audits), `jobs` (training jobs leased through the market); this file wires them
+//! (Solidity audits), `jobs` (training jobs leased through the market), `batch` (batch
+//! inference jobs leased through the market); this file wires them
 //! to the HTTP routes and reports health.
 
 mod auditing;
+pub mod batch;
 mod embed;
 pub mod jobs;
 pub mod payments;
@@ -67,6 +70,12 @@ pub fn router(provider: Arc<Provider>) -> Router {
         )
         .route("/v1/jobs/{id}", get(jobs::status))
         .route("/v1/jobs/{id}/params", get(jobs::params))
+        .route(
+            "/v1/batches/{id}/input",
+            put(batch::upload_input).layer(DefaultBodyLimit::max(batch::MAX_BATCH_UPLOAD)),
+        )
+        .route("/v1/batches/{id}", get(batch::status))
+        .route("/v1/batches/{id}/results", get(batch::results))
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

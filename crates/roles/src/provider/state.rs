@@ -73,6 +73,8 @@ pub struct Provider {
     pub(super) payments: super::payments::Payments,
     /// The training jobs it runs.
     pub(super) jobs: super::jobs::Jobs,
+    /// The batch inference jobs it answers.
+    pub(super) batches: super::batch::Batches,
     /// Held while one of its transactions is in flight: jobs, redemptions and the market
     /// loop share its account's nonce.
     tx_lock: tokio::sync::Mutex<()>,
@@ -124,6 +126,7 @@ impl Provider {
             active: AtomicUsize::new(0),
             payments: super::payments::Payments::open(config.models_dir.join("vouchers.json")),
             jobs: super::jobs::Jobs::open(config.models_dir.join("jobs")),
+            batches: super::batch::Batches::open(config.models_dir.join("jobs").join("batches")),
             tx_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -150,8 +153,10 @@ impl Provider {
         chain.send(&self.key, messages, None).await
     }
 
-    /// Keeps its training jobs' data and checkpoints under `dir` (default: beside the models).
+    /// Keeps its training jobs' data and checkpoints, and its batches (in `batches`), under
+    /// `dir` (default: beside the models).
     pub fn with_jobs(mut self, dir: std::path::PathBuf) -> Provider {
+        self.batches = super::batch::Batches::open(dir.join("batches"));
         self.jobs = super::jobs::Jobs::open(dir);
         self
     }

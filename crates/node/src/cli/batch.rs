@@ -1,0 +1,555 @@
+//! Batch inference jobs on the command line: `batch submit` (the batch on chain, then its input
+//! uploaded to the lease's provider), `batch status` (with `--wait`, a progress bar until the
+//! results are committed), `batch fetch` (the results, checked against the chain: every
+//! receipt's signature and hashes and the results root, written in OpenAI's batch output
+//! format), `batch verify` (re-check a random sample of lines on the local models) and
+//! `batch dispute` (challenge a wrong line for the chain's validators to judge).
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use hibana_roles::batch::{self, BatchRequest, LineResult};
+use hibana_rpc::RpcClient;
+use hibana_types::records::market::{BatchJob, BatchStatus};
+use hibana_types::{DisputeBatchLine, Message, SubmitBatch};
+use rand::{SeedableRng, seq::SliceRandom};
+use serde_json::json;
+
+use crate::{
+    cli::common::{NodeHome, TxFlags, client, send, signing_key},
+    output::{print_json, print_receipt},
+};
+
+/// Largest results file read from a provider.
+const MAX_RESULTS_BYTES: usize = 256 << 20;
+
+/// `hibana batch …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BatchCommand {
+    /// Submit a batch of OpenAI requests (a JSONL file in OpenAI's batch format) on one of your
+    /// leases and upload it to the provider.
+    Submit {
+        /// The lease to run it on (yours).
+        #[arg(long)]
+        lease: u64,
+        /// The batch file: lines {"custom_id", "method": "POST", "url", "body"}.
+        #[arg(long)]
+        input: PathBuf,
+        /// Only submit it on chain; upload later with `hibana batch upload`.
+        #[arg(long)]
+        no_upload: bool,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+    /// Upload a submitted batch's input to its provider (again).
+    Upload {
+        /// The batch id.
+        batch: u64,
+        /// The batch file.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Show a batch as the chain and its provider see it.
+    Status {
+        /// The batch id.
+        batch: u64,
+        /// Wait, with a progress bar, until its results are committed.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Download the results, check every receipt and the results root against the chain, and
+    /// write them in OpenAI's batch output format (each line with its receipt).
+    Fetch {
+        /// The batch id.
+        batch: u64,
+        /// The batch file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the output (JSON lines).
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Also keep the provider's results as served (for `verify` and `dispute --results`).
+        #[arg(long)]
+        results_out: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Re-check a random sample of answered lines on your own copy of the models.
+    Verify {
+        /// The batch id.
+        batch: u64,
+        /// The batch file.
+        #[arg(long)]
+        input: PathBuf,
+        /// The provider's results as saved by `fetch --results-out` (default: download them).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Lines to re-check (all of them if the batch has fewer).
+        #[arg(long, default_value_t = 5)]
+        sample: usize,
+        /// Seed of the sample (default: random).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[command(flatten)]
+        node: NodeHome,
+    },
+    /// Challenge one answered line as wrong: the chain's validators re-check it and vote; if
+    /// they uphold it, the provider is slashed, the batch refuted and the lease closed.
+    Dispute {
+        /// The batch id.
+        batch: u64,
+        /// The line (0 is the first), as `verify` names it.
+        #[arg(long)]
+        line: u32,
+        /// The batch file.
+        #[arg(long)]
+        input: PathBuf,
+        /// The provider's results as saved by `fetch --results-out` (default: download them).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Deposit, lost if the validators find the answer right.
+        #[arg(long, default_value = "1HIB")]
+        deposit: String,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+}
+
+/// `hibana batch …`.
+pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> Result<ExitCode> {
+    match cmd {
+        BatchCommand::Submit {
+            lease,
+            input,
+            no_upload,
+            tx,
+        } => {
+            let client = client(rpc, tx.keys.home.as_deref())?;
+            let (text, requests) = read_input(&input)?;
+            let key = signing_key(&tx.from, &tx.keys)?;
+            let message = Message::SubmitBatch(SubmitBatch {
+                lease,
+                input_root: batch::input_root(&requests),
+                lines: requests.len() as u32,
+                input_bytes: text.len() as u64,
+            });
+            let receipt = client.send(&key, vec![message], None).await?;
+            if !receipt.is_success() {
+                print_receipt(&receipt, json)?;
+                return Ok(ExitCode::FAILURE);
+            }
+            let id: u64 = receipt
+                .attribute("market.batch_submitted", "batch")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| anyhow!("the receipt names no batch"))?;
+            let b = chain_batch(&client, id).await?;
+            let url = if no_upload {
+                None
+            } else {
+                Some(upload(&client, &b, text).await.with_context(|| {
+                    format!(
+                        "batch {id} is on chain, but its input did not reach the provider; retry \
+                         with `hibana batch upload {id} --input {}`",
+                        input.display()
+                    )
+                })?)
+            };
+            if json {
+                print_json(&json!({
+                    "batch": id,
+                    "lease": lease,
+                    "provider": b.provider,
+                    "input": b.input_root,
+                    "lines": b.lines,
+                    "uploaded_to": url,
+                    "tx_hash": receipt.tx_hash,
+                }))?;
+            } else {
+                println!(
+                    "Batch {id} submitted on lease {lease} (tx {}): {} lines, input root {}.",
+                    receipt.tx_hash, b.lines, b.input_root
+                );
+                match url {
+                    Some(url) => println!(
+                        "  Uploaded to {url}. Follow it with `hibana batch status {id} --wait`."
+                    ),
+                    None => println!("  Upload it with `hibana batch upload {id} --input …`."),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchCommand::Upload { batch, input, node } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let b = chain_batch(&client, batch).await?;
+            let (text, requests) = read_input(&input)?;
+            if batch::input_root(&requests) != b.input_root {
+                bail!("{} is not batch {batch}'s input", input.display());
+            }
+            let url = upload(&client, &b, text).await?;
+            if json {
+                print_json(&json!({"batch": batch, "provider": url, "lines": b.lines}))?;
+            } else {
+                println!("Batch {batch}: {} lines uploaded to {url}.", b.lines);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchCommand::Status {
+            batch,
+            wait,
+            timeout,
+            node,
+        } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let b = if wait {
+                wait_for(&client, batch, Duration::from_secs(timeout), json).await?
+            } else {
+                chain_batch(&client, batch).await?
+            };
+            let progress = provider_get(&client, &b, "").await.ok();
+            let progress: Option<serde_json::Value> =
+                progress.and_then(|p| serde_json::from_slice(&p).ok());
+            if json {
+                print_json(&json!({"batch": b, "provider": progress}))?;
+            } else {
+                print_batch(&b);
+                if let Some(p) = progress {
+                    println!(
+                        "  provider: {} ({} of {} lines)",
+                        p["state"].as_str().unwrap_or("?"),
+                        p["done"],
+                        p["lines"]
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchCommand::Fetch {
+            batch,
+            input,
+            out,
+            results_out,
+            node,
+        } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let b = chain_batch(&client, batch).await?;
+            let (_, requests) = read_input(&input)?;
+            let (raw, results) = fetch_results(&client, &b, None).await?;
+            batch::check_results(&b, &requests, &results)
+                .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            let mut text = String::new();
+            for r in &results {
+                text.push_str(&r.to_openai(batch).to_string());
+                text.push('\n');
+            }
+            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+            if let Some(path) = &results_out {
+                std::fs::write(path, raw).with_context(|| format!("writing {}", path.display()))?;
+            }
+            if json {
+                print_json(&json!({
+                    "batch": batch,
+                    "lines": b.lines,
+                    "answered": b.answered,
+                    "results_root": b.results_root,
+                    "out": out,
+                    "receipts_checked": b.answered,
+                }))?;
+            } else {
+                println!(
+                    "Batch {batch}: {} lines ({} answered) written to {}; every receipt and the \
+                     results root match the chain.",
+                    b.lines,
+                    b.answered,
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BatchCommand::Verify {
+            batch,
+            input,
+            results,
+            sample,
+            seed,
+            node,
+        } => {
+            let client = client(rpc, node.home.as_deref())?;
+            let b = chain_batch(&client, batch).await?;
+            let (_, requests) = read_input(&input)?;
+            let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
+            let receipts = batch::check_results(&b, &requests, &results)
+                .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            let mut answered: Vec<usize> = (0..results.len())
+                .filter(|&i| receipts[i].is_some())
+                .collect();
+            let seed = seed.unwrap_or_else(rand::random);
+            answered.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            answered.truncate(sample);
+            answered.sort_unstable();
+            let models = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+            let mut checked = Vec::new();
+            for i in answered {
+                let Some(receipt) = &receipts[i] else {
+                    continue;
+                };
+                let local = models.get(&receipt.body.model_hash).ok_or_else(|| {
+                    anyhow!(
+                        "line {i}: model {} is not installed here (`hibana models install`)",
+                        receipt.body.model_hash
+                    )
+                })?;
+                let request = requests[i].body.clone();
+                let response = results[i].response.clone().into_bytes();
+                let verdict =
+                    tokio::task::spawn_blocking(move || local.judge(&request, &response)).await?;
+                checked.push((i, verdict));
+            }
+            let wrong: Vec<usize> = checked
+                .iter()
+                .filter(|(_, v)| v.is_wrong())
+                .map(|(i, _)| *i)
+                .collect();
+            if json {
+                print_json(&json!({
+                    "batch": batch,
+                    "seed": seed,
+                    "checked": checked.iter().map(|(i, v)| json!({"line": i, "verdict": verdict_name(v), "why": verdict_why(v)})).collect::<Vec<_>>(),
+                    "wrong_lines": wrong,
+                }))?;
+            } else {
+                for (i, v) in &checked {
+                    println!(
+                        "line {i} ({}): {}{}",
+                        requests[*i].custom_id,
+                        verdict_name(v),
+                        verdict_why(v).map(|w| format!(": {w}")).unwrap_or_default()
+                    );
+                }
+                match wrong.first() {
+                    Some(first) => println!(
+                        "Batch {batch}: {} of {} re-checked lines are wrong; challenge one with \
+                         `hibana batch dispute {batch} --line {first} --input …`.",
+                        wrong.len(),
+                        checked.len()
+                    ),
+                    None => println!(
+                        "Batch {batch}: all {} re-checked lines are answers the model gives \
+                         (seed {seed}).",
+                        checked.len()
+                    ),
+                }
+            }
+            Ok(if wrong.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        BatchCommand::Dispute {
+            batch,
+            line,
+            input,
+            results,
+            deposit,
+            tx,
+        } => {
+            let client = client(rpc, tx.keys.home.as_deref())?;
+            let b = chain_batch(&client, batch).await?;
+            let (_, requests) = read_input(&input)?;
+            let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
+            let receipts = batch::check_results(&b, &requests, &results)
+                .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            let receipt = receipts
+                .get(line as usize)
+                .cloned()
+                .flatten()
+                .ok_or_else(|| {
+                    anyhow!("line {line} has no answer with a receipt: there is nothing to dispute")
+                })?;
+            let (input_proof, result_proof) =
+                batch::line_proofs(&requests, &results, line).map_err(|e| anyhow!(e))?;
+            let message = Message::DisputeBatchLine(DisputeBatchLine {
+                batch,
+                line,
+                receipt,
+                request: requests[line as usize].body.clone(),
+                response: results[line as usize].response.clone().into_bytes(),
+                input_proof,
+                result_proof,
+                deposit: deposit.parse().context("--deposit")?,
+            });
+            let key = signing_key(&tx.from, &tx.keys)?;
+            send(&client, &key, message, &tx, json).await
+        }
+    }
+}
+
+fn verdict_name(v: &hibana_roles::recheck::Judgement) -> &'static str {
+    use hibana_roles::recheck::Judgement;
+    match v {
+        Judgement::Right => "right",
+        Judgement::Wrong(_) => "wrong",
+        Judgement::Unjudgeable(_) => "unjudgeable",
+    }
+}
+
+fn verdict_why(v: &hibana_roles::recheck::Judgement) -> Option<String> {
+    use hibana_roles::recheck::Judgement;
+    match v {
+        Judgement::Right => None,
+        Judgement::Wrong(w) | Judgement::Unjudgeable(w) => Some(w.clone()),
+    }
+}
+
+fn read_input(path: &PathBuf) -> Result<(String, Vec<BatchRequest>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let requests = batch::parse_input(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((text, requests))
+}
+
+async fn chain_batch(client: &RpcClient, id: u64) -> Result<BatchJob> {
+    Ok(client
+        .market_batch(id)
+        .await?
+        .ok_or_else(|| anyhow!("no batch {id} on chain"))?
+        .batch)
+}
+
+async fn provider_url(client: &RpcClient, b: &BatchJob) -> Result<String> {
+    let p = client
+        .market_provider(b.provider)
+        .await?
+        .ok_or_else(|| anyhow!("provider {} left the market", b.provider))?;
+    Ok(p.endpoint.trim_end_matches('/').to_string())
+}
+
+fn http() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?)
+}
+
+/// GETs `/v1/batches/{id}{suffix}` from the batch's provider, reading at most
+/// [`MAX_RESULTS_BYTES`].
+async fn provider_get(client: &RpcClient, b: &BatchJob, suffix: &str) -> Result<Vec<u8>> {
+    let url = provider_url(client, b).await?;
+    let answer = http()?
+        .get(format!("{url}/v1/batches/{}{suffix}", b.id))
+        .send()
+        .await
+        .with_context(|| format!("asking the provider at {url}"))?;
+    let ok = answer.status().is_success();
+    let body = hibana_roles::provider::jobs::read_capped(answer, MAX_RESULTS_BYTES)
+        .await
+        .map_err(|e| anyhow!("the provider's answer: {e}"))?;
+    if !ok {
+        bail!("the provider at {url}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(body)
+}
+
+/// The provider's results: from `file`, or downloaded.
+async fn fetch_results(
+    client: &RpcClient,
+    b: &BatchJob,
+    file: Option<&PathBuf>,
+) -> Result<(Vec<u8>, Vec<LineResult>)> {
+    if b.results_root.is_none() {
+        bail!(
+            "batch {}'s results are not committed yet: wait with `hibana batch status {} --wait`",
+            b.id,
+            b.id
+        );
+    }
+    let raw = match file {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None => provider_get(client, b, "/results").await?,
+    };
+    let text = String::from_utf8(raw.clone()).context("the results are not UTF-8")?;
+    let results = batch::parse_results(&text).map_err(|e| anyhow!(e))?;
+    Ok((raw, results))
+}
+
+async fn upload(client: &RpcClient, b: &BatchJob, text: String) -> Result<String> {
+    let url = provider_url(client, b).await?;
+    let answer = http()?
+        .put(format!("{url}/v1/batches/{}/input", b.id))
+        .header("content-type", "application/x-ndjson")
+        .body(text)
+        .send()
+        .await
+        .with_context(|| format!("uploading the batch to the provider at {url}"))?;
+    if !answer.status().is_success() {
+        let body = answer.text().await.unwrap_or_default();
+        bail!("the provider at {url} refused the batch: {body}");
+    }
+    Ok(url)
+}
+
+async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) -> Result<BatchJob> {
+    let start = std::time::Instant::now();
+    let mut b = chain_batch(client, id).await?;
+    let bar = indicatif::ProgressBar::new(u64::from(b.lines));
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_message(format!("batch {id}: lines answered"));
+    loop {
+        if b.status != BatchStatus::Running {
+            bar.set_position(u64::from(b.lines));
+            bar.finish();
+            return Ok(b);
+        }
+        if start.elapsed() > timeout {
+            bar.abandon();
+            bail!(
+                "batch {id}'s results are not committed after {}s",
+                timeout.as_secs()
+            );
+        }
+        if let Ok(p) = provider_get(client, &b, "").await
+            && let Ok(p) = serde_json::from_slice::<serde_json::Value>(&p)
+        {
+            if p["state"] == "failed" {
+                bar.abandon();
+                bail!("the provider's run of batch {id} failed: {}", p["error"]);
+            }
+            bar.set_position(p["done"].as_u64().unwrap_or(0));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b = chain_batch(client, id).await?;
+    }
+}
+
+fn print_batch(b: &BatchJob) {
+    let status = match b.status {
+        BatchStatus::Running => "running",
+        BatchStatus::Done => "done",
+        BatchStatus::Refuted => "refuted",
+    };
+    println!(
+        "batch {} on lease {}: {status}, {} lines (provider {})",
+        b.id, b.lease, b.lines, b.provider
+    );
+    println!("  input root {}", b.input_root);
+    if let Some(root) = b.results_root {
+        println!(
+            "  results root {root}: {} answered, committed at height {}; lines can be challenged until height {}",
+            b.answered,
+            b.committed_at,
+            b.dispute_until()
+        );
+    }
+    if let Some(line) = b.refuted_line {
+        println!("  line {line} was upheld as wrong: the provider was slashed, the lease closed");
+    }
+}

@@ -1,0 +1,384 @@
+//! End to end with real processes and real models: a client leases the AI devnet's provider
+//! and submits a batch of OpenAI requests (chat, completion, embeddings, and one the provider
+//! must refuse); the provider answers every line with a signed receipt and commits the results
+//! root; `batch fetch` checks every receipt and the root against the chain and writes OpenAI's
+//! batch output, and `batch verify` re-checks the lines on the client's own models. Then a
+//! cheating provider (this test, signing with the devnet provider's key) commits a batch whose
+//! first answer is made up: `batch verify` finds that line, `batch dispute` challenges it, the
+//! devnet's validator re-checks and votes, and the chain slashes the provider, refutes the
+//! batch and closes the lease.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{amount, fails_with, hibana, ok_json, start_devnet, tx};
+
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn input() -> String {
+    let chat = |id: &str, q: &str| {
+        json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions",
+               "body": {"model": "smollm2-135m-instruct", "temperature": 0,
+                        "messages": [{"role": "user", "content": q}], "max_tokens": 8}})
+    };
+    [
+        chat("capital", "What is the capital of France?"),
+        json!({"custom_id": "complete", "url": "/v1/completions",
+               "body": {"model": "gemma3-270m", "prompt": "One, two, three,", "max_tokens": 4, "temperature": 0}}),
+        json!({"custom_id": "embed", "url": "/v1/embeddings",
+               "body": {"model": "all-minilm-l6-v2", "input": "a batch of requests"}}),
+        json!({"custom_id": "unknown-model", "url": "/v1/chat/completions",
+               "body": {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+#[test]
+fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let devnet = start_devnet(h, &[]);
+    let rpc = devnet.rpc.clone();
+    let file = dir.path().join("batch.jsonl");
+    std::fs::write(&file, input()).unwrap();
+    let f = file.to_str().unwrap();
+
+    // Bad input first: a file that is not a batch.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"custom_id\": \"a\", \"url\": \"/v1/files\", \"body\": {}}\n",
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "batch",
+            "submit",
+            "--lease",
+            "0",
+            "--input",
+            bad.to_str().unwrap(),
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "line 1: url \"/v1/files\" is not one of",
+    );
+
+    // Alice leases the devnet's provider, which bids by itself.
+    let providers = ok_json(&["--json", "market", "provider", "list", "--home", h]);
+    let provider = providers[0]["address"].as_str().unwrap().to_string();
+    tx(&[
+        "--json",
+        "market",
+        "order",
+        "create",
+        "--min-cores",
+        "1",
+        "--duration",
+        "5000",
+        "--max-price",
+        "0.002HIB",
+        "--deposit",
+        "10HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    eventually("the provider's bid", || {
+        let order = ok_json(&["--json", "market", "order", "show", "0", "--home", h]);
+        (!order["bids"].as_array().unwrap().is_empty()).then_some(())
+    });
+    tx(&[
+        "--json",
+        "market",
+        "accept",
+        "0",
+        "--provider",
+        &provider,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+
+    // Batch 0: submitted, uploaded, answered and committed.
+    let submitted = ok_json(&[
+        "--json", "batch", "submit", "--lease", "0", "--input", f, "--from", "alice", "--home", h,
+    ]);
+    assert_eq!(submitted["batch"], 0, "{submitted}");
+    assert_eq!(submitted["lines"], 4);
+    let status = ok_json(&[
+        "--json",
+        "batch",
+        "status",
+        "0",
+        "--wait",
+        "--timeout",
+        "300",
+        "--home",
+        h,
+    ]);
+    assert_eq!(status["batch"]["status"], "done", "{status}");
+    assert_eq!(
+        status["batch"]["answered"], 3,
+        "the unknown model is refused: {status}"
+    );
+
+    let out = dir.path().join("out.jsonl");
+    let raw = dir.path().join("raw.jsonl");
+    let fetched = ok_json(&[
+        "--json",
+        "batch",
+        "fetch",
+        "0",
+        "--input",
+        f,
+        "--out",
+        out.to_str().unwrap(),
+        "--results-out",
+        raw.to_str().unwrap(),
+        "--home",
+        h,
+    ]);
+    assert_eq!(fetched["receipts_checked"], 3, "{fetched}");
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["custom_id"], "capital");
+    assert_eq!(lines[0]["response"]["status_code"], 200);
+    let answer = lines[0]["response"]["body"]["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(!answer.is_empty());
+    assert_eq!(lines[1]["response"]["body"]["object"], "text_completion");
+    assert_eq!(
+        lines[2]["response"]["body"]["data"][0]["embedding"]
+            .as_array()
+            .unwrap()
+            .len(),
+        384
+    );
+    assert_eq!(lines[3]["response"]["status_code"], 404);
+    assert!(lines[3]["receipt"].is_null() && !lines[3]["error"].is_null());
+
+    // The client re-checks every answered line on its own models: all right.
+    let verified = ok_json(&[
+        "--json", "batch", "verify", "0", "--input", f, "--sample", "10", "--home", h,
+    ]);
+    assert_eq!(
+        verified["checked"].as_array().unwrap().len(),
+        3,
+        "{verified}"
+    );
+    assert!(
+        verified["wrong_lines"].as_array().unwrap().is_empty(),
+        "{verified}"
+    );
+
+    // Batch 1: the same requests, never uploaded; this test answers it as a cheating provider,
+    // with the honest results but a made-up first answer, signed with the provider's key.
+    let second = ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        "0",
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(second["batch"], 1);
+    let key = provider_key(h);
+    let requests = hibana_roles::batch::parse_input(&input()).unwrap();
+    let mut results =
+        hibana_roles::batch::parse_results(&std::fs::read_to_string(&raw).unwrap()).unwrap();
+    let mut forged: Value = serde_json::from_str(&results[0].response).unwrap();
+    forged["choices"][0]["message"]["content"] =
+        json!("Bananas are the capital of the moon, said the river.");
+    let forged = forged.to_string();
+    let honest = results[0].receipt().unwrap().unwrap();
+    let receipt = hibana_types::ReceiptBody {
+        response_hash: hibana_types::Hash::digest(forged.as_bytes()),
+        request_hash: hibana_types::Hash::digest(&requests[0].body),
+        ..honest.body
+    }
+    .sign(&key);
+    results[0].response = forged;
+    results[0].receipt = Some(receipt.to_hex());
+    let root = hibana_roles::batch::results_root(&results).unwrap();
+    let client = hibana_rpc::RpcClient::new(&rpc).unwrap();
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: 1,
+        results_root: root,
+        answered: 3,
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The provider's own heartbeats share this key's nonces: retry until one goes through.
+    eventually("the cheating commit", || {
+        runtime
+            .block_on(client.send(&key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
+    let forged_file = dir.path().join("forged.jsonl");
+    std::fs::write(
+        &forged_file,
+        results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let ff = forged_file.to_str().unwrap();
+
+    // The receipts and root check out, but re-checking finds line 0 wrong.
+    let out = hibana(&[
+        "--json",
+        "batch",
+        "verify",
+        "1",
+        "--input",
+        f,
+        "--results",
+        ff,
+        "--sample",
+        "10",
+        "--home",
+        h,
+    ]);
+    assert!(!out.status.success());
+    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["wrong_lines"], json!([0]), "{verdict}");
+
+    // Bad disputes: a line without a receipt, a results file that is not the committed one.
+    fails_with(
+        &[
+            "batch",
+            "dispute",
+            "1",
+            "--line",
+            "3",
+            "--input",
+            f,
+            "--results",
+            ff,
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "line 3 has no answer with a receipt",
+    );
+    fails_with(
+        &[
+            "batch",
+            "dispute",
+            "1",
+            "--line",
+            "0",
+            "--input",
+            f,
+            "--results",
+            raw.to_str().unwrap(),
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "not to the committed",
+    );
+
+    let bond_before = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    let disputed = ok_json(&[
+        "--json",
+        "batch",
+        "dispute",
+        "1",
+        "--line",
+        "0",
+        "--input",
+        f,
+        "--results",
+        ff,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(disputed["outcome"]["status"], "success", "{disputed}");
+    let challenge = disputed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "verify.challenge_opened")
+        .and_then(|e| {
+            e["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv[0] == "challenge")
+                .map(|kv| kv[1].as_str().unwrap().to_string())
+        })
+        .expect("a challenge opened");
+
+    // The devnet's validator re-checks the line on its models and votes: upheld.
+    let resolved = eventually("the validator's vote", || {
+        let c = ok_json(&["--json", "challenge", "show", &challenge, "--home", h]);
+        (c["challenge"]["status"] != "open").then_some(c)
+    });
+    assert_eq!(resolved["challenge"]["status"], "upheld", "{resolved}");
+    let b = ok_json(&["--json", "batch", "status", "1", "--home", h]);
+    assert_eq!(b["batch"]["status"], "refuted", "{b}");
+    assert_eq!(b["batch"]["refuted_line"], 0);
+    let lease = ok_json(&["--json", "lease", "show", "0", "--home", h]);
+    assert_eq!(lease["lease"]["status"], "closed", "{lease}");
+    let bond_after = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    assert!(bond_after < bond_before, "{bond_before} → {bond_after}");
+    drop(devnet);
+}
+
+/// The devnet provider's signing key, from its home.
+fn provider_key(home: &str) -> hibana_types::SecretKey {
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(format!("{home}/provider/provider_key.json")).unwrap(),
+    )
+    .unwrap();
+    let bytes: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    hibana_types::SecretKey::from_bytes(bytes)
+}

@@ -1,0 +1,435 @@
+//! Batch inference files in OpenAI's batch format, and how a batch is named on chain.
+//!
+//! An input line is `{"custom_id": …, "method": "POST", "url": "/v1/chat/completions",
+//! "body": {…}}` (or `/v1/completions`, `/v1/embeddings`). A line's request bytes are its
+//! `body` re-encoded by `serde_json` (so the client, the provider and a challenger all derive the
+//! same bytes from the same file); the batch's input root is the Merkle root over
+//! `batch_leaf(input domain, line, blake3(request))`. The provider answers each line as its
+//! endpoint would, with a signed receipt, and commits the Merkle root over
+//! `batch_leaf(result domain, line, outcome)`, where the outcome is the receipt's id for an
+//! answered line and the blake3 of the error body for a refused one. [`check_results`] checks a
+//! provider's results against the chain's batch: roots, counts, every signature and hash.
+
+use std::collections::HashSet;
+
+use hibana_types::records::market::{
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, MAX_BATCH_LINES, batch_leaf,
+};
+use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
+use hibana_types::{Hash, InferenceReceipt, MerkleStep, merkle_proof, merkle_root};
+use serde::{Deserialize, Serialize};
+
+/// The endpoints a batch line may name.
+pub const ENDPOINTS: [&str; 3] = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
+
+/// Longest `custom_id`, in bytes.
+pub const MAX_CUSTOM_ID_BYTES: usize = 512;
+
+/// One request of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRequest {
+    /// The client's name for the line.
+    pub custom_id: String,
+    /// The endpoint, one of [`ENDPOINTS`].
+    pub url: String,
+    /// The request bytes the provider answers and signs for.
+    pub body: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputLine {
+    custom_id: String,
+    #[serde(default)]
+    method: Option<String>,
+    url: String,
+    body: serde_json::Value,
+}
+
+/// Parses a batch input file (JSON lines; blank lines are skipped), or says which line is
+/// wrong and why.
+pub fn parse_input(text: &str) -> Result<Vec<BatchRequest>, String> {
+    let mut out = Vec::new();
+    let mut ids = HashSet::new();
+    for (n, raw) in text.lines().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let at = n + 1;
+        if out.len() == MAX_BATCH_LINES as usize {
+            return Err(format!(
+                "line {at}: a batch has at most {MAX_BATCH_LINES} requests"
+            ));
+        }
+        let line: InputLine = serde_json::from_str(raw).map_err(|e| {
+            format!(
+                "line {at}: not a batch request ({{\"custom_id\", \"method\", \"url\", \"body\"}}): {e}"
+            )
+        })?;
+        if line.custom_id.is_empty() || line.custom_id.len() > MAX_CUSTOM_ID_BYTES {
+            return Err(format!(
+                "line {at}: custom_id must have 1 to {MAX_CUSTOM_ID_BYTES} bytes"
+            ));
+        }
+        if !ids.insert(line.custom_id.clone()) {
+            return Err(format!(
+                "line {at}: custom_id {:?} is used twice",
+                line.custom_id
+            ));
+        }
+        if line.method.as_deref().is_some_and(|m| m != "POST") {
+            return Err(format!("line {at}: method must be POST"));
+        }
+        if !ENDPOINTS.contains(&line.url.as_str()) {
+            return Err(format!(
+                "line {at}: url {:?} is not one of {}",
+                line.url,
+                ENDPOINTS.join(", ")
+            ));
+        }
+        let serde_json::Value::Object(fields) = &line.body else {
+            return Err(format!("line {at}: body must be a JSON object"));
+        };
+        if fields.get("stream").and_then(|s| s.as_bool()) == Some(true) {
+            return Err(format!(
+                "line {at}: a batch answers each request whole; remove \"stream\": true"
+            ));
+        }
+        let body = serde_json::to_vec(&line.body).map_err(|e| format!("line {at}: {e}"))?;
+        if body.len() > MAX_CHALLENGE_REQUEST_BYTES {
+            return Err(format!(
+                "line {at}: the body is {} bytes; at most {MAX_CHALLENGE_REQUEST_BYTES} (so that any answer can be challenged)",
+                body.len()
+            ));
+        }
+        out.push(BatchRequest {
+            custom_id: line.custom_id,
+            url: line.url,
+            body,
+        });
+    }
+    if out.is_empty() {
+        return Err("the batch file has no requests".into());
+    }
+    Ok(out)
+}
+
+/// The lines' input leaves.
+pub fn input_leaves(requests: &[BatchRequest]) -> Vec<Hash> {
+    requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| batch_leaf(BATCH_INPUT_LEAF_DOMAIN, i as u32, &Hash::digest(&r.body)))
+        .collect()
+}
+
+/// The input root a `SubmitBatch` names.
+pub fn input_root(requests: &[BatchRequest]) -> Hash {
+    merkle_root(&input_leaves(requests))
+}
+
+/// A line's answer as the provider keeps and serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineResult {
+    /// The line (0 is the first).
+    pub line: u32,
+    /// The line's `custom_id`.
+    pub custom_id: String,
+    /// The HTTP status its endpoint answered with.
+    pub status: u16,
+    /// The exact response body.
+    pub response: String,
+    /// The signed receipt (hex), for an answered line.
+    pub receipt: Option<String>,
+}
+
+impl LineResult {
+    /// The receipt, decoded.
+    pub fn receipt(&self) -> Result<Option<InferenceReceipt>, String> {
+        self.receipt
+            .as_deref()
+            .map(|hex| {
+                InferenceReceipt::from_hex(hex).map_err(|e| format!("line {}: {e}", self.line))
+            })
+            .transpose()
+    }
+
+    /// The outcome its result leaf commits to.
+    pub fn outcome(&self) -> Result<Hash, String> {
+        Ok(match self.receipt()? {
+            Some(r) => hibana_types::records::verify::receipt_id(&r),
+            None => Hash::digest(self.response.as_bytes()),
+        })
+    }
+
+    /// The line as OpenAI's batch output writes it, with the receipt beside.
+    pub fn to_openai(&self, batch: u64) -> serde_json::Value {
+        let body: serde_json::Value = serde_json::from_str(&self.response)
+            .unwrap_or_else(|_| serde_json::Value::String(self.response.clone()));
+        let ok = self.receipt.is_some();
+        serde_json::json!({
+            "id": format!("batch_{batch}_req_{}", self.line),
+            "custom_id": self.custom_id,
+            "response": {"status_code": self.status, "request_id": format!("{batch}-{}", self.line), "body": body},
+            "error": if ok { serde_json::Value::Null } else { body.get("error").cloned().unwrap_or(serde_json::Value::Null) },
+            "receipt": self.receipt,
+        })
+    }
+}
+
+/// The results' leaves.
+pub fn result_leaves(results: &[LineResult]) -> Result<Vec<Hash>, String> {
+    results
+        .iter()
+        .map(|r| Ok(batch_leaf(BATCH_RESULT_LEAF_DOMAIN, r.line, &r.outcome()?)))
+        .collect()
+}
+
+/// The results root a `CommitBatch` names.
+pub fn results_root(results: &[LineResult]) -> Result<Hash, String> {
+    Ok(merkle_root(&result_leaves(results)?))
+}
+
+/// Reads a results file (JSON lines of [`LineResult`]).
+pub fn parse_results(text: &str) -> Result<Vec<LineResult>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("result line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// Checks a provider's results against the chain's batch `b` and its input: one result per
+/// line in order with its `custom_id`, each answered line's receipt signed by the batch's
+/// provider over exactly that request and response, the answered count and the results root
+/// as committed. Returns the receipts by line.
+pub fn check_results(
+    b: &BatchJob,
+    requests: &[BatchRequest],
+    results: &[LineResult],
+) -> Result<Vec<Option<InferenceReceipt>>, String> {
+    if input_root(requests) != b.input_root || requests.len() != b.lines as usize {
+        return Err(format!(
+            "the input file is not batch {}'s input (root {}, {} lines)",
+            b.id, b.input_root, b.lines
+        ));
+    }
+    let committed = b.results_root.ok_or_else(|| {
+        format!(
+            "batch {}'s results are not committed yet: wait for its provider",
+            b.id
+        )
+    })?;
+    if results.len() != requests.len() {
+        return Err(format!(
+            "the provider returned {} results for {} lines",
+            results.len(),
+            requests.len()
+        ));
+    }
+    let mut receipts = Vec::with_capacity(results.len());
+    for (i, (req, res)) in requests.iter().zip(results).enumerate() {
+        if res.line as usize != i || res.custom_id != req.custom_id {
+            return Err(format!(
+                "result {i} is for line {} ({:?}), not for line {i} ({:?})",
+                res.line, res.custom_id, req.custom_id
+            ));
+        }
+        let receipt = res.receipt()?;
+        if let Some(r) = &receipt {
+            if r.body.provider.address() != b.provider {
+                return Err(format!(
+                    "line {i}: the receipt is signed by {}, not by the batch's provider {}",
+                    r.body.provider.address(),
+                    b.provider
+                ));
+            }
+            r.verify(
+                &r.body.provider,
+                &Hash::digest(&req.body),
+                &Hash::digest(res.response.as_bytes()),
+            )
+            .map_err(|e| format!("line {i}: {e}"))?;
+        }
+        receipts.push(receipt);
+    }
+    let answered = receipts.iter().filter(|r| r.is_some()).count();
+    if answered != b.answered as usize {
+        return Err(format!(
+            "the provider committed {} answered lines, its results have {answered}",
+            b.answered
+        ));
+    }
+    let root = results_root(results)?;
+    if root != committed {
+        return Err(format!(
+            "the results hash to root {root}, not to the committed {committed}"
+        ));
+    }
+    Ok(receipts)
+}
+
+/// The proofs a `DisputeBatchLine` of line `line` carries: its input leaf under the input
+/// root, its result leaf under the results root. `None` if the line or a receipt is missing.
+pub fn line_proofs(
+    requests: &[BatchRequest],
+    results: &[LineResult],
+    line: u32,
+) -> Result<(Vec<MerkleStep>, Vec<MerkleStep>), String> {
+    let i = line as usize;
+    let input = merkle_proof(&input_leaves(requests), i)
+        .ok_or_else(|| format!("the batch has no line {line}"))?;
+    let result = merkle_proof(&result_leaves(results)?, i)
+        .ok_or_else(|| format!("the results have no line {line}"))?;
+    Ok((input, result))
+}
+
+/// Whether a response fits in a challenge (longer answers could not be disputed, so a provider
+/// refuses to give them).
+pub fn disputable_response(bytes: &[u8]) -> bool {
+    bytes.len() <= MAX_CHALLENGE_RESPONSE_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hibana_types::verify_merkle_proof;
+
+    fn file() -> String {
+        [
+            r#"{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}}"#,
+            "",
+            r#"{"custom_id":"b","url":"/v1/embeddings","body":{"model":"e","input":"x"}}"#,
+        ]
+        .join("\n")
+    }
+
+    #[test]
+    fn a_file_parses_and_its_leaves_prove_under_its_root() {
+        let reqs = parse_input(&file()).unwrap();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].url, "/v1/embeddings");
+        let root = input_root(&reqs);
+        let leaves = input_leaves(&reqs);
+        for (i, leaf) in leaves.iter().enumerate() {
+            let proof = merkle_proof(&leaves, i).unwrap();
+            assert!(hibana_types::verify_merkle_proof(leaf, &proof, &root));
+        }
+        // The same request bytes come out of the same text every time.
+        assert_eq!(parse_input(&file()).unwrap(), reqs);
+    }
+
+    #[test]
+    fn bad_files_say_which_line_and_why() {
+        let cases = [
+            ("", "no requests"),
+            (
+                r#"{"custom_id":"a","url":"/v1/x","body":{}}"#,
+                "line 1: url",
+            ),
+            (
+                r#"{"custom_id":"a","url":"/v1/completions","body":[]}"#,
+                "JSON object",
+            ),
+            (
+                r#"{"custom_id":"","url":"/v1/completions","body":{}}"#,
+                "custom_id",
+            ),
+            (
+                r#"{"custom_id":"a","method":"GET","url":"/v1/completions","body":{}}"#,
+                "POST",
+            ),
+            (
+                r#"{"custom_id":"a","url":"/v1/completions","body":{"stream":true}}"#,
+                "stream",
+            ),
+            ("not json", "line 1: not a batch request"),
+        ];
+        for (text, why) in cases {
+            let e = parse_input(text).unwrap_err();
+            assert!(e.contains(why), "{text}: {e}");
+        }
+        let twice = format!(
+            "{}\n{}",
+            file().lines().next().unwrap(),
+            file().lines().next().unwrap()
+        );
+        assert!(parse_input(&twice).unwrap_err().contains("used twice"));
+    }
+
+    #[test]
+    fn results_are_checked_against_the_committed_batch() {
+        let reqs = parse_input(&file()).unwrap();
+        let key = hibana_types::SecretKey::from_bytes([7; 32]);
+        let answer = |i: u32, text: &str| {
+            let receipt = hibana_types::ReceiptBody {
+                provider: key.public_key(),
+                model_hash: Hash([1; 32]),
+                request_hash: Hash::digest(&reqs[i as usize].body),
+                response_hash: Hash::digest(text.as_bytes()),
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                price: hibana_types::Amount(0),
+                timestamp_ms: 1,
+            }
+            .sign(&key);
+            LineResult {
+                line: i,
+                custom_id: reqs[i as usize].custom_id.clone(),
+                status: 200,
+                response: text.into(),
+                receipt: Some(receipt.to_hex()),
+            }
+        };
+        let results = vec![answer(0, "{\"a\":1}"), answer(1, "{\"b\":2}")];
+        let mut b = BatchJob {
+            id: 0,
+            lease: 0,
+            client: hibana_types::Address([1; 20]),
+            provider: key.public_key().address(),
+            input_root: input_root(&reqs),
+            lines: 2,
+            input_bytes: 10,
+            submitted_at: 1,
+            results_root: Some(results_root(&results).unwrap()),
+            answered: 2,
+            committed_at: 2,
+            status: hibana_types::records::market::BatchStatus::Done,
+            refuted_line: None,
+        };
+        assert_eq!(check_results(&b, &reqs, &results).unwrap().len(), 2);
+        let (input, result) = line_proofs(&reqs, &results, 1).unwrap();
+        assert!(verify_merkle_proof(
+            &input_leaves(&reqs)[1],
+            &input,
+            &b.input_root
+        ));
+        assert!(verify_merkle_proof(
+            &result_leaves(&results).unwrap()[1],
+            &result,
+            &b.results_root.unwrap()
+        ));
+        // A response changed after signing.
+        let mut forged = results.clone();
+        forged[1].response = "{\"b\":3}".into();
+        assert!(
+            check_results(&b, &reqs, &forged)
+                .unwrap_err()
+                .contains("line 1")
+        );
+        // Results that are not the committed ones.
+        let other = vec![answer(0, "{\"a\":1}"), answer(1, "{\"b\":9}")];
+        assert!(
+            check_results(&b, &reqs, &other)
+                .unwrap_err()
+                .contains("not to the committed")
+        );
+        // Another provider's key.
+        b.provider = hibana_types::Address([9; 20]);
+        assert!(
+            check_results(&b, &reqs, &results)
+                .unwrap_err()
+                .contains("not by the batch's provider")
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! Batch inference jobs: the client of a lease submits a batch on chain (`SubmitBatch`), then
+//! uploads its input here (`PUT /v1/batches/{id}/input`). The provider checks the batch is its
+//! own and the file is the one the batch names (same input root and line count), answers each
+//! line through the same handler as its HTTP endpoint (so a line gets exactly the answer and
+//! receipt a live request would), saves the results and commits their root (`CommitBatch`).
+//! Progress is at `GET /v1/batches/{id}`, the results (JSON lines of
+//! [`LineResult`](crate::batch::LineResult)) at `GET /v1/batches/{id}/results`.
+//!
+//! A provider restarted before its commit answers the batch again from its saved input.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use hibana_types::{CommitBatch, Message, records::market::BatchStatus};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    RECEIPT_HEADER,
+    state::{AppState, Provider},
+};
+use crate::{
+    batch::{self, BatchRequest, LineResult},
+    openai::ApiError,
+};
+
+/// Largest batch input upload.
+pub const MAX_BATCH_UPLOAD: usize = hibana_types::records::market::MAX_BATCH_BYTES as usize;
+
+/// Largest answer a line keeps (a longer one could not be challenged).
+const MAX_LINE_RESPONSE: usize = hibana_types::records::verify::MAX_CHALLENGE_RESPONSE_BYTES;
+
+/// Where a batch stands on this provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    /// Lines answered so far (with a receipt or refused).
+    pub done: u32,
+    /// Lines in the batch.
+    pub lines: u32,
+    /// `running`, `done` (results committed) or `failed`.
+    pub state: String,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The batches a provider answers: their files and progress.
+#[derive(Debug)]
+pub struct Batches {
+    dir: PathBuf,
+    progress: parking_lot::Mutex<BTreeMap<u64, BatchProgress>>,
+}
+
+impl Batches {
+    /// Batches kept under `dir`.
+    pub fn open(dir: PathBuf) -> Batches {
+        Batches {
+            dir,
+            progress: parking_lot::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn input_path(&self, id: u64) -> PathBuf {
+        self.dir.join(id.to_string()).join("input.jsonl")
+    }
+
+    fn results_path(&self, id: u64) -> PathBuf {
+        self.dir.join(id.to_string()).join("results.jsonl")
+    }
+
+    /// A batch's progress here.
+    pub fn progress(&self, id: u64) -> Option<BatchProgress> {
+        self.progress.lock().get(&id).cloned()
+    }
+
+    fn set(&self, id: u64, f: impl FnOnce(&mut BatchProgress)) {
+        if let Some(p) = self.progress.lock().get_mut(&id) {
+            f(p);
+        }
+    }
+}
+
+fn chain_unavailable() -> ApiError {
+    ApiError::server(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this provider is not connected to a chain (start it with --chain URL)",
+    )
+}
+
+/// `PUT /v1/batches/{id}/input`: takes a batch's input and starts answering it.
+pub(super) async fn upload_input(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let chain = p.jobs.chain().ok_or_else(chain_unavailable)?;
+    let b = chain
+        .market_batch(id)
+        .await
+        .map_err(|e| ApiError::server(StatusCode::BAD_GATEWAY, format!("chain: {e}")))?
+        .ok_or_else(|| ApiError::invalid(None, format!("batch {id} does not exist on chain")))?
+        .batch;
+    let me = p.key.public_key().address();
+    if b.provider != me {
+        return Err(ApiError::invalid(
+            None,
+            format!("batch {id} is for provider {}, not for {me}", b.provider),
+        ));
+    }
+    if b.status != BatchStatus::Running {
+        return Err(ApiError::invalid(
+            None,
+            format!("batch {id}'s results are committed already"),
+        ));
+    }
+    let text = String::from_utf8(Vec::from(body))
+        .map_err(|_| ApiError::invalid(None, "the batch file is not UTF-8 JSON lines"))?;
+    let (requests, text) = tokio::task::spawn_blocking(move || {
+        batch::parse_input(&text).map(|requests| (requests, text))
+    })
+    .await
+    .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError::invalid(None, format!("batch {id}: {e}")))?;
+    let root = batch::input_root(&requests);
+    if root != b.input_root || requests.len() != b.lines as usize {
+        return Err(ApiError::invalid(
+            None,
+            format!(
+                "this file ({} lines, root {root}) is not batch {id}'s input ({} lines, root {})",
+                requests.len(),
+                b.lines,
+                b.input_root
+            ),
+        ));
+    }
+    super::jobs::write_atomic(&p.batches.input_path(id), text.as_bytes())
+        .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let lines = requests.len();
+    start(p.clone(), id, requests);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"batch": id, "lines": lines, "input": root})),
+    ))
+}
+
+/// `GET /v1/batches/{id}`: a batch's progress on this provider.
+pub(super) async fn status(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<BatchProgress>, ApiError> {
+    p.batches
+        .progress(id)
+        .map(Json)
+        .ok_or_else(|| ApiError::invalid(None, format!("batch {id} has no input here yet")))
+}
+
+/// `GET /v1/batches/{id}/results`: the saved results, JSON lines.
+pub(super) async fn results(
+    State(p): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Response, ApiError> {
+    let bytes = tokio::fs::read(p.batches.results_path(id))
+        .await
+        .map_err(|_| ApiError::invalid(None, format!("batch {id} has no results here yet")))?;
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/jsonl")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Starts answering batch `id` unless it is running already.
+fn start(p: Arc<Provider>, id: u64, requests: Vec<BatchRequest>) {
+    {
+        let mut all = p.batches.progress.lock();
+        if all.get(&id).is_some_and(|g| g.state == "running") {
+            return;
+        }
+        all.insert(
+            id,
+            BatchProgress {
+                done: 0,
+                lines: requests.len() as u32,
+                state: "running".into(),
+                error: None,
+            },
+        );
+    }
+    tokio::spawn(async move {
+        let outcome = run(&p, id, &requests).await;
+        p.batches.set(id, |g| match outcome {
+            Ok(()) => g.state = "done".into(),
+            Err(e) => {
+                tracing::warn!(batch = id, "batch failed: {e}");
+                g.state = "failed".into();
+                g.error = Some(e);
+            }
+        });
+    });
+}
+
+/// Answers every batch whose input this provider holds and whose results are not committed.
+pub fn resume_all(p: &Arc<Provider>) {
+    let Ok(entries) = std::fs::read_dir(&p.batches.dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(id) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(p.batches.input_path(id)) else {
+            continue;
+        };
+        match batch::parse_input(&text) {
+            Ok(requests) => start(p.clone(), id, requests),
+            Err(e) => tracing::warn!(batch = id, "its saved input does not load: {e}"),
+        }
+    }
+}
+
+/// Answers one line as its endpoint would.
+async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
+    let body = Ok(Bytes::from(r.body.clone()));
+    let headers = HeaderMap::new();
+    let state = State(p.clone());
+    let response = match r.url.as_str() {
+        "/v1/chat/completions" => super::text::chat(state, headers, body).await,
+        "/v1/completions" => super::text::completions(state, headers, body).await,
+        _ => super::embed::embeddings(state, headers, body).await,
+    }
+    .into_response();
+    let status = response.status().as_u16();
+    let receipt = response
+        .headers()
+        .get(RECEIPT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = axum::body::to_bytes(response.into_body(), MAX_LINE_RESPONSE + 1)
+        .await
+        .ok()
+        .filter(|b| batch::disputable_response(b));
+    match (bytes, receipt) {
+        (Some(bytes), receipt) => LineResult {
+            line,
+            custom_id: r.custom_id.clone(),
+            status,
+            response: String::from_utf8_lossy(&bytes).into_owned(),
+            receipt,
+        },
+        (None, _) => LineResult {
+            line,
+            custom_id: r.custom_id.clone(),
+            status: 500,
+            response: serde_json::json!({"error": {"message": format!("the answer is over {MAX_LINE_RESPONSE} bytes"), "type": "server_error"}}).to_string(),
+            receipt: None,
+        },
+    }
+}
+
+async fn run(p: &Arc<Provider>, id: u64, requests: &[BatchRequest]) -> Result<(), String> {
+    let chain = p.jobs.chain().ok_or("not connected to a chain")?;
+    let b = chain
+        .market_batch(id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("batch {id} is not on chain"))?
+        .batch;
+    if b.status != BatchStatus::Running {
+        // Committed before a restart: the saved results stand.
+        p.batches.set(id, |g| g.done = g.lines);
+        return Ok(());
+    }
+    let mut results = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let result = answer(p, i as u32, r).await;
+        if result.receipt.is_none() {
+            tracing::info!(
+                batch = id,
+                line = i,
+                status = result.status,
+                "batch line refused"
+            );
+        }
+        results.push(result);
+        p.batches.set(id, |g| g.done = results.len() as u32);
+    }
+    let root = batch::results_root(&results)?;
+    let answered = results.iter().filter(|r| r.receipt.is_some()).count() as u32;
+    let mut text = String::new();
+    for r in &results {
+        text.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    super::jobs::write_atomic(&p.batches.results_path(id), text.as_bytes())
+        .map_err(|e| format!("cannot save the results: {e}"))?;
+    let receipt = p
+        .send_tx(
+            &chain,
+            vec![Message::CommitBatch(CommitBatch {
+                batch: id,
+                results_root: root,
+                answered,
+            })],
+        )
+        .await
+        .map_err(|e| format!("commit: {e}"))?;
+    if !receipt.is_success() {
+        return Err(format!("the commit failed: {:?}", receipt.outcome));
+    }
+    tracing::info!(batch = id, answered, lines = requests.len(), %root, "batch committed");
+    Ok(())
+}
