@@ -224,11 +224,15 @@ pub(crate) async fn challenge(
 }
 
 fn print_summary(c: &Challenge) {
+    let judges = if c.subnet == hibana_types::records::verify::CHAIN_JUDGED {
+        "a batch line, judged by the chain's validators".to_string()
+    } else {
+        format!("in subnet {}", c.subnet)
+    };
     println!(
-        "Challenge {} ({}) in subnet {}: provider {}, by {}",
+        "Challenge {} ({}) {judges}: provider {}, by {}",
         c.id,
         c.status.name(),
-        c.subnet,
         c.provider,
         c.challenger
     );
