@@ -6,17 +6,15 @@
 //! only falls by what a resolution burns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hibana_runtime::market::{self, BatchStatus, LeaseStatus, MIN_PROVIDER_BOND};
+use hibana_runtime::market::{self, BatchStatus, LeaseStatus};
 use hibana_runtime::{bank, verify};
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_WINDOW_BLOCKS, ProviderAttributes,
-    Resources, batch_leaf,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_WINDOW_BLOCKS, batch_leaf,
 };
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
-    AcceptBid, Address, Amount, CommitBatch, CreateOrder, DisputeBatchLine, Hash, InferenceReceipt,
-    Message, PlaceBid, ReceiptBody, RegisterProvider, SecretKey, SubmitBatch, Transfer,
-    VoteChallenge, merkle_proof, merkle_root,
+    Address, Amount, CommitBatch, DisputeBatchLine, Hash, InferenceReceipt, Message, ReceiptBody,
+    SecretKey, SubmitBatch, Transfer, VoteChallenge, merkle_proof, merkle_root,
 };
 
 mod common;
@@ -27,54 +25,6 @@ const HIB: u128 = 1_000_000_000;
 
 fn addr(k: &SecretKey) -> Address {
     k.public_key().address()
-}
-
-/// Client `c` leases provider `p`'s machine: lease 0.
-fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
-    w.ok(
-        p,
-        Message::RegisterProvider(RegisterProvider {
-            attributes: ProviderAttributes {
-                cores: 2,
-                memory_mib: 4_096,
-                gpu_model: String::new(),
-                gpu_count: 0,
-                region: "eu".into(),
-                models: vec![],
-            },
-            price_per_block: Amount(1_000),
-            price_per_token: Amount(1),
-            endpoint: "http://127.0.0.1:9".into(),
-            bond: MIN_PROVIDER_BOND,
-        }),
-    );
-    w.ok(
-        c,
-        Message::CreateOrder(CreateOrder {
-            resources: Resources {
-                min_cores: 1,
-                ..Default::default()
-            },
-            duration_blocks: 2_000,
-            max_price_per_block: Amount(1_000),
-            deposit: Amount(2_000_000),
-            expires_at: w.height + 20,
-        }),
-    );
-    w.ok(
-        p,
-        Message::PlaceBid(PlaceBid {
-            order: 0,
-            price_per_block: Amount(1_000),
-        }),
-    );
-    w.ok(
-        c,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(p),
-        }),
-    );
 }
 
 /// A batch of `n` requests answered by `p`: requests, responses, receipts and both roots.
@@ -188,7 +138,7 @@ fn cast() -> Cast {
             amount: Amount(HIB),
         }),
     );
-    lease(&mut w, &client, &provider);
+    w.lease(&client, &provider, 0);
     let batch = Answered::new(&provider, 5);
     w.ok(&client, batch.submit());
     Cast {

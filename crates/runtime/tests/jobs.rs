@@ -9,12 +9,9 @@ use hibana_runtime::market::{
     self, JobStatus, LeaseStatus, MARKET_ESCROW, MIN_PROVIDER_BOND, TrainingSpec,
 };
 use hibana_train::{Dataset, Row, Trainer, batch_indices, init_params, quantise};
-use hibana_types::records::market::{
-    DISPUTE_DEPOSIT, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS, ProviderAttributes, Resources,
-};
+use hibana_types::records::market::{DISPUTE_DEPOSIT, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS};
 use hibana_types::{
-    AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Hash, Message, MoveJob,
-    PlaceBid, RegisterProvider, SecretKey, SubmitJob,
+    Address, Amount, CommitSteps, DisputeStep, Hash, Message, MoveJob, SecretKey, SubmitJob,
 };
 
 use proptest::prelude::*;
@@ -68,50 +65,7 @@ fn lease(w: &mut World, c: &SecretKey, p: &SecretKey) {
 
 /// As [`lease`], for the market's `order`-th order (and lease).
 fn lease_as(w: &mut World, c: &SecretKey, p: &SecretKey, order: u64) {
-    w.ok(
-        p,
-        Message::RegisterProvider(RegisterProvider {
-            attributes: ProviderAttributes {
-                cores: 2,
-                memory_mib: 4_096,
-                gpu_model: String::new(),
-                gpu_count: 0,
-                region: "eu".into(),
-                models: vec![],
-            },
-            price_per_block: Amount(1_000),
-            price_per_token: Amount(1),
-            endpoint: "http://127.0.0.1:9".into(),
-            bond: MIN_PROVIDER_BOND,
-        }),
-    );
-    w.ok(
-        c,
-        Message::CreateOrder(CreateOrder {
-            resources: Resources {
-                min_cores: 1,
-                ..Default::default()
-            },
-            duration_blocks: 200,
-            max_price_per_block: Amount(1_000),
-            deposit: Amount(200_000),
-            expires_at: w.height + 20,
-        }),
-    );
-    w.ok(
-        p,
-        Message::PlaceBid(PlaceBid {
-            order,
-            price_per_block: Amount(1_000),
-        }),
-    );
-    w.ok(
-        c,
-        Message::AcceptBid(AcceptBid {
-            order,
-            provider: addr(p),
-        }),
-    );
+    w.lease(c, p, order);
 }
 
 /// Every state of a run: `states[s]` is the parameters after step `s`. `cheat` adds 1 to the

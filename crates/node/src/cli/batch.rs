@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::{
     cli::common::{NodeHome, TxFlags, client, send, signing_key},
+    cli::job::{http, provider_url, put_file},
     output::{print_json, print_receipt},
 };
 
@@ -424,24 +425,10 @@ async fn chain_batch(client: &RpcClient, id: u64) -> Result<BatchJob> {
         .batch)
 }
 
-async fn provider_url(client: &RpcClient, b: &BatchJob) -> Result<String> {
-    let p = client
-        .market_provider(b.provider)
-        .await?
-        .ok_or_else(|| anyhow!("provider {} left the market", b.provider))?;
-    Ok(p.endpoint.trim_end_matches('/').to_string())
-}
-
-fn http() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()?)
-}
-
 /// GETs `/v1/batches/{id}{suffix}` from the batch's provider, reading at most
 /// [`MAX_RESULTS_BYTES`].
 async fn provider_get(client: &RpcClient, b: &BatchJob, suffix: &str) -> Result<Vec<u8>> {
-    let url = provider_url(client, b).await?;
+    let url = provider_url(client, b.provider).await?;
     let answer = http()?
         .get(format!("{url}/v1/batches/{}{suffix}", b.id))
         .send()
@@ -480,19 +467,8 @@ async fn fetch_results(
 }
 
 async fn upload(client: &RpcClient, b: &BatchJob, text: String) -> Result<String> {
-    let url = provider_url(client, b).await?;
-    let answer = http()?
-        .put(format!("{url}/v1/batches/{}/input", b.id))
-        .header("content-type", "application/x-ndjson")
-        .body(text)
-        .send()
-        .await
-        .with_context(|| format!("uploading the batch to the provider at {url}"))?;
-    if !answer.status().is_success() {
-        let body = answer.text().await.unwrap_or_default();
-        bail!("the provider at {url} refused the batch: {body}");
-    }
-    Ok(url)
+    let path = format!("/v1/batches/{}/input", b.id);
+    put_file(client, b.provider, &path, text, "the batch").await
 }
 
 async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) -> Result<BatchJob> {

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use hibana_rpc::RpcClient;
 use hibana_train::{Dataset, Trainer, TrainingSpec};
 use hibana_types::records::market::{Job, JobStatus};
-use hibana_types::{DisputeStep, Hash, Message, SubmitJob};
+use hibana_types::{Address, DisputeStep, Hash, Message, SubmitJob};
 use serde_json::json;
 
 use crate::{
@@ -272,17 +272,17 @@ async fn chain_job(client: &RpcClient, id: u64) -> Result<Job> {
         .job)
 }
 
-/// The base URL of the provider serving a job's lease.
-async fn provider_url(client: &RpcClient, job: &Job) -> Result<String> {
+/// The base URL of a registered provider.
+pub(crate) async fn provider_url(client: &RpcClient, provider: Address) -> Result<String> {
     let p = client
-        .market_provider(job.provider)
+        .market_provider(provider)
         .await?
-        .ok_or_else(|| anyhow!("provider {} left the market", job.provider))?;
+        .ok_or_else(|| anyhow!("provider {provider} left the market"))?;
     Ok(p.endpoint.trim_end_matches('/').to_string())
 }
 
 async fn provider_progress(client: &RpcClient, job: &Job) -> Result<serde_json::Value> {
-    let url = provider_url(client, job).await?;
+    let url = provider_url(client, job.provider).await?;
     let answer = http()?
         .get(format!("{url}/v1/jobs/{}", job.id))
         .send()
@@ -296,7 +296,8 @@ async fn provider_progress(client: &RpcClient, job: &Job) -> Result<serde_json::
     Ok(serde_json::from_slice(&body)?)
 }
 
-fn http() -> Result<reqwest::Client> {
+/// The HTTP client that talks to providers.
+pub(crate) fn http() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()?)
@@ -501,17 +502,29 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
 
 /// Uploads a job's dataset to its provider; returns the provider's URL.
 async fn upload(client: &RpcClient, job: &Job, text: String) -> Result<String> {
-    let url = provider_url(client, job).await?;
+    let path = format!("/v1/jobs/{}/data", job.id);
+    put_file(client, job.provider, &path, text, "the dataset").await
+}
+
+/// PUTs a JSON-lines file (`what`) at `path` on a provider; returns the provider's URL.
+pub(crate) async fn put_file(
+    client: &RpcClient,
+    provider: Address,
+    path: &str,
+    text: String,
+    what: &str,
+) -> Result<String> {
+    let url = provider_url(client, provider).await?;
     let answer = http()?
-        .put(format!("{url}/v1/jobs/{}/data", job.id))
+        .put(format!("{url}{path}"))
         .header("content-type", "application/x-ndjson")
         .body(text)
         .send()
         .await
-        .with_context(|| format!("uploading the dataset to the provider at {url}"))?;
+        .with_context(|| format!("uploading {what} to the provider at {url}"))?;
     if !answer.status().is_success() {
         let body = answer.text().await.unwrap_or_default();
-        bail!("the provider at {url} refused the dataset: {body}");
+        bail!("the provider at {url} refused {what}: {body}");
     }
     Ok(url)
 }
@@ -643,7 +656,7 @@ async fn fetch(
     if j.committed_steps == 0 {
         bail!("job {id} has no committed step yet");
     }
-    let url = provider_url(client, &j).await?;
+    let url = provider_url(client, j.provider).await?;
     let answer = http()?
         .get(format!(
             "{url}/v1/jobs/{id}/params?step={}",

@@ -6,7 +6,11 @@ use hibana_runtime::{
     deliver_tx, end_block,
 };
 use hibana_types::records::MODULE_ACCOUNTS;
-use hibana_types::{Address, Amount, Message, SecretKey, Transaction, TxOutcome};
+use hibana_types::records::market::{MIN_PROVIDER_BOND, ProviderAttributes, Resources};
+use hibana_types::{
+    AcceptBid, Address, Amount, CreateOrder, Message, PlaceBid, RegisterProvider, SecretKey,
+    Transaction, TxOutcome,
+};
 
 /// The chain id of the test chains.
 pub const CHAIN: &str = "component-test";
@@ -154,6 +158,56 @@ impl World {
             .iter()
             .map(|a| (*a, self.balance(a)))
             .collect()
+    }
+
+    /// Provider `p` registers (2 cores, 4 GiB, in eu, 1,000 per block, the minimum bond) and
+    /// client `c` leases it for 200 blocks through the market's `order`-th order, which becomes
+    /// lease `order`.
+    pub fn lease(&mut self, c: &SecretKey, p: &SecretKey, order: u64) {
+        self.ok(
+            p,
+            Message::RegisterProvider(RegisterProvider {
+                attributes: ProviderAttributes {
+                    cores: 2,
+                    memory_mib: 4_096,
+                    gpu_model: String::new(),
+                    gpu_count: 0,
+                    region: "eu".into(),
+                    models: vec![],
+                },
+                price_per_block: Amount(1_000),
+                price_per_token: Amount(1),
+                endpoint: "http://127.0.0.1:9".into(),
+                bond: MIN_PROVIDER_BOND,
+            }),
+        );
+        self.ok(
+            c,
+            Message::CreateOrder(CreateOrder {
+                resources: Resources {
+                    min_cores: 1,
+                    ..Default::default()
+                },
+                duration_blocks: 200,
+                max_price_per_block: Amount(1_000),
+                deposit: Amount(200_000),
+                expires_at: self.height + 20,
+            }),
+        );
+        self.ok(
+            p,
+            Message::PlaceBid(PlaceBid {
+                order,
+                price_per_block: Amount(1_000),
+            }),
+        );
+        self.ok(
+            c,
+            Message::AcceptBid(AcceptBid {
+                order,
+                provider: p.public_key().address(),
+            }),
+        );
     }
 
     /// Runs `blocks` empty blocks.
