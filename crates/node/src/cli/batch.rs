@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::{
     cli::common::{NodeHome, TxFlags, client, send, signing_key},
-    cli::job::{http, provider_url, put_file},
+    cli::job::{http, provider_url, put_file, transfer_bar},
     output::{print_json, print_receipt},
 };
 
@@ -429,15 +429,33 @@ async fn chain_batch(client: &RpcClient, id: u64) -> Result<BatchJob> {
 /// [`MAX_RESULTS_BYTES`].
 async fn provider_get(client: &RpcClient, b: &BatchJob, suffix: &str) -> Result<Vec<u8>> {
     let url = provider_url(client, b.provider).await?;
-    let answer = http()?
+    let mut answer = http()?
         .get(format!("{url}/v1/batches/{}{suffix}", b.id))
         .send()
         .await
         .with_context(|| format!("asking the provider at {url}"))?;
     let ok = answer.status().is_success();
-    let body = hibana_roles::provider::jobs::read_capped(answer, MAX_RESULTS_BYTES)
+    let bar = transfer_bar(
+        answer.content_length().unwrap_or(0),
+        &format!("batch {}: downloading", b.id),
+    );
+    if suffix.is_empty() {
+        // Progress polls are small and frequent: no bar.
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|e| anyhow!("the provider's answer: {e}"))?;
+        .context("reading the provider's answer")?
+    {
+        if body.len() + chunk.len() > MAX_RESULTS_BYTES {
+            bail!("the provider's answer is over {MAX_RESULTS_BYTES} bytes");
+        }
+        bar.inc(chunk.len() as u64);
+        body.extend_from_slice(&chunk);
+    }
+    bar.finish_and_clear();
     if !ok {
         bail!("the provider at {url}: {}", String::from_utf8_lossy(&body));
     }

@@ -515,18 +515,42 @@ pub(crate) async fn put_file(
     what: &str,
 ) -> Result<String> {
     let url = provider_url(client, provider).await?;
+    let bar = transfer_bar(text.len() as u64, &format!("uploading {what}"));
+    let chunks: Vec<Vec<u8>> = text
+        .into_bytes()
+        .chunks(64 << 10)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let counted = bar.clone();
+    let body = futures_util::stream::iter(chunks.into_iter().map(move |c| {
+        counted.inc(c.len() as u64);
+        Ok::<_, std::io::Error>(c)
+    }));
     let answer = http()?
         .put(format!("{url}{path}"))
         .header("content-type", "application/x-ndjson")
-        .body(text)
+        .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
         .with_context(|| format!("uploading {what} to the provider at {url}"))?;
+    bar.finish_and_clear();
     if !answer.status().is_success() {
         let body = answer.text().await.unwrap_or_default();
         bail!("the provider at {url} refused {what}: {body}");
     }
     Ok(url)
+}
+
+/// A progress bar of bytes sent or received (drawn only on a terminal).
+pub(crate) fn transfer_bar(total: u64, message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar
 }
 
 async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) -> Result<Job> {
