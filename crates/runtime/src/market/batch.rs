@@ -15,7 +15,7 @@ use hibana_types::records::market::{
 };
 use hibana_types::{CommitBatch, Event, SubmitBatch};
 
-use super::jobs::close_unpaid;
+use super::jobs::{clients_active_lease, close_unpaid};
 use super::state::{lease, next_id};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
@@ -94,18 +94,7 @@ fn submit_rules<S: StateRead + ?Sized>(
     state: &S,
     ctx: &TxContext<'_>,
 ) -> Result<hibana_types::records::market::Lease, ExecError> {
-    let l = lease(state, m.lease)?
-        .ok_or_else(|| invalid(format!("lease {} does not exist", m.lease)))?;
-    if l.status != LeaseStatus::Active {
-        return Err(invalid(format!("lease {} is closed already", m.lease)));
-    }
-    if l.owner != ctx.sender {
-        return Err(invalid(format!(
-            "lease {} belongs to {}, not to {}: only its client submits batches",
-            m.lease, l.owner, ctx.sender
-        )));
-    }
-    Ok(l)
+    clients_active_lease(state, m.lease, ctx, "batches")
 }
 
 impl MessageHandler for SubmitBatch {

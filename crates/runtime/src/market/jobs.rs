@@ -103,22 +103,32 @@ fn existing_job<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Job, ExecEr
     job(state, id)?.ok_or_else(|| invalid(format!("job {id} does not exist")))
 }
 
+/// Lease `id`, which must be active and the sender's, as a client that submits `what`.
+pub(crate) fn clients_active_lease<S: StateRead + ?Sized>(
+    state: &S,
+    id: u64,
+    ctx: &TxContext<'_>,
+    what: &str,
+) -> Result<hibana_types::records::market::Lease, ExecError> {
+    let l = lease(state, id)?.ok_or_else(|| invalid(format!("lease {id} does not exist")))?;
+    if l.status != LeaseStatus::Active {
+        return Err(invalid(format!("lease {id} is closed already")));
+    }
+    if l.owner != ctx.sender {
+        return Err(invalid(format!(
+            "lease {id} belongs to {}, not to {}: only its client submits {what}",
+            l.owner, ctx.sender
+        )));
+    }
+    Ok(l)
+}
+
 fn submit_rules<S: StateRead + ?Sized>(
     m: &SubmitJob,
     state: &S,
     ctx: &TxContext<'_>,
 ) -> Result<hibana_types::records::market::Lease, ExecError> {
-    let l = lease(state, m.lease)?
-        .ok_or_else(|| invalid(format!("lease {} does not exist", m.lease)))?;
-    if l.status != LeaseStatus::Active {
-        return Err(invalid(format!("lease {} is closed already", m.lease)));
-    }
-    if l.owner != ctx.sender {
-        return Err(invalid(format!(
-            "lease {} belongs to {}, not to {}: only its client submits jobs",
-            m.lease, l.owner, ctx.sender
-        )));
-    }
+    let l = clients_active_lease(state, m.lease, ctx, "jobs")?;
     if let Some(id) = job_of_lease(state, m.lease)?
         && let Some(j) = job(state, id)?
         && j.status == JobStatus::Running
