@@ -270,7 +270,7 @@ pub fn check_results(
 }
 
 /// The proofs a `DisputeBatchLine` of line `line` carries: its input leaf under the input
-/// root, its result leaf under the results root. `None` if the line or a receipt is missing.
+/// root, its result leaf under the results root; an error if the line is out of range.
 pub fn line_proofs(
     requests: &[BatchRequest],
     results: &[LineResult],

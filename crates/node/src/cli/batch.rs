@@ -24,6 +24,8 @@ use crate::{
 
 /// Largest results file read from a provider.
 const MAX_RESULTS_BYTES: usize = 256 << 20;
+/// Largest progress answer read from a provider.
+const MAX_PROGRESS_BYTES: usize = 64 << 10;
 
 /// `hibana batch …`.
 #[derive(Debug, Subcommand)]
@@ -214,7 +216,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             } else {
                 chain_batch(&client, batch).await?
             };
-            let progress = provider_get(&client, &b, "").await.ok();
+            let progress = provider_get(&client, &b, "", MAX_PROGRESS_BYTES).await.ok();
             let progress: Option<serde_json::Value> =
                 progress.and_then(|p| serde_json::from_slice(&p).ok());
             if json {
@@ -425,9 +427,13 @@ async fn chain_batch(client: &RpcClient, id: u64) -> Result<BatchJob> {
         .batch)
 }
 
-/// GETs `/v1/batches/{id}{suffix}` from the batch's provider, reading at most
-/// [`MAX_RESULTS_BYTES`].
-async fn provider_get(client: &RpcClient, b: &BatchJob, suffix: &str) -> Result<Vec<u8>> {
+/// GETs `/v1/batches/{id}{suffix}` from the batch's provider, reading at most `max` bytes.
+async fn provider_get(
+    client: &RpcClient,
+    b: &BatchJob,
+    suffix: &str,
+    max: usize,
+) -> Result<Vec<u8>> {
     let url = provider_url(client, b.provider).await?;
     let mut answer = http()?
         .get(format!("{url}/v1/batches/{}{suffix}", b.id))
@@ -449,8 +455,8 @@ async fn provider_get(client: &RpcClient, b: &BatchJob, suffix: &str) -> Result<
         .await
         .context("reading the provider's answer")?
     {
-        if body.len() + chunk.len() > MAX_RESULTS_BYTES {
-            bail!("the provider's answer is over {MAX_RESULTS_BYTES} bytes");
+        if body.len() + chunk.len() > max {
+            bail!("the provider's answer is over {max} bytes");
         }
         bar.inc(chunk.len() as u64);
         body.extend_from_slice(&chunk);
@@ -477,7 +483,7 @@ async fn fetch_results(
     }
     let raw = match file {
         Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        None => provider_get(client, b, "/results").await?,
+        None => provider_get(client, b, "/results", MAX_RESULTS_BYTES).await?,
     };
     let text = String::from_utf8(raw.clone()).context("the results are not UTF-8")?;
     let results = batch::parse_results(&text).map_err(|e| anyhow!(e))?;
@@ -510,7 +516,7 @@ async fn wait_for(client: &RpcClient, id: u64, timeout: Duration, json: bool) ->
                 timeout.as_secs()
             );
         }
-        if let Ok(p) = provider_get(client, &b, "").await
+        if let Ok(p) = provider_get(client, &b, "", MAX_PROGRESS_BYTES).await
             && let Ok(p) = serde_json::from_slice::<serde_json::Value>(&p)
         {
             if p["state"] == "failed" {
