@@ -82,9 +82,10 @@ have_libclang && echo "setup: libclang found"
 if [ "$with_models" = 1 ]; then
   echo "setup: installing models (hibana-ai example install_models)"
   cd "$repo"
-  # ggml without native tuning (this CPU advertises AMX, which SIGILLs); x86-64-v3 features.
-  [ "$(uname -m)" = x86_64 ] && export GGML_AVX="${GGML_AVX:-ON}" GGML_AVX2="${GGML_AVX2:-ON}" GGML_FMA="${GGML_FMA:-ON}" \
-    GGML_F16C="${GGML_F16C:-ON}" GGML_BMI2="${GGML_BMI2:-ON}" GGML_SSE42="${GGML_SSE42:-ON}"
-  cargo run --quiet -p hibana-ai --example install_models
+  # The installer needs the catalog only: without the engines it builds in a few minutes, and
+  # llama.cpp and candle are compiled once, by the build that uses them. (Built with them, this
+  # step took 12 minutes of a clean CI run and its llama.cpp was built a second time for the
+  # tests, under other dependency features.)
+  cargo run --quiet -p hibana-ai --no-default-features --example install_models
 fi
 echo "setup: done"
