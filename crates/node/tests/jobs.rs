@@ -383,13 +383,14 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
     let key = hibana_types::SecretKey::from_bytes(secret);
     let client = hibana_rpc::RpcClient::new(rpc).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        for chunk in hashes.chunks(10) {
+        for (i, chunk) in hashes.chunks(10).enumerate() {
             let receipt = client
                 .send(
                     &key,
                     vec![hibana_types::Message::CommitSteps(
                         hibana_types::CommitSteps {
                             job: 1,
+                            after: 10 * i as u64,
                             hashes: chunk.to_vec(),
                         },
                     )],

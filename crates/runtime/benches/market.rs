@@ -194,6 +194,7 @@ fn main() {
             provider.clone(),
             Message::CommitSteps(CommitSteps {
                 job: 0,
+                after: (i * 50) as u64,
                 hashes: hashes[i * 50..(i + 1) * 50].to_vec(),
             }),
         )

@@ -96,11 +96,12 @@ fn hashes(states: &[Vec<i32>]) -> Vec<Hash> {
 }
 
 fn commit_all(w: &mut World, p: &SecretKey, job: u64, hashes: &[Hash], every: usize) {
-    for chunk in hashes.chunks(every) {
+    for (i, chunk) in hashes.chunks(every).enumerate() {
         w.ok(
             p,
             Message::CommitSteps(CommitSteps {
                 job,
+                after: (i * every) as u64,
                 hashes: chunk.to_vec(),
             }),
         );
@@ -273,16 +274,29 @@ fn bad_job_messages_are_refused_with_a_reason() {
 
     let states = run(&spec, &data, None);
     let hs = hashes(&states);
-    let commit = |hashes: &[Hash]| {
+    let commit_after = |after: u64, hashes: &[Hash]| {
         Message::CommitSteps(CommitSteps {
             job: 0,
+            after,
             hashes: hashes.to_vec(),
         })
     };
+    let commit = |hashes: &[Hash]| commit_after(0, hashes);
     w.fails(&v, commit(&hs[..10]), "trained by");
     w.fails(&p, commit(&hs[..9]), "10 step hashes at a time");
     w.fails(&p, commit(&[]), "1 to 1024");
+    w.fails(
+        &p,
+        commit_after(10, &hs[..10]),
+        "has 0 steps committed, not 10",
+    );
     w.ok(&p, commit(&hs[..10]));
+    // The same commit again (sent twice after a lost answer) is not taken as steps 11 to 20.
+    w.fails(
+        &p,
+        commit(&hs[..10]),
+        "has 10 steps committed, not 0: this commit is stale",
+    );
 
     w.fails(&v, dispute(&data, &spec, &states, 11), "not among them");
     w.fails(&p, dispute(&data, &spec, &states, 4), "its own step");
@@ -349,6 +363,7 @@ fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_
         &p1,
         Message::CommitSteps(CommitSteps {
             job: 0,
+            after: 10,
             hashes: rest.clone(),
         }),
         "trained by",
@@ -357,6 +372,7 @@ fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_
         &p2,
         Message::CommitSteps(CommitSteps {
             job: 0,
+            after: 10,
             hashes: rest,
         }),
     );
@@ -446,6 +462,7 @@ proptest! {
                     if from < 25 {
                         let outcome = w.block(vec![(current, Message::CommitSteps(CommitSteps {
                             job: 0,
+                            after: from as u64,
                             hashes: cheat_hashes[from..to].to_vec(),
                         }))]).remove(0);
                         if outcome == hibana_types::TxOutcome::Success && (from as u64) < wrong && wrong <= to as u64 {

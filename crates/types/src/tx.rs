@@ -289,6 +289,9 @@ pub struct SubmitJob {
 pub struct CommitSteps {
     /// The job id.
     pub job: u64,
+    /// Steps the job had committed before this message: a commit repeated after a lost answer
+    /// is refused instead of being recorded as the next steps.
+    pub after: u64,
     /// The hash after each step, in order, starting with the first uncommitted step; exactly
     /// one checkpoint's worth (fewer only for the last).
     pub hashes: Vec<Hash>,

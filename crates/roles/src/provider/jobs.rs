@@ -369,13 +369,27 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
         match p
             .send_tx(
                 &chain,
-                vec![Message::CommitSteps(CommitSteps { job: id, hashes })],
+                vec![Message::CommitSteps(CommitSteps {
+                    job: id,
+                    after: done,
+                    hashes,
+                })],
             )
             .await
         {
             Ok(receipt) if receipt.is_success() => failures = 0,
             Ok(receipt) => {
-                return Err(format!("committing steps to {step}: {:?}", receipt.outcome));
+                // Refused as stale: an earlier send whose answer was lost landed after all, and
+                // the loop goes on from the chain's count.
+                let moved = chain
+                    .market_job(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|v| v.job.committed_steps > done);
+                if !moved {
+                    return Err(format!("committing steps to {step}: {:?}", receipt.outcome));
+                }
             }
             Err(e) => {
                 failures += 1;

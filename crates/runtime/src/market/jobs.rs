@@ -221,6 +221,12 @@ fn commit_rules<S: StateRead + ?Sized>(
             j.lease, j.id
         )));
     }
+    if m.after != j.committed_steps {
+        return Err(invalid(format!(
+            "job {} has {} steps committed, not {}: this commit is stale",
+            j.id, j.committed_steps, m.after
+        )));
+    }
     let every = u64::from(j.spec.checkpoint_every);
     let want = every.min(j.spec.steps - j.committed_steps);
     if m.hashes.len() as u64 != want {
