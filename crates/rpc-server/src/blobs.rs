@@ -51,6 +51,9 @@ pub struct BlobStore {
     max_blob: u64,
     max_total: u64,
     total: AtomicU64,
+    /// Numbers each upload's temporary file: two uploads of the same bytes at once must not
+    /// share one.
+    uploads: AtomicU64,
 }
 
 /// What storing a blob did.
@@ -89,6 +92,7 @@ impl BlobStore {
             max_blob,
             max_total,
             total: AtomicU64::new(total),
+            uploads: AtomicU64::new(0),
         })
     }
 
@@ -126,7 +130,12 @@ impl BlobStore {
         if self.total.load(Ordering::Relaxed).saturating_add(size) > self.max_total {
             return Err(BlobError::Full(self.max_total));
         }
-        let tmp = self.dir.join(format!("{hash}.{}.tmp", std::process::id()));
+        // Two uploads of the same bytes at once both write and rename (the second replaces the
+        // first with the same bytes); the total may count it twice, which errs on the full side.
+        let upload = self.uploads.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .dir
+            .join(format!("{hash}.{}.{upload}.tmp", std::process::id()));
         {
             let mut file = fs::File::create(&tmp)?;
             file.write_all(bytes)?;
@@ -258,5 +267,22 @@ mod tests {
         assert_eq!(reopened.get(&first.hash).unwrap().unwrap(), b"hello");
         assert!(!dir.path().join("x.tmp").exists());
         assert!(reopened.get(&"0".repeat(64)).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_same_blob_stored_at_once_by_many_uploads_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(BlobStore::open(dir.path()).unwrap());
+        let bytes = vec![7u8; 32 << 10];
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, bytes) = (store.clone(), bytes.clone());
+                std::thread::spawn(move || store.put(&bytes).map(|s| s.hash))
+            })
+            .collect();
+        for t in threads {
+            let hash = t.join().unwrap().expect("stored");
+            assert_eq!(store.get(&hash).unwrap().unwrap(), bytes);
+        }
     }
 }
