@@ -9,6 +9,10 @@
 //! provider that cheats at one step (this test plays it, signing with the provider's key) is
 //! caught by `job verify`, and `job dispute` has the chain re-run that step: the provider is
 //! slashed and its lease closed.
+//!
+//! A second test trains one job on two providers at once (data parallel, averaged every 20
+//! local steps): both commit their rounds, the averages land on chain, `job verify` re-checks
+//! every hash, and the averaged model is as accurate as one provider's alone, within 5 points.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -446,4 +450,171 @@ fn train_on_a_leased_provider_resume_verify_fetch_prove_and_dispute_a_cheat() {
         "nothing to dispute",
     );
     let _ = BIN;
+}
+
+#[test]
+fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let (_devnet, _) = start_command(&mut chain_devnet_command(h, 200));
+    let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
+    let rpc = rpc.trim();
+    let data = dataset();
+    let mut running = Vec::new();
+    let mut addresses = Vec::new();
+    for name in ["a", "b"] {
+        let phome = dir.path().join(name);
+        let (proc, info) = provider(phome.to_str().unwrap(), rpc);
+        let address = info["address"].as_str().unwrap().to_string();
+        tx(&[
+            "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",
+            "--home", h,
+        ]);
+        running.push(proc);
+        addresses.push(address);
+    }
+    eventually("both providers' registrations", || {
+        let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
+        (list.as_array().unwrap().len() == 2).then_some(())
+    });
+    // Two orders; both providers bid on each; alice takes A for lease 0 and B for lease 1.
+    for (order, address) in addresses.iter().enumerate() {
+        ok_json(&[
+            "--json",
+            "market",
+            "order",
+            "create",
+            "--min-cores",
+            "1",
+            "--duration",
+            "5000",
+            "--max-price",
+            "0.002HIB",
+            "--deposit",
+            "5HIB",
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ]);
+        let id = order.to_string();
+        eventually("both bids", || {
+            let o = ok_json(&["--json", "market", "order", "show", &id, "--home", h]);
+            (o["bids"].as_array().unwrap().len() == 2).then_some(())
+        });
+        tx(&[
+            "--json",
+            "market",
+            "accept",
+            &id,
+            "--provider",
+            address,
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ]);
+    }
+    let submit = |with: &str, steps: &str| {
+        vec![
+            "--json".to_string(),
+            "job".into(),
+            "submit".into(),
+            "--lease".into(),
+            "0".into(),
+            "--with".into(),
+            with.into(),
+            "--data".into(),
+            data.clone(),
+            "--hidden".into(),
+            "16".into(),
+            "--steps".into(),
+            steps.into(),
+            "--checkpoint-every".into(),
+            "20".into(),
+            "--from".into(),
+            "alice".into(),
+            "--home".into(),
+            h.into(),
+        ]
+    };
+    let run = |with: &str, steps: &str| {
+        let v = submit(with, steps);
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        let out = hibana(&refs);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out, text)
+    };
+    // Bad input: the same lease twice, steps that are not whole rounds.
+    let (out, text) = run("0", "400");
+    assert!(
+        !out.status.success() && text.contains("named twice"),
+        "{text}"
+    );
+    let (out, text) = run("1", "410");
+    assert!(
+        !out.status.success() && text.contains("whole rounds"),
+        "{text}"
+    );
+    let (out, text) = run("1", "400");
+    assert!(out.status.success(), "{text}");
+    let submitted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(submitted["workers"], 2, "{submitted}");
+    let id = submitted["job"].as_u64().unwrap().to_string();
+
+    let done = ok_json(&[
+        "--json",
+        "job",
+        "status",
+        &id,
+        "--wait",
+        "--timeout",
+        "300",
+        "--home",
+        h,
+    ]);
+    assert_eq!(done["job"]["status"], "done", "{done}");
+    assert_eq!(done["job"]["committed_steps"], 400);
+    assert_eq!(done["job"]["with"][0]["provider"], addresses[1].as_str());
+    // Every worker step (400) and every round's average (10) re-checked, bit for bit.
+    let verified = ok_json(&["--json", "job", "verify", &id, "--data", &data, "--home", h]);
+    assert_eq!(verified["matches"], true, "{verified}");
+    assert_eq!(verified["hashes_checked"], 410, "{verified}");
+
+    let out = dir.path().join("model");
+    let fetched = ok_json(&[
+        "--json",
+        "job",
+        "fetch",
+        &id,
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        &data,
+        "--home",
+        h,
+    ]);
+    assert_eq!(fetched["hash"], done["job"]["last_hash"]);
+    let two = fetched["accuracy"].as_f64().unwrap();
+    // One provider alone, the same job: the reference accuracy.
+    let spec: hibana_train::TrainingSpec =
+        serde_json::from_value(done["job"]["spec"].clone()).unwrap();
+    let rows = hibana_train::Dataset::from_jsonl(&std::fs::read_to_string(&data).unwrap()).unwrap();
+    let mut alone = hibana_train::Trainer::new(&spec).unwrap();
+    for _ in 0..spec.steps {
+        alone.next_step(&rows).unwrap();
+    }
+    let one =
+        hibana_train::correct(&spec, alone.params(), &rows).unwrap() as f64 / rows.len() as f64;
+    assert!(
+        two >= one - 0.05 && two >= 0.85,
+        "two providers {two:.3}, one alone {one:.3}"
+    );
+    eprintln!("data parallel: two providers {two:.3}, one alone {one:.3}");
+    drop(running);
 }

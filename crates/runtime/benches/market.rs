@@ -178,6 +178,7 @@ fn main() {
         Message::SubmitJob(SubmitJob {
             lease: 0,
             spec: spec.clone(),
+            with: vec![],
         }),
     );
     let mut t = Trainer::new(&spec).unwrap();

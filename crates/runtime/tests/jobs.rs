@@ -143,6 +143,7 @@ fn submitted() -> (
         Message::SubmitJob(SubmitJob {
             lease: 0,
             spec: spec.clone(),
+            with: vec![],
         }),
     );
     (w, c, p, v, data, spec)
@@ -251,7 +252,13 @@ fn bad_job_messages_are_refused_with_a_reason() {
     lease(&mut w, &c, &p);
     let data = dataset();
     let spec = spec(&data);
-    let submit = |spec: TrainingSpec| Message::SubmitJob(SubmitJob { lease: 0, spec });
+    let submit = |spec: TrainingSpec| {
+        Message::SubmitJob(SubmitJob {
+            lease: 0,
+            spec,
+            with: vec![],
+        })
+    };
     w.fails(&v, submit(spec.clone()), "only its client submits jobs");
     w.fails(
         &c,
@@ -266,6 +273,7 @@ fn bad_job_messages_are_refused_with_a_reason() {
         Message::SubmitJob(SubmitJob {
             lease: 9,
             spec: spec.clone(),
+            with: vec![],
         }),
         "does not exist",
     );
@@ -340,6 +348,7 @@ fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_
         Message::SubmitJob(SubmitJob {
             lease: 0,
             spec: spec.clone(),
+            with: vec![],
         }),
     );
     // p1 cheats at step 4 and stops after its first checkpoint.
@@ -446,7 +455,7 @@ proptest! {
         lease_as(&mut w, &c, &p2, 1);
         let data = dataset();
         let spec = spec(&data);
-        w.ok(&c, Message::SubmitJob(SubmitJob { lease: 0, spec: spec.clone() }));
+        w.ok(&c, Message::SubmitJob(SubmitJob { lease: 0, spec: spec.clone(), with: vec![] }));
         let cheat = run(&spec, &data, Some(wrong));
         let honest = run(&spec, &data, None);
         let cheat_hashes = hashes(&cheat);
@@ -497,6 +506,406 @@ proptest! {
         } else {
             prop_assert_eq!(bond(&p1), MIN_PROVIDER_BOND.0);
             prop_assert_eq!(bond(&p2), MIN_PROVIDER_BOND.0);
+        }
+    }
+}
+
+/// A client, two providers and a challenger; leases 0 (first provider) and 1 (second), and a
+/// data-parallel job 0 on both: 20 steps, 5 local steps a round, so 2 rounds.
+fn parallel() -> (
+    World,
+    [SecretKey; 4],
+    Dataset,
+    TrainingSpec,
+    hibana_train::diloco::Plan,
+) {
+    let keys = [
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    ];
+    let [c, p1, p2, v] = &keys;
+    let mut w = World::new(&[c, p1, p2, v], hib(100));
+    lease_as(&mut w, c, p1, 0);
+    lease_as(&mut w, c, p2, 1);
+    let data = dataset();
+    let spec = TrainingSpec {
+        steps: 20,
+        checkpoint_every: 5,
+        ..spec(&data)
+    };
+    let submit = |spec: &TrainingSpec, lease: u64, with: Vec<u64>| {
+        Message::SubmitJob(SubmitJob {
+            lease,
+            spec: spec.clone(),
+            with,
+        })
+    };
+    w.fails(c, submit(&spec, 0, vec![0]), "named twice");
+    w.fails(
+        c,
+        submit(
+            &TrainingSpec {
+                steps: 25,
+                ..spec.clone()
+            },
+            0,
+            vec![1],
+        ),
+        "whole rounds",
+    );
+    w.fails(c, submit(&spec, 0, vec![1, 2, 3, 4]), "at most 4 leases");
+    w.fails(v, submit(&spec, 0, vec![1]), "only its client");
+    w.ok(c, submit(&spec, 0, vec![1]));
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.workers(), 2);
+    assert_eq!(market::job_of_lease(&w.state, 1).unwrap(), Some(0));
+    let plan = hibana_train::diloco::Plan {
+        workers: 2,
+        local_steps: 5,
+    };
+    (w, keys, data, spec, plan)
+}
+
+/// Worker `k`'s honest round from `start`: its parameters and step hashes.
+fn part(
+    spec: &TrainingSpec,
+    data: &Dataset,
+    plan: &hibana_train::diloco::Plan,
+    start: &[i32],
+    round: u64,
+    k: u32,
+) -> (Vec<i32>, Vec<Hash>) {
+    hibana_train::diloco::worker_round_hashes(spec, data, plan, start, round, k).unwrap()
+}
+
+fn commit_round(after: u64, hashes: &[Hash]) -> Message {
+    Message::CommitSteps(CommitSteps {
+        job: 0,
+        after,
+        hashes: hashes.to_vec(),
+    })
+}
+
+fn average_msg(round: u64, hash: Hash) -> Message {
+    Message::CommitAverage(hibana_types::CommitAverage {
+        job: 0,
+        round,
+        hash,
+    })
+}
+
+#[test]
+fn a_data_parallel_job_averages_rounds_and_a_wrong_average_loses_its_dispute() {
+    let (mut w, [_, p1, p2, v], data, spec, plan) = parallel();
+    let start = init_params(&spec);
+    let (a0, ha0) = part(&spec, &data, &plan, &start, 0, 0);
+    let (b0, hb0) = part(&spec, &data, &plan, &start, 0, 1);
+    let m = commit_round(0, &ha0);
+    w.ok(&p1, m.clone());
+    w.fails(&p1, m, "committed round 0 already");
+    w.fails(&p1, average_msg(0, Hash::default()), "worker 1");
+    let m = commit_round(0, &hb0[..4]);
+    w.fails(&p2, m, "5 step hashes a round");
+    w.ok(&p2, commit_round(0, &hb0));
+    // Each worker's steps are stored by global step: worker 1's second local step is step 4.
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(market::step_hash(&w.state, &job, 4).unwrap(), Some(hb0[1]));
+    assert_eq!(job.committed_steps, 0);
+    let avg0 = hibana_train::diloco::average(&[a0.clone(), b0.clone()]).unwrap();
+    let h0 = hibana_train::state_hash(10, &avg0);
+    w.fails(&v, average_msg(0, h0), "trained by");
+    w.ok(&p2, average_msg(0, h0));
+    w.fails(&p1, average_msg(0, h0), "stale");
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!((job.committed_steps, job.last_hash), (10, h0));
+
+    // Round 1 starts from the average; the second provider commits a wrong average of it.
+    let (a1, ha1) = part(&spec, &data, &plan, &avg0, 1, 0);
+    let (b1, hb1) = part(&spec, &data, &plan, &avg0, 1, 1);
+    w.ok(&p1, commit_round(10, &ha1));
+    w.ok(&p2, commit_round(10, &hb1));
+    let mut wrong = hibana_train::diloco::average(&[a1.clone(), b1.clone()]).unwrap();
+    wrong[0] += 1;
+    w.ok(&p2, average_msg(1, hibana_train::state_hash(20, &wrong)));
+    assert_eq!(
+        market::job(&w.state, 0).unwrap().unwrap().status,
+        JobStatus::Done
+    );
+
+    // A right step of round 1, disputed from the committed average, costs the deposit.
+    let p1_before = w.balance(&addr(&p1));
+    w.ok(
+        &v,
+        Message::DisputeStep(DisputeStep {
+            job: 0,
+            step: 11,
+            params: avg0.clone(),
+            rows: batch_indices(&spec, 11)
+                .iter()
+                .map(|&i| data.proven_row(i).unwrap())
+                .collect(),
+        }),
+    );
+    assert_eq!(w.balance(&addr(&p1)).0, p1_before.0 + DISPUTE_DEPOSIT.0);
+    let dispute = |parts: Vec<Vec<i32>>| {
+        Message::DisputeAverage(hibana_types::DisputeAverage {
+            job: 0,
+            round: 1,
+            parts,
+        })
+    };
+    w.fails(
+        &v,
+        dispute(vec![a1.clone(), a1.clone()]),
+        "part 1 hashes to",
+    );
+    w.fails(&v, dispute(vec![a1.clone()]), "2 workers");
+    w.fails(
+        &p2,
+        dispute(vec![a1.clone(), b1.clone()]),
+        "its own average",
+    );
+    let escrow = w.balance(&MARKET_ESCROW);
+    w.ok(&v, dispute(vec![a1.clone(), b1.clone()]));
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Refuted);
+    assert_eq!(job.refuted_step, Some(20));
+    let bond = market::provider(&w.state, &addr(&p2))
+        .unwrap()
+        .unwrap()
+        .bond;
+    assert_eq!(bond.0, MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0);
+    assert_eq!(
+        market::lease(&w.state, 1).unwrap().unwrap().status,
+        LeaseStatus::Closed
+    );
+    assert!(w.balance(&MARKET_ESCROW).0 < escrow.0);
+    // Every hash of the job is gone, averages included.
+    for index in 0..job.checkpoint_indexes() {
+        assert!(
+            market::checkpoint_hashes(&w.state, 0, index)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+#[test]
+fn a_worker_that_cheats_at_a_local_step_loses_the_dispute_on_that_step() {
+    let (mut w, [_, p1, p2, v], data, spec, plan) = parallel();
+    let start = init_params(&spec);
+    let (a0, ha0) = part(&spec, &data, &plan, &start, 0, 0);
+    let (b0, hb0) = part(&spec, &data, &plan, &start, 0, 1);
+    for (p, h) in [(&p1, &ha0), (&p2, &hb0)] {
+        w.ok(p, commit_round(0, h));
+    }
+    let avg0 = hibana_train::diloco::average(&[a0, b0]).unwrap();
+    w.ok(&p1, average_msg(0, hibana_train::state_hash(10, &avg0)));
+    // In round 1 the second worker skews its third local step (global step 16) and goes on.
+    let global = hibana_train::diloco::global_step(&plan, 1, 2, 1);
+    assert_eq!(global, 16);
+    let mut params = avg0.clone();
+    let mut hashes = Vec::new();
+    let mut before_cheat = Vec::new();
+    for local in 0..5 {
+        let g = hibana_train::diloco::global_step(&plan, 1, local, 1);
+        let rows: Vec<Row> = batch_indices(&spec, g)
+            .iter()
+            .map(|&i| data.rows()[i as usize].clone())
+            .collect();
+        let refs: Vec<&Row> = rows.iter().collect();
+        if g == global {
+            before_cheat = params.clone();
+        }
+        params = hibana_train::step(&spec, &params, &refs).unwrap();
+        if g == global {
+            params[0] += 1;
+        }
+        hashes.push(hibana_train::state_hash(g, &params));
+    }
+    w.ok(&p2, commit_round(10, &hashes));
+    let disputed = |step: u64, params: Vec<i32>| {
+        Message::DisputeStep(DisputeStep {
+            job: 0,
+            step,
+            params,
+            rows: batch_indices(&spec, step)
+                .iter()
+                .map(|&i| data.proven_row(i).unwrap())
+                .collect(),
+        })
+    };
+    // Step 17 is the first worker's, not committed yet.
+    w.fails(&v, disputed(17, before_cheat.clone()), "no committed hash");
+    // The parameters must be the worker's own state after its previous local step (step 14).
+    w.fails(&v, disputed(16, avg0.clone()), "after step 14");
+    w.ok(&v, disputed(16, before_cheat));
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Refuted);
+    assert_eq!(job.refuted_step, Some(16));
+    assert_eq!(
+        market::lease(&w.state, 1).unwrap().unwrap().status,
+        LeaseStatus::Closed
+    );
+    assert_eq!(
+        market::lease(&w.state, 0).unwrap().unwrap().status,
+        LeaseStatus::Active
+    );
+    let bond = market::provider(&w.state, &addr(&p2))
+        .unwrap()
+        .unwrap()
+        .bond;
+    assert_eq!(bond.0, MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0);
+}
+
+/// One worker's round as committed: the state before each local step and after the last, and
+/// the step hashes.
+#[derive(Clone)]
+struct Round {
+    states: Vec<Vec<i32>>,
+    hashes: Vec<Hash>,
+}
+
+/// Worker `k`'s round `round` from `start`, skewed after global step `skew` if given.
+fn round_of(
+    spec: &TrainingSpec,
+    data: &Dataset,
+    plan: &hibana_train::diloco::Plan,
+    start: &[i32],
+    round: u64,
+    k: u32,
+    skew: Option<u64>,
+) -> Round {
+    let mut states = vec![start.to_vec()];
+    let mut hashes = Vec::new();
+    for local in 0..plan.local_steps {
+        let g = hibana_train::diloco::global_step(plan, round, local, k);
+        let rows: Vec<&Row> = batch_indices(spec, g)
+            .iter()
+            .map(|&i| &data.rows()[i as usize])
+            .collect();
+        let mut next = hibana_train::step(spec, states.last().unwrap(), &rows).unwrap();
+        if skew == Some(g) {
+            next[0] += 1;
+        }
+        hashes.push(hibana_train::state_hash(g, &next));
+        states.push(next);
+    }
+    Round { states, hashes }
+}
+
+#[derive(Debug, Clone)]
+enum ParallelAction {
+    /// Worker `k` commits its round; the second worker may cheat at its third local step.
+    Commit {
+        k: u32,
+        cheat: bool,
+    },
+    /// Worker `k` commits the round's average; the second worker's may be off by one.
+    Average {
+        k: u32,
+        wrong: bool,
+    },
+    /// The challenger disputes a step with the parameters of the run that was committed.
+    DisputeStep(u64),
+    /// The challenger disputes a round's average with the committed parts.
+    DisputeAverage(u64),
+    /// The client closes worker `k`'s lease.
+    CloseLease(u32),
+    Idle(u64),
+}
+
+fn parallel_action() -> impl Strategy<Value = ParallelAction> {
+    prop_oneof![
+        5 => (0u32..2, any::<bool>()).prop_map(|(k, cheat)| ParallelAction::Commit { k, cheat }),
+        3 => (0u32..2, any::<bool>()).prop_map(|(k, wrong)| ParallelAction::Average { k, wrong }),
+        2 => prop_oneof![Just(6u64), Just(16), 1u64..=20].prop_map(ParallelAction::DisputeStep),
+        2 => (0u64..2).prop_map(ParallelAction::DisputeAverage),
+        1 => (0u32..2).prop_map(ParallelAction::CloseLease),
+        1 => (1u64..30).prop_map(ParallelAction::Idle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever the order of rounds, averages, disputes and closes in a data-parallel job where
+    /// only the second provider may cheat: the supply never changes, the honest provider never
+    /// loses bond, and a refuted job slashed the cheat once.
+    #[test]
+    fn data_parallel_jobs_conserve_supply_and_only_the_cheat_is_slashed(
+        actions in proptest::collection::vec(parallel_action(), 1..40),
+    ) {
+        let (mut w, [c, p1, p2, v], data, spec, plan) = parallel();
+        let supply = bank::total_supply(&w.state).unwrap();
+        let workers = [&p1, &p2];
+        // What each worker committed in each round (None: nothing yet).
+        let mut committed: Vec<[Option<Round>; 2]> = vec![[None, None], [None, None]];
+        let mut averages: Vec<Option<Vec<i32>>> = vec![None, None];
+        for a in actions {
+            let j = market::job(&w.state, 0).unwrap().unwrap();
+            let round = (j.committed_steps / 10).min(1);
+            let start = if round == 0 {
+                init_params(&spec)
+            } else {
+                averages[0].clone().unwrap_or_else(|| init_params(&spec))
+            };
+            let part = |r: &Option<Round>| r.as_ref().map(|r| r.states.last().unwrap().clone());
+            match a {
+                ParallelAction::Commit { k, cheat } => {
+                    let skew = (k == 1 && cheat).then_some(round * 10 + 6);
+                    let r = round_of(&spec, &data, &plan, &start, round, k, skew);
+                    let m = commit_round(round * 10, &r.hashes);
+                    if w.block(vec![(workers[k as usize], m)]).remove(0) == hibana_types::TxOutcome::Success {
+                        committed[round as usize][k as usize] = Some(r);
+                    }
+                }
+                ParallelAction::Average { k, wrong } => {
+                    let parts: Option<Vec<Vec<i32>>> = committed[round as usize].iter().map(part).collect();
+                    if let Some(parts) = parts {
+                        let mut avg = hibana_train::diloco::average(&parts).unwrap();
+                        if k == 1 && wrong {
+                            avg[0] += 1;
+                        }
+                        let h = hibana_train::state_hash((round + 1) * 10, &avg);
+                        if w.block(vec![(workers[k as usize], average_msg(round, h))]).remove(0) == hibana_types::TxOutcome::Success {
+                            averages[round as usize] = Some(avg);
+                        }
+                    }
+                }
+                ParallelAction::DisputeStep(g) => {
+                    let (r, s, k) = hibana_train::diloco::locate(&plan, g).unwrap();
+                    if let Some(run) = &committed[r as usize][k as usize] {
+                        w.block(vec![(&v, Message::DisputeStep(DisputeStep {
+                            job: 0,
+                            step: g,
+                            params: run.states[s as usize].clone(),
+                            rows: batch_indices(&spec, g).iter().map(|&i| data.proven_row(i).unwrap()).collect(),
+                        }))]);
+                    }
+                }
+                ParallelAction::DisputeAverage(r) => {
+                    let parts: Option<Vec<Vec<i32>>> = committed[r as usize].iter().map(part).collect();
+                    if let Some(parts) = parts {
+                        w.block(vec![(&v, Message::DisputeAverage(hibana_types::DisputeAverage { job: 0, round: r, parts }))]);
+                    }
+                }
+                ParallelAction::CloseLease(k) => {
+                    w.block(vec![(&c, Message::CloseLease(hibana_types::CloseLease { lease: u64::from(k) }))]);
+                }
+                ParallelAction::Idle(n) => w.idle(n),
+            }
+            prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+            let bond = |k: &SecretKey| market::provider(&w.state, &addr(k)).unwrap().unwrap().bond.0;
+            prop_assert_eq!(bond(&p1), MIN_PROVIDER_BOND.0);
+            let j = market::job(&w.state, 0).unwrap().unwrap();
+            if j.status == JobStatus::Refuted {
+                prop_assert_eq!(bond(&p2), MIN_PROVIDER_BOND.0 - DISPUTE_SLASH.0);
+            } else {
+                prop_assert_eq!(bond(&p2), MIN_PROVIDER_BOND.0);
+            }
         }
     }
 }

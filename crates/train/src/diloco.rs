@@ -17,7 +17,9 @@
 
 use rayon::prelude::*;
 
-use crate::{Dataset, Row, TrainError, TrainingSpec, batch_indices, init_params, step};
+use hibana_types::Hash;
+
+use crate::{Dataset, Row, TrainError, TrainingSpec, batch_indices, init_params, state_hash, step};
 
 /// How a job is split over providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +60,57 @@ pub fn global_step(plan: &Plan, round: u64, local: u32, worker: u32) -> u64 {
         + 1
 }
 
-/// Worker `worker`'s part of round `round`: its local steps from `start`, skipping global
-/// steps past the job's end.
-pub fn worker_round(
+/// Where global step `step` (1-based) falls: its round, local step and worker, the inverse of
+/// [`global_step`]; `None` for step 0.
+pub fn locate(plan: &Plan, step: u64) -> Option<(u64, u32, u32)> {
+    let per_round = plan.steps_per_round();
+    if step == 0 || per_round == 0 {
+        return None;
+    }
+    let within = (step - 1) % per_round;
+    let workers = u64::from(plan.workers);
+    Some((
+        (step - 1) / per_round,
+        (within / workers) as u32,
+        (within % workers) as u32,
+    ))
+}
+
+/// The global step whose state a worker's step `step` starts from: the same worker's previous
+/// local step, or for a round's first local step the previous round's end (0 at the start).
+pub fn step_before(plan: &Plan, step: u64) -> Option<u64> {
+    let (round, local, _) = locate(plan, step)?;
+    Some(if local == 0 {
+        round * plan.steps_per_round()
+    } else {
+        step - u64::from(plan.workers)
+    })
+}
+
+/// The global step after worker `worker`'s last local step of round `round` (its part of the
+/// round's average is hashed at that step), within a job of `steps` global steps.
+pub fn last_step(plan: &Plan, round: u64, worker: u32, steps: u64) -> u64 {
+    (0..plan.local_steps)
+        .rev()
+        .map(|local| global_step(plan, round, local, worker))
+        .find(|&g| g <= steps)
+        .unwrap_or(round * plan.steps_per_round())
+}
+
+/// Worker `worker`'s part of round `round` from `start`, with the state hash after each of its
+/// local steps ([`crate::state_hash`] at the global step), skipping global steps past the job's
+/// end.
+pub fn worker_round_hashes(
     spec: &TrainingSpec,
     data: &Dataset,
     plan: &Plan,
     start: &[i32],
     round: u64,
     worker: u32,
-) -> Result<Vec<i32>, TrainError> {
+) -> Result<(Vec<i32>, Vec<Hash>), TrainError> {
     plan.check()?;
     let mut params = start.to_vec();
+    let mut hashes = Vec::with_capacity(plan.local_steps as usize);
     for local in 0..plan.local_steps {
         let global = global_step(plan, round, local, worker);
         if global > spec.steps {
@@ -84,8 +125,22 @@ pub fn worker_round(
             })
             .collect::<Result<_, _>>()?;
         params = step(spec, &params, &rows)?;
+        hashes.push(state_hash(global, &params));
     }
-    Ok(params)
+    Ok((params, hashes))
+}
+
+/// Worker `worker`'s part of round `round`: its local steps from `start`, skipping global
+/// steps past the job's end.
+pub fn worker_round(
+    spec: &TrainingSpec,
+    data: &Dataset,
+    plan: &Plan,
+    start: &[i32],
+    round: u64,
+    worker: u32,
+) -> Result<Vec<i32>, TrainError> {
+    worker_round_hashes(spec, data, plan, start, round, worker).map(|(p, _)| p)
 }
 
 /// The average of the workers' parameters (step 3 of the module's rules).
@@ -163,6 +218,24 @@ mod tests {
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, (1..=24).collect::<Vec<_>>());
+        for r in 0..2 {
+            for s in 0..4 {
+                for w in 0..3 {
+                    let g = global_step(&plan, r, s, w);
+                    assert_eq!(locate(&plan, g), Some((r, s, w)));
+                    let before = step_before(&plan, g).unwrap();
+                    if s == 0 {
+                        assert_eq!(before, r * 12);
+                    } else {
+                        assert_eq!(before, global_step(&plan, r, s - 1, w));
+                    }
+                }
+            }
+        }
+        assert_eq!(locate(&plan, 0), None);
+        assert_eq!(last_step(&plan, 1, 2, 24), 24);
+        assert_eq!(last_step(&plan, 1, 2, 20), 18);
+        assert_eq!(last_step(&plan, 1, 2, 12), 12);
     }
 
     #[test]

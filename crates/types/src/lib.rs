@@ -50,14 +50,14 @@ pub use receipt::{Event, Receipt, TxOutcome, TxStatus};
 pub use records::AccountView;
 pub use tx::{
     AcceptBid, AttestProvider, Bond, ChallengeReceipt, CloseBounty, CloseChannel, CloseLease,
-    CloseOrder, CommitBatch, CommitReview, CommitSteps, CommitWeights, CreateBounty, CreateOrder,
-    CreateSubnet, DeregisterProvider, DisputeBatchLine, DisputeStep, FinalizeDataset, Heartbeat,
-    JoinReviewers, Message, MoveJob, NeuronRole, OpenChannel, PlaceBid, ProvenRow, RedeemVouchers,
-    RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview, RevealWeights, SetAutoAccept,
-    SignedTransaction, SubmitBatch, SubmitContribution, SubmitEvidence, SubmitJob,
-    SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel, TopUpLease, Transaction,
-    Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge, WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL,
-    WithdrawLease,
+    CloseOrder, CommitAverage, CommitBatch, CommitReview, CommitSteps, CommitWeights, CreateBounty,
+    CreateOrder, CreateSubnet, DeregisterProvider, DisputeAverage, DisputeBatchLine, DisputeStep,
+    FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob, NeuronRole, OpenChannel, PlaceBid,
+    ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview,
+    RevealWeights, SetAutoAccept, SignedTransaction, SubmitBatch, SubmitContribution,
+    SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,
+    TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
+    WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 
 /// Decodes a borsh value from bytes, requiring that every byte is consumed.

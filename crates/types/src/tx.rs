@@ -116,6 +116,10 @@ pub enum Message {
     DisputeStep(DisputeStep),
     /// Move a training job to another lease, to go on from its last checkpoint (market).
     MoveJob(MoveJob),
+    /// Commit the averaged parameters of a data-parallel job's round (market).
+    CommitAverage(CommitAverage),
+    /// Show a data-parallel job's committed average wrong by re-averaging on chain (market).
+    DisputeAverage(DisputeAverage),
     /// A provider proves it is up (market).
     Heartbeat(Heartbeat),
     /// Let the chain accept an order's cheapest bid from a reputable provider (market).
@@ -160,6 +164,8 @@ impl Message {
             | Message::CommitSteps(_)
             | Message::DisputeStep(_)
             | Message::MoveJob(_)
+            | Message::CommitAverage(_)
+            | Message::DisputeAverage(_)
             | Message::Heartbeat(_)
             | Message::SetAutoAccept(_)
             | Message::TopUpChannel(_)
@@ -282,6 +288,37 @@ pub struct SubmitJob {
     pub lease: u64,
     /// What to train.
     pub spec: crate::records::market::TrainingSpec,
+    /// More of the client's leases to train on at once, data parallel: every worker takes
+    /// `checkpoint_every` local steps, then their parameters are averaged (`CommitAverage`).
+    #[serde(default)]
+    pub with: Vec<u64>,
+}
+
+/// A worker of a data-parallel job commits the state hash of the parameters all workers'
+/// round `round` ends with, averaged: the next round starts from it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitAverage {
+    /// The job id.
+    pub job: u64,
+    /// The round (0 is the first).
+    pub round: u64,
+    /// The state hash (`hibana_train::state_hash`) of the average at the round's last global
+    /// step.
+    pub hash: Hash,
+}
+
+/// Anyone shows a data-parallel job's committed average of round `round` wrong: the message
+/// carries every worker's parameters at the round's end (each must hash to that worker's own
+/// last commitment), and the chain averages them. Locks
+/// [`DISPUTE_DEPOSIT`](crate::records::market::DISPUTE_DEPOSIT) from the sender.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DisputeAverage {
+    /// The job id.
+    pub job: u64,
+    /// The round.
+    pub round: u64,
+    /// Each worker's parameters at the round's end, in worker order.
+    pub parts: Vec<Vec<i32>>,
 }
 
 /// A job's provider commits the state hash after each of its next steps: one checkpoint.

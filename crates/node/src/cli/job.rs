@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use hibana_rpc::RpcClient;
 use hibana_train::{Dataset, Trainer, TrainingSpec};
 use hibana_types::records::market::{Job, JobStatus};
-use hibana_types::{Address, DisputeStep, Hash, Message, SubmitJob};
+use hibana_types::{Address, DisputeAverage, DisputeStep, Hash, Message, SubmitJob};
 use serde_json::json;
 
 use crate::{
@@ -94,6 +94,10 @@ pub(crate) struct SubmitArgs {
     /// The lease to run it on (yours).
     #[arg(long, required_unless_present = "reorder")]
     lease: Option<u64>,
+    /// More of your leases, each with another provider, to train on at once (data parallel:
+    /// each takes --checkpoint-every local steps a round, then their parameters are averaged).
+    #[arg(long, value_delimiter = ',', conflicts_with = "reorder")]
+    with: Vec<u64>,
     /// Instead of a new job, go on with this running job on another provider: post an order
     /// like its lease's, accept the cheapest bid from another provider, move the job there and
     /// upload the dataset; the new provider starts from the last committed checkpoint.
@@ -197,24 +201,33 @@ pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Resul
             let client = client(rpc, node.home.as_deref())?;
             let j = chain_job(&client, job).await?;
             let data = load(&data, &j.spec)?;
-            let found = first_divergence(&client, &j, &data).await?;
+            let Checked { hashes, found } = first_divergence(&client, &j, &data).await?;
             let ok = found.is_none();
             if json {
                 print_json(&json!({
                     "job": job,
                     "steps_checked": j.committed_steps,
+                    "hashes_checked": hashes,
                     "matches": ok,
                     "first_wrong_step": found.as_ref().map(|d| d.step),
+                    "wrong_average_of_round": found.as_ref().and_then(|d| match d.proof {
+                        Proof::Average { round, .. } => Some(round),
+                        Proof::Step { .. } => None,
+                    }),
                 }))?;
             } else if let Some(d) = &found {
+                let what = match d.proof {
+                    Proof::Step { .. } => format!("step {}", d.step),
+                    Proof::Average { round, .. } => format!("the average of round {round}"),
+                };
                 println!(
-                    "Job {job}: step {} is wrong: the provider committed {}, re-training gives {}. \
+                    "Job {job}: {what} is wrong: the provider committed {}, re-training gives {}. \
                      Run `hibana job dispute {job} --data …` to have the chain re-run it.",
-                    d.step, d.claimed, d.honest
+                    d.claimed, d.honest
                 );
             } else {
                 println!(
-                    "Job {job}: all {} committed steps match a local re-run, bit for bit.",
+                    "Job {job}: all {hashes} committed hashes ({} steps) match a local re-run, bit for bit.",
                     j.committed_steps
                 );
             }
@@ -228,28 +241,38 @@ pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Resul
             let client = client(rpc, tx.keys.home.as_deref())?;
             let j = chain_job(&client, job).await?;
             let data = load(&data, &j.spec)?;
-            let Some(d) = first_divergence(&client, &j, &data).await? else {
+            let Some(d) = first_divergence(&client, &j, &data).await?.found else {
                 bail!(
                     "every committed step of job {job} matches a local re-run: there is nothing to dispute"
                 );
             };
-            let rows = hibana_train::batch_indices(&j.spec, d.step)
-                .iter()
-                .map(|&i| {
-                    data.proven_row(i)
-                        .ok_or_else(|| anyhow!("row {i} is not in the dataset"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let message = Message::DisputeStep(DisputeStep {
-                job,
-                step: d.step,
-                params: d.params_before,
-                rows,
-            });
+            let message = match d.proof {
+                Proof::Step { params_before } => {
+                    let rows = hibana_train::batch_indices(&j.spec, d.step)
+                        .iter()
+                        .map(|&i| {
+                            data.proven_row(i)
+                                .ok_or_else(|| anyhow!("row {i} is not in the dataset"))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    if !json {
+                        println!("Disputing step {} of job {job}.", d.step);
+                    }
+                    Message::DisputeStep(DisputeStep {
+                        job,
+                        step: d.step,
+                        params: params_before,
+                        rows,
+                    })
+                }
+                Proof::Average { round, parts } => {
+                    if !json {
+                        println!("Disputing the average of round {round} of job {job}.");
+                    }
+                    Message::DisputeAverage(DisputeAverage { job, round, parts })
+                }
+            };
             let key = signing_key(&tx.from, &tx.keys)?;
-            if !json {
-                println!("Disputing step {} of job {job}.", d.step);
-            }
             match sign_and_submit(&client, &key, message, &tx).await? {
                 Sent::Pending(hash) => crate::output::print_pending(&hash, json)?,
                 Sent::Committed(receipt) => {
@@ -342,7 +365,11 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
     let receipt = client
         .send(
             &key,
-            vec![Message::SubmitJob(SubmitJob { lease, spec })],
+            vec![Message::SubmitJob(SubmitJob {
+                lease,
+                spec,
+                with: a.with.clone(),
+            })],
             None,
         )
         .await?;
@@ -367,6 +394,7 @@ async fn submit(a: SubmitArgs, rpc: Option<&str>, json: bool) -> Result<ExitCode
             "job": id,
             "lease": lease,
             "provider": job.provider,
+            "workers": job.workers(),
             "dataset": job.spec.dataset_root,
             "rows": job.spec.rows,
             "steps": job.spec.steps,
@@ -388,6 +416,12 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
     let old = chain_job(client, id).await?;
     if old.status != JobStatus::Running {
         bail!("job {id} has every step committed: there is nothing to go on with");
+    }
+    if !old.with.is_empty() {
+        bail!(
+            "job {id} trains on {} leases at once and cannot move; close its leases and submit it again",
+            old.workers()
+        );
     }
     let text = std::fs::read_to_string(&a.data)
         .with_context(|| format!("reading {}", a.data.display()))?;
@@ -500,10 +534,16 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// Uploads a job's dataset to its provider; returns the provider's URL.
+/// Uploads a job's dataset to each of its providers; returns their URLs.
 async fn upload(client: &RpcClient, job: &Job, text: String) -> Result<String> {
     let path = format!("/v1/jobs/{}/data", job.id);
-    put_file(client, job.provider, &path, text, "the dataset").await
+    let mut urls = Vec::new();
+    for k in 0..job.workers() {
+        if let Some(w) = job.worker(k) {
+            urls.push(put_file(client, w.provider, &path, text.clone(), "the dataset").await?);
+        }
+    }
+    Ok(urls.join(" and "))
 }
 
 /// PUTs a JSON-lines file (`what`) at `path` on a provider; returns the provider's URL.
@@ -598,6 +638,12 @@ fn print_job(j: &Job) {
         "job {} on lease {}: {status}, {} of {} steps committed (provider {})",
         j.id, j.lease, j.committed_steps, j.spec.steps, j.provider
     );
+    for w in &j.with {
+        println!(
+            "  also on lease {} (provider {}): averaged every {} local steps",
+            w.lease, w.provider, j.spec.checkpoint_every
+        );
+    }
     println!(
         "  model: {} features, hidden {:?}, {} classes; batch {}, seed {}, dataset {}",
         j.spec.features,
@@ -621,21 +667,35 @@ fn print_job(j: &Job) {
     }
 }
 
-/// A step whose committed hash is not what re-training gives.
+/// A committed hash that is not what re-training gives.
 struct Divergence {
+    /// The step it is the state after.
     step: u64,
     claimed: Hash,
     honest: Hash,
-    /// The parameters before the step (agreed by both sides).
-    params_before: Vec<i32>,
+    /// What shows it wrong.
+    proof: Proof,
+}
+
+/// What a dispute carries.
+enum Proof {
+    /// A step: the parameters before it (agreed by both sides).
+    Step { params_before: Vec<i32> },
+    /// A data-parallel round's average: every worker's parameters at the round's end.
+    Average { round: u64, parts: Vec<Vec<i32>> },
+}
+
+/// The hashes checked and the first that differs, if one does.
+struct Checked {
+    hashes: u64,
+    found: Option<Divergence>,
 }
 
 /// Re-trains the committed steps of `job` and returns the first whose hash differs.
-async fn first_divergence(
-    client: &RpcClient,
-    job: &Job,
-    data: &Dataset,
-) -> Result<Option<Divergence>> {
+async fn first_divergence(client: &RpcClient, job: &Job, data: &Dataset) -> Result<Checked> {
+    if !job.with.is_empty() {
+        return first_parallel_divergence(client, job, data).await;
+    }
     let every = u64::from(job.spec.checkpoint_every);
     let mut committed = Vec::with_capacity(job.committed_steps as usize);
     for index in 0..job.committed_steps.div_ceil(every) {
@@ -650,21 +710,137 @@ async fn first_divergence(
     }
     let spec = job.spec.clone();
     let data = data.clone();
+    let hashes = committed.len() as u64;
     tokio::task::spawn_blocking(move || {
         let mut t = Trainer::new(&spec)?;
         for (i, claimed) in committed.iter().enumerate() {
             let before = t.params().to_vec();
             let honest = t.next_step(&data)?;
             if honest != *claimed {
-                return Ok(Some(Divergence {
-                    step: i as u64 + 1,
-                    claimed: *claimed,
-                    honest,
-                    params_before: before,
-                }));
+                return Ok(Checked {
+                    hashes,
+                    found: Some(Divergence {
+                        step: i as u64 + 1,
+                        claimed: *claimed,
+                        honest,
+                        proof: Proof::Step {
+                            params_before: before,
+                        },
+                    }),
+                });
             }
         }
-        Ok(None)
+        Ok(Checked {
+            hashes,
+            found: None,
+        })
+    })
+    .await?
+}
+
+/// [`first_divergence`] for a data-parallel job: each worker's committed steps of each round,
+/// re-run from the round's start, then the round's committed average.
+async fn first_parallel_divergence(
+    client: &RpcClient,
+    job: &Job,
+    data: &Dataset,
+) -> Result<Checked> {
+    let rounds = job.spec.steps / job.steps_per_round().max(1);
+    let mut committed: Vec<(Vec<Vec<Hash>>, Option<Hash>)> = Vec::new();
+    for round in 0..rounds {
+        let mut parts = Vec::new();
+        for k in 0..job.workers() {
+            parts.push(
+                client
+                    .market_job_steps(job.id, job.worker_index(round, k))
+                    .await?,
+            );
+        }
+        let average = client
+            .market_job_steps(job.id, job.worker_index(round, job.workers()))
+            .await?
+            .first()
+            .copied();
+        let any = parts.iter().any(|p| !p.is_empty());
+        if !any {
+            if round == 0 && job.committed_steps > 0 {
+                bail!(
+                    "job {}'s step hashes are pruned (it settled): there is nothing left to check",
+                    job.id
+                );
+            }
+            break;
+        }
+        let whole = average.is_some();
+        committed.push((parts, average));
+        if !whole {
+            break;
+        }
+    }
+    let (spec, data) = (job.spec.clone(), data.clone());
+    let plan = hibana_train::diloco::Plan {
+        workers: job.workers(),
+        local_steps: spec.checkpoint_every,
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut start = hibana_train::init_params(&spec);
+        let mut checked = 0u64;
+        for (round, (workers, average)) in committed.iter().enumerate() {
+            let round = round as u64;
+            let mut parts = Vec::new();
+            for (k, hashes) in workers.iter().enumerate() {
+                let mut params = start.clone();
+                for (local, claimed) in hashes.iter().enumerate() {
+                    let step =
+                        hibana_train::diloco::global_step(&plan, round, local as u32, k as u32);
+                    let rows: Vec<&hibana_train::Row> = hibana_train::batch_indices(&spec, step)
+                        .iter()
+                        .filter_map(|&i| data.rows().get(i as usize))
+                        .collect();
+                    let next = hibana_train::step(&spec, &params, &rows)?;
+                    let honest = hibana_train::state_hash(step, &next);
+                    checked += 1;
+                    if honest != *claimed {
+                        return Ok(Checked {
+                            hashes: checked,
+                            found: Some(Divergence {
+                                step,
+                                claimed: *claimed,
+                                honest,
+                                proof: Proof::Step {
+                                    params_before: params,
+                                },
+                            }),
+                        });
+                    }
+                    params = next;
+                }
+                parts.push(params);
+            }
+            let Some(claimed) = average else {
+                break;
+            };
+            let mean = hibana_train::diloco::average(&parts)?;
+            let step = (round + 1) * plan.steps_per_round();
+            let honest = hibana_train::state_hash(step, &mean);
+            checked += 1;
+            if honest != *claimed {
+                return Ok(Checked {
+                    hashes: checked,
+                    found: Some(Divergence {
+                        step,
+                        claimed: *claimed,
+                        honest,
+                        proof: Proof::Average { round, parts },
+                    }),
+                });
+            }
+            start = mean;
+        }
+        Ok(Checked {
+            hashes: checked,
+            found: None,
+        })
     })
     .await?
 }

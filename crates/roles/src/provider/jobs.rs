@@ -23,8 +23,11 @@ use axum::{
     http::StatusCode,
 };
 use hibana_rpc::RpcClient;
+use hibana_train::diloco::Plan;
 use hibana_train::{Dataset, Trainer};
-use hibana_types::{CommitSteps, Hash, Message, records::market::JobStatus};
+use hibana_types::{
+    CommitAverage, CommitSteps, DisputeAverage, Hash, Message, records::market::JobStatus,
+};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +127,23 @@ impl Jobs {
         self.job_dir(id).join(format!("step-{step}.json"))
     }
 
+    fn part_path(&self, id: u64, round: u64) -> PathBuf {
+        self.job_dir(id).join(format!("part-{round}.json"))
+    }
+
+    /// This provider's part of round `round` of a data-parallel job, if it has it.
+    fn part(&self, id: u64, round: u64) -> Option<Checkpoint> {
+        let bytes = std::fs::read(self.part_path(id, round)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn save_part(&self, round: u64, c: &Checkpoint) -> std::io::Result<()> {
+        write_atomic(
+            &self.part_path(c.job, round),
+            &serde_json::to_vec(c).map_err(std::io::Error::other)?,
+        )
+    }
+
     /// The saved checkpoint of `step`, if this provider has it.
     pub fn checkpoint(&self, id: u64, step: u64) -> Option<Checkpoint> {
         let bytes = std::fs::read(self.checkpoint_path(id, step)).ok()?;
@@ -183,7 +203,7 @@ pub(super) async fn upload_data(
         .ok_or_else(|| ApiError::invalid(None, format!("job {id} does not exist on chain")))?;
     let job = view.job;
     let me = p.key.public_key().address();
-    if job.provider != me {
+    if job.worker_of(&me).is_none() {
         return Err(ApiError::invalid(
             None,
             format!("job {id} is for provider {}, not for {me}", job.provider),
@@ -301,6 +321,15 @@ pub fn resume_all(p: &Arc<Provider>) {
 /// Trains job `id` checkpoint by checkpoint, committing each, until every step is committed.
 async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), String> {
     let chain = p.jobs.chain().ok_or("not connected to a chain")?;
+    let first = chain
+        .market_job(id)
+        .await
+        .map_err(|e| format!("chain: {e}"))?
+        .ok_or_else(|| format!("job {id} does not exist"))?
+        .job;
+    if !first.with.is_empty() {
+        return run_parallel(p, &chain, id, data).await;
+    }
     let mut failures = 0;
     loop {
         let job = chain
@@ -447,4 +476,274 @@ async fn fetch_blob(chain: &RpcClient, hash: &Hash, step: u64) -> Result<Vec<i32
 
 fn state_hash_of(t: &Trainer) -> Hash {
     hibana_train::state_hash(t.step(), t.params())
+}
+
+/// A transaction's outcome as the training loops see it: landed, refused (the loop reads the
+/// chain again), or not sent for a passing reason (retried, up to five times in a row).
+async fn send_counted(
+    p: &Provider,
+    chain: &RpcClient,
+    message: Message,
+    failures: &mut u32,
+    what: &str,
+) -> Result<Option<hibana_types::Receipt>, String> {
+    match p.send_tx(chain, vec![message]).await {
+        Ok(receipt) => {
+            *failures = 0;
+            Ok(Some(receipt))
+        }
+        Err(e) => {
+            *failures += 1;
+            if *failures >= 5 {
+                return Err(format!("{what}: {e}"));
+            }
+            tracing::warn!("{what}: {e}; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            Ok(None)
+        }
+    }
+}
+
+/// Trains this provider's part of data-parallel job `id` round by round
+/// (`hibana_runtime`'s `market::parallel` states the rules): its local steps from the round's
+/// start, committed; then, once every worker has committed the round, the average of their
+/// parts, fetched by hash from the node's blob store and committed by whichever worker gets
+/// there first. A committed average other than the one it computed is disputed.
+async fn run_parallel(
+    p: &Arc<Provider>,
+    chain: &RpcClient,
+    id: u64,
+    data: Arc<Dataset>,
+) -> Result<(), String> {
+    let me = p.key.public_key().address();
+    let mut failures = 0;
+    loop {
+        let job = chain
+            .market_job(id)
+            .await
+            .map_err(|e| format!("chain: {e}"))?
+            .ok_or_else(|| format!("job {id} does not exist"))?
+            .job;
+        let spec = job.spec.clone();
+        let plan = Plan {
+            workers: job.workers(),
+            local_steps: spec.checkpoint_every,
+        };
+        let per_round = job.steps_per_round();
+        let round = job.committed_steps / per_round;
+        p.jobs.set(id, |g| {
+            g.committed = job.committed_steps;
+            g.steps = spec.steps;
+            g.trained = g.trained.max(job.committed_steps);
+        });
+        if !matches!(job.status, JobStatus::Running | JobStatus::Done) {
+            return Ok(());
+        }
+        let w = job
+            .worker_of(&me)
+            .ok_or_else(|| format!("this provider is not a worker of job {id}"))?;
+        // The round starts from the previous one's committed average, which this provider
+        // checks against its own (and disputes if it differs).
+        let start = if round == 0 {
+            hibana_train::init_params(&spec)
+        } else {
+            checked_average(p, chain, &job, round - 1).await?
+        };
+        if job.status == JobStatus::Done {
+            return Ok(());
+        }
+        let mine = chain
+            .market_job_steps(id, job.worker_index(round, w))
+            .await
+            .map_err(|e| format!("chain: {e}"))?;
+        if mine.is_empty() {
+            let (spec2, data2, start2) = (spec.clone(), data.clone(), start);
+            let (params, hashes) = tokio::task::spawn_blocking(move || {
+                hibana_train::diloco::worker_round_hashes(&spec2, &data2, &plan, &start2, round, w)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            let last = hibana_train::diloco::last_step(&plan, round, w, spec.steps);
+            let part = Checkpoint {
+                job: id,
+                step: last,
+                hash: hibana_train::state_hash(last, &params),
+                params,
+            };
+            p.jobs
+                .save_part(round, &part)
+                .map_err(|e| format!("saving round {round}'s part: {e}"))?;
+            p.jobs.set(id, |g| {
+                g.trained = g.trained.max(job.committed_steps + per_round);
+            });
+            // The other workers average it in: it must reach the node before the commit.
+            if let Err(e) =
+                store_blob(chain, &hibana_train::checkpoint_bytes(last, &part.params)).await
+            {
+                failures += 1;
+                if failures >= 5 {
+                    return Err(format!("storing round {round}'s part on the node: {e}"));
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            let commit = Message::CommitSteps(CommitSteps {
+                job: id,
+                after: job.committed_steps,
+                hashes,
+            });
+            let what = format!("committing round {round}'s steps");
+            if let Some(r) = send_counted(p, chain, commit, &mut failures, &what).await?
+                && !r.is_success()
+            {
+                // Refused: fine if an earlier send landed after all; otherwise the job stopped
+                // for this provider (its lease closed, the job refuted).
+                let landed = !chain
+                    .market_job_steps(id, job.worker_index(round, w))
+                    .await
+                    .map_err(|e| format!("chain: {e}"))?
+                    .is_empty();
+                if !landed {
+                    return Err(format!("{what}: {:?}", r.outcome));
+                }
+            }
+            continue;
+        }
+        // Every worker's part, once all are committed.
+        let mut ready = true;
+        for k in 0..job.workers() {
+            let hashes = chain
+                .market_job_steps(id, job.worker_index(round, k))
+                .await
+                .map_err(|e| format!("chain: {e}"))?;
+            ready &= !hashes.is_empty();
+        }
+        if !ready {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            continue;
+        }
+        let (_, average) = round_average(p, chain, &job, round).await?;
+        let end = (round + 1) * per_round;
+        let hash = hibana_train::state_hash(end, &average);
+        p.jobs
+            .save_checkpoint(&Checkpoint {
+                job: id,
+                step: end,
+                hash,
+                params: average.clone(),
+            })
+            .map_err(|e| format!("saving round {round}'s average: {e}"))?;
+        if let Err(e) = store_blob(chain, &hibana_train::checkpoint_bytes(end, &average)).await {
+            tracing::warn!(
+                job = id,
+                "cannot store round {round}'s average on the node: {e}"
+            );
+        }
+        let commit = Message::CommitAverage(CommitAverage {
+            job: id,
+            round,
+            hash,
+        });
+        let what = format!("committing round {round}'s average");
+        if let Some(r) = send_counted(p, chain, commit, &mut failures, &what).await?
+            && !r.is_success()
+        {
+            // Fine if another worker committed it first (the next pass checks it against this
+            // one's); otherwise the job stopped for this provider.
+            let moved = chain
+                .market_job(id)
+                .await
+                .map_err(|e| format!("chain: {e}"))?
+                .is_some_and(|v| v.job.committed_steps > job.committed_steps);
+            if !moved {
+                return Err(format!("{what}: {:?}", r.outcome));
+            }
+        }
+    }
+}
+
+/// Every worker's parameters at the end of round `round` (each checked against its committed
+/// hash) and their average.
+async fn round_average(
+    p: &Provider,
+    chain: &RpcClient,
+    job: &hibana_types::records::market::Job,
+    round: u64,
+) -> Result<(Vec<Vec<i32>>, Vec<i32>), String> {
+    let plan = Plan {
+        workers: job.workers(),
+        local_steps: job.spec.checkpoint_every,
+    };
+    let me = p.key.public_key().address();
+    let mut parts = Vec::with_capacity(job.workers() as usize);
+    for k in 0..job.workers() {
+        let hashes = chain
+            .market_job_steps(job.id, job.worker_index(round, k))
+            .await
+            .map_err(|e| format!("chain: {e}"))?;
+        let hash = hashes
+            .last()
+            .ok_or_else(|| format!("worker {k} has not committed round {round}"))?;
+        let last = hibana_train::diloco::last_step(&plan, round, k, job.spec.steps);
+        let own = (job.worker_of(&me) == Some(k))
+            .then(|| p.jobs.part(job.id, round))
+            .flatten()
+            .filter(|c| c.hash == *hash);
+        parts.push(match own {
+            Some(c) => c.params,
+            None => fetch_blob(chain, hash, last).await?,
+        });
+    }
+    let average = hibana_train::diloco::average(&parts).map_err(|e| e.to_string())?;
+    Ok((parts, average))
+}
+
+/// The committed average of round `round`, once this provider has checked it is the average
+/// of the committed parts; a wrong one is disputed and stops the job here.
+async fn checked_average(
+    p: &Provider,
+    chain: &RpcClient,
+    job: &hibana_types::records::market::Job,
+    round: u64,
+) -> Result<Vec<i32>, String> {
+    let end = (round + 1) * job.steps_per_round();
+    let committed = chain
+        .market_job_steps(job.id, job.worker_index(round, job.workers()))
+        .await
+        .map_err(|e| format!("chain: {e}"))?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("round {round}'s average is not committed"))?;
+    if let Some(c) = p.jobs.checkpoint(job.id, end)
+        && c.hash == committed
+    {
+        return Ok(c.params);
+    }
+    let (parts, average) = round_average(p, chain, job, round).await?;
+    let hash = hibana_train::state_hash(end, &average);
+    if hash == committed {
+        p.jobs
+            .save_checkpoint(&Checkpoint {
+                job: job.id,
+                step: end,
+                hash,
+                params: average.clone(),
+            })
+            .map_err(|e| format!("saving round {round}'s average: {e}"))?;
+        return Ok(average);
+    }
+    let dispute = Message::DisputeAverage(DisputeAverage {
+        job: job.id,
+        round,
+        parts,
+    });
+    let outcome = p
+        .send_tx(chain, vec![dispute])
+        .await
+        .map_err(|e| e.to_string())?;
+    Err(format!(
+        "round {round}'s committed average {committed} is not the average of the parts ({hash}); disputed: {:?}",
+        outcome.outcome
+    ))
 }

@@ -16,9 +16,9 @@
 //! are then pruned, so state holds hashes only of jobs that can still be disputed.
 
 use hibana_types::records::market::{
-    CheckpointCommit, DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, LeaseStatus,
-    MAX_CHECKPOINT_EVERY, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, job_due_key, job_key,
-    job_steps_key, lease_job_key,
+    CheckpointCommit, DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, Lease, LeaseStatus,
+    MAX_CHECKPOINT_EVERY, MAX_JOB_WORKERS, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, Worker,
+    job_due_key, job_key, job_steps_key, lease_job_key,
 };
 use hibana_types::{Address, Amount, CommitSteps, DisputeStep, Event, Hash, MoveJob, SubmitJob};
 
@@ -69,22 +69,74 @@ pub fn step_hash<S: StateRead + ?Sized>(
     job: &Job,
     step: u64,
 ) -> Result<Option<Hash>, StateError> {
-    if step == 0 || step > job.committed_steps {
-        return Ok(None);
-    }
-    let every = u64::from(job.spec.checkpoint_every.max(1));
-    let hashes = checkpoint_hashes(state, job.id, (step - 1) / every)?;
-    Ok(hashes.get(((step - 1) % every) as usize).copied())
+    Ok(located(state, job, step)?.and_then(|(c, at)| c.hashes.get(at).copied()))
 }
 
-/// The checkpoint that holds step `step`'s hash.
-fn checkpoint_of<S: StateRead + ?Sized>(
+/// How a data-parallel job's steps are split over its workers.
+pub(super) fn plan(job: &Job) -> hibana_train::diloco::Plan {
+    hibana_train::diloco::Plan {
+        workers: job.workers(),
+        local_steps: job.spec.checkpoint_every.max(1),
+    }
+}
+
+/// The checkpoint that holds step `step`'s hash, and the hash's place in it.
+fn located<S: StateRead + ?Sized>(
     state: &S,
     job: &Job,
     step: u64,
-) -> Result<Option<CheckpointCommit>, StateError> {
-    let every = u64::from(job.spec.checkpoint_every.max(1));
-    checkpoint(state, job.id, step.saturating_sub(1) / every)
+) -> Result<Option<(CheckpointCommit, usize)>, StateError> {
+    if step == 0 {
+        return Ok(None);
+    }
+    let (index, at) = if job.with.is_empty() {
+        if step > job.committed_steps {
+            return Ok(None);
+        }
+        let every = u64::from(job.spec.checkpoint_every.max(1));
+        ((step - 1) / every, ((step - 1) % every) as usize)
+    } else {
+        let Some((round, local, worker)) = hibana_train::diloco::locate(&plan(job), step) else {
+            return Ok(None);
+        };
+        (job.worker_index(round, worker), local as usize)
+    };
+    Ok(checkpoint(state, job.id, index)?
+        .filter(|c| at < c.hashes.len())
+        .map(|c| (c, at)))
+}
+
+/// The state step `step` starts from: the global step it is hashed at, and its hash as
+/// committed (the initial parameters' at step 0; in a data-parallel job, a round's first local
+/// step starts from the previous round's committed average).
+fn hash_before<S: StateRead + ?Sized>(
+    state: &S,
+    job: &Job,
+    step: u64,
+) -> Result<Option<(u64, Hash)>, StateError> {
+    let initial = || hibana_train::state_hash(0, &hibana_train::init_params(&job.spec));
+    if job.with.is_empty() {
+        return Ok(match step {
+            0 => None,
+            1 => Some((0, initial())),
+            s => step_hash(state, job, s - 1)?.map(|h| (s - 1, h)),
+        });
+    }
+    let plan = plan(job);
+    let (Some((round, local, _)), Some(before)) = (
+        hibana_train::diloco::locate(&plan, step),
+        hibana_train::diloco::step_before(&plan, step),
+    ) else {
+        return Ok(None);
+    };
+    if local > 0 {
+        return Ok(step_hash(state, job, before)?.map(|h| (before, h)));
+    }
+    if round == 0 {
+        return Ok(Some((0, initial())));
+    }
+    let average = checkpoint(state, job.id, job.worker_index(round - 1, job.workers()))?;
+    Ok(average.and_then(|c| c.hashes.first().map(|h| (before, *h))))
 }
 
 /// The jobs whose dispute window ends at `height`.
@@ -95,11 +147,11 @@ pub fn jobs_due_at<S: StateRead + ?Sized>(
     Ok(get_typed(state, &job_due_key(height))?.unwrap_or_default())
 }
 
-fn put_job<S: StateWrite + ?Sized>(state: &mut S, j: &Job) {
+pub(super) fn put_job<S: StateWrite + ?Sized>(state: &mut S, j: &Job) {
     put_typed(state, job_key(j.id), j);
 }
 
-fn existing_job<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Job, ExecError> {
+pub(super) fn existing_job<S: StateRead + ?Sized>(state: &S, id: u64) -> Result<Job, ExecError> {
     job(state, id)?.ok_or_else(|| invalid(format!("job {id} does not exist")))
 }
 
@@ -109,7 +161,7 @@ pub(crate) fn clients_active_lease<S: StateRead + ?Sized>(
     id: u64,
     ctx: &TxContext<'_>,
     what: &str,
-) -> Result<hibana_types::records::market::Lease, ExecError> {
+) -> Result<Lease, ExecError> {
     let l = lease(state, id)?.ok_or_else(|| invalid(format!("lease {id} does not exist")))?;
     if l.status != LeaseStatus::Active {
         return Err(invalid(format!("lease {id} is closed already")));
@@ -123,28 +175,65 @@ pub(crate) fn clients_active_lease<S: StateRead + ?Sized>(
     Ok(l)
 }
 
+/// Lease `id`, active, the sender's and running no job, for a new job.
+fn free_lease<S: StateRead + ?Sized>(
+    state: &S,
+    id: u64,
+    ctx: &TxContext<'_>,
+) -> Result<Lease, ExecError> {
+    let l = clients_active_lease(state, id, ctx, "jobs")?;
+    if let Some(job_id) = job_of_lease(state, id)?
+        && let Some(j) = job(state, job_id)?
+        && j.status == JobStatus::Running
+    {
+        return Err(invalid(format!(
+            "lease {id} is running job {job_id} still: wait for it, or close the lease"
+        )));
+    }
+    Ok(l)
+}
+
+/// The job's leases, worker 0 first.
 fn submit_rules<S: StateRead + ?Sized>(
     m: &SubmitJob,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<hibana_types::records::market::Lease, ExecError> {
-    let l = clients_active_lease(state, m.lease, ctx, "jobs")?;
-    if let Some(id) = job_of_lease(state, m.lease)?
-        && let Some(j) = job(state, id)?
-        && j.status == JobStatus::Running
-    {
+) -> Result<Vec<Lease>, ExecError> {
+    let mut leases = vec![free_lease(state, m.lease, ctx)?];
+    for &id in &m.with {
+        if leases.iter().any(|l| l.id == id) {
+            return Err(invalid(format!("lease {id} is named twice")));
+        }
+        let l = free_lease(state, id, ctx)?;
+        if let Some(same) = leases.iter().find(|o| o.provider == l.provider) {
+            return Err(invalid(format!(
+                "leases {} and {id} are both with provider {}: a data-parallel job needs a provider per lease",
+                same.id, l.provider
+            )));
+        }
+        leases.push(l);
+    }
+    let workers = leases.len() as u64;
+    let per_round = workers * u64::from(m.spec.checkpoint_every);
+    if workers > 1 && !m.spec.steps.is_multiple_of(per_round) {
         return Err(invalid(format!(
-            "lease {} is running job {id} still: wait for it, or close the lease",
-            m.lease
+            "a job over {workers} leases trains whole rounds: its steps ({}) must be a multiple of {workers} × {} local steps",
+            m.spec.steps, m.spec.checkpoint_every
         )));
     }
-    Ok(l)
+    Ok(leases)
 }
 
 impl MessageHandler for SubmitJob {
     type Verified = ();
 
     fn check_stateless(&self) -> Result<(), TxError> {
+        if self.with.len() >= MAX_JOB_WORKERS as usize {
+            return Err(TxError::Invalid(format!(
+                "a job trains on at most {MAX_JOB_WORKERS} leases, not {}",
+                self.with.len() + 1
+            )));
+        }
         self.spec.check().map_err(TxError::Invalid)
     }
 
@@ -164,7 +253,8 @@ impl MessageHandler for SubmitJob {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let l = submit_rules(self, state, ctx)?;
+        let leases = submit_rules(self, state, ctx)?;
+        let l = &leases[0];
         let id = next_id(state, NEXT_JOB_KEY)?;
         let height = ctx.block.height;
         let j = Job {
@@ -179,9 +269,18 @@ impl MessageHandler for SubmitJob {
             last_commit_at: height,
             status: JobStatus::Running,
             refuted_step: None,
+            with: leases[1..]
+                .iter()
+                .map(|l| Worker {
+                    lease: l.id,
+                    provider: l.provider,
+                })
+                .collect(),
         };
         put_job(state, &j);
-        put_typed(state, lease_job_key(l.id), &id);
+        for l in &leases {
+            put_typed(state, lease_job_key(l.id), &id);
+        }
         events.push(Event::new(
             "market.job_submitted",
             [
@@ -190,37 +289,55 @@ impl MessageHandler for SubmitJob {
                 ("provider", l.provider.to_string()),
                 ("dataset", self.spec.dataset_root.to_string()),
                 ("steps", self.spec.steps.to_string()),
+                ("workers", j.workers().to_string()),
             ],
         ));
         Ok(())
     }
 }
 
-fn commit_rules<S: StateRead + ?Sized>(
-    m: &CommitSteps,
+/// A running job, and which of its workers the sender is, on an active lease.
+pub(super) fn workers_running_job<S: StateRead + ?Sized>(
     state: &S,
+    id: u64,
     ctx: &TxContext<'_>,
-) -> Result<Job, ExecError> {
-    let j = existing_job(state, m.job)?;
-    if j.provider != ctx.sender {
+) -> Result<(Job, u32, Worker), ExecError> {
+    let j = existing_job(state, id)?;
+    let Some(k) = j.worker_of(&ctx.sender) else {
+        let by: Vec<String> = (0..j.workers())
+            .filter_map(|k| j.worker(k).map(|w| w.provider.to_string()))
+            .collect();
         return Err(invalid(format!(
             "job {} is trained by {}, not by {}",
-            j.id, j.provider, ctx.sender
+            j.id,
+            by.join(" and "),
+            ctx.sender
         )));
-    }
+    };
     if j.status != JobStatus::Running {
         return Err(invalid(format!(
             "job {} has all its steps committed already",
             j.id
         )));
     }
-    let active = lease(state, j.lease)?.is_some_and(|l| l.status == LeaseStatus::Active);
+    let w = j.worker(k).ok_or_else(|| invalid("no such worker"))?;
+    let active = lease(state, w.lease)?.is_some_and(|l| l.status == LeaseStatus::Active);
     if !active {
         return Err(invalid(format!(
             "lease {} of job {} is closed: the job stopped",
-            j.lease, j.id
+            w.lease, j.id
         )));
     }
+    Ok((j, k, w))
+}
+
+/// The job, and the checkpoint index the commit fills.
+fn commit_rules<S: StateRead + ?Sized>(
+    m: &CommitSteps,
+    state: &S,
+    ctx: &TxContext<'_>,
+) -> Result<(Job, u64), ExecError> {
+    let (j, k, _) = workers_running_job(state, m.job, ctx)?;
     if m.after != j.committed_steps {
         return Err(invalid(format!(
             "job {} has {} steps committed, not {}: this commit is stale",
@@ -228,6 +345,24 @@ fn commit_rules<S: StateRead + ?Sized>(
         )));
     }
     let every = u64::from(j.spec.checkpoint_every);
+    if !j.with.is_empty() {
+        let round = j.committed_steps / j.steps_per_round();
+        let index = j.worker_index(round, k);
+        if checkpoint(state, j.id, index)?.is_some() {
+            return Err(invalid(format!(
+                "worker {k} of job {} has committed round {round} already: its next steps wait for the round's average",
+                j.id
+            )));
+        }
+        if m.hashes.len() as u64 != every {
+            return Err(invalid(format!(
+                "job {} commits {every} step hashes a round per worker; {} were given",
+                j.id,
+                m.hashes.len()
+            )));
+        }
+        return Ok((j, index));
+    }
     let want = every.min(j.spec.steps - j.committed_steps);
     if m.hashes.len() as u64 != want {
         return Err(invalid(format!(
@@ -238,7 +373,8 @@ fn commit_rules<S: StateRead + ?Sized>(
             m.hashes.len()
         )));
     }
-    Ok(j)
+    let index = j.committed_steps / every;
+    Ok((j, index))
 }
 
 impl MessageHandler for CommitSteps {
@@ -270,17 +406,38 @@ impl MessageHandler for CommitSteps {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let mut j = commit_rules(self, state, ctx)?;
-        let index = j.committed_steps / u64::from(j.spec.checkpoint_every);
+        let (mut j, index) = commit_rules(self, state, ctx)?;
+        let k = j.worker_of(&ctx.sender).unwrap_or_default();
+        let w = j.worker(k).ok_or_else(|| invalid("no such worker"))?;
         put_typed(
             state,
             job_steps_key(j.id, index),
             &CheckpointCommit {
-                provider: j.provider,
-                lease: j.lease,
+                provider: w.provider,
+                lease: w.lease,
                 hashes: self.hashes.clone(),
             },
         );
+        if !j.with.is_empty() {
+            // A worker's round: the job's count moves when the round's average is committed.
+            j.last_commit_at = ctx.block.height;
+            put_job(state, &j);
+            let round = j.committed_steps / j.steps_per_round();
+            events.push(Event::new(
+                "market.round_steps_committed",
+                [
+                    ("job", j.id.to_string()),
+                    ("provider", w.provider.to_string()),
+                    ("round", round.to_string()),
+                    ("worker", k.to_string()),
+                    (
+                        "hash",
+                        self.hashes.last().copied().unwrap_or_default().to_string(),
+                    ),
+                ],
+            ));
+            return Ok(());
+        }
         let from = j.committed_steps + 1;
         j.committed_steps += self.hashes.len() as u64;
         j.last_hash = *self.hashes.last().unwrap_or(&j.last_hash);
@@ -340,12 +497,16 @@ fn dispute_rules<S: StateRead + ?Sized>(
             }
         )));
     }
-    if m.step == 0 || m.step > j.committed_steps {
-        return Err(invalid(format!(
-            "job {} has steps 1 to {} committed; step {} is not among them",
-            j.id, j.committed_steps, m.step
-        )));
-    }
+    let Some((window, at)) = located(state, &j, m.step)? else {
+        return Err(invalid(if j.with.is_empty() {
+            format!(
+                "job {} has steps 1 to {} committed; step {} is not among them",
+                j.id, j.committed_steps, m.step
+            )
+        } else {
+            format!("job {} has no committed hash of step {}", j.id, m.step)
+        }));
+    };
     let expected = j.spec.param_count() as usize;
     if m.params.len() != expected {
         return Err(invalid(format!(
@@ -354,25 +515,17 @@ fn dispute_rules<S: StateRead + ?Sized>(
             m.params.len()
         )));
     }
-    let agreed = if m.step == 1 {
-        hibana_train::state_hash(0, &hibana_train::init_params(&j.spec))
-    } else {
-        step_hash(state, &j, m.step - 1)?
-            .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?
-    };
-    let given = hibana_train::state_hash(m.step - 1, &m.params);
+    let (before, agreed) = hash_before(state, &j, m.step)?
+        .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?;
+    let given = hibana_train::state_hash(before, &m.params);
     if given != agreed {
         return Err(invalid(format!(
-            "the parameters hash to {given}, not to the provider's state after step {} ({agreed}): dispute the first step where your hashes and the provider's differ",
-            m.step - 1
+            "the parameters hash to {given}, not to the committed state after step {before} ({agreed}): dispute the first step where your hashes and the provider's differ"
         )));
     }
     let rows = hibana_train::check_rows(&j.spec, m.step, &m.rows)
         .map_err(|e| invalid(format!("job {}: {e}", j.id)))?;
-    let claimed = step_hash(state, &j, m.step)?
-        .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?;
-    let window = checkpoint_of(state, &j, m.step)?
-        .ok_or_else(|| invalid(format!("job {}'s step hashes are pruned", j.id)))?;
+    let claimed = window.hashes[at];
     if ctx.sender == window.provider {
         return Err(invalid("a provider cannot dispute its own step"));
     }
@@ -387,7 +540,7 @@ fn dispute_rules<S: StateRead + ?Sized>(
 
 /// Deletes a job's step hashes.
 fn prune_steps<S: StateWrite + ?Sized>(state: &mut S, j: &Job) {
-    for index in 0..j.spec.checkpoints() {
+    for index in 0..j.checkpoint_indexes() {
         state.delete(job_steps_key(j.id, index));
     }
 }
@@ -426,7 +579,7 @@ impl MessageHandler for DisputeStep {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         let Disputed {
-            mut job,
+            job,
             rows,
             claimed,
             committer: (cheat, cheat_lease),
@@ -435,58 +588,94 @@ impl MessageHandler for DisputeStep {
         let after = hibana_train::step(&job.spec, &self.params, &refs)
             .map_err(|e| invalid(format!("job {}: {e}", job.id)))?;
         let honest = hibana_train::state_hash(self.step, &after);
-        if honest == claimed {
-            bank::move_balance(state, &ctx.sender, &cheat, DISPUTE_DEPOSIT)?;
-            events.push(Event::new(
-                "market.dispute_lost",
-                [
-                    ("job", job.id.to_string()),
-                    ("step", self.step.to_string()),
-                    ("challenger", ctx.sender.to_string()),
-                    ("provider", cheat.to_string()),
-                    ("amount", DISPUTE_DEPOSIT.0.to_string()),
-                ],
-            ));
-            return Ok(());
-        }
-        let height = ctx.block.height;
-        // The lease the wrong step was trained on closes without paying for any block after
-        // its last settlement.
-        let paid = close_unpaid(state, cheat_lease, height, events)?;
-        let slashed = if provider(state, &cheat)?.is_some() {
-            take_bond(state, &cheat, DISPUTE_SLASH, &job.client)?
-        } else {
-            Amount::ZERO
+        let verdict = Verdict {
+            step: self.step,
+            claimed,
+            honest,
+            cheat,
+            cheat_lease,
         };
-        // The client takes back what the lease paid the cheat, the challenger the rest.
-        let to_client = slashed.min(paid);
-        let reward = Amount(slashed.0 - to_client.0);
-        if reward.0 > 0 {
-            bank::move_balance(state, &job.client, &ctx.sender, reward)?;
-        }
-        if job.status == JobStatus::Done {
-            edit_set(state, job_due_key(job.dispute_until()), job.id, false)?;
-        }
-        prune_steps(state, &job);
-        job.status = JobStatus::Refuted;
-        job.refuted_step = Some(self.step);
-        put_job(state, &job);
+        judge(state, job, &verdict, ctx, events)
+    }
+}
+
+/// A re-run's outcome: the state hash after `step` as committed by `cheat` (on `cheat_lease`)
+/// and as the chain computed it.
+pub(super) struct Verdict {
+    pub(super) step: u64,
+    pub(super) claimed: Hash,
+    pub(super) honest: Hash,
+    pub(super) cheat: Address,
+    pub(super) cheat_lease: u64,
+}
+
+/// Settles a dispute: a right commitment takes the challenger's deposit; a wrong one slashes
+/// its committer, closes its lease unpaid and refutes the job.
+pub(super) fn judge<S: StateWrite + ?Sized>(
+    state: &mut S,
+    mut job: Job,
+    v: &Verdict,
+    ctx: &TxContext<'_>,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    let Verdict {
+        step,
+        claimed,
+        honest,
+        cheat,
+        cheat_lease,
+    } = *v;
+    if honest == claimed {
+        bank::move_balance(state, &ctx.sender, &cheat, DISPUTE_DEPOSIT)?;
         events.push(Event::new(
-            "market.job_refuted",
+            "market.dispute_lost",
             [
                 ("job", job.id.to_string()),
-                ("step", self.step.to_string()),
-                ("provider", cheat.to_string()),
+                ("step", step.to_string()),
                 ("challenger", ctx.sender.to_string()),
-                ("slashed", slashed.0.to_string()),
-                ("refund", to_client.0.to_string()),
-                ("reward", reward.0.to_string()),
-                ("claimed", claimed.to_string()),
-                ("recomputed", honest.to_string()),
+                ("provider", cheat.to_string()),
+                ("amount", DISPUTE_DEPOSIT.0.to_string()),
             ],
         ));
-        Ok(())
+        return Ok(());
     }
+    let height = ctx.block.height;
+    // The lease the wrong step was trained on closes without paying for any block after
+    // its last settlement.
+    let paid = close_unpaid(state, cheat_lease, height, events)?;
+    let slashed = if provider(state, &cheat)?.is_some() {
+        take_bond(state, &cheat, DISPUTE_SLASH, &job.client)?
+    } else {
+        Amount::ZERO
+    };
+    // The client takes back what the lease paid the cheat, the challenger the rest.
+    let to_client = slashed.min(paid);
+    let reward = Amount(slashed.0 - to_client.0);
+    if reward.0 > 0 {
+        bank::move_balance(state, &job.client, &ctx.sender, reward)?;
+    }
+    if job.status == JobStatus::Done {
+        edit_set(state, job_due_key(job.dispute_until()), job.id, false)?;
+    }
+    prune_steps(state, &job);
+    job.status = JobStatus::Refuted;
+    job.refuted_step = Some(step);
+    put_job(state, &job);
+    events.push(Event::new(
+        "market.job_refuted",
+        [
+            ("job", job.id.to_string()),
+            ("step", step.to_string()),
+            ("provider", cheat.to_string()),
+            ("challenger", ctx.sender.to_string()),
+            ("slashed", slashed.0.to_string()),
+            ("refund", to_client.0.to_string()),
+            ("reward", reward.0.to_string()),
+            ("claimed", claimed.to_string()),
+            ("recomputed", honest.to_string()),
+        ],
+    ));
+    Ok(())
 }
 
 /// Closes a lease whose provider was caught cheating, paying nothing for the blocks since its
@@ -514,7 +703,7 @@ fn move_rules<S: StateRead + ?Sized>(
     m: &MoveJob,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<(Job, hibana_types::records::market::Lease), ExecError> {
+) -> Result<(Job, Lease), ExecError> {
     let j = existing_job(state, m.job)?;
     if j.client != ctx.sender {
         return Err(invalid(format!(
@@ -528,20 +717,20 @@ fn move_rules<S: StateRead + ?Sized>(
             j.id
         )));
     }
+    if !j.with.is_empty() {
+        return Err(invalid(format!(
+            "job {} trains on {} leases at once and cannot move; close its leases and submit it again",
+            j.id,
+            j.workers()
+        )));
+    }
     if m.lease == j.lease {
         return Err(invalid(format!(
             "job {} runs on lease {} already",
             j.id, m.lease
         )));
     }
-    let to = submit_rules(
-        &SubmitJob {
-            lease: m.lease,
-            spec: j.spec.clone(),
-        },
-        state,
-        ctx,
-    )?;
+    let to = free_lease(state, m.lease, ctx)?;
     Ok((j, to))
 }
 

@@ -7,7 +7,8 @@
 //! Messages (in `messages`): `RegisterProvider`, `UpdateProvider`, `DeregisterProvider`,
 //! `CreateOrder`, `CloseOrder`, `PlaceBid`, `AcceptBid`, `WithdrawLease`, `TopUpLease`,
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
-//! `DisputeStep`, `MoveJob`); batch inference jobs in `batch` (`SubmitBatch`,
+//! `DisputeStep`, `MoveJob`), trained on several leases at once in `parallel` (`CommitAverage`,
+//! `DisputeAverage`); batch inference jobs in `batch` (`SubmitBatch`,
 //! `CommitBatch`; their lines are challenged through `verify`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
 //! reputable bid by themselves in `auto_accept` (`SetAutoAccept`); validators attest providers'
 //! attributes in `attest` (`AttestProvider`). Every
@@ -22,6 +23,7 @@ mod batch;
 mod jobs;
 mod liveness;
 mod messages;
+mod parallel;
 pub mod query;
 pub mod state;
 

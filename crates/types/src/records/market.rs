@@ -414,6 +414,9 @@ pub const MAX_TRAIN_BATCH: u32 = 64;
 pub const MAX_TRAIN_STEPS: u64 = 100_000;
 /// Most rows of a training job's dataset.
 pub const MAX_TRAIN_ROWS: u64 = 1 << 24;
+/// Most leases one data-parallel job trains on: a dispute of an average carries every
+/// worker's parameters.
+pub const MAX_JOB_WORKERS: u32 = 4;
 /// Most steps between two checkpoints (one `CommitSteps` message each).
 pub const MAX_CHECKPOINT_EVERY: u32 = 1_024;
 /// Blocks after a job's last commit during which its steps can be disputed.
@@ -569,9 +572,63 @@ pub struct Job {
     pub status: JobStatus,
     /// The step a dispute showed wrong.
     pub refuted_step: Option<u64>,
+    /// The other leases it trains on at once, data parallel (empty: `lease` trains alone).
+    pub with: Vec<Worker>,
+}
+
+/// A lease that trains part of a data-parallel job, and its provider.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Worker {
+    /// The lease.
+    pub lease: u64,
+    /// Its provider.
+    pub provider: Address,
 }
 
 impl Job {
+    /// Providers training at once (1 unless the job is data parallel).
+    pub fn workers(&self) -> u32 {
+        1 + self.with.len() as u32
+    }
+
+    /// Worker `k` of the job (0 is `lease` and `provider`).
+    pub fn worker(&self, k: u32) -> Option<Worker> {
+        match k {
+            0 => Some(Worker {
+                lease: self.lease,
+                provider: self.provider,
+            }),
+            k => self.with.get(k as usize - 1).cloned(),
+        }
+    }
+
+    /// The index of the worker `provider` is, if it is one.
+    pub fn worker_of(&self, provider: &Address) -> Option<u32> {
+        (0..self.workers()).find(|&k| self.worker(k).is_some_and(|w| w.provider == *provider))
+    }
+
+    /// Global steps one averaging round covers in a data-parallel job: every worker takes
+    /// `checkpoint_every` local steps.
+    pub fn steps_per_round(&self) -> u64 {
+        u64::from(self.workers()) * u64::from(self.spec.checkpoint_every)
+    }
+
+    /// The checkpoint index, under [`job_steps_key`], of worker `k`'s step hashes in round
+    /// `round` of a data-parallel job; index `worker_index(round, workers())` holds the
+    /// round's average.
+    pub fn worker_index(&self, round: u64, k: u32) -> u64 {
+        round * (u64::from(self.workers()) + 1) + u64::from(k)
+    }
+
+    /// The number of checkpoint indexes the job can fill.
+    pub fn checkpoint_indexes(&self) -> u64 {
+        if self.with.is_empty() {
+            self.spec.checkpoints()
+        } else {
+            self.worker_index(self.spec.steps / self.steps_per_round().max(1), 0)
+        }
+    }
+
     /// The last height at which a step can be disputed (while running: the window after the
     /// latest commit).
     pub fn dispute_until(&self) -> u64 {
@@ -606,7 +663,7 @@ pub fn lease_job_key(lease: u64) -> Vec<u8> {
 }
 
 /// Key of one checkpoint's step hashes (checkpoint `index` covers steps
-/// `index * checkpoint_every + 1 ..`).
+/// `index * checkpoint_every + 1 ..`; in a data-parallel job, see [`Job::worker_index`]).
 pub fn job_steps_key(job: u64, index: u64) -> Vec<u8> {
     [
         b"market/job_steps/".as_slice(),
