@@ -13,6 +13,8 @@
 //! A second test trains one job on two providers at once (data parallel, averaged every 20
 //! local steps): both commit their rounds, the averages land on chain, `job verify` re-checks
 //! every hash, and the averaged model is as accurate as one provider's alone, within 5 points.
+//! A third test plays a worker that withholds its parameters: the honest provider re-trains its
+//! part, goes on when it matches, and disputes the step when it does not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -616,5 +618,182 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
         "two providers {two:.3}, one alone {one:.3}"
     );
     eprintln!("data parallel: two providers {two:.3}, one alone {one:.3}");
+    drop(running);
+}
+
+/// The key a provider process keeps in its home.
+fn provider_key(home: &std::path::Path) -> hibana_types::SecretKey {
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(home.join("provider_key.json")).unwrap()).unwrap();
+    let secret: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    hibana_types::SecretKey::from_bytes(secret)
+}
+
+#[test]
+fn a_worker_that_withholds_its_part_is_retrained_and_its_wrong_step_disputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let (_devnet, _) = start_command(&mut chain_devnet_command(h, 200));
+    let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
+    let rpc = rpc.trim();
+    let data = dataset();
+    let mut running = Vec::new();
+    let mut addresses = Vec::new();
+    for name in ["a", "b"] {
+        let (proc, info) = provider(dir.path().join(name).to_str().unwrap(), rpc);
+        let address = info["address"].as_str().unwrap().to_string();
+        tx(&[
+            "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",
+            "--home", h,
+        ]);
+        running.push(proc);
+        addresses.push(address);
+    }
+    eventually("both providers' registrations", || {
+        let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
+        (list.as_array().unwrap().len() == 2).then_some(())
+    });
+    for (order, address) in addresses.iter().enumerate() {
+        ok_json(&[
+            "--json",
+            "market",
+            "order",
+            "create",
+            "--min-cores",
+            "1",
+            "--duration",
+            "5000",
+            "--max-price",
+            "0.002HIB",
+            "--deposit",
+            "5HIB",
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ]);
+        let id = order.to_string();
+        eventually("both bids", || {
+            let o = ok_json(&["--json", "market", "order", "show", &id, "--home", h]);
+            (o["bids"].as_array().unwrap().len() == 2).then_some(())
+        });
+        tx(&[
+            "--json",
+            "market",
+            "accept",
+            &id,
+            "--provider",
+            address,
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ]);
+    }
+    // From here this test is provider B: its process stops, and the test signs with its key.
+    running.truncate(1);
+    let b = provider_key(&dir.path().join("b"));
+    fails_with(
+        &[
+            "job",
+            "submit",
+            "--lease",
+            "0",
+            "--with",
+            "1",
+            "--data",
+            &data,
+            "--hidden",
+            "8",
+            "--steps",
+            "40",
+            "--checkpoint-every",
+            "10",
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "hibana job upload 0",
+    );
+    let spec: hibana_train::TrainingSpec =
+        serde_json::from_value(job(h, "0")["spec"].clone()).unwrap();
+    let rows = hibana_train::Dataset::from_jsonl(&std::fs::read_to_string(&data).unwrap()).unwrap();
+    let plan = hibana_train::diloco::Plan {
+        workers: 2,
+        local_steps: 10,
+    };
+    let client = hibana_rpc::RpcClient::new(rpc).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let commit = |after: u64, hashes: Vec<hibana_types::Hash>| {
+        let receipt = runtime
+            .block_on(client.send(
+                &b,
+                vec![hibana_types::Message::CommitSteps(
+                    hibana_types::CommitSteps {
+                        job: 0,
+                        after,
+                        hashes,
+                    },
+                )],
+                None,
+            ))
+            .unwrap();
+        assert!(receipt.is_success(), "{receipt:?}");
+    };
+
+    // Round 0, honest but withheld: A cannot fetch B's part, re-trains it, finds it right and
+    // commits the average.
+    let start = hibana_train::init_params(&spec);
+    let (b0, hashes) =
+        hibana_train::diloco::worker_round_hashes(&spec, &rows, &plan, &start, 0, 1).unwrap();
+    commit(0, hashes);
+    let round0 = eventually("round 0's average", || {
+        let j = job(h, "0");
+        (j["committed_steps"] == 20).then_some(j)
+    });
+    let a0 = hibana_train::diloco::worker_round(&spec, &rows, &plan, &start, 0, 0).unwrap();
+    let avg0 = hibana_train::diloco::average(&[a0, b0]).unwrap();
+    assert_eq!(
+        round0["last_hash"],
+        serde_json::to_value(hibana_train::state_hash(20, &avg0)).unwrap()
+    );
+
+    // Round 1: B skews its local step 3 (global step 28) and withholds again; A re-trains the
+    // part, and disputes that step.
+    let mut params = avg0;
+    let mut hashes = Vec::new();
+    for local in 0..10 {
+        let step = hibana_train::diloco::global_step(&plan, 1, local, 1);
+        let batch: Vec<&hibana_train::Row> = hibana_train::batch_indices(&spec, step)
+            .iter()
+            .map(|&i| &rows.rows()[i as usize])
+            .collect();
+        params = hibana_train::step(&spec, &params, &batch).unwrap();
+        if local == 3 {
+            params[0] += 1;
+        }
+        hashes.push(hibana_train::state_hash(step, &params));
+    }
+    commit(20, hashes);
+    let refuted = eventually("A's dispute", || {
+        let j = job(h, "0");
+        (j["status"] == "refuted").then_some(j)
+    });
+    assert_eq!(refuted["refuted_step"], 28, "{refuted}");
+    let shown = ok_json(&[
+        "--json",
+        "market",
+        "provider",
+        "show",
+        &addresses[1],
+        "--home",
+        h,
+    ]);
+    assert_eq!(amount(&shown["bond"]), 0, "B's 10 HIB bond is slashed");
     drop(running);
 }

@@ -909,3 +909,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn hostile_rounds_and_steps_are_refused_and_a_stuck_job_frees_its_leases() {
+    let (mut w, [c, _, _, v], _, spec, _) = parallel();
+    w.fails(
+        &v,
+        Message::DisputeAverage(hibana_types::DisputeAverage {
+            job: 0,
+            round: u64::MAX,
+            parts: vec![vec![0; 26], vec![0; 26]],
+        }),
+        "rounds 0 to 1",
+    );
+    for step in [21, u64::MAX] {
+        w.fails(
+            &v,
+            Message::DisputeStep(DisputeStep {
+                job: 0,
+                step,
+                params: init_params(&spec),
+                rows: Vec::new(),
+            }),
+            "no committed hash",
+        );
+    }
+    // The running job holds both leases; once one closes it can never finish, and the other
+    // lease takes a new job.
+    let single = |lease| {
+        Message::SubmitJob(SubmitJob {
+            lease,
+            spec: spec.clone(),
+            with: vec![],
+        })
+    };
+    w.fails(&c, single(0), "running job 0 still");
+    w.ok(
+        &c,
+        Message::CloseLease(hibana_types::CloseLease { lease: 1 }),
+    );
+    w.ok(&c, single(0));
+    assert_eq!(market::job_of_lease(&w.state, 0).unwrap(), Some(1));
+}

@@ -609,7 +609,7 @@ async fn upload(http: &reqwest::Client, client: &RpcClient, bytes: Vec<u8>) -> R
 }
 
 /// Fetches an item's bytes from the node's blob store, checking them against its hash.
-async fn fetch(
+pub(crate) async fn fetch(
     http: &reqwest::Client,
     client: &RpcClient,
     hash: &Hash,

@@ -763,10 +763,15 @@ async fn first_parallel_divergence(
             .copied();
         let any = parts.iter().any(|p| !p.is_empty());
         if !any {
-            if round == 0 && job.committed_steps > 0 {
+            if round == 0 && job.status != JobStatus::Running {
                 bail!(
-                    "job {}'s step hashes are pruned (it settled): there is nothing left to check",
-                    job.id
+                    "job {}'s step hashes are pruned (it is {}): there is nothing left to check",
+                    job.id,
+                    if job.status == JobStatus::Refuted {
+                        "refuted"
+                    } else {
+                        "settled"
+                    }
                 );
             }
             break;
@@ -845,17 +850,9 @@ async fn first_parallel_divergence(
     .await?
 }
 
-async fn fetch(
-    client: &RpcClient,
-    id: u64,
-    out: &PathBuf,
-    data: Option<PathBuf>,
-    json: bool,
-) -> Result<ExitCode> {
-    let j = chain_job(client, id).await?;
-    if j.committed_steps == 0 {
-        bail!("job {id} has no committed step yet");
-    }
+/// The trained parameters as the job's (first) provider serves them.
+async fn provider_params(client: &RpcClient, j: &Job) -> Result<Vec<i32>> {
+    let id = j.id;
     let url = provider_url(client, j.provider).await?;
     let answer = http()?
         .get(format!(
@@ -876,7 +873,38 @@ async fn fetch(
         .await
         .map_err(|e| anyhow!("the provider's model: {e}"))?;
     let c: hibana_roles::provider::jobs::Checkpoint = serde_json::from_slice(&body)?;
-    let got = hibana_train::state_hash(j.committed_steps, &c.params);
+    Ok(c.params)
+}
+
+async fn fetch(
+    client: &RpcClient,
+    id: u64,
+    out: &PathBuf,
+    data: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let j = chain_job(client, id).await?;
+    if j.committed_steps == 0 {
+        bail!("job {id} has no committed step yet");
+    }
+    let params = match provider_params(client, &j).await {
+        Ok(params) => params,
+        // The node keeps a copy of every committed checkpoint a provider stored there.
+        Err(e) => {
+            let bytes = crate::cli::data::fetch(&http()?, client, &j.last_hash, 1 << 20)
+                .await
+                .with_context(|| format!("{e:#}; and from the node"))?;
+            let (step, params) = hibana_train::parse_checkpoint(&bytes)?;
+            if step != j.committed_steps {
+                bail!(
+                    "the node's checkpoint is of step {step}, not {}",
+                    j.committed_steps
+                );
+            }
+            params
+        }
+    };
+    let got = hibana_train::state_hash(j.committed_steps, &params);
     if got != j.last_hash {
         bail!(
             "the provider's parameters hash to {got}, but the chain has {} for step {}: do not use them",
@@ -892,19 +920,18 @@ async fn fetch(
             "step": j.committed_steps,
             "hash": got,
             "spec": j.spec,
-            "params": c.params,
+            "params": params,
         }))?,
     )?;
-    let layers: Vec<hibana_zkml::onnx::DenseLayer> =
-        hibana_train::float_layers(&j.spec, &c.params)?
-            .into_iter()
-            .map(|l| hibana_zkml::onnx::DenseLayer {
-                weights: l.weights,
-                biases: l.biases,
-                n_in: l.n_in,
-                n_out: l.n_out,
-            })
-            .collect();
+    let layers: Vec<hibana_zkml::onnx::DenseLayer> = hibana_train::float_layers(&j.spec, &params)?
+        .into_iter()
+        .map(|l| hibana_zkml::onnx::DenseLayer {
+            weights: l.weights,
+            biases: l.biases,
+            n_in: l.n_in,
+            n_out: l.n_out,
+        })
+        .collect();
     std::fs::write(
         out.join("model.onnx"),
         hibana_zkml::onnx::dense_classifier(&format!("hibana-job-{id}"), &layers),
@@ -912,7 +939,7 @@ async fn fetch(
     let mut accuracy = None;
     if let Some(path) = data {
         let data = load(&path, &j.spec)?;
-        let right = hibana_train::correct(&j.spec, &c.params, &data)?;
+        let right = hibana_train::correct(&j.spec, &params, &data)?;
         accuracy = Some(right as f64 / data.len() as f64);
         let scale = hibana_train::ONE as f64;
         let sample: Vec<_> = data.rows().iter().take(256).collect();

@@ -26,7 +26,8 @@ use hibana_rpc::RpcClient;
 use hibana_train::diloco::Plan;
 use hibana_train::{Dataset, Trainer};
 use hibana_types::{
-    CommitAverage, CommitSteps, DisputeAverage, Hash, Message, records::market::JobStatus,
+    CommitAverage, CommitSteps, DisputeAverage, DisputeStep, Hash, Message,
+    records::market::{Job, JobStatus, LeaseStatus},
 };
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -547,7 +548,7 @@ async fn run_parallel(
         let start = if round == 0 {
             hibana_train::init_params(&spec)
         } else {
-            checked_average(p, chain, &job, round - 1).await?
+            checked_average(p, chain, &job, round - 1, &data).await?
         };
         if job.status == JobStatus::Done {
             return Ok(());
@@ -588,6 +589,7 @@ async fn run_parallel(
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
             }
+            failures = 0;
             let commit = Message::CommitSteps(CommitSteps {
                 job: id,
                 after: job.committed_steps,
@@ -620,10 +622,28 @@ async fn run_parallel(
             ready &= !hashes.is_empty();
         }
         if !ready {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // A round some worker can no longer commit never ends: stop rather than wait.
+            for k in 0..job.workers() {
+                let Some(worker) = job.worker(k) else {
+                    continue;
+                };
+                let active = chain
+                    .market_lease(worker.lease)
+                    .await
+                    .map_err(|e| format!("chain: {e}"))?
+                    .is_some_and(|l| l.lease.status == LeaseStatus::Active);
+                if !active {
+                    return Err(format!(
+                        "lease {} of worker {k} is closed: round {round} cannot end; the client can \
+                         submit the job again on other leases",
+                        worker.lease
+                    ));
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             continue;
         }
-        let (_, average) = round_average(p, chain, &job, round).await?;
+        let (_, average) = round_average(p, chain, &job, round, &data).await?;
         let end = (round + 1) * per_round;
         let hash = hibana_train::state_hash(end, &average);
         p.jobs
@@ -663,13 +683,101 @@ async fn run_parallel(
     }
 }
 
+/// The parameters round `round` starts from: the initial ones, or the previous round's
+/// committed average (this provider's copy, or the node's, checked against the hash).
+async fn round_start(
+    p: &Provider,
+    chain: &RpcClient,
+    job: &Job,
+    round: u64,
+) -> Result<Vec<i32>, String> {
+    if round == 0 {
+        return Ok(hibana_train::init_params(&job.spec));
+    }
+    let step = round * job.steps_per_round();
+    let committed = chain
+        .market_job_steps(job.id, job.worker_index(round - 1, job.workers()))
+        .await
+        .map_err(|e| format!("chain: {e}"))?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("round {}'s average is not committed", round - 1))?;
+    match p.jobs.checkpoint(job.id, step) {
+        Some(c) if c.hash == committed => Ok(c.params),
+        _ => fetch_blob(chain, &committed, step).await,
+    }
+}
+
+/// Worker `k`'s part of round `round`, re-trained here because it could not be fetched: if a
+/// committed hash differs from the re-run, the first such step is disputed.
+async fn retrain_part(
+    p: &Provider,
+    chain: &RpcClient,
+    job: &Job,
+    round: u64,
+    k: u32,
+    committed: &[Hash],
+    data: &Arc<Dataset>,
+) -> Result<Vec<i32>, String> {
+    let start = round_start(p, chain, job, round).await?;
+    let (spec, data) = (job.spec.clone(), data.clone());
+    let plan = Plan {
+        workers: job.workers(),
+        local_steps: spec.checkpoint_every,
+    };
+    let committed = committed.to_vec();
+    let replay = tokio::task::spawn_blocking(move || {
+        let mut params = start;
+        for (local, claimed) in committed.iter().enumerate() {
+            let step = hibana_train::diloco::global_step(&plan, round, local as u32, k);
+            let rows: Vec<&hibana_train::Row> = hibana_train::batch_indices(&spec, step)
+                .iter()
+                .filter_map(|&i| data.rows().get(i as usize))
+                .collect();
+            let next = hibana_train::step(&spec, &params, &rows)?;
+            if hibana_train::state_hash(step, &next) != *claimed {
+                let rows = hibana_train::batch_indices(&spec, step)
+                    .iter()
+                    .filter_map(|&i| data.proven_row(i))
+                    .collect();
+                return Ok(Err((step, params, rows)));
+            }
+            params = next;
+        }
+        Ok::<_, hibana_train::TrainError>(Ok(params))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    match replay {
+        Ok(params) => Ok(params),
+        Err((step, params, rows)) => {
+            let dispute = Message::DisputeStep(DisputeStep {
+                job: job.id,
+                step,
+                params,
+                rows,
+            });
+            let outcome = p
+                .send_tx(chain, vec![dispute])
+                .await
+                .map_err(|e| e.to_string())?;
+            Err(format!(
+                "worker {k}'s step {step} is not what re-training gives; disputed: {:?}",
+                outcome.outcome
+            ))
+        }
+    }
+}
+
 /// Every worker's parameters at the end of round `round` (each checked against its committed
-/// hash) and their average.
+/// hash: this provider's own, the node's copy, or re-trained here) and their average.
 async fn round_average(
     p: &Provider,
     chain: &RpcClient,
-    job: &hibana_types::records::market::Job,
+    job: &Job,
     round: u64,
+    data: &Arc<Dataset>,
 ) -> Result<(Vec<Vec<i32>>, Vec<i32>), String> {
     let plan = Plan {
         workers: job.workers(),
@@ -692,7 +800,16 @@ async fn round_average(
             .filter(|c| c.hash == *hash);
         parts.push(match own {
             Some(c) => c.params,
-            None => fetch_blob(chain, hash, last).await?,
+            None => match fetch_blob(chain, hash, last).await {
+                Ok(params) => params,
+                Err(e) => {
+                    tracing::info!(
+                        job = job.id,
+                        "worker {k}'s part of round {round} ({e}): re-training it"
+                    );
+                    retrain_part(p, chain, job, round, k, &hashes, data).await?
+                }
+            },
         });
     }
     let average = hibana_train::diloco::average(&parts).map_err(|e| e.to_string())?;
@@ -704,8 +821,9 @@ async fn round_average(
 async fn checked_average(
     p: &Provider,
     chain: &RpcClient,
-    job: &hibana_types::records::market::Job,
+    job: &Job,
     round: u64,
+    data: &Arc<Dataset>,
 ) -> Result<Vec<i32>, String> {
     let end = (round + 1) * job.steps_per_round();
     let committed = chain
@@ -720,7 +838,7 @@ async fn checked_average(
     {
         return Ok(c.params);
     }
-    let (parts, average) = round_average(p, chain, job, round).await?;
+    let (parts, average) = round_average(p, chain, job, round, data).await?;
     let hash = hibana_train::state_hash(end, &average);
     if hash == committed {
         p.jobs

@@ -96,6 +96,9 @@ fn located<S: StateRead + ?Sized>(
         let every = u64::from(job.spec.checkpoint_every.max(1));
         ((step - 1) / every, ((step - 1) % every) as usize)
     } else {
+        if step > job.spec.steps {
+            return Ok(None);
+        }
         let Some((round, local, worker)) = hibana_train::diloco::locate(&plan(job), step) else {
             return Ok(None);
         };
@@ -175,7 +178,8 @@ pub(crate) fn clients_active_lease<S: StateRead + ?Sized>(
     Ok(l)
 }
 
-/// Lease `id`, active, the sender's and running no job, for a new job.
+/// Lease `id`, active, the sender's and running no job, for a new job. A data-parallel job
+/// one of whose leases closed can never finish, and holds none of its other leases.
 fn free_lease<S: StateRead + ?Sized>(
     state: &S,
     id: u64,
@@ -185,12 +189,24 @@ fn free_lease<S: StateRead + ?Sized>(
     if let Some(job_id) = job_of_lease(state, id)?
         && let Some(j) = job(state, job_id)?
         && j.status == JobStatus::Running
+        && all_leases_active(state, &j)?
     {
         return Err(invalid(format!(
             "lease {id} is running job {job_id} still: wait for it, or close the lease"
         )));
     }
     Ok(l)
+}
+
+/// Whether every lease of a job is active.
+fn all_leases_active<S: StateRead + ?Sized>(state: &S, j: &Job) -> Result<bool, StateError> {
+    for k in 0..j.workers() {
+        let Some(w) = j.worker(k) else { continue };
+        if !lease(state, w.lease)?.is_some_and(|l| l.status == LeaseStatus::Active) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The job's leases, worker 0 first.

@@ -146,6 +146,14 @@ fn average_dispute_rules<S: StateRead + ?Sized>(
             j.id
         )));
     }
+    if m.round >= j.rounds() {
+        return Err(invalid(format!(
+            "job {} has rounds 0 to {}; round {} is not among them",
+            j.id,
+            j.rounds().saturating_sub(1),
+            m.round
+        )));
+    }
     let committed = checkpoint(state, j.id, j.worker_index(m.round, j.workers()))?
         .filter(|c| c.hashes.len() == 1)
         .ok_or_else(|| {

@@ -615,9 +615,16 @@ impl Job {
 
     /// The checkpoint index, under [`job_steps_key`], of worker `k`'s step hashes in round
     /// `round` of a data-parallel job; index `worker_index(round, workers())` holds the
-    /// round's average.
+    /// round's average. Saturates: callers bound `round` by [`Job::rounds`] first.
     pub fn worker_index(&self, round: u64, k: u32) -> u64 {
-        round * (u64::from(self.workers()) + 1) + u64::from(k)
+        round
+            .saturating_mul(u64::from(self.workers()) + 1)
+            .saturating_add(u64::from(k))
+    }
+
+    /// Rounds a data-parallel job trains (its steps are a whole number of rounds).
+    pub fn rounds(&self) -> u64 {
+        self.spec.steps / self.steps_per_round().max(1)
     }
 
     /// The number of checkpoint indexes the job can fill.
