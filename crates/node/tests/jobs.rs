@@ -11,7 +11,7 @@
 //! slashed and its lease closed.
 //!
 //! A second test trains one job on two providers at once (data parallel, averaged every 20
-//! local steps): both commit their rounds, the averages land on chain, `job verify` re-checks
+//! local steps; one trains on one thread, the other on two): both commit their rounds, the averages land on chain, `job verify` re-checks
 //! every hash, and the averaged model is as accurate as one provider's alone, within 5 points.
 //! A third test plays a worker that withholds its parameters: the honest provider re-trains its
 //! part, goes on when it matches, and disputes the step when it does not.
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{
-    BIN, Proc, amount, chain_devnet_command, fails_with, hibana, ok_json, start, start_command, tx,
+    BIN, Proc, amount, chain_devnet_command, fails_with, hibana, ok_json, start_command, tx,
 };
 
 fn dataset() -> String {
@@ -34,7 +34,12 @@ fn dataset() -> String {
 }
 
 fn provider(home: &str, rpc: &str) -> (Proc, Value) {
-    start(&[
+    start_command(&mut provider_command(home, rpc))
+}
+
+fn provider_command(home: &str, rpc: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
         "--json",
         "provider",
         "serve",
@@ -47,7 +52,8 @@ fn provider(home: &str, rpc: &str) -> (Proc, Value) {
         "--chain",
         rpc,
         "--market",
-    ])
+    ]);
+    cmd
 }
 
 /// Polls `f` every 200 ms for up to a minute until it returns something.
@@ -465,9 +471,12 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     let data = dataset();
     let mut running = Vec::new();
     let mut addresses = Vec::new();
-    for name in ["a", "b"] {
+    // A trains on one thread, B on two: their steps and averages agree bit for bit regardless.
+    for (name, threads) in [("a", "1"), ("b", "2")] {
         let phome = dir.path().join(name);
-        let (proc, info) = provider(phome.to_str().unwrap(), rpc);
+        let (proc, info) = start_command(
+            provider_command(phome.to_str().unwrap(), rpc).env("RAYON_NUM_THREADS", threads),
+        );
         let address = info["address"].as_str().unwrap().to_string();
         tx(&[
             "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",

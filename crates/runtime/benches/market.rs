@@ -216,6 +216,91 @@ fn main() {
         )
     });
 
+    // A data-parallel job of the same model on 4 leases with 4 more providers; one round
+    // committed and averaged, then its average disputed (each dispute re-averages 4 × 3,234
+    // parameters and loses, so the job stays as it is).
+    let workers: Vec<SecretKey> = (0..4).map(|_| SecretKey::generate()).collect();
+    for w in &workers {
+        b.run(
+            &client,
+            Message::Transfer(Transfer {
+                to: w.public_key().address(),
+                amount: Amount(100 * HIB),
+            }),
+        );
+        b.run(w, register());
+    }
+    for (i, w) in workers.iter().enumerate() {
+        let order_id = 2_000 + i as u64;
+        b.run(&client, order());
+        b.run(
+            w,
+            Message::PlaceBid(PlaceBid {
+                order: order_id,
+                price_per_block: Amount(1_000),
+            }),
+        );
+        b.run(
+            &client,
+            Message::AcceptBid(AcceptBid {
+                order: order_id,
+                provider: w.public_key().address(),
+            }),
+        );
+    }
+    let parallel = TrainingSpec {
+        steps: 400,
+        checkpoint_every: 50,
+        ..spec.clone()
+    };
+    b.run(
+        &client,
+        Message::SubmitJob(SubmitJob {
+            lease: 60,
+            spec: parallel.clone(),
+            with: vec![61, 62, 63],
+        }),
+    );
+    let plan = hibana_train::diloco::Plan {
+        workers: 4,
+        local_steps: 50,
+    };
+    let start = hibana_train::init_params(&parallel);
+    let mut parts = Vec::new();
+    for (k, w) in workers.iter().enumerate() {
+        let (part, hashes) =
+            hibana_train::diloco::worker_round_hashes(&parallel, &data, &plan, &start, 0, k as u32)
+                .unwrap();
+        b.run(
+            w,
+            Message::CommitSteps(CommitSteps {
+                job: 1,
+                after: 0,
+                hashes,
+            }),
+        );
+        parts.push(part);
+    }
+    let average = hibana_train::diloco::average(&parts).unwrap();
+    b.run(
+        &workers[0],
+        Message::CommitAverage(hibana_types::CommitAverage {
+            job: 1,
+            round: 0,
+            hash: hibana_train::state_hash(200, &average),
+        }),
+    );
+    let dispute_average = b.rate(40, |_| {
+        (
+            challenger.clone(),
+            Message::DisputeAverage(hibana_types::DisputeAverage {
+                job: 1,
+                round: 0,
+                parts: parts.clone(),
+            }),
+        )
+    });
+
     println!("Market messages, stateless check + execution on an in-memory state, one core:");
     println!("| message | per second | vs a transfer |");
     println!("|---|---|---|");
@@ -229,6 +314,10 @@ fn main() {
         (
             "DisputeStep (64 proved rows, one step of 3,234 parameters re-run)",
             dispute,
+        ),
+        (
+            "DisputeAverage (4 workers' 3,234 parameters hashed and re-averaged)",
+            dispute_average,
         ),
     ] {
         println!("| {what} | {rate:.0} | {:.2}× |", rate / transfer);
