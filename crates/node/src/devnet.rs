@@ -684,10 +684,16 @@ async fn score_forever(home: PathBuf, url: String, subnets: Vec<String>) {
     }
 }
 
+/// Lines of each committed batch the devnet's validator re-runs (devnet batches are small; a
+/// validator of a busy network would check fewer, of a share of the batches).
+const DEVNET_SPOT_CHECK_LINES: usize = 4;
+
 /// The devnet's validator re-checks, on the installed models, the batch lines challenged for
-/// the chain's validators to judge, and votes (its fees were funded with the provider's).
+/// the chain's validators to judge, and votes (its fees were funded with the provider's). It
+/// also spot-checks every committed batch itself, challenging a wrong line, and logs each check
+/// to `spot_checks.jsonl` in the devnet's home.
 async fn judge_forever(dir: PathBuf, url: String) {
-    let ready = crate::home::Home::new(dir)
+    let ready = crate::home::Home::new(dir.clone())
         .load_validator_key()
         .and_then(|key| Ok((key, hibana_rpc::RpcClient::new(&url)?)));
     let (key, client) = match ready {
@@ -701,7 +707,18 @@ async fn judge_forever(dir: PathBuf, url: String) {
     };
     let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
     let mut voted = std::collections::BTreeSet::new();
+    let mut spot = hibana_roles::spot_check::SpotChecker::new(
+        client.clone(),
+        key.clone(),
+        hibana_roles::spot_check::SpotCheckConfig {
+            lines: DEVNET_SPOT_CHECK_LINES,
+            share: 1.0,
+            deposit: hibana_types::records::verify::MIN_CHALLENGE_DEPOSIT,
+            log: dir.join("spot_checks.jsonl"),
+        },
+    );
     loop {
+        spot.pass(&local).await;
         hibana_roles::validator::vote_on_challenges(
             &client,
             &key,

@@ -196,6 +196,26 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "{verified}"
     );
 
+    // The devnet's validator spot-checks the committed batch by itself, line by line from the
+    // provider, on its own models: nothing to challenge.
+    let checks = home.join("spot_checks.jsonl");
+    let check0 = eventually("the validator's spot-check of batch 0", || {
+        spot_check(&checks, 0)
+    });
+    let verdicts: Vec<&str> = check0["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 4, "{check0}");
+    assert_eq!(verdicts[3], "refused", "{check0}");
+    assert!(
+        verdicts.contains(&"right") && !verdicts.contains(&"wrong"),
+        "{check0}"
+    );
+    assert!(check0["challenged"].is_null(), "{check0}");
+
     // Batch 1: the same requests, never uploaded; this test answers it as a cheating provider,
     // with the honest results but a made-up first answer, signed with the provider's key.
     let second = ok_json(&[
@@ -367,7 +387,142 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         ])["bond"],
     );
     assert!(bond_after < bond_before, "{bond_before} → {bond_after}");
+    // The provider never served batch 1's lines, so the validator's spot-check found none.
+    let check1 = eventually("the validator's spot-check of batch 1", || {
+        spot_check(&checks, 1)
+    });
+    assert!(
+        check1["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["verdict"] == "unavailable"),
+        "{check1}"
+    );
+
+    // Batch 2, on a new lease: the cheating provider serves its made-up lines too, and the
+    // devnet's validator catches one by itself, challenges it, and the chain refutes the batch.
+    ok_json(&[
+        "--json",
+        "market",
+        "order",
+        "create",
+        "--min-cores",
+        "1",
+        "--duration",
+        "2000",
+        "--max-price",
+        "0.002HIB",
+        "--deposit",
+        "5HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    let order = eventually("the provider's bid on the new order", || {
+        let orders = ok_json(&["--json", "market", "order", "list", "--home", h]);
+        orders.as_array().unwrap().iter().find_map(|o| {
+            let id = o["id"].as_u64()?.to_string();
+            let shown = ok_json(&["--json", "market", "order", "show", &id, "--home", h]);
+            (!shown["bids"].as_array()?.is_empty()).then_some(id)
+        })
+    });
+    let accepted = ok_json(&[
+        "--json",
+        "market",
+        "accept",
+        &order,
+        "--provider",
+        &provider,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(accepted["outcome"]["status"], "success", "{accepted}");
+    let lease: Value = accepted["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "market.lease_created")
+        .and_then(|e| {
+            e["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv[0] == "lease")
+                .map(|kv| kv[1].clone())
+        })
+        .unwrap();
+    let third = ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        lease.as_str().unwrap(),
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(third["batch"], 2);
+    // A new made-up answer (a receipt already challenged cannot be challenged again).
+    let mut forged: Value = serde_json::from_str(&results[0].response).unwrap();
+    forged["choices"][0]["message"]["content"] =
+        json!("The capital of France is a purple teapot, said the mountain.");
+    let forged = forged.to_string();
+    let receipt = hibana_types::ReceiptBody {
+        response_hash: hibana_types::Hash::digest(forged.as_bytes()),
+        ..honest.body
+    }
+    .sign(&key);
+    results[0].response = forged;
+    results[0].receipt = Some(receipt.to_hex());
+    let served = home.join("provider/jobs/batches/2");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("input.jsonl"), input()).unwrap();
+    std::fs::write(
+        served.join("results.jsonl"),
+        results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: 2,
+        results_root: hibana_roles::batch::results_root(&results).unwrap(),
+        answered: 3,
+    });
+    eventually("the second cheating commit", || {
+        runtime
+            .block_on(client.send(&key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
+    let check2 = eventually("the validator's spot-check of batch 2", || {
+        spot_check(&checks, 2)
+    });
+    assert_eq!(check2["challenged"][0], 0, "{check2}");
+    let refuted = eventually("batch 2's refutation", || {
+        let b = ok_json(&["--json", "batch", "status", "2", "--home", h]);
+        (b["batch"]["status"] == "refuted").then_some(b)
+    });
+    assert_eq!(refuted["batch"]["refuted_line"], 0, "{refuted}");
     drop(devnet);
+}
+
+/// The devnet validator's logged spot-check of `batch`, once it is there.
+fn spot_check(log: &std::path::Path, batch: u64) -> Option<Value> {
+    std::fs::read_to_string(log)
+        .ok()?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|c| c["batch"] == batch)
 }
 
 /// The devnet provider's signing key, from its home.

@@ -284,6 +284,92 @@ pub fn line_proofs(
     Ok((input, result))
 }
 
+/// One line of a batch as its provider serves it to a spot-check (`GET
+/// /v1/batches/{id}/lines/{line}`): the request, the result, and the proofs of both under the
+/// committed roots, so the checker needs neither whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenLine {
+    /// The line (0 is the first).
+    pub line: u32,
+    /// The request's `custom_id`.
+    pub custom_id: String,
+    /// The request's endpoint.
+    pub url: String,
+    /// The request bytes (the body as the input root names it), as text.
+    pub body: String,
+    /// The provider's result.
+    pub result: LineResult,
+    /// The input leaf's proof under the input root.
+    pub input_proof: Vec<MerkleStep>,
+    /// The result leaf's proof under the results root.
+    pub result_proof: Vec<MerkleStep>,
+}
+
+/// Line `line` of a batch with its proofs, from the batch's input and results.
+pub fn proven_line(
+    requests: &[BatchRequest],
+    results: &[LineResult],
+    line: u32,
+) -> Result<ProvenLine, String> {
+    let (input_proof, result_proof) = line_proofs(requests, results, line)?;
+    let (request, result) = (&requests[line as usize], &results[line as usize]);
+    Ok(ProvenLine {
+        line,
+        custom_id: request.custom_id.clone(),
+        url: request.url.clone(),
+        body: String::from_utf8(request.body.clone()).map_err(|e| e.to_string())?,
+        result: result.clone(),
+        input_proof,
+        result_proof,
+    })
+}
+
+/// Checks a served line against the chain's batch `b`: its request under the input root, its
+/// result under the committed results root, and for an answered line the receipt, signed by
+/// the batch's provider over exactly that request and response. Returns the receipt (`None`
+/// for a line the provider refused).
+pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceipt>, String> {
+    let committed = b
+        .results_root
+        .ok_or_else(|| format!("batch {}'s results are not committed yet", b.id))?;
+    if p.line >= b.lines || p.result.line != p.line {
+        return Err(format!("line {} is not a line of batch {}", p.line, b.id));
+    }
+    let request = Hash::digest(p.body.as_bytes());
+    let input_leaf = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, p.line, &request);
+    if !hibana_types::verify_merkle_proof(&input_leaf, &p.input_proof, &b.input_root) {
+        return Err(format!(
+            "line {}'s request is not under batch {}'s input root",
+            p.line, b.id
+        ));
+    }
+    let result_leaf = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, p.line, &p.result.outcome()?);
+    if !hibana_types::verify_merkle_proof(&result_leaf, &p.result_proof, &committed) {
+        return Err(format!(
+            "line {}'s result is not under batch {}'s committed results root",
+            p.line, b.id
+        ));
+    }
+    let receipt = p.result.receipt()?;
+    if let Some(r) = &receipt {
+        if r.body.provider.address() != b.provider {
+            return Err(format!(
+                "line {}: the receipt is signed by {}, not by the batch's provider {}",
+                p.line,
+                r.body.provider.address(),
+                b.provider
+            ));
+        }
+        r.verify(
+            &r.body.provider,
+            &request,
+            &Hash::digest(p.result.response.as_bytes()),
+        )
+        .map_err(|e| format!("line {}: {e}", p.line))?;
+    }
+    Ok(receipt)
+}
+
 /// Whether a response fits in a challenge (longer answers could not be disputed, so a provider
 /// refuses to give them).
 pub fn disputable_response(bytes: &[u8]) -> bool {
@@ -424,10 +510,32 @@ mod tests {
                 .unwrap_err()
                 .contains("not to the committed")
         );
+        // One served line checks out on its own, with its proofs.
+        let served = proven_line(&reqs, &results, 1).unwrap();
+        assert!(check_line(&b, &served).unwrap().is_some());
+        // A served line is hostile until checked: a swapped request, a result the provider
+        // did not commit, another line's proofs, a line past the batch.
+        let mut bad = served.clone();
+        bad.body = String::from_utf8(reqs[0].body.clone()).unwrap();
+        assert!(check_line(&b, &bad).unwrap_err().contains("input root"));
+        let mut bad = served.clone();
+        bad.result = other[1].clone();
+        assert!(check_line(&b, &bad).unwrap_err().contains("results root"));
+        let mut bad = proven_line(&reqs, &results, 0).unwrap();
+        bad.line = 1;
+        assert!(check_line(&b, &bad).is_err());
+        let mut bad = served.clone();
+        bad.line = 7;
+        assert!(check_line(&b, &bad).unwrap_err().contains("not a line"));
         // Another provider's key.
         b.provider = hibana_types::Address([9; 20]);
         assert!(
             check_results(&b, &reqs, &results)
+                .unwrap_err()
+                .contains("not by the batch's provider")
+        );
+        assert!(
+            check_line(&b, &served)
                 .unwrap_err()
                 .contains("not by the batch's provider")
         );

@@ -51,6 +51,7 @@ pub mod limits;
 pub mod openai;
 pub mod provider;
 pub mod recheck;
+pub mod spot_check;
 pub mod validator;
 pub mod zk;
 

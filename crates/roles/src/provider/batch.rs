@@ -174,6 +174,30 @@ pub(super) async fn results(
         .into_response())
 }
 
+/// `GET /v1/batches/{id}/lines/{line}`: one line with its request, result and proofs, for a
+/// validator's spot-check (a request is as public as its answer, which `results` serves).
+pub(super) async fn line(
+    State(p): State<AppState>,
+    UrlPath((id, line)): UrlPath<(u64, u32)>,
+) -> Result<Json<batch::ProvenLine>, ApiError> {
+    let none = || ApiError::invalid(None, format!("batch {id} has no results here yet"));
+    let input = tokio::fs::read_to_string(p.batches.input_path(id))
+        .await
+        .map_err(|_| none())?;
+    let results = tokio::fs::read_to_string(p.batches.results_path(id))
+        .await
+        .map_err(|_| none())?;
+    let proven = tokio::task::spawn_blocking(move || {
+        let requests = batch::parse_input(&input)?;
+        let results = batch::parse_results(&results)?;
+        batch::proven_line(&requests, &results, line)
+    })
+    .await
+    .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| ApiError::invalid(None, format!("batch {id}: {e}")))?;
+    Ok(Json(proven))
+}
+
 /// Starts answering batch `id` unless it is running already.
 fn start(p: Arc<Provider>, id: u64, requests: Vec<BatchRequest>) {
     {

@@ -76,6 +76,7 @@ pub fn router(provider: Arc<Provider>) -> Router {
         )
         .route("/v1/batches/{id}", get(batch::status))
         .route("/v1/batches/{id}/results", get(batch::results))
+        .route("/v1/batches/{id}/lines/{line}", get(batch::line))
         .fallback(|| async { ApiError::unknown_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::wrong_method() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
