@@ -11,8 +11,10 @@
 //! slashed and its lease closed.
 //!
 //! A second test trains one job on two providers at once (data parallel, averaged every 20
-//! local steps; one trains on one thread, the other on two): both commit their rounds, the averages land on chain, `job verify` re-checks
-//! every hash, and the averaged model is as accurate as one provider's alone, within 5 points.
+//! local steps; one trains on one thread, the other on two). After two rounds the second is
+//! killed and `job submit --reorder --replace` hands its worker to a third provider, which goes
+//! on from the last averaged round. The averages land on chain, `job verify` re-checks every
+//! hash, and the averaged model is as accurate as one provider's alone, within 5 points.
 //! A third test plays a worker that withholds its parameters: the honest provider re-trains its
 //! part, goes on when it matches, and disputes the step when it does not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -578,6 +580,54 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     assert_eq!(submitted["workers"], 2, "{submitted}");
     let id = submitted["job"].as_u64().unwrap().to_string();
 
+    // B is killed (kill -9) after two rounds; a third provider, C, takes over its worker with
+    // `job submit --reorder --replace`, from the last averaged round, while A waits for it.
+    eventually("two averaged rounds", || {
+        let c = job(h, &id)["committed_steps"].as_u64().unwrap();
+        (c >= 80).then_some(())
+    });
+    running.truncate(1);
+    let chome = dir.path().join("c");
+    let (running_c, info_c) = provider(chome.to_str().unwrap(), rpc);
+    let address_c = info_c["address"].as_str().unwrap().to_string();
+    tx(&[
+        "--json", "tx", "transfer", "--to", &address_c, "--amount", "20HIB", "--from", "alice",
+        "--home", h,
+    ]);
+    fails_with(
+        &[
+            "job",
+            "submit",
+            "--reorder",
+            &id,
+            "--data",
+            &data,
+            "--from",
+            "alice",
+            "--home",
+            h,
+        ],
+        "--replace",
+    );
+    let moved = ok_json(&[
+        "--json",
+        "job",
+        "submit",
+        "--reorder",
+        &id,
+        "--replace",
+        "1",
+        "--data",
+        &data,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(moved["provider"], address_c.as_str(), "{moved}");
+    let from_step = moved["from_step"].as_u64().unwrap();
+    assert!((80..400).contains(&from_step), "{moved}");
+
     let done = ok_json(&[
         "--json",
         "job",
@@ -591,7 +641,7 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     ]);
     assert_eq!(done["job"]["status"], "done", "{done}");
     assert_eq!(done["job"]["committed_steps"], 400);
-    assert_eq!(done["job"]["with"][0]["provider"], addresses[1].as_str());
+    assert_eq!(done["job"]["with"][0]["provider"], address_c.as_str());
     // Every worker step (400) and every round's average (10) re-checked, bit for bit.
     let verified = ok_json(&["--json", "job", "verify", &id, "--data", &data, "--home", h]);
     assert_eq!(verified["matches"], true, "{verified}");
@@ -628,6 +678,7 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     );
     eprintln!("data parallel: two providers {two:.3}, one alone {one:.3}");
     drop(running);
+    drop(running_c);
 }
 
 /// The key a provider process keeps in its home.

@@ -354,7 +354,13 @@ fn a_moved_job_goes_on_with_another_provider_and_a_dispute_slashes_the_one_that_
     // p1 cheats at step 4 and stops after its first checkpoint.
     let cheat = run(&spec, &data, Some(4));
     commit_all(&mut w, &p1, 0, &hashes(&cheat)[..10], 10);
-    let move_to = |lease| Message::MoveJob(MoveJob { job: 0, lease });
+    let move_to = |lease| {
+        Message::MoveJob(MoveJob {
+            job: 0,
+            lease,
+            replaces: None,
+        })
+    };
     w.fails(&v, move_to(1), "only its client moves it");
     w.fails(&c, move_to(0), "already");
     w.fails(&c, move_to(7), "does not exist");
@@ -481,7 +487,7 @@ proptest! {
                 }
                 JobAction::Move => {
                     let to = 1 - j.lease.min(1);
-                    w.block(vec![(&c, Message::MoveJob(MoveJob { job: 0, lease: to }))]);
+                    w.block(vec![(&c, Message::MoveJob(MoveJob { job: 0, lease: to, replaces: None }))]);
                 }
                 JobAction::Dispute { step, honest: h } => {
                     let states = if h { &honest } else { &cheat };
@@ -950,4 +956,66 @@ fn hostile_rounds_and_steps_are_refused_and_a_stuck_job_frees_its_leases() {
     );
     w.ok(&c, single(0));
     assert_eq!(market::job_of_lease(&w.state, 0).unwrap(), Some(1));
+}
+
+#[test]
+fn a_worker_of_a_data_parallel_job_moves_to_another_provider_mid_job() {
+    let (mut w, [c, p1, p2, _], data, spec, plan) = parallel();
+    let p3 = SecretKey::generate();
+    w.ok(
+        &c,
+        Message::Transfer(hibana_types::Transfer {
+            to: addr(&p3),
+            amount: hib(50),
+        }),
+    );
+    lease_as(&mut w, &c, &p3, 2);
+    let start = init_params(&spec);
+    let (a0, ha0) = part(&spec, &data, &plan, &start, 0, 0);
+    let (b0, hb0) = part(&spec, &data, &plan, &start, 0, 1);
+    w.ok(&p1, commit_round(0, &ha0));
+    w.ok(&p2, commit_round(0, &hb0));
+    // The second provider stops; its worker moves to lease 2 (the third provider).
+    let moving = |lease, replaces| {
+        Message::MoveJob(MoveJob {
+            job: 0,
+            lease,
+            replaces,
+        })
+    };
+    w.fails(&c, moving(2, None), "name the worker's lease");
+    w.fails(&c, moving(2, Some(7)), "not one of job 0's leases");
+    w.fails(&c, moving(0, Some(1)), "runs on lease 0 already");
+    w.ok(&c, moving(2, Some(1)));
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!(job.worker_of(&addr(&p3)), Some(1));
+    assert_eq!(job.worker_of(&addr(&p2)), None);
+    assert_eq!(
+        market::lease(&w.state, 1).unwrap().unwrap().status,
+        LeaseStatus::Closed
+    );
+    // The round's commits stand; the new worker averages them and trains the next round.
+    let avg0 = hibana_train::diloco::average(&[a0, b0.clone()]).unwrap();
+    let h0 = hibana_train::state_hash(10, &avg0);
+    w.fails(&p2, average_msg(0, h0), "trained by");
+    w.ok(&p3, average_msg(0, h0));
+    let (_, hb1) = part(&spec, &data, &plan, &avg0, 1, 1);
+    w.fails(&p2, commit_round(10, &hb1), "trained by");
+    w.ok(&p3, commit_round(10, &hb1));
+    // A dispute of the moved worker's round-0 step still slashes the provider that made it
+    // (here a right step, so the challenger's deposit goes to that provider).
+    let p2_before = w.balance(&addr(&p2));
+    w.ok(
+        &c,
+        Message::DisputeStep(DisputeStep {
+            job: 0,
+            step: 2,
+            params: init_params(&spec),
+            rows: batch_indices(&spec, 2)
+                .iter()
+                .map(|&i| data.proven_row(i).unwrap())
+                .collect(),
+        }),
+    );
+    assert_eq!(w.balance(&addr(&p2)).0, p2_before.0 + DISPUTE_DEPOSIT.0);
 }

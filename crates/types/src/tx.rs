@@ -366,13 +366,17 @@ pub struct DisputeStep {
 
 /// A job's client moves it to another of its leases (its provider stopped, or was too slow):
 /// the old lease is closed, and the new lease's provider goes on from the last committed step,
-/// whose checkpoint it fetches by its state hash.
+/// whose checkpoint it fetches by its state hash. In a data-parallel job, `replaces` names the
+/// worker's lease the new one takes over, and only that worker moves.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct MoveJob {
     /// The job id.
     pub job: u64,
     /// The lease to go on on.
     pub lease: u64,
+    /// In a data-parallel job, the lease of the worker replaced.
+    #[serde(default)]
+    pub replaces: Option<u64>,
 }
 
 /// A registered provider proves it is up: its leases pay until `liveness_blocks` after this,

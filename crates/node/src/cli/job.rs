@@ -103,6 +103,9 @@ pub(crate) struct SubmitArgs {
     /// upload the dataset; the new provider starts from the last committed checkpoint.
     #[arg(long, conflicts_with = "lease")]
     reorder: Option<u64>,
+    /// With --reorder on a job over several leases: the lease of the worker to replace.
+    #[arg(long, requires = "reorder")]
+    replace: Option<u64>,
     /// With --reorder: how long to wait for a bid, in seconds.
     #[arg(long, default_value_t = 60)]
     bid_timeout: u64,
@@ -417,20 +420,26 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
     if old.status != JobStatus::Running {
         bail!("job {id} has every step committed: there is nothing to go on with");
     }
-    if !old.with.is_empty() {
-        bail!(
-            "job {id} trains on {} leases at once and cannot move; close its leases and submit it again",
-            old.workers()
-        );
-    }
+    let leases: Vec<u64> = (0..old.workers())
+        .filter_map(|k| old.worker(k).map(|w| w.lease))
+        .collect();
+    let replaces = match (old.with.is_empty(), a.replace) {
+        (true, None) => None,
+        (_, Some(l)) if leases.contains(&l) => Some(l),
+        (_, Some(l)) => bail!("lease {l} is not one of job {id}'s leases {leases:?}"),
+        (false, None) => bail!(
+            "job {id} trains on leases {leases:?} at once: say which worker's lease to replace with --replace"
+        ),
+    };
     let text = std::fs::read_to_string(&a.data)
         .with_context(|| format!("reading {}", a.data.display()))?;
     load(&a.data, &old.spec)?;
     let key = signing_key(&a.tx.from, &a.tx.keys)?;
+    let from_lease = replaces.unwrap_or(old.lease);
     let lease = client
-        .market_lease(old.lease)
+        .market_lease(from_lease)
         .await?
-        .ok_or_else(|| anyhow!("lease {} of job {id} does not exist", old.lease))?
+        .ok_or_else(|| anyhow!("lease {from_lease} of job {id} does not exist"))?
         .lease;
     let order = client
         .market_order(lease.order)
@@ -470,7 +479,7 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
         let best = view
             .bids
             .iter()
-            .filter(|b| b.provider != old.provider)
+            .filter(|b| old.worker_of(&b.provider).is_none())
             .min_by_key(|b| b.price_per_block.0)
             .cloned();
         if let Some(b) = best {
@@ -505,30 +514,35 @@ async fn reorder(client: &RpcClient, id: u64, a: &SubmitArgs, json: bool) -> Res
         vec![Message::MoveJob(MoveJob {
             job: id,
             lease: new_lease,
+            replaces,
         })],
         "moving the job",
     )
     .await?;
     let job = chain_job(client, id).await?;
-    let url = upload(client, &job, text).await.with_context(|| {
-        format!(
-            "job {id} moved to lease {new_lease}, but its dataset did not reach the provider; \
+    let path = format!("/v1/jobs/{id}/data");
+    let url = put_file(client, bid.provider, &path, text, "the dataset")
+        .await
+        .with_context(|| {
+            format!(
+                "job {id} moved to lease {new_lease}, but its dataset did not reach the provider; \
              retry with `hibana job upload {id} --data {}`",
-            a.data.display()
-        )
-    })?;
+                a.data.display()
+            )
+        })?;
     if json {
         print_json(&json!({
             "job": id,
             "lease": new_lease,
             "order": new_order,
-            "provider": job.provider,
+            "provider": bid.provider,
+            "replaces": replaces,
             "from_step": job.committed_steps,
         }))?;
     } else {
         println!(
             "Job {id} moved to lease {new_lease} with {} ({url}); it goes on from step {}.",
-            job.provider, job.committed_steps
+            bid.provider, job.committed_steps
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -622,7 +622,10 @@ async fn run_parallel(
             ready &= !hashes.is_empty();
         }
         if !ready {
-            // A round some worker can no longer commit never ends: stop rather than wait.
+            // This provider stops once its own lease closes. While another worker's lease is
+            // closed the round cannot end until the client moves that worker to a new lease
+            // (`job submit --reorder J --replace L`), so it waits, polling slowly.
+            let mut stalled = false;
             for k in 0..job.workers() {
                 let Some(worker) = job.worker(k) else {
                     continue;
@@ -632,15 +635,16 @@ async fn run_parallel(
                     .await
                     .map_err(|e| format!("chain: {e}"))?
                     .is_some_and(|l| l.lease.status == LeaseStatus::Active);
-                if !active {
+                if !active && k == w {
                     return Err(format!(
-                        "lease {} of worker {k} is closed: round {round} cannot end; the client can \
-                         submit the job again on other leases",
+                        "lease {} of this provider is closed: it stops training job {id}",
                         worker.lease
                     ));
                 }
+                stalled |= !active;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let wait = if stalled { 5_000 } else { 500 };
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             continue;
         }
         let (_, average) = round_average(p, chain, &job, round, &data).await?;

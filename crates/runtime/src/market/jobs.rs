@@ -715,11 +715,12 @@ pub(crate) fn close_unpaid<S: StateWrite + ?Sized>(
     Ok(lease(state, lease_id)?.map_or(Amount::ZERO, |l| l.paid))
 }
 
+/// The job, the new lease, and the worker that moves to it.
 fn move_rules<S: StateRead + ?Sized>(
     m: &MoveJob,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<(Job, Lease), ExecError> {
+) -> Result<(Job, Lease, u32), ExecError> {
     let j = existing_job(state, m.job)?;
     if j.client != ctx.sender {
         return Err(invalid(format!(
@@ -733,21 +734,42 @@ fn move_rules<S: StateRead + ?Sized>(
             j.id
         )));
     }
-    if !j.with.is_empty() {
-        return Err(invalid(format!(
-            "job {} trains on {} leases at once and cannot move; close its leases and submit it again",
-            j.id,
-            j.workers()
-        )));
-    }
-    if m.lease == j.lease {
+    let leases: Vec<u64> = (0..j.workers())
+        .filter_map(|k| j.worker(k).map(|w| w.lease))
+        .collect();
+    let k = match m.replaces {
+        None if j.with.is_empty() => 0,
+        None => {
+            return Err(invalid(format!(
+                "job {} trains on leases {leases:?} at once: name the worker's lease the new one replaces",
+                j.id
+            )));
+        }
+        Some(old) => leases.iter().position(|&l| l == old).ok_or_else(|| {
+            invalid(format!(
+                "lease {old} is not one of job {}'s leases {leases:?}",
+                j.id
+            ))
+        })? as u32,
+    };
+    if leases.contains(&m.lease) {
         return Err(invalid(format!(
             "job {} runs on lease {} already",
             j.id, m.lease
         )));
     }
     let to = free_lease(state, m.lease, ctx)?;
-    Ok((j, to))
+    if let Some(other) = (0..j.workers())
+        .filter(|&o| o != k)
+        .filter_map(|o| j.worker(o))
+        .find(|w| w.provider == to.provider)
+    {
+        return Err(invalid(format!(
+            "lease {} is with provider {}, which trains job {} on lease {} already: a data-parallel job needs a provider per lease",
+            to.id, to.provider, j.id, other.lease
+        )));
+    }
+    Ok((j, to, k))
 }
 
 impl MessageHandler for MoveJob {
@@ -773,16 +795,25 @@ impl MessageHandler for MoveJob {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let (mut j, to) = move_rules(self, state, ctx)?;
+        let (mut j, to, k) = move_rules(self, state, ctx)?;
+        let old = j.worker(k).ok_or_else(|| invalid("no such worker"))?;
         // The old lease ends: what its provider earned until now is paid, the rest refunded.
-        if let Some(old) = lease(state, j.lease)?
-            && old.status == LeaseStatus::Active
+        if let Some(l) = lease(state, old.lease)?
+            && l.status == LeaseStatus::Active
         {
-            settle(state, old, ctx.block.height, true, events)?;
+            settle(state, l, ctx.block.height, true, events)?;
         }
-        let from = (j.lease, j.provider);
-        j.lease = to.id;
-        j.provider = to.provider;
+        let from = (old.lease, old.provider);
+        let moved = Worker {
+            lease: to.id,
+            provider: to.provider,
+        };
+        if k == 0 {
+            j.lease = moved.lease;
+            j.provider = moved.provider;
+        } else if let Some(w) = j.with.get_mut(k as usize - 1) {
+            *w = moved;
+        }
         put_job(state, &j);
         put_typed(state, lease_job_key(to.id), &j.id);
         events.push(Event::new(
@@ -793,6 +824,7 @@ impl MessageHandler for MoveJob {
                 ("from_provider", from.1.to_string()),
                 ("lease", to.id.to_string()),
                 ("provider", to.provider.to_string()),
+                ("worker", k.to_string()),
                 ("step", j.committed_steps.to_string()),
                 ("hash", j.last_hash.to_string()),
             ],
