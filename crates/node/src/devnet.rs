@@ -705,7 +705,9 @@ async fn judge_forever(dir: PathBuf, url: String) {
             return;
         }
     };
-    let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+    let local = std::sync::Arc::new(hibana_roles::recheck::LocalModels::new(
+        crate::run::models_dir(),
+    ));
     let mut voted = std::collections::BTreeSet::new();
     let mut spot = hibana_roles::spot_check::SpotChecker::new(
         client.clone(),
@@ -717,8 +719,15 @@ async fn judge_forever(dir: PathBuf, url: String) {
             log: dir.join("spot_checks.jsonl"),
         },
     );
+    // Spot-checks run beside the votes, so a slow provider never delays a vote.
+    let models = local.clone();
+    tokio::spawn(async move {
+        loop {
+            spot.pass(&models).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
     loop {
-        spot.pass(&local).await;
         hibana_roles::validator::vote_on_challenges(
             &client,
             &key,

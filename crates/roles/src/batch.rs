@@ -90,6 +90,21 @@ pub fn parse_input(text: &str) -> Result<Vec<BatchRequest>, String> {
         let serde_json::Value::Object(fields) = &line.body else {
             return Err(format!("line {at}: body must be a JSON object"));
         };
+        // A body readable as another endpoint's request could be judged as that one.
+        let (needs, refuses) = match line.url.as_str() {
+            "/v1/chat/completions" => ("messages", ["prompt", "input"]),
+            "/v1/completions" => ("prompt", ["messages", "input"]),
+            _ => ("input", ["messages", "prompt"]),
+        };
+        if !fields.contains_key(needs) {
+            return Err(format!("line {at}: a {} body needs \"{needs}\"", line.url));
+        }
+        if let Some(extra) = refuses.iter().find(|f| fields.contains_key(**f)) {
+            return Err(format!(
+                "line {at}: a {} body has no \"{extra}\" (it belongs to another endpoint)",
+                line.url
+            ));
+        }
         if fields.get("stream").and_then(|s| s.as_bool()) == Some(true) {
             return Err(format!(
                 "line {at}: a batch answers each request whole; remove \"stream\": true"
@@ -426,8 +441,16 @@ mod tests {
                 "POST",
             ),
             (
-                r#"{"custom_id":"a","url":"/v1/completions","body":{"stream":true}}"#,
+                r#"{"custom_id":"a","url":"/v1/completions","body":{"prompt":"x","stream":true}}"#,
                 "stream",
+            ),
+            (
+                r#"{"custom_id":"a","url":"/v1/chat/completions","body":{"prompt":"x"}}"#,
+                "needs \"messages\"",
+            ),
+            (
+                r#"{"custom_id":"a","url":"/v1/completions","body":{"prompt":"x","messages":[]}}"#,
+                "another endpoint",
             ),
             ("not json", "line 1: not a batch request"),
         ];

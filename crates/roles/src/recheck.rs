@@ -178,6 +178,13 @@ fn judge_text(model: &TextModel, request: &[u8], response: &[u8]) -> Judgement {
         return Judgement::Unjudgeable("the request is not JSON".into());
     };
     let chat = v.get("messages").is_some();
+    if chat && v.get("prompt").is_some() {
+        // The request does not say which endpoint answered it: either reading could be the
+        // provider's, so neither can make it wrong.
+        return Judgement::Unjudgeable(
+            "the request has both messages and a prompt: chat or completion is ambiguous".into(),
+        );
+    }
     let (prompt, max_tokens, temperature, top_p, n, stop) = if chat {
         let Ok(req) = serde_json::from_value::<ChatRequest>(v) else {
             return Judgement::Unjudgeable("the request is not a chat request".into());

@@ -5,15 +5,18 @@
 //! a wrong one (`DisputeBatchLine`) for the chain's validators to judge.
 //!
 //! Checking costs the validator a model run and earns it nothing unless a line is wrong, so it
-//! is bounded: at most `lines` lines of a batch, a `share` of the batches, each batch once.
-//! Which lines it picks is drawn from local randomness when it checks, after the provider has
-//! committed, so a provider cannot know which of its lines will be looked at. Each check is
-//! appended to a JSON-lines log with its seed.
+//! is bounded: at most `lines` lines of a batch, a `share` of the batches, each batch once
+//! (a batch whose provider serves none of the lines is tried on [`ATTEMPTS`] passes). Which
+//! lines it picks is drawn from local randomness when it checks, after the provider has
+//! committed, so a provider cannot steer the draw; but it sees each line asked for, and may
+//! decline to serve the ones it got wrong. Such a line is logged `unavailable` and costs the
+//! provider nothing yet: the client, who holds the whole results file, can still check and
+//! dispute every line. Each check is appended to a JSON-lines log with its seed.
 
-use std::{collections::BTreeSet, io::Write, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, io::Write, path::PathBuf, time::Duration};
 
 use hibana_rpc::RpcClient;
-use hibana_types::records::market::{BatchJob, BatchStatus};
+use hibana_types::records::market::{BatchJob, BatchStatus, DISPUTE_WINDOW_BLOCKS};
 use hibana_types::{Amount, DisputeBatchLine, Message, SecretKey};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
@@ -43,7 +46,9 @@ pub struct LineCheck {
     /// The line.
     pub line: u32,
     /// `right`, `wrong`, `refused` (the provider answered with an error, which is not re-run),
-    /// `unjudgeable` or `unavailable` (the provider did not serve a line that checks out).
+    /// `unjudgeable`, `undisputable` (an answer too long for a challenge), or `unavailable`
+    /// (no line that checks out could be had: the provider did not serve it, served it with
+    /// proofs or a receipt that do not check, or the chain did not answer).
     pub verdict: String,
     /// Why, when it is not `right`.
     pub why: Option<String>,
@@ -72,9 +77,13 @@ pub struct SpotChecker {
     config: SpotCheckConfig,
     /// The next batch id not yet looked at.
     next: u64,
-    /// Batches seen whose results are not committed yet.
-    waiting: BTreeSet<u64>,
+    /// Batches seen whose results are not committed yet, or whose provider served no line
+    /// yet, with the passes that found it so.
+    waiting: BTreeMap<u64, u32>,
 }
+
+/// Passes a batch whose provider serves none of the sampled lines is tried again.
+const ATTEMPTS: u32 = 3;
 
 impl SpotChecker {
     /// A checker that signs its challenges with `key`.
@@ -84,7 +93,7 @@ impl SpotChecker {
             key,
             config,
             next: 0,
-            waiting: BTreeSet::new(),
+            waiting: BTreeMap::new(),
         }
     }
 
@@ -92,29 +101,47 @@ impl SpotChecker {
     /// checks each newly committed one (with probability `share`); returns the checks made.
     pub async fn pass(&mut self, local: &LocalModels) -> Vec<BatchCheck> {
         while let Ok(Some(view)) = self.client.market_batch(self.next).await {
-            self.waiting.insert(view.batch.id);
+            self.waiting.insert(view.batch.id, 0);
             self.next += 1;
         }
+        let share = if self.config.share.is_finite() {
+            self.config.share.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let mut done = Vec::new();
-        for id in self.waiting.clone() {
+        for (id, attempts) in self.waiting.clone() {
             let Ok(Some(view)) = self.client.market_batch(id).await else {
                 continue;
             };
             let b = view.batch;
             match b.status {
-                BatchStatus::Running => continue,
+                // A batch never committed within a dispute window of its submission is dropped
+                // (its lease may have closed): a cheap submission cannot hold the checker.
+                BatchStatus::Running
+                    if view.height <= b.submitted_at.saturating_add(DISPUTE_WINDOW_BLOCKS) =>
+                {
+                    continue;
+                }
                 BatchStatus::Done if view.height <= b.dispute_until() => {}
-                // Refuted already, or past its dispute window: nothing to check.
+                // Refuted already, past its dispute window, or never committed: nothing to
+                // check.
                 _ => {
                     self.waiting.remove(&id);
                     continue;
                 }
             }
             self.waiting.remove(&id);
-            if !rand::thread_rng().gen_bool(self.config.share.clamp(0.0, 1.0)) {
+            if attempts == 0 && !rand::thread_rng().gen_bool(share) {
                 continue;
             }
             let check = self.check(&b, local).await;
+            let unserved = check.lines.iter().all(|l| l.verdict == "unavailable");
+            if unserved && attempts + 1 < ATTEMPTS {
+                // The provider may be down for a moment: try again on a later pass.
+                self.waiting.insert(id, attempts + 1);
+                continue;
+            }
             if let Err(e) = self.log(&check) {
                 tracing::warn!(batch = id, "cannot log a spot-check: {e}");
             }
@@ -141,14 +168,16 @@ impl SpotChecker {
             let (check, dispute) = self.check_line(b, line, local).await;
             out.lines.push(check);
             if let Some(dispute) = dispute {
-                let outcome = match self.client.send(&self.key, vec![dispute], None).await {
-                    Ok(r) => format!("{:?}", r.outcome),
-                    Err(e) => e.to_string(),
+                let (sent, outcome) = match self.client.send(&self.key, vec![dispute], None).await {
+                    Ok(r) => (r.is_success(), format!("{:?}", r.outcome)),
+                    Err(e) => (false, e.to_string()),
                 };
                 tracing::info!(batch = b.id, line, %outcome, "challenged a wrong batch line");
                 out.challenged = Some((line, outcome));
-                // One challenge settles the batch: a refuted batch is not paid further.
-                break;
+                if sent {
+                    // One upheld challenge refutes the batch: the other lines need no check.
+                    break;
+                }
             }
         }
         out
@@ -174,6 +203,11 @@ impl SpotChecker {
             Ok(None) => return (verdict("refused", None), None),
             Err(e) => return (verdict("unavailable", Some(e)), None),
         };
+        if !crate::batch::disputable_response(proven.result.response.as_bytes()) {
+            // No challenge could carry it, so re-running it would change nothing.
+            let why = "the response is larger than a challenge carries".to_string();
+            return (verdict("undisputable", Some(why)), None);
+        }
         let Some(model) = local.get(&receipt.body.model_hash) else {
             let why = format!("model {} is not installed here", receipt.body.model_hash);
             return (verdict("unjudgeable", Some(why)), None);

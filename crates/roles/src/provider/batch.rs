@@ -53,7 +53,12 @@ pub struct BatchProgress {
 pub struct Batches {
     dir: PathBuf,
     progress: parking_lot::Mutex<BTreeMap<u64, BatchProgress>>,
+    /// Line requests served at once: each reads and parses a batch's whole files.
+    serving: tokio::sync::Semaphore,
 }
+
+/// Line requests ([`line`]) a provider serves at once; more are told to come back.
+const LINES_AT_ONCE: usize = 2;
 
 impl Batches {
     /// Batches kept under `dir`.
@@ -61,6 +66,7 @@ impl Batches {
         Batches {
             dir,
             progress: parking_lot::Mutex::new(BTreeMap::new()),
+            serving: tokio::sync::Semaphore::new(LINES_AT_ONCE),
         }
     }
 
@@ -180,6 +186,12 @@ pub(super) async fn line(
     State(p): State<AppState>,
     UrlPath((id, line)): UrlPath<(u64, u32)>,
 ) -> Result<Json<batch::ProvenLine>, ApiError> {
+    let _turn = p.batches.serving.try_acquire().map_err(|_| {
+        ApiError::server(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this provider is serving other batch lines: try again shortly",
+        )
+    })?;
     let none = || ApiError::invalid(None, format!("batch {id} has no results here yet"));
     let input = tokio::fs::read_to_string(p.batches.input_path(id))
         .await
