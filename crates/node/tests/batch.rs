@@ -215,6 +215,29 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "{check0}"
     );
     assert!(check0["challenged"].is_null(), "{check0}");
+    // Any account can run the same check from the command line.
+    let mine = ok_json(&[
+        "--json",
+        "batch",
+        "spot-check",
+        "0",
+        "--lines",
+        "4",
+        "--from",
+        "bob",
+        "--home",
+        h,
+    ]);
+    assert_eq!(mine["lines"].as_array().unwrap().len(), 4, "{mine}");
+    assert!(
+        mine["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["verdict"] != "wrong"),
+        "{mine}"
+    );
+    assert!(mine["challenged"].is_null(), "{mine}");
 
     // Batch 1: the same requests, never uploaded; this test answers it as a cheating provider,
     // with the honest results but a made-up first answer, signed with the provider's key.

@@ -97,6 +97,14 @@ impl SpotChecker {
         }
     }
 
+    /// Starts after the batches already on chain: a checker started late checks only what is
+    /// committed from now on.
+    pub async fn skip_to_now(&mut self) {
+        while let Ok(Some(_)) = self.client.market_batch(self.next).await {
+            self.next += 1;
+        }
+    }
+
     /// Looks at the batches submitted since the last pass and those still waiting for results;
     /// checks each newly committed one (with probability `share`); returns the checks made.
     pub async fn pass(&mut self, local: &LocalModels) -> Vec<BatchCheck> {

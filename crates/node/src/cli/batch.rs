@@ -124,6 +124,28 @@ pub(crate) enum BatchCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
+    /// As a validator (or anyone), spot-check batches: ask the provider for random lines with
+    /// their proofs, check them against the chain, re-run them on your own models, and
+    /// challenge a wrong one. With a batch id, checks that batch once and prints the check;
+    /// without, follows the chain and checks every batch committed from now on, logging each.
+    SpotCheck {
+        /// The batch to check once (default: follow every batch).
+        batch: Option<u64>,
+        /// Lines re-run per batch.
+        #[arg(long, default_value_t = 2)]
+        lines: usize,
+        /// Share (0 to 1) of the batches checked when following.
+        #[arg(long, default_value_t = 1.0)]
+        share: f64,
+        /// Deposit of each challenge opened, lost if the validators find the answer right.
+        #[arg(long, default_value = "1HIB")]
+        deposit: String,
+        /// JSON-lines file each check is appended to.
+        #[arg(long, default_value = "spot_checks.jsonl")]
+        log: PathBuf,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
 }
 
 /// `hibana batch …`.
@@ -356,6 +378,60 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 ExitCode::FAILURE
             })
         }
+        BatchCommand::SpotCheck {
+            batch,
+            lines,
+            share,
+            deposit,
+            log,
+            tx,
+        } => {
+            let client = client(rpc, tx.keys.home.as_deref())?;
+            let key = signing_key(&tx.from, &tx.keys)?;
+            if !(0.0..=1.0).contains(&share) {
+                bail!("--share must be between 0 and 1, not {share}");
+            }
+            let config = hibana_roles::spot_check::SpotCheckConfig {
+                lines: lines.max(1),
+                share,
+                deposit: deposit.parse().context("--deposit")?,
+                log,
+            };
+            let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+            let mut checker =
+                hibana_roles::spot_check::SpotChecker::new(client.clone(), key, config);
+            let Some(id) = batch else {
+                if !json {
+                    println!("Spot-checking every committed batch; Ctrl-C to stop.");
+                }
+                checker.skip_to_now().await;
+                loop {
+                    for check in checker.pass(&local).await {
+                        if json {
+                            println!("{}", serde_json::to_string(&check)?);
+                        } else {
+                            print_check(&check);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            };
+            let b = chain_batch(&client, id).await?;
+            if b.results_root.is_none() {
+                bail!("batch {id}'s results are not committed yet: there is nothing to check");
+            }
+            let check = checker.check(&b, &local).await;
+            if json {
+                print_json(&check)?;
+            } else {
+                print_check(&check);
+            }
+            Ok(if check.challenged.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         BatchCommand::Dispute {
             batch,
             line,
@@ -392,6 +468,24 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let key = signing_key(&tx.from, &tx.keys)?;
             send(&client, &key, message, &tx, json).await
         }
+    }
+}
+
+fn print_check(check: &hibana_roles::spot_check::BatchCheck) {
+    for l in &check.lines {
+        println!(
+            "batch {} line {}: {}{}",
+            check.batch,
+            l.line,
+            l.verdict,
+            l.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
+        );
+    }
+    if let Some((line, outcome)) = &check.challenged {
+        println!(
+            "batch {}: line {line} challenged ({outcome}); follow it with `hibana challenge list`",
+            check.batch
+        );
     }
 }
 
