@@ -627,6 +627,13 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     assert_eq!(moved["provider"], address_c.as_str(), "{moved}");
     let from_step = moved["from_step"].as_u64().unwrap();
     assert!((80..400).contains(&from_step), "{moved}");
+    // `job status` shows each worker's place in the round: C is worker 1 now, on the new lease.
+    let status = ok_json(&["--json", "job", "status", &id, "--home", h]);
+    let workers = status["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{status}");
+    assert_eq!(workers[1]["provider"], address_c.as_str(), "{status}");
+    assert_eq!(workers[1]["lease"], moved["lease"], "{status}");
+    assert_eq!(workers[1]["lease_active"], true, "{status}");
 
     let done = ok_json(&[
         "--json",

@@ -170,12 +170,40 @@ pub(crate) async fn job(cmd: JobCommand, rpc: Option<&str>, json: bool) -> Resul
             let progress = provider_progress(&client, &j).await.ok();
             let lease = client.market_lease(j.lease).await?;
             let paid_until = lease.as_ref().and_then(|l| l.paid_until);
+            let workers = if j.with.is_empty() {
+                Vec::new()
+            } else {
+                workers_now(&client, &j).await?
+            };
             if json {
-                print_json(
-                    &json!({"job": j, "provider": progress, "lease_paid_until": paid_until}),
-                )?;
+                print_json(&json!({
+                    "job": j,
+                    "provider": progress,
+                    "lease_paid_until": paid_until,
+                    "workers": workers,
+                }))?;
             } else {
                 print_job(&j);
+                for w in &workers {
+                    let state = match (w.lease_active, w.paid_until, w.committed_round) {
+                        (false, _, _) => format!(
+                            "its lease is closed: the round cannot end until `hibana job submit \
+                             --reorder {} --replace {}` moves it",
+                            j.id, w.lease
+                        ),
+                        (true, Some(until), _) => format!(
+                            "its provider stopped proving it is up (paid to block {until}); \
+                             replace it with `hibana job submit --reorder {} --replace {}`",
+                            j.id, w.lease
+                        ),
+                        (true, None, true) => format!("committed round {}", w.round),
+                        (true, None, false) => format!("training round {}", w.round),
+                    };
+                    println!(
+                        "  worker {} (lease {}, provider {}): {state}",
+                        w.worker, w.lease, w.provider
+                    );
+                }
                 if let Some(until) = paid_until {
                     println!(
                         "  the provider stopped proving it is up: lease {} pays no block after {until}; \
@@ -296,6 +324,45 @@ async fn chain_job(client: &RpcClient, id: u64) -> Result<Job> {
         .await?
         .ok_or_else(|| anyhow!("no job {id} on chain"))?
         .job)
+}
+
+/// Where one worker of a data-parallel job stands in the current round.
+#[derive(Debug, serde::Serialize)]
+struct WorkerNow {
+    worker: u32,
+    lease: u64,
+    provider: Address,
+    round: u64,
+    committed_round: bool,
+    lease_active: bool,
+    paid_until: Option<u64>,
+}
+
+/// Each worker of a data-parallel job: whether it committed the current round, and whether
+/// its lease still runs and pays.
+async fn workers_now(client: &RpcClient, j: &Job) -> Result<Vec<WorkerNow>> {
+    let round = j.committed_steps / j.steps_per_round().max(1);
+    let mut out = Vec::new();
+    for k in 0..j.workers() {
+        let Some(w) = j.worker(k) else { continue };
+        let committed_round = !client
+            .market_job_steps(j.id, j.worker_index(round, k))
+            .await?
+            .is_empty();
+        let lease = client.market_lease(w.lease).await?;
+        out.push(WorkerNow {
+            worker: k,
+            lease: w.lease,
+            provider: w.provider,
+            round,
+            committed_round,
+            lease_active: lease.as_ref().is_some_and(|l| {
+                l.lease.status == hibana_types::records::market::LeaseStatus::Active
+            }),
+            paid_until: lease.and_then(|l| l.paid_until),
+        });
+    }
+    Ok(out)
 }
 
 /// The base URL of a registered provider.
