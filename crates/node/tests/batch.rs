@@ -119,12 +119,26 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         h,
     ]);
 
-    // Batch 0: submitted, uploaded, answered and committed.
+    // Batch 0: submitted (with 0.01 HIB a line held in escrow), uploaded, answered and
+    // committed.
     let submitted = ok_json(&[
-        "--json", "batch", "submit", "--lease", "0", "--input", f, "--from", "alice", "--home", h,
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        "0",
+        "--input",
+        f,
+        "--price-per-line",
+        "0.01HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
     ]);
     assert_eq!(submitted["batch"], 0, "{submitted}");
     assert_eq!(submitted["lines"], 4);
+    assert_eq!(amount(&submitted["escrow"]), 40_000_000, "{submitted}");
     let status = ok_json(&[
         "--json",
         "batch",
@@ -137,6 +151,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         h,
     ]);
     assert_eq!(status["batch"]["status"], "done", "{status}");
+    assert_eq!(amount(&status["batch"]["price_per_line"]), 10_000_000);
     assert_eq!(
         status["batch"]["answered"], 3,
         "the unknown model is refused: {status}"

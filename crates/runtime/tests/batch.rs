@@ -83,11 +83,16 @@ impl Answered {
     }
 
     fn submit(&self) -> Message {
+        self.submit_priced(Amount::ZERO)
+    }
+
+    fn submit_priced(&self, price_per_line: Amount) -> Message {
         Message::SubmitBatch(SubmitBatch {
             lease: 0,
             input_root: merkle_root(&self.input_leaves()),
             lines: self.requests.len() as u32,
             input_bytes: 1_000,
+            price_per_line,
         })
     }
 
@@ -268,6 +273,7 @@ fn bad_batches_and_disputes_are_refused_with_their_reason_and_balances_untouched
         input_root: Hash::ZERO,
         lines: 0,
         input_bytes: 10,
+        price_per_line: Amount::ZERO,
     };
     w.fails(
         &client,
@@ -331,5 +337,126 @@ fn bad_batches_and_disputes_are_refused_with_their_reason_and_balances_untouched
         &client,
         Message::DisputeBatchLine(batch.dispute(1)),
         "could be challenged until",
+    );
+}
+
+/// A client, a provider and a lease 0 between them (200 blocks), and a batch of 5 answers.
+fn priced() -> (World, SecretKey, SecretKey, Answered) {
+    let (client, provider) = (SecretKey::generate(), SecretKey::generate());
+    let mut w = World::new(&[&client, &provider], Amount(1_000 * HIB));
+    w.lease(&client, &provider, 0);
+    let batch = Answered::new(&provider, 5);
+    (w, client, provider, batch)
+}
+
+#[test]
+fn a_priced_batch_pays_its_answered_lines_once_unchallengeable_and_refunds_the_rest() {
+    let (mut w, client, provider, batch) = priced();
+    let price = Amount(7 * HIB / 100);
+    let supply = bank::total_supply(&w.state).unwrap();
+    let c0 = w.balance(&addr(&client));
+    let escrow0 = w.balance(&market::MARKET_ESCROW);
+    w.ok(&client, batch.submit_priced(price));
+    assert_eq!(
+        w.balance(&addr(&client)).0,
+        c0.0 - 5 * price.0 - common::FEE
+    );
+    assert_eq!(w.balance(&market::MARKET_ESCROW).0, escrow0.0 + 5 * price.0);
+    // Three of five lines answered: the pay waits for the dispute window and the votes after.
+    let commit = Message::CommitBatch(CommitBatch {
+        batch: 0,
+        results_root: merkle_root(&batch.result_leaves()),
+        answered: 3,
+    });
+    w.ok(&provider, commit);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.escrow(), Amount(5 * price.0));
+    w.idle(b.pay_at() - w.height - 1);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Done
+    );
+    // The lease ended long before: in the settling block only the batch's escrow moves.
+    let before = (w.balance(&addr(&client)), w.balance(&addr(&provider)));
+    w.idle(1);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Settled);
+    assert_eq!(w.balance(&addr(&client)).0, before.0.0 + 2 * price.0);
+    assert_eq!(w.balance(&addr(&provider)).0, before.1.0 + 3 * price.0);
+    // Nothing was minted or lost.
+    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    // A settled batch can no longer be challenged.
+    w.fails(
+        &client,
+        Message::DisputeBatchLine(batch.dispute(1)),
+        "batch 0",
+    );
+}
+
+#[test]
+fn a_priced_batch_never_committed_is_refunded_when_its_lease_ends() {
+    let (mut w, client, provider, batch) = priced();
+    let price = Amount(HIB);
+    // More than the client holds, and more than a u128 holds.
+    w.fails(
+        &client,
+        batch.submit_priced(Amount(400 * HIB)),
+        "insufficient",
+    );
+    w.fails(&client, batch.submit_priced(Amount(u128::MAX)), "overflows");
+    w.ok(&client, batch.submit_priced(price));
+    let c1 = w.balance(&addr(&client));
+    let ends = market::lease(&w.state, 0).unwrap().unwrap().ends_at;
+    w.idle(ends - w.height);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Expired);
+    assert!(w.balance(&addr(&client)).0 >= c1.0 + 5 * price.0);
+    w.fails(&provider, batch.commit(), "expired");
+}
+
+#[test]
+fn a_refuted_priced_batch_refunds_its_escrow_to_the_client() {
+    let (mut w, client, provider, batch) = priced();
+    let bob = SecretKey::generate();
+    w.ok(
+        &client,
+        Message::Transfer(Transfer {
+            to: addr(&bob),
+            amount: Amount(10 * HIB),
+        }),
+    );
+    w.ok(
+        &client,
+        Message::Transfer(Transfer {
+            to: addr(&w.validator),
+            amount: Amount(HIB),
+        }),
+    );
+    let price = Amount(HIB / 10);
+    w.ok(&client, batch.submit_priced(price));
+    w.ok(&provider, batch.commit());
+    w.ok(&bob, Message::DisputeBatchLine(batch.dispute(3)));
+    let lease_escrow = market::lease(&w.state, 0).unwrap().unwrap().escrow;
+    let before = w.balance(&addr(&client));
+    let validator = SecretKey::from_bytes(w.validator.to_bytes());
+    w.ok(
+        &validator,
+        Message::VoteChallenge(VoteChallenge { id: 0, wrong: true }),
+    );
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Refuted
+    );
+    // The client gets the lease's escrow and the batch's back; the provider none of the pay.
+    assert_eq!(
+        w.balance(&addr(&client)).0,
+        before.0 + lease_escrow.0 + 5 * price.0
+    );
+    // Nothing is paid later either.
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    w.idle(b.pay_at() + 1 - w.height);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Refuted
     );
 }

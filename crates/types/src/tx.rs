@@ -423,6 +423,11 @@ pub struct SubmitBatch {
     pub lines: u32,
     /// Size of the file, in bytes.
     pub input_bytes: u64,
+    /// Paid for each answered line, on top of the lease: `lines ×` this is held in escrow from
+    /// the client and paid for the answered lines once no line can be challenged any more
+    /// (refused lines, and every line of a refuted or never-committed batch, are refunded).
+    #[serde(default)]
+    pub price_per_line: Amount,
 }
 
 /// A batch's provider commits the Merkle root over its lines' results (a signed receipt's id

@@ -42,6 +42,10 @@ pub(crate) enum BatchCommand {
         /// Only submit it on chain; upload later with `hibana batch upload`.
         #[arg(long)]
         no_upload: bool,
+        /// Paid per answered line on top of the lease, e.g. 0.001HIB: `lines ×` this is held
+        /// from you and paid once no line can be challenged (refused lines are refunded).
+        #[arg(long, default_value = "0")]
+        price_per_line: String,
         #[command(flatten)]
         tx: TxFlags,
     },
@@ -155,6 +159,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             lease,
             input,
             no_upload,
+            price_per_line,
             tx,
         } => {
             let client = client(rpc, tx.keys.home.as_deref())?;
@@ -165,6 +170,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 input_root: batch::input_root(&requests),
                 lines: requests.len() as u32,
                 input_bytes: text.len() as u64,
+                price_per_line: price_per_line.parse().context("--price-per-line")?,
             });
             let receipt = client.send(&key, vec![message], None).await?;
             if !receipt.is_success() {
@@ -194,6 +200,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                     "provider": b.provider,
                     "input": b.input_root,
                     "lines": b.lines,
+                    "escrow": b.escrow(),
                     "uploaded_to": url,
                     "tx_hash": receipt.tx_hash,
                 }))?;
@@ -629,6 +636,8 @@ fn print_batch(b: &BatchJob) {
         BatchStatus::Running => "running",
         BatchStatus::Done => "done",
         BatchStatus::Refuted => "refuted",
+        BatchStatus::Settled => "settled",
+        BatchStatus::Expired => "expired",
     };
     println!(
         "batch {} on lease {}: {status}, {} lines (provider {})",
@@ -641,6 +650,19 @@ fn print_batch(b: &BatchJob) {
             b.answered,
             b.committed_at,
             b.dispute_until()
+        );
+    }
+    if b.price_per_line.0 > 0 {
+        let when = match b.status {
+            BatchStatus::Running => "held until its lines can no longer be challenged".to_string(),
+            BatchStatus::Done => format!("paid for the answered lines at height {}", b.pay_at()),
+            BatchStatus::Settled => "paid for the answered lines, the rest refunded".to_string(),
+            BatchStatus::Refuted | BatchStatus::Expired => "refunded to the client".to_string(),
+        };
+        println!(
+            "  {} per answered line, {} in escrow: {when}",
+            b.price_per_line,
+            b.escrow()
         );
     }
     if let Some(line) = b.refuted_line {

@@ -11,15 +11,15 @@
 
 use hibana_types::records::market::{
     BatchJob, BatchStatus, LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, NEXT_BATCH_KEY,
-    batch_challenge_key, batch_key,
+    batch_challenge_key, batch_due_key, batch_key,
 };
-use hibana_types::{CommitBatch, Event, SubmitBatch};
+use hibana_types::{Amount, CommitBatch, Event, SubmitBatch};
 
 use super::jobs::{clients_active_lease, close_unpaid};
-use super::state::{lease, next_id};
+use super::state::{edit_set, lease, lock, next_id, release, take_set};
 use crate::{
-    ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, get_typed,
-    invalid, put_typed,
+    ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
+    get_typed, invalid, put_typed,
 };
 
 /// Reads a batch job.
@@ -73,6 +73,11 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
         return Ok(());
     }
     close_unpaid(state, b.lease, height, events)?;
+    // Its lines are not paid: the escrow goes back to the client (once: a batch is refuted or
+    // settled, not both).
+    if b.status == BatchStatus::Done {
+        release(state, &b.client, b.escrow())?;
+    }
     b.status = BatchStatus::Refuted;
     b.refuted_line = Some(line);
     put_batch(state, &b);
@@ -89,12 +94,21 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
     Ok(())
 }
 
+/// The lease, and the escrow the batch holds from the client.
 fn submit_rules<S: StateRead + ?Sized>(
     m: &SubmitBatch,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<hibana_types::records::market::Lease, ExecError> {
-    clients_active_lease(state, m.lease, ctx, "batches")
+) -> Result<(hibana_types::records::market::Lease, Amount), ExecError> {
+    let l = clients_active_lease(state, m.lease, ctx, "batches")?;
+    let escrow = u128::from(m.lines)
+        .checked_mul(m.price_per_line.0)
+        .map(Amount)
+        .ok_or_else(|| invalid("lines × price per line overflows"))?;
+    if escrow.0 > 0 {
+        bank::require_balance(state, &ctx.sender, escrow)?;
+    }
+    Ok((l, escrow))
 }
 
 impl MessageHandler for SubmitBatch {
@@ -132,8 +146,14 @@ impl MessageHandler for SubmitBatch {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let l = submit_rules(self, state, ctx)?;
+        let (l, escrow) = submit_rules(self, state, ctx)?;
         let id = next_id(state, NEXT_BATCH_KEY)?;
+        if escrow.0 > 0 {
+            lock(state, &ctx.sender, escrow)?;
+            // Refunded if no results are committed by the end of the lease's term.
+            let expires = l.ends_at.max(ctx.block.height + 1);
+            edit_set(state, batch_due_key(expires), id, true)?;
+        }
         let b = BatchJob {
             id,
             lease: l.id,
@@ -148,6 +168,7 @@ impl MessageHandler for SubmitBatch {
             committed_at: 0,
             status: BatchStatus::Running,
             refuted_line: None,
+            price_per_line: self.price_per_line,
         };
         put_batch(state, &b);
         events.push(Event::new(
@@ -158,6 +179,7 @@ impl MessageHandler for SubmitBatch {
                 ("provider", l.provider.to_string()),
                 ("input", self.input_root.to_string()),
                 ("lines", self.lines.to_string()),
+                ("escrow", escrow.0.to_string()),
             ],
         ));
         Ok(())
@@ -176,11 +198,20 @@ fn commit_rules<S: StateRead + ?Sized>(
             b.id, b.provider, ctx.sender
         )));
     }
-    if b.status != BatchStatus::Running {
-        return Err(invalid(format!(
-            "batch {}'s results are committed already",
-            b.id
-        )));
+    match b.status {
+        BatchStatus::Running => {}
+        BatchStatus::Expired => {
+            return Err(invalid(format!(
+                "batch {} expired with its lease's term: its escrow went back to the client",
+                b.id
+            )));
+        }
+        _ => {
+            return Err(invalid(format!(
+                "batch {}'s results are committed already",
+                b.id
+            )));
+        }
     }
     if m.answered > b.lines {
         return Err(invalid(format!(
@@ -228,6 +259,9 @@ impl MessageHandler for CommitBatch {
         b.committed_at = ctx.block.height;
         b.status = BatchStatus::Done;
         put_batch(state, &b);
+        if b.escrow().0 > 0 {
+            edit_set(state, batch_due_key(b.pay_at()), b.id, true)?;
+        }
         events.push(Event::new(
             "market.batch_done",
             [
@@ -236,8 +270,66 @@ impl MessageHandler for CommitBatch {
                 ("results", self.results_root.to_string()),
                 ("answered", self.answered.to_string()),
                 ("lines", b.lines.to_string()),
+                ("paid_at", b.pay_at().to_string()),
             ],
         ));
         Ok(())
     }
+}
+
+/// Pays or refunds the escrow of the batches due at `height`: a committed batch whose lines can
+/// no longer be challenged pays its answered lines to the provider and refunds the refused ones;
+/// one never committed by the end of its lease's term is refunded whole.
+pub(crate) fn end_block<S: StateWrite + ?Sized>(
+    state: &mut S,
+    height: u64,
+    events: &mut Vec<Event>,
+) -> Result<(), ExecError> {
+    for id in take_set::<u64, _>(state, batch_due_key(height))? {
+        let Some(mut b) = batch(state, id)? else {
+            continue;
+        };
+        match b.status {
+            BatchStatus::Running => {
+                // A lease extended past the filed height still lets the provider commit.
+                if let Some(l) = lease(state, b.lease)?
+                    && l.status == LeaseStatus::Active
+                    && l.ends_at > height
+                {
+                    edit_set(state, batch_due_key(l.ends_at), id, true)?;
+                    continue;
+                }
+                release(state, &b.client, b.escrow())?;
+                b.status = BatchStatus::Expired;
+                put_batch(state, &b);
+                events.push(Event::new(
+                    "market.batch_expired",
+                    [
+                        ("batch", id.to_string()),
+                        ("refund", b.escrow().0.to_string()),
+                    ],
+                ));
+            }
+            BatchStatus::Done if height >= b.pay_at() => {
+                let price = b.price_per_line.0;
+                let paid = Amount(u128::from(b.answered) * price);
+                let refund = Amount(u128::from(b.lines - b.answered.min(b.lines)) * price);
+                release(state, &b.provider, paid)?;
+                release(state, &b.client, refund)?;
+                b.status = BatchStatus::Settled;
+                put_batch(state, &b);
+                events.push(Event::new(
+                    "market.batch_settled",
+                    [
+                        ("batch", id.to_string()),
+                        ("provider", b.provider.to_string()),
+                        ("paid", paid.0.to_string()),
+                        ("refund", refund.0.to_string()),
+                    ],
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -85,6 +85,7 @@ impl Component for Market {
         liveness::end_block(state, block.height, events)?;
         auto_accept::end_block(state, block.height, events)?;
         state::end_block(state, block.height, events)?;
+        batch::end_block(state, block.height, events)?;
         jobs::end_block(state, block.height, events)
     }
 }

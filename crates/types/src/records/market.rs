@@ -721,6 +721,10 @@ pub enum BatchStatus {
     /// The validators upheld a challenge of one of its lines: the provider was slashed and the
     /// lease closed.
     Refuted,
+    /// No line can be challenged any more, and its answered lines are paid.
+    Settled,
+    /// Never committed before its lease's term ended: its escrow went back to the client.
+    Expired,
 }
 
 /// A batch inference job on a lease: a JSONL file of OpenAI-shaped requests, named by the
@@ -754,9 +758,26 @@ pub struct BatchJob {
     pub status: BatchStatus,
     /// The line whose challenge was upheld.
     pub refuted_line: Option<u32>,
+    /// Paid per answered line from the batch's escrow (`lines ×` this, held from the client).
+    pub price_per_line: Amount,
 }
 
+/// Blocks after a batch's dispute window before its answered lines are paid: a challenge
+/// opened on the window's last block is decided by then.
+pub const BATCH_PAY_DELAY_BLOCKS: u64 = super::verify::CHALLENGE_VOTING_BLOCKS + 1;
+
 impl BatchJob {
+    /// What its escrow holds while neither paid nor refunded (`lines × price_per_line`,
+    /// checked when it was submitted).
+    pub fn escrow(&self) -> Amount {
+        Amount(u128::from(self.lines).saturating_mul(self.price_per_line.0))
+    }
+
+    /// The height its answered lines are paid at (once committed).
+    pub fn pay_at(&self) -> u64 {
+        self.dispute_until().saturating_add(BATCH_PAY_DELAY_BLOCKS)
+    }
+
     /// The last height at which a line can be challenged (0 before the results are committed).
     pub fn dispute_until(&self) -> u64 {
         if self.results_root.is_none() {
@@ -772,6 +793,11 @@ pub const NEXT_BATCH_KEY: &[u8] = b"market/next_batch";
 /// Key of a batch inference job.
 pub fn batch_key(id: u64) -> Vec<u8> {
     [b"market/batch/".as_slice(), &id.to_be_bytes()].concat()
+}
+
+/// Key of the batches whose escrow is paid or refunded at a height.
+pub fn batch_due_key(height: u64) -> Vec<u8> {
+    [b"market/batch_due/".as_slice(), &height.to_be_bytes()].concat()
 }
 
 /// Key of the batch line a challenge disputes (`(batch id, line)`).
