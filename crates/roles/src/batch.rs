@@ -101,7 +101,7 @@ pub fn parse_input(text: &str) -> Result<Vec<BatchRequest>, String> {
         }
         if let Some(extra) = refuses.iter().find(|f| fields.contains_key(**f)) {
             return Err(format!(
-                "line {at}: a {} body has no \"{extra}\" (it belongs to another endpoint)",
+                "line {at}: a {} body takes no \"{extra}\" (it belongs to another endpoint)",
                 line.url
             ));
         }

@@ -460,3 +460,26 @@ fn a_refuted_priced_batch_refunds_its_escrow_to_the_client() {
         BatchStatus::Refuted
     );
 }
+
+#[test]
+fn a_provider_cannot_leave_with_its_bond_while_its_batch_can_be_challenged() {
+    let (mut w, client, provider, batch) = priced();
+    let price = Amount(HIB / 100);
+    w.ok(&client, batch.submit_priced(price));
+    // The client takes the results and closes the lease before the commit lands: a priced
+    // batch may still be committed (and paid) until the lease's term ends.
+    w.ok(
+        &client,
+        Message::CloseLease(hibana_types::CloseLease { lease: 0 }),
+    );
+    w.ok(&provider, batch.commit());
+    let leave = || Message::DeregisterProvider(hibana_types::DeregisterProvider {});
+    w.fails(&provider, leave(), "batch 0, which can be disputed until");
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    w.idle(b.pay_at() + 1 - w.height);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Settled
+    );
+    w.ok(&provider, leave());
+}

@@ -1019,3 +1019,23 @@ fn a_worker_of_a_data_parallel_job_moves_to_another_provider_mid_job() {
     );
     assert_eq!(w.balance(&addr(&p2)).0, p2_before.0 + DISPUTE_DEPOSIT.0);
 }
+
+#[test]
+fn a_provider_cannot_leave_with_its_bond_while_its_steps_can_be_disputed() {
+    let (mut w, _, p, _, data, spec) = submitted();
+    let states = run(&spec, &data, None);
+    commit_all(&mut w, &p, 0, &hashes(&states), 10);
+    w.ok(
+        &p,
+        Message::CloseLease(hibana_types::CloseLease { lease: 0 }),
+    );
+    let leave = || Message::DeregisterProvider(hibana_types::DeregisterProvider {});
+    w.fails(&p, leave(), "training job 0, which can be disputed until");
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    w.idle(job.dispute_until() + 1 - w.height);
+    assert_eq!(
+        market::job(&w.state, 0).unwrap().unwrap().status,
+        JobStatus::Settled
+    );
+    w.ok(&p, leave());
+}

@@ -117,11 +117,20 @@ pub(super) async fn upload_input(
             format!("batch {id} is for provider {}, not for {me}", b.provider),
         ));
     }
-    if b.status != BatchStatus::Running {
-        return Err(ApiError::invalid(
-            None,
-            format!("batch {id}'s results are committed already"),
-        ));
+    match b.status {
+        BatchStatus::Running => {}
+        BatchStatus::Expired => {
+            return Err(ApiError::invalid(
+                None,
+                format!("batch {id} expired with its lease's term"),
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                None,
+                format!("batch {id}'s results are committed already"),
+            ));
+        }
     }
     let text = String::from_utf8(Vec::from(body))
         .map_err(|_| ApiError::invalid(None, "the batch file is not UTF-8 JSON lines"))?;
@@ -164,11 +173,31 @@ pub(super) async fn status(
         .ok_or_else(|| ApiError::invalid(None, format!("batch {id} has no input here yet")))
 }
 
-/// `GET /v1/batches/{id}/results`: the saved results, JSON lines.
+/// Refuses to serve a batch's results before they are committed on chain: a client that took
+/// them and closed the lease first would otherwise get the answers and keep the pay.
+async fn committed(p: &Provider, id: u64) -> Result<(), ApiError> {
+    let chain = p.jobs.chain().ok_or_else(chain_unavailable)?;
+    let b = chain
+        .market_batch(id)
+        .await
+        .map_err(|e| ApiError::server(StatusCode::BAD_GATEWAY, format!("chain: {e}")))?
+        .ok_or_else(|| ApiError::invalid(None, format!("batch {id} does not exist on chain")))?
+        .batch;
+    if b.results_root.is_none() {
+        return Err(ApiError::invalid(
+            None,
+            format!("batch {id}'s results are served once they are committed on chain"),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/batches/{id}/results`: the saved results, JSON lines, once committed on chain.
 pub(super) async fn results(
     State(p): State<AppState>,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Response, ApiError> {
+    committed(&p, id).await?;
     let bytes = tokio::fs::read(p.batches.results_path(id))
         .await
         .map_err(|_| ApiError::invalid(None, format!("batch {id} has no results here yet")))?;
@@ -186,6 +215,7 @@ pub(super) async fn line(
     State(p): State<AppState>,
     UrlPath((id, line)): UrlPath<(u64, u32)>,
 ) -> Result<Json<batch::ProvenLine>, ApiError> {
+    committed(&p, id).await?;
     let _turn = p.batches.serving.try_acquire().map_err(|_| {
         ApiError::server(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -306,6 +336,9 @@ async fn run(p: &Arc<Provider>, id: u64, requests: &[BatchRequest]) -> Result<()
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("batch {id} is not on chain"))?
         .batch;
+    if b.status == BatchStatus::Expired {
+        return Err(format!("batch {id} expired with its lease's term"));
+    }
     if b.status != BatchStatus::Running {
         // Committed before a restart: the saved results stand.
         p.batches.set(id, |g| g.done = g.lines);

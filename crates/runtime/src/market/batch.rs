@@ -11,7 +11,7 @@
 
 use hibana_types::records::market::{
     BatchJob, BatchStatus, LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, NEXT_BATCH_KEY,
-    batch_challenge_key, batch_due_key, batch_key,
+    WORK_BATCH, batch_challenge_key, batch_due_key, batch_key, provider_open_work_key,
 };
 use hibana_types::{Amount, CommitBatch, Event, SubmitBatch};
 
@@ -69,15 +69,19 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
         return Ok(());
     };
     let mut b = existing_batch(state, id)?;
-    if b.status == BatchStatus::Refuted {
+    if b.status != BatchStatus::Done {
         return Ok(());
     }
     close_unpaid(state, b.lease, height, events)?;
     // Its lines are not paid: the escrow goes back to the client (once: a batch is refuted or
     // settled, not both).
-    if b.status == BatchStatus::Done {
-        release(state, &b.client, b.escrow())?;
-    }
+    release(state, &b.client, b.escrow())?;
+    edit_set(
+        state,
+        provider_open_work_key(&b.provider),
+        (WORK_BATCH, b.id),
+        false,
+    )?;
     b.status = BatchStatus::Refuted;
     b.refuted_line = Some(line);
     put_batch(state, &b);
@@ -221,7 +225,15 @@ fn commit_rules<S: StateRead + ?Sized>(
     }
     let l = lease(state, b.lease)?
         .ok_or_else(|| invalid(format!("lease {} does not exist", b.lease)))?;
-    if l.status != LeaseStatus::Active {
+    // A priced batch pays from its own escrow, so its provider may commit until the lease's
+    // term ends even if the client closed the lease after taking the results; an unpriced one
+    // is paid by the lease alone and needs it active.
+    let open = if b.escrow().0 > 0 {
+        ctx.block.height <= l.ends_at
+    } else {
+        l.status == LeaseStatus::Active
+    };
+    if !open {
         return Err(invalid(format!(
             "lease {} closed before batch {} was committed",
             b.lease, b.id
@@ -259,9 +271,15 @@ impl MessageHandler for CommitBatch {
         b.committed_at = ctx.block.height;
         b.status = BatchStatus::Done;
         put_batch(state, &b);
-        if b.escrow().0 > 0 {
-            edit_set(state, batch_due_key(b.pay_at()), b.id, true)?;
-        }
+        // Paid (a priced batch) and released from the provider's open work at `pay_at`.
+        edit_set(state, batch_due_key(b.pay_at()), b.id, true)?;
+        // Its bond answers for the lines until they can no longer be challenged.
+        edit_set(
+            state,
+            provider_open_work_key(&b.provider),
+            (WORK_BATCH, b.id),
+            true,
+        )?;
         events.push(Event::new(
             "market.batch_done",
             [
@@ -291,14 +309,6 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
         };
         match b.status {
             BatchStatus::Running => {
-                // A lease extended past the filed height still lets the provider commit.
-                if let Some(l) = lease(state, b.lease)?
-                    && l.status == LeaseStatus::Active
-                    && l.ends_at > height
-                {
-                    edit_set(state, batch_due_key(l.ends_at), id, true)?;
-                    continue;
-                }
                 release(state, &b.client, b.escrow())?;
                 b.status = BatchStatus::Expired;
                 put_batch(state, &b);
@@ -316,6 +326,12 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                 let refund = Amount(u128::from(b.lines - b.answered.min(b.lines)) * price);
                 release(state, &b.provider, paid)?;
                 release(state, &b.client, refund)?;
+                edit_set(
+                    state,
+                    provider_open_work_key(&b.provider),
+                    (WORK_BATCH, b.id),
+                    false,
+                )?;
                 b.status = BatchStatus::Settled;
                 put_batch(state, &b);
                 events.push(Event::new(

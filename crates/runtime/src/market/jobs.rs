@@ -17,8 +17,8 @@
 
 use hibana_types::records::market::{
     CheckpointCommit, DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, Lease, LeaseStatus,
-    MAX_CHECKPOINT_EVERY, MAX_JOB_WORKERS, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, Worker,
-    job_due_key, job_key, job_steps_key, lease_job_key,
+    MAX_CHECKPOINT_EVERY, MAX_JOB_WORKERS, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY,
+    WORK_JOB, Worker, job_due_key, job_key, job_steps_key, lease_job_key, provider_open_work_key,
 };
 use hibana_types::{Address, Amount, CommitSteps, DisputeStep, Event, Hash, MoveJob, SubmitJob};
 
@@ -434,6 +434,7 @@ impl MessageHandler for CommitSteps {
                 hashes: self.hashes.clone(),
             },
         );
+        open_work(state, &w.provider, j.id)?;
         if !j.with.is_empty() {
             // A worker's round: the job's count moves when the round's average is committed.
             j.last_commit_at = ctx.block.height;
@@ -554,11 +555,39 @@ fn dispute_rules<S: StateRead + ?Sized>(
     })
 }
 
-/// Deletes a job's step hashes.
-fn prune_steps<S: StateWrite + ?Sized>(state: &mut S, j: &Job) {
+/// Deletes a job's step hashes, and the job from its committers' open work.
+fn prune_steps<S: StateWrite + ?Sized>(state: &mut S, j: &Job) -> Result<(), ExecError> {
+    let mut committers = std::collections::BTreeSet::new();
     for index in 0..j.checkpoint_indexes() {
+        if let Some(c) = checkpoint(state, j.id, index)? {
+            committers.insert(c.provider);
+        }
         state.delete(job_steps_key(j.id, index));
     }
+    for provider in committers {
+        edit_set(
+            state,
+            provider_open_work_key(&provider),
+            (WORK_JOB, j.id),
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// Notes that `provider` committed to job `id`: its bond answers for it until the job settles.
+pub(super) fn open_work<S: StateWrite + ?Sized>(
+    state: &mut S,
+    provider: &Address,
+    id: u64,
+) -> Result<(), ExecError> {
+    edit_set(
+        state,
+        provider_open_work_key(provider),
+        (WORK_JOB, id),
+        true,
+    )?;
+    Ok(())
 }
 
 impl MessageHandler for DisputeStep {
@@ -673,7 +702,7 @@ pub(super) fn judge<S: StateWrite + ?Sized>(
     if job.status == JobStatus::Done {
         edit_set(state, job_due_key(job.dispute_until()), job.id, false)?;
     }
-    prune_steps(state, &job);
+    prune_steps(state, &job)?;
     job.status = JobStatus::Refuted;
     job.refuted_step = Some(step);
     put_job(state, &job);
@@ -847,7 +876,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
         if j.status != JobStatus::Done {
             continue;
         }
-        prune_steps(state, &j);
+        prune_steps(state, &j)?;
         j.status = JobStatus::Settled;
         put_job(state, &j);
         events.push(Event::new(

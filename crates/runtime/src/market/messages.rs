@@ -345,6 +345,40 @@ fn deregister_rules<S: StateRead + ?Sized>(
             ctx.sender, p.open_bids
         )));
     }
+    let open: std::collections::BTreeSet<(u8, u64)> = crate::get_typed(
+        state,
+        &hibana_types::records::market::provider_open_work_key(&ctx.sender),
+    )?
+    .unwrap_or_default();
+    // Work still open to disputes holds the bond: a job inside its window after the last
+    // commit, a batch until its lines are paid.
+    let height = ctx.block.height;
+    for (kind, id) in open {
+        let until = if kind == hibana_types::records::market::WORK_JOB {
+            super::jobs::job(state, id)?
+                .filter(|j| {
+                    matches!(
+                        j.status,
+                        hibana_types::records::market::JobStatus::Running
+                            | hibana_types::records::market::JobStatus::Done
+                    )
+                })
+                .map(|j| ("training job", j.dispute_until()))
+        } else {
+            super::batch::batch(state, id)?
+                .filter(|b| b.status == hibana_types::records::market::BatchStatus::Done)
+                .map(|b| ("batch", b.pay_at()))
+        };
+        if let Some((what, until)) = until
+            && height <= until
+        {
+            return Err(invalid(format!(
+                "{} committed {what} {id}, which can be disputed until height {until}: its bond \
+                 answers for it until then",
+                ctx.sender
+            )));
+        }
+    }
     Ok(p)
 }
 

@@ -89,6 +89,7 @@ impl MessageHandler for CommitAverage {
                 hashes: vec![self.hash],
             },
         );
+        super::jobs::open_work(state, &w.provider, j.id)?;
         j.committed_steps += j.steps_per_round();
         j.last_hash = self.hash;
         j.last_commit_at = ctx.block.height;

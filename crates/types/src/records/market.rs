@@ -795,6 +795,18 @@ pub fn batch_key(id: u64) -> Vec<u8> {
     [b"market/batch/".as_slice(), &id.to_be_bytes()].concat()
 }
 
+/// Key of a provider's committed work that can still be disputed: `(kind, id)` with kind 0 a
+/// training job it committed steps or an average of, 1 a batch it committed. A provider with any
+/// cannot deregister (and take its bond back) until they settle.
+pub fn provider_open_work_key(provider: &Address) -> Vec<u8> {
+    [b"market/open_work/".as_slice(), &provider.0].concat()
+}
+
+/// Kind of open work: a training job.
+pub const WORK_JOB: u8 = 0;
+/// Kind of open work: a batch.
+pub const WORK_BATCH: u8 = 1;
+
 /// Key of the batches whose escrow is paid or refunded at a height.
 pub fn batch_due_key(height: u64) -> Vec<u8> {
     [b"market/batch_due/".as_slice(), &height.to_be_bytes()].concat()
