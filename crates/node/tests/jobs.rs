@@ -471,64 +471,8 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
     let rpc = rpc.trim();
     let data = dataset();
-    let mut running = Vec::new();
-    let mut addresses = Vec::new();
     // A trains on one thread, B on two: their steps and averages agree bit for bit regardless.
-    for (name, threads) in [("a", "1"), ("b", "2")] {
-        let phome = dir.path().join(name);
-        let (proc, info) = start_command(
-            provider_command(phome.to_str().unwrap(), rpc).env("RAYON_NUM_THREADS", threads),
-        );
-        let address = info["address"].as_str().unwrap().to_string();
-        tx(&[
-            "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",
-            "--home", h,
-        ]);
-        running.push(proc);
-        addresses.push(address);
-    }
-    eventually("both providers' registrations", || {
-        let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
-        (list.as_array().unwrap().len() == 2).then_some(())
-    });
-    // Two orders; both providers bid on each; alice takes A for lease 0 and B for lease 1.
-    for (order, address) in addresses.iter().enumerate() {
-        ok_json(&[
-            "--json",
-            "market",
-            "order",
-            "create",
-            "--min-cores",
-            "1",
-            "--duration",
-            "5000",
-            "--max-price",
-            "0.002HIB",
-            "--deposit",
-            "5HIB",
-            "--from",
-            "alice",
-            "--home",
-            h,
-        ]);
-        let id = order.to_string();
-        eventually("both bids", || {
-            let o = ok_json(&["--json", "market", "order", "show", &id, "--home", h]);
-            (o["bids"].as_array().unwrap().len() == 2).then_some(())
-        });
-        tx(&[
-            "--json",
-            "market",
-            "accept",
-            &id,
-            "--provider",
-            address,
-            "--from",
-            "alice",
-            "--home",
-            h,
-        ]);
-    }
+    let (mut running, addresses) = two_leased_providers(dir.path(), h, rpc, ["1", "2"]);
     let submit = |with: &str, steps: &str| {
         vec![
             "--json".to_string(),
@@ -648,6 +592,7 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     ]);
     assert_eq!(done["job"]["status"], "done", "{done}");
     assert_eq!(done["job"]["committed_steps"], 400);
+    assert_eq!(done["job"]["provider"], addresses[0].as_str());
     assert_eq!(done["job"]["with"][0]["provider"], address_c.as_str());
     // Every worker step (400) and every round's average (10) re-checked, bit for bit.
     let verified = ok_json(&["--json", "job", "verify", &id, "--data", &data, "--home", h]);
@@ -688,30 +633,21 @@ fn two_providers_train_one_job_data_parallel_as_well_as_one_alone() {
     drop(running_c);
 }
 
-/// The key a provider process keeps in its home.
-fn provider_key(home: &std::path::Path) -> hibana_types::SecretKey {
-    let file: Value =
-        serde_json::from_slice(&std::fs::read(home.join("provider_key.json")).unwrap()).unwrap();
-    let secret: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    hibana_types::SecretKey::from_bytes(secret)
-}
-
-#[test]
-fn a_worker_that_withholds_its_part_is_retrained_and_its_wrong_step_disputed() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("devnet");
-    let h = home.to_str().unwrap();
-    let (_devnet, _) = start_command(&mut chain_devnet_command(h, 200));
-    let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
-    let rpc = rpc.trim();
-    let data = dataset();
+/// Two providers (`a` and `b` under `dir`, training on `threads` threads each), funded and
+/// registered, and alice's leases 0 (with a) and 1 (with b): the processes and addresses.
+fn two_leased_providers(
+    dir: &std::path::Path,
+    h: &str,
+    rpc: &str,
+    threads: [&str; 2],
+) -> (Vec<Proc>, Vec<String>) {
     let mut running = Vec::new();
     let mut addresses = Vec::new();
-    for name in ["a", "b"] {
-        let (proc, info) = provider(dir.path().join(name).to_str().unwrap(), rpc);
+    for (name, threads) in ["a", "b"].into_iter().zip(threads) {
+        let phome = dir.join(name);
+        let (proc, info) = start_command(
+            provider_command(phome.to_str().unwrap(), rpc).env("RAYON_NUM_THREADS", threads),
+        );
         let address = info["address"].as_str().unwrap().to_string();
         tx(&[
             "--json", "tx", "transfer", "--to", &address, "--amount", "20HIB", "--from", "alice",
@@ -724,6 +660,7 @@ fn a_worker_that_withholds_its_part_is_retrained_and_its_wrong_step_disputed() {
         let list = ok_json(&["--json", "market", "provider", "list", "--home", h]);
         (list.as_array().unwrap().len() == 2).then_some(())
     });
+    // Two orders; both providers bid on each; alice takes a for lease 0 and b for lease 1.
     for (order, address) in addresses.iter().enumerate() {
         ok_json(&[
             "--json",
@@ -761,6 +698,30 @@ fn a_worker_that_withholds_its_part_is_retrained_and_its_wrong_step_disputed() {
             h,
         ]);
     }
+    (running, addresses)
+}
+
+/// The key a provider process keeps in its home.
+fn provider_key(home: &std::path::Path) -> hibana_types::SecretKey {
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(home.join("provider_key.json")).unwrap()).unwrap();
+    let secret: [u8; 32] = hex::decode(file["secret_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    hibana_types::SecretKey::from_bytes(secret)
+}
+
+#[test]
+fn a_worker_that_withholds_its_part_is_retrained_and_its_wrong_step_disputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("devnet");
+    let h = home.to_str().unwrap();
+    let (_devnet, _) = start_command(&mut chain_devnet_command(h, 200));
+    let rpc = std::fs::read_to_string(home.join("rpc.url")).unwrap();
+    let rpc = rpc.trim();
+    let data = dataset();
+    let (mut running, addresses) = two_leased_providers(dir.path(), h, rpc, ["2", "2"]);
     // From here this test is provider B: its process stops, and the test signs with its key.
     running.truncate(1);
     let b = provider_key(&dir.path().join("b"));

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use hibana_types::Hash;
 
-use crate::{Dataset, Row, TrainError, TrainingSpec, batch_indices, init_params, state_hash, step};
+use crate::{Dataset, TrainError, TrainingSpec, batch_rows, init_params, state_hash, step};
 
 /// How a job is split over providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,18 +116,58 @@ pub fn worker_round_hashes(
         if global > spec.steps {
             break;
         }
-        let rows: Vec<&Row> = batch_indices(spec, global)
-            .iter()
-            .map(|&i| {
-                data.rows()
-                    .get(i as usize)
-                    .ok_or_else(|| TrainError::Rows(format!("row {i} is past the dataset's end")))
-            })
-            .collect::<Result<_, _>>()?;
-        params = step(spec, &params, &rows)?;
+        params = step(spec, &params, &batch_rows(spec, data, global)?)?;
         hashes.push(state_hash(global, &params));
     }
     Ok((params, hashes))
+}
+
+/// What re-running a worker's committed round found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// Every committed hash matched: the worker's parameters at the round's end.
+    Matches(Vec<i32>),
+    /// The first committed hash that did not.
+    Diverges {
+        /// The global step.
+        step: u64,
+        /// The parameters before it (agreed by both sides).
+        params_before: Vec<i32>,
+        /// The hash the committer gave.
+        claimed: Hash,
+        /// The hash the re-run gives.
+        honest: Hash,
+    },
+}
+
+/// Re-runs worker `worker`'s round `round` from `start` against the step hashes it committed,
+/// stopping at the first that differs.
+pub fn replay(
+    spec: &TrainingSpec,
+    data: &Dataset,
+    plan: &Plan,
+    start: &[i32],
+    round: u64,
+    worker: u32,
+    committed: &[Hash],
+) -> Result<Replay, TrainError> {
+    plan.check()?;
+    let mut params = start.to_vec();
+    for (local, claimed) in committed.iter().enumerate() {
+        let global = global_step(plan, round, local as u32, worker);
+        let next = step(spec, &params, &batch_rows(spec, data, global)?)?;
+        let honest = state_hash(global, &next);
+        if honest != *claimed {
+            return Ok(Replay::Diverges {
+                step: global,
+                params_before: params,
+                claimed: *claimed,
+                honest,
+            });
+        }
+        params = next;
+    }
+    Ok(Replay::Matches(params))
 }
 
 /// Worker `worker`'s part of round `round`: its local steps from `start`, skipping global
@@ -236,6 +276,38 @@ mod tests {
         assert_eq!(last_step(&plan, 1, 2, 24), 24);
         assert_eq!(last_step(&plan, 1, 2, 20), 18);
         assert_eq!(last_step(&plan, 1, 2, 12), 12);
+    }
+
+    #[test]
+    fn a_replay_matches_an_honest_round_and_finds_the_first_wrong_step() {
+        let (spec, data) = synthetic::reference_job().unwrap();
+        let plan = Plan {
+            workers: 2,
+            local_steps: 5,
+        };
+        let start = init_params(&spec);
+        let (params, mut hashes) = worker_round_hashes(&spec, &data, &plan, &start, 1, 1).unwrap();
+        let run = |h: &[Hash]| replay(&spec, &data, &plan, &start, 1, 1, h).unwrap();
+        assert_eq!(run(&hashes), Replay::Matches(params));
+        hashes[2] = Hash([7; 32]);
+        let Replay::Diverges {
+            step: at,
+            params_before,
+            claimed,
+            ..
+        } = run(&hashes)
+        else {
+            panic!("a wrong hash matched");
+        };
+        assert_eq!(at, global_step(&plan, 1, 2, 1));
+        assert_eq!(claimed, Hash([7; 32]));
+        // The state before local step 2 is the state after local steps 0 and 1.
+        let mut before = start.clone();
+        for local in 0..2 {
+            let g = global_step(&plan, 1, local, 1);
+            before = step(&spec, &before, &batch_rows(&spec, &data, g).unwrap()).unwrap();
+        }
+        assert_eq!(params_before, before);
     }
 
     #[test]

@@ -303,6 +303,22 @@ pub fn init_params(spec: &TrainingSpec) -> Vec<i32> {
     params
 }
 
+/// The rows of step `step`'s batch (1-based), in batch order.
+pub fn batch_rows<'a>(
+    spec: &TrainingSpec,
+    data: &'a Dataset,
+    step: u64,
+) -> Result<Vec<&'a Row>, TrainError> {
+    batch_indices(spec, step)
+        .iter()
+        .map(|&i| {
+            data.rows()
+                .get(i as usize)
+                .ok_or_else(|| TrainError::Rows(format!("row {i} is past the dataset's end")))
+        })
+        .collect()
+}
+
 /// The rows of step `step` (1-based), drawn with replacement from the seed.
 pub fn batch_indices(spec: &TrainingSpec, step: u64) -> Vec<u64> {
     let mut rng = spec.seed ^ step.wrapping_mul(0xD6E8_FEB8_6659_FD93);
@@ -702,14 +718,7 @@ impl Trainer {
                 self.spec.steps
             )));
         }
-        let rows: Vec<&Row> = batch_indices(&self.spec, next)
-            .iter()
-            .map(|&i| {
-                data.rows()
-                    .get(i as usize)
-                    .ok_or_else(|| TrainError::Rows(format!("row {i} is past the dataset's end")))
-            })
-            .collect::<Result<_, _>>()?;
+        let rows = batch_rows(&self.spec, data, next)?;
         self.params = step_parallel(&self.spec, &self.params, &rows, 8)?;
         self.step = next;
         Ok(state_hash(self.step, &self.params))

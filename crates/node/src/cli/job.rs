@@ -875,33 +875,28 @@ async fn first_parallel_divergence(
             let round = round as u64;
             let mut parts = Vec::new();
             for (k, hashes) in workers.iter().enumerate() {
-                let mut params = start.clone();
-                for (local, claimed) in hashes.iter().enumerate() {
-                    let step =
-                        hibana_train::diloco::global_step(&plan, round, local as u32, k as u32);
-                    let rows: Vec<&hibana_train::Row> = hibana_train::batch_indices(&spec, step)
-                        .iter()
-                        .filter_map(|&i| data.rows().get(i as usize))
-                        .collect();
-                    let next = hibana_train::step(&spec, &params, &rows)?;
-                    let honest = hibana_train::state_hash(step, &next);
-                    checked += 1;
-                    if honest != *claimed {
+                checked += hashes.len() as u64;
+                match hibana_train::diloco::replay(
+                    &spec, &data, &plan, &start, round, k as u32, hashes,
+                )? {
+                    hibana_train::diloco::Replay::Matches(params) => parts.push(params),
+                    hibana_train::diloco::Replay::Diverges {
+                        step,
+                        params_before,
+                        claimed,
+                        honest,
+                    } => {
                         return Ok(Checked {
                             hashes: checked,
                             found: Some(Divergence {
                                 step,
-                                claimed: *claimed,
+                                claimed,
                                 honest,
-                                proof: Proof::Step {
-                                    params_before: params,
-                                },
+                                proof: Proof::Step { params_before },
                             }),
                         });
                     }
-                    params = next;
                 }
-                parts.push(params);
             }
             let Some(claimed) = average else {
                 break;

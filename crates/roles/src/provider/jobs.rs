@@ -23,7 +23,7 @@ use axum::{
     http::StatusCode,
 };
 use hibana_rpc::RpcClient;
-use hibana_train::diloco::Plan;
+use hibana_train::diloco::{Plan, Replay};
 use hibana_train::{Dataset, Trainer};
 use hibana_types::{
     CommitAverage, CommitSteps, DisputeAverage, DisputeStep, Hash, Message,
@@ -724,42 +724,36 @@ async fn retrain_part(
     data: &Arc<Dataset>,
 ) -> Result<Vec<i32>, String> {
     let start = round_start(p, chain, job, round).await?;
-    let (spec, data) = (job.spec.clone(), data.clone());
+    let spec = job.spec.clone();
     let plan = Plan {
         workers: job.workers(),
         local_steps: spec.checkpoint_every,
     };
     let committed = committed.to_vec();
-    let replay = tokio::task::spawn_blocking(move || {
-        let mut params = start;
-        for (local, claimed) in committed.iter().enumerate() {
-            let step = hibana_train::diloco::global_step(&plan, round, local as u32, k);
-            let rows: Vec<&hibana_train::Row> = hibana_train::batch_indices(&spec, step)
+    let rerun = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || {
+            hibana_train::diloco::replay(&spec, &data, &plan, &start, round, k, &committed)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?
+    };
+    match rerun {
+        Replay::Matches(params) => Ok(params),
+        Replay::Diverges {
+            step,
+            params_before,
+            ..
+        } => {
+            let rows = hibana_train::batch_indices(&job.spec, step)
                 .iter()
-                .filter_map(|&i| data.rows().get(i as usize))
+                .filter_map(|&i| data.proven_row(i))
                 .collect();
-            let next = hibana_train::step(&spec, &params, &rows)?;
-            if hibana_train::state_hash(step, &next) != *claimed {
-                let rows = hibana_train::batch_indices(&spec, step)
-                    .iter()
-                    .filter_map(|&i| data.proven_row(i))
-                    .collect();
-                return Ok(Err((step, params, rows)));
-            }
-            params = next;
-        }
-        Ok::<_, hibana_train::TrainError>(Ok(params))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    match replay {
-        Ok(params) => Ok(params),
-        Err((step, params, rows)) => {
             let dispute = Message::DisputeStep(DisputeStep {
                 job: job.id,
                 step,
-                params,
+                params: params_before,
                 rows,
             });
             let outcome = p
