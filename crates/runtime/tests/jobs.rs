@@ -1039,3 +1039,41 @@ fn a_provider_cannot_leave_with_its_bond_while_its_steps_can_be_disputed() {
     );
     w.ok(&p, leave());
 }
+
+#[test]
+fn worker_0_of_a_data_parallel_job_moves_too() {
+    let (mut w, [c, p1, p2, _], data, spec, plan) = parallel();
+    let p3 = SecretKey::generate();
+    w.ok(
+        &c,
+        Message::Transfer(hibana_types::Transfer {
+            to: addr(&p3),
+            amount: hib(50),
+        }),
+    );
+    lease_as(&mut w, &c, &p3, 2);
+    let start = init_params(&spec);
+    let (a0, ha0) = part(&spec, &data, &plan, &start, 0, 0);
+    let (b0, hb0) = part(&spec, &data, &plan, &start, 0, 1);
+    w.ok(&p1, commit_round(0, &ha0));
+    w.ok(
+        &c,
+        Message::MoveJob(MoveJob {
+            job: 0,
+            lease: 2,
+            replaces: Some(0),
+        }),
+    );
+    let job = market::job(&w.state, 0).unwrap().unwrap();
+    assert_eq!((job.lease, job.provider), (2, addr(&p3)));
+    assert_eq!(job.worker_of(&addr(&p1)), None);
+    // Worker 0's round is committed already (by the first provider); the new one averages.
+    w.fails(&p3, commit_round(0, &ha0), "committed round 0 already");
+    w.ok(&p2, commit_round(0, &hb0));
+    let avg0 = hibana_train::diloco::average(&[a0, b0]).unwrap();
+    w.ok(&p3, average_msg(0, hibana_train::state_hash(10, &avg0)));
+    assert_eq!(
+        market::job(&w.state, 0).unwrap().unwrap().committed_steps,
+        10
+    );
+}

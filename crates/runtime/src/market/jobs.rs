@@ -456,14 +456,14 @@ impl MessageHandler for CommitSteps {
             return Ok(());
         }
         let from = j.committed_steps + 1;
-        j.committed_steps += self.hashes.len() as u64;
-        j.last_hash = *self.hashes.last().unwrap_or(&j.last_hash);
-        j.last_commit_at = ctx.block.height;
-        if j.committed_steps == j.spec.steps {
-            j.status = JobStatus::Done;
-            edit_set(state, job_due_key(j.dispute_until()), j.id, true)?;
-        }
-        put_job(state, &j);
+        let last = *self.hashes.last().unwrap_or(&j.last_hash);
+        advance(
+            state,
+            &mut j,
+            self.hashes.len() as u64,
+            last,
+            ctx.block.height,
+        )?;
         events.push(Event::new(
             "market.steps_committed",
             [
@@ -474,18 +474,43 @@ impl MessageHandler for CommitSteps {
                 ("hash", j.last_hash.to_string()),
             ],
         ));
-        if j.status == JobStatus::Done {
-            events.push(Event::new(
-                "market.job_done",
-                [
-                    ("job", j.id.to_string()),
-                    ("hash", j.last_hash.to_string()),
-                    ("disputable_until", j.dispute_until().to_string()),
-                ],
-            ));
-        }
+        events.extend(job_done(&j));
         Ok(())
     }
+}
+
+/// Records `steps` more committed steps of a job, ending with state `hash` at `height`; the
+/// last makes it done, disputable for a window before it settles.
+pub(super) fn advance<S: StateWrite + ?Sized>(
+    state: &mut S,
+    j: &mut Job,
+    steps: u64,
+    hash: Hash,
+    height: u64,
+) -> Result<(), ExecError> {
+    j.committed_steps += steps;
+    j.last_hash = hash;
+    j.last_commit_at = height;
+    if j.committed_steps >= j.spec.steps {
+        j.status = JobStatus::Done;
+        edit_set(state, job_due_key(j.dispute_until()), j.id, true)?;
+    }
+    put_job(state, j);
+    Ok(())
+}
+
+/// The event of a job whose every step is committed, if it is.
+pub(super) fn job_done(j: &Job) -> Option<Event> {
+    (j.status == JobStatus::Done).then(|| {
+        Event::new(
+            "market.job_done",
+            [
+                ("job", j.id.to_string()),
+                ("hash", j.last_hash.to_string()),
+                ("disputable_until", j.dispute_until().to_string()),
+            ],
+        )
+    })
 }
 
 /// What a dispute established before the step is re-run: the job, the rows, and the

@@ -12,13 +12,13 @@
 
 use hibana_types::records::market::Job;
 use hibana_types::records::market::{
-    CheckpointCommit, DISPUTE_DEPOSIT, JobStatus, MAX_JOB_WORKERS, MAX_TRAIN_PARAMS, job_due_key,
-    job_steps_key,
+    CheckpointCommit, DISPUTE_DEPOSIT, JobStatus, MAX_JOB_WORKERS, MAX_TRAIN_PARAMS, job_steps_key,
 };
 use hibana_types::{CommitAverage, DisputeAverage, Event};
 
-use super::jobs::{Verdict, checkpoint, existing_job, judge, plan, put_job, workers_running_job};
-use super::state::edit_set;
+use super::jobs::{
+    Verdict, advance, checkpoint, existing_job, job_done, judge, plan, workers_running_job,
+};
 use crate::{
     ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, bank, invalid, put_typed,
 };
@@ -90,14 +90,8 @@ impl MessageHandler for CommitAverage {
             },
         );
         super::jobs::open_work(state, &w.provider, j.id)?;
-        j.committed_steps += j.steps_per_round();
-        j.last_hash = self.hash;
-        j.last_commit_at = ctx.block.height;
-        if j.committed_steps >= j.spec.steps {
-            j.status = JobStatus::Done;
-            edit_set(state, job_due_key(j.dispute_until()), j.id, true)?;
-        }
-        put_job(state, &j);
+        let per_round = j.steps_per_round();
+        advance(state, &mut j, per_round, self.hash, ctx.block.height)?;
         events.push(Event::new(
             "market.average_committed",
             [
@@ -108,16 +102,7 @@ impl MessageHandler for CommitAverage {
                 ("hash", self.hash.to_string()),
             ],
         ));
-        if j.status == JobStatus::Done {
-            events.push(Event::new(
-                "market.job_done",
-                [
-                    ("job", j.id.to_string()),
-                    ("hash", j.last_hash.to_string()),
-                    ("disputable_until", j.dispute_until().to_string()),
-                ],
-            ));
-        }
+        events.extend(job_done(&j));
         Ok(())
     }
 }
