@@ -41,6 +41,14 @@ impl Plan {
         spec.steps.div_ceil(self.steps_per_round().max(1))
     }
 
+    /// How `job` is split: its workers, each taking `checkpoint_every` local steps a round.
+    pub fn of(job: &hibana_types::records::market::Job) -> Plan {
+        Plan {
+            workers: job.workers(),
+            local_steps: job.spec.checkpoint_every.max(1),
+        }
+    }
+
     fn check(&self) -> Result<(), TrainError> {
         if self.workers == 0 || self.local_steps == 0 {
             return Err(TrainError::Spec(

@@ -864,10 +864,7 @@ async fn first_parallel_divergence(
         }
     }
     let (spec, data) = (job.spec.clone(), data.clone());
-    let plan = hibana_train::diloco::Plan {
-        workers: job.workers(),
-        local_steps: spec.checkpoint_every,
-    };
+    let plan = hibana_train::diloco::Plan::of(job);
     tokio::task::spawn_blocking(move || {
         let mut start = hibana_train::init_params(&spec);
         let mut checked = 0u64;

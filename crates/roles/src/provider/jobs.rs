@@ -322,23 +322,13 @@ pub fn resume_all(p: &Arc<Provider>) {
 /// Trains job `id` checkpoint by checkpoint, committing each, until every step is committed.
 async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), String> {
     let chain = p.jobs.chain().ok_or("not connected to a chain")?;
-    let first = chain
-        .market_job(id)
-        .await
-        .map_err(|e| format!("chain: {e}"))?
-        .ok_or_else(|| format!("job {id} does not exist"))?
-        .job;
+    let first = chain_job(&chain, id).await?;
     if !first.with.is_empty() {
         return run_parallel(p, &chain, id, data).await;
     }
     let mut failures = 0;
     loop {
-        let job = chain
-            .market_job(id)
-            .await
-            .map_err(|e| format!("chain: {e}"))?
-            .ok_or_else(|| format!("job {id} does not exist"))?
-            .job;
+        let job = chain_job(&chain, id).await?;
         let spec = job.spec.clone();
         let done = job.committed_steps;
         p.jobs.set(id, |g| {
@@ -433,6 +423,16 @@ async fn run(p: &Arc<Provider>, id: u64, data: Arc<Dataset>) -> Result<(), Strin
     }
 }
 
+/// Job `id` as the chain has it.
+async fn chain_job(chain: &RpcClient, id: u64) -> Result<Job, String> {
+    Ok(chain
+        .market_job(id)
+        .await
+        .map_err(|e| format!("chain: {e}"))?
+        .ok_or_else(|| format!("job {id} does not exist"))?
+        .job)
+}
+
 /// `PUT {node}/blobs`: stores bytes in the node's content-addressed blob store.
 async fn store_blob(chain: &RpcClient, bytes: &[u8]) -> Result<(), String> {
     let url = format!("{}/blobs", chain.url().trim_end_matches('/'));
@@ -519,17 +519,9 @@ async fn run_parallel(
     let me = p.key.public_key().address();
     let mut failures = 0;
     loop {
-        let job = chain
-            .market_job(id)
-            .await
-            .map_err(|e| format!("chain: {e}"))?
-            .ok_or_else(|| format!("job {id} does not exist"))?
-            .job;
+        let job = chain_job(chain, id).await?;
         let spec = job.spec.clone();
-        let plan = Plan {
-            workers: job.workers(),
-            local_steps: spec.checkpoint_every,
-        };
+        let plan = Plan::of(&job);
         let per_round = job.steps_per_round();
         let round = job.committed_steps / per_round;
         p.jobs.set(id, |g| {
@@ -725,10 +717,7 @@ async fn retrain_part(
 ) -> Result<Vec<i32>, String> {
     let start = round_start(p, chain, job, round).await?;
     let spec = job.spec.clone();
-    let plan = Plan {
-        workers: job.workers(),
-        local_steps: spec.checkpoint_every,
-    };
+    let plan = Plan::of(job);
     let committed = committed.to_vec();
     let rerun = {
         let data = data.clone();
@@ -777,10 +766,7 @@ async fn round_average(
     round: u64,
     data: &Arc<Dataset>,
 ) -> Result<(Vec<Vec<i32>>, Vec<i32>), String> {
-    let plan = Plan {
-        workers: job.workers(),
-        local_steps: job.spec.checkpoint_every,
-    };
+    let plan = Plan::of(job);
     let me = p.key.public_key().address();
     let mut parts = Vec::with_capacity(job.workers() as usize);
     for k in 0..job.workers() {

@@ -74,10 +74,7 @@ pub fn step_hash<S: StateRead + ?Sized>(
 
 /// How a data-parallel job's steps are split over its workers.
 pub(super) fn plan(job: &Job) -> hibana_train::diloco::Plan {
-    hibana_train::diloco::Plan {
-        workers: job.workers(),
-        local_steps: job.spec.checkpoint_every.max(1),
-    }
+    hibana_train::diloco::Plan::of(job)
 }
 
 /// The checkpoint that holds step `step`'s hash, and the hash's place in it.
