@@ -134,4 +134,20 @@ impl MarketApiServer for MarketHandler {
             .map_err(node_error)?
             .map(|batch| hibana_rpc::BatchView { height, batch }))
     }
+
+    async fn market_batch_lines(
+        &self,
+        batch: u64,
+    ) -> RpcResult<Vec<hibana_types::records::market::LineRequest>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::line_requests(&snapshot, batch).map_err(node_error)
+    }
+
+    async fn market_owed_lines(
+        &self,
+        provider: Address,
+    ) -> RpcResult<Vec<hibana_types::records::market::LineRequest>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::owed_lines(&snapshot, &provider).map_err(node_error)
+    }
 }

@@ -320,6 +320,30 @@ impl RpcClient {
         self.inner.market_batch(id).await.map_err(|e| self.map(e))
     }
 
+    /// A batch's line requests, with the posted lines.
+    pub async fn market_batch_lines(
+        &self,
+        batch: u64,
+    ) -> Result<Vec<hibana_types::records::market::LineRequest>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_batch_lines(batch)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
+    /// The line requests a provider has yet to post.
+    pub async fn market_owed_lines(
+        &self,
+        provider: hibana_types::Address,
+    ) -> Result<Vec<hibana_types::records::market::LineRequest>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_owed_lines(provider)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// A payment channel by id, with the height it was read at.
     pub async fn channel(
         &self,

@@ -2,7 +2,7 @@
 //! training jobs on them with their committed step hashes.
 
 use hibana_types::records::market::{
-    Attestation, BatchJob, Bid, Job, Lease, Liveness, Order, Provider,
+    Attestation, BatchJob, Bid, Job, Lease, LineRequest, Liveness, Order, Provider,
 };
 use hibana_types::{Address, Amount, Hash};
 #[cfg_attr(not(feature = "server"), allow(unused_imports))]
@@ -119,4 +119,13 @@ pub trait MarketApi {
     /// A batch inference job by id.
     #[method(name = "market_batch")]
     async fn market_batch(&self, id: u64) -> RpcResult<Option<BatchView>>;
+
+    /// The lines of a batch requested on chain, with each posted line (while the batch is
+    /// disputable).
+    #[method(name = "market_batch_lines")]
+    async fn market_batch_lines(&self, batch: u64) -> RpcResult<Vec<LineRequest>>;
+
+    /// The line requests a provider has yet to post, soonest deadline first.
+    #[method(name = "market_owed_lines")]
+    async fn market_owed_lines(&self, provider: Address) -> RpcResult<Vec<LineRequest>>;
 }

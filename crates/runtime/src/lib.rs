@@ -151,6 +151,9 @@ pub enum VerifiedMessage {
     /// A `ChallengeReceipt` or `DisputeBatchLine` whose receipt signature and hashes verified:
     /// the receipt's id.
     Challenge(Hash),
+    /// A `PostBatchLine` whose sizes (and receipt, for an answered line) checked out: the
+    /// outcome hash its result leaf commits to.
+    Outcome(Hash),
 }
 
 /// A message whose verified data does not belong to it: a bug, never a user's doing.
@@ -195,6 +198,8 @@ impl MessageHandler for Message {
             Message::SubmitBatch(m) => plain(m.check_stateless())?,
             Message::CommitBatch(m) => plain(m.check_stateless())?,
             Message::DisputeBatchLine(m) => VerifiedMessage::Challenge(m.check_stateless()?),
+            Message::RequestBatchLine(m) => plain(m.check_stateless())?,
+            Message::PostBatchLine(m) => VerifiedMessage::Outcome(m.check_stateless()?),
             Message::CloseLease(m) => plain(m.check_stateless())?,
             Message::OpenChannel(m) => plain(m.check_stateless())?,
             Message::TopUpChannel(m) => plain(m.check_stateless())?,
@@ -254,6 +259,8 @@ impl MessageHandler for Message {
             (Message::SubmitBatch(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::CommitBatch(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::DisputeBatchLine(m), V::Challenge(id)) => m.check_stateful(id, state, ctx),
+            (Message::RequestBatchLine(m), V::Plain) => m.check_stateful(&(), state, ctx),
+            (Message::PostBatchLine(m), V::Outcome(h)) => m.check_stateful(h, state, ctx),
             (Message::CloseLease(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::OpenChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
             (Message::TopUpChannel(m), V::Plain) => m.check_stateful(&(), state, ctx),
@@ -313,6 +320,8 @@ impl MessageHandler for Message {
             (Message::SubmitBatch(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::CommitBatch(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::DisputeBatchLine(m), V::Challenge(id)) => m.execute(id, state, ctx, events),
+            (Message::RequestBatchLine(m), V::Plain) => m.execute(&(), state, ctx, events),
+            (Message::PostBatchLine(m), V::Outcome(h)) => m.execute(h, state, ctx, events),
             (Message::CloseLease(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::OpenChannel(m), V::Plain) => m.execute(&(), state, ctx, events),
             (Message::TopUpChannel(m), V::Plain) => m.execute(&(), state, ctx, events),

@@ -9,12 +9,14 @@
 use hibana_runtime::market::{self, BatchStatus, LeaseStatus};
 use hibana_runtime::{bank, verify};
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_WINDOW_BLOCKS, batch_leaf,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS,
+    LINE_ANSWER_BLOCKS, LINE_REQUEST_DEPOSIT, batch_leaf,
 };
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
-    Address, Amount, CommitBatch, DisputeBatchLine, Hash, InferenceReceipt, Message, ReceiptBody,
-    SecretKey, SubmitBatch, Transfer, VoteChallenge, merkle_proof, merkle_root,
+    Address, Amount, CommitBatch, DisputeBatchLine, Hash, InferenceReceipt, Message, PostBatchLine,
+    ReceiptBody, RequestBatchLine, SecretKey, SubmitBatch, Transfer, VoteChallenge, merkle_proof,
+    merkle_root,
 };
 
 mod common;
@@ -117,6 +119,25 @@ impl Answered {
             deposit: Amount(HIB),
         }
     }
+}
+
+impl Answered {
+    fn post(&self, line: u32) -> PostBatchLine {
+        let d = self.dispute(line);
+        PostBatchLine {
+            batch: 0,
+            line,
+            request: d.request,
+            response: d.response,
+            receipt: Some(d.receipt),
+            input_proof: d.input_proof,
+            result_proof: d.result_proof,
+        }
+    }
+}
+
+fn request(line: u32) -> Message {
+    Message::RequestBatchLine(RequestBatchLine { batch: 0, line })
 }
 
 struct Cast {
@@ -482,4 +503,251 @@ fn a_provider_cannot_leave_with_its_bond_while_its_batch_can_be_challenged() {
         BatchStatus::Settled
     );
     w.ok(&provider, leave());
+}
+
+#[test]
+fn a_requested_line_posted_on_chain_pays_the_poster_and_can_then_be_challenged() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        batch,
+    } = cast();
+    let supply = bank::total_supply(&w.state).unwrap();
+    // Nothing to request before the commit.
+    w.fails(&bob, request(2), "still running");
+    w.ok(&provider, batch.commit());
+    // Not the provider itself, not a line past the batch.
+    w.fails(&provider, request(2), "its own batch");
+    w.fails(&bob, request(5), "lines 0 to 4");
+    let b0 = w.balance(&addr(&bob));
+    w.ok(&bob, request(2));
+    assert_eq!(
+        w.balance(&addr(&bob)).0,
+        b0.0 - LINE_REQUEST_DEPOSIT.0 - common::FEE
+    );
+    w.fails(&client, request(2), "requested already");
+    let owed = market::owed_lines(&w.state, &addr(&provider)).unwrap();
+    assert_eq!(owed.len(), 1);
+    assert_eq!((owed[0].line, owed[0].requester), (2, addr(&bob)));
+    // Hostile posts: a line nobody asked for, another line's request, a result that is not the
+    // committed one, a response the receipt does not cover, a receipt of another key.
+    w.fails(
+        &provider,
+        Message::PostBatchLine(batch.post(1)),
+        "not requested",
+    );
+    let mut p = batch.post(2);
+    p.request = batch.requests[1].clone();
+    p.receipt = Some(batch.receipts[1].clone());
+    p.response = batch.responses[1].clone();
+    w.fails(&provider, Message::PostBatchLine(p), "input root");
+    let mut p = batch.post(2);
+    let mut body = batch.receipts[2].body.clone();
+    body.timestamp_ms = 77;
+    p.receipt = Some(body.sign(&provider));
+    w.fails(&provider, Message::PostBatchLine(p), "results root");
+    let mut p = batch.post(2);
+    p.response = b"{}".to_vec();
+    w.fails(
+        &provider,
+        Message::PostBatchLine(p),
+        "does not match the receipt",
+    );
+    let mut p = batch.post(2);
+    p.receipt = None;
+    w.fails(&provider, Message::PostBatchLine(p), "results root");
+    let mut p = batch.post(2);
+    let mut body = batch.receipts[2].body.clone();
+    body.provider = bob.public_key();
+    p.receipt = Some(body.sign(&bob));
+    w.fails(&bob, Message::PostBatchLine(p), "results root");
+    // The provider posts it and takes the deposit for it.
+    let p0 = w.balance(&addr(&provider));
+    w.ok(&provider, Message::PostBatchLine(batch.post(2)));
+    assert_eq!(
+        w.balance(&addr(&provider)).0,
+        p0.0 + LINE_REQUEST_DEPOSIT.0 - common::FEE
+    );
+    w.fails(
+        &provider,
+        Message::PostBatchLine(batch.post(2)),
+        "posted already",
+    );
+    assert!(
+        market::owed_lines(&w.state, &addr(&provider))
+            .unwrap()
+            .is_empty()
+    );
+    let posted = market::line_requests(&w.state, 0).unwrap();
+    let line = posted[0].posted.clone().expect("posted");
+    assert_eq!(line.response, batch.responses[2]);
+    // Its deadline passes without effect, and what was posted is what a challenge carries.
+    w.idle(LINE_ANSWER_BLOCKS + 1);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Done
+    );
+    w.ok(
+        &bob,
+        Message::DisputeBatchLine(DisputeBatchLine {
+            batch: 0,
+            line: 2,
+            receipt: line.receipt.unwrap(),
+            request: line.request,
+            response: line.response,
+            input_proof: line.input_proof,
+            result_proof: line.result_proof,
+            deposit: Amount(HIB),
+        }),
+    );
+    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+}
+
+#[test]
+fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        batch,
+    } = cast();
+    let supply = bank::total_supply(&w.state).unwrap();
+    w.ok(&provider, batch.commit());
+    w.ok(&bob, request(1));
+    let bond = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
+    // The deadline's block ends with the line still withheld.
+    w.idle(LINE_ANSWER_BLOCKS);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Refuted);
+    assert_eq!(b.refuted_line, Some(1));
+    let lease = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(lease.status, LeaseStatus::Closed);
+    let after = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    assert_eq!(after.0, bond.0 - DISPUTE_SLASH.0);
+    // The client is paid back what the lease paid (besides what was left of its 200,000
+    // escrow); the requester gets the rest of the slash and its deposit.
+    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
+    assert_eq!(
+        w.balance(&addr(&client)).0,
+        c0.0 + to_client + (200_000 - lease.paid.0)
+    );
+    assert_eq!(
+        w.balance(&addr(&bob)).0,
+        b0.0 + DISPUTE_SLASH.0 - to_client + LINE_REQUEST_DEPOSIT.0
+    );
+    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+    assert!(
+        market::owed_lines(&w.state, &addr(&provider))
+            .unwrap()
+            .is_empty()
+    );
+    // Too late to post, and a refuted batch takes no request.
+    w.fails(
+        &provider,
+        Message::PostBatchLine(batch.post(1)),
+        "not requested",
+    );
+    w.fails(&bob, request(3), "refuted");
+    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+}
+
+#[test]
+fn a_request_on_a_batch_refuted_meanwhile_returns_its_deposit_and_late_requests_are_refused() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        batch,
+    } = cast();
+    w.ok(&provider, batch.commit());
+    w.ok(&bob, request(0));
+    // The client's challenge of line 3 is upheld before line 0's deadline.
+    w.ok(&client, Message::DisputeBatchLine(batch.dispute(3)));
+    let validator = SecretKey::from_bytes(w.validator.to_bytes());
+    w.ok(
+        &validator,
+        Message::VoteChallenge(VoteChallenge { id: 0, wrong: true }),
+    );
+    let bond = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    let b0 = w.balance(&addr(&bob));
+    w.idle(LINE_ANSWER_BLOCKS);
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.refuted_line, Some(3), "refuted once, by the challenge");
+    assert_eq!(w.balance(&addr(&bob)).0, b0.0 + LINE_REQUEST_DEPOSIT.0);
+    let after = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    assert_eq!(after, bond, "no second slash");
+
+    // Another batch: lines are requested no later than the answer and re-check time before the
+    // dispute window ends.
+    let (mut w, client, provider, batch) = priced();
+    let bob = SecretKey::generate();
+    w.ok(
+        &client,
+        Message::Transfer(Transfer {
+            to: addr(&bob),
+            amount: Amount(10 * HIB),
+        }),
+    );
+    w.ok(&client, batch.submit());
+    w.ok(&provider, batch.commit());
+    let until = market::batch(&w.state, 0).unwrap().unwrap().request_until();
+    w.idle(until - w.height);
+    w.fails(&bob, request(0), "could be requested until");
+}
+
+#[test]
+fn a_refused_line_is_posted_without_a_receipt() {
+    let (mut w, client, provider, mut batch) = priced();
+    // Line 4 was refused: its result leaf is the error body's hash.
+    let error = b"{\"error\":{\"message\":\"the prompt is empty\"}}".to_vec();
+    batch.responses[4] = error.clone();
+    let mut leaves = batch.result_leaves();
+    leaves[4] = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error));
+    w.ok(&client, batch.submit());
+    w.ok(
+        &provider,
+        Message::CommitBatch(CommitBatch {
+            batch: 0,
+            results_root: merkle_root(&leaves),
+            answered: 4,
+        }),
+    );
+    w.ok(&client, request(4));
+    let post = PostBatchLine {
+        batch: 0,
+        line: 4,
+        request: batch.requests[4].clone(),
+        response: error,
+        receipt: None,
+        input_proof: merkle_proof(&batch.input_leaves(), 4).unwrap(),
+        result_proof: merkle_proof(&leaves, 4).unwrap(),
+    };
+    w.ok(&provider, Message::PostBatchLine(post));
+    let posted = market::line_request(&w.state, 0, 4).unwrap().unwrap();
+    assert!(posted.posted.unwrap().receipt.is_none());
+    // Posted lines leave state when the batch settles.
+    let pay_at = market::batch(&w.state, 0).unwrap().unwrap().pay_at();
+    w.idle(pay_at - w.height);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Settled
+    );
+    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
 }

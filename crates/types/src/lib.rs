@@ -53,10 +53,10 @@ pub use tx::{
     CloseOrder, CommitAverage, CommitBatch, CommitReview, CommitSteps, CommitWeights, CreateBounty,
     CreateOrder, CreateSubnet, DeregisterProvider, DisputeAverage, DisputeBatchLine, DisputeStep,
     FinalizeDataset, Heartbeat, JoinReviewers, Message, MoveJob, NeuronRole, OpenChannel, PlaceBid,
-    ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider, RegisterZkModel, RevealReview,
-    RevealWeights, SetAutoAccept, SignedTransaction, SubmitBatch, SubmitContribution,
-    SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN, TopUpChannel,
-    TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
+    PostBatchLine, ProvenRow, RedeemVouchers, RegisterNeuron, RegisterProvider, RegisterZkModel,
+    RequestBatchLine, RevealReview, RevealWeights, SetAutoAccept, SignedTransaction, SubmitBatch,
+    SubmitContribution, SubmitEvidence, SubmitJob, SubmitZkInference, SubnetParams, TX_SIGN_DOMAIN,
+    TopUpChannel, TopUpLease, Transaction, Transfer, Unbond, Unjail, UpdateProvider, VoteChallenge,
     WEIGHTS_COMMIT_DOMAIN, WEIGHTS_TOTAL, WithdrawLease,
 };
 

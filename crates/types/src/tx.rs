@@ -133,6 +133,10 @@ pub enum Message {
     /// Challenge one answered line of a batch as wrong, for the chain's validators to judge
     /// (verify).
     DisputeBatchLine(DisputeBatchLine),
+    /// Ask a batch's provider to post one line on chain, or be slashed (market).
+    RequestBatchLine(RequestBatchLine),
+    /// Post a requested batch line on chain with its proofs (market).
+    PostBatchLine(PostBatchLine),
 }
 
 impl Message {
@@ -173,7 +177,10 @@ impl Message {
             | Message::CloseChannel(_) => Vec::new(),
             Message::AcceptBid(a) => vec![a.provider],
             Message::AttestProvider(a) => vec![a.provider],
-            Message::SubmitBatch(_) | Message::CommitBatch(_) => Vec::new(),
+            Message::SubmitBatch(_)
+            | Message::CommitBatch(_)
+            | Message::RequestBatchLine(_)
+            | Message::PostBatchLine(_) => Vec::new(),
             Message::DisputeBatchLine(d) => vec![d.receipt.body.provider.address()],
             Message::OpenChannel(o) => vec![o.payee],
             Message::ChallengeReceipt(c) => vec![c.receipt.body.provider.address()],
@@ -465,6 +472,40 @@ pub struct DisputeBatchLine {
     pub result_proof: Vec<crate::MerkleStep>,
     /// Deposit locked until the validators decide; lost if they find the answer right.
     pub deposit: Amount,
+}
+
+/// Anyone but the provider asks a committed batch's provider to post one line on chain
+/// (`PostBatchLine`) within `LINE_ANSWER_BLOCKS`, so that a provider cannot keep a line it got
+/// wrong from spot-checkers by not serving it. The requester locks `LINE_REQUEST_DEPOSIT`: paid
+/// to whoever posts the line, or back to the requester (with a share of the slash) if nobody
+/// does, in which case the batch is refuted and its provider slashed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct RequestBatchLine {
+    /// The batch id.
+    pub batch: u64,
+    /// The line (0 is the first).
+    pub line: u32,
+}
+
+/// Posts a requested line of a batch on chain: its request and response bytes, the receipt for
+/// an answered line (none for a refused one), and the proofs of both under the batch's roots.
+/// Anyone holding the line may post it; the chain checks it against the committed roots.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct PostBatchLine {
+    /// The batch id.
+    pub batch: u64,
+    /// The line (0 is the first).
+    pub line: u32,
+    /// The line's request bytes (its `body`, as the batch format encodes it).
+    pub request: Vec<u8>,
+    /// The response bytes (the answer, or the error body of a refused line).
+    pub response: Vec<u8>,
+    /// The provider's signed receipt, for an answered line.
+    pub receipt: Option<crate::InferenceReceipt>,
+    /// Proof of the line's input leaf under the batch's input root.
+    pub input_proof: Vec<crate::MerkleStep>,
+    /// Proof of the line's result leaf under the batch's results root.
+    pub result_proof: Vec<crate::MerkleStep>,
 }
 
 /// Either side of a lease closes it.

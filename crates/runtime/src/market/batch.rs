@@ -68,11 +68,33 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
     let Some((id, line)) = challenged_line(state, challenge)? else {
         return Ok(());
     };
-    let mut b = existing_batch(state, id)?;
+    let b = existing_batch(state, id)?;
     if b.status != BatchStatus::Done {
         return Ok(());
     }
-    close_unpaid(state, b.lease, height, events)?;
+    refute_line(
+        state,
+        b,
+        line,
+        height,
+        events,
+        ("challenge", challenge.to_string()),
+    )
+    .map(|_| ())
+}
+
+/// Refutes committed batch `b` at `line` (`cause` names why, in the event): its lease closes
+/// unpaid since its last settlement, its escrow goes back to the client, its provider's bond
+/// is free of it, and its posted lines are dropped. Returns what the lease paid the provider.
+pub(crate) fn refute_line<S: StateWrite + ?Sized>(
+    state: &mut S,
+    mut b: BatchJob,
+    line: u32,
+    height: u64,
+    events: &mut Vec<Event>,
+    cause: (&'static str, String),
+) -> Result<Amount, ExecError> {
+    let paid = close_unpaid(state, b.lease, height, events)?;
     // Its lines are not paid: the escrow goes back to the client (once: a batch is refuted or
     // settled, not both).
     release(state, &b.client, b.escrow())?;
@@ -82,20 +104,21 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
         (WORK_BATCH, b.id),
         false,
     )?;
+    super::lines::drop_posted(state, b.id)?;
     b.status = BatchStatus::Refuted;
     b.refuted_line = Some(line);
     put_batch(state, &b);
     events.push(Event::new(
         "market.batch_refuted",
         [
-            ("batch", id.to_string()),
+            ("batch", b.id.to_string()),
             ("line", line.to_string()),
-            ("challenge", challenge.to_string()),
+            (cause.0, cause.1),
             ("provider", b.provider.to_string()),
             ("lease", b.lease.to_string()),
         ],
     ));
-    Ok(())
+    Ok(paid)
 }
 
 /// The lease, and the escrow the batch holds from the client.
@@ -332,6 +355,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                     (WORK_BATCH, b.id),
                     false,
                 )?;
+                super::lines::drop_posted(state, b.id)?;
                 b.status = BatchStatus::Settled;
                 put_batch(state, &b);
                 events.push(Event::new(

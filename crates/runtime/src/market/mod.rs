@@ -9,7 +9,8 @@
 //! `CloseLease`; training jobs on a lease in `jobs` (`SubmitJob`, `CommitSteps`,
 //! `DisputeStep`, `MoveJob`), trained on several leases at once in `parallel` (`CommitAverage`,
 //! `DisputeAverage`); batch inference jobs in `batch` (`SubmitBatch`,
-//! `CommitBatch`; their lines are challenged through `verify`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
+//! `CommitBatch`; their lines are challenged through `verify`, and posted on chain on request in
+//! `lines`: `RequestBatchLine`, `PostBatchLine`); providers prove they are up in `liveness` (`Heartbeat`); orders accept their cheapest
 //! reputable bid by themselves in `auto_accept` (`SetAutoAccept`); validators attest providers'
 //! attributes in `attest` (`AttestProvider`). Every
 //! token the market holds (bonds, order deposits, bid deposits, lease escrow) sits in one
@@ -21,6 +22,7 @@ mod attest;
 mod auto_accept;
 mod batch;
 mod jobs;
+mod lines;
 mod liveness;
 mod messages;
 mod parallel;
@@ -37,6 +39,7 @@ pub use hibana_types::records::market::{
     Resources, TrainingSpec,
 };
 pub use jobs::{checkpoint, checkpoint_hashes, job, job_of_lease, jobs_due_at, step_hash};
+pub use lines::{line_request, line_requests, owed_lines};
 pub use liveness::{live_until, liveness, liveness_due_at, market_params};
 pub use messages::mismatch;
 pub use state::{
@@ -85,6 +88,7 @@ impl Component for Market {
         liveness::end_block(state, block.height, events)?;
         auto_accept::end_block(state, block.height, events)?;
         state::end_block(state, block.height, events)?;
+        lines::end_block(state, block.height, events)?;
         batch::end_block(state, block.height, events)?;
         jobs::end_block(state, block.height, events)
     }

@@ -303,6 +303,16 @@ pub(super) fn check_exchange(
             deposit
         )));
     }
+    check_receipted(receipt, request, response)
+}
+
+/// Checks that `request` and `response` are the bytes `receipt` covers and that its provider
+/// signed it; returns the receipt's id.
+pub(crate) fn check_receipted(
+    receipt: &InferenceReceipt,
+    request: &[u8],
+    response: &[u8],
+) -> Result<Hash, TxError> {
     // The hashes first (cheap), then the signature.
     let body = &receipt.body;
     let (request, response) = (Hash::digest(request), Hash::digest(response));

@@ -41,6 +41,7 @@ pub use hibana_types::records::verify::{
     MIN_CHALLENGE_SLASH, REJECTED_VOTERS_BPS, UPHELD_VOTERS_BPS, ZkInferenceRecord, ZkModelRecord,
     inference_key, model_key, receipt_id,
 };
+pub(crate) use messages::check_receipted;
 pub use messages::{VerifiedSubmission, verify_submission};
 pub use state::{
     MAX_CIRCUIT_K, REGISTER_FEE_PER_BYTE, VERIFY_FEE_BASE, VERIFY_FEE_PER_LOG_ROW,

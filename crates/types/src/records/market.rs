@@ -821,6 +821,90 @@ pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
     .concat()
 }
 
+/// Blocks a batch's provider has to post a requested line (`PostBatchLine`) before the chain
+/// holds it withheld: the batch is refuted and the provider slashed.
+pub const LINE_ANSWER_BLOCKS: u64 = 20;
+/// Blocks a posted line is still open to challenge at the least: lines are requested no later
+/// than this plus [`LINE_ANSWER_BLOCKS`] before their batch's dispute window ends.
+pub const LINE_RECHECK_BLOCKS: u64 = 100;
+/// Deposit of a line request: paid to whoever posts the line, or back to the requester if
+/// nobody does.
+pub const LINE_REQUEST_DEPOSIT: Amount = Amount(BASE_UNITS_PER_HIB / 10);
+
+/// A batch line as posted on chain after a request.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct PostedLine {
+    /// The request bytes (under the input root).
+    pub request: Vec<u8>,
+    /// The response bytes (the answer, or the error body of a refused line).
+    pub response: Vec<u8>,
+    /// The provider's signed receipt, for an answered line.
+    pub receipt: Option<crate::InferenceReceipt>,
+    /// Proof of the input leaf under the input root.
+    pub input_proof: Vec<crate::MerkleStep>,
+    /// Proof of the result leaf under the results root.
+    pub result_proof: Vec<crate::MerkleStep>,
+    /// Who posted it.
+    pub by: Address,
+    /// Height it was posted at.
+    pub posted_at: u64,
+}
+
+/// A request that a batch line be posted on chain (`RequestBatchLine`), and the line once
+/// posted. Kept while the batch is committed and disputable.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct LineRequest {
+    /// The batch id.
+    pub batch: u64,
+    /// The line.
+    pub line: u32,
+    /// Who asked, and gets the deposit back if the line is not posted.
+    pub requester: Address,
+    /// The batch's provider, who owes the line.
+    pub provider: Address,
+    /// The deposit locked with the request.
+    pub deposit: Amount,
+    /// Height of the request.
+    pub requested_at: u64,
+    /// Last height the line can be posted at.
+    pub due: u64,
+    /// The line, once posted.
+    pub posted: Option<PostedLine>,
+}
+
+impl BatchJob {
+    /// The last height a line of this batch can be requested at (0 before the commit).
+    pub fn request_until(&self) -> u64 {
+        self.dispute_until()
+            .saturating_sub(LINE_ANSWER_BLOCKS + LINE_RECHECK_BLOCKS)
+    }
+}
+
+/// Key of the request of one batch line.
+pub fn line_request_key(batch: u64, line: u32) -> Vec<u8> {
+    [
+        b"market/line_request/".as_slice(),
+        &batch.to_be_bytes(),
+        &line.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Key of the set of a batch's requested lines.
+pub fn batch_requested_lines_key(batch: u64) -> Vec<u8> {
+    [b"market/requested_lines/".as_slice(), &batch.to_be_bytes()].concat()
+}
+
+/// Key of the line requests (`(batch, line)`) whose posting deadline is a height.
+pub fn line_request_due_key(height: u64) -> Vec<u8> {
+    [b"market/line_due/".as_slice(), &height.to_be_bytes()].concat()
+}
+
+/// Key of the line requests (`(batch, line)`) a provider has not answered yet.
+pub fn provider_owed_lines_key(provider: &Address) -> Vec<u8> {
+    [b"market/owed_lines/".as_slice(), &provider.0].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
