@@ -690,8 +690,9 @@ const DEVNET_SPOT_CHECK_LINES: usize = 4;
 
 /// The devnet's validator re-checks, on the installed models, the batch lines challenged for
 /// the chain's validators to judge, and votes (its fees were funded with the provider's). It
-/// also spot-checks every committed batch itself, challenging a wrong line, and logs each check
-/// to `spot_checks.jsonl` in the devnet's home.
+/// also spot-checks every committed batch itself, challenging a wrong line and asking on chain
+/// for the lines a provider does not serve, and logs each check to `spot_checks.jsonl` in the
+/// devnet's home.
 async fn judge_forever(dir: PathBuf, url: String) {
     let ready = crate::home::Home::new(dir.clone())
         .load_validator_key()
@@ -717,6 +718,7 @@ async fn judge_forever(dir: PathBuf, url: String) {
             share: 1.0,
             deposit: hibana_types::records::verify::MIN_CHALLENGE_DEPOSIT,
             log: dir.join("spot_checks.jsonl"),
+            request: true,
         },
     );
     // Spot-checks run beside the votes, so a slow provider never delays a vote.

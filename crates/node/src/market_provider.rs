@@ -129,8 +129,8 @@ pub(crate) async fn register(
     }
 }
 
-/// Connects a provider's payments and training jobs to the chain at `url`, and resumes the
-/// jobs it was training.
+/// Connects a provider's payments and training jobs to the chain at `url`, resumes the jobs it
+/// was training, and posts the batch lines requested of it on chain.
 pub(crate) fn connect(provider: &Arc<Provider>, url: &str) -> Result<()> {
     provider
         .payments()
@@ -142,6 +142,10 @@ pub(crate) fn connect(provider: &Arc<Provider>, url: &str) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     hibana_roles::provider::jobs::resume_all(provider);
     hibana_roles::provider::batch::resume_all(provider);
+    tokio::spawn(hibana_roles::provider::batch::post_owed_lines_forever(
+        provider.clone(),
+        Duration::from_secs(2),
+    ));
     let client = RpcClient::new(url)?;
     tokio::spawn(heartbeat_forever(
         client,

@@ -6,7 +6,9 @@
 //! cheating provider (this test, signing with the devnet provider's key) commits a batch whose
 //! first answer is made up: `batch verify` finds that line, `batch dispute` challenges it, the
 //! devnet's validator re-checks and votes, and the chain slashes the provider, refutes the
-//! batch and closes the lease.
+//! batch and closes the lease. Lines requested on chain are posted by the honest provider; a
+//! provider that withholds them loses the batch and part of its bond, found by the devnet's
+//! validator and by `batch spot-check --request`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -254,6 +256,59 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     );
     assert!(mine["challenged"].is_null(), "{mine}");
 
+    // Bob asks on chain for line 1 of batch 0; the provider posts it with its proofs by itself,
+    // and anyone can read it from the chain.
+    fails_with(
+        &[
+            "batch",
+            "request-line",
+            "0",
+            "--line",
+            "4",
+            "--from",
+            "bob",
+            "--home",
+            h,
+        ],
+        "lines 0 to 3",
+    );
+    tx(&[
+        "--json",
+        "batch",
+        "request-line",
+        "0",
+        "--line",
+        "1",
+        "--from",
+        "bob",
+        "--home",
+        h,
+    ]);
+    fails_with(
+        &[
+            "batch",
+            "request-line",
+            "0",
+            "--line",
+            "1",
+            "--from",
+            "carol",
+            "--home",
+            h,
+        ],
+        "requested already",
+    );
+    let posted = eventually("the provider's posting of line 1", || {
+        let lines = ok_json(&["--json", "batch", "lines", "0", "--home", h]);
+        let line = lines.as_array()?.iter().find(|r| r["line"] == 1)?.clone();
+        (!line["posted"].is_null()).then_some(line)
+    });
+    assert_eq!(posted["posted"]["by"], provider.as_str(), "{posted}");
+    assert!(!posted["posted"]["receipt"].is_null(), "{posted}");
+    let response: Vec<u8> = serde_json::from_value(posted["posted"]["response"].clone()).unwrap();
+    let expected: Value = serde_json::from_slice(&response).unwrap();
+    assert_eq!(expected["object"], "text_completion", "{posted}");
+
     // Batch 1: the same requests, never uploaded; this test answers it as a cheating provider,
     // with the honest results but a made-up first answer, signed with the provider's key.
     let second = ok_json(&[
@@ -440,65 +495,13 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
 
     // Batch 2, on a new lease: the cheating provider serves its made-up lines too, and the
     // devnet's validator catches one by itself, challenges it, and the chain refutes the batch.
-    ok_json(&[
-        "--json",
-        "market",
-        "order",
-        "create",
-        "--min-cores",
-        "1",
-        "--duration",
-        "2000",
-        "--max-price",
-        "0.002HIB",
-        "--deposit",
-        "5HIB",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
-    let order = eventually("the provider's bid on the new order", || {
-        let orders = ok_json(&["--json", "market", "order", "list", "--home", h]);
-        orders.as_array().unwrap().iter().find_map(|o| {
-            let id = o["id"].as_u64()?.to_string();
-            let shown = ok_json(&["--json", "market", "order", "show", &id, "--home", h]);
-            (!shown["bids"].as_array()?.is_empty()).then_some(id)
-        })
-    });
-    let accepted = ok_json(&[
-        "--json",
-        "market",
-        "accept",
-        &order,
-        "--provider",
-        &provider,
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
-    assert_eq!(accepted["outcome"]["status"], "success", "{accepted}");
-    let lease: Value = accepted["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "market.lease_created")
-        .and_then(|e| {
-            e["attributes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|kv| kv[0] == "lease")
-                .map(|kv| kv[1].clone())
-        })
-        .unwrap();
+    let lease = lease_provider(h, &provider);
     let third = ok_json(&[
         "--json",
         "batch",
         "submit",
         "--lease",
-        lease.as_str().unwrap(),
+        &lease,
         "--input",
         f,
         "--no-upload",
@@ -551,7 +554,191 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         (b["batch"]["status"] == "refuted").then_some(b)
     });
     assert_eq!(refuted["batch"]["refuted_line"], 0, "{refuted}");
+
+    // Batch 3, on a third lease: committed, but its provider serves none of its lines and
+    // cannot post them either. The validator logs them unavailable, asks for them on chain once
+    // the grace is over, and when the deadline passes the chain refutes the batch and slashes
+    // the provider.
+    let lease = lease_provider(h, &provider);
+    let fourth = ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        &lease,
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(fourth["batch"], 3);
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: 3,
+        results_root: hibana_roles::batch::results_root(&results).unwrap(),
+        answered: 3,
+    });
+    eventually("the withholding commit", || {
+        runtime
+            .block_on(client.send(&key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
+    let bond_before = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    let check3 = eventually("the validator's spot-check of batch 3", || {
+        spot_check(&checks, 3)
+    });
+    assert!(
+        check3["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["verdict"] == "unavailable"),
+        "{check3}"
+    );
+    let withheld = eventually("batch 3's refutation for a withheld line", || {
+        let b = ok_json(&["--json", "batch", "status", "3", "--home", h]);
+        (b["batch"]["status"] == "refuted").then_some(b)
+    });
+    let line = withheld["batch"]["refuted_line"].as_u64().unwrap();
+    let bond_after = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    assert!(bond_after < bond_before, "{bond_before} → {bond_after}");
+    let on_chain = eventually("the validator's log of the withheld line", || {
+        std::fs::read_to_string(&checks)
+            .ok()?
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|c| c["batch"] == 3 && c["on_chain"] == true)
+    });
+    assert!(
+        on_chain["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["line"] == line && l["verdict"] == "withheld"),
+        "{on_chain}"
+    );
+
+    // Batch 4, the same withholding, checked from the command line with `--request`: bob asks
+    // for the unserved line on chain at once and waits for the chain's verdict.
+    let lease = lease_provider(h, &provider);
+    let fifth = ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        &lease,
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(fifth["batch"], 4);
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: 4,
+        results_root: hibana_roles::batch::results_root(&results).unwrap(),
+        answered: 3,
+    });
+    eventually("the second withholding commit", || {
+        runtime
+            .block_on(client.send(&key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
+    let out = hibana(&[
+        "--json",
+        "batch",
+        "spot-check",
+        "4",
+        "--lines",
+        "1",
+        "--request",
+        "--from",
+        "bob",
+        "--home",
+        h,
+    ]);
+    assert!(!out.status.success(), "a withheld line fails the check");
+    let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(checked[0]["lines"][0]["verdict"], "requested", "{checked}");
+    assert_eq!(checked[1]["on_chain"], true, "{checked}");
+    assert_eq!(checked[1]["lines"][0]["verdict"], "withheld", "{checked}");
+    let b = ok_json(&["--json", "batch", "status", "4", "--home", h]);
+    assert_eq!(b["batch"]["status"], "refuted", "{b}");
+    assert_eq!(b["batch"]["refuted_line"], checked[0]["lines"][0]["line"]);
     drop(devnet);
+}
+
+/// Alice orders a lease, waits for the provider's bid and accepts it; returns the lease id.
+fn lease_provider(h: &str, provider: &str) -> String {
+    let created = ok_json(&[
+        "--json",
+        "market",
+        "order",
+        "create",
+        "--min-cores",
+        "1",
+        "--duration",
+        "2000",
+        "--max-price",
+        "0.002HIB",
+        "--deposit",
+        "5HIB",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    let order = event_attribute(&created, "market.order_created", "order");
+    eventually("the provider's bid on the new order", || {
+        let shown = ok_json(&["--json", "market", "order", "show", &order, "--home", h]);
+        (!shown["bids"].as_array()?.is_empty()).then_some(())
+    });
+    let accepted = ok_json(&[
+        "--json",
+        "market",
+        "accept",
+        &order,
+        "--provider",
+        provider,
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(accepted["outcome"]["status"], "success", "{accepted}");
+    event_attribute(&accepted, "market.lease_created", "lease")
+}
+
+/// The value of attribute `key` of the first `kind` event of a transaction's output.
+fn event_attribute(out: &Value, kind: &str, key: &str) -> String {
+    out["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .and_then(|e| {
+            e["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv[0] == key)
+                .map(|kv| kv[1].as_str().unwrap().to_string())
+        })
+        .unwrap_or_else(|| panic!("no {kind} event with {key}: {out}"))
 }
 
 /// The devnet validator's logged spot-check of `batch`, once it is there.

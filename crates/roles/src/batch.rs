@@ -339,6 +339,21 @@ pub fn proven_line(
     })
 }
 
+impl ProvenLine {
+    /// The message that posts this line of batch `batch` on chain (after a line request).
+    pub fn to_post(&self, batch: u64) -> Result<hibana_types::PostBatchLine, String> {
+        Ok(hibana_types::PostBatchLine {
+            batch,
+            line: self.line,
+            request: self.body.clone().into_bytes(),
+            response: self.result.response.clone().into_bytes(),
+            receipt: self.result.receipt()?,
+            input_proof: self.input_proof.clone(),
+            result_proof: self.result_proof.clone(),
+        })
+    }
+}
+
 /// Checks a served line against the chain's batch `b`: its request under the input root, its
 /// result under the committed results root, and for an answered line the receipt, signed by
 /// the batch's provider over exactly that request and response. Returns the receipt (`None`

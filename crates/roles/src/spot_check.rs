@@ -9,15 +9,24 @@
 //! (a batch whose provider serves none of the lines is tried on [`ATTEMPTS`] passes). Which
 //! lines it picks is drawn from local randomness when it checks, after the provider has
 //! committed, so a provider cannot steer the draw; but it sees each line asked for, and may
-//! decline to serve the ones it got wrong. Such a line is logged `unavailable` and costs the
-//! provider nothing yet: the client, who holds the whole results file, can still check and
-//! dispute every line. Each check is appended to a JSON-lines log with its seed.
+//! decline to serve the ones it got wrong. With `request` set, the checker then asks for those
+//! lines on chain (`RequestBatchLine`, a deposit each): the provider must post them within
+//! `LINE_ANSWER_BLOCKS` or lose the batch and part of its bond, and a posted line is judged
+//! like a served one on a later pass (logged with `on_chain`). Each check is appended to a
+//! JSON-lines log with its seed.
 
-use std::{collections::BTreeMap, io::Write, path::PathBuf, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::Write,
+    path::PathBuf,
+    time::Duration,
+};
 
 use hibana_rpc::RpcClient;
-use hibana_types::records::market::{BatchJob, BatchStatus, DISPUTE_WINDOW_BLOCKS};
-use hibana_types::{Amount, DisputeBatchLine, Message, SecretKey};
+use hibana_types::records::market::{BatchJob, BatchStatus, DISPUTE_WINDOW_BLOCKS, PostedLine};
+use hibana_types::{
+    Amount, DisputeBatchLine, InferenceReceipt, MerkleStep, Message, RequestBatchLine, SecretKey,
+};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +47,8 @@ pub struct SpotCheckConfig {
     pub deposit: Amount,
     /// JSON-lines file every check is appended to.
     pub log: PathBuf,
+    /// Ask on chain for the lines the provider does not serve.
+    pub request: bool,
 }
 
 /// One line's outcome.
@@ -46,9 +57,11 @@ pub struct LineCheck {
     /// The line.
     pub line: u32,
     /// `right`, `wrong`, `refused` (the provider answered with an error, which is not re-run),
-    /// `unjudgeable`, `undisputable` (an answer too long for a challenge), or `unavailable`
+    /// `unjudgeable`, `undisputable` (an answer too long for a challenge), `unavailable`
     /// (no line that checks out could be had: the provider did not serve it, served it with
-    /// proofs or a receipt that do not check, or the chain did not answer).
+    /// proofs or a receipt that do not check, or the chain did not answer), `requested` (asked
+    /// for on chain after that), or `withheld` (requested and never posted: the chain refuted
+    /// the batch and slashed the provider).
     pub verdict: String,
     /// Why, when it is not `right`.
     pub why: Option<String>,
@@ -67,6 +80,9 @@ pub struct BatchCheck {
     pub lines: Vec<LineCheck>,
     /// The line challenged, and the challenge's transaction outcome.
     pub challenged: Option<(u32, String)>,
+    /// Whether the lines were read from the chain, posted after a request.
+    #[serde(default)]
+    pub on_chain: bool,
 }
 
 /// A validator's spot-checker: which batches it has seen and which wait for their results.
@@ -80,7 +96,18 @@ pub struct SpotChecker {
     /// Batches seen whose results are not committed yet, or whose provider served no line
     /// yet, with the passes that found it so.
     waiting: BTreeMap<u64, u32>,
+    /// Lines its provider did not serve, by batch, to request once the batch is
+    /// [`REQUEST_GRACE_BLOCKS`] past its commit.
+    unserved: BTreeMap<u64, Vec<u32>>,
+    /// Lines requested on chain and not yet posted or withheld.
+    requested: BTreeSet<(u64, u32)>,
 }
+
+/// Blocks after a batch's commit before a checker following the chain asks on chain for the
+/// lines its provider did not serve: a provider down for a moment gets that long to come back
+/// before it is made to post (and someone who challenges the batch meanwhile spares the
+/// deposit).
+pub const REQUEST_GRACE_BLOCKS: u64 = 30;
 
 /// Passes a batch whose provider serves none of the sampled lines is tried again.
 const ATTEMPTS: u32 = 3;
@@ -94,6 +121,8 @@ impl SpotChecker {
             config,
             next: 0,
             waiting: BTreeMap::new(),
+            unserved: BTreeMap::new(),
+            requested: BTreeSet::new(),
         }
     }
 
@@ -150,12 +179,214 @@ impl SpotChecker {
                 self.waiting.insert(id, attempts + 1);
                 continue;
             }
+            let unserved: Vec<u32> = check
+                .lines
+                .iter()
+                .filter(|l| l.verdict == "unavailable")
+                .map(|l| l.line)
+                .collect();
+            if self.config.request && !unserved.is_empty() {
+                self.unserved.insert(id, unserved);
+            }
             if let Err(e) = self.log(&check) {
                 tracing::warn!(batch = id, "cannot log a spot-check: {e}");
             }
             done.push(check);
         }
+        self.request_after_grace().await;
+        for check in self.follow_requests(local).await {
+            if let Err(e) = self.log(&check) {
+                tracing::warn!(batch = check.batch, "cannot log a spot-check: {e}");
+            }
+            done.push(check);
+        }
         done
+    }
+
+    /// Requests the unserved lines of the batches now [`REQUEST_GRACE_BLOCKS`] past their
+    /// commit that are still disputable; forgets those of batches that are not.
+    async fn request_after_grace(&mut self) {
+        for (id, lines) in self.unserved.clone() {
+            let Ok(Some(view)) = self.client.market_batch(id).await else {
+                continue;
+            };
+            let b = view.batch;
+            if b.status != BatchStatus::Done || view.height > b.request_until() {
+                self.unserved.remove(&id);
+                continue;
+            }
+            if view.height < b.committed_at.saturating_add(REQUEST_GRACE_BLOCKS) {
+                continue;
+            }
+            self.unserved.remove(&id);
+            let mut check = BatchCheck {
+                batch: id,
+                provider: b.provider.to_string(),
+                seed: 0,
+                lines: lines
+                    .into_iter()
+                    .map(|line| LineCheck {
+                        line,
+                        verdict: "unavailable".into(),
+                        why: None,
+                    })
+                    .collect(),
+                challenged: None,
+                on_chain: false,
+            };
+            self.request_unserved(&b, &mut check).await;
+        }
+    }
+
+    /// Lines requested on chain that are neither posted nor withheld yet.
+    pub fn pending_requests(&self) -> usize {
+        self.requested.len()
+    }
+
+    /// With `request` set, asks on chain for the lines of `check` its provider did not serve
+    /// (while the batch takes requests), marking them `requested`.
+    pub async fn request_unserved(&mut self, b: &BatchJob, check: &mut BatchCheck) {
+        if !self.config.request {
+            return;
+        }
+        for l in check
+            .lines
+            .iter_mut()
+            .filter(|l| l.verdict == "unavailable")
+        {
+            let message = Message::RequestBatchLine(RequestBatchLine {
+                batch: b.id,
+                line: l.line,
+            });
+            match self.client.send(&self.key, vec![message], None).await {
+                Ok(r) if r.is_success() => {
+                    tracing::info!(
+                        batch = b.id,
+                        line = l.line,
+                        "asked for an unserved line on chain"
+                    );
+                    self.requested.insert((b.id, l.line));
+                    l.verdict = "requested".into();
+                }
+                Ok(r) => {
+                    let why = format!("{:?}", r.outcome);
+                    tracing::warn!(batch = b.id, line = l.line, %why, "the line request failed");
+                }
+                Err(e) => tracing::warn!(batch = b.id, line = l.line, "the line request: {e}"),
+            }
+        }
+    }
+
+    /// Judges the requested lines posted since the last call and reports the withheld ones,
+    /// one check per batch; lines still awaited stay requested.
+    pub async fn follow_requests(&mut self, local: &LocalModels) -> Vec<BatchCheck> {
+        let batches: BTreeSet<u64> = self.requested.iter().map(|(b, _)| *b).collect();
+        let mut out = Vec::new();
+        for id in batches {
+            let (Ok(Some(view)), Ok(requests)) = (
+                self.client.market_batch(id).await,
+                self.client.market_batch_lines(id).await,
+            ) else {
+                continue;
+            };
+            let b = view.batch;
+            let mut check = BatchCheck {
+                batch: id,
+                provider: b.provider.to_string(),
+                seed: 0,
+                lines: Vec::new(),
+                challenged: None,
+                on_chain: true,
+            };
+            let lines: Vec<u32> = self
+                .requested
+                .iter()
+                .filter(|(b, _)| *b == id)
+                .map(|(_, l)| *l)
+                .collect();
+            for line in lines {
+                let found = requests.iter().find(|r| r.line == line);
+                let (verdict, dispute) = match found {
+                    Some(r) => match &r.posted {
+                        None => continue,
+                        Some(posted) => self.judge_posted(&b, line, posted, local).await,
+                    },
+                    None if b.refuted_line == Some(line) => (
+                        LineCheck {
+                            line,
+                            verdict: "withheld".into(),
+                            why: Some("requested on chain and never posted".into()),
+                        },
+                        None,
+                    ),
+                    None => (
+                        LineCheck {
+                            line,
+                            verdict: "unavailable".into(),
+                            why: Some(match b.refuted_line {
+                                Some(other) => format!(
+                                    "the batch was refuted at line {other} before this one was \
+                                     posted"
+                                ),
+                                None => "the request ended without a posted line".into(),
+                            }),
+                        },
+                        None,
+                    ),
+                };
+                self.requested.remove(&(id, line));
+                check.lines.push(verdict);
+                if let Some(dispute) = dispute
+                    && check.challenged.is_none()
+                {
+                    check.challenged = Some((line, self.challenge(id, line, dispute).await.1));
+                }
+            }
+            if !check.lines.is_empty() {
+                out.push(check);
+            }
+        }
+        out
+    }
+
+    async fn judge_posted(
+        &self,
+        b: &BatchJob,
+        line: u32,
+        posted: &PostedLine,
+        local: &LocalModels,
+    ) -> (LineCheck, Option<Message>) {
+        match &posted.receipt {
+            None => (
+                LineCheck {
+                    line,
+                    verdict: "refused".into(),
+                    why: None,
+                },
+                None,
+            ),
+            Some(receipt) => {
+                self.judge(
+                    b,
+                    line,
+                    receipt.clone(),
+                    (posted.request.clone(), posted.response.clone()),
+                    (posted.input_proof.clone(), posted.result_proof.clone()),
+                    local,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sends a challenge; returns whether it was accepted, and its outcome.
+    async fn challenge(&self, batch: u64, line: u32, dispute: Message) -> (bool, String) {
+        let (sent, outcome) = match self.client.send(&self.key, vec![dispute], None).await {
+            Ok(r) => (r.is_success(), format!("{:?}", r.outcome)),
+            Err(e) => (false, e.to_string()),
+        };
+        tracing::info!(batch, line, %outcome, "challenged a wrong batch line");
+        (sent, outcome)
     }
 
     /// Checks `lines` random lines of committed batch `b`.
@@ -171,16 +402,13 @@ impl SpotChecker {
             seed,
             lines: Vec::new(),
             challenged: None,
+            on_chain: false,
         };
         for line in lines {
             let (check, dispute) = self.check_line(b, line, local).await;
             out.lines.push(check);
             if let Some(dispute) = dispute {
-                let (sent, outcome) = match self.client.send(&self.key, vec![dispute], None).await {
-                    Ok(r) => (r.is_success(), format!("{:?}", r.outcome)),
-                    Err(e) => (false, e.to_string()),
-                };
-                tracing::info!(batch = b.id, line, %outcome, "challenged a wrong batch line");
+                let (sent, outcome) = self.challenge(b.id, line, dispute).await;
                 out.challenged = Some((line, outcome));
                 if sent {
                     // One upheld challenge refutes the batch: the other lines need no check.
@@ -211,7 +439,37 @@ impl SpotChecker {
             Ok(None) => return (verdict("refused", None), None),
             Err(e) => return (verdict("unavailable", Some(e)), None),
         };
-        if !crate::batch::disputable_response(proven.result.response.as_bytes()) {
+        self.judge(
+            b,
+            line,
+            receipt,
+            (
+                proven.body.into_bytes(),
+                proven.result.response.into_bytes(),
+            ),
+            (proven.input_proof, proven.result_proof),
+            local,
+        )
+        .await
+    }
+
+    /// Re-runs an answered line whose proofs checked out on the local model; a wrong one comes
+    /// with the challenge to send.
+    async fn judge(
+        &self,
+        b: &BatchJob,
+        line: u32,
+        receipt: InferenceReceipt,
+        (request, response): (Vec<u8>, Vec<u8>),
+        (input_proof, result_proof): (Vec<MerkleStep>, Vec<MerkleStep>),
+        local: &LocalModels,
+    ) -> (LineCheck, Option<Message>) {
+        let verdict = |v: &str, why: Option<String>| LineCheck {
+            line,
+            verdict: v.into(),
+            why,
+        };
+        if !crate::batch::disputable_response(&response) {
             // No challenge could carry it, so re-running it would change nothing.
             let why = "the response is larger than a challenge carries".to_string();
             return (verdict("undisputable", Some(why)), None);
@@ -220,8 +478,6 @@ impl SpotChecker {
             let why = format!("model {} is not installed here", receipt.body.model_hash);
             return (verdict("unjudgeable", Some(why)), None);
         };
-        let request = proven.body.clone().into_bytes();
-        let response = proven.result.response.clone().into_bytes();
         let judged = {
             let (request, response) = (request.clone(), response.clone());
             tokio::task::spawn_blocking(move || model.judge(&request, &response)).await
@@ -237,8 +493,8 @@ impl SpotChecker {
                     receipt,
                     request,
                     response,
-                    input_proof: proven.input_proof,
-                    result_proof: proven.result_proof,
+                    input_proof,
+                    result_proof,
                     deposit: self.config.deposit,
                 });
                 (verdict("wrong", Some(why)), Some(dispute))

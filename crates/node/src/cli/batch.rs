@@ -12,7 +12,7 @@ use clap::Subcommand;
 use hibana_roles::batch::{self, BatchRequest, LineResult};
 use hibana_rpc::RpcClient;
 use hibana_types::records::market::{BatchJob, BatchStatus};
-use hibana_types::{DisputeBatchLine, Message, SubmitBatch};
+use hibana_types::{DisputeBatchLine, Message, RequestBatchLine, SubmitBatch};
 use rand::{SeedableRng, seq::SliceRandom};
 use serde_json::json;
 
@@ -147,8 +147,33 @@ pub(crate) enum BatchCommand {
         /// JSON-lines file each check is appended to.
         #[arg(long, default_value = "spot_checks.jsonl")]
         log: PathBuf,
+        /// Ask on chain for the lines the provider does not serve (0.1HIB deposit each), and
+        /// judge them once posted: a provider that never posts one loses the batch and part of
+        /// its bond.
+        #[arg(long)]
+        request: bool,
         #[command(flatten)]
         tx: TxFlags,
+    },
+    /// Ask a committed batch's provider to post one line on chain, with its proofs, within 20
+    /// blocks. The 0.1HIB deposit pays whoever posts it; if nobody does, the batch is refuted,
+    /// its provider slashed, and the deposit comes back with a share of the slash.
+    RequestLine {
+        /// The batch id.
+        batch: u64,
+        /// The line (0 is the first).
+        #[arg(long)]
+        line: u32,
+        #[command(flatten)]
+        tx: TxFlags,
+    },
+    /// Show the lines of a batch requested on chain: who asked, the deadline, and each posted
+    /// line (its request, response and receipt).
+    Lines {
+        /// The batch id.
+        batch: u64,
+        #[command(flatten)]
+        node: NodeHome,
     },
 }
 
@@ -391,6 +416,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             share,
             deposit,
             log,
+            request,
             tx,
         } => {
             let client = client(rpc, tx.keys.home.as_deref())?;
@@ -403,6 +429,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 share,
                 deposit: deposit.parse().context("--deposit")?,
                 log,
+                request,
             };
             let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
             let mut checker =
@@ -427,17 +454,93 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             if b.results_root.is_none() {
                 bail!("batch {id}'s results are not committed yet: there is nothing to check");
             }
-            let check = checker.check(&b, &local).await;
-            if json {
-                print_json(&check)?;
-            } else {
-                print_check(&check);
+            let mut check = checker.check(&b, &local).await;
+            checker.request_unserved(&b, &mut check).await;
+            let mut checks = vec![check];
+            if checker.pending_requests() > 0 {
+                if !json {
+                    print_check(&checks[0]);
+                    println!(
+                        "Waiting for the provider to post the requested lines (at most {} blocks)…",
+                        hibana_types::records::market::LINE_ANSWER_BLOCKS
+                    );
+                }
+                // The chain decides each request within LINE_ANSWER_BLOCKS; this bounds a
+                // wait on a node that stopped answering.
+                let give_up = std::time::Instant::now() + Duration::from_secs(600);
+                while checker.pending_requests() > 0 && std::time::Instant::now() < give_up {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    checks.extend(checker.follow_requests(&local).await);
+                }
+                if checker.pending_requests() > 0 {
+                    bail!(
+                        "the chain did not settle the line requests within 10 minutes: see \
+                         `hibana batch lines {id}`"
+                    );
+                }
             }
-            Ok(if check.challenged.is_some() {
+            let challenged = checks.iter().any(|c| c.challenged.is_some());
+            let withheld = checks
+                .iter()
+                .flat_map(|c| &c.lines)
+                .any(|l| l.verdict == "withheld");
+            if json {
+                if checks.len() == 1 {
+                    print_json(&checks[0])?;
+                } else {
+                    print_json(&checks)?;
+                }
+            } else {
+                let shown = usize::from(checks.len() > 1);
+                for check in &checks[shown..] {
+                    print_check(check);
+                }
+            }
+            Ok(if challenged || withheld {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        BatchCommand::RequestLine { batch, line, tx } => {
+            let client = client(rpc, tx.keys.home.as_deref())?;
+            let key = signing_key(&tx.from, &tx.keys)?;
+            let message = Message::RequestBatchLine(RequestBatchLine { batch, line });
+            send(&client, &key, message, &tx, json).await
+        }
+        BatchCommand::Lines { batch, node } => {
+            let client = client(rpc, node.home.as_deref())?;
+            chain_batch(&client, batch).await?;
+            let requests = client.market_batch_lines(batch).await?;
+            if json {
+                print_json(&requests)?;
+            } else if requests.is_empty() {
+                println!("batch {batch}: no line is requested on chain");
+            }
+            for r in requests.iter().filter(|_| !json) {
+                match &r.posted {
+                    None => println!(
+                        "batch {batch} line {}: requested by {} at height {}, due by height {}",
+                        r.line, r.requester, r.requested_at, r.due
+                    ),
+                    Some(p) => {
+                        println!(
+                            "batch {batch} line {}: posted by {} at height {} ({})",
+                            r.line,
+                            p.by,
+                            p.posted_at,
+                            if p.receipt.is_some() {
+                                "answered"
+                            } else {
+                                "refused"
+                            }
+                        );
+                        println!("  request:  {}", String::from_utf8_lossy(&p.request));
+                        println!("  response: {}", String::from_utf8_lossy(&p.response));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         BatchCommand::Dispute {
             batch,

@@ -222,22 +222,88 @@ pub(super) async fn line(
             "this provider is serving other batch lines: try again shortly",
         )
     })?;
-    let none = || ApiError::invalid(None, format!("batch {id} has no results here yet"));
-    let input = tokio::fs::read_to_string(p.batches.input_path(id))
+    let proven = p
+        .batches
+        .proven_line(id, line)
         .await
-        .map_err(|_| none())?;
-    let results = tokio::fs::read_to_string(p.batches.results_path(id))
-        .await
-        .map_err(|_| none())?;
-    let proven = tokio::task::spawn_blocking(move || {
-        let requests = batch::parse_input(&input)?;
-        let results = batch::parse_results(&results)?;
-        batch::proven_line(&requests, &results, line)
-    })
-    .await
-    .map_err(|e| ApiError::server(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| ApiError::invalid(None, format!("batch {id}: {e}")))?;
+        .map_err(|e| ApiError::invalid(None, e))?;
     Ok(Json(proven))
+}
+
+impl Batches {
+    /// Line `line` of batch `id` with its proofs, from the files kept here.
+    async fn proven_line(&self, id: u64, line: u32) -> Result<batch::ProvenLine, String> {
+        let none = || format!("batch {id} has no results here yet");
+        let input = tokio::fs::read_to_string(self.input_path(id))
+            .await
+            .map_err(|_| none())?;
+        let results = tokio::fs::read_to_string(self.results_path(id))
+            .await
+            .map_err(|_| none())?;
+        tokio::task::spawn_blocking(move || {
+            let requests = batch::parse_input(&input)?;
+            let results = batch::parse_results(&results)?;
+            batch::proven_line(&requests, &results, line)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("batch {id}: {e}"))
+    }
+}
+
+/// Posts on chain every line of this provider's batches that someone requested
+/// (`RequestBatchLine`) and it has not posted yet; returns how many it posted. A line it does
+/// not hold is left (and costs it the batch at the request's deadline).
+pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
+    let chain = p.jobs.chain().ok_or("not connected to a chain")?;
+    let me = p.key.public_key().address();
+    let owed = chain
+        .market_owed_lines(me)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut posted = 0;
+    for r in owed {
+        let post = match p.batches.proven_line(r.batch, r.line).await {
+            Ok(line) => line.to_post(r.batch)?,
+            Err(e) => {
+                tracing::warn!(
+                    batch = r.batch,
+                    line = r.line,
+                    "a requested line cannot be posted: {e}"
+                );
+                continue;
+            }
+        };
+        match p.send_tx(&chain, vec![Message::PostBatchLine(post)]).await {
+            Ok(receipt) if receipt.is_success() => {
+                tracing::info!(
+                    batch = r.batch,
+                    line = r.line,
+                    "posted a requested line on chain"
+                );
+                posted += 1;
+            }
+            Ok(receipt) => {
+                tracing::warn!(batch = r.batch, line = r.line, outcome = ?receipt.outcome, "posting a requested line failed")
+            }
+            Err(e) => tracing::warn!(
+                batch = r.batch,
+                line = r.line,
+                "posting a requested line: {e}"
+            ),
+        }
+    }
+    Ok(posted)
+}
+
+/// Posts requested lines ([`post_owed_lines`]) every `every`, until the process ends.
+pub async fn post_owed_lines_forever(p: Arc<Provider>, every: std::time::Duration) {
+    loop {
+        if let Err(e) = post_owed_lines(&p).await {
+            tracing::debug!("requested lines: {e}");
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Starts answering batch `id` unless it is running already.
