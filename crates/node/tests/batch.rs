@@ -203,9 +203,10 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     let verified = ok_json(&[
         "--json", "batch", "verify", "0", "--input", f, "--sample", "10", "--home", h,
     ]);
+    // The three answers, and the signed refusal of the unknown model (rightly refused).
     assert_eq!(
         verified["checked"].as_array().unwrap().len(),
-        3,
+        4,
         "{verified}"
     );
     assert!(
@@ -388,14 +389,14 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     let verdict: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(verdict["wrong_lines"], json!([0]), "{verdict}");
 
-    // Bad disputes: a line without a receipt, a results file that is not the committed one.
+    // Bad disputes: a line past the batch, a results file that is not the committed one.
     fails_with(
         &[
             "batch",
             "dispute",
             "1",
             "--line",
-            "3",
+            "9",
             "--input",
             f,
             "--results",
@@ -405,7 +406,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
             "--home",
             h,
         ],
-        "line 3 has no answer with a receipt",
+        "nothing to dispute",
     );
     fails_with(
         &[
@@ -555,12 +556,11 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     });
     assert_eq!(refuted["batch"]["refuted_line"], 0, "{refuted}");
 
-    // Batch 3, on a third lease: committed, but its provider serves none of its lines and
-    // cannot post them either. The validator logs them unavailable, asks for them on chain once
-    // the grace is over, and when the deadline passes the chain refutes the batch and slashes
-    // the provider.
+    // Batch 3, on another lease: the provider serves its lines, but refused line 1 (a valid completion of 4
+    // tokens) with a signed refusal. The validator judges the refusal against the models the
+    // provider declares, finds it had no reason, challenges it, and the chain refutes the batch.
     let lease = lease_provider(h, &provider);
-    let fourth = ok_json(&[
+    let refusing = ok_json(&[
         "--json",
         "batch",
         "submit",
@@ -574,9 +574,85 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "--home",
         h,
     ]);
-    assert_eq!(fourth["batch"], 3);
+    assert_eq!(refusing["batch"], 3);
+    let mut results =
+        hibana_roles::batch::parse_results(&std::fs::read_to_string(&raw).unwrap()).unwrap();
+    let error =
+        json!({"error": {"message": "the model is busy", "type": "server_error"}}).to_string();
+    let refusal = hibana_types::ReceiptBody {
+        response_hash: hibana_types::Hash::digest(error.as_bytes()),
+        request_hash: hibana_types::Hash::digest(&requests[1].body),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        price: hibana_types::Amount::ZERO,
+        ..honest.body
+    }
+    .sign(&key);
+    results[1].status = 503;
+    results[1].response = error;
+    results[1].receipt = None;
+    results[1].refusal = Some(refusal.to_hex());
+    let served = home.join("provider/jobs/batches/3");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("input.jsonl"), input()).unwrap();
+    std::fs::write(
+        served.join("results.jsonl"),
+        results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
         batch: 3,
+        results_root: hibana_roles::batch::results_root(&results).unwrap(),
+        answered: 2,
+    });
+    eventually("the wrongly refusing commit", || {
+        runtime
+            .block_on(client.send(&key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
+    let check3r = eventually("the validator's spot-check of batch 3", || {
+        spot_check(&checks, 3)
+    });
+    assert_eq!(check3r["challenged"][0], 1, "{check3r}");
+    assert_eq!(check3r["challenged"][1], "Success", "{check3r}");
+    let verdicts: Vec<&str> = check3r["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts[..2], ["right", "wrong"], "{check3r}");
+    let refuted = eventually("batch 3's refutation", || {
+        let b = ok_json(&["--json", "batch", "status", "3", "--home", h]);
+        (b["batch"]["status"] == "refuted").then_some(b)
+    });
+    assert_eq!(refuted["batch"]["refuted_line"], 1, "{refuted}");
+    // Batch 4, on another lease: committed, but its provider serves none of its lines and
+    // cannot post them either. The validator logs them unavailable, asks for them on chain once
+    // the grace is over, and when the deadline passes the chain refutes the batch and slashes
+    // the provider.
+    let lease = lease_provider(h, &provider);
+    let withholding = ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        &lease,
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ]);
+    assert_eq!(withholding["batch"], 4);
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: 4,
         results_root: hibana_roles::batch::results_root(&results).unwrap(),
         answered: 3,
     });
@@ -591,8 +667,8 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
             "--json", "market", "provider", "show", &provider, "--home", h,
         ])["bond"],
     );
-    let check3 = eventually("the validator's spot-check of batch 3", || {
-        spot_check(&checks, 3)
+    let check3 = eventually("the validator's spot-check of batch 4", || {
+        spot_check(&checks, 4)
     });
     assert!(
         check3["lines"]
@@ -602,8 +678,8 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
             .all(|l| l["verdict"] == "unavailable"),
         "{check3}"
     );
-    let withheld = eventually("batch 3's refutation for a withheld line", || {
-        let b = ok_json(&["--json", "batch", "status", "3", "--home", h]);
+    let withheld = eventually("batch 4's refutation for a withheld line", || {
+        let b = ok_json(&["--json", "batch", "status", "4", "--home", h]);
         (b["batch"]["status"] == "refuted").then_some(b)
     });
     let line = withheld["batch"]["refuted_line"].as_u64().unwrap();
@@ -618,7 +694,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
             .ok()?
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|c| c["batch"] == 3 && c["on_chain"] == true)
+            .find(|c| c["batch"] == 4 && c["on_chain"] == true)
     });
     assert!(
         on_chain["lines"]
@@ -629,10 +705,10 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "{on_chain}"
     );
 
-    // Batch 4, the same withholding, checked from the command line with `--request`: bob asks
+    // Batch 5, the same withholding, checked from the command line with `--request`: bob asks
     // for the unserved line on chain at once and waits for the chain's verdict.
     let lease = lease_provider(h, &provider);
-    let fifth = ok_json(&[
+    let withholding_again = ok_json(&[
         "--json",
         "batch",
         "submit",
@@ -646,9 +722,9 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "--home",
         h,
     ]);
-    assert_eq!(fifth["batch"], 4);
+    assert_eq!(withholding_again["batch"], 5);
     let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 4,
+        batch: 5,
         results_root: hibana_roles::batch::results_root(&results).unwrap(),
         answered: 3,
     });
@@ -662,7 +738,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         "--json",
         "batch",
         "spot-check",
-        "4",
+        "5",
         "--lines",
         "1",
         "--request",
@@ -676,9 +752,10 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     assert_eq!(checked[0]["lines"][0]["verdict"], "requested", "{checked}");
     assert_eq!(checked[1]["on_chain"], true, "{checked}");
     assert_eq!(checked[1]["lines"][0]["verdict"], "withheld", "{checked}");
-    let b = ok_json(&["--json", "batch", "status", "4", "--home", h]);
+    let b = ok_json(&["--json", "batch", "status", "5", "--home", h]);
     assert_eq!(b["batch"]["status"], "refuted", "{b}");
     assert_eq!(b["batch"]["refuted_line"], checked[0]["lines"][0]["line"]);
+
     drop(devnet);
 }
 

@@ -156,6 +156,10 @@ pub struct LineResult {
     pub response: String,
     /// The signed receipt (hex), for an answered line.
     pub receipt: Option<String>,
+    /// The signed refusal (hex), for a refused line: a receipt over the request and the error
+    /// body, for no tokens and no price, which a challenge can carry like an answer's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
 }
 
 impl LineResult {
@@ -169,9 +173,25 @@ impl LineResult {
             .transpose()
     }
 
-    /// The outcome its result leaf commits to.
+    /// The signed refusal, decoded.
+    pub fn refusal(&self) -> Result<Option<InferenceReceipt>, String> {
+        self.refusal
+            .as_deref()
+            .map(|hex| {
+                InferenceReceipt::from_hex(hex).map_err(|e| format!("line {}: {e}", self.line))
+            })
+            .transpose()
+    }
+
+    /// The receipt a challenge of this line carries: the answer's, or the refusal's.
+    pub fn signed(&self) -> Result<Option<InferenceReceipt>, String> {
+        Ok(self.receipt()?.or(self.refusal()?))
+    }
+
+    /// The outcome its result leaf commits to: the id of its receipt or signed refusal, or
+    /// (a refusal without one) the blake3 of the error body.
     pub fn outcome(&self) -> Result<Hash, String> {
-        Ok(match self.receipt()? {
+        Ok(match self.signed()? {
             Some(r) => hibana_types::records::verify::receipt_id(&r),
             None => Hash::digest(self.response.as_bytes()),
         })
@@ -250,23 +270,18 @@ pub fn check_results(
                 res.line, res.custom_id, req.custom_id
             ));
         }
-        let receipt = res.receipt()?;
-        if let Some(r) = &receipt {
-            if r.body.provider.address() != b.provider {
-                return Err(format!(
-                    "line {i}: the receipt is signed by {}, not by the batch's provider {}",
-                    r.body.provider.address(),
-                    b.provider
-                ));
-            }
-            r.verify(
-                &r.body.provider,
-                &Hash::digest(&req.body),
-                &Hash::digest(res.response.as_bytes()),
-            )
-            .map_err(|e| format!("line {i}: {e}"))?;
+        if res.receipt.is_some() && res.refusal.is_some() {
+            return Err(format!("line {i} is both answered and refused"));
         }
-        receipts.push(receipt);
+        if let Some(r) = res.signed()? {
+            check_signed(b, i as u32, &r, &req.body, res.response.as_bytes())?;
+        }
+        if res.receipt.is_some() && crate::recheck::is_refusal(res.response.as_bytes()) {
+            return Err(format!(
+                "line {i} is counted as answered, but its response is an error"
+            ));
+        }
+        receipts.push(res.receipt()?);
     }
     let answered = receipts.iter().filter(|r| r.is_some()).count();
     if answered != b.answered as usize {
@@ -282,6 +297,29 @@ pub fn check_results(
         ));
     }
     Ok(receipts)
+}
+
+/// Checks that `r` is signed by batch `b`'s provider over exactly `request` and `response`.
+fn check_signed(
+    b: &BatchJob,
+    line: u32,
+    r: &InferenceReceipt,
+    request: &[u8],
+    response: &[u8],
+) -> Result<(), String> {
+    if r.body.provider.address() != b.provider {
+        return Err(format!(
+            "line {line}: the receipt is signed by {}, not by the batch's provider {}",
+            r.body.provider.address(),
+            b.provider
+        ));
+    }
+    r.verify(
+        &r.body.provider,
+        &Hash::digest(request),
+        &Hash::digest(response),
+    )
+    .map_err(|e| format!("line {line}: {e}"))
 }
 
 /// The proofs a `DisputeBatchLine` of line `line` carries: its input leaf under the input
@@ -347,7 +385,7 @@ impl ProvenLine {
             line: self.line,
             request: self.body.clone().into_bytes(),
             response: self.result.response.clone().into_bytes(),
-            receipt: self.result.receipt()?,
+            receipt: self.result.signed()?,
             input_proof: self.input_proof.clone(),
             result_proof: self.result_proof.clone(),
         })
@@ -355,9 +393,9 @@ impl ProvenLine {
 }
 
 /// Checks a served line against the chain's batch `b`: its request under the input root, its
-/// result under the committed results root, and for an answered line the receipt, signed by
-/// the batch's provider over exactly that request and response. Returns the receipt (`None`
-/// for a line the provider refused).
+/// result under the committed results root, and its receipt or signed refusal, signed by the
+/// batch's provider over exactly that request and response. Returns that receipt (`None` for
+/// a line refused without one).
 pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceipt>, String> {
     let committed = b
         .results_root
@@ -380,24 +418,20 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
             p.line, b.id
         ));
     }
-    let receipt = p.result.receipt()?;
-    if let Some(r) = &receipt {
-        if r.body.provider.address() != b.provider {
-            return Err(format!(
-                "line {}: the receipt is signed by {}, not by the batch's provider {}",
-                p.line,
-                r.body.provider.address(),
-                b.provider
-            ));
-        }
-        r.verify(
-            &r.body.provider,
-            &request,
-            &Hash::digest(p.result.response.as_bytes()),
-        )
-        .map_err(|e| format!("line {}: {e}", p.line))?;
+    if p.result.receipt.is_some() && p.result.refusal.is_some() {
+        return Err(format!("line {} is both answered and refused", p.line));
     }
-    Ok(receipt)
+    let signed = p.result.signed()?;
+    if let Some(r) = &signed {
+        check_signed(
+            b,
+            p.line,
+            r,
+            p.body.as_bytes(),
+            p.result.response.as_bytes(),
+        )?;
+    }
+    Ok(signed)
 }
 
 /// Whether a response fits in a challenge (longer answers could not be disputed, so a provider
@@ -503,6 +537,7 @@ mod tests {
                 status: 200,
                 response: text.into(),
                 receipt: Some(receipt.to_hex()),
+                refusal: None,
             }
         };
         let results = vec![answer(0, "{\"a\":1}"), answer(1, "{\"b\":2}")];
@@ -566,6 +601,47 @@ mod tests {
         let mut bad = served.clone();
         bad.line = 7;
         assert!(check_line(&b, &bad).unwrap_err().contains("not a line"));
+        // A signed refusal stands in for a receipt: its id is the result leaf, its signature is
+        // checked, and it is disputable like an answer; a line cannot be both, and an error
+        // counted as an answer is caught.
+        let error = r#"{"error":{"message":"busy"}}"#;
+        let mut refused = results.clone();
+        let refusal = hibana_types::ReceiptBody {
+            response_hash: Hash::digest(error.as_bytes()),
+            ..refused[1].receipt().unwrap().unwrap().body
+        }
+        .sign(&key);
+        refused[1] = LineResult {
+            status: 503,
+            response: error.into(),
+            receipt: None,
+            refusal: Some(refusal.to_hex()),
+            ..refused[1].clone()
+        };
+        let mut rb = b.clone();
+        rb.results_root = Some(results_root(&refused).unwrap());
+        rb.answered = 1;
+        let checked = check_results(&rb, &reqs, &refused).unwrap();
+        assert!(checked[1].is_none(), "a refusal is not an answer");
+        let line = proven_line(&reqs, &refused, 1).unwrap();
+        assert_eq!(check_line(&rb, &line).unwrap(), Some(refusal.clone()));
+        assert_eq!(line.to_post(0).unwrap().receipt, Some(refusal));
+        let mut both = refused.clone();
+        both[1].receipt = results[1].receipt.clone();
+        assert!(
+            check_results(&rb, &reqs, &both)
+                .unwrap_err()
+                .contains("both")
+        );
+        let mut counted = refused.clone();
+        counted[1].receipt = counted[1].refusal.take();
+        rb.results_root = Some(results_root(&counted).unwrap());
+        rb.answered = 2;
+        assert!(
+            check_results(&rb, &reqs, &counted)
+                .unwrap_err()
+                .contains("its response is an error")
+        );
         // Another provider's key.
         b.provider = hibana_types::Address([9; 20]);
         assert!(

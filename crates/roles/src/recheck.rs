@@ -12,7 +12,7 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use hibana_ai::{
-    catalog::{self, ModelKind},
+    catalog::{self, ModelInfo, ModelKind},
     embed::Embedder,
     recheck::{ClaimedPrompt, TextClaim, TextRechecker, check_embeddings},
     text::{ChatMessage, FinishReason, LoadOptions, TextModel},
@@ -23,7 +23,11 @@ use serde_json::Value;
 
 use crate::{
     openai::{ChatRequest, CompletionRequest, EmbeddingRequest},
-    provider::text::{DEFAULT_CHAT_MAX_TOKENS, DEFAULT_COMPLETION_MAX_TOKENS, validate_sampling},
+    provider::embed::{MAX_EMBED_TOKENS, admit_embeddings},
+    provider::text::{
+        DEFAULT_CHAT_MAX_TOKENS, DEFAULT_COMPLETION_MAX_TOKENS, admit_chat, admit_completion,
+        validate_sampling,
+    },
 };
 
 /// What re-checking an answer found.
@@ -67,8 +71,11 @@ impl Local {
 /// background work beside a node or a provider).
 pub struct LocalModels {
     dir: PathBuf,
-    loaded: Mutex<HashMap<Hash, Option<Arc<Local>>>>,
+    loaded: Mutex<HashMap<Hash, Option<LocalModel>>>,
 }
+
+/// An installed model's catalog entry and its loaded copy.
+type LocalModel = (ModelInfo, Arc<Local>);
 
 impl std::fmt::Debug for LocalModels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,6 +94,11 @@ impl LocalModels {
 
     /// The model with content hash `hash`, if it is installed and loads.
     pub fn get(&self, hash: &Hash) -> Option<Arc<Local>> {
+        self.get_with_info(hash).map(|(_, local)| local)
+    }
+
+    /// The model with content hash `hash` and its catalog entry, if it is installed and loads.
+    pub fn get_with_info(&self, hash: &Hash) -> Option<(ModelInfo, Arc<Local>)> {
         if let Some(found) = self.loaded.lock().get(hash) {
             return found.clone();
         }
@@ -109,7 +121,7 @@ impl LocalModels {
                 .map(|m| Local::Text(Arc::new(m))),
             };
             match loaded {
-                Ok(l) => Some(Arc::new(l)),
+                Ok(l) => Some((info, Arc::new(l))),
                 Err(e) => {
                     tracing::warn!(error = %e, model = %info.name, "cannot load a model to judge answers");
                     None
@@ -118,6 +130,11 @@ impl LocalModels {
         });
         self.loaded.lock().insert(*hash, loaded.clone());
         loaded
+    }
+
+    /// The catalog entries of the installed models (without loading them).
+    pub fn installed(&self) -> Vec<ModelInfo> {
+        catalog::list(&self.dir).unwrap_or_default()
     }
 }
 
@@ -300,5 +317,234 @@ fn judge_embeddings(embedder: &Embedder, request: &[u8], response: &[u8]) -> Jud
             )),
         },
         Err(e) => Judgement::Wrong(e.to_string()),
+    }
+}
+
+/// Whether a response is a refusal: an OpenAI error body (`{"error": …}`) rather than an
+/// answer.
+pub fn is_refusal(response: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(response).is_ok_and(|v| {
+        v.get("error").is_some() && v.get("choices").is_none() && v.get("data").is_none()
+    })
+}
+
+/// Judges a provider's signed response to `request`: a refusal by [`judge_refusal`] (with
+/// the models the provider declares, `declared`), an answer on the local copy of the model its
+/// receipt names.
+pub fn judge_response(
+    local: &LocalModels,
+    declared: &[Hash],
+    receipt: &hibana_types::InferenceReceipt,
+    request: &[u8],
+    response: &[u8],
+) -> Judgement {
+    if is_refusal(response) {
+        return judge_refusal(local, declared, request, response);
+    }
+    match local.get(&receipt.body.model_hash) {
+        Some(model) => model.judge(request, response),
+        None => Judgement::Unjudgeable(format!(
+            "model {} is not installed here",
+            receipt.body.model_hash
+        )),
+    }
+}
+
+/// Room a response envelope takes around the answer itself (ids, model name, usage): far more
+/// than any the provider writes.
+const ENVELOPE_BYTES: usize = 2_048;
+
+/// The most bytes one generated token can take in a JSON answer: its longest piece, each byte
+/// escaped as `\u00XX` at worst.
+fn max_token_json_bytes(model: &TextModel) -> usize {
+    let longest = (0..model.vocab_size() as i32)
+        .map(|t| model.token_piece(t).len())
+        .max()
+        .unwrap_or(0);
+    6 * longest.max(1)
+}
+
+/// The most bytes an embeddings answer of `inputs` vectors of `dims` floats can take (as JSON
+/// numbers, or as base64).
+fn max_embeddings_bytes(inputs: usize, dims: usize, base64: bool) -> usize {
+    let per_vector = if base64 {
+        (dims * 4).div_ceil(3) * 4
+    } else {
+        // `-1.2345678e-38,` at most, for each float.
+        dims * 16
+    };
+    ENVELOPE_BYTES + inputs * (per_vector + 64)
+}
+
+/// Judges a provider's refusal (`response`, an error body) of `request` (a batch line's body,
+/// whose fields name its endpoint: `messages` chat, `prompt` completion, `input` embeddings):
+/// the refusal is right if the provider declares no model of the name the request gives, or if
+/// the same checks the provider makes before running refuse it on the local copy of that
+/// model; it is wrong if they admit it and its answer, however long, would fit in a challenge
+/// (so the provider had no reason to refuse). A request whose answer might not fit, or whose
+/// model is not installed here, cannot be judged. `declared` are the models the provider
+/// declares on chain, by content hash.
+pub fn judge_refusal(
+    local: &LocalModels,
+    declared: &[Hash],
+    request: &[u8],
+    response: &[u8],
+) -> Judgement {
+    if !is_refusal(response) {
+        return Judgement::Unjudgeable("the response is not a refusal".into());
+    }
+    let right = |why: String| {
+        tracing::debug!(%why, "a refusal is right");
+        Judgement::Right
+    };
+    let Ok(v) = serde_json::from_slice::<Value>(request) else {
+        return right("the request is not JSON".into());
+    };
+    let endpoint = match (
+        v.get("messages").is_some(),
+        v.get("prompt").is_some(),
+        v.get("input").is_some(),
+    ) {
+        (true, false, false) => "chat",
+        (false, true, false) => "completion",
+        (false, false, true) => "embeddings",
+        _ => return right("the request names no single endpoint".into()),
+    };
+    let Some(name) = v.get("model").and_then(Value::as_str) else {
+        return right("the request names no model".into());
+    };
+    // The model the provider would resolve the name to, among those it declares.
+    let installed = local.installed();
+    let found = installed.iter().find(|m| {
+        declared.contains(&m.content_hash) && (m.name == name || m.content_hash.to_string() == name)
+    });
+    let Some(found) = found else {
+        // Models declared but not installed here could carry the name, except the auditor
+        // (every provider declares it, and it answers no text or embeddings endpoint).
+        let audit = crate::audit::engine_hash();
+        let unknown = declared
+            .iter()
+            .filter(|h| **h != audit && !installed.iter().any(|m| m.content_hash == **h))
+            .count();
+        if unknown > 0 {
+            return Judgement::Unjudgeable(format!(
+                "the provider declares {unknown} model(s) not installed here; {name} may be one"
+            ));
+        }
+        return right(format!("the provider declares no model named {name}"));
+    };
+    let Some((info, model)) = local.get_with_info(&found.content_hash) else {
+        return Judgement::Unjudgeable(format!("model {} does not load here", found.name));
+    };
+    let invalid = |e: serde_json::Error| crate::openai::ApiError::invalid(None, e.to_string());
+    let refused = |e: crate::openai::ApiError| {
+        right(format!("the provider's checks refuse it: {}", e.message))
+    };
+    let worst = match endpoint {
+        "chat" | "completion" => {
+            // The provider generates at most what the request asks for, or the endpoint's
+            // default (capped by the room its context leaves, which may exceed the judge's).
+            let admitted = if endpoint == "chat" {
+                serde_json::from_value::<ChatRequest>(v)
+                    .map_err(invalid)
+                    .and_then(|req| {
+                        let asked = req.max_completion_tokens.or(req.max_tokens);
+                        admit_chat(&info, &model, &req)
+                            .map(|_| asked.unwrap_or(DEFAULT_CHAT_MAX_TOKENS))
+                    })
+            } else {
+                serde_json::from_value::<CompletionRequest>(v)
+                    .map_err(invalid)
+                    .and_then(|req| {
+                        admit_completion(&info, &model, &req)
+                            .map(|_| req.max_tokens.unwrap_or(DEFAULT_COMPLETION_MAX_TOKENS))
+                    })
+            };
+            let tokens = match admitted {
+                Ok(tokens) => tokens,
+                Err(e) => return refused(e),
+            };
+            let Local::Text(text) = model.as_ref() else {
+                return Judgement::Unjudgeable("a text request admitted on another model".into());
+            };
+            ENVELOPE_BYTES + tokens as usize * max_token_json_bytes(text)
+        }
+        _ => {
+            let job = match serde_json::from_value::<EmbeddingRequest>(v)
+                .map_err(invalid)
+                .and_then(|req| admit_embeddings(&info, &model, &req))
+            {
+                Ok(job) => job,
+                Err(e) => return refused(e),
+            };
+            // The token limit is checked while embedding: embed, as the provider would.
+            if let Err(e) = job.embedder.embed_at_most(&job.inputs, MAX_EMBED_TOKENS) {
+                return right(format!("embedding it fails: {e}"));
+            }
+            max_embeddings_bytes(job.inputs.len(), job.embedder.dimensions(), job.base64)
+        }
+    };
+    if worst > hibana_types::records::verify::MAX_CHALLENGE_RESPONSE_BYTES {
+        return Judgement::Unjudgeable(format!(
+            "its answer could take {worst} bytes, more than a challenge carries, so refusing \
+             it may be right"
+        ));
+    }
+    Judgement::Wrong(format!(
+        "model {} admits the request and its answer fits in {worst} bytes: refusing it was wrong",
+        info.name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_from_answers() {
+        assert!(is_refusal(br#"{"error":{"message":"no"}}"#));
+        assert!(!is_refusal(br#"{"choices":[{"text":"x"}]}"#));
+        assert!(!is_refusal(br#"{"error":null,"data":[]}"#));
+        assert!(!is_refusal(b"not json"));
+    }
+
+    #[test]
+    fn refusals_the_judge_cannot_see_through_are_never_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalModels::new(dir.path().to_path_buf());
+        let error = br#"{"error":{"message":"busy"}}"#;
+        let chat = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        // An answer is not judged as a refusal.
+        assert!(matches!(
+            judge_refusal(&local, &[], chat, br#"{"choices":[]}"#),
+            Judgement::Unjudgeable(_)
+        ));
+        // Requests no provider answers: not JSON, no single endpoint, no model.
+        for request in [
+            b"nope".as_slice(),
+            br#"{"model":"m","messages":[],"prompt":"x"}"#,
+            br#"{"messages":[]}"#,
+        ] {
+            assert_eq!(judge_refusal(&local, &[], request, error), Judgement::Right);
+        }
+        // A model the provider does not declare (and it declares none the judge lacks).
+        assert_eq!(
+            judge_refusal(&local, &[crate::audit::engine_hash()], chat, error),
+            Judgement::Right
+        );
+        // It declares a model the judge does not have: that may be the one named.
+        assert!(matches!(
+            judge_refusal(&local, &[Hash([3; 32])], chat, error),
+            Judgement::Unjudgeable(_)
+        ));
+    }
+
+    #[test]
+    fn embeddings_answers_are_bounded_by_their_size() {
+        // 384 floats take at most 16 bytes each as JSON numbers, 4 as base64 (in 4/3).
+        assert_eq!(max_embeddings_bytes(1, 384, false), 2_048 + 384 * 16 + 64);
+        assert_eq!(max_embeddings_bytes(2, 384, true), 2_048 + 2 * (2_048 + 64));
+        let one = serde_json::to_string(&vec![-1.234_567_8e-38_f32; 384]).unwrap();
+        assert!(one.len() <= 384 * 16, "{}", one.len());
     }
 }

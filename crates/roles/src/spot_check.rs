@@ -19,6 +19,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io::Write,
     path::PathBuf,
+    sync::Arc,
     time::Duration,
 };
 
@@ -56,7 +57,9 @@ pub struct SpotCheckConfig {
 pub struct LineCheck {
     /// The line.
     pub line: u32,
-    /// `right`, `wrong`, `refused` (the provider answered with an error, which is not re-run),
+    /// `right`, `wrong` (a wrong answer, or a refusal the provider had no reason for),
+    /// `refused` (a refusal not shown wrong: the request is invalid, or names a model the
+    /// provider does not declare, or the refusal cannot be judged here, said in `why`),
     /// `unjudgeable`, `undisputable` (an answer too long for a challenge), `unavailable`
     /// (no line that checks out could be had: the provider did not serve it, served it with
     /// proofs or a receipt that do not check, or the chain did not answer), `requested` (asked
@@ -136,7 +139,7 @@ impl SpotChecker {
 
     /// Looks at the batches submitted since the last pass and those still waiting for results;
     /// checks each newly committed one (with probability `share`); returns the checks made.
-    pub async fn pass(&mut self, local: &LocalModels) -> Vec<BatchCheck> {
+    pub async fn pass(&mut self, local: &Arc<LocalModels>) -> Vec<BatchCheck> {
         while let Ok(Some(view)) = self.client.market_batch(self.next).await {
             self.waiting.insert(view.batch.id, 0);
             self.next += 1;
@@ -279,7 +282,7 @@ impl SpotChecker {
 
     /// Judges the requested lines posted since the last call and reports the withheld ones,
     /// one check per batch; lines still awaited stay requested.
-    pub async fn follow_requests(&mut self, local: &LocalModels) -> Vec<BatchCheck> {
+    pub async fn follow_requests(&mut self, local: &Arc<LocalModels>) -> Vec<BatchCheck> {
         let batches: BTreeSet<u64> = self.requested.iter().map(|(b, _)| *b).collect();
         let mut out = Vec::new();
         for id in batches {
@@ -354,7 +357,7 @@ impl SpotChecker {
         b: &BatchJob,
         line: u32,
         posted: &PostedLine,
-        local: &LocalModels,
+        local: &Arc<LocalModels>,
     ) -> (LineCheck, Option<Message>) {
         match &posted.receipt {
             None => (
@@ -390,7 +393,7 @@ impl SpotChecker {
     }
 
     /// Checks `lines` random lines of committed batch `b`.
-    pub async fn check(&self, b: &BatchJob, local: &LocalModels) -> BatchCheck {
+    pub async fn check(&self, b: &BatchJob, local: &Arc<LocalModels>) -> BatchCheck {
         let seed: u64 = rand::random();
         let mut lines: Vec<u32> = (0..b.lines).collect();
         lines.shuffle(&mut StdRng::seed_from_u64(seed));
@@ -423,7 +426,7 @@ impl SpotChecker {
         &self,
         b: &BatchJob,
         line: u32,
-        local: &LocalModels,
+        local: &Arc<LocalModels>,
     ) -> (LineCheck, Option<Message>) {
         let verdict = |v: &str, why: Option<String>| LineCheck {
             line,
@@ -462,7 +465,7 @@ impl SpotChecker {
         receipt: InferenceReceipt,
         (request, response): (Vec<u8>, Vec<u8>),
         (input_proof, result_proof): (Vec<MerkleStep>, Vec<MerkleStep>),
-        local: &LocalModels,
+        local: &Arc<LocalModels>,
     ) -> (LineCheck, Option<Message>) {
         let verdict = |v: &str, why: Option<String>| LineCheck {
             line,
@@ -474,16 +477,29 @@ impl SpotChecker {
             let why = "the response is larger than a challenge carries".to_string();
             return (verdict("undisputable", Some(why)), None);
         }
-        let Some(model) = local.get(&receipt.body.model_hash) else {
-            let why = format!("model {} is not installed here", receipt.body.model_hash);
-            return (verdict("unjudgeable", Some(why)), None);
+        // A signed refusal is judged against the models the provider declares.
+        let refusal = crate::recheck::is_refusal(&response);
+        let declared = if refusal {
+            match self.client.market_provider(b.provider).await {
+                Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
+                Err(e) => return (verdict("unjudgeable", Some(format!("chain: {e}"))), None),
+            }
+        } else {
+            Vec::new()
         };
         let judged = {
-            let (request, response) = (request.clone(), response.clone());
-            tokio::task::spawn_blocking(move || model.judge(&request, &response)).await
+            let (request, response, receipt) = (request.clone(), response.clone(), receipt.clone());
+            let local = local.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::recheck::judge_response(&local, &declared, &receipt, &request, &response)
+            })
+            .await
         };
+        let right = if refusal { "refused" } else { "right" };
         match judged {
-            Ok(Judgement::Right) => (verdict("right", None), None),
+            Ok(Judgement::Right) => (verdict(right, None), None),
+            // A refusal not shown wrong stands as a refusal.
+            Ok(Judgement::Unjudgeable(why)) if refusal => (verdict("refused", Some(why)), None),
             Ok(Judgement::Unjudgeable(why)) => (verdict("unjudgeable", Some(why)), None),
             Err(e) => (verdict("unjudgeable", Some(e.to_string())), None),
             Ok(Judgement::Wrong(why)) => {

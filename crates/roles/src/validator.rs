@@ -269,7 +269,7 @@ pub struct Validator {
     key: SecretKey,
     client: RpcClient,
     http: reqwest::Client,
-    local: LocalModels,
+    local: Arc<LocalModels>,
     /// Challenges it voted on.
     voted: std::collections::BTreeSet<u64>,
 }
@@ -306,12 +306,12 @@ pub struct RoundRecord {
 impl Validator {
     /// A validator signing with `key`.
     pub fn new(config: ValidatorConfig, key: SecretKey) -> anyhow::Result<Validator> {
-        let local = LocalModels::new(
+        let local = Arc::new(LocalModels::new(
             config
                 .models_dir
                 .clone()
                 .unwrap_or_else(catalog::models_dir),
-        );
+        ));
         let client = RpcClient::new(&config.rpc)?;
         let http = config.miner_endpoints.client(Duration::from_secs(2))?;
         Ok(Validator {
@@ -845,7 +845,7 @@ impl Validator {
 pub async fn vote_on_challenges(
     client: &RpcClient,
     key: &hibana_types::SecretKey,
-    local: &LocalModels,
+    local: &Arc<LocalModels>,
     subnet: u32,
     voted: &mut std::collections::BTreeSet<u64>,
 ) {
@@ -877,12 +877,20 @@ pub async fn vote_on_challenges(
             voted.insert(c.id);
             continue;
         }
-        let Some(model) = local.get(&c.receipt.body.model_hash) else {
-            tracing::warn!(id = c.id, model = %c.receipt.body.model_hash, "cannot judge a challenge: the model is not installed here");
-            continue;
+        // A refusal is judged against the models its provider declares.
+        let declared = match client.market_provider(c.provider).await {
+            Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(id = c.id, error = %e, "cannot read the challenged provider");
+                continue;
+            }
         };
-        let (request, response) = (view.request, view.response);
-        let verdict = tokio::task::spawn_blocking(move || model.judge(&request, &response)).await;
+        let (request, response, receipt) = (view.request, view.response, c.receipt.clone());
+        let local = local.clone();
+        let verdict = tokio::task::spawn_blocking(move || {
+            recheck::judge_response(&local, &declared, &receipt, &request, &response)
+        })
+        .await;
         let wrong = match verdict {
             Ok(recheck::Judgement::Wrong(why)) => {
                 tracing::info!(id = c.id, %why, "voting that a challenged answer is wrong");

@@ -89,7 +89,8 @@ pub(crate) enum BatchCommand {
         #[command(flatten)]
         node: NodeHome,
     },
-    /// Re-check a random sample of answered lines on your own copy of the models.
+    /// Re-check a random sample of answered lines on your own copy of the models, and of
+    /// refused ones whether the provider had reason to refuse.
     Verify {
         /// The batch id.
         batch: u64,
@@ -108,8 +109,9 @@ pub(crate) enum BatchCommand {
         #[command(flatten)]
         node: NodeHome,
     },
-    /// Challenge one answered line as wrong: the chain's validators re-check it and vote; if
-    /// they uphold it, the provider is slashed, the batch refuted and the lease closed.
+    /// Challenge one answered line as wrong, or one refused line as wrongly refused: the chain's
+    /// validators re-check it and vote; if they uphold it, the provider is slashed, the batch
+    /// refuted and the lease closed.
     Dispute {
         /// The batch id.
         batch: u64,
@@ -344,29 +346,48 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
             let receipts = batch::check_results(&b, &requests, &results)
                 .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            // Answered lines, and refused ones the provider signed its refusal of.
+            let signed: Vec<Option<hibana_types::InferenceReceipt>> = results
+                .iter()
+                .zip(&receipts)
+                .map(|(r, answer)| Ok(answer.clone().or(r.refusal().map_err(|e| anyhow!(e))?)))
+                .collect::<Result<_>>()?;
             let mut answered: Vec<usize> = (0..results.len())
-                .filter(|&i| receipts[i].is_some())
+                .filter(|&i| signed[i].is_some())
                 .collect();
             let seed = seed.unwrap_or_else(rand::random);
             answered.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
             answered.truncate(sample);
             answered.sort_unstable();
-            let models = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+            let models = std::sync::Arc::new(hibana_roles::recheck::LocalModels::new(
+                crate::run::models_dir(),
+            ));
+            let declared = client
+                .market_provider(b.provider)
+                .await?
+                .map(|p| p.attributes.models)
+                .unwrap_or_default();
             let mut checked = Vec::new();
             for i in answered {
-                let Some(receipt) = &receipts[i] else {
+                let Some(receipt) = signed[i].clone() else {
                     continue;
                 };
-                let local = models.get(&receipt.body.model_hash).ok_or_else(|| {
-                    anyhow!(
-                        "line {i}: model {} is not installed here (`hibana models install`)",
-                        receipt.body.model_hash
-                    )
-                })?;
                 let request = requests[i].body.clone();
                 let response = results[i].response.clone().into_bytes();
-                let verdict =
-                    tokio::task::spawn_blocking(move || local.judge(&request, &response)).await?;
+                let refusal = hibana_roles::recheck::is_refusal(&response);
+                let (models, declared) = (models.clone(), declared.clone());
+                let verdict = tokio::task::spawn_blocking(move || {
+                    hibana_roles::recheck::judge_response(
+                        &models, &declared, &receipt, &request, &response,
+                    )
+                })
+                .await?;
+                if let hibana_roles::recheck::Judgement::Unjudgeable(why) = &verdict
+                    && !refusal
+                    && why.contains("not installed here")
+                {
+                    bail!("line {i}: {why} (`hibana models install`)");
+                }
                 checked.push((i, verdict));
             }
             let wrong: Vec<usize> = checked
@@ -431,7 +452,9 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 log,
                 request,
             };
-            let local = hibana_roles::recheck::LocalModels::new(crate::run::models_dir());
+            let local = std::sync::Arc::new(hibana_roles::recheck::LocalModels::new(
+                crate::run::models_dir(),
+            ));
             let mut checker =
                 hibana_roles::spot_check::SpotChecker::new(client.clone(), key, config);
             let Some(id) = batch else {
@@ -529,10 +552,10 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                             r.line,
                             p.by,
                             p.posted_at,
-                            if p.receipt.is_some() {
-                                "answered"
-                            } else {
+                            if hibana_roles::recheck::is_refusal(&p.response) {
                                 "refused"
+                            } else {
+                                "answered"
                             }
                         );
                         println!("  request:  {}", String::from_utf8_lossy(&p.request));
@@ -556,12 +579,20 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
             let receipts = batch::check_results(&b, &requests, &results)
                 .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            let signed = match results.get(line as usize) {
+                Some(r) => r.refusal().map_err(|e| anyhow!(e))?,
+                None => None,
+            };
             let receipt = receipts
                 .get(line as usize)
                 .cloned()
                 .flatten()
+                .or(signed)
                 .ok_or_else(|| {
-                    anyhow!("line {line} has no answer with a receipt: there is nothing to dispute")
+                    anyhow!(
+                        "line {line} has no answer with a receipt nor a signed refusal: there is \
+                         nothing to dispute"
+                    )
                 })?;
             let (input_proof, result_proof) =
                 batch::line_proofs(&requests, &results, line).map_err(|e| anyhow!(e))?;

@@ -355,7 +355,9 @@ pub fn resume_all(p: &Arc<Provider>) {
     }
 }
 
-/// Answers one line as its endpoint would.
+/// Answers one line as its endpoint would; a refused line gets a signed refusal (a receipt
+/// over the request and the error body, for no tokens and no price), so that a refusal can be
+/// challenged like an answer.
 async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
     let body = Ok(Bytes::from(r.body.clone()));
     let headers = HeaderMap::new();
@@ -376,21 +378,36 @@ async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
         .await
         .ok()
         .filter(|b| batch::disputable_response(b));
-    match (bytes, receipt) {
-        (Some(bytes), receipt) => LineResult {
-            line,
-            custom_id: r.custom_id.clone(),
-            status,
-            response: String::from_utf8_lossy(&bytes).into_owned(),
-            receipt,
-        },
-        (None, _) => LineResult {
-            line,
-            custom_id: r.custom_id.clone(),
-            status: 500,
-            response: serde_json::json!({"error": {"message": format!("the answer is over {MAX_LINE_RESPONSE} bytes"), "type": "server_error"}}).to_string(),
-            receipt: None,
-        },
+    let (status, response, receipt) = match (bytes, receipt) {
+        (Some(bytes), receipt) => (status, String::from_utf8_lossy(&bytes).into_owned(), receipt),
+        (None, _) => (
+            500,
+            serde_json::json!({"error": {"message": format!("the answer is over {MAX_LINE_RESPONSE} bytes"), "type": "server_error"}}).to_string(),
+            None,
+        ),
+    };
+    let refusal = receipt.is_none().then(|| {
+        let model = serde_json::from_slice::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v.get("model")?.as_str().map(str::to_string))
+            .and_then(|name| p.find(&name).ok().map(|s| s.info.content_hash))
+            .unwrap_or(hibana_types::Hash::ZERO);
+        p.receipt_at_price(
+            model,
+            &r.body,
+            hibana_types::Hash::digest(response.as_bytes()),
+            (0, 0),
+            hibana_types::Amount::ZERO,
+        )
+        .to_hex()
+    });
+    LineResult {
+        line,
+        custom_id: r.custom_id.clone(),
+        status,
+        response,
+        receipt,
+        refusal,
     }
 }
 

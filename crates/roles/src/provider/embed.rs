@@ -9,26 +9,39 @@ use axum::{
 use base64::Engine;
 use serde_json::json;
 
+use std::sync::Arc;
+
+use hibana_ai::{catalog::ModelInfo, embed::Embedder};
+
 use super::state::{AppState, Busy, Loaded, requested_model};
 use crate::openai::{ApiError, EmbeddingRequest, parse_body};
 
 /// Most tokens one embeddings request may hold (inputs are truncated to the model's 256 first):
 /// about a minute of CPU here.
-const MAX_EMBED_TOKENS: u64 = 65_536;
+pub(crate) const MAX_EMBED_TOKENS: u64 = 65_536;
 
-/// `POST /v1/embeddings`.
-pub(super) async fn embeddings(
-    State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    let req: EmbeddingRequest = parse_body(&body)?;
-    let served = p.find(requested_model(&headers, &req.model))?;
-    let Loaded::Embed(embedder) = &served.model else {
+/// An embeddings request admitted on a model.
+pub(crate) struct EmbedJob {
+    /// The model.
+    pub(crate) embedder: Arc<Embedder>,
+    /// The texts to embed.
+    pub(crate) inputs: Vec<String>,
+    /// Vectors as base64 rather than floats.
+    pub(crate) base64: bool,
+}
+
+/// Admits an embeddings request on a model, or says why it is refused: the checks a provider
+/// makes before embedding, which a judge of a refusal repeats (the token limit is checked by
+/// [`Embedder::embed_at_most`] while embedding).
+pub(crate) fn admit_embeddings(
+    info: &ModelInfo,
+    model: &Loaded,
+    req: &EmbeddingRequest,
+) -> Result<EmbedJob, ApiError> {
+    let Loaded::Embed(embedder) = model else {
         return Err(ApiError::invalid(
             Some("model"),
-            format!("`{}` is not an embedding model", served.info.name),
+            format!("`{}` is not an embedding model", info.name),
         ));
     };
     let inputs = req.input.clone().into_vec();
@@ -44,7 +57,7 @@ pub(super) async fn embeddings(
             "at most 2048 inputs per request",
         ));
     }
-    let base64_format = match req.encoding_format.as_deref() {
+    let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
@@ -54,7 +67,27 @@ pub(super) async fn embeddings(
             ));
         }
     };
-    let embedder = embedder.clone();
+    Ok(EmbedJob {
+        embedder: embedder.clone(),
+        inputs,
+        base64,
+    })
+}
+
+/// `POST /v1/embeddings`.
+pub(super) async fn embeddings(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let req: EmbeddingRequest = parse_body(&body)?;
+    let served = p.find(requested_model(&headers, &req.model))?;
+    let EmbedJob {
+        embedder,
+        inputs,
+        base64: base64_format,
+    } = admit_embeddings(&served.info, &served.model, &req)?;
     let busy = Busy::acquire(&p, &p.permits).await?;
     let result = tokio::task::spawn_blocking(move || {
         let _busy = busy;

@@ -14,7 +14,7 @@
 
 mod auditing;
 pub mod batch;
-mod embed;
+pub(crate) mod embed;
 pub mod jobs;
 pub mod payments;
 mod proving;

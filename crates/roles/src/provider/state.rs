@@ -46,11 +46,8 @@ pub struct ProviderConfig {
     pub capacity: usize,
 }
 
-/// A loaded model, by what it does.
-pub(super) enum Loaded {
-    Text(Arc<TextModel>),
-    Embed(Arc<Embedder>),
-}
+/// A loaded model, by what it does (the same as a judge's local copy).
+pub(super) use crate::recheck::Local as Loaded;
 
 /// A model the provider serves.
 pub(super) struct Served {

@@ -25,14 +25,16 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{
     receipts::{RECEIPT_COMMENT, StreamHasher},
-    state::{AppState, Busy, CancelOnDrop, Loaded, Served, requested_model},
+    state::{AppState, Busy, CancelOnDrop, Loaded, requested_model},
 };
 use crate::openai::{ApiError, ChatRequest, CompletionRequest, parse_body, unix_now};
 
-struct TextJob {
+/// A text request admitted on a model: what to generate.
+pub(crate) struct TextJob {
     model: Arc<TextModel>,
     prompt: String,
-    params: GenerateParams,
+    /// The sampling and the number of tokens to generate at most.
+    pub(crate) params: GenerateParams,
     prompt_tokens: u32,
 }
 
@@ -128,37 +130,36 @@ fn prepare_text(
     })
 }
 
-fn text_model(served: &Served, chat: bool) -> Result<&Arc<TextModel>, ApiError> {
-    match (&served.model, served.info.kind) {
+fn text_model<'m>(
+    info: &ModelInfo,
+    model: &'m Loaded,
+    chat: bool,
+) -> Result<&'m Arc<TextModel>, ApiError> {
+    match (model, info.kind) {
         (Loaded::Text(m), ModelKind::Chat) => Ok(m),
         (Loaded::Text(m), ModelKind::Completion) if !chat => Ok(m),
         (Loaded::Text(_), _) => Err(ApiError::invalid(
             Some("model"),
             format!(
                 "`{}` is a base model without a chat template: use /v1/completions",
-                served.info.name
+                info.name
             ),
         )),
         (Loaded::Embed(_), _) => Err(ApiError::invalid(
             Some("model"),
-            format!(
-                "`{}` is an embedding model: use /v1/embeddings",
-                served.info.name
-            ),
+            format!("`{}` is an embedding model: use /v1/embeddings", info.name),
         )),
     }
 }
 
-/// `POST /v1/chat/completions`.
-pub(super) async fn chat(
-    State(p): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body?;
-    let req: ChatRequest = parse_body(&body)?;
-    let served = p.find(requested_model(&headers, &req.model))?;
-    let model = text_model(served, true)?;
+/// Admits a chat request on a model, or says why it is refused: the checks a provider makes
+/// before generating, which a judge of a refusal repeats.
+pub(crate) fn admit_chat(
+    info: &ModelInfo,
+    model: &Loaded,
+    req: &ChatRequest,
+) -> Result<TextJob, ApiError> {
+    let model = text_model(info, model, true)?;
     if req.messages.is_empty() {
         return Err(ApiError::invalid(
             Some("messages"),
@@ -188,7 +189,7 @@ pub(super) async fn chat(
     let prompt = model
         .apply_chat_template(&messages)
         .map_err(|e| ApiError::invalid(Some("messages"), e.to_string()))?;
-    let job = prepare_text(
+    prepare_text(
         model,
         prompt,
         "messages",
@@ -199,9 +200,54 @@ pub(super) async fn chat(
             temperature: t,
             top_p,
             seed: req.seed.unwrap_or(0),
-            stop: req.stop.map(|s| s.into_vec()).unwrap_or_default(),
+            stop: req.stop.clone().map(|s| s.into_vec()).unwrap_or_default(),
         },
-    )?;
+    )
+}
+
+/// Admits a text completion request on a model, or says why it is refused (as
+/// [`admit_chat`]).
+pub(crate) fn admit_completion(
+    info: &ModelInfo,
+    model: &Loaded,
+    req: &CompletionRequest,
+) -> Result<TextJob, ApiError> {
+    let model = text_model(info, model, false)?;
+    let mut prompts = req.prompt.clone().into_vec();
+    if prompts.len() != 1 {
+        return Err(ApiError::invalid(
+            Some("prompt"),
+            "exactly one prompt is supported per request",
+        ));
+    }
+    let prompt = prompts.remove(0);
+    let (t, top_p) = validate_sampling(req.temperature, req.top_p, req.n)?;
+    prepare_text(
+        model,
+        prompt,
+        "prompt",
+        req.max_tokens,
+        DEFAULT_COMPLETION_MAX_TOKENS,
+        GenerateParams {
+            max_tokens: 0,
+            temperature: t,
+            top_p,
+            seed: req.seed.unwrap_or(0),
+            stop: req.stop.clone().map(|s| s.into_vec()).unwrap_or_default(),
+        },
+    )
+}
+
+/// `POST /v1/chat/completions`.
+pub(super) async fn chat(
+    State(p): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let req: ChatRequest = parse_body(&body)?;
+    let served = p.find(requested_model(&headers, &req.model))?;
+    let job = admit_chat(&served.info, &served.model, &req)?;
     let info = served.info.clone();
     let id = format!("chatcmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     respond_text(p, info, job, body, id, req.stream, true).await
@@ -262,30 +308,7 @@ pub(super) async fn completions(
     let body = body?;
     let req: CompletionRequest = parse_body(&body)?;
     let served = p.find(requested_model(&headers, &req.model))?;
-    let model = text_model(served, false)?;
-    let mut prompts = req.prompt.clone().into_vec();
-    if prompts.len() != 1 {
-        return Err(ApiError::invalid(
-            Some("prompt"),
-            "exactly one prompt is supported per request",
-        ));
-    }
-    let prompt = prompts.remove(0);
-    let (t, top_p) = validate_sampling(req.temperature, req.top_p, req.n)?;
-    let job = prepare_text(
-        model,
-        prompt,
-        "prompt",
-        req.max_tokens,
-        DEFAULT_COMPLETION_MAX_TOKENS,
-        GenerateParams {
-            max_tokens: 0,
-            temperature: t,
-            top_p,
-            seed: req.seed.unwrap_or(0),
-            stop: req.stop.map(|s| s.into_vec()).unwrap_or_default(),
-        },
-    )?;
+    let job = admit_completion(&served.info, &served.model, &req)?;
     let info = served.info.clone();
     let id = format!("cmpl-{}", hex::encode(rand::random::<[u8; 12]>()));
     respond_text(p, info, job, body, id, req.stream, false).await

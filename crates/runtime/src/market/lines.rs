@@ -335,7 +335,7 @@ impl MessageHandler for PostBatchLine {
                 ("batch", r.batch.to_string()),
                 ("line", r.line.to_string()),
                 ("by", ctx.sender.to_string()),
-                ("answered", self.receipt.is_some().to_string()),
+                ("signed", self.receipt.is_some().to_string()),
                 ("paid", r.deposit.0.to_string()),
             ],
         ));
