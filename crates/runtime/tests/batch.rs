@@ -18,6 +18,7 @@ use hibana_types::{
     ReceiptBody, RequestBatchLine, SecretKey, SubmitBatch, Transfer, VoteChallenge, merkle_proof,
     merkle_root,
 };
+use proptest::prelude::*;
 
 mod common;
 
@@ -750,4 +751,99 @@ fn a_refused_line_is_posted_without_a_receipt() {
         BatchStatus::Settled
     );
     assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+}
+
+/// A step of the line-request property test.
+#[derive(Debug, Clone)]
+enum LineAction {
+    /// The client (`false`) or bob (`true`) requests a line.
+    Request { bob: bool, line: u32 },
+    /// The provider posts a line: as committed, or (`forged`) with another response.
+    Post { line: u32, forged: bool },
+    /// Empty blocks.
+    Idle(u64),
+}
+
+fn line_action() -> impl Strategy<Value = LineAction> {
+    prop_oneof![
+        3 => (any::<bool>(), 0u32..6).prop_map(|(bob, line)| LineAction::Request { bob, line }),
+        3 => (0u32..5, prop::bool::weighted(0.2)).prop_map(|(line, forged)| LineAction::Post { line, forged }),
+        2 => (1u64..30).prop_map(LineAction::Idle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Over random requests, posts (some forged) and waits: supply is conserved, the market's
+    /// escrow always covers the batch's escrow and the open requests' deposits, a forged post is
+    /// refused, the provider is slashed exactly when the batch is refuted and only for a line it
+    /// was asked for and did not post, and a batch that settles leaves no request behind.
+    #[test]
+    fn line_requests_conserve_supply_and_slash_only_withheld_lines(
+        actions in prop::collection::vec(line_action(), 1..30),
+    ) {
+        let (mut w, client, provider, batch) = priced();
+        let bob = SecretKey::generate();
+        w.ok(&client, Message::Transfer(Transfer { to: addr(&bob), amount: Amount(10 * HIB) }));
+        w.ok(&client, batch.submit_priced(Amount(HIB / 100)));
+        w.ok(&provider, batch.commit());
+        let supply = bank::total_supply(&w.state).unwrap();
+        let bond = market::provider(&w.state, &addr(&provider)).unwrap().unwrap().bond;
+        let mut posted = std::collections::BTreeSet::new();
+        let mut requested = std::collections::BTreeSet::new();
+        for a in actions {
+            match a {
+                LineAction::Request { bob: by_bob, line } => {
+                    let who = if by_bob { &bob } else { &client };
+                    if w.block(vec![(who, request(line))])[0] == hibana_types::TxOutcome::Success {
+                        requested.insert(line);
+                    }
+                }
+                LineAction::Post { line, forged } => {
+                    let mut p = batch.post(line);
+                    if forged {
+                        p.response = b"{\"text\":\"made up\"}".to_vec();
+                    }
+                    let ok = w.block(vec![(&provider, Message::PostBatchLine(p))])[0]
+                        == hibana_types::TxOutcome::Success;
+                    prop_assert!(!(ok && forged), "a forged line was accepted");
+                    if ok {
+                        prop_assert!(requested.contains(&line), "an unrequested line was posted");
+                        posted.insert(line);
+                    }
+                }
+                LineAction::Idle(n) => w.idle(n),
+            }
+            prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+            let b = market::batch(&w.state, 0).unwrap().unwrap();
+            let open: u128 = market::line_requests(&w.state, 0)
+                .unwrap()
+                .iter()
+                .filter(|r| r.posted.is_none())
+                .map(|r| r.deposit.0)
+                .sum();
+            let held = if b.status == BatchStatus::Done { b.escrow().0 } else { 0 };
+            let after = market::provider(&w.state, &addr(&provider)).unwrap().unwrap().bond;
+            prop_assert!(w.balance(&market::MARKET_ESCROW).0 >= held + open + after.0);
+            match b.status {
+                BatchStatus::Refuted => {
+                    let line = b.refuted_line.unwrap();
+                    prop_assert!(requested.contains(&line) && !posted.contains(&line));
+                    prop_assert_eq!(after.0, bond.0 - DISPUTE_SLASH.0);
+                }
+                _ => prop_assert_eq!(after, bond),
+            }
+        }
+        // Run the batch to its end: settled, unless a withheld line refuted it.
+        let pay_at = market::batch(&w.state, 0).unwrap().unwrap().pay_at();
+        w.idle(pay_at.saturating_sub(w.height) + 1);
+        let b = market::batch(&w.state, 0).unwrap().unwrap();
+        let withheld = requested.difference(&posted).count();
+        prop_assert_eq!(b.status == BatchStatus::Refuted, withheld > 0);
+        if b.status == BatchStatus::Settled {
+            prop_assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+        }
+        prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    }
 }
