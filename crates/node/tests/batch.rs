@@ -299,11 +299,12 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         ],
         "requested already",
     );
-    let posted = eventually("the provider's posting of line 1", || {
+    eventually("the provider's posting of line 1", || {
         let lines = ok_json(&["--json", "batch", "lines", "0", "--home", h]);
         let line = lines.as_array()?.iter().find(|r| r["line"] == 1)?.clone();
         (!line["posted"].is_null()).then_some(line)
     });
+    let posted = ok_json(&["--json", "batch", "lines", "0", "--line", "1", "--home", h]);
     assert_eq!(posted["posted"]["by"], provider.as_str(), "{posted}");
     assert!(!posted["posted"]["receipt"].is_null(), "{posted}");
     let response: Vec<u8> = serde_json::from_value(posted["posted"]["response"].clone()).unwrap();
@@ -579,13 +580,13 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         hibana_roles::batch::parse_results(&std::fs::read_to_string(&raw).unwrap()).unwrap();
     let error =
         json!({"error": {"message": "the model is busy", "type": "server_error"}}).to_string();
+    // Signed, as the provider signs its refusals, for the model the line names.
     let refusal = hibana_types::ReceiptBody {
         response_hash: hibana_types::Hash::digest(error.as_bytes()),
-        request_hash: hibana_types::Hash::digest(&requests[1].body),
         prompt_tokens: 0,
         completion_tokens: 0,
         price: hibana_types::Amount::ZERO,
-        ..honest.body
+        ..results[1].receipt().unwrap().unwrap().body
     }
     .sign(&key);
     results[1].status = 503;

@@ -556,6 +556,7 @@ mod tests {
             status: hibana_types::records::market::BatchStatus::Done,
             refuted_line: None,
             price_per_line: hibana_types::Amount::ZERO,
+            lines_until: 0,
         };
         assert_eq!(check_results(&b, &reqs, &results).unwrap().len(), 2);
         let (input, result) = line_proofs(&reqs, &results, 1).unwrap();

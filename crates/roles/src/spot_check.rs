@@ -238,6 +238,9 @@ impl SpotChecker {
                 on_chain: false,
             };
             self.request_unserved(&b, &mut check).await;
+            if let Err(e) = self.log(&check) {
+                tracing::warn!(batch = id, "cannot log a spot-check: {e}");
+            }
         }
     }
 
@@ -273,7 +276,13 @@ impl SpotChecker {
                 }
                 Ok(r) => {
                     let why = format!("{:?}", r.outcome);
-                    tracing::warn!(batch = b.id, line = l.line, %why, "the line request failed");
+                    if why.contains("requested already") {
+                        // Someone asked first: the line is followed all the same.
+                        self.requested.insert((b.id, l.line));
+                        l.verdict = "requested".into();
+                    } else {
+                        tracing::warn!(batch = b.id, line = l.line, %why, "the line request failed");
+                    }
                 }
                 Err(e) => tracing::warn!(batch = b.id, line = l.line, "the line request: {e}"),
             }
@@ -286,10 +295,7 @@ impl SpotChecker {
         let batches: BTreeSet<u64> = self.requested.iter().map(|(b, _)| *b).collect();
         let mut out = Vec::new();
         for id in batches {
-            let (Ok(Some(view)), Ok(requests)) = (
-                self.client.market_batch(id).await,
-                self.client.market_batch_lines(id).await,
-            ) else {
+            let Ok(Some(view)) = self.client.market_batch(id).await else {
                 continue;
             };
             let b = view.batch;
@@ -308,8 +314,11 @@ impl SpotChecker {
                 .map(|(_, l)| *l)
                 .collect();
             for line in lines {
-                let found = requests.iter().find(|r| r.line == line);
-                let (verdict, dispute) = match found {
+                // One line at a time: a list could be long, or hold many large lines.
+                let Ok(found) = self.client.market_batch_line(id, line).await else {
+                    continue;
+                };
+                let (verdict, dispute) = match &found {
                     Some(r) => match &r.posted {
                         None => continue,
                         Some(posted) => self.judge_posted(&b, line, posted, local).await,

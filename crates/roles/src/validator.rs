@@ -878,12 +878,16 @@ pub async fn vote_on_challenges(
             continue;
         }
         // A refusal is judged against the models its provider declares.
-        let declared = match client.market_provider(c.provider).await {
-            Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(id = c.id, error = %e, "cannot read the challenged provider");
-                continue;
+        let declared = if recheck::is_refusal(&view.response) {
+            match client.market_provider(c.provider).await {
+                Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(id = c.id, error = %e, "cannot read the challenged provider");
+                    continue;
+                }
             }
+        } else {
+            Vec::new()
         };
         let (request, response, receipt) = (view.request, view.response, c.receipt.clone());
         let local = local.clone();

@@ -148,6 +148,16 @@ impl MarketApiServer for MarketHandler {
         provider: Address,
     ) -> RpcResult<Vec<hibana_types::records::market::LineRequest>> {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
-        market::owed_lines(&snapshot, &provider).map_err(node_error)
+        let from = snapshot.height() + 1;
+        market::owed_lines(&snapshot, &provider, from).map_err(node_error)
+    }
+
+    async fn market_batch_line(
+        &self,
+        batch: u64,
+        line: u32,
+    ) -> RpcResult<Option<hibana_types::records::market::LineRequest>> {
+        let snapshot = self.chain.store().snapshot().map_err(node_error)?;
+        market::line_request(&snapshot, batch, line).map_err(node_error)
     }
 }

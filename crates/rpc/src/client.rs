@@ -332,6 +332,19 @@ impl RpcClient {
             .map_err(|e| self.map(e))
     }
 
+    /// One requested line of a batch, whole.
+    pub async fn market_batch_line(
+        &self,
+        batch: u64,
+        line: u32,
+    ) -> Result<Option<hibana_types::records::market::LineRequest>, ClientError> {
+        use crate::market::MarketApiClient;
+        self.inner
+            .market_batch_line(batch, line)
+            .await
+            .map_err(|e| self.map(e))
+    }
+
     /// The line requests a provider has yet to post.
     pub async fn market_owed_lines(
         &self,

@@ -8,7 +8,7 @@
 //! subscription over WebSocket; for the model network `subnet_list`, `subnet_get`,
 //! `subnet_weights` and `subnet_emissions`; for the compute market `market_providers`,
 //! `market_provider`, `market_orders`, `market_order`, `market_leases`, `market_lease`,
-//! `market_liveness`, `market_attestations`, `market_job`, `market_lease_job`, `market_job_steps`, `market_batch`, `market_batch_lines` and `market_owed_lines`; for
+//! `market_liveness`, `market_attestations`, `market_job`, `market_lease_job`, `market_job_steps`, `market_batch`, `market_batch_lines`, `market_batch_line` and `market_owed_lines`; for
 //! payment channels `channel_get` and `channel_list`; for challenges against signed inference
 //! receipts `verify_challenges` and `verify_challenge`; for the data network `data_bounties`,
 //! `data_bounty`, `data_items`, `data_item`, `data_assignments` and `data_dataset`. The

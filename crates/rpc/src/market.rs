@@ -120,10 +120,14 @@ pub trait MarketApi {
     #[method(name = "market_batch")]
     async fn market_batch(&self, id: u64) -> RpcResult<Option<BatchView>>;
 
-    /// The lines of a batch requested on chain, with each posted line (while the batch is
-    /// disputable).
+    /// The lines of a batch requested on chain, in the order asked (while the batch is
+    /// disputable); posted lines come without their request and response bytes.
     #[method(name = "market_batch_lines")]
     async fn market_batch_lines(&self, batch: u64) -> RpcResult<Vec<LineRequest>>;
+
+    /// One requested line of a batch, whole with its posted line once posted.
+    #[method(name = "market_batch_line")]
+    async fn market_batch_line(&self, batch: u64, line: u32) -> RpcResult<Option<LineRequest>>;
 
     /// The line requests a provider has yet to post, soonest deadline first.
     #[method(name = "market_owed_lines")]

@@ -10,7 +10,8 @@ use hibana_runtime::market::{self, BatchStatus, LeaseStatus};
 use hibana_runtime::{bank, verify};
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS,
-    LINE_ANSWER_BLOCKS, LINE_REQUEST_DEPOSIT, batch_leaf,
+    LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT,
+    LINES_DUE_PER_BLOCK, batch_leaf,
 };
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
@@ -529,7 +530,7 @@ fn a_requested_line_posted_on_chain_pays_the_poster_and_can_then_be_challenged()
         b0.0 - LINE_REQUEST_DEPOSIT.0 - common::FEE
     );
     w.fails(&client, request(2), "requested already");
-    let owed = market::owed_lines(&w.state, &addr(&provider)).unwrap();
+    let owed = market::owed_lines(&w.state, &addr(&provider), w.height + 1).unwrap();
     assert_eq!(owed.len(), 1);
     assert_eq!((owed[0].line, owed[0].requester), (2, addr(&bob)));
     // Hostile posts: a line nobody asked for, another line's request, a result that is not the
@@ -564,12 +565,16 @@ fn a_requested_line_posted_on_chain_pays_the_poster_and_can_then_be_challenged()
     body.provider = bob.public_key();
     p.receipt = Some(body.sign(&bob));
     w.fails(&bob, Message::PostBatchLine(p), "results root");
-    // The provider posts it and takes the deposit for it.
-    let p0 = w.balance(&addr(&provider));
+    // The provider posts it and takes the posting fee; bob gets the rest of his deposit back.
+    let (p0, b1) = (w.balance(&addr(&provider)), w.balance(&addr(&bob)));
     w.ok(&provider, Message::PostBatchLine(batch.post(2)));
     assert_eq!(
         w.balance(&addr(&provider)).0,
-        p0.0 + LINE_REQUEST_DEPOSIT.0 - common::FEE
+        p0.0 + LINE_POST_FEE.0 - common::FEE
+    );
+    assert_eq!(
+        w.balance(&addr(&bob)).0,
+        b1.0 + LINE_REQUEST_DEPOSIT.0 - LINE_POST_FEE.0
     );
     w.fails(
         &provider,
@@ -577,12 +582,18 @@ fn a_requested_line_posted_on_chain_pays_the_poster_and_can_then_be_challenged()
         "posted already",
     );
     assert!(
-        market::owed_lines(&w.state, &addr(&provider))
+        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
             .unwrap()
             .is_empty()
     );
-    let posted = market::line_requests(&w.state, 0).unwrap();
-    let line = posted[0].posted.clone().expect("posted");
+    // The list leaves the bytes out; the line itself has them.
+    let listed = market::line_requests(&w.state, 0).unwrap();
+    assert!(listed[0].posted.as_ref().unwrap().response.is_empty());
+    let line = market::line_request(&w.state, 0, 2)
+        .unwrap()
+        .unwrap()
+        .posted
+        .expect("posted");
     assert_eq!(line.response, batch.responses[2]);
     // Its deadline passes without effect, and what was posted is what a challenge carries.
     w.idle(LINE_ANSWER_BLOCKS + 1);
@@ -648,7 +659,7 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
     );
     assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
     assert!(
-        market::owed_lines(&w.state, &addr(&provider))
+        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
             .unwrap()
             .is_empty()
     );
@@ -676,15 +687,23 @@ fn a_request_on_a_batch_refuted_meanwhile_returns_its_deposit_and_late_requests_
     // The client's challenge of line 3 is upheld before line 0's deadline.
     w.ok(&client, Message::DisputeBatchLine(batch.dispute(3)));
     let validator = SecretKey::from_bytes(w.validator.to_bytes());
+    let b0 = w.balance(&addr(&bob));
     w.ok(
         &validator,
         Message::VoteChallenge(VoteChallenge { id: 0, wrong: true }),
+    );
+    // The refutation ends the open request at once: bob's deposit is back, nothing is owed.
+    assert_eq!(w.balance(&addr(&bob)).0, b0.0 + LINE_REQUEST_DEPOSIT.0);
+    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+    assert!(
+        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
+            .unwrap()
+            .is_empty()
     );
     let bond = market::provider(&w.state, &addr(&provider))
         .unwrap()
         .unwrap()
         .bond;
-    let b0 = w.balance(&addr(&bob));
     w.idle(LINE_ANSWER_BLOCKS);
     let b = market::batch(&w.state, 0).unwrap().unwrap();
     assert_eq!(b.refuted_line, Some(3), "refuted once, by the challenge");
@@ -695,8 +714,8 @@ fn a_request_on_a_batch_refuted_meanwhile_returns_its_deposit_and_late_requests_
         .bond;
     assert_eq!(after, bond, "no second slash");
 
-    // Another batch: lines are requested no later than the answer and re-check time before the
-    // dispute window ends.
+    // Another batch: a line requested at the end of the dispute window stretches the window
+    // (and the pay) to its deadline plus the re-check time; later requests are refused.
     let (mut w, client, provider, batch) = priced();
     let bob = SecretKey::generate();
     w.ok(
@@ -708,9 +727,68 @@ fn a_request_on_a_batch_refuted_meanwhile_returns_its_deposit_and_late_requests_
     );
     w.ok(&client, batch.submit());
     w.ok(&provider, batch.commit());
-    let until = market::batch(&w.state, 0).unwrap().unwrap().request_until();
-    w.idle(until - w.height);
-    w.fails(&bob, request(0), "could be requested until");
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    let (until, pay_at) = (b.request_until(), b.pay_at());
+    w.idle(until - w.height - 1);
+    w.ok(&bob, request(0));
+    let r = market::line_request(&w.state, 0, 0).unwrap().unwrap();
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.dispute_until(), r.due + LINE_RECHECK_BLOCKS);
+    assert!(b.pay_at() > pay_at);
+    w.fails(&bob, request(1), "could be requested until");
+    w.ok(&provider, Message::PostBatchLine(batch.post(0)));
+    // Not paid at the old height; paid at the new one.
+    w.idle(pay_at - w.height + 1);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Done
+    );
+    let new_pay_at = b.pay_at();
+    w.idle(new_pay_at - w.height + 1);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Settled
+    );
+}
+
+#[test]
+fn a_flood_of_requests_is_spread_over_deadlines_a_provider_can_meet() {
+    let (mut w, client, provider, _) = priced();
+    let batch = Answered::new(&provider, 40);
+    w.ok(&client, batch.submit());
+    w.ok(&provider, batch.commit());
+    // 40 requests in one block: 32 fall due 50 blocks on, the other 8 a block later.
+    let requests: Vec<(&SecretKey, Message)> = (0..40).map(|i| (&client, request(i))).collect();
+    let outcomes = w.block(requests);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == hibana_types::TxOutcome::Success)
+    );
+    let owed = market::owed_lines(&w.state, &addr(&provider), w.height + 1).unwrap();
+    assert_eq!(owed.len(), 40);
+    let first = owed[0].due;
+    let at_first = owed.iter().filter(|r| r.due == first).count();
+    assert_eq!(at_first, LINES_DUE_PER_BLOCK as usize);
+    assert!(owed[32..].iter().all(|r| r.due == first + 1));
+    // One transaction of 32 posts a block meets every deadline.
+    for chunk in (0..40u32).collect::<Vec<_>>().chunks(32) {
+        let posts: Vec<(&SecretKey, Message)> = chunk
+            .iter()
+            .map(|&i| (&provider, Message::PostBatchLine(batch.post(i))))
+            .collect();
+        let outcomes = w.block(posts);
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| *o == hibana_types::TxOutcome::Success)
+        );
+    }
+    w.idle(LINE_ANSWER_BLOCKS + 2);
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Done
+    );
 }
 
 #[test]

@@ -169,11 +169,14 @@ pub(crate) enum BatchCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
-    /// Show the lines of a batch requested on chain: who asked, the deadline, and each posted
-    /// line (its request, response and receipt).
+    /// Show the lines of a batch requested on chain: who asked, the deadline, and who posted
+    /// each; with `--line`, that line whole (its request, response and receipt).
     Lines {
         /// The batch id.
         batch: u64,
+        /// One requested line, with what was posted.
+        #[arg(long)]
+        line: Option<u32>,
         #[command(flatten)]
         node: NodeHome,
     },
@@ -531,36 +534,34 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let message = Message::RequestBatchLine(RequestBatchLine { batch, line });
             send(&client, &key, message, &tx, json).await
         }
-        BatchCommand::Lines { batch, node } => {
+        BatchCommand::Lines { batch, line, node } => {
             let client = client(rpc, node.home.as_deref())?;
             chain_batch(&client, batch).await?;
+            if let Some(line) = line {
+                let r = client
+                    .market_batch_line(batch, line)
+                    .await?
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "line {line} of batch {batch} is not requested (or the batch has \
+                         settled or been refuted)"
+                        )
+                    })?;
+                if json {
+                    print_json(&r)?;
+                } else {
+                    print_line_request(&r, true);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let requests = client.market_batch_lines(batch).await?;
             if json {
                 print_json(&requests)?;
             } else if requests.is_empty() {
                 println!("batch {batch}: no line is requested on chain");
-            }
-            for r in requests.iter().filter(|_| !json) {
-                match &r.posted {
-                    None => println!(
-                        "batch {batch} line {}: requested by {} at height {}, due by height {}",
-                        r.line, r.requester, r.requested_at, r.due
-                    ),
-                    Some(p) => {
-                        println!(
-                            "batch {batch} line {}: posted by {} at height {} ({})",
-                            r.line,
-                            p.by,
-                            p.posted_at,
-                            if hibana_roles::recheck::is_refusal(&p.response) {
-                                "refused"
-                            } else {
-                                "answered"
-                            }
-                        );
-                        println!("  request:  {}", String::from_utf8_lossy(&p.request));
-                        println!("  response: {}", String::from_utf8_lossy(&p.response));
-                    }
+            } else {
+                for r in &requests {
+                    print_line_request(r, false);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -608,6 +609,32 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             });
             let key = signing_key(&tx.from, &tx.keys)?;
             send(&client, &key, message, &tx, json).await
+        }
+    }
+}
+
+fn print_line_request(r: &hibana_types::records::market::LineRequest, whole: bool) {
+    match &r.posted {
+        None => println!(
+            "batch {} line {}: requested by {} at height {}, due by height {}",
+            r.batch, r.line, r.requester, r.requested_at, r.due
+        ),
+        Some(p) => {
+            let what = if !whole {
+                "posted"
+            } else if hibana_roles::recheck::is_refusal(&p.response) {
+                "refused"
+            } else {
+                "answered"
+            };
+            println!(
+                "batch {} line {}: posted by {} at height {} ({what})",
+                r.batch, r.line, p.by, p.posted_at
+            );
+            if whole {
+                println!("  request:  {}", String::from_utf8_lossy(&p.request));
+                println!("  response: {}", String::from_utf8_lossy(&p.response));
+            }
         }
     }
 }

@@ -231,8 +231,13 @@ pub(super) async fn line(
 }
 
 impl Batches {
-    /// Line `line` of batch `id` with its proofs, from the files kept here.
-    async fn proven_line(&self, id: u64, line: u32) -> Result<batch::ProvenLine, String> {
+    /// Lines `lines` of batch `id` with their proofs, from the files kept here (read and parsed
+    /// once).
+    async fn proven_lines(
+        &self,
+        id: u64,
+        lines: Vec<u32>,
+    ) -> Result<Vec<Result<batch::ProvenLine, String>>, String> {
         let none = || format!("batch {id} has no results here yet");
         let input = tokio::fs::read_to_string(self.input_path(id))
             .await
@@ -243,17 +248,29 @@ impl Batches {
         tokio::task::spawn_blocking(move || {
             let requests = batch::parse_input(&input)?;
             let results = batch::parse_results(&results)?;
-            batch::proven_line(&requests, &results, line)
+            Ok(lines
+                .into_iter()
+                .map(|line| batch::proven_line(&requests, &results, line))
+                .collect())
         })
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("batch {id}: {e}"))
+        .map_err(|e: String| format!("batch {id}: {e}"))
+    }
+
+    /// Line `line` of batch `id` with its proofs, from the files kept here.
+    async fn proven_line(&self, id: u64, line: u32) -> Result<batch::ProvenLine, String> {
+        self.proven_lines(id, vec![line])
+            .await?
+            .pop()
+            .ok_or_else(|| format!("batch {id} has no line {line}"))?
     }
 }
 
 /// Posts on chain every line of this provider's batches that someone requested
-/// (`RequestBatchLine`) and it has not posted yet; returns how many it posted. A line it does
-/// not hold is left (and costs it the batch at the request's deadline).
+/// (`RequestBatchLine`) and it has not posted yet, soonest deadline first, up to a full
+/// transaction of posts at a time; returns how many it posted. A line it does not hold is left
+/// (and costs it the batch at the request's deadline).
 pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
     let chain = p.jobs.chain().ok_or("not connected to a chain")?;
     let me = p.key.public_key().address();
@@ -261,40 +278,60 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
         .market_owed_lines(me)
         .await
         .map_err(|e| e.to_string())?;
+    // Each batch's files are read once.
+    let mut by_batch: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for r in &owed {
+        by_batch.entry(r.batch).or_default().push(r.line);
+    }
+    let mut posts = Vec::new();
+    for (id, lines) in by_batch {
+        match p.batches.proven_lines(id, lines.clone()).await {
+            Ok(proven) => {
+                for (line, proven) in lines.into_iter().zip(proven) {
+                    match proven.and_then(|l| l.to_post(id)) {
+                        Ok(post) => posts.push(Message::PostBatchLine(post)),
+                        Err(e) => tracing::warn!(
+                            batch = id,
+                            line,
+                            "a requested line cannot be posted: {e}"
+                        ),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(batch = id, "requested lines cannot be posted: {e}"),
+        }
+    }
     let mut posted = 0;
-    for r in owed {
-        let post = match p.batches.proven_line(r.batch, r.line).await {
-            Ok(line) => line.to_post(r.batch)?,
-            Err(e) => {
-                tracing::warn!(
-                    batch = r.batch,
-                    line = r.line,
-                    "a requested line cannot be posted: {e}"
-                );
-                continue;
-            }
-        };
-        match p.send_tx(&chain, vec![Message::PostBatchLine(post)]).await {
+    for chunk in posts.chunks(LINES_PER_TX) {
+        match p.send_tx(&chain, chunk.to_vec()).await {
             Ok(receipt) if receipt.is_success() => {
-                tracing::info!(
-                    batch = r.batch,
-                    line = r.line,
-                    "posted a requested line on chain"
+                tracing::info!(lines = chunk.len(), "posted requested lines on chain");
+                posted += chunk.len();
+            }
+            // One bad line fails its whole transaction: post the others one by one.
+            failed => {
+                tracing::warn!(
+                    ?failed,
+                    "posting requested lines together failed: one at a time"
                 );
-                posted += 1;
+                for post in chunk {
+                    match p.send_tx(&chain, vec![post.clone()]).await {
+                        Ok(receipt) if receipt.is_success() => posted += 1,
+                        Ok(receipt) => {
+                            tracing::warn!(outcome = ?receipt.outcome, "posting a requested line failed")
+                        }
+                        Err(e) => tracing::warn!("posting a requested line: {e}"),
+                    }
+                }
             }
-            Ok(receipt) => {
-                tracing::warn!(batch = r.batch, line = r.line, outcome = ?receipt.outcome, "posting a requested line failed")
-            }
-            Err(e) => tracing::warn!(
-                batch = r.batch,
-                line = r.line,
-                "posting a requested line: {e}"
-            ),
         }
     }
     Ok(posted)
 }
+
+/// Posts a transaction carries at most (the chain's message limit, and as many lines as can
+/// fall due at one height).
+const LINES_PER_TX: usize = hibana_types::records::market::LINES_DUE_PER_BLOCK as usize;
 
 /// Posts requested lines ([`post_owed_lines`]) every `every`, until the process ends.
 pub async fn post_owed_lines_forever(p: Arc<Provider>, every: std::time::Duration) {
@@ -355,10 +392,28 @@ pub fn resume_all(p: &Arc<Provider>) {
     }
 }
 
-/// Answers one line as its endpoint would; a refused line gets a signed refusal (a receipt
-/// over the request and the error body, for no tokens and no price), so that a refusal can be
-/// challenged like an answer.
+/// Answers one line as its endpoint would, trying again (twice) after a server error. A line
+/// its checks refuse (a client error: an invalid request, a model not served) gets a signed
+/// refusal, a receipt over the request and the error body for no tokens and no price, so that
+/// the refusal can be challenged like an answer; a line that failed on the server side three
+/// times stays refused unsigned (and unpaid).
 async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let result = answer_once(p, line, r).await;
+        if result.receipt.is_some() || result.status < 500 || tries == 3 {
+            return result;
+        }
+        tracing::info!(
+            line,
+            status = result.status,
+            "a batch line failed on the server: again"
+        );
+    }
+}
+
+async fn answer_once(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
     let body = Ok(Bytes::from(r.body.clone()));
     let headers = HeaderMap::new();
     let state = State(p.clone());
@@ -386,7 +441,7 @@ async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
             None,
         ),
     };
-    let refusal = receipt.is_none().then(|| {
+    let refusal = (receipt.is_none() && (400..500).contains(&status)).then(|| {
         let model = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|v| v.get("model")?.as_str().map(str::to_string))

@@ -45,7 +45,7 @@ pub(crate) fn link_challenge<S: StateWrite + ?Sized>(
     put_typed(state, batch_challenge_key(challenge), &(batch, line));
 }
 
-fn put_batch<S: StateWrite + ?Sized>(state: &mut S, b: &BatchJob) {
+pub(crate) fn put_batch<S: StateWrite + ?Sized>(state: &mut S, b: &BatchJob) {
     put_typed(state, batch_key(b.id), b);
 }
 
@@ -85,7 +85,7 @@ pub(crate) fn refute<S: StateWrite + ?Sized>(
 
 /// Refutes committed batch `b` at `line` (`cause` names why, in the event): its lease closes
 /// unpaid since its last settlement, its escrow goes back to the client, its provider's bond
-/// is free of it, and its posted lines are dropped. Returns what the lease paid the provider.
+/// is free of it, and its line requests end (open ones refunded). Returns what the lease paid the provider.
 pub(crate) fn refute_line<S: StateWrite + ?Sized>(
     state: &mut S,
     mut b: BatchJob,
@@ -104,7 +104,7 @@ pub(crate) fn refute_line<S: StateWrite + ?Sized>(
         (WORK_BATCH, b.id),
         false,
     )?;
-    super::lines::drop_posted(state, b.id)?;
+    super::lines::end_requests(state, b.id)?;
     b.status = BatchStatus::Refuted;
     b.refuted_line = Some(line);
     put_batch(state, &b);
@@ -196,6 +196,7 @@ impl MessageHandler for SubmitBatch {
             status: BatchStatus::Running,
             refuted_line: None,
             price_per_line: self.price_per_line,
+            lines_until: 0,
         };
         put_batch(state, &b);
         events.push(Event::new(
@@ -355,7 +356,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                     (WORK_BATCH, b.id),
                     false,
                 )?;
-                super::lines::drop_posted(state, b.id)?;
+                super::lines::end_requests(state, b.id)?;
                 b.status = BatchStatus::Settled;
                 put_batch(state, &b);
                 events.push(Event::new(

@@ -1,13 +1,16 @@
 //! Line requests: a provider that will not serve a line of its committed batch to a
 //! spot-checker can be made to post it on chain, or lose the batch and part of its bond.
 //!
-//! `RequestBatchLine` (anyone but the provider, while the batch is committed and at least
-//! `LINE_ANSWER_BLOCKS + LINE_RECHECK_BLOCKS` before its dispute window ends) locks
-//! [`LINE_REQUEST_DEPOSIT`] and gives the provider `LINE_ANSWER_BLOCKS` to answer.
-//! `PostBatchLine` (anyone holding the line) carries its request, response, receipt and proofs;
-//! the chain checks them against the committed roots and keeps the line in state, where anyone
-//! can read it and challenge it with `DisputeBatchLine` for at least `LINE_RECHECK_BLOCKS`; the
-//! deposit pays the poster. A request still open when its block ends is a withheld line:
+//! `RequestBatchLine` (anyone but the provider, while the batch is committed and within its
+//! first dispute window) locks [`LINE_REQUEST_DEPOSIT`] and gives the provider a deadline: at
+//! least [`LINE_ANSWER_BLOCKS`] away, and later when [`LINES_DUE_PER_BLOCK`] of its lines are
+//! due at that height already, so that a flood of requests never asks more of a provider than
+//! one full transaction of posts a block. The batch's dispute window stretches to the deadline
+//! plus [`LINE_RECHECK_BLOCKS`] (and its pay waits as long). `PostBatchLine` (anyone holding the
+//! line) carries its request, response, receipt (or signed refusal) and proofs; the chain checks
+//! them against the committed roots and keeps the line in state, where anyone can read it and
+//! challenge it with `DisputeBatchLine`. The poster gets [`LINE_POST_FEE`] of the deposit, the
+//! requester the rest. A request still open when its deadline's block ends is a withheld line:
 //!
 //! 1. the batch is refuted at that line (its lease closes unpaid, its escrow goes back to the
 //!    client, as an upheld challenge does);
@@ -16,26 +19,30 @@
 //!    rest goes to the requester;
 //! 4. the requester gets its deposit back.
 //!
-//! A request whose batch was refuted meanwhile ends with its deposit returned. Posted lines are
-//! dropped from state when their batch settles or is refuted.
+//! When a batch settles or is refuted, its requests end: posted lines leave state, and open
+//! ones (only a refuted batch has any) return their deposits.
 
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, DISPUTE_SLASH,
-    LINE_ANSWER_BLOCKS, LINE_REQUEST_DEPOSIT, LineRequest, MAX_BATCH_PROOF_STEPS, PostedLine,
-    batch_leaf, batch_requested_lines_key, line_request_due_key, line_request_key,
-    provider_owed_lines_key,
+    LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT,
+    LINES_DUE_PER_BLOCK, LineRequest, MAX_BATCH_PROOF_STEPS, PostedLine, batch_due_key, batch_leaf,
+    batch_request_at_key, batch_request_count_key, line_due_providers_key, line_request_key,
+    provider_line_cursor_key, provider_lines_due_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{
     Address, Amount, Event, Hash, PostBatchLine, RequestBatchLine, verify_merkle_proof,
 };
 
-use super::batch::{existing_batch, refute_line};
+use super::batch::{existing_batch, put_batch, refute_line};
 use super::state::{edit_set, lock, provider, release, take_bond, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
     get_typed, invalid, put_typed,
 };
+
+/// Most heights [`owed_lines`] looks ahead through.
+const OWED_SCAN_HEIGHTS: u64 = 10_000;
 
 /// The request of one batch line, with the line once posted.
 pub fn line_request<S: StateRead + ?Sized>(
@@ -46,36 +53,62 @@ pub fn line_request<S: StateRead + ?Sized>(
     get_typed(state, &line_request_key(batch, line))
 }
 
-/// A batch's line requests, by line (posted ones carry the line).
+fn request_count<S: StateRead + ?Sized>(state: &S, batch: u64) -> Result<u32, StateError> {
+    Ok(get_typed(state, &batch_request_count_key(batch))?.unwrap_or(0))
+}
+
+/// A batch's line requests in the order they were made (at most `MAX_LIST`), posted lines
+/// without their request and response bytes (read one whole with [`line_request`]).
 pub fn line_requests<S: StateRead + ?Sized>(
     state: &S,
     batch: u64,
 ) -> Result<Vec<LineRequest>, StateError> {
-    let lines: std::collections::BTreeSet<u32> =
-        get_typed(state, &batch_requested_lines_key(batch))?.unwrap_or_default();
-    let mut out = Vec::with_capacity(lines.len());
-    for line in lines.into_iter().take(super::query::MAX_LIST) {
-        if let Some(r) = line_request(state, batch, line)? {
+    let n = request_count(state, batch)?;
+    let mut out = Vec::new();
+    for i in 0..n {
+        if out.len() == super::query::MAX_LIST {
+            break;
+        }
+        let Some(line) = get_typed::<u32, _>(state, &batch_request_at_key(batch, i))? else {
+            continue;
+        };
+        if let Some(mut r) = line_request(state, batch, line)? {
+            if let Some(p) = &mut r.posted {
+                p.request.clear();
+                p.response.clear();
+            }
             out.push(r);
         }
     }
     Ok(out)
 }
 
-/// The line requests a provider has yet to answer, oldest deadline first.
+/// The line requests a provider has yet to answer, soonest deadline first, from height `from`
+/// on (at most `MAX_LIST`).
 pub fn owed_lines<S: StateRead + ?Sized>(
     state: &S,
     provider: &Address,
+    from: u64,
 ) -> Result<Vec<LineRequest>, StateError> {
-    let owed: std::collections::BTreeSet<(u64, u32)> =
-        get_typed(state, &provider_owed_lines_key(provider))?.unwrap_or_default();
-    let mut out = Vec::with_capacity(owed.len());
-    for (batch, line) in owed.into_iter().take(super::query::MAX_LIST) {
-        if let Some(r) = line_request(state, batch, line)? {
-            out.push(r);
+    let Some((last, _)) = get_typed::<(u64, u32), _>(state, &provider_line_cursor_key(provider))?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for height in from..=last.min(from.saturating_add(OWED_SCAN_HEIGHTS)) {
+        let due: Vec<(u64, u32)> =
+            get_typed(state, &provider_lines_due_key(provider, height))?.unwrap_or_default();
+        for (batch, line) in due {
+            if out.len() == super::query::MAX_LIST {
+                return Ok(out);
+            }
+            if let Some(r) = line_request(state, batch, line)?
+                && r.posted.is_none()
+            {
+                out.push(r);
+            }
         }
     }
-    out.sort_by_key(|r| r.due);
     Ok(out)
 }
 
@@ -107,8 +140,7 @@ fn request_rules<S: StateRead + ?Sized>(
     let height = ctx.block.height;
     if height > b.request_until() {
         return Err(invalid(format!(
-            "batch {}'s lines could be requested until height {} (a posted line must stay \
-             open to challenge); this is {height}",
+            "batch {}'s lines could be requested until height {}; this is {height}",
             b.id,
             b.request_until()
         )));
@@ -131,6 +163,57 @@ fn status_name(s: BatchStatus) -> &'static str {
         BatchStatus::Settled => "settled",
         BatchStatus::Expired => "expired",
     }
+}
+
+/// The deadline of a new request of `provider`'s at `height`: [`LINE_ANSWER_BLOCKS`] away, or
+/// the first later height with fewer than [`LINES_DUE_PER_BLOCK`] of its lines due; moves the
+/// provider's cursor to it.
+fn next_due<S: StateWrite + ?Sized>(
+    state: &mut S,
+    provider: &Address,
+    height: u64,
+) -> Result<u64, ExecError> {
+    let earliest = height
+        .checked_add(LINE_ANSWER_BLOCKS)
+        .ok_or(TxError::Overflow("line deadline"))?;
+    let cursor: Option<(u64, u32)> = get_typed(state, &provider_line_cursor_key(provider))?;
+    let next = match cursor {
+        Some((due, n)) if due >= earliest && n < LINES_DUE_PER_BLOCK => (due, n + 1),
+        Some((due, _)) if due >= earliest => (
+            due.checked_add(1)
+                .ok_or(TxError::Overflow("line deadline"))?,
+            1,
+        ),
+        _ => (earliest, 1),
+    };
+    put_typed(state, provider_line_cursor_key(provider), &next);
+    Ok(next.0)
+}
+
+/// Adds or removes `(batch, line)` among `provider`'s lines due at `due`.
+fn edit_due<S: StateWrite + ?Sized>(
+    state: &mut S,
+    provider: &Address,
+    due: u64,
+    item: (u64, u32),
+    add: bool,
+) -> Result<(), ExecError> {
+    let key = provider_lines_due_key(provider, due);
+    let mut list: Vec<(u64, u32)> = get_typed(state, &key)?.unwrap_or_default();
+    if add {
+        list.push(item);
+    } else {
+        list.retain(|x| *x != item);
+    }
+    if list.is_empty() {
+        state.delete(key);
+    } else {
+        put_typed(state, key, &list);
+    }
+    if add {
+        edit_set(state, line_due_providers_key(due), *provider, true)?;
+    }
+    Ok(())
 }
 
 impl MessageHandler for RequestBatchLine {
@@ -156,9 +239,9 @@ impl MessageHandler for RequestBatchLine {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let b = request_rules(self, state, ctx)?;
+        let mut b = request_rules(self, state, ctx)?;
         lock(state, &ctx.sender, LINE_REQUEST_DEPOSIT)?;
-        let due = ctx.block.height + LINE_ANSWER_BLOCKS;
+        let due = next_due(state, &b.provider, ctx.block.height)?;
         let r = LineRequest {
             batch: b.id,
             line: self.line,
@@ -170,14 +253,20 @@ impl MessageHandler for RequestBatchLine {
             posted: None,
         };
         put_typed(state, line_request_key(b.id, self.line), &r);
-        edit_set(state, batch_requested_lines_key(b.id), self.line, true)?;
-        edit_set(state, line_request_due_key(due), (b.id, self.line), true)?;
-        edit_set(
-            state,
-            provider_owed_lines_key(&b.provider),
-            (b.id, self.line),
-            true,
-        )?;
+        let n = request_count(state, b.id)?;
+        put_typed(state, batch_request_at_key(b.id, n), &self.line);
+        put_typed(state, batch_request_count_key(b.id), &(n + 1));
+        edit_due(state, &b.provider, due, (b.id, self.line), true)?;
+        // The line stays open to challenge after its deadline, and the batch's pay waits.
+        let until = due
+            .checked_add(LINE_RECHECK_BLOCKS)
+            .ok_or(TxError::Overflow("line deadline"))?;
+        if until > b.dispute_until() {
+            edit_set(state, batch_due_key(b.pay_at()), b.id, false)?;
+            b.lines_until = until;
+            edit_set(state, batch_due_key(b.pay_at()), b.id, true)?;
+            put_batch(state, &b);
+        }
         events.push(Event::new(
             "market.batch_line_requested",
             [
@@ -186,6 +275,7 @@ impl MessageHandler for RequestBatchLine {
                 ("requester", ctx.sender.to_string()),
                 ("provider", b.provider.to_string()),
                 ("due", due.to_string()),
+                ("dispute_until", b.dispute_until().to_string()),
             ],
         ));
         Ok(())
@@ -193,7 +283,8 @@ impl MessageHandler for RequestBatchLine {
 }
 
 /// The outcome hash a posted line's result leaf commits to: the receipt's id once the receipt
-/// checks out over the request and response, else (a refused line) the response's blake3.
+/// checks out over the request and response, else (a refusal without a signature) the
+/// response's blake3.
 fn outcome(m: &PostBatchLine) -> Result<Hash, TxError> {
     if m.request.len() > MAX_CHALLENGE_REQUEST_BYTES {
         return Err(TxError::Invalid(format!(
@@ -310,15 +401,11 @@ impl MessageHandler for PostBatchLine {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         let mut r = post_rules(self, outcome, state, ctx)?;
-        // The deposit pays for posting.
-        release(state, &ctx.sender, r.deposit)?;
-        edit_set(state, line_request_due_key(r.due), (r.batch, r.line), false)?;
-        edit_set(
-            state,
-            provider_owed_lines_key(&r.provider),
-            (r.batch, r.line),
-            false,
-        )?;
+        // The poster is paid for posting; the requester gets the rest back.
+        let fee = LINE_POST_FEE.min(r.deposit);
+        release(state, &ctx.sender, fee)?;
+        release(state, &r.requester, Amount(r.deposit.0 - fee.0))?;
+        edit_due(state, &r.provider, r.due, (r.batch, r.line), false)?;
         r.posted = Some(PostedLine {
             request: self.request.clone(),
             response: self.response.clone(),
@@ -336,100 +423,104 @@ impl MessageHandler for PostBatchLine {
                 ("line", r.line.to_string()),
                 ("by", ctx.sender.to_string()),
                 ("signed", self.receipt.is_some().to_string()),
-                ("paid", r.deposit.0.to_string()),
+                ("fee", fee.0.to_string()),
             ],
         ));
         Ok(())
     }
 }
 
-fn forget<S: StateWrite + ?Sized>(state: &mut S, r: &LineRequest) -> Result<(), ExecError> {
-    state.delete(line_request_key(r.batch, r.line));
-    edit_set(state, batch_requested_lines_key(r.batch), r.line, false)?;
-    Ok(())
-}
-
-/// Drops the posted lines of a batch that settled or was refuted (open requests stay until
-/// their deadline, which returns their deposit).
-pub(crate) fn drop_posted<S: StateWrite + ?Sized>(
+/// Ends a batch's line requests (it settled or was refuted): posted lines leave state, open
+/// ones return their deposit to their requester and leave their provider's deadlines.
+pub(crate) fn end_requests<S: StateWrite + ?Sized>(
     state: &mut S,
     batch: u64,
 ) -> Result<(), ExecError> {
-    let lines: std::collections::BTreeSet<u32> =
-        get_typed(state, &batch_requested_lines_key(batch))?.unwrap_or_default();
-    for line in lines {
-        if let Some(r) = line_request(state, batch, line)?
-            && r.posted.is_some()
-        {
-            forget(state, &r)?;
+    let n = request_count(state, batch)?;
+    for i in 0..n {
+        let key = batch_request_at_key(batch, i);
+        let Some(line) = get_typed::<u32, _>(state, &key)? else {
+            continue;
+        };
+        state.delete(key);
+        let Some(r) = line_request(state, batch, line)? else {
+            continue;
+        };
+        if r.posted.is_none() {
+            release(state, &r.requester, r.deposit)?;
+            edit_due(state, &r.provider, r.due, (batch, line), false)?;
         }
+        state.delete(line_request_key(batch, line));
     }
+    state.delete(batch_request_count_key(batch));
     Ok(())
 }
 
 /// Ends the line requests due at `height`: one not posted refutes its batch and slashes its
-/// provider (steps 1–4 of the module's rule); one whose batch is no longer disputable returns
-/// its deposit.
+/// provider (steps 1–4 of the module's rule).
 pub(crate) fn end_block<S: StateWrite + ?Sized>(
     state: &mut S,
     height: u64,
     events: &mut Vec<Event>,
 ) -> Result<(), ExecError> {
-    for (batch, line) in take_set::<(u64, u32), _>(state, line_request_due_key(height))? {
-        let Some(r) = line_request(state, batch, line)? else {
-            continue;
-        };
-        if r.posted.is_some() {
-            continue;
-        }
-        edit_set(
-            state,
-            provider_owed_lines_key(&r.provider),
-            (batch, line),
-            false,
-        )?;
-        forget(state, &r)?;
-        let b = existing_batch(state, batch)?;
-        if b.status != BatchStatus::Done {
+    for provider_address in take_set::<Address, _>(state, line_due_providers_key(height))? {
+        let key = provider_lines_due_key(&provider_address, height);
+        let due: Vec<(u64, u32)> = get_typed(state, &key)?.unwrap_or_default();
+        state.delete(key);
+        for (batch, line) in due {
+            // A request ended meanwhile (its batch refuted at an earlier line) is gone.
+            let Some(r) = line_request(state, batch, line)? else {
+                continue;
+            };
+            if r.posted.is_some() {
+                continue;
+            }
+            let b = existing_batch(state, batch)?;
+            if b.status != BatchStatus::Done {
+                // Not reachable (a batch's requests end with it), but never keep a deposit.
+                release(state, &r.requester, r.deposit)?;
+                state.delete(line_request_key(batch, line));
+                continue;
+            }
+            // 1. The batch is refuted at the withheld line (its other requests end with it,
+            //    this one's deposit is returned below).
+            state.delete(line_request_key(batch, line));
+            let client = b.client;
+            let paid = refute_line(
+                state,
+                b,
+                line,
+                height,
+                events,
+                ("withheld_by", r.provider.to_string()),
+            )?;
+            // 2. The provider is slashed (into the client's account, then shared out).
+            let slashed = if provider(state, &r.provider)?.is_some() {
+                take_bond(state, &r.provider, DISPUTE_SLASH, &client)?
+            } else {
+                Amount::ZERO
+            };
+            // 3. The client takes back what the lease paid, the requester the rest.
+            let to_client = slashed.min(paid);
+            let reward = Amount(slashed.0 - to_client.0);
+            if reward.0 > 0 {
+                bank::move_balance(state, &client, &r.requester, reward)?;
+            }
+            // 4. The requester's deposit goes back.
             release(state, &r.requester, r.deposit)?;
-            continue;
+            events.push(Event::new(
+                "market.batch_line_withheld",
+                [
+                    ("batch", batch.to_string()),
+                    ("line", line.to_string()),
+                    ("provider", r.provider.to_string()),
+                    ("requester", r.requester.to_string()),
+                    ("slashed", slashed.0.to_string()),
+                    ("refund", to_client.0.to_string()),
+                    ("reward", reward.0.to_string()),
+                ],
+            ));
         }
-        // 1. The batch is refuted at the withheld line.
-        let client = b.client;
-        let paid = refute_line(
-            state,
-            b,
-            line,
-            height,
-            events,
-            ("withheld_by", r.provider.to_string()),
-        )?;
-        // 2. The provider is slashed (into the client's account, then shared out).
-        let slashed = if provider(state, &r.provider)?.is_some() {
-            take_bond(state, &r.provider, DISPUTE_SLASH, &client)?
-        } else {
-            Amount::ZERO
-        };
-        // 3. The client takes back what the lease paid, the requester the rest.
-        let to_client = slashed.min(paid);
-        let reward = Amount(slashed.0 - to_client.0);
-        if reward.0 > 0 {
-            bank::move_balance(state, &client, &r.requester, reward)?;
-        }
-        // 4. The requester's deposit goes back.
-        release(state, &r.requester, r.deposit)?;
-        events.push(Event::new(
-            "market.batch_line_withheld",
-            [
-                ("batch", batch.to_string()),
-                ("line", line.to_string()),
-                ("provider", r.provider.to_string()),
-                ("requester", r.requester.to_string()),
-                ("slashed", slashed.0.to_string()),
-                ("refund", to_client.0.to_string()),
-                ("reward", reward.0.to_string()),
-            ],
-        ));
     }
     Ok(())
 }

@@ -760,6 +760,10 @@ pub struct BatchJob {
     pub refuted_line: Option<u32>,
     /// Paid per answered line from the batch's escrow (`lines ×` this, held from the client).
     pub price_per_line: Amount,
+    /// The dispute window extended by line requests: a requested line stays open to challenge
+    /// until its deadline plus [`LINE_RECHECK_BLOCKS`] (0 without requests).
+    #[serde(default)]
+    pub lines_until: u64,
 }
 
 /// Blocks after a batch's dispute window before its answered lines are paid: a challenge
@@ -778,12 +782,15 @@ impl BatchJob {
         self.dispute_until().saturating_add(BATCH_PAY_DELAY_BLOCKS)
     }
 
-    /// The last height at which a line can be challenged (0 before the results are committed).
+    /// The last height at which a line can be challenged (0 before the results are committed):
+    /// the dispute window after the commit, extended by the line requests.
     pub fn dispute_until(&self) -> u64 {
         if self.results_root.is_none() {
             return 0;
         }
-        self.committed_at.saturating_add(DISPUTE_WINDOW_BLOCKS)
+        self.committed_at
+            .saturating_add(DISPUTE_WINDOW_BLOCKS)
+            .max(self.lines_until)
     }
 }
 
@@ -821,15 +828,21 @@ pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
     .concat()
 }
 
-/// Blocks a batch's provider has to post a requested line (`PostBatchLine`) before the chain
-/// holds it withheld: the batch is refuted and the provider slashed.
-pub const LINE_ANSWER_BLOCKS: u64 = 20;
-/// Blocks a posted line is still open to challenge at the least: lines are requested no later
-/// than this plus [`LINE_ANSWER_BLOCKS`] before their batch's dispute window ends.
+/// Blocks a batch's provider has at least to post a requested line (`PostBatchLine`) before the
+/// chain holds it withheld: the batch is refuted and the provider slashed.
+pub const LINE_ANSWER_BLOCKS: u64 = 50;
+/// Most requested lines of one provider due at the same height: more requests get later
+/// deadlines, so a flood of requests never asks more of a provider than one full transaction
+/// of posts a block.
+pub const LINES_DUE_PER_BLOCK: u32 = 32;
+/// Blocks a posted line stays open to challenge at the least after its deadline: a request
+/// extends its batch's dispute window to its deadline plus this.
 pub const LINE_RECHECK_BLOCKS: u64 = 100;
-/// Deposit of a line request: paid to whoever posts the line, or back to the requester if
-/// nobody does.
+/// Deposit of a line request: back to the requester, less [`LINE_POST_FEE`] to whoever posts
+/// the line (or whole, with a share of the slash, if nobody does).
 pub const LINE_REQUEST_DEPOSIT: Amount = Amount(BASE_UNITS_PER_HIB / 10);
+/// What a posted line pays its poster out of the request's deposit.
+pub const LINE_POST_FEE: Amount = Amount(BASE_UNITS_PER_HIB / 100);
 
 /// A batch line as posted on chain after a request.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
@@ -873,10 +886,13 @@ pub struct LineRequest {
 }
 
 impl BatchJob {
-    /// The last height a line of this batch can be requested at (0 before the commit).
+    /// The last height a line of this batch can be requested at: the end of its first dispute
+    /// window (0 before the commit).
     pub fn request_until(&self) -> u64 {
-        self.dispute_until()
-            .saturating_sub(LINE_ANSWER_BLOCKS + LINE_RECHECK_BLOCKS)
+        if self.results_root.is_none() {
+            return 0;
+        }
+        self.committed_at.saturating_add(DISPUTE_WINDOW_BLOCKS)
     }
 }
 
@@ -890,19 +906,42 @@ pub fn line_request_key(batch: u64, line: u32) -> Vec<u8> {
     .concat()
 }
 
-/// Key of the set of a batch's requested lines.
-pub fn batch_requested_lines_key(batch: u64) -> Vec<u8> {
-    [b"market/requested_lines/".as_slice(), &batch.to_be_bytes()].concat()
+/// Key of how many lines of a batch were requested (its requests are listed in order under
+/// [`batch_request_at_key`]).
+pub fn batch_request_count_key(batch: u64) -> Vec<u8> {
+    [b"market/line_requests/".as_slice(), &batch.to_be_bytes()].concat()
 }
 
-/// Key of the line requests (`(batch, line)`) whose posting deadline is a height.
-pub fn line_request_due_key(height: u64) -> Vec<u8> {
+/// Key of the line of a batch's `i`-th request.
+pub fn batch_request_at_key(batch: u64, i: u32) -> Vec<u8> {
+    [
+        b"market/line_request_at/".as_slice(),
+        &batch.to_be_bytes(),
+        &i.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Key of the providers with requested lines due at a height.
+pub fn line_due_providers_key(height: u64) -> Vec<u8> {
     [b"market/line_due/".as_slice(), &height.to_be_bytes()].concat()
 }
 
-/// Key of the line requests (`(batch, line)`) a provider has not answered yet.
-pub fn provider_owed_lines_key(provider: &Address) -> Vec<u8> {
-    [b"market/owed_lines/".as_slice(), &provider.0].concat()
+/// Key of a provider's requested lines (`(batch, line)`, at most [`LINES_DUE_PER_BLOCK`]) due
+/// at a height.
+pub fn provider_lines_due_key(provider: &Address, height: u64) -> Vec<u8> {
+    [
+        b"market/lines_due/".as_slice(),
+        &provider.0,
+        &height.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// Key of a provider's latest line deadline and how many lines are due then
+/// (`(height, count)`): the next request's deadline follows from it.
+pub fn provider_line_cursor_key(provider: &Address) -> Vec<u8> {
+    [b"market/line_cursor/".as_slice(), &provider.0].concat()
 }
 
 #[cfg(test)]
