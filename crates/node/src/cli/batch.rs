@@ -157,9 +157,10 @@ pub(crate) enum BatchCommand {
         #[command(flatten)]
         tx: TxFlags,
     },
-    /// Ask a committed batch's provider to post one line on chain, with its proofs, within 20
-    /// blocks. The 0.1HIB deposit pays whoever posts it; if nobody does, the batch is refuted,
-    /// its provider slashed, and the deposit comes back with a share of the slash.
+    /// Ask a committed batch's provider to post one line on chain, with its proofs, within 50
+    /// blocks (or more, when many of its lines are due). Of the 0.1HIB deposit, 0.01HIB pays
+    /// whoever posts it and the rest comes back; if nobody posts it, the batch is refuted, its
+    /// provider slashed, and the deposit comes back whole with a share of the slash.
     RequestLine {
         /// The batch id.
         batch: u64,
@@ -487,7 +488,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 if !json {
                     print_check(&checks[0]);
                     println!(
-                        "Waiting for the provider to post the requested lines (at most {} blocks)…",
+                        "Waiting for the provider to post the requested lines ({} blocks or more)…",
                         hibana_types::records::market::LINE_ANSWER_BLOCKS
                     );
                 }
