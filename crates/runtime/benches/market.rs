@@ -1,7 +1,7 @@
 //! Market messages through the state machine: stateless check plus execution of each message
 //! kind on an in-memory state, as transactions per second of one core, against a transfer in
 //! the same run. The training messages use a job of an MLP 16-64-32-2 (3,234 parameters), batch
-//! 64, 50 steps per checkpoint. Run with `cargo bench -p hibana-runtime --bench market`.
+//! 64, 50 steps per checkpoint; the batch messages a batch of 10,000 lines. Run with `cargo bench -p hibana-runtime --bench market`.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
@@ -10,7 +10,11 @@ use hibana_runtime::{
     BlockContext, Genesis, GenesisAccount, GenesisValidator, MemState, check_stateless, deliver_tx,
 };
 use hibana_train::{Dataset, Trainer, TrainingSpec, batch_indices, synthetic::xor_rows};
-use hibana_types::records::market::{MIN_PROVIDER_BOND, ProviderAttributes, Resources};
+use hibana_types::records::market::{
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, MIN_PROVIDER_BOND, ProviderAttributes,
+    Resources, batch_leaf,
+};
+use hibana_types::records::verify::receipt_id;
 use hibana_types::{
     AcceptBid, Address, Amount, CommitSteps, CreateOrder, DisputeStep, Heartbeat, Message,
     PlaceBid, RegisterProvider, SecretKey, SubmitJob, Transaction, Transfer,
@@ -301,6 +305,96 @@ fn main() {
         )
     });
 
+    // A batch of 10,000 lines on lease 1, committed; 1,000 of its lines requested on chain,
+    // then posted by the provider (each post checks a receipt signature and two Merkle proofs
+    // of 14 steps).
+    let lines = 10_000usize;
+    let requests: Vec<Vec<u8>> = (0..lines)
+        .map(|i| {
+            format!("{{\"model\":\"m\",\"prompt\":\"line {i}\",\"max_tokens\":8}}").into_bytes()
+        })
+        .collect();
+    let responses: Vec<Vec<u8>> = (0..lines)
+        .map(|i| {
+            format!("{{\"choices\":[{{\"text\":\"answer {i}\",\"finish_reason\":\"stop\"}}]}}")
+                .into_bytes()
+        })
+        .collect();
+    let receipts: Vec<hibana_types::InferenceReceipt> = requests
+        .iter()
+        .zip(&responses)
+        .map(|(q, a)| {
+            hibana_types::ReceiptBody {
+                provider: provider.public_key(),
+                model_hash: hibana_types::Hash([5; 32]),
+                request_hash: hibana_types::Hash::digest(q),
+                response_hash: hibana_types::Hash::digest(a),
+                prompt_tokens: 4,
+                completion_tokens: 8,
+                price: Amount(12),
+                timestamp_ms: 1,
+            }
+            .sign(&provider)
+        })
+        .collect();
+    let input_leaves: Vec<hibana_types::Hash> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            batch_leaf(
+                BATCH_INPUT_LEAF_DOMAIN,
+                i as u32,
+                &hibana_types::Hash::digest(q),
+            )
+        })
+        .collect();
+    let result_leaves: Vec<hibana_types::Hash> = receipts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)))
+        .collect();
+    b.run(
+        &client,
+        Message::SubmitBatch(hibana_types::SubmitBatch {
+            lease: 1,
+            input_root: hibana_types::merkle_root(&input_leaves),
+            lines: lines as u32,
+            input_bytes: 1_000_000,
+            price_per_line: Amount(1),
+        }),
+    );
+    b.run(
+        &provider,
+        Message::CommitBatch(hibana_types::CommitBatch {
+            batch: 0,
+            results_root: hibana_types::merkle_root(&result_leaves),
+            answered: lines as u32,
+        }),
+    );
+    let request_line = b.rate(1_000, |i| {
+        (
+            challenger.clone(),
+            Message::RequestBatchLine(hibana_types::RequestBatchLine {
+                batch: 0,
+                line: i as u32,
+            }),
+        )
+    });
+    let post_line = b.rate(1_000, |i| {
+        (
+            provider.clone(),
+            Message::PostBatchLine(hibana_types::PostBatchLine {
+                batch: 0,
+                line: i as u32,
+                request: requests[i].clone(),
+                response: responses[i].clone(),
+                receipt: Some(receipts[i].clone()),
+                input_proof: hibana_types::merkle_proof(&input_leaves, i).unwrap(),
+                result_proof: hibana_types::merkle_proof(&result_leaves, i).unwrap(),
+            }),
+        )
+    });
+
     println!("Market messages, stateless check + execution on an in-memory state, one core:");
     println!("| message | per second | vs a transfer |");
     println!("|---|---|---|");
@@ -318,6 +412,11 @@ fn main() {
         (
             "DisputeAverage (4 workers' 3,234 parameters hashed and re-averaged)",
             dispute_average,
+        ),
+        ("RequestBatchLine (a batch of 10,000 lines)", request_line),
+        (
+            "PostBatchLine (a receipt signature, two 14-step Merkle proofs)",
+            post_line,
         ),
     ] {
         println!("| {what} | {rate:.0} | {:.2}× |", rate / transfer);
