@@ -621,15 +621,13 @@ fn print_line_request(r: &hibana_types::records::market::LineRequest, whole: boo
             r.batch, r.line, r.requester, r.requested_at, r.due
         ),
         Some(p) => {
-            let what = if !whole {
-                "posted"
-            } else if hibana_roles::recheck::is_refusal(&p.response) {
-                "refused"
-            } else {
-                "answered"
+            let what = match (whole, hibana_roles::recheck::is_refusal(&p.response)) {
+                (false, _) => "",
+                (true, true) => " (refused)",
+                (true, false) => " (answered)",
             };
             println!(
-                "batch {} line {}: posted by {} at height {} ({what})",
+                "batch {} line {}: posted by {} at height {}{what}",
                 r.batch, r.line, p.by, p.posted_at
             );
             if whole {
