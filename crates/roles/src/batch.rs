@@ -557,6 +557,7 @@ mod tests {
             refuted_line: None,
             price_per_line: hibana_types::Amount::ZERO,
             lines_until: 0,
+            models: Vec::new(),
         };
         assert_eq!(check_results(&b, &reqs, &results).unwrap().len(), 2);
         let (input, result) = line_proofs(&reqs, &results, 1).unwrap();

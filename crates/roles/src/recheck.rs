@@ -329,7 +329,7 @@ pub fn is_refusal(response: &[u8]) -> bool {
 }
 
 /// Judges a provider's signed response to `request`: a refusal (an error body signed for no
-/// tokens and no price) by [`judge_refusal`] (with the models the provider declares,
+/// tokens and no price) by [`judge_refusal`] (with the models the provider declared,
 /// `declared`), anything else as an answer on the local copy of the model its receipt names.
 pub fn judge_response(
     local: &LocalModels,
@@ -343,7 +343,7 @@ pub fn judge_response(
     let body = &receipt.body;
     let free = body.prompt_tokens == 0 && body.completion_tokens == 0 && body.price.0 == 0;
     if free && is_refusal(response) {
-        return judge_refusal(local, declared, &body.model_hash, request, response);
+        return judge_refusal(local, declared, request, response);
     }
     match local.get(&receipt.body.model_hash) {
         Some(model) => model.judge(request, response),
@@ -380,20 +380,19 @@ fn max_embeddings_bytes(inputs: usize, dims: usize, base64: bool) -> usize {
     ENVELOPE_BYTES + inputs * (per_vector + 64)
 }
 
-/// Judges a provider's signed refusal (`response`, an error body, signed for model
-/// `model_hash`: the model the provider resolved the request's name to, or zero for none) of
-/// `request` (a batch line's body, whose fields name its endpoint: `messages` chat, `prompt`
-/// completion, `input` embeddings). With a model, the refusal is right if the same checks the
-/// provider makes before running refuse the request on the local copy of that model, and wrong
-/// if they admit it and its answer, however long, would fit in a challenge (so the provider had
-/// no reason to refuse). Without one, it is right if the provider declares (`declared`, by
-/// content hash) no model of that name, and never wrong: a provider may have loaded the model
-/// since. Whatever cannot be told here (a model not installed, a request refused for a context
-/// longer than the judge's, an answer that might not fit) gets no verdict.
+/// Judges a provider's signed refusal (`response`, an error body) of `request` (a batch line's
+/// body, whose fields name its endpoint: `messages` chat, `prompt` completion, `input`
+/// embeddings), against the models the provider declared (`declared`, by content hash, as the
+/// batch recorded them when its results were committed). The refusal is right if the provider
+/// declares no model of the name the request gives, or if the same checks the provider makes
+/// before running refuse the request on the local copy of that model; it is wrong if they
+/// admit it and its answer, however long, would fit in a challenge (so the provider had no
+/// reason to refuse). Whatever cannot be told here (a declared model not installed here, a
+/// request refused for a context longer than the judge's, an answer that might not fit) gets
+/// no verdict.
 pub fn judge_refusal(
     local: &LocalModels,
     declared: &[Hash],
-    model_hash: &Hash,
     request: &[u8],
     response: &[u8],
 ) -> Judgement {
@@ -420,13 +419,12 @@ pub fn judge_refusal(
     let Some(name) = v.get("model").and_then(Value::as_str) else {
         return right("the request names no model".into());
     };
+    // The model the provider resolves the name to, among those it declared.
     let installed = local.installed();
-    if *model_hash == Hash::ZERO {
-        // The provider says it serves no model of that name.
-        let serves = installed.iter().any(|m| {
-            declared.contains(&m.content_hash)
-                && (m.name == name || m.content_hash.to_string() == name)
-        });
+    let found = installed.iter().find(|m| {
+        declared.contains(&m.content_hash) && (m.name == name || m.content_hash.to_string() == name)
+    });
+    let Some(found) = found else {
         // Models declared but not installed here could carry the name, except the auditor
         // (every provider declares it, and it answers no text or embeddings endpoint).
         let audit = crate::audit::engine_hash();
@@ -434,22 +432,13 @@ pub fn judge_refusal(
             .iter()
             .filter(|h| **h != audit && !installed.iter().any(|m| m.content_hash == **h))
             .count();
-        if serves || unknown > 0 {
+        if unknown > 0 {
             return Judgement::Unjudgeable(format!(
-                "the provider may serve a model named {name} by now"
+                "the provider declares {unknown} model(s) not installed here; {name} may be one"
             ));
         }
         return right(format!("the provider declares no model named {name}"));
-    }
-    let Some(found) = installed.iter().find(|m| m.content_hash == *model_hash) else {
-        return Judgement::Unjudgeable(format!("model {model_hash} is not installed here"));
     };
-    if found.name != name && found.content_hash.to_string() != name {
-        return Judgement::Unjudgeable(format!(
-            "the refusal names model {}, the request {name}",
-            found.name
-        ));
-    }
     let Some((info, model)) = local.get_with_info(&found.content_hash) else {
         return Judgement::Unjudgeable(format!("model {} does not load here", found.name));
     };
@@ -540,7 +529,7 @@ mod tests {
         let chat = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
         // An answer is not judged as a refusal.
         assert!(matches!(
-            judge_refusal(&local, &[], &Hash::ZERO, chat, br#"{"choices":[]}"#),
+            judge_refusal(&local, &[], chat, br#"{"choices":[]}"#),
             Judgement::Unjudgeable(_)
         ));
         // Requests no provider answers: not JSON, no single endpoint, no model.
@@ -549,30 +538,16 @@ mod tests {
             br#"{"model":"m","messages":[],"prompt":"x"}"#,
             br#"{"messages":[]}"#,
         ] {
-            assert_eq!(
-                judge_refusal(&local, &[], &Hash::ZERO, request, error),
-                Judgement::Right
-            );
+            assert_eq!(judge_refusal(&local, &[], request, error), Judgement::Right);
         }
         // No model of that name, and the provider declares none the judge lacks.
         assert_eq!(
-            judge_refusal(
-                &local,
-                &[crate::audit::engine_hash()],
-                &Hash::ZERO,
-                chat,
-                error
-            ),
+            judge_refusal(&local, &[crate::audit::engine_hash()], chat, error),
             Judgement::Right
         );
         // It declares a model the judge does not have: that may be the one named.
         assert!(matches!(
-            judge_refusal(&local, &[Hash([3; 32])], &Hash::ZERO, chat, error),
-            Judgement::Unjudgeable(_)
-        ));
-        // A refusal signed for a model the judge does not have.
-        assert!(matches!(
-            judge_refusal(&local, &[], &Hash([3; 32]), chat, error),
+            judge_refusal(&local, &[Hash([3; 32])], chat, error),
             Judgement::Unjudgeable(_)
         ));
     }

@@ -486,16 +486,9 @@ impl SpotChecker {
             let why = "the response is larger than a challenge carries".to_string();
             return (verdict("undisputable", Some(why)), None);
         }
-        // A signed refusal is judged against the models the provider declares.
+        // A signed refusal is judged against the models the provider declared at the commit.
         let refusal = crate::recheck::is_refusal(&response);
-        let declared = if refusal {
-            match self.client.market_provider(b.provider).await {
-                Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
-                Err(e) => return (verdict("unjudgeable", Some(format!("chain: {e}"))), None),
-            }
-        } else {
-            Vec::new()
-        };
+        let declared = b.models.clone();
         let judged = {
             let (request, response, receipt) = (request.clone(), response.clone(), receipt.clone());
             let local = local.clone();

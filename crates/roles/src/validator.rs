@@ -877,8 +877,20 @@ pub async fn vote_on_challenges(
             voted.insert(c.id);
             continue;
         }
-        // A refusal is judged against the models its provider declares.
-        let declared = if recheck::is_refusal(&view.response) {
+        // A refusal is judged against the models its provider declared: for a batch line, as
+        // the batch recorded them at its commit.
+        let declared = if !recheck::is_refusal(&view.response) {
+            Vec::new()
+        } else if let Some((batch, _)) = view.batch_line {
+            match client.market_batch(batch).await {
+                Ok(Some(b)) => b.batch.models,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(id = c.id, error = %e, "cannot read the challenged batch");
+                    continue;
+                }
+            }
+        } else {
             match client.market_provider(c.provider).await {
                 Ok(p) => p.map(|p| p.attributes.models).unwrap_or_default(),
                 Err(e) => {
@@ -886,8 +898,6 @@ pub async fn vote_on_challenges(
                     continue;
                 }
             }
-        } else {
-            Vec::new()
         };
         let (request, response, receipt) = (view.request, view.response, c.receipt.clone());
         let local = local.clone();

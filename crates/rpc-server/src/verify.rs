@@ -30,11 +30,14 @@ impl VerifyApiServer for VerifyHandler {
     async fn verify_challenge(&self, id: u64) -> RpcResult<Option<ChallengeView>> {
         let snapshot = self.chain.store().snapshot().map_err(node_error)?;
         let height = snapshot.height();
+        let batch_line =
+            hibana_runtime::market::challenged_line(&snapshot, id).map_err(node_error)?;
         Ok(verify::query::challenge_detail(&snapshot, id)
             .map_err(node_error)?
             .map(|(challenge, content, electorate)| ChallengeView {
                 height,
                 challenge,
+                batch_line,
                 request: content.request,
                 response: content.response,
                 electorate: electorate

@@ -48,6 +48,9 @@ pub struct ChallengeView {
     pub height: u64,
     /// The challenge.
     pub challenge: Challenge,
+    /// The batch and line it disputes, for a challenge of a batch line.
+    #[serde(default)]
+    pub batch_line: Option<(u64, u32)>,
     /// The request bytes the receipt covers (hex in JSON).
     #[serde(with = "hex_bytes")]
     pub request: Vec<u8>,

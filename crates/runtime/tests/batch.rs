@@ -757,7 +757,7 @@ fn a_flood_of_requests_is_spread_over_deadlines_a_provider_can_meet() {
     let batch = Answered::new(&provider, 40);
     w.ok(&client, batch.submit());
     w.ok(&provider, batch.commit());
-    // 40 requests in one block: 32 fall due 50 blocks on, the other 8 a block later.
+    // 40 requests in one block: every 3 lines owed move the next deadline a block later.
     let requests: Vec<(&SecretKey, Message)> = (0..40).map(|i| (&client, request(i))).collect();
     let outcomes = w.block(requests);
     assert!(
@@ -768,15 +768,17 @@ fn a_flood_of_requests_is_spread_over_deadlines_a_provider_can_meet() {
     let owed = market::owed_lines(&w.state, &addr(&provider), w.height + 1).unwrap();
     assert_eq!(owed.len(), 40);
     let first = owed[0].due;
-    let at_first = owed.iter().filter(|r| r.due == first).count();
-    assert_eq!(at_first, LINES_DUE_PER_BLOCK as usize);
-    assert!(owed[32..].iter().all(|r| r.due == first + 1));
-    // One transaction of 32 posts a block meets every deadline.
-    for chunk in (0..40u32).collect::<Vec<_>>().chunks(32) {
+    for (i, r) in owed.iter().enumerate() {
+        assert_eq!(r.due, first + i as u64 / u64::from(LINES_DUE_PER_BLOCK));
+    }
+    // One transaction of 3 posts a block meets every deadline.
+    let per_tx = LINES_DUE_PER_BLOCK as usize;
+    for chunk in owed.chunks(per_tx) {
         let posts: Vec<(&SecretKey, Message)> = chunk
             .iter()
-            .map(|&i| (&provider, Message::PostBatchLine(batch.post(i))))
+            .map(|r| (&provider, Message::PostBatchLine(batch.post(r.line))))
             .collect();
+        assert!(w.height < chunk[0].due);
         let outcomes = w.block(posts);
         assert!(
             outcomes
@@ -784,7 +786,12 @@ fn a_flood_of_requests_is_spread_over_deadlines_a_provider_can_meet() {
                 .all(|o| *o == hibana_types::TxOutcome::Success)
         );
     }
-    w.idle(LINE_ANSWER_BLOCKS + 2);
+    assert!(
+        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
+            .unwrap()
+            .is_empty()
+    );
+    w.idle(LINE_ANSWER_BLOCKS + 20);
     assert_eq!(
         market::batch(&w.state, 0).unwrap().unwrap().status,
         BatchStatus::Done

@@ -366,11 +366,8 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let models = std::sync::Arc::new(hibana_roles::recheck::LocalModels::new(
                 crate::run::models_dir(),
             ));
-            let declared = client
-                .market_provider(b.provider)
-                .await?
-                .map(|p| p.attributes.models)
-                .unwrap_or_default();
+            // Refusals are judged against the models the provider declared at the commit.
+            let declared = b.models.clone();
             let mut checked = Vec::new();
             for i in answered {
                 let Some(receipt) = signed[i].clone() else {

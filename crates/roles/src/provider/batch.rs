@@ -278,18 +278,19 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
         .market_owed_lines(me)
         .await
         .map_err(|e| e.to_string())?;
-    // Each batch's files are read once.
+    // Each batch's files are read once; the posts go out soonest deadline first.
     let mut by_batch: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let due: BTreeMap<(u64, u32), u64> = owed.iter().map(|r| ((r.batch, r.line), r.due)).collect();
     for r in &owed {
         by_batch.entry(r.batch).or_default().push(r.line);
     }
-    let mut posts = Vec::new();
+    let mut posts: Vec<(u64, hibana_types::PostBatchLine)> = Vec::new();
     for (id, lines) in by_batch {
         match p.batches.proven_lines(id, lines.clone()).await {
             Ok(proven) => {
                 for (line, proven) in lines.into_iter().zip(proven) {
                     match proven.and_then(|l| l.to_post(id)) {
-                        Ok(post) => posts.push(Message::PostBatchLine(post)),
+                        Ok(post) => posts.push((due.get(&(id, line)).copied().unwrap_or(0), post)),
                         Err(e) => tracing::warn!(
                             batch = id,
                             line,
@@ -301,21 +302,24 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
             Err(e) => tracing::warn!(batch = id, "requested lines cannot be posted: {e}"),
         }
     }
+    posts.sort_by_key(|(due, post)| (*due, post.batch, post.line));
     let mut posted = 0;
-    for chunk in posts.chunks(LINES_PER_TX) {
-        match p.send_tx(&chain, chunk.to_vec()).await {
+    for chunk in chunks_for_tx(posts.into_iter().map(|(_, post)| post).collect()) {
+        let messages: Vec<Message> = chunk.iter().cloned().map(Message::PostBatchLine).collect();
+        match p.send_tx(&chain, messages).await {
             Ok(receipt) if receipt.is_success() => {
                 tracing::info!(lines = chunk.len(), "posted requested lines on chain");
                 posted += chunk.len();
             }
-            // One bad line fails its whole transaction: post the others one by one.
+            // One stale line (posted by someone else meanwhile) fails its whole transaction:
+            // post the others one by one.
             failed => {
                 tracing::warn!(
                     ?failed,
                     "posting requested lines together failed: one at a time"
                 );
                 for post in chunk {
-                    match p.send_tx(&chain, vec![post.clone()]).await {
+                    match p.send_tx(&chain, vec![Message::PostBatchLine(post)]).await {
                         Ok(receipt) if receipt.is_success() => posted += 1,
                         Ok(receipt) => {
                             tracing::warn!(outcome = ?receipt.outcome, "posting a requested line failed")
@@ -329,9 +333,36 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
     Ok(posted)
 }
 
-/// Posts a transaction carries at most (the chain's message limit, and as many lines as can
-/// fall due at one height).
+/// Posts a transaction carries at most: as many lines as a provider is expected to post a
+/// block.
 const LINES_PER_TX: usize = hibana_types::records::market::LINES_DUE_PER_BLOCK as usize;
+
+/// Bytes of posts a transaction carries at most (under the chain's 512 KiB transaction limit).
+const POST_BYTES_PER_TX: usize = 400 * 1024;
+
+/// Splits posts into transactions of at most [`LINES_PER_TX`] lines and about
+/// [`POST_BYTES_PER_TX`] bytes, in order.
+fn chunks_for_tx(posts: Vec<hibana_types::PostBatchLine>) -> Vec<Vec<hibana_types::PostBatchLine>> {
+    let size = |p: &hibana_types::PostBatchLine| {
+        p.request.len() + p.response.len() + 64 * (p.input_proof.len() + p.result_proof.len()) + 512
+    };
+    let mut out: Vec<Vec<hibana_types::PostBatchLine>> = Vec::new();
+    let mut bytes = 0;
+    for post in posts {
+        let n = size(&post);
+        match out.last_mut() {
+            Some(last) if last.len() < LINES_PER_TX && bytes + n <= POST_BYTES_PER_TX => {
+                bytes += n;
+                last.push(post);
+            }
+            _ => {
+                bytes = n;
+                out.push(vec![post]);
+            }
+        }
+    }
+    out
+}
 
 /// Posts requested lines ([`post_owed_lines`]) every `every`, until the process ends.
 pub async fn post_owed_lines_forever(p: Arc<Provider>, every: std::time::Duration) {
@@ -392,24 +423,58 @@ pub fn resume_all(p: &Arc<Provider>) {
     }
 }
 
-/// Answers one line as its endpoint would, trying again (twice) after a server error. A line
-/// its checks refuse (a client error: an invalid request, a model not served) gets a signed
-/// refusal, a receipt over the request and the error body for no tokens and no price, so that
-/// the refusal can be challenged like an answer; a line that failed on the server side three
-/// times stays refused unsigned (and unpaid).
+/// Answers one line as its endpoint would, trying again (twice) after a failure its checks do
+/// not explain. A line its checks refuse (an invalid request, a model it does not serve: what
+/// a judge re-checks) gets a signed refusal, a receipt over the request and the error body for
+/// no tokens and no price, so that the refusal can be challenged like an answer; a line that
+/// failed otherwise three times (an engine error, an answer too long for a challenge) stays
+/// refused unsigned, and unpaid.
 async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
     let mut tries = 0;
     loop {
         tries += 1;
         let result = answer_once(p, line, r).await;
-        if result.receipt.is_some() || result.status < 500 || tries == 3 {
+        let oversized = result.status == 500 && result.response.contains(OVERSIZED);
+        if result.receipt.is_some() || result.refusal.is_some() || oversized || tries == 3 {
             return result;
         }
-        tracing::info!(
-            line,
-            status = result.status,
-            "a batch line failed on the server: again"
-        );
+        tracing::info!(line, status = result.status, "a batch line failed: again");
+    }
+}
+
+/// What a line whose answer is too long for a challenge says.
+const OVERSIZED: &str = "bytes, more than a challenge carries";
+
+/// Whether the provider's own admission checks (what a judge of a refusal re-runs) refuse
+/// request `r`: its body does not parse, it names no model served here, or the endpoint's
+/// checks (and for embeddings the token limit) reject it.
+fn admission_refuses(p: &Provider, r: &BatchRequest) -> bool {
+    use crate::openai::{ChatRequest, CompletionRequest, EmbeddingRequest, parse_body};
+    let model = |name: &str| p.find(name).ok();
+    match r.url.as_str() {
+        "/v1/chat/completions" => parse_body::<ChatRequest>(&r.body).ok().is_none_or(|req| {
+            model(&req.model)
+                .is_none_or(|s| super::text::admit_chat(&s.info, &s.model, &req).is_err())
+        }),
+        "/v1/completions" => parse_body::<CompletionRequest>(&r.body)
+            .ok()
+            .is_none_or(|req| {
+                model(&req.model)
+                    .is_none_or(|s| super::text::admit_completion(&s.info, &s.model, &req).is_err())
+            }),
+        _ => parse_body::<EmbeddingRequest>(&r.body)
+            .ok()
+            .is_none_or(|req| {
+                model(&req.model).is_none_or(|s| {
+                    super::embed::admit_embeddings(&s.info, &s.model, &req)
+                        .ok()
+                        .is_none_or(|job| {
+                            job.embedder
+                                .embed_at_most(&job.inputs, super::embed::MAX_EMBED_TOKENS)
+                                .is_err()
+                        })
+                })
+            }),
     }
 }
 
@@ -437,11 +502,18 @@ async fn answer_once(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResu
         (Some(bytes), receipt) => (status, String::from_utf8_lossy(&bytes).into_owned(), receipt),
         (None, _) => (
             500,
-            serde_json::json!({"error": {"message": format!("the answer is over {MAX_LINE_RESPONSE} bytes"), "type": "server_error"}}).to_string(),
+            serde_json::json!({"error": {"message": format!("the answer is over {MAX_LINE_RESPONSE} {OVERSIZED}"), "type": "server_error"}}).to_string(),
             None,
         ),
     };
-    let refusal = (receipt.is_none() && (400..500).contains(&status)).then(|| {
+    // The checks may embed (for the token limit): off the async threads.
+    let refused = receipt.is_none() && {
+        let (p, r) = (p.clone(), r.clone());
+        tokio::task::spawn_blocking(move || admission_refuses(&p, &r))
+            .await
+            .unwrap_or(false)
+    };
+    let refusal = refused.then(|| {
         let model = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|v| v.get("model")?.as_str().map(str::to_string))
@@ -521,4 +593,32 @@ async fn run(p: &Arc<Provider>, id: u64, requests: &[BatchRequest]) -> Result<()
     }
     tracing::info!(batch = id, answered, lines = requests.len(), %root, "batch committed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(bytes: usize) -> hibana_types::PostBatchLine {
+        hibana_types::PostBatchLine {
+            batch: 0,
+            line: 0,
+            request: vec![b'x'; bytes / 2],
+            response: vec![b'y'; bytes / 2],
+            receipt: None,
+            input_proof: Vec::new(),
+            result_proof: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn posts_go_out_a_few_lines_and_bytes_to_a_transaction() {
+        let sizes = |chunks: Vec<Vec<hibana_types::PostBatchLine>>| {
+            chunks.iter().map(Vec::len).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(chunks_for_tx(vec![post(100); 7])), vec![3, 3, 1]);
+        // Three of the largest lines do not fit in one transaction's budget.
+        assert_eq!(sizes(chunks_for_tx(vec![post(150_000); 3])), vec![2, 1]);
+        assert!(chunks_for_tx(Vec::new()).is_empty());
+    }
 }

@@ -197,6 +197,7 @@ impl MessageHandler for SubmitBatch {
             refuted_line: None,
             price_per_line: self.price_per_line,
             lines_until: 0,
+            models: Vec::new(),
         };
         put_batch(state, &b);
         events.push(Event::new(
@@ -290,6 +291,11 @@ impl MessageHandler for CommitBatch {
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
         let mut b = commit_rules(self, state, ctx)?;
+        // A refusal is judged against the models declared now, whatever the provider declares
+        // later.
+        b.models = super::state::provider(state, &b.provider)?
+            .map(|p| p.attributes.models)
+            .unwrap_or_default();
         b.results_root = Some(self.results_root);
         b.answered = self.answered;
         b.committed_at = ctx.block.height;

@@ -2,10 +2,10 @@
 //! spot-checker can be made to post it on chain, or lose the batch and part of its bond.
 //!
 //! `RequestBatchLine` (anyone but the provider, while the batch is committed and within its
-//! first dispute window) locks [`LINE_REQUEST_DEPOSIT`] and gives the provider a deadline: at
-//! least [`LINE_ANSWER_BLOCKS`] away, and later when [`LINES_DUE_PER_BLOCK`] of its lines are
-//! due at that height already, so that a flood of requests never asks more of a provider than
-//! one full transaction of posts a block. The batch's dispute window stretches to the deadline
+//! first dispute window) locks [`LINE_REQUEST_DEPOSIT`] and gives the provider a deadline
+//! [`LINE_ANSWER_BLOCKS`] away, plus a block for every [`LINES_DUE_PER_BLOCK`] lines it owes
+//! already, so that a flood of requests never asks more of a provider than one transaction of
+//! posts a block (a line posted, or whose request ended, no longer counts). The batch's dispute window stretches to the deadline
 //! plus [`LINE_RECHECK_BLOCKS`] (and its pay waits as long). `PostBatchLine` (anyone holding the
 //! line) carries its request, response, receipt (or signed refusal) and proofs; the chain checks
 //! them against the committed roots and keeps the line in state, where anyone can read it and
@@ -27,7 +27,7 @@ use hibana_types::records::market::{
     LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT,
     LINES_DUE_PER_BLOCK, LineRequest, MAX_BATCH_PROOF_STEPS, PostedLine, batch_due_key, batch_leaf,
     batch_request_at_key, batch_request_count_key, line_due_providers_key, line_request_key,
-    provider_line_cursor_key, provider_lines_due_key,
+    provider_lines_due_key, provider_owed_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{
@@ -90,8 +90,7 @@ pub fn owed_lines<S: StateRead + ?Sized>(
     provider: &Address,
     from: u64,
 ) -> Result<Vec<LineRequest>, StateError> {
-    let Some((last, _)) = get_typed::<(u64, u32), _>(state, &provider_line_cursor_key(provider))?
-    else {
+    let Some((_, last)) = get_typed::<(u32, u64), _>(state, &provider_owed_key(provider))? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -165,29 +164,38 @@ fn status_name(s: BatchStatus) -> &'static str {
     }
 }
 
-/// The deadline of a new request of `provider`'s at `height`: [`LINE_ANSWER_BLOCKS`] away, or
-/// the first later height with fewer than [`LINES_DUE_PER_BLOCK`] of its lines due; moves the
-/// provider's cursor to it.
+/// The deadline of a new request of `provider`'s at `height`: [`LINE_ANSWER_BLOCKS`] away,
+/// plus a block for every [`LINES_DUE_PER_BLOCK`] lines the provider owes already; counts the
+/// new line as owed.
 fn next_due<S: StateWrite + ?Sized>(
     state: &mut S,
     provider: &Address,
     height: u64,
 ) -> Result<u64, ExecError> {
-    let earliest = height
+    let (open, last): (u32, u64) =
+        get_typed(state, &provider_owed_key(provider))?.unwrap_or((0, 0));
+    let due = height
         .checked_add(LINE_ANSWER_BLOCKS)
+        .and_then(|h| h.checked_add(u64::from(open / LINES_DUE_PER_BLOCK)))
         .ok_or(TxError::Overflow("line deadline"))?;
-    let cursor: Option<(u64, u32)> = get_typed(state, &provider_line_cursor_key(provider))?;
-    let next = match cursor {
-        Some((due, n)) if due >= earliest && n < LINES_DUE_PER_BLOCK => (due, n + 1),
-        Some((due, _)) if due >= earliest => (
-            due.checked_add(1)
-                .ok_or(TxError::Overflow("line deadline"))?,
-            1,
-        ),
-        _ => (earliest, 1),
-    };
-    put_typed(state, provider_line_cursor_key(provider), &next);
-    Ok(next.0)
+    put_typed(
+        state,
+        provider_owed_key(provider),
+        &(open.saturating_add(1), last.max(due)),
+    );
+    Ok(due)
+}
+
+/// A line of `provider`'s no longer owed (posted, or its request ended).
+fn settle_owed<S: StateWrite + ?Sized>(state: &mut S, provider: &Address) -> Result<(), ExecError> {
+    let key = provider_owed_key(provider);
+    let (open, last): (u32, u64) = get_typed(state, &key)?.unwrap_or((0, 0));
+    if open <= 1 {
+        state.delete(key);
+    } else {
+        put_typed(state, key, &(open - 1, last));
+    }
+    Ok(())
 }
 
 /// Adds or removes `(batch, line)` among `provider`'s lines due at `due`.
@@ -406,6 +414,7 @@ impl MessageHandler for PostBatchLine {
         release(state, &ctx.sender, fee)?;
         release(state, &r.requester, Amount(r.deposit.0 - fee.0))?;
         edit_due(state, &r.provider, r.due, (r.batch, r.line), false)?;
+        settle_owed(state, &r.provider)?;
         r.posted = Some(PostedLine {
             request: self.request.clone(),
             response: self.response.clone(),
@@ -449,6 +458,7 @@ pub(crate) fn end_requests<S: StateWrite + ?Sized>(
         if r.posted.is_none() {
             release(state, &r.requester, r.deposit)?;
             edit_due(state, &r.provider, r.due, (batch, line), false)?;
+            settle_owed(state, &r.provider)?;
         }
         state.delete(line_request_key(batch, line));
     }
@@ -475,6 +485,7 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
             if r.posted.is_some() {
                 continue;
             }
+            settle_owed(state, &r.provider)?;
             let b = existing_batch(state, batch)?;
             if b.status != BatchStatus::Done {
                 // Not reachable (a batch's requests end with it), but never keep a deposit.

@@ -764,6 +764,10 @@ pub struct BatchJob {
     /// until its deadline plus [`LINE_RECHECK_BLOCKS`] (0 without requests).
     #[serde(default)]
     pub lines_until: u64,
+    /// The models its provider declared when it committed the results: a refusal is judged
+    /// against them.
+    #[serde(default)]
+    pub models: Vec<Hash>,
 }
 
 /// Blocks after a batch's dispute window before its answered lines are paid: a challenge
@@ -831,10 +835,11 @@ pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
 /// Blocks a batch's provider has at least to post a requested line (`PostBatchLine`) before the
 /// chain holds it withheld: the batch is refuted and the provider slashed.
 pub const LINE_ANSWER_BLOCKS: u64 = 50;
-/// Most requested lines of one provider due at the same height: more requests get later
-/// deadlines, so a flood of requests never asks more of a provider than one full transaction
-/// of posts a block.
-pub const LINES_DUE_PER_BLOCK: u32 = 32;
+/// Requested lines a provider is expected to post a block: each line it owes already moves a
+/// new request's deadline a third of a block later, so a flood of requests never asks more of a
+/// provider than one transaction of three posts a block (three of the largest lines, a 64 KiB
+/// request and a 64 KiB answer each, fit in one transaction).
+pub const LINES_DUE_PER_BLOCK: u32 = 3;
 /// Blocks a posted line stays open to challenge at the least after its deadline: a request
 /// extends its batch's dispute window to its deadline plus this.
 pub const LINE_RECHECK_BLOCKS: u64 = 100;
@@ -938,10 +943,10 @@ pub fn provider_lines_due_key(provider: &Address, height: u64) -> Vec<u8> {
     .concat()
 }
 
-/// Key of a provider's latest line deadline and how many lines are due then
-/// (`(height, count)`): the next request's deadline follows from it.
-pub fn provider_line_cursor_key(provider: &Address) -> Vec<u8> {
-    [b"market/line_cursor/".as_slice(), &provider.0].concat()
+/// Key of the lines a provider owes (`(open requests, latest deadline)`), kept while it owes
+/// any: a new request's deadline follows from the count.
+pub fn provider_owed_key(provider: &Address) -> Vec<u8> {
+    [b"market/owed_lines/".as_slice(), &provider.0].concat()
 }
 
 #[cfg(test)]
