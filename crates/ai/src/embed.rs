@@ -127,13 +127,19 @@ impl Embedder {
         self.embed_at_most(texts, u64::MAX)
     }
 
-    /// [`Embedder::embed`], refused before any model work when the texts hold more than
-    /// `max_tokens` tokens (each text truncated to the model's length first).
-    pub fn embed_at_most(
+    /// Counts the tokens of `texts` without embedding them, or says why they are refused (they
+    /// do not tokenise, or hold more than `max_tokens`): the check [`Embedder::embed_at_most`]
+    /// makes first.
+    pub fn count_tokens(&self, texts: &[String], max_tokens: u64) -> Result<u64, AiError> {
+        self.encode_at_most(texts, max_tokens)
+            .map(|e| e.iter().map(|e| e.len() as u64).sum())
+    }
+
+    fn encode_at_most(
         &self,
         texts: &[String],
         max_tokens: u64,
-    ) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+    ) -> Result<Vec<tokenizers::Encoding>, AiError> {
         let encodings = texts
             .iter()
             .map(|t| self.tokenizer.encode(t.as_str(), true))
@@ -146,6 +152,17 @@ impl Embedder {
                  over several requests"
             )));
         }
+        Ok(encodings)
+    }
+
+    /// [`Embedder::embed`], refused before any model work when the texts hold more than
+    /// `max_tokens` tokens (each text truncated to the model's length first).
+    pub fn embed_at_most(
+        &self,
+        texts: &[String],
+        max_tokens: u64,
+    ) -> Result<(Vec<Vec<f32>>, u32), AiError> {
+        let encodings = self.encode_at_most(texts, max_tokens)?;
         let mut vectors = Vec::with_capacity(texts.len());
         let mut tokens = 0u32;
         for chunk in encodings.chunks(CHUNK) {

@@ -490,9 +490,9 @@ pub fn judge_refusal(
                 Ok(job) => job,
                 Err(e) => return refused(e),
             };
-            // The token limit is checked while embedding: embed, as the provider would.
-            if let Err(e) = job.embedder.embed_at_most(&job.inputs, MAX_EMBED_TOKENS) {
-                return right(format!("embedding it fails: {e}"));
+            // The token limit, as the provider checks it before embedding.
+            if let Err(e) = job.embedder.count_tokens(&job.inputs, MAX_EMBED_TOKENS) {
+                return right(format!("its inputs are refused: {e}"));
             }
             max_embeddings_bytes(job.inputs.len(), job.embedder.dimensions(), job.base64)
         }

@@ -427,6 +427,15 @@ fn bad_challenges_are_refused_with_their_reason_and_balances_untouched() {
         challenge(0, good(1), MIN_CHALLENGE_DEPOSIT.0 - 1),
         "below the minimum challenge deposit",
     );
+    // A batch line's signed refusal (no tokens, no price) is challenged as a batch line only.
+    let mut free = good(0).body;
+    free.prompt_tokens = 0;
+    free.completion_tokens = 0;
+    w.fails(
+        &c.challenger,
+        challenge(0, free.sign(&c.provider), 2 * HIB),
+        "DisputeBatchLine",
+    );
     let big = vec![b'x'; MAX_CHALLENGE_REQUEST_BYTES + 1];
     w.fails(
         &c.challenger,

@@ -311,22 +311,14 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
                 tracing::info!(lines = chunk.len(), "posted requested lines on chain");
                 posted += chunk.len();
             }
-            // One stale line (posted by someone else meanwhile) fails its whole transaction:
-            // post the others one by one.
+            // A line whose request ended meanwhile fails its whole transaction (a line posted
+            // by someone else does not): ask the chain again what is owed.
             failed => {
                 tracing::warn!(
                     ?failed,
-                    "posting requested lines together failed: one at a time"
+                    "posting requested lines failed: asking again what is owed"
                 );
-                for post in chunk {
-                    match p.send_tx(&chain, vec![Message::PostBatchLine(post)]).await {
-                        Ok(receipt) if receipt.is_success() => posted += 1,
-                        Ok(receipt) => {
-                            tracing::warn!(outcome = ?receipt.outcome, "posting a requested line failed")
-                        }
-                        Err(e) => tracing::warn!("posting a requested line: {e}"),
-                    }
-                }
+                break;
             }
         }
     }
@@ -364,11 +356,14 @@ fn chunks_for_tx(posts: Vec<hibana_types::PostBatchLine>) -> Vec<Vec<hibana_type
     out
 }
 
-/// Posts requested lines ([`post_owed_lines`]) every `every`, until the process ends.
+/// Posts requested lines ([`post_owed_lines`]) every `every`, and again at once after a pass
+/// that posted some, until the process ends.
 pub async fn post_owed_lines_forever(p: Arc<Provider>, every: std::time::Duration) {
     loop {
-        if let Err(e) = post_owed_lines(&p).await {
-            tracing::debug!("requested lines: {e}");
+        match post_owed_lines(&p).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::debug!("requested lines: {e}"),
         }
         tokio::time::sleep(every).await;
     }
@@ -446,31 +441,34 @@ async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
 const OVERSIZED: &str = "bytes, more than a challenge carries";
 
 /// Whether the provider's own admission checks (what a judge of a refusal re-runs) refuse
-/// request `r`: its body does not parse, it names no model served here, or the endpoint's
-/// checks (and for embeddings the token limit) reject it.
+/// request `r` on a model it serves: its body does not parse, or the endpoint's checks (and
+/// for embeddings the token count) reject it. A request naming a model not served here is not
+/// one of these: the judge resolves names among the models the provider declared, which may
+/// differ from those it loaded, so such a refusal is left unsigned.
 fn admission_refuses(p: &Provider, r: &BatchRequest) -> bool {
     use crate::openai::{ChatRequest, CompletionRequest, EmbeddingRequest, parse_body};
     let model = |name: &str| p.find(name).ok();
     match r.url.as_str() {
         "/v1/chat/completions" => parse_body::<ChatRequest>(&r.body).ok().is_none_or(|req| {
             model(&req.model)
-                .is_none_or(|s| super::text::admit_chat(&s.info, &s.model, &req).is_err())
+                .is_some_and(|s| super::text::admit_chat(&s.info, &s.model, &req).is_err())
         }),
         "/v1/completions" => parse_body::<CompletionRequest>(&r.body)
             .ok()
             .is_none_or(|req| {
-                model(&req.model)
-                    .is_none_or(|s| super::text::admit_completion(&s.info, &s.model, &req).is_err())
+                model(&req.model).is_some_and(|s| {
+                    super::text::admit_completion(&s.info, &s.model, &req).is_err()
+                })
             }),
         _ => parse_body::<EmbeddingRequest>(&r.body)
             .ok()
             .is_none_or(|req| {
-                model(&req.model).is_none_or(|s| {
+                model(&req.model).is_some_and(|s| {
                     super::embed::admit_embeddings(&s.info, &s.model, &req)
                         .ok()
                         .is_none_or(|job| {
                             job.embedder
-                                .embed_at_most(&job.inputs, super::embed::MAX_EMBED_TOKENS)
+                                .count_tokens(&job.inputs, super::embed::MAX_EMBED_TOKENS)
                                 .is_err()
                         })
                 })

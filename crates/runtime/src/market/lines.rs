@@ -3,9 +3,9 @@
 //!
 //! `RequestBatchLine` (anyone but the provider, while the batch is committed and within its
 //! first dispute window) locks [`LINE_REQUEST_DEPOSIT`] and gives the provider a deadline
-//! [`LINE_ANSWER_BLOCKS`] away, plus a block for every [`LINES_DUE_PER_BLOCK`] lines it owes
-//! already, so that a flood of requests never asks more of a provider than one transaction of
-//! posts a block (a line posted, or whose request ended, no longer counts). The batch's dispute window stretches to the deadline
+//! [`LINE_ANSWER_BLOCKS`] away, plus a block for every line it owes already, so that a flood of
+//! requests asks of a provider a third of what one transaction of posts a block carries
+//! ([`LINES_DUE_PER_BLOCK`]; a line posted, or whose request ended, no longer counts). The batch's dispute window stretches to the deadline
 //! plus [`LINE_RECHECK_BLOCKS`] (and its pay waits as long). `PostBatchLine` (anyone holding the
 //! line) carries its request, response, receipt (or signed refusal) and proofs; the chain checks
 //! them against the committed roots and keeps the line in state, where anyone can read it and
@@ -24,10 +24,10 @@
 
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, DISPUTE_SLASH,
-    LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT,
-    LINES_DUE_PER_BLOCK, LineRequest, MAX_BATCH_PROOF_STEPS, PostedLine, batch_due_key, batch_leaf,
-    batch_request_at_key, batch_request_count_key, line_due_providers_key, line_request_key,
-    provider_lines_due_key, provider_owed_key,
+    LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT, LineRequest,
+    MAX_BATCH_PROOF_STEPS, PostedLine, batch_due_key, batch_leaf, batch_request_at_key,
+    batch_request_count_key, line_due_providers_key, line_request_key, provider_lines_due_key,
+    provider_owed_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{
@@ -165,8 +165,7 @@ fn status_name(s: BatchStatus) -> &'static str {
 }
 
 /// The deadline of a new request of `provider`'s at `height`: [`LINE_ANSWER_BLOCKS`] away,
-/// plus a block for every [`LINES_DUE_PER_BLOCK`] lines the provider owes already; counts the
-/// new line as owed.
+/// plus a block for every line the provider owes already; counts the new line as owed.
 fn next_due<S: StateWrite + ?Sized>(
     state: &mut S,
     provider: &Address,
@@ -176,7 +175,7 @@ fn next_due<S: StateWrite + ?Sized>(
         get_typed(state, &provider_owed_key(provider))?.unwrap_or((0, 0));
     let due = height
         .checked_add(LINE_ANSWER_BLOCKS)
-        .and_then(|h| h.checked_add(u64::from(open / LINES_DUE_PER_BLOCK)))
+        .and_then(|h| h.checked_add(u64::from(open)))
         .ok_or(TxError::Overflow("line deadline"))?;
     put_typed(
         state,
@@ -321,12 +320,15 @@ fn outcome(m: &PostBatchLine) -> Result<Hash, TxError> {
     }
 }
 
+/// The request a post answers, or none when the line is posted already (then the post does
+/// nothing: two posters racing, or a provider's transaction of several lines, are not failed
+/// by it).
 fn post_rules<S: StateRead + ?Sized>(
     m: &PostBatchLine,
     outcome: &Hash,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<LineRequest, ExecError> {
+) -> Result<Option<LineRequest>, ExecError> {
     let r = line_request(state, m.batch, m.line)?.ok_or_else(|| {
         invalid(format!(
             "line {} of batch {} was not requested (or its batch has settled)",
@@ -334,10 +336,7 @@ fn post_rules<S: StateRead + ?Sized>(
         ))
     })?;
     if r.posted.is_some() {
-        return Err(invalid(format!(
-            "line {} of batch {} is posted already",
-            m.line, m.batch
-        )));
+        return Ok(None);
     }
     let b = existing_batch(state, m.batch)?;
     let root = match (b.status, b.results_root) {
@@ -381,7 +380,7 @@ fn post_rules<S: StateRead + ?Sized>(
             )));
         }
     }
-    Ok(r)
+    Ok(Some(r))
 }
 
 impl MessageHandler for PostBatchLine {
@@ -408,7 +407,9 @@ impl MessageHandler for PostBatchLine {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let mut r = post_rules(self, outcome, state, ctx)?;
+        let Some(mut r) = post_rules(self, outcome, state, ctx)? else {
+            return Ok(());
+        };
         // The poster is paid for posting; the requester gets the rest back.
         let fee = LINE_POST_FEE.min(r.deposit);
         release(state, &ctx.sender, fee)?;

@@ -274,6 +274,16 @@ impl MessageHandler for SubmitZkInference {
 /// Checks a challenge without state: sizes, deposit, that the request and response are the
 /// bytes the receipt covers, and the provider's signature. Returns the receipt's id.
 fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
+    let body = &m.receipt.body;
+    if body.prompt_tokens == 0 && body.completion_tokens == 0 && body.price.0 == 0 {
+        // Judged against the models the provider declared for the batch, which only a batch
+        // line's challenge knows.
+        return Err(TxError::Invalid(
+            "a receipt for no tokens and no price is a batch line's signed refusal: challenge \
+             it with DisputeBatchLine (`hibana batch dispute`)"
+                .into(),
+        ));
+    }
     check_exchange(&m.receipt, &m.request, &m.response, m.deposit)
 }
 

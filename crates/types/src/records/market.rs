@@ -835,10 +835,10 @@ pub fn batch_challenge_key(challenge: u64) -> Vec<u8> {
 /// Blocks a batch's provider has at least to post a requested line (`PostBatchLine`) before the
 /// chain holds it withheld: the batch is refuted and the provider slashed.
 pub const LINE_ANSWER_BLOCKS: u64 = 50;
-/// Requested lines a provider is expected to post a block: each line it owes already moves a
-/// new request's deadline a third of a block later, so a flood of requests never asks more of a
-/// provider than one transaction of three posts a block (three of the largest lines, a 64 KiB
-/// request and a 64 KiB answer each, fit in one transaction).
+/// Requested lines a provider posts in one transaction (three of the largest lines, a 64 KiB
+/// request and a 64 KiB answer each, fit in one). Each line a provider owes moves a new
+/// request's deadline a block later, so a flood of requests asks a third of that rate of it:
+/// room for blocks it loses to its other transactions.
 pub const LINES_DUE_PER_BLOCK: u32 = 3;
 /// Blocks a posted line stays open to challenge at the least after its deadline: a request
 /// extends its batch's dispute window to its deadline plus this.
