@@ -314,20 +314,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
 
     // Batch 1: the same requests, never uploaded; this test answers it as a cheating provider,
     // with the honest results but a made-up first answer, signed with the provider's key.
-    let second = ok_json(&[
-        "--json",
-        "batch",
-        "submit",
-        "--lease",
-        "0",
-        "--input",
-        f,
-        "--no-upload",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let second = submit_unuploaded(h, "0", f);
     assert_eq!(second["batch"], 1);
     let key = provider_key(h);
     let requests = hibana_roles::batch::parse_input(&input()).unwrap();
@@ -346,21 +333,8 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     .sign(&key);
     results[0].response = forged;
     results[0].receipt = Some(receipt.to_hex());
-    let root = hibana_roles::batch::results_root(&results).unwrap();
     let client = hibana_rpc::RpcClient::new(&rpc).unwrap();
-    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 1,
-        results_root: root,
-        answered: 3,
-    });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    // The provider's own heartbeats share this key's nonces: retry until one goes through.
-    eventually("the cheating commit", || {
-        runtime
-            .block_on(client.send(&key, vec![commit.clone()], None))
-            .ok()
-            .filter(|r| r.is_success())
-    });
+    commit_as_provider(&client, &key, 1, &results, 3, "the cheating commit");
     let forged_file = dir.path().join("forged.jsonl");
     std::fs::write(
         &forged_file,
@@ -499,20 +473,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     // Batch 2, on a new lease: the cheating provider serves its made-up lines too, and the
     // devnet's validator catches one by itself, challenges it, and the chain refutes the batch.
     let lease = lease_provider(h, &provider);
-    let third = ok_json(&[
-        "--json",
-        "batch",
-        "submit",
-        "--lease",
-        &lease,
-        "--input",
-        f,
-        "--no-upload",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let third = submit_unuploaded(h, &lease, f);
     assert_eq!(third["batch"], 2);
     // A new made-up answer (a receipt already challenged cannot be challenged again).
     let mut forged: Value = serde_json::from_str(&results[0].response).unwrap();
@@ -526,56 +487,21 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     .sign(&key);
     results[0].response = forged;
     results[0].receipt = Some(receipt.to_hex());
-    let served = home.join("provider/jobs/batches/2");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::write(served.join("input.jsonl"), input()).unwrap();
-    std::fs::write(
-        served.join("results.jsonl"),
-        results
-            .iter()
-            .map(|r| serde_json::to_string(r).unwrap() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
-    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 2,
-        results_root: hibana_roles::batch::results_root(&results).unwrap(),
-        answered: 3,
-    });
-    eventually("the second cheating commit", || {
-        runtime
-            .block_on(client.send(&key, vec![commit.clone()], None))
-            .ok()
-            .filter(|r| r.is_success())
-    });
+    serve_as_provider(&home, 2, &results);
+    commit_as_provider(&client, &key, 2, &results, 3, "the second cheating commit");
     let check2 = eventually("the validator's spot-check of batch 2", || {
         spot_check(&checks, 2)
     });
     assert_eq!(check2["challenged"][0], 0, "{check2}");
-    let refuted = eventually("batch 2's refutation", || {
-        let b = ok_json(&["--json", "batch", "status", "2", "--home", h]);
-        (b["batch"]["status"] == "refuted").then_some(b)
-    });
+    let refuted = wait_refuted(h, 2);
     assert_eq!(refuted["batch"]["refuted_line"], 0, "{refuted}");
 
-    // Batch 3, on another lease: the provider serves its lines, but refused line 1 (a valid completion of 4
-    // tokens) with a signed refusal. The validator judges the refusal against the models the
-    // provider declares, finds it had no reason, challenges it, and the chain refutes the batch.
+    // Batch 3, on another lease: the provider serves its lines, but refused line 1 (a valid
+    // completion of 4 tokens) with a signed refusal. The validator judges the refusal against
+    // the models the provider declared, finds it had no reason, challenges it, and the chain
+    // refutes the batch.
     let lease = lease_provider(h, &provider);
-    let refusing = ok_json(&[
-        "--json",
-        "batch",
-        "submit",
-        "--lease",
-        &lease,
-        "--input",
-        f,
-        "--no-upload",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let refusing = submit_unuploaded(h, &lease, f);
     assert_eq!(refusing["batch"], 3);
     let mut results =
         hibana_roles::batch::parse_results(&std::fs::read_to_string(&raw).unwrap()).unwrap();
@@ -594,28 +520,8 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     results[1].response = error;
     results[1].receipt = None;
     results[1].refusal = Some(refusal.to_hex());
-    let served = home.join("provider/jobs/batches/3");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::write(served.join("input.jsonl"), input()).unwrap();
-    std::fs::write(
-        served.join("results.jsonl"),
-        results
-            .iter()
-            .map(|r| serde_json::to_string(r).unwrap() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
-    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 3,
-        results_root: hibana_roles::batch::results_root(&results).unwrap(),
-        answered: 2,
-    });
-    eventually("the wrongly refusing commit", || {
-        runtime
-            .block_on(client.send(&key, vec![commit.clone()], None))
-            .ok()
-            .filter(|r| r.is_success())
-    });
+    serve_as_provider(&home, 3, &results);
+    commit_as_provider(&client, &key, 3, &results, 2, "the wrongly refusing commit");
     let check3r = eventually("the validator's spot-check of batch 3", || {
         spot_check(&checks, 3)
     });
@@ -628,42 +534,17 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         .map(|l| l["verdict"].as_str().unwrap())
         .collect();
     assert_eq!(verdicts[..2], ["right", "wrong"], "{check3r}");
-    let refuted = eventually("batch 3's refutation", || {
-        let b = ok_json(&["--json", "batch", "status", "3", "--home", h]);
-        (b["batch"]["status"] == "refuted").then_some(b)
-    });
+    let refuted = wait_refuted(h, 3);
     assert_eq!(refuted["batch"]["refuted_line"], 1, "{refuted}");
+
     // Batch 4, on another lease: committed, but its provider serves none of its lines and
     // cannot post them either. The validator logs them unavailable, asks for them on chain once
     // the grace is over, and when the deadline passes the chain refutes the batch and slashes
     // the provider.
     let lease = lease_provider(h, &provider);
-    let withholding = ok_json(&[
-        "--json",
-        "batch",
-        "submit",
-        "--lease",
-        &lease,
-        "--input",
-        f,
-        "--no-upload",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let withholding = submit_unuploaded(h, &lease, f);
     assert_eq!(withholding["batch"], 4);
-    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 4,
-        results_root: hibana_roles::batch::results_root(&results).unwrap(),
-        answered: 3,
-    });
-    eventually("the withholding commit", || {
-        runtime
-            .block_on(client.send(&key, vec![commit.clone()], None))
-            .ok()
-            .filter(|r| r.is_success())
-    });
+    commit_as_provider(&client, &key, 4, &results, 3, "the withholding commit");
     let bond_before = amount(
         &ok_json(&[
             "--json", "market", "provider", "show", &provider, "--home", h,
@@ -680,10 +561,7 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
             .all(|l| l["verdict"] == "unavailable"),
         "{check3}"
     );
-    let withheld = eventually("batch 4's refutation for a withheld line", || {
-        let b = ok_json(&["--json", "batch", "status", "4", "--home", h]);
-        (b["batch"]["status"] == "refuted").then_some(b)
-    });
+    let withheld = wait_refuted(h, 4);
     let line = withheld["batch"]["refuted_line"].as_u64().unwrap();
     let bond_after = amount(
         &ok_json(&[
@@ -710,32 +588,16 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     // Batch 5, the same withholding, checked from the command line with `--request`: bob asks
     // for the unserved line on chain at once and waits for the chain's verdict.
     let lease = lease_provider(h, &provider);
-    let withholding_again = ok_json(&[
-        "--json",
-        "batch",
-        "submit",
-        "--lease",
-        &lease,
-        "--input",
-        f,
-        "--no-upload",
-        "--from",
-        "alice",
-        "--home",
-        h,
-    ]);
+    let withholding_again = submit_unuploaded(h, &lease, f);
     assert_eq!(withholding_again["batch"], 5);
-    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
-        batch: 5,
-        results_root: hibana_roles::batch::results_root(&results).unwrap(),
-        answered: 3,
-    });
-    eventually("the second withholding commit", || {
-        runtime
-            .block_on(client.send(&key, vec![commit.clone()], None))
-            .ok()
-            .filter(|r| r.is_success())
-    });
+    commit_as_provider(
+        &client,
+        &key,
+        5,
+        &results,
+        3,
+        "the second withholding commit",
+    );
     let out = hibana(&[
         "--json",
         "batch",
@@ -759,6 +621,33 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     assert_eq!(b["batch"]["refuted_line"], checked[0]["lines"][0]["line"]);
 
     drop(devnet);
+}
+
+/// Alice submits the test's batch file on `lease` without uploading it to the provider.
+fn submit_unuploaded(h: &str, lease: &str, f: &str) -> Value {
+    ok_json(&[
+        "--json",
+        "batch",
+        "submit",
+        "--lease",
+        lease,
+        "--input",
+        f,
+        "--no-upload",
+        "--from",
+        "alice",
+        "--home",
+        h,
+    ])
+}
+
+/// Batch `id`'s status once the chain has refuted it.
+fn wait_refuted(h: &str, id: u64) -> Value {
+    let id = id.to_string();
+    eventually(&format!("batch {id}'s refutation"), || {
+        let b = ok_json(&["--json", "batch", "status", &id, "--home", h]);
+        (b["batch"]["status"] == "refuted").then_some(b)
+    })
 }
 
 /// Alice orders a lease, waits for the provider's bid and accepts it; returns the lease id.
@@ -818,6 +707,46 @@ fn event_attribute(out: &Value, kind: &str, key: &str) -> String {
                 .map(|kv| kv[1].as_str().unwrap().to_string())
         })
         .unwrap_or_else(|| panic!("no {kind} event with {key}: {out}"))
+}
+
+/// Puts batch `id`'s input and `results` where the devnet's provider serves lines from, as a
+/// cheating provider holding made-up results would.
+fn serve_as_provider(home: &std::path::Path, id: u64, results: &[hibana_roles::batch::LineResult]) {
+    let served = home.join(format!("provider/jobs/batches/{id}"));
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("input.jsonl"), input()).unwrap();
+    std::fs::write(
+        served.join("results.jsonl"),
+        results
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+}
+
+/// Commits `results` as batch `id`'s (`answered` lines answered) with the provider's key,
+/// retrying while the provider's own heartbeats take its nonces.
+fn commit_as_provider(
+    client: &hibana_rpc::RpcClient,
+    key: &hibana_types::SecretKey,
+    id: u64,
+    results: &[hibana_roles::batch::LineResult],
+    answered: u32,
+    what: &str,
+) {
+    let commit = hibana_types::Message::CommitBatch(hibana_types::CommitBatch {
+        batch: id,
+        results_root: hibana_roles::batch::results_root(results).unwrap(),
+        answered,
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    eventually(what, || {
+        runtime
+            .block_on(client.send(key, vec![commit.clone()], None))
+            .ok()
+            .filter(|r| r.is_success())
+    });
 }
 
 /// The devnet validator's logged spot-check of `batch`, once it is there.

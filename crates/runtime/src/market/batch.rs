@@ -10,10 +10,13 @@
 //! `DISPUTE_WINDOW_BLOCKS` after the commit.
 
 use hibana_types::records::market::{
-    BatchJob, BatchStatus, LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, NEXT_BATCH_KEY,
-    WORK_BATCH, batch_challenge_key, batch_due_key, batch_key, provider_open_work_key,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, LeaseStatus,
+    MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY, WORK_BATCH,
+    batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
 };
-use hibana_types::{Amount, CommitBatch, Event, SubmitBatch};
+use hibana_types::{
+    Amount, CommitBatch, Event, Hash, MerkleStep, SubmitBatch, verify_merkle_proof,
+};
 
 use super::jobs::{clients_active_lease, close_unpaid};
 use super::state::{edit_set, lease, lock, next_id, release, take_set};
@@ -119,6 +122,51 @@ pub(crate) fn refute_line<S: StateWrite + ?Sized>(
         ],
     ));
     Ok(paid)
+}
+
+/// Checks a line's proofs: `request_hash` is line `line`'s under batch `b`'s input root and
+/// `outcome` (a receipt's id, or an unsigned refusal's blake3) its result under the committed
+/// `results_root`.
+pub(crate) fn check_line_proofs(
+    b: &BatchJob,
+    results_root: &Hash,
+    line: u32,
+    (request_hash, outcome): (&Hash, &Hash),
+    (input_proof, result_proof): (&[MerkleStep], &[MerkleStep]),
+) -> Result<(), ExecError> {
+    let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, line, request_hash);
+    if !verify_merkle_proof(&input, input_proof, &b.input_root) {
+        return Err(invalid(format!(
+            "the request is not line {line} of batch {}'s input (its proof does not reach the \
+             input root {})",
+            b.id, b.input_root
+        )));
+    }
+    let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, line, outcome);
+    if !verify_merkle_proof(&result, result_proof, results_root) {
+        return Err(invalid(format!(
+            "the result is not line {line}'s in batch {} (its proof does not reach the results \
+             root {results_root})",
+            b.id
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses proofs longer than a batch's tree is deep (before any state is read).
+pub(crate) fn check_proof_lengths(
+    input_proof: &[MerkleStep],
+    result_proof: &[MerkleStep],
+) -> Result<(), TxError> {
+    for (what, proof) in [("input", input_proof), ("result", result_proof)] {
+        if proof.len() > MAX_BATCH_PROOF_STEPS {
+            return Err(TxError::Invalid(format!(
+                "the {what} proof has {} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted",
+                proof.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The lease, and the escrow the batch holds from the client.

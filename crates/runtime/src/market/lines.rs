@@ -23,16 +23,13 @@
 //! ones (only a refuted batch has any) return their deposits.
 
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, DISPUTE_SLASH,
-    LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT, LineRequest,
-    MAX_BATCH_PROOF_STEPS, PostedLine, batch_due_key, batch_leaf, batch_request_at_key,
+    BatchJob, BatchStatus, DISPUTE_SLASH, LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS,
+    LINE_REQUEST_DEPOSIT, LineRequest, PostedLine, batch_due_key, batch_request_at_key,
     batch_request_count_key, line_due_providers_key, line_request_key, provider_lines_due_key,
     provider_owed_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
-use hibana_types::{
-    Address, Amount, Event, Hash, PostBatchLine, RequestBatchLine, verify_merkle_proof,
-};
+use hibana_types::{Address, Amount, Event, Hash, PostBatchLine, RequestBatchLine};
 
 use super::batch::{existing_batch, put_batch, refute_line};
 use super::state::{edit_set, lock, provider, release, take_bond, take_set};
@@ -306,14 +303,7 @@ fn outcome(m: &PostBatchLine) -> Result<Hash, TxError> {
             m.response.len()
         )));
     }
-    for (what, proof) in [("input", &m.input_proof), ("result", &m.result_proof)] {
-        if proof.len() > MAX_BATCH_PROOF_STEPS {
-            return Err(TxError::Invalid(format!(
-                "the {what} proof has {} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted",
-                proof.len()
-            )));
-        }
-    }
+    super::batch::check_proof_lengths(&m.input_proof, &m.result_proof)?;
     match &m.receipt {
         Some(r) => crate::verify::check_receipted(r, &m.request, &m.response),
         None => Ok(Hash::digest(&m.response)),
@@ -355,22 +345,13 @@ fn post_rules<S: StateRead + ?Sized>(
             m.line, m.batch, r.due
         )));
     }
-    let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, m.line, &Hash::digest(&m.request));
-    if !verify_merkle_proof(&input, &m.input_proof, &b.input_root) {
-        return Err(invalid(format!(
-            "the request is not line {} of batch {}'s input (its proof does not reach the input \
-             root {})",
-            m.line, b.id, b.input_root
-        )));
-    }
-    let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, m.line, outcome);
-    if !verify_merkle_proof(&result, &m.result_proof, &root) {
-        return Err(invalid(format!(
-            "the result is not line {}'s in batch {} (its proof does not reach the results root \
-             {root})",
-            m.line, b.id
-        )));
-    }
+    super::batch::check_line_proofs(
+        &b,
+        &root,
+        m.line,
+        (&Hash::digest(&m.request), outcome),
+        (&m.input_proof, &m.result_proof),
+    )?;
     if let Some(receipt) = &m.receipt {
         let signer = receipt.body.provider.address();
         if signer != b.provider {

@@ -8,12 +8,9 @@
 //! electorate is the validator set deciding the next block, weighted by power; an upheld
 //! challenge also refutes the batch (`market::refute_batch`, called when it resolves).
 
-use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchStatus, MAX_BATCH_PROOF_STEPS,
-    batch_leaf,
-};
+use hibana_types::records::market::BatchStatus;
 use hibana_types::records::verify::{CHAIN_JUDGED, Elector};
-use hibana_types::{DisputeBatchLine, Event, Hash, verify_merkle_proof};
+use hibana_types::{DisputeBatchLine, Event, Hash};
 
 use super::messages::{Exchange, Opening, check_exchange, open_challenge, opening};
 use super::state::challenge_of_receipt;
@@ -63,26 +60,13 @@ fn rules<S: StateRead + ?Sized>(
     if ctx.sender == b.provider {
         return Err(invalid("a provider cannot challenge its own answer"));
     }
-    let input = batch_leaf(
-        BATCH_INPUT_LEAF_DOMAIN,
+    market::check_line_proofs(
+        &b,
+        &results_root,
         m.line,
-        &m.receipt.body.request_hash,
-    );
-    if !verify_merkle_proof(&input, &m.input_proof, &b.input_root) {
-        return Err(invalid(format!(
-            "the request is not line {} of batch {}'s input (its proof does not reach the input \
-             root {})",
-            m.line, b.id, b.input_root
-        )));
-    }
-    let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, m.line, receipt_id);
-    if !verify_merkle_proof(&result, &m.result_proof, &results_root) {
-        return Err(invalid(format!(
-            "the receipt is not line {}'s result in batch {} (its proof does not reach the \
-             results root {results_root})",
-            m.line, b.id
-        )));
-    }
+        (&m.receipt.body.request_hash, receipt_id),
+        (&m.input_proof, &m.result_proof),
+    )?;
     if let Some(earlier) = challenge_of_receipt(state, receipt_id)? {
         return Err(invalid(format!(
             "this line was challenged already (challenge {earlier}): a receipt is challenged once"
@@ -116,14 +100,7 @@ impl MessageHandler for DisputeBatchLine {
     type Verified = Hash;
 
     fn check_stateless(&self) -> Result<Hash, TxError> {
-        for (what, proof) in [("input", &self.input_proof), ("result", &self.result_proof)] {
-            if proof.len() > MAX_BATCH_PROOF_STEPS {
-                return Err(TxError::Invalid(format!(
-                    "the {what} proof has {} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted",
-                    proof.len()
-                )));
-            }
-        }
+        market::check_proof_lengths(&self.input_proof, &self.result_proof)?;
         check_exchange(&self.receipt, &self.request, &self.response, self.deposit)
     }
 
