@@ -328,6 +328,12 @@ pub fn is_refusal(response: &[u8]) -> bool {
     })
 }
 
+/// Whether `response` signed by `receipt` is a signed refusal: an error body, signed for no
+/// tokens and no price.
+pub fn is_signed_refusal(receipt: &hibana_types::InferenceReceipt, response: &[u8]) -> bool {
+    receipt.body.is_free() && is_refusal(response)
+}
+
 /// Judges a provider's signed response to `request`: a refusal (an error body signed for no
 /// tokens and no price) by [`judge_refusal`] (with the models the provider declared,
 /// `declared`), anything else as an answer on the local copy of the model its receipt names.
@@ -338,11 +344,8 @@ pub fn judge_response(
     request: &[u8],
     response: &[u8],
 ) -> Judgement {
-    // A refusal is signed for no tokens and no price; an error body sold as an answer is
-    // judged as an answer (and found wrong).
-    let body = &receipt.body;
-    let free = body.prompt_tokens == 0 && body.completion_tokens == 0 && body.price.0 == 0;
-    if free && is_refusal(response) {
+    // An error body sold as an answer is judged as an answer (and found wrong).
+    if is_signed_refusal(receipt, response) {
         return judge_refusal(local, declared, request, response);
     }
     match local.get(&receipt.body.model_hash) {

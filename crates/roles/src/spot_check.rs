@@ -487,7 +487,7 @@ impl SpotChecker {
             return (verdict("undisputable", Some(why)), None);
         }
         // A signed refusal is judged against the models the provider declared at the commit.
-        let refusal = crate::recheck::is_refusal(&response);
+        let refusal = crate::recheck::is_signed_refusal(&receipt, &response);
         let declared = b.models.clone();
         let judged = {
             let (request, response, receipt) = (request.clone(), response.clone(), receipt.clone());

@@ -879,7 +879,7 @@ pub async fn vote_on_challenges(
         }
         // A refusal is judged against the models its provider declared: for a batch line, as
         // the batch recorded them at its commit.
-        let declared = if !recheck::is_refusal(&view.response) {
+        let declared = if !recheck::is_signed_refusal(&c.receipt, &view.response) {
             Vec::new()
         } else if let Some((batch, _)) = view.batch_line {
             match client.market_batch(batch).await {

@@ -11,7 +11,7 @@ use hibana_runtime::{bank, verify};
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, DISPUTE_SLASH, DISPUTE_WINDOW_BLOCKS,
     LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS, LINE_REQUEST_DEPOSIT,
-    LINES_DUE_PER_BLOCK, batch_leaf,
+    LINES_PER_POST_TX, batch_leaf,
 };
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
@@ -771,7 +771,7 @@ fn a_flood_of_requests_is_spread_over_deadlines_a_provider_can_meet() {
         assert_eq!(r.due, first + i as u64);
     }
     // One transaction of 3 posts a block meets every deadline, with room to spare.
-    let per_tx = LINES_DUE_PER_BLOCK as usize;
+    let per_tx = LINES_PER_POST_TX as usize;
     for chunk in owed.chunks(per_tx) {
         let posts: Vec<(&SecretKey, Message)> = chunk
             .iter()

@@ -65,6 +65,11 @@ pub enum ReceiptError {
 }
 
 impl ReceiptBody {
+    /// Whether it is for no tokens and no price: how a provider signs a batch line's refusal.
+    pub fn is_free(&self) -> bool {
+        self.prompt_tokens == 0 && self.completion_tokens == 0 && self.price.0 == 0
+    }
+
     fn sign_bytes(&self) -> Vec<u8> {
         let mut bytes = RECEIPT_SIGN_DOMAIN.to_vec();
         bytes.extend_from_slice(&encode(self));

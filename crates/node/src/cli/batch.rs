@@ -375,7 +375,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 };
                 let request = requests[i].body.clone();
                 let response = results[i].response.clone().into_bytes();
-                let refusal = hibana_roles::recheck::is_refusal(&response);
+                let refusal = hibana_roles::recheck::is_signed_refusal(&receipt, &response);
                 let (models, declared) = (models.clone(), declared.clone());
                 let verdict = tokio::task::spawn_blocking(move || {
                     hibana_roles::recheck::judge_response(

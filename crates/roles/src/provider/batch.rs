@@ -327,7 +327,7 @@ pub async fn post_owed_lines(p: &Provider) -> Result<usize, String> {
 
 /// Posts a transaction carries at most: as many lines as a provider is expected to post a
 /// block.
-const LINES_PER_TX: usize = hibana_types::records::market::LINES_DUE_PER_BLOCK as usize;
+const LINES_PER_TX: usize = hibana_types::records::market::LINES_PER_POST_TX as usize;
 
 /// Bytes of posts a transaction carries at most (under the chain's 512 KiB transaction limit).
 const POST_BYTES_PER_TX: usize = 400 * 1024;
@@ -440,39 +440,42 @@ async fn answer(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResult {
 /// What a line whose answer is too long for a challenge says.
 const OVERSIZED: &str = "bytes, more than a challenge carries";
 
-/// Whether the provider's own admission checks (what a judge of a refusal re-runs) refuse
-/// request `r` on a model it serves: its body does not parse, or the endpoint's checks (and
-/// for embeddings the token count) reject it. A request naming a model not served here is not
-/// one of these: the judge resolves names among the models the provider declared, which may
-/// differ from those it loaded, so such a refusal is left unsigned.
-fn admission_refuses(p: &Provider, r: &BatchRequest) -> bool {
+/// The model to sign a refusal of request `r` for, if the provider's own admission checks
+/// (what a judge of a refusal re-runs) refuse it on a model it serves: its body does not parse
+/// (no model: zero), or the endpoint's checks (and for embeddings the token count) reject it.
+/// A request naming a model not served here gets none: the judge resolves names among the
+/// models the provider declared, which may differ from those it loaded, so such a refusal is
+/// left unsigned.
+fn refusal_model(p: &Provider, r: &BatchRequest) -> Option<hibana_types::Hash> {
     use crate::openai::{ChatRequest, CompletionRequest, EmbeddingRequest, parse_body};
-    let model = |name: &str| p.find(name).ok();
+    let refused = |name: &str, admits: &dyn Fn(&super::state::Served) -> bool| {
+        let served = p.find(name).ok()?;
+        (!admits(served)).then_some(served.info.content_hash)
+    };
+    let unparsed = Some(hibana_types::Hash::ZERO);
     match r.url.as_str() {
-        "/v1/chat/completions" => parse_body::<ChatRequest>(&r.body).ok().is_none_or(|req| {
-            model(&req.model)
-                .is_some_and(|s| super::text::admit_chat(&s.info, &s.model, &req).is_err())
-        }),
-        "/v1/completions" => parse_body::<CompletionRequest>(&r.body)
-            .ok()
-            .is_none_or(|req| {
-                model(&req.model).is_some_and(|s| {
-                    super::text::admit_completion(&s.info, &s.model, &req).is_err()
+        "/v1/chat/completions" => match parse_body::<ChatRequest>(&r.body) {
+            Ok(req) => refused(&req.model, &|s| {
+                super::text::admit_chat(&s.info, &s.model, &req).is_ok()
+            }),
+            Err(_) => unparsed,
+        },
+        "/v1/completions" => match parse_body::<CompletionRequest>(&r.body) {
+            Ok(req) => refused(&req.model, &|s| {
+                super::text::admit_completion(&s.info, &s.model, &req).is_ok()
+            }),
+            Err(_) => unparsed,
+        },
+        _ => match parse_body::<EmbeddingRequest>(&r.body) {
+            Ok(req) => refused(&req.model, &|s| {
+                super::embed::admit_embeddings(&s.info, &s.model, &req).is_ok_and(|job| {
+                    job.embedder
+                        .count_tokens(&job.inputs, super::embed::MAX_EMBED_TOKENS)
+                        .is_ok()
                 })
             }),
-        _ => parse_body::<EmbeddingRequest>(&r.body)
-            .ok()
-            .is_none_or(|req| {
-                model(&req.model).is_some_and(|s| {
-                    super::embed::admit_embeddings(&s.info, &s.model, &req)
-                        .ok()
-                        .is_none_or(|job| {
-                            job.embedder
-                                .count_tokens(&job.inputs, super::embed::MAX_EMBED_TOKENS)
-                                .is_err()
-                        })
-                })
-            }),
+            Err(_) => unparsed,
+        },
     }
 }
 
@@ -504,19 +507,18 @@ async fn answer_once(p: &Arc<Provider>, line: u32, r: &BatchRequest) -> LineResu
             None,
         ),
     };
-    // The checks may embed (for the token limit): off the async threads.
-    let refused = receipt.is_none() && {
-        let (p, r) = (p.clone(), r.clone());
-        tokio::task::spawn_blocking(move || admission_refuses(&p, &r))
-            .await
-            .unwrap_or(false)
+    // The checks tokenise (a chat template, embeddings' inputs): off the async threads.
+    let model = match receipt {
+        Some(_) => None,
+        None => {
+            let (p, r) = (p.clone(), r.clone());
+            tokio::task::spawn_blocking(move || refusal_model(&p, &r))
+                .await
+                .ok()
+                .flatten()
+        }
     };
-    let refusal = refused.then(|| {
-        let model = serde_json::from_slice::<serde_json::Value>(&r.body)
-            .ok()
-            .and_then(|v| v.get("model")?.as_str().map(str::to_string))
-            .and_then(|name| p.find(&name).ok().map(|s| s.info.content_hash))
-            .unwrap_or(hibana_types::Hash::ZERO);
+    let refusal = model.map(|model| {
         p.receipt_at_price(
             model,
             &r.body,

@@ -5,8 +5,9 @@
 //! first dispute window) locks [`LINE_REQUEST_DEPOSIT`] and gives the provider a deadline
 //! [`LINE_ANSWER_BLOCKS`] away, plus a block for every line it owes already, so that a flood of
 //! requests asks of a provider a third of what one transaction of posts a block carries
-//! ([`LINES_DUE_PER_BLOCK`]; a line posted, or whose request ended, no longer counts). The batch's dispute window stretches to the deadline
-//! plus [`LINE_RECHECK_BLOCKS`] (and its pay waits as long). `PostBatchLine` (anyone holding the
+//! ([`LINES_PER_POST_TX`]; a line posted, or whose request ended, no longer counts). The
+//! batch's dispute window stretches to the deadline plus [`LINE_RECHECK_BLOCKS`] (and its pay
+//! waits as long). `PostBatchLine` (anyone holding the
 //! line) carries its request, response, receipt (or signed refusal) and proofs; the chain checks
 //! them against the committed roots and keeps the line in state, where anyone can read it and
 //! challenge it with `DisputeBatchLine`. The poster gets [`LINE_POST_FEE`] of the deposit, the

@@ -274,8 +274,7 @@ impl MessageHandler for SubmitZkInference {
 /// Checks a challenge without state: sizes, deposit, that the request and response are the
 /// bytes the receipt covers, and the provider's signature. Returns the receipt's id.
 fn check_challenge(m: &ChallengeReceipt) -> Result<Hash, TxError> {
-    let body = &m.receipt.body;
-    if body.prompt_tokens == 0 && body.completion_tokens == 0 && body.price.0 == 0 {
+    if m.receipt.body.is_free() {
         // Judged against the models the provider declared for the batch, which only a batch
         // line's challenge knows.
         return Err(TxError::Invalid(

@@ -839,7 +839,7 @@ pub const LINE_ANSWER_BLOCKS: u64 = 50;
 /// request and a 64 KiB answer each, fit in one). Each line a provider owes moves a new
 /// request's deadline a block later, so a flood of requests asks a third of that rate of it:
 /// room for blocks it loses to its other transactions.
-pub const LINES_DUE_PER_BLOCK: u32 = 3;
+pub const LINES_PER_POST_TX: u32 = 3;
 /// Blocks a posted line stays open to challenge at the least after its deadline: a request
 /// extends its batch's dispute window to its deadline plus this.
 pub const LINE_RECHECK_BLOCKS: u64 = 100;
@@ -932,8 +932,7 @@ pub fn line_due_providers_key(height: u64) -> Vec<u8> {
     [b"market/line_due/".as_slice(), &height.to_be_bytes()].concat()
 }
 
-/// Key of a provider's requested lines (`(batch, line)`, at most [`LINES_DUE_PER_BLOCK`]) due
-/// at a height.
+/// Key of a provider's requested lines (`(batch, line)`) due at a height.
 pub fn provider_lines_due_key(provider: &Address, height: u64) -> Vec<u8> {
     [
         b"market/lines_due/".as_slice(),
