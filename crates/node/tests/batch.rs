@@ -8,7 +8,8 @@
 //! devnet's validator re-checks and votes, and the chain slashes the provider, refutes the
 //! batch and closes the lease. Lines requested on chain are posted by the honest provider; a
 //! provider that withholds them loses the batch and part of its bond, found by the devnet's
-//! validator and by `batch spot-check --request`.
+//! validator and by `batch spot-check --request`; one that commits more answered lines than its
+//! results root counts is refuted at once by `batch dispute`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -619,6 +620,48 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     let b = ok_json(&["--json", "batch", "status", "5", "--home", h]);
     assert_eq!(b["batch"]["status"], "refuted", "{b}");
     assert_eq!(b["batch"]["refuted_line"], checked[0]["lines"][0]["line"]);
+
+    // Batch 6: the provider serves batch 3's results (two lines answered) but commits three
+    // answered lines, to be paid for one more. Its own results prove the count false: alice's
+    // `batch dispute` posts a line on chain whose proof shows the root's total, and the chain
+    // refutes the batch and slashes the provider at once, with no vote.
+    let lease = lease_provider(h, &provider);
+    let overcounting = submit_unuploaded(h, &lease, f);
+    assert_eq!(overcounting["batch"], 6);
+    serve_as_provider(&home, 6, &results);
+    commit_as_provider(&client, &key, 6, &results, 3, "the overcounting commit");
+    let bond_before = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    let proven = ok_json(&[
+        "--json", "batch", "dispute", "6", "--line", "0", "--input", f, "--from", "alice",
+        "--home", h,
+    ]);
+    assert_eq!(
+        event_attribute(&proven, "market.batch_miscounted", "why"),
+        "the results root counts 2 answered lines, the provider committed 3"
+    );
+    let b = ok_json(&["--json", "batch", "status", "6", "--home", h]);
+    assert_eq!(b["batch"]["status"], "refuted", "{b}");
+    let bond_after = amount(
+        &ok_json(&[
+            "--json", "market", "provider", "show", &provider, "--home", h,
+        ])["bond"],
+    );
+    // (Earlier slashes may have emptied the bond: the slash is what was left, up to 10 HIB.)
+    let slashed: u128 = event_attribute(&proven, "market.batch_miscounted", "slashed")
+        .parse()
+        .unwrap();
+    assert_eq!(bond_before - bond_after, slashed, "{proven}");
+    let slash = hibana_types::records::market::DISPUTE_SLASH.0;
+    assert_eq!(slashed, bond_before.min(slash), "{proven}");
+    // `batch verify` names the false count and the command that proves it.
+    fails_with(
+        &["batch", "verify", "6", "--input", f, "--home", h],
+        "batch dispute 6 --line 0",
+    );
 
     drop(devnet);
 }

@@ -5,18 +5,23 @@
 //! `body` re-encoded by `serde_json` (so the client, the provider and a challenger all derive the
 //! same bytes from the same file); the batch's input root is the Merkle root over
 //! `batch_leaf(input domain, line, blake3(request))`. The provider answers each line as its
-//! endpoint would, with a signed receipt, and commits the Merkle root over
-//! `batch_leaf(result domain, line, outcome)`, where the outcome is the receipt's id for an
-//! answered line and the blake3 of the error body for a refused one. [`check_results`] checks a
+//! endpoint would, with a signed receipt, and commits the Merkle sum tree root over
+//! `batch_leaf(result domain, line, outcome)`, each counting 1 if its line is answered, where
+//! the outcome is the id of the line's receipt (or signed refusal) and, for a refusal without
+//! a signature, the blake3 of the error body. [`check_results`] checks a
 //! provider's results against the chain's batch: roots, counts, every signature and hash.
 
 use std::collections::HashSet;
 
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, MAX_BATCH_LINES, batch_leaf,
+    counts_as_answered,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
-use hibana_types::{Hash, InferenceReceipt, MerkleStep, merkle_proof, merkle_root};
+use hibana_types::{
+    CountStep, Hash, InferenceReceipt, MerkleStep, count_proof, count_root, merkle_proof,
+    merkle_root,
+};
 use serde::{Deserialize, Serialize};
 
 /// The endpoints a batch line may name.
@@ -212,17 +217,58 @@ impl LineResult {
     }
 }
 
-/// The results' leaves.
-pub fn result_leaves(results: &[LineResult]) -> Result<Vec<Hash>, String> {
+/// The results' leaves, each with its count: 1 for an answered line.
+pub fn result_leaves(results: &[LineResult]) -> Result<Vec<(Hash, u32)>, String> {
     results
         .iter()
-        .map(|r| Ok(batch_leaf(BATCH_RESULT_LEAF_DOMAIN, r.line, &r.outcome()?)))
+        .map(|r| {
+            Ok((
+                batch_leaf(BATCH_RESULT_LEAF_DOMAIN, r.line, &r.outcome()?),
+                u32::from(r.receipt.is_some()),
+            ))
+        })
         .collect()
+}
+
+/// The results root a `CommitBatch` names, and the answered lines it counts.
+pub fn results_root_and_count(results: &[LineResult]) -> Result<(Hash, u32), String> {
+    count_root(&result_leaves(results)?).ok_or_else(|| "too many results".to_string())
 }
 
 /// The results root a `CommitBatch` names.
 pub fn results_root(results: &[LineResult]) -> Result<Hash, String> {
-    Ok(merkle_root(&result_leaves(results)?))
+    Ok(results_root_and_count(results)?.0)
+}
+
+/// A line of results that reproduce batch `b`'s committed root and prove its provider's count
+/// false on chain (the root counts another total than committed, or counts a line other than
+/// the chain would by its receipt), with why; `None` when the count holds or the results are
+/// not the committed ones.
+pub fn miscount(b: &BatchJob, results: &[LineResult]) -> Option<(u32, String)> {
+    let (root, total) = results_root_and_count(results).ok()?;
+    if Some(root) != b.results_root || results.len() != b.lines as usize {
+        return None;
+    }
+    for (i, r) in results.iter().enumerate() {
+        let signed = r.signed().ok()?;
+        if r.receipt.is_some() != counts_as_answered(signed.as_ref()) {
+            let why = if r.receipt.is_some() {
+                "it is counted as answered, but its receipt is for no tokens and no price"
+            } else {
+                "it is counted as refused, but its signed refusal is for tokens or a price"
+            };
+            return Some((i as u32, format!("line {i}: {why}")));
+        }
+    }
+    (total != b.answered).then(|| {
+        (
+            0,
+            format!(
+                "the provider committed {} answered lines, its results root counts {total}",
+                b.answered
+            ),
+        )
+    })
 }
 
 /// Reads a results file (JSON lines of [`LineResult`]).
@@ -283,17 +329,16 @@ pub fn check_results(
         }
         receipts.push(res.receipt()?);
     }
-    let answered = receipts.iter().filter(|r| r.is_some()).count();
-    if answered != b.answered as usize {
-        return Err(format!(
-            "the provider committed {} answered lines, its results have {answered}",
-            b.answered
-        ));
-    }
     let root = results_root(results)?;
     if root != committed {
         return Err(format!(
             "the results hash to root {root}, not to the committed {committed}"
+        ));
+    }
+    if let Some((line, why)) = miscount(b, results) {
+        return Err(format!(
+            "{why}: `hibana batch dispute {} --line {line}` proves it on chain",
+            b.id
         ));
     }
     Ok(receipts)
@@ -328,11 +373,11 @@ pub fn line_proofs(
     requests: &[BatchRequest],
     results: &[LineResult],
     line: u32,
-) -> Result<(Vec<MerkleStep>, Vec<MerkleStep>), String> {
+) -> Result<(Vec<MerkleStep>, Vec<CountStep>), String> {
     let i = line as usize;
     let input = merkle_proof(&input_leaves(requests), i)
         .ok_or_else(|| format!("the batch has no line {line}"))?;
-    let result = merkle_proof(&result_leaves(results)?, i)
+    let result = count_proof(&result_leaves(results)?, i)
         .ok_or_else(|| format!("the results have no line {line}"))?;
     Ok((input, result))
 }
@@ -354,8 +399,8 @@ pub struct ProvenLine {
     pub result: LineResult,
     /// The input leaf's proof under the input root.
     pub input_proof: Vec<MerkleStep>,
-    /// The result leaf's proof under the results root.
-    pub result_proof: Vec<MerkleStep>,
+    /// The result leaf's proof under the results root (with the answered lines it counts).
+    pub result_proof: Vec<CountStep>,
 }
 
 /// Line `line` of a batch with its proofs, from the batch's input and results.
@@ -412,16 +457,37 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
         ));
     }
     let result_leaf = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, p.line, &p.result.outcome()?);
-    if !hibana_types::verify_merkle_proof(&result_leaf, &p.result_proof, &committed) {
-        return Err(format!(
+    let total = hibana_types::verify_count_proof(
+        (&result_leaf, u32::from(p.result.receipt.is_some())),
+        (p.line, b.lines),
+        1,
+        &p.result_proof,
+        &committed,
+    )
+    .ok_or_else(|| {
+        format!(
             "line {}'s result is not under batch {}'s committed results root",
             p.line, b.id
-        ));
-    }
+        )
+    })?;
     if p.result.receipt.is_some() && p.result.refusal.is_some() {
         return Err(format!("line {} is both answered and refused", p.line));
     }
     let signed = p.result.signed()?;
+    // A false count is proven by posting the line: refused here, so that it is requested.
+    if total != b.answered {
+        return Err(format!(
+            "the results root counts {total} answered lines, the provider committed {}: \
+             posting the line on chain proves it",
+            b.answered
+        ));
+    }
+    if p.result.receipt.is_some() != counts_as_answered(signed.as_ref()) {
+        return Err(format!(
+            "line {} is counted other than its receipt says: posting it on chain proves it",
+            p.line
+        ));
+    }
     if let Some(r) = &signed {
         check_signed(
             b,
@@ -566,11 +632,17 @@ mod tests {
             &input,
             &b.input_root
         ));
-        assert!(verify_merkle_proof(
-            &result_leaves(&results).unwrap()[1],
-            &result,
-            &b.results_root.unwrap()
-        ));
+        let (leaf, count) = result_leaves(&results).unwrap()[1];
+        assert_eq!(
+            hibana_types::verify_count_proof(
+                (&leaf, count),
+                (1, 2),
+                1,
+                &result,
+                &b.results_root.unwrap()
+            ),
+            Some(2)
+        );
         // A response changed after signing.
         let mut forged = results.clone();
         forged[1].response = "{\"b\":3}".into();
@@ -610,6 +682,8 @@ mod tests {
         let mut refused = results.clone();
         let refusal = hibana_types::ReceiptBody {
             response_hash: Hash::digest(error.as_bytes()),
+            prompt_tokens: 0,
+            completion_tokens: 0,
             ..refused[1].receipt().unwrap().unwrap().body
         }
         .sign(&key);
@@ -644,6 +718,26 @@ mod tests {
                 .unwrap_err()
                 .contains("its response is an error")
         );
+        // A free receipt counted as an answer is provable at its line; so is a total other
+        // than the committed one, at any line (a served line with it is refused).
+        assert_eq!(miscount(&rb, &counted).unwrap().0, 1);
+        assert!(check_line(&rb, &proven_line(&reqs, &counted, 1).unwrap()).is_err());
+        let mut over = rb.clone();
+        over.results_root = Some(results_root(&refused).unwrap());
+        assert_eq!(miscount(&rb, &refused), None, "not the committed results");
+        let (line, why) = miscount(&over, &refused).unwrap();
+        assert!(
+            why.contains("committed 2 answered lines, its results root counts 1"),
+            "{why}"
+        );
+        assert!(
+            check_results(&over, &reqs, &refused)
+                .unwrap_err()
+                .contains(&format!("batch dispute 0 --line {line}"))
+        );
+        let e = check_line(&over, &proven_line(&reqs, &refused, 0).unwrap()).unwrap_err();
+        assert!(e.contains("counts 1 answered lines"), "{e}");
+        assert_eq!(miscount(&b, &results), None, "an honest count");
         // Another provider's key.
         b.provider = hibana_types::Address([9; 20]);
         assert!(

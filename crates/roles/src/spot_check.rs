@@ -26,7 +26,8 @@ use std::{
 use hibana_rpc::RpcClient;
 use hibana_types::records::market::{BatchJob, BatchStatus, DISPUTE_WINDOW_BLOCKS, PostedLine};
 use hibana_types::{
-    Amount, DisputeBatchLine, InferenceReceipt, MerkleStep, Message, RequestBatchLine, SecretKey,
+    Amount, CountStep, DisputeBatchLine, InferenceReceipt, MerkleStep, Message, RequestBatchLine,
+    SecretKey,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
@@ -327,7 +328,11 @@ impl SpotChecker {
                         LineCheck {
                             line,
                             verdict: "withheld".into(),
-                            why: Some("requested on chain and never posted".into()),
+                            why: Some(
+                                "the batch was refuted at this line: requested on chain and \
+                                 never posted, or posted proving its provider's count false"
+                                    .into(),
+                            ),
                         },
                         None,
                     ),
@@ -473,7 +478,7 @@ impl SpotChecker {
         line: u32,
         receipt: InferenceReceipt,
         (request, response): (Vec<u8>, Vec<u8>),
-        (input_proof, result_proof): (Vec<MerkleStep>, Vec<MerkleStep>),
+        (input_proof, result_proof): (Vec<MerkleStep>, Vec<CountStep>),
         local: &Arc<LocalModels>,
     ) -> (LineCheck, Option<Message>) {
         let verdict = |v: &str, why: Option<String>| LineCheck {

@@ -348,10 +348,15 @@ fn main() {
             )
         })
         .collect();
-    let result_leaves: Vec<hibana_types::Hash> = receipts
+    let result_leaves: Vec<(hibana_types::Hash, u32)> = receipts
         .iter()
         .enumerate()
-        .map(|(i, r)| batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)))
+        .map(|(i, r)| {
+            (
+                batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)),
+                1,
+            )
+        })
         .collect();
     b.run(
         &client,
@@ -367,7 +372,7 @@ fn main() {
         &provider,
         Message::CommitBatch(hibana_types::CommitBatch {
             batch: 0,
-            results_root: hibana_types::merkle_root(&result_leaves),
+            results_root: hibana_types::count_root(&result_leaves).unwrap().0,
             answered: lines as u32,
         }),
     );
@@ -390,7 +395,7 @@ fn main() {
                 response: responses[i].clone(),
                 receipt: Some(receipts[i].clone()),
                 input_proof: hibana_types::merkle_proof(&input_leaves, i).unwrap(),
-                result_proof: hibana_types::merkle_proof(&result_leaves, i).unwrap(),
+                result_proof: hibana_types::count_proof(&result_leaves, i).unwrap(),
             }),
         )
     });

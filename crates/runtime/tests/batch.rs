@@ -16,8 +16,8 @@ use hibana_types::records::market::{
 use hibana_types::records::verify::{CHAIN_JUDGED, ChallengeStatus, receipt_id};
 use hibana_types::{
     Address, Amount, CommitBatch, DisputeBatchLine, Hash, InferenceReceipt, Message, PostBatchLine,
-    ReceiptBody, RequestBatchLine, SecretKey, SubmitBatch, Transfer, VoteChallenge, merkle_proof,
-    merkle_root,
+    ReceiptBody, RequestBatchLine, SecretKey, SubmitBatch, Transfer, VoteChallenge, count_proof,
+    count_root, merkle_proof, merkle_root,
 };
 use proptest::prelude::*;
 
@@ -36,6 +36,10 @@ struct Answered {
     requests: Vec<Vec<u8>>,
     responses: Vec<Vec<u8>>,
     receipts: Vec<InferenceReceipt>,
+    /// Each line's result leaf and its count (1: answered), as the provider commits them.
+    leaves: Vec<(Hash, u32)>,
+    /// The answered lines the provider commits.
+    answered: u32,
 }
 
 impl Answered {
@@ -62,11 +66,23 @@ impl Answered {
                 }
                 .sign(p)
             })
+            .collect::<Vec<_>>();
+        let leaves = receipts
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)),
+                    1,
+                )
+            })
             .collect();
         Answered {
             requests,
             responses,
             receipts,
+            leaves,
+            answered: n,
         }
     }
 
@@ -78,12 +94,8 @@ impl Answered {
             .collect()
     }
 
-    fn result_leaves(&self) -> Vec<Hash> {
-        self.receipts
-            .iter()
-            .enumerate()
-            .map(|(i, r)| batch_leaf(BATCH_RESULT_LEAF_DOMAIN, i as u32, &receipt_id(r)))
-            .collect()
+    fn results_root(&self) -> Hash {
+        count_root(&self.leaves).unwrap().0
     }
 
     fn submit(&self) -> Message {
@@ -103,8 +115,8 @@ impl Answered {
     fn commit(&self) -> Message {
         Message::CommitBatch(CommitBatch {
             batch: 0,
-            results_root: merkle_root(&self.result_leaves()),
-            answered: self.requests.len() as u32,
+            results_root: self.results_root(),
+            answered: self.answered,
         })
     }
 
@@ -117,7 +129,7 @@ impl Answered {
             request: self.requests[i].clone(),
             response: self.responses[i].clone(),
             input_proof: merkle_proof(&self.input_leaves(), i).unwrap(),
-            result_proof: merkle_proof(&self.result_leaves(), i).unwrap(),
+            result_proof: count_proof(&self.leaves, i).unwrap(),
             deposit: Amount(HIB),
         }
     }
@@ -386,12 +398,12 @@ fn a_priced_batch_pays_its_answered_lines_once_unchallengeable_and_refunds_the_r
     );
     assert_eq!(w.balance(&market::MARKET_ESCROW).0, escrow0.0 + 5 * price.0);
     // Three of five lines answered: the pay waits for the dispute window and the votes after.
-    let commit = Message::CommitBatch(CommitBatch {
-        batch: 0,
-        results_root: merkle_root(&batch.result_leaves()),
-        answered: 3,
-    });
-    w.ok(&provider, commit);
+    let mut batch = batch;
+    for line in [3, 4] {
+        batch.leaves[line].1 = 0;
+    }
+    batch.answered = 3;
+    w.ok(&provider, batch.commit());
     let b = market::batch(&w.state, 0).unwrap().unwrap();
     assert_eq!(b.escrow(), Amount(5 * price.0));
     w.idle(b.pay_at() - w.height - 1);
@@ -564,7 +576,7 @@ fn a_requested_line_posted_on_chain_pays_the_poster_and_can_then_be_challenged()
     let mut body = batch.receipts[2].body.clone();
     body.provider = bob.public_key();
     p.receipt = Some(body.sign(&bob));
-    w.fails(&bob, Message::PostBatchLine(p), "results root");
+    w.fails(&bob, Message::PostBatchLine(p), "signed by");
     // The provider posts it and takes the posting fee; bob gets the rest of his deposit back.
     let (p0, b1) = (w.balance(&addr(&provider)), w.balance(&addr(&bob)));
     w.ok(&provider, Message::PostBatchLine(batch.post(2)));
@@ -670,6 +682,132 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
     );
     w.fails(&bob, request(3), "refuted");
     assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+}
+
+#[test]
+fn a_refusal_counted_as_answered_is_proven_by_posting_it_and_refutes_the_batch() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        mut batch,
+    } = cast();
+    // Line 4 was refused without a signature, but the provider counts it as answered (and
+    // commits 5 answered lines, which the root's total agrees with).
+    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
+    batch.responses[4] = error.clone();
+    batch.leaves[4].0 = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error));
+    w.ok(&provider, batch.commit());
+    let supply = bank::total_supply(&w.state).unwrap();
+    let bond = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    w.ok(&bob, request(4));
+    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
+    let mut post = batch.post(4);
+    post.receipt = None;
+    // Posted by the client, holding the line: the proofs hold only with the line counted, so
+    // the count is false.
+    w.ok(&client, Message::PostBatchLine(post));
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Refuted);
+    assert_eq!(b.refuted_line, Some(4));
+    let lease = market::lease(&w.state, 0).unwrap().unwrap();
+    assert_eq!(lease.status, LeaseStatus::Closed);
+    let after = market::provider(&w.state, &addr(&provider))
+        .unwrap()
+        .unwrap()
+        .bond;
+    assert_eq!(after.0, bond.0 - DISPUTE_SLASH.0);
+    // As for a withheld line: the client is paid back what the lease paid, the requester gets
+    // the rest of the slash and its deposit; the poster no fee.
+    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
+    assert_eq!(
+        w.balance(&addr(&client)).0,
+        c0.0 + to_client + (200_000 - lease.paid.0) - common::FEE
+    );
+    assert_eq!(
+        w.balance(&addr(&bob)).0,
+        b0.0 + DISPUTE_SLASH.0 - to_client + LINE_REQUEST_DEPOSIT.0
+    );
+    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+    assert!(
+        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+}
+
+#[test]
+fn a_total_other_than_committed_is_proven_by_any_line_and_refutes_at_once() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        mut batch,
+    } = cast();
+    // The root counts line 4 as the refusal it is, but the provider commits 5 answered lines.
+    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
+    batch.responses[4] = error.clone();
+    batch.leaves[4] = (
+        batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error)),
+        0,
+    );
+    w.ok(&provider, batch.commit());
+    let supply = bank::total_supply(&w.state).unwrap();
+    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
+    // A challenge of a right answer whose proof shows the total: no vote, no deposit.
+    w.ok(&bob, Message::DisputeBatchLine(batch.dispute(0)));
+    assert!(verify::challenge(&w.state, 0).unwrap().is_none());
+    let b = market::batch(&w.state, 0).unwrap().unwrap();
+    assert_eq!(b.status, BatchStatus::Refuted);
+    assert_eq!(b.refuted_line, Some(0));
+    let lease = market::lease(&w.state, 0).unwrap().unwrap();
+    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
+    assert_eq!(
+        w.balance(&addr(&bob)).0,
+        b0.0 + DISPUTE_SLASH.0 - to_client - common::FEE
+    );
+    assert_eq!(
+        w.balance(&addr(&client)).0,
+        c0.0 + to_client + (200_000 - lease.paid.0)
+    );
+    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    // Refuted once: the same proof again is refused.
+    w.fails(
+        &bob,
+        Message::DisputeBatchLine(batch.dispute(1)),
+        "refuted already",
+    );
+}
+
+#[test]
+fn an_honest_count_is_not_refuted_by_a_post_and_forged_counts_do_not_prove() {
+    let Cast {
+        mut w,
+        provider,
+        bob,
+        batch,
+        ..
+    } = cast();
+    w.ok(&provider, batch.commit());
+    w.ok(&bob, request(2));
+    // The line's proof with its sibling's count changed proves nothing.
+    let mut forged = batch.post(2);
+    forged.result_proof[0].count ^= 1;
+    w.fails(&bob, Message::PostBatchLine(forged), "not line 2's");
+    let mut forged = batch.post(2);
+    forged.result_proof[0].left ^= true;
+    w.fails(&bob, Message::PostBatchLine(forged), "not line 2's");
+    w.ok(&bob, Message::PostBatchLine(batch.post(2)));
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Done
+    );
 }
 
 #[test]
@@ -803,17 +941,13 @@ fn a_refused_line_is_posted_without_a_receipt() {
     // Line 4 was refused: its result leaf is the error body's hash.
     let error = b"{\"error\":{\"message\":\"the prompt is empty\"}}".to_vec();
     batch.responses[4] = error.clone();
-    let mut leaves = batch.result_leaves();
-    leaves[4] = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error));
-    w.ok(&client, batch.submit());
-    w.ok(
-        &provider,
-        Message::CommitBatch(CommitBatch {
-            batch: 0,
-            results_root: merkle_root(&leaves),
-            answered: 4,
-        }),
+    batch.leaves[4] = (
+        batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error)),
+        0,
     );
+    batch.answered = 4;
+    w.ok(&client, batch.submit());
+    w.ok(&provider, batch.commit());
     w.ok(&client, request(4));
     let post = PostBatchLine {
         batch: 0,
@@ -822,7 +956,7 @@ fn a_refused_line_is_posted_without_a_receipt() {
         response: error,
         receipt: None,
         input_proof: merkle_proof(&batch.input_leaves(), 4).unwrap(),
-        result_proof: merkle_proof(&leaves, 4).unwrap(),
+        result_proof: count_proof(&batch.leaves, 4).unwrap(),
     };
     w.ok(&provider, Message::PostBatchLine(post));
     let posted = market::line_request(&w.state, 0, 4).unwrap().unwrap();
@@ -859,15 +993,21 @@ fn line_action() -> impl Strategy<Value = LineAction> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Over random requests, posts (some forged) and waits: supply is conserved, the market's
-    /// escrow always covers the batch's escrow and the open requests' deposits, a forged post is
-    /// refused, the provider is slashed exactly when the batch is refuted and only for a line it
-    /// was asked for and did not post, and a batch that settles leaves no request behind.
+    /// Over random requests, posts (some forged) and waits, by a provider whose count is
+    /// honest or (`lie`) counts an answer as refused: supply is conserved, the market's escrow
+    /// always covers the batch's escrow and the open requests' deposits, a forged post is
+    /// refused, a post of a lying provider's line refutes the batch at once, the provider is
+    /// slashed exactly when the batch is refuted and only for a line it was asked for and did
+    /// not post validly, and a batch that settles leaves no request behind.
     #[test]
     fn line_requests_conserve_supply_and_slash_only_withheld_lines(
         actions in prop::collection::vec(line_action(), 1..30),
+        lie in any::<bool>(),
     ) {
-        let (mut w, client, provider, batch) = priced();
+        let (mut w, client, provider, mut batch) = priced();
+        if lie {
+            batch.leaves[4].1 = 0;
+        }
         let bob = SecretKey::generate();
         w.ok(&client, Message::Transfer(Transfer { to: addr(&bob), amount: Amount(10 * HIB) }));
         w.ok(&client, batch.submit_priced(Amount(HIB / 100)));
@@ -892,9 +1032,15 @@ proptest! {
                     let ok = w.block(vec![(&provider, Message::PostBatchLine(p))])[0]
                         == hibana_types::TxOutcome::Success;
                     prop_assert!(!(ok && forged), "a forged line was accepted");
+                    let refuted = market::batch(&w.state, 0).unwrap().unwrap().status
+                        == BatchStatus::Refuted;
                     if ok {
                         prop_assert!(requested.contains(&line), "an unrequested line was posted");
-                        posted.insert(line);
+                        // (An honest batch may be refuted in the same block by a withheld line.)
+                        prop_assert!(refuted || !lie, "a post did not refute a lying batch");
+                        if !lie {
+                            posted.insert(line);
+                        }
                     }
                 }
                 LineAction::Idle(n) => w.idle(n),

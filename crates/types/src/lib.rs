@@ -25,6 +25,7 @@
 mod address;
 mod amount;
 mod block;
+mod count_tree;
 mod crypto;
 mod evidence;
 mod hash;
@@ -38,6 +39,7 @@ mod tx;
 pub use address::{ADDRESS_HRP, Address, AddressError};
 pub use amount::{Amount, AmountError, BASE_UNITS_PER_HIB};
 pub use block::{Block, BlockHeader, MerkleStep, merkle_proof, merkle_root, verify_merkle_proof};
+pub use count_tree::{CountStep, count_proof, count_root, verify_count_proof};
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError};
 pub use evidence::{
     CONSENSUS_SIGN_DOMAIN, ConsensusVote, Equivocation, SignedVote, VoteKind, VoteRound, VoteValue,

@@ -437,15 +437,17 @@ pub struct SubmitBatch {
     pub price_per_line: Amount,
 }
 
-/// A batch's provider commits the Merkle root over its lines' results (a signed receipt's id
-/// per answered line): the client fetches the results and checks them against it.
+/// A batch's provider commits the Merkle sum tree root over its lines' results (a signed
+/// receipt's id per line, counting 1 if answered): the client fetches the results and checks
+/// them against it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct CommitBatch {
     /// The batch id.
     pub batch: u64,
-    /// Merkle root over the lines' result leaves.
+    /// Merkle sum tree root over the lines' result leaves (`crate::count_root`).
     pub results_root: Hash,
-    /// Lines answered with a receipt.
+    /// Lines answered with a receipt: the count the root holds, or the proof of any line
+    /// refutes the batch.
     pub answered: u32,
 }
 
@@ -468,8 +470,9 @@ pub struct DisputeBatchLine {
     pub response: Vec<u8>,
     /// Proof of the line's input leaf under the batch's input root.
     pub input_proof: Vec<crate::MerkleStep>,
-    /// Proof of the line's result leaf under the batch's results root.
-    pub result_proof: Vec<crate::MerkleStep>,
+    /// Proof of the line's result leaf under the batch's results root (a count tree: it also
+    /// shows the answered lines the root counts).
+    pub result_proof: Vec<crate::CountStep>,
     /// Deposit locked until the validators decide; lost if they find the answer right.
     pub deposit: Amount,
 }
@@ -504,8 +507,9 @@ pub struct PostBatchLine {
     pub receipt: Option<crate::InferenceReceipt>,
     /// Proof of the line's input leaf under the batch's input root.
     pub input_proof: Vec<crate::MerkleStep>,
-    /// Proof of the line's result leaf under the batch's results root.
-    pub result_proof: Vec<crate::MerkleStep>,
+    /// Proof of the line's result leaf under the batch's results root (a count tree: it also
+    /// shows the answered lines the root counts).
+    pub result_proof: Vec<crate::CountStep>,
 }
 
 /// Either side of a lease closes it.

@@ -17,7 +17,7 @@ use rand::{SeedableRng, seq::SliceRandom};
 use serde_json::json;
 
 use crate::{
-    cli::common::{NodeHome, TxFlags, client, send, signing_key},
+    cli::common::{NodeHome, TxFlags, client, send, send_all, signing_key},
     cli::job::{http, provider_url, put_file, transfer_bar},
     output::{print_json, print_receipt},
 };
@@ -576,6 +576,12 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let b = chain_batch(&client, batch).await?;
             let (_, requests) = read_input(&input)?;
             let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
+            let key = signing_key(&tx.from, &tx.keys)?;
+            if let Some((proving, why)) = batch::miscount(&b, &results) {
+                let messages =
+                    prove_miscount(&client, &key, (&b, &requests, &results), proving, why).await?;
+                return send_all(&client, &key, messages, &tx, json).await;
+            }
             let receipts = batch::check_results(&b, &requests, &results)
                 .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
             let signed = match results.get(line as usize) {
@@ -605,10 +611,46 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 result_proof,
                 deposit: deposit.parse().context("--deposit")?,
             });
-            let key = signing_key(&tx.from, &tx.keys)?;
             send(&client, &key, message, &tx, json).await
         }
     }
+}
+
+/// The messages that prove batch `b`'s provider miscounted its results, at line `line` (why):
+/// the line's request on chain (unless it is requested already) and its post, whose proofs
+/// show the count false, so the chain refutes the batch and slashes the provider at once.
+async fn prove_miscount(
+    client: &RpcClient,
+    key: &hibana_types::SecretKey,
+    (b, requests, results): (&BatchJob, &[BatchRequest], &[LineResult]),
+    line: u32,
+    why: String,
+) -> Result<Vec<Message>> {
+    if key.public_key().address() == b.provider {
+        bail!("{why}, but a provider cannot prove its own batch false");
+    }
+    eprintln!(
+        "The provider's count is false ({why}); posting line {line} on chain proves it: the \
+         batch is refuted and its provider slashed."
+    );
+    let post = batch::proven_line(requests, results, line)
+        .and_then(|l| l.to_post(b.id))
+        .map_err(|e| anyhow!(e))?;
+    let mut messages = Vec::new();
+    match client.market_batch_line(b.id, line).await? {
+        None => messages.push(Message::RequestBatchLine(RequestBatchLine {
+            batch: b.id,
+            line,
+        })),
+        Some(r) if r.posted.is_some() => bail!(
+            "{why}, and line {line} is posted already: the chain has refuted the batch (`hibana \
+             batch status {}`)",
+            b.id
+        ),
+        Some(_) => {}
+    }
+    messages.push(Message::PostBatchLine(post));
+    Ok(messages)
 }
 
 fn print_line_request(r: &hibana_types::records::market::LineRequest, whole: bool) {

@@ -207,7 +207,18 @@ pub(crate) async fn send(
     flags: &TxFlags,
     json: bool,
 ) -> Result<ExitCode> {
-    match sign_and_submit(client, key, message, flags).await? {
+    send_all(client, key, vec![message], flags, json).await
+}
+
+/// [`send`] for a transaction of several messages, run in order and all or none.
+pub(crate) async fn send_all(
+    client: &RpcClient,
+    key: &SecretKey,
+    messages: Vec<Message>,
+    flags: &TxFlags,
+    json: bool,
+) -> Result<ExitCode> {
+    match sign_and_submit_all(client, key, messages, flags).await? {
         Sent::Pending(hash) => print_pending(&hash, json)?,
         Sent::Committed(receipt) => {
             print_receipt(&receipt, json)?;
@@ -247,10 +258,20 @@ pub(crate) async fn sign_and_submit(
     message: Message,
     flags: &TxFlags,
 ) -> Result<Sent> {
+    sign_and_submit_all(client, key, vec![message], flags).await
+}
+
+/// [`sign_and_submit`] for a transaction of several messages.
+async fn sign_and_submit_all(
+    client: &RpcClient,
+    key: &SecretKey,
+    messages: Vec<Message>,
+    flags: &TxFlags,
+) -> Result<Sent> {
     let fee = flags.fee.as_deref().map(str::parse).transpose()?;
     Ok(if flags.no_wait {
-        Sent::Pending(client.sign_and_submit(key, vec![message], fee).await?)
+        Sent::Pending(client.sign_and_submit(key, messages, fee).await?)
     } else {
-        Sent::Committed(client.send(key, vec![message], fee).await?)
+        Sent::Committed(client.send(key, messages, fee).await?)
     })
 }

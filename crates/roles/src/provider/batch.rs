@@ -568,8 +568,7 @@ async fn run(p: &Arc<Provider>, id: u64, requests: &[BatchRequest]) -> Result<()
         results.push(result);
         p.batches.set(id, |g| g.done = results.len() as u32);
     }
-    let root = batch::results_root(&results)?;
-    let answered = results.iter().filter(|r| r.receipt.is_some()).count() as u32;
+    let (root, answered) = batch::results_root_and_count(&results)?;
     let mut text = String::new();
     for r in &results {
         text.push_str(&serde_json::to_string(r).map_err(|e| e.to_string())?);

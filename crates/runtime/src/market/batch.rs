@@ -10,16 +10,17 @@
 //! `DISPUTE_WINDOW_BLOCKS` after the commit.
 
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, LeaseStatus,
-    MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY, WORK_BATCH,
-    batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, DISPUTE_SLASH,
+    LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY,
+    WORK_BATCH, batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
 };
 use hibana_types::{
-    Amount, CommitBatch, Event, Hash, MerkleStep, SubmitBatch, verify_merkle_proof,
+    Address, Amount, CommitBatch, CountStep, Event, Hash, MerkleStep, SubmitBatch,
+    verify_count_proof, verify_merkle_proof,
 };
 
 use super::jobs::{clients_active_lease, close_unpaid};
-use super::state::{edit_set, lease, lock, next_id, release, take_set};
+use super::state::{edit_set, lease, lock, next_id, provider, release, take_bond, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
     get_typed, invalid, put_typed,
@@ -124,16 +125,28 @@ pub(crate) fn refute_line<S: StateWrite + ?Sized>(
     Ok(paid)
 }
 
+/// What a line's valid proofs show of its batch's commitment.
+#[derive(Debug)]
+pub(crate) enum LineProof {
+    /// The line is counted as its receipt says, and the root counts the committed answered
+    /// lines.
+    Holds,
+    /// The provider's commitment is false (why): the results root counts the line other than
+    /// its receipt, or counts another number of answered lines than the provider committed.
+    Miscounted(String),
+}
+
 /// Checks a line's proofs: `request_hash` is line `line`'s under batch `b`'s input root and
 /// `outcome` (a receipt's id, or an unsigned refusal's blake3) its result under the committed
-/// `results_root`.
+/// `results_root`, counted once or not at all; whether that count and the root's total agree
+/// with `answered` (the line's receipt) and the batch's committed count.
 pub(crate) fn check_line_proofs(
     b: &BatchJob,
     results_root: &Hash,
     line: u32,
-    (request_hash, outcome): (&Hash, &Hash),
-    (input_proof, result_proof): (&[MerkleStep], &[MerkleStep]),
-) -> Result<(), ExecError> {
+    (request_hash, outcome, answered): (&Hash, &Hash, bool),
+    (input_proof, result_proof): (&[MerkleStep], &[CountStep]),
+) -> Result<LineProof, ExecError> {
     let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, line, request_hash);
     if !verify_merkle_proof(&input, input_proof, &b.input_root) {
         return Err(invalid(format!(
@@ -143,26 +156,110 @@ pub(crate) fn check_line_proofs(
         )));
     }
     let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, line, outcome);
-    if !verify_merkle_proof(&result, result_proof, results_root) {
-        return Err(invalid(format!(
+    let total = |answered: bool| {
+        verify_count_proof(
+            (&result, u32::from(answered)),
+            (line, b.lines),
+            1,
+            result_proof,
+            results_root,
+        )
+    };
+    match (total(answered), total(!answered)) {
+        (Some(total), _) if total != b.answered => Ok(LineProof::Miscounted(format!(
+            "the results root counts {total} answered lines, the provider committed {}",
+            b.answered
+        ))),
+        (Some(_), _) => Ok(LineProof::Holds),
+        (None, Some(_)) if answered => Ok(LineProof::Miscounted(format!(
+            "line {line} is answered (its receipt is for tokens or a price), but the results \
+             root counts it as refused"
+        ))),
+        (None, Some(_)) => Ok(LineProof::Miscounted(format!(
+            "line {line} is counted as answered, but it has no receipt for tokens or a price"
+        ))),
+        (None, None) => Err(invalid(format!(
             "the result is not line {line}'s in batch {} (its proof does not reach the results \
              root {results_root})",
             b.id
-        )));
+        ))),
     }
+}
+
+/// Refutes committed batch `b` at `line` for a fault proven on chain (`cause`, for the event)
+/// and slashes its provider [`DISPUTE_SLASH`] (or what is left of its bond): the slash pays the
+/// client back what the lease paid, up to the slash, and the rest goes to `prover`. Returns
+/// (slashed, to the client, to the prover).
+pub(crate) fn refute_and_slash<S: StateWrite + ?Sized>(
+    state: &mut S,
+    b: BatchJob,
+    line: u32,
+    height: u64,
+    events: &mut Vec<Event>,
+    cause: (&'static str, String),
+    prover: &Address,
+) -> Result<(Amount, Amount, Amount), ExecError> {
+    let (client, provider_address) = (b.client, b.provider);
+    let paid = refute_line(state, b, line, height, events, cause)?;
+    // Into the client's account, then shared out.
+    let slashed = if provider(state, &provider_address)?.is_some() {
+        take_bond(state, &provider_address, DISPUTE_SLASH, &client)?
+    } else {
+        Amount::ZERO
+    };
+    let to_client = slashed.min(paid);
+    let reward = Amount(slashed.0 - to_client.0);
+    if reward.0 > 0 {
+        bank::move_balance(state, &client, prover, reward)?;
+    }
+    Ok((slashed, to_client, reward))
+}
+
+/// Refutes committed batch `b` at `line`, whose proofs showed its provider's count false
+/// (`why`), and slashes its provider, the slash's rest going to `prover`.
+pub(crate) fn refute_miscounted<S: StateWrite + ?Sized>(
+    state: &mut S,
+    b: BatchJob,
+    line: u32,
+    ctx: &TxContext<'_>,
+    events: &mut Vec<Event>,
+    (why, prover): (String, &Address),
+) -> Result<(), ExecError> {
+    let (id, provider_address) = (b.id, b.provider);
+    let (slashed, refund, reward) = refute_and_slash(
+        state,
+        b,
+        line,
+        ctx.block.height,
+        events,
+        ("miscounted_by", provider_address.to_string()),
+        prover,
+    )?;
+    events.push(Event::new(
+        "market.batch_miscounted",
+        [
+            ("batch", id.to_string()),
+            ("line", line.to_string()),
+            ("provider", provider_address.to_string()),
+            ("prover", prover.to_string()),
+            ("why", why),
+            ("slashed", slashed.0.to_string()),
+            ("refund", refund.0.to_string()),
+            ("reward", reward.0.to_string()),
+        ],
+    ));
     Ok(())
 }
 
 /// Refuses proofs longer than a batch's tree is deep (before any state is read).
 pub(crate) fn check_proof_lengths(
     input_proof: &[MerkleStep],
-    result_proof: &[MerkleStep],
+    result_proof: &[CountStep],
 ) -> Result<(), TxError> {
-    for (what, proof) in [("input", input_proof), ("result", result_proof)] {
-        if proof.len() > MAX_BATCH_PROOF_STEPS {
+    for (what, steps) in [("input", input_proof.len()), ("result", result_proof.len())] {
+        if steps > MAX_BATCH_PROOF_STEPS {
             return Err(TxError::Invalid(format!(
-                "the {what} proof has {} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted",
-                proof.len()
+                "the {what} proof has {steps} steps, at most {MAX_BATCH_PROOF_STEPS} are accepted"
             )));
         }
     }

@@ -20,20 +20,25 @@
 //!    rest goes to the requester;
 //! 4. the requester gets its deposit back.
 //!
+//! A post whose proofs show the provider's count false (the results root counts the line other
+//! than its receipt, or counts another number of answered lines than committed) refutes the
+//! batch and slashes the provider as a withheld line does, the requester taking the slash's
+//! rest (`batch::refute_miscounted`).
+//!
 //! When a batch settles or is refuted, its requests end: posted lines leave state, and open
 //! ones (only a refuted batch has any) return their deposits.
 
 use hibana_types::records::market::{
-    BatchJob, BatchStatus, DISPUTE_SLASH, LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS,
+    BatchJob, BatchStatus, LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS,
     LINE_REQUEST_DEPOSIT, LineRequest, PostedLine, batch_due_key, batch_request_at_key,
-    batch_request_count_key, line_due_providers_key, line_request_key, provider_lines_due_key,
-    provider_owed_key,
+    batch_request_count_key, counts_as_answered, line_due_providers_key, line_request_key,
+    provider_lines_due_key, provider_owed_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{Address, Amount, Event, Hash, PostBatchLine, RequestBatchLine};
 
-use super::batch::{existing_batch, put_batch, refute_line};
-use super::state::{edit_set, lock, provider, release, take_bond, take_set};
+use super::batch::{LineProof, existing_batch, put_batch, refute_and_slash, refute_miscounted};
+use super::state::{edit_set, lock, release, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
     get_typed, invalid, put_typed,
@@ -311,15 +316,15 @@ fn outcome(m: &PostBatchLine) -> Result<Hash, TxError> {
     }
 }
 
-/// The request a post answers, or none when the line is posted already (then the post does
-/// nothing: two posters racing, or a provider's transaction of several lines, are not failed
-/// by it).
+/// The request a post answers and what its proofs show, or none when the line is posted
+/// already (then the post does nothing: two posters racing, or a provider's transaction of
+/// several lines, are not failed by it).
 fn post_rules<S: StateRead + ?Sized>(
     m: &PostBatchLine,
     outcome: &Hash,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<Option<LineRequest>, ExecError> {
+) -> Result<Option<(LineRequest, BatchJob, LineProof)>, ExecError> {
     let r = line_request(state, m.batch, m.line)?.ok_or_else(|| {
         invalid(format!(
             "line {} of batch {} was not requested (or its batch has settled)",
@@ -346,13 +351,6 @@ fn post_rules<S: StateRead + ?Sized>(
             m.line, m.batch, r.due
         )));
     }
-    super::batch::check_line_proofs(
-        &b,
-        &root,
-        m.line,
-        (&Hash::digest(&m.request), outcome),
-        (&m.input_proof, &m.result_proof),
-    )?;
     if let Some(receipt) = &m.receipt {
         let signer = receipt.body.provider.address();
         if signer != b.provider {
@@ -362,7 +360,18 @@ fn post_rules<S: StateRead + ?Sized>(
             )));
         }
     }
-    Ok(Some(r))
+    let proof = super::batch::check_line_proofs(
+        &b,
+        &root,
+        m.line,
+        (
+            &Hash::digest(&m.request),
+            outcome,
+            counts_as_answered(m.receipt.as_ref()),
+        ),
+        (&m.input_proof, &m.result_proof),
+    )?;
+    Ok(Some((r, b, proof)))
 }
 
 impl MessageHandler for PostBatchLine {
@@ -389,9 +398,15 @@ impl MessageHandler for PostBatchLine {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let Some(mut r) = post_rules(self, outcome, state, ctx)? else {
+        let Some((mut r, b, proof)) = post_rules(self, outcome, state, ctx)? else {
             return Ok(());
         };
+        if let LineProof::Miscounted(why) = proof {
+            // The line proves its provider's count false: the batch is refuted and its
+            // provider slashed, the rest of the slash paying the requester (who made it
+            // post); the request ends with the batch, its deposit back.
+            return refute_miscounted(state, b, r.line, ctx, events, (why, &r.requester));
+        }
         // The poster is paid for posting; the requester gets the rest back.
         let fee = LINE_POST_FEE.min(r.deposit);
         release(state, &ctx.sender, fee)?;
@@ -477,29 +492,18 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                 continue;
             }
             // 1. The batch is refuted at the withheld line (its other requests end with it,
-            //    this one's deposit is returned below).
+            //    this one's deposit is returned below); 2–3. the provider is slashed, the slash
+            //    paying the client back what the lease paid and the requester the rest.
             state.delete(line_request_key(batch, line));
-            let client = b.client;
-            let paid = refute_line(
+            let (slashed, to_client, reward) = refute_and_slash(
                 state,
                 b,
                 line,
                 height,
                 events,
                 ("withheld_by", r.provider.to_string()),
+                &r.requester,
             )?;
-            // 2. The provider is slashed (into the client's account, then shared out).
-            let slashed = if provider(state, &r.provider)?.is_some() {
-                take_bond(state, &r.provider, DISPUTE_SLASH, &client)?
-            } else {
-                Amount::ZERO
-            };
-            // 3. The client takes back what the lease paid, the requester the rest.
-            let to_client = slashed.min(paid);
-            let reward = Amount(slashed.0 - to_client.0);
-            if reward.0 > 0 {
-                bank::move_balance(state, &client, &r.requester, reward)?;
-            }
             // 4. The requester's deposit goes back.
             release(state, &r.requester, r.deposit)?;
             events.push(Event::new(

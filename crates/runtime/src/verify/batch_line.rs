@@ -6,9 +6,12 @@
 //! receipt is signed by the batch's provider, the request is the line's under the input root and
 //! the receipt its result under the results root, and the challenger is not the provider. The
 //! electorate is the validator set deciding the next block, weighted by power; an upheld
-//! challenge also refutes the batch (`market::refute_batch`, called when it resolves).
+//! challenge also refutes the batch (`market::refute_batch`, called when it resolves). A line
+//! whose proofs show the provider's count false (the root counts it other than its receipt, or
+//! counts another total than committed) refutes the batch at once, with no vote and no deposit
+//! (`market::refute_miscounted`).
 
-use hibana_types::records::market::BatchStatus;
+use hibana_types::records::market::{BatchJob, BatchStatus, counts_as_answered};
 use hibana_types::records::verify::{CHAIN_JUDGED, Elector};
 use hibana_types::{DisputeBatchLine, Event, Hash};
 
@@ -18,12 +21,19 @@ use crate::{
     ExecError, MessageHandler, StateRead, StateWrite, TxContext, TxError, invalid, market, staking,
 };
 
+/// What a dispute does: open a challenge for the validators, or (its proofs showing the
+/// provider's count false) refute the batch at once.
+enum Dispute {
+    Open(Opening),
+    Miscounted(BatchJob, String),
+}
+
 fn rules<S: StateRead + ?Sized>(
     m: &DisputeBatchLine,
     receipt_id: &Hash,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<Opening, ExecError> {
+) -> Result<Dispute, ExecError> {
     let b = market::existing_batch(state, m.batch)?;
     let Some(results_root) = b.results_root else {
         return Err(invalid(format!(
@@ -60,13 +70,22 @@ fn rules<S: StateRead + ?Sized>(
     if ctx.sender == b.provider {
         return Err(invalid("a provider cannot challenge its own answer"));
     }
-    market::check_line_proofs(
+    let proof = market::check_line_proofs(
         &b,
         &results_root,
         m.line,
-        (&m.receipt.body.request_hash, receipt_id),
+        (
+            &m.receipt.body.request_hash,
+            receipt_id,
+            counts_as_answered(Some(&m.receipt)),
+        ),
         (&m.input_proof, &m.result_proof),
     )?;
+    if let market::LineProof::Miscounted(why) = proof
+        && b.status == BatchStatus::Done
+    {
+        return Ok(Dispute::Miscounted(b, why));
+    }
     if let Some(earlier) = challenge_of_receipt(state, receipt_id)? {
         return Err(invalid(format!(
             "this line was challenged already (challenge {earlier}): a receipt is challenged once"
@@ -93,6 +112,7 @@ fn rules<S: StateRead + ?Sized>(
         m.deposit,
         "the chain has no validator with power to judge the challenge".into(),
     )
+    .map(Dispute::Open)
 }
 
 impl MessageHandler for DisputeBatchLine {
@@ -120,7 +140,20 @@ impl MessageHandler for DisputeBatchLine {
         ctx: &TxContext<'_>,
         events: &mut Vec<Event>,
     ) -> Result<(), ExecError> {
-        let opening = rules(self, receipt_id, state, ctx)?;
+        let opening = match rules(self, receipt_id, state, ctx)? {
+            Dispute::Open(opening) => opening,
+            // No vote needed, no deposit taken: the slash's rest pays the challenger.
+            Dispute::Miscounted(b, why) => {
+                return market::refute_miscounted(
+                    state,
+                    b,
+                    self.line,
+                    ctx,
+                    events,
+                    (why, &ctx.sender),
+                );
+            }
+        };
         let exchange = Exchange {
             subnet: CHAIN_JUDGED,
             receipt_id: *receipt_id,

@@ -694,9 +694,18 @@ pub const MAX_BATCH_PROOF_STEPS: usize = 32;
 /// Domain of a batch input leaf: `blake3(domain || line index (u32 LE) || request hash)`.
 pub const BATCH_INPUT_LEAF_DOMAIN: &[u8] = b"hibana/batch/input/v1\0";
 /// Domain of a batch result leaf: `blake3(domain || line index (u32 LE) || outcome hash)`,
-/// where the outcome hash is the receipt's id for an answered line and the blake3 of the
-/// error body for a refused one.
-pub const BATCH_RESULT_LEAF_DOMAIN: &[u8] = b"hibana/batch/result/v1\0";
+/// where the outcome hash is the receipt's id for a line answered or refused with a signature
+/// and the blake3 of the error body for a refusal without one. The results root is a count
+/// tree (`crate::count_root`) over these leaves, each counting 1 if its line is answered: its
+/// receipt is for tokens or a price.
+pub const BATCH_RESULT_LEAF_DOMAIN: &[u8] = b"hibana/batch/result/v2\0";
+
+/// Whether a batch line with this receipt (none for a refusal without a signature) is an
+/// answered line: one sold for tokens or a price, which the results root counts and the batch
+/// pays. A signed refusal is for neither.
+pub fn counts_as_answered(receipt: Option<&crate::InferenceReceipt>) -> bool {
+    receipt.is_some_and(|r| !r.body.is_free())
+}
 
 /// The leaf of line `index` of a batch: under the input root for its request hash, under the
 /// results root for its outcome hash.
@@ -861,7 +870,7 @@ pub struct PostedLine {
     /// Proof of the input leaf under the input root.
     pub input_proof: Vec<crate::MerkleStep>,
     /// Proof of the result leaf under the results root.
-    pub result_proof: Vec<crate::MerkleStep>,
+    pub result_proof: Vec<crate::CountStep>,
     /// Who posted it.
     pub by: Address,
     /// Height it was posted at.
