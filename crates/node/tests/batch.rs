@@ -657,6 +657,15 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     assert_eq!(bond_before - bond_after, slashed, "{proven}");
     let slash = hibana_types::records::market::DISPUTE_SLASH.0;
     assert_eq!(slashed, bond_before.min(slash), "{proven}");
+    // Line 0 is signed, so the proof went as a dispute: no challenge opened, no deposit held.
+    let kinds: Vec<&str> = proven["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"market.batch_disputed"), "{kinds:?}");
+    assert!(kinds.contains(&"market.batch_refuted"), "{kinds:?}");
     // `batch verify` names the false count and the command that proves it.
     fails_with(
         &["batch", "verify", "6", "--input", f, "--home", h],

@@ -193,6 +193,12 @@ impl LineResult {
         Ok(self.receipt()?.or(self.refusal()?))
     }
 
+    /// The count its result leaf holds, by the chain's rule: 1 for a line answered with a
+    /// receipt for tokens or a price (which the batch pays), 0 for a refusal.
+    pub fn count(&self) -> Result<u32, String> {
+        Ok(u32::from(counts_as_answered(self.signed()?.as_ref())))
+    }
+
     /// The outcome its result leaf commits to: the id of its receipt or signed refusal, or
     /// (a refusal without one) the blake3 of the error body.
     pub fn outcome(&self) -> Result<Hash, String> {
@@ -217,14 +223,14 @@ impl LineResult {
     }
 }
 
-/// The results' leaves, each with its count: 1 for an answered line.
+/// The results' leaves, each with its count ([`LineResult::count`]).
 pub fn result_leaves(results: &[LineResult]) -> Result<Vec<(Hash, u32)>, String> {
     results
         .iter()
         .map(|r| {
             Ok((
                 batch_leaf(BATCH_RESULT_LEAF_DOMAIN, r.line, &r.outcome()?),
-                u32::from(r.receipt.is_some()),
+                r.count()?,
             ))
         })
         .collect()
@@ -240,35 +246,21 @@ pub fn results_root(results: &[LineResult]) -> Result<Hash, String> {
     Ok(results_root_and_count(results)?.0)
 }
 
-/// A line of results that reproduce batch `b`'s committed root and prove its provider's count
-/// false on chain (the root counts another total than committed, or counts a line other than
-/// the chain would by its receipt), with why; `None` when the count holds or the results are
-/// not the committed ones.
-pub fn miscount(b: &BatchJob, results: &[LineResult]) -> Option<(u32, String)> {
+/// Why results that reproduce batch `b`'s committed root prove its provider's count false
+/// (the root counts another number of answered lines than the provider committed; any line's
+/// proof shows it on chain), or `None` when the count holds or the results are not the
+/// committed ones. (A line counted other than its receipt says cannot be in such results:
+/// their counts follow the receipts; [`line_miscount`] finds one in a served line.)
+pub fn miscount(b: &BatchJob, results: &[LineResult]) -> Option<String> {
     let (root, total) = results_root_and_count(results).ok()?;
-    if Some(root) != b.results_root || results.len() != b.lines as usize {
-        return None;
-    }
-    for (i, r) in results.iter().enumerate() {
-        let signed = r.signed().ok()?;
-        if r.receipt.is_some() != counts_as_answered(signed.as_ref()) {
-            let why = if r.receipt.is_some() {
-                "it is counted as answered, but its receipt is for no tokens and no price"
-            } else {
-                "it is counted as refused, but its signed refusal is for tokens or a price"
-            };
-            return Some((i as u32, format!("line {i}: {why}")));
-        }
-    }
-    (total != b.answered).then(|| {
-        (
-            0,
+    (Some(root) == b.results_root && results.len() == b.lines as usize && total != b.answered).then(
+        || {
             format!(
                 "the provider committed {} answered lines, its results root counts {total}",
                 b.answered
-            ),
-        )
-    })
+            )
+        },
+    )
 }
 
 /// Reads a results file (JSON lines of [`LineResult`]).
@@ -308,6 +300,22 @@ pub fn check_results(
             requests.len()
         ));
     }
+    let root = results_root(results)?;
+    if root != committed {
+        return Err(format!(
+            "the results hash to root {root}, not to the committed {committed}: the provider \
+             serves other results than it committed (a line it serves may prove its count \
+             false: `hibana batch dispute {} --line N` checks it; `hibana batch spot-check {} \
+             --request` asks for lines on chain)",
+            b.id, b.id
+        ));
+    }
+    if let Some(why) = miscount(b, results) {
+        return Err(format!(
+            "{why}: `hibana batch dispute {} --line 0` proves it on chain",
+            b.id
+        ));
+    }
     let mut receipts = Vec::with_capacity(results.len());
     for (i, (req, res)) in requests.iter().zip(results).enumerate() {
         if res.line as usize != i || res.custom_id != req.custom_id {
@@ -328,18 +336,6 @@ pub fn check_results(
             ));
         }
         receipts.push(res.receipt()?);
-    }
-    let root = results_root(results)?;
-    if root != committed {
-        return Err(format!(
-            "the results hash to root {root}, not to the committed {committed}"
-        ));
-    }
-    if let Some((line, why)) = miscount(b, results) {
-        return Err(format!(
-            "{why}: `hibana batch dispute {} --line {line}` proves it on chain",
-            b.id
-        ));
     }
     Ok(receipts)
 }
@@ -456,38 +452,16 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
             p.line, b.id
         ));
     }
-    let result_leaf = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, p.line, &p.result.outcome()?);
-    let total = hibana_types::verify_count_proof(
-        (&result_leaf, u32::from(p.result.receipt.is_some())),
-        (p.line, b.lines),
-        1,
-        &p.result_proof,
-        &committed,
-    )
-    .ok_or_else(|| {
-        format!(
-            "line {}'s result is not under batch {}'s committed results root",
-            p.line, b.id
-        )
-    })?;
     if p.result.receipt.is_some() && p.result.refusal.is_some() {
         return Err(format!("line {} is both answered and refused", p.line));
     }
+    match result_count(b, &committed, p)? {
+        Counted::Holds => {}
+        // A false count is proven by the line on chain: refused here, so that it is requested
+        // (or disputed).
+        Counted::False(why) => return Err(format!("{why}: the line on chain proves it")),
+    }
     let signed = p.result.signed()?;
-    // A false count is proven by posting the line: refused here, so that it is requested.
-    if total != b.answered {
-        return Err(format!(
-            "the results root counts {total} answered lines, the provider committed {}: \
-             posting the line on chain proves it",
-            b.answered
-        ));
-    }
-    if p.result.receipt.is_some() != counts_as_answered(signed.as_ref()) {
-        return Err(format!(
-            "line {} is counted other than its receipt says: posting it on chain proves it",
-            p.line
-        ));
-    }
     if let Some(r) = &signed {
         check_signed(
             b,
@@ -498,6 +472,86 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
         )?;
     }
     Ok(signed)
+}
+
+/// What a served line's result proof shows of its batch's count, as the chain judges it.
+enum Counted {
+    /// The line is counted as its receipt says, and the root counts the committed total.
+    Holds,
+    /// The provider's count is false: why.
+    False(String),
+}
+
+/// Checks line `p`'s result proof under `committed` with the count its receipt gives it, and
+/// with the other count, as the chain does; an error when neither reaches the root.
+fn result_count(b: &BatchJob, committed: &Hash, p: &ProvenLine) -> Result<Counted, String> {
+    let leaf = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, p.line, &p.result.outcome()?);
+    let count = p.result.count()?;
+    let total = |count: u32| {
+        hibana_types::verify_count_proof(
+            (&leaf, count),
+            (p.line, b.lines),
+            1,
+            &p.result_proof,
+            committed,
+        )
+    };
+    Ok(match (total(count), total(1 - count)) {
+        (Some(total), _) if total != b.answered => Counted::False(format!(
+            "the results root counts {total} answered lines, the provider committed {}",
+            b.answered
+        )),
+        (Some(_), _) => Counted::Holds,
+        (None, Some(_)) if count == 1 => Counted::False(format!(
+            "line {} is answered, but the results root counts it as refused",
+            p.line
+        )),
+        (None, Some(_)) => Counted::False(format!(
+            "line {} is counted as answered, but it has no receipt for tokens or a price",
+            p.line
+        )),
+        (None, None) => {
+            return Err(format!(
+                "line {}'s result is not under batch {}'s committed results root",
+                p.line, b.id
+            ));
+        }
+    })
+}
+
+/// Why served line `p` proves batch `b`'s provider's count false, once its request is under
+/// the input root, its result under the committed root (with one count or the other) and its
+/// receipt signed by the provider over them; `None` when it does not (or does not check out).
+pub fn line_miscount(b: &BatchJob, p: &ProvenLine) -> Option<String> {
+    let committed = b.results_root?;
+    let input_leaf = batch_leaf(
+        BATCH_INPUT_LEAF_DOMAIN,
+        p.line,
+        &Hash::digest(p.body.as_bytes()),
+    );
+    if p.line >= b.lines
+        || p.result.line != p.line
+        || !hibana_types::verify_merkle_proof(&input_leaf, &p.input_proof, &b.input_root)
+    {
+        return None;
+    }
+    if p.result.receipt.is_some() && p.result.refusal.is_some() {
+        return None;
+    }
+    if let Some(r) = p.result.signed().ok()? {
+        check_signed(
+            b,
+            p.line,
+            &r,
+            p.body.as_bytes(),
+            p.result.response.as_bytes(),
+        )
+        .ok()?;
+    }
+    match result_count(b, &committed, p).ok()? {
+        Counted::False(why) => Some(why),
+        Counted::Holds => None,
+    }
 }
 
 /// Whether a response fits in a challenge (longer answers could not be disputed, so a provider
@@ -704,28 +758,28 @@ mod tests {
         assert_eq!(line.to_post(0).unwrap().receipt, Some(refusal));
         let mut both = refused.clone();
         both[1].receipt = results[1].receipt.clone();
+        let mut rb_both = rb.clone();
+        (rb_both.results_root, rb_both.answered) = (Some(results_root(&both).unwrap()), 2);
         assert!(
-            check_results(&rb, &reqs, &both)
+            check_results(&rb_both, &reqs, &both)
                 .unwrap_err()
                 .contains("both")
         );
         let mut counted = refused.clone();
         counted[1].receipt = counted[1].refusal.take();
         rb.results_root = Some(results_root(&counted).unwrap());
-        rb.answered = 2;
         assert!(
             check_results(&rb, &reqs, &counted)
                 .unwrap_err()
                 .contains("its response is an error")
         );
-        // A free receipt counted as an answer is provable at its line; so is a total other
-        // than the committed one, at any line (a served line with it is refused).
-        assert_eq!(miscount(&rb, &counted).unwrap().0, 1);
-        assert!(check_line(&rb, &proven_line(&reqs, &counted, 1).unwrap()).is_err());
+        // A total other than the committed one is provable at any line (a served line with
+        // it is refused).
         let mut over = rb.clone();
         over.results_root = Some(results_root(&refused).unwrap());
+        over.answered = 2;
         assert_eq!(miscount(&rb, &refused), None, "not the committed results");
-        let (line, why) = miscount(&over, &refused).unwrap();
+        let why = miscount(&over, &refused).unwrap();
         assert!(
             why.contains("committed 2 answered lines, its results root counts 1"),
             "{why}"
@@ -733,11 +787,36 @@ mod tests {
         assert!(
             check_results(&over, &reqs, &refused)
                 .unwrap_err()
-                .contains(&format!("batch dispute 0 --line {line}"))
+                .contains("batch dispute 0 --line 0")
         );
-        let e = check_line(&over, &proven_line(&reqs, &refused, 0).unwrap()).unwrap_err();
+        let over_line = proven_line(&reqs, &refused, 0).unwrap();
+        let e = check_line(&over, &over_line).unwrap_err();
         assert!(e.contains("counts 1 answered lines"), "{e}");
-        assert_eq!(miscount(&b, &results), None, "an honest count");
+        assert!(line_miscount(&over, &over_line).is_some());
+        // A refusal the provider's root counts as answered: its results cannot reproduce the
+        // root, but the line it serves, with its proof, shows the false count.
+        let mut leaves = result_leaves(&refused).unwrap();
+        leaves[1].1 = 1;
+        let mut lie = rb.clone();
+        lie.results_root = Some(count_root(&leaves).unwrap().0);
+        lie.answered = 2;
+        assert_eq!(miscount(&lie, &refused), None);
+        assert!(
+            check_results(&lie, &reqs, &refused)
+                .unwrap_err()
+                .contains("serves other results")
+        );
+        let mut lie_line = proven_line(&reqs, &refused, 1).unwrap();
+        lie_line.result_proof = count_proof(&leaves, 1).unwrap();
+        let why = line_miscount(&lie, &lie_line).unwrap();
+        assert!(why.contains("no receipt for tokens or a price"), "{why}");
+        assert!(check_line(&lie, &lie_line).unwrap_err().contains(&why));
+        // Honest counts prove nothing.
+        assert_eq!(miscount(&b, &results), None);
+        assert_eq!(
+            line_miscount(&b, &proven_line(&reqs, &results, 1).unwrap()),
+            None
+        );
         // Another provider's key.
         b.provider = hibana_types::Address([9; 20]);
         assert!(

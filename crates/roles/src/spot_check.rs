@@ -36,7 +36,7 @@ use crate::batch::{ProvenLine, check_line};
 use crate::recheck::{Judgement, LocalModels};
 
 /// Largest line answer read from a provider: a request and a response fit in a challenge.
-const MAX_LINE_BYTES: usize = 1 << 20;
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// How much a validator spot-checks.
 #[derive(Debug, Clone)]

@@ -437,17 +437,17 @@ pub struct SubmitBatch {
     pub price_per_line: Amount,
 }
 
-/// A batch's provider commits the Merkle sum tree root over its lines' results (a signed
-/// receipt's id per line, counting 1 if answered): the client fetches the results and checks
-/// them against it.
+/// A batch's provider commits the Merkle sum tree root over its lines' results (per line, the
+/// id of its receipt or signed refusal, or the blake3 of an unsigned refusal's error body,
+/// counting 1 if answered): the client fetches the results and checks them against it.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct CommitBatch {
     /// The batch id.
     pub batch: u64,
     /// Merkle sum tree root over the lines' result leaves (`crate::count_root`).
     pub results_root: Hash,
-    /// Lines answered with a receipt: the count the root holds, or the proof of any line
-    /// refutes the batch.
+    /// Lines answered with a receipt for tokens or a price (which the batch pays): the count
+    /// the root holds, or the proof of any line refutes the batch.
     pub answered: u32,
 }
 

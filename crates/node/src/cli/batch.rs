@@ -575,15 +575,40 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
             let client = client(rpc, tx.keys.home.as_deref())?;
             let b = chain_batch(&client, batch).await?;
             let (_, requests) = read_input(&input)?;
+            if batch::input_root(&requests) != b.input_root {
+                bail!(
+                    "{} is not batch {batch}'s input (its root is {})",
+                    input.display(),
+                    b.input_root
+                );
+            }
             let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
             let key = signing_key(&tx.from, &tx.keys)?;
-            if let Some((proving, why)) = batch::miscount(&b, &results) {
-                let messages =
-                    prove_miscount(&client, &key, (&b, &requests, &results), proving, why).await?;
+            let deposit = deposit.parse().context("--deposit")?;
+            // A false count first: the committed results prove it at any line; results that
+            // are not the committed ones may still hide one, which the line the provider serves
+            // shows.
+            let checked = batch::check_results(&b, &requests, &results);
+            let false_count = match (&checked, batch::miscount(&b, &results)) {
+                (_, Some(why)) => Some((
+                    batch::proven_line(&requests, &results, line).map_err(|e| anyhow!(e))?,
+                    why,
+                )),
+                (Ok(_), None) => None,
+                (Err(e), None) => {
+                    let served = served_line(&client, &b, line).await;
+                    match served.map(|p| (batch::line_miscount(&b, &p), p)) {
+                        Ok((Some(why), p)) => Some((p, why)),
+                        _ => bail!("the provider's results do not check out: {e}"),
+                    }
+                }
+            };
+            if let Some((proven, why)) = false_count {
+                let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
                 return send_all(&client, &key, messages, &tx, json).await;
             }
-            let receipts = batch::check_results(&b, &requests, &results)
-                .map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
+            let receipts =
+                checked.map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
             let signed = match results.get(line as usize) {
                 Some(r) => r.refusal().map_err(|e| anyhow!(e))?,
                 None => None,
@@ -609,45 +634,59 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 response: results[line as usize].response.clone().into_bytes(),
                 input_proof,
                 result_proof,
-                deposit: deposit.parse().context("--deposit")?,
+                deposit,
             });
             send(&client, &key, message, &tx, json).await
         }
     }
 }
 
-/// The messages that prove batch `b`'s provider miscounted its results, at line `line` (why):
-/// the line's request on chain (unless it is requested already) and its post, whose proofs
-/// show the count false, so the chain refutes the batch and slashes the provider at once.
+/// Line `line` of batch `b` as its provider serves it, with its proofs.
+async fn served_line(client: &RpcClient, b: &BatchJob, line: u32) -> Result<batch::ProvenLine> {
+    let max = hibana_roles::spot_check::MAX_LINE_BYTES;
+    let body = provider_get(client, b, &format!("/lines/{line}"), max).await?;
+    serde_json::from_slice(&body).context("the provider's line")
+}
+
+/// The messages that prove batch `b`'s provider's count false (why) with line `proven`, whose
+/// proofs show it: a `DisputeBatchLine` for a signed line (no vote and no deposit taken: the
+/// chain refutes the batch at once), else the line's request on chain (unless it is requested
+/// already) and its post, in one transaction.
 async fn prove_miscount(
     client: &RpcClient,
     key: &hibana_types::SecretKey,
-    (b, requests, results): (&BatchJob, &[BatchRequest], &[LineResult]),
-    line: u32,
+    b: &BatchJob,
+    proven: batch::ProvenLine,
     why: String,
+    deposit: hibana_types::Amount,
 ) -> Result<Vec<Message>> {
     if key.public_key().address() == b.provider {
         bail!("{why}, but a provider cannot prove its own batch false");
     }
+    let line = proven.line;
     eprintln!(
-        "The provider's count is false ({why}); posting line {line} on chain proves it: the \
-         batch is refuted and its provider slashed."
+        "The provider's count is false ({why}); line {line} proves it on chain: the batch is \
+         refuted and its provider slashed."
     );
-    let post = batch::proven_line(requests, results, line)
-        .and_then(|l| l.to_post(b.id))
-        .map_err(|e| anyhow!(e))?;
-    let mut messages = Vec::new();
-    match client.market_batch_line(b.id, line).await? {
-        None => messages.push(Message::RequestBatchLine(RequestBatchLine {
+    if let Some(receipt) = proven.result.signed().map_err(|e| anyhow!(e))? {
+        return Ok(vec![Message::DisputeBatchLine(DisputeBatchLine {
             batch: b.id,
             line,
-        })),
-        Some(r) if r.posted.is_some() => bail!(
-            "{why}, and line {line} is posted already: the chain has refuted the batch (`hibana \
-             batch status {}`)",
-            b.id
-        ),
-        Some(_) => {}
+            receipt,
+            request: proven.body.into_bytes(),
+            response: proven.result.response.into_bytes(),
+            input_proof: proven.input_proof,
+            result_proof: proven.result_proof,
+            deposit,
+        })]);
+    }
+    let post = proven.to_post(b.id).map_err(|e| anyhow!(e))?;
+    let mut messages = Vec::new();
+    if client.market_batch_line(b.id, line).await?.is_none() {
+        messages.push(Message::RequestBatchLine(RequestBatchLine {
+            batch: b.id,
+            line,
+        }));
     }
     messages.push(Message::PostBatchLine(post));
     Ok(messages)

@@ -1,6 +1,8 @@
 //! Batch inference jobs on leases: `SubmitBatch` (the client names a JSONL file of OpenAI batch
 //! lines by the Merkle root over their request hashes) and `CommitBatch` (the provider commits
-//! the Merkle root over its results: a signed receipt's id per answered line).
+//! the Merkle sum tree root over its results, a receipt's id per line counting 1 if answered,
+//! and the answered lines it counts: any line's proof shows the root's count, and a count the
+//! root does not hold refutes the batch at once, [`refute_miscounted`]).
 //!
 //! The chain cannot re-run a language model, so a wrong line is judged the way a wrong receipt
 //! is: `DisputeBatchLine` (in `verify`) carries the line's receipt, request and response with

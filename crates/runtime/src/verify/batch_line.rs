@@ -41,8 +41,15 @@ fn rules<S: StateRead + ?Sized>(
             b.id
         )));
     };
-    if b.status == BatchStatus::Refuted {
-        return Err(invalid(format!("batch {} is refuted already", b.id)));
+    match b.status {
+        BatchStatus::Done => {}
+        BatchStatus::Refuted => return Err(invalid(format!("batch {} is refuted already", b.id))),
+        BatchStatus::Running | BatchStatus::Settled | BatchStatus::Expired => {
+            return Err(invalid(format!(
+                "batch {} is no longer open to challenges",
+                b.id
+            )));
+        }
     }
     let height = ctx.block.height;
     if height > b.dispute_until() {
@@ -81,10 +88,9 @@ fn rules<S: StateRead + ?Sized>(
         ),
         (&m.input_proof, &m.result_proof),
     )?;
-    if let market::LineProof::Miscounted(why) = proof
-        && b.status == BatchStatus::Done
-    {
-        return Ok(Dispute::Miscounted(b, why));
+    match proof {
+        market::LineProof::Miscounted(why) => return Ok(Dispute::Miscounted(b, why)),
+        market::LineProof::Holds => {}
     }
     if let Some(earlier) = challenge_of_receipt(state, receipt_id)? {
         return Err(invalid(format!(
