@@ -666,7 +666,7 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
     );
     assert_eq!(
         w.balance(&addr(&bob)).0,
-        b0.0 + DISPUTE_SLASH.0 - to_client + LINE_REQUEST_DEPOSIT.0
+        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 + LINE_REQUEST_DEPOSIT.0
     );
     assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
     assert!(
@@ -681,7 +681,12 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
         "not requested",
     );
     w.fails(&bob, request(3), "refuted");
-    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    // Half the slash's rest (after the client's refund) is burned.
+    let rest = DISPUTE_SLASH.0 - to_client;
+    assert_eq!(
+        bank::total_supply(&w.state).unwrap().0,
+        supply.0 - (rest - rest / 2)
+    );
 }
 
 #[test]
@@ -730,7 +735,7 @@ fn a_refusal_counted_as_answered_is_proven_by_posting_it_and_refutes_the_batch()
     );
     assert_eq!(
         w.balance(&addr(&bob)).0,
-        b0.0 + DISPUTE_SLASH.0 - to_client + LINE_REQUEST_DEPOSIT.0
+        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 + LINE_REQUEST_DEPOSIT.0
     );
     assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
     assert!(
@@ -738,7 +743,12 @@ fn a_refusal_counted_as_answered_is_proven_by_posting_it_and_refutes_the_batch()
             .unwrap()
             .is_empty()
     );
-    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    // Half the slash's rest (after the client's refund) is burned.
+    let rest = DISPUTE_SLASH.0 - to_client;
+    assert_eq!(
+        bank::total_supply(&w.state).unwrap().0,
+        supply.0 - (rest - rest / 2)
+    );
 }
 
 #[test]
@@ -770,13 +780,18 @@ fn a_total_other_than_committed_is_proven_by_any_line_and_refutes_at_once() {
     let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
     assert_eq!(
         w.balance(&addr(&bob)).0,
-        b0.0 + DISPUTE_SLASH.0 - to_client - common::FEE
+        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 - common::FEE
     );
     assert_eq!(
         w.balance(&addr(&client)).0,
         c0.0 + to_client + (200_000 - lease.paid.0)
     );
-    assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+    // Half the slash's rest (after the client's refund) is burned.
+    let rest = DISPUTE_SLASH.0 - to_client;
+    assert_eq!(
+        bank::total_supply(&w.state).unwrap().0,
+        supply.0 - (rest - rest / 2)
+    );
     // Refuted once: the same proof again is refused.
     w.fails(
         &bob,
@@ -1045,7 +1060,7 @@ proptest! {
                 }
                 LineAction::Idle(n) => w.idle(n),
             }
-            prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+            prop_assert_eq!(bank::total_supply(&w.state).unwrap().0 + burned(&w), supply.0);
             let b = market::batch(&w.state, 0).unwrap().unwrap();
             let open: u128 = market::line_requests(&w.state, 0)
                 .unwrap()
@@ -1074,6 +1089,17 @@ proptest! {
         if b.status == BatchStatus::Settled {
             prop_assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
         }
-        prop_assert_eq!(bank::total_supply(&w.state).unwrap(), supply);
+        prop_assert_eq!(bank::total_supply(&w.state).unwrap().0 + burned(&w), supply.0);
     }
+}
+
+/// What a refuted batch's slash burned: half of what is left once the client is paid back
+/// what its lease paid (nothing while the batch stands).
+fn burned(w: &World) -> u128 {
+    if market::batch(&w.state, 0).unwrap().unwrap().status != BatchStatus::Refuted {
+        return 0;
+    }
+    let paid = market::lease(&w.state, 0).unwrap().unwrap().paid;
+    let rest = DISPUTE_SLASH.0 - DISPUTE_SLASH.0.min(paid.0);
+    rest - rest / 2
 }

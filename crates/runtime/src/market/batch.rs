@@ -12,9 +12,9 @@
 //! `DISPUTE_WINDOW_BLOCKS` after the commit.
 
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, DISPUTE_SLASH,
-    LeaseStatus, MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY,
-    WORK_BATCH, batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, LeaseStatus,
+    MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY, WORK_BATCH,
+    batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
 };
 use hibana_types::{
     Address, Amount, CommitBatch, CountStep, Event, Hash, MerkleStep, SubmitBatch,
@@ -22,7 +22,7 @@ use hibana_types::{
 };
 
 use super::jobs::{clients_active_lease, close_unpaid};
-use super::state::{edit_set, lease, lock, next_id, provider, release, take_bond, take_set};
+use super::state::{Slash, edit_set, lease, lock, next_id, release, slash_proven, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
     get_typed, invalid, put_typed,
@@ -189,9 +189,8 @@ pub(crate) fn check_line_proofs(
 }
 
 /// Refutes committed batch `b` at `line` for a fault proven on chain (`cause`, for the event)
-/// and slashes its provider [`DISPUTE_SLASH`] (or what is left of its bond): the slash pays the
-/// client back what the lease paid, up to the slash, and the rest goes to `prover`. Returns
-/// (slashed, to the client, to the prover).
+/// and slashes its provider ([`slash_proven`]: the client gets back what the lease paid, up to
+/// the slash, and `prover` half the rest; the remainder is burned).
 pub(crate) fn refute_and_slash<S: StateWrite + ?Sized>(
     state: &mut S,
     b: BatchJob,
@@ -200,21 +199,10 @@ pub(crate) fn refute_and_slash<S: StateWrite + ?Sized>(
     events: &mut Vec<Event>,
     cause: (&'static str, String),
     prover: &Address,
-) -> Result<(Amount, Amount, Amount), ExecError> {
+) -> Result<Slash, ExecError> {
     let (client, provider_address) = (b.client, b.provider);
     let paid = refute_line(state, b, line, height, events, cause)?;
-    // Into the client's account, then shared out.
-    let slashed = if provider(state, &provider_address)?.is_some() {
-        take_bond(state, &provider_address, DISPUTE_SLASH, &client)?
-    } else {
-        Amount::ZERO
-    };
-    let to_client = slashed.min(paid);
-    let reward = Amount(slashed.0 - to_client.0);
-    if reward.0 > 0 {
-        bank::move_balance(state, &client, prover, reward)?;
-    }
-    Ok((slashed, to_client, reward))
+    slash_proven(state, &provider_address, (&client, paid), prover)
 }
 
 /// Refutes committed batch `b` at `line`, whose proofs showed its provider's count false
@@ -228,7 +216,7 @@ pub(crate) fn refute_miscounted<S: StateWrite + ?Sized>(
     (why, prover): (String, &Address),
 ) -> Result<(), ExecError> {
     let (id, provider_address) = (b.id, b.provider);
-    let (slashed, refund, reward) = refute_and_slash(
+    let slash = refute_and_slash(
         state,
         b,
         line,
@@ -245,10 +233,9 @@ pub(crate) fn refute_miscounted<S: StateWrite + ?Sized>(
             ("provider", provider_address.to_string()),
             ("prover", prover.to_string()),
             ("why", why),
-            ("slashed", slashed.0.to_string()),
-            ("refund", refund.0.to_string()),
-            ("reward", reward.0.to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(slash.attributes()),
     ));
     Ok(())
 }

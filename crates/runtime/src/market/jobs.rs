@@ -9,21 +9,22 @@
 //! job's dataset root; the chain re-runs that single step with the integer trainer
 //! (`hibana-train`), which every machine computes bit for bit. If the result differs from the
 //! provider's hash, the provider loses [`DISPUTE_SLASH`] of its bond (the client gets back what
-//! the lease paid it, the challenger the rest), its lease closes without further pay, and the
+//! the lease paid it, the challenger half the rest, and the remainder is burned:
+//! `state::slash_proven`), its lease closes without further pay, and the
 //! job is refuted; if not, the challenger's [`DISPUTE_DEPOSIT`] goes to the provider.
 //!
 //! A job whose last step is committed settles `DISPUTE_WINDOW_BLOCKS` later; its step hashes
 //! are then pruned, so state holds hashes only of jobs that can still be disputed.
 
 use hibana_types::records::market::{
-    CheckpointCommit, DISPUTE_DEPOSIT, DISPUTE_SLASH, Job, JobStatus, Lease, LeaseStatus,
-    MAX_CHECKPOINT_EVERY, MAX_JOB_WORKERS, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY,
-    WORK_JOB, Worker, job_due_key, job_key, job_steps_key, lease_job_key, provider_open_work_key,
+    CheckpointCommit, DISPUTE_DEPOSIT, Job, JobStatus, Lease, LeaseStatus, MAX_CHECKPOINT_EVERY,
+    MAX_JOB_WORKERS, MAX_TRAIN_BATCH, MAX_TRAIN_PARAMS, NEXT_JOB_KEY, WORK_JOB, Worker,
+    job_due_key, job_key, job_steps_key, lease_job_key, provider_open_work_key,
 };
 use hibana_types::{Address, Amount, CommitSteps, DisputeStep, Event, Hash, MoveJob, SubmitJob};
 
 use super::state::{
-    edit_set, file_lease_due, lease, next_id, provider, put_lease, settle, take_bond, take_set,
+    edit_set, file_lease_due, lease, next_id, put_lease, settle, slash_proven, take_set,
     unfile_lease_due,
 };
 use crate::{
@@ -710,17 +711,8 @@ pub(super) fn judge<S: StateWrite + ?Sized>(
     // The lease the wrong step was trained on closes without paying for any block after
     // its last settlement.
     let paid = close_unpaid(state, cheat_lease, height, events)?;
-    let slashed = if provider(state, &cheat)?.is_some() {
-        take_bond(state, &cheat, DISPUTE_SLASH, &job.client)?
-    } else {
-        Amount::ZERO
-    };
-    // The client takes back what the lease paid the cheat, the challenger the rest.
-    let to_client = slashed.min(paid);
-    let reward = Amount(slashed.0 - to_client.0);
-    if reward.0 > 0 {
-        bank::move_balance(state, &job.client, &ctx.sender, reward)?;
-    }
+    // The client takes back what the lease paid the cheat, the challenger half the rest.
+    let slash = slash_proven(state, &cheat, (&job.client, paid), &ctx.sender)?;
     if job.status == JobStatus::Done {
         edit_set(state, job_due_key(job.dispute_until()), job.id, false)?;
     }
@@ -735,12 +727,11 @@ pub(super) fn judge<S: StateWrite + ?Sized>(
             ("step", step.to_string()),
             ("provider", cheat.to_string()),
             ("challenger", ctx.sender.to_string()),
-            ("slashed", slashed.0.to_string()),
-            ("refund", to_client.0.to_string()),
-            ("reward", reward.0.to_string()),
             ("claimed", claimed.to_string()),
             ("recomputed", honest.to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(slash.attributes()),
     ));
     Ok(())
 }

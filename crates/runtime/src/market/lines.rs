@@ -16,8 +16,8 @@
 //! 1. the batch is refuted at that line (its lease closes unpaid, its escrow goes back to the
 //!    client, as an upheld challenge does);
 //! 2. the provider loses [`DISPUTE_SLASH`] of its bond (or what is left of it);
-//! 3. the slash pays the client back what the lease paid the provider, up to the slash, and the
-//!    rest goes to the requester;
+//! 3. the slash pays the client back what the lease paid the provider, up to the slash, the
+//!    requester half the rest, and the remainder is burned (`state::slash_proven`);
 //! 4. the requester gets its deposit back.
 //!
 //! A post whose proofs show the provider's count false (the results root counts the line other
@@ -403,7 +403,7 @@ impl MessageHandler for PostBatchLine {
         };
         if let LineProof::Miscounted(why) = proof {
             // The line proves its provider's count false: the batch is refuted and its
-            // provider slashed, the rest of the slash paying the requester (who made it
+            // provider slashed, half the slash's rest paying the requester (who made it
             // post); the request ends with the batch, its deposit back.
             return refute_miscounted(state, b, r.line, ctx, events, (why, &r.requester));
         }
@@ -493,9 +493,9 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
             }
             // 1. The batch is refuted at the withheld line (its other requests end with it,
             //    this one's deposit is returned below); 2–3. the provider is slashed, the slash
-            //    paying the client back what the lease paid and the requester the rest.
+            //    paying the client back what the lease paid and the requester half the rest.
             state.delete(line_request_key(batch, line));
-            let (slashed, to_client, reward) = refute_and_slash(
+            let slash = refute_and_slash(
                 state,
                 b,
                 line,
@@ -513,10 +513,9 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
                     ("line", line.to_string()),
                     ("provider", r.provider.to_string()),
                     ("requester", r.requester.to_string()),
-                    ("slashed", slashed.0.to_string()),
-                    ("refund", to_client.0.to_string()),
-                    ("reward", reward.0.to_string()),
-                ],
+                ]
+                .into_iter()
+                .chain(slash.attributes()),
             ));
         }
     }

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 
 use hibana_types::records::market::{
-    Bid, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, Order, OrderStatus,
-    Provider, SET_BUCKETS, bids_key, expiry_key, lease_due_key, lease_key, open_orders_key,
-    order_key, owner_leases_key, provider_key, provider_leases_key, providers_key,
+    Bid, DISPUTE_SLASH, Lease, LeaseStatus, MARKET_ESCROW, NEXT_LEASE_KEY, NEXT_ORDER_KEY, Order,
+    OrderStatus, Provider, SET_BUCKETS, bids_key, expiry_key, lease_due_key, lease_key,
+    open_orders_key, order_key, owner_leases_key, provider_key, provider_leases_key, providers_key,
 };
+use hibana_types::records::verify::{BPS, CHALLENGER_REWARD_BPS};
 use hibana_types::{Address, Amount, Event};
 
 use crate::{ExecError, StateError, StateRead, StateWrite, TxError, bank, get_typed, put_typed};
@@ -438,6 +439,73 @@ pub(crate) fn end_block<S: StateWrite + ?Sized>(
         ));
     }
     Ok(())
+}
+
+/// What the slash for a proven fault did with the provider's bond (see [`slash_proven`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slash {
+    /// Taken from the bond.
+    pub slashed: Amount,
+    /// Paid back to the client.
+    pub refund: Amount,
+    /// Paid to whoever proved the fault.
+    pub reward: Amount,
+    /// Burned.
+    pub burned: Amount,
+}
+
+impl Slash {
+    /// The slash as event attributes.
+    pub(crate) fn attributes(&self) -> [(&'static str, String); 4] {
+        [
+            ("slashed", self.slashed.0.to_string()),
+            ("refund", self.refund.0.to_string()),
+            ("reward", self.reward.0.to_string()),
+            ("burned", self.burned.0.to_string()),
+        ]
+    }
+}
+
+/// Slashes `provider` for a fault `prover` proved on chain in work its `client` paid `paid`
+/// for (nothing when it left the market):
+///
+/// 1. [`DISPUTE_SLASH`] leaves its bond (or what is left of it);
+/// 2. the client gets back what it paid, up to the slash;
+/// 3. the prover gets [`CHALLENGER_REWARD_BPS`] of the rest, rounded down;
+/// 4. the remainder is burned, so a provider that proves its own fault from another account
+///    still loses it.
+pub(crate) fn slash_proven<S: StateWrite + ?Sized>(
+    state: &mut S,
+    provider_address: &Address,
+    (client, paid): (&Address, Amount),
+    prover: &Address,
+) -> Result<Slash, ExecError> {
+    // 1. Into the client's account, then shared out.
+    let slashed = if provider(state, provider_address)?.is_some() {
+        take_bond(state, provider_address, DISPUTE_SLASH, client)?
+    } else {
+        Amount::ZERO
+    };
+    // 2.
+    let refund = slashed.min(paid);
+    let rest = slashed.0 - refund.0;
+    // 3. (`rest` is at most the slash, so the product cannot overflow.)
+    let reward = Amount(rest * u128::from(CHALLENGER_REWARD_BPS) / u128::from(BPS));
+    if reward.0 > 0 {
+        bank::move_balance(state, client, prover, reward)?;
+    }
+    // 4.
+    let burned = Amount(rest - reward.0);
+    if burned.0 > 0 {
+        bank::debit(state, client, burned)?;
+        bank::burn_supply(state, burned)?;
+    }
+    Ok(Slash {
+        slashed,
+        refund,
+        reward,
+        burned,
+    })
 }
 
 /// Moves up to `amount` of a registered provider's bond out of the market into `to`, the module
