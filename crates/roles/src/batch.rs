@@ -330,9 +330,21 @@ pub fn check_results(
         if let Some(r) = res.signed()? {
             check_signed(b, i as u32, &r, &req.body, res.response.as_bytes())?;
         }
-        if res.receipt.is_some() && crate::recheck::is_refusal(res.response.as_bytes()) {
+        // An answer's receipt is for tokens or a price, a refusal's for neither: the chain
+        // counts (and pays) a line by that, whatever field holds it.
+        let counted = res.count()? == 1;
+        if counted != res.receipt.is_some() {
             return Err(format!(
-                "line {i} is counted as answered, but its response is an error"
+                "line {i}'s {} is for {}tokens or a price",
+                if counted { "refusal" } else { "receipt" },
+                if counted { "" } else { "no " }
+            ));
+        }
+        if counted && crate::recheck::is_refusal(res.response.as_bytes()) {
+            return Err(format!(
+                "line {i} is counted as answered, but its response is an error: dispute it \
+                 with `hibana batch dispute {} --line {i}`",
+                b.id
             ));
         }
         receipts.push(res.receipt()?);
@@ -765,11 +777,28 @@ mod tests {
                 .unwrap_err()
                 .contains("both")
         );
+        // A free receipt in an answer's place is not counted; an error body sold for tokens
+        // is, and is caught (a dispute shows it wrong).
         let mut counted = refused.clone();
         counted[1].receipt = counted[1].refusal.take();
+        assert_eq!(results_root_and_count(&counted).unwrap().1, 1);
         rb.results_root = Some(results_root(&counted).unwrap());
         assert!(
             check_results(&rb, &reqs, &counted)
+                .unwrap_err()
+                .contains("line 1's receipt is for no tokens or a price")
+        );
+        let mut sold = refused.clone();
+        let receipt = hibana_types::ReceiptBody {
+            response_hash: Hash::digest(error.as_bytes()),
+            ..results[1].receipt().unwrap().unwrap().body
+        }
+        .sign(&key);
+        (sold[1].receipt, sold[1].refusal) = (Some(receipt.to_hex()), None);
+        let mut rb_sold = rb.clone();
+        (rb_sold.results_root, rb_sold.answered) = (Some(results_root(&sold).unwrap()), 2);
+        assert!(
+            check_results(&rb_sold, &reqs, &sold)
                 .unwrap_err()
                 .contains("its response is an error")
         );

@@ -637,43 +637,13 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
         bob,
         batch,
     } = cast();
-    let supply = bank::total_supply(&w.state).unwrap();
     w.ok(&provider, batch.commit());
     w.ok(&bob, request(1));
-    let bond = market::provider(&w.state, &addr(&provider))
-        .unwrap()
-        .unwrap()
-        .bond;
-    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
-    // The deadline's block ends with the line still withheld.
+    let before = Before::take(&w, &client, &provider, &bob);
+    // The deadline's block ends with the line still withheld: the requester gets its deposit
+    // back besides its share of the slash.
     w.idle(LINE_ANSWER_BLOCKS);
-    let b = market::batch(&w.state, 0).unwrap().unwrap();
-    assert_eq!(b.status, BatchStatus::Refuted);
-    assert_eq!(b.refuted_line, Some(1));
-    let lease = market::lease(&w.state, 0).unwrap().unwrap();
-    assert_eq!(lease.status, LeaseStatus::Closed);
-    let after = market::provider(&w.state, &addr(&provider))
-        .unwrap()
-        .unwrap()
-        .bond;
-    assert_eq!(after.0, bond.0 - DISPUTE_SLASH.0);
-    // The client is paid back what the lease paid (besides what was left of its 200,000
-    // escrow); the requester gets the rest of the slash and its deposit.
-    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
-    assert_eq!(
-        w.balance(&addr(&client)).0,
-        c0.0 + to_client + (200_000 - lease.paid.0)
-    );
-    assert_eq!(
-        w.balance(&addr(&bob)).0,
-        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 + LINE_REQUEST_DEPOSIT.0
-    );
-    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
-    assert!(
-        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
-            .unwrap()
-            .is_empty()
-    );
+    before.check_proven_fault(&w, 1, (0, LINE_REQUEST_DEPOSIT.0 as i128));
     // Too late to post, and a refuted batch takes no request.
     w.fails(
         &provider,
@@ -681,12 +651,65 @@ fn a_withheld_line_refutes_the_batch_slashes_the_provider_and_pays_the_requester
         "not requested",
     );
     w.fails(&bob, request(3), "refuted");
-    // Half the slash's rest (after the client's refund) is burned.
-    let rest = DISPUTE_SLASH.0 - to_client;
-    assert_eq!(
-        bank::total_supply(&w.state).unwrap().0,
-        supply.0 - (rest - rest / 2)
-    );
+}
+
+/// Balances before a batch is refuted for a fault proven on chain: the client's, the
+/// provider's bond, the prover's, and the supply.
+struct Before {
+    client: (Address, Amount),
+    provider: (Address, Amount),
+    prover: (Address, Amount),
+    supply: Amount,
+}
+
+impl Before {
+    fn take(w: &World, client: &SecretKey, provider: &SecretKey, prover: &SecretKey) -> Before {
+        let bond = market::provider(&w.state, &addr(provider))
+            .unwrap()
+            .unwrap()
+            .bond;
+        Before {
+            client: (addr(client), w.balance(&addr(client))),
+            provider: (addr(provider), bond),
+            prover: (addr(prover), w.balance(&addr(prover))),
+            supply: bank::total_supply(&w.state).unwrap(),
+        }
+    }
+
+    /// Checks batch 0 refuted at `line` for a proven fault: its lease closed, its provider
+    /// slashed 10 HIB, the client paid back what the lease paid (besides what was left of its
+    /// 200,000 escrow) less `other.0`, the prover half the slash's rest and `other.1` (its
+    /// deposit back, or its fee), no request left, and the other half of the rest burned.
+    fn check_proven_fault(&self, w: &World, line: u32, other: (u128, i128)) {
+        let b = market::batch(&w.state, 0).unwrap().unwrap();
+        assert_eq!(b.status, BatchStatus::Refuted);
+        assert_eq!(b.refuted_line, Some(line));
+        let lease = market::lease(&w.state, 0).unwrap().unwrap();
+        assert_eq!(lease.status, LeaseStatus::Closed);
+        let bond = market::provider(&w.state, &self.provider.0)
+            .unwrap()
+            .unwrap()
+            .bond;
+        assert_eq!(bond.0, self.provider.1.0 - DISPUTE_SLASH.0);
+        let to_client = lease.paid.0.min(DISPUTE_SLASH.0 / 2);
+        let rest = DISPUTE_SLASH.0 - to_client;
+        assert_eq!(
+            w.balance(&self.client.0).0,
+            self.client.1.0 + to_client + (200_000 - lease.paid.0) - other.0
+        );
+        let prover = i128::try_from(self.prover.1.0 + rest / 2).unwrap() + other.1;
+        assert_eq!(i128::try_from(w.balance(&self.prover.0).0).unwrap(), prover);
+        assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
+        assert!(
+            market::owed_lines(&w.state, &self.provider.0, w.height + 1)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            bank::total_supply(&w.state).unwrap().0,
+            self.supply.0 - (rest - rest / 2)
+        );
+    }
 }
 
 #[test]
@@ -704,51 +727,15 @@ fn a_refusal_counted_as_answered_is_proven_by_posting_it_and_refutes_the_batch()
     batch.responses[4] = error.clone();
     batch.leaves[4].0 = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error));
     w.ok(&provider, batch.commit());
-    let supply = bank::total_supply(&w.state).unwrap();
-    let bond = market::provider(&w.state, &addr(&provider))
-        .unwrap()
-        .unwrap()
-        .bond;
     w.ok(&bob, request(4));
-    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
+    let before = Before::take(&w, &client, &provider, &bob);
     let mut post = batch.post(4);
     post.receipt = None;
     // Posted by the client, holding the line: the proofs hold only with the line counted, so
-    // the count is false.
+    // the count is false. As for a withheld line, the requester gets its deposit back and
+    // half the slash's rest; the poster no fee.
     w.ok(&client, Message::PostBatchLine(post));
-    let b = market::batch(&w.state, 0).unwrap().unwrap();
-    assert_eq!(b.status, BatchStatus::Refuted);
-    assert_eq!(b.refuted_line, Some(4));
-    let lease = market::lease(&w.state, 0).unwrap().unwrap();
-    assert_eq!(lease.status, LeaseStatus::Closed);
-    let after = market::provider(&w.state, &addr(&provider))
-        .unwrap()
-        .unwrap()
-        .bond;
-    assert_eq!(after.0, bond.0 - DISPUTE_SLASH.0);
-    // As for a withheld line: the client is paid back what the lease paid, the requester gets
-    // the rest of the slash and its deposit; the poster no fee.
-    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
-    assert_eq!(
-        w.balance(&addr(&client)).0,
-        c0.0 + to_client + (200_000 - lease.paid.0) - common::FEE
-    );
-    assert_eq!(
-        w.balance(&addr(&bob)).0,
-        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 + LINE_REQUEST_DEPOSIT.0
-    );
-    assert!(market::line_requests(&w.state, 0).unwrap().is_empty());
-    assert!(
-        market::owed_lines(&w.state, &addr(&provider), w.height + 1)
-            .unwrap()
-            .is_empty()
-    );
-    // Half the slash's rest (after the client's refund) is burned.
-    let rest = DISPUTE_SLASH.0 - to_client;
-    assert_eq!(
-        bank::total_supply(&w.state).unwrap().0,
-        supply.0 - (rest - rest / 2)
-    );
+    before.check_proven_fault(&w, 4, (common::FEE, LINE_REQUEST_DEPOSIT.0 as i128));
 }
 
 #[test]
@@ -768,35 +755,138 @@ fn a_total_other_than_committed_is_proven_by_any_line_and_refutes_at_once() {
         0,
     );
     w.ok(&provider, batch.commit());
-    let supply = bank::total_supply(&w.state).unwrap();
-    let (b0, c0) = (w.balance(&addr(&bob)), w.balance(&addr(&client)));
+    let before = Before::take(&w, &client, &provider, &bob);
     // A challenge of a right answer whose proof shows the total: no vote, no deposit.
     w.ok(&bob, Message::DisputeBatchLine(batch.dispute(0)));
     assert!(verify::challenge(&w.state, 0).unwrap().is_none());
-    let b = market::batch(&w.state, 0).unwrap().unwrap();
-    assert_eq!(b.status, BatchStatus::Refuted);
-    assert_eq!(b.refuted_line, Some(0));
-    let lease = market::lease(&w.state, 0).unwrap().unwrap();
-    let to_client = DISPUTE_SLASH.0.min(lease.paid.0);
-    assert_eq!(
-        w.balance(&addr(&bob)).0,
-        b0.0 + (DISPUTE_SLASH.0 - to_client) / 2 - common::FEE
-    );
-    assert_eq!(
-        w.balance(&addr(&client)).0,
-        c0.0 + to_client + (200_000 - lease.paid.0)
-    );
-    // Half the slash's rest (after the client's refund) is burned.
-    let rest = DISPUTE_SLASH.0 - to_client;
-    assert_eq!(
-        bank::total_supply(&w.state).unwrap().0,
-        supply.0 - (rest - rest / 2)
-    );
+    before.check_proven_fault(&w, 0, (0, -(common::FEE as i128)));
     // Refuted once: the same proof again is refused.
     w.fails(
         &bob,
         Message::DisputeBatchLine(batch.dispute(1)),
         "refuted already",
+    );
+}
+
+#[test]
+fn an_answer_the_root_counts_as_refused_is_a_false_count_too() {
+    let Cast {
+        mut w,
+        client,
+        provider,
+        bob,
+        mut batch,
+    } = cast();
+    // The root's total (4) is the committed one, but line 2, sold for tokens, is counted 0.
+    batch.leaves[2].1 = 0;
+    batch.answered = 4;
+    w.ok(&provider, batch.commit());
+    let before = Before::take(&w, &client, &provider, &bob);
+    w.ok(&bob, Message::DisputeBatchLine(batch.dispute(2)));
+    before.check_proven_fault(&w, 2, (0, -(common::FEE as i128)));
+}
+
+#[test]
+fn a_provider_that_proves_its_own_false_count_as_its_own_client_still_loses_a_quarter() {
+    use hibana_types::records::market::{
+        BID_DEPOSIT, MIN_PROVIDER_BOND, ProviderAttributes, Resources,
+    };
+    use hibana_types::{AcceptBid, CreateOrder, PlaceBid, RegisterProvider, WithdrawLease};
+    // One party holds the provider, its client and the prover: it leases itself at 1 HIB a
+    // block, so the lease has paid more than the slash when the false count is proven.
+    let (client, provider, prover) = (
+        SecretKey::generate(),
+        SecretKey::generate(),
+        SecretKey::generate(),
+    );
+    let mut w = World::new(&[&client, &provider, &prover], Amount(1_000 * HIB));
+    w.ok(
+        &provider,
+        Message::RegisterProvider(RegisterProvider {
+            attributes: ProviderAttributes {
+                cores: 2,
+                memory_mib: 4_096,
+                gpu_model: String::new(),
+                gpu_count: 0,
+                region: "eu".into(),
+                models: vec![],
+            },
+            price_per_block: Amount(HIB),
+            price_per_token: Amount(1),
+            endpoint: "http://127.0.0.1:9".into(),
+            bond: MIN_PROVIDER_BOND,
+        }),
+    );
+    w.ok(
+        &client,
+        Message::CreateOrder(CreateOrder {
+            resources: Resources {
+                min_cores: 1,
+                ..Default::default()
+            },
+            duration_blocks: 40,
+            max_price_per_block: Amount(HIB),
+            deposit: Amount(40 * HIB),
+            expires_at: w.height + 20,
+        }),
+    );
+    w.ok(
+        &provider,
+        Message::PlaceBid(PlaceBid {
+            order: 0,
+            price_per_block: Amount(HIB),
+        }),
+    );
+    w.ok(
+        &client,
+        Message::AcceptBid(AcceptBid {
+            order: 0,
+            provider: addr(&provider),
+        }),
+    );
+    w.idle(12);
+    w.ok(
+        &provider,
+        Message::WithdrawLease(WithdrawLease { lease: 0 }),
+    );
+    let mut batch = Answered::new(&provider, 5);
+    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
+    batch.responses[4] = error.clone();
+    batch.leaves[4] = (
+        batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error)),
+        0,
+    );
+    w.ok(&client, batch.submit());
+    w.ok(&provider, batch.commit());
+    let party = |w: &World| -> u128 {
+        [&client, &provider, &prover]
+            .iter()
+            .map(|k| w.balance(&addr(k)).0)
+            .sum::<u128>()
+            + market::provider(&w.state, &addr(&provider))
+                .unwrap()
+                .unwrap()
+                .bond
+                .0
+    };
+    let (supply, held) = (bank::total_supply(&w.state).unwrap(), party(&w));
+    let escrow = market::lease(&w.state, 0).unwrap().unwrap().escrow;
+    w.ok(&prover, Message::DisputeBatchLine(batch.dispute(0)));
+    assert_eq!(
+        market::batch(&w.state, 0).unwrap().unwrap().status,
+        BatchStatus::Refuted
+    );
+    assert!(market::lease(&w.state, 0).unwrap().unwrap().paid.0 > DISPUTE_SLASH.0);
+    // Refund 5 HIB (half the slash), 2.5 HIB to the prover, 2.5 HIB burned: the party is poorer
+    // by that and the fee, besides the lease's unspent escrow coming back to the client and
+    // the bid deposit to the provider.
+    assert_eq!(
+        bank::total_supply(&w.state).unwrap().0,
+        supply.0 - DISPUTE_SLASH.0 / 4
+    );
+    assert_eq!(
+        party(&w),
+        held + escrow.0 + BID_DEPOSIT.0 - DISPUTE_SLASH.0 / 4 - common::FEE
     );
 }
 
@@ -1094,12 +1184,12 @@ proptest! {
 }
 
 /// What a refuted batch's slash burned: half of what is left once the client is paid back
-/// what its lease paid (nothing while the batch stands).
+/// what its lease paid, up to half the slash (nothing while the batch stands).
 fn burned(w: &World) -> u128 {
     if market::batch(&w.state, 0).unwrap().unwrap().status != BatchStatus::Refuted {
         return 0;
     }
     let paid = market::lease(&w.state, 0).unwrap().unwrap().paid;
-    let rest = DISPUTE_SLASH.0 - DISPUTE_SLASH.0.min(paid.0);
+    let rest = DISPUTE_SLASH.0 - paid.0.min(DISPUTE_SLASH.0 / 2);
     rest - rest / 2
 }

@@ -519,7 +519,7 @@ proptest! {
 
 /// Whether the supply is `supply` while job 0 stands, and once it is refuted, `supply` less
 /// what its slash burned: half of what was left once the client got back what the cheat's
-/// lease (0 or 1) paid.
+/// lease (0 or 1) paid, up to half the slash.
 fn burned_as_refuted(w: &World, supply: Amount) -> bool {
     let now = bank::total_supply(&w.state).unwrap().0;
     if market::job(&w.state, 0).unwrap().unwrap().status != JobStatus::Refuted {
@@ -528,7 +528,7 @@ fn burned_as_refuted(w: &World, supply: Amount) -> bool {
     [0, 1].iter().any(|&l| {
         let paid =
             market::lease(&w.state, l).map_or(u128::MAX, |l| l.map_or(u128::MAX, |l| l.paid.0));
-        let rest = DISPUTE_SLASH.0 - DISPUTE_SLASH.0.min(paid);
+        let rest = DISPUTE_SLASH.0 - paid.min(DISPUTE_SLASH.0 / 2);
         now + (rest - rest / 2) == supply.0
     })
 }

@@ -124,7 +124,8 @@ pub(crate) enum BatchCommand {
         /// The provider's results as saved by `fetch --results-out` (default: download them).
         #[arg(long)]
         results: Option<PathBuf>,
-        /// Deposit, lost if the validators find the answer right.
+        /// Deposit, lost if the validators find the answer right (at least 1 HIB; not taken
+        /// when the line proves the provider's count false).
         #[arg(long, default_value = "1HIB")]
         deposit: String,
         #[command(flatten)]
@@ -582,63 +583,96 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                     b.input_root
                 );
             }
+            if line >= b.lines {
+                bail!(
+                    "batch {batch} has lines 0 to {}; line {line} is not among them: there is \
+                     nothing to dispute",
+                    b.lines - 1
+                );
+            }
+            let committed = b.results_root.ok_or_else(|| {
+                anyhow!(
+                    "batch {batch}'s results are not committed yet: there is nothing to dispute"
+                )
+            })?;
             let (_, results) = fetch_results(&client, &b, results.as_ref()).await?;
             let key = signing_key(&tx.from, &tx.keys)?;
             let deposit = deposit.parse().context("--deposit")?;
-            // A false count first: the committed results prove it at any line; results that
-            // are not the committed ones may still hide one, which the line the provider serves
-            // shows.
-            let checked = batch::check_results(&b, &requests, &results);
-            let false_count = match (&checked, batch::miscount(&b, &results)) {
-                (_, Some(why)) => Some((
-                    batch::proven_line(&requests, &results, line).map_err(|e| anyhow!(e))?,
-                    why,
-                )),
-                (Ok(_), None) => None,
-                (Err(e), None) => {
-                    let served = served_line(&client, &b, line).await;
-                    match served.map(|p| (batch::line_miscount(&b, &p), p)) {
-                        Ok((Some(why), p)) => Some((p, why)),
-                        _ => bail!("the provider's results do not check out: {e}"),
-                    }
+            // The line with its proofs: from the results when they are the committed ones, else
+            // as the provider serves it. A false count goes first: the committed results prove
+            // it at any line (a signed one is sent as a dispute), a served line at its own.
+            let from_file = results.len() == requests.len()
+                && batch::results_root(&results).ok() == Some(committed);
+            let proven = if from_file {
+                if let Some(why) = batch::miscount(&b, &results) {
+                    let pick = signed_line(&results, line);
+                    let proven =
+                        batch::proven_line(&requests, &results, pick).map_err(|e| anyhow!(e))?;
+                    let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
+                    return send_all(&client, &key, messages, &tx, json).await;
                 }
+                batch::proven_line(&requests, &results, line).map_err(|e| anyhow!(e))?
+            } else {
+                let root = batch::results_root(&results).map_err(|e| anyhow!(e))?;
+                let proven = served_line(&client, &b, line).await.map_err(|e| {
+                    anyhow!(
+                        "the results hash to root {root}, not to the committed {committed}, and \
+                         line {line} as the provider serves it is unusable ({e}): ask for the \
+                         line on chain with `hibana batch request-line {batch} --line {line}`"
+                    )
+                })?;
+                if let Some(why) = batch::line_miscount(&b, &proven) {
+                    let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
+                    return send_all(&client, &key, messages, &tx, json).await;
+                }
+                proven
             };
-            if let Some((proven, why)) = false_count {
-                let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
-                return send_all(&client, &key, messages, &tx, json).await;
-            }
-            let receipts =
-                checked.map_err(|e| anyhow!("the provider's results do not check out: {e}"))?;
-            let signed = match results.get(line as usize) {
-                Some(r) => r.refusal().map_err(|e| anyhow!(e))?,
-                None => None,
-            };
-            let receipt = receipts
-                .get(line as usize)
-                .cloned()
-                .flatten()
-                .or(signed)
+            let receipt = batch::check_line(&b, &proven)
+                .map_err(|e| {
+                    anyhow!(
+                        "line {line} does not check out against the chain: {e}{}",
+                        if from_file {
+                            String::new()
+                        } else {
+                            format!(
+                                " (ask for it on chain with `hibana batch request-line {batch} \
+                                 --line {line}`)"
+                            )
+                        }
+                    )
+                })?
                 .ok_or_else(|| {
                     anyhow!(
                         "line {line} has no answer with a receipt nor a signed refusal: there is \
                          nothing to dispute"
                     )
                 })?;
-            let (input_proof, result_proof) =
-                batch::line_proofs(&requests, &results, line).map_err(|e| anyhow!(e))?;
             let message = Message::DisputeBatchLine(DisputeBatchLine {
                 batch,
                 line,
                 receipt,
-                request: requests[line as usize].body.clone(),
-                response: results[line as usize].response.clone().into_bytes(),
-                input_proof,
-                result_proof,
+                request: proven.body.into_bytes(),
+                response: proven.result.response.into_bytes(),
+                input_proof: proven.input_proof,
+                result_proof: proven.result_proof,
                 deposit,
             });
             send(&client, &key, message, &tx, json).await
         }
     }
+}
+
+/// `line` if the results sign it (an answer or a refusal), else the first signed line, else
+/// `line`: a signed line proves a false total as a dispute, with no request and no deposit.
+fn signed_line(results: &[LineResult], line: u32) -> u32 {
+    let signed = |r: &LineResult| r.signed().is_ok_and(|s| s.is_some());
+    if results.get(line as usize).is_some_and(signed) {
+        return line;
+    }
+    results
+        .iter()
+        .position(signed)
+        .map_or(line, |i| u32::try_from(i).unwrap_or(line))
 }
 
 /// Line `line` of batch `b` as its provider serves it, with its proofs.
@@ -665,8 +699,8 @@ async fn prove_miscount(
     }
     let line = proven.line;
     eprintln!(
-        "The provider's count is false ({why}); line {line} proves it on chain: the batch is \
-         refuted and its provider slashed."
+        "The provider's count is false ({why}); sending line {line}, which proves it on chain: \
+         once included, the batch is refuted and its provider slashed."
     );
     if let Some(receipt) = proven.result.signed().map_err(|e| anyhow!(e))? {
         return Ok(vec![Message::DisputeBatchLine(DisputeBatchLine {
@@ -682,11 +716,15 @@ async fn prove_miscount(
     }
     let post = proven.to_post(b.id).map_err(|e| anyhow!(e))?;
     let mut messages = Vec::new();
-    if client.market_batch_line(b.id, line).await?.is_none() {
-        messages.push(Message::RequestBatchLine(RequestBatchLine {
+    match client.market_batch_line(b.id, line).await? {
+        None => messages.push(Message::RequestBatchLine(RequestBatchLine {
             batch: b.id,
             line,
-        }));
+        })),
+        Some(r) => eprintln!(
+            "Line {line} was requested already by {}, who takes the prover's share of the slash.",
+            r.requester
+        ),
     }
     messages.push(Message::PostBatchLine(post));
     Ok(messages)

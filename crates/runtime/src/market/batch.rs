@@ -190,7 +190,7 @@ pub(crate) fn check_line_proofs(
 
 /// Refutes committed batch `b` at `line` for a fault proven on chain (`cause`, for the event)
 /// and slashes its provider ([`slash_proven`]: the client gets back what the lease paid, up to
-/// the slash, and `prover` half the rest; the remainder is burned).
+/// half the slash, and `prover` half the rest; the remainder is burned).
 pub(crate) fn refute_and_slash<S: StateWrite + ?Sized>(
     state: &mut S,
     b: BatchJob,
@@ -206,7 +206,7 @@ pub(crate) fn refute_and_slash<S: StateWrite + ?Sized>(
 }
 
 /// Refutes committed batch `b` at `line`, whose proofs showed its provider's count false
-/// (`why`), and slashes its provider, the slash's rest going to `prover`.
+/// (`why`), and slashes its provider, `prover` taking the prover's share.
 pub(crate) fn refute_miscounted<S: StateWrite + ?Sized>(
     state: &mut S,
     b: BatchJob,

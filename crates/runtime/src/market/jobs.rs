@@ -9,7 +9,7 @@
 //! job's dataset root; the chain re-runs that single step with the integer trainer
 //! (`hibana-train`), which every machine computes bit for bit. If the result differs from the
 //! provider's hash, the provider loses [`DISPUTE_SLASH`] of its bond (the client gets back what
-//! the lease paid it, the challenger half the rest, and the remainder is burned:
+//! the lease paid it, up to half, the challenger half the rest, and the remainder is burned:
 //! `state::slash_proven`), its lease closes without further pay, and the
 //! job is refuted; if not, the challenger's [`DISPUTE_DEPOSIT`] goes to the provider.
 //!

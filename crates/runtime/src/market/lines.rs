@@ -16,14 +16,14 @@
 //! 1. the batch is refuted at that line (its lease closes unpaid, its escrow goes back to the
 //!    client, as an upheld challenge does);
 //! 2. the provider loses [`DISPUTE_SLASH`] of its bond (or what is left of it);
-//! 3. the slash pays the client back what the lease paid the provider, up to the slash, the
-//!    requester half the rest, and the remainder is burned (`state::slash_proven`);
+//! 3. the slash pays the client back what the lease paid the provider, up to half the slash,
+//!    the requester half the rest, and the remainder is burned (`state::slash_proven`);
 //! 4. the requester gets its deposit back.
 //!
 //! A post whose proofs show the provider's count false (the results root counts the line other
 //! than its receipt, or counts another number of answered lines than committed) refutes the
-//! batch and slashes the provider as a withheld line does, the requester taking the slash's
-//! rest (`batch::refute_miscounted`).
+//! batch and slashes the provider as a withheld line does, the requester taking the prover's
+//! share (`batch::refute_miscounted`).
 //!
 //! When a batch settles or is refuted, its requests end: posted lines leave state, and open
 //! ones (only a refuted batch has any) return their deposits.

@@ -470,10 +470,10 @@ impl Slash {
 /// for (nothing when it left the market):
 ///
 /// 1. [`DISPUTE_SLASH`] leaves its bond (or what is left of it);
-/// 2. the client gets back what it paid, up to the slash;
+/// 2. the client gets back what it paid, up to half the slash;
 /// 3. the prover gets [`CHALLENGER_REWARD_BPS`] of the rest, rounded down;
-/// 4. the remainder is burned, so a provider that proves its own fault from another account
-///    still loses it.
+/// 4. the remainder (at least a quarter of the slash) is burned, so a provider that proves its
+///    own fault from other accounts, even as its own client, still loses it.
 pub(crate) fn slash_proven<S: StateWrite + ?Sized>(
     state: &mut S,
     provider_address: &Address,
@@ -487,7 +487,7 @@ pub(crate) fn slash_proven<S: StateWrite + ?Sized>(
         Amount::ZERO
     };
     // 2.
-    let refund = slashed.min(paid);
+    let refund = paid.min(Amount(slashed.0 / 2));
     let rest = slashed.0 - refund.0;
     // 3. (`rest` is at most the slash, so the product cannot overflow.)
     let reward = Amount(rest * u128::from(CHALLENGER_REWARD_BPS) / u128::from(BPS));

@@ -148,7 +148,7 @@ impl MessageHandler for DisputeBatchLine {
     ) -> Result<(), ExecError> {
         let opening = match rules(self, receipt_id, state, ctx)? {
             Dispute::Open(opening) => opening,
-            // No vote needed, no deposit taken: the slash's rest pays the challenger.
+            // No vote needed, no deposit taken: the challenger takes the prover's share of the slash.
             Dispute::Miscounted(b, why) => {
                 return market::refute_miscounted(
                     state,

@@ -759,7 +759,7 @@ pub struct BatchJob {
     pub submitted_at: u64,
     /// Merkle root over the lines' result leaves ([`BATCH_RESULT_LEAF_DOMAIN`]), once committed.
     pub results_root: Option<Hash>,
-    /// Lines the provider answered with a receipt (the rest it refused as invalid requests).
+    /// Lines the provider answered with a receipt for tokens or a price (the rest it refused).
     pub answered: u32,
     /// Height of the results commit.
     pub committed_at: u64,
