@@ -783,6 +783,8 @@ fn an_answer_the_root_counts_as_refused_is_a_false_count_too() {
     w.ok(&provider, batch.commit());
     let before = Before::take(&w, &client, &provider, &bob);
     w.ok(&bob, Message::DisputeBatchLine(batch.dispute(2)));
+    // Refuted at once, not opened for a vote.
+    assert!(verify::challenge(&w.state, 0).unwrap().is_none());
     before.check_proven_fault(&w, 2, (0, -(common::FEE as i128)));
 }
 

@@ -605,7 +605,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 && batch::results_root(&results).ok() == Some(committed);
             let proven = if from_file {
                 if let Some(why) = batch::miscount(&b, &results) {
-                    let pick = signed_line(&results, line);
+                    let pick = signed_line(&b, &requests, &results, line);
                     let proven =
                         batch::proven_line(&requests, &results, pick).map_err(|e| anyhow!(e))?;
                     let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
@@ -613,32 +613,41 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                 }
                 batch::proven_line(&requests, &results, line).map_err(|e| anyhow!(e))?
             } else {
-                let root = batch::results_root(&results).map_err(|e| anyhow!(e))?;
+                let other = match batch::results_root(&results) {
+                    Ok(root) => {
+                        format!("the results hash to root {root}, not to the committed {committed}")
+                    }
+                    Err(e) => format!("the results do not hash ({e})"),
+                };
                 let proven = served_line(&client, &b, line).await.map_err(|e| {
                     anyhow!(
-                        "the results hash to root {root}, not to the committed {committed}, and \
-                         line {line} as the provider serves it is unusable ({e}): ask for the \
-                         line on chain with `hibana batch request-line {batch} --line {line}`"
+                        "{other}, and line {line} as the provider serves it is unusable ({e}): \
+                         ask for the line on chain with `hibana batch request-line {batch} \
+                         --line {line}`"
                     )
                 })?;
-                if let Some(why) = batch::line_miscount(&b, &proven) {
-                    let messages = prove_miscount(&client, &key, &b, proven, why, deposit).await?;
-                    return send_all(&client, &key, messages, &tx, json).await;
+                match batch::line_miscount(&b, &proven) {
+                    Some(why) => {
+                        let messages =
+                            prove_miscount(&client, &key, &b, proven, why, deposit).await?;
+                        return send_all(&client, &key, messages, &tx, json).await;
+                    }
+                    // Without the committed results the line was never re-checked here: no
+                    // deposit is put at stake on it.
+                    None => bail!(
+                        "{other}; line {line} as the provider serves it shows no false count. \
+                         Have the provider's lines posted on chain and judged with `hibana batch \
+                         spot-check {batch} --request`, or ask for this one with `hibana batch \
+                         request-line {batch} --line {line}`"
+                    ),
                 }
-                proven
             };
             let receipt = batch::check_line(&b, &proven)
                 .map_err(|e| {
                     anyhow!(
-                        "line {line} does not check out against the chain: {e}{}",
-                        if from_file {
-                            String::new()
-                        } else {
-                            format!(
-                                " (ask for it on chain with `hibana batch request-line {batch} \
-                                 --line {line}`)"
-                            )
-                        }
+                        "line {line} does not check out against the chain: {e} (ask for it on \
+                         chain with `hibana batch request-line {batch} --line {line}`: a \
+                         provider that cannot post it loses the batch)"
                     )
                 })?
                 .ok_or_else(|| {
@@ -662,17 +671,25 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
     }
 }
 
-/// `line` if the results sign it (an answer or a refusal), else the first signed line, else
-/// `line`: a signed line proves a false total as a dispute, with no request and no deposit.
-fn signed_line(results: &[LineResult], line: u32) -> u32 {
-    let signed = |r: &LineResult| r.signed().is_ok_and(|s| s.is_some());
-    if results.get(line as usize).is_some_and(signed) {
-        return line;
-    }
-    results
-        .iter()
-        .position(signed)
-        .map_or(line, |i| u32::try_from(i).unwrap_or(line))
+/// Lines [`signed_line`] looks through for one the provider signed validly.
+const SIGNED_LINE_SCAN: usize = 64;
+
+/// `line` if the results sign it validly (an answer or a refusal, signed by the provider over
+/// that request and response), else the first such line among the first
+/// [`SIGNED_LINE_SCAN`], else `line`: a signed line proves a false total as a dispute, with no
+/// request and no deposit.
+fn signed_line(b: &BatchJob, requests: &[BatchRequest], results: &[LineResult], line: u32) -> u32 {
+    let proves_signed = |i: u32| {
+        results
+            .get(i as usize)
+            .is_some_and(|r| r.signed().is_ok_and(|s| s.is_some()))
+            && batch::proven_line(requests, results, i)
+                .is_ok_and(|p| batch::line_miscount(b, &p).is_some())
+    };
+    std::iter::once(line)
+        .chain((0..b.lines).take(SIGNED_LINE_SCAN))
+        .find(|&i| proves_signed(i))
+        .unwrap_or(line)
 }
 
 /// Line `line` of batch `b` as its provider serves it, with its proofs.
