@@ -431,6 +431,26 @@ pub fn proven_line(
 }
 
 impl ProvenLine {
+    /// The message that disputes this line of batch `batch` with `receipt` (its answer's or its
+    /// signed refusal's), locking `deposit`.
+    pub fn to_dispute(
+        self,
+        batch: u64,
+        receipt: InferenceReceipt,
+        deposit: hibana_types::Amount,
+    ) -> hibana_types::DisputeBatchLine {
+        hibana_types::DisputeBatchLine {
+            batch,
+            line: self.line,
+            receipt,
+            request: self.body.into_bytes(),
+            response: self.result.response.into_bytes(),
+            input_proof: self.input_proof,
+            result_proof: self.result_proof,
+            deposit,
+        }
+    }
+
     /// The message that posts this line of batch `batch` on chain (after a line request).
     pub fn to_post(&self, batch: u64) -> Result<hibana_types::PostBatchLine, String> {
         Ok(hibana_types::PostBatchLine {

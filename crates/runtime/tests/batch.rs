@@ -136,6 +136,16 @@ impl Answered {
 }
 
 impl Answered {
+    /// Makes `line` a refusal without a signature (an error body), its leaf counting `count`.
+    fn refuse_unsigned(&mut self, line: usize, count: u32) {
+        let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
+        self.leaves[line] = (
+            batch_leaf(BATCH_RESULT_LEAF_DOMAIN, line as u32, &Hash::digest(&error)),
+            count,
+        );
+        self.responses[line] = error;
+    }
+
     fn post(&self, line: u32) -> PostBatchLine {
         let d = self.dispute(line);
         PostBatchLine {
@@ -723,9 +733,7 @@ fn a_refusal_counted_as_answered_is_proven_by_posting_it_and_refutes_the_batch()
     } = cast();
     // Line 4 was refused without a signature, but the provider counts it as answered (and
     // commits 5 answered lines, which the root's total agrees with).
-    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
-    batch.responses[4] = error.clone();
-    batch.leaves[4].0 = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error));
+    batch.refuse_unsigned(4, 1);
     w.ok(&provider, batch.commit());
     w.ok(&bob, request(4));
     let before = Before::take(&w, &client, &provider, &bob);
@@ -748,12 +756,7 @@ fn a_total_other_than_committed_is_proven_by_any_line_and_refutes_at_once() {
         mut batch,
     } = cast();
     // The root counts line 4 as the refusal it is, but the provider commits 5 answered lines.
-    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
-    batch.responses[4] = error.clone();
-    batch.leaves[4] = (
-        batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error)),
-        0,
-    );
+    batch.refuse_unsigned(4, 0);
     w.ok(&provider, batch.commit());
     let before = Before::take(&w, &client, &provider, &bob);
     // A challenge of a right answer whose proof shows the total: no vote, no deposit.
@@ -852,12 +855,7 @@ fn a_provider_that_proves_its_own_false_count_as_its_own_client_still_loses_a_qu
         Message::WithdrawLease(WithdrawLease { lease: 0 }),
     );
     let mut batch = Answered::new(&provider, 5);
-    let error = b"{\"error\":{\"message\":\"the model is busy\"}}".to_vec();
-    batch.responses[4] = error.clone();
-    batch.leaves[4] = (
-        batch_leaf(BATCH_RESULT_LEAF_DOMAIN, 4, &Hash::digest(&error)),
-        0,
-    );
+    batch.refuse_unsigned(4, 0);
     w.ok(&client, batch.submit());
     w.ok(&provider, batch.commit());
     let party = |w: &World| -> u128 {

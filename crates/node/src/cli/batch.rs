@@ -12,7 +12,7 @@ use clap::Subcommand;
 use hibana_roles::batch::{self, BatchRequest, LineResult};
 use hibana_rpc::RpcClient;
 use hibana_types::records::market::{BatchJob, BatchStatus};
-use hibana_types::{DisputeBatchLine, Message, RequestBatchLine, SubmitBatch};
+use hibana_types::{Message, RequestBatchLine, SubmitBatch};
 use rand::{SeedableRng, seq::SliceRandom};
 use serde_json::json;
 
@@ -656,16 +656,7 @@ pub(crate) async fn batch(cmd: BatchCommand, rpc: Option<&str>, json: bool) -> R
                          nothing to dispute"
                     )
                 })?;
-            let message = Message::DisputeBatchLine(DisputeBatchLine {
-                batch,
-                line,
-                receipt,
-                request: proven.body.into_bytes(),
-                response: proven.result.response.into_bytes(),
-                input_proof: proven.input_proof,
-                result_proof: proven.result_proof,
-                deposit,
-            });
+            let message = Message::DisputeBatchLine(proven.to_dispute(batch, receipt, deposit));
             send(&client, &key, message, &tx, json).await
         }
     }
@@ -720,16 +711,9 @@ async fn prove_miscount(
          once included, the batch is refuted and its provider slashed."
     );
     if let Some(receipt) = proven.result.signed().map_err(|e| anyhow!(e))? {
-        return Ok(vec![Message::DisputeBatchLine(DisputeBatchLine {
-            batch: b.id,
-            line,
-            receipt,
-            request: proven.body.into_bytes(),
-            response: proven.result.response.into_bytes(),
-            input_proof: proven.input_proof,
-            result_proof: proven.result_proof,
-            deposit,
-        })]);
+        return Ok(vec![Message::DisputeBatchLine(
+            proven.to_dispute(b.id, receipt, deposit),
+        )]);
     }
     let post = proven.to_post(b.id).map_err(|e| anyhow!(e))?;
     let mut messages = Vec::new();
