@@ -14,8 +14,8 @@
 use std::collections::HashSet;
 
 use hibana_types::records::market::{
-    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, MAX_BATCH_LINES, batch_leaf,
-    counts_as_answered,
+    BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, LineCount, MAX_BATCH_LINES,
+    batch_leaf, counts_as_answered, line_count,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{
@@ -488,10 +488,10 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
         return Err(format!("line {} is both answered and refused", p.line));
     }
     match result_count(b, &committed, p)? {
-        Counted::Holds => {}
+        LineCount::Holds => {}
         // A false count is proven by the line on chain: refused here, so that it is requested
         // (or disputed).
-        Counted::False(why) => return Err(format!("{why}: the line on chain proves it")),
+        LineCount::Miscounted(why) => return Err(format!("{why}: the line on chain proves it")),
     }
     let signed = p.result.signed()?;
     if let Some(r) = &signed {
@@ -506,48 +506,16 @@ pub fn check_line(b: &BatchJob, p: &ProvenLine) -> Result<Option<InferenceReceip
     Ok(signed)
 }
 
-/// What a served line's result proof shows of its batch's count, as the chain judges it.
-enum Counted {
-    /// The line is counted as its receipt says, and the root counts the committed total.
-    Holds,
-    /// The provider's count is false: why.
-    False(String),
-}
-
-/// Checks line `p`'s result proof under `committed` with the count its receipt gives it, and
-/// with the other count, as the chain does; an error when neither reaches the root.
-fn result_count(b: &BatchJob, committed: &Hash, p: &ProvenLine) -> Result<Counted, String> {
+/// What line `p`'s result proof under `committed` shows of its batch's count, as the chain
+/// judges it ([`line_count`]); an error when it reaches the root with neither count.
+fn result_count(b: &BatchJob, committed: &Hash, p: &ProvenLine) -> Result<LineCount, String> {
     let leaf = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, p.line, &p.result.outcome()?);
-    let count = p.result.count()?;
-    let total = |count: u32| {
-        hibana_types::verify_count_proof(
-            (&leaf, count),
-            (p.line, b.lines),
-            1,
-            &p.result_proof,
-            committed,
+    let answered = p.result.count()? == 1;
+    line_count(b, committed, (p.line, &leaf, answered), &p.result_proof).ok_or_else(|| {
+        format!(
+            "line {}'s result is not under batch {}'s committed results root",
+            p.line, b.id
         )
-    };
-    Ok(match (total(count), total(1 - count)) {
-        (Some(total), _) if total != b.answered => Counted::False(format!(
-            "the results root counts {total} answered lines, the provider committed {}",
-            b.answered
-        )),
-        (Some(_), _) => Counted::Holds,
-        (None, Some(_)) if count == 1 => Counted::False(format!(
-            "line {} is answered, but the results root counts it as refused",
-            p.line
-        )),
-        (None, Some(_)) => Counted::False(format!(
-            "line {} is counted as answered, but it has no receipt for tokens or a price",
-            p.line
-        )),
-        (None, None) => {
-            return Err(format!(
-                "line {}'s result is not under batch {}'s committed results root",
-                p.line, b.id
-            ));
-        }
     })
 }
 
@@ -581,8 +549,8 @@ pub fn line_miscount(b: &BatchJob, p: &ProvenLine) -> Option<String> {
         .ok()?;
     }
     match result_count(b, &committed, p).ok()? {
-        Counted::False(why) => Some(why),
-        Counted::Holds => None,
+        LineCount::Miscounted(why) => Some(why),
+        LineCount::Holds => None,
     }
 }
 

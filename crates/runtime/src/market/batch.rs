@@ -13,12 +13,12 @@
 
 use hibana_types::records::market::{
     BATCH_INPUT_LEAF_DOMAIN, BATCH_RESULT_LEAF_DOMAIN, BatchJob, BatchStatus, LeaseStatus,
-    MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY, WORK_BATCH,
-    batch_challenge_key, batch_due_key, batch_key, batch_leaf, provider_open_work_key,
+    LineCount, MAX_BATCH_BYTES, MAX_BATCH_LINES, MAX_BATCH_PROOF_STEPS, NEXT_BATCH_KEY, WORK_BATCH,
+    batch_challenge_key, batch_due_key, batch_key, batch_leaf, line_count, provider_open_work_key,
 };
 use hibana_types::{
     Address, Amount, CommitBatch, CountStep, Event, Hash, MerkleStep, SubmitBatch,
-    verify_count_proof, verify_merkle_proof,
+    verify_merkle_proof,
 };
 
 use super::jobs::{clients_active_lease, close_unpaid};
@@ -127,17 +127,6 @@ pub(crate) fn refute_line<S: StateWrite + ?Sized>(
     Ok(paid)
 }
 
-/// What a line's valid proofs show of its batch's commitment.
-#[derive(Debug)]
-pub(crate) enum LineProof {
-    /// The line is counted as its receipt says, and the root counts the committed answered
-    /// lines.
-    Holds,
-    /// The provider's commitment is false (why): the results root counts the line other than
-    /// its receipt, or counts another number of answered lines than the provider committed.
-    Miscounted(String),
-}
-
 /// Checks a line's proofs: `request_hash` is line `line`'s under batch `b`'s input root and
 /// `outcome` (a receipt's id, or an unsigned refusal's blake3) its result under the committed
 /// `results_root`, counted once or not at all; whether that count and the root's total agree
@@ -148,7 +137,7 @@ pub(crate) fn check_line_proofs(
     line: u32,
     (request_hash, outcome, answered): (&Hash, &Hash, bool),
     (input_proof, result_proof): (&[MerkleStep], &[CountStep]),
-) -> Result<LineProof, ExecError> {
+) -> Result<LineCount, ExecError> {
     let input = batch_leaf(BATCH_INPUT_LEAF_DOMAIN, line, request_hash);
     if !verify_merkle_proof(&input, input_proof, &b.input_root) {
         return Err(invalid(format!(
@@ -158,34 +147,13 @@ pub(crate) fn check_line_proofs(
         )));
     }
     let result = batch_leaf(BATCH_RESULT_LEAF_DOMAIN, line, outcome);
-    let total = |answered: bool| {
-        verify_count_proof(
-            (&result, u32::from(answered)),
-            (line, b.lines),
-            1,
-            result_proof,
-            results_root,
-        )
-    };
-    match (total(answered), total(!answered)) {
-        (Some(total), _) if total != b.answered => Ok(LineProof::Miscounted(format!(
-            "the results root counts {total} answered lines, the provider committed {}",
-            b.answered
-        ))),
-        (Some(_), _) => Ok(LineProof::Holds),
-        (None, Some(_)) if answered => Ok(LineProof::Miscounted(format!(
-            "line {line} is answered (its receipt is for tokens or a price), but the results \
-             root counts it as refused"
-        ))),
-        (None, Some(_)) => Ok(LineProof::Miscounted(format!(
-            "line {line} is counted as answered, but it has no receipt for tokens or a price"
-        ))),
-        (None, None) => Err(invalid(format!(
+    line_count(b, results_root, (line, &result, answered), result_proof).ok_or_else(|| {
+        invalid(format!(
             "the result is not line {line}'s in batch {} (its proof does not reach the results \
              root {results_root})",
             b.id
-        ))),
-    }
+        ))
+    })
 }
 
 /// Refutes committed batch `b` at `line` for a fault proven on chain (`cause`, for the event)

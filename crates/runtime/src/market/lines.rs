@@ -30,14 +30,14 @@
 
 use hibana_types::records::market::{
     BatchJob, BatchStatus, LINE_ANSWER_BLOCKS, LINE_POST_FEE, LINE_RECHECK_BLOCKS,
-    LINE_REQUEST_DEPOSIT, LineRequest, PostedLine, batch_due_key, batch_request_at_key,
+    LINE_REQUEST_DEPOSIT, LineCount, LineRequest, PostedLine, batch_due_key, batch_request_at_key,
     batch_request_count_key, counts_as_answered, line_due_providers_key, line_request_key,
     provider_lines_due_key, provider_owed_key,
 };
 use hibana_types::records::verify::{MAX_CHALLENGE_REQUEST_BYTES, MAX_CHALLENGE_RESPONSE_BYTES};
 use hibana_types::{Address, Amount, Event, Hash, PostBatchLine, RequestBatchLine};
 
-use super::batch::{LineProof, existing_batch, put_batch, refute_and_slash, refute_miscounted};
+use super::batch::{existing_batch, put_batch, refute_and_slash, refute_miscounted};
 use super::state::{edit_set, lock, release, take_set};
 use crate::{
     ExecError, MessageHandler, StateError, StateRead, StateWrite, TxContext, TxError, bank,
@@ -324,7 +324,7 @@ fn post_rules<S: StateRead + ?Sized>(
     outcome: &Hash,
     state: &S,
     ctx: &TxContext<'_>,
-) -> Result<Option<(LineRequest, BatchJob, LineProof)>, ExecError> {
+) -> Result<Option<(LineRequest, BatchJob, LineCount)>, ExecError> {
     let r = line_request(state, m.batch, m.line)?.ok_or_else(|| {
         invalid(format!(
             "line {} of batch {} was not requested (or its batch has settled)",
@@ -401,7 +401,7 @@ impl MessageHandler for PostBatchLine {
         let Some((mut r, b, proof)) = post_rules(self, outcome, state, ctx)? else {
             return Ok(());
         };
-        if let LineProof::Miscounted(why) = proof {
+        if let LineCount::Miscounted(why) = proof {
             // The line proves its provider's count false: the batch is refuted and its
             // provider slashed, half the slash's rest paying the requester (who made it
             // post); the request ends with the batch, its deposit back.

@@ -31,11 +31,11 @@ pub mod state;
 
 pub use attest::attestations;
 pub use auto_accept::auto_accept;
-pub(crate) use batch::{
-    LineProof, check_line_proofs, check_proof_lengths, existing_batch, link_challenge,
-    refute as refute_batch, refute_miscounted,
-};
 pub use batch::{batch, challenged_line};
+pub(crate) use batch::{
+    check_line_proofs, check_proof_lengths, existing_batch, link_challenge, refute as refute_batch,
+    refute_miscounted,
+};
 pub use hibana_types::records::market::{
     BID_DEPOSIT, BatchJob, BatchStatus, Bid, Job, JobStatus, Lease, LeaseStatus, MARKET_ESCROW,
     MIN_DEPOSIT_BLOCKS, MIN_PROVIDER_BOND, Order, OrderStatus, Provider, ProviderAttributes,

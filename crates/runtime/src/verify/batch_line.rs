@@ -11,7 +11,7 @@
 //! counts another total than committed) refutes the batch at once, with no vote and no deposit
 //! (`market::refute_miscounted`).
 
-use hibana_types::records::market::{BatchJob, BatchStatus, counts_as_answered};
+use hibana_types::records::market::{BatchJob, BatchStatus, LineCount, counts_as_answered};
 use hibana_types::records::verify::{CHAIN_JUDGED, Elector};
 use hibana_types::{DisputeBatchLine, Event, Hash};
 
@@ -89,8 +89,8 @@ fn rules<S: StateRead + ?Sized>(
         (&m.input_proof, &m.result_proof),
     )?;
     match proof {
-        market::LineProof::Miscounted(why) => return Ok(Dispute::Miscounted(b, why)),
-        market::LineProof::Holds => {}
+        LineCount::Miscounted(why) => return Ok(Dispute::Miscounted(b, why)),
+        LineCount::Holds => {}
     }
     if let Some(earlier) = challenge_of_receipt(state, receipt_id)? {
         return Err(invalid(format!(

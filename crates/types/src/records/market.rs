@@ -707,6 +707,58 @@ pub fn counts_as_answered(receipt: Option<&crate::InferenceReceipt>) -> bool {
     receipt.is_some_and(|r| !r.body.is_free())
 }
 
+/// What a batch line's result proof shows of its provider's count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineCount {
+    /// The line is counted as its receipt says, and the root counts the committed total.
+    Holds,
+    /// The provider's count is false (why): the results root counts the line other than its
+    /// receipt, or counts another number of answered lines than the batch's committed one.
+    Miscounted(String),
+}
+
+/// What `proof` shows of batch `b`'s count at `line`, whose result leaf is `leaf` and which
+/// its receipt makes `answered` ([`counts_as_answered`]), under the committed `results_root`:
+/// the proof is tried with that count, and only when it fails with the other one (the
+/// provider's false count). `None` when it reaches the root with neither.
+pub fn line_count(
+    b: &BatchJob,
+    results_root: &Hash,
+    (line, leaf, answered): (u32, &Hash, bool),
+    proof: &[crate::CountStep],
+) -> Option<LineCount> {
+    let total = |answered: bool| {
+        crate::verify_count_proof(
+            (leaf, u32::from(answered)),
+            (line, b.lines),
+            1,
+            proof,
+            results_root,
+        )
+    };
+    Some(match total(answered) {
+        Some(total) if total != b.answered => LineCount::Miscounted(format!(
+            "the results root counts {total} answered lines, the provider committed {}",
+            b.answered
+        )),
+        Some(_) => LineCount::Holds,
+        None => {
+            total(!answered)?;
+            LineCount::Miscounted(if answered {
+                format!(
+                    "line {line} is answered (its receipt is for tokens or a price), but the \
+                     results root counts it as refused"
+                )
+            } else {
+                format!(
+                    "line {line} is counted as answered, but it has no receipt for tokens or a \
+                     price"
+                )
+            })
+        }
+    })
+}
+
 /// The leaf of line `index` of a batch: under the input root for its request hash, under the
 /// results root for its outcome hash.
 pub fn batch_leaf(domain: &[u8], index: u32, hash: &Hash) -> Hash {
