@@ -793,10 +793,8 @@ fn an_answer_the_root_counts_as_refused_is_a_false_count_too() {
 
 #[test]
 fn a_provider_that_proves_its_own_false_count_as_its_own_client_still_loses_a_quarter() {
-    use hibana_types::records::market::{
-        BID_DEPOSIT, MIN_PROVIDER_BOND, ProviderAttributes, Resources,
-    };
-    use hibana_types::{AcceptBid, CreateOrder, PlaceBid, RegisterProvider, WithdrawLease};
+    use hibana_types::WithdrawLease;
+    use hibana_types::records::market::BID_DEPOSIT;
     // One party holds the provider, its client and the prover: it leases itself at 1 HIB a
     // block, so the lease has paid more than the slash when the false count is proven.
     let (client, provider, prover) = (
@@ -805,50 +803,7 @@ fn a_provider_that_proves_its_own_false_count_as_its_own_client_still_loses_a_qu
         SecretKey::generate(),
     );
     let mut w = World::new(&[&client, &provider, &prover], Amount(1_000 * HIB));
-    w.ok(
-        &provider,
-        Message::RegisterProvider(RegisterProvider {
-            attributes: ProviderAttributes {
-                cores: 2,
-                memory_mib: 4_096,
-                gpu_model: String::new(),
-                gpu_count: 0,
-                region: "eu".into(),
-                models: vec![],
-            },
-            price_per_block: Amount(HIB),
-            price_per_token: Amount(1),
-            endpoint: "http://127.0.0.1:9".into(),
-            bond: MIN_PROVIDER_BOND,
-        }),
-    );
-    w.ok(
-        &client,
-        Message::CreateOrder(CreateOrder {
-            resources: Resources {
-                min_cores: 1,
-                ..Default::default()
-            },
-            duration_blocks: 40,
-            max_price_per_block: Amount(HIB),
-            deposit: Amount(40 * HIB),
-            expires_at: w.height + 20,
-        }),
-    );
-    w.ok(
-        &provider,
-        Message::PlaceBid(PlaceBid {
-            order: 0,
-            price_per_block: Amount(HIB),
-        }),
-    );
-    w.ok(
-        &client,
-        Message::AcceptBid(AcceptBid {
-            order: 0,
-            provider: addr(&provider),
-        }),
-    );
+    w.lease_at(&client, &provider, 0, (Amount(HIB), Amount(40 * HIB), 40));
     w.idle(12);
     w.ok(
         &provider,

@@ -164,6 +164,17 @@ impl World {
     /// client `c` leases it for 200 blocks through the market's `order`-th order, which becomes
     /// lease `order`.
     pub fn lease(&mut self, c: &SecretKey, p: &SecretKey, order: u64) {
+        self.lease_at(c, p, order, (Amount(1_000), Amount(200_000), 200));
+    }
+
+    /// [`World::lease`] at `price` per block, with `deposit` in escrow, for `blocks` blocks.
+    pub fn lease_at(
+        &mut self,
+        c: &SecretKey,
+        p: &SecretKey,
+        order: u64,
+        (price, deposit, blocks): (Amount, Amount, u64),
+    ) {
         self.ok(
             p,
             Message::RegisterProvider(RegisterProvider {
@@ -175,7 +186,7 @@ impl World {
                     region: "eu".into(),
                     models: vec![],
                 },
-                price_per_block: Amount(1_000),
+                price_per_block: price,
                 price_per_token: Amount(1),
                 endpoint: "http://127.0.0.1:9".into(),
                 bond: MIN_PROVIDER_BOND,
@@ -188,9 +199,9 @@ impl World {
                     min_cores: 1,
                     ..Default::default()
                 },
-                duration_blocks: 200,
-                max_price_per_block: Amount(1_000),
-                deposit: Amount(200_000),
+                duration_blocks: blocks,
+                max_price_per_block: price,
+                deposit,
                 expires_at: self.height + 20,
             }),
         );
@@ -198,7 +209,7 @@ impl World {
             p,
             Message::PlaceBid(PlaceBid {
                 order,
-                price_per_block: Amount(1_000),
+                price_per_block: price,
             }),
         );
         self.ok(
