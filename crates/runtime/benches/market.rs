@@ -420,7 +420,7 @@ fn main() {
         ),
         ("RequestBatchLine (a batch of 10,000 lines)", request_line),
         (
-            "PostBatchLine (a receipt signature, two 14-step Merkle proofs)",
+            "PostBatchLine (a receipt signature, a 14-step Merkle proof and a 14-step sum tree proof)",
             post_line,
         ),
     ] {
