@@ -1,13 +1,19 @@
 //! Embedding throughput: sentences per second of all-MiniLM-L6-v2 on candle, side by side with
 //! sentence-transformers (PyTorch) on the same model files, sentences and thread count, one
 //! request at a time and in batches of 32; also the lowest cosine between the two outputs.
-//! Not a test; run it in release mode after `scripts/sbert-setup.sh` (without it, only our
-//! figures are printed):
+//! The two engines alternate pass by pass (five rounds, medians reported), so that a change in
+//! the machine's load falls on both. Not a test; run it in release mode after
+//! `scripts/sbert-setup.sh` (without it, only our figures are printed):
 //!
 //! `cargo run --release -p hibana-ai --example bench_embed [SENTENCES]`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::PathBuf, process::Command, time::Instant};
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::PathBuf,
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
+    time::Instant,
+};
 
 use hibana_ai::{catalog, embed::Embedder};
 
@@ -56,21 +62,45 @@ fn sentences(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Sentences per second of one pass over `texts`, `batch` at a time (median of three passes).
+/// Rounds of the comparison; each runs one pass of every engine and case.
+const ROUNDS: usize = 5;
+
+/// Seconds of one pass over `texts`, `batch` at a time, and the vectors.
 fn ours(model: &Embedder, texts: &[String], batch: usize) -> (f64, Vec<Vec<f32>>) {
-    let mut times = Vec::new();
     let mut vectors = Vec::new();
-    for _ in 0..3 {
-        vectors.clear();
-        let start = Instant::now();
-        for chunk in texts.chunks(batch) {
-            let (v, _) = model.embed(chunk).unwrap_or_else(|e| panic!("embed: {e}"));
-            vectors.extend(v);
-        }
-        times.push(start.elapsed());
+    let start = Instant::now();
+    for chunk in texts.chunks(batch) {
+        let (v, _) = model.embed(chunk).unwrap_or_else(|e| panic!("embed: {e}"));
+        vectors.extend(v);
     }
-    times.sort();
-    (texts.len() as f64 / times[1].as_secs_f64(), vectors)
+    (start.elapsed().as_secs_f64(), vectors)
+}
+
+/// sentence-transformers in a Python process that runs a pass whenever asked.
+struct Reference {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Reference {
+    fn ask(&mut self, command: &str) -> serde_json::Value {
+        writeln!(self.input, "{command}").unwrap();
+        self.input.flush().unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("sentence-transformers answered {line:?}: {e}"))
+    }
+
+    fn seconds(&mut self, command: &str) -> f64 {
+        self.ask(command)["seconds"].as_f64().unwrap()
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
 }
 
 fn cosine(a: &[f32], b: &[f64]) -> f64 {
@@ -92,8 +122,6 @@ fn main() {
     let texts = sentences(n);
     // Warm-up.
     let _ = model.embed(&texts[..8.min(n)]);
-    let (single, _) = ours(&model, &texts[..n.min(64)], 1);
-    let (batched, vectors) = ours(&model, &texts, 32);
 
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
     let python = home.join(".cache/hibana/sbert-venv/bin/python");
@@ -102,49 +130,82 @@ fn main() {
         .args(["-c", "import torch, sentence_transformers"])
         .output()
         .is_ok_and(|o| o.status.success());
-    let reference = if installed {
+    let mut reference = installed.then(|| {
         let input = std::env::temp_dir().join("hibana-bench-embed.json");
         std::fs::write(&input, serde_json::to_vec(&texts).unwrap()).unwrap();
-        let out = Command::new(&python)
+        let mut child = Command::new(&python)
             .arg(&script)
             .arg(&info.path)
             .arg(&input)
             .arg(threads.to_string())
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
             .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-        if !out.status.success() {
-            panic!(
-                "sentence-transformers failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        output.read_line(&mut ready).unwrap();
+        assert!(
+            ready.contains("ready"),
+            "sentence-transformers did not start: {ready:?}"
+        );
+        Reference {
+            child,
+            input,
+            output,
         }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        Some(v)
-    } else {
-        None
-    };
+    });
+
+    let singles = &texts[..n.min(64)];
+    let (mut mine, mut theirs) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
+    let mut vectors = Vec::new();
+    for _ in 0..ROUNDS {
+        mine[0].push(singles.len() as f64 / ours(&model, singles, 1).0);
+        if let Some(r) = reference.as_mut() {
+            theirs[0].push(singles.len() as f64 / r.seconds("single"));
+        }
+        let (seconds, v) = ours(&model, &texts, 32);
+        mine[1].push(n as f64 / seconds);
+        vectors = v;
+        if let Some(r) = reference.as_mut() {
+            theirs[1].push(n as f64 / r.seconds("batched"));
+        }
+    }
 
     println!(
-        "all-minilm-l6-v2, {n} sentences ({} to {} characters), {threads} threads, CPU\n",
+        "all-minilm-l6-v2, {n} sentences ({} to {} characters), {threads} threads, CPU, \
+         {ROUNDS} alternating rounds: median (lowest–highest)\n",
         texts.iter().map(String::len).min().unwrap_or(0),
         texts.iter().map(String::len).max().unwrap_or(0)
     );
-    println!("| | hibana (candle) | sentence-transformers | ratio |");
+    println!("| | hibana (candle) | sentence-transformers | ratio of medians |");
     println!("|---|---|---|---|");
-    let row = |label: &str, mine: f64, key: &str| match &reference {
-        Some(r) => {
-            let theirs = r[key].as_f64().unwrap_or(f64::NAN);
+    let spread = |xs: &[f64]| {
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.1} ({lo:.1}–{hi:.1})", median(xs.to_vec()))
+    };
+    for (k, label) in ["sentences/s, one per request", "sentences/s, batches of 32"]
+        .iter()
+        .enumerate()
+    {
+        if theirs[k].is_empty() {
+            println!("| {label} | {} | not installed | |", spread(&mine[k]));
+        } else {
             println!(
-                "| {label} | {mine:.1} | {theirs:.1} | {:.2}× |",
-                mine / theirs
+                "| {label} | {} | {} | {:.2}× |",
+                spread(&mine[k]),
+                spread(&theirs[k]),
+                median(mine[k].clone()) / median(theirs[k].clone())
             );
         }
-        None => println!("| {label} | {mine:.1} | not installed | |"),
-    };
-    row("sentences/s, one per request", single, "single");
-    row("sentences/s, batches of 32", batched, "batched");
-    if let Some(r) = &reference {
-        let theirs: Vec<Vec<f64>> = serde_json::from_value(r["vectors"].clone()).unwrap();
+    }
+    if let Some(mut r) = reference {
+        let answer = r.ask("vectors");
+        let _ = writeln!(r.input, "quit");
+        let _ = r.child.wait();
+        let theirs: Vec<Vec<f64>> = serde_json::from_value(answer["vectors"].clone()).unwrap();
         let lowest = vectors
             .iter()
             .zip(&theirs)
@@ -153,8 +214,8 @@ fn main() {
         println!("\nlowest cosine between the two embeddings of a sentence: {lowest:.6}");
         println!(
             "reference: sentence-transformers {}, torch {}",
-            r["sentence_transformers"].as_str().unwrap_or("?"),
-            r["torch"].as_str().unwrap_or("?")
+            answer["sentence_transformers"].as_str().unwrap_or("?"),
+            answer["torch"].as_str().unwrap_or("?")
         );
     } else {
         println!(

@@ -1,11 +1,13 @@
 """Reference side of bench_embed: sentence-transformers on the same model folder and sentences.
 
 Usage: python bench_embed_sbert.py MODEL_DIR SENTENCES.json THREADS
-Prints JSON: sentences/s one per request and in batches of 32 (median of three passes), the
-embeddings of every sentence, and the library versions.
+Then one command a line on stdin, each answered by one JSON line on stdout, so that the caller can
+alternate its own passes with these ones:
+  single      seconds to embed the first 64 sentences one per call
+  batched     seconds to embed all sentences 32 per call
+  vectors     the embedding of every sentence, and the library versions
 """
 import json
-import statistics
 import sys
 import time
 
@@ -14,18 +16,12 @@ import sentence_transformers
 from sentence_transformers import SentenceTransformer
 
 
-def rate(model, texts, batch):
-    times = []
-    vectors = None
-    for _ in range(3):
-        start = time.perf_counter()
-        out = []
-        for k in range(0, len(texts), batch):
-            out.extend(model.encode(texts[k:k + batch], batch_size=batch,
-                                    normalize_embeddings=True, convert_to_numpy=True))
-        times.append(time.perf_counter() - start)
-        vectors = out
-    return len(texts) / statistics.median(times), vectors
+def embed(model, texts, batch):
+    out = []
+    for k in range(0, len(texts), batch):
+        out.extend(model.encode(texts[k:k + batch], batch_size=batch,
+                                normalize_embeddings=True, convert_to_numpy=True))
+    return out
 
 
 def main():
@@ -35,16 +31,24 @@ def main():
         texts = json.load(f)
     model = SentenceTransformer(model_dir, device="cpu")
     model.encode(texts[:8])
+    print(json.dumps({"ready": True}), flush=True)
     with torch.inference_mode():
-        single, _ = rate(model, texts[:64], 1)
-        batched, vectors = rate(model, texts, 32)
-    json.dump({
-        "single": single,
-        "batched": batched,
-        "vectors": [[float(x) for x in v] for v in vectors],
-        "sentence_transformers": sentence_transformers.__version__,
-        "torch": torch.__version__,
-    }, sys.stdout)
+        for line in sys.stdin:
+            command = line.strip()
+            if command in ("single", "batched"):
+                subset, batch = (texts[:64], 1) if command == "single" else (texts, 32)
+                start = time.perf_counter()
+                embed(model, subset, batch)
+                answer = {"seconds": time.perf_counter() - start}
+            elif command == "vectors":
+                answer = {
+                    "vectors": [[float(x) for x in v] for v in embed(model, texts, 32)],
+                    "sentence_transformers": sentence_transformers.__version__,
+                    "torch": torch.__version__,
+                }
+            else:
+                break
+            print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

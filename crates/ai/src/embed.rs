@@ -3,14 +3,12 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{
     AiError,
+    bert::{Bert, Config},
     catalog::{ModelInfo, ModelKind},
 };
 
@@ -20,10 +18,9 @@ const CHUNK: usize = 32;
 /// A loaded sentence-embedding model; `Send + Sync`, share it in an `Arc`.
 pub struct Embedder {
     name: String,
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     dimensions: usize,
-    device: Device,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -104,16 +101,12 @@ impl Embedder {
             name: name.to_string(),
             reason: format!("cannot read {}: {e}", weights_path.display()),
         })?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(|e| load_err(name)(e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| load_err(name)(e.to_string()))?;
+        let model = Bert::load(&config, &weights).map_err(load_err(name))?;
         Ok(Embedder {
             name: name.to_string(),
             model,
             tokenizer,
             dimensions: config.hidden_size,
-            device,
         })
     }
 
@@ -177,53 +170,11 @@ impl Embedder {
         &self,
         encodings: &[tokenizers::Encoding],
     ) -> Result<(Vec<Vec<f32>>, u32), AiError> {
-        let fail = |e: candle_core::Error| AiError::Inference(e.to_string());
-        let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        if width == 0 {
-            return Ok((Vec::new(), 0));
-        }
-        let mut ids = Vec::with_capacity(encodings.len() * width);
-        let mut mask = Vec::with_capacity(encodings.len() * width);
-        let mut tokens = 0u32;
-        for e in encodings {
-            ids.extend(e.get_ids().iter().copied());
-            mask.extend(e.get_attention_mask().iter().copied());
-            tokens = tokens.saturating_add(u32::try_from(e.len()).unwrap_or(u32::MAX));
-            ids.extend(std::iter::repeat_n(0u32, width - e.len()));
-            mask.extend(std::iter::repeat_n(0u32, width - e.len()));
-        }
-        let shape = (encodings.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &self.device).map_err(fail)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device).map_err(fail)?;
-        let token_types = ids.zeros_like().map_err(fail)?;
-        let hidden = self
-            .model
-            .forward(&ids, &token_types, Some(&mask))
-            .map_err(fail)?;
-        // Mean over real tokens: sum(hidden * mask) / sum(mask).
-        let mask_f = mask
-            .to_dtype(DType::F32)
-            .map_err(fail)?
-            .unsqueeze(2)
-            .map_err(fail)?;
-        let summed = hidden
-            .broadcast_mul(&mask_f)
-            .map_err(fail)?
-            .sum(1)
-            .map_err(fail)?;
-        let counts = mask_f.sum(1).map_err(fail)?;
-        let mean = summed.broadcast_div(&counts).map_err(fail)?;
-        let norms = mean
-            .sqr()
-            .map_err(fail)?
-            .sum_keepdim(1)
-            .map_err(fail)?
-            .sqrt()
-            .map_err(fail)?
-            .clamp(1e-12f32, f32::MAX)
-            .map_err(fail)?;
-        let unit = mean.broadcast_div(&norms).map_err(fail)?;
-        let vectors = unit.to_vec2::<f32>().map_err(fail)?;
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let tokens = ids.iter().fold(0u32, |n, s| {
+            n.saturating_add(u32::try_from(s.len()).unwrap_or(u32::MAX))
+        });
+        let vectors = self.model.embed(&ids).map_err(AiError::Inference)?;
         Ok((vectors, tokens))
     }
 }

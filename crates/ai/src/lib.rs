@@ -36,6 +36,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "engines")]
+mod bert;
 pub mod catalog;
 #[cfg(feature = "engines")]
 pub mod embed;
