@@ -34,12 +34,15 @@ pub(crate) struct Config {
     num_attention_heads: usize,
     intermediate_size: usize,
     hidden_act: String,
-    max_position_embeddings: usize,
+    /// Longest token sequence the model takes.
+    pub max_position_embeddings: usize,
     type_vocab_size: usize,
     #[serde(default = "default_eps")]
     layer_norm_eps: f64,
     #[serde(default)]
     position_embedding_type: Option<String>,
+    #[serde(default)]
+    model_type: Option<String>,
 }
 
 fn default_eps() -> f64 {
@@ -147,11 +150,28 @@ impl Bert {
         {
             return Err("only absolute position embeddings are supported".into());
         }
+        if config.model_type.as_deref().is_some_and(|m| m != "bert") {
+            // RoBERTa and its kin count positions from another offset.
+            return Err(format!(
+                "model_type {:?} is not supported (only \"bert\")",
+                config.model_type
+            ));
+        }
         let (h, heads) = (config.hidden_size, config.num_attention_heads);
-        if h == 0 || heads == 0 || h % heads != 0 || config.type_vocab_size == 0 {
+        if h == 0 || heads == 0 || h % heads != 0 {
             return Err(format!(
                 "hidden_size {h} must be a positive multiple of num_attention_heads {heads}"
             ));
+        }
+        for (field, value) in [
+            ("vocab_size", config.vocab_size),
+            ("intermediate_size", config.intermediate_size),
+            ("max_position_embeddings", config.max_position_embeddings),
+            ("type_vocab_size", config.type_vocab_size),
+        ] {
+            if value == 0 {
+                return Err(format!("{field} must be positive"));
+            }
         }
         let tensors = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
             .map_err(|e| format!("model.safetensors: {e}"))?;
@@ -549,7 +569,7 @@ impl InplaceOp2 for AddNorm<'_> {
         let residual = contiguous(s2, l2)?;
         let dst = contiguous_mut(s1, l1)?;
         let h = self.bias.len();
-        if dst.len() != residual.len() || dst.len() % h != 0 {
+        if h == 0 || dst.len() != residual.len() || dst.len() % h != 0 {
             return Err(candle_core::Error::Msg("add-norm: shapes differ".into()));
         }
         let arch = pulp::Arch::new();
@@ -624,7 +644,7 @@ impl InplaceOp1 for BiasGelu<'_> {
     fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> candle_core::Result<()> {
         let dst = contiguous_mut(s, l)?;
         let w = self.bias.len();
-        if dst.len() % w != 0 {
+        if w == 0 || dst.len() % w != 0 {
             return Err(candle_core::Error::Msg("bias-gelu: shapes differ".into()));
         }
         let arch = pulp::Arch::new();
@@ -660,6 +680,39 @@ mod tests {
         assert_eq!(erf(0.0), 0.0);
         assert!((gelu(3.0) - 2.995_95).abs() < 1e-4);
         assert!(gelu(-10.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unusable_configs_are_refused_before_the_weights_are_read() {
+        let base = serde_json::json!({
+            "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 16, "hidden_act": "gelu",
+            "max_position_embeddings": 4, "type_vocab_size": 2, "model_type": "bert"
+        });
+        let refused = |field: &str, value: serde_json::Value, says: &str| {
+            let mut c = base.clone();
+            c[field] = value;
+            let config: Config = serde_json::from_value(c).expect("config");
+            let err = Bert::load(&config, b"").err().expect("refused");
+            assert!(err.contains(says), "{field}: {err}");
+        };
+        refused(
+            "intermediate_size",
+            0.into(),
+            "intermediate_size must be positive",
+        );
+        refused(
+            "type_vocab_size",
+            0.into(),
+            "type_vocab_size must be positive",
+        );
+        refused("num_attention_heads", 3.into(), "positive multiple");
+        refused("hidden_act", "relu".into(), "not supported");
+        refused("model_type", "roberta".into(), "not supported");
+        // A sound config reaches the weights, which are checked next.
+        let config: Config = serde_json::from_value(base).expect("config");
+        let err = Bert::load(&config, b"").err().expect("no weights");
+        assert!(err.contains("model.safetensors"), "{err}");
     }
 
     #[test]

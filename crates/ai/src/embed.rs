@@ -82,12 +82,13 @@ impl Embedder {
         }
         let max_len = read_json::<SentenceBertConfig>(dir, "sentence_bert_config.json", name)
             .map(|c| c.max_seq_length)
-            .unwrap_or(256);
+            .unwrap_or(256)
+            .min(config.max_position_embeddings);
 
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| load_err(name)(format!("tokenizer.json: {e}")))?;
-        // tokenizer.json pads to a fixed 128; we pad per batch ourselves and truncate at the
-        // sentence-transformers limit instead.
+        // tokenizer.json pads to a fixed 128; the encoder takes unpadded batches, and texts are
+        // truncated at the sentence-transformers limit (at most the model's positions).
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
