@@ -99,6 +99,23 @@ fn transfers_flow_from_mempool_to_committed_receipts() {
         bank::account(&snapshot, &proposer).unwrap().balance,
         Amount(3_000)
     );
+    // A committed transaction whose gossip arrives late is a duplicate for the peer that
+    // passed it on (no check, nothing charged), while a client resubmitting it learns that its
+    // nonce is used; another transaction with a used nonce is refused from gossip too.
+    let committed = transfer(&n.alice, 0, 10);
+    assert_eq!(committed.hash(), first);
+    assert!(matches!(
+        n.chain.submit_gossiped(committed.clone()),
+        Err(MempoolError::Duplicate(h)) if h == first
+    ));
+    assert!(matches!(
+        n.chain.submit(committed),
+        Err(MempoolError::Rejected(Rejection::WrongNonce { .. }))
+    ));
+    assert!(matches!(
+        n.chain.submit_gossiped(transfer(&n.alice, 1, 21)),
+        Err(MempoolError::Rejected(Rejection::WrongNonce { .. }))
+    ));
     // The replay is refused, with a reason that tx_status reports.
     let replay = transfer(&n.alice, 0, 11);
     let err = n.chain.submit(replay.clone()).unwrap_err();
