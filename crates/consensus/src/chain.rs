@@ -1,7 +1,7 @@
 //! The chain: mempool admission, block proposal, validation and commit, over the store.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     sync::Arc,
     time::Instant,
 };
@@ -111,15 +111,7 @@ pub struct Chain {
     /// Transactions accepted from this node's clients, not yet gossiped to the other nodes.
     gossip: Mutex<VecDeque<SignedTransaction>>,
     gossip_ready: tokio::sync::Notify,
-    /// Hashes of the transactions of the latest committed blocks, oldest first, so that gossip
-    /// of a transaction that reached a block before its gossip reached this node is known as a
-    /// duplicate (no checks, and no failure charged to the honest peer that passed it on).
-    recently_committed: Mutex<(HashSet<Hash>, VecDeque<Hash>)>,
 }
-
-/// Most committed transaction hashes remembered for late gossip (two full blocks of transfers
-/// and more; 2 MiB of hashes).
-const RECENTLY_COMMITTED: usize = 65_536;
 
 /// Most transactions waiting to be gossiped; beyond it the oldest are not passed on (they stay
 /// in this node's mempool and are proposed when this node's turn comes).
@@ -156,7 +148,6 @@ impl Chain {
             phase_times: Mutex::new(PhaseTimes::default()),
             gossip: Mutex::new(VecDeque::new()),
             gossip_ready: tokio::sync::Notify::new(),
-            recently_committed: Mutex::new((HashSet::new(), VecDeque::new())),
         })
     }
 
@@ -214,7 +205,8 @@ impl Chain {
     /// Verifies a transaction from a client and adds it to the mempool; accepted ones are also
     /// queued for gossip to the other nodes.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        let result = self.admit(tx.clone());
+        let hash = tx.hash();
+        let result = self.admit(tx.clone(), hash);
         match &result {
             Ok(_) => {
                 let mut out = self.gossip.lock();
@@ -228,7 +220,7 @@ impl Chain {
             Err(MempoolError::Duplicate(_)) => {}
             Err(e) => {
                 self.metrics.txs_rejected.inc();
-                self.remember_rejection(tx.hash(), e.to_string());
+                self.remember_rejection(hash, e.to_string());
             }
         }
         self.metrics.mempool_size.set(self.mempool_len() as i64);
@@ -238,14 +230,19 @@ impl Chain {
     /// Adds a transaction another node gossiped: checked like a client's, but neither passed on
     /// again nor remembered as refused (its sender asked the other node, not this one).
     pub fn submit_gossiped(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
-        // Gossip that arrives after its transaction was committed (it raced the block) is a
-        // duplicate, not a replay to charge the peer for. A client that resubmits a committed
-        // transaction still gets the replay's reason from `submit`.
         let hash = tx.hash();
-        if self.recently_committed.lock().0.contains(&hash) {
-            return Err(MempoolError::Duplicate(hash));
-        }
-        let result = self.admit(tx);
+        let result = match self.admit(tx, hash) {
+            // Gossip that arrives after its transaction was committed (it raced the block) is a
+            // duplicate, not a replay to charge the peer for; the used nonce is found before any
+            // signature check, and only then is the committed index read. A client resubmitting
+            // it still gets the replay's reason from `submit`.
+            Err(MempoolError::Rejected(Rejection::WrongNonce {
+                expected, found, ..
+            })) if found < expected && matches!(self.store.tx(&hash), Ok(Some(_))) => {
+                Err(MempoolError::Duplicate(hash))
+            }
+            other => other,
+        };
         self.metrics.mempool_size.set(self.mempool_len() as i64);
         result
     }
@@ -260,9 +257,9 @@ impl Chain {
         self.gossip_ready.notified().await;
     }
 
-    fn admit(&self, tx: SignedTransaction) -> Result<Hash, MempoolError> {
+    /// Checks `tx` (whose hash is `hash`) and adds it to the mempool.
+    fn admit(&self, tx: SignedTransaction, hash: Hash) -> Result<Hash, MempoolError> {
         let storage = |e: StateError| Rejection::Malformed(format!("node storage: {e}"));
-        let hash = tx.hash();
         // A duplicate (often a gossiped one) costs a hash, not a verification.
         if self.mempool.lock().contains(&hash) {
             return Err(MempoolError::Duplicate(hash));
@@ -635,20 +632,6 @@ impl Chain {
         )?;
         self.phase_times.lock().write = now_secs(start);
         let snapshot = self.store.snapshot()?;
-        {
-            let mut recent = self.recently_committed.lock();
-            let (set, order) = &mut *recent;
-            for receipt in &execution.receipts {
-                if set.insert(receipt.tx_hash) {
-                    order.push_back(receipt.tx_hash);
-                }
-            }
-            while order.len() > RECENTLY_COMMITTED {
-                if let Some(old) = order.pop_front() {
-                    set.remove(&old);
-                }
-            }
-        }
         let mut mempool = self.mempool.lock();
         // The receipts carry the block's transaction hashes, in order.
         for receipt in &execution.receipts {
