@@ -637,10 +637,25 @@ fn vote(
             groups.entry(canonical(rows)).or_default().push(i);
         }
     }
-    for members in groups.values() {
-        for &i in members {
-            attempts[i].votes = members.len();
-        }
+    // A repair agrees with the candidate it repaired by construction more often than by
+    // being right (two accounts with the same nonces): the two count as one vote.
+    let independent = |members: &[usize]| {
+        members
+            .iter()
+            .filter(|&&i| {
+                !(attempts[i].source == "repaired" && i > 0 && members.contains(&(i - 1)))
+            })
+            .count()
+    };
+    let votes: Vec<(usize, usize)> = groups
+        .values()
+        .flat_map(|members| {
+            let n = independent(members);
+            members.iter().map(move |&i| (i, n))
+        })
+        .collect();
+    for (i, n) in votes {
+        attempts[i].votes = n;
     }
     groups
         .values()
@@ -655,7 +670,7 @@ fn vote(
                 })
                 .max()
                 .unwrap_or(0);
-            (non_empty, fit, members.len(), std::cmp::Reverse(first))
+            (non_empty, fit, attempts[first].votes, std::cmp::Reverse(first))
         })
         .map(|members| members[0])
 }
@@ -779,6 +794,25 @@ fn parties(question: &str, names: &[String]) -> Vec<(String, Party)> {
     out
 }
 
+/// `sql` without its first filter on the account named `name` (`"to" IN (SELECT address FROM
+/// labels WHERE name = 'bob')`), when that filter is one term of the `WHERE` conjunction.
+fn drop_name_filter(sql: &str, name: &str) -> Option<String> {
+    let tail = format!(" IN (SELECT address FROM labels WHERE name = '{name}')");
+    let at = find_ignoring_case(sql, &tail)?;
+    let start = sql[..at].rfind(' ').map_or(0, |k| k + 1);
+    let (before, after) = (&sql[..start], &sql[at + tail.len()..]);
+    if let Some(kept) = before.strip_suffix(" AND ") {
+        Some(format!("{kept} {after}").replace("  ", " ").trim_end().to_string())
+    } else if before.ends_with(" WHERE ") {
+        match after.strip_prefix(" AND ") {
+            Some(rest) => Some(format!("{before}{rest}")),
+            None => Some(format!("{}{after}", &before[..before.len() - " WHERE ".len()])),
+        }
+    } else {
+        None
+    }
+}
+
 /// The filter that puts `name` in a transfer's `column` (`"from"` or `"to"`), as the library's
 /// examples write it.
 fn party_clause(column: &str, name: &str) -> String {
@@ -900,6 +934,32 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             out.push_str(&wanted);
         }
     }
+    // A name copied from an example that the question never names: with one name in the
+    // question, it becomes that name, whatever column it filters; with none, its filter goes.
+    let in_question: Vec<&String> = names.iter().filter(|n| mentioned(n)).collect();
+    let in_sql = quoted_names(&out);
+    match in_question.as_slice() {
+        [] => {
+            for name in names {
+                while let Some(dropped) = drop_name_filter(&out, name) {
+                    out = dropped;
+                }
+            }
+        }
+        [only] => {
+            let strangers: std::collections::BTreeSet<&String> =
+                in_sql.iter().filter(|n| !mentioned(n)).collect();
+            if !in_sql.iter().any(|n| n.eq_ignore_ascii_case(only))
+                && let [stranger] = strangers.into_iter().collect::<Vec<_>>().as_slice()
+            {
+                let wrong = format!("name = '{stranger}'");
+                while let Some(at) = find_ignoring_case(&out, &wrong) {
+                    out.replace_range(at..at + wrong.len(), &format!("name = '{only}'"));
+                }
+            }
+        }
+        _ => {}
+    }
     // With no name to place, a question about who sent reads the sender, and one about who
     // received the recipient.
     let sending = has(SENDING);
@@ -931,6 +991,39 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             && !lower.contains(right_agg)
         {
             out.replace_range(at..at + wrong_order.len(), right_order);
+        } else if largest
+            && !lower.contains(right_agg)
+            && let Some(start) = lower.rfind(" order by ")
+            && let Some(end) = lower[start..].find(" limit ").map(|k| start + k)
+            && !lower[start..end].contains(',')
+            && !lower[start..end].contains(" asc")
+            && !lower[start..end].contains(" desc")
+        {
+            // An order with no direction is ascending: the largest needs it descending.
+            out.insert_str(end, " DESC");
+        }
+    }
+    // A bound the question states (`under 2`, `more than 4`, `at least 5`) compares its number
+    // the way the words do.
+    let with_decimals = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '\''], " ")
+    );
+    for (op, number) in comparisons(&with_decimals) {
+        for wrong in [" >= ", " <= ", " <> ", " > ", " < ", " = "] {
+            if wrong == op {
+                continue;
+            }
+            let pattern = format!("{wrong}{number}");
+            let at = out.match_indices(&pattern).map(|(at, _)| at).find(|&at| {
+                !out[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            });
+            if let Some(at) = at
+                && !out.contains(&format!("{op}{number}"))
+            {
+                out.replace_range(at..at + wrong.len(), op);
+                break;
+            }
         }
     }
     if let Some(succeeded) = asks_success(question) {
@@ -980,6 +1073,52 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
     }
     (out != sql).then_some(out)
+}
+
+/// The bounds a question states on a number, as SQL comparisons: `under 2` and `less than 2`
+/// give `(" < ", "2")`, `more than 4` and `over 4` give `(" > ", "4")`, `at least 5` gives
+/// `(" >= ", "5")`, `at most 5` `(" <= ", "5")`. `q` is the lowercased question padded with
+/// spaces.
+fn comparisons(q: &str) -> Vec<(&'static str, String)> {
+    const BOUNDS: &[(&str, &str)] = &[
+        (" at least ", " >= "),
+        (" at most ", " <= "),
+        (" no more than ", " <= "),
+        (" no less than ", " >= "),
+        (" more than ", " > "),
+        (" greater than ", " > "),
+        (" larger than ", " > "),
+        (" bigger than ", " > "),
+        (" higher than ", " > "),
+        (" above ", " > "),
+        (" over ", " > "),
+        (" less than ", " < "),
+        (" fewer than ", " < "),
+        (" smaller than ", " < "),
+        (" lower than ", " < "),
+        (" below ", " < "),
+        (" under ", " < "),
+    ];
+    let mut out = Vec::new();
+    let mut taken: Vec<usize> = Vec::new();
+    for (words, op) in BOUNDS {
+        for (at, _) in q.match_indices(words) {
+            let rest = &q[at + words.len()..];
+            let number: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let number = number.trim_end_matches('.').to_string();
+            // `no more than` also holds `more than`: the longer phrase decides.
+            let end = at + words.len();
+            if number.is_empty() || taken.contains(&end) {
+                continue;
+            }
+            taken.push(end);
+            out.push((*op, number));
+        }
+    }
+    out
 }
 
 /// How well a query does what the question's words ask for: one point for each cue the SQL
@@ -1619,6 +1758,83 @@ mod tests {
                 &names
             ),
             Some("SELECT max(amount_hib) FROM transfers".into())
+        );
+        assert_eq!(
+            repair(
+                "Which named account has the highest balance?",
+                "SELECT address, balance_hib FROM accounts ORDER BY balance LIMIT 1",
+                &names
+            ),
+            Some("SELECT address, balance_hib FROM accounts ORDER BY balance DESC LIMIT 1".into())
+        );
+        // A name the question never names: replaced by the one it names, or dropped.
+        assert_eq!(
+            repair(
+                "How many unbondings has bob done?",
+                "SELECT count(*) FROM stakes WHERE kind = 'unbond' AND delegator IN (SELECT address FROM labels WHERE name = 'dave')",
+                &names
+            ),
+            Some("SELECT count(*) FROM stakes WHERE kind = 'unbond' AND delegator IN (SELECT address FROM labels WHERE name = 'bob')".into())
+        );
+        assert_eq!(
+            repair(
+                "What's the largest amount ever moved in one transfer?",
+                "SELECT max(amount_hib) FROM transfers WHERE \"from\" IN (SELECT address FROM labels WHERE name = 'bob')",
+                &names
+            ),
+            Some("SELECT max(amount_hib) FROM transfers".into())
+        );
+        assert_eq!(
+            repair(
+                "How many unbonds were there?",
+                "SELECT count(*) FROM stakes WHERE delegator IN (SELECT address FROM labels WHERE name = 'bob') AND kind = 'unbond' ORDER BY height",
+                &names
+            ),
+            Some("SELECT count(*) FROM stakes WHERE kind = 'unbond' ORDER BY height".into())
+        );
+        assert_eq!(
+            drop_name_filter(
+                "SELECT count(*) FROM stakes WHERE kind = 'unbond' AND delegator IN (SELECT address FROM labels WHERE name = 'bob') LIMIT 1",
+                "bob"
+            ),
+            Some("SELECT count(*) FROM stakes WHERE kind = 'unbond' LIMIT 1".into())
+        );
+        // A bound compares the way the words say.
+        assert_eq!(
+            repair(
+                "How many transfers were smaller than 1 HIB?",
+                "SELECT count(*) AS large FROM transfers WHERE amount_hib > 1",
+                &names
+            ),
+            Some("SELECT count(*) AS large FROM transfers WHERE amount_hib < 1".into())
+        );
+        assert_eq!(
+            repair(
+                "How many transfers of at least 5 HIB?",
+                "SELECT count(*) FROM transfers WHERE amount_hib > 5 AND height > 50",
+                &names
+            ),
+            Some("SELECT count(*) FROM transfers WHERE amount_hib >= 5 AND height > 50".into())
+        );
+        assert_eq!(
+            repair(
+                "Transfers over 10 HIB in the last 100 blocks",
+                "SELECT count(*) FROM transfers WHERE amount_hib > 10 AND height > 100",
+                &names
+            ),
+            None
+        );
+        assert_eq!(
+            repair(
+                "How many transfers were under 2.5 HIB?",
+                "SELECT count(*) FROM transfers WHERE amount_hib > 2.5",
+                &names
+            ),
+            Some("SELECT count(*) FROM transfers WHERE amount_hib < 2.5".into())
+        );
+        assert_eq!(
+            comparisons(" accounts with no more than 3 transfers "),
+            vec![(" <= ", "3".to_string())]
         );
         // A count of listed rows.
         assert_eq!(
