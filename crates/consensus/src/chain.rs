@@ -443,7 +443,7 @@ impl BlockApplication for Chain {
             state_root: Hash::ZERO,
             app_hash,
         };
-        let execution = self.execute(&self.context(&header), candidates, true)?;
+        let mut execution = self.execute(&self.context(&header), candidates, true)?;
         for (hash, reason) in &execution.rejected {
             self.mempool.lock().remove(hash);
             self.remember_rejection(*hash, reason.clone());
@@ -456,9 +456,10 @@ impl BlockApplication for Chain {
                 .collect::<Vec<_>>(),
         );
         header.state_root = execution.prepared.root;
+        // The executed transactions move into the block: commit writes the block's copy.
         let block = Block {
             header,
-            txs: execution.txs.clone(),
+            txs: std::mem::take(&mut execution.txs),
         };
         *self.executed.lock() = Some((block.hash(), execution));
         Ok(block)
@@ -649,6 +650,14 @@ impl Chain {
                 hash,
                 "dropped: its nonce was used by another transaction".into(),
             );
+        }
+        // A large block's receipts (each with its events) are freed beside the next block's
+        // work rather than before the commit returns (inline when no thread can be started).
+        if execution.receipts.len() > 1024 {
+            let leftovers = (execution.receipts, execution.txs);
+            let _ = std::thread::Builder::new()
+                .name("free-receipts".into())
+                .spawn(move || drop(leftovers));
         }
         self.metrics.record_block(
             block.header.height,

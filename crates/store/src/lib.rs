@@ -207,7 +207,7 @@ impl Store {
         let json = serde_json::to_vec(genesis).map_err(|e| StoreError::Db(e.to_string()))?;
         let txn = self.db.begin_write()?;
         {
-            write_state(&txn, prepared)?;
+            write_state(&txn, &prepared)?;
             let mut meta = txn.open_table(META)?;
             meta.insert(GENESIS_KEY, json.as_slice())?;
             meta.insert(HEIGHT_KEY, encode(&0u64).as_slice())?;
@@ -304,7 +304,7 @@ impl Store {
                 txn.open_table(BLOCK_EVENTS)?
                     .insert(height, encode(&state.events).as_slice())?;
             }
-            write_state(&txn, state)?;
+            write_state(&txn, &state)?;
             txn.open_table(BLOCKS)?
                 .insert(height, encode(block).as_slice())?;
             txn.open_table(BLOCK_HASHES)?
@@ -345,6 +345,14 @@ impl Store {
                 .retain_in(..=(height, u32::MAX), |_, _| false)?;
         }
         txn.commit()?;
+        // A large block's state writes and tree nodes are tens of thousands of allocations:
+        // they are freed beside the next block's work rather than before the commit returns
+        // (inline when no thread can be started).
+        if state.batch.node_batch.nodes().len() > 1024 {
+            let _ = std::thread::Builder::new()
+                .name("free-block-state".into())
+                .spawn(move || drop(state));
+        }
         Ok(())
     }
 
@@ -500,7 +508,7 @@ impl Store {
     }
 }
 
-fn write_state(txn: &redb::WriteTransaction, prepared: PreparedState) -> Result<(), StoreError> {
+fn write_state(txn: &redb::WriteTransaction, prepared: &PreparedState) -> Result<(), StoreError> {
     let mut state = txn.open_table(STATE)?;
     for (key, value) in &prepared.writes {
         match value {
