@@ -462,12 +462,32 @@ fn masked(text: &str, names: &[String]) -> String {
 }
 
 /// The slots of a question: the names (from `labels`), the category values (`bond`,
-/// `miner`…, from the columns' samples) and the numbers it mentions, in order.
+/// `miner`…, from the columns' samples) and the numbers it mentions, in order, each number
+/// with what it counts (`5 HIB`, `20 blocks`, `block 12`).
 #[derive(Debug, PartialEq, Eq)]
 struct Slots {
     names: Vec<String>,
     values: Vec<String>,
     numbers: Vec<String>,
+    units: Vec<String>,
+}
+
+/// Words that stand between a number and what it counts (`5 and 15`, `10 to 20`).
+const NUMBER_LINKS: &[&str] = &[
+    "and", "or", "to", "of", "in", "the", "than", "between", "from",
+];
+
+/// What the number at `words[i]` counts: the word after it (`20 blocks`), or the one before
+/// when the next is a link or missing (`block 12`), singular and lowercase.
+fn number_unit(words: &[&str], i: usize) -> String {
+    let usable = |w: &&&str| !NUMBER_LINKS.contains(*w) && w.chars().all(char::is_alphabetic);
+    let unit = words
+        .get(i + 1)
+        .filter(usable)
+        .or_else(|| i.checked_sub(1).and_then(|j| words.get(j)).filter(usable))
+        .copied()
+        .unwrap_or("");
+    unit.strip_suffix('s').unwrap_or(unit).to_string()
 }
 
 impl Slots {
@@ -476,15 +496,18 @@ impl Slots {
             names: Vec::new(),
             values: Vec::new(),
             numbers: Vec::new(),
+            units: Vec::new(),
         };
         let lower = text.to_lowercase();
-        for word in lower.split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_')) {
-            let word = word.trim_end_matches('.');
-            if word.is_empty() {
-                continue;
-            }
+        let words: Vec<&str> = lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '_'))
+            .map(|word| word.trim_end_matches('.'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        for (i, &word) in words.iter().enumerate() {
             if word.chars().all(|c| c.is_ascii_digit() || c == '.') && word.parse::<f64>().is_ok() {
                 slots.numbers.push(word.to_string());
+                slots.units.push(number_unit(&words, i));
             } else if names.iter().any(|n| n.eq_ignore_ascii_case(word)) {
                 slots.names.push(word.to_string());
             } else if let Some(v) = values.iter().find(|v| {
@@ -496,13 +519,27 @@ impl Slots {
                 slots.values.push(v.clone());
             }
         }
+        // A number with no unit of its own counts what its neighbour counts (`block 10 and
+        // 15`, `between 5 and 10 HIB`).
+        for i in 0..slots.units.len() {
+            if slots.units[i].is_empty() {
+                let left = slots.units[..i].iter().rev().find(|u| !u.is_empty());
+                let right = slots.units[i + 1..].iter().find(|u| !u.is_empty());
+                if let Some(unit) = left.or(right).cloned() {
+                    slots.units[i] = unit;
+                }
+            }
+        }
         slots
     }
 
+    /// Whether `other` has as many names, values and numbers, its numbers counting the same
+    /// things (`2 HIB` is not `the last 18 blocks`).
     fn fits(&self, other: &Slots) -> bool {
         self.names.len() == other.names.len()
             && self.values.len() == other.values.len()
             && self.numbers.len() == other.numbers.len()
+            && self.units == other.units
     }
 }
 
@@ -1208,6 +1245,36 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         uses(&[" transfers"]),
         !uses(&[" transfers"]),
     );
+    // A stated bound (`bigger than 5`) is compared the way the words say.
+    let with_decimals = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '\''], " ")
+    );
+    for (op, number) in comparisons(&with_decimals) {
+        let stated = |op: &str| {
+            let pattern = format!("{op}{number}");
+            sql.match_indices(&pattern).any(|(at, _)| {
+                !sql[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            })
+        };
+        let other = [" >= ", " <= ", " <> ", " > ", " < ", " = "]
+            .iter()
+            .any(|o| *o != op && stated(o));
+        cue(true, stated(op), other);
+    }
+    // `list` and `show` ask for rows, not their number.
+    let listing = has(&["list", "show", "display"]) && !counting;
+    cue(
+        listing,
+        !uses(&["count(", "sum(", "avg("]),
+        uses(&["count("]) && !uses(&["group by"]),
+    );
+    // Who sent or received the most or least HIB: amounts summed, not transfers counted.
+    let by_amount = has(&["who", "which", "whom"])
+        && has(&["hib", "amount", "amounts"])
+        && has(&["most", "least", "fewest"])
+        && !counting;
+    cue(by_amount, uses(&["sum("]), uses(&["count("]) && !uses(&["sum("]));
     cue(
         has(&["transaction", "transactions"]),
         uses(&[" transactions"]),
@@ -1523,6 +1590,35 @@ mod tests {
         assert!(sql.contains("name = 'bob') AND height"), "{sql}");
         assert!(sql.ends_with("- 250"), "{sql}");
         assert_eq!(adapt(&e, "How much did carol send?", &schema), None);
+        // A number that counts something else is not put in the example's place.
+        let under = Example {
+            q: "How many transfers were under 2 HIB?".into(),
+            sql: "SELECT count(*) FROM transfers WHERE amount_hib < 2".into(),
+        };
+        assert_eq!(
+            adapt(&under, "How much HIB moved in the last 18 blocks?", &schema),
+            None
+        );
+        assert_eq!(
+            adapt(&under, "How many transfers were below 7.5 HIB?", &schema).as_deref(),
+            Some("SELECT count(*) FROM transfers WHERE amount_hib < 7.5")
+        );
+        let range = Example {
+            q: "How many transfers happened between block 10 and block 20?".into(),
+            sql: "SELECT count(*) FROM transfers WHERE height BETWEEN 10 AND 20".into(),
+        };
+        assert_eq!(
+            adapt(&range, "transfers between block 3 and 9", &schema).as_deref(),
+            Some("SELECT count(*) FROM transfers WHERE height BETWEEN 3 AND 9")
+        );
+        let block = Example {
+            q: "How many transfers were in block 12?".into(),
+            sql: "SELECT count(*) FROM transfers WHERE height = 12".into(),
+        };
+        assert_eq!(
+            adapt(&block, "how many transfers happened in block 20", &schema).as_deref(),
+            Some("SELECT count(*) FROM transfers WHERE height = 20")
+        );
         let bonds = Example {
             q: "How much has carol bonded?".into(),
             sql: "SELECT sum(amount_hib) FROM stakes WHERE kind = 'bond' AND delegator IN (SELECT address FROM labels WHERE name = 'carol')".into(),
@@ -1593,6 +1689,19 @@ mod tests {
         assert!(
             cue_fit(q, "SELECT count(*) FROM blocks")
                 > cue_fit(q, "SELECT count(*) FROM blocks WHERE time >= now()")
+        );
+        // A stated bound, rows asked for, and amounts by person.
+        let q = "Show all transfers bigger than 5 HIB";
+        let list = "SELECT height, amount_hib FROM transfers WHERE amount_hib > 5";
+        assert!(cue_fit(q, list) > cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib > 5"));
+        assert!(
+            cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib > 5")
+                > cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib < 5")
+        );
+        let q = "Who sent the most HIB?";
+        assert!(
+            cue_fit(q, "SELECT l.name, sum(t.amount_hib) AS s FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY s DESC LIMIT 1")
+                > cue_fit(q, "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1")
         );
         let q = "What was the smallest transfer?";
         assert!(
