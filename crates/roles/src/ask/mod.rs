@@ -707,7 +707,12 @@ fn vote(
                 })
                 .max()
                 .unwrap_or(0);
-            (non_empty, fit, attempts[first].votes, std::cmp::Reverse(first))
+            (
+                non_empty,
+                fit,
+                attempts[first].votes,
+                std::cmp::Reverse(first),
+            )
         })
         .map(|members| members[0])
 }
@@ -839,11 +844,11 @@ fn drop_name_filter(sql: &str, name: &str) -> Option<String> {
     let start = sql[..at].rfind(' ').map_or(0, |k| k + 1);
     let (before, after) = (&sql[..start], &sql[at + tail.len()..]);
     if let Some(kept) = before.strip_suffix(" AND ") {
-        Some(format!("{kept} {after}").replace("  ", " ").trim_end().to_string())
-    } else if before.ends_with(" WHERE ") {
+        Some(format!("{kept}{after}"))
+    } else if let Some(kept) = before.strip_suffix(" WHERE ") {
         match after.strip_prefix(" AND ") {
             Some(rest) => Some(format!("{before}{rest}")),
-            None => Some(format!("{}{after}", &before[..before.len() - " WHERE ".len()])),
+            None => Some(format!("{kept}{after}")),
         }
     } else {
         None
@@ -1274,7 +1279,11 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         && has(&["hib", "amount", "amounts"])
         && has(&["most", "least", "fewest"])
         && !counting;
-    cue(by_amount, uses(&["sum("]), uses(&["count("]) && !uses(&["sum("]));
+    cue(
+        by_amount,
+        uses(&["sum("]),
+        uses(&["count("]) && !uses(&["sum("]),
+    );
     cue(
         has(&["transaction", "transactions"]),
         uses(&[" transactions"]),
@@ -1693,15 +1702,22 @@ mod tests {
         // A stated bound, rows asked for, and amounts by person.
         let q = "Show all transfers bigger than 5 HIB";
         let list = "SELECT height, amount_hib FROM transfers WHERE amount_hib > 5";
-        assert!(cue_fit(q, list) > cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib > 5"));
+        assert!(
+            cue_fit(q, list) > cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib > 5")
+        );
         assert!(
             cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib > 5")
                 > cue_fit(q, "SELECT count(*) FROM transfers WHERE amount_hib < 5")
         );
         let q = "Who sent the most HIB?";
         assert!(
-            cue_fit(q, "SELECT l.name, sum(t.amount_hib) AS s FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY s DESC LIMIT 1")
-                > cue_fit(q, "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1")
+            cue_fit(
+                q,
+                "SELECT l.name, sum(t.amount_hib) AS s FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY s DESC LIMIT 1"
+            ) > cue_fit(
+                q,
+                "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1"
+            )
         );
         let q = "What was the smallest transfer?";
         assert!(
