@@ -675,7 +675,8 @@ fn vote(
         }
     }
     // A repair agrees with the candidate it repaired by construction more often than by
-    // being right (two accounts with the same nonces): the two count as one vote.
+    // being right (two accounts with the same nonces): the two count as one vote. A repair is
+    // always the attempt right after the one it repaired.
     let independent = |members: &[usize]| {
         members
             .iter()
@@ -1047,25 +1048,16 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // A bound the question states (`under 2`, `more than 4`, `at least 5`) compares its number
     // the way the words do.
-    let with_decimals = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '\''], " ")
-    );
-    for (op, number) in comparisons(&with_decimals) {
-        for wrong in [" >= ", " <= ", " <> ", " > ", " < ", " = "] {
-            if wrong == op {
-                continue;
-            }
-            let pattern = format!("{wrong}{number}");
-            let at = out.match_indices(&pattern).map(|(at, _)| at).find(|&at| {
-                !out[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
-            });
-            if let Some(at) = at
-                && !out.contains(&format!("{op}{number}"))
-            {
-                out.replace_range(at..at + wrong.len(), op);
-                break;
-            }
+    for (op, number) in comparisons(question) {
+        if comparison_at(&out, op, &number).is_some() {
+            continue;
+        }
+        let wrong = COMPARISON_OPS
+            .iter()
+            .filter(|o| **o != op)
+            .find_map(|o| comparison_at(&out, o, &number).map(|at| (at, o.len())));
+        if let Some((at, len)) = wrong {
+            out.replace_range(at..at + len, op);
         }
     }
     if let Some(succeeded) = asks_success(question) {
@@ -1117,11 +1109,25 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     (out != sql).then_some(out)
 }
 
+/// SQL's comparison operators as the grammar spaces them, the two-character ones first.
+const COMPARISON_OPS: [&str; 6] = [" >= ", " <= ", " <> ", " > ", " < ", " = "];
+
+/// Where `sql` compares with `number` by `op` (` > 5`, not ` > 50`), if it does.
+fn comparison_at(sql: &str, op: &str, number: &str) -> Option<usize> {
+    let pattern = format!("{op}{number}");
+    sql.match_indices(&pattern).map(|(at, _)| at).find(|&at| {
+        !sql[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
+    })
+}
+
 /// The bounds a question states on a number, as SQL comparisons: `under 2` and `less than 2`
 /// give `(" < ", "2")`, `more than 4` and `over 4` give `(" > ", "4")`, `at least 5` gives
-/// `(" >= ", "5")`, `at most 5` `(" <= ", "5")`. `q` is the lowercased question padded with
-/// spaces.
-fn comparisons(q: &str) -> Vec<(&'static str, String)> {
+/// `(" >= ", "5")`, `at most 5` `(" <= ", "5")`.
+fn comparisons(question: &str) -> Vec<(&'static str, String)> {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '\''], " ")
+    );
     const BOUNDS: &[(&str, &str)] = &[
         (" at least ", " >= "),
         (" at most ", " <= "),
@@ -1251,21 +1257,11 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         !uses(&[" transfers"]),
     );
     // A stated bound (`bigger than 5`) is compared the way the words say.
-    let with_decimals = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '\''], " ")
-    );
-    for (op, number) in comparisons(&with_decimals) {
-        let stated = |op: &str| {
-            let pattern = format!("{op}{number}");
-            sql.match_indices(&pattern).any(|(at, _)| {
-                !sql[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
-            })
-        };
-        let other = [" >= ", " <= ", " <> ", " > ", " < ", " = "]
+    for (op, number) in comparisons(question) {
+        let other = COMPARISON_OPS
             .iter()
-            .any(|o| *o != op && stated(o));
-        cue(true, stated(op), other);
+            .any(|o| *o != op && comparison_at(&sql, o, &number).is_some());
+        cue(true, comparison_at(&sql, op, &number).is_some(), other);
     }
     // `list` and `show` ask for rows, not their number.
     let listing = has(&["list", "show", "display"]) && !counting;
@@ -1967,7 +1963,7 @@ mod tests {
             Some("SELECT count(*) FROM transfers WHERE amount_hib < 2.5".into())
         );
         assert_eq!(
-            comparisons(" accounts with no more than 3 transfers "),
+            comparisons("Accounts with no more than 3 transfers?"),
             vec![(" <= ", "3".to_string())]
         );
         // A count of listed rows.
