@@ -585,8 +585,14 @@ pub fn adapt(example: &Example, question: &str, schema: &Schema) -> Option<Strin
     for (i, word) in to.names.iter().chain(&to.values).enumerate() {
         sql = sql.replace(&format!("\u{1}{i}\u{1}"), &word.replace('\'', "''"));
     }
-    for (a, b) in from.numbers.iter().zip(&to.numbers) {
-        sql = replace_number(&sql, a, b);
+    // Numbers too: `between 10 and 20` adapted to `20 and 30` must not read `30 and 30`.
+    // The placeholders hold no digit, so that a later number cannot match inside one.
+    let placeholder = |i: usize| format!("\u{2}{}\u{2}", "#".repeat(i + 1));
+    for (i, a) in from.numbers.iter().enumerate() {
+        sql = replace_number(&sql, a, &placeholder(i));
+    }
+    for (i, b) in to.numbers.iter().enumerate().rev() {
+        sql = sql.replace(&placeholder(i), b);
     }
     Some(sql)
 }
@@ -776,8 +782,12 @@ const AUXILIARIES: &[&str] = &[
     "really",
 ];
 
+/// Nouns of sending that follow their sender (`alice's transfers`, `bob payments`) or take
+/// it after `by` (`transfers by carol`).
+const SENDING_NOUNS: &[&str] = &["transfer", "transfers", "payment", "payments"];
+
 fn verb_party(word: &str) -> Option<Party> {
-    if SENDING.contains(&word) {
+    if SENDING.contains(&word) || SENDING_NOUNS.contains(&word) {
         Some(Party::Sender)
     } else if RECEIVING.contains(&word) {
         Some(Party::Recipient)
@@ -843,7 +853,13 @@ fn drop_name_filter(sql: &str, name: &str) -> Option<String> {
     let tail = format!(" IN (SELECT address FROM labels WHERE name = '{name}')");
     let at = find_ignoring_case(sql, &tail)?;
     let start = sql[..at].rfind(' ').map_or(0, |k| k + 1);
-    let (before, after) = (&sql[..start], &sql[at + tail.len()..]);
+    drop_term(sql, &sql[start..at + tail.len()])
+}
+
+/// `sql` without `term`, when it is one term of the `WHERE` conjunction.
+fn drop_term(sql: &str, term: &str) -> Option<String> {
+    let at = find_ignoring_case(sql, term)?;
+    let (before, after) = (&sql[..at], &sql[at + term.len()..]);
     if let Some(kept) = before.strip_suffix(" AND ") {
         Some(format!("{kept}{after}"))
     } else if let Some(kept) = before.strip_suffix(" WHERE ") {
@@ -854,6 +870,28 @@ fn drop_name_filter(sql: &str, name: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The first term of `sql` that asks for a count column to be zero (`tx_count = 0`,
+/// `b.tx_count = 0`), if any.
+fn zero_count_term(sql: &str) -> Option<String> {
+    sql.match_indices("_count = 0").find_map(|(at, m)| {
+        let end = at + m.len();
+        if sql[end..].starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        let start = sql[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .map_or(0, |k| k + 1);
+        Some(sql[start..end].to_string())
+    })
+}
+
+/// `text` after `prefix`, ignoring ASCII case.
+fn strip_prefix_ignoring_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    text.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &text[prefix.len()..])
 }
 
 /// The filter that puts `name` in a transfer's `column` (`"from"` or `"to"`), as the library's
@@ -912,17 +950,60 @@ fn asks_count(question: &str) -> bool {
     how_many || q.contains(" number of ")
 }
 
+/// Whether the question asks for an amount of HIB (`how much`, `total HIB`, `how many HIB`,
+/// `volume`) rather than a number of things.
+fn asks_amount(question: &str) -> bool {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    let amount = q.contains(" how much ")
+        || q.contains(" how many hib ")
+        || has(&["volume"])
+        || (has(&["total", "sum"]) && has(&["hib", "amount", "amounts", "value"]));
+    amount && !asks_count(question)
+}
+
+/// Whether the question asks about things with none of something (`no transactions`, `zero
+/// transfers`, `empty blocks`, `without`).
+fn asks_none(question: &str) -> bool {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    ["no", "zero", "empty", "without", "none", "0"]
+        .iter()
+        .any(|w| q.contains(&format!(" {w} ")))
+}
+
 /// One point for each name the question makes a sender or recipient that `sql` reads in that
-/// column, minus one for each it reads in the other.
+/// column, minus one for each it reads in the other, and minus one for each name `sql` filters
+/// on that the question never mentions (copied from an example).
 fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
-    parties(question, names)
+    let placed: i32 = parties(question, names)
         .iter()
         .map(|(name, party)| {
             let (want, other) = party.columns();
             i32::from(find_ignoring_case(sql, &party_clause(want, name)).is_some())
                 - i32::from(find_ignoring_case(sql, &party_clause(other, name)).is_some())
         })
-        .sum()
+        .sum();
+    let q = format!(
+        " {} ",
+        question
+            .to_lowercase()
+            .replace(['?', ',', '.', '\'', '’'], " ")
+    );
+    let mut quoted = quoted_names(sql);
+    quoted.sort();
+    quoted.dedup();
+    let strangers = quoted
+        .iter()
+        .filter(|n| names.iter().any(|k| k.eq_ignore_ascii_case(n)))
+        .filter(|n| !q.contains(&format!(" {n} ")))
+        .count();
+    placed - i32::try_from(strangers).unwrap_or(i32::MAX)
 }
 
 /// `sql` with what contradicts the question's words put right, or None when nothing does:
@@ -1017,34 +1098,15 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             out = out.replace(other, want);
         }
     }
-    // The smallest is not the largest.
+    // The smallest is not the largest, and with no word of size, the first is not the last.
     let largest = has(&["biggest", "largest", "highest", "maximum", "greatest"]);
     let smallest = has(&["smallest", "lowest", "minimum", "tiniest"]);
+    let last = has(&["last", "latest", "newest", "recent"]);
+    let first = has(&["first", "earliest", "oldest"]);
     if largest != smallest {
-        let lower = out.to_ascii_lowercase();
-        let (wrong_agg, right_agg, wrong_order, right_order) = if largest {
-            ("min(", "max(", " asc", " DESC")
-        } else {
-            ("max(", "min(", " desc", " ASC")
-        };
-        if lower.contains(wrong_agg) && !lower.contains(right_agg) {
-            let at = lower.find(wrong_agg).unwrap_or(0);
-            out.replace_range(at..at + wrong_agg.len(), right_agg);
-        } else if let Some(at) = lower.find(wrong_order)
-            && !lower.contains(right_agg)
-        {
-            out.replace_range(at..at + wrong_order.len(), right_order);
-        } else if largest
-            && !lower.contains(right_agg)
-            && let Some(start) = lower.rfind(" order by ")
-            && let Some(end) = lower[start..].find(" limit ").map(|k| start + k)
-            && !lower[start..end].contains(',')
-            && !lower[start..end].contains(" asc")
-            && !lower[start..end].contains(" desc")
-        {
-            // An order with no direction is ascending: the largest needs it descending.
-            out.insert_str(end, " DESC");
-        }
+        direct_extreme(&mut out, largest);
+    } else if !largest && first != last {
+        direct_extreme(&mut out, last);
     }
     // A bound the question states (`under 2`, `more than 4`, `at least 5`) compares its number
     // the way the words do.
@@ -1065,6 +1127,81 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             ("success = false", "success = TRUE")
         } else {
             ("success = true", "success = FALSE")
+        };
+        if let Some(at) = find_ignoring_case(&out, wrong) {
+            out.replace_range(at..at + wrong.len(), right);
+        }
+    }
+    // An amount (`total HIB`, `how much`) asked of a query that counts transfers or stakes:
+    // their amounts summed.
+    if asks_amount(question) {
+        let lower = out.to_ascii_lowercase();
+        if !lower.contains("sum(")
+            && (lower.contains(" from transfers") || lower.contains(" from stakes"))
+            && let Some(at) = lower.find("count(*)")
+        {
+            out.replace_range(at..at + "count(*)".len(), "sum(amount_hib)");
+        }
+    }
+    // Nothing counted (`tx_count = 0`) only where the question says none (`no`, `zero`,
+    // `empty`, `without`); blocks with none where it does.
+    let none = asks_none(question);
+    if !none {
+        while let Some(term) = zero_count_term(&out) {
+            match drop_term(&out, &term) {
+                Some(dropped) => out = dropped,
+                None => break,
+            }
+        }
+    } else if zero_count_term(&out).is_none() {
+        let lower = out.to_ascii_lowercase();
+        let simple = !["group by", "order by", " limit ", " join ", " union ", "("]
+            .iter()
+            .any(|k| {
+                lower
+                    .split_once(" from ")
+                    .is_some_and(|(_, rest)| rest.contains(k))
+            });
+        if simple && has(&["transaction", "transactions", "empty"]) {
+            if let Some(rest) = lower.split_once(" from blocks").map(|(_, rest)| rest) {
+                if rest.is_empty() {
+                    out.push_str(" WHERE tx_count = 0");
+                } else if rest.starts_with(" where ") {
+                    out.push_str(" AND tx_count = 0");
+                }
+            }
+        }
+    }
+    // `In which block`, `at what height`: the height, not a count of rows.
+    if has(&["block", "height"])
+        && ["which block", "what block", "which height", "what height"]
+            .iter()
+            .any(|p| q.contains(&format!(" {p} ")))
+        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT count(*)")
+        && let Some(tail) = rest
+            .split_once(' ')
+            .map(|(_, t)| t)
+            .filter(|_| !rest.contains(','))
+    {
+        let tail = match strip_prefix_ignoring_case(tail, "AS ") {
+            Some(aliased) => aliased.split_once(' ').map_or("", |(_, t)| t),
+            None => tail,
+        };
+        if strip_prefix_ignoring_case(tail, "FROM transfers ").is_some()
+            || strip_prefix_ignoring_case(tail, "FROM transactions ").is_some()
+            || strip_prefix_ignoring_case(tail, "FROM stakes ").is_some()
+        {
+            out = format!("SELECT height {tail}");
+        }
+    }
+    // Distinct recipients are counted in `"to"`, distinct senders in `"from"`.
+    let recipients = has(&["recipients", "receivers", "payees", "recipient"]);
+    let senders = has(&["senders", "payers", "sender"]);
+    if recipients != senders {
+        let (wrong, right) = if recipients {
+            ("DISTINCT \"from\"", "DISTINCT \"to\"")
+        } else {
+            ("DISTINCT \"to\"", "DISTINCT \"from\"")
         };
         if let Some(at) = find_ignoring_case(&out, wrong) {
             out.replace_range(at..at + wrong.len(), right);
@@ -1107,6 +1244,35 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
     }
     (out != sql).then_some(out)
+}
+
+/// Makes `sql` take the highest (`high`) or the lowest: a `min(` becomes `max(` (or the other
+/// way) when the right one is missing, else an order's direction turns; for the highest, an
+/// order with no direction before a `LIMIT` gets `DESC` (with none, an order is ascending).
+fn direct_extreme(sql: &mut String, high: bool) {
+    let lower = sql.to_ascii_lowercase();
+    let (wrong_agg, right_agg, wrong_order, right_order) = if high {
+        ("min(", "max(", " asc", " DESC")
+    } else {
+        ("max(", "min(", " desc", " ASC")
+    };
+    if lower.contains(wrong_agg) && !lower.contains(right_agg) {
+        let at = lower.find(wrong_agg).unwrap_or(0);
+        sql.replace_range(at..at + wrong_agg.len(), right_agg);
+    } else if let Some(at) = lower.find(wrong_order)
+        && !lower.contains(right_agg)
+    {
+        sql.replace_range(at..at + wrong_order.len(), right_order);
+    } else if high
+        && !lower.contains(right_agg)
+        && let Some(start) = lower.rfind(" order by ")
+        && let Some(end) = lower[start..].find(" limit ").map(|k| start + k)
+        && !lower[start..end].contains(',')
+        && !lower[start..end].contains(" asc")
+        && !lower[start..end].contains(" desc")
+    {
+        sql.insert_str(end, " DESC");
+    }
 }
 
 /// SQL's comparison operators as the grammar spaces them, the two-character ones first.
@@ -1199,11 +1365,9 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         uses(&["max(", " desc"]),
         uses(&["min("]) && !uses(&[" desc"]),
     );
-    cue(
-        smallest && !largest,
-        uses(&["min(", " asc"]),
-        uses(&["max(", " desc"]),
-    );
+    // An order with no direction is ascending.
+    let ascending = uses(&["min(", " asc"]) || (uses(&[" order by "]) && !uses(&[" desc"]));
+    cue(smallest && !largest, ascending, uses(&["max(", " desc"]));
     cue(
         has(&["average", "mean"]),
         uses(&["avg("]),
@@ -1213,6 +1377,19 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     let counting = q.contains(" how many ") || has(&["number", "count"]);
     cue(counting, uses(&["count("]), !uses(&["count("]));
     let summing = !counting && (q.contains(" how much ") || has(&["total", "sum", "volume"]));
+    // An amount asked for is read from an amount, not from heights or counts.
+    let selected = sql
+        .strip_prefix("select ")
+        .and_then(|rest| rest.split(" from ").next())
+        .unwrap_or("");
+    let amounts = [
+        "amount", "balance", "fee", "power", "hib", "stake", "value", "*",
+    ];
+    cue(
+        !counting && (q.contains(" how much ") || has(&["amount"])),
+        false,
+        !amounts.iter().any(|a| selected.contains(a)),
+    );
     cue(
         summing,
         uses(&["sum("]),
@@ -1284,6 +1461,23 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         has(&["transaction", "transactions"]),
         uses(&[" transactions"]),
         !uses(&[" transactions"]),
+    );
+    // Things with none of something, and only those, are filtered on a zero count.
+    let zero = zero_count_term(&sql).is_some();
+    cue(asks_none(question), zero, !zero);
+    cue(!asks_none(question), false, zero);
+    // Distinct recipients are read from `"to"`, distinct senders from `"from"`.
+    let recipients = has(&["recipients", "receivers", "payees"]);
+    let senders = has(&["senders", "payers"]);
+    cue(
+        recipients && !senders,
+        uses(&["distinct \"to\""]),
+        uses(&["distinct \"from\""]),
+    );
+    cue(
+        senders && !recipients,
+        uses(&["distinct \"from\""]),
+        uses(&["distinct \"to\""]),
     );
     fit
 }
@@ -1616,6 +1810,12 @@ mod tests {
                 Some("SELECT count(*) FROM transfers WHERE height BETWEEN 3 AND 9"),
             ),
             (
+                "How many blocks were produced between heights 10 and 20?",
+                "SELECT count(*) FROM blocks WHERE height BETWEEN 10 AND 20",
+                "How many blocks were there between heights 20 and 30?",
+                Some("SELECT count(*) FROM blocks WHERE height BETWEEN 20 AND 30"),
+            ),
+            (
                 "How many transfers were in block 12?",
                 "SELECT count(*) FROM transfers WHERE height = 12",
                 "how many transfers happened in block 20",
@@ -1785,6 +1985,13 @@ mod tests {
         assert_eq!(
             of("Total HIB received by carol"),
             vec![("carol".into(), Party::Recipient)]
+        );
+        assert_eq!(
+            of("Average size of alice's transfers to carol"),
+            vec![
+                ("alice".into(), Party::Sender),
+                ("carol".into(), Party::Recipient)
+            ]
         );
         assert_eq!(of("What is bob's balance?"), vec![]);
         // Both parts for one name: no cue.
@@ -1995,6 +2202,106 @@ mod tests {
                         from("carol")
                     ),
                     &names
+                )
+        );
+        // A name the question never mentions loses a point.
+        assert!(
+            party_fit(
+                "What is the largest transfer?",
+                "SELECT max(amount_hib) FROM transfers",
+                &names
+            ) > party_fit(
+                "What is the largest transfer?",
+                &format!("SELECT max(amount_hib) FROM transfers WHERE {}", to("bob")),
+                &names
+            )
+        );
+    }
+
+    #[test]
+    fn repairs_read_time_order_amounts_zero_counts_heights_and_distinct_parties() {
+        let names = people();
+        let from = party_clause("\"from\"", "alice");
+        let cases = [
+            // The first is the lowest, the latest the highest; a word of size decides first.
+            (
+                "What was the height of the first block?",
+                "SELECT max(height) AS height FROM blocks".to_string(),
+                Some("SELECT min(height) AS height FROM blocks".to_string()),
+            ),
+            (
+                "Show the latest 3 transfers",
+                "SELECT * FROM transfers ORDER BY height ASC LIMIT 3".into(),
+                Some("SELECT * FROM transfers ORDER BY height DESC LIMIT 3".into()),
+            ),
+            (
+                "How many transfers happened in the last 10 blocks?",
+                "SELECT count(*) FROM transfers WHERE height > (SELECT max(height) FROM blocks) - 10"
+                    .into(),
+                None,
+            ),
+            // An amount asked of a count: the amounts summed; a count stays a count.
+            (
+                "Total HIB transferred in the last 21 blocks",
+                "SELECT count(*) AS n FROM transfers WHERE height > 5".into(),
+                Some("SELECT sum(amount_hib) AS n FROM transfers WHERE height > 5".into()),
+            ),
+            (
+                "How many transfers were there in total?",
+                "SELECT count(*) FROM transfers".into(),
+                None,
+            ),
+            // A zero count only where the question says none.
+            (
+                "How many blocks has the chain produced?",
+                "SELECT count(*) AS blocks FROM blocks WHERE tx_count = 0".into(),
+                Some("SELECT count(*) AS blocks FROM blocks".into()),
+            ),
+            (
+                "How many blocks after height 3 had transactions?",
+                "SELECT count(*) FROM blocks WHERE height > 3 AND b.tx_count = 0".into(),
+                Some("SELECT count(*) FROM blocks WHERE height > 3".into()),
+            ),
+            (
+                "How many blocks have no transactions in them?",
+                "SELECT count(*) AS blocks FROM blocks".into(),
+                Some("SELECT count(*) AS blocks FROM blocks WHERE tx_count = 0".into()),
+            ),
+            (
+                "How many empty blocks are there?",
+                "SELECT count(*) FROM blocks WHERE tx_count = 0".into(),
+                None,
+            ),
+            // Which block: the height, not a count.
+            (
+                "In which block did alice pay something?",
+                format!("SELECT count(*) AS transfers FROM transfers WHERE {from}"),
+                Some(format!("SELECT height FROM transfers WHERE {from}")),
+            ),
+            // Distinct recipients are read from "to".
+            (
+                "How many different recipients has alice sent to?",
+                format!("SELECT count(DISTINCT \"from\") AS n FROM transfers WHERE {from}"),
+                Some(format!("SELECT count(DISTINCT \"to\") AS n FROM transfers WHERE {from}")),
+            ),
+        ];
+        for (question, sql, repaired) in cases {
+            assert_eq!(repair(question, &sql, &names), repaired, "{question}");
+        }
+        assert!(
+            cue_fit(
+                "How many blocks had no transactions?",
+                "SELECT count(*) FROM blocks WHERE tx_count = 0"
+            ) > cue_fit(
+                "How many blocks had no transactions?",
+                "SELECT count(*) FROM blocks"
+            )
+        );
+        assert!(
+            cue_fit("How many blocks are there?", "SELECT count(*) FROM blocks")
+                > cue_fit(
+                    "How many blocks are there?",
+                    "SELECT count(*) FROM blocks WHERE tx_count = 0"
                 )
         );
     }
