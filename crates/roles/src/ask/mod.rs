@@ -961,8 +961,26 @@ fn asks_amount(question: &str) -> bool {
     let amount = q.contains(" how much ")
         || q.contains(" how many hib ")
         || has(&["volume"])
-        || (has(&["total", "sum"]) && has(&["hib", "amount", "amounts", "value"]));
+        || (has(&["total", "sum", "most", "least", "fewest"])
+            && has(&["hib", "amount", "amounts", "value"]));
     amount && !asks_count(question)
+}
+
+/// Whether the question asks at which height or in which block something happened.
+fn asks_height(question: &str) -> bool {
+    let q = format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    );
+    [
+        " which block ",
+        " what block ",
+        " which height ",
+        " what height ",
+        " what block height ",
+    ]
+    .iter()
+    .any(|p| q.contains(p))
 }
 
 /// Whether the question asks about things with none of something (`no transactions`, `zero
@@ -1162,36 +1180,60 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
                     .split_once(" from ")
                     .is_some_and(|(_, rest)| rest.contains(k))
             });
-        if simple && has(&["transaction", "transactions", "empty"]) {
-            if let Some(rest) = lower.split_once(" from blocks").map(|(_, rest)| rest) {
-                if rest.is_empty() {
-                    out.push_str(" WHERE tx_count = 0");
-                } else if rest.starts_with(" where ") {
-                    out.push_str(" AND tx_count = 0");
-                }
+        if simple
+            && has(&["transaction", "transactions", "empty"])
+            && let Some((_, rest)) = lower.split_once(" from blocks")
+        {
+            if rest.is_empty() {
+                out.push_str(" WHERE tx_count = 0");
+            } else if rest.starts_with(" where ") {
+                out.push_str(" AND tx_count = 0");
             }
         }
     }
-    // `In which block`, `at what height`: the height, not a count of rows.
-    if has(&["block", "height"])
-        && ["which block", "what block", "which height", "what height"]
+    // `In which block`, `at what height`: the height, not a count, a time or an amount.
+    if asks_height(question)
+        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT ")
+        && let Some((selected, tail)) = rest.split_once(" FROM ")
+        && !selected.to_ascii_lowercase().contains("height")
+        && !selected.contains(',')
+        && ["transfers", "transactions", "stakes", "blocks"]
             .iter()
-            .any(|p| q.contains(&format!(" {p} ")))
-        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT count(*)")
-        && let Some(tail) = rest
-            .split_once(' ')
-            .map(|(_, t)| t)
-            .filter(|_| !rest.contains(','))
+            .any(|t| strip_prefix_ignoring_case(tail, t).is_some())
     {
-        let tail = match strip_prefix_ignoring_case(tail, "AS ") {
-            Some(aliased) => aliased.split_once(' ').map_or("", |(_, t)| t),
-            None => tail,
+        let lower = selected.to_ascii_lowercase();
+        let height = if lower.starts_with("max(") {
+            "max(height)"
+        } else if lower.starts_with("min(") {
+            "min(height)"
+        } else {
+            "height"
         };
-        if strip_prefix_ignoring_case(tail, "FROM transfers ").is_some()
-            || strip_prefix_ignoring_case(tail, "FROM transactions ").is_some()
-            || strip_prefix_ignoring_case(tail, "FROM stakes ").is_some()
+        out = format!("SELECT {height} FROM {tail}");
+    }
+    // The aggregate the words name: `average` averages, `total` sums (a median, a minimum or a
+    // maximum of the same column is replaced).
+    let wanted = if has(&["average", "mean"]) {
+        Some("avg(")
+    } else if has(&["total", "sum"]) && !largest && !smallest && !asks_count(question) {
+        Some("sum(")
+    } else {
+        None
+    };
+    if let Some(wanted) = wanted {
+        let lower = out.to_ascii_lowercase();
+        let others = ["approx_median(", "median(", "min(", "max(", "avg(", "sum("];
+        let found: Vec<(usize, &str)> = others
+            .iter()
+            .filter_map(|a| lower.find(a).map(|at| (at, *a)))
+            .collect();
+        if !lower.contains(wanted)
+            && let Some(&(at, agg)) = found.iter().min_by_key(|(at, _)| *at)
+            && (agg != "median(" || !lower[..at].ends_with("approx_"))
+            && !lower[at..].starts_with("max(height)")
+            && !lower[at..].starts_with("min(height)")
         {
-            out = format!("SELECT height {tail}");
+            out.replace_range(at..at + agg.len(), wanted);
         }
     }
     // Distinct recipients are counted in `"to"`, distinct senders in `"from"`.
@@ -1461,6 +1503,12 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         has(&["transaction", "transactions"]),
         uses(&[" transactions"]),
         !uses(&[" transactions"]),
+    );
+    // At which height: the height is read.
+    cue(
+        asks_height(question),
+        selected.contains("height"),
+        !selected.contains("height"),
     );
     // Things with none of something, and only those, are filtered on a zero count.
     let zero = zero_count_term(&sql).is_some();
@@ -2277,6 +2325,27 @@ mod tests {
                 "In which block did alice pay something?",
                 format!("SELECT count(*) AS transfers FROM transfers WHERE {from}"),
                 Some(format!("SELECT height FROM transfers WHERE {from}")),
+            ),
+            (
+                "At what height did the last transfer happen?",
+                "SELECT max(time) AS t FROM transfers".into(),
+                Some("SELECT max(height) FROM transfers".into()),
+            ),
+            // The aggregate the words name.
+            (
+                "What is the average transfer amount?",
+                "SELECT approx_median(amount_hib) AS m FROM transfers".into(),
+                Some("SELECT avg(amount_hib) AS m FROM transfers".into()),
+            ),
+            (
+                "What is the total amount of HIB moved by transfers?",
+                "SELECT min(amount_hib) FROM transfers".into(),
+                Some("SELECT sum(amount_hib) FROM transfers".into()),
+            ),
+            (
+                "Who sent the most HIB?",
+                "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1".into(),
+                Some("SELECT l.name, sum(amount_hib) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1".into()),
             ),
             // Distinct recipients are read from "to".
             (
