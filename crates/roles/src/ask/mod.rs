@@ -1271,7 +1271,8 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             }
         }
         // A count asked of a query that lists rows: count them. A single column of one named
-        // account may already hold the number (its nonce counts its transactions).
+        // account may already hold the number (its nonce counts its transactions); rows of
+        // events never do.
         let lower = out.to_ascii_lowercase();
         let aggregates = [
             "count(", "sum(", "avg(", "min(", "max(", "median(", "group by",
@@ -1280,7 +1281,8 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             .strip_prefix("select ")
             .and_then(|rest| rest.split(" from ").next())
             .is_some_and(|columns| columns.contains(','))
-            || !lower.contains(" name = '");
+            || !lower.contains(" name = '")
+            || !lower.contains(" from accounts");
         if listed && !aggregates.iter().any(|a| lower.contains(a)) && !lower.contains(" limit ") {
             out = format!("SELECT count(*) FROM ({out})");
         }
@@ -1504,6 +1506,22 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         uses(&[" transactions"]),
         !uses(&[" transactions"]),
     );
+    // What the question names is read: a balance, a stake, fees, a nonce, a power.
+    const CONCEPTS: &[(&[&str], &str)] = &[
+        (&["balance", "balances", "richest", "poorest"], "balance"),
+        (
+            &[
+                "stake", "staked", "stakes", "staking", "bonded", "bond", "bonds",
+            ],
+            "stake",
+        ),
+        (&["fee", "fees"], "fee"),
+        (&["nonce"], "nonce"),
+        (&["power"], "power"),
+    ];
+    for (words, column) in CONCEPTS {
+        cue(has(words), sql.contains(column), !sql.contains(column));
+    }
     // At which height: the height is read.
     cue(
         asks_height(question),
@@ -2357,6 +2375,28 @@ mod tests {
         for (question, sql, repaired) in cases {
             assert_eq!(repair(question, &sql, &names), repaired, "{question}");
         }
+        // Rows of events are counted; a named account's nonce already is a number.
+        let sent = "SELECT nonce FROM transactions WHERE sender IN (SELECT address FROM labels WHERE name = 'alice')";
+        assert_eq!(
+            repair("How many transactions has alice signed?", sent, &names),
+            Some(format!("SELECT count(*) FROM ({sent})"))
+        );
+        let nonce = "SELECT nonce FROM accounts WHERE address IN (SELECT address FROM labels WHERE name = 'alice')";
+        assert_eq!(
+            repair("How many transactions has alice signed?", nonce, &names),
+            None
+        );
+        // What the question names is what is read.
+        let richest = "Which named account has the highest balance?";
+        assert!(
+            cue_fit(
+                richest,
+                "SELECT l.name, a.balance_hib FROM accounts a JOIN labels l ON l.address = a.address ORDER BY a.balance DESC LIMIT 1"
+            ) > cue_fit(
+                richest,
+                "SELECT l.name, a.stake_hib FROM accounts a JOIN labels l ON l.address = a.address ORDER BY a.stake DESC LIMIT 1"
+            )
+        );
         assert!(
             cue_fit(
                 "How many blocks had no transactions?",
