@@ -894,6 +894,149 @@ fn strip_prefix_ignoring_case<'t>(text: &'t str, prefix: &str) -> Option<&'t str
         .map(|_| &text[prefix.len()..])
 }
 
+/// Words that put a question in time (`yesterday`, `in the past week`): only these make a
+/// filter on `now()` right.
+const TIME_WORDS: &[&str] = &[
+    "yesterday",
+    "today",
+    "hour",
+    "hours",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "since",
+    "ago",
+    "recent",
+    "recently",
+    "past",
+];
+
+/// Number words a question may spell out, as digits.
+const NUMBER_WORDS: &[(&str, &str)] = &[
+    ("one", "1"),
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+];
+
+/// The outer `WHERE` conjunction of `sql`: where it starts and ends, and its terms, split at
+/// `AND` outside parentheses and quotes (the `AND` of a `BETWEEN` stays in its term).
+fn where_terms(sql: &str) -> Option<(usize, usize, Vec<String>)> {
+    let lower = sql.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    // Positions at depth 0, outside quotes.
+    let mut outer = vec![false; bytes.len()];
+    let (mut depth, mut quoted) = (0i32, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            _ => {}
+        }
+        outer[i] = depth == 0 && !quoted;
+    }
+    let at_outer = |word: &str, from: usize| {
+        lower[from..]
+            .match_indices(word)
+            .map(|(k, _)| from + k)
+            .find(|&k| outer[k])
+    };
+    let start = at_outer(" where ", 0)? + " where ".len();
+    let end = [" group by ", " order by ", " limit ", " having "]
+        .iter()
+        .filter_map(|w| at_outer(w, start))
+        .min()
+        .unwrap_or(sql.len());
+    let mut terms: Vec<String> = Vec::new();
+    let mut from = start;
+    let mut between = false;
+    while let Some(k) = at_outer(" and ", from).filter(|&k| k < end) {
+        let piece = &sql[from..k];
+        match terms.last_mut() {
+            Some(last) if between => {
+                last.push_str(" AND ");
+                last.push_str(piece);
+                between = false;
+            }
+            _ => {
+                between = piece.to_ascii_lowercase().contains(" between ");
+                terms.push(piece.to_string());
+            }
+        }
+        from = k + " and ".len();
+    }
+    let piece = &sql[from..end];
+    match terms.last_mut() {
+        Some(last) if between => {
+            last.push_str(" AND ");
+            last.push_str(piece);
+        }
+        _ => terms.push(piece.to_string()),
+    }
+    Some((start, end, terms))
+}
+
+/// `sql` without the outer `WHERE` terms `drop` picks (the `WHERE` goes with its last term),
+/// or None when it picks none.
+fn drop_where_terms(sql: &str, drop: impl Fn(&str) -> bool) -> Option<String> {
+    let (start, end, terms) = where_terms(sql)?;
+    let kept: Vec<&String> = terms.iter().filter(|t| !drop(t)).collect();
+    if kept.len() == terms.len() {
+        return None;
+    }
+    let rest = &sql[end..];
+    if kept.is_empty() {
+        let head = &sql[..start - " WHERE ".len()];
+        return Some(format!("{head}{rest}"));
+    }
+    let kept: Vec<&str> = kept.iter().map(|t| t.as_str()).collect();
+    Some(format!("{}{}{rest}", &sql[..start], kept.join(" AND ")))
+}
+
+/// The numbers a question states, digits or words (`three` is `3`).
+fn stated_numbers(question: &str) -> Vec<String> {
+    question
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .map(|w| {
+            NUMBER_WORDS
+                .iter()
+                .find(|(word, _)| *word == w)
+                .map_or(w, |(_, digits)| *digits)
+                .to_string()
+        })
+        .collect()
+}
+
+/// Whether `term` compares a column with a number (`amount_hib > 4`, `s.delegator = 1`) that
+/// the question never states (0 and 1, which a question says in words such as `first` or
+/// `none`, excepted).
+fn stranger_bound(term: &str, question_numbers: &[String]) -> bool {
+    let Some((op, number)) = COMPARISON_OPS.iter().find_map(|op| {
+        let (left, right) = term.split_once(op)?;
+        let simple = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '"')
+        };
+        (simple(left) && right.parse::<f64>().is_ok()).then_some((*op, right))
+    }) else {
+        return false;
+    };
+    let _ = op;
+    !["0", "1"].contains(&number) && !question_numbers.iter().any(|n| n == number)
+}
+
 /// The filter that puts `name` in a transfer's `column` (`"from"` or `"to"`), as the library's
 /// examples write it.
 fn party_clause(column: &str, name: &str) -> String {
@@ -1125,6 +1268,15 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         direct_extreme(&mut out, largest);
     } else if !largest && first != last {
         direct_extreme(&mut out, last);
+    }
+    // A time window (`now()`) the question never asks for, and a bound on a number it never
+    // states (copied from an example), are dropped.
+    let timed = has(TIME_WORDS);
+    let numbers = stated_numbers(question);
+    if let Some(dropped) = drop_where_terms(&out, |term| {
+        (!timed && term.to_ascii_lowercase().contains("now()")) || stranger_bound(term, &numbers)
+    }) {
+        out = dropped;
     }
     // A bound the question states (`under 2`, `more than 4`, `at least 5`) compares its number
     // the way the words do.
@@ -1447,23 +1599,13 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     let reads_to = uses(&["\"to\""]);
     cue(sending && !receiving, reads_from, reads_to && !reads_from);
     cue(receiving && !sending, reads_to, reads_from && !reads_to);
-    let timed = has(&[
-        "yesterday",
-        "today",
-        "hour",
-        "hours",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "month",
-        "since",
-        "ago",
-        "recent",
-        "recently",
-        "past",
-    ]);
+    let timed = has(TIME_WORDS);
     cue(!timed, false, uses(&["now()"]));
+    // A bound on a number the question never states (copied from an example).
+    let numbers = stated_numbers(question);
+    let stranger = where_terms(&sql)
+        .is_some_and(|(_, _, terms)| terms.iter().any(|t| stranger_bound(t, &numbers)));
+    cue(true, false, stranger);
     if let Some(succeeded) = asks_success(question) {
         let (right, wrong) = if succeeded {
             ("success = true", "success = false")
@@ -2217,7 +2359,8 @@ mod tests {
                 "SELECT count(*) FROM transfers WHERE amount_hib > 5 AND height > 50",
                 &names
             ),
-            Some("SELECT count(*) FROM transfers WHERE amount_hib >= 5 AND height > 50".into())
+            // … and a bound on a number the question never states goes.
+            Some("SELECT count(*) FROM transfers WHERE amount_hib >= 5".into())
         );
         assert_eq!(
             repair(
@@ -2309,8 +2452,8 @@ mod tests {
             // An amount asked of a count: the amounts summed; a count stays a count.
             (
                 "Total HIB transferred in the last 21 blocks",
-                "SELECT count(*) AS n FROM transfers WHERE height > 5".into(),
-                Some("SELECT sum(amount_hib) AS n FROM transfers WHERE height > 5".into()),
+                "SELECT count(*) AS n FROM transfers WHERE height > 21".into(),
+                Some("SELECT sum(amount_hib) AS n FROM transfers WHERE height > 21".into()),
             ),
             (
                 "How many transfers were there in total?",
@@ -2364,6 +2507,22 @@ mod tests {
                 "Who sent the most HIB?",
                 "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1".into(),
                 Some("SELECT l.name, sum(amount_hib) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1".into()),
+            ),
+            // A time window or a bound the question never asks for is dropped.
+            (
+                "How many blocks have been produced so far?",
+                "SELECT count(*) FROM blocks WHERE time >= date_trunc('day', now()) - INTERVAL '1 day' AND time < date_trunc('day', now())".into(),
+                Some("SELECT count(*) FROM blocks".into()),
+            ),
+            (
+                "How many transfers happened between block 3 and 9 yesterday?",
+                "SELECT count(*) FROM transfers WHERE height BETWEEN 3 AND 9 AND time >= date_trunc('day', now()) - INTERVAL '1 day' AND amount_hib > 4 ORDER BY height".into(),
+                Some("SELECT count(*) FROM transfers WHERE height BETWEEN 3 AND 9 AND time >= date_trunc('day', now()) - INTERVAL '1 day' ORDER BY height".into()),
+            ),
+            (
+                "How many blocks have more than three transactions?",
+                "SELECT count(*) FROM blocks WHERE tx_count > 3".into(),
+                None,
             ),
             // Distinct recipients are read from "to".
             (
