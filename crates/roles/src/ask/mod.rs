@@ -474,7 +474,7 @@ struct Slots {
 
 /// Words that stand between a number and what it counts (`5 and 15`, `10 to 20`).
 const NUMBER_LINKS: &[&str] = &[
-    "and", "or", "to", "of", "in", "the", "than", "between", "from",
+    "and", "or", "to", "of", "in", "the", "than", "between", "from", "through", "until", "till",
 ];
 
 /// What the number at `words[i]` counts: the word after it (`20 blocks`), or the one before
@@ -1245,6 +1245,31 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
         _ => {}
     }
+    // Any other name the question never mentions, beside the ones it does: its filter goes.
+    if !in_question.is_empty() {
+        for stranger in quoted_names(&out).iter().filter(|n| !mentioned(n)) {
+            if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(stranger))
+                && let Some(dropped) = drop_name_filter(&out, name)
+            {
+                out = dropped;
+            }
+        }
+    }
+    // Labels joined on the very column the named party filters can only name that party:
+    // the join reads the other side (`who sent to dave` names the senders).
+    let degenerate = [("\"to\"", "\"from\""), ("\"from\"", "\"to\"")]
+        .into_iter()
+        .flat_map(|sides| ["t.", ""].map(move |alias| (alias, sides)))
+        .find_map(|(alias, (column, other))| {
+            let join = format!("l.address = {alias}{column}");
+            let filter = format!("{alias}{column} IN (SELECT address FROM labels WHERE name = ");
+            find_ignoring_case(&out, &filter)?;
+            let at = find_ignoring_case(&out, &join)?;
+            Some((at, join.len(), format!("l.address = {alias}{other}")))
+        });
+    if let Some((at, len, join)) = degenerate {
+        out.replace_range(at..at + len, &join);
+    }
     // With no name to place, a question about who sent reads the sender, and one about who
     // received the recipient.
     let sending = has(SENDING);
@@ -1439,6 +1464,20 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             out = format!("SELECT count(*) FROM ({out})");
         }
     }
+    // A count of distinct people (`how many different people did alice pay`) counts the
+    // other side of the named party.
+    if asks_count(question)
+        && has(&["different", "distinct", "unique"])
+        && let [(_, party)] = named.as_slice()
+        && !out.to_ascii_lowercase().contains("distinct")
+        && let Some(at) = find_ignoring_case(&out, "count(*)")
+    {
+        let (_, other) = party.columns();
+        out.replace_range(
+            at..at + "count(*)".len(),
+            &format!("count(DISTINCT {other})"),
+        );
+    }
     (out != sql).then_some(out)
 }
 
@@ -1508,12 +1547,19 @@ fn comparisons(question: &str) -> Vec<(&'static str, String)> {
         (" lower than ", " < "),
         (" below ", " < "),
         (" under ", " < "),
+        (" after ", " > "),
+        (" before ", " < "),
     ];
     let mut out = Vec::new();
     let mut taken: Vec<usize> = Vec::new();
     for (words, op) in BOUNDS {
         for (at, _) in q.match_indices(words) {
             let rest = &q[at + words.len()..];
+            // `after block 15`, `before height 9`: the height is the number.
+            let rest = ["block ", "height ", "blocks "]
+                .iter()
+                .find_map(|unit| rest.strip_prefix(unit))
+                .unwrap_or(rest);
             let number: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_digit() || *c == '.')
@@ -1674,6 +1720,12 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     let zero = zero_count_term(&sql).is_some();
     cue(asks_none(question), zero, !zero);
     cue(!asks_none(question), false, zero);
+    // Different people are counted once each.
+    cue(
+        counting && has(&["different", "distinct", "unique"]),
+        uses(&["distinct"]),
+        !uses(&["distinct"]),
+    );
     // Distinct recipients are read from `"to"`, distinct senders from `"from"`.
     let recipients = has(&["recipients", "receivers", "payees"]);
     let senders = has(&["senders", "payers"]);
@@ -2022,6 +2074,12 @@ mod tests {
                 "SELECT count(*) FROM blocks WHERE height BETWEEN 10 AND 20",
                 "How many blocks were there between heights 20 and 30?",
                 Some("SELECT count(*) FROM blocks WHERE height BETWEEN 20 AND 30"),
+            ),
+            (
+                "How many transfers happened between block 10 and block 20?",
+                "SELECT count(*) FROM transfers WHERE height BETWEEN 10 AND 20",
+                "How many transfers happened in blocks 10 through 15?",
+                Some("SELECT count(*) FROM transfers WHERE height BETWEEN 10 AND 15"),
             ),
             (
                 "How many transfers were in block 12?",
@@ -2523,6 +2581,43 @@ mod tests {
                 "How many blocks have more than three transactions?",
                 "SELECT count(*) FROM blocks WHERE tx_count > 3".into(),
                 None,
+            ),
+            // After and before a block.
+            (
+                "Total HIB transferred after block 15",
+                "SELECT sum(amount_hib) FROM transfers WHERE height = 15".into(),
+                Some("SELECT sum(amount_hib) FROM transfers WHERE height > 15".into()),
+            ),
+            // A name the question never mentions beside the one it does.
+            (
+                "how much did alice get",
+                format!(
+                    "SELECT sum(amount_hib) FROM transfers WHERE {} AND {}",
+                    party_clause("\"to\"", "alice"),
+                    party_clause("\"from\"", "carol")
+                ),
+                Some(format!(
+                    "SELECT sum(amount_hib) FROM transfers WHERE {}",
+                    party_clause("\"to\"", "alice")
+                )),
+            ),
+            // Distinct people: the other side of the named party.
+            (
+                "How many different people did alice send HIB to?",
+                format!("SELECT count(*) AS n FROM transfers WHERE {from}"),
+                Some(format!("SELECT count(DISTINCT \"to\") AS n FROM transfers WHERE {from}")),
+            ),
+            // Labels joined on the column the named party fills name the other side.
+            (
+                "Who has sent money to bob?",
+                format!(
+                    "SELECT DISTINCT l.name FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE t.{}",
+                    party_clause("\"to\"", "bob")
+                ),
+                Some(format!(
+                    "SELECT DISTINCT l.name FROM transfers t JOIN labels l ON l.address = t.\"from\" WHERE t.{}",
+                    party_clause("\"to\"", "bob")
+                )),
             ),
             // Distinct recipients are read from "to".
             (
