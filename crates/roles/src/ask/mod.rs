@@ -881,8 +881,10 @@ fn zero_count_term(sql: &str) -> Option<String> {
             return None;
         }
         let start = sql[..at]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .map_or(0, |k| k + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+            .map_or(0, |(k, c)| k + c.len_utf8());
         Some(sql[start..end].to_string())
     })
 }
@@ -959,7 +961,7 @@ fn where_terms(sql: &str) -> Option<(usize, usize, Vec<String>)> {
     let mut terms: Vec<String> = Vec::new();
     let mut from = start;
     let mut between = false;
-    while let Some(k) = at_outer(" and ", from).filter(|&k| k < end) {
+    while let Some(k) = at_outer(" and ", from).filter(|&k| k + " and ".len() <= end) {
         let piece = &sql[from..k];
         match terms.last_mut() {
             Some(last) if between => {
@@ -1022,18 +1024,17 @@ fn stated_numbers(question: &str) -> Vec<String> {
 /// the question never states (0 and 1, which a question says in words such as `first` or
 /// `none`, excepted).
 fn stranger_bound(term: &str, question_numbers: &[String]) -> bool {
-    let Some((op, number)) = COMPARISON_OPS.iter().find_map(|op| {
+    let Some(number) = COMPARISON_OPS.iter().find_map(|op| {
         let (left, right) = term.split_once(op)?;
         let simple = |s: &str| {
             !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '"')
         };
-        (simple(left) && right.parse::<f64>().is_ok()).then_some((*op, right))
+        (simple(left) && right.parse::<f64>().is_ok()).then_some(right)
     }) else {
         return false;
     };
-    let _ = op;
     !["0", "1"].contains(&number) && !question_numbers.iter().any(|n| n == number)
 }
 
@@ -1171,7 +1172,10 @@ fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
 /// - a name the question makes a sender read as the recipient (or the other way) is moved to
 ///   the other column, and one missing from a plain filter over `transfers` is added;
 /// - `success = FALSE` for a question about successful transactions, and the other way;
-/// - a `sum(…)` where the question counts (and nothing is counted) becomes `count(*)`.
+/// - a `sum(…)` where the question counts (and nothing is counted) becomes `count(*)`;
+/// - and the rules commented where they stand: names copied from examples, the first and the
+///   last, amounts, zero counts, heights, aggregates, distinct parties, time windows and
+///   bounds the question never states.
 ///
 /// These are rules of the language, not of any question: the model's SQL stays, with the
 /// part the words fix made to follow them.
@@ -1414,8 +1418,8 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
     }
     // Distinct recipients are counted in `"to"`, distinct senders in `"from"`.
-    let recipients = has(&["recipients", "receivers", "payees", "recipient"]);
-    let senders = has(&["senders", "payers", "sender"]);
+    let recipients = has(&["recipients", "receivers", "payees"]);
+    let senders = has(&["senders", "payers"]);
     if recipients != senders {
         let (wrong, right) = if recipients {
             ("DISTINCT \"from\"", "DISTINCT \"to\"")
@@ -2628,6 +2632,18 @@ mod tests {
         ];
         for (question, sql, repaired) in cases {
             assert_eq!(repair(question, &sql, &names), repaired, "{question}");
+        }
+        // Malformed or foreign SQL is read without a panic.
+        for sql in [
+            "SELECT 1 FROM transfers WHERE x AND GROUP BY y",
+            "SELECT 1 FROM blocks WHERE é.tx_count = 0",
+            "SELECT 1 FROM blocks WHERE",
+            "SELECT 1 FROM t WHERE a BETWEEN 1 AND",
+        ] {
+            let _ = where_terms(sql);
+            let _ = zero_count_term(sql);
+            let _ = repair("How many blocks have been produced so far?", sql, &names);
+            let _ = cue_fit("How many blocks have been produced so far?", sql);
         }
         // Rows of events are counted; a named account's nonce already is a number.
         let sent = "SELECT nonce FROM transactions WHERE sender IN (SELECT address FROM labels WHERE name = 'alice')";
