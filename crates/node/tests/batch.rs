@@ -347,6 +347,20 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
     .unwrap();
     let ff = forged_file.to_str().unwrap();
 
+    // The provider never served batch 1's lines, so the validator's spot-check found none. (It
+    // is awaited before the dispute below: a batch refuted first is not checked at all.)
+    let check1 = eventually("the validator's spot-check of batch 1", || {
+        spot_check(&checks, 1)
+    });
+    assert!(
+        check1["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["verdict"] == "unavailable"),
+        "{check1}"
+    );
+
     // The receipts and root check out, but re-checking finds line 0 wrong.
     let out = hibana(&[
         "--json",
@@ -458,18 +472,6 @@ fn a_batch_is_answered_fetched_verified_and_a_made_up_line_is_slashed() {
         ])["bond"],
     );
     assert!(bond_after < bond_before, "{bond_before} → {bond_after}");
-    // The provider never served batch 1's lines, so the validator's spot-check found none.
-    let check1 = eventually("the validator's spot-check of batch 1", || {
-        spot_check(&checks, 1)
-    });
-    assert!(
-        check1["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|l| l["verdict"] == "unavailable"),
-        "{check1}"
-    );
 
     // Batch 2, on a new lease: the cheating provider serves its made-up lines too, and the
     // devnet's validator catches one by itself, challenges it, and the chain refutes the batch.
