@@ -1122,6 +1122,7 @@ fn asks_height(question: &str) -> bool {
         " which height ",
         " what height ",
         " what block height ",
+        " the height of ",
     ]
     .iter()
     .any(|p| q.contains(p))
@@ -2548,6 +2549,11 @@ mod tests {
                 "In which block did alice pay something?",
                 format!("SELECT count(*) AS transfers FROM transfers WHERE {from}"),
                 Some(format!("SELECT height FROM transfers WHERE {from}")),
+            ),
+            (
+                "What was the height of the first transfer?",
+                "SELECT amount_hib FROM transfers ORDER BY height, event_index LIMIT 1".into(),
+                Some("SELECT height FROM transfers ORDER BY height, event_index LIMIT 1".into()),
             ),
             (
                 "At what height did the last transfer happen?",
