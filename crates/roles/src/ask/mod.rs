@@ -853,13 +853,7 @@ fn drop_name_filter(sql: &str, name: &str) -> Option<String> {
     let tail = format!(" IN (SELECT address FROM labels WHERE name = '{name}')");
     let at = find_ignoring_case(sql, &tail)?;
     let start = sql[..at].rfind(' ').map_or(0, |k| k + 1);
-    drop_term(sql, &sql[start..at + tail.len()])
-}
-
-/// `sql` without `term`, when it is one term of the `WHERE` conjunction.
-fn drop_term(sql: &str, term: &str) -> Option<String> {
-    let at = find_ignoring_case(sql, term)?;
-    let (before, after) = (&sql[..at], &sql[at + term.len()..]);
+    let (before, after) = (&sql[..start], &sql[at + tail.len()..]);
     if let Some(kept) = before.strip_suffix(" AND ") {
         Some(format!("{kept}{after}"))
     } else if let Some(kept) = before.strip_suffix(" WHERE ") {
@@ -1051,13 +1045,19 @@ fn find_ignoring_case(haystack: &str, needle: &str) -> Option<usize> {
         .find(&needle.to_ascii_lowercase())
 }
 
+/// The question lowercased, its `?`, `,` and `.` made spaces, padded with a space at each end,
+/// so that a word is found as ` word `.
+fn spaced(question: &str) -> String {
+    format!(
+        " {} ",
+        question.to_lowercase().replace(['?', ',', '.'], " ")
+    )
+}
+
 /// Whether the question asks about successful transactions (`Some(true)`), failed ones
 /// (`Some(false)`), or neither.
 fn asks_success(question: &str) -> Option<bool> {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let succeeded = has(&[
         "succeeded",
@@ -1081,10 +1081,7 @@ fn asks_success(question: &str) -> Option<bool> {
 /// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
 /// than an amount (`how many HIB`).
 fn asks_count(question: &str) -> bool {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     let amount_words = ["hib", "tokens", "token", "coins"];
     let how_many = q.split(" how many ").skip(1).any(|rest| {
         rest.split_whitespace()
@@ -1097,10 +1094,7 @@ fn asks_count(question: &str) -> bool {
 /// Whether the question asks for an amount of HIB (`how much`, `total HIB`, `how many HIB`,
 /// `volume`) rather than a number of things.
 fn asks_amount(question: &str) -> bool {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let amount = q.contains(" how much ")
         || q.contains(" how many hib ")
@@ -1112,10 +1106,7 @@ fn asks_amount(question: &str) -> bool {
 
 /// Whether the question asks at which height or in which block something happened.
 fn asks_height(question: &str) -> bool {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     [
         " which block ",
         " what block ",
@@ -1131,10 +1122,7 @@ fn asks_height(question: &str) -> bool {
 /// Whether the question asks about things with none of something (`no transactions`, `zero
 /// transfers`, `empty blocks`, `without`).
 fn asks_none(question: &str) -> bool {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     ["no", "zero", "empty", "without", "none", "0"]
         .iter()
         .any(|w| q.contains(&format!(" {w} ")))
@@ -1301,10 +1289,14 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // A time window (`now()`) the question never asks for, and a bound on a number it never
     // states (copied from an example), are dropped.
+    // So is a zero count (`tx_count = 0`) where the question says none of nothing.
     let timed = has(TIME_WORDS);
     let numbers = stated_numbers(question);
+    let none = asks_none(question);
     if let Some(dropped) = drop_where_terms(&out, |term| {
-        (!timed && term.to_ascii_lowercase().contains("now()")) || stranger_bound(term, &numbers)
+        (!timed && term.to_ascii_lowercase().contains("now()"))
+            || stranger_bound(term, &numbers)
+            || (!none && zero_count_term(term).is_some())
     }) {
         out = dropped;
     }
@@ -1343,17 +1335,9 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             out.replace_range(at..at + "count(*)".len(), "sum(amount_hib)");
         }
     }
-    // Nothing counted (`tx_count = 0`) only where the question says none (`no`, `zero`,
-    // `empty`, `without`); blocks with none where it does.
-    let none = asks_none(question);
-    if !none {
-        while let Some(term) = zero_count_term(&out) {
-            match drop_term(&out, &term) {
-                Some(dropped) => out = dropped,
-                None => break,
-            }
-        }
-    } else if zero_count_term(&out).is_none() {
+    // Blocks with nothing counted where the question says none (`no`, `zero`, `empty`,
+    // `without`) and the query lacks it.
+    if none && zero_count_term(&out).is_none() {
         let lower = out.to_ascii_lowercase();
         let simple = !["group by", "order by", " limit ", " join ", " union ", "("]
             .iter()
@@ -1588,10 +1572,7 @@ fn comparisons(question: &str) -> Vec<(&'static str, String)> {
 /// (`sent` reads the sender, `received` the recipient), whether it names a time, and the
 /// tables it names. Candidates that agree on nothing else are ranked by it.
 pub fn cue_fit(question: &str, sql: &str) -> i32 {
-    let q = format!(
-        " {} ",
-        question.to_lowercase().replace(['?', ',', '.'], " ")
-    );
+    let q = spaced(question);
     let sql = sql.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let uses = |parts: &[&str]| parts.iter().any(|p| sql.contains(p));
@@ -1723,8 +1704,9 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     );
     // Things with none of something, and only those, are filtered on a zero count.
     let zero = zero_count_term(&sql).is_some();
-    cue(asks_none(question), zero, !zero);
-    cue(!asks_none(question), false, zero);
+    let none = asks_none(question);
+    cue(none, zero, !zero);
+    cue(!none, false, zero);
     // Different people are counted once each.
     cue(
         counting && has(&["different", "distinct", "unique"]),
