@@ -337,6 +337,27 @@ impl<'m> Asker<'m> {
             }
         }
 
+        // When nothing answered, even after the retries, the other retrieved examples whose
+        // slots fit are adapted and run too (each followed by its repair): a model that loops
+        // on a column still leaves the closest worked shapes. Only then, since beside a running
+        // candidate they cost more questions than they won (measured over the read sets).
+        if !refused
+            && options.candidates > 0
+            && !results
+                .iter()
+                .any(|r| r.as_deref().is_some_and(|rows| !is_empty_result(rows)))
+        {
+            for sql in adaptations(&nearest, question, schema) {
+                if attempts.iter().any(|a| a.sql == sql) {
+                    continue;
+                }
+                let repaired = repair(question, &sql, &schema.names);
+                run_attempt(runner, sql, "adapted", &mut attempts, &mut results);
+                if let Some(r) = repaired {
+                    run_attempt(runner, r, "repaired", &mut attempts, &mut results);
+                }
+            }
+        }
         let chosen = vote(question, &schema.names, &mut attempts, &results);
         let examples_out: Vec<(String, f32)> =
             examples.iter().map(|(e, s)| (e.q.clone(), *s)).collect();
@@ -605,6 +626,20 @@ fn adaptable(examples: &[(&Example, f32)], question: &str, schema: &Schema) -> O
         .iter()
         .take_while(|(_, similarity)| *similarity >= best - ADAPT_MARGIN)
         .find_map(|(e, _)| adapt(e, question, schema))
+}
+
+/// Every example of `examples` whose slots fit the question's, adapted to it, best first.
+fn adaptations(examples: &[(&Example, f32)], question: &str, schema: &Schema) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for sql in examples
+        .iter()
+        .filter_map(|(e, _)| adapt(e, question, schema))
+    {
+        if !out.contains(&sql) {
+            out.push(sql);
+        }
+    }
+    out
 }
 
 /// How much less similar than the best an example may be and still be adapted.
@@ -1078,6 +1113,24 @@ fn asks_success(question: &str) -> Option<bool> {
     (succeeded != failed).then_some(succeeded)
 }
 
+/// Whether the question asks for the largest of something (`biggest`, `most`, `top`) and
+/// whether for the smallest (`lowest`, `least`, `fewest`); a bound (`at least 5`, `at most
+/// 5`) is neither.
+fn sizes(question: &str) -> (bool, bool) {
+    let q = spaced(question)
+        .replace(" at least ", " ")
+        .replace(" at most ", " ");
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    (
+        has(&[
+            "biggest", "largest", "highest", "maximum", "greatest", "most", "top",
+        ]),
+        has(&[
+            "smallest", "lowest", "least", "minimum", "fewest", "tiniest",
+        ]),
+    )
+}
+
 /// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
 /// than an amount (`how many HIB`).
 fn asks_count(question: &str) -> bool {
@@ -1114,6 +1167,9 @@ fn asks_height(question: &str) -> bool {
         " what height ",
         " what block height ",
         " the height of ",
+        " which blocks ",
+        " what blocks ",
+        " which heights ",
     ]
     .iter()
     .any(|p| q.contains(p))
@@ -1278,8 +1334,7 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
     }
     // The smallest is not the largest, and with no word of size, the first is not the last.
-    let largest = has(&["biggest", "largest", "highest", "maximum", "greatest"]);
-    let smallest = has(&["smallest", "lowest", "minimum", "tiniest"]);
+    let (largest, smallest) = sizes(question);
     let last = has(&["last", "latest", "newest", "recent"]);
     let first = has(&["first", "earliest", "oldest"]);
     if largest != smallest {
@@ -1312,6 +1367,22 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             .find_map(|o| comparison_at(&out, o, &number).map(|at| (at, o.len())));
         if let Some((at, len)) = wrong {
             out.replace_range(at..at + len, op);
+        }
+    }
+    // `between 2 and 6` bounds both ends: a comparison with the first number alone becomes
+    // the range.
+    if let Some((low, high)) = range(question)
+        && !out.to_ascii_lowercase().contains(" between ")
+        && comparison_at_any(&out, &high).is_none()
+        && let Some((at, len)) = comparison_at_any(&out, &low)
+    {
+        out.replace_range(at..at + len, &format!(" BETWEEN {low} AND {high}"));
+    }
+    // A ranking (`rank the senders`, `each`) lists every row, not the top one.
+    if ranks(question) && !largest && !smallest && !first && !last {
+        let lower = out.to_ascii_lowercase();
+        if lower.ends_with(" limit 1") {
+            out.truncate(out.len() - " limit 1".len());
         }
     }
     if let Some(succeeded) = asks_success(question) {
@@ -1510,6 +1581,50 @@ fn comparison_at(sql: &str, op: &str, number: &str) -> Option<usize> {
     })
 }
 
+/// Where `sql` compares something with `number` by any operator, and the length of the
+/// operator and number (` > 2`).
+fn comparison_at_any(sql: &str, number: &str) -> Option<(usize, usize)> {
+    COMPARISON_OPS
+        .iter()
+        .find_map(|op| comparison_at(sql, op, number).map(|at| (at, op.len() + number.len())))
+}
+
+/// The two numbers of a range the question states (`between 2 and 6 HIB`, `between block 10
+/// and block 20`), low first.
+fn range(question: &str) -> Option<(String, String)> {
+    let q = spaced(question);
+    let (_, rest) = q.split_once(" between ")?;
+    let words: Vec<&str> = rest.split_whitespace().take(6).collect();
+    let is_number = |w: &&str| w.parse::<f64>().is_ok();
+    let first = words.iter().position(is_number)?;
+    let and = first + words[first..].iter().position(|w| *w == "and")?;
+    let second = and + words[and..].iter().position(is_number)?;
+    let (a, b) = (words[first], words[second]);
+    let ordered = a.parse::<f64>().ok()? <= b.parse::<f64>().ok()?;
+    Some(if ordered { (a, b) } else { (b, a) }).map(|(a, b)| (a.to_string(), b.to_string()))
+}
+
+/// Whether the question asks for a ranking of every row (`rank`, `sorted`, `each`, `per`)
+/// rather than one.
+fn ranks(question: &str) -> bool {
+    let q = spaced(question);
+    [
+        "rank",
+        "ranked",
+        "ranking",
+        "sort",
+        "sorted",
+        "order",
+        "ordered",
+        "each",
+        "every",
+        "per",
+        "leaderboard",
+    ]
+    .iter()
+    .any(|w| q.contains(&format!(" {w} ")))
+}
+
 /// The bounds a question states on a number, as SQL comparisons: `under 2` and `less than 2`
 /// give `(" < ", "2")`, `more than 4` and `over 4` give `(" > ", "4")`, `at least 5` gives
 /// `(" >= ", "5")`, `at most 5` `(" <= ", "5")`.
@@ -1582,12 +1697,9 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
             fit += i32::from(followed) - i32::from(contradicted);
         }
     };
-    let largest = has(&[
-        "biggest", "largest", "highest", "maximum", "greatest", "most", "top", "last", "latest",
-    ]);
-    let smallest = has(&[
-        "smallest", "lowest", "least", "minimum", "fewest", "first", "earliest",
-    ]);
+    let (largest, smallest) = sizes(question);
+    let largest = largest || has(&["last", "latest"]);
+    let smallest = smallest || has(&["first", "earliest"]);
     cue(
         largest && !smallest,
         uses(&["max(", " desc"]),
@@ -1691,11 +1803,20 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         ),
         (&["fee", "fees"], "fee"),
         (&["nonce"], "nonce"),
+        (&["hash"], "hash"),
         (&["power"], "power"),
     ];
     for (words, column) in CONCEPTS {
         cue(has(words), sql.contains(column), !sql.contains(column));
     }
+    // Who: a name is read.
+    cue(has(&["who", "whom"]), uses(&["name"]), !uses(&["name"]));
+    // A ranking lists every row.
+    cue(
+        ranks(question) && !largest && !smallest,
+        false,
+        sql.ends_with(" limit 1"),
+    );
     // At which height: the height is read.
     cue(
         asks_height(question),
@@ -2093,6 +2214,23 @@ mod tests {
         let sql = adapt(&bonds, "how much did bob unbond", &schema).unwrap();
         assert!(sql.contains("kind = 'unbond' AND"), "{sql}");
         assert!(sql.contains("name = 'bob'"), "{sql}");
+        // Every fitting example is adapted, best first, each once.
+        let transfers = Example {
+            q: "How much did carol send?".into(),
+            sql: "SELECT sum(amount_hib) FROM transfers WHERE \"from\" IN (SELECT address FROM labels WHERE name = 'carol')".into(),
+        };
+        let found = adaptations(
+            &[
+                (&transfers, 0.9),
+                (&e, 0.8),
+                (&bonds, 0.7),
+                (&transfers, 0.6),
+            ],
+            "how much had bob bonded",
+            &schema,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("kind = 'bond'"), "{found:?}");
         assert_eq!(
             replace_number("LIMIT 5 OFFSET 15", "5", "7"),
             "LIMIT 7 OFFSET 15"
@@ -2468,6 +2606,95 @@ mod tests {
                 "What is the largest transfer?",
                 &format!("SELECT max(amount_hib) FROM transfers WHERE {}", to("bob")),
                 &names
+            )
+        );
+    }
+
+    #[test]
+    fn repairs_read_ranges_rankings_and_the_fewest() {
+        let names = people();
+        let cases = [
+            // A range bounds both ends.
+            (
+                "show me the transfers between 2 and 6 HIB",
+                "SELECT amount_hib FROM transfers WHERE amount_hib > 2 ORDER BY height",
+                Some(
+                    "SELECT amount_hib FROM transfers WHERE amount_hib BETWEEN 2 AND 6 ORDER BY height",
+                ),
+            ),
+            (
+                "transfers between 9 and 3 HIB",
+                "SELECT * FROM transfers WHERE amount_hib >= 3",
+                Some("SELECT * FROM transfers WHERE amount_hib BETWEEN 3 AND 9"),
+            ),
+            (
+                "transfers between 2 and 6 HIB",
+                "SELECT * FROM transfers WHERE amount_hib > 2 AND amount_hib < 6",
+                None,
+            ),
+            // A ranking lists every row; a superlative keeps one.
+            (
+                "Rank the senders by how much HIB they sent",
+                "SELECT l.name, sum(t.amount_hib) AS s FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY s DESC LIMIT 1",
+                Some(
+                    "SELECT l.name, sum(t.amount_hib) AS s FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY s DESC",
+                ),
+            ),
+            (
+                "Who sent the most in each block?",
+                "SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY count(*) DESC LIMIT 1",
+                None,
+            ),
+            // The fewest is the least, the most the largest; `at least 2` is a bound.
+            (
+                "Of everyone who sent money, who sent the fewest transfers?",
+                "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n DESC LIMIT 1",
+                Some(
+                    "SELECT l.name, count(*) AS n FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY n ASC LIMIT 1",
+                ),
+            ),
+            (
+                "How many transfers were at least 2 HIB?",
+                "SELECT count(*) FROM transfers WHERE amount_hib >= 2",
+                None,
+            ),
+            // Which blocks: their heights.
+            (
+                "Which blocks contain bob's transactions?",
+                "SELECT count(*) FROM transactions WHERE sender IN (SELECT address FROM labels WHERE name = 'bob')",
+                Some(
+                    "SELECT height FROM transactions WHERE sender IN (SELECT address FROM labels WHERE name = 'bob')",
+                ),
+            ),
+        ];
+        for (question, sql, repaired) in cases {
+            assert_eq!(
+                repair(question, sql, &names).as_deref(),
+                repaired,
+                "{question}"
+            );
+        }
+        assert_eq!(
+            range("between block 10 and block 20"),
+            Some(("10".into(), "20".into()))
+        );
+        assert_eq!(range("between alice and bob"), None);
+        assert!(
+            cue_fit(
+                "give me the hash of block 12",
+                "SELECT hash FROM blocks WHERE height = 12"
+            ) > cue_fit(
+                "give me the hash of block 12",
+                "SELECT count(*) FROM transactions WHERE height = 12"
+            )
+        );
+        assert!(
+            cue_fit(
+                "Rank the senders by count",
+                "SELECT a FROM t ORDER BY b DESC"
+            ) > cue_fit(
+                "Rank the senders by count",
+                "SELECT a FROM t ORDER BY b DESC LIMIT 1"
             )
         );
     }
