@@ -592,7 +592,10 @@ fn category_values(schema: &Schema) -> Vec<String> {
 /// model decides).
 pub fn adapt(example: &Example, question: &str, schema: &Schema) -> Option<String> {
     let values = category_values(schema);
-    let from = Slots::of(&example.q, &schema.names, &values);
+    let mut from = Slots::of(&example.q, &schema.names, &values);
+    // A value the example's SQL never quotes is no slot of it (`staked` read from balances).
+    from.values
+        .retain(|v| example.sql.contains(&format!("'{v}'")));
     let to = Slots::of(question, &schema.names, &values);
     if !from.fits(&to) {
         return None;
@@ -1131,6 +1134,37 @@ fn sizes(question: &str) -> (bool, bool) {
     )
 }
 
+/// The bound on a block's transactions the question states (`at least one transaction`:
+/// `tx_count >= 1`; `blocks that had transactions`: `tx_count > 0`), unless it asks for none
+/// or for the block with the most or fewest.
+fn transactions_bound(question: &str) -> Option<String> {
+    let q = spaced(question);
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    let (largest, smallest) = sizes(question);
+    if asks_none(question) || largest || smallest || !has(&["transaction", "transactions"]) {
+        return None;
+    }
+    bounds(question)
+        .into_iter()
+        .find(|(_, _, unit)| unit.starts_with("transaction"))
+        .map(|(op, number, _)| format!("tx_count{op}{number}"))
+        .or_else(|| {
+            has(&[
+                "with",
+                "had",
+                "have",
+                "has",
+                "contain",
+                "contains",
+                "containing",
+                "contained",
+                "include",
+                "included",
+            ])
+            .then(|| "tx_count > 0".to_string())
+        })
+}
+
 /// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
 /// than an amount (`how many HIB`).
 fn asks_count(question: &str) -> bool {
@@ -1407,8 +1441,16 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         }
     }
     // Blocks with nothing counted where the question says none (`no`, `zero`, `empty`,
-    // `without`) and the query lacks it.
-    if none && zero_count_term(&out).is_none() {
+    // `without`) and the query lacks it; blocks with transactions (`had transactions`, `at
+    // least one transaction`, `more than 2 transactions`) where the query reads all blocks.
+    let blocks_term = if none {
+        zero_count_term(&out)
+            .is_none()
+            .then(|| "tx_count = 0".to_string())
+    } else {
+        transactions_bound(question).filter(|_| !out.to_ascii_lowercase().contains("tx_count"))
+    };
+    if let Some(term) = blocks_term {
         let lower = out.to_ascii_lowercase();
         let simple = !["group by", "order by", " limit ", " join ", " union ", "("]
             .iter()
@@ -1422,9 +1464,9 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             && let Some((_, rest)) = lower.split_once(" from blocks")
         {
             if rest.is_empty() {
-                out.push_str(" WHERE tx_count = 0");
+                out.push_str(&format!(" WHERE {term}"));
             } else if rest.starts_with(" where ") {
-                out.push_str(" AND tx_count = 0");
+                out.push_str(&format!(" AND {term}"));
             }
         }
     }
@@ -1629,6 +1671,16 @@ fn ranks(question: &str) -> bool {
 /// give `(" < ", "2")`, `more than 4` and `over 4` give `(" > ", "4")`, `at least 5` gives
 /// `(" >= ", "5")`, `at most 5` `(" <= ", "5")`.
 fn comparisons(question: &str) -> Vec<(&'static str, String)> {
+    bounds(question)
+        .into_iter()
+        .map(|(op, number, _)| (op, number))
+        .collect()
+}
+
+/// The bounds a question states, as [`comparisons`] gives them, each with the word after its
+/// number (`at least one transaction`: `(" >= ", "1", "transaction")`); a number may be a
+/// word up to ten.
+fn bounds(question: &str) -> Vec<(&'static str, String, String)> {
     let q = format!(
         " {} ",
         question.to_lowercase().replace(['?', ',', '\''], " ")
@@ -1664,18 +1716,23 @@ fn comparisons(question: &str) -> Vec<(&'static str, String)> {
                 .iter()
                 .find_map(|unit| rest.strip_prefix(unit))
                 .unwrap_or(rest);
-            let number: String = rest
+            let digits: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_digit() || *c == '.')
                 .collect();
-            let number = number.trim_end_matches('.').to_string();
+            let first = rest.split_whitespace().next().unwrap_or("");
+            let number = match NUMBER_WORDS.iter().find(|(word, _)| *word == first) {
+                Some((_, number)) if digits.is_empty() => number.to_string(),
+                _ => digits.trim_end_matches('.').to_string(),
+            };
+            let unit = rest.split_whitespace().nth(1).unwrap_or("").to_string();
             // `no more than` also holds `more than`: the longer phrase decides.
             let end = at + words.len();
             if number.is_empty() || taken.contains(&end) {
                 continue;
             }
             taken.push(end);
-            out.push((*op, number));
+            out.push((*op, number, unit));
         }
     }
     out
@@ -1770,13 +1827,12 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
             .any(|o| *o != op && comparison_at(&sql, o, &number).is_some());
         cue(true, comparison_at(&sql, op, &number).is_some(), other);
     }
-    // `list` and `show` ask for rows, not their number.
+    // `list` and `show` ask for rows, not their number; so does `which`, though its answer
+    // may be ranked by one.
     let listing = has(&["list", "show", "display"]) && !counting;
-    cue(
-        listing,
-        !uses(&["count(", "sum(", "avg("]),
-        uses(&["count("]) && !uses(&["group by"]),
-    );
+    let counted_all = uses(&["count("]) && !uses(&["group by"]);
+    cue(listing, !uses(&["count(", "sum(", "avg("]), counted_all);
+    cue(has(&["which"]) && !listing && !counting, false, counted_all);
     // Who sent or received the most or least HIB: amounts summed, not transfers counted.
     let by_amount = has(&["who", "which", "whom"])
         && has(&["hib", "amount", "amounts"])
@@ -1808,6 +1864,22 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     ];
     for (words, column) in CONCEPTS {
         cue(has(words), sql.contains(column), !sql.contains(column));
+    }
+    // A stated range bounds both ends.
+    if let Some((low, high)) = range(question) {
+        let both = sql.contains(&format!(" between {low} and {high}"))
+            || (comparison_at_any(&sql, &low).is_some()
+                && comparison_at_any(&sql, &high).is_some());
+        cue(true, both, !both);
+    }
+    // Blocks with transactions are filtered on their count.
+    if let Some(term) = transactions_bound(question).filter(|_| uses(&[" from blocks"])) {
+        let at_least_one = term == "tx_count > 0" && uses(&["tx_count >= 1"]);
+        cue(
+            true,
+            uses(&[term.as_str()]) || at_least_one,
+            !uses(&["tx_count"]),
+        );
     }
     // Who: a name is read.
     cue(has(&["who", "whom"]), uses(&["name"]), !uses(&["name"]));
@@ -2213,6 +2285,13 @@ mod tests {
         };
         let sql = adapt(&bonds, "how much did bob unbond", &schema).unwrap();
         assert!(sql.contains("kind = 'unbond' AND"), "{sql}");
+        assert!(sql.contains("name = 'bob'"), "{sql}");
+        // A word of a kind that the example's SQL does not quote is no slot of it.
+        let balance = Example {
+            q: "How much of carol's balance was bonded?".into(),
+            sql: "SELECT stake_hib FROM accounts WHERE address IN (SELECT address FROM labels WHERE name = 'carol')".into(),
+        };
+        let sql = adapt(&balance, "What is bob's stake?", &schema).unwrap();
         assert!(sql.contains("name = 'bob'"), "{sql}");
         // Every fitting example is adapted, best first, each once.
         let transfers = Example {
@@ -2679,6 +2758,50 @@ mod tests {
             Some(("10".into(), "20".into()))
         );
         assert_eq!(range("between alice and bob"), None);
+        for (question, sql, repaired) in [
+            (
+                "How many blocks contain at least one transaction?",
+                "SELECT count(*) AS blocks FROM blocks",
+                Some("SELECT count(*) AS blocks FROM blocks WHERE tx_count >= 1"),
+            ),
+            (
+                "Which blocks after height 18 had transactions in them?",
+                "SELECT height FROM blocks WHERE height > 18",
+                Some("SELECT height FROM blocks WHERE height > 18 AND tx_count > 0"),
+            ),
+            (
+                "How many blocks have more than 2 transactions?",
+                "SELECT count(*) FROM blocks",
+                Some("SELECT count(*) FROM blocks WHERE tx_count > 2"),
+            ),
+            (
+                "Which block had the most transactions?",
+                "SELECT height FROM blocks ORDER BY height DESC LIMIT 1",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                repair(question, sql, &names).as_deref(),
+                repaired,
+                "{question}"
+            );
+        }
+        assert!(
+            cue_fit(
+                "How many blocks contain at least one transaction?",
+                "SELECT count(*) FROM blocks WHERE tx_count >= 1"
+            ) > cue_fit(
+                "How many blocks contain at least one transaction?",
+                "SELECT count(*) FROM blocks"
+            )
+        );
+        let between = "show me the transfers between 2 and 6 HIB";
+        assert!(
+            cue_fit(
+                between,
+                "SELECT * FROM transfers WHERE amount_hib BETWEEN 2 AND 6"
+            ) > cue_fit(between, "SELECT * FROM transfers WHERE amount_hib > 2")
+        );
         assert!(
             cue_fit(
                 "give me the hash of block 12",
@@ -2741,7 +2864,7 @@ mod tests {
             (
                 "How many blocks after height 3 had transactions?",
                 "SELECT count(*) FROM blocks WHERE height > 3 AND b.tx_count = 0".into(),
-                Some("SELECT count(*) FROM blocks WHERE height > 3".into()),
+                Some("SELECT count(*) FROM blocks WHERE height > 3 AND tx_count > 0".into()),
             ),
             (
                 "How many blocks have no transactions in them?",
