@@ -621,14 +621,26 @@ pub fn adapt(example: &Example, question: &str, schema: &Schema) -> Option<Strin
     Some(sql)
 }
 
-/// The example to adapt: the most similar one of `examples` whose slots fit the question's,
-/// if it is nearly as similar as the best.
+/// The example to adapt: of those in `examples` nearly as similar as the best whose slots fit
+/// the question's, the most similar one whose adapted SQL (or its repair) contradicts the
+/// question's words least ([`cue_fit`], [`party_fit`]). Similarity alone follows the shape of
+/// a sentence (`the largest spendable balance` lies nearest `the largest stake`).
 fn adaptable(examples: &[(&Example, f32)], question: &str, schema: &Schema) -> Option<String> {
     let best = examples.first()?.1;
+    let contradictions =
+        |sql: &str| cues(question, sql).1 + party_cues(question, sql, &schema.names).1;
     examples
         .iter()
         .take_while(|(_, similarity)| *similarity >= best - ADAPT_MARGIN)
-        .find_map(|(e, _)| adapt(e, question, schema))
+        .filter_map(|(e, _)| adapt(e, question, schema))
+        .enumerate()
+        .min_by_key(|(i, sql)| {
+            let repaired = repair(question, sql, &schema.names);
+            let fewest =
+                contradictions(sql).min(repaired.as_deref().map_or(i32::MAX, contradictions));
+            (fewest, *i)
+        })
+        .map(|(_, sql)| sql)
 }
 
 /// Every example of `examples` whose slots fit the question's, adapted to it, best first.
@@ -1184,7 +1196,9 @@ fn asks_amount(question: &str) -> bool {
     let q = spaced(question);
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let amount = q.contains(" how much ")
-        || q.contains(" how many hib ")
+        || [" how many hib ", " how many coins ", " how many tokens "]
+            .iter()
+            .any(|p| q.contains(p))
         || has(&["volume"])
         || (has(&["total", "sum", "most", "least", "fewest"])
             && has(&["hib", "amount", "amounts", "value"]));
@@ -1222,14 +1236,23 @@ fn asks_none(question: &str) -> bool {
 /// column, minus one for each it reads in the other, and minus one for each name `sql` filters
 /// on that the question never mentions (copied from an example).
 fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
-    let placed: i32 = parties(question, names)
+    let (placed, misplaced) = party_cues(question, sql, names);
+    placed - misplaced
+}
+
+/// How many named parties `sql` puts in their column, and how many names it puts in the wrong
+/// column or never should name ([`party_fit`]).
+fn party_cues(question: &str, sql: &str, names: &[String]) -> (i32, i32) {
+    let (placed, wrong): (i32, i32) = parties(question, names)
         .iter()
         .map(|(name, party)| {
             let (want, other) = party.columns();
-            i32::from(find_ignoring_case(sql, &party_clause(want, name)).is_some())
-                - i32::from(find_ignoring_case(sql, &party_clause(other, name)).is_some())
+            (
+                i32::from(find_ignoring_case(sql, &party_clause(want, name)).is_some()),
+                i32::from(find_ignoring_case(sql, &party_clause(other, name)).is_some()),
+            )
         })
-        .sum();
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
     let q = format!(
         " {} ",
         question
@@ -1244,7 +1267,7 @@ fn party_fit(question: &str, sql: &str, names: &[String]) -> i32 {
         .filter(|n| names.iter().any(|k| k.eq_ignore_ascii_case(n)))
         .filter(|n| !q.contains(&format!(" {n} ")))
         .count();
-    placed - i32::try_from(strangers).unwrap_or(i32::MAX)
+    (placed, wrong + i32::try_from(strangers).unwrap_or(i32::MAX))
 }
 
 /// `sql` with what contradicts the question's words put right, or None when nothing does:
@@ -1407,10 +1430,27 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     // the range.
     if let Some((low, high)) = range(question)
         && !out.to_ascii_lowercase().contains(" between ")
-        && comparison_at_any(&out, &high).is_none()
-        && let Some((at, len)) = comparison_at_any(&out, &low)
     {
-        out.replace_range(at..at + len, &format!(" BETWEEN {low} AND {high}"));
+        // Both ends compared the wrong way (`height > 15 AND height > 5`): the upper one goes.
+        let proper = [" > ", " >= "]
+            .iter()
+            .any(|op| comparison_at(&out, op, &low).is_some())
+            && [" < ", " <= "]
+                .iter()
+                .any(|op| comparison_at(&out, op, &high).is_some());
+        if !proper
+            && comparison_at_any(&out, &low).is_some()
+            && let Some(dropped) = drop_where_terms(&out, |term| {
+                comparison_at_any(term, &high).is_some() && comparison_at_any(term, &low).is_none()
+            })
+        {
+            out = dropped;
+        }
+        if comparison_at_any(&out, &high).is_none()
+            && let Some((at, len)) = comparison_at_any(&out, &low)
+        {
+            out.replace_range(at..at + len, &format!(" BETWEEN {low} AND {high}"));
+        }
     }
     // A ranking (`rank the senders`, `each`) lists every row, not the top one.
     if ranks(question) && !largest && !smallest && !first && !last {
@@ -1604,11 +1644,17 @@ fn direct_extreme(sql: &mut String, high: bool) {
         && !lower.contains(right_agg)
         && let Some(start) = lower.rfind(" order by ")
         && let Some(end) = lower[start..].find(" limit ").map(|k| start + k)
-        && !lower[start..end].contains(',')
         && !lower[start..end].contains(" asc")
         && !lower[start..end].contains(" desc")
+        && !lower[start..end].contains('(')
     {
-        sql.insert_str(end, " DESC");
+        // Every key turns (`ORDER BY height, event_index` is the first transfer).
+        let keys_at = start + " order by ".len();
+        let keys: Vec<String> = sql[keys_at..end]
+            .split(',')
+            .map(|key| format!("{} DESC", key.trim()))
+            .collect();
+        sql.replace_range(keys_at..end, &keys.join(", "));
     }
 }
 
@@ -1634,13 +1680,25 @@ fn comparison_at_any(sql: &str, number: &str) -> Option<(usize, usize)> {
 /// The two numbers of a range the question states (`between 2 and 6 HIB`, `between block 10
 /// and block 20`), low first.
 fn range(question: &str) -> Option<(String, String)> {
-    let q = spaced(question);
-    let (_, rest) = q.split_once(" between ")?;
-    let words: Vec<&str> = rest.split_whitespace().take(6).collect();
-    let is_number = |w: &&str| w.parse::<f64>().is_ok();
-    let first = words.iter().position(is_number)?;
-    let and = first + words[first..].iter().position(|w| *w == "and")?;
-    let second = and + words[and..].iter().position(is_number)?;
+    let q = spaced(question).replace('-', " - ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let is_number = |w: &str| w.parse::<f64>().is_ok();
+    const OPENERS: &[&str] = &["between", "from", "block", "blocks", "height", "heights"];
+    const LINKS: &[&str] = &["and", "to", "through", "thru", "until", "till", "-"];
+    // A number a few words after an opener, a link right after it (or after its unit), and
+    // a number right after the link (or after a repeated unit).
+    let (first, second) = (0..words.len()).find_map(|i| {
+        if !is_number(words[i])
+            || !words[i.saturating_sub(3)..i]
+                .iter()
+                .any(|w| OPENERS.contains(w))
+        {
+            return None;
+        }
+        let link = (i + 1..(i + 3).min(words.len())).find(|&k| LINKS.contains(&words[k]))?;
+        let second = (link + 1..(link + 3).min(words.len())).find(|&k| is_number(words[k]))?;
+        Some((i, second))
+    })?;
     let (a, b) = (words[first], words[second]);
     let ordered = a.parse::<f64>().ok()? <= b.parse::<f64>().ok()?;
     Some(if ordered { (a, b) } else { (b, a) }).map(|(a, b)| (a.to_string(), b.to_string()))
@@ -1744,14 +1802,21 @@ fn bounds(question: &str) -> Vec<(&'static str, String, String)> {
 /// (`sent` reads the sender, `received` the recipient), whether it names a time, and the
 /// tables it names. Candidates that agree on nothing else are ranked by it.
 pub fn cue_fit(question: &str, sql: &str) -> i32 {
+    let (followed, contradicted) = cues(question, sql);
+    followed - contradicted
+}
+
+/// How many of the question's cues `sql` follows and how many it contradicts ([`cue_fit`]).
+fn cues(question: &str, sql: &str) -> (i32, i32) {
     let q = spaced(question);
     let sql = sql.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let uses = |parts: &[&str]| parts.iter().any(|p| sql.contains(p));
-    let mut fit = 0;
+    let (mut followed_cues, mut contradicted_cues) = (0, 0);
     let mut cue = |asked: bool, followed: bool, contradicted: bool| {
         if asked {
-            fit += i32::from(followed) - i32::from(contradicted);
+            followed_cues += i32::from(followed);
+            contradicted_cues += i32::from(contradicted);
         }
     };
     let (largest, smallest) = sizes(question);
@@ -1760,7 +1825,7 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     cue(
         largest && !smallest,
         uses(&["max(", " desc"]),
-        uses(&["min("]) && !uses(&[" desc"]),
+        uses(&["min(", " order by "]) && !uses(&[" desc", "max("]),
     );
     // An order with no direction is ascending.
     let ascending = uses(&["min(", " asc"]) || (uses(&[" order by "]) && !uses(&[" desc"]));
@@ -1771,7 +1836,7 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         uses(&["median("]),
     );
     cue(has(&["median"]), uses(&["median("]), uses(&["avg("]));
-    let counting = q.contains(" how many ") || has(&["number", "count"]);
+    let counting = asks_count(question) || has(&["number", "count"]);
     cue(counting, uses(&["count("]), !uses(&["count("]));
     let summing = !counting && (q.contains(" how much ") || has(&["total", "sum", "volume"]));
     // An amount asked for is read from an amount, not from heights or counts.
@@ -1790,7 +1855,8 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     cue(
         summing,
         uses(&["sum("]),
-        !uses(&["sum("]) && uses(&["count("]),
+        !uses(&["sum("])
+            && (uses(&["count("]) || has(&["total", "sum", "altogether", "combined", "overall"])),
     );
     let sending = has(&[
         "sent", "send", "sends", "paid", "pay", "pays", "spent", "spend",
@@ -1798,8 +1864,29 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     let receiving = has(&["received", "receive", "receives", "got", "earned", "earn"]);
     let reads_from = uses(&["\"from\""]);
     let reads_to = uses(&["\"to\""]);
-    cue(sending && !receiving, reads_from, reads_to && !reads_from);
-    cue(receiving && !sending, reads_to, reads_from && !reads_to);
+    // Who received reads the recipient, who sent a sender (a transfer's, a transaction's, a
+    // fee's payer); with no one asked for (`how many were sent`), only the other side
+    // contradicts.
+    let who = has(&["who", "whom", "whose", "which"]);
+    let reads_sender = reads_from || uses(&["sender", "payer"]);
+    cue(
+        sending && !receiving,
+        reads_from,
+        if who {
+            !reads_sender
+        } else {
+            reads_to && !reads_from
+        },
+    );
+    cue(
+        receiving && !sending,
+        reads_to,
+        if who {
+            !reads_to
+        } else {
+            reads_from && !reads_to
+        },
+    );
     let timed = has(TIME_WORDS);
     cue(!timed, false, uses(&["now()"]));
     // A bound on a number the question never states (copied from an example).
@@ -1860,6 +1947,7 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         (&["fee", "fees"], "fee"),
         (&["nonce"], "nonce"),
         (&["hash"], "hash"),
+        (&["release", "released", "releases"], "release_height"),
         (&["power"], "power"),
     ];
     for (words, column) in CONCEPTS {
@@ -1883,6 +1971,34 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
     }
     // Who: a name is read.
     cue(has(&["who", "whom"]), uses(&["name"]), !uses(&["name"]));
+    // A name alone answers only a question about someone.
+    let about_someone = has(&[
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "name",
+        "names",
+        "named",
+        "account",
+        "accounts",
+        "person",
+        "people",
+        "sender",
+        "senders",
+        "recipient",
+        "recipients",
+        "label",
+        "labels",
+        "labelled",
+        "validator",
+        "validators",
+    ]);
+    cue(
+        !about_someone,
+        false,
+        ["l.name", "name"].contains(&selected.trim()),
+    );
     // A ranking lists every row.
     cue(
         ranks(question) && !largest && !smallest,
@@ -1919,7 +2035,7 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
         uses(&["distinct \"from\""]),
         uses(&["distinct \"to\""]),
     );
-    fit
+    (followed_cues, contradicted_cues)
 }
 
 /// Whether a result says nothing: no rows, or one row of nulls.
@@ -2758,6 +2874,51 @@ mod tests {
             Some(("10".into(), "20".into()))
         );
         assert_eq!(range("between alice and bob"), None);
+        assert_eq!(
+            repair(
+                "At what height did the last transfer happen?",
+                "SELECT height FROM transfers ORDER BY height, event_index LIMIT 1",
+                &names
+            )
+            .as_deref(),
+            Some("SELECT height FROM transfers ORDER BY height DESC, event_index DESC LIMIT 1")
+        );
+        assert!(
+            cue_fit(
+                "biggest single transfer",
+                "SELECT max(amount_hib) FROM transfers"
+            ) > cue_fit(
+                "biggest single transfer",
+                "SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"to\" ORDER BY t.amount_hib DESC LIMIT 1"
+            )
+        );
+        let received = "Which account received the fewest HIB?";
+        assert!(
+            cue_fit(
+                received,
+                "SELECT l.name, sum(t.amount_hib) AS r FROM transfers t JOIN labels l ON l.address = t.\"to\" GROUP BY l.name ORDER BY r ASC LIMIT 1"
+            ) > cue_fit(
+                received,
+                "SELECT address, balance_hib FROM accounts ORDER BY balance ASC LIMIT 1"
+            )
+        );
+        assert_eq!(
+            range("blocks from height 5 to 15, inclusive"),
+            Some(("5".into(), "15".into()))
+        );
+        assert_eq!(range("in blocks 12-20"), Some(("12".into(), "20".into())));
+        assert_eq!(range("more than 2 and less than 6 HIB"), None);
+        assert_eq!(
+            repair(
+                "how many blocks from height 5 to 15, inclusive, contain at least one transaction?",
+                "SELECT height FROM blocks WHERE height > 15 AND height > 5 AND tx_count >= 1",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT count(*) FROM (SELECT height FROM blocks WHERE height BETWEEN 5 AND 15 AND tx_count >= 1)"
+            )
+        );
         for (question, sql, repaired) in [
             (
                 "How many blocks contain at least one transaction?",
