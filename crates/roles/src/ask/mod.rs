@@ -1152,8 +1152,21 @@ fn sizes(question: &str) -> (bool, bool) {
 fn transactions_bound(question: &str) -> Option<String> {
     let q = spaced(question);
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
-    let (largest, smallest) = sizes(question);
-    if asks_none(question) || largest || smallest || !has(&["transaction", "transactions"]) {
+    // `the most transactions` ranks blocks by their count; `the most recent block with a
+    // transaction` still filters.
+    let unbounded = q.replace(" at least ", " ").replace(" at most ", " ");
+    let words: Vec<&str> = unbounded.split_whitespace().collect();
+    let ranked = words.iter().enumerate().any(|(i, w)| {
+        [
+            "most", "fewest", "least", "highest", "lowest", "largest", "smallest",
+        ]
+        .contains(w)
+            && words[i + 1..]
+                .iter()
+                .take(3)
+                .any(|next| next.starts_with("transaction"))
+    });
+    if asks_none(question) || ranked || !has(&["transaction", "transactions"]) {
         return None;
     }
     bounds(question)
@@ -1177,18 +1190,26 @@ fn transactions_bound(question: &str) -> Option<String> {
         })
 }
 
+/// Words of an unbond's release.
+const RELEASE_WORDS: &[&str] = &["release", "released", "releases", "unlock", "unlocked"];
+
 /// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
 /// than an amount (`how many HIB`).
 fn asks_count(question: &str) -> bool {
     let q = spaced(question);
-    let amount_words = ["hib", "tokens", "token", "coins"];
-    let how_many = q.split(" how many ").skip(1).any(|rest| {
-        rest.split_whitespace()
-            .next()
-            .is_some_and(|w| !amount_words.contains(&w))
-    });
-    how_many || q.contains(" number of ")
+    let counts = |phrase: &str| {
+        q.split(phrase).skip(1).any(|rest| {
+            rest.split_whitespace()
+                .next()
+                .is_some_and(|w| !AMOUNT_WORDS.contains(&w))
+        })
+    };
+    counts(" how many ") || counts(" number of ")
 }
+
+/// Words that name an amount of the token rather than things to count (`how many coins`,
+/// `the number of HIB`).
+const AMOUNT_WORDS: &[&str] = &["hib", "tokens", "token", "coins", "coin", "funds"];
 
 /// Whether the question asks for an amount of HIB (`how much`, `total HIB`, `how many HIB`,
 /// `volume`) rather than a number of things.
@@ -1201,7 +1222,7 @@ fn asks_amount(question: &str) -> bool {
             .any(|p| q.contains(p))
         || has(&["volume"])
         || (has(&["total", "sum", "most", "least", "fewest"])
-            && has(&["hib", "amount", "amounts", "value"]));
+            && (has(&["amount", "amounts", "value"]) || has(AMOUNT_WORDS)));
     amount && !asks_count(question)
 }
 
@@ -1429,28 +1450,9 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     // `between 2 and 6` bounds both ends: a comparison with the first number alone becomes
     // the range.
     if let Some((low, high)) = range(question)
-        && !out.to_ascii_lowercase().contains(" between ")
+        && let Some(ranged) = bound_range(&out, &low, &high)
     {
-        // Both ends compared the wrong way (`height > 15 AND height > 5`): the upper one goes.
-        let proper = [" > ", " >= "]
-            .iter()
-            .any(|op| comparison_at(&out, op, &low).is_some())
-            && [" < ", " <= "]
-                .iter()
-                .any(|op| comparison_at(&out, op, &high).is_some());
-        if !proper
-            && comparison_at_any(&out, &low).is_some()
-            && let Some(dropped) = drop_where_terms(&out, |term| {
-                comparison_at_any(term, &high).is_some() && comparison_at_any(term, &low).is_none()
-            })
-        {
-            out = dropped;
-        }
-        if comparison_at_any(&out, &high).is_none()
-            && let Some((at, len)) = comparison_at_any(&out, &low)
-        {
-            out.replace_range(at..at + len, &format!(" BETWEEN {low} AND {high}"));
-        }
+        out = ranged;
     }
     // A ranking (`rank the senders`, `each`) lists every row, not the top one.
     if ranks(question) && !largest && !smallest && !first && !last {
@@ -1529,6 +1531,23 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             "height"
         };
         out = format!("SELECT {height} FROM {tail}");
+    }
+    // A release (`when will the unbond be released`) is read at its release height.
+    if has(RELEASE_WORDS)
+        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT ")
+        && let Some((selected, tail)) = rest.split_once(" FROM ")
+        && strip_prefix_ignoring_case(tail, "stakes").is_some()
+        && !selected.to_ascii_lowercase().contains("release_height")
+    {
+        let lower = selected.to_ascii_lowercase();
+        let column = ["s.height", "height"]
+            .into_iter()
+            .find_map(|c| lower.find(c).map(|at| (at, c.len())));
+        if let Some((at, len)) = column {
+            let mut selected = selected.to_string();
+            selected.replace_range(at..at + len, "release_height");
+            out = format!("SELECT {selected} FROM {tail}");
+        }
     }
     // The aggregate the words name: `average` averages, `total` sums (a median, a minimum or a
     // maximum of the same column is replaced).
@@ -1667,6 +1686,49 @@ fn comparison_at(sql: &str, op: &str, number: &str) -> Option<usize> {
     sql.match_indices(&pattern).map(|(at, _)| at).find(|&at| {
         !sql[at + pattern.len()..].starts_with(|c: char| c.is_ascii_digit() || c == '.')
     })
+}
+
+/// `sql` with its outer `WHERE` bounding one column to `low..=high`: the terms that compare
+/// it with either number or hold another `BETWEEN` (numbers copied from an example) become
+/// one `BETWEEN`, where the first of them stood. None when the range is already there
+/// (`BETWEEN`, or `>`/`>=` the low and `<`/`<=` the high) or no term names its column.
+fn bound_range(sql: &str, low: &str, high: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let proper = lower.contains(&format!(" between {low} and {high}"))
+        || ([" > ", " >= "]
+            .iter()
+            .any(|op| comparison_at(&lower, op, low).is_some())
+            && [" < ", " <= "]
+                .iter()
+                .any(|op| comparison_at(&lower, op, high).is_some()));
+    if proper {
+        return None;
+    }
+    let (start, end, terms) = where_terms(sql)?;
+    let ranged = |term: &str| {
+        term.to_ascii_lowercase().contains(" between ")
+            || comparison_at_any(term, low).is_some()
+            || comparison_at_any(term, high).is_some()
+    };
+    let first = terms.iter().position(|t| ranged(t))?;
+    let column = terms[first].trim().split(' ').next().unwrap_or("");
+    if column.is_empty() || column.contains('(') {
+        return None;
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for (i, term) in terms.iter().enumerate() {
+        if i == first {
+            kept.push(format!("{column} BETWEEN {low} AND {high}"));
+        } else if !(ranged(term) && term.trim().starts_with(column)) {
+            kept.push(term.clone());
+        }
+    }
+    Some(format!(
+        "{}{}{}",
+        &sql[..start],
+        kept.join(" AND "),
+        &sql[end..]
+    ))
 }
 
 /// Where `sql` compares something with `number` by any operator, and the length of the
@@ -1836,7 +1898,7 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         uses(&["median("]),
     );
     cue(has(&["median"]), uses(&["median("]), uses(&["avg("]));
-    let counting = asks_count(question) || has(&["number", "count"]);
+    let counting = asks_count(question) || has(&["count"]);
     cue(counting, uses(&["count("]), !uses(&["count("]));
     let summing = !counting && (q.contains(" how much ") || has(&["total", "sum", "volume"]));
     // An amount asked for is read from an amount, not from heights or counts.
@@ -1922,7 +1984,7 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
     cue(has(&["which"]) && !listing && !counting, false, counted_all);
     // Who sent or received the most or least HIB: amounts summed, not transfers counted.
     let by_amount = has(&["who", "which", "whom"])
-        && has(&["hib", "amount", "amounts"])
+        && (has(&["amount", "amounts"]) || has(AMOUNT_WORDS))
         && has(&["most", "least", "fewest"])
         && !counting;
     cue(
@@ -1947,7 +2009,7 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         (&["fee", "fees"], "fee"),
         (&["nonce"], "nonce"),
         (&["hash"], "hash"),
-        (&["release", "released", "releases"], "release_height"),
+        (RELEASE_WORDS, "release_height"),
         (&["power"], "power"),
     ];
     for (words, column) in CONCEPTS {
@@ -2874,6 +2936,40 @@ mod tests {
             Some(("10".into(), "20".into()))
         );
         assert_eq!(range("between alice and bob"), None);
+        for (question, sql, repaired) in [
+            // Numbers copied from an example give way to the stated range.
+            (
+                "How many empty blocks (no transactions) are there between heights 1 and 20 inclusive?",
+                "SELECT count(*) AS blocks FROM blocks WHERE height BETWEEN 10 AND 20 AND height > 10 AND height > 20",
+                Some(
+                    "SELECT count(*) AS blocks FROM blocks WHERE height BETWEEN 1 AND 20 AND tx_count = 0",
+                ),
+            ),
+            (
+                "What is the height of the most recent block that included a transaction?",
+                "SELECT max(height) AS height FROM blocks",
+                Some("SELECT max(height) AS height FROM blocks WHERE tx_count > 0"),
+            ),
+            (
+                "At what block height will the unbonded stake be released?",
+                "SELECT height FROM stakes WHERE kind = 'unbond'",
+                Some("SELECT release_height FROM stakes WHERE kind = 'unbond'"),
+            ),
+            // The number of coins is an amount.
+            (
+                "total number of coins that dave has received",
+                "SELECT count(*) FROM transfers WHERE \"to\" IN (SELECT address FROM labels WHERE name = 'dave')",
+                Some(
+                    "SELECT sum(amount_hib) FROM transfers WHERE \"to\" IN (SELECT address FROM labels WHERE name = 'dave')",
+                ),
+            ),
+        ] {
+            assert_eq!(
+                repair(question, sql, &names).as_deref(),
+                repaired,
+                "{question}"
+            );
+        }
         assert_eq!(
             repair(
                 "At what height did the last transfer happen?",
