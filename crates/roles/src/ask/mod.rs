@@ -1426,6 +1426,12 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     let timed = has(TIME_WORDS);
     let numbers = stated_numbers(question);
     let none = asks_none(question);
+    // `between 2 and 6` bounds both ends, on the column a bound copied from an example read.
+    if let Some((low, high)) = range(question)
+        && let Some(ranged) = bound_range(&out, &low, &high, &numbers)
+    {
+        out = ranged;
+    }
     if let Some(dropped) = drop_where_terms(&out, |term| {
         (!timed && term.to_ascii_lowercase().contains("now()"))
             || stranger_bound(term, &numbers)
@@ -1449,11 +1455,6 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // `between 2 and 6` bounds both ends: a comparison with the first number alone becomes
     // the range.
-    if let Some((low, high)) = range(question)
-        && let Some(ranged) = bound_range(&out, &low, &high)
-    {
-        out = ranged;
-    }
     // A ranking (`rank the senders`, `each`) lists every row, not the top one.
     if ranks(question) && !largest && !smallest && !first && !last {
         let lower = out.to_ascii_lowercase();
@@ -1490,25 +1491,45 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             .is_none()
             .then(|| "tx_count = 0".to_string())
     } else {
-        transactions_bound(question).filter(|_| !out.to_ascii_lowercase().contains("tx_count"))
+        // Not where the query reads the count itself (`how many transactions did block 15
+        // contain` selects it).
+        let selects_count = out
+            .to_ascii_lowercase()
+            .split_once(" from ")
+            .is_some_and(|(selected, _)| selected.contains("tx_count") && !selected.contains(','));
+        transactions_bound(question).filter(|_| {
+            !selects_count
+                && !where_terms(&out).is_some_and(|(_, _, terms)| {
+                    terms
+                        .iter()
+                        .any(|t| t.to_ascii_lowercase().contains("tx_count"))
+                })
+        })
     };
     if let Some(term) = blocks_term {
         let lower = out.to_ascii_lowercase();
-        let simple = !["group by", "order by", " limit ", " join ", " union ", "("]
-            .iter()
-            .any(|k| {
-                lower
-                    .split_once(" from ")
-                    .is_some_and(|(_, rest)| rest.contains(k))
-            });
+        // Straight from `blocks`: no grouping, join or subquery; an order and a limit may
+        // follow, and the term goes before them.
+        let simple = !["group by", " join ", " union ", "("].iter().any(|k| {
+            lower
+                .split_once(" from ")
+                .is_some_and(|(_, rest)| rest.contains(k))
+        });
         if simple
             && has(&["transaction", "transactions", "empty"])
-            && let Some((_, rest)) = lower.split_once(" from blocks")
+            && let Some((head, rest)) = lower.split_once(" from blocks")
         {
-            if rest.is_empty() {
-                out.push_str(&format!(" WHERE {term}"));
-            } else if rest.starts_with(" where ") {
-                out.push_str(&format!(" AND {term}"));
+            let at = head.len() + " from blocks".len();
+            let tail = [" order by ", " limit "]
+                .iter()
+                .filter_map(|k| rest.find(k))
+                .min()
+                .unwrap_or(rest.len());
+            let clause = &rest[..tail];
+            if clause.is_empty() {
+                out.insert_str(at, &format!(" WHERE {term}"));
+            } else if clause.starts_with(" where ") {
+                out.insert_str(at + tail, &format!(" AND {term}"));
             }
         }
     }
@@ -1615,12 +1636,16 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         let aggregates = [
             "count(", "sum(", "avg(", "min(", "max(", "median(", "group by",
         ];
-        let listed = lower
+        let columns = lower
             .strip_prefix("select ")
             .and_then(|rest| rest.split(" from ").next())
-            .is_some_and(|columns| columns.contains(','))
-            || !lower.contains(" name = '")
-            || !lower.contains(" from accounts");
+            .unwrap_or("");
+        // A column that is itself a count (`tx_count`, `message_count`) already answers.
+        let counted = !columns.contains(',') && columns.trim().ends_with("_count");
+        let listed = !counted
+            && (columns.contains(',')
+                || !lower.contains(" name = '")
+                || !lower.contains(" from accounts"));
         if listed && !aggregates.iter().any(|a| lower.contains(a)) && !lower.contains(" limit ") {
             out = format!("SELECT count(*) FROM ({out})");
         }
@@ -1689,10 +1714,10 @@ fn comparison_at(sql: &str, op: &str, number: &str) -> Option<usize> {
 }
 
 /// `sql` with its outer `WHERE` bounding one column to `low..=high`: the terms that compare
-/// it with either number or hold another `BETWEEN` (numbers copied from an example) become
-/// one `BETWEEN`, where the first of them stood. None when the range is already there
+/// it with either number, with a number the question never states (`stated`), or hold another
+/// `BETWEEN` (numbers copied from an example) become one `BETWEEN`, where the first stood. None when the range is already there
 /// (`BETWEEN`, or `>`/`>=` the low and `<`/`<=` the high) or no term names its column.
-fn bound_range(sql: &str, low: &str, high: &str) -> Option<String> {
+fn bound_range(sql: &str, low: &str, high: &str, stated: &[String]) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
     let proper = lower.contains(&format!(" between {low} and {high}"))
         || ([" > ", " >= "]
@@ -1709,6 +1734,7 @@ fn bound_range(sql: &str, low: &str, high: &str) -> Option<String> {
         term.to_ascii_lowercase().contains(" between ")
             || comparison_at_any(term, low).is_some()
             || comparison_at_any(term, high).is_some()
+            || stranger_bound(term, stated)
     };
     let first = terms.iter().position(|t| ranged(t))?;
     let column = terms[first].trim().split(' ').next().unwrap_or("");
@@ -1770,6 +1796,29 @@ fn range(question: &str) -> Option<(String, String)> {
 /// rather than one.
 fn ranks(question: &str) -> bool {
     let q = spaced(question);
+    // `which blocks`, `what accounts`: every one of them.
+    let plural = ["which", "what"].iter().any(|w| {
+        q.split(&format!(" {w} ")).skip(1).any(|rest| {
+            rest.split_whitespace().next().is_some_and(|noun| {
+                [
+                    "blocks",
+                    "accounts",
+                    "transfers",
+                    "transactions",
+                    "names",
+                    "senders",
+                    "recipients",
+                    "heights",
+                    "labels",
+                    "validators",
+                ]
+                .contains(&noun)
+            })
+        })
+    });
+    if plural {
+        return true;
+    }
     [
         "rank",
         "ranked",
@@ -2936,6 +2985,36 @@ mod tests {
             Some(("10".into(), "20".into()))
         );
         assert_eq!(range("between alice and bob"), None);
+        assert_eq!(
+            repair(
+                "How many transactions did block 15 contain?",
+                "SELECT tx_count FROM blocks WHERE height = 15",
+                &names
+            ),
+            None
+        );
+        assert_eq!(
+            repair(
+                "Show me the transfers between 1 and 4 HIB",
+                "SELECT height, amount_hib FROM transfers WHERE amount_hib > 10 ORDER BY height",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT height, amount_hib FROM transfers WHERE amount_hib BETWEEN 1 AND 4 ORDER BY height"
+            )
+        );
+        assert_eq!(
+            repair(
+                "Which blocks had transactions in them?",
+                "SELECT height, tx_count FROM blocks ORDER BY tx_count DESC, height LIMIT 1",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT height, tx_count FROM blocks WHERE tx_count > 0 ORDER BY tx_count DESC, height"
+            )
+        );
         for (question, sql, repaired) in [
             // Numbers copied from an example give way to the stated range.
             (
