@@ -1715,8 +1715,9 @@ fn comparison_at(sql: &str, op: &str, number: &str) -> Option<usize> {
 
 /// `sql` with its outer `WHERE` bounding one column to `low..=high`: the terms that compare
 /// it with either number, with a number the question never states (`stated`), or hold another
-/// `BETWEEN` (numbers copied from an example) become one `BETWEEN`, where the first stood. None when the range is already there
-/// (`BETWEEN`, or `>`/`>=` the low and `<`/`<=` the high) or no term names its column.
+/// `BETWEEN` (numbers copied from an example) become one `BETWEEN`, where the first stood.
+/// None when the range is already there (`BETWEEN`, or `>`/`>=` the low and `<`/`<=` the
+/// high) or no term names its column.
 fn bound_range(sql: &str, low: &str, high: &str, stated: &[String]) -> Option<String> {
     let lower = sql.to_ascii_lowercase();
     let proper = lower.contains(&format!(" between {low} and {high}"))
