@@ -1462,6 +1462,12 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             out.truncate(out.len() - " limit 1".len());
         }
     }
+    // `top 3`, `the three largest`: as many rows as the question asks for.
+    if let Some(n) = stated_limit(question)
+        && let Some(limited) = with_limit(&out, &n)
+    {
+        out = limited;
+    }
     if let Some(succeeded) = asks_success(question) {
         let (wrong, right) = if succeeded {
             ("success = false", "success = TRUE")
@@ -1552,6 +1558,24 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             "height"
         };
         out = format!("SELECT {height} FROM {tail}");
+    }
+    // `When did …`: the height and the time, either of which a person may mean.
+    if asks_when(question)
+        && let Some(both) = when_columns(&out)
+    {
+        out = both;
+    }
+    // Who holds an extreme: the name on that row, not the extreme alone.
+    if asks_who(question)
+        && let Some(named) = who_extreme(question, &out)
+    {
+        out = named;
+    }
+    // `How many transactions …`: rows of transactions, not of blocks.
+    if let Some(table) = counted_table(question)
+        && let Some(counted) = count_of_table(&out, table)
+    {
+        out = counted;
     }
     // A release (`when will the unbond be released`) is read at its release height.
     if has(RELEASE_WORDS)
@@ -1665,6 +1689,124 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         );
     }
     (out != sql).then_some(out)
+}
+
+/// Whether the question asks who: `who`, `whom`, `whose`, or `which` of accounts or people.
+fn asks_who(question: &str) -> bool {
+    let q = spaced(question);
+    [" who ", " whom ", " whose "].iter().any(|w| q.contains(w))
+        || ["account", "person", "sender", "recipient", "address"]
+            .iter()
+            .any(|noun| q.contains(&format!(" which {noun} ")))
+}
+
+/// `sql` answering who holds an extreme: `SELECT max(amount_hib) FROM transfers WHERE …`
+/// becomes the name on that row of the party the question asks about (the recipient where it
+/// says received or got, else the sender; a stake's delegator, a transaction's sender, an
+/// account), ordered by the same column. None for any other shape.
+fn who_extreme(question: &str, sql: &str) -> Option<String> {
+    let rest = strip_prefix_ignoring_case(sql, "SELECT ")?;
+    let (selected, tail) = rest.split_once(" FROM ")?;
+    let lower = selected.trim().to_ascii_lowercase();
+    let (dir, inner) = if let Some(inner) = lower.strip_prefix("max(") {
+        ("DESC", inner)
+    } else {
+        ("ASC", lower.strip_prefix("min(")?)
+    };
+    let column = inner.split(')').next()?.trim().to_string();
+    if column.is_empty() || column.contains(['(', '.', ' ', '*']) {
+        return None;
+    }
+    let (table, filter) = match tail.split_once(' ') {
+        Some((table, filter)) => (table, format!(" {filter}")),
+        None => (tail, String::new()),
+    };
+    let lower_filter = filter.to_ascii_lowercase();
+    if !(filter.is_empty() || lower_filter.starts_with(" where "))
+        || [" group by ", " order by ", " limit ", " join "]
+            .iter()
+            .any(|k| lower_filter.contains(k))
+    {
+        return None;
+    }
+    let q = spaced(question);
+    let receiving =
+        RECEIVING.iter().any(|w| q.contains(&format!(" {w} "))) || q.contains(" recipient ");
+    let party = match table.to_ascii_lowercase().as_str() {
+        "transfers" if receiving => "\"to\"",
+        "transfers" => "\"from\"",
+        "stakes" => "delegator",
+        "transactions" => "sender",
+        "accounts" => "address",
+        _ => return None,
+    };
+    Some(format!(
+        "SELECT l.name, {table}.{column} FROM {table} JOIN labels l ON l.address = {table}.{party}{filter} ORDER BY {table}.{column} {dir} LIMIT 1"
+    ))
+}
+
+/// The table a count is asked of (`how many transactions`: `transactions`), by the noun that
+/// follows `how many` or `number of`.
+fn counted_table(question: &str) -> Option<&'static str> {
+    let q = spaced(question);
+    const NOUNS: &[(&str, &str)] = &[
+        ("transactions", "transactions"),
+        ("txs", "transactions"),
+        ("transfers", "transfers"),
+        ("payments", "transfers"),
+        ("blocks", "blocks"),
+        ("bonds", "stakes"),
+        ("unbonds", "stakes"),
+        ("stakes", "stakes"),
+        ("delegations", "stakes"),
+    ];
+    let table_of = |word: &str| {
+        NOUNS
+            .iter()
+            .find(|(n, _)| *n == word || n.strip_suffix('s') == Some(word))
+            .map(|(_, t)| *t)
+    };
+    let counted = [" how many ", " number of "].iter().find_map(|phrase| {
+        let rest = q.split_once(phrase)?.1;
+        table_of(rest.split_whitespace().next()?)
+    })?;
+    // Not where the question names things of another table (`transactions that carried a
+    // transfer`); `block 12` and `blocks 10 to 20` only say where.
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let other = words.iter().enumerate().any(|(i, w)| {
+        let place = ["block", "blocks"].contains(w)
+            && words
+                .get(i + 1)
+                .is_some_and(|next| next.starts_with(|c: char| c.is_ascii_digit()));
+        !place && table_of(w).is_some_and(|t| t != counted)
+    });
+    (!other).then_some(counted)
+}
+
+/// `sql` counting rows of `table` where it counts another event table filtered only by height
+/// or time, the columns every one of them has (`SELECT count(*) FROM blocks WHERE height
+/// BETWEEN 20 AND 30` asked of transactions).
+fn count_of_table(sql: &str, table: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let rest = lower.strip_prefix("select count(*)")?;
+    let (_, tail) = rest.split_once(" from ")?;
+    let from = tail.split_whitespace().next()?;
+    if from == table || !["transfers", "transactions", "blocks", "stakes"].contains(&from) {
+        return None;
+    }
+    let filter = &tail[from.len()..];
+    if !(filter.is_empty() || filter.starts_with(" where ")) || filter.contains('(') {
+        return None;
+    }
+    let (_, _, terms) = where_terms(sql).unwrap_or((0, 0, Vec::new()));
+    if !terms.iter().all(|t| {
+        let t = t.trim().to_ascii_lowercase();
+        t.starts_with("height ") || t.starts_with("time ")
+    }) {
+        return None;
+    }
+    let at = lower.len() - tail.len();
+    Some(format!("{}{table}{}", &sql[..at], &sql[at + from.len()..]))
 }
 
 /// Makes `sql` take the highest (`high`) or the lowest: a `min(` becomes `max(` (or the other
@@ -1835,6 +1977,138 @@ fn ranks(question: &str) -> bool {
     ]
     .iter()
     .any(|w| q.contains(&format!(" {w} ")))
+}
+
+/// Words that make the number beside them a count of rows to show (`top 3`, `the 3 largest`,
+/// `the largest 3`).
+const LIMIT_WORDS: &[&str] = &[
+    "top", "first", "last", "latest", "earliest", "newest", "oldest", "biggest", "largest",
+    "highest", "richest", "greatest", "most", "smallest", "lowest", "least", "fewest", "poorest",
+];
+
+/// How many rows the question asks for, two or more: a number beside a word of rank or size
+/// (`top 3`, `the three largest`, `the last 5 transfers`) or naming things ranked by size (`the
+/// 2 accounts with the most HIB`); not a bound (`more than 3`, `at least 2`), an amount (`the
+/// largest 5 HIB`) or a window (`in the last 10 blocks`).
+fn stated_limit(question: &str) -> Option<String> {
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let (largest, smallest) = sizes(question);
+    let number = |w: &str| {
+        let digits = NUMBER_WORDS
+            .iter()
+            .find(|(word, _)| *word == w)
+            .map_or(w, |(_, digits)| *digits);
+        digits
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (2..=1000).contains(n))
+            .map(|n| n.to_string())
+    };
+    const WINDOWS: &[&str] = &["in", "over", "during", "within", "from", "since", "past"];
+    (0..words.len()).find_map(|i| {
+        let n = number(words[i])?;
+        let before = |k: usize| i.checked_sub(k).map_or("", |j| words[j]);
+        let after = words.get(i + 1).copied().unwrap_or("");
+        if (["than", "least", "most"].contains(&before(1)) && before(2) != "the")
+            || AMOUNT_WORDS.contains(&after)
+            || WINDOWS.contains(&before(2))
+            || (WINDOWS.contains(&before(3)) && before(2) == "the")
+        {
+            return None;
+        }
+        let ranked = LIMIT_WORDS.contains(&before(1))
+            || LIMIT_WORDS.contains(&after)
+            || ((largest || smallest) && after.len() > 3 && after.ends_with('s'));
+        ranked.then_some(n)
+    })
+}
+
+/// Whether the question asks when something happened (`when did`, `at what time`), apart
+/// from a release (read at its release height).
+fn asks_when(question: &str) -> bool {
+    let q = spaced(question);
+    (q.starts_with(" when ")
+        || [
+            " when did ",
+            " when was ",
+            " when were ",
+            " what time ",
+            " at what time ",
+        ]
+        .iter()
+        .any(|p| q.contains(p)))
+        && !RELEASE_WORDS.iter().any(|w| q.contains(&format!(" {w} ")))
+}
+
+/// `sql` reading both the height and the time of what it selects where a question asks when:
+/// a single column that is neither (`amount_hib` of the first transfer) becomes both, and a
+/// height or a time alone (`min(height)`) gains the other, so that either sense of `when` is
+/// answered. None when nothing changes.
+fn when_columns(sql: &str) -> Option<String> {
+    let rest = strip_prefix_ignoring_case(sql, "SELECT ")?;
+    let (selected, tail) = rest.split_once(" FROM ")?;
+    let table = tail.split_whitespace().next()?.to_ascii_lowercase();
+    if !["transfers", "transactions", "stakes", "blocks"].contains(&table.as_str())
+        || selected.contains(',')
+        || selected.to_ascii_lowercase().starts_with("distinct")
+    {
+        return None;
+    }
+    let lower = selected.trim().to_ascii_lowercase();
+    let (aggregate, column) = match lower.split_once('(') {
+        Some((agg, inner)) if ["min", "max"].contains(&agg) => {
+            (Some(agg), inner.strip_suffix(')')?.to_string())
+        }
+        Some(_) => return None,
+        None => (None, lower.split_whitespace().next()?.to_string()),
+    };
+    let (alias, name) = column
+        .rsplit_once('.')
+        .map_or(("", column.as_str()), |(a, n)| (a, n));
+    let prefix = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
+    let wrap = |c: &str| match aggregate {
+        Some(agg) => format!("{agg}({prefix}{c})"),
+        None => format!("{prefix}{c}"),
+    };
+    let both = format!("{}, {}", wrap("height"), wrap("time"));
+    match (name, aggregate) {
+        ("height" | "time", _) | (_, None) => Some(format!("SELECT {both} FROM {tail}")),
+        _ => None,
+    }
+}
+
+/// `sql` showing `n` rows of its outer order: its `LIMIT` set to `n`, or added. None when the
+/// outer query has no order, or already shows `n`.
+fn with_limit(sql: &str, n: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let order = lower.rfind(" order by ")?;
+    let tail = &lower[order..];
+    // The order is the outer query's: no parenthesis it sits in closes after it.
+    let mut depth = 0i32;
+    for c in tail.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    match tail.rfind(" limit ") {
+        Some(k) => {
+            let at = order + k + " limit ".len();
+            let current = sql[at..].trim();
+            (current != n && !current.is_empty() && current.chars().all(|c| c.is_ascii_digit()))
+                .then(|| format!("{}{n}", &sql[..at]))
+        }
+        None => Some(format!("{} LIMIT {n}", sql.trim_end())),
+    }
 }
 
 /// The bounds a question states on a number, as SQL comparisons: `under 2` and `less than 2`
@@ -2117,6 +2391,14 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         false,
         sql.ends_with(" limit 1"),
     );
+    // `top 3` shows three rows.
+    if let Some(n) = stated_limit(question) {
+        let limited = sql.ends_with(&format!(" limit {n}"));
+        cue(true, limited, !limited);
+    }
+    // `When`: a height or a time is read.
+    let dated = selected.contains("height") || selected.contains("time");
+    cue(asks_when(question), dated, !dated);
     // At which height: the height is read.
     cue(
         asks_height(question),
@@ -3357,6 +3639,150 @@ mod tests {
                     "How many blocks are there?",
                     "SELECT count(*) FROM blocks WHERE tx_count = 0"
                 )
+        );
+    }
+
+    #[test]
+    fn a_stated_number_of_rows_is_shown_and_when_reads_height_and_time() {
+        // How many rows: beside a word of rank or size, not a bound, an amount or a window.
+        for (question, limit) in [
+            (
+                "Give me the three accounts with the largest balances",
+                Some("3"),
+            ),
+            ("top 5 senders by volume", Some("5")),
+            ("alice's 2 biggest transfers", Some("2")),
+            ("Show the last 4 transfers", Some("4")),
+            ("Who sent more than 2 transfers?", None),
+            ("accounts with at least 3 transfers, the most first", None),
+            ("the largest transfer in the last 10 blocks", None),
+            ("the most recent transfer over 5 HIB", None),
+            ("How many transfers are in block 12?", None),
+        ] {
+            assert_eq!(stated_limit(question).as_deref(), limit, "{question}");
+        }
+        let names = people();
+        assert_eq!(
+            repair(
+                "Give me the three accounts with the largest balances",
+                "SELECT l.name, a.balance_hib FROM accounts a JOIN labels l ON l.address = a.address ORDER BY a.balance DESC",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, a.balance_hib FROM accounts a JOIN labels l ON l.address = a.address ORDER BY a.balance DESC LIMIT 3"
+            )
+        );
+        assert_eq!(
+            with_limit("SELECT a FROM t ORDER BY b DESC LIMIT 1", "2").as_deref(),
+            Some("SELECT a FROM t ORDER BY b DESC LIMIT 2")
+        );
+        // An order inside a subquery is not the answer's.
+        assert_eq!(
+            with_limit("SELECT count(*) FROM (SELECT a FROM t ORDER BY b)", "2"),
+            None
+        );
+        // When: a height and a time, whichever the question means.
+        assert!(asks_when("When did the first transfer happen?"));
+        assert!(asks_when("what time was block 20 produced"));
+        assert!(!asks_when("When will bob's unbond be released?"));
+        assert!(!asks_when(
+            "How much did alice hold when block 10 was made?"
+        ));
+        for (sql, both) in [
+            (
+                "SELECT amount_hib FROM transfers ORDER BY height, event_index LIMIT 1",
+                Some("SELECT height, time FROM transfers ORDER BY height, event_index LIMIT 1"),
+            ),
+            (
+                "SELECT min(height) FROM stakes WHERE kind = 'bond'",
+                Some("SELECT min(height), min(time) FROM stakes WHERE kind = 'bond'"),
+            ),
+            (
+                "SELECT s.height FROM stakes s JOIN labels l ON l.address = s.delegator",
+                Some(
+                    "SELECT s.height, s.time FROM stakes s JOIN labels l ON l.address = s.delegator",
+                ),
+            ),
+            ("SELECT max(amount_hib) FROM transfers", None),
+            ("SELECT height, time FROM blocks", None),
+            ("SELECT balance_hib FROM accounts", None),
+        ] {
+            assert_eq!(when_columns(sql).as_deref(), both, "{sql}");
+        }
+        assert!(
+            cue_fit(
+                "When did carol bond?",
+                "SELECT height FROM stakes WHERE kind = 'bond'"
+            ) > cue_fit(
+                "When did carol bond?",
+                "SELECT amount_hib FROM stakes WHERE kind = 'bond'"
+            )
+        );
+    }
+
+    #[test]
+    fn who_holds_an_extreme_is_named_and_a_count_reads_the_table_it_counts() {
+        let names = people();
+        assert_eq!(
+            repair(
+                "Who sent the smallest transfer?",
+                "SELECT min(amount_hib) AS smallest_hib FROM transfers",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, transfers.amount_hib FROM transfers JOIN labels l ON l.address = transfers.\"from\" ORDER BY transfers.amount_hib ASC LIMIT 1"
+            )
+        );
+        assert_eq!(
+            who_extreme(
+                "who got the biggest transfer",
+                "SELECT max(amount_hib) FROM transfers WHERE height > 3"
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, transfers.amount_hib FROM transfers JOIN labels l ON l.address = transfers.\"to\" WHERE height > 3 ORDER BY transfers.amount_hib DESC LIMIT 1"
+            )
+        );
+        // Other shapes stay.
+        assert_eq!(
+            who_extreme(
+                "who sent the most",
+                "SELECT max(n) FROM (SELECT count(*) AS n FROM transfers GROUP BY \"from\")"
+            ),
+            None
+        );
+        assert!(asks_who("Which account holds the largest balance?"));
+        assert!(!asks_who("Which block was the largest?"));
+        assert_eq!(
+            counted_table("How many transactions were there between heights 20 and 30?"),
+            Some("transactions")
+        );
+        assert_eq!(counted_table("how much HIB moved"), None);
+        assert_eq!(
+            counted_table("How many transactions carried a transfer?"),
+            None
+        );
+        assert_eq!(
+            counted_table("How many transactions are in block 12?"),
+            Some("transactions")
+        );
+        assert_eq!(
+            count_of_table(
+                "SELECT count(*) AS blocks FROM blocks WHERE height BETWEEN 20 AND 30",
+                "transactions"
+            )
+            .as_deref(),
+            Some("SELECT count(*) AS blocks FROM transactions WHERE height BETWEEN 20 AND 30")
+        );
+        // A filter on a column of its own (`tx_count`) keeps the table.
+        assert_eq!(
+            count_of_table(
+                "SELECT count(*) FROM blocks WHERE tx_count > 0",
+                "transactions"
+            ),
+            None
         );
     }
 
