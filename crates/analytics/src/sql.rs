@@ -580,7 +580,9 @@ mod tests {
         // Just under the bound, a long conjunction still answers.
         let terms = vec!["amount_hib > 0"; MAX_EXPR_DEPTH - 1].join(" AND ");
         let r = engine
-            .query(&format!("SELECT count(*) AS n FROM transfers WHERE {terms}"))
+            .query(&format!(
+                "SELECT count(*) AS n FROM transfers WHERE {terms}"
+            ))
             .await
             .unwrap();
         assert_eq!(r.rows(), 1);
