@@ -1415,6 +1415,12 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     let (largest, smallest) = sizes(question);
     let last = has(&["last", "latest", "newest", "recent"]);
     let first = has(&["first", "earliest", "oldest"]);
+    // A ranking by size orders by the size, not by name.
+    if largest != smallest
+        && let Some(ranked) = order_by_aggregate(&out)
+    {
+        out = ranked;
+    }
     if largest != smallest {
         direct_extreme(&mut out, largest);
     } else if !largest && first != last {
@@ -1806,7 +1812,43 @@ fn count_of_table(sql: &str, table: &str) -> Option<String> {
         return None;
     }
     let at = lower.len() - tail.len();
-    Some(format!("{}{table}{}", &sql[..at], &sql[at + from.len()..]))
+    // A count named after the table it read (`AS blocks`) is named after the new one.
+    let head = sql[..at].replace(&format!(" AS {from} "), &format!(" AS {table} "));
+    Some(format!("{head}{table}{}", &sql[at + from.len()..]))
+}
+
+/// `sql` ranking groups by their aggregate where it orders them by name: `SELECT l.name,
+/// sum(t.amount_hib) AS received_hib … GROUP BY l.name ORDER BY l.name DESC LIMIT 2` asked for
+/// the top recipients orders by `received_hib`. None for any other shape.
+fn order_by_aggregate(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    let (selected, _) = lower.strip_prefix("select ")?.split_once(" from ")?;
+    let group = lower.find(" group by ")?;
+    let order = lower.rfind(" order by ")?;
+    if order < group {
+        return None;
+    }
+    let key_at = order + " order by ".len();
+    let key_end = [" asc", " desc", " limit "]
+        .iter()
+        .filter_map(|k| lower[key_at..].find(k))
+        .min()
+        .map_or(lower.len(), |k| key_at + k);
+    if !["name", "l.name"].contains(&lower[key_at..key_end].trim()) {
+        return None;
+    }
+    // The first aggregate the query selects, by its alias.
+    let alias = selected.split(',').find_map(|column| {
+        let (expr, alias) = column.split_once(" as ")?;
+        ["count(", "sum(", "avg(", "min(", "max("]
+            .iter()
+            .any(|a| expr.trim().starts_with(a))
+            .then(|| alias.trim().to_string())
+    })?;
+    if alias.is_empty() || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some(format!("{}{alias}{}", &sql[..key_at], &sql[key_end..]))
 }
 
 /// Makes `sql` take the highest (`high`) or the lowest: a `min(` becomes `max(` (or the other
@@ -3774,7 +3816,25 @@ mod tests {
                 "transactions"
             )
             .as_deref(),
-            Some("SELECT count(*) AS blocks FROM transactions WHERE height BETWEEN 20 AND 30")
+            Some(
+                "SELECT count(*) AS transactions FROM transactions WHERE height BETWEEN 20 AND 30"
+            )
+        );
+        // A ranking by size orders by the size.
+        assert_eq!(
+            repair(
+                "top 2 recipients by HIB received",
+                "SELECT l.name, sum(t.amount_hib) AS received_hib FROM transfers t JOIN labels l ON l.address = t.\"to\" GROUP BY l.name ORDER BY l.name DESC LIMIT 2",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, sum(t.amount_hib) AS received_hib FROM transfers t JOIN labels l ON l.address = t.\"to\" GROUP BY l.name ORDER BY received_hib DESC LIMIT 2"
+            )
+        );
+        assert_eq!(
+            order_by_aggregate("SELECT l.name FROM labels l GROUP BY l.name ORDER BY l.name"),
+            None
         );
         // A filter on a column of its own (`tx_count`) keeps the table.
         assert_eq!(
