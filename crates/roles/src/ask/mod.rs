@@ -1193,18 +1193,27 @@ fn transactions_bound(question: &str) -> Option<String> {
 /// Words of an unbond's release.
 const RELEASE_WORDS: &[&str] = &["release", "released", "releases", "unlock", "unlocked"];
 
+/// The words a question counts: the one after each `how many` and `number of`.
+fn counted_words(question: &str) -> Vec<String> {
+    let q = spaced(question);
+    [" how many ", " number of "]
+        .iter()
+        .flat_map(|phrase| q.split(phrase).skip(1))
+        .filter_map(|rest| rest.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
 /// Whether the question asks for a number of things (`how many transfers`, `number of`) rather
 /// than an amount (`how many HIB`).
 fn asks_count(question: &str) -> bool {
-    let q = spaced(question);
-    let counts = |phrase: &str| {
-        q.split(phrase).skip(1).any(|rest| {
-            rest.split_whitespace()
-                .next()
-                .is_some_and(|w| !AMOUNT_WORDS.contains(&w))
-        })
-    };
-    counts(" how many ") || counts(" number of ")
+    counted_words(question)
+        .iter()
+        .any(|w| !AMOUNT_WORDS.contains(&w.as_str()))
+}
+
+/// A single `SELECT`'s selected columns and what follows its first `FROM`.
+fn select_parts(sql: &str) -> Option<(&str, &str)> {
+    strip_prefix_ignoring_case(sql, "SELECT ")?.split_once(" FROM ")
 }
 
 /// Words that name an amount of the token rather than things to count (`how many coins`,
@@ -1547,8 +1556,7 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // `In which block`, `at what height`: the height, not a count, a time or an amount.
     if asks_height(question)
-        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT ")
-        && let Some((selected, tail)) = rest.split_once(" FROM ")
+        && let Some((selected, tail)) = select_parts(&out)
         && !selected.to_ascii_lowercase().contains("height")
         && !selected.contains(',')
         && ["transfers", "transactions", "stakes", "blocks"]
@@ -1585,8 +1593,7 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     }
     // A release (`when will the unbond be released`) is read at its release height.
     if has(RELEASE_WORDS)
-        && let Some(rest) = strip_prefix_ignoring_case(&out, "SELECT ")
-        && let Some((selected, tail)) = rest.split_once(" FROM ")
+        && let Some((selected, tail)) = select_parts(&out)
         && strip_prefix_ignoring_case(tail, "stakes").is_some()
         && !selected.to_ascii_lowercase().contains("release_height")
     {
@@ -1711,8 +1718,7 @@ fn asks_who(question: &str) -> bool {
 /// says received or got, else the sender; a stake's delegator, a transaction's sender, an
 /// account), ordered by the same column. None for any other shape.
 fn who_extreme(question: &str, sql: &str) -> Option<String> {
-    let rest = strip_prefix_ignoring_case(sql, "SELECT ")?;
-    let (selected, tail) = rest.split_once(" FROM ")?;
+    let (selected, tail) = select_parts(sql)?;
     let lower = selected.trim().to_ascii_lowercase();
     let (dir, inner) = if let Some(inner) = lower.strip_prefix("max(") {
         ("DESC", inner)
@@ -1772,10 +1778,9 @@ fn counted_table(question: &str) -> Option<&'static str> {
             .find(|(n, _)| *n == word || n.strip_suffix('s') == Some(word))
             .map(|(_, t)| *t)
     };
-    let counted = [" how many ", " number of "].iter().find_map(|phrase| {
-        let rest = q.split_once(phrase)?.1;
-        table_of(rest.split_whitespace().next()?)
-    })?;
+    let counted = counted_words(question)
+        .iter()
+        .find_map(|word| table_of(word))?;
     // Not where the question names things of another table (`transactions that carried a
     // transfer`); `block 12` and `blocks 10 to 20` only say where.
     let words: Vec<&str> = q.split_whitespace().collect();
@@ -2088,8 +2093,7 @@ fn asks_when(question: &str) -> bool {
 /// height or a time alone (`min(height)`) gains the other, so that either sense of `when` is
 /// answered. None when nothing changes.
 fn when_columns(sql: &str) -> Option<String> {
-    let rest = strip_prefix_ignoring_case(sql, "SELECT ")?;
-    let (selected, tail) = rest.split_once(" FROM ")?;
+    let (selected, tail) = select_parts(sql)?;
     let table = tail.split_whitespace().next()?.to_ascii_lowercase();
     if !["transfers", "transactions", "stakes", "blocks"].contains(&table.as_str())
         || selected.contains(',')
