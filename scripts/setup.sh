@@ -4,7 +4,8 @@
 # * cmake and a C/C++ toolchain: llama-cpp-sys-2 builds llama.cpp with cmake.
 # * libclang: llama-cpp-sys-2 generates its bindings with bindgen, which loads libclang at build time.
 # * models: installs the model catalog a devnet and the `hibana-ai` tests run into
-#   $HIBANA_MODELS (default: <data dir>/hibana/models). Pass --no-models to skip that step.
+#   $HIBANA_MODELS (default: <data dir>/hibana/models), with `hibana models install` (which builds
+#   the node) or, with --tests, a small installer example. Pass --no-models to skip that step.
 # With --tests, what only the test suite needs (about 500 MB of packages a devnet never uses):
 # * python3-venv and procps: a test runs the openai client in a virtualenv; tests stop processes.
 # * faketime: a network test runs one validator with its clock an hour ahead.
@@ -85,12 +86,18 @@ command -v cmake >/dev/null && cmake --version | head -1
 have_libclang && echo "setup: libclang found"
 
 if [ "$with_models" = 1 ]; then
-  echo "setup: installing models (hibana-ai example install_models)"
   cd "$repo"
-  # The installer needs the catalog only: without the engines it builds in a few minutes, and
-  # llama.cpp and candle are compiled once, by the build that uses them. (Built with them, this
-  # step took 12 minutes of a clean CI run and its llama.cpp was built a second time for the
-  # tests, under other dependency features.)
-  cargo run --quiet -p hibana-ai --no-default-features --example install_models
+  if [ "$with_tests" = 1 ]; then
+    # The tests' build resolves features over the whole workspace, so a `hibana` built here
+    # would not be reused by it (llama.cpp compiled twice: 12 minutes of a clean CI run). The
+    # installer example needs the catalog only and builds without the engines in under a minute.
+    echo "setup: installing models (hibana-ai example install_models)"
+    cargo run --quiet -p hibana-ai --no-default-features --example install_models
+  else
+    # `hibana models install` builds the very binary `cargo hibana devnet` runs next, so a first
+    # run compiles nothing twice (the installer example shares only part of its crates' features).
+    echo "setup: building hibana and installing models (hibana models install)"
+    cargo run --quiet --bin hibana -- models install
+  fi
 fi
 echo "setup: done"
