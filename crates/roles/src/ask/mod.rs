@@ -1701,7 +1701,297 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
             &format!("count(DISTINCT {other})"),
         );
     }
+    // Two things asked at once: `how many …, and how much` reads the count and the sum, `who
+    // …, and how much` the names and their amounts, `at what block …, and when released` both
+    // heights.
+    if asks_count_and_amount(question)
+        && let Some(both) = count_and_sum(&out)
+    {
+        out = both;
+    }
+    if asks_who(question)
+        && second_ask_is_amount(question)
+        && let Some(amounts) = names_with_amounts(&out)
+    {
+        out = amounts;
+    }
+    if asks_height_and_release(question)
+        && let Some(both) = with_height(&out)
+    {
+        out = both;
+    }
+    // `The latest block`, `the first transfer`: one row, the last or the first by height.
+    if let Some(latest) = asks_one_end(question)
+        && let Some(one) = one_end(&out, latest)
+    {
+        out = one;
+    }
+    // `Which account has the most HIB`: the account's name beside its address.
+    if asks_who(question)
+        && let Some(named) = named_accounts(&out)
+    {
+        out = named;
+    }
     (out != sql).then_some(out)
+}
+
+/// The part of a question after its first ` and `, if the part before asks something of its
+/// own (`how many`, `who`, `what`, `which`, `at what`).
+fn second_ask(question: &str) -> Option<String> {
+    let q = spaced(question);
+    let (first, second) = q.split_once(" and ")?;
+    [
+        " how many ",
+        " number of ",
+        " who ",
+        " what ",
+        " which ",
+        " when ",
+    ]
+    .iter()
+    .any(|w| first.contains(w))
+    .then(|| format!(" {second} "))
+}
+
+/// Whether the second ask of a question is an amount (`…, and how much did they add up to`).
+fn second_ask_is_amount(question: &str) -> bool {
+    second_ask(question).is_some_and(|second| {
+        [
+            " how much ",
+            " add up ",
+            " adds up ",
+            " added up ",
+            " in total ",
+            " total ",
+            " worth ",
+            " what amount ",
+        ]
+        .iter()
+        .any(|p| second.contains(p))
+    })
+}
+
+/// Whether the question asks for a number of things and, after an ` and `, for their amount
+/// (`how many transfers did dave get, and how much did they add up to`).
+fn asks_count_and_amount(question: &str) -> bool {
+    let q = spaced(question);
+    let count_first = q.split_once(" and ").is_some_and(|(first, _)| {
+        [" how many ", " number of "]
+            .iter()
+            .any(|w| first.contains(w))
+    });
+    count_first && asks_count(question) && second_ask_is_amount(question)
+}
+
+/// Event tables with an `amount_hib` column.
+const AMOUNT_TABLES: &[&str] = &["transfers", "stakes", "fees", "emissions"];
+
+/// A single table of [`AMOUNT_TABLES`] that `tail` (what follows `FROM`) reads, with its alias
+/// if it has one, and the clauses after it; None for a join, a group or an order.
+fn amount_table(tail: &str) -> Option<(&str, Option<&str>, &str)> {
+    let table = tail.split_whitespace().next()?;
+    if !AMOUNT_TABLES.contains(&table.to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let mut rest = &tail[table.len()..];
+    let mut alias = None;
+    if let Some(word) = rest.split_whitespace().next()
+        && !["where", "join", "group", "order", "limit"]
+            .contains(&word.to_ascii_lowercase().as_str())
+    {
+        if !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        alias = Some(word);
+        rest = &rest[rest.find(word).map_or(0, |at| at + word.len())..];
+    }
+    Some((table, alias, rest))
+}
+
+/// `SELECT count(*) … FROM transfers WHERE …` with the sum of the amounts beside it, or a sum
+/// with the count beside it. None for any other shape.
+fn count_and_sum(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let (table, alias, rest) = amount_table(tail)?;
+    let lower = rest.to_ascii_lowercase();
+    if alias.is_some() || !(rest.is_empty() || lower.starts_with(" where ")) {
+        return None;
+    }
+    if [" group by ", " order by ", " limit ", " join "]
+        .iter()
+        .any(|k| lower.contains(k))
+        || selected.contains(',')
+    {
+        return None;
+    }
+    let chosen = selected.trim().to_ascii_lowercase();
+    if chosen.starts_with("count(*)") {
+        Some(format!(
+            "SELECT {}, sum(amount_hib) AS total_hib FROM {tail}",
+            selected.trim()
+        ))
+    } else if chosen.starts_with("sum(amount_hib)") {
+        Some(format!(
+            "SELECT count(*) AS {}, {} FROM {tail}",
+            table.to_ascii_lowercase(),
+            selected.trim()
+        ))
+    } else {
+        None
+    }
+}
+
+/// `SELECT DISTINCT l.name FROM stakes s JOIN labels l ON … [WHERE …]` asked `who …, and how
+/// much` becomes each name with the sum of its amounts. None for any other shape.
+fn names_with_amounts(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let chosen = selected.trim().to_ascii_lowercase();
+    if !["distinct l.name", "l.name", "distinct(l.name)"].contains(&chosen.as_str()) {
+        return None;
+    }
+    let (_, alias, rest) = amount_table(tail)?;
+    let alias = alias?;
+    let lower = rest.to_ascii_lowercase();
+    if !lower.trim_start().starts_with("join labels l on ")
+        || [" group by ", " order by ", " limit "]
+            .iter()
+            .any(|k| lower.contains(k))
+    {
+        return None;
+    }
+    Some(format!(
+        "SELECT l.name, sum({alias}.amount_hib) AS amount_hib FROM {tail} GROUP BY l.name ORDER BY amount_hib DESC"
+    ))
+}
+
+/// Whether one part of the question asks at which height something happened and the part
+/// after its ` and ` when it is released (`at what block did bob unbond, and at which height
+/// does that stake get released`).
+fn asks_height_and_release(question: &str) -> bool {
+    let q = spaced(question);
+    let released = |part: &str| {
+        RELEASE_WORDS
+            .iter()
+            .any(|w| part.contains(&format!(" {w} ")))
+    };
+    q.split_once(" and ").is_some_and(|(first, second)| {
+        let second = format!(" {second} ");
+        asks_height(first) && !released(first) && released(&second)
+    })
+}
+
+/// `SELECT release_height FROM stakes …` asked both when something happened and when it is
+/// released reads the height too. None when the height is already read.
+fn with_height(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    strip_prefix_ignoring_case(tail, "stakes")?;
+    let lower = selected.to_ascii_lowercase();
+    let heights: Vec<&str> = lower.split(',').map(str::trim).collect();
+    if !heights.contains(&"release_height")
+        || heights
+            .iter()
+            .any(|c| *c == "height" || c.ends_with(".height"))
+    {
+        return None;
+    }
+    Some(format!("SELECT height, {} FROM {tail}", selected.trim()))
+}
+
+/// `Some(true)` where the question asks for the latest one of something (`the latest block`,
+/// `the most recent transfer`), `Some(false)` for the first one, with no number of them.
+fn asks_one_end(question: &str) -> Option<bool> {
+    let q = spaced(question).replace(" most recent ", " latest ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    const NOUNS: &[&str] = &[
+        "block",
+        "transfer",
+        "transaction",
+        "tx",
+        "payment",
+        "stake",
+        "bond",
+        "unbond",
+        "delegation",
+    ];
+    let end_of = |word: &str| match word {
+        "latest" | "last" | "newest" => Some(true),
+        "first" | "earliest" | "oldest" => Some(false),
+        _ => None,
+    };
+    // Both ends named (`the first and the last block`): neither one row.
+    let ends: Vec<bool> = words.iter().filter_map(|w| end_of(w)).collect();
+    if ends.iter().any(|&e| e != ends[0]) {
+        return None;
+    }
+    words
+        .windows(3)
+        .find(|w| w[0] == "the" && end_of(w[1]).is_some() && NOUNS.contains(&w[2]))
+        .and_then(|w| end_of(w[1]))
+}
+
+/// `sql` listing rows of an event table with no order, limit, group or aggregate, narrowed to
+/// the latest (`latest`) or the first row by height. None for any other shape.
+fn one_end(sql: &str, latest: bool) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let table = tail.split_whitespace().next()?.to_ascii_lowercase();
+    let order = match table.as_str() {
+        "blocks" => "height",
+        "transfers" | "stakes" => "height, event_index",
+        "transactions" => "height, tx_index",
+        _ => return None,
+    };
+    let rest = tail[table.len()..].to_ascii_lowercase();
+    let chosen = selected.to_ascii_lowercase();
+    if !(rest.is_empty() || rest.starts_with(" where "))
+        || [" group by ", " order by ", " limit ", " join "]
+            .iter()
+            .any(|k| rest.contains(k))
+        || ["count(", "sum(", "avg(", "min(", "max(", "distinct"]
+            .iter()
+            .any(|a| chosen.contains(a))
+    {
+        return None;
+    }
+    let dir = if latest { "DESC" } else { "ASC" };
+    let keys: Vec<String> = order.split(", ").map(|k| format!("{k} {dir}")).collect();
+    Some(format!("{sql} ORDER BY {} LIMIT 1", keys.join(", ")))
+}
+
+/// `SELECT address, balance_hib FROM accounts …` with each account's name beside its address
+/// (one name per address; an account without one keeps a null). None for any other shape.
+fn named_accounts(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let rest = strip_prefix_ignoring_case(tail, "accounts")?;
+    let lower = rest.to_ascii_lowercase();
+    let columns: Vec<&str> = selected.split(',').map(str::trim).collect();
+    if !(rest.is_empty() || lower.starts_with(" where ") || lower.starts_with(" order by "))
+        || lower.contains(" join ")
+        || lower.contains('(')
+        || !columns.iter().any(|c| c.eq_ignore_ascii_case("address"))
+        || columns
+            .iter()
+            .any(|c| !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
+    {
+        return None;
+    }
+    // Every column of `accounts` but `address` is its own; `labels` shares only `address`.
+    let qualified: Vec<String> = columns.iter().map(|c| format!("a.{c}")).collect();
+    let rest = rest
+        .split_whitespace()
+        .map(|w| {
+            if w.eq_ignore_ascii_case("address") {
+                "a.address"
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let named = format!(
+        "SELECT l.name, {} FROM accounts a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = a.address {rest}",
+        qualified.join(", ")
+    );
+    Some(named.trim_end().to_string())
 }
 
 /// Whether the question asks who: `who`, `whom`, `whose`, or `which` of accounts or people.
@@ -2442,6 +2732,9 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         let limited = sql.ends_with(&format!(" limit {n}"));
         cue(true, limited, !limited);
     }
+    // `How many …, and how much`: both are read.
+    let both = uses(&["count("]) && uses(&["sum("]);
+    cue(asks_count_and_amount(question), both, !both);
     // `When`: a height or a time is read.
     let dated = selected.contains("height") || selected.contains("time");
     cue(asks_when(question), dated, !dated);
@@ -3764,6 +4057,126 @@ mod tests {
                 "When did carol bond?",
                 "SELECT amount_hib FROM stakes WHERE kind = 'bond'"
             )
+        );
+    }
+
+    #[test]
+    fn two_asks_at_once_read_both_and_one_end_reads_one_row() {
+        let names = vec!["dave".to_string(), "bob".to_string()];
+        let dave = "\"to\" IN (SELECT address FROM labels WHERE name = 'dave')";
+        // `How many …, and how much`: the count and the sum.
+        assert_eq!(
+            repair(
+                "How many transfers did dave get, and how much did they add up to?",
+                &format!("SELECT count(*) AS transfers FROM transfers WHERE {dave}"),
+                &names,
+            )
+            .as_deref(),
+            Some(
+                format!(
+                    "SELECT count(*) AS transfers, sum(amount_hib) AS total_hib FROM transfers WHERE {dave}"
+                )
+                .as_str()
+            )
+        );
+        assert!(asks_count_and_amount(
+            "how many payments did bob make and what was their total"
+        ));
+        assert!(!asks_count_and_amount(
+            "How many blocks and transactions are there?"
+        ));
+        assert!(!asks_count_and_amount(
+            "How many transfers did alice send in total?"
+        ));
+        assert!(
+            cue_fit(
+                "how many transfers did dave get and how much",
+                "SELECT count(*), sum(amount_hib) FROM transfers"
+            ) > cue_fit(
+                "how many transfers did dave get and how much",
+                "SELECT count(*) FROM transfers"
+            )
+        );
+        // `Who …, and how much`: each name with its amount.
+        assert_eq!(
+            repair(
+                "Who unbonded, and how much?",
+                "SELECT DISTINCT l.name FROM stakes s JOIN labels l ON l.address = s.delegator WHERE s.kind = 'unbond'",
+                &names,
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, sum(s.amount_hib) AS amount_hib FROM stakes s JOIN labels l ON l.address = s.delegator WHERE s.kind = 'unbond' GROUP BY l.name ORDER BY amount_hib DESC"
+            )
+        );
+        // At what block, and when released: both heights.
+        assert_eq!(
+            with_height("SELECT release_height FROM stakes WHERE kind = 'unbond'").as_deref(),
+            Some("SELECT height, release_height FROM stakes WHERE kind = 'unbond'")
+        );
+        assert_eq!(
+            with_height("SELECT height, release_height FROM stakes"),
+            None
+        );
+        assert!(asks_height_and_release(
+            "at what block did bob unbond, and at which height does that stake get released"
+        ));
+        assert!(!asks_height_and_release(
+            "At what block height will the unbonded stake be released?"
+        ));
+        assert_eq!(with_height("SELECT release_height FROM blocks"), None);
+        // `The latest block`: one row, by height.
+        assert_eq!(
+            asks_one_end("Give me the hash of the latest block."),
+            Some(true)
+        );
+        assert_eq!(
+            asks_one_end("what was the most recent transfer"),
+            Some(true)
+        );
+        assert_eq!(asks_one_end("When was the first bond?"), Some(false));
+        assert_eq!(asks_one_end("the last 4 transfers"), None);
+        assert_eq!(asks_one_end("the first and the last block"), None);
+        assert_eq!(
+            repair(
+                "Give me the hash of the latest block.",
+                "SELECT hash FROM blocks",
+                &names
+            )
+            .as_deref(),
+            Some("SELECT hash FROM blocks ORDER BY height DESC LIMIT 1")
+        );
+        assert_eq!(
+            one_end(
+                "SELECT amount_hib FROM transfers WHERE amount_hib > 1",
+                false
+            )
+            .as_deref(),
+            Some(
+                "SELECT amount_hib FROM transfers WHERE amount_hib > 1 ORDER BY height ASC, event_index ASC LIMIT 1"
+            )
+        );
+        assert_eq!(one_end("SELECT max(height) FROM blocks", true), None);
+        assert_eq!(
+            one_end("SELECT hash FROM blocks ORDER BY time DESC", true),
+            None
+        );
+        // `Which account`: its name beside its address.
+        assert_eq!(
+            named_accounts(
+                "SELECT address, balance_hib FROM accounts ORDER BY balance DESC LIMIT 1"
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, a.address, a.balance_hib FROM accounts a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = a.address ORDER BY balance DESC LIMIT 1"
+            )
+        );
+        assert_eq!(named_accounts("SELECT balance_hib FROM accounts"), None);
+        assert_eq!(
+            named_accounts(
+                "SELECT address FROM accounts WHERE address IN (SELECT address FROM labels)"
+            ),
+            None
         );
     }
 
