@@ -274,11 +274,17 @@ impl<'m> Asker<'m> {
             (_, closest) => {
                 // The closest example with the question's names and numbers put in its
                 // place, then what the model writes.
-                let mut out: Vec<(String, &'static str)> = closest
-                    .and_then(|_| adaptable(&nearest, question, schema))
-                    .map(|sql| (sql, "adapted"))
+                // A question that singles out one transfer is answered with that transfer's
+                // row, composed from its words, first: it wins a tie.
+                let mut out: Vec<(String, &'static str)> = one_transfer(question, &schema.names)
+                    .map(|sql| (sql, "composed"))
                     .into_iter()
                     .collect();
+                out.extend(
+                    closest
+                        .and_then(|_| adaptable(&nearest, question, schema))
+                        .map(|sql| (sql, "adapted")),
+                );
                 out.extend(self.decode(&first_prompt, grammar.as_deref(), options)?);
                 out
             }
@@ -289,7 +295,11 @@ impl<'m> Asker<'m> {
         let candidates: Vec<(String, &'static str)> = candidates
             .into_iter()
             .flat_map(|(sql, source)| {
-                let repaired = repair(question, &sql, &schema.names).map(|r| (r, "repaired"));
+                // A composed query already follows the words.
+                let repaired = (source != "composed")
+                    .then(|| repair(question, &sql, &schema.names))
+                    .flatten()
+                    .map(|r| (r, "repaired"));
                 std::iter::once((sql, source)).chain(repaired)
             })
             .collect();
@@ -764,8 +774,11 @@ fn vote(
                 })
                 .max()
                 .unwrap_or(0);
+            // A transfer's row composed from the words wins over what merely agrees.
+            let composed = members.iter().any(|&i| attempts[i].source == "composed");
             (
                 non_empty,
+                composed,
                 fit,
                 attempts[first].votes,
                 std::cmp::Reverse(first),
@@ -1726,6 +1739,22 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     {
         out = one;
     }
+    // `What percentage of all transferred HIB was sent by alice`: the share of the whole.
+    if asks_share(question)
+        && let Some(share) = share_of_all(&out)
+    {
+        out = share;
+    }
+    // `For each sender, how many transfers`: one row per sender's name.
+    if let Some(party) = grouped_party(question)
+        && let Some(grouped) = per_party(&out, party)
+    {
+        out = grouped;
+    }
+    // `In blocks 10 through 15`: the range bounds the height.
+    if let Some(on_height) = range_on_height(question, &out) {
+        out = on_height;
+    }
     // `Which account has the most HIB`: the account's name beside its address.
     if asks_who(question)
         && let Some(named) = named_accounts(&out)
@@ -1733,6 +1762,210 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
         out = named;
     }
     (out != sql).then_some(out)
+}
+
+/// Labels with one name per address (an address may carry several: `validator`, `validator 0`).
+const ONE_NAME_PER_ADDRESS: &str =
+    "(SELECT address, min(name) AS name FROM labels GROUP BY address)";
+
+/// The SQL of a question about one transfer it singles out (`the biggest transfer`, `dave's
+/// first incoming transfer`, `the most recent payment`): that row of `transfers` with its
+/// height, time, both parties by name and address, and its amount, filtered on the parties the
+/// question names. None where the question asks anything else of transfers (a count, a total,
+/// each sender, several), states a number or a time, or names someone it cannot place.
+fn one_transfer(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace(" most recent ", " latest ");
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    if !has(&["transfer", "payment"])
+        || has(&[
+            "transfers",
+            "payments",
+            "each",
+            "every",
+            "per",
+            "total",
+            "average",
+            "mean",
+            "sum",
+            "all",
+            "rank",
+            "ranked",
+            "list",
+            "between",
+            "than",
+            "percentage",
+            "percent",
+            "share",
+        ])
+        || asks_count(question)
+        || has(TIME_WORDS)
+        || q.split_whitespace()
+            .any(|w| w.trim_end_matches('%').parse::<f64>().is_ok())
+    {
+        return None;
+    }
+    let (largest, smallest) = sizes(&q);
+    let latest = has(&["latest", "last", "newest"]);
+    let first = has(&["first", "earliest", "oldest"]);
+    let order = match (largest, smallest, latest, first) {
+        (true, false, false, false) => "t.amount_hib DESC, t.height, t.event_index",
+        (false, true, false, false) => "t.amount_hib, t.height, t.event_index",
+        (false, false, true, false) => "t.height DESC, t.event_index DESC",
+        (false, false, false, true) => "t.height, t.event_index",
+        _ => return None,
+    };
+    // Every name the question mentions must be placed as a sender or a recipient.
+    let placed = parties(question, names);
+    let mentioned = names.iter().filter(|n| {
+        q.contains(&format!(" {} ", n.to_lowercase()))
+            || q.contains(&format!(" {}'s ", n.to_lowercase()))
+    });
+    if mentioned
+        .clone()
+        .any(|n| !placed.iter().any(|(p, _)| p.eq_ignore_ascii_case(n)))
+    {
+        return None;
+    }
+    let filters: Vec<String> = placed
+        .iter()
+        .map(|(name, party)| party_clause(&format!("t.{}", party.columns().0), name))
+        .collect();
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    Some(format!(
+        "SELECT t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib \
+         FROM transfers t LEFT JOIN {ONE_NAME_PER_ADDRESS} s ON s.address = t.\"from\" \
+         LEFT JOIN {ONE_NAME_PER_ADDRESS} r ON r.address = t.\"to\"{filter} ORDER BY {order} LIMIT 1"
+    ))
+}
+
+/// Whether the question asks for a share (`what percentage of all transferred HIB`).
+fn asks_share(question: &str) -> bool {
+    let q = spaced(question);
+    [
+        "percentage",
+        "percent",
+        "share",
+        "proportion",
+        "fraction",
+        "%",
+    ]
+    .iter()
+    .any(|w| q.contains(&format!(" {w} ")) || (*w == "%" && q.contains('%')))
+}
+
+/// `SELECT sum(amount_hib) FROM transfers WHERE …` (or a count) as a percentage of the same
+/// aggregate over the whole table. None for any other shape.
+fn share_of_all(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let table = tail.split_whitespace().next()?;
+    if !["transfers", "stakes", "transactions", "fees", "blocks"]
+        .contains(&table.to_ascii_lowercase().as_str())
+    {
+        return None;
+    }
+    let rest = &tail[table.len()..];
+    let lower = rest.to_ascii_lowercase();
+    if !lower.starts_with(" where ")
+        || [" group by ", " order by ", " limit ", " join "]
+            .iter()
+            .any(|k| lower.contains(k))
+    {
+        return None;
+    }
+    let chosen = selected.trim().to_ascii_lowercase();
+    let aggregate = chosen.split(" as ").next()?.trim();
+    let known = aggregate == "count(*)"
+        || (aggregate.starts_with("sum(")
+            && aggregate.ends_with(')')
+            && !aggregate[4..].contains('('));
+    if !known || selected.contains(',') {
+        return None;
+    }
+    Some(format!(
+        "SELECT 100.0 * CAST((SELECT {aggregate} FROM {tail}) AS DOUBLE) / CAST((SELECT {aggregate} FROM {table}) AS DOUBLE) AS percent"
+    ))
+}
+
+/// The party a question groups transfers by (`for each sender`, `per recipient`).
+fn grouped_party(question: &str) -> Option<Party> {
+    let q = spaced(question);
+    let each = |nouns: &[&str]| {
+        ["each", "every", "per"]
+            .iter()
+            .any(|e| nouns.iter().any(|n| q.contains(&format!(" {e} {n} "))))
+    };
+    match (
+        each(&["sender", "payer", "spender"]),
+        each(&["recipient", "receiver", "payee"]),
+    ) {
+        (true, false) => Some(Party::Sender),
+        (false, true) => Some(Party::Recipient),
+        _ => None,
+    }
+}
+
+/// `SELECT count(…) FROM transfers [WHERE …]` (or a sum of its amounts) grouped by the name of
+/// `party`, largest first: `for each sender, how many transfers`. A count of distinct senders
+/// becomes a count of transfers. None for any other shape.
+fn per_party(sql: &str, party: Party) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let rest = strip_prefix_ignoring_case(tail, "transfers")?;
+    let lower = rest.to_ascii_lowercase();
+    if !(rest.is_empty() || lower.starts_with(" where "))
+        || [" group by ", " order by ", " limit ", " join "]
+            .iter()
+            .any(|k| lower.contains(k))
+        || selected.contains(',')
+    {
+        return None;
+    }
+    let chosen = selected.trim().to_ascii_lowercase();
+    let aggregate = chosen.split(" as ").next()?.trim();
+    let (measure, alias) = if aggregate.starts_with("count(") {
+        ("count(*)", "transfers")
+    } else if aggregate == "sum(amount_hib)" {
+        ("sum(t.amount_hib)", "total_hib")
+    } else {
+        return None;
+    };
+    let column = party.columns().0;
+    Some(format!(
+        "SELECT l.name, {measure} AS {alias} FROM transfers t JOIN labels l ON l.address = t.{column}{rest} GROUP BY l.name ORDER BY {alias} DESC"
+    ))
+}
+
+/// `sql` with the range the question states over blocks (`in blocks 10 through 15`) read on
+/// the height where it reads another column (`amount_hib BETWEEN 10 AND 15`). None otherwise.
+fn range_on_height(question: &str, sql: &str) -> Option<String> {
+    let (low, high) = range(question)?;
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == low || *w == high)?;
+    if !words[at.saturating_sub(2)..at]
+        .iter()
+        .any(|w| ["block", "blocks", "height", "heights"].contains(w))
+    {
+        return None;
+    }
+    let clause = format!(" BETWEEN {low} AND {high}");
+    let at = find_ignoring_case(sql, &clause)?;
+    let head = &sql[..at];
+    let column_at = head.rfind(' ').map_or(0, |k| k + 1);
+    let column = &head[column_at..];
+    let (prefix, name) = column.rsplit_once('.').unwrap_or(("", column));
+    if name.eq_ignore_ascii_case("height") || name.is_empty() {
+        return None;
+    }
+    let height = if prefix.is_empty() {
+        "height".to_string()
+    } else {
+        format!("{prefix}.height")
+    };
+    Some(format!("{}{height}{}", &sql[..column_at], &sql[at..]))
 }
 
 /// The part of a question after its first ` and `, if the part before asks something of its
@@ -1997,10 +2230,13 @@ fn named_accounts(sql: &str) -> Option<String> {
 /// Whether the question asks who: `who`, `whom`, `whose`, or `which` of accounts or people.
 fn asks_who(question: &str) -> bool {
     let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    const NOUNS: &[&str] = &["account", "person", "sender", "recipient", "address"];
     [" who ", " whom ", " whose "].iter().any(|w| q.contains(w))
-        || ["account", "person", "sender", "recipient", "address"]
-            .iter()
-            .any(|noun| q.contains(&format!(" which {noun} ")))
+        // `which account`, `which named account`.
+        || words.iter().enumerate().any(|(i, w)| {
+            *w == "which" && words[i + 1..].iter().take(2).any(|n| NOUNS.contains(n))
+        })
 }
 
 /// `sql` answering who holds an extreme: `SELECT max(amount_hib) FROM transfers WHERE …`
@@ -2365,16 +2601,20 @@ fn stated_limit(question: &str) -> Option<String> {
 /// from a release (read at its release height).
 fn asks_when(question: &str) -> bool {
     let q = spaced(question);
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     (q.starts_with(" when ")
         || [
             " when did ",
             " when was ",
             " when were ",
+            " when exactly ",
             " what time ",
             " at what time ",
         ]
         .iter()
-        .any(|p| q.contains(p)))
+        .any(|p| q.contains(p))
+        // `give height and time`, `the block height and timestamp`.
+        || (has(&["height"]) && has(&["time", "timestamp"])))
         && !RELEASE_WORDS.iter().any(|w| q.contains(&format!(" {w} ")))
 }
 
@@ -2392,6 +2632,8 @@ fn when_columns(sql: &str) -> Option<String> {
         return None;
     }
     let lower = selected.trim().to_ascii_lowercase();
+    // A lone column's alias (`min(time) AS first_seen`) names what is no longer alone.
+    let lower = lower.split(" as ").next().unwrap_or("").trim().to_string();
     let (aggregate, column) = match lower.split_once('(') {
         Some((agg, inner)) if ["min", "max"].contains(&agg) => {
             (Some(agg), inner.strip_suffix(')')?.to_string())
@@ -2531,6 +2773,7 @@ pub fn cue_fit(question: &str, sql: &str) -> i32 {
 /// How many of the question's cues `sql` follows and how many it contradicts ([`cue_fit`]).
 fn cues(question: &str, sql: &str) -> (i32, i32) {
     let q = spaced(question);
+    let original = sql;
     let sql = sql.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
     let uses = |parts: &[&str]| parts.iter().any(|p| sql.contains(p));
@@ -2562,10 +2805,7 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
     cue(counting, uses(&["count("]), !uses(&["count("]));
     let summing = !counting && (q.contains(" how much ") || has(&["total", "sum", "volume"]));
     // An amount asked for is read from an amount, not from heights or counts.
-    let selected = sql
-        .strip_prefix("select ")
-        .and_then(|rest| rest.split(" from ").next())
-        .unwrap_or("");
+    let selected = selected_of(&sql);
     let amounts = [
         "amount", "balance", "fee", "power", "hib", "stake", "value", "*",
     ];
@@ -2735,6 +2975,46 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
     // `How many …, and how much`: both are read.
     let both = uses(&["count("]) && uses(&["sum("]);
     cue(asks_count_and_amount(question), both, !both);
+    // A query that a repair of these words would still change contradicts them: `who …, and
+    // how much` listing names alone, the block and the release with one height, `the latest
+    // block` with every block, `which account` without its name, `each sender` with one total,
+    // a range over blocks on another column.
+    let changed_by = |rule: Option<String>| rule.is_some_and(|r| r != original);
+    cue(
+        asks_who(question) && second_ask_is_amount(question),
+        false,
+        changed_by(names_with_amounts(original)),
+    );
+    cue(
+        asks_height_and_release(question),
+        false,
+        changed_by(with_height(original)),
+    );
+    if let Some(latest) = asks_one_end(question) {
+        cue(true, false, changed_by(one_end(original, latest)));
+    }
+    cue(
+        asks_who(question),
+        false,
+        changed_by(named_accounts(original)),
+    );
+    if let Some(party) = grouped_party(question) {
+        let grouped = uses(&[" group by "]);
+        cue(
+            true,
+            grouped,
+            !grouped || changed_by(per_party(original, party)),
+        );
+    }
+    cue(true, false, changed_by(range_on_height(question, original)));
+    // A share divides.
+    let divides = uses(&[" / "]);
+    cue(asks_share(question), divides, !divides);
+    // `Give height and time`: both are read.
+    if has(&["height"]) && has(&["time", "timestamp"]) {
+        let dated_both = selected.contains("height") && selected.contains("time");
+        cue(true, dated_both, !dated_both);
+    }
     // `When`: a height or a time is read.
     let dated = selected.contains("height") || selected.contains("time");
     cue(asks_when(question), dated, !dated);
@@ -2769,6 +3049,13 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         uses(&["distinct \"to\""]),
     );
     (followed_cues, contradicted_cues)
+}
+
+/// The selected columns of a lowercase `sql`.
+fn selected_of(sql: &str) -> &str {
+    sql.strip_prefix("select ")
+        .and_then(|rest| rest.split(" from ").next())
+        .unwrap_or("")
 }
 
 /// Whether a result says nothing: no rows, or one row of nulls.
@@ -3421,7 +3708,8 @@ mod tests {
                 "SELECT address, balance_hib FROM accounts ORDER BY balance LIMIT 1",
                 &names
             ),
-            Some("SELECT address, balance_hib FROM accounts ORDER BY balance DESC LIMIT 1".into())
+            // The direction turned, and the account named.
+            Some("SELECT l.name, a.address, a.balance_hib FROM accounts a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = a.address ORDER BY balance DESC LIMIT 1".into())
         );
         // A name the question never names: replaced by the one it names, or dropped.
         assert_eq!(
@@ -4172,6 +4460,142 @@ mod tests {
             )
         );
         assert_eq!(named_accounts("SELECT balance_hib FROM accounts"), None);
+        assert!(asks_who(
+            "Which named account currently holds the largest HIB balance?"
+        ));
+        assert!(!asks_who("Which of the blocks had transactions?"));
+    }
+
+    #[test]
+    fn one_transfer_shares_groups_and_ranges_over_blocks() {
+        let names: Vec<String> = ["alice", "bob", "carol", "dave"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let row = "SELECT t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib FROM transfers t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) s ON s.address = t.\"from\" LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) r ON r.address = t.\"to\"";
+        assert_eq!(
+            one_transfer(
+                "Who sent the single biggest transfer, to whom, and how much HIB was it?",
+                &names
+            ),
+            Some(format!(
+                "{row} ORDER BY t.amount_hib DESC, t.height, t.event_index LIMIT 1"
+            ))
+        );
+        assert_eq!(
+            one_transfer("when did dave get his first transfer?", &names),
+            Some(format!(
+                "{row} WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'dave') ORDER BY t.height, t.event_index LIMIT 1"
+            ))
+        );
+        assert_eq!(
+            one_transfer("What was the most recent transfer on the chain?", &names),
+            Some(format!(
+                "{row} ORDER BY t.height DESC, t.event_index DESC LIMIT 1"
+            ))
+        );
+        // Not one transfer: several, a count, a total, a number, a window, an unplaced name.
+        for question in [
+            "the 3 largest transfers",
+            "How many transfers were larger than the first one?",
+            "total of the largest transfer and the smallest",
+            "the largest transfer in block 12",
+            "the largest transfer this week",
+            "the largest transfer and bob",
+            "the largest and the smallest transfer",
+            "the largest stake",
+        ] {
+            assert_eq!(one_transfer(question, &names), None, "{question}");
+        }
+        // Shares.
+        assert!(asks_share(
+            "What percentage of all transferred HIB was sent by alice?"
+        ));
+        assert!(asks_share("alice's % of transfers"));
+        assert!(!asks_share("How much did alice send?"));
+        let alice = "\"from\" IN (SELECT address FROM labels WHERE name = 'alice')";
+        assert_eq!(
+            share_of_all(&format!("SELECT sum(amount_hib) AS sent_hib FROM transfers WHERE {alice}")).as_deref(),
+            Some(
+                format!(
+                    "SELECT 100.0 * CAST((SELECT sum(amount_hib) FROM transfers WHERE {alice}) AS DOUBLE) / CAST((SELECT sum(amount_hib) FROM transfers) AS DOUBLE) AS percent"
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(share_of_all("SELECT sum(amount_hib) FROM transfers"), None);
+        assert_eq!(
+            share_of_all("SELECT avg(amount_hib) FROM transfers WHERE height > 2"),
+            None
+        );
+        // Each sender.
+        assert_eq!(
+            grouped_party("For each sender (by name), how many transfers did they make?"),
+            Some(Party::Sender)
+        );
+        assert_eq!(
+            grouped_party("total received per recipient"),
+            Some(Party::Recipient)
+        );
+        assert_eq!(grouped_party("how many senders are there"), None);
+        assert_eq!(
+            per_party(
+                "SELECT count(DISTINCT \"from\") AS senders FROM transfers",
+                Party::Sender
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, count(*) AS transfers FROM transfers t JOIN labels l ON l.address = t.\"from\" GROUP BY l.name ORDER BY transfers DESC"
+            )
+        );
+        assert_eq!(
+            per_party(
+                "SELECT sum(amount_hib) FROM transfers WHERE height > 3",
+                Party::Recipient
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, sum(t.amount_hib) AS total_hib FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE height > 3 GROUP BY l.name ORDER BY total_hib DESC"
+            )
+        );
+        assert_eq!(
+            per_party(
+                "SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"to\"",
+                Party::Sender
+            ),
+            None
+        );
+        // A range over blocks bounds the height.
+        assert_eq!(
+            range_on_height(
+                "How much HIB was transferred in blocks 10 through 15 inclusive?",
+                "SELECT sum(amount_hib) AS large FROM transfers WHERE amount_hib BETWEEN 10 AND 15"
+            )
+            .as_deref(),
+            Some("SELECT sum(amount_hib) AS large FROM transfers WHERE height BETWEEN 10 AND 15")
+        );
+        assert_eq!(
+            range_on_height(
+                "transfers between 10 and 15 HIB",
+                "SELECT count(*) FROM transfers WHERE amount_hib BETWEEN 10 AND 15"
+            ),
+            None
+        );
+        assert_eq!(
+            range_on_height(
+                "blocks 10 to 15",
+                "SELECT count(*) FROM blocks WHERE height BETWEEN 10 AND 15"
+            ),
+            None
+        );
+        // `when … give height and time`: both, whatever the alias.
+        assert!(asks_when("I need the block height and timestamp"));
+        assert!(asks_when("When exactly did bob bond his stake?"));
+        assert_eq!(
+            when_columns("SELECT min(time) AS last_transfer FROM transfers WHERE height > 2")
+                .as_deref(),
+            Some("SELECT min(height), min(time) FROM transfers WHERE height > 2")
+        );
         assert_eq!(
             named_accounts(
                 "SELECT address FROM accounts WHERE address IN (SELECT address FROM labels)"
