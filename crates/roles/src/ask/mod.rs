@@ -277,6 +277,8 @@ impl<'m> Asker<'m> {
                 // A question that singles out one transfer is answered with that transfer's
                 // row, composed from its words, first: it wins a tie.
                 let mut out: Vec<(String, &'static str)> = one_transfer(question, &schema.names)
+                    .or_else(|| net_flow(question, &schema.names))
+                    .or_else(|| two_compared(question, &schema.names))
                     .map(|sql| (sql, "composed"))
                     .into_iter()
                     .collect();
@@ -1839,6 +1841,234 @@ fn one_transfer(question: &str, names: &[String]) -> Option<String> {
         "SELECT t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib \
          FROM transfers t LEFT JOIN {ONE_NAME_PER_ADDRESS} s ON s.address = t.\"from\" \
          LEFT JOIN {ONE_NAME_PER_ADDRESS} r ON r.address = t.\"to\"{filter} ORDER BY {order} LIMIT 1"
+    ))
+}
+
+/// The names of `names` a question mentions, in the order it mentions them, each once.
+fn mentioned_names(question: &str, names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in question
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+    {
+        if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(word))
+            && !out.contains(name)
+        {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// Whether the question is about transfers and not stakes, by its words.
+fn about_transfers(q: &str) -> bool {
+    let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
+    !has(&[
+        "stake",
+        "staked",
+        "stakes",
+        "bond",
+        "bonded",
+        "unbond",
+        "unbonded",
+        "delegated",
+        "delegation",
+        "fee",
+        "fees",
+        "balance",
+    ])
+}
+
+/// The sum of transfers from the accounts named `from` to those named `to` (either may be
+/// absent), as a scalar subquery.
+fn flow(from: Option<&str>, to: Option<&str>) -> String {
+    let mut terms = Vec::new();
+    if let Some(name) = from {
+        terms.push(party_clause("\"from\"", name));
+    }
+    if let Some(name) = to {
+        terms.push(party_clause("\"to\"", name));
+    }
+    format!(
+        "(SELECT coalesce(sum(amount_hib), 0) FROM transfers WHERE {})",
+        terms.join(" AND ")
+    )
+}
+
+/// The SQL of a question about a net flow of transfers: one account's (`bob's net flow`, `how
+/// much more did alice send than she received`: what the words name first minus the other,
+/// received minus sent where only `net` is said), or between two (`how much more did alice send
+/// to bob than bob sent back`; `compared to` shows both flows instead of their difference).
+/// None for anything else, and for a question that states a number (`more than 5`).
+fn net_flow(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace('-', " ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    if words.iter().any(|w| w.parse::<f64>().is_ok()) || !about_transfers(&q) {
+        return None;
+    }
+    let has = |list: &[&str]| list.iter().any(|w| words.contains(w));
+    let more_than = words
+        .iter()
+        .position(|w| *w == "more")
+        .is_some_and(|at| words[at..].contains(&"than"));
+    let compared =
+        q.contains(" compared to ") || q.contains(" compared with ") || has(&["versus", "vs"]);
+    if !(has(&["net"]) || more_than || compared) {
+        return None;
+    }
+    // The first verb of sending or receiving after the comparison word decides the minuend.
+    let start = words
+        .iter()
+        .position(|w| ["net", "more", "compared"].contains(w))
+        .unwrap_or(0);
+    let sends_first = words[start..]
+        .iter()
+        .chain(words[..start].iter().rev())
+        .find_map(|w| {
+            if SENDING.contains(w) {
+                Some(true)
+            } else if RECEIVING.contains(w) {
+                Some(false)
+            } else {
+                None
+            }
+        });
+    let sql = match mentioned_names(question, names).as_slice() {
+        [one] => {
+            let sent = flow(Some(one), None);
+            let received = flow(None, Some(one));
+            if compared {
+                return None;
+            } else if more_than && sends_first == Some(true) {
+                format!("SELECT {sent} - {received} AS net_hib")
+            } else {
+                format!("SELECT {received} - {sent} AS net_hib")
+            }
+        }
+        // Between two, only where the words give a direction (`to bob`, `sent back`): `did
+        // alice send more than bob` compares two totals instead.
+        [a, b]
+            if q.contains(" back ")
+                || ["to", "from", "send", "sent", "paid", "pay"]
+                    .iter()
+                    .any(|w| q.contains(&format!(" {w} {b} "))) =>
+        {
+            // `Alice sent to bob`, `alice received from bob`: the first-named party's side.
+            let (first, second) = match sends_first {
+                Some(false) => (flow(Some(b), Some(a)), flow(Some(a), Some(b))),
+                _ => (flow(Some(a), Some(b)), flow(Some(b), Some(a))),
+            };
+            if compared {
+                let (x, y) = match sends_first {
+                    Some(false) => ((b, a), (a, b)),
+                    _ => ((a, b), (b, a)),
+                };
+                format!(
+                    "SELECT {first} AS {}_to_{}_hib, {second} AS {}_to_{}_hib",
+                    x.0, x.1, y.0, y.1
+                )
+            } else if more_than || has(&["net"]) {
+                format!("SELECT {first} - {second} AS net_hib")
+            } else {
+                return None;
+            }
+        }
+        _ => return None,
+    };
+    Some(sql)
+}
+
+/// The SQL of a question comparing what two named accounts sent or received (`between bob and
+/// carol, who has sent more HIB`; `did bob send more HIB to alice or to carol`): the two
+/// grouped by name, largest first, filtered on a third name's part where one is given; the
+/// winner alone unless the words ask for each. None for anything else.
+fn two_compared(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    if words.iter().any(|w| w.parse::<f64>().is_ok())
+        || !about_transfers(&q)
+        || !words.contains(&"more")
+        || words.contains(&"than")
+        || net_flow(question, names).is_some()
+    {
+        return None;
+    }
+    let placed = parties(question, names);
+    let mentioned = mentioned_names(question, names);
+    let verb = words.iter().find_map(|w| verb_party(w));
+    let part_of = |name: &str| {
+        placed
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, p)| *p)
+    };
+    // The two compared share a part; a third name, if any, plays the other.
+    let (compared, other): (Vec<&String>, Vec<&String>) = match mentioned.len() {
+        2 => (mentioned.iter().collect(), Vec::new()),
+        3 => {
+            let parts: Vec<Option<Party>> = mentioned.iter().map(|n| part_of(n)).collect();
+            let recipients: Vec<&String> = mentioned
+                .iter()
+                .zip(&parts)
+                .filter(|(_, p)| **p == Some(Party::Recipient))
+                .map(|(n, _)| n)
+                .collect();
+            let senders: Vec<&String> = mentioned
+                .iter()
+                .zip(&parts)
+                .filter(|(_, p)| **p == Some(Party::Sender))
+                .map(|(n, _)| n)
+                .collect();
+            match (senders.len(), recipients.len()) {
+                (1, 2) => (recipients, senders),
+                (2, 1) => (senders, recipients),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let part = match other.first() {
+        Some(o) => match part_of(o)? {
+            Party::Sender => Party::Recipient,
+            Party::Recipient => Party::Sender,
+        },
+        None => {
+            let parts: Vec<Option<Party>> = compared.iter().map(|n| part_of(n)).collect();
+            match (parts[0], parts[1]) {
+                (Some(a), Some(b)) if a == b => a,
+                (Some(_), Some(_)) => return None,
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => verb?,
+            }
+        }
+    };
+    let (column, other_column) = part.columns();
+    let counting = asks_count(question)
+        || (words.contains(&"transfers")
+            && !words.iter().any(|w| AMOUNT_WORDS.contains(w))
+            && !q.contains(" how much "));
+    let (measure, alias) = match (counting, part) {
+        (true, _) => ("count(*)", "transfers"),
+        (false, Party::Sender) => ("sum(t.amount_hib)", "sent_hib"),
+        (false, Party::Recipient) => ("sum(t.amount_hib)", "received_hib"),
+    };
+    let listed: Vec<String> = compared
+        .iter()
+        .map(|n| format!("'{}'", n.replace('\'', "''")))
+        .collect();
+    let mut filter = format!("l.name IN ({})", listed.join(", "));
+    if let Some(o) = other.first() {
+        filter.push_str(&format!(
+            " AND {}",
+            party_clause(&format!("t.{other_column}"), o)
+        ));
+    }
+    let each = ["each", "both", "respectively", "every"]
+        .iter()
+        .any(|w| words.contains(w));
+    let limit = if each { "" } else { " LIMIT 1" };
+    Some(format!(
+        "SELECT l.name, {measure} AS {alias} FROM transfers t JOIN labels l ON l.address = t.{column} WHERE {filter} GROUP BY l.name ORDER BY {alias} DESC{limit}"
     ))
 }
 
@@ -4507,6 +4737,80 @@ mod tests {
         ] {
             assert_eq!(one_transfer(question, &names), None, "{question}");
         }
+        // Net flows.
+        let sent = |n: &str| flow(Some(n), None);
+        let received = |n: &str| flow(None, Some(n));
+        assert_eq!(
+            net_flow(
+                "What's bob's net transfer flow - how much more did he receive than he sent?",
+                &names
+            ),
+            Some(format!(
+                "SELECT {} - {} AS net_hib",
+                received("bob"),
+                sent("bob")
+            ))
+        );
+        assert_eq!(
+            net_flow("How much more did alice send than she received?", &names),
+            Some(format!(
+                "SELECT {} - {} AS net_hib",
+                sent("alice"),
+                received("alice")
+            ))
+        );
+        assert_eq!(
+            net_flow(
+                "How much more HIB did alice send to bob than bob sent back to her?",
+                &names
+            ),
+            Some(format!(
+                "SELECT {} - {} AS net_hib",
+                flow(Some("alice"), Some("bob")),
+                flow(Some("bob"), Some("alice"))
+            ))
+        );
+        assert_eq!(
+            net_flow(
+                "how much did alice send carol in total, compared to what carol sent back to alice?",
+                &names
+            ),
+            Some(format!(
+                "SELECT {} AS alice_to_carol_hib, {} AS carol_to_alice_hib",
+                flow(Some("alice"), Some("carol")),
+                flow(Some("carol"), Some("alice"))
+            ))
+        );
+        for question in [
+            "Did alice send more than 5 HIB?",
+            "Did alice send more than bob?",
+            "What is bob's net stake?",
+            "How much did alice send?",
+        ] {
+            assert_eq!(net_flow(question, &names), None, "{question}");
+        }
+        // Two compared.
+        assert_eq!(
+            two_compared("Between bob and carol, who has sent more HIB via transfers, and how much did each send?", &names).as_deref(),
+            Some("SELECT l.name, sum(t.amount_hib) AS sent_hib FROM transfers t JOIN labels l ON l.address = t.\"from\" WHERE l.name IN ('bob', 'carol') GROUP BY l.name ORDER BY sent_hib DESC")
+        );
+        assert_eq!(
+            two_compared("Did bob send more HIB to alice or to carol?", &names).as_deref(),
+            Some(
+                "SELECT l.name, sum(t.amount_hib) AS received_hib FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE l.name IN ('alice', 'carol') AND t.\"from\" IN (SELECT address FROM labels WHERE name = 'bob') GROUP BY l.name ORDER BY received_hib DESC LIMIT 1"
+            )
+        );
+        assert_eq!(
+            two_compared("Who received more transfers, alice or dave?", &names).as_deref(),
+            Some(
+                "SELECT l.name, count(*) AS transfers FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE l.name IN ('alice', 'dave') GROUP BY l.name ORDER BY transfers DESC LIMIT 1"
+            )
+        );
+        assert_eq!(two_compared("Did alice send more than bob?", &names), None);
+        assert_eq!(
+            two_compared("Who has more stake, alice or bob?", &names),
+            None
+        );
         // Shares.
         assert!(asks_share(
             "What percentage of all transferred HIB was sent by alice?"
