@@ -1100,6 +1100,7 @@ fn stranger_bound(term: &str, question_numbers: &[String]) -> bool {
 /// The filter that puts `name` in a transfer's `column` (`"from"` or `"to"`), as the library's
 /// examples write it.
 fn party_clause(column: &str, name: &str) -> String {
+    let name = name.replace('\'', "''");
     format!("{column} IN (SELECT address FROM labels WHERE name = '{name}')")
 }
 
@@ -1818,12 +1819,8 @@ fn one_transfer(question: &str, names: &[String]) -> Option<String> {
     };
     // Every name the question mentions must be placed as a sender or a recipient.
     let placed = parties(question, names);
-    let mentioned = names.iter().filter(|n| {
-        q.contains(&format!(" {} ", n.to_lowercase()))
-            || q.contains(&format!(" {}'s ", n.to_lowercase()))
-    });
-    if mentioned
-        .clone()
+    if mentioned_names(question, names)
+        .iter()
         .any(|n| !placed.iter().any(|(p, _)| p.eq_ignore_ascii_case(n)))
     {
         return None;
@@ -1963,8 +1960,9 @@ fn net_flow(question: &str, names: &[String]) -> Option<String> {
                     Some(false) => ((b, a), (a, b)),
                     _ => ((a, b), (b, a)),
                 };
+                // Quoted: a name is a word of letters, digits and `_`, and may start with a digit.
                 format!(
-                    "SELECT {first} AS {}_to_{}_hib, {second} AS {}_to_{}_hib",
+                    "SELECT {first} AS \"{}_to_{}_hib\", {second} AS \"{}_to_{}_hib\"",
                     x.0, x.1, y.0, y.1
                 )
             } else if more_than || has(&["net"]) {
@@ -4776,7 +4774,7 @@ mod tests {
                 &names
             ),
             Some(format!(
-                "SELECT {} AS alice_to_carol_hib, {} AS carol_to_alice_hib",
+                "SELECT {} AS \"alice_to_carol_hib\", {} AS \"carol_to_alice_hib\"",
                 flow(Some("alice"), Some("carol")),
                 flow(Some("carol"), Some("alice"))
             ))
