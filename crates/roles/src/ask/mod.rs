@@ -276,7 +276,7 @@ impl<'m> Asker<'m> {
                 // place, then what the model writes.
                 // A question that singles out one transfer is answered with that transfer's
                 // row, composed from its words, first: it wins a tie.
-                let mut out: Vec<(String, &'static str)> = one_transfer(question, &schema.names)
+                let mut out: Vec<(String, &'static str)> = one_row(question, &schema.names)
                     .or_else(|| net_flow(question, &schema.names))
                     .or_else(|| two_compared(question, &schema.names))
                     .map(|sql| (sql, "composed"))
@@ -1771,18 +1771,69 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
 const ONE_NAME_PER_ADDRESS: &str =
     "(SELECT address, min(name) AS name FROM labels GROUP BY address)";
 
-/// The SQL of a question about one transfer it singles out (`the biggest transfer`, `dave's
-/// first incoming transfer`, `the most recent payment`): that row of `transfers` with its
-/// height, time, both parties by name and address, and its amount, filtered on the parties the
-/// question names. None where the question asks anything else of transfers (a count, a total,
-/// each sender, several), states a number or a time, or names someone it cannot place.
-fn one_transfer(question: &str, names: &[String]) -> Option<String> {
+/// An event table a question may single out one row of: the nouns that name one of its rows,
+/// the columns that row is shown with (`t` the table, `n` the party's name), the party a named
+/// account plays, the column its size is read from, and the keys after the height.
+struct RowTable {
+    table: &'static str,
+    nouns: &'static [&'static str],
+    plural: &'static [&'static str],
+    columns: &'static str,
+    party: &'static str,
+    size: Option<&'static str>,
+    index: &'static str,
+}
+
+/// The event tables [`one_row`] knows. Transfers name both parties (see [`one_row`]).
+const ROW_TABLES: &[RowTable] = &[
+    RowTable {
+        table: "transfers",
+        nouns: &["transfer", "payment"],
+        plural: &["transfers", "payments"],
+        columns: "t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib",
+        party: "\"from\"",
+        size: Some("amount_hib"),
+        index: "event_index",
+    },
+    RowTable {
+        table: "transactions",
+        nouns: &["transaction", "tx"],
+        plural: &["transactions", "txs"],
+        columns: "t.height, t.time, t.tx_hash, n.name AS sender_name, t.sender, t.fee_hib, t.success, t.message_types",
+        party: "sender",
+        size: None,
+        index: "tx_index",
+    },
+    RowTable {
+        table: "stakes",
+        nouns: &["bond", "unbond", "unbonding", "delegation"],
+        plural: &["bonds", "unbonds", "delegations", "stakes"],
+        columns: "t.height, t.time, t.kind, n.name AS delegator_name, t.delegator, t.validator, t.amount_hib, t.release_height",
+        party: "delegator",
+        size: Some("amount_hib"),
+        index: "event_index",
+    },
+];
+
+/// The SQL of a question about one event it singles out (`the biggest transfer`, `dave's first
+/// incoming transfer`, `the most recent transaction`, `when did bob unbond`): that row of its
+/// table with every column a person may mean (height, time, parties by name and address,
+/// amount), filtered on the accounts the question names. A transfer's sender and recipient are
+/// placed by the words (`from`, `to`, `sent`, `got`); a transaction's account is its sender, a
+/// stake's its delegator. Without a word of size or order, only a named account's bonds or
+/// unbonds are listed (`when did bob unbond`). None where the question asks anything else (a
+/// count, a total, each sender, several), states a number or a time, names someone it cannot
+/// place, or names more than one table's rows.
+fn one_row(question: &str, names: &[String]) -> Option<String> {
     let q = spaced(question).replace(" most recent ", " latest ");
     let has = |words: &[&str]| words.iter().any(|w| q.contains(&format!(" {w} ")));
-    if !has(&["transfer", "payment"])
+    let mut tables = ROW_TABLES
+        .iter()
+        .filter(|t| has(t.nouns) || (t.table == "stakes" && has(&["unbonded", "bonded"])));
+    let table = tables.next()?;
+    if tables.next().is_some()
+        || ROW_TABLES.iter().any(|t| has(t.plural))
         || has(&[
-            "transfers",
-            "payments",
             "each",
             "every",
             "per",
@@ -1799,6 +1850,7 @@ fn one_transfer(question: &str, names: &[String]) -> Option<String> {
             "percentage",
             "percent",
             "share",
+            "everyone",
         ])
         || asks_count(question)
         || has(TIME_WORDS)
@@ -1810,45 +1862,90 @@ fn one_transfer(question: &str, names: &[String]) -> Option<String> {
     let (largest, smallest) = sizes(&q);
     let latest = has(&["latest", "last", "newest"]);
     let first = has(&["first", "earliest", "oldest"]);
-    let order = match (largest, smallest, latest, first) {
-        (true, false, false, false) => "t.amount_hib DESC, t.height, t.event_index",
-        (false, true, false, false) => "t.amount_hib, t.height, t.event_index",
-        (false, false, true, false) => "t.height DESC, t.event_index DESC",
-        (false, false, false, true) => "t.height, t.event_index",
+    let index = table.index;
+    let by_size = |dir: &str| {
+        table
+            .size
+            .map(|c| format!("t.{c}{dir}, t.height, t.{index}"))
+    };
+    let mentioned = mentioned_names(question, names);
+    let (order, limit) = match (largest, smallest, latest, first) {
+        (true, false, false, false) => (by_size(" DESC")?, " LIMIT 1"),
+        (false, true, false, false) => (by_size("")?, " LIMIT 1"),
+        (false, false, true, false) => (format!("t.height DESC, t.{index} DESC"), " LIMIT 1"),
+        (false, false, false, true) => (format!("t.height, t.{index}"), " LIMIT 1"),
+        // A named account's bonds or unbonds, every one of them.
+        (false, false, false, false) if table.table == "stakes" && mentioned.len() == 1 => {
+            (format!("t.height, t.{index}"), "")
+        }
         _ => return None,
     };
-    // Every name the question mentions must be placed as a sender or a recipient.
-    let placed = parties(question, names);
-    if mentioned_names(question, names)
-        .iter()
-        .any(|n| !placed.iter().any(|(p, _)| p.eq_ignore_ascii_case(n)))
-    {
-        return None;
+    let mut filters: Vec<String> = Vec::new();
+    if table.table == "transfers" {
+        // Every name the question mentions must be placed as a sender or a recipient.
+        let placed = parties(question, names);
+        if mentioned
+            .iter()
+            .any(|n| !placed.iter().any(|(p, _)| p.eq_ignore_ascii_case(n)))
+        {
+            return None;
+        }
+        filters.extend(
+            placed
+                .iter()
+                .map(|(name, party)| party_clause(&format!("t.{}", party.columns().0), name)),
+        );
+    } else {
+        match mentioned.as_slice() {
+            [] => {}
+            [one] => filters.push(party_clause(&format!("t.{}", table.party), one)),
+            _ => return None,
+        }
     }
-    let filters: Vec<String> = placed
-        .iter()
-        .map(|(name, party)| party_clause(&format!("t.{}", party.columns().0), name))
-        .collect();
+    if table.table == "stakes" {
+        let kind = if has(&["unbond", "unbonding", "unbonded", "unbonds"]) {
+            Some("unbond")
+        } else if has(&["bond", "bonded", "bonds"]) {
+            Some("bond")
+        } else {
+            None
+        };
+        filters.extend(kind.map(|k| format!("t.kind = '{k}'")));
+    }
     let filter = if filters.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", filters.join(" AND "))
     };
+    let joins = if table.table == "transfers" {
+        format!(
+            "LEFT JOIN {ONE_NAME_PER_ADDRESS} s ON s.address = t.\"from\" LEFT JOIN {ONE_NAME_PER_ADDRESS} r ON r.address = t.\"to\""
+        )
+    } else {
+        format!(
+            "LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.{}",
+            table.party
+        )
+    };
     Some(format!(
-        "SELECT t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib \
-         FROM transfers t LEFT JOIN {ONE_NAME_PER_ADDRESS} s ON s.address = t.\"from\" \
-         LEFT JOIN {ONE_NAME_PER_ADDRESS} r ON r.address = t.\"to\"{filter} ORDER BY {order} LIMIT 1"
+        "SELECT {} FROM {} t {joins}{filter} ORDER BY {order}{limit}",
+        table.columns, table.table
     ))
 }
 
 /// The names of `names` a question mentions, in the order it mentions them, each once.
 fn mentioned_names(question: &str, names: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for word in question
-        .to_lowercase()
+    let lower = question.to_lowercase();
+    let words: Vec<&str> = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-    {
-        if let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(word))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, word) in words.iter().enumerate() {
+        // `the validator`, `a validator`: a noun, whatever a label calls an account.
+        let article = i > 0 && ["the", "a", "an", "any", "each", "every"].contains(&words[i - 1]);
+        if !article
+            && let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(word))
             && !out.contains(name)
         {
             out.push(name.clone());
@@ -4695,14 +4792,14 @@ mod tests {
     }
 
     #[test]
-    fn one_transfer_shares_groups_and_ranges_over_blocks() {
+    fn one_row_shares_groups_and_ranges_over_blocks() {
         let names: Vec<String> = ["alice", "bob", "carol", "dave"]
             .iter()
             .map(|n| n.to_string())
             .collect();
         let row = "SELECT t.height, t.time, s.name AS sender, t.\"from\", r.name AS recipient, t.\"to\", t.amount_hib FROM transfers t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) s ON s.address = t.\"from\" LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) r ON r.address = t.\"to\"";
         assert_eq!(
-            one_transfer(
+            one_row(
                 "Who sent the single biggest transfer, to whom, and how much HIB was it?",
                 &names
             ),
@@ -4711,16 +4808,56 @@ mod tests {
             ))
         );
         assert_eq!(
-            one_transfer("when did dave get his first transfer?", &names),
+            one_row("when did dave get his first transfer?", &names),
             Some(format!(
                 "{row} WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'dave') ORDER BY t.height, t.event_index LIMIT 1"
             ))
         );
         assert_eq!(
-            one_transfer("What was the most recent transfer on the chain?", &names),
+            one_row("What was the most recent transfer on the chain?", &names),
             Some(format!(
                 "{row} ORDER BY t.height DESC, t.event_index DESC LIMIT 1"
             ))
+        );
+        // A transaction's row, a named account's unbonds.
+        let tx_row = "SELECT t.height, t.time, t.tx_hash, n.name AS sender_name, t.sender, t.fee_hib, t.success, t.message_types FROM transactions t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.sender";
+        assert_eq!(
+            one_row(
+                "What was the most recent transaction — its hash, block height, and who sent it?",
+                &names
+            ),
+            Some(format!(
+                "{tx_row} ORDER BY t.height DESC, t.tx_index DESC LIMIT 1"
+            ))
+        );
+        let stake_row = "SELECT t.height, t.time, t.kind, n.name AS delegator_name, t.delegator, t.validator, t.amount_hib, t.release_height FROM stakes t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.delegator";
+        assert_eq!(
+            one_row(
+                "When did bob unbond, how much HIB was it, and at what height does it get released?",
+                &names
+            ),
+            Some(format!(
+                "{stake_row} WHERE t.delegator IN (SELECT address FROM labels WHERE name = 'bob') AND t.kind = 'unbond' ORDER BY t.height, t.event_index"
+            ))
+        );
+        assert_eq!(one_row("the largest transaction", &names), None);
+        assert_eq!(one_row("when did someone unbond", &names), None);
+        assert_eq!(
+            one_row("the first transaction with a transfer", &names),
+            None
+        );
+        // A name after an article is a noun.
+        let with_validator: Vec<String> = vec!["validator".into(), "bob".into()];
+        assert_eq!(
+            mentioned_names(
+                "Who bonded to the validator? bob or validator?",
+                &with_validator
+            ),
+            vec!["bob".to_string(), "validator".to_string()]
+        );
+        assert_eq!(
+            mentioned_names("bonded to a validator", &with_validator),
+            Vec::<String>::new()
         );
         // Not one transfer: several, a count, a total, a number, a window, an unplaced name.
         for question in [
@@ -4733,7 +4870,7 @@ mod tests {
             "the largest and the smallest transfer",
             "the largest stake",
         ] {
-            assert_eq!(one_transfer(question, &names), None, "{question}");
+            assert_eq!(one_row(question, &names), None, "{question}");
         }
         // Net flows.
         let sent = |n: &str| flow(Some(n), None);
