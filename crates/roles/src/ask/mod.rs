@@ -1754,6 +1754,12 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     {
         out = grouped;
     }
+    // `Using people's names`: groups of accounts by name, not address.
+    if asks_names(question)
+        && let Some(named) = named_groups(&out)
+    {
+        out = named;
+    }
     // `In blocks 10 through 15`: the range bounds the height.
     if let Some(on_height) = range_on_height(question, &out) {
         out = on_height;
@@ -2260,6 +2266,82 @@ fn per_party(sql: &str, party: Party) -> Option<String> {
     let column = party.columns().0;
     Some(format!(
         "SELECT l.name, {measure} AS {alias} FROM transfers t JOIN labels l ON l.address = t.{column}{rest} GROUP BY l.name ORDER BY {alias} DESC"
+    ))
+}
+
+/// Whether the question wants people by name (`using people's names`, `by name`, `who`).
+fn asks_names(question: &str) -> bool {
+    let q = spaced(question).replace('\'', " ");
+    asks_who(question)
+        || [
+            "name", "names", "people", "person", "persons", "everyone", "whom",
+        ]
+        .iter()
+        .any(|w| q.contains(&format!(" {w} ")))
+}
+
+/// Columns of the event tables that hold an account.
+const ACCOUNT_COLUMNS: &[&str] = &[
+    "sender",
+    "delegator",
+    "payer",
+    "\"from\"",
+    "\"to\"",
+    "proposer",
+    "account",
+];
+
+/// `SELECT sender, count(*) AS txs FROM transactions … GROUP BY sender …` grouped by the
+/// account's name (one per labelled account) instead of its address: the rows a person asks
+/// for `using people's names`.
+/// None for any other shape (a join, a subquery, a group by anything else).
+fn named_groups(sql: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let table = tail.split_whitespace().next()?;
+    if !["transfers", "transactions", "stakes", "fees", "blocks"]
+        .contains(&table.to_ascii_lowercase().as_str())
+        || !tail.starts_with(table)
+    {
+        return None;
+    }
+    let rest = &tail[table.len()..];
+    let lower = rest.to_ascii_lowercase();
+    let group_at = lower.find(" group by ")?;
+    if lower.contains(" join ")
+        || lower.contains('(')
+        || selected.to_ascii_lowercase().contains("select")
+    {
+        return None;
+    }
+    let after = &rest[group_at + " group by ".len()..];
+    let column = after.split_whitespace().next()?;
+    if !ACCOUNT_COLUMNS
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(column))
+        || !after.starts_with(column)
+    {
+        return None;
+    }
+    // The selected account column becomes the name; the aggregates stay.
+    let columns: Vec<&str> = selected.split(',').map(str::trim).collect();
+    if !columns.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+        return None;
+    }
+    let renamed: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if c.eq_ignore_ascii_case(column) {
+                "l.name".to_string()
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect();
+    let grouped_tail = &after[column.len()..];
+    Some(format!(
+        "SELECT {} FROM {table} t JOIN {ONE_NAME_PER_ADDRESS} l ON l.address = t.{column}{} GROUP BY l.name{grouped_tail}",
+        renamed.join(", "),
+        &rest[..group_at],
     ))
 }
 
@@ -3322,6 +3404,11 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         asks_who(question),
         false,
         changed_by(named_accounts(original)),
+    );
+    cue(
+        asks_names(question),
+        false,
+        changed_by(named_groups(original)),
     );
     if let Some(party) = grouped_party(question) {
         let grouped = uses(&[" group by "]);
@@ -5002,6 +5089,32 @@ mod tests {
                 "SELECT l.name FROM transfers t JOIN labels l ON l.address = t.\"to\"",
                 Party::Sender
             ),
+            None
+        );
+        // Groups by name where names are asked for.
+        assert!(asks_names(
+            "Break down the number of transactions sent per account, using people's names."
+        ));
+        assert!(!asks_names("How many transactions per block?"));
+        assert_eq!(
+            named_groups(
+                "SELECT sender, count(*) AS txs FROM transactions GROUP BY sender ORDER BY txs DESC"
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, count(*) AS txs FROM transactions t JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = t.sender GROUP BY l.name ORDER BY txs DESC"
+            )
+        );
+        assert_eq!(
+            named_groups("SELECT \"to\", sum(amount_hib) AS got FROM transfers WHERE height > 2 GROUP BY \"to\"").as_deref(),
+            Some("SELECT l.name, sum(amount_hib) AS got FROM transfers t JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = t.\"to\" WHERE height > 2 GROUP BY l.name")
+        );
+        assert_eq!(
+            named_groups("SELECT kind, count(*) FROM stakes GROUP BY kind"),
+            None
+        );
+        assert_eq!(
+            named_groups("SELECT count(*) FROM transactions GROUP BY sender"),
             None
         );
         // A range over blocks bounds the height.
