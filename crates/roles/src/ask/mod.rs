@@ -2235,7 +2235,7 @@ fn named_accounts(sql: &str) -> Option<String> {
         .collect::<Vec<_>>()
         .join(" ");
     let named = format!(
-        "SELECT l.name, {} FROM accounts a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) l ON l.address = a.address {rest}",
+        "SELECT l.name, {} FROM accounts a LEFT JOIN {ONE_NAME_PER_ADDRESS} l ON l.address = a.address {rest}",
         qualified.join(", ")
     );
     Some(named.trim_end().to_string())
