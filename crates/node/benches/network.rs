@@ -6,7 +6,9 @@
 //! the moment node 0 reports its block. Senders learn of commits from that watcher, so the only
 //! load on the nodes besides the transfers is one block read per height.
 //! Run: `cargo bench -p hibana-node --bench network` (options: `-- --secs 20 --senders 48
-//! --block-time-ms 250 --validators 4 --saturating --verbose`).
+//! --block-time-ms 250 --validators 4 --saturating --rate 600 --verbose`; `--rate R` offers both
+//! networks the same R transfers a second instead of the light load and saturation, so that
+//! their CPU per transfer compares at equal load).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -417,10 +419,11 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Finality under a light load (20 transfers/s), then throughput at saturation.
     let only_saturating = args.iter().any(|a| a == "--saturating");
-    let loads: &[Option<f64>] = if only_saturating {
-        &[None]
-    } else {
-        &[Some(20.0), None]
+    let rate = value("--rate").filter(|r| *r > 0).map(|r| r as f64);
+    let loads: Vec<Option<f64>> = match (rate, only_saturating) {
+        (Some(r), _) => vec![Some(r)],
+        (None, true) => vec![None],
+        (None, false) => vec![Some(20.0), None],
     };
     let runs: Vec<(usize, Option<f64>)> = loads
         .iter()
@@ -438,16 +441,23 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "| validators | load | submitted | committed | refused | blocks | transfers/s | finality p50 | finality p99 | vs 1 validator | node CPU ms/transfer | cores busy (nodes + load) |"
+        "| validators | load | submitted | committed | refused | blocks | transfers/s | finality p50 | finality p99 | vs 1 validator | node CPU ms/transfer | per validator | per validator vs 1 | cores busy (nodes + load) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    // The CPU one validator spends per committed transfer: all nodes' CPU over their number.
+    let per_validator =
+        |r: &Outcome| 1e3 * r.nodes_cpu / r.committed.max(1) as f64 / r.validators as f64;
     for r in &results {
         let base = results
             .iter()
             .find(|b| b.validators == 1 && b.rate == r.rate)
             .map_or(1e-9, |b| b.tps.max(1e-9));
+        let single = results
+            .iter()
+            .find(|b| b.validators == 1 && b.rate == r.rate)
+            .map_or(f64::NAN, per_validator);
         println!(
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.0}% | {:.2} | {:.2} + {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} ms | {:.0} ms | {:.0}% | {:.2} | {:.3} | {:.2}× | {:.2} + {:.2} |",
             r.validators,
             r.rate
                 .map_or("saturating".to_string(), |x| format!("{x:.0} tx/s")),
@@ -460,12 +470,15 @@ fn main() {
             r.p99.as_secs_f64() * 1e3,
             100.0 * r.tps / base,
             1e3 * r.nodes_cpu / r.committed.max(1) as f64,
+            per_validator(r),
+            per_validator(r) / single,
             r.nodes_cpu / r.elapsed,
             r.load_cpu / r.elapsed
         );
     }
     println!(
-        "\nTargets (issue 7): finality p50 ≤ 1000 ms with 4 validators; throughput ≥ 80% of 1 validator."
+        "\nTargets: finality p50 ≤ 1000 ms with 4 validators at saturation (issue 7); CPU per \
+         transfer per validator ≤ 1.2× the single validator's (issue 21)."
     );
     println!(
         "Every validator checks and executes every transfer, so with all of them on one machine \
