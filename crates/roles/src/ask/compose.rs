@@ -3,8 +3,9 @@
 //! unless the words fit its shape; [`super::Asker::ask`] runs what they return first.
 
 use super::{
-    AMOUNT_WORDS, ONE_NAME_PER_ADDRESS, Party, RECEIVING, SENDING, TIME_WORDS, asks_count, parties,
-    party_clause, sizes, spaced, verb_party,
+    AMOUNT_WORDS, NUMBER_WORDS, ONE_NAME_PER_ADDRESS, Party, RECEIVING, SENDING, TIME_WORDS,
+    asks_count, bounds, counted_words, parties, party_clause, sizes, spaced, stated_limit,
+    verb_party,
 };
 
 /// An event table a question may single out one row of: the nouns that name one of its rows,
@@ -403,6 +404,843 @@ pub(super) fn two_compared(question: &str, names: &[String]) -> Option<String> {
     ))
 }
 
+/// An account's part in an event table that a question may rank or list accounts by: the
+/// nouns that name it, the verbs it does, where it is read from, and what its rows count as.
+struct Role {
+    nouns: &'static [&'static str],
+    verbs: &'static [&'static str],
+    table: &'static str,
+    column: &'static str,
+    filter: &'static str,
+    counted: &'static str,
+}
+
+/// Words of a validator proposing blocks.
+const PROPOSING: &[&str] = &["proposed", "propose", "proposes", "produced", "produce"];
+/// Words of bonding stake.
+const BONDING: &[&str] = &[
+    "bonded",
+    "bond",
+    "bonds",
+    "staked",
+    "stake",
+    "stakes",
+    "delegated",
+    "delegate",
+    "delegates",
+];
+/// Words of unbonding stake.
+const UNBONDING: &[&str] = &[
+    "unbonded",
+    "unbond",
+    "unbonds",
+    "unstaked",
+    "unstake",
+    "undelegated",
+    "undelegate",
+];
+
+/// The parts [`ranked`] and [`accounts_who`] know; a transfer's parties only where the
+/// question is about transfers, a fee's payer and a transaction's sender where it names them.
+const ROLES: &[Role] = &[
+    Role {
+        nouns: &["sender", "senders", "spender", "spenders"],
+        verbs: SENDING,
+        table: "transfers",
+        column: "\"from\"",
+        filter: "",
+        counted: "transfers",
+    },
+    Role {
+        nouns: &[
+            "recipient",
+            "recipients",
+            "receiver",
+            "receivers",
+            "payee",
+            "payees",
+        ],
+        verbs: RECEIVING,
+        table: "transfers",
+        column: "\"to\"",
+        filter: "",
+        counted: "transfers",
+    },
+    Role {
+        nouns: &["proposer", "proposers"],
+        verbs: PROPOSING,
+        table: "blocks",
+        column: "proposer",
+        filter: "",
+        counted: "blocks",
+    },
+    Role {
+        nouns: &[
+            "delegator",
+            "delegators",
+            "staker",
+            "stakers",
+            "bonder",
+            "bonders",
+        ],
+        verbs: BONDING,
+        table: "stakes",
+        column: "delegator",
+        filter: " WHERE t.kind = 'bond'",
+        counted: "bonds",
+    },
+    Role {
+        nouns: &["unbonder", "unbonders"],
+        verbs: UNBONDING,
+        table: "stakes",
+        column: "delegator",
+        filter: " WHERE t.kind = 'unbond'",
+        counted: "unbonds",
+    },
+    Role {
+        nouns: &["payer", "payers"],
+        verbs: &["paid", "pay", "pays", "spent", "spend", "spends"],
+        table: "fees",
+        column: "payer",
+        filter: "",
+        counted: "transactions",
+    },
+    Role {
+        nouns: &["sender", "senders", "signer", "signers"],
+        verbs: &[
+            "sent",
+            "send",
+            "sends",
+            "submitted",
+            "submit",
+            "submits",
+            "signed",
+            "made",
+            "make",
+            "makes",
+        ],
+        table: "transactions",
+        column: "sender",
+        filter: "",
+        counted: "transactions",
+    },
+];
+
+/// The roles a question's words give an account (a noun of the part, or a verb of it), by the
+/// table its words are about: fees where it says fee, transactions where it says transaction
+/// and not transfer, stakes where it says bond or stake, else transfers and blocks.
+fn roles_in(q: &str) -> Vec<(usize, &'static Role)> {
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let fees = has(&["fee", "fees"]);
+    let transactions = has(&["transaction", "transactions", "tx", "txs"])
+        && !has(&["transfer", "transfers", "payment", "payments"]);
+    let mut found: Vec<(usize, &'static Role)> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        // `some stake`, `have stake`: what an account holds, not a bond.
+        if ["stake", "stakes"].contains(w)
+            && i > 0
+            && [
+                "some", "any", "no", "a", "their", "its", "the", "have", "has", "with", "of",
+                "hold", "holds", "holding", "nonzero", "positive",
+            ]
+            .contains(&words[i - 1])
+        {
+            continue;
+        }
+        // `give me`, `make us`: a request, not a payment.
+        if words.get(i + 1).is_some_and(|n| ["me", "us"].contains(n)) {
+            continue;
+        }
+        let role = ROLES.iter().find(|r| {
+            let fits = match r.table {
+                "fees" => fees,
+                "transactions" => transactions && !fees,
+                "transfers" => !fees && !transactions && about_transfers(q),
+                _ => true,
+            };
+            fits && (r.nouns.contains(w) || r.verbs.contains(w))
+        });
+        if let Some(role) = role {
+            found.push((i, role));
+        }
+    }
+    found
+}
+
+/// The SQL of a question that ranks accounts by what they did (`top 3 senders by total HIB`,
+/// `which address proposed the most blocks`, `who received the fewest transfers`, `for each
+/// delegator, how much was bonded`): the events of that part grouped by account, with its
+/// name, its address, how many and how much, ordered by what the words measure (a count where
+/// they count rows, `most transfers`; else the amount), as many rows as they ask for. A name
+/// the question places on the other side of a transfer filters it (`who sent the most to
+/// bob`). None for one event (`the biggest transfer`), a stated bound or window, or a part
+/// the words do not give exactly.
+pub(super) fn ranked(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let limit = stated_limit(question);
+    let numbers = words
+        .iter()
+        .filter(|w| {
+            w.trim_end_matches('%').parse::<f64>().is_ok()
+                || NUMBER_WORDS.iter().any(|(n, _)| n == *w)
+        })
+        .count();
+    if numbers > usize::from(limit.is_some())
+        || has(TIME_WORDS)
+        || has(&[
+            "than",
+            "between",
+            "net",
+            "single",
+            "first",
+            "last",
+            "latest",
+            "earliest",
+            "never",
+            "percentage",
+            "percent",
+            "share",
+            "median",
+            "balance",
+            "balances",
+            "power",
+        ])
+    {
+        return None;
+    }
+    let (largest, smallest) = sizes(question);
+    // Grouped by the part itself (`for each sender`, `per person`, `rank the delegators`), not
+    // by something else (`per kind`).
+    let found = roles_in(&q);
+    let role = found.first()?.1;
+    let grouped_noun = |w: &&str| {
+        role.nouns.contains(w)
+            || [
+                "person",
+                "people",
+                "account",
+                "accounts",
+                "address",
+                "addresses",
+                "user",
+            ]
+            .contains(w)
+    };
+    let grouping = words.iter().enumerate().any(|(i, w)| {
+        ["each", "every", "per"].contains(w) && words[i + 1..].iter().take(2).any(grouped_noun)
+    }) || (has(&["rank", "ranked", "ranking", "leaderboard"])
+        && words.iter().any(grouped_noun));
+    let ordered = largest != smallest || (grouping && !largest && !smallest);
+    if !ordered {
+        return None;
+    }
+    // One event, not a total: `the biggest transfer`, `the largest bond`.
+    const ONE_EVENT: &[&str] = &[
+        "transfer",
+        "payment",
+        "transaction",
+        "tx",
+        "bond",
+        "unbond",
+        "delegation",
+        "block",
+        "fee",
+    ];
+    let extreme = |w: &str| {
+        [
+            "biggest", "largest", "highest", "maximum", "greatest", "most", "top", "smallest",
+            "lowest", "least", "minimum", "fewest",
+        ]
+        .contains(&w)
+    };
+    let at_extreme: Vec<usize> = (0..words.len()).filter(|&i| extreme(words[i])).collect();
+    if at_extreme
+        .iter()
+        .any(|&i| words[i + 1..].iter().take(2).any(|w| ONE_EVENT.contains(w)))
+    {
+        return None;
+    }
+    if found
+        .iter()
+        .any(|(_, r)| r.table != role.table || r.column != role.column || r.filter != role.filter)
+    {
+        return None;
+    }
+    // Names: only a transfer's other side, placed by the words.
+    let mentioned = mentioned_names(question, names);
+    let mut filters: Vec<String> = Vec::new();
+    if !role.filter.is_empty() {
+        filters.push(role.filter.trim_start_matches(" WHERE ").to_string());
+    }
+    if !mentioned.is_empty() {
+        if role.table != "transfers" {
+            return None;
+        }
+        let placed = parties(question, names);
+        let other = match role.column {
+            "\"from\"" => Party::Recipient,
+            _ => Party::Sender,
+        };
+        for name in &mentioned {
+            match placed.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, part)) if *part == other => {
+                    filters.push(party_clause(&format!("t.{}", other.columns().0), name));
+                }
+                _ => return None,
+            }
+        }
+    }
+    // What the rows are ordered by: a count where the words count rows (`most transfers`,
+    // `how many`), an average where they say so, else the amount.
+    let amounts = role.table != "blocks" && role.table != "transactions";
+    let counted_nouns = [
+        role.counted,
+        "times",
+        "payments",
+        "transactions",
+        "txs",
+        "blocks",
+        "bonds",
+        "delegations",
+    ];
+    let counting = !amounts
+        || asks_count(question)
+        || at_extreme.iter().any(|&i| {
+            words[i + 1..]
+                .iter()
+                .take(2)
+                .any(|w| counted_nouns.contains(w))
+        })
+        || (role.counted == "transfers"
+            && words.contains(&"transfers")
+            && !words.iter().any(|w| {
+                AMOUNT_WORDS.contains(w) || ["amount", "total", "volume", "value"].contains(w)
+            })
+            && !q.contains(" how much "));
+    let average = amounts && has(&["average", "mean", "avg"]);
+    let mut columns = vec![format!("count(*) AS {}", role.counted)];
+    if amounts {
+        columns.push("sum(t.amount_hib) AS total_hib".to_string());
+    }
+    if average {
+        columns.push("avg(t.amount_hib) AS average_hib".to_string());
+    }
+    let measure = if average {
+        "average_hib"
+    } else if counting {
+        role.counted
+    } else {
+        "total_hib"
+    };
+    let dir = if smallest { "" } else { " DESC" };
+    let singular = [" who ", " whom ", " whose "].iter().any(|w| q.contains(w))
+        || words.iter().enumerate().any(|(i, w)| {
+            ["which", "what", "the"].contains(w)
+                && words.get(i + 1).is_some_and(|n| {
+                    [
+                        "account",
+                        "address",
+                        "person",
+                        "name",
+                        "wallet",
+                        "user",
+                        "validator",
+                    ]
+                    .contains(n)
+                        || (role.nouns.contains(n) && !n.ends_with('s'))
+                })
+        })
+        || has(&["top"])
+            && !has(&role
+                .nouns
+                .iter()
+                .copied()
+                .filter(|n| n.ends_with('s'))
+                .collect::<Vec<_>>());
+    let limit = match limit {
+        Some(n) => format!(" LIMIT {n}"),
+        None if singular && !grouping => " LIMIT 1".to_string(),
+        None if !grouping
+            && !words
+                .iter()
+                .any(|w| role.nouns.contains(w) && w.ends_with('s'))
+            && !has(&["accounts", "addresses", "people", "users", "wallets"]) =>
+        {
+            " LIMIT 1".to_string()
+        }
+        None => String::new(),
+    };
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    Some(format!(
+        "SELECT n.name, t.{col} AS address, {cols} FROM {table} t LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.{col}{filter} GROUP BY t.{col}, n.name ORDER BY {measure}{dir}, n.name{limit}",
+        col = role.column,
+        cols = columns.join(", "),
+        table = role.table,
+    ))
+}
+
+/// The SQL of a question about whom one named account sent to or received from (`who did
+/// alice send HIB to`, `who has paid bob`, `how many different people did carol send to`):
+/// the accounts on the other side of its transfers, each with its name, address, how many
+/// transfers and how much, or their count where the words count them. None where the question
+/// ranks, bounds, singles out one transfer or names other than the one account.
+pub(super) fn counterparties(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    const ACCOUNTS: &[&str] = &[
+        "accounts",
+        "addresses",
+        "people",
+        "users",
+        "wallets",
+        "recipients",
+        "senders",
+        "names",
+    ];
+    let counting = counted_words(question).iter().any(|w| {
+        ACCOUNTS.contains(&w.as_str()) || ["distinct", "unique", "different"].contains(&w.as_str())
+    });
+    let asks_who = q.starts_with(" who ")
+        || q.starts_with(" whom ")
+        || q.starts_with(" to whom ")
+        || q.starts_with(" from whom ")
+        || q.starts_with(" list ")
+        || words.iter().enumerate().any(|(i, w)| {
+            ["which", "what"].contains(w) && words.get(i + 1).is_some_and(|n| ACCOUNTS.contains(n))
+        });
+    if !(asks_who || counting)
+        || !about_transfers(&q)
+        || words.iter().any(|w| w.parse::<f64>().is_ok())
+        || has(TIME_WORDS)
+        || has(&[
+            "most", "least", "fewest", "top", "biggest", "largest", "smallest", "highest",
+            "lowest", "first", "last", "latest", "earliest", "never", "than", "between", "net",
+            "average", "single", "only",
+        ])
+    {
+        return None;
+    }
+    let [name] = mentioned_names(question, names).try_into().ok()?;
+    let placed = parties(question, names);
+    let (_, part) = placed.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name))?;
+    let (column, other) = part.columns();
+    let filter = party_clause(&format!("t.{column}"), &name);
+    Some(if counting {
+        format!("SELECT count(DISTINCT t.{other}) AS accounts FROM transfers t WHERE {filter}")
+    } else {
+        format!(
+            "SELECT n.name, t.{other} AS address, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.{other} WHERE {filter} GROUP BY t.{other}, n.name ORDER BY n.name, t.{other}"
+        )
+    })
+}
+
+/// The SQL of a question about accounts that did or never did something (`list everyone who
+/// has bonded`, `which accounts received transfers but never sent any`, `how many accounts
+/// have never proposed a block`): every known account (with a balance or a label) with its
+/// name and address, kept where each part the words give holds (`never`, `not`, `without`
+/// before a verb: it does not), or their count where the words count accounts. None where the
+/// words neither list nor negate, or give no part.
+pub(super) fn accounts_who(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace('’', "'");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    const ACCOUNTS: &[&str] = &[
+        "accounts",
+        "addresses",
+        "people",
+        "users",
+        "wallets",
+        "names",
+        "everyone",
+        "everybody",
+        "anyone",
+        "anybody",
+    ];
+    let counting = counted_words(question).iter().any(|w| {
+        ACCOUNTS.contains(&w.as_str()) || ["distinct", "unique", "different"].contains(&w.as_str())
+    });
+    let listing = has(&["never", "everyone", "everybody", "list"])
+        || counting
+        || words.iter().enumerate().any(|(i, w)| {
+            ["which", "what", "all", "the"].contains(w)
+                && words.get(i + 1).is_some_and(|n| ACCOUNTS.contains(n))
+        });
+    if !listing
+        || !mentioned_names(question, names).is_empty()
+        || words.iter().any(|w| w.parse::<f64>().is_ok())
+        || has(TIME_WORDS)
+        || has(&[
+            "most", "least", "fewest", "top", "biggest", "largest", "total", "each", "per",
+        ])
+    {
+        return None;
+    }
+    let found = roles_in(&q);
+    if found.is_empty() {
+        return None;
+    }
+    let mut terms: Vec<String> = Vec::new();
+    for (i, role) in &found {
+        // A noun of the part (`senders`) does not negate; a verb after `never`, `not`, a
+        // `-n't` or `without` within three words does.
+        let negated = role.verbs.contains(&words[*i])
+            && words[i.saturating_sub(3)..*i]
+                .iter()
+                .any(|w| ["never", "not", "without", "no"].contains(w) || w.ends_with("n't"));
+        let sub = format!(
+            "SELECT t.{} FROM {} t{}",
+            role.column, role.table, role.filter
+        );
+        let term = format!("a.address {}IN ({sub})", if negated { "NOT " } else { "" });
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    let rows = format!(
+        "SELECT n.name, a.address FROM (SELECT address FROM accounts UNION SELECT address FROM labels) a LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = a.address WHERE {}",
+        terms.join(" AND ")
+    );
+    Some(if counting {
+        format!("SELECT count(*) AS accounts FROM ({rows})")
+    } else {
+        format!("{rows} ORDER BY n.name, a.address")
+    })
+}
+
+/// The SQL of a question about stake still bonded (`bob's net stake`, `bonded minus
+/// unbonded`, `how much is still staked`): bonded, unbonded and their difference in HIB, of
+/// the one delegator named or of everyone, by delegator where the words ask for each. None
+/// for anything else.
+pub(super) fn net_stake(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question);
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    if !has(&[
+        "stake",
+        "staked",
+        "bonded",
+        "delegated",
+        "delegation",
+        "bond",
+    ]) || !has(&[
+        "net",
+        "minus",
+        "still",
+        "remaining",
+        "outstanding",
+        "currently",
+    ]) || has(TIME_WORDS)
+        || words.iter().any(|w| w.parse::<f64>().is_ok())
+    {
+        return None;
+    }
+    let columns = "sum(CASE WHEN t.kind = 'bond' THEN t.amount_hib ELSE 0 END) AS bonded_hib, sum(CASE WHEN t.kind = 'unbond' THEN t.amount_hib ELSE 0 END) AS unbonded_hib, sum(CASE WHEN t.kind = 'bond' THEN t.amount_hib WHEN t.kind = 'unbond' THEN -t.amount_hib ELSE 0 END) AS net_staked_hib";
+    match mentioned_names(question, names).as_slice() {
+        [] if has(&["each", "per", "every", "everyone", "delegators"]) => Some(format!(
+            "SELECT n.name, t.delegator, {columns} FROM stakes t LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.delegator GROUP BY t.delegator, n.name ORDER BY net_staked_hib DESC, n.name"
+        )),
+        [] => Some(format!("SELECT {columns} FROM stakes t")),
+        [one] => Some(format!(
+            "SELECT {columns} FROM stakes t WHERE {}",
+            party_clause("t.delegator", one)
+        )),
+        _ => None,
+    }
+}
+
+/// The SQL of a question about time between two points of the chain (`how many seconds
+/// elapsed between the first block and the latest`, `how long from block 5 to block 20`, `the
+/// average block time`): the difference of the times of the first and the last rows of the
+/// table the words name (blocks unless transfers, transactions or bonds), or of the two stated
+/// heights, in the unit asked (seconds by default); the average over the gaps between blocks
+/// where the words say average. None for anything else.
+pub(super) fn time_span(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace('-', " ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    let units: &[(&str, &str, &str)] = &[
+        ("milliseconds", "1.0", "milliseconds"),
+        ("ms", "1.0", "milliseconds"),
+        ("seconds", "1000.0", "seconds"),
+        ("secs", "1000.0", "seconds"),
+        ("minutes", "60000.0", "minutes"),
+        ("mins", "60000.0", "minutes"),
+        ("hours", "3600000.0", "hours"),
+    ];
+    let unit = units
+        .iter()
+        .find(|(u, _, _)| {
+            q.contains(&format!(" how many {u} ")) || q.contains(&format!(" in {u} "))
+        })
+        .or_else(|| {
+            (q.contains(" how long ")
+                || q.contains(" how much time ")
+                || has(&["elapsed", "duration", "span", "timespan"])
+                || q.contains(" block time "))
+            .then_some(&units[2])
+        })?;
+    if !mentioned_names(question, names).is_empty()
+        || has(&["each", "per", "every"]) && !q.contains(" per block ")
+    {
+        return None;
+    }
+    let average = has(&["average", "mean", "typical"]);
+    let heights: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| {
+            w.parse::<u64>().is_ok()
+                && *i > 0
+                && ["block", "blocks", "height", "heights"].contains(&words[i - 1])
+                || w.parse::<u64>().is_ok()
+                    && *i > 1
+                    && ["and", "to", "through", "until"].contains(&words[i - 1])
+        })
+        .map(|(_, w)| *w)
+        .collect();
+    let other_numbers = words.iter().filter(|w| w.parse::<f64>().is_ok()).count() != heights.len();
+    let (table, filter) = if heights.len() == 2 && !other_numbers {
+        (
+            "blocks",
+            format!(" WHERE height IN ({}, {})", heights[0], heights[1]),
+        )
+    } else if heights.is_empty() && !other_numbers {
+        let ends = (has(&["first", "earliest", "oldest", "genesis", "start"])
+            && has(&["latest", "last", "newest", "recent", "current", "now"]))
+            || (average
+                && (q.contains(" between blocks ")
+                    || q.contains(" block time ")
+                    || q.contains(" per block ")));
+        if !ends {
+            return None;
+        }
+        let table = if average {
+            "blocks"
+        } else if has(&["transfer", "transfers", "payment", "payments"]) {
+            "transfers"
+        } else if has(&["transaction", "transactions", "tx", "txs"]) {
+            "transactions"
+        } else if has(&["bond", "bonds", "stake", "stakes"]) {
+            "stakes"
+        } else {
+            "blocks"
+        };
+        (table, String::new())
+    } else {
+        return None;
+    };
+    let (_, divisor, alias) = unit;
+    let span = format!("(CAST(max(time) AS BIGINT) - CAST(min(time) AS BIGINT)) / {divisor}");
+    Some(if average {
+        format!(
+            "SELECT {span} / CAST(nullif(count(*) - 1, 0) AS DOUBLE) AS average_{alias} FROM {table}{filter}"
+        )
+    } else {
+        format!("SELECT {span} AS {alias} FROM {table}{filter}")
+    })
+}
+
+/// The SQL of a question about validators' voting power or keys (`the validator's voting
+/// power`, `which validator has the most power`): each validator's row with its name, address,
+/// key and power, largest first, the first only where the words single one out. None where
+/// the words total it, count validators or name other tables.
+pub(super) fn validator_power(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace("'s ", " ").replace("’s ", " ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    if !has(&["validator", "validators"])
+        || !(has(&["power"]) || q.contains(" public key ") || has(&["pubkey"]))
+        || has(&[
+            "total",
+            "sum",
+            "combined",
+            "all",
+            "average",
+            "mean",
+            "transfer",
+            "transfers",
+            "block",
+            "blocks",
+            "transaction",
+            "transactions",
+            "bond",
+            "bonds",
+            "bonded",
+            "delegated",
+            "delegators",
+            "fee",
+            "fees",
+            "percentage",
+            "percent",
+            "share",
+        ])
+        || asks_count(question)
+        || has(TIME_WORDS)
+        || words.iter().any(|w| w.parse::<f64>().is_ok())
+        || !mentioned_names(question, names).is_empty()
+    {
+        return None;
+    }
+    let (largest, smallest) = sizes(question);
+    let dir = if smallest && !largest { "" } else { " DESC" };
+    let one = !has(&["validators", "each", "every", "list"]);
+    let limit = if one { " LIMIT 1" } else { "" };
+    Some(format!(
+        "SELECT n.name, v.address, v.public_key, v.power, v.power_hib FROM validators v LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = v.address ORDER BY v.power{dir}, v.address{limit}"
+    ))
+}
+
+/// The SQL of a question about accounts' balances (`alice's balance`, `the richest account`,
+/// `the lowest balance among the named accounts`, `how many accounts hold a positive
+/// balance`, `the total balance of bob and carol`): each account with its name, address,
+/// balance and stake, filtered on the accounts named and the bounds stated, ordered by
+/// balance where the words ask for an extreme; a count, total or average where they ask for
+/// one. None where the words name events (transfers, blocks, fees, bonds) or a time.
+pub(super) fn balances(question: &str, names: &[String]) -> Option<String> {
+    let q = spaced(question).replace("'s ", " ").replace("’s ", " ");
+    let words: Vec<&str> = q.split_whitespace().collect();
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+    if !has(&[
+        "balance",
+        "balances",
+        "richest",
+        "poorest",
+        "wealthiest",
+        "holds",
+        "hold",
+        "holding",
+        "holdings",
+        "holders",
+    ]) || has(TIME_WORDS)
+        || has(&[
+            "transfer",
+            "transfers",
+            "payment",
+            "payments",
+            "transaction",
+            "transactions",
+            "tx",
+            "txs",
+            "fee",
+            "fees",
+            "block",
+            "blocks",
+            "height",
+            "bond",
+            "bonds",
+            "bonded",
+            "unbond",
+            "unbonded",
+            "reward",
+            "rewards",
+            "emission",
+            "emissions",
+            "sent",
+            "received",
+            "after",
+            "before",
+            "change",
+            "changed",
+            "history",
+            "than",
+        ])
+    {
+        return None;
+    }
+    let mentioned = mentioned_names(question, names);
+    let limit = stated_limit(question);
+    let mut terms: Vec<String> = Vec::new();
+    let stated = bounds(question);
+    for (op, number, unit) in &stated {
+        if !(unit.is_empty() || AMOUNT_WORDS.contains(&unit.as_str())) {
+            return None;
+        }
+        terms.push(format!("a.balance_hib{op}{number}"));
+    }
+    let numbers = words
+        .iter()
+        .filter(|w| w.parse::<f64>().is_ok() || NUMBER_WORDS.iter().any(|(n, _)| n == *w))
+        .count();
+    if numbers > stated.len() + usize::from(limit.is_some()) {
+        return None;
+    }
+    if has(&["positive", "nonzero", "non-zero"]) {
+        terms.push("a.balance > 0".to_string());
+    } else if has(&["zero", "empty"]) {
+        terms.push("a.balance = 0".to_string());
+    }
+    if !mentioned.is_empty() {
+        let listed: Vec<String> = mentioned
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect();
+        terms.push(format!(
+            "a.address IN (SELECT address FROM labels WHERE name IN ({}))",
+            listed.join(", ")
+        ));
+    }
+    let named_only = !mentioned.is_empty() || has(&["named", "labelled", "labeled", "known"]);
+    let join = if named_only { "JOIN" } else { "LEFT JOIN" };
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", terms.join(" AND "))
+    };
+    let from =
+        format!("FROM accounts a {join} {ONE_NAME_PER_ADDRESS} n ON n.address = a.address{filter}");
+    let (largest, smallest) = sizes(question);
+    let richest = has(&["richest", "wealthiest"]);
+    let poorest = has(&["poorest"]);
+    if asks_count(question) {
+        return Some(format!("SELECT count(*) AS accounts {from}"));
+    }
+    if has(&["total", "sum", "combined", "together", "altogether"]) {
+        return Some(format!("SELECT sum(a.balance_hib) AS total_hib {from}"));
+    }
+    if has(&["average", "mean", "avg"]) {
+        return Some(format!("SELECT avg(a.balance_hib) AS average_hib {from}"));
+    }
+    let columns = "n.name, a.address, a.balance, a.balance_hib, a.stake_hib";
+    let high = largest || richest || (has(&["more", "higher", "bigger"]) && mentioned.len() == 2);
+    let low = smallest || poorest || (has(&["less", "lower", "smaller"]) && mentioned.len() == 2);
+    Some(match (high, low) {
+        (true, true) => return None,
+        (false, false) => format!("SELECT {columns} {from} ORDER BY a.balance DESC, a.address"),
+        (high, _) => {
+            let dir = if high { " DESC" } else { "" };
+            // `the richest accounts`, `which accounts have the highest balances`: several.
+            const PLURAL: &[&str] = &[
+                "accounts",
+                "addresses",
+                "holders",
+                "balances",
+                "people",
+                "wallets",
+            ];
+            let plural = words.iter().enumerate().any(|(i, w)| {
+                (sizes(w) != (false, false) || ["richest", "poorest", "wealthiest"].contains(w))
+                    && words[i + 1..].iter().take(2).any(|n| PLURAL.contains(n))
+            }) || words
+                .windows(2)
+                .any(|p| ["which", "what"].contains(&p[0]) && PLURAL.contains(&p[1]));
+            let limit = match limit {
+                Some(n) => n,
+                None if plural => return None,
+                None => "1".to_string(),
+            };
+            format!("SELECT {columns} {from} ORDER BY a.balance{dir}, a.address LIMIT {limit}")
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,5 +1400,220 @@ mod tests {
             two_compared("Who has more stake, alice or bob?", &names),
             None
         );
+    }
+
+    #[test]
+    fn rankings_lists_net_stakes_spans_and_power() {
+        let names: Vec<String> = ["alice", "bob", "carol", "dave", "validator"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let ranking = |question: &str| ranked(question, &names);
+        let senders = "SELECT n.name, t.\"from\" AS address, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.\"from\"";
+        assert_eq!(
+            ranking("Top 3 senders by total HIB sent, with their names and totals."),
+            Some(format!(
+                "{senders} GROUP BY t.\"from\", n.name ORDER BY total_hib DESC, n.name LIMIT 3"
+            ))
+        );
+        assert_eq!(
+            ranking("who sent the most transfers to bob?"),
+            Some(format!(
+                "{senders} WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'bob') GROUP BY t.\"from\", n.name ORDER BY transfers DESC, n.name LIMIT 1"
+            ))
+        );
+        assert_eq!(
+            ranking("Which address has proposed the most blocks, and how many?"),
+            Some("SELECT n.name, t.proposer AS address, count(*) AS blocks FROM blocks t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.proposer GROUP BY t.proposer, n.name ORDER BY blocks DESC, n.name LIMIT 1".to_string())
+        );
+        assert_eq!(
+            ranking("rank the recipients by how much they received"),
+            Some("SELECT n.name, t.\"to\" AS address, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.\"to\" GROUP BY t.\"to\", n.name ORDER BY total_hib DESC, n.name".to_string())
+        );
+        assert!(ranking("who paid the most in fees?").is_some_and(
+            |sql| sql.contains("FROM fees t") && sql.contains("ORDER BY total_hib DESC")
+        ));
+        assert!(
+            ranking("which delegator bonded the fewest HIB?")
+                .is_some_and(|sql| sql.contains("WHERE t.kind = 'bond'")
+                    && sql.contains("ORDER BY total_hib, n.name LIMIT 1"))
+        );
+        // One event, a bound, a window, a name in the ranked part: not a ranking.
+        for question in [
+            "who sent the biggest transfer?",
+            "who sent the most in the last 10 blocks?",
+            "which senders sent more than 5 HIB?",
+            "did alice send the most?",
+            "who has the highest balance?",
+            "which block had the most transactions?",
+            "Give me a count of events per kind.",
+            "how many transfers per block?",
+        ] {
+            assert_eq!(ranking(question), None, "{question}");
+        }
+
+        // Whom one account sent to or received from.
+        assert_eq!(
+            counterparties("Who did alice send HIB to?", &names).as_deref(),
+            Some(
+                "SELECT n.name, t.\"to\" AS address, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.\"to\" WHERE t.\"from\" IN (SELECT address FROM labels WHERE name = 'alice') GROUP BY t.\"to\", n.name ORDER BY n.name, t.\"to\""
+            )
+        );
+        assert_eq!(
+            counterparties(
+                "how many different people has bob received HIB from?",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT count(DISTINCT t.\"from\") AS accounts FROM transfers t WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'bob')"
+            )
+        );
+        for question in [
+            "who sent the most to bob?",
+            "who did alice send 5 HIB to?",
+            "who sent to alice and bob?",
+            "who staked with bob?",
+        ] {
+            assert_eq!(counterparties(question, &names), None, "{question}");
+        }
+
+        // Accounts that did, or never did, something.
+        let everyone = "SELECT n.name, a.address FROM (SELECT address FROM accounts UNION SELECT address FROM labels) a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = a.address WHERE";
+        assert_eq!(
+            accounts_who(
+                "which accounts received transfers but never sent any?",
+                &names
+            ),
+            Some(format!(
+                "{everyone} a.address IN (SELECT t.\"to\" FROM transfers t) AND a.address NOT IN (SELECT t.\"from\" FROM transfers t) ORDER BY n.name, a.address"
+            ))
+        );
+        assert_eq!(
+            accounts_who("How many accounts haven't bonded any stake?", &names),
+            Some(format!(
+                "SELECT count(*) AS accounts FROM ({everyone} a.address NOT IN (SELECT t.delegator FROM stakes t WHERE t.kind = 'bond'))"
+            ))
+        );
+        assert_eq!(
+            accounts_who("List everyone who has proposed a block.", &names),
+            Some(format!(
+                "{everyone} a.address IN (SELECT t.proposer FROM blocks t) ORDER BY n.name, a.address"
+            ))
+        );
+        for question in [
+            "who sent the most?",
+            "How many accounts have some stake?",
+            "did bob never send?",
+            "which accounts exist?",
+            "list the transfers",
+        ] {
+            assert_eq!(accounts_who(question, &names), None, "{question}");
+        }
+
+        // Net stake.
+        assert!(
+            net_stake("what's bob's net stake, bonded minus unbonded?", &names).is_some_and(
+                |sql| sql.ends_with("FROM stakes t WHERE t.delegator IN (SELECT address FROM labels WHERE name = 'bob')")
+            )
+        );
+        assert!(
+            net_stake("how much is still staked per delegator?", &names)
+                .is_some_and(|sql| sql.contains("GROUP BY t.delegator"))
+        );
+        assert_eq!(net_stake("how much did bob stake?", &names), None);
+
+        // Time spans.
+        assert_eq!(
+            time_span(
+                "How many seconds elapsed between the first block and the most recent one?",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT (CAST(max(time) AS BIGINT) - CAST(min(time) AS BIGINT)) / 1000.0 AS seconds FROM blocks"
+            )
+        );
+        assert_eq!(
+            time_span("how long, in minutes, from block 5 to block 20?", &names).as_deref(),
+            Some(
+                "SELECT (CAST(max(time) AS BIGINT) - CAST(min(time) AS BIGINT)) / 60000.0 AS minutes FROM blocks WHERE height IN (5, 20)"
+            )
+        );
+        assert!(
+            time_span("what is the average block time?", &names)
+                .is_some_and(|sql| sql.contains("nullif(count(*) - 1, 0)"))
+        );
+        for question in [
+            "how long has alice held her stake?",
+            "when was the first block?",
+            "how many seconds between block 5 and the last one in the past 3 hours?",
+        ] {
+            assert_eq!(time_span(question, &names), None, "{question}");
+        }
+
+        // Balances.
+        let accounts = |join: &str, tail: &str| {
+            format!(
+                "SELECT n.name, a.address, a.balance, a.balance_hib, a.stake_hib FROM accounts a {join} (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = a.address{tail}"
+            )
+        };
+        assert_eq!(
+            balances(
+                "What is the lowest balance among the named accounts?",
+                &names
+            ),
+            Some(accounts("JOIN", " ORDER BY a.balance, a.address LIMIT 1"))
+        );
+        assert_eq!(
+            balances("who is the richest account?", &names),
+            Some(accounts(
+                "LEFT JOIN",
+                " ORDER BY a.balance DESC, a.address LIMIT 1"
+            ))
+        );
+        assert_eq!(
+            balances("what's dave's balance?", &names),
+            Some(accounts(
+                "JOIN",
+                " WHERE a.address IN (SELECT address FROM labels WHERE name IN ('dave')) ORDER BY a.balance DESC, a.address"
+            ))
+        );
+        assert_eq!(
+            balances("How many accounts hold a positive balance?", &names).as_deref(),
+            Some(
+                "SELECT count(*) AS accounts FROM accounts a LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = a.address WHERE a.balance > 0"
+            )
+        );
+        assert!(
+            balances("how many accounts have a balance above 100 HIB?", &names)
+                .is_some_and(|sql| sql.ends_with("WHERE a.balance_hib > 100"))
+        );
+        for question in [
+            "what was alice's balance before block 5?",
+            "who sent the most from their balance?",
+            "the richest accounts",
+        ] {
+            assert_eq!(balances(question, &names), None, "{question}");
+        }
+
+        // Validators' power.
+        assert_eq!(
+            validator_power("What is the validator's voting power, in HIB?", &names).as_deref(),
+            Some(
+                "SELECT n.name, v.address, v.public_key, v.power, v.power_hib FROM validators v LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = v.address ORDER BY v.power DESC, v.address LIMIT 1"
+            )
+        );
+        assert!(
+            validator_power("list the validators by voting power", &names)
+                .is_some_and(|sql| !sql.contains("LIMIT"))
+        );
+        for question in [
+            "what is the total voting power?",
+            "how many validators are there with power?",
+            "how many blocks did the validator with the most power propose?",
+        ] {
+            assert_eq!(validator_power(question, &names), None, "{question}");
+        }
     }
 }

@@ -32,7 +32,10 @@ use hibana_ai::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use compose::{net_flow, one_row, two_compared};
+use compose::{
+    accounts_who, balances, counterparties, net_flow, net_stake, one_row, ranked, time_span,
+    two_compared, validator_power,
+};
 
 /// One worked example of the library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,6 +285,13 @@ impl<'m> Asker<'m> {
                 let mut out: Vec<(String, &'static str)> = one_row(question, &schema.names)
                     .or_else(|| net_flow(question, &schema.names))
                     .or_else(|| two_compared(question, &schema.names))
+                    .or_else(|| ranked(question, &schema.names))
+                    .or_else(|| counterparties(question, &schema.names))
+                    .or_else(|| net_stake(question, &schema.names))
+                    .or_else(|| time_span(question, &schema.names))
+                    .or_else(|| accounts_who(question, &schema.names))
+                    .or_else(|| validator_power(question, &schema.names))
+                    .or_else(|| balances(question, &schema.names))
                     .map(|sql| (sql, "composed"))
                     .into_iter()
                     .collect();
