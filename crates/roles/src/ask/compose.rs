@@ -88,6 +88,7 @@ pub(super) fn one_row(question: &str, names: &[String]) -> Option<String> {
             "percent",
             "share",
             "everyone",
+            "net",
         ])
         || asks_count(question)
         || has(TIME_WORDS)
@@ -317,9 +318,12 @@ pub(super) fn net_flow(question: &str, names: &[String]) -> Option<String> {
 pub(super) fn two_compared(question: &str, names: &[String]) -> Option<String> {
     let q = spaced(question);
     let words: Vec<&str> = q.split_whitespace().collect();
+    let each = ["each", "both", "respectively", "every"]
+        .iter()
+        .any(|w| words.contains(w));
     if words.iter().any(|w| w.parse::<f64>().is_ok())
         || !about_transfers(&q)
-        || !words.contains(&"more")
+        || !(words.contains(&"more") || each)
         || words.contains(&"than")
         || net_flow(question, names).is_some()
     {
@@ -395,9 +399,6 @@ pub(super) fn two_compared(question: &str, names: &[String]) -> Option<String> {
             party_clause(&format!("t.{other_column}"), o)
         ));
     }
-    let each = ["each", "both", "respectively", "every"]
-        .iter()
-        .any(|w| words.contains(w));
     let limit = if each { "" } else { " LIMIT 1" };
     Some(format!(
         "SELECT l.name, {measure} AS {alias} FROM transfers t JOIN labels l ON l.address = t.{column} WHERE {filter} GROUP BY l.name ORDER BY {alias} DESC{limit}"
@@ -444,7 +445,7 @@ const UNBONDING: &[&str] = &[
 /// question is about transfers, a fee's payer and a transaction's sender where it names them.
 const ROLES: &[Role] = &[
     Role {
-        nouns: &["sender", "senders", "spender", "spenders"],
+        nouns: &["sender", "senders", "spender", "spenders", "outgoing"],
         verbs: SENDING,
         table: "transfers",
         column: "\"from\"",
@@ -459,6 +460,7 @@ const ROLES: &[Role] = &[
             "receivers",
             "payee",
             "payees",
+            "incoming",
         ],
         verbs: RECEIVING,
         table: "transfers",
@@ -526,6 +528,13 @@ const ROLES: &[Role] = &[
     },
 ];
 
+/// Words before `stake` that make it what an account holds (`some stake`, `zero stake`), not
+/// a verb of bonding.
+const HOLDING: &[&str] = &[
+    "some", "any", "no", "zero", "a", "nonzero", "positive", "their", "its", "the", "have", "has",
+    "with", "of", "hold", "holds", "holding",
+];
+
 /// The roles a question's words give an account (a noun of the part, or a verb of it), by the
 /// table its words are about: fees where it says fee, transactions where it says transaction
 /// and not transfer, stakes where it says bond or stake, else transfers and blocks.
@@ -538,14 +547,7 @@ fn roles_in(q: &str) -> Vec<(usize, &'static Role)> {
     let mut found: Vec<(usize, &'static Role)> = Vec::new();
     for (i, w) in words.iter().enumerate() {
         // `some stake`, `have stake`: what an account holds, not a bond.
-        if ["stake", "stakes"].contains(w)
-            && i > 0
-            && [
-                "some", "any", "no", "a", "their", "its", "the", "have", "has", "with", "of",
-                "hold", "holds", "holding", "nonzero", "positive",
-            ]
-            .contains(&words[i - 1])
-        {
+        if ["stake", "stakes"].contains(w) && i > 0 && HOLDING.contains(&words[i - 1]) {
             continue;
         }
         // `give me`, `make us`: a request, not a payment.
@@ -577,7 +579,13 @@ fn roles_in(q: &str) -> Vec<(usize, &'static Role)> {
 /// bob`). None for one event (`the biggest transfer`), a stated bound or window, or a part
 /// the words do not give exactly.
 pub(super) fn ranked(question: &str, names: &[String]) -> Option<String> {
-    let q = spaced(question);
+    // `Most first`, `largest first`: an order, not the first event.
+    let mut q = spaced(question);
+    for size in [
+        "most", "largest", "highest", "biggest", "least", "smallest", "lowest", "fewest",
+    ] {
+        q = q.replace(&format!(" {size} first "), &format!(" {size} "));
+    }
     let words: Vec<&str> = q.split_whitespace().collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
     let limit = stated_limit(question);
@@ -786,6 +794,42 @@ pub(super) fn ranked(question: &str, names: &[String]) -> Option<String> {
     ))
 }
 
+/// Nouns that name accounts rather than events (`which accounts`, `how many people`).
+const ACCOUNT_NOUNS: &[&str] = &[
+    "accounts",
+    "addresses",
+    "people",
+    "users",
+    "wallets",
+    "names",
+    "recipients",
+    "senders",
+    "everyone",
+    "everybody",
+    "anyone",
+    "anybody",
+];
+
+/// Whether a noun of accounts follows one of `leads` within four words (`which of the user
+/// accounts`, `list the people`).
+fn names_accounts_after(words: &[&str], leads: &[&str]) -> bool {
+    words.iter().enumerate().any(|(i, w)| {
+        leads.contains(w)
+            && words[i + 1..]
+                .iter()
+                .take(4)
+                .any(|n| ACCOUNT_NOUNS.contains(n))
+    })
+}
+
+/// Whether the question counts accounts (`how many accounts`, `how many different people`).
+fn counts_accounts(question: &str) -> bool {
+    counted_words(question).iter().any(|w| {
+        ACCOUNT_NOUNS.contains(&w.as_str())
+            || ["distinct", "unique", "different"].contains(&w.as_str())
+    })
+}
+
 /// The SQL of a question about whom one named account sent to or received from (`who did
 /// alice send HIB to`, `who has paid bob`, `how many different people did carol send to`):
 /// the accounts on the other side of its transfers, each with its name, address, how many
@@ -795,27 +839,13 @@ pub(super) fn counterparties(question: &str, names: &[String]) -> Option<String>
     let q = spaced(question);
     let words: Vec<&str> = q.split_whitespace().collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
-    const ACCOUNTS: &[&str] = &[
-        "accounts",
-        "addresses",
-        "people",
-        "users",
-        "wallets",
-        "recipients",
-        "senders",
-        "names",
-    ];
-    let counting = counted_words(question).iter().any(|w| {
-        ACCOUNTS.contains(&w.as_str()) || ["distinct", "unique", "different"].contains(&w.as_str())
-    });
+    let counting = counts_accounts(question);
+    // `Who`, `which accounts`, `list the people`; not `list every transfer`.
     let asks_who = q.starts_with(" who ")
         || q.starts_with(" whom ")
         || q.starts_with(" to whom ")
         || q.starts_with(" from whom ")
-        || q.starts_with(" list ")
-        || words.iter().enumerate().any(|(i, w)| {
-            ["which", "what"].contains(w) && words.get(i + 1).is_some_and(|n| ACCOUNTS.contains(n))
-        });
+        || names_accounts_after(&words, &["which", "what", "list"]);
     if !(asks_who || counting)
         || !about_transfers(&q)
         || words.iter().any(|w| w.parse::<f64>().is_ok())
@@ -834,7 +864,9 @@ pub(super) fn counterparties(question: &str, names: &[String]) -> Option<String>
     let (column, other) = part.columns();
     let filter = party_clause(&format!("t.{column}"), &name);
     Some(if counting {
-        format!("SELECT count(DISTINCT t.{other}) AS accounts FROM transfers t WHERE {filter}")
+        format!(
+            "SELECT count(DISTINCT t.{other}) AS accounts, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t WHERE {filter}"
+        )
     } else {
         format!(
             "SELECT n.name, t.{other} AS address, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.{other} WHERE {filter} GROUP BY t.{other}, n.name ORDER BY n.name, t.{other}"
@@ -852,29 +884,18 @@ pub(super) fn accounts_who(question: &str, names: &[String]) -> Option<String> {
     let q = spaced(question).replace('’', "'");
     let words: Vec<&str> = q.split_whitespace().collect();
     let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
-    const ACCOUNTS: &[&str] = &[
-        "accounts",
-        "addresses",
-        "people",
-        "users",
-        "wallets",
-        "names",
-        "everyone",
-        "everybody",
-        "anyone",
-        "anybody",
-    ];
-    let counting = counted_words(question).iter().any(|w| {
-        ACCOUNTS.contains(&w.as_str()) || ["distinct", "unique", "different"].contains(&w.as_str())
-    });
-    let listing = has(&["never", "everyone", "everybody", "list"])
+    let counting = counts_accounts(question);
+    // Accounts, not events: `list all unbonds` lists the unbonds themselves.
+    let listing = has(&["never", "everyone", "everybody"])
         || counting
-        || words.iter().enumerate().any(|(i, w)| {
-            ["which", "what", "all", "the"].contains(w)
-                && words.get(i + 1).is_some_and(|n| ACCOUNTS.contains(n))
-        });
+        || names_accounts_after(&words, &["which", "what", "all", "the", "list"])
+        || (has(&["list"]) && q.contains(" who "));
+    // `Among alice, bob and carol, who …`, `which of bob and dave …`: only those accounts.
+    let mentioned = mentioned_names(question, names);
+    let among = q.contains(" among ") || q.contains(" which of ") || q.contains(" who of ");
+    let listing = listing || (among && q.contains(" who "));
     if !listing
-        || !mentioned_names(question, names).is_empty()
+        || !(mentioned.is_empty() || (among && mentioned.len() >= 2))
         || words.iter().any(|w| w.parse::<f64>().is_ok())
         || has(TIME_WORDS)
         || has(&[
@@ -884,10 +905,28 @@ pub(super) fn accounts_who(question: &str, names: &[String]) -> Option<String> {
         return None;
     }
     let found = roles_in(&q);
-    if found.is_empty() {
+    let mut terms: Vec<String> = Vec::new();
+    // Stake held (`have some stake`, `zero stake`, `no stake`): the account's stake now,
+    // unless a verb says what was done with it (`never bonded any stake`).
+    for (i, w) in words.iter().enumerate() {
+        if found.is_empty()
+            && ["stake", "stakes"].contains(w)
+            && i > 0
+            && HOLDING.contains(&words[i - 1])
+        {
+            let none = ["no", "zero"].contains(&words[i - 1])
+                || words[i.saturating_sub(3)..i]
+                    .iter()
+                    .any(|w| ["never", "not", "without"].contains(w) || w.ends_with("n't"));
+            terms.push(format!(
+                "a.address {}IN (SELECT address FROM accounts WHERE stake > 0)",
+                if none { "NOT " } else { "" }
+            ));
+        }
+    }
+    if found.is_empty() && terms.is_empty() {
         return None;
     }
-    let mut terms: Vec<String> = Vec::new();
     for (i, role) in &found {
         // A noun of the part (`senders`) does not negate; a verb after `never`, `not`, a
         // `-n't` or `without` within three words does.
@@ -903,6 +942,16 @@ pub(super) fn accounts_who(question: &str, names: &[String]) -> Option<String> {
         if !terms.contains(&term) {
             terms.push(term);
         }
+    }
+    if !mentioned.is_empty() {
+        let listed: Vec<String> = mentioned
+            .iter()
+            .map(|n| format!("'{}'", n.replace('\'', "''")))
+            .collect();
+        terms.push(format!(
+            "a.address IN (SELECT address FROM labels WHERE name IN ({}))",
+            listed.join(", ")
+        ));
     }
     let rows = format!(
         "SELECT n.name, a.address FROM (SELECT address FROM accounts UNION SELECT address FROM labels) a LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = a.address WHERE {}",
@@ -944,7 +993,7 @@ pub(super) fn net_stake(question: &str, names: &[String]) -> Option<String> {
     }
     let columns = "sum(CASE WHEN t.kind = 'bond' THEN t.amount_hib ELSE 0 END) AS bonded_hib, sum(CASE WHEN t.kind = 'unbond' THEN t.amount_hib ELSE 0 END) AS unbonded_hib, sum(CASE WHEN t.kind = 'bond' THEN t.amount_hib WHEN t.kind = 'unbond' THEN -t.amount_hib ELSE 0 END) AS net_staked_hib";
     match mentioned_names(question, names).as_slice() {
-        [] if has(&["each", "per", "every", "everyone", "delegators"]) => Some(format!(
+        [] if has(&["each", "per", "every"]) => Some(format!(
             "SELECT n.name, t.delegator, {columns} FROM stakes t LEFT JOIN {ONE_NAME_PER_ADDRESS} n ON n.address = t.delegator GROUP BY t.delegator, n.name ORDER BY net_staked_hib DESC, n.name"
         )),
         [] => Some(format!("SELECT {columns} FROM stakes t")),
@@ -1007,10 +1056,22 @@ pub(super) fn time_span(question: &str, names: &[String]) -> Option<String> {
         .map(|(_, w)| *w)
         .collect();
     let other_numbers = words.iter().filter(|w| w.parse::<f64>().is_ok()).count() != heights.len();
+    let latest_end = has(&["latest", "last", "newest", "recent", "current", "now"]);
+    let first_end = has(&["first", "earliest", "oldest", "genesis"]);
     let (table, filter) = if heights.len() == 2 && !other_numbers {
         (
             "blocks",
             format!(" WHERE height IN ({}, {})", heights[0], heights[1]),
+        )
+    } else if heights.len() == 1 && !other_numbers && latest_end != first_end {
+        // `between block 1 and the latest block`: the stated height and the end named.
+        let end = if latest_end { "max" } else { "min" };
+        (
+            "blocks",
+            format!(
+                " WHERE height IN ({}, (SELECT {end}(height) FROM blocks))",
+                heights[0]
+            ),
         )
     } else if heights.is_empty() && !other_numbers {
         let ends = (has(&["first", "earliest", "oldest", "genesis", "start"])
@@ -1370,6 +1431,13 @@ mod tests {
                 flow(Some("carol"), Some("alice"))
             ))
         );
+        assert_eq!(
+            one_row(
+                "what's bob's net delegated amount in hib after his unbond?",
+                &names
+            ),
+            None
+        );
         for question in [
             "Did alice send more than 5 HIB?",
             "Did alice send more than bob?",
@@ -1393,6 +1461,16 @@ mod tests {
             two_compared("Who received more transfers, alice or dave?", &names).as_deref(),
             Some(
                 "SELECT l.name, count(*) AS transfers FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE l.name IN ('alice', 'dave') GROUP BY l.name ORDER BY transfers DESC LIMIT 1"
+            )
+        );
+        assert_eq!(
+            two_compared(
+                "How much HIB did bob and carol each receive in transfers?",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT l.name, sum(t.amount_hib) AS received_hib FROM transfers t JOIN labels l ON l.address = t.\"to\" WHERE l.name IN ('bob', 'carol') GROUP BY l.name ORDER BY received_hib DESC"
             )
         );
         assert_eq!(two_compared("Did alice send more than bob?", &names), None);
@@ -1422,6 +1500,11 @@ mod tests {
                 "{senders} WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'bob') GROUP BY t.\"from\", n.name ORDER BY transfers DESC, n.name LIMIT 1"
             ))
         );
+        assert!(
+            ranking("number of incoming transfers per account name")
+                .is_some_and(|sql| sql.contains("GROUP BY t.\"to\"")
+                    && sql.contains("ORDER BY transfers DESC, n.name"))
+        );
         assert_eq!(
             ranking("Which address has proposed the most blocks, and how many?"),
             Some("SELECT n.name, t.proposer AS address, count(*) AS blocks FROM blocks t LEFT JOIN (SELECT address, min(name) AS name FROM labels GROUP BY address) n ON n.address = t.proposer GROUP BY t.proposer, n.name ORDER BY blocks DESC, n.name LIMIT 1".to_string())
@@ -1447,6 +1530,7 @@ mod tests {
             "who has the highest balance?",
             "which block had the most transactions?",
             "Give me a count of events per kind.",
+            "List every transfer carol made, with the amount in HIB",
             "how many transfers per block?",
         ] {
             assert_eq!(ranking(question), None, "{question}");
@@ -1466,7 +1550,7 @@ mod tests {
             )
             .as_deref(),
             Some(
-                "SELECT count(DISTINCT t.\"from\") AS accounts FROM transfers t WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'bob')"
+                "SELECT count(DISTINCT t.\"from\") AS accounts, count(*) AS transfers, sum(t.amount_hib) AS total_hib FROM transfers t WHERE t.\"to\" IN (SELECT address FROM labels WHERE name = 'bob')"
             )
         );
         for question in [
@@ -1501,9 +1585,31 @@ mod tests {
                 "{everyone} a.address IN (SELECT t.proposer FROM blocks t) ORDER BY n.name, a.address"
             ))
         );
+        assert_eq!(
+            accounts_who(
+                "Among alice, bob, carol and dave, who has never bonded any stake?",
+                &names
+            ),
+            Some(format!(
+                "{everyone} a.address NOT IN (SELECT t.delegator FROM stakes t WHERE t.kind = 'bond') AND a.address IN (SELECT address FROM labels WHERE name IN ('alice', 'bob', 'carol', 'dave')) ORDER BY n.name, a.address"
+            ))
+        );
+        assert_eq!(
+            accounts_who("Which of the user accounts have zero stake?", &names),
+            Some(format!(
+                "{everyone} a.address NOT IN (SELECT address FROM accounts WHERE stake > 0) ORDER BY n.name, a.address"
+            ))
+        );
+        assert_eq!(
+            accounts_who("How many accounts have some stake?", &names),
+            Some(format!(
+                "SELECT count(*) AS accounts FROM ({everyone} a.address IN (SELECT address FROM accounts WHERE stake > 0))"
+            ))
+        );
         for question in [
             "who sent the most?",
-            "How many accounts have some stake?",
+            "who has never paid bob?",
+            "List all unbonds with amount and release height",
             "did bob never send?",
             "which accounts exist?",
             "list the transfers",
@@ -1538,6 +1644,16 @@ mod tests {
             time_span("how long, in minutes, from block 5 to block 20?", &names).as_deref(),
             Some(
                 "SELECT (CAST(max(time) AS BIGINT) - CAST(min(time) AS BIGINT)) / 60000.0 AS minutes FROM blocks WHERE height IN (5, 20)"
+            )
+        );
+        assert_eq!(
+            time_span(
+                "how many seconds passed between block 1 and the latest block?",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT (CAST(max(time) AS BIGINT) - CAST(min(time) AS BIGINT)) / 1000.0 AS seconds FROM blocks WHERE height IN (1, (SELECT max(height) FROM blocks))"
             )
         );
         assert!(

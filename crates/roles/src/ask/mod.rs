@@ -1326,7 +1326,20 @@ fn party_cues(question: &str, sql: &str, names: &[String]) -> (i32, i32) {
         .filter(|n| names.iter().any(|k| k.eq_ignore_ascii_case(n)))
         .filter(|n| !q.contains(&format!(" {n} ")))
         .count();
-    (placed, wrong + i32::try_from(strangers).unwrap_or(i32::MAX))
+    // The one account the question names, read nowhere where it could be (`total fees bob
+    // has paid` summing everyone's fees).
+    let in_question: Vec<&String> = names
+        .iter()
+        .filter(|n| q.contains(&format!(" {} ", n.to_lowercase())))
+        .collect();
+    let ignored = match in_question.as_slice() {
+        [only] => i32::from(account_filter(sql, only).is_some()),
+        _ => 0,
+    };
+    (
+        placed,
+        (wrong + ignored).saturating_add(i32::try_from(strangers).unwrap_or(i32::MAX)),
+    )
 }
 
 /// `sql` with what contradicts the question's words put right, or None when nothing does:
@@ -1783,7 +1796,107 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     {
         out = named;
     }
+    // `Total fees bob has paid`: the one account named, where no account is read.
+    if let [only] = in_question.as_slice()
+        && let Some(filtered) = account_filter(&out, only)
+    {
+        out = filtered;
+    }
+    // `In base units`: the columns in base units, not HIB.
+    if asks_base_units(question)
+        && let Some(units) = base_units(&out)
+    {
+        out = units;
+    }
     (out != sql).then_some(out)
+}
+
+/// The account column of each table whose rows belong to one account: a fee's payer, a
+/// transaction's sender, a stake's delegator, an account itself.
+const ACCOUNT_OF: &[(&str, &str)] = &[
+    ("fees", "payer"),
+    ("transactions", "sender"),
+    ("stakes", "delegator"),
+    ("accounts", "address"),
+];
+
+/// `SELECT … FROM fees [f] [WHERE …] …` that reads no account, filtered on the account
+/// `name` (`total fees bob has paid`): that account's rows of the table. None for any other
+/// shape (a join, a subquery, a name already read, another table).
+fn account_filter(sql: &str, name: &str) -> Option<String> {
+    let (selected, tail) = select_parts(sql)?;
+    let table = tail.split_whitespace().next()?;
+    let (_, column) = ACCOUNT_OF
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(table))?;
+    let lower = sql.to_ascii_lowercase();
+    if !tail.starts_with(table)
+        || lower.contains(" join ")
+        || lower.contains("labels")
+        || lower.matches("select").count() > 1
+        || selected.contains('\'')
+    {
+        return None;
+    }
+    let rest = &tail[table.len()..];
+    const KEYWORDS: &[&str] = &["where", "group", "order", "limit"];
+    // A table alias (`fees f`, `fees AS f`) prefixes the column.
+    let mut tokens = rest.split_whitespace();
+    let alias = match tokens.next() {
+        Some(t) if t.eq_ignore_ascii_case("as") => tokens.next(),
+        Some(t) if !KEYWORDS.iter().any(|k| t.eq_ignore_ascii_case(k)) => Some(t),
+        _ => None,
+    };
+    let clause = party_clause(
+        &alias.map_or_else(|| (*column).to_string(), |a| format!("{a}.{column}")),
+        name,
+    );
+    let rest_lower = rest.to_ascii_lowercase();
+    let head = sql.len() - rest.len();
+    if let Some(at) = rest_lower.find(" where ") {
+        let at = head + at + " where ".len();
+        return Some(format!("{}{clause} AND {}", &sql[..at], &sql[at..]));
+    }
+    let at = [" group by ", " order by ", " limit "]
+        .iter()
+        .filter_map(|k| rest_lower.find(k))
+        .min()
+        .map_or(sql.len(), |k| head + k);
+    Some(format!("{} WHERE {clause}{}", &sql[..at], &sql[at..]))
+}
+
+/// Whether the question asks for amounts in base units (`in base units`, `raw units`).
+fn asks_base_units(question: &str) -> bool {
+    let q = spaced(question);
+    [" base unit", " raw unit", " smallest unit", " in units "]
+        .iter()
+        .any(|p| q.contains(p))
+}
+
+/// `sql` reading each amount in base units where it reads it in HIB (`amount_hib` becomes
+/// `amount`, `balance_hib` `balance`); None where it reads none in HIB.
+fn base_units(sql: &str) -> Option<String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    let mut changed = false;
+    while let Some(at) = find_ignoring_case(rest, "_hib") {
+        let end = at + "_hib".len();
+        let word_end = !rest[end..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let word_start = at > 0
+            && rest[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        out.push_str(&rest[..at]);
+        if word_end && word_start {
+            changed = true;
+        } else {
+            out.push_str(&rest[at..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// Labels with one name per address (an address may carry several: `validator`, `validator 0`).
@@ -3036,6 +3149,11 @@ fn cues(question: &str, sql: &str) -> (i32, i32) {
         );
     }
     cue(true, false, changed_by(range_on_height(question, original)));
+    cue(
+        asks_base_units(question),
+        false,
+        changed_by(base_units(original)),
+    );
     // A share divides.
     let divides = uses(&[" / "]);
     cue(asks_share(question), divides, !divides);
@@ -4374,6 +4492,72 @@ mod tests {
                 "When did carol bond?",
                 "SELECT amount_hib FROM stakes WHERE kind = 'bond'"
             )
+        );
+    }
+
+    #[test]
+    fn one_named_account_is_read_and_base_units_asked_are_read() {
+        let names: Vec<String> = vec!["alice".into(), "bob".into()];
+        assert_eq!(
+            repair(
+                "total fees bob has paid, in HIB",
+                "SELECT sum(amount_hib) AS fees_hib FROM fees",
+                &names
+            )
+            .as_deref(),
+            Some(
+                "SELECT sum(amount_hib) AS fees_hib FROM fees WHERE payer IN (SELECT address FROM labels WHERE name = 'bob')"
+            )
+        );
+        assert_eq!(
+            account_filter(
+                "SELECT count(*) FROM transactions t WHERE t.success = true ORDER BY 1",
+                "alice"
+            )
+            .as_deref(),
+            Some(
+                "SELECT count(*) FROM transactions t WHERE t.sender IN (SELECT address FROM labels WHERE name = 'alice') AND t.success = true ORDER BY 1"
+            )
+        );
+        assert_eq!(
+            account_filter(
+                "SELECT kind, sum(amount_hib) FROM stakes GROUP BY kind",
+                "bob"
+            )
+            .as_deref(),
+            Some(
+                "SELECT kind, sum(amount_hib) FROM stakes WHERE delegator IN (SELECT address FROM labels WHERE name = 'bob') GROUP BY kind"
+            )
+        );
+        // A name already read, a join, a table without one account: left.
+        for sql in [
+            "SELECT sum(amount_hib) FROM fees WHERE payer IN (SELECT address FROM labels WHERE name = 'bob')",
+            "SELECT sum(f.amount_hib) FROM fees f JOIN blocks b ON b.height = f.height",
+            "SELECT count(*) FROM blocks",
+        ] {
+            assert_eq!(account_filter(sql, "bob"), None, "{sql}");
+        }
+        let names_cue = party_fit(
+            "how many fees did bob pay",
+            "SELECT count(*) FROM fees",
+            &names,
+        );
+        assert_eq!(names_cue, -1);
+        assert_eq!(
+            repair(
+                "What is the total amount of fees collected across all blocks, in base units?",
+                "SELECT sum(amount_hib) AS fees_hib FROM fees",
+                &names
+            )
+            .as_deref(),
+            Some("SELECT sum(amount) AS fees FROM fees")
+        );
+        assert_eq!(base_units("SELECT sum(amount) FROM fees"), None);
+        assert!(
+            cue_fit(
+                "total fees in base units",
+                "SELECT sum(amount_hib) FROM fees"
+            ) < cue_fit("total fees in base units", "SELECT sum(amount) FROM fees")
         );
     }
 
