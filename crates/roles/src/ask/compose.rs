@@ -171,8 +171,18 @@ pub(super) fn one_row(question: &str, names: &[String]) -> Option<String> {
     ))
 }
 
-/// The names of `names` a question mentions, in the order it mentions them, each once.
-fn mentioned_names(question: &str, names: &[String]) -> Vec<String> {
+/// Names as a list of SQL strings, each quote doubled (`'alice', 'o''brien'`).
+fn quoted_list<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{}'", n.as_ref().replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The names of `names` a question mentions, in the order it mentions them, each once (a
+/// label after an article is a noun: `the validator`).
+pub(super) fn mentioned_names(question: &str, names: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let lower = question.to_lowercase();
     let words: Vec<&str> = lower
@@ -388,11 +398,7 @@ pub(super) fn two_compared(question: &str, names: &[String]) -> Option<String> {
         (false, Party::Sender) => ("sum(t.amount_hib)", "sent_hib"),
         (false, Party::Recipient) => ("sum(t.amount_hib)", "received_hib"),
     };
-    let listed: Vec<String> = compared
-        .iter()
-        .map(|n| format!("'{}'", n.replace('\'', "''")))
-        .collect();
-    let mut filter = format!("l.name IN ({})", listed.join(", "));
+    let mut filter = format!("l.name IN ({})", quoted_list(&compared));
     if let Some(o) = other.first() {
         filter.push_str(&format!(
             " AND {}",
@@ -944,13 +950,9 @@ pub(super) fn accounts_who(question: &str, names: &[String]) -> Option<String> {
         }
     }
     if !mentioned.is_empty() {
-        let listed: Vec<String> = mentioned
-            .iter()
-            .map(|n| format!("'{}'", n.replace('\'', "''")))
-            .collect();
         terms.push(format!(
             "a.address IN (SELECT address FROM labels WHERE name IN ({}))",
-            listed.join(", ")
+            quoted_list(&mentioned)
         ));
     }
     let rows = format!(
@@ -1239,13 +1241,9 @@ pub(super) fn balances(question: &str, names: &[String]) -> Option<String> {
         terms.push("a.balance = 0".to_string());
     }
     if !mentioned.is_empty() {
-        let listed: Vec<String> = mentioned
-            .iter()
-            .map(|n| format!("'{}'", n.replace('\'', "''")))
-            .collect();
         terms.push(format!(
             "a.address IN (SELECT address FROM labels WHERE name IN ({}))",
-            listed.join(", ")
+            quoted_list(&mentioned)
         ));
     }
     let named_only = !mentioned.is_empty() || has(&["named", "labelled", "labeled", "known"]);

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use compose::{
-    accounts_who, balances, counterparties, net_flow, net_stake, one_row, ranked, time_span,
-    two_compared, validator_power,
+    accounts_who, balances, counterparties, mentioned_names, net_flow, net_stake, one_row, ranked,
+    time_span, two_compared, validator_power,
 };
 
 /// One worked example of the library.
@@ -1327,12 +1327,8 @@ fn party_cues(question: &str, sql: &str, names: &[String]) -> (i32, i32) {
         .filter(|n| !q.contains(&format!(" {n} ")))
         .count();
     // The one account the question names, read nowhere where it could be (`total fees bob
-    // has paid` summing everyone's fees).
-    let in_question: Vec<&String> = names
-        .iter()
-        .filter(|n| q.contains(&format!(" {} ", n.to_lowercase())))
-        .collect();
-    let ignored = match in_question.as_slice() {
+    // has paid` summing everyone's fees); `the validator` names no one.
+    let ignored = match mentioned_names(question, names).as_slice() {
         [only] => i32::from(account_filter(sql, only).is_some()),
         _ => 0,
     };
@@ -1796,8 +1792,9 @@ pub fn repair(question: &str, sql: &str, names: &[String]) -> Option<String> {
     {
         out = named;
     }
-    // `Total fees bob has paid`: the one account named, where no account is read.
-    if let [only] = in_question.as_slice()
+    // `Total fees bob has paid`: the one account named, where no account is read (`the
+    // validator's fees` names no one).
+    if let [only] = mentioned_names(question, names).as_slice()
         && let Some(filtered) = account_filter(&out, only)
     {
         out = filtered;
@@ -4537,6 +4534,16 @@ mod tests {
         ] {
             assert_eq!(account_filter(sql, "bob"), None, "{sql}");
         }
+        // `The validator` is a noun, not the account labelled `validator`.
+        let with_validator: Vec<String> = vec!["validator".into()];
+        assert_eq!(
+            repair(
+                "What did the validator earn in fees?",
+                "SELECT sum(amount_hib) FROM fees",
+                &with_validator
+            ),
+            None
+        );
         let names_cue = party_fit(
             "how many fees did bob pay",
             "SELECT count(*) FROM fees",
