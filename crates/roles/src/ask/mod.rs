@@ -776,11 +776,19 @@ fn vote(
     for (i, n) in votes {
         attempts[i].votes = n;
     }
+    // A question of absence (`never`, `nobody`) may be answered by no rows: a composed query
+    // that finds none is an answer, not a miss.
+    let q = spaced(question);
+    let absence = [" never ", " nobody ", " no one ", " noone "]
+        .iter()
+        .any(|w| q.contains(w));
     groups
         .values()
         .max_by_key(|members| {
             let first = members[0];
-            let non_empty = !is_empty_result(results[first].as_deref().unwrap_or_default());
+            let composed = members.iter().any(|&i| attempts[i].source == "composed");
+            let non_empty = !is_empty_result(results[first].as_deref().unwrap_or_default())
+                || (absence && composed);
             let fit = members
                 .iter()
                 .map(|&i| {
@@ -789,8 +797,7 @@ fn vote(
                 })
                 .max()
                 .unwrap_or(0);
-            // A transfer's row composed from the words wins over what merely agrees.
-            let composed = members.iter().any(|&i| attempts[i].source == "composed");
+            // A query composed from the words wins over what merely agrees.
             (
                 non_empty,
                 composed,
@@ -3625,6 +3632,21 @@ mod tests {
         let empty_only = vec![Some(vec![json!({"n": null})]), None];
         assert_eq!(vote("which", &[], &mut two, &empty_only), Some(0));
         assert_eq!(vote("which", &[], &mut two, &[None, None]), None);
+        // A question of absence: the composed query finding no one is the answer.
+        let mut composed = vec![attempt("a"), attempt("b")];
+        composed[0].source = "composed".into();
+        let none_found = vec![Some(vec![]), Some(vec![json!({"name": "alice"})])];
+        let q = "which accounts received transfers but never sent any?";
+        assert_eq!(vote(q, &[], &mut composed, &none_found), Some(0));
+        assert_eq!(
+            vote(
+                "which accounts sent transfers?",
+                &[],
+                &mut composed,
+                &none_found
+            ),
+            Some(1)
+        );
     }
 
     /// A greedy candidate that has not run yet.
