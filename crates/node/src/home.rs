@@ -245,11 +245,45 @@ impl Home {
     }
 }
 
-/// A free TCP port on the loopback interface, chosen by the OS.
+/// A free TCP port on the loopback interface for a node to bind later, below the OS's range
+/// of ephemeral ports: a port the OS picked there could become the source port of another
+/// process's outgoing connection before the node binds it, leaving that node unreachable.
+/// Never the same port twice in one process; the OS's own choice if none is free below.
 fn free_port() -> Result<u16> {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (low, _) = ephemeral_ports().unwrap_or((32768, 60999));
+    const FLOOR: u16 = 10_000;
+    if low > FLOOR + 1_000 {
+        let span = u32::from(low - FLOOR);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id().wrapping_mul(2_654_435_761);
+        for k in 0..256u32 {
+            let offset = seed.wrapping_add(k.wrapping_mul(7_919)) % span;
+            let port = FLOOR + u16::try_from(offset).unwrap_or(0);
+            if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                given.insert(port);
+                return Ok(port);
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
         .context("cannot find a free port on 127.0.0.1")?;
-    Ok(listener.local_addr()?.port())
+    let port = listener.local_addr()?.port();
+    given.insert(port);
+    Ok(port)
+}
+
+/// The OS's range of ephemeral ports (Linux: `/proc/sys/net/ipv4/ip_local_port_range`).
+fn ephemeral_ports() -> Option<(u16, u16)> {
+    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut numbers = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+    Some((numbers.next()??, numbers.next()??))
 }
 
 /// One node of a network written by [`create_network`].
@@ -391,4 +425,21 @@ pub(crate) fn data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("hibana")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let low = ephemeral_ports().map_or(32768, |(low, _)| low);
+        let ports: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        for port in ports {
+            assert!(port < low, "{port} is in the ephemeral range");
+            std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        }
+    }
 }
