@@ -750,6 +750,8 @@ pub(super) fn ranked(question: &str, names: &[String]) -> Option<String> {
         "total_hib"
     };
     let dir = if smallest { "" } else { " DESC" };
+    // One row for `who`, `which account`, `the sender`, or where nothing plural is named
+    // (`top sender`); every row for `senders`, `accounts` or a grouping; else the number stated.
     let singular = [" who ", " whom ", " whose "].iter().any(|w| q.contains(w))
         || words.iter().enumerate().any(|(i, w)| {
             ["which", "what", "the"].contains(w)
@@ -766,25 +768,14 @@ pub(super) fn ranked(question: &str, names: &[String]) -> Option<String> {
                     .contains(n)
                         || (role.nouns.contains(n) && !n.ends_with('s'))
                 })
-        })
-        || has(&["top"])
-            && !has(&role
-                .nouns
-                .iter()
-                .copied()
-                .filter(|n| n.ends_with('s'))
-                .collect::<Vec<_>>());
+        });
+    let plural = words
+        .iter()
+        .any(|w| role.nouns.contains(w) && w.ends_with('s'))
+        || has(&["accounts", "addresses", "people", "users", "wallets"]);
     let limit = match limit {
         Some(n) => format!(" LIMIT {n}"),
-        None if singular && !grouping => " LIMIT 1".to_string(),
-        None if !grouping
-            && !words
-                .iter()
-                .any(|w| role.nouns.contains(w) && w.ends_with('s'))
-            && !has(&["accounts", "addresses", "people", "users", "wallets"]) =>
-        {
-            " LIMIT 1".to_string()
-        }
+        None if !grouping && (singular || !plural) => " LIMIT 1".to_string(),
         None => String::new(),
     };
     let filter = if filters.is_empty() {
